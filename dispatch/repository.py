@@ -1,0 +1,1 @@
+"""Dispatch's queries. No commits here: the unit of work commits."""

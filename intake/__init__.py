@@ -1,0 +1,1 @@
+"""Intake: every channel in; each appeal received, accepted, classified, located, de-duplicated."""

@@ -1,0 +1,37 @@
+"""Intake listens to the whole lifecycle to show the citizen what every service did."""
+
+from __future__ import annotations
+
+from shared.db import UnitOfWork
+from shared.events import EVENT_TYPES, EventBase
+from shared.lifecycle import LABELS, status_after
+
+from intake import repository
+
+
+async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
+    await repository.add_timeline_entry(
+        uow.session,
+        event_id=event.id,
+        case_id=event.case_id,
+        event_type=event.type,
+        occurred_at=event.occurred_at,
+        label=LABELS.get(event.type, event.type),
+        detail=_detail(event),
+    )
+    status = status_after(event.type)
+    if status is not None and event.producer != "intake":
+        await repository.set_status(uow.session, event.case_id, status, event.occurred_at)
+
+
+def _detail(event: EventBase) -> str | None:
+    payload = getattr(event, "payload", None)
+    for field in ("unit_name", "unit", "answer", "reason", "rating", "note"):
+        value = getattr(payload, field, None)
+        if value:
+            return str(value)
+    return None
+
+
+# Every case-scoped type; grid activity is not about a case.
+HANDLERS = {event_type: record_in_timeline for event_type, cls in EVENT_TYPES.items() if cls.case_scoped}

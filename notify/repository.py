@@ -1,0 +1,1 @@
+"""Notify's queries. No commits here: the unit of work commits."""

@@ -1,0 +1,1 @@
+"""Scoring's queries. No commits here: the unit of work commits."""

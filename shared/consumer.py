@@ -1,0 +1,414 @@
+"""The idempotent consumer: effectively-once handling over at-least-once delivery.
+
+For each partition batch:
+1. messages whose ``ce_type`` header the service does not handle are skipped unread;
+2. the rest are applied in one database transaction: each event id goes into the inbox
+   (``processed_events``) with ``INSERT … ON CONFLICT DO NOTHING``, and only a new id runs
+   its handler — so a redelivered event is a no-op;
+3. the Kafka offset is committed only after the database commit.
+
+When a handler fails, the transaction is replayed event by event under savepoints, so the
+good events before the bad one are kept; the partition is sought back to the failing
+event and paused for an exponential backoff while the other partitions go on. After
+``max_attempts`` the event is parked: a row in ``dead_letters`` and a copy on
+``<topic>.dlq.<service>`` with the error in its headers, and the consumer moves on.
+
+Infrastructure failures (database down, commit failed) never count as attempts: the
+batch is retried until the infrastructure is back, and nothing is dead-lettered for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from shared import metrics
+from shared.bus import dlq_topic, new_producer, read_epoch
+from shared.cloudevents import MalformedEvent, from_message, header
+from shared.db import UnitOfWork, dead_letters, processed_events
+from shared.events import EventBase
+from shared.logs import bind_event_context
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[EventBase, UnitOfWork], Awaitable[None]]
+
+
+@dataclass
+class _Parked:
+    record: ConsumerRecord
+    error: str
+    attempts: int
+
+
+@dataclass
+class _Outcome:
+    next_offset: int | None = None  # commit up to here (exclusive)
+    failed_at: int | None = None  # offset to retry from, after a backoff
+    parked: list[_Parked] = field(default_factory=list)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, owner: EventConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.owner._forget(tp)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("%s assigned %d partitions", self.owner.service, len(assigned))
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        handlers: dict[str, Handler],
+        new_uow: Callable[[], UnitOfWork],
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 10,
+        batch_size: int = 500,
+        epoch_check_seconds: float = 1.0,
+    ) -> None:
+        self.service = service
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.group_id = group_id
+        self.handlers = handlers
+        self.new_uow = new_uow
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.batch_size = batch_size
+        self.epoch_check_seconds = epoch_check_seconds
+
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._attempts: dict[tuple[TopicPartition, int], int] = {}
+        self._paused_until: dict[TopicPartition, float] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._epoch: str | None = None
+        self._epoch_checked_at = 0.0
+        self.handled = 0
+        self.running = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"{self.service}-consumer",
+            enable_auto_commit=False,
+            # A new group reads from the beginning: the topic is the source of truth.
+            auto_offset_reset="earliest",
+            max_poll_records=self.batch_size,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+            request_timeout_ms=15_000,
+        )
+        self._consumer.subscribe([self.topic], listener=_Rebalance(self))
+        await self._consumer.start()
+        self._epoch = await read_epoch(self.bootstrap_servers)
+        self._epoch_checked_at = time.monotonic()
+        self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
+
+    async def stop(self, grace_seconds: float = 10) -> None:
+        """Finish the batch in hand (its commit included), then leave the group."""
+        self._stopping = True
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=grace_seconds)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._task
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            self._consumer = None
+
+    def lag(self) -> dict[int, int]:
+        """Messages behind the high-water mark per assigned partition (from the fetch HW,
+        which the development broker reports correctly, unlike end_offsets)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        out: dict[int, int] = {}
+        for tp in consumer.assignment():
+            hw = consumer.highwater(tp)
+            if hw is None:
+                continue
+            out[tp.partition] = max(0, hw - self._committed.get(tp, 0))
+        return out
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        self.running = True
+        try:
+            while not self._stopping:
+                self._resume_due(consumer)
+                try:
+                    batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                except KafkaError as exc:
+                    log.warning("%s fetch failed: %r", self.service, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for tp, records in batch.items():
+                    if records:
+                        await self._process_partition(consumer, tp, records)
+                await self._maybe_check_epoch(consumer)
+                self._export_lag()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s consumer loop died", self.service)
+            raise
+        finally:
+            self.running = False
+
+    def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        for tp, until in list(self._paused_until.items()):
+            if until <= now:
+                del self._paused_until[tp]
+                if tp in consumer.assignment():
+                    consumer.resume(tp)
+
+    def _forget(self, tp: TopicPartition) -> None:
+        self._paused_until.pop(tp, None)
+        self._committed.pop(tp, None)
+        for key in [k for k in self._attempts if k[0] == tp]:
+            del self._attempts[key]
+
+    async def _process_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
+    ) -> None:
+        started = time.perf_counter()
+        try:
+            outcome = await self._apply(tp, records, isolate=False)
+        except _HandlerFailed:
+            # Replay one event at a time to keep the good ones and find the bad one.
+            try:
+                outcome = await self._apply(tp, records, isolate=True)
+            except Exception as exc:
+                await self._retry_later(consumer, tp, records[0].offset, exc, infrastructure=True)
+                return
+        except Exception as exc:
+            await self._retry_later(consumer, tp, records[0].offset, exc, infrastructure=True)
+            return
+        metrics.HANDLER_SECONDS.labels(self.service).observe((time.perf_counter() - started) / max(1, len(records)))
+
+        if outcome.parked:
+            await self._publish_dead_letters(tp, outcome.parked)
+        if outcome.next_offset is not None:
+            await self._commit(consumer, tp, outcome.next_offset)
+        if outcome.failed_at is not None:
+            await self._retry_later(consumer, tp, outcome.failed_at, None, infrastructure=False)
+
+    async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord], *, isolate: bool) -> _Outcome:
+        """Apply a partition batch in one transaction; returns what to commit and retry."""
+        outcome = _Outcome()
+        async with self.new_uow() as uow:
+            for record in records:
+                event_type = header(record.headers, "ce_type")
+                handler = self.handlers.get(event_type or "")
+                if handler is None:
+                    metrics.EVENTS_HANDLED.labels(self.service, event_type or "?", "skipped").inc()
+                    outcome.next_offset = record.offset + 1
+                    continue
+                try:
+                    event = from_message(record.value, record.headers)
+                except MalformedEvent as exc:
+                    # A message that can never be read: no point retrying it.
+                    outcome.parked.append(_Parked(record, str(exc), 1))
+                    await self._park(uow, record, str(exc), 1)
+                    outcome.next_offset = record.offset + 1
+                    continue
+
+                key = (tp, record.offset)
+                if not isolate:
+                    if await self._handle(uow, event, handler):
+                        self.handled += 1
+                    outcome.next_offset = record.offset + 1
+                    continue
+
+                mark = len(uow.pending)
+                savepoint = await uow.session.begin_nested()
+                try:
+                    fresh = await self._handle(uow, event, handler)
+                    await savepoint.commit()
+                except Exception as exc:
+                    await savepoint.rollback()
+                    del uow.pending[mark:]
+                    attempts = self._attempts.get(key, 0) + 1
+                    self._attempts[key] = attempts
+                    metrics.EVENTS_HANDLED.labels(self.service, event.type, "failed").inc()
+                    error = f"{type(exc).__name__}: {exc}"
+                    if attempts < self.max_attempts:
+                        log.warning(
+                            "%s handler failed (attempt %d/%d) for %s %s: %s",
+                            self.service, attempts, self.max_attempts, event.type, event.id, error,
+                        )
+                        outcome.failed_at = record.offset
+                        break
+                    log.error("%s parks %s %s after %d attempts: %s", self.service, event.type, event.id, attempts, error)
+                    outcome.parked.append(_Parked(record, error, attempts))
+                    await self._park(uow, record, error, attempts)
+                    self._attempts.pop(key, None)
+                    outcome.next_offset = record.offset + 1
+                    continue
+                if fresh:
+                    self.handled += 1
+                self._attempts.pop(key, None)
+                outcome.next_offset = record.offset + 1
+            await uow.commit()
+        return outcome
+
+    async def _handle(self, uow: UnitOfWork, event: EventBase, handler: Handler) -> bool:
+        """Inbox check + handler. Returns False for a duplicate. Raises _HandlerFailed."""
+        inserted = (
+            await uow.session.execute(
+                pg_insert(processed_events)
+                .values(event_id=event.id, event_type=event.type)
+                .on_conflict_do_nothing()
+                .returning(processed_events.c.event_id)
+            )
+        ).first()
+        if inserted is None:
+            metrics.EVENTS_HANDLED.labels(self.service, event.type, "duplicate").inc()
+            return False
+        with bind_event_context(event):
+            try:
+                await handler(event, uow)
+            except Exception as exc:
+                raise _HandlerFailed(exc) from exc
+        metrics.EVENTS_HANDLED.labels(self.service, event.type, "handled").inc()
+        return True
+
+    async def _park(self, uow: UnitOfWork, record: ConsumerRecord, error: str, attempts: int) -> None:
+        await uow.session.execute(
+            pg_insert(dead_letters)
+            .values(
+                event_id=header(record.headers, "ce_id"),
+                event_type=header(record.headers, "ce_type"),
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                headers=[[k, v.decode(errors="replace")] for k, v in record.headers or ()],
+                body=record.value,
+                error=error[:4000],
+                attempts=attempts,
+            )
+            .on_conflict_do_nothing()
+        )
+        metrics.EVENTS_HANDLED.labels(self.service, header(record.headers, "ce_type") or "?", "dead_lettered").inc()
+
+    async def _publish_dead_letters(self, tp: TopicPartition, parked: list[_Parked]) -> None:
+        """Copy parked events to the DLQ topic (the dead_letters row is already committed)."""
+        producer = new_producer(self.bootstrap_servers, f"{self.service}-dlq")
+        try:
+            await producer.start()
+            for item in parked:
+                extra = [
+                    ("dlq_error", item.error[:4000].encode()),
+                    ("dlq_attempts", str(item.attempts).encode()),
+                    ("dlq_service", self.service.encode()),
+                    ("dlq_original", f"{tp.topic}/{tp.partition}/{item.record.offset}".encode()),
+                ]
+                await producer.send_and_wait(
+                    dlq_topic(self.topic, self.service),
+                    value=item.record.value,
+                    key=item.record.key,
+                    headers=list(item.record.headers or ()) + extra,
+                )
+        except Exception as exc:  # the dead_letters table still has it
+            log.error("%s could not copy %d dead letters to the DLQ topic: %r", self.service, len(parked), exc)
+        finally:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+            self._committed[tp] = offset
+        except CommitFailedError as exc:
+            # The partition moved to another member during a rebalance. Its new owner will
+            # see these events again and its inbox will drop them: nothing to undo.
+            log.info("%s offset commit lost to a rebalance on %s: %s", self.service, tp, exc)
+        except KafkaError as exc:
+            log.warning("%s offset commit failed on %s: %r (events will be redelivered and dropped)", self.service, tp, exc)
+
+    async def _retry_later(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, exc: Exception | None, *, infrastructure: bool
+    ) -> None:
+        if tp not in consumer.assignment():
+            return
+        attempts = self._attempts.get((tp, offset), 1)
+        delay = min(self.max_backoff_seconds, self.backoff_seconds * (2 ** max(0, attempts - 1)))
+        if infrastructure:
+            log.warning("%s cannot apply a batch on %s (retrying in %.1fs): %r", self.service, tp, delay, exc)
+        consumer.seek(tp, offset)
+        consumer.pause(tp)
+        self._paused_until[tp] = time.monotonic() + delay
+
+    async def _maybe_check_epoch(self, consumer: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        if now - self._epoch_checked_at < self.epoch_check_seconds:
+            return
+        self._epoch_checked_at = now
+        try:
+            epoch = await read_epoch(self.bootstrap_servers)
+        except Exception as exc:
+            log.debug("epoch check failed: %r", exc)
+            return
+        if epoch is None:
+            return
+        if self._epoch is not None and epoch != self._epoch:
+            # A fresh broker: our positions point into a log that no longer exists.
+            assigned = list(consumer.assignment())
+            log.warning("%s sees a fresh broker; re-reading %d partitions from the start", self.service, len(assigned))
+            for tp in assigned:
+                self._forget(tp)
+                consumer.resume(tp)
+            if assigned:
+                await consumer.seek_to_beginning(*assigned)
+        self._epoch = epoch
+
+    def _export_lag(self) -> None:
+        for partition, lag in self.lag().items():
+            metrics.CONSUMER_LAG.labels(self.service, str(partition)).set(lag)
+
+
+class _HandlerFailed(Exception):
+    """A handler raised: the batch is replayed event by event to isolate it."""
+
+
+async def dead_letter_count(new_uow: Callable[[], UnitOfWork]) -> int:
+    async with new_uow() as uow:
+        from sqlalchemy import func
+
+        return int(
+            (await uow.session.execute(select(func.count()).select_from(dead_letters).where(dead_letters.c.status == "parked"))).scalar()
+            or 0
+        )

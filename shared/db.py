@@ -1,0 +1,175 @@
+"""Database plumbing: engine and session factory, the unit of work, the shared tables.
+
+Only the unit of work commits. Events a service wants to publish are written to the
+outbox *in the same transaction* as the state change they describe (transactional
+outbox); the relay publishes them after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.cloudevents import to_message
+from shared.events import EventBase
+
+# Tables every service database has, created by the shared Alembic branch "plumbing".
+PLUMBING = MetaData()
+
+outbox = Table(
+    "outbox",
+    PLUMBING,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("headers", JSONB, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # NULL until published; sent rows are kept for outbox_retention_days so that a
+    # fresh (empty) broker can be refilled.
+    Column("sent_at", DateTime(timezone=True)),
+)
+
+processed_events = Table(
+    "processed_events",
+    PLUMBING,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("event_type", String(64), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    PLUMBING,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64)),
+    Column("event_type", String(64)),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("key", LargeBinary),
+    Column("headers", JSONB, nullable=False),
+    Column("body", LargeBinary),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", String(16), nullable=False, server_default="parked"),  # parked|replayed|dropped
+    Column("note", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+plumbing_state = Table(
+    "plumbing_state",
+    PLUMBING,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        # JSONB through orjson: faster, and it keeps Chinese text as UTF-8.
+        json_serializer=lambda obj: orjson.dumps(obj).decode(),
+        json_deserializer=orjson.loads,
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def outbox_row(event: EventBase) -> dict[str, Any]:
+    message = to_message(event)
+    return {
+        "event_id": event.id,
+        "event_type": event.type,
+        "key": message.key.decode(),
+        "headers": [[k, v.decode()] for k, v in message.headers],
+        "body": message.value,
+    }
+
+
+class UnitOfWork:
+    """One transaction: state changes plus the events they produce.
+
+    ``async with uow: ...; await uow.commit()``. Leaving the block without commit rolls
+    back. ``emit`` queues an event; ``commit`` writes the queued events to the outbox in
+    the same transaction, then tells the relay there is work.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._on_commit = on_commit
+        self.session: AsyncSession
+        self.pending: list[EventBase] = []
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        self.pending = []
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self.session.rollback()  # a no-op after a commit
+        finally:
+            await self.session.close()
+
+    def emit(self, event: EventBase) -> None:
+        self.pending.append(event)
+
+    async def flush_events(self) -> None:
+        """Write queued events to the outbox now (still inside the transaction)."""
+        if self.pending:
+            await self.session.execute(insert(outbox), [outbox_row(e) for e in self.pending])
+            self.pending = []
+
+    async def commit(self) -> None:
+        had_events = bool(self.pending)
+        await self.flush_events()
+        await self.session.commit()
+        if had_events and self._on_commit is not None:
+            self._on_commit()
+
+
+def dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+# Where each case stands, as this service has seen it on the topic (every service keeps one).
+case_status = Table(
+    "case_status",
+    PLUMBING,
+    Column("case_id", String(64), primary_key=True),
+    Column("status", String(24)),
+    Column("events_applied", Integer, nullable=False),
+    Column("last_event_type", String(64), nullable=False),
+    Column("last_event_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,680 @@
+"""The case-lifecycle event contract: one versioned, discriminated union for the whole loop.
+
+信息归集 → 流转交办 → 处理反馈 → 督查督办 → 核查结案 → 考核评价
+
+Every event shares one envelope (id, type, schema version, case id, time, producer,
+causation, correlation, actor) and carries a typed ``payload``. The union is what every
+service decodes; ``shared/schema/case-lifecycle.schema.json`` is generated from it and
+checked in, and ``shared/schema/published/`` keeps every published version so a change
+that would break an old reader fails the compatibility test.
+
+Rules for changing this file (the compatibility test enforces them):
+- add event types and *optional* fields freely;
+- never remove or retype a field, never make an optional field required, never remove a type;
+- a breaking change needs a new ``SCHEMA_VERSION`` and a new published snapshot.
+
+Personal data never travels here in clear: phones are masked (``138****8000``) and
+addresses are cut to the street (see ``shared.privacy``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+TOPIC = "case-lifecycle"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored on read so that an older service can read events
+    # written by a newer producer (forward compatibility).
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --------------------------------------------------------------------------- vocab
+
+
+class Role(StrEnum):
+    citizen = "citizen"
+    grid_worker = "grid_worker"
+    village_staff = "village_staff"
+    township_staff = "township_staff"
+    township_head = "township_head"
+    dept_clerk = "dept_clerk"
+    dept_head = "dept_head"
+    centre_dispatcher = "centre_dispatcher"
+    centre_supervisor = "centre_supervisor"
+    auditor = "auditor"
+    ops = "ops"
+    system = "system"  # a service acting on its own (timers, automatic dispatch)
+
+
+class Channel(StrEnum):
+    app = "app"
+    wechat = "wechat"
+    hotline = "hotline"
+    grid = "grid"
+    window = "window"
+    mailbox = "mailbox"
+    open311 = "open311"
+
+
+class FiveMatters(StrEnum):
+    """五事: the five kinds of matter the practice sorts appeals into."""
+
+    worry = "操心事"
+    annoyance = "烦心事"
+    anxiety = "揪心事"
+    emergency = "急难事"
+    hope = "期盼事"
+
+
+class Urgency(StrEnum):
+    normal = "normal"
+    urgent = "urgent"
+    emergency = "emergency"
+
+
+class ResolutionClass(StrEnum):
+    """Deadline class of a dispatch order: consultation 1–3, general 5, complex 15 working days."""
+
+    consultation = "consultation"
+    general = "general"
+    complex = "complex"
+    long_cycle = "long_cycle"
+
+
+class Satisfaction(StrEnum):
+    satisfied = "满意"
+    basically_satisfied = "基本满意"
+    unsatisfied = "不满意"
+
+
+class ClockKind(StrEnum):
+    accept = "accept"
+    dispatch = "dispatch"
+    sign = "sign"
+    first_contact = "first_contact"
+    resolve = "resolve"
+    return_window = "return_window"
+    verify = "verify"
+    callback = "callback"
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+class Actor(_Model):
+    """Who did it: a person with a role in an org unit, or a service (role ``system``)."""
+
+    id: str = Field(min_length=1, max_length=128)
+    role: Role
+    org_unit: str | None = Field(default=None, max_length=64, description="org directory unit code")
+
+
+class Location(_Model):
+    """Where the matter is; never more precise than the street in an event (PIPL)."""
+
+    township: str | None = None
+    village: str | None = None
+    grid: str | None = None
+    street: str | None = Field(default=None, description="address cut to the street")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+
+class EventBase(_Model):
+    """The envelope every lifecycle event carries."""
+
+    # Subclasses set this False when an event is not about a single case (grid activity).
+    case_scoped: ClassVar[bool] = True
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, description="event id, unique forever")
+    type: str
+    schema_version: int = SCHEMA_VERSION
+    case_id: str | None = Field(default=None, max_length=64, description="the case this event is about")
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    producer: str = Field(min_length=1, max_length=32, description="service that wrote the event")
+    causation_id: uuid.UUID | None = Field(default=None, description="the event that caused this one")
+    correlation_id: uuid.UUID | None = Field(default=None, description="the first event of the chain")
+    actor: Actor
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _case_scoped_needs_case_id(self) -> EventBase:
+        if self.case_scoped and not self.case_id:
+            raise ValueError(f"{self.type} needs a case_id")
+        return self
+
+    @property
+    def partition_key(self) -> str:
+        """Kafka message key: all events of a case land on one partition, in order."""
+        return self.case_id or self.subject_key()
+
+    def subject_key(self) -> str:  # overridden by events that are not case-scoped
+        return str(self.id)
+
+
+# --------------------------------------------------------------------------- payloads
+# One payload model per event type. Fields only ever get added (optional) — see module doc.
+
+
+class ReceivedData(_Model):
+    tracking_no: str = Field(description="human tracking number, e.g. XC-20261122-000123")
+    channel: Channel
+    title: str
+    description: str
+    category: FiveMatters | None = None
+    subject_class: str | None = None
+    location: Location | None = None
+    contact_masked: str | None = Field(default=None, description="phone masked, e.g. 138****8000")
+    citizen_ref: str | None = Field(default=None, description="keyed hash of the phone, for 'my appeals'")
+    reporter_id: str | None = Field(default=None, description="grid worker who reported it")
+    external_ref: str | None = Field(default=None, description="12345 ticket number or Open311 token")
+    attachments: list[str] = Field(default_factory=list)
+    solved_on_spot: bool = Field(default=False, description="小事不出网格: closed at grid level")
+    accept_due_at: AwareDatetime | None = None
+
+
+class AcceptedData(_Model):
+    tracking_no: str
+    notice: str = Field(description="受理告知 text sent to the citizen")
+
+
+class RejectedData(_Model):
+    reason_code: str
+    reason: str = Field(description="a reason the citizen understands (不予受理)")
+
+
+class TriagedData(_Model):
+    category: FiveMatters
+    subject_class: str
+    urgency: Urgency = Urgency.normal
+    location: Location | None = None
+    confidence: float = Field(ge=0, le=1)
+    manual: bool = False
+    region: str | None = Field(default=None, description="county code the case belongs to")
+
+
+class MergedData(_Model):
+    into_case_id: str = Field(description="the open case that now handles this matter (并单)")
+    distance_m: float | None = None
+    similarity: float | None = None
+
+
+class DispatchedData(_Model):
+    order_no: str = Field(description="交办单 number")
+    unit: str
+    unit_name: str | None = None
+    resolution_class: ResolutionClass = ResolutionClass.general
+    instructions: str | None = None
+    role: Literal["sole", "lead", "co"] = "sole"
+    automatic: bool = False
+    redo_round: int = 0
+    due_at: AwareDatetime | None = None
+
+
+class SignedData(_Model):
+    order_no: str
+    unit: str
+
+
+class ReturnedData(_Model):
+    order_no: str
+    unit: str
+    reason_code: str
+    reason: str
+    suggested_unit: str | None = None
+
+
+class ReturnReviewedData(_Model):
+    order_no: str
+    unit: str
+    upheld: bool = Field(description="upheld → re-dispatched; rejected → back to the unit")
+    comment: str | None = None
+    redispatch_to: str | None = None
+
+
+class CountyCalledData(_Model):
+    """乡呼县应: a township calls county departments on a case it cannot solve."""
+
+    call_id: str
+    township: str
+    units: list[str] = Field(min_length=1)
+    reason: str
+    respond_within_minutes: int = 60
+
+
+class WhistleBlownData(_Model):
+    """吹哨报到: several departments must report; one leads, the others co-handle."""
+
+    call_id: str
+    township: str
+    lead_unit: str
+    co_units: list[str] = Field(default_factory=list)
+    reason: str
+    respond_within_minutes: int = 30
+
+
+class WorkPlanFiledData(_Model):
+    """施工图: measures, deadline, responsible person."""
+
+    order_no: str
+    unit: str
+    measures: str
+    planned_finish_at: AwareDatetime
+    responsible: str
+    contact_masked: str | None = None
+
+
+class ProgressReportedData(_Model):
+    order_no: str
+    unit: str
+    note: str
+    percent: int | None = Field(default=None, ge=0, le=100)
+    attachments: list[str] = Field(default_factory=list)
+    first_contact: bool = Field(default=False, description="this report is the first contact with the citizen")
+    co_handler_part_done: bool = False
+
+
+class ExtensionRequestedData(_Model):
+    order_no: str
+    unit: str
+    request_id: str
+    working_days: int = Field(gt=0, le=180)
+    reason: str
+    long_cycle: bool = False
+
+
+class ExtensionApprovedData(_Model):
+    order_no: str
+    unit: str
+    request_id: str
+    working_days: int = Field(gt=0, le=180)
+    new_due_at: AwareDatetime | None = None
+
+
+class ExtensionDeniedData(_Model):
+    order_no: str
+    unit: str
+    request_id: str
+    reason: str
+
+
+class SuspendedData(_Model):
+    """Clock paused: waiting on the citizen, or an approved suspension."""
+
+    reason: str
+    unit: str | None = None
+
+
+class ResumedData(_Model):
+    unit: str | None = None
+
+
+class ResolvedData(_Model):
+    order_no: str
+    unit: str
+    answer: str = Field(description="答复 to the citizen")
+    solved: bool = Field(default=True, description="解决 (true) or answered without solving")
+
+
+class VerifiedData(_Model):
+    verifier_unit: str
+    comment: str | None = None
+
+
+class VerificationFailedData(_Model):
+    verifier_unit: str
+    reason: str
+    order_no: str | None = None
+    unit: str | None = None
+
+
+class ClosedData(_Model):
+    """销号、公示: closed and published (personal data masked in the public notice)."""
+
+    public_summary: str
+    published: bool = True
+    unreachable: bool = False
+
+
+class CallbackCompletedData(_Model):
+    """回访 by an operator: reached with a rating, or given up as unreachable."""
+
+    reached: bool
+    attempt: int = Field(ge=1)
+    rating: Satisfaction | None = None
+    comment: str | None = None
+    round: int = 0
+
+
+class RatedData(_Model):
+    """The citizen's rating for one round; for a redo only the later round counts."""
+
+    rating: Satisfaction
+    round: int = 0
+    source: Literal["callback", "app", "wechat", "hotline", "questionnaire"] = "callback"
+    comment: str | None = None
+    units: list[str] = Field(default_factory=list, description="units that handled this round")
+
+
+class ReopenedData(_Model):
+    """重办: unsatisfied rating or failed verification sends the case back."""
+
+    reason: str
+    redo_round: int = Field(ge=1)
+    unit: str | None = None
+
+
+class SlaWarningData(_Model):
+    """Yellow card (黄牌) or an earlier threshold warning."""
+
+    clock_id: str
+    clock: ClockKind
+    unit: str | None = None
+    due_at: AwareDatetime
+    threshold: str = Field(description="e.g. 'yellow', '50%', '75%'")
+    level: Literal["info", "yellow"] = "yellow"
+
+
+class SlaBreachedData(_Model):
+    """Red card (红牌): the deadline passed."""
+
+    clock_id: str
+    clock: ClockKind
+    unit: str | None = None
+    due_at: AwareDatetime
+
+
+class SlaUrgedData(_Model):
+    """催办: repeated while overdue."""
+
+    clock_id: str
+    clock: ClockKind
+    unit: str | None = None
+    overdue_working_days: int = Field(ge=0)
+    sequence: int = Field(ge=1)
+
+
+class SlaEscalatedData(_Model):
+    """督办: escalated to supervision."""
+
+    reason: Literal["overdue", "redo_limit", "lead_dispute"]
+    clock_id: str | None = None
+    unit: str | None = None
+    detail: str | None = None
+
+
+class UnitRatedData(_Model):
+    """Two-way evaluation: township rates a department it called, or the department rates the call."""
+
+    rater_unit: str
+    rated_unit: str
+    direction: Literal["township_rates_department", "department_rates_call"]
+    call_id: str | None = None
+    round: int = 0
+    rating: Satisfaction | None = None
+    score: int | None = Field(default=None, ge=1, le=5)
+    justified: bool | None = None
+    complete: bool | None = None
+    comment: str | None = None
+
+
+class GridActivityData(_Model):
+    worker_id: str
+    grid: str
+    kind: Literal["login", "info_update", "report", "patrol", "event_handled", "solved_on_spot"]
+    count: int = Field(default=1, ge=1)
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- events
+
+
+class CaseReceived(EventBase):
+    type: Literal["case.received"] = "case.received"
+    payload: ReceivedData
+
+
+class CaseAccepted(EventBase):
+    type: Literal["case.accepted"] = "case.accepted"
+    payload: AcceptedData
+
+
+class CaseRejected(EventBase):
+    type: Literal["case.rejected"] = "case.rejected"
+    payload: RejectedData
+
+
+class CaseTriaged(EventBase):
+    type: Literal["case.triaged"] = "case.triaged"
+    payload: TriagedData
+
+
+class CaseMerged(EventBase):
+    type: Literal["case.merged"] = "case.merged"
+    payload: MergedData
+
+
+class CaseDispatched(EventBase):
+    type: Literal["case.dispatched"] = "case.dispatched"
+    payload: DispatchedData
+
+
+class CaseSigned(EventBase):
+    type: Literal["case.signed"] = "case.signed"
+    payload: SignedData
+
+
+class CaseReturned(EventBase):
+    type: Literal["case.returned"] = "case.returned"
+    payload: ReturnedData
+
+
+class ReturnReviewed(EventBase):
+    type: Literal["case.return_reviewed"] = "case.return_reviewed"
+    payload: ReturnReviewedData
+
+
+class CountyCalled(EventBase):
+    type: Literal["case.county_called"] = "case.county_called"
+    payload: CountyCalledData
+
+
+class WhistleBlown(EventBase):
+    type: Literal["case.whistle_blown"] = "case.whistle_blown"
+    payload: WhistleBlownData
+
+
+class WorkPlanFiled(EventBase):
+    type: Literal["case.work_plan_filed"] = "case.work_plan_filed"
+    payload: WorkPlanFiledData
+
+
+class ProgressReported(EventBase):
+    type: Literal["case.progress_reported"] = "case.progress_reported"
+    payload: ProgressReportedData
+
+
+class ExtensionRequested(EventBase):
+    type: Literal["case.extension_requested"] = "case.extension_requested"
+    payload: ExtensionRequestedData
+
+
+class ExtensionApproved(EventBase):
+    type: Literal["case.extension_approved"] = "case.extension_approved"
+    payload: ExtensionApprovedData
+
+
+class ExtensionDenied(EventBase):
+    type: Literal["case.extension_denied"] = "case.extension_denied"
+    payload: ExtensionDeniedData
+
+
+class CaseSuspended(EventBase):
+    type: Literal["case.suspended"] = "case.suspended"
+    payload: SuspendedData
+
+
+class CaseResumed(EventBase):
+    type: Literal["case.resumed"] = "case.resumed"
+    payload: ResumedData
+
+
+class CaseResolved(EventBase):
+    type: Literal["case.resolved"] = "case.resolved"
+    payload: ResolvedData
+
+
+class CaseVerified(EventBase):
+    type: Literal["case.verified"] = "case.verified"
+    payload: VerifiedData
+
+
+class VerificationFailed(EventBase):
+    type: Literal["case.verification_failed"] = "case.verification_failed"
+    payload: VerificationFailedData
+
+
+class CaseClosed(EventBase):
+    type: Literal["case.closed"] = "case.closed"
+    payload: ClosedData
+
+
+class CallbackCompleted(EventBase):
+    type: Literal["case.callback_completed"] = "case.callback_completed"
+    payload: CallbackCompletedData
+
+
+class CaseRated(EventBase):
+    type: Literal["case.rated"] = "case.rated"
+    payload: RatedData
+
+
+class CaseReopened(EventBase):
+    type: Literal["case.reopened"] = "case.reopened"
+    payload: ReopenedData
+
+
+class SlaWarning(EventBase):
+    type: Literal["sla.warning"] = "sla.warning"
+    payload: SlaWarningData
+
+
+class SlaBreached(EventBase):
+    type: Literal["sla.breached"] = "sla.breached"
+    payload: SlaBreachedData
+
+
+class SlaUrged(EventBase):
+    type: Literal["sla.urged"] = "sla.urged"
+    payload: SlaUrgedData
+
+
+class SlaEscalated(EventBase):
+    type: Literal["sla.escalated"] = "sla.escalated"
+    payload: SlaEscalatedData
+
+
+class UnitRated(EventBase):
+    type: Literal["unit.rated"] = "unit.rated"
+    payload: UnitRatedData
+
+
+class GridActivity(EventBase):
+    case_scoped: ClassVar[bool] = False
+    type: Literal["grid.activity"] = "grid.activity"
+    payload: GridActivityData
+
+    def subject_key(self) -> str:
+        return f"grid-worker:{self.payload.worker_id}"
+
+
+EVENT_CLASSES: tuple[type[EventBase], ...] = (
+    CaseReceived, CaseAccepted, CaseRejected, CaseTriaged, CaseMerged, CaseDispatched,
+    CaseSigned, CaseReturned, ReturnReviewed, CountyCalled, WhistleBlown, WorkPlanFiled,
+    ProgressReported, ExtensionRequested, ExtensionApproved, ExtensionDenied, CaseSuspended,
+    CaseResumed, CaseResolved, CaseVerified, VerificationFailed, CaseClosed, CallbackCompleted,
+    CaseRated, CaseReopened, SlaWarning, SlaBreached, SlaUrged, SlaEscalated, UnitRated,
+    GridActivity,
+)  # fmt: skip
+
+Event = Annotated[
+    CaseReceived | CaseAccepted | CaseRejected | CaseTriaged | CaseMerged | CaseDispatched
+    | CaseSigned | CaseReturned | ReturnReviewed | CountyCalled | WhistleBlown | WorkPlanFiled
+    | ProgressReported | ExtensionRequested | ExtensionApproved | ExtensionDenied | CaseSuspended
+    | CaseResumed | CaseResolved | CaseVerified | VerificationFailed | CaseClosed | CallbackCompleted
+    | CaseRated | CaseReopened | SlaWarning | SlaBreached | SlaUrged | SlaEscalated | UnitRated
+    | GridActivity,
+    Field(discriminator="type"),
+]  # fmt: skip
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPES: dict[str, type[EventBase]] = {
+    cls.model_fields["type"].default: cls for cls in EVENT_CLASSES
+}
+
+E = TypeVar("E", bound=EventBase)
+
+
+def decode_event(body: bytes | str) -> EventBase:
+    """Parse one event from its JSON body (raises pydantic.ValidationError when malformed)."""
+    return EVENT_ADAPTER.validate_json(body)
+
+
+def encode_event(event: EventBase) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def make_event(
+    cls: type[E],
+    *,
+    payload: BaseModel,
+    producer: str,
+    actor: Actor,
+    case_id: str | None = None,
+    caused_by: EventBase | None = None,
+    occurred_at: datetime | None = None,
+) -> E:
+    """Build an event; when it is caused by another, carry the chain's correlation id."""
+    event_id = uuid.uuid4()
+    correlation = None
+    if caused_by is not None:
+        correlation = caused_by.correlation_id or caused_by.id
+    return cls(
+        id=event_id,
+        case_id=case_id if case_id is not None else (caused_by.case_id if caused_by else None),
+        producer=producer,
+        actor=actor,
+        payload=payload,
+        causation_id=caused_by.id if caused_by else None,
+        correlation_id=correlation or event_id,
+        occurred_at=occurred_at or utcnow(),
+    )
+
+
+def system_actor(service: str) -> Actor:
+    return Actor(id=f"service:{service}", role=Role.system)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the whole union, as committed in shared/schema/."""
+    schema = EVENT_ADAPTER.json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"urn:jiesu:case-lifecycle:v{SCHEMA_VERSION}"
+    schema["title"] = "case-lifecycle event"
+    return schema

@@ -1,0 +1,89 @@
+"""Structured JSON logs that carry the correlation and case id and never a phone or ID number.
+
+Standard-library loggers (ours, uvicorn's, aiokafka's) go through the same structlog
+formatter, so every line is JSON. A last processor scrubs mainland mobile numbers and
+resident ID numbers from every string value, wherever a careless caller put them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+from structlog.contextvars import bind_contextvars, reset_contextvars
+
+from shared.privacy import scrub
+
+_configured = False
+
+
+def _scrub_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {key: _scrub_value(value) for key, value in event_dict.items()}
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_value(v) for v in value]
+    return value
+
+
+def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -> None:
+    """Route structlog and the standard library through one JSON renderer (idempotent)."""
+    global _configured
+    shared_processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _scrub_processor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    if not _configured:
+        structlog.configure(
+            processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
+        _configured = True
+    bind_contextvars(service=service)
+
+
+@contextlib.contextmanager
+def bind_event_context(event: Any) -> Iterator[None]:
+    """Every log line written while handling an event names its case and correlation id."""
+    tokens = bind_contextvars(
+        case_id=getattr(event, "case_id", None),
+        correlation_id=str(getattr(event, "correlation_id", "") or ""),
+        event_id=str(getattr(event, "id", "")),
+    )
+    try:
+        yield
+    finally:
+        reset_contextvars(**tokens)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

@@ -1,0 +1,253 @@
+"""One way to build and run every service, so that a reader who knows one knows all.
+
+A service declares a ``ServiceSpec`` (its name, settings class, routes, event handlers,
+migrations) and gets: a FastAPI app whose lifespan creates the database if missing,
+migrates it, makes sure the topics exist, starts the outbox relay and the consumer, and on
+shutdown finishes in-flight handlers and flushes the relay; ``/health``, ``/ready`` and
+``/metrics``; problem+json errors; JSON logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.bus import TopicSpec, dlq_topic, ensure_epoch
+from shared.consumer import EventConsumer, Handler
+from shared.db import UnitOfWork, create_engine, session_factory
+from shared.logs import configure_logging
+from shared.migrate import ensure_database, migrate
+from shared.problems import install_problem_handlers
+from shared.relay import OutboxRelay
+from shared.settings import ServiceSettings, exit_on_bad_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; ``app.state.runtime``."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    relay: OutboxRelay
+    consumer: EventConsumer | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, on_commit=self.relay.nudge)
+
+
+Hook = Callable[[Runtime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    settings_cls: type[ServiceSettings]
+    router: APIRouter
+    handlers: Mapping[str, Handler]
+    migrations: Path
+    on_startup: Hook | None = None
+    on_shutdown: Hook | None = None
+    extra_routers: tuple[APIRouter, ...] = ()
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def new_uow(request: Request) -> UnitOfWork:
+    return request.app.state.runtime.uow()
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+UowDep = Annotated[UnitOfWork, Depends(new_uow)]
+
+
+def topic_specs(settings: ServiceSettings) -> list[TopicSpec]:
+    return [
+        TopicSpec(settings.kafka_topic, settings.kafka_partitions, settings.kafka_replication_factor),
+        TopicSpec(dlq_topic(settings.kafka_topic, settings.service_name), 1, settings.kafka_replication_factor),
+    ]
+
+
+async def _wait_for_broker(settings: ServiceSettings, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await ensure_epoch(settings.kafka_bootstrap_servers, topic_specs(settings))
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"no Kafka broker at {settings.kafka_bootstrap_servers} after {timeout:.0f}s "
+                    f"(set KAFKA_BOOTSTRAP_SERVERS): {exc!r}"
+                ) from exc
+            log.warning("waiting for the broker at %s: %r", settings.kafka_bootstrap_servers, exc)
+            await asyncio.sleep(1)
+
+
+def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level, json=settings.log_json)
+        url = settings.async_database_url
+        await ensure_database(url)
+        engine = create_engine(url, pool_size=settings.database_pool_size)
+        try:
+            await migrate(engine, spec.migrations)
+            await _wait_for_broker(settings)
+            relay = OutboxRelay(
+                engine,
+                service=spec.name,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=settings.kafka_topic,
+                topics=topic_specs(settings),
+                batch_size=settings.outbox_batch_size,
+                poll_seconds=settings.outbox_poll_seconds,
+                retention=timedelta(days=settings.outbox_retention_days),
+                epoch_check_seconds=settings.broker_epoch_check_seconds,
+            )
+            runtime = Runtime(settings, engine, session_factory(engine), relay, None)
+            app.state.runtime = runtime
+            relay.start()
+            if spec.handlers:
+                runtime.consumer = EventConsumer(
+                    service=spec.name,
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    topic=settings.kafka_topic,
+                    group_id=settings.group_id,
+                    handlers=dict(spec.handlers),
+                    new_uow=runtime.uow,
+                    max_attempts=settings.consumer_max_attempts,
+                    backoff_seconds=settings.consumer_backoff_seconds,
+                    max_backoff_seconds=settings.consumer_max_backoff_seconds,
+                    batch_size=settings.consumer_batch_size,
+                    epoch_check_seconds=settings.broker_epoch_check_seconds,
+                )
+                await runtime.consumer.start()
+            if spec.on_startup:
+                await spec.on_startup(runtime)
+            log.info("%s ready on %s:%s", spec.name, settings.host, settings.port)
+            yield
+            # Shutdown: stop taking new work, finish what is in hand, publish what is committed.
+            if spec.on_shutdown:
+                await spec.on_shutdown(runtime)
+            if runtime.consumer is not None:
+                await runtime.consumer.stop(settings.shutdown_grace_seconds)
+            await relay.stop(settings.shutdown_grace_seconds)
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.state.spec = spec
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(_ops_router())
+    app.include_router(spec.router)
+    for router in spec.extra_routers:
+        app.include_router(router)
+    return app
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", summary="Liveness: the process answers")
+    async def health(request: Request) -> dict[str, str]:
+        return {"status": "ok", "service": request.app.state.spec.name}
+
+    @router.get("/ready", summary="Readiness: database and broker reachable, lag and backlog")
+    async def ready(request: Request) -> JSONResponse:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        checks: dict[str, Any] = {}
+        ok = runtime is not None
+        if runtime is not None:
+            try:
+                async with runtime.engine.connect() as conn:
+                    await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
+                checks["database"] = "ok"
+            except Exception as exc:
+                ok = False
+                checks["database"] = f"down: {type(exc).__name__}"
+            try:
+                checks["outbox_backlog"] = await asyncio.wait_for(runtime.relay.backlog(), 2)
+            except Exception:
+                checks["outbox_backlog"] = None
+            checks["relay_leader"] = runtime.relay.is_leader
+            consumer = runtime.consumer
+            if consumer is not None:
+                checks["consumer"] = "running" if consumer.running else "stopped"
+                checks["consumer_lag"] = consumer.lag()
+                ok = ok and consumer.running
+                try:
+                    await asyncio.wait_for(consumer._consumer.topics(), 2)  # type: ignore[union-attr]
+                    checks["broker"] = "ok"
+                except Exception as exc:
+                    ok = False
+                    checks["broker"] = f"down: {type(exc).__name__}"
+        body = {"status": "ready" if ok else "not ready", "service": request.app.state.spec.name, "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def serve(spec: ServiceSpec, create_app: Callable[[ServiceSettings], FastAPI]) -> None:
+    """``python -m <service>``: settings (fail fast), a clear word on a busy port, uvicorn."""
+    import uvicorn
+
+    settings = exit_on_bad_settings(spec.settings_cls)
+    if port_in_use(settings.host, settings.port):
+        prefix = spec.settings_cls.model_config.get("env_prefix", "")
+        print(
+            f"{spec.name}: port {settings.port} on {settings.host} is in use; set {prefix}PORT to another port",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    configure_logging(spec.name, settings.log_level, json=settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+    )

@@ -1,0 +1,150 @@
+"""Service settings from the environment, with per-service overrides.
+
+Every variable can be set for one service (``INTAKE_DATABASE_URL``) or for all of them
+(``DATABASE_URL``); the service-specific one wins. A bad value aborts start-up with a
+message naming the variable (see ``load_settings``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+S = TypeVar("S", bound="ServiceSettings")
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs. Subclasses set ``service_name`` and ``env_prefix``."""
+
+    model_config = SettingsConfigDict(extra="ignore", validate_default=True)
+
+    service_name: str = "service"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # A PostgreSQL server URL. Unless <SERVICE>_DATABASE_URL names a database, the
+    # service uses its own database on that server, called ``jiesu_<service>``.
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic: str = "case-lifecycle"
+    kafka_partitions: int = Field(default=12, ge=1, le=1024)
+    kafka_replication_factor: int = Field(default=1, ge=1, le=7)
+    consumer_group: str | None = None  # default: the service name
+
+    # Delivery
+    outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    outbox_poll_seconds: float = Field(default=0.05, gt=0, le=60)
+    outbox_retention_days: float = Field(default=7, ge=0)
+    consumer_max_attempts: int = Field(default=5, ge=1, le=100)
+    consumer_backoff_seconds: float = Field(default=0.2, ge=0, le=60)
+    consumer_max_backoff_seconds: float = Field(default=10, ge=0, le=600)
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    broker_epoch_check_seconds: float = Field(default=1.0, gt=0, le=600)
+    shutdown_grace_seconds: float = Field(default=10, ge=0, le=300)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    # True when <SERVICE>_DATABASE_URL names the database outright (set by load_settings).
+    _explicit_database: bool = PrivateAttr(default=False)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        url = make_url(value)  # raises ArgumentError on garbage
+        if not url.drivername.startswith("postgresql"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for item in value.split(","):
+            host, sep, port = item.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port…], got {item!r}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # <SERVICE>_X first, then the shared X: one variable can point every service at
+        # real servers, and one service can still be pointed elsewhere.
+        shared_env = EnvSettingsSource(settings_cls, env_prefix="")
+        return init_settings, env_settings, shared_env, file_secret_settings
+
+    # -- derived values -------------------------------------------------------------
+
+    @property
+    def group_id(self) -> str:
+        return self.consumer_group or self.service_name
+
+    @property
+    def database_name(self) -> str:
+        return f"jiesu_{self.service_name}"
+
+    def service_database_url(self, *, explicit: bool) -> str:
+        """The SQLAlchemy async URL of this service's own database."""
+        url = make_url(self.database_url).set(drivername="postgresql+asyncpg")
+        if not explicit:
+            url = url.set(database=self.database_name)
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def async_database_url(self) -> str:
+        return self.service_database_url(explicit=self._explicit_database)
+
+
+def _prefix(cls: type[ServiceSettings]) -> str:
+    return cls.model_config.get("env_prefix", "") or ""
+
+
+class SettingsError(SystemExit):
+    """Raised (as a clean exit, code 2) when the environment holds a bad value."""
+
+
+def describe_errors(cls: type[ServiceSettings], exc: ValidationError) -> str:
+    prefix = _prefix(cls)
+    lines = [f"configuration error in {cls.__name__}:"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        var = f"{prefix}{field}".upper()
+        lines.append(f"  {var} (or {field.upper()}): {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build settings or raise SettingsError with a message naming each bad variable."""
+    import os
+
+    try:
+        settings = cls(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(cls, exc)) from None
+    explicit = "database_url" in overrides or f"{_prefix(cls)}DATABASE_URL" in {k.upper() for k in os.environ}
+    settings._explicit_database = explicit
+    return settings
+
+
+def exit_on_bad_settings(cls: type[S]) -> S:
+    try:
+        return load_settings(cls)
+    except SettingsError as exc:
+        print(exc.code, file=sys.stderr)
+        raise SystemExit(2) from None

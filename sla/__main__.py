@@ -1,0 +1,4 @@
+from sla.app import SPEC, create_app
+from shared.service import serve
+
+serve(SPEC, create_app)

@@ -1,0 +1,27 @@
+"""Sla service: FastAPI app factory."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from sla.api import router
+from sla.handlers import HANDLERS
+from sla.settings import SlaSettings
+from shared.lifecycle import case_status_router
+from shared.service import ServiceSpec, build_app
+from shared.settings import ServiceSettings, load_settings
+
+SPEC = ServiceSpec(
+    name="sla",
+    title="接诉即办 · SLA",
+    description="Working-day clocks per case and per unit, warnings, urging and escalation.",
+    settings_cls=SlaSettings,
+    router=router,
+    handlers=HANDLERS,
+    migrations=Path(__file__).parent / "migrations" / "versions",
+    extra_routers=(case_status_router(),),
+)
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    return build_app(SPEC, settings or load_settings(SlaSettings))

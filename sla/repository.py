@@ -1,0 +1,1 @@
+"""Sla's queries. No commits here: the unit of work commits."""
