@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared import metrics
@@ -143,6 +143,10 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
             self._consumer = None
+
+    def committed_offsets(self) -> dict[int, int]:
+        """The offsets this member committed, per partition (what it has fully handled)."""
+        return {tp.partition: offset for tp, offset in self._committed.items()}
 
     def lag(self) -> dict[int, int]:
         """Messages behind the high-water mark per assigned partition (from the fetch HW,
@@ -406,8 +410,6 @@ class _HandlerFailed(Exception):
 
 async def dead_letter_count(new_uow: Callable[[], UnitOfWork]) -> int:
     async with new_uow() as uow:
-        from sqlalchemy import func
-
         return int(
             (await uow.session.execute(select(func.count()).select_from(dead_letters).where(dead_letters.c.status == "parked"))).scalar()
             or 0

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from sla.api import router
 from sla.handlers import HANDLERS
 from sla.settings import SlaSettings
-from shared.lifecycle import case_status_router
+from shared.case_status import router as case_status_router
 from shared.service import ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
 
@@ -19,7 +19,7 @@ SPEC = ServiceSpec(
     router=router,
     handlers=HANDLERS,
     migrations=Path(__file__).parent / "migrations" / "versions",
-    extra_routers=(case_status_router(),),
+    extra_routers=(case_status_router,),
 )
 
 

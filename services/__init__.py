@@ -1,0 +1,1 @@
+"""Process-level tooling: the development launcher and the embedded infrastructure it starts."""

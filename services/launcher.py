@@ -1,0 +1,254 @@
+"""``make run``: everything on one machine with one command.
+
+Starts the embedded PostgreSQL (data kept under ``.run/``) and the Tansu Kafka-protocol
+broker — unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` point at real servers —
+then every service as its own process, waits for each to be ready, files the demo
+appeals and prints where to look. Ctrl-C stops everything it started, by pid.
+
+Replicas: ``<SERVICE>_REPLICAS=N`` starts N processes of a service sharing its consumer
+group; replica k (from 0) listens on the service's port + 100·k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT / ".run"
+LOG_DIR = RUN_DIR / "logs"
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    name: str  # python -m <module>
+    module: str
+    port: int
+    what: str
+
+    @property
+    def prefix(self) -> str:
+        return self.name.upper() + "_"
+
+
+SERVICES = (
+    ServiceDef("intake", "intake", 8001, "appeals in: REST, 12345 push, Open311"),
+    ServiceDef("dispatch", "dispatch", 8002, "乡呼县应: orders, sign/return, calls, verification"),
+    ServiceDef("sla", "sla", 8003, "working-day clocks, yellow/red cards, 督办"),
+    ServiceDef("scoring", "scoring", 8004, "rates, two-way evaluation, bulletins"),
+    ServiceDef("notify", "notify", 8005, "回访, ratings, messages, 12345 status"),
+)
+
+DEMO_APPEALS = (
+    {
+        "title": "村口路灯不亮",
+        "description": "城关镇一村口的路灯坏了，晚上出行不安全。（数字平安忻城：网格员上报）",
+        "channel": "grid",
+        "contact": {"name": "网格员覃某", "phone": "13800000001"},
+        "street": "城关镇城东路",
+    },
+    {
+        "title": "鱼塘边需要安装护栏",
+        "description": "通挽镇某村鱼塘边没有护栏，孩子放学经过很危险，请求安装护栏。",
+        "channel": "app",
+        "contact": {"name": "村民蓝某", "phone": "13800000002"},
+        "street": "通挽镇",
+    },
+)
+
+
+class Launcher:
+    def __init__(self, *, seed: bool = True) -> None:
+        self.seed = seed
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.postgres = None
+        self.broker = None
+
+    # -- infrastructure ---------------------------------------------------------------
+
+    def start_infrastructure(self) -> tuple[str, str]:
+        from services.devstack import EmbeddedPostgres, TansuBroker
+
+        database_url = os.environ.get("DATABASE_URL")
+        if not database_url:
+            port = int(os.environ.get("POSTGRES_PORT", "5432"))
+            say(f"starting embedded PostgreSQL on 127.0.0.1:{port} (data in .run/postgres)")
+            self.postgres = EmbeddedPostgres(RUN_DIR / "postgres", port, log_path=LOG_DIR / "postgres.log")
+            self.postgres.start()
+            database_url = self.postgres.url
+        else:
+            say("using the PostgreSQL server in DATABASE_URL")
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            port = int(os.environ.get("KAFKA_PORT", "9092"))
+            say(f"starting the embedded Kafka-protocol broker (Tansu, in memory) on 127.0.0.1:{port}")
+            self.broker = TansuBroker(port, log_path=LOG_DIR / "broker.log")
+            self.broker.start()
+            bootstrap = self.broker.bootstrap_servers
+        else:
+            say(f"using the Kafka brokers in KAFKA_BOOTSTRAP_SERVERS ({bootstrap})")
+        return database_url, bootstrap
+
+    # -- services ---------------------------------------------------------------------
+
+    def plan(self) -> list[tuple[ServiceDef, int, int]]:
+        """(service, replica index, port) for every process to start."""
+        out = []
+        for service in SERVICES:
+            base = int(os.environ.get(f"{service.prefix}PORT", service.port))
+            replicas = int(os.environ.get(f"{service.prefix}REPLICAS", "1"))
+            if replicas < 1:
+                raise SystemExit(f"{service.prefix}REPLICAS must be at least 1")
+            out.extend((service, k, base + 100 * k) for k in range(replicas))
+        return out
+
+    def check_ports(self, plan: list[tuple[ServiceDef, int, int]]) -> None:
+        from services.devstack import port_is_free
+
+        for service, replica, port in plan:
+            if not port_is_free(port):
+                hint = f"{service.prefix}PORT" if replica == 0 else f"{service.prefix}PORT (replica {replica} uses port + {100 * replica})"
+                raise SystemExit(f"port {port} for {service.name} is in use; set {hint} to another port")
+
+    def start_services(self, plan: list[tuple[ServiceDef, int, int]], database_url: str, bootstrap: str) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        for service, replica, port in plan:
+            env = dict(os.environ)
+            env.setdefault("DATABASE_URL", database_url)
+            env.setdefault("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+            env[f"{service.prefix}PORT"] = str(port)
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            name = service.name if replica == 0 else f"{service.name}-{replica}"
+            log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+            proc = subprocess.Popen([sys.executable, "-m", service.module], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+            self.children.append((name, proc))
+
+    def wait_ready(self, plan: list[tuple[ServiceDef, int, int]], timeout: float = 120) -> None:
+        pending = {f"{s.name}:{port}": port for s, _, port in plan}
+        deadline = time.monotonic() + timeout
+        while pending:
+            for name, proc in self.children:
+                if proc.poll() is not None:
+                    raise SystemExit(f"{name} exited with code {proc.returncode}; see .run/logs/{name}.log")
+            for key, port in list(pending.items()):
+                if http_json(f"http://127.0.0.1:{port}/ready") is not None:
+                    say(f"  ready: {key}")
+                    del pending[key]
+            if time.monotonic() > deadline:
+                raise SystemExit(f"not ready after {timeout:.0f}s: {', '.join(pending)}; see .run/logs/")
+            time.sleep(0.3)
+
+    def seed_demo(self) -> list[str]:
+        intake_port = int(os.environ.get("INTAKE_PORT", "8001"))
+        tracking = []
+        for appeal in DEMO_APPEALS:
+            key = f"demo-{appeal['title']}"
+            answer = http_json(f"http://127.0.0.1:{intake_port}/api/v1/appeals", appeal, headers={"Idempotency-Key": key})
+            if answer:
+                tracking.append(f"{answer['tracking_no']}  {appeal['title']}  (case {answer['case_id']})")
+        return tracking
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in reversed(self.children):
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop in 20 s; killing it")
+                proc.kill()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def run(self) -> int:
+        plan = self.plan()
+        self.check_ports(plan)
+        try:
+            database_url, bootstrap = self.start_infrastructure()
+            say("starting services …")
+            self.start_services(plan, database_url, bootstrap)
+            self.wait_ready(plan)
+            demo = self.seed_demo() if self.seed else []
+            print_banner(plan, demo)
+            return self.supervise()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            say("stopping …")
+            self.stop()
+            say("stopped.")
+
+    def supervise(self) -> int:
+        """Wait for Ctrl-C; say so if a service dies."""
+        stop = {"now": False}
+
+        def _stop(*_: object) -> None:
+            stop["now"] = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        reported: set[str] = set()
+        with contextlib.suppress(KeyboardInterrupt):
+            while not stop["now"]:
+                for name, proc in self.children:
+                    if proc.poll() is not None and name not in reported:
+                        reported.add(name)
+                        say(f"!! {name} exited with code {proc.returncode}; see .run/logs/{name}.log")
+                time.sleep(0.5)
+        return 0
+
+
+def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None = None) -> dict | None:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read() or b"{}")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def say(message: str) -> None:
+    print(f"[jiesu] {message}", flush=True)
+
+
+def print_banner(plan: list[tuple[ServiceDef, int, int]], demo: list[str]) -> None:
+    lines = ["", "接诉即办 is running. Where to look:", ""]
+    for service, replica, port in plan:
+        label = service.name if replica == 0 else f"{service.name} #{replica}"
+        lines.append(f"  {label:<12} http://127.0.0.1:{port}/docs   {service.what if replica == 0 else ''}")
+    intake_port = next(port for s, r, port in plan if s.name == "intake" and r == 0)
+    lines += [
+        "",
+        f"  file an appeal: curl -X POST http://127.0.0.1:{intake_port}/api/v1/appeals -H 'Content-Type: application/json' \\",
+        "                    -d '{\"title\":\"路灯不亮\",\"description\":\"村口路灯坏了\",\"channel\":\"app\",\"contact\":{\"name\":\"张三\",\"phone\":\"13800000000\"}}'",
+        "  health: /health   readiness: /ready   metrics: /metrics   logs: .run/logs/",
+    ]
+    if demo:
+        lines += ["", "  demo appeals:"] + [f"    {t}" for t in demo]
+    lines += ["", "Ctrl-C stops everything.", ""]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jiesu-run", description=__doc__.splitlines()[0])
+    parser.add_argument("--no-seed", action="store_true", help="do not file the demo appeals")
+    args = parser.parse_args(argv)
+    return Launcher(seed=not args.no_seed).run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

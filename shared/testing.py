@@ -1,0 +1,199 @@
+"""Helpers for integration tests: real servers, real HTTP, isolated per test.
+
+Each test gets its own topic and its own databases on the session's PostgreSQL server,
+so tests never see each other's events. Services run in-process under a real uvicorn
+server on a free loopback port, or as their own process (``ServiceProcess``) when a test
+needs to kill -9 them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from shared.service import Runtime
+from shared.settings import ServiceSettings, load_settings
+
+S = TypeVar("S", bound=ServiceSettings)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Infra:
+    """The session's PostgreSQL server and broker."""
+
+    postgres_url: str  # postgresql://postgres@127.0.0.1:PORT/postgres
+    bootstrap_servers: str
+    postgres: Any = None  # services.devstack.EmbeddedPostgres when embedded
+    broker: Any = None  # services.devstack.TansuBroker when embedded
+
+    def database_url(self, name: str) -> str:
+        return self.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_settings(cls: type[S], infra: Infra, *, topic: str, database: str, **overrides: Any) -> S:
+    """Settings pointing one service at the test's topic and its own database."""
+    values: dict[str, Any] = {
+        "database_url": infra.database_url(database),
+        "kafka_bootstrap_servers": infra.bootstrap_servers,
+        "kafka_topic": topic,
+        "kafka_partitions": 4,
+        "consumer_group": f"{database}-{topic}",
+        "port": free_port(),
+        "outbox_poll_seconds": 0.02,
+        "consumer_backoff_seconds": 0.05,
+        "broker_epoch_check_seconds": 0.5,
+        "log_json": True,
+    }
+    values.update(overrides)
+    return load_settings(cls, **values)
+
+
+def service_env(infra: Infra, prefix: str, *, topic: str, database: str, port: int, **extra: str) -> dict[str, str]:
+    """Environment for running a service as its own process with the same wiring."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_DATABASE_URL", "_KAFKA_BOOTSTRAP_SERVERS"))}
+    env.update(
+        {
+            f"{prefix}DATABASE_URL": infra.database_url(database),
+            f"{prefix}KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+            f"{prefix}KAFKA_TOPIC": topic,
+            f"{prefix}KAFKA_PARTITIONS": "4",
+            f"{prefix}CONSUMER_GROUP": f"{database}-{topic}",
+            f"{prefix}PORT": str(port),
+            f"{prefix}OUTBOX_POLL_SECONDS": "0.02",
+            f"{prefix}CONSUMER_BACKOFF_SECONDS": "0.05",
+            f"{prefix}BROKER_EPOCH_CHECK_SECONDS": "0.5",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class RunningService:
+    """A service app served by uvicorn inside this process, on a real port."""
+
+    def __init__(self, app: FastAPI, settings: ServiceSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task: asyncio.Task[None] | None = None
+        self.client = httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.state.runtime
+
+    async def start(self, timeout: float = 60) -> None:
+        self._task = asyncio.create_task(self.server.serve())
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()  # raises the start-up error
+                raise RuntimeError("server exited during start-up")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.settings.service_name} did not start in {timeout}s")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+        if self._task is not None and not self._task.done():
+            self.server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 30)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI, settings: ServiceSettings) -> AsyncIterator[RunningService]:
+    service = RunningService(app, settings)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+class ServiceProcess:
+    """A service as its own OS process (``python -m <module>``), for kill -9 tests."""
+
+    def __init__(self, module: str, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.module = module
+        self.env = env
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        async with httpx.AsyncClient(timeout=2) as client:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.module} exited with {self.proc.returncode}; see {self.log_path}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/ready")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"{self.module} not ready after {timeout}s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flush — a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30, interval: float = 0.05, what: str = "") -> Any:
+    """Poll until ``check`` returns something truthy; fail with the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last value: {last!r}")
