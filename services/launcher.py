@@ -19,13 +19,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN_DIR = ROOT / ".run"
+# JIESU_RUN_DIR moves the data and logs elsewhere (the launcher's own test uses it).
+RUN_DIR = Path(os.environ.get("JIESU_RUN_DIR", ROOT / ".run"))
 LOG_DIR = RUN_DIR / "logs"
 
 
@@ -49,21 +49,22 @@ SERVICES = (
     ServiceDef("notify", "notify", 8005, "回访, ratings, messages, 12345 status"),
 )
 
+# (idempotency key, appeal): filing them again on the next `make run` is a no-op.
 DEMO_APPEALS = (
-    {
+    ("demo-streetlamp", {
         "title": "村口路灯不亮",
         "description": "城关镇一村口的路灯坏了，晚上出行不安全。（数字平安忻城：网格员上报）",
         "channel": "grid",
         "contact": {"name": "网格员覃某", "phone": "13800000001"},
         "street": "城关镇城东路",
-    },
-    {
+    }),
+    ("demo-fishpond-guardrail", {
         "title": "鱼塘边需要安装护栏",
         "description": "通挽镇某村鱼塘边没有护栏，孩子放学经过很危险，请求安装护栏。",
         "channel": "app",
         "contact": {"name": "村民蓝某", "phone": "13800000002"},
         "street": "通挽镇",
-    },
+    }),
 )
 
 
@@ -142,7 +143,7 @@ class Launcher:
                 if proc.poll() is not None:
                     raise SystemExit(f"{name} exited with code {proc.returncode}; see .run/logs/{name}.log")
             for key, port in list(pending.items()):
-                if http_json(f"http://127.0.0.1:{port}/ready") is not None:
+                if is_ready(port):
                     say(f"  ready: {key}")
                     del pending[key]
             if time.monotonic() > deadline:
@@ -152,11 +153,13 @@ class Launcher:
     def seed_demo(self) -> list[str]:
         intake_port = int(os.environ.get("INTAKE_PORT", "8001"))
         tracking = []
-        for appeal in DEMO_APPEALS:
-            key = f"demo-{appeal['title']}"
-            answer = http_json(f"http://127.0.0.1:{intake_port}/api/v1/appeals", appeal, headers={"Idempotency-Key": key})
-            if answer:
-                tracking.append(f"{answer['tracking_no']}  {appeal['title']}  (case {answer['case_id']})")
+        for key, appeal in DEMO_APPEALS:
+            try:
+                answer = http_json(f"http://127.0.0.1:{intake_port}/api/v1/appeals", appeal, headers={"Idempotency-Key": key})
+            except OSError as exc:
+                say(f"could not file the demo appeal {appeal['title']!r}: {exc}")
+                continue
+            tracking.append(f"{answer['tracking_no']}  {appeal['title']}  (case {answer['case_id']})")
         return tracking
 
     def stop(self) -> None:
@@ -211,14 +214,20 @@ class Launcher:
         return 0
 
 
-def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None = None) -> dict | None:
+def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None = None) -> dict:
+    """GET (or POST ``body``) and decode the JSON answer; raises OSError (HTTPError too) on failure."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def is_ready(port: int) -> bool:
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read() or b"{}")
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+        http_json(f"http://127.0.0.1:{port}/ready")
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def say(message: str) -> None:

@@ -1,0 +1,83 @@
+"""`make run` as a person uses it: one command brings everything up; Ctrl-C takes it down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.devstack import free_port, port_is_free
+from services.launcher import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            lines += proc.stdout.readlines()
+            raise AssertionError(f"launcher exited ({proc.returncode}):\n" + "".join(lines))
+        line = proc.stdout.readline()
+        if line:
+            lines.append(line)
+            if needle in line:
+                return lines
+        else:
+            time.sleep(0.1)
+    raise AssertionError(f"no {needle!r} within {timeout}s:\n" + "".join(lines))
+
+
+@pytest.mark.slow
+def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
+    ports = {s.name: free_port() for s in SERVICES}
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"))}
+    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env.update({"POSTGRES_PORT": str(free_port()), "KAFKA_PORT": str(free_port()), "JIESU_RUN_DIR": str(tmp_path / "run")})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        output = "".join(_wait_for_line(proc, "Ctrl-C stops everything", timeout=240))
+        for name, port in ports.items():
+            assert f"http://127.0.0.1:{port}/docs" in output
+            ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
+            assert ready.status_code == 200, (name, ready.text)
+        assert "demo appeals:" in output and "村口路灯不亮" in output
+        case_id = output.split("村口路灯不亮  (case ")[1].split(")")[0]
+        appeal = httpx.get(f"http://127.0.0.1:{ports['intake']}/api/v1/appeals/{case_id}", timeout=5)
+        assert appeal.status_code == 200 and appeal.json()["status"] == "accepted"
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+        for name, port in ports.items():
+            assert port_is_free(port), f"{name} still holds port {port}"
+        assert port_is_free(int(env["KAFKA_PORT"])) and port_is_free(int(env["POSTGRES_PORT"]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_a_busy_port_is_named_with_the_variable_to_change():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "DISPATCH_PORT": str(port)}
+        result = subprocess.run(
+            [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode != 0
+    assert f"port {port} for dispatch is in use; set DISPATCH_PORT to another port" in result.stderr + result.stdout
