@@ -1,5 +1,196 @@
-"""Dispatch's rules, free of I/O (pure functions, tested without a database).
+"""Dispatch's rules, free of I/O: the life of a dispatch order (交办单) and its limits.
 
-The service is a skeleton so far: it follows every case's status from the topic. Its
-rules land with issue #5.
+The state machine is a transition table: (state, action) → next state, with guards that
+say why an action is refused. An action not allowed in the current state is answered
+with the state and the actions that are allowed (the API turns it into a 409).
+
+    dispatched ──sign──▶ signed ──file_plan / report_progress──▶ in_progress
+        │                  │                                          │
+        └─return─▶ returned ──review(upheld)──▶ reassigned (a new order goes to the right unit)
+                       └────review(rejected)──▶ dispatched (back to the same unit)
+    signed / in_progress ──resolve──▶ resolved ──verify(pass)──▶ verified ──close──▶ closed
+                                          └──verify(fail)──▶ in_progress
+    closed ──reopen (重办, unsatisfied rating)──▶ dispatched (redo round + 1)
+    in_progress ──request_extension──▶ (state kept; an extension request is pending)
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class OrderState(StrEnum):
+    dispatched = "dispatched"  # waiting to be signed (签收) or returned (退单)
+    returned = "returned"  # waiting for the centre's review
+    reassigned = "reassigned"  # return upheld: this order is over, another unit has the case
+    signed = "signed"
+    in_progress = "in_progress"
+    resolved = "resolved"  # answered (答复); waiting for the township's verification (核验)
+    verified = "verified"
+    closed = "closed"  # 销号、公示
+
+
+class Action(StrEnum):
+    sign = "sign"
+    return_order = "return"
+    review_return = "review_return"
+    file_plan = "file_plan"
+    report_progress = "report_progress"
+    request_extension = "request_extension"
+    decide_extension = "decide_extension"
+    resolve = "resolve"
+    verify = "verify"
+    close = "close"
+    reopen = "reopen"
+
+
+TRANSITIONS: dict[tuple[OrderState, Action], OrderState | None] = {
+    # None: the next state depends on the decision (see next_state)
+    (OrderState.dispatched, Action.sign): OrderState.signed,
+    (OrderState.dispatched, Action.return_order): OrderState.returned,
+    (OrderState.returned, Action.review_return): None,
+    (OrderState.signed, Action.file_plan): OrderState.in_progress,
+    (OrderState.signed, Action.report_progress): OrderState.in_progress,
+    (OrderState.signed, Action.resolve): OrderState.resolved,
+    (OrderState.signed, Action.request_extension): OrderState.signed,
+    (OrderState.in_progress, Action.file_plan): OrderState.in_progress,
+    (OrderState.in_progress, Action.report_progress): OrderState.in_progress,
+    (OrderState.in_progress, Action.request_extension): OrderState.in_progress,
+    (OrderState.in_progress, Action.resolve): OrderState.resolved,
+    (OrderState.signed, Action.decide_extension): OrderState.signed,
+    (OrderState.in_progress, Action.decide_extension): OrderState.in_progress,
+    (OrderState.resolved, Action.verify): None,
+    (OrderState.verified, Action.close): OrderState.closed,
+    (OrderState.closed, Action.reopen): OrderState.dispatched,
+}
+
+
+class Refused(Exception):
+    """An action the rules do not allow; ``reason`` is for the clerk, ``code`` for the API."""
+
+    def __init__(self, code: str, reason: str, *, state: OrderState, allowed: list[str]) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.state = state
+        self.allowed = allowed
+
+
+def allowed_actions(state: OrderState) -> list[str]:
+    return sorted({action.value for (s, action) in TRANSITIONS if s == state})
+
+
+def next_state(state: OrderState, action: Action, *, decision: bool | None = None) -> OrderState:
+    """The state after ``action``; raises Refused when the action is not allowed now.
+
+    ``decision`` answers the actions that branch: review_return (True = upheld) and
+    verify (True = passed).
+    """
+    if (state, action) not in TRANSITIONS:
+        raise Refused(
+            "invalid-state",
+            f"cannot {action.value} an order that is {state.value}",
+            state=state,
+            allowed=allowed_actions(state),
+        )
+    target = TRANSITIONS[(state, action)]
+    if target is not None:
+        return target
+    if decision is None:
+        raise ValueError(f"{action.value} needs a decision")
+    if action is Action.review_return:
+        return OrderState.reassigned if decision else OrderState.dispatched
+    return OrderState.verified if decision else OrderState.in_progress
+
+
+# --------------------------------------------------------------------------- returns (退单)
+
+
+@dataclass(frozen=True)
+class ReturnRecord:
+    reason_code: str
+    reviewed: bool
+
+
+def check_return(
+    *, reason_code: str, within_window: bool, earlier: list[ReturnRecord], state: OrderState
+) -> None:
+    """A unit returns an order only within the return window (default 2 working days of
+    dispatch), with a reason, and not twice for the same reason without a review."""
+    next_state(state, Action.return_order)
+    if not within_window:
+        raise Refused(
+            "return-window-closed", "the return window has passed; sign the order or ask for an extension",
+            state=state, allowed=allowed_actions(state),
+        )
+    if any(r.reason_code == reason_code and not r.reviewed for r in earlier):
+        raise Refused(
+            "return-repeated", f"this order was already returned for '{reason_code}' and is awaiting review",
+            state=state, allowed=allowed_actions(state),
+        )
+
+
+# --------------------------------------------------------------------------- extensions (延期)
+
+
+@dataclass(frozen=True)
+class ExtensionPolicy:
+    """At most 3 × 3 working days, or once ≤ 10; long-cycle matters up to 180 days."""
+
+    max_short: int = 3
+    short_days: int = 3
+    single_max_days: int = 10
+    long_cycle_max_days: int = 180
+
+
+@dataclass(frozen=True)
+class ExtensionHistory:
+    approved_days: list[int] = field(default_factory=list)
+    long_cycle: bool = False
+
+
+def check_extension(days: int, history: ExtensionHistory, *, long_cycle: bool, policy: ExtensionPolicy = ExtensionPolicy()) -> None:
+    """Raise Refused (code ``extension-limit``) when another extension of ``days`` is over the limits."""
+
+    def refuse(reason: str) -> None:
+        raise Refused("extension-limit", reason, state=OrderState.in_progress, allowed=[])
+
+    if days <= 0:
+        refuse("an extension is a positive number of working days")
+    if long_cycle:
+        if sum(history.approved_days) + days > policy.long_cycle_max_days:
+            refuse(f"long-cycle extensions total at most {policy.long_cycle_max_days} days")
+        return
+    granted = history.approved_days
+    if len(granted) == 1 and granted[0] > policy.short_days:
+        refuse("a single long extension (over 3 working days) was already granted; no more are allowed")
+    if not granted and days > policy.short_days:
+        if days > policy.single_max_days:
+            refuse(f"one extension is at most {policy.single_max_days} working days (or declare it long-cycle)")
+        return  # the single long extension
+    if days > policy.short_days:
+        refuse(f"after a short extension, each further one is at most {policy.short_days} working days")
+    if len(granted) >= policy.max_short:
+        refuse(f"at most {policy.max_short} extensions of {policy.short_days} working days")
+
+
+# --------------------------------------------------------------------------- redo and escalation
+
+
+REDO_ESCALATION_LIMIT = 3
+DISPUTE_ESCALATION_UNITS = 3
+
+
+def should_escalate(*, redo_round: int, disputing_units: int) -> str | None:
+    """督办 after 3 redos, or when 3 or more units dispute who leads; None otherwise."""
+    if redo_round >= REDO_ESCALATION_LIMIT:
+        return "redo_limit"
+    if disputing_units >= DISPUTE_ESCALATION_UNITS:
+        return "lead_dispute"
+    return None
+
+
+def order_number(county_prefix: str, year: int, sequence: int) -> str:
+    """交办单 number, e.g. JB-XC-2026-000042."""
+    return f"JB-{county_prefix}-{year}-{sequence:06d}"
