@@ -1,48 +1,82 @@
-"""Intake's REST API for app and mini-program backends (``/api/v1``)."""
+"""Intake's REST API for app and mini-program backends and the 12345 hotline (``/api/v1``)."""
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from datetime import datetime
-from typing import Annotated
+import base64
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
-from intake import domain, repository
+from intake import repository
+from intake.service import (
+    AppealInput,
+    Filed,
+    IdempotencyConflict,
+    IntakeContext,
+    citizen_actor,
+    file_appeal,
+)
 from shared.events import (
-    AcceptedData,
     Actor,
-    CaseAccepted,
-    CaseReceived,
+    CaseTriaged,
     Channel,
     FiveMatters,
     Location,
-    ReceivedData,
     Role,
+    TriagedData,
+    Urgency,
     make_event,
-    utcnow,
 )
-from shared.privacy import mask_phone
+from shared.http import require_json
 from shared.problems import Problem
 from shared.service import RuntimeDep, UowDep
+from shared.signing import SignatureError, SignedRequest, verify
 
 router = APIRouter(prefix="/api/v1", tags=["appeals"])
+JsonBody = Depends(require_json)
+
+
+def intake_context(runtime: RuntimeDep) -> IntakeContext:
+    return runtime.extras["intake"]
+
+
+ContextDep = Annotated[IntakeContext, Depends(intake_context)]
+
+
+# --------------------------------------------------------------------------- shapes
 
 
 class Contact(BaseModel):
     name: str = Field(min_length=1, max_length=64)
-    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$")
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$", description="shown masked everywhere but to the handler")
+    id_number: str | None = Field(default=None, pattern=r"^\d{17}[\dXx]$")
+
+
+class Place(BaseModel):
+    address: str | None = Field(default=None, max_length=300)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Place:
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("give both lat and lng, or neither")
+        return self
 
 
 class NewAppeal(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(min_length=1, max_length=5000)
-    channel: Channel
+    channel: Literal["app", "wechat", "hotline", "grid", "window", "mailbox"]
     contact: Contact
-    category: FiveMatters | None = None
-    street: str | None = Field(default=None, max_length=200)
+    location: Place | None = None
+    category: FiveMatters | None = Field(default=None, description="五事 hint from the citizen; intake still classifies")
+    attachments: list[str] = Field(default_factory=list, max_length=9, description="ids from POST /api/v1/attachments")
+    reporter_id: str | None = Field(default=None, max_length=64, description="grid worker who reports it")
+    solved_on_spot: bool = Field(default=False, description="小事不出网格: a grid worker solved it on the spot")
 
 
 class AppealCreated(BaseModel):
@@ -50,6 +84,8 @@ class AppealCreated(BaseModel):
     tracking_no: str
     status: str
     accept_due_at: datetime
+    merged_into: str | None = None
+    rejection_reason: str | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -63,91 +99,97 @@ class AppealView(BaseModel):
     case_id: str
     tracking_no: str
     title: str
+    description: str
     channel: str
     status: str
+    category: str | None
+    subject_class: str | None
+    urgency: str | None
+    township: str | None
+    village: str | None
+    grid: str | None
+    street: str | None
+    contact_phone: str = Field(description="masked")
+    merged_into: str | None
+    rejection_reason: str | None
+    accept_due_at: datetime
     created_at: datetime
     timeline: list[TimelineEntry]
 
 
-def _request_hash(body: NewAppeal) -> str:
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+class AppealSummary(BaseModel):
+    case_id: str
+    tracking_no: str
+    title: str
+    status: str
+    created_at: datetime
 
 
-@router.post("/appeals", status_code=201, response_model=AppealCreated, summary="File an appeal (诉求)")
-async def file_appeal(
-    body: NewAppeal,
-    runtime: RuntimeDep,
-    uow: UowDep,
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
-) -> AppealCreated:
-    settings = runtime.settings
-    request_hash = _request_hash(body)
-    async with uow:
-        if idempotency_key:
-            existing = await repository.find_by_idempotency_key(uow.session, idempotency_key)
-            if existing is not None:
-                return _replay(existing, request_hash, settings.accept_within_hours)
-        case_id = str(uuid.uuid4())
-        now = utcnow()
-        tracking_no = domain.tracking_number(settings.region_prefix, now, await repository.next_sequence(uow.session))
-        accept_due = domain.accept_deadline(now, settings.accept_within_hours)
-        received = make_event(
-            CaseReceived,
-            case_id=case_id,
-            producer="intake",
-            occurred_at=now,
-            actor=Actor(id=f"citizen:{mask_phone(body.contact.phone)}", role=Role.citizen),
-            payload=ReceivedData(
-                tracking_no=tracking_no,
-                channel=body.channel,
-                title=body.title,
-                description=body.description,
-                category=body.category,
-                location=Location(street=body.street) if body.street else None,
-                contact_masked=mask_phone(body.contact.phone),
-                accept_due_at=accept_due,
-            ),
-        )
-        inserted = await repository.insert_appeal(
-            uow.session,
-            case_id=case_id,
-            tracking_no=tracking_no,
-            channel=body.channel.value,
-            title=body.title,
-            description=body.description,
-            status="accepted",
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            created_at=received.occurred_at,
-            updated_at=received.occurred_at,
-        )
-        if not inserted:  # a concurrent retry with the same key won the race
-            await uow.session.rollback()
-            existing = await repository.find_by_idempotency_key(uow.session, idempotency_key or "")
-            return _replay(existing, request_hash, settings.accept_within_hours)
-        uow.emit(received)
-        uow.emit(
-            make_event(
-                CaseAccepted,
-                producer="intake",
-                actor=Actor(id="service:intake", role=Role.system),
-                caused_by=received,
-                payload=AcceptedData(tracking_no=tracking_no, notice=domain.acceptance_notice(tracking_no, body.title)),
-            )
-        )
-        await uow.commit()
-    return AppealCreated(case_id=case_id, tracking_no=tracking_no, status="accepted", accept_due_at=accept_due)
+class AppealPage(BaseModel):
+    items: list[AppealSummary]
+    next_cursor: str | None
 
 
-def _replay(existing: object, request_hash: str, within_hours: float) -> AppealCreated:
-    if existing.request_hash != request_hash:  # type: ignore[attr-defined]
-        raise Problem(409, "this Idempotency-Key was used with a different request body", slug="idempotency-key-reused")
-    return AppealCreated(
-        case_id=existing.case_id,  # type: ignore[attr-defined]
-        tracking_no=existing.tracking_no,  # type: ignore[attr-defined]
-        status=existing.status,  # type: ignore[attr-defined]
-        accept_due_at=domain.accept_deadline(existing.created_at, within_hours),  # type: ignore[attr-defined]
+class ManualTriage(BaseModel):
+    category: FiveMatters
+    subject_class: str = Field(min_length=1, max_length=32)
+    urgency: Urgency = Urgency.normal
+    township: str = Field(min_length=1, max_length=64)
+    village: str | None = Field(default=None, max_length=64)
+    grid: str | None = Field(default=None, max_length=64)
+    triaged_by: str = Field(min_length=1, max_length=64, description="staff id (taken from the token once auth lands)")
+
+
+def _to_input(body: NewAppeal) -> AppealInput:
+    place = body.location or Place()
+    return AppealInput(
+        title=body.title,
+        description=body.description,
+        channel=Channel(body.channel),
+        contact_name=body.contact.name,
+        phone=body.contact.phone,
+        id_number=body.contact.id_number,
+        address=place.address,
+        lat=place.lat,
+        lng=place.lng,
+        category=body.category,
+        attachments=list(body.attachments),
+        reporter_id=body.reporter_id,
+        solved_on_spot=body.solved_on_spot,
     )
+
+
+def _created(filed: Filed) -> AppealCreated:
+    return AppealCreated(
+        case_id=filed.case_id, tracking_no=filed.tracking_no, status=filed.status, accept_due_at=filed.accept_due_at,
+        merged_into=filed.merged_into, rejection_reason=filed.rejection,
+    )
+
+
+# --------------------------------------------------------------------------- appeals
+
+
+@router.post(
+    "/appeals", status_code=201, response_model=AppealCreated, dependencies=[JsonBody],
+    summary="File an appeal (诉求)",
+    description="Retries with the same `Idempotency-Key` return the original answer; the same key with another body is a 409.",
+)
+async def post_appeal(
+    body: NewAppeal,
+    ctx: ContextDep,
+    uow: UowDep,
+    idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
+) -> AppealCreated:
+    actor = (
+        Actor(id=body.reporter_id, role=Role.grid_worker) if body.reporter_id else citizen_actor(body.contact.phone)
+    )
+    async with uow:
+        try:
+            filed = await file_appeal(uow, ctx, _to_input(body), actor=actor, idempotency_key=idempotency_key)
+        except IdempotencyConflict:
+            raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
+        await uow.commit()
+    return _created(filed)
 
 
 @router.get("/appeals/{case_id}", response_model=AppealView, summary="An appeal with its timeline")
@@ -158,11 +200,198 @@ async def get_appeal(case_id: str, uow: UowDep) -> AppealView:
             raise Problem(404, f"no appeal {case_id}")
         entries = await repository.get_timeline(uow.session, case_id)
     return AppealView(
-        case_id=row.case_id,
-        tracking_no=row.tracking_no,
-        title=row.title,
-        channel=row.channel,
-        status=row.status,
-        created_at=row.created_at,
+        case_id=row.case_id, tracking_no=row.tracking_no, title=row.title, description=row.description,
+        channel=row.channel, status=row.status, category=row.category, subject_class=row.subject_class,
+        urgency=row.urgency, township=row.township, village=row.village, grid=row.grid, street=row.street,
+        contact_phone=row.phone_masked, merged_into=row.merged_into, rejection_reason=row.reject_reason,
+        accept_due_at=row.accept_due_at, created_at=row.created_at,
         timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=e.detail) for e in entries],
     )
+
+
+@router.post(
+    "/appeals/{case_id}/triage", response_model=AppealCreated, dependencies=[JsonBody],
+    summary="Manual triage: set what and where when intake could not tell",
+)
+async def triage_appeal(case_id: str, body: ManualTriage, uow: UowDep) -> AppealCreated:
+    async with uow:
+        row = await repository.get_appeal(uow.session, case_id)
+        if row is None:
+            raise Problem(404, f"no appeal {case_id}")
+        if row.status in ("rejected", "merged", "closed"):
+            raise Problem(409, f"appeal {case_id} is {row.status}; nothing to triage", slug="invalid-state", state=row.status)
+        await repository.set_triage(
+            uow.session, case_id, category=body.category.value, subject_class=body.subject_class,
+            urgency=body.urgency.value, township=body.township, village=body.village, grid=body.grid,
+            triage="manual", status="triaged",
+        )
+        uow.emit(
+            make_event(
+                CaseTriaged, case_id=case_id, producer="intake",
+                actor=Actor(id=body.triaged_by, role=Role.centre_dispatcher),
+                payload=TriagedData(
+                    category=body.category, subject_class=body.subject_class, urgency=body.urgency, confidence=1.0,
+                    manual=True, location=Location(township=body.township, village=body.village, grid=body.grid, street=row.street),
+                ),
+            )
+        )
+        await uow.commit()
+    return AppealCreated(case_id=case_id, tracking_no=row.tracking_no, status="triaged", accept_due_at=row.accept_due_at)
+
+
+# --------------------------------------------------------------------------- signed machine clients
+
+
+async def signed_client(request: Request, ctx: ContextDep, uow: UowDep) -> str:
+    """Verify the HMAC signature of a machine client (see shared.signing); refuse replays.
+
+    The signed path is the request target with its query string. A GET carries no body,
+    so when it names a citizen (``X-Citizen-Phone``) that header's value is what is signed
+    as the body: neither the query nor the citizen can be changed under a signature.
+    """
+    headers = request.headers
+    body = await request.body()
+    if request.method == "GET":
+        body = headers.get("X-Citizen-Phone", "").encode()
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    missing = [h for h in ("X-Client-Id", "X-Timestamp", "X-Signature") if h not in headers]
+    if missing:
+        raise Problem(401, f"missing header {missing[0]}", slug="bad-signature")
+    signed = SignedRequest(
+        client_id=headers["X-Client-Id"], timestamp=headers["X-Timestamp"], nonce=headers.get("X-Nonce", ""),
+        signature=headers["X-Signature"], method=request.method, path=target, body=body,
+    )
+    window = ctx.settings.signature_window_seconds
+    try:
+        client = verify(signed, ctx.machine_clients, now=time.time(), window_s=window)
+    except SignatureError as exc:
+        raise Problem(401, f"signature refused: {exc.reason}", slug="bad-signature") from None
+    # Replay: the same (client, nonce) — or, without a nonce, the same signature — twice.
+    nonce = signed.nonce or signed.signature
+    async with uow:
+        fresh = await repository.remember_nonce(
+            uow.session, client, nonce, datetime.now(UTC) + timedelta(seconds=2 * window)
+        )
+        await uow.commit()
+    if not fresh:
+        raise Problem(401, "signature refused: replayed request", slug="bad-signature")
+    return client
+
+
+SignedClient = Annotated[str, Depends(signed_client)]
+
+
+@router.get(
+    "/appeals", response_model=AppealPage,
+    summary="A citizen's own appeals (signed app / mini-program backend, citizen phone in X-Citizen-Phone)",
+)
+async def my_appeals(
+    client: SignedClient,
+    ctx: ContextDep,
+    uow: UowDep,
+    x_citizen_phone: Annotated[str, Header(pattern=r"^\+?[0-9][0-9 -]{5,19}$")],
+    mine: Annotated[int, Query(ge=1, le=1)] = 1,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> AppealPage:
+    before = _decode_cursor(cursor) if cursor else None
+    async with uow:
+        rows = await repository.list_by_phone_hash(uow.session, ctx.phone_hash(x_citizen_phone), before=before, limit=limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    return AppealPage(
+        items=[AppealSummary(case_id=r.case_id, tracking_no=r.tracking_no, title=r.title, status=r.status, created_at=r.created_at) for r in page],
+        next_cursor=_encode_cursor(page[-1].created_at, page[-1].case_id) if more else None,
+    )
+
+
+def _encode_cursor(created_at: datetime, case_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{case_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, case_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created), case_id
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "cursor is not one this API gave out", slug="bad-cursor") from None
+
+
+# --------------------------------------------------------------------------- 12345 hotline push
+
+
+class HotlineTicket(BaseModel):
+    ticket_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=5000)
+    caller_name: str = Field(min_length=1, max_length=64)
+    caller_phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$")
+    address: str | None = Field(default=None, max_length=300)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lng: float | None = Field(default=None, ge=-180, le=180)
+    category: FiveMatters | None = None
+
+
+class TicketBatch(BaseModel):
+    tickets: list[dict[str, Any]] = Field(min_length=1, description="each validated on its own: one bad ticket never sinks the batch")
+
+
+class TicketResult(BaseModel):
+    index: int
+    ticket_no: str | None
+    result: Literal["created", "duplicate", "rejected"]
+    case_id: str | None = None
+    tracking_no: str | None = None
+    status: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BatchAnswer(BaseModel):
+    created: int
+    duplicate: int
+    rejected: int
+    results: list[TicketResult]
+
+
+_TICKET = TypeAdapter(HotlineTicket)
+
+
+@router.post(
+    "/hotline/tickets", response_model=BatchAnswer, dependencies=[JsonBody], tags=["12345 hotline"],
+    summary="12345 pushes a batch of tickets (HMAC-signed; see shared/signing.py for the scheme)",
+)
+async def push_tickets(body: TicketBatch, client: SignedClient, ctx: ContextDep, uow: UowDep) -> BatchAnswer:
+    if len(body.tickets) > ctx.settings.hotline_batch_max:
+        raise Problem(413, f"at most {ctx.settings.hotline_batch_max} tickets per batch", slug="batch-too-large")
+    results: list[TicketResult] = []
+    actor = Actor(id=f"client:{client}", role=Role.system)
+    async with uow:
+        for index, raw in enumerate(body.tickets):
+            try:
+                ticket = _TICKET.validate_python(raw)
+            except ValidationError as exc:
+                results.append(
+                    TicketResult(
+                        index=index, ticket_no=str(raw.get("ticket_no")) if isinstance(raw, dict) and raw.get("ticket_no") else None,
+                        result="rejected",
+                        errors=[{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()],
+                    )
+                )
+                continue
+            filed = await file_appeal(
+                uow, ctx,
+                AppealInput(
+                    title=ticket.title, description=ticket.description, channel=Channel.hotline,
+                    contact_name=ticket.caller_name, phone=ticket.caller_phone, address=ticket.address,
+                    lat=ticket.lat, lng=ticket.lng, category=ticket.category, external_ref=ticket.ticket_no,
+                ),
+                actor=actor,
+            )
+            results.append(
+                TicketResult(
+                    index=index, ticket_no=ticket.ticket_no, result="created" if filed.created else "duplicate",
+                    case_id=filed.case_id, tracking_no=filed.tracking_no, status=filed.status,
+                )
+            )
+        await uow.commit()
+    counts = {kind: sum(r.result == kind for r in results) for kind in ("created", "duplicate", "rejected")}
+    return BatchAnswer(**counts, results=results)

@@ -6,20 +6,36 @@ from fastapi import FastAPI
 
 from intake.api import router
 from intake.handlers import HANDLERS
+from intake.open311 import install_open311_errors
+from intake.open311 import router as open311_router
+from intake.service import IntakeContext
 from intake.settings import IntakeSettings
-from shared.service import ServiceSpec, build_app
+from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
+
+
+async def _start(runtime: Runtime) -> None:
+    runtime.extras["intake"] = IntakeContext.from_settings(runtime.settings)  # type: ignore[arg-type]
+
 
 SPEC = ServiceSpec(
     name="intake",
     title="接诉即办 · Intake",
-    description="Appeals in from every channel: app, WeChat mini-program, 12345 hotline, grid workers, windows, Open311.",
+    description=(
+        "Appeals in from every channel: app and WeChat mini-program backends (REST), the 12345 hotline "
+        "(signed batch push), grid workers, windows and Open311 clients. Each appeal is accepted or declined "
+        "with a reason, classified (五事 × subject), located, and merged with an open case about the same matter."
+    ),
     settings_cls=IntakeSettings,
     router=router,
     handlers=HANDLERS,
     migrations=Path(__file__).parent / "migrations" / "versions",
+    on_startup=_start,
+    extra_routers=(open311_router,),
 )
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    return build_app(SPEC, settings or load_settings(IntakeSettings))
+    app = build_app(SPEC, settings or load_settings(IntakeSettings))
+    install_open311_errors(app)
+    return app

@@ -1,7 +1,9 @@
-"""Intake's rules, free of I/O."""
+"""Intake's rules, free of I/O: tracking numbers, deadlines, what is not an appeal, notices."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,8 +11,8 @@ LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 def tracking_number(prefix: str, at: datetime, sequence: int) -> str:
-    """XC-20261122-000123: region prefix, the local (Beijing) date, a daily sequence."""
-    return f"{prefix}-{at.astimezone(LOCAL):%Y%m%d}-{sequence:06d}"
+    """XC-20261122-000123: region prefix, the local (Beijing) date, a sequence number."""
+    return f"{prefix}-{at.astimezone(LOCAL):%Y%m%d}-{sequence % 1_000_000:06d}"
 
 
 def accept_deadline(received_at: datetime, within_hours: float) -> datetime:
@@ -19,4 +21,41 @@ def accept_deadline(received_at: datetime, within_hours: float) -> datetime:
 
 def acceptance_notice(tracking_no: str, title: str) -> str:
     """受理告知: what the citizen is told when the appeal is accepted."""
-    return f"您反映的“{title}”已受理，受理编号 {tracking_no}。我们将尽快办理并答复您。"
+    return f"您反映的“{title}”已受理，受理编号 {tracking_no}。我们将尽快办理并答复您，可凭编号查询进度。"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """不予受理: never silent — a code for statistics and words the citizen understands."""
+
+    code: str
+    reason: str
+
+
+# Matters the appeal system does not handle, with where the citizen should go instead.
+# Patterns are deliberately narrow: when in doubt the appeal is accepted and triaged by a person.
+_OUT_OF_SCOPE: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "in_litigation",
+        re.compile(r"(已经?起诉|法院(已经?)?(立案|受理|判决)|正在诉讼|仲裁中)"),
+        "该事项已进入诉讼或仲裁程序，依法由法院或仲裁机构处理，不属于本平台受理范围。",
+    ),
+    (
+        "not_an_appeal",
+        re.compile(r"^\s*(测试|test|广告|推广|加微信|代开发票)", re.IGNORECASE),
+        "您提交的内容不是具体诉求，未予受理。如有需要反映的事项，请重新描述具体情况。",
+    ),
+)
+
+
+def screen(title: str, description: str) -> Rejection | None:
+    """Is this out of scope or not an appeal at all? None means accept."""
+    text = f"{title}\n{description}"
+    for code, pattern, reason in _OUT_OF_SCOPE:
+        if pattern.search(text):
+            return Rejection(code, reason)
+    return None
+
+
+def rejection_notice(tracking_no: str, rejection: Rejection) -> str:
+    return f"您的诉求（编号 {tracking_no}）未予受理：{rejection.reason}"

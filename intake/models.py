@@ -1,7 +1,24 @@
-"""Intake's tables (its own database)."""
+"""Intake's tables (its own database).
 
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, Text, func
-from sqlalchemy.dialects.postgresql import UUID
+Personal data (PIPL): phone, ID number, the contact's name and the precise address are
+stored only encrypted (``*_enc``, AES-GCM tokens with a key id); ``phone_hash`` is a keyed
+hash for "my appeals" look-ups; ``phone_masked`` is what lists show.
+"""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
 
@@ -14,10 +31,43 @@ appeals = Table(
     Column("title", Text, nullable=False),
     Column("description", Text, nullable=False),
     Column("status", String(24), nullable=False),
+    # contact (encrypted) and look-up
+    Column("contact_name_enc", Text, nullable=False),
+    Column("phone_enc", Text, nullable=False),
+    Column("phone_hash", String(64), nullable=False),
+    Column("phone_masked", String(16), nullable=False),
+    Column("id_number_enc", Text),
+    # where
+    Column("address_enc", Text),
+    Column("street", String(200)),
+    Column("lat", Float),
+    Column("lng", Float),
+    Column("county", String(64)),
+    Column("township", String(64)),
+    Column("village", String(64)),
+    Column("grid", String(64)),
+    # what
+    Column("category", String(8)),
+    Column("subject_class", String(32)),
+    Column("urgency", String(16)),
+    Column("confidence", Float),
+    Column("triage", String(16), nullable=False),  # auto | needed | manual
+    Column("reject_reason", Text),
+    Column("merged_into", String(64)),
+    Column("solved_on_spot", Boolean, nullable=False, server_default="false"),
+    # where it came from
+    Column("external_ref", String(64)),
+    Column("reporter_id", String(64)),
+    Column("attachments", JSONB, nullable=False, server_default="[]"),
     Column("idempotency_key", String(128), unique=True),
     Column("request_hash", String(64)),
+    Column("accept_due_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("channel", "external_ref", name="appeals_channel_external_ref"),
+    Index("appeals_phone_hash", "phone_hash", "created_at"),
+    Index("appeals_open_nearby", "lat", "lng", "created_at"),
+    Index("appeals_open_township", "township", "created_at"),
 )
 
 # The citizen's timeline, fed from the topic: what every service did with the case.
@@ -31,4 +81,13 @@ timeline = Table(
     Column("label", Text, nullable=False),
     Column("detail", Text),
     Index("timeline_case", "case_id", "occurred_at"),
+)
+
+# Nonces of signed machine requests, so a replayed request is refused (see shared.signing).
+request_nonces = Table(
+    "request_nonces",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("nonce", String(128), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from intake.models import appeals, timeline
+from intake.models import appeals, request_nonces, timeline
+
+OPEN_STATUSES = ("accepted", "triage", "triaged", "dispatched", "in_progress", "called", "returned", "suspended", "reopened")
 
 
 async def next_sequence(session: AsyncSession) -> int:
@@ -19,16 +22,56 @@ async def find_by_idempotency_key(session: AsyncSession, key: str) -> Any:
     return (await session.execute(select(appeals).where(appeals.c.idempotency_key == key))).first()
 
 
+async def find_by_external_ref(session: AsyncSession, channel: str, ref: str) -> Any:
+    return (
+        await session.execute(select(appeals).where(appeals.c.channel == channel, appeals.c.external_ref == ref))
+    ).first()
+
+
 async def insert_appeal(session: AsyncSession, **values: Any) -> bool:
-    """False when the idempotency key was taken by a concurrent request (ON CONFLICT)."""
-    result = await session.execute(
-        pg_insert(appeals).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(appeals.c.case_id)
-    )
+    """False when a unique key (idempotency key, channel + ticket number) was already taken."""
+    result = await session.execute(pg_insert(appeals).values(**values).on_conflict_do_nothing().returning(appeals.c.case_id))
     return result.first() is not None
+
+
+async def open_cases_near(
+    session: AsyncSession, *, box: tuple[float, float, float, float] | None, township: str | None, since: datetime
+) -> list[Any]:
+    """Open cases received since ``since``, in the bounding box or the same township."""
+    where = []
+    if box is not None:
+        min_lat, max_lat, min_lng, max_lng = box
+        where.append(and_(appeals.c.lat.between(min_lat, max_lat), appeals.c.lng.between(min_lng, max_lng)))
+    if township:
+        where.append(appeals.c.township == township)
+    if not where:
+        return []
+    query = (
+        select(appeals.c.case_id, appeals.c.title, appeals.c.description, appeals.c.lat, appeals.c.lng, appeals.c.township, appeals.c.created_at)
+        .where(or_(*where), appeals.c.created_at >= since, appeals.c.status.in_(OPEN_STATUSES), appeals.c.merged_into.is_(None))
+        .order_by(appeals.c.created_at.desc())
+        .limit(200)
+    )
+    return list((await session.execute(query)).all())
 
 
 async def get_appeal(session: AsyncSession, case_id: str) -> Any:
     return (await session.execute(select(appeals).where(appeals.c.case_id == case_id))).first()
+
+
+async def list_by_phone_hash(session: AsyncSession, phone_hash: str, *, before: tuple[datetime, str] | None, limit: int) -> list[Any]:
+    query = select(appeals).where(appeals.c.phone_hash == phone_hash)
+    if before is not None:
+        created_at, case_id = before
+        query = query.where(
+            or_(appeals.c.created_at < created_at, and_(appeals.c.created_at == created_at, appeals.c.case_id < case_id))
+        )
+    query = query.order_by(appeals.c.created_at.desc(), appeals.c.case_id.desc()).limit(limit)
+    return list((await session.execute(query)).all())
+
+
+async def set_triage(session: AsyncSession, case_id: str, **values: Any) -> None:
+    await session.execute(update(appeals).where(appeals.c.case_id == case_id).values(**values, updated_at=func.now()))
 
 
 async def set_status(session: AsyncSession, case_id: str, status: str, at: Any) -> None:
@@ -47,5 +90,43 @@ async def add_timeline_entry(session: AsyncSession, **values: Any) -> None:
 
 async def get_timeline(session: AsyncSession, case_id: str) -> list[Any]:
     return list(
-        (await session.execute(select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.occurred_at, timeline.c.event_id))).all()
+        (
+            await session.execute(
+                select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.occurred_at, timeline.c.event_id)
+            )
+        ).all()
     )
+
+
+async def remember_nonce(session: AsyncSession, client_id: str, nonce: str, expires_at: datetime) -> bool:
+    """False when this nonce was seen before (a replayed request)."""
+    await session.execute(delete(request_nonces).where(request_nonces.c.expires_at < func.now()))
+    result = await session.execute(
+        pg_insert(request_nonces)
+        .values(client_id=client_id, nonce=nonce, expires_at=expires_at)
+        .on_conflict_do_nothing()
+        .returning(request_nonces.c.nonce)
+    )
+    return result.first() is not None
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    ids: list[str] | None,
+    subject_classes: list[str] | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[Any]:
+    """Open311 request search (newest first)."""
+    query = select(appeals)
+    if ids:
+        query = query.where(appeals.c.case_id.in_(ids))
+    if subject_classes:
+        query = query.where(appeals.c.subject_class.in_(subject_classes))
+    if start is not None:
+        query = query.where(appeals.c.created_at >= start)
+    if end is not None:
+        query = query.where(appeals.c.created_at <= end)
+    return list((await session.execute(query.order_by(appeals.c.created_at.desc()).limit(limit))).all())

@@ -1,4 +1,6 @@
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -11,3 +13,20 @@ class IntakeSettings(ServiceSettings):
     port: int = Field(default=8001, ge=1, le=65535)
     region_prefix: str = Field(default="XC", pattern=r"^[A-Z]{2,4}$", description="tracking-number prefix (忻城: XC)")
     accept_within_hours: float = Field(default=24, gt=0, description="受理时限: accept and tell the citizen within")
+
+    # Personal data. Without keys a fixed development key is used and a warning logged:
+    # set both in every real deployment (see README, "Personal data").
+    pii_keys: SecretStr | None = Field(default=None, description="key ring 'k1:<base64 32 bytes>,k2:…'; the last encrypts")
+    lookup_key: SecretStr | None = Field(default=None, description="HMAC key for phone look-up hashes")
+
+    # Machine clients that sign their requests: 'hotline12345:<secret>,…'
+    hotline_clients: SecretStr = Field(default=SecretStr("hotline12345:dev-hotline-secret"))
+    signature_window_seconds: int = Field(default=300, ge=30, le=3600)
+    hotline_batch_max: int = Field(default=500, ge=1, le=5000)
+
+    # Classification, location, duplicates
+    triage_threshold: float = Field(default=0.5, ge=0, le=1)
+    duplicate_distance_m: float = Field(default=300, ge=0)
+    duplicate_similarity: float = Field(default=0.6, ge=0, le=1)
+    duplicate_window_days: float = Field(default=7, ge=0)
+    org_file: Path | None = Field(default=None, description="organisation directory JSON (default: the demo org)")

@@ -56,14 +56,14 @@ DEMO_APPEALS = (
         "description": "城关镇一村口的路灯坏了，晚上出行不安全。（数字平安忻城：网格员上报）",
         "channel": "grid",
         "contact": {"name": "网格员覃某", "phone": "13800000001"},
-        "street": "城关镇城东路",
+        "location": {"address": "忻城县城关镇城东社区城东路"},
     }),
     ("demo-fishpond-guardrail", {
         "title": "鱼塘边需要安装护栏",
         "description": "通挽镇某村鱼塘边没有护栏，孩子放学经过很危险，请求安装护栏。",
         "channel": "app",
         "contact": {"name": "村民蓝某", "phone": "13800000002"},
-        "street": "通挽镇",
+        "location": {"address": "忻城县通挽镇大塘村"},
     }),
 )
 

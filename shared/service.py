@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.bus import TopicSpec, dlq_topic, ensure_epoch
 from shared.consumer import EventConsumer, Handler
 from shared.db import UnitOfWork, create_engine, session_factory
+from shared.http import BodySizeLimit
 from shared.logs import configure_logging
 from shared.migrate import ensure_database, migrate
 from shared.problems import install_problem_handlers
@@ -80,7 +81,8 @@ def new_uow(request: Request) -> UnitOfWork:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-UowDep = Annotated[UnitOfWork, Depends(new_uow)]
+# use_cache=False: a route and its dependencies each get their own unit of work.
+UowDep = Annotated[UnitOfWork, Depends(new_uow, use_cache=False)]
 
 
 def topic_specs(settings: ServiceSettings) -> list[TopicSpec]:
@@ -167,6 +169,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.state.spec = spec
     app.state.settings = settings
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(_ops_router())
     app.include_router(spec.router)
     for router in spec.extra_routers:

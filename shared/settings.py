@@ -47,6 +47,8 @@ class ServiceSettings(BaseSettings):
     broker_epoch_check_seconds: float = Field(default=1.0, gt=0, le=600)
     shutdown_grace_seconds: float = Field(default=10, ge=0, le=300)
 
+    max_body_bytes: int = Field(default=2_000_000, ge=1_000, description="larger request bodies get 413")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 

@@ -1,4 +1,4 @@
-"""Intake: appeals and the citizen timeline.
+"""Intake: appeals, the citizen timeline, signed-request nonces.
 
 Revision ID: intake_0001
 """
@@ -22,11 +22,40 @@ def upgrade() -> None:
         sa.Column("title", sa.Text, nullable=False),
         sa.Column("description", sa.Text, nullable=False),
         sa.Column("status", sa.String(24), nullable=False),
+        sa.Column("contact_name_enc", sa.Text, nullable=False),
+        sa.Column("phone_enc", sa.Text, nullable=False),
+        sa.Column("phone_hash", sa.String(64), nullable=False),
+        sa.Column("phone_masked", sa.String(16), nullable=False),
+        sa.Column("id_number_enc", sa.Text),
+        sa.Column("address_enc", sa.Text),
+        sa.Column("street", sa.String(200)),
+        sa.Column("lat", sa.Float),
+        sa.Column("lng", sa.Float),
+        sa.Column("county", sa.String(64)),
+        sa.Column("township", sa.String(64)),
+        sa.Column("village", sa.String(64)),
+        sa.Column("grid", sa.String(64)),
+        sa.Column("category", sa.String(8)),
+        sa.Column("subject_class", sa.String(32)),
+        sa.Column("urgency", sa.String(16)),
+        sa.Column("confidence", sa.Float),
+        sa.Column("triage", sa.String(16), nullable=False),
+        sa.Column("reject_reason", sa.Text),
+        sa.Column("merged_into", sa.String(64)),
+        sa.Column("solved_on_spot", sa.Boolean, nullable=False, server_default="false"),
+        sa.Column("external_ref", sa.String(64)),
+        sa.Column("reporter_id", sa.String(64)),
+        sa.Column("attachments", postgresql.JSONB, nullable=False, server_default="[]"),
         sa.Column("idempotency_key", sa.String(128), unique=True),
         sa.Column("request_hash", sa.String(64)),
+        sa.Column("accept_due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.UniqueConstraint("channel", "external_ref", name="appeals_channel_external_ref"),
     )
+    op.create_index("appeals_phone_hash", "appeals", ["phone_hash", "created_at"])
+    op.create_index("appeals_open_nearby", "appeals", ["lat", "lng", "created_at"])
+    op.create_index("appeals_open_township", "appeals", ["township", "created_at"])
     op.execute("CREATE SEQUENCE tracking_seq")
     op.create_table(
         "timeline",
@@ -38,9 +67,16 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text),
     )
     op.create_index("timeline_case", "timeline", ["case_id", "occurred_at"])
+    op.create_table(
+        "request_nonces",
+        sa.Column("client_id", sa.String(64), primary_key=True),
+        sa.Column("nonce", sa.String(128), primary_key=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("request_nonces")
     op.drop_table("timeline")
     op.execute("DROP SEQUENCE tracking_seq")
     op.drop_table("appeals")

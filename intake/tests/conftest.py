@@ -1,0 +1,20 @@
+import pytest
+
+from intake.app import create_app
+from intake.settings import IntakeSettings
+from shared.testing import Infra, running, service_settings, unique
+
+HOTLINE_SECRET = b"test-hotline-secret"
+APP_SECRET = b"test-app-secret"
+
+
+@pytest.fixture(scope="module")
+async def intake(infra: Infra):
+    """A running intake service (real HTTP, its own database and topic) per test module."""
+    settings = service_settings(
+        IntakeSettings, infra, topic=unique("lifecycle"), database=unique("intake"),
+        hotline_clients=f"hotline12345:{HOTLINE_SECRET.decode()},appbackend:{APP_SECRET.decode()}",
+        max_body_bytes=200_000,
+    )
+    async with running(create_app(settings), settings) as service:
+        yield service

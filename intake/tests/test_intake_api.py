@@ -1,0 +1,214 @@
+"""Intake over real HTTP, with real PostgreSQL and a real broker."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import select
+
+from intake.models import appeals
+from shared.cloudevents import header
+from shared.signing import signature_headers
+from shared.testing import eventually
+
+from intake.tests.conftest import APP_SECRET, HOTLINE_SECRET
+
+PHONE = "13812348000"
+
+STREETLAMP = {
+    "title": "村口路灯不亮",
+    "description": "忻城县城关镇城东社区村口的路灯坏了三天，晚上很黑，老人出门不安全。",
+    "channel": "app",
+    "contact": {"name": "韦先生", "phone": PHONE, "id_number": "45132219800101123X"},
+    "location": {"address": "忻城县城关镇城东社区城东路12号3栋"},
+}
+
+
+async def post(intake, body, **headers) -> httpx.Response:
+    return await intake.client.post("/api/v1/appeals", json=body, headers=headers)
+
+
+def signed(client_id: str, secret: bytes, method: str, path: str, body: bytes = b"", **extra) -> dict[str, str]:
+    return {**signature_headers(client_id, secret, method=method, path=path, body=body), **extra}
+
+
+async def test_an_appeal_is_accepted_classified_and_located(intake):
+    response = await post(intake, STREETLAMP)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["tracking_no"].startswith("XC-") and len(created["tracking_no"]) == len("XC-20261122-000123")
+    assert created["status"] == "triaged"
+
+    view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}")).json()
+    assert view["subject_class"] == "infrastructure"
+    assert view["township"] and view["village"]
+    assert view["street"] == "忻城县城关镇城东社区城东路", "address cut to the street (PIPL)"
+    assert view["contact_phone"] == "138****8000"
+    types = await eventually(
+        lambda: _timeline_types(intake, created["case_id"], 3), what="received, accepted, triaged on the timeline"
+    )
+    assert types == ["case.received", "case.accepted", "case.triaged"]
+
+
+async def _timeline_types(intake, case_id, n):
+    view = (await intake.client.get(f"/api/v1/appeals/{case_id}")).json()
+    types = [entry["type"] for entry in view["timeline"]]
+    return types if len(types) >= n else None
+
+
+async def test_personal_data_is_encrypted_at_rest_and_masked_on_the_topic(intake):
+    created = (await post(intake, {**STREETLAMP, "title": "路灯又坏了"})).json()
+    async with intake.runtime.engine.connect() as conn:
+        row = (await conn.execute(select(appeals).where(appeals.c.case_id == created["case_id"]))).one()
+    stored = json.dumps([str(v) for v in row], ensure_ascii=False)
+    assert PHONE not in stored and "45132219800101123X" not in stored and "12号" not in stored
+    assert row.phone_enc.startswith("v1.")
+
+    await intake.runtime.relay.flush()
+    consumer = AIOKafkaConsumer(
+        intake.settings.kafka_topic, bootstrap_servers=intake.settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=3000, max_records=10_000)
+    finally:
+        await consumer.stop()
+    messages = [m for ms in batch.values() for m in ms]
+    assert any(header(m.headers, "ce_subject") == created["case_id"] for m in messages)
+    for message in messages:
+        text = message.value.decode() + repr(message.headers)
+        assert PHONE not in text and "45132219800101123X" not in text, "personal data in clear on the topic"
+
+
+async def test_retry_with_the_same_idempotency_key_returns_the_original(intake):
+    first = await post(intake, STREETLAMP, **{"Idempotency-Key": "app-7f3a"})
+    again = await post(intake, STREETLAMP, **{"Idempotency-Key": "app-7f3a"})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    different = await post(intake, {**STREETLAMP, "title": "别的事"}, **{"Idempotency-Key": "app-7f3a"})
+    assert different.status_code == 409
+    assert different.headers["content-type"] == "application/problem+json"
+    assert different.json()["type"].endswith("/idempotency-key-reused")
+
+
+async def test_out_of_scope_appeal_is_declined_with_a_reason_never_dropped(intake):
+    body = {**STREETLAMP, "title": "工资纠纷", "description": "我和老板的工资纠纷法院已经立案了，想请你们催一下。"}
+    created = (await post(intake, body)).json()
+    assert created["status"] == "rejected"
+    assert "诉讼" in created["rejection_reason"]
+    types = await eventually(lambda: _timeline_types(intake, created["case_id"], 2))
+    assert types == ["case.received", "case.rejected"]
+
+
+async def test_unclear_appeal_goes_to_manual_triage_and_can_be_triaged(intake):
+    body = {**STREETLAMP, "title": "有个事情", "description": "请联系我", "location": None}
+    created = (await post(intake, body)).json()
+    assert created["status"] == "triage"
+    triage = {
+        "category": "烦心事", "subject_class": "disputes", "urgency": "normal",
+        "township": "LB-XC-CG", "triaged_by": "dispatcher-01",
+    }
+    answer = await intake.client.post(f"/api/v1/appeals/{created['case_id']}/triage", json=triage)
+    assert answer.status_code == 200, answer.text
+    view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}")).json()
+    assert (view["status"], view["subject_class"], view["township"]) == ("triaged", "disputes", "LB-XC-CG")
+
+
+async def test_a_second_report_of_the_same_matter_nearby_is_merged(intake):
+    place = {"address": "忻城县通挽镇大塘村", "lat": None, "lng": None}
+    first = (await post(intake, {**STREETLAMP, "title": "大塘村鱼塘边需要安装护栏", "description": "鱼塘边没有护栏，孩子放学经过很危险。", "location": place})).json()
+    second = (await post(intake, {**STREETLAMP, "title": "大塘村鱼塘边要装护栏", "description": "鱼塘旁边没有护栏，孩子经过危险。", "contact": {"name": "蓝女士", "phone": "13900001111"}, "location": place})).json()
+    assert first["status"] != "merged"
+    assert second["status"] == "merged" and second["merged_into"] == first["case_id"]
+    types = await eventually(lambda: _timeline_types(intake, second["case_id"], 3))
+    assert "case.merged" in types
+
+
+async def test_bad_input_is_a_problem_naming_the_field(intake):
+    response = await post(intake, {**STREETLAMP, "contact": {"name": "韦", "phone": "call me"}})
+    assert response.status_code == 422
+    problem = response.json()
+    assert response.headers["content-type"] == "application/problem+json"
+    assert problem["errors"][0]["field"] == "contact.phone"
+    wrong_type = await intake.client.post("/api/v1/appeals", content="title=x", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert wrong_type.status_code == 415
+    huge = await intake.client.post("/api/v1/appeals", content=b"{" + b" " * 300_000 + b"}", headers={"content-type": "application/json"})
+    assert huge.status_code == 413
+    missing = await intake.client.get("/api/v1/appeals/no-such-case")
+    assert missing.status_code == 404 and missing.json()["status"] == 404
+
+
+def _batch(tickets) -> bytes:
+    return json.dumps({"tickets": tickets}, ensure_ascii=False).encode()
+
+
+TICKETS = [
+    {"ticket_no": "12345-0001", "title": "路灯不亮", "description": "城关镇城西社区路灯坏了", "caller_name": "李先生", "caller_phone": "13700000001", "address": "忻城县城关镇城西社区"},
+    {"ticket_no": "12345-0002", "title": "噪音扰民", "description": "通挽镇通挽社区晚上施工噪音很大", "caller_name": "黄女士", "caller_phone": "13700000002", "address": "忻城县通挽镇通挽社区"},
+    {"ticket_no": "12345-0003", "title": "", "description": "缺标题", "caller_name": "王", "caller_phone": "13700000003"},
+]
+
+
+async def test_hotline_batch_is_signed_deduplicated_and_never_sunk_by_one_bad_ticket(intake):
+    path = "/api/v1/hotline/tickets"
+    body = _batch(TICKETS)
+    first = await intake.client.post(path, content=body, headers=signed("hotline12345", HOTLINE_SECRET, "POST", path, body, **{"content-type": "application/json"}))
+    assert first.status_code == 200, first.text
+    answer = first.json()
+    assert (answer["created"], answer["duplicate"], answer["rejected"]) == (2, 0, 1)
+    assert answer["results"][2]["errors"][0]["field"] == "title"
+
+    again = await intake.client.post(path, content=body, headers=signed("hotline12345", HOTLINE_SECRET, "POST", path, body, **{"content-type": "application/json"}))
+    repeat = again.json()
+    assert (repeat["created"], repeat["duplicate"]) == (0, 2)
+    assert [r["case_id"] for r in repeat["results"][:2]] == [r["case_id"] for r in answer["results"][:2]]
+
+
+async def test_hotline_refuses_bad_signatures_old_timestamps_and_replays(intake):
+    path = "/api/v1/hotline/tickets"
+    body = _batch([{**TICKETS[0], "ticket_no": "12345-0900"}])
+    json_type = {"content-type": "application/json"}
+
+    forged = signed("hotline12345", b"wrong-secret", "POST", path, body, **json_type)
+    response = await intake.client.post(path, content=body, headers=forged)
+    assert response.status_code == 401 and response.headers["content-type"] == "application/problem+json"
+
+    stale = {**signature_headers("hotline12345", HOTLINE_SECRET, method="POST", path=path, body=body, now=time.time() - 301), **json_type}
+    assert (await intake.client.post(path, content=body, headers=stale)).status_code == 401
+
+    good = signed("hotline12345", HOTLINE_SECRET, "POST", path, body, **json_type)
+    assert (await intake.client.post(path, content=body, headers=good)).status_code == 200
+    replayed = await intake.client.post(path, content=body, headers=good)
+    assert replayed.status_code == 401 and "replayed" in replayed.json()["detail"]
+
+    async with intake.runtime.engine.connect() as conn:
+        stored = (await conn.execute(select(appeals.c.case_id).where(appeals.c.external_ref == "12345-0900"))).all()
+    assert len(stored) == 1, "a refused request must store nothing"
+
+
+async def test_a_citizen_sees_their_own_appeals_page_by_page(intake):
+    phone = "13600002222"
+    mine = []
+    for title in ("路灯不亮", "垃圾没人清", "道路坑洼"):
+        mine.append((await post(intake, {**STREETLAMP, "title": title, "contact": {"name": "覃", "phone": phone}})).json()["case_id"])
+    await post(intake, {**STREETLAMP, "title": "别人的诉求", "contact": {"name": "陆", "phone": "13600003333"}})
+
+    seen, cursor = [], None
+    while True:
+        target = "/api/v1/appeals?" + httpx.QueryParams({"mine": 1, "limit": 2, **({"cursor": cursor} if cursor else {})}).__str__()
+        headers = signed("appbackend", APP_SECRET, "GET", target, phone.encode(), **{"X-Citizen-Phone": phone})
+        page = (await intake.client.get(target, headers=headers)).json()
+        seen += [item["case_id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(mine))
+    unsigned = await intake.client.get("/api/v1/appeals", params={"mine": 1}, headers={"X-Citizen-Phone": phone})
+    assert unsigned.status_code == 401
+    # A signature for one citizen does not open another's appeals.
+    target = "/api/v1/appeals?mine=1&limit=2"
+    headers = signed("appbackend", APP_SECRET, "GET", target, phone.encode(), **{"X-Citizen-Phone": "13600003333"})
+    assert (await intake.client.get(target, headers=headers)).status_code == 401

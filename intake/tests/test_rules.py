@@ -1,0 +1,79 @@
+"""Intake's pure rules: classification, duplicates, location, screening."""
+
+from datetime import UTC, datetime, timedelta
+
+from intake.classify import classify
+from intake.dedup import Candidate, bounding_box, find_duplicate, text_similarity
+from intake.domain import screen, tracking_number
+from intake.locate import locate, street_of
+from shared.events import FiveMatters, Urgency
+from shared.geo import haversine_m, point_in_polygon
+from shared.orgdata import load_org
+
+ORG = load_org()
+NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
+
+
+def test_the_streetlamp_is_infrastructure():
+    found = classify("村口路灯不亮", "城关镇城东社区村口的路灯坏了三天，晚上很黑")
+    assert (found.subject_class, found.needs_manual_triage) == ("infrastructure", False)
+    assert "路灯" in found.matched
+
+
+def test_the_fishpond_guardrail_is_a_wish_about_safety():
+    found = classify("鱼塘边需要安装护栏", "村里鱼塘边没有护栏，孩子放学经过很危险，希望安装护栏")
+    assert found.subject_class == "infrastructure"
+    assert found.urgency is Urgency.urgent
+    assert found.category in (FiveMatters.hope, FiveMatters.anxiety)
+
+
+def test_noise_disputes_allowances_and_emergencies():
+    assert classify("晚上施工噪音扰民", "工地半夜还在施工").category is FiveMatters.annoyance
+    assert classify("老板拖欠工资", "工地老板拖欠工资三个月").subject_class == "disputes"
+    assert classify("咨询低保政策", "请问低保怎么办理").subject_class in ("social_security", "consultation")
+    emergency = classify("有人掉进鱼塘", "孩子落水了，快来人")
+    assert (emergency.urgency, emergency.category) == (Urgency.emergency, FiveMatters.emergency)
+
+
+def test_unclear_text_goes_to_a_person_and_a_hint_is_kept():
+    unclear = classify("有个事情", "请联系我")
+    assert unclear.subject_class == "other" and unclear.needs_manual_triage
+    assert classify("路灯不亮", "坏了", hinted_category=FiveMatters.worry).category is FiveMatters.worry
+
+
+def test_same_matter_nearby_is_a_duplicate_but_not_far_away_or_long_ago_or_another_matter():
+    open_case = Candidate("c1", "村口路灯不亮", "路灯坏了", 24.065, 108.655, "LB-XC-CG", NOW - timedelta(days=1))
+    assert text_similarity("村口路灯不亮", "村口的路灯坏了不亮") > 0.6
+    match = find_duplicate("村口的路灯坏了不亮", "晚上很黑", 24.0651, 108.6551, "LB-XC-CG", NOW, [open_case])
+    assert match is not None and match.case_id == "c1" and match.distance_m < 300
+    assert find_duplicate("鱼塘需要护栏", "危险", 24.0651, 108.6551, "LB-XC-CG", NOW, [open_case]) is None
+    assert find_duplicate("村口路灯不亮", "", 24.083, 108.655, "LB-XC-CG", NOW, [open_case]) is None  # 2 km
+    old = Candidate("c0", "村口路灯不亮", "", 24.065, 108.655, "LB-XC-CG", NOW - timedelta(days=8))
+    assert find_duplicate("村口路灯不亮", "", 24.065, 108.655, "LB-XC-CG", NOW, [old]) is None
+    min_lat, max_lat, min_lng, max_lng = bounding_box(24.065, 108.655, 300)
+    assert min_lat < 24.065 < max_lat and haversine_m(24.065, min_lng, 24.065, 108.655) > 299
+
+
+def test_location_from_a_point_or_the_address_and_the_street_cut():
+    grid = ORG.unit("LB-XC-CG-CD-G01")
+    lat = sum(p[0] for p in grid.polygon) / 4
+    lng = sum(p[1] for p in grid.polygon) / 4
+    assert point_in_polygon(lat, lng, grid.polygon)
+    by_point = locate(ORG, lat=lat, lng=lng, address=None)
+    assert (by_point.grid, by_point.village, by_point.township, by_point.method) == ("LB-XC-CG-CD-G01", "LB-XC-CG-CD", "LB-XC-CG", "point")
+    by_text = locate(ORG, lat=None, lng=None, address="忻城县通挽镇大塘村鱼塘边")
+    assert (by_text.village, by_text.township, by_text.county) == ("LB-XC-TW-DT", "LB-XC-TW", "LB-XC")
+    assert locate(ORG, lat=None, lng=None, address="不知道在哪").method == "none"
+    assert street_of("城关镇城东路12号3栋") == "城关镇城东路"
+
+
+def test_the_catalogue_sends_streetlamps_to_the_county_and_disputes_to_the_township():
+    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD") == "LB-XC-ZJJ"
+    assert ORG.owner_for("disputes", "LB-XC-TW-DT") == "LB-XC-TW"
+
+
+def test_screening_and_tracking_numbers():
+    assert screen("工资", "法院已经立案了").code == "in_litigation"
+    assert screen("测试", "test").code == "not_an_appeal"
+    assert screen("村口路灯不亮", "坏了") is None
+    assert tracking_number("XC", datetime(2026, 11, 22, 17, tzinfo=UTC), 123) == "XC-20261123-000123"

@@ -1,0 +1,45 @@
+"""Request guards every service uses: body size (413) and content type (415)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.problems import Problem, problem_response
+
+
+class BodySizeLimit:
+    """Refuse bodies over ``max_bytes`` with 413 — by Content-Length up front, and by
+    counting when the client streams without one."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await problem_response(413, f"request body over {self.max_bytes} bytes")(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise Problem(413, f"request body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise Problem(415, f"send application/json, not {content_type or 'no content type'}")
