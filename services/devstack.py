@@ -30,6 +30,8 @@ import math
 import os
 import signal
 import socket
+
+from shared.ports import free_port, port_is_free  # noqa: F401 - free_port is part of this module's API
 import stat
 import subprocess
 import time
@@ -57,33 +59,6 @@ class PortInUse(RuntimeError):
 
 def _port_in_use(port: int, env_var: str) -> PortInUse:
     return PortInUse(f"port {port} is in use; set {env_var} to another port", port=port, env_var=env_var)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """An unused TCP port on ``host``, chosen by the kernel (it can be taken again before you use it)."""
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could listen on ``host:port`` now.
-
-    SO_REUSEADDR mirrors what PostgreSQL and Tansu do themselves: a port held only by
-    TIME_WAIT connections of a server we just stopped counts as free (the server can
-    rebind it), while a port something is listening on counts as taken.
-    """
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _require_loopback(host: str) -> None:

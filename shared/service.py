@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -33,6 +32,7 @@ from shared.db import UnitOfWork, create_engine, session_factory
 from shared.http import BodySizeLimit
 from shared.logs import configure_logging
 from shared.migrate import ensure_database, migrate
+from shared.ports import port_is_free
 from shared.problems import install_problem_handlers
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings, exit_on_bad_settings
@@ -223,22 +223,12 @@ def _ops_router() -> APIRouter:
     return router
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def serve(spec: ServiceSpec, create_app: Callable[[ServiceSettings], FastAPI]) -> None:
     """``python -m <service>``: settings (fail fast), a clear word on a busy port, uvicorn."""
     import uvicorn
 
     settings = exit_on_bad_settings(spec.settings_cls)
-    if port_in_use(settings.host, settings.port):
+    if not port_is_free(settings.port, settings.host):
         prefix = spec.settings_cls.model_config.get("env_prefix", "")
         print(
             f"{spec.name}: port {settings.port} on {settings.host} is in use; set {prefix}PORT to another port",

@@ -25,6 +25,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from shared.ports import free_port
 from shared.service import Runtime
 from shared.settings import ServiceSettings, load_settings
 
@@ -47,14 +48,6 @@ class Infra:
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def service_settings(cls: type[S], infra: Infra, *, topic: str, database: str, **overrides: Any) -> S:

@@ -7,6 +7,7 @@ crash or a broker restart, poison events parked, per-case order kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import pytest
@@ -57,18 +58,25 @@ async def produce(infra: Infra, topic: str, events) -> None:
         await producer.stop()
 
 
-async def scalar(service, query):
-    async with service.runtime.engine.connect() as conn:
-        return (await conn.execute(query)).scalar()
-
-
-async def test_event_takes_effect_exactly_once_even_when_delivered_twice(infra: Infra):
+@contextlib.asynccontextmanager
+async def intake_and_dispatch(infra: Infra):
+    """Intake and dispatch on one fresh topic, each with its own new database."""
     topic = unique("lifecycle")
     intake_settings = service_settings(IntakeSettings, infra, topic=topic, database=unique("intake"))
     dispatch_settings = service_settings(DispatchSettings, infra, topic=topic, database=unique("dispatch"))
     async with running(create_intake(intake_settings), intake_settings) as intake, running(
         create_dispatch(dispatch_settings), dispatch_settings
     ) as dispatch:
+        yield intake, dispatch
+
+
+async def scalar(service, query):
+    async with service.runtime.engine.connect() as conn:
+        return (await conn.execute(query)).scalar()
+
+
+async def test_event_takes_effect_exactly_once_even_when_delivered_twice(infra: Infra):
+    async with intake_and_dispatch(infra) as (intake, dispatch):
         created = await intake.client.post("/api/v1/appeals", json=APPEAL)
         assert created.status_code == 201, created.text
         case_id = created.json()["case_id"]
@@ -239,12 +247,7 @@ async def test_per_case_order_is_kept_across_two_relay_and_consumer_instances(in
 async def test_broker_restart_loses_nothing(infra: Infra):
     if infra.broker is None:
         pytest.skip("needs the embedded broker to restart it")
-    topic = unique("lifecycle")
-    intake_settings = service_settings(IntakeSettings, infra, topic=topic, database=unique("intake"))
-    dispatch_settings = service_settings(DispatchSettings, infra, topic=topic, database=unique("dispatch"))
-    async with running(create_intake(intake_settings), intake_settings) as intake, running(
-        create_dispatch(dispatch_settings), dispatch_settings
-    ) as dispatch:
+    async with intake_and_dispatch(infra) as (intake, dispatch):
 
         async def file(n: int) -> list[str]:
             ids = []

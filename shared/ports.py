@@ -1,0 +1,32 @@
+"""TCP ports: is one free, and a free one. One place for the launcher, the services and the tests."""
+
+from __future__ import annotations
+
+import socket
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """An unused TCP port on ``host``, chosen by the kernel (it can be taken again before you use it)."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now.
+
+    SO_REUSEADDR mirrors what PostgreSQL, Tansu and uvicorn do themselves: a port held only
+    by TIME_WAIT connections of a server we just stopped counts as free (the server can
+    rebind it), while a port something is listening on counts as taken.
+    """
+    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
