@@ -39,7 +39,7 @@ router = APIRouter(prefix="/api/v1", tags=["appeals"])
 JsonBody = Depends(require_json)
 
 
-def intake_context(runtime: RuntimeDep) -> IntakeContext:
+async def intake_context(runtime: RuntimeDep) -> IntakeContext:
     return runtime.extras["intake"]
 
 

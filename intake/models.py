@@ -66,6 +66,7 @@ appeals = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("channel", "external_ref", name="appeals_channel_external_ref"),
     Index("appeals_phone_hash", "phone_hash", "created_at"),
+    # partial (open, unmerged) in the migration: see intake_0001
     Index("appeals_open_nearby", "lat", "lng", "created_at"),
     Index("appeals_open_township", "township", "created_at"),
 )

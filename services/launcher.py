@@ -12,7 +12,6 @@ group; replica k (from 0) listens on the service's port + 100·k.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -178,6 +177,8 @@ class Launcher:
             self.postgres.stop()
 
     def run(self) -> int:
+        # SIGTERM anywhere (even during start-up) stops what was started, like Ctrl-C.
+        signal.signal(signal.SIGTERM, _interrupt)
         plan = self.plan()
         self.check_ports(plan)
         try:
@@ -196,22 +197,18 @@ class Launcher:
             say("stopped.")
 
     def supervise(self) -> int:
-        """Wait for Ctrl-C; say so if a service dies."""
-        stop = {"now": False}
-
-        def _stop(*_: object) -> None:
-            stop["now"] = True
-
-        signal.signal(signal.SIGTERM, _stop)
+        """Wait for Ctrl-C or SIGTERM; say so if a service dies."""
         reported: set[str] = set()
-        with contextlib.suppress(KeyboardInterrupt):
-            while not stop["now"]:
-                for name, proc in self.children:
-                    if proc.poll() is not None and name not in reported:
-                        reported.add(name)
-                        say(f"!! {name} exited with code {proc.returncode}; see .run/logs/{name}.log")
-                time.sleep(0.5)
-        return 0
+        while True:
+            for name, proc in self.children:
+                if proc.poll() is not None and name not in reported:
+                    reported.add(name)
+                    say(f"!! {name} exited with code {proc.returncode}; see {LOG_DIR}/{name}.log")
+            time.sleep(0.5)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None = None) -> dict:

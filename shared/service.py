@@ -72,11 +72,13 @@ class ServiceSpec:
     extra_routers: tuple[APIRouter, ...] = ()
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
+# thread pool, a thread hop per dependency per request.
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def new_uow(request: Request) -> UnitOfWork:
+async def new_uow(request: Request) -> UnitOfWork:
     return request.app.state.runtime.uow()
 
 

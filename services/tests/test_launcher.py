@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,8 +44,10 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.endswith(("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"))}
     env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
     env.update({"POSTGRES_PORT": str(free_port()), "KAFKA_PORT": str(free_port()), "JIESU_RUN_DIR": str(tmp_path / "run")})
+    # Its own process group, so that even a launcher that dies takes its services with it.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     try:
         output = "".join(_wait_for_line(proc, "Ctrl-C stops everything", timeout=240))
@@ -64,9 +67,20 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
             assert port_is_free(port), f"{name} still holds port {port}"
         assert port_is_free(int(env["KAFKA_PORT"])) and port_is_free(int(env["POSTGRES_PORT"]))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        _stop_everything(proc)
+
+
+def _stop_everything(proc: subprocess.Popen[str]) -> None:
+    """Ask the launcher to stop what it started (SIGTERM); if it will not, kill its group."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
 
 
 def test_a_busy_port_is_named_with_the_variable_to_change():

@@ -7,6 +7,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+# Frozen copy of intake.repository.OPEN_STATUSES at the time of this migration.
+OPEN_STATUSES = ("accepted", "triage", "triaged", "dispatched", "in_progress", "called", "returned", "suspended", "reopened")
+
 revision = "intake_0001"
 down_revision = None
 branch_labels = ("intake",)
@@ -54,8 +57,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("channel", "external_ref", name="appeals_channel_external_ref"),
     )
     op.create_index("appeals_phone_hash", "appeals", ["phone_hash", "created_at"])
-    op.create_index("appeals_open_nearby", "appeals", ["lat", "lng", "created_at"])
-    op.create_index("appeals_open_township", "appeals", ["township", "created_at"])
+    # Duplicate look-up reads only open, unmerged cases: partial indexes keep that read
+    # bounded however many appeals a township has had (the predicate matches the query's).
+    open_unmerged = sa.text(f"merged_into IS NULL AND status IN {OPEN_STATUSES!r}")
+    op.create_index("appeals_open_nearby", "appeals", ["lat", "lng", "created_at"], postgresql_where=open_unmerged)
+    op.create_index("appeals_open_township", "appeals", ["township", "created_at"], postgresql_where=open_unmerged)
     op.execute("CREATE SEQUENCE tracking_seq")
     op.create_table(
         "timeline",
