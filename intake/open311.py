@@ -21,6 +21,7 @@ from intake import repository
 from intake.api import ContextDep
 from intake.classify import SUBJECT_CLASSES
 from intake.service import AppealInput, citizen_actor, file_appeal
+from shared.db import UnitOfWork
 from shared.events import Channel
 from shared.service import UowDep
 
@@ -217,23 +218,24 @@ async def list_requests(
     return _render(views, fmt, "service_requests", "request")
 
 
+async def _one(uow: UnitOfWork, case_id: str, fmt: Format, missing: str, view) -> Response:
+    """One request by id, rendered by ``view``; the spec's 404 when there is none."""
+    async with uow:
+        row = await repository.get_appeal(uow.session, case_id)
+    if row is None:
+        return error_response(404, f"{missing} not found", fmt)
+    return _render([view(row)], fmt, "service_requests", "request")
+
+
 @router.get("/requests/{request_id}.{fmt}", summary="One service request")
 async def get_request(request_id: str, fmt: Format, uow: UowDep) -> Response:
-    async with uow:
-        row = await repository.get_appeal(uow.session, request_id)
-    if row is None:
-        return error_response(404, f"service_request_id {request_id} not found", fmt)
-    return _render([_request_view(row)], fmt, "service_requests", "request")
+    return await _one(uow, request_id, fmt, f"service_request_id {request_id}", _request_view)
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Token → service request id")
 async def token(token: str, fmt: Format, uow: UowDep) -> Response:
     # Requests are created synchronously, so the token is the request id itself.
-    async with uow:
-        row = await repository.get_appeal(uow.session, token)
-    if row is None:
-        return error_response(404, f"token {token} not found", fmt)
-    return _render([{"service_request_id": row.case_id, "token": token}], fmt, "service_requests", "request")
+    return await _one(uow, token, fmt, f"token {token}", lambda row: {"service_request_id": row.case_id, "token": token})
 
 
 def install_open311_errors(app: Any) -> None:
