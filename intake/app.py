@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from intake.api import router
+from intake.grid import router as grid_router
 from intake.handlers import HANDLERS
 from intake.open311 import install_open311_errors
 from intake.open311 import router as open311_router
@@ -31,7 +32,7 @@ SPEC = ServiceSpec(
     handlers=HANDLERS,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
-    extra_routers=(open311_router,),
+    extra_routers=(grid_router, open311_router),
 )
 
 

@@ -26,16 +26,22 @@ from shared.events import (
     AcceptedData,
     Actor,
     CaseAccepted,
+    CaseClosed,
     CaseMerged,
     CaseReceived,
     CaseRejected,
+    CaseResolved,
     CaseTriaged,
     Channel,
+    ClosedData,
     FiveMatters,
+    GridActivity,
+    GridActivityData,
     Location,
     MergedData,
     ReceivedData,
     RejectedData,
+    ResolvedData,
     Role,
     TriagedData,
     make_event,
@@ -271,6 +277,8 @@ async def file_appeal(
                 payload=MergedData(into_case_id=duplicate.case_id, distance_m=duplicate.distance_m, similarity=duplicate.similarity),
             )
         )
+    if data.reporter_id:
+        _emit_grid_report(uow, data, place, received, actor)
     return Filed(case_id, tracking_no, status, accept_due, created=True, merged_into=duplicate.case_id if duplicate else None)
 
 
@@ -288,6 +296,33 @@ async def _find_duplicate(session, ctx: IntakeContext, data: AppealInput, place:
         min_similarity=settings.duplicate_similarity,
         window=timedelta(days=settings.duplicate_window_days),
     )
+
+
+def _emit_grid_report(uow: UnitOfWork, data: AppealInput, place: Located, received: CaseReceived, actor: Actor) -> None:
+    """A grid worker's report counts for their score; one solved on the spot (小事不出网格)
+    is also answered and closed at grid level — recorded, counted, never dispatched."""
+    grid = place.grid or place.village or place.township or "unknown"
+    kind = "solved_on_spot" if data.solved_on_spot else "report"
+    uow.emit(
+        make_event(
+            GridActivity, producer="intake", actor=actor, caused_by=received,
+            payload=GridActivityData(worker_id=data.reporter_id or "", grid=grid, kind=kind, detail={"case_id": received.case_id}),
+        )
+    )
+    if data.solved_on_spot:
+        answer = f"网格员现场解决：{data.description[:200]}"
+        uow.emit(
+            make_event(
+                CaseResolved, producer="intake", actor=actor, caused_by=received,
+                payload=ResolvedData(order_no=f"GRID-{received.payload.tracking_no}", unit=grid, answer=scrub(answer)),
+            )
+        )
+        uow.emit(
+            make_event(
+                CaseClosed, producer="intake", actor=actor, caused_by=received,
+                payload=ClosedData(public_summary=f"{data.title}（网格内现场解决）"),
+            )
+        )
 
 
 def _filed_again(row) -> Filed:

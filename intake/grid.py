@@ -1,0 +1,91 @@
+"""Grid workers' own work (网格员): patrols, household updates, logins.
+
+Each is a ``grid.activity`` event that scoring turns into the monthly grid-worker score;
+reports (and reports solved on the spot) come through ``POST /api/v1/appeals`` with a
+``reporter_id``. Until the security layer lands (issue #9) the worker is named in the body.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from intake.api import JsonBody
+from shared.events import Actor, GridActivity, GridActivityData, Role, make_event
+from shared.geo import haversine_m
+from shared.service import UowDep
+
+router = APIRouter(prefix="/api/v1/grid", tags=["grid workers"])
+
+
+class Patrol(BaseModel):
+    worker_id: str = Field(min_length=1, max_length=64)
+    grid: str = Field(min_length=1, max_length=64)
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    route: list[tuple[float, float]] = Field(default_factory=list, max_length=5000, description="[[lat, lng], …] in order")
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Patrol:
+        if self.ended_at <= self.started_at:
+            raise ValueError("ended_at must be after started_at")
+        return self
+
+
+class HouseholdUpdate(BaseModel):
+    worker_id: str = Field(min_length=1, max_length=64)
+    grid: str = Field(min_length=1, max_length=64)
+    household_ref: str = Field(min_length=1, max_length=64, description="the household's id in the grid register")
+    fields: list[str] = Field(min_length=1, max_length=50, description="which fields changed (values stay in the register)")
+
+
+class Login(BaseModel):
+    worker_id: str = Field(min_length=1, max_length=64)
+    grid: str = Field(min_length=1, max_length=64)
+
+
+class Recorded(BaseModel):
+    event_id: str
+    kind: str
+    detail: dict[str, Any]
+
+
+def route_length_m(route: list[tuple[float, float]]) -> float:
+    return sum(haversine_m(*a, *b) for a, b in zip(route, route[1:], strict=False))
+
+
+async def _record(uow: UowDep, worker_id: str, grid: str, kind: Literal["patrol", "info_update", "login"], detail: dict[str, Any], at: datetime | None = None) -> Recorded:
+    event = make_event(
+        GridActivity,
+        producer="intake",
+        actor=Actor(id=worker_id, role=Role.grid_worker, org_unit=grid),
+        occurred_at=at,
+        payload=GridActivityData(worker_id=worker_id, grid=grid, kind=kind, detail=detail),
+    )
+    async with uow:
+        uow.emit(event)
+        await uow.commit()
+    return Recorded(event_id=str(event.id), kind=kind, detail=detail)
+
+
+@router.post("/patrols", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="Log a patrol (巡查)")
+async def log_patrol(body: Patrol, uow: UowDep) -> Recorded:
+    detail = {
+        "minutes": round((body.ended_at - body.started_at).total_seconds() / 60, 1),
+        "distance_m": round(route_length_m(body.route), 1),
+        "points": len(body.route),
+    }
+    return await _record(uow, body.worker_id, body.grid, "patrol", detail, at=body.ended_at)
+
+
+@router.post("/households", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="Household information updated")
+async def household_update(body: HouseholdUpdate, uow: UowDep) -> Recorded:
+    return await _record(uow, body.worker_id, body.grid, "info_update", {"household_ref": body.household_ref, "fields": body.fields})
+
+
+@router.post("/logins", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="A grid worker signed in to the app")
+async def login(body: Login, uow: UowDep) -> Recorded:
+    return await _record(uow, body.worker_id, body.grid, "login", {})

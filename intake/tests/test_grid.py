@@ -1,0 +1,64 @@
+"""Grid workers: reports solved on the spot are closed at grid level and counted; patrols,
+household updates and logins become grid-activity events for scoring."""
+
+from aiokafka import AIOKafkaConsumer
+
+from shared.cloudevents import from_message
+from shared.testing import eventually
+
+WORKER = "demo-grid-worker"
+GRID = "LB-XC-CG-CD-G01"
+
+
+async def _events(intake) -> list:
+    await intake.runtime.relay.flush()
+    consumer = AIOKafkaConsumer(
+        intake.settings.kafka_topic, bootstrap_servers=intake.settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=3000, max_records=100_000)
+    finally:
+        await consumer.stop()
+    return [from_message(m.value, m.headers) for ms in batch.values() for m in ms]
+
+
+async def test_a_matter_solved_on_the_spot_is_recorded_closed_and_counted(intake):
+    body = {
+        "title": "路边垃圾堆放", "description": "城东社区路边有垃圾堆放，已叫保洁清理完毕。", "channel": "grid",
+        "contact": {"name": "网格员覃某", "phone": "13800000001"}, "location": {"address": "忻城县城关镇城东社区"},
+        "reporter_id": WORKER, "solved_on_spot": True,
+    }
+    created = (await intake.client.post("/api/v1/appeals", json=body)).json()
+    assert created["status"] == "closed"
+    mine = [e for e in await _events(intake) if e.case_id == created["case_id"]]
+    types = [e.type for e in mine]
+    assert types[:2] == ["case.received", "case.accepted"]
+    assert {"grid.activity", "case.resolved", "case.closed"} <= set(types)
+    activity = next(e for e in mine if e.type == "grid.activity")
+    assert (activity.payload.worker_id, activity.payload.kind) == (WORKER, "solved_on_spot")
+
+    async def timeline_shows_closed():
+        view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}")).json()
+        return "case.closed" in [t["type"] for t in view["timeline"]]
+
+    await eventually(timeline_shows_closed, what="the citizen's timeline to show it closed")
+
+
+async def test_patrols_household_updates_and_logins_are_grid_activity(intake):
+    patrol = {
+        "worker_id": WORKER, "grid": GRID, "started_at": "2026-11-20T08:00:00+08:00", "ended_at": "2026-11-20T09:30:00+08:00",
+        "route": [[24.060, 108.650], [24.061, 108.650], [24.061, 108.651]],
+    }
+    answer = await intake.client.post("/api/v1/grid/patrols", json=patrol)
+    assert answer.status_code == 201, answer.text
+    detail = answer.json()["detail"]
+    assert detail["minutes"] == 90.0 and 200 < detail["distance_m"] < 230
+    assert (await intake.client.post("/api/v1/grid/households", json={"worker_id": WORKER, "grid": GRID, "household_ref": "H-0007", "fields": ["members"]})).status_code == 201
+    assert (await intake.client.post("/api/v1/grid/logins", json={"worker_id": WORKER, "grid": GRID})).status_code == 201
+    kinds = {e.payload.kind for e in await _events(intake) if e.type == "grid.activity" and e.payload.grid == GRID}
+    assert {"patrol", "info_update", "login"} <= kinds
+
+    backwards = {**patrol, "ended_at": "2026-11-20T07:00:00+08:00"}
+    refused = await intake.client.post("/api/v1/grid/patrols", json=backwards)
+    assert refused.status_code == 422 and "ended_at" in refused.text
