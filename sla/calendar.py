@@ -128,3 +128,21 @@ class WorkingCalendar:
                 total += segment_end - cursor
             cursor = segment_end
         return total
+
+
+def subtract_working_time(calendar: WorkingCalendar, end: datetime, amount: timedelta) -> datetime:
+    """The moment ``amount`` of working time before ``end`` (for 'one working day before the due time')."""
+    if end.tzinfo is None:
+        raise ValueError("end must be timezone-aware")
+    remaining = amount
+    cursor = end.astimezone(LOCAL)
+    day = cursor.date()
+    while True:
+        day_start = datetime.combine(day, time(), LOCAL)
+        if calendar.is_workday(day):
+            available = cursor - day_start
+            if remaining <= available:
+                return (cursor - remaining).astimezone(ZoneInfo("UTC"))
+            remaining -= available
+        day -= DAY
+        cursor = datetime.combine(day + DAY, time(), LOCAL)

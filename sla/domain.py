@@ -1,5 +1,142 @@
-"""Sla's rules, free of I/O (pure functions, tested without a database).
+"""SLA rules, free of I/O: limits as data, clocks that pause and extend, and when to warn.
 
-The service is a skeleton so far: it follows every case's status from the topic. Its
-rules land with issue #6.
+A clock runs for one case, or for one unit on a case (a lead and each co-handler have
+their own). Its due time is computed from event times, never from when an event was
+processed, so replaying the topic gives the same deadlines. Thresholds fire once each:
+``due_signals`` returns only those not yet in ``clock.fired``.
+
+    yellow   1 working day before the due time (黄牌), plus optional earlier shares (50%, 75%)
+    red      at the due time (红牌)
+    urge-N   every ``urge_every`` working days while overdue (催办)
+    escalate ``escalate_after`` working days overdue (督办)
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sla.calendar import WorkingCalendar, subtract_working_time
+from shared.events import ClockKind, ResolutionClass, Urgency
+
+WORKING_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The limits of one region × category × urgency; versioned so a case keeps its own."""
+
+    version: int = 1
+    accept: timedelta = timedelta(days=1)  # calendar time
+    dispatch_working_days: float = 0.5
+    sign: timedelta = timedelta(hours=1)
+    sign_emergency: timedelta = timedelta(minutes=30)
+    first_contact: timedelta = timedelta(hours=24)
+    resolve_working_days: dict[ResolutionClass, float] = field(
+        default_factory=lambda: {
+            ResolutionClass.consultation: 3,
+            ResolutionClass.general: 5,
+            ResolutionClass.complex: 15,
+            ResolutionClass.long_cycle: 180,
+        }
+    )
+    return_window_working_days: float = 2
+    verify_working_days: float = 2
+    callback_working_days: float = 1
+    early_warnings: tuple[float, ...] = ()  # e.g. (0.5, 0.75) of the allowed time
+    urge_every_working_days: float = 1
+    escalate_after_working_days: float = 3
+
+
+@dataclass(frozen=True)
+class Clock:
+    kind: ClockKind
+    started_at: datetime
+    due_at: datetime
+    policy_version: int
+    unit: str | None = None
+    paused_at: datetime | None = None
+    stopped_at: datetime | None = None
+    fired: frozenset[str] = frozenset()
+    warnings: tuple[str, ...] = ()  # e.g. a year without a holiday table
+
+
+def start_clock(
+    kind: ClockKind,
+    started_at: datetime,
+    policy: Policy,
+    calendar: WorkingCalendar,
+    *,
+    unit: str | None = None,
+    resolution_class: ResolutionClass = ResolutionClass.general,
+    urgency: Urgency = Urgency.normal,
+) -> Clock:
+    """A new clock with its due time: calendar time for the hour limits, working time for the rest."""
+    calendar_limits = {
+        ClockKind.accept: policy.accept,
+        ClockKind.sign: policy.sign_emergency if urgency is Urgency.emergency else policy.sign,
+        ClockKind.first_contact: policy.first_contact,
+    }
+    if kind in calendar_limits:
+        return Clock(kind, started_at, started_at + calendar_limits[kind], policy.version, unit)
+    working_days = {
+        ClockKind.dispatch: policy.dispatch_working_days,
+        ClockKind.resolve: policy.resolve_working_days[resolution_class],
+        ClockKind.return_window: policy.return_window_working_days,
+        ClockKind.verify: policy.verify_working_days,
+        ClockKind.callback: policy.callback_working_days,
+    }[kind]
+    deadline = calendar.add_working_days(started_at, working_days)
+    return Clock(kind, started_at, deadline.due_at, policy.version, unit, warnings=deadline.warnings)
+
+
+def pause(clock: Clock, at: datetime) -> Clock:
+    """Waiting on the citizen or an approved suspension: the clock stops counting."""
+    return clock if clock.paused_at is not None or clock.stopped_at else replace(clock, paused_at=at)
+
+
+def resume(clock: Clock, at: datetime, calendar: WorkingCalendar) -> Clock:
+    """The due time moves by the working time the clock was paused."""
+    if clock.paused_at is None:
+        return clock
+    paused = calendar.working_time_between(clock.paused_at, at)
+    moved = calendar.add_working_time(clock.due_at, paused)
+    return replace(clock, paused_at=None, due_at=moved.due_at, warnings=clock.warnings + moved.warnings)
+
+
+def extend(clock: Clock, approved_at: datetime, working_days: float, calendar: WorkingCalendar) -> Clock:
+    """An approved extension (延期): the new due time counts from the approval, or from the
+    old due time if that is later; thresholds may fire again for the new deadline."""
+    base = max(clock.due_at, approved_at)
+    moved = calendar.add_working_days(base, working_days)
+    return replace(clock, due_at=moved.due_at, fired=frozenset(), warnings=clock.warnings + moved.warnings)
+
+
+def stop(clock: Clock, at: datetime) -> Clock:
+    return clock if clock.stopped_at else replace(clock, stopped_at=at)
+
+
+def signal_times(clock: Clock, policy: Policy, calendar: WorkingCalendar, *, horizon: int = 10) -> list[tuple[str, datetime]]:
+    """Every threshold of the clock with the moment it is reached, in time order."""
+    allowed = calendar.working_time_between(clock.started_at, clock.due_at)
+    times = [(f"{int(share * 100)}%", calendar.add_working_time(clock.started_at, allowed * share).due_at) for share in policy.early_warnings]
+    if allowed > WORKING_DAY:
+        times.append(("yellow", subtract_working_time(calendar, clock.due_at, WORKING_DAY)))
+    times.append(("red", clock.due_at))
+    step = timedelta(days=policy.urge_every_working_days)
+    for n in range(1, horizon + 1):
+        times.append((f"urge-{n}", calendar.add_working_time(clock.due_at, step * n).due_at))
+    escalate = calendar.add_working_days(clock.due_at, policy.escalate_after_working_days).due_at
+    times.append(("escalate", escalate))
+    return sorted(times, key=lambda item: item[1])
+
+
+def due_signals(clock: Clock, now: datetime, policy: Policy, calendar: WorkingCalendar) -> list[str]:
+    """Thresholds reached by ``now`` that have not fired yet (none once stopped or paused)."""
+    if clock.stopped_at is not None or clock.paused_at is not None:
+        return []
+    return [name for name, at in signal_times(clock, policy, calendar) if at <= now and name not in clock.fired]
+
+
+def fired(clock: Clock, names: list[str]) -> Clock:
+    return replace(clock, fired=clock.fired | set(names))
