@@ -1,5 +1,64 @@
-"""Scoring's rules, free of I/O (pure functions, tested without a database).
+"""Scoring's rules, free of I/O: exact rates and the composite score.
 
-The service is a skeleton so far: it follows every case's status from the topic. Its
-rules land with issue #7.
+Rates are fractions of integer counts, kept exact (``Fraction``) and rounded half-up to
+two decimals only for display, so 275 of 286 reads 96.15% everywhere and totals add up.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+
+def rate(part: int, whole: int) -> Fraction | None:
+    """part / whole, exactly; None when there is nothing to rate."""
+    if part < 0 or whole < 0 or part > whole:
+        raise ValueError(f"a rate needs 0 ≤ part ≤ whole, got {part}/{whole}")
+    return None if whole == 0 else Fraction(part, whole)
+
+
+def percent(value: Fraction | None, places: int = 2) -> str:
+    """'96.15%': half-up, as people round."""
+    if value is None:
+        return "—"
+    exact = Decimal(value.numerator) * 100 / Decimal(value.denominator)
+    return f"{exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)}%"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Composite weights (Zhungeer: response 30 / resolution 35 / satisfaction 35), versioned;
+    ``township_rating`` is the share given to the townships' ratings of a department."""
+
+    version: int = 1
+    response: Fraction = Fraction(30)
+    resolution: Fraction = Fraction(35)
+    satisfaction: Fraction = Fraction(35)
+    township_rating: Fraction = Fraction(0)
+
+    def total(self) -> Fraction:
+        return self.response + self.resolution + self.satisfaction + self.township_rating
+
+
+def composite(
+    weights: Weights,
+    *,
+    response: Fraction | None,
+    resolution: Fraction | None,
+    satisfaction: Fraction | None,
+    township_rating: Fraction | None = None,
+) -> Fraction | None:
+    """Weighted score out of 100 over the parts that have data (a part with no cases does
+    not count as zero: its weight is left out of the total)."""
+    parts = [
+        (weights.response, response),
+        (weights.resolution, resolution),
+        (weights.satisfaction, satisfaction),
+        (weights.township_rating, township_rating),
+    ]
+    counted = [(w, v) for w, v in parts if w and v is not None]
+    if not counted:
+        return None
+    total_weight = sum(w for w, _ in counted)
+    return sum(w * v for w, v in counted) * 100 / total_weight
