@@ -16,19 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.events import FiveMatters, Urgency
+from shared.orgdata import SUBJECT_CLASSES  # noqa: F401 - re-exported: the one list of subject classes
 
-SUBJECT_CLASSES: dict[str, str] = {
-    "infrastructure": "基础设施",
-    "environment": "生态环境",
-    "public_safety": "公共安全",
-    "social_security": "社会保障",
-    "disputes": "矛盾纠纷",
-    "consultation": "政策咨询",
-    "agriculture": "农业农村",
-    "transport": "交通出行",
-    "housing": "住房建设",
-    "other": "其他",
-}
 
 
 @dataclass(frozen=True)
