@@ -33,6 +33,13 @@ class TopicSpec:
     name: str
     partitions: int
     replication_factor: int = 1
+    configs: tuple[tuple[str, str], ...] = ()
+
+
+def epoch_topic_spec(replication_factor: int) -> TopicSpec:
+    # The epoch record must never expire: if it did, every service would take the broker
+    # for a fresh one and republish its whole outbox. Keep it forever, replicated.
+    return TopicSpec(EPOCH_TOPIC, 1, replication_factor, (("retention.ms", "-1"), ("retention.bytes", "-1")))
 
 
 async def ensure_topics(bootstrap_servers: str, specs: list[TopicSpec]) -> None:
@@ -46,7 +53,7 @@ async def ensure_topics(bootstrap_servers: str, specs: list[TopicSpec]) -> None:
             return
         try:
             await admin.create_topics(
-                [NewTopic(s.name, s.partitions, s.replication_factor) for s in missing]
+                [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.configs)) for s in missing]
             )
         except TopicAlreadyExistsError:
             pass
@@ -97,7 +104,8 @@ async def ensure_epoch(bootstrap_servers: str, specs: list[TopicSpec]) -> str:
     epoch = await read_epoch(bootstrap_servers)
     if epoch is not None:
         return epoch
-    await ensure_topics(bootstrap_servers, [*specs, TopicSpec(EPOCH_TOPIC, 1)])
+    replication = max((s.replication_factor for s in specs), default=1)
+    await ensure_topics(bootstrap_servers, [*specs, epoch_topic_spec(replication)])
     producer = new_producer(bootstrap_servers, "epoch-writer")
     await producer.start()
     try:

@@ -1,0 +1,780 @@
+"""Offline checks of deploy/: the image recipe, the compose file, the Kubernetes manifests.
+
+No container engine and no network here, so nothing is built or started. Instead:
+
+* the compose file is validated against the Compose Specification JSON Schema, as shipped
+  (vendored from SchemaStore) by the ``check-jsonschema`` package;
+* every Kubernetes manifest is validated, strictly (unknown fields are errors), against the
+  Kubernetes 1.30 API schemas shipped by ``kubernetes-validate``;
+* every environment variable compose or Kubernetes sets must be a real setting, the names
+  derived from the settings classes (``intake.settings.IntakeSettings`` …), and the
+  resulting environment is loaded through those classes the way a service loads it;
+* the image's health check command is run against a stub server.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import fnmatch
+import importlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from shared.settings import ServiceSettings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+DOCKERFILE = DEPLOY / "Dockerfile"
+COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+K8S = DEPLOY / "k8s"
+KUBERNETES_VERSION = "1.30"
+
+SERVICES = ("intake", "dispatch", "sla", "scoring", "notify")
+# Services whose extra replicas add HTTP capacity, so their HPA may go past the partition count.
+HTTP_SCALED = {"intake"}
+
+
+# --- the settings: the only source of truth for variable names ------------------------------
+
+
+@cache
+def settings_class(service: str) -> type[ServiceSettings]:
+    module = importlib.import_module(f"{service}.settings")
+    found = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, ServiceSettings) and obj is not ServiceSettings
+        and obj.__module__ == module.__name__
+    ]
+    assert len(found) == 1, f"{service}.settings should define one ServiceSettings subclass, found {found}"
+    return found[0]
+
+
+def prefix(service: str) -> str:
+    return settings_class(service).model_config.get("env_prefix", "") or ""
+
+
+@cache
+def known_env(service: str) -> frozenset[str]:
+    """Every variable the service reads: each field, with and without the service's prefix."""
+    fields = settings_class(service).model_fields
+    return frozenset({name.upper() for name in fields} | {f"{prefix(service)}{name.upper()}" for name in fields})
+
+
+def secret_env(service: str) -> frozenset[str]:
+    """Variables that carry secrets: SecretStr fields, and the database URL (it holds a password)."""
+    names = {"database_url"}
+    for name, info in settings_class(service).model_fields.items():
+        if "SecretStr" in repr(info.annotation) or info.annotation is SecretStr:
+            names.add(name)
+    return frozenset({n.upper() for n in names} | {f"{prefix(service)}{n.upper()}" for n in names})
+
+
+def default_port(service: str) -> int:
+    return settings_class(service).model_fields["port"].default
+
+
+def load_service_settings(service: str, env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> ServiceSettings:
+    """Settings exactly as ``python -m <service>`` would build them from ``env`` alone."""
+    all_known = set().union(*(known_env(s) for s in SERVICES))
+    for name in list(os.environ):
+        if name.upper() in all_known:
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return load_settings(settings_class(service))
+
+
+def test_settings_classes_name_their_services() -> None:
+    ports = {service: default_port(service) for service in SERVICES}
+    for service in SERVICES:
+        cls = settings_class(service)
+        assert cls.model_fields["service_name"].default == service
+        assert prefix(service) == f"{service.upper()}_"
+        assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "HOST", f"{service.upper()}_HOST"} <= known_env(service)
+    assert len(set(ports.values())) == len(SERVICES), f"services share a default port: {ports}"
+
+
+# --- Dockerfile -------------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[str]:
+        return [args for kw, args in self.instructions if kw == keyword]
+
+
+@dataclass
+class Dockerfile:
+    global_args: list[str]
+    stages: list[Stage]
+
+    def stage(self, name: str) -> Stage:
+        matches = [s for s in self.stages if s.name == name]
+        assert matches, f"no stage named {name!r} in {DOCKERFILE}"
+        return matches[0]
+
+    def chain(self, stage: Stage) -> list[Stage]:
+        """The stage and the stages it builds on, base first."""
+        names = {s.name for s in self.stages if s.name}
+        chain = [stage]
+        while chain[0].base in names:
+            chain.insert(0, self.stage(chain[0].base))
+        return chain
+
+    def effective(self, stage: Stage, keyword: str) -> list[str]:
+        return [args for s in self.chain(stage) for args in s.all(keyword)]
+
+
+def parse_dockerfile(text: str) -> Dockerfile:
+    logical: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # comments may sit inside a continued instruction too
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        logical.append(pending + stripped)
+        pending = ""
+    assert not pending, "Dockerfile ends inside a continued line"
+    global_args: list[str] = []
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        keyword, args = keyword.upper(), args.strip()
+        if keyword == "FROM":
+            parts = args.split()
+            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
+            stages.append(Stage(base=parts[0], name=name))
+        elif not stages:
+            assert keyword == "ARG", f"only ARG may come before the first FROM, not {keyword}"
+            global_args.append(args)
+        else:
+            stages[-1].instructions.append((keyword, args))
+    return Dockerfile(global_args, stages)
+
+
+@cache
+def dockerfile() -> Dockerfile:
+    return parse_dockerfile(DOCKERFILE.read_text())
+
+
+def service_stage(service: str) -> Stage:
+    return dockerfile().stage(f"service-{service}")
+
+
+def env_pairs(args: str) -> dict[str, str]:
+    pairs = {}
+    for token in shlex.split(args):
+        key, sep, value = token.partition("=")
+        assert sep, f"use ENV key=value, not {args!r}"
+        pairs[key] = value
+    return pairs
+
+
+def healthcheck_command(service: str) -> list[str]:
+    checks = dockerfile().effective(service_stage(service), "HEALTHCHECK")
+    assert checks, f"the {service} image has no HEALTHCHECK"
+    _, sep, command = checks[-1].partition("CMD ")
+    assert sep, f"HEALTHCHECK without CMD: {checks[-1]!r}"
+    return json.loads(command)  # exec form: no shell needed in the image
+
+
+def image_uid() -> int:
+    runtime = dockerfile().stage("runtime")
+    created = re.findall(r"useradd\b[^&;]*--uid (\d+)", " ".join(runtime.all("RUN")))
+    assert created, "the runtime stage creates no user with a fixed uid"
+    return int(created[0])
+
+
+def test_dockerfile_is_multi_stage_on_python_311_slim() -> None:
+    df = dockerfile()
+    stage_names = {s.name for s in df.stages if s.name}
+    external = [s.base for s in df.stages if s.base not in stage_names and "$" not in s.base]
+    assert external and set(external) == {"python:3.11-slim"}, external
+    assert len(external) >= 2, "build and runtime should start from separate base stages"
+
+
+def test_build_arg_selects_one_stage_per_service() -> None:
+    df = dockerfile()
+    assert any(re.fullmatch(r"SERVICE(=.*)?", arg) for arg in df.global_args), "ARG SERVICE must precede the first FROM"
+    last = df.stages[-1]
+    assert last.base == "service-${SERVICE}", f"the image must be the stage the build arg names, got FROM {last.base}"
+    service_stages = {s.name.removeprefix("service-") for s in df.stages if s.name and s.name.startswith("service-")}
+    assert service_stages == set(SERVICES)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_runs_the_service_as_non_root(service: str) -> None:
+    stage = service_stage(service)
+    users = dockerfile().effective(stage, "USER")
+    assert users, f"the {service} image runs as root (no USER)"
+    user = users[-1]
+    assert re.fullmatch(r"\d+(:\d+)?", user), f"USER should be numeric so runAsNonRoot can verify it: {user!r}"
+    assert int(user.split(":")[0]) == image_uid() != 0
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_starts_the_service_module(service: str) -> None:
+    stage = service_stage(service)
+    assert json.loads(dockerfile().effective(stage, "CMD")[-1]) == ["python", "-m", service]
+    assert not dockerfile().effective(stage, "ENTRYPOINT")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_listens_on_every_interface(service: str) -> None:
+    env: dict[str, str] = {}
+    for args in dockerfile().effective(service_stage(service), "ENV"):
+        env.update(env_pairs(args))
+    assert env.get("HOST") == "0.0.0.0"
+    assert "HOST" in known_env(service)
+    assert str(default_port(service)) in service_stage(service).all("EXPOSE")
+
+
+def test_image_installs_the_project_without_dev_extras() -> None:
+    df = dockerfile()
+    build = df.stage("build")
+    runs = " ".join(build.all("RUN"))
+    assert re.search(r"pip install (--\S+ )*\.(\s|$)", runs), "the build stage should `pip install .`"
+    text = DOCKERFILE.read_text()
+    assert "[dev]" not in text and ".[" not in text, "images must not install the dev extras"
+    assert "curl" not in " ".join(a for s in df.stages for a in s.all("RUN")), "slim has no curl; don't add one"
+    for stage in df.stages:
+        if stage is not build:
+            assert not any("pip install" in run for run in stage.all("RUN")), f"stage {stage.name} installs packages"
+    runtime = df.stage("runtime")
+    assert any(c.startswith("--from=build ") for c in runtime.all("COPY")), "runtime should copy the built environment"
+
+
+def dockerignore_admits(path: str) -> bool:
+    """Whether deploy/Dockerfile.dockerignore lets ``path`` into the build context (last match wins)."""
+    ignore = DEPLOY / "Dockerfile.dockerignore"
+    if not ignore.exists():
+        return True
+    admitted = True
+    for line in ignore.read_text().splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, pattern.replace("**/", "")):
+            admitted = negate
+    return admitted
+
+
+def test_image_copies_every_package_pyproject_installs() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    includes = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*").rstrip(".") for pattern in includes}
+    build = dockerfile().stage("build")
+    copied = {args.split()[0].rstrip("/") for args in build.all("COPY") if not args.startswith("--")}
+    missing = {p for p in packages if (ROOT / p).is_dir()} - copied
+    assert not missing, f"the build stage does not copy {sorted(missing)}"
+    assert "pyproject.toml" in copied
+    for source in copied:
+        assert (ROOT / source).exists(), f"COPY {source}: no such path in the repository"
+        assert dockerignore_admits(source), f"Dockerfile.dockerignore keeps {source} out of the context"
+    for junk in (".venv", ".git", ".run", "test-artifacts"):
+        assert not dockerignore_admits(junk), f"{junk} would be sent as build context"
+
+
+class _Health(BaseHTTPRequestHandler):
+    status = 200
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        type(self).seen.append(self.path)
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stub_server() -> Iterator[tuple[int, type[_Health]]]:
+    handler = type("Health", (_Health,), {"status": 200, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_healthcheck(service: str, env: dict[str, str]) -> int:
+    command = healthcheck_command(service)
+    assert command[0] == "python", command
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+    return subprocess.run([sys.executable, *command[1:]], env=clean, timeout=20, capture_output=True).returncode
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_healthcheck_hits_health_on_the_service_port(service: str, stub_server: tuple[int, type[_Health]]) -> None:
+    port, handler = stub_server
+    assert f"'{default_port(service)}'" in healthcheck_command(service)[-1], "default port differs from the settings'"
+    assert run_healthcheck(service, {f"{prefix(service)}PORT": str(port)}) == 0
+    assert run_healthcheck(service, {"PORT": str(port)}) == 0  # the shared fallback, as the settings read it
+    assert handler.seen == ["/health", "/health"]
+    handler.status = 503
+    assert run_healthcheck(service, {f"{prefix(service)}PORT": str(port)}) != 0, "an unhealthy answer must fail it"
+
+
+# --- docker-compose.yml -----------------------------------------------------------------------
+
+
+@cache
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def compose_errors(document: dict[str, Any]) -> list[str]:
+    schema = get_builtin_schema("vendor.compose-spec")
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    assert compose_errors(compose()) == []
+
+
+def test_compose_schema_catches_mistakes() -> None:
+    broken = copy.deepcopy(compose())
+    broken["services"]["dispatch"]["enviroment"] = {"X": "1"}  # misspelt key
+    broken["services"]["sla"]["ports"] = 8003  # not a list
+    errors = compose_errors(broken)
+    assert any(e.startswith("services/dispatch") and "enviroment" in e for e in errors), errors
+    assert any(e.startswith("services/sla") for e in errors), errors
+    assert not any(e.startswith(("services/intake", "services/scoring")) for e in errors), errors
+
+
+_INTERPOLATION = re.compile(r"\$(?:(\$)|\{(\w+)(?:(:?[-?])([^}]*))?\}|(\w+))")
+
+
+def interpolate(value: Any, env: Mapping[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR:?error} and $$, enough for this file."""
+
+    def replace(m: re.Match[str]) -> str:
+        if m.group(1):
+            return "$"
+        name = m.group(2) or m.group(5)
+        op, arg = m.group(3), m.group(4)
+        present = env.get(name)
+        if op and op.startswith(":") and not present:
+            present = None
+        if present is not None:
+            return present
+        if op and op.endswith("?"):
+            raise KeyError(f"{name} is required: {arg}")
+        return arg or ""
+
+    return _INTERPOLATION.sub(replace, str(value).lower() if isinstance(value, bool) else str(value))
+
+
+def compose_env(service: str) -> dict[str, str]:
+    raw = compose()["services"][service].get("environment", {})
+    if isinstance(raw, list):
+        raw = dict(item.partition("=")[::2] for item in raw)
+    return {k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
+
+
+def compose_variables(service: str) -> set[str]:
+    found = set()
+    for value in compose_env(service).values():
+        found |= {m.group(2) or m.group(5) for m in _INTERPOLATION.finditer(value) if not m.group(1)}
+    return found
+
+
+def published(service: str) -> list[tuple[str | None, int | None, int]]:
+    """(host ip, host port, container port) for each published port."""
+    result = []
+    for entry in compose()["services"][service].get("ports", []):
+        if isinstance(entry, dict):
+            host_port = int(entry["published"]) if entry.get("published") else None
+            result.append((entry.get("host_ip"), host_port, int(entry["target"])))
+            continue
+        parts = str(entry).split("/")[0].split(":")
+        target = int(parts[-1])
+        host_port = int(parts[-2]) if len(parts) >= 2 and parts[-2] else None
+        host_ip = ":".join(parts[:-2]) or None if len(parts) >= 3 else None
+        result.append((host_ip, host_port, target))
+    return result
+
+
+def test_compose_has_every_service_and_its_infrastructure() -> None:
+    services = compose()["services"]
+    assert set(SERVICES) <= set(services)
+    assert services["postgres"]["image"] == "postgres:16"
+    assert str(services["kafka"]["image"]).startswith("apache/kafka:")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_builds_each_service_image_from_the_dockerfile(service: str) -> None:
+    spec = compose()["services"][service]
+    build = spec["build"]
+    assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT
+    assert (ROOT / build["dockerfile"]).resolve() == DOCKERFILE
+    assert build["args"]["SERVICE"] == service
+    image_name = spec["image"].rsplit(":", 1)[0]
+    assert image_name.endswith(f"/{service}")
+    others = {compose()["services"][s]["image"] for s in SERVICES if s != service}
+    assert spec["image"] not in others
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_sets_only_real_settings(service: str) -> None:
+    unknown = set(compose_env(service)) - known_env(service)
+    assert not unknown, f"{service} does not read {sorted(unknown)} (not fields of {settings_class(service).__name__})"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_wires_database_broker_and_listen_address(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = compose_env(service)
+    assert env["DATABASE_URL"] == "postgresql://jiesu:jiesu@postgres:5432/postgres"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert env[f"{prefix(service)}HOST"] == "0.0.0.0"
+    # Load it as the service would (required ${…} filled with stand-ins).
+    stand_ins = {name: f"stand-in-{name.lower()}" for name in compose_variables(service)}
+    settings = load_service_settings(service, {k: interpolate(v, stand_ins) for k, v in env.items()}, monkeypatch)
+    services = compose()["services"]
+    assert settings.host == "0.0.0.0"
+    assert [target for _, _, target in published(service)] == [settings.port]
+    db = make_url(settings.async_database_url)
+    postgres_env = services["postgres"]["environment"]
+    assert db.host in services and services[db.host]["image"].startswith("postgres:")
+    assert (db.username, db.password) == (postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_PASSWORD"])
+    assert db.database == f"jiesu_{service}"
+    kafka_env = services["kafka"]["environment"]
+    for server in settings.kafka_bootstrap_servers.split(","):
+        assert f"PLAINTEXT://{server}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert settings.kafka_replication_factor == 1, "one broker: a larger replication factor cannot create topics"
+
+
+def test_compose_publishes_ports_on_loopback_only() -> None:
+    for name in compose()["services"]:
+        for host_ip, host_port, target in published(name):
+            assert host_ip == "127.0.0.1", f"{name} publishes {target} on {host_ip or 'every interface'}"
+            assert host_port is not None
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_starts_services_after_healthy_postgres_and_kafka(service: str) -> None:
+    services = compose()["services"]
+    depends = services[service]["depends_on"]
+    for infra in ("postgres", "kafka"):
+        assert depends[infra]["condition"] == "service_healthy", f"{service} should wait for a healthy {infra}"
+        assert services[infra]["healthcheck"]["test"], f"{infra} has no health check to wait for"
+    # The service's own check is the image's HEALTHCHECK; compose must not switch it off.
+    assert not services[service].get("healthcheck", {}).get("disable", False)
+
+
+def test_compose_kafka_is_kraft_and_leaves_topic_creation_to_the_services() -> None:
+    env = {k: str(v) for k, v in compose()["services"]["kafka"]["environment"].items()}
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert "KAFKA_ZOOKEEPER_CONNECT" not in env
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@")
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+
+
+# --- Kubernetes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    doc: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.doc["kind"]
+
+    @property
+    def name(self) -> str:
+        return self.doc["metadata"]["name"]
+
+
+@cache
+def manifests() -> tuple[Manifest, ...]:
+    found = []
+    for path in sorted(K8S.rglob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                found.append(Manifest(path, doc))
+    return tuple(found)
+
+
+def kustomization() -> dict[str, Any]:
+    return yaml.safe_load((K8S / "kustomization.yaml").read_text())
+
+
+def find(kind: str, name: str) -> dict[str, Any]:
+    matches = [m.doc for m in manifests() if m.kind == kind and m.name == name]
+    assert len(matches) == 1, f"expected one {kind} {name!r}, found {len(matches)}"
+    return matches[0]
+
+
+def of_kind(kind: str) -> list[dict[str, Any]]:
+    return [m.doc for m in manifests() if m.kind == kind]
+
+
+def deployment(service: str) -> dict[str, Any]:
+    return find("Deployment", service)
+
+
+def container(service: str) -> dict[str, Any]:
+    containers = deployment(service)["spec"]["template"]["spec"]["containers"]
+    matches = [c for c in containers if c["name"] == service]
+    assert matches, f"Deployment {service} has no container named {service}"
+    return matches[0]
+
+
+def pod_labels(service: str) -> dict[str, str]:
+    return deployment(service)["spec"]["template"]["metadata"]["labels"]
+
+
+def selects(selector: dict[str, Any], labels: Mapping[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, f"only matchLabels selectors are checked here: {selector}"
+    return bool(selector.get("matchLabels")) and all(labels.get(k) == v for k, v in selector["matchLabels"].items())
+
+
+def secret_values(secret: dict[str, Any]) -> dict[str, str]:
+    decoded = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    return {**decoded, **{k: str(v) for k, v in (secret.get("stringData") or {}).items()}}
+
+
+def env_sources(service: str) -> list[tuple[str, dict[str, str]]]:
+    """(kind, variables) of each envFrom source and the env list, in the order Kubernetes applies them."""
+    c = container(service)
+    sources = []
+    for source in c.get("envFrom", []):
+        pre = source.get("prefix", "")
+        if "configMapRef" in source:
+            data = find("ConfigMap", source["configMapRef"]["name"]).get("data", {})
+            sources.append(("ConfigMap", {pre + k: str(v) for k, v in data.items()}))
+        elif "secretRef" in source:
+            data = secret_values(find("Secret", source["secretRef"]["name"]))
+            sources.append(("Secret", {pre + k: v for k, v in data.items()}))
+    for item in c.get("env", []):
+        ref = item.get("valueFrom", {})
+        if "secretKeyRef" in ref:
+            data = secret_values(find("Secret", ref["secretKeyRef"]["name"]))
+            sources.append(("Secret", {item["name"]: data[ref["secretKeyRef"]["key"]]}))
+        elif "configMapKeyRef" in ref:
+            data = find("ConfigMap", ref["configMapKeyRef"]["name"])["data"]
+            sources.append(("ConfigMap", {item["name"]: str(data[ref["configMapKeyRef"]["key"]])}))
+        else:
+            sources.append(("env", {item["name"]: str(item.get("value", ""))}))
+    return sources
+
+
+def pod_env(service: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for _, variables in env_sources(service):
+        env.update(variables)
+    return env
+
+
+def http_port(service: str) -> int:
+    ports = {p.get("name"): p["containerPort"] for p in container(service)["ports"]}
+    assert "http" in ports, f"{service}: name the container port 'http'"
+    return ports["http"]
+
+
+def resolve_port(service: str, port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    named = {p.get("name"): p["containerPort"] for p in container(service)["ports"]}
+    assert port in named, f"{service}: no container port named {port!r}"
+    return named[port]
+
+
+def test_kubernetes_schemas_of_the_pinned_version_are_installed() -> None:
+    shipped = {".".join(v.split(".")[:2]) for v in kubernetes_validate.utils.all_versions()}
+    assert KUBERNETES_VERSION in shipped, f"kubernetes-validate ships {sorted(shipped)}; pin another version"
+
+
+def test_every_manifest_validates_against_the_kubernetes_schemas() -> None:
+    assert manifests(), f"no manifests under {K8S}"
+    failures = []
+    for m in manifests():
+        try:
+            kubernetes_validate.validate(m.doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(map(str, exc.path))
+            failures.append(f"{m.path.relative_to(ROOT)} {m.kind}/{m.name}: {where}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            failures.append(f"{m.path.relative_to(ROOT)}: {exc.message}")
+    assert not failures, "\n".join(failures)
+
+
+def test_kubernetes_schemas_catch_mistakes() -> None:
+    good = deployment("dispatch")
+    typo = copy.deepcopy(good)
+    typo["spec"]["template"]["spec"]["containers"][0]["livenessprobe"] = {"httpGet": {"path": "/health"}}
+    wrong_type = copy.deepcopy(good)
+    wrong_type["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "eight thousand"
+    for broken in (typo, wrong_type):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomization_lists_every_manifest_in_one_namespace() -> None:
+    k = kustomization()
+    listed = k["resources"]
+    assert len(listed) == len(set(listed)), "a resource is listed twice"
+    on_disk = {p.relative_to(K8S).as_posix() for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"}
+    assert set(listed) == on_disk
+    namespaces = of_kind("Namespace")
+    assert [n["metadata"]["name"] for n in namespaces] == [k["namespace"]]
+    for m in manifests():
+        if m.kind != "Namespace":
+            assert m.doc["metadata"].get("namespace") == k["namespace"], f"{m.path.name}: {m.kind}/{m.name} namespace"
+    image_names = {c["image"].rsplit(":", 1)[0] for s in SERVICES for c in [container(s)]}
+    assert image_names <= {i["name"] for i in k.get("images", [])}, "kustomization images should cover every image"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_its_kubernetes_objects(service: str) -> None:
+    labels = pod_labels(service)
+    assert selects(deployment(service)["spec"]["selector"], labels)
+    services = [s for s in of_kind("Service") if selects({"matchLabels": s["spec"].get("selector", {})}, labels)]
+    assert len(services) == 1, f"{service}: expected one Service selecting its pods"
+    for p in services[0]["spec"]["ports"]:
+        assert resolve_port(service, p.get("targetPort", p["port"])) == http_port(service)
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": service}
+    hpas = [h for h in of_kind("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"] == target]
+    assert len(hpas) == 1 and hpas[0]["apiVersion"] == "autoscaling/v2"
+    pdbs = [p for p in of_kind("PodDisruptionBudget") if selects(p["spec"]["selector"], labels)]
+    assert len(pdbs) == 1 and pdbs[0]["apiVersion"] == "policy/v1"
+    kinds = [kind for kind, _ in env_sources(service)]
+    assert "ConfigMap" in kinds and "Secret" in kinds, f"{service} takes settings from {kinds}"
+    assert container(service)["image"].rsplit(":", 1)[0] == compose()["services"][service]["image"].rsplit(":", 1)[0]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_kubernetes_sets_only_real_settings(service: str) -> None:
+    names = {name for _, variables in env_sources(service) for name in variables}
+    unknown = names - known_env(service)
+    assert not unknown, f"{service} does not read {sorted(unknown)} (not fields of {settings_class(service).__name__})"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_kubernetes_wires_database_broker_and_listen_address(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = pod_env(service)
+    p = prefix(service)
+    assert {"DATABASE_URL", f"{p}DATABASE_URL"} & set(env), f"{service} has no database URL"
+    assert {"KAFKA_BOOTSTRAP_SERVERS", f"{p}KAFKA_BOOTSTRAP_SERVERS"} & set(env), f"{service} has no brokers"
+    settings = load_service_settings(service, env, monkeypatch)
+    assert settings.host == "0.0.0.0"
+    assert settings.port == http_port(service)
+    assert make_url(settings.async_database_url).database == f"jiesu_{service}" or f"{p}DATABASE_URL" in env
+    assert settings.kafka_bootstrap_servers != ServiceSettings.model_fields["kafka_bootstrap_servers"].default
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_kubernetes_keeps_secrets_in_secrets_as_placeholders(service: str) -> None:
+    for kind, variables in env_sources(service):
+        misplaced = set(variables) & secret_env(service)
+        if kind != "Secret":
+            assert not misplaced, f"{service}: {sorted(misplaced)} belong in a Secret, not a {kind}"
+        else:
+            for name, value in variables.items():
+                assert "CHANGE_ME" in value, f"{service}: {name} in the repository must be a marked placeholder"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_probes_point_at_health_and_ready_on_the_service_port(service: str) -> None:
+    c = container(service)
+    expected = {"livenessProbe": "/health", "readinessProbe": "/ready", "startupProbe": "/health"}
+    for probe, path in expected.items():
+        if probe == "startupProbe" and probe not in c:
+            continue
+        get = c[probe]["httpGet"]
+        assert get["path"] == path, f"{service} {probe} on {get['path']}"
+        assert resolve_port(service, get["port"]) == http_port(service) == default_port(service)
+        assert get.get("scheme", "HTTP") == "HTTP"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_pods_run_as_non_root_on_a_read_only_root(service: str) -> None:
+    pod = deployment(service)["spec"]["template"]["spec"]
+    c = container(service)
+    pod_sc, sc = pod.get("securityContext", {}), c.get("securityContext", {})
+    assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True
+    assert sc.get("runAsUser", pod_sc.get("runAsUser")) == image_uid() != 0
+    assert sc.get("allowPrivilegeEscalation") is False
+    assert "ALL" in sc.get("capabilities", {}).get("drop", [])
+    assert sc.get("readOnlyRootFilesystem") is True
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+    assert tmp and "emptyDir" in volumes[tmp[0]["name"]] and not tmp[0].get("readOnly"), "/tmp must stay writable"
+    # Service links would set <SERVICE>_PORT=tcp://… for a Service named like this one.
+    assert pod.get("enableServiceLinks") is False
+
+
+def quantity(value: str | int | float) -> float:
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(value))
+    assert m and (m.group(2) in units or not m.group(2)), f"unreadable quantity {value!r}"
+    return float(m.group(1)) * units.get(m.group(2), 1)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_containers_request_and_limit_cpu_and_memory(service: str) -> None:
+    resources = container(service)["resources"]
+    for resource in ("cpu", "memory"):
+        request, limit = resources["requests"][resource], resources["limits"][resource]
+        assert 0 < quantity(request) <= quantity(limit), f"{service} {resource}: request {request} > limit {limit}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_autoscaling_on_cpu_within_what_the_partitions_allow(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    hpa = find("HorizontalPodAutoscaler", service)
+    metrics = hpa["spec"]["metrics"]
+    assert any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in metrics)
+    assert "requests" in container(service)["resources"], "CPU utilisation is measured against requests"
+    low, high = hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
+    assert 2 <= low <= high, "at least two replicas, so a disruption never takes the service down"
+    partitions = load_service_settings(service, pod_env(service), monkeypatch).kafka_partitions
+    if service not in HTTP_SCALED:
+        assert high <= partitions, f"{service}: replicas past {partitions} partitions would sit idle"
+    pdb = find("PodDisruptionBudget", service)["spec"]
+    assert ("maxUnavailable" in pdb) != ("minAvailable" in pdb)
+    if "minAvailable" in pdb:
+        assert int(pdb["minAvailable"]) < low, "minAvailable at the minimum replica count blocks every drain"
+    text = (K8S / service / "hpa.yaml").read_text() + (K8S / service / "deployment.yaml").read_text()
+    assert "idle" in text and "partition" in text, "say why replicas past the partition count do not help"
