@@ -1,10 +1,33 @@
 """并单: is a new appeal the same matter as an open case nearby?
 
-Same matter = recent (within the window), near (within ``max_distance_m`` when both have
-coordinates; otherwise the same township and a stricter text match), and similar text.
-Chinese has no spaces between words, so similarity compares character bigrams
-(rapidfuzz's token-set ratio over the bigram "tokens"): "村口路灯不亮" and "村口的路灯坏了不亮"
-share most bigrams, "路灯不亮" and "鱼塘需要护栏" none.
+Same matter = recent, near and said alike:
+
+- **recent**: the open case was received within ``window`` before the new appeal
+  (a case from 8 days ago with the same words is a recurrence, not a duplicate);
+- **near**: when both have coordinates, within ``max_distance_m`` of each other (the
+  township does not matter then — a lamp on a border road is one lamp). When either lacks
+  coordinates, only a case in the *same township* counts, and its text must be
+  ``NO_COORDINATES_STRICTER`` more similar, since the distance cannot vouch for it;
+- **alike**: :func:`text_similarity` of the titles, or of title + description, reaches
+  ``min_similarity``.
+
+Merging is the costly mistake (a merged appeal gets no dispatch of its own), so every rule
+errs towards *not* merging. Among several matches the most similar wins, then the nearest
+(a known distance beats an unknown one), then the newest, then the smallest case id so the
+answer never depends on the order the database returned the rows in.
+
+Similarity choice
+    Chinese is written without spaces, so rapidfuzz's ``token_*`` ratios would see a whole
+    sentence as one token. We compare characters: ``fuzz.ratio`` is the normalised Indel
+    similarity, ``2·LCS / (len a + len b)`` — the longest common *subsequence* of
+    characters, so inserted particles and extra words ("村口**的**路灯**坏了**不亮") cost
+    little while order still matters: "村口路灯不亮" vs "村口的路灯坏了不亮" is 0.80,
+    "路灯不亮" vs "鱼塘需要护栏" is 0. Rejected alternatives: ``partial_ratio`` scores 1.0
+    whenever a short text sits inside a long one ("路灯" would match every lamp complaint);
+    Dice/Jaccard on character bigrams punish each inserted character twice (0.46 for the
+    lamp pair above). Before comparing, punctuation is dropped and hotline boilerplate
+    (反映, 投诉, 希望尽快解决…) removed: two different matters both titled "反映问题" must
+    not look identical. Text left empty compares as 0, never as a perfect match.
 """
 
 from __future__ import annotations
@@ -17,13 +40,33 @@ from datetime import datetime, timedelta
 from rapidfuzz import fuzz
 
 from intake.classify import normalise
-from shared.geo import haversine_m
+from shared.geo import EARTH_RADIUS_M, haversine_m
 
-NO_COORDINATES_PENALTY = 0.15
+__all__ = [
+    "BOILERPLATE",
+    "NO_COORDINATES_STRICTER",
+    "Candidate",
+    "Match",
+    "bounding_box",
+    "find_duplicate",
+    "haversine_m",  # one Earth for the whole system: shared.geo's, re-exported here
+    "text_similarity",
+]
+
+#: Extra similarity required when a distance cannot be measured (same township only).
+NO_COORDINATES_STRICTER = 0.15
+
+#: Words every appeal may carry; they say nothing about *which* matter it is. Longest first.
+BOILERPLATE: tuple[str, ...] = (
+    "希望有关部门尽快解决", "希望有关部门", "请有关部门", "希望尽快解决", "尽快处理", "尽快解决",
+    "有关部门", "关于", "反映", "投诉", "举报", "问题", "情况",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """An open case already known, as the repository hands it over."""
+
     case_id: str
     title: str
     description: str
@@ -32,28 +75,88 @@ class Candidate:
     township: str | None
     received_at: datetime
 
+    def __post_init__(self) -> None:
+        _require_aware(self.received_at, f"candidate {self.case_id} received_at")
+
 
 @dataclass(frozen=True)
 class Match:
     case_id: str
-    similarity: float
-    distance_m: float | None
+    similarity: float  # 0..1 text similarity
+    distance_m: float | None  # None when either side had no coordinates
 
 
-def _bigrams(text: str) -> str:
-    chars = normalise(text)
-    return " ".join(chars[i : i + 2] for i in range(max(1, len(chars) - 1)))
+def _require_aware(moment: datetime, what: str) -> None:
+    """Naive times cannot be compared with the aware ones from the database; fail loudly, not subtly."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware")
+
+
+def _comparable(text: str) -> str:
+    """Normalised characters without punctuation or boilerplate: what says *which* matter."""
+    chars = "".join(ch for ch in normalise(text) if ch.isalnum())
+    for phrase in BOILERPLATE:
+        chars = chars.replace(phrase, "")
+    return chars
 
 
 def text_similarity(a: str, b: str) -> float:
-    return fuzz.token_set_ratio(_bigrams(a), _bigrams(b)) / 100
+    """Character-level Indel similarity (rapidfuzz ``fuzz.ratio``) in 0..1; see the module doc for why."""
+    a, b = _comparable(a), _comparable(b)
+    if not a or not b:
+        return 0.0
+    return fuzz.ratio(a, b) / 100
+
+
+def _appeal_similarity(title: str, description: str, candidate: Candidate) -> float:
+    """The better of title vs title and full text vs full text.
+
+    Titles carry the matter in a few characters; descriptions vary in length and detail
+    and would dilute a clear title match, but they rescue a vague title.
+    """
+    return max(
+        text_similarity(title, candidate.title),
+        text_similarity(f"{title}{description}", f"{candidate.title}{candidate.description}"),
+    )
 
 
 def bounding_box(lat: float, lng: float, radius_m: float) -> tuple[float, float, float, float]:
-    """(min_lat, max_lat, min_lng, max_lng) around a point: an index-friendly pre-filter."""
-    dlat = radius_m / 111_320
-    dlng = radius_m / (111_320 * max(0.01, math.cos(math.radians(lat))))
-    return lat - dlat, lat + dlat, lng - dlng, lng + dlng
+    """``(min_lat, max_lat, min_lng, max_lng)`` holding every point within ``radius_m``.
+
+    For an index pre-filter before :func:`find_duplicate`, so it must never be too small:
+    it uses the same sphere as :func:`haversine_m`, and the exact widest longitude of a
+    spherical cap (``asin(sin(r/R) / cos(lat))``). Near a pole or across the antimeridian it
+    returns the full longitude range rather than a wrapped box a ``BETWEEN`` cannot use.
+    """
+    if radius_m < 0:
+        raise ValueError("radius_m must not be negative")
+    angular = radius_m / EARTH_RADIUS_M
+    dlat = math.degrees(angular)
+    min_lat, max_lat = max(-90.0, lat - dlat), min(90.0, lat + dlat)
+    sin_ratio = math.sin(min(angular, math.pi / 2)) / max(1e-12, math.cos(math.radians(lat)))
+    if min_lat <= -90 or max_lat >= 90 or sin_ratio >= 1:
+        return min_lat, max_lat, -180.0, 180.0
+    dlng = math.degrees(math.asin(sin_ratio))
+    if lng - dlng < -180 or lng + dlng > 180:
+        return min_lat, max_lat, -180.0, 180.0
+    return min_lat, max_lat, lng - dlng, lng + dlng
+
+
+def _distance(lat: float | None, lng: float | None, candidate: Candidate) -> float | None:
+    if lat is None or lng is None or candidate.lat is None or candidate.lng is None:
+        return None
+    return haversine_m(lat, lng, candidate.lat, candidate.lng)
+
+
+def _required_similarity(
+    distance: float | None, township: str | None, candidate: Candidate, *, max_distance_m: float, min_similarity: float
+) -> float | None:
+    """How alike the texts must be for this candidate to count; None when it is out of reach."""
+    if distance is not None:
+        return min_similarity if distance <= max_distance_m else None
+    if township and township == candidate.township:
+        return min(1.0, min_similarity + NO_COORDINATES_STRICTER)
+    return None
 
 
 def find_duplicate(
@@ -69,27 +172,32 @@ def find_duplicate(
     min_similarity: float = 0.6,
     window: timedelta = timedelta(days=7),
 ) -> Match | None:
-    best: tuple[float, float, datetime, Match] | None = None
-    for c in candidates:
-        if not (received_at - window <= c.received_at <= received_at):
+    """The open case this appeal duplicates, or None. Rules in the module doc."""
+    _require_aware(received_at, "received_at")
+    if max_distance_m < 0 or window < timedelta(0) or not 0 <= min_similarity <= 1:
+        raise ValueError("max_distance_m and window must not be negative; min_similarity is in 0..1")
+    earliest = received_at - window
+    ranked: list[tuple[tuple[float, float, float, str], Match]] = []
+    for candidate in candidates:
+        if not earliest <= candidate.received_at <= received_at:
             continue
-        distance = None
-        needed = min_similarity
-        if None not in (lat, lng, c.lat, c.lng):
-            distance = haversine_m(lat, lng, c.lat, c.lng)  # type: ignore[arg-type]
-            if distance > max_distance_m:
-                continue
-        elif township and township == c.township:
-            needed = min(1.0, min_similarity + NO_COORDINATES_PENALTY)
-        else:
-            continue
-        similarity = max(
-            text_similarity(title, c.title),
-            text_similarity(f"{title}{description}", f"{c.title}{c.description}"),
+        distance = _distance(lat, lng, candidate)
+        needed = _required_similarity(
+            distance, township, candidate, max_distance_m=max_distance_m, min_similarity=min_similarity
         )
-        if similarity < needed:
+        if needed is None:
             continue
-        key = (similarity, -(distance if distance is not None else max_distance_m), c.received_at)
-        if best is None or key > best[:3]:
-            best = (*key, Match(c.case_id, round(similarity, 3), None if distance is None else round(distance, 1)))
-    return best[3] if best else None
+        similarity = _appeal_similarity(title, description, candidate)
+        if similarity >= needed:
+            ranked.append((_preference(similarity, distance, candidate), _match(candidate, similarity, distance)))
+    return min(ranked, key=lambda item: item[0])[1] if ranked else None
+
+
+def _preference(similarity: float, distance: float | None, candidate: Candidate) -> tuple[float, float, float, str]:
+    """Sort key, smallest first: most similar, then nearest (unknown distance last), then newest, then case id."""
+    nearness = math.inf if distance is None else distance
+    return (-similarity, nearness, -candidate.received_at.timestamp(), candidate.case_id)
+
+
+def _match(candidate: Candidate, similarity: float, distance: float | None) -> Match:
+    return Match(candidate.case_id, round(similarity, 3), None if distance is None else round(distance, 1))

@@ -1,0 +1,224 @@
+"""分类: what the triage clerk needs from the classifier — subject, 五事, urgency, and why.
+
+Pure rules: no database, no broker; these tests run in milliseconds.
+"""
+
+from dataclasses import FrozenInstanceError, replace
+
+import pytest
+
+from intake.classify import DEFAULT_RULES, SUBJECT_CLASSES, Rules, classify
+from shared.events import FiveMatters, Urgency
+
+# --------------------------------------------------------------------------- the two stories
+
+
+def test_streetlamp_story_goes_straight_to_infrastructure_as_an_everyday_matter():
+    found = classify("村口路灯不亮", "城关镇城东社区村口的路灯坏了三天，晚上很黑")
+    assert found.subject_class == "infrastructure"  # the catalogue sends it to 住建局
+    assert found.category is FiveMatters.worry  # 操心事: something broken in daily life
+    assert found.urgency is Urgency.normal  # dark, but nobody in danger: dispatch within 0.5 day
+    assert not found.needs_manual_triage and found.confidence == 1.0
+    assert "路灯" in found.matched  # the clerk sees why
+
+
+def test_fishpond_guardrail_story_is_a_wish_for_a_facility_with_children_at_risk():
+    # Decision: subject infrastructure (the ask is to build a guardrail; the pond is where),
+    # category 期盼事 (villagers ask for something that does not exist yet), and the danger
+    # to children shows as urgency "urgent" rather than by changing the category.
+    found = classify("鱼塘边需要安装护栏", "村里鱼塘边没有护栏，孩子放学经过很危险，希望安装护栏")
+    assert found.subject_class == "infrastructure"
+    assert found.category is FiveMatters.hope
+    assert found.urgency is Urgency.urgent
+    assert not found.needs_manual_triage
+    assert {"护栏", "安装", "危险", "孩子"} <= set(found.matched)
+    # 鱼塘 only says where: it weighs half, so agriculture is a weak runner-up, not a tie.
+    assert found.confidence == 0.75
+
+
+def test_a_broken_guardrail_by_the_same_pond_is_a_safety_worry_not_a_wish():
+    found = classify("鱼塘边的护栏断了", "护栏断了一截，孩子经过很危险")
+    assert (found.subject_class, found.category, found.urgency) == ("infrastructure", FiveMatters.anxiety, Urgency.urgent)
+
+
+# --------------------------------------------------------------------------- everyday kinds
+
+
+def test_construction_noise_at_night_is_an_environmental_nuisance():
+    found = classify("晚上施工噪音扰民", "工地半夜还在施工，吵得睡不着")
+    assert (found.subject_class, found.category, found.urgency) == ("environment", FiveMatters.annoyance, Urgency.normal)
+    assert {"噪音", "扰民"} <= set(found.matched)
+
+
+def test_wage_arrears_is_a_dispute_and_a_hardship_but_no_emergency():
+    found = classify("老板拖欠工资", "在工地干了三个月，老板拖欠工资不给，过年回不了家")
+    assert found.subject_class == "disputes"  # township mediation / 人社局 labour inspection
+    assert found.category is FiveMatters.emergency  # 急难事: a family without its income
+    assert found.urgency is Urgency.normal  # nobody's life is in danger
+    assert not found.needs_manual_triage
+
+
+def test_low_income_allowance_question_is_a_consultation_that_still_shows_its_topic():
+    found = classify("咨询低保政策", "请问家里老人低保怎么办理，需要什么材料")
+    assert found.subject_class == "consultation"  # answered within 1–3 working days
+    assert found.category is FiveMatters.worry
+    assert "低保" in found.matched  # the clerk sees it is about 低保 (民政) too
+    assert not found.needs_manual_triage
+
+
+def test_a_wish_for_a_bus_stop_is_transport_and_hope():
+    found = classify("希望开通到县城的公交", "村里老人去县城看病不方便，建议增设公交班车")
+    assert (found.subject_class, found.category) == ("transport", FiveMatters.hope)
+
+
+# --------------------------------------------------------------------------- emergencies
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("有人掉进鱼塘", "孩子落水了，快来人"),
+        ("小区燃气泄漏", "楼道里闻到很浓的煤气味，担心爆炸"),
+        ("村后山体塌方", "塌方把路堵了，有车被困"),
+    ],
+)
+def test_danger_to_life_is_an_emergency_and_an_urgent_hardship(title, description):
+    found = classify(title, description)
+    assert found.urgency is Urgency.emergency  # respond within 30 minutes
+    assert found.category is FiveMatters.emergency  # 急难事
+    assert any(word in found.matched for word in ("落水", "掉进", "燃气泄漏", "塌方", "被困"))
+
+
+def test_a_fire_or_drowning_is_public_safety():
+    assert classify("有人掉进鱼塘", "孩子落水了，快来人").subject_class == "public_safety"
+    assert classify("小区燃气泄漏", "闻到很浓的煤气味").subject_class == "public_safety"
+
+
+def test_a_negated_injury_does_not_raise_a_false_alarm():
+    found = classify("路面塌陷", "村道路面塌陷一个大坑，暂无人员受伤，但很危险")
+    assert found.urgency is Urgency.urgent  # not emergency: nobody hurt
+    assert found.category is FiveMatters.anxiety
+    assert classify("路面塌陷", "无人受伤").urgency is Urgency.urgent
+
+
+# --------------------------------------------------------------------------- unknown text
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        ("有个事情", "请联系我"),
+        ("", ""),
+        ("asdf qwer", "？？？！！！"),
+        ("😀😀😀", "\x00\t\n"),
+        ("啊" * 5000, "哦" * 20000),
+    ],
+)
+def test_unknown_text_goes_to_a_person_and_never_raises(title, description):
+    found = classify(title, description)
+    assert found.subject_class == "other"
+    assert found.confidence == 0.0 and found.needs_manual_triage
+    assert found.matched == ()
+    assert found.category is FiveMatters.worry and found.urgency is Urgency.normal
+
+
+def test_a_lone_word_in_the_description_is_too_weak_to_trust():
+    found = classify("有个事情反映一下", "门口有垃圾")
+    assert found.subject_class == "environment"
+    assert found.confidence == pytest.approx(0.333) and found.needs_manual_triage
+
+
+# --------------------------------------------------------------------------- hint, normalisation, threshold
+
+
+def test_the_citizens_category_is_respected_and_shown_as_theirs():
+    found = classify("村口路灯不亮", "路灯坏了", hinted_category=FiveMatters.hope)
+    assert found.category is FiveMatters.hope
+    assert "hint:期盼事" in found.matched
+    assert found.subject_class == "infrastructure"  # the subject is still ours
+
+
+def test_a_hint_never_hides_an_emergency():
+    found = classify("仓库着火了", "有人被困在里面", hinted_category=FiveMatters.worry)
+    assert found.category is FiveMatters.worry  # their choice stands
+    assert found.urgency is Urgency.emergency  # but the 30-minute clock still starts
+
+
+def test_full_width_characters_and_spaces_do_not_hide_keywords():
+    plain = classify("村口路灯不亮", "坏了３天")
+    typed = classify("村口 路　灯 不亮", "坏 了 ３ 天")
+    assert typed == plain
+    assert classify("ＡＢ栋停水", "").subject_class == "infrastructure"
+
+
+def test_the_threshold_decides_who_needs_a_person():
+    text = ("鱼塘边需要安装护栏", "鱼塘边没有护栏，希望安装")
+    assert not classify(*text).needs_manual_triage
+    assert classify(*text, threshold=0.9).needs_manual_triage
+    assert not classify("有个事情", "", threshold=0.0).needs_manual_triage
+
+
+# --------------------------------------------------------------------------- the confidence formula
+
+FORMULA_RULES = Rules(
+    subjects={"infrastructure": ("路灯",), "environment": ("垃圾",), "agriculture": ("鱼塘",)},
+    emergency=(),
+    urgent=(),
+    place_words=("鱼塘",),
+)
+
+
+@pytest.mark.parametrize(
+    ("title", "description", "subject", "confidence"),
+    [
+        ("路灯", "", "infrastructure", 0.667),  # one title hit: 2/3
+        ("", "路灯", "infrastructure", 0.333),  # one description hit: 1/3
+        ("路灯", "路灯", "infrastructure", 1.0),  # title + description: full evidence
+        ("路灯垃圾", "", "infrastructure", 0.333),  # a tie halves it (declaration order wins)
+        ("路灯", "垃圾", "infrastructure", 0.5),  # 2 vs 1: 2/3 * (1 - 1/4)
+        ("鱼塘", "鱼塘", "agriculture", 0.5),  # a place word weighs half: 1.5/3
+    ],
+)
+def test_confidence_follows_the_documented_formula(title, description, subject, confidence):
+    found = classify(title, description, rules=FORMULA_RULES)
+    assert (found.subject_class, found.confidence) == (subject, confidence)
+
+
+def test_a_longer_keyword_is_not_counted_again_through_a_shorter_one():
+    rules = Rules(subjects={"public_safety": ("燃气", "燃气泄漏"), "infrastructure": ("管道",)}, emergency=(), urgent=())
+    found = classify("", "燃气泄漏", rules=rules)
+    assert found.matched == ("燃气泄漏",) and found.confidence == 0.333
+    overlapping = Rules(subjects={"infrastructure": ("路灯", "灯不亮")}, emergency=(), urgent=())
+    assert classify("", "路灯不亮", rules=overlapping).matched == ("路灯", "灯不亮")  # overlap is not containment
+
+
+# --------------------------------------------------------------------------- rules are data
+
+
+def test_a_region_can_replace_the_rules():
+    citrus = DEFAULT_RULES.extended("agriculture", "沃柑", "砂糖橘")
+    text = ("沃柑卖不出去", "今年砂糖橘收购价太低")
+    assert classify(*text).subject_class == "other"
+    assert classify(*text, rules=citrus).subject_class == "agriculture"
+    assert "沃柑" not in DEFAULT_RULES.subjects["agriculture"]  # the default is untouched
+
+    quiet = replace(DEFAULT_RULES, emergency=())
+    assert classify("仓库着火了", "", rules=quiet).urgency is Urgency.normal
+
+
+def test_rules_are_checked_normalised_and_frozen():
+    with pytest.raises(ValueError, match="unknown subject"):
+        Rules(subjects={"roads": ("路",)}, emergency=(), urgent=())
+    with pytest.raises(ValueError, match="empty"):
+        Rules(subjects={"infrastructure": ("路灯", " ")}, emergency=(), urgent=())
+    full_width = Rules(subjects={"infrastructure": ("ＬＥＤ灯",)}, emergency=(), urgent=())
+    assert classify("led灯不亮", "", rules=full_width).subject_class == "infrastructure"
+    with pytest.raises(TypeError):
+        DEFAULT_RULES.subjects["infrastructure"] = ("x",)  # type: ignore[index]
+    with pytest.raises(FrozenInstanceError):
+        DEFAULT_RULES.urgent = ()  # type: ignore[misc]
+
+
+def test_every_subject_class_of_the_catalogue_has_keywords():
+    assert set(DEFAULT_RULES.subjects) == set(SUBJECT_CLASSES) - {"other"}
+    assert set(DEFAULT_RULES.categories) == set(FiveMatters)
