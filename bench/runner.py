@@ -1,0 +1,169 @@
+"""``python -m bench``: start the embedded servers, run the phases, write the report.
+
+To add a figure, write ``async def my_phase(ctx) -> dict[str, Figure]`` and add one
+``Phase`` to ``PHASES``; name in ``needs`` the baselines it is compared with, so that
+``--only my_phase`` measures them in the same run too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import appeals, baselines, report
+from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
+from bench.procs import busy_percent
+from services.devstack import EmbeddedPostgres, TansuBroker, free_port
+
+PHASES: tuple[Phase, ...] = (
+    Phase(
+        "asyncpg", baselines.asyncpg_rates,
+        "durable transactions (BEGIN; INSERT one ~300-byte jsonb row with a bigserial key; COMMIT; fsync on) "
+        "through asyncpg, back to back on 1 and on 8 connections, counted after a warm-up.",
+    ),
+    Phase(
+        "broker", baselines.broker_rates,
+        "aiokafka with the outbox relay's producer settings (acks=all, linger 2 ms), 500-byte values with 5 "
+        "CloudEvents headers, random case-id keys over 12 partitions, sent in awaited batches of 500; then one "
+        "member of a new consumer group reads every message back.",
+    ),
+    Phase(
+        "uvicorn", baselines.bare_uvicorn,
+        "a one-route FastAPI app (`bench/bare_app.py`: validates the appeal body, answers 201) under uvicorn in its "
+        "own process, 32 requests in flight from the load generator, counted after a warm-up.",
+    ),
+    Phase(
+        "intake", appeals.intake_appeals,
+        "`python -m intake` as its own process on a fresh database (relay and consumer running), warmed up at "
+        "50/s, then `POST /api/v1/appeals` at each fixed arrival rate, each step starting once the service is quiet again "
+        "(no appeal being filed, outbox empty); then 32 in flight for its capacity; then the outbox is polled until "
+        "no row is unsent.",
+        needs=("asyncpg", "uvicorn"),
+    ),
+)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Baselines and service figures, measured in one run.")
+    parser.add_argument("--quick", action="store_true", help="short phases: a smoke run (well under 90 s)")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME",
+        help="run only these phases (and the baselines they need); repeat or comma-separate: "
+        + ", ".join(phase.name for phase in PHASES),
+    )
+    parser.add_argument(
+        "--out", type=Path,
+        help="write BENCHMARKS.md and results.json here (default: the repository for a full run, .run/bench/ otherwise)",
+    )
+    return parser.parse_args(argv)
+
+
+def select(only: list[str] | None) -> list[Phase]:
+    """The phases to run, in registry order, with what they need."""
+    if not only:
+        return list(PHASES)
+    by_name = {phase.name: phase for phase in PHASES}
+    wanted = {name.strip() for item in only for name in item.split(",") if name.strip()}
+    if unknown := wanted - by_name.keys():
+        raise SystemExit(f"unknown phase(s): {', '.join(sorted(unknown))}; choose from {', '.join(by_name)}")
+    todo = list(wanted)
+    while todo:
+        for need in by_name[todo.pop()].needs:
+            if need not in wanted:
+                wanted.add(need)
+                todo.append(need)
+    return [phase for phase in PHASES if phase.name in wanted]
+
+
+def outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """A smoke run or a partial one never overwrites the committed figures unless told to."""
+    if args.out is not None:
+        return args.out / "BENCHMARKS.md", args.out / "results.json"
+    if args.quick or args.only:
+        return ROOT / ".run" / "bench" / "BENCHMARKS.md", ROOT / ".run" / "bench" / "results.json"
+    return ROOT / "BENCHMARKS.md", ROOT / "bench" / "results.json"
+
+
+async def run_phases(ctx: Context, phases: list[Phase]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Machine description and each phase in turn; a failed phase is reported and the rest go on."""
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    loop.add_signal_handler(signal.SIGTERM, main_task.cancel)  # like Ctrl-C: every finally runs
+    machine = await report.machine(ctx.postgres.url)
+    failed: dict[str, str] = {}
+    for phase in phases:
+        say(f"{phase.name} …")
+        started = time.monotonic()
+        try:
+            figures = await phase.run(ctx)
+        except Exception as exc:  # noqa: BLE001 - one broken phase must not hide the others' figures
+            failed[phase.name] = f"{type(exc).__name__}: {exc}"
+            say(f"{phase.name} FAILED: {failed[phase.name]}")
+            continue
+        ctx.figures.update(figures)
+        for figure in figures.values():
+            value = "–" if figure.value is None else f"{figure.value:,.1f}"
+            say(f"  {figure.label}: {value} {figure.unit}")
+        say(f"{phase.name} done in {time.monotonic() - started:.0f} s")
+    return machine, failed
+
+
+def measure(phases: list[Phase], timing: Timing, log_dir: Path) -> tuple[dict[str, Any], dict[str, Figure], dict[str, str]]:
+    """Run the phases against PostgreSQL and a broker of the bench's own, stopped whatever happens."""
+    with tempfile.TemporaryDirectory(prefix="jiesu-bench-") as tmp:
+        postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port(), log_path=log_dir / "postgres.log")
+        broker = TansuBroker(free_port(), log_path=log_dir / "broker.log")
+        try:
+            say(f"starting PostgreSQL and the broker (logs in {log_dir})")
+            postgres.start()
+            broker.start()
+            ctx = Context(postgres, broker, timing, Path(tmp), log_dir)
+            machine, failed = asyncio.run(run_phases(ctx, phases))
+            return machine, ctx.figures, failed
+        finally:
+            broker.stop()
+            postgres.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    phases = select(args.only)
+    log_dir = ROOT / ".run" / "bench" / "logs"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    started = time.monotonic()
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    busy = busy_percent()
+    if busy > 20:
+        say(f"WARNING: other processes keep {busy:.0f}% of a core busy: every figure of this run will be low and noisy")
+    timing = QUICK if args.quick else FULL
+    try:
+        machine, figures, failed = measure(phases, timing, log_dir)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        say("interrupted: stopped what the bench started; no report written")
+        return 130
+    run = {
+        "command": " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)]),
+        "date": date,
+        "quick": args.quick,
+        "timing": asdict(timing),
+        "busy_before_pct": round(busy),
+        "phases": [phase.name for phase in phases],
+        "failed": failed,
+        "duration_s": round(time.monotonic() - started, 1),
+    }
+    markdown_path, json_path = outputs(args)
+    report.write_markdown(markdown_path, run, machine, figures, phases)
+    report.write_json(json_path, run, machine, figures)
+    say(f"done in {run['duration_s']:.0f} s: wrote {markdown_path} and {json_path}")
+    return 1 if failed else 0
