@@ -48,6 +48,7 @@ from shared.events import (
     system_actor,
     utcnow,
 )
+from shared.contact import contact_keyring, seal_phone
 from shared.orgdata import OrgDirectory, load_org
 from shared.privacy import mask_phone, scrub
 from shared.signing import parse_client_secrets
@@ -69,6 +70,7 @@ class IntakeContext:
     hasher: LookupHasher
     org: OrgDirectory
     machine_clients: dict[str, bytes]
+    contact_keys: KeyRing
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> IntakeContext:
@@ -83,6 +85,7 @@ class IntakeContext:
             hasher=LookupHasher(lookup),
             org=load_org(settings.org_file),
             machine_clients=parse_client_secrets(settings.hotline_clients.get_secret_value()),
+            contact_keys=contact_keyring(settings.contact_keys.get_secret_value() if settings.contact_keys else None),
         )
 
     def phone_hash(self, phone: str) -> str:
@@ -241,6 +244,7 @@ async def file_appeal(
             attachments=list(data.attachments),
             solved_on_spot=data.solved_on_spot,
             accept_due_at=accept_due,
+            contact_sealed=seal_phone(ctx.contact_keys, data.phone),
         ),
     )
     uow.emit(received)

@@ -18,6 +18,7 @@ class IntakeSettings(ServiceSettings):
     # set both in every real deployment (see README, "Personal data").
     pii_keys: SecretStr | None = Field(default=None, description="key ring 'k1:<base64 32 bytes>,k2:…'; the last encrypts")
     lookup_key: SecretStr | None = Field(default=None, description="HMAC key for phone look-up hashes")
+    contact_keys: SecretStr | None = Field(default=None, description="contact key ring shared with notify (shared.contact)")
 
     # Machine clients that sign their requests: 'hotline12345:<secret>,…'
     hotline_clients: SecretStr = Field(default=SecretStr("hotline12345:dev-hotline-secret"))

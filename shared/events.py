@@ -187,6 +187,9 @@ class ReceivedData(_Model):
     attachments: list[str] = Field(default_factory=list)
     solved_on_spot: bool = Field(default=False, description="小事不出网格: closed at grid level")
     accept_due_at: AwareDatetime | None = None
+    contact_sealed: str | None = Field(
+        default=None, description="the phone sealed with the contact key ring (shared.contact), for notify only"
+    )
 
 
 class AcceptedData(_Model):

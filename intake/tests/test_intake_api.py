@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+
+import pytest
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -11,6 +14,9 @@ from sqlalchemy import select
 
 from intake.models import appeals
 from shared.cloudevents import header
+from shared.contact import contact_keyring, open_phone
+from shared.crypto import DecryptionError
+from shared.events import decode_event
 from shared.signing import signature_headers
 from shared.testing import eventually
 
@@ -81,6 +87,15 @@ async def test_personal_data_is_encrypted_at_rest_and_masked_on_the_topic(intake
     for message in messages:
         text = message.value.decode() + repr(message.headers)
         assert PHONE not in text and "45132219800101123X" not in text, "personal data in clear on the topic"
+
+    # Only a holder of the contact key ring (notify) can open the sealed phone to reach the citizen.
+    received = next(
+        decode_event(m.value) for m in messages
+        if header(m.headers, "ce_subject") == created["case_id"] and header(m.headers, "ce_type") == "case.received"
+    )
+    assert open_phone(intake.runtime.extras["intake"].contact_keys, received.payload.contact_sealed) == PHONE
+    with pytest.raises(DecryptionError):
+        open_phone(contact_keyring("other:" + base64.b64encode(bytes(32)).decode()), received.payload.contact_sealed)
 
 
 async def test_retry_with_the_same_idempotency_key_returns_the_original(intake):
