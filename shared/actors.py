@@ -1,0 +1,45 @@
+"""Who is acting on a request, as one FastAPI dependency every service uses.
+
+Until the access layer (issue #9) verifies tokens, the caller states who it is in three
+headers and the services record it on every event: ``X-Actor-Id``, ``X-Actor-Role`` (a
+``shared.events.Role``) and ``X-Actor-Unit`` (an org-directory unit code). When the access
+layer lands it fills the same ``Actor`` from a verified token, and routes do not change.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header
+
+from shared.events import Actor, Role
+from shared.problems import Problem
+
+ROLES = ", ".join(role.value for role in Role if role is not Role.system)
+
+
+async def current_actor(
+    x_actor_id: Annotated[str | None, Header(description="who acts (until sign-in exists)")] = None,
+    x_actor_role: Annotated[str | None, Header(description=f"their role: {ROLES}")] = None,
+    x_actor_unit: Annotated[str | None, Header(description="their org unit code, e.g. LB-XC-ZJJ")] = None,
+) -> Actor:
+    if not x_actor_id or not x_actor_role:
+        raise Problem(401, "say who is acting: X-Actor-Id and X-Actor-Role headers (X-Actor-Unit for unit staff)")
+    try:
+        role = Role(x_actor_role)
+    except ValueError:
+        raise Problem(400, f"unknown role {x_actor_role!r}; one of: {ROLES}", slug="unknown-role") from None
+    if role is Role.system:
+        raise Problem(403, "role 'system' is for services acting on their own, not for requests")
+    return Actor(id=x_actor_id[:128], role=role, org_unit=(x_actor_unit or None) and x_actor_unit[:64])
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+def actor_headers(actor_id: str, role: Role | str, unit: str | None = None) -> dict[str, str]:
+    """The headers a client (or a test) sends to act as someone."""
+    headers = {"X-Actor-Id": actor_id, "X-Actor-Role": str(Role(role).value)}
+    if unit:
+        headers["X-Actor-Unit"] = unit
+    return headers
