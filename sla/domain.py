@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sla.calendar import WorkingCalendar, subtract_working_time
+from shared.workdays import WorkingCalendar, subtract_working_time
 from shared.events import ClockKind, ResolutionClass, Urgency
 
 WORKING_DAY = timedelta(days=1)

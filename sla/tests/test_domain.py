@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sla.calendar import WorkingCalendar
+from shared.workdays import WorkingCalendar
 from sla.domain import Policy, due_signals, extend, fired, pause, resume, start_clock, stop
 from shared.events import ClockKind, ResolutionClass, Urgency
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sla.calendar import HolidayTable, WorkingCalendar
+from shared.workdays import HolidayTable, WorkingCalendar
 
 BJ = ZoneInfo("Asia/Shanghai")
 
