@@ -23,8 +23,11 @@ from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
+from shared.cloudevents import from_message, to_message
+from shared.events import EventBase
 from shared.ports import free_port
 from shared.service import Runtime
 from shared.settings import ServiceSettings, load_settings
@@ -190,3 +193,49 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}; last value: {last!r}")
+
+
+async def publish(bootstrap_servers: str, topic: str, *events: EventBase) -> None:
+    """Put events on a topic as another service's relay would (CloudEvents binary mode, keyed by case)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            message = to_message(event)
+            await producer.send_and_wait(topic, message.value, key=message.key, headers=message.headers)
+    finally:
+        await producer.stop()
+
+
+class TopicReader:
+    """Reads everything on a topic from the start, for tests that check what services wrote.
+
+    ``await reader.events(case_id=…, types=…)`` returns the decoded events seen so far (in
+    partition order, which is per-case order); combine with ``eventually`` to wait for one.
+    """
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False,
+            group_id=None,
+        )
+        self._seen: list[EventBase] = []
+
+    async def __aenter__(self) -> TopicReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def events(
+        self, *, case_id: str | None = None, types: tuple[str, ...] | str | None = None
+    ) -> list[EventBase]:
+        batch = await self._consumer.getmany(timeout_ms=200, max_records=10_000)
+        for records in batch.values():
+            self._seen.extend(from_message(r.value, r.headers) for r in records)
+        wanted = (types,) if isinstance(types, str) else types
+        return [
+            e for e in self._seen
+            if (case_id is None or e.case_id == case_id) and (wanted is None or e.type in wanted)
+        ]
