@@ -33,6 +33,8 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     extra_routers=(grid_router, open311_router),
+    # Intake's own events go on the citizen's timeline in the transaction that files them.
+    apply_own_events=True,
 )
 
 

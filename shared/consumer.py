@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared import metrics
 from shared.bus import dlq_topic, new_producer, read_epoch
-from shared.cloudevents import MalformedEvent, from_message, header
+from shared.cloudevents import SOURCE_PREFIX, MalformedEvent, from_message, header
 from shared.db import UnitOfWork, dead_letters, processed_events
 from shared.events import EventBase
 from shared.logs import bind_event_context
@@ -84,8 +84,12 @@ class EventConsumer:
         max_backoff_seconds: float = 10,
         batch_size: int = 500,
         epoch_check_seconds: float = 1.0,
+        skip_producers: frozenset[str] = frozenset(),
     ) -> None:
         self.service = service
+        # Events from these producers are skipped unread (a service that applies its own
+        # events inline); compared on the ce_source header.
+        self._skip_sources = frozenset(f"{SOURCE_PREFIX}{name}" for name in skip_producers)
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.group_id = group_id
@@ -236,6 +240,8 @@ class EventConsumer:
             for record in records:
                 event_type = header(record.headers, "ce_type")
                 handler = self.handlers.get(event_type or "")
+                if handler is not None and self._skip_sources and header(record.headers, "ce_source") in self._skip_sources:
+                    handler = None
                 if handler is None:
                     metrics.EVENTS_HANDLED.labels(self.service, event_type or "?", "skipped").inc()
                     outcome.next_offset = record.offset + 1
