@@ -28,9 +28,15 @@ async def find_by_external_ref(session: AsyncSession, channel: str, ref: str) ->
     ).first()
 
 
+# Hot-path statements are built once and given their values as parameters: SQLAlchemy then
+# compiles each once and reuses it, instead of building a cache key from every value.
+_INSERT_APPEAL = pg_insert(appeals).on_conflict_do_nothing().returning(appeals.c.case_id)
+_INSERT_TIMELINE = pg_insert(timeline).on_conflict_do_nothing()
+
+
 async def insert_appeal(session: AsyncSession, **values: Any) -> bool:
     """False when a unique key (idempotency key, channel + ticket number) was already taken."""
-    result = await session.execute(pg_insert(appeals).values(**values).on_conflict_do_nothing().returning(appeals.c.case_id))
+    result = await session.execute(_INSERT_APPEAL, values)
     return result.first() is not None
 
 
@@ -85,7 +91,7 @@ async def set_status(session: AsyncSession, case_id: str, status: str, at: Any) 
 
 
 async def add_timeline_entry(session: AsyncSession, **values: Any) -> None:
-    await session.execute(pg_insert(timeline).values(**values).on_conflict_do_nothing())
+    await session.execute(_INSERT_TIMELINE, values)
 
 
 async def get_timeline(session: AsyncSession, case_id: str) -> list[Any]:

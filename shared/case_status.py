@@ -21,27 +21,36 @@ from shared.problems import Problem
 from shared.service import UowDep
 
 
+def _upsert_statement():
+    stmt = pg_insert(case_status)
+    newer = stmt.excluded.last_event_at >= case_status.c.last_event_at
+    return stmt.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={
+            "events_applied": case_status.c.events_applied + 1,
+            "status": case((newer & stmt.excluded.status.is_not(None), stmt.excluded.status), else_=case_status.c.status),
+            "last_event_type": case((newer, stmt.excluded.last_event_type), else_=case_status.c.last_event_type),
+            "last_event_at": func.greatest(case_status.c.last_event_at, stmt.excluded.last_event_at),
+        },
+    )
+
+
+# Built once: the values travel as parameters, so SQLAlchemy compiles it once and caches it.
+_UPSERT = _upsert_statement()
+
+
 async def track_case_status(event: EventBase, uow: UnitOfWork) -> None:
     """A status from an event older than the one already shown does not overwrite it
     (events of different producers may interleave)."""
-    stmt = pg_insert(case_status).values(
-        case_id=event.case_id,
-        status=status_after(event.type),
-        events_applied=1,
-        last_event_type=event.type,
-        last_event_at=event.occurred_at,
-    )
-    newer = stmt.excluded.last_event_at >= case_status.c.last_event_at
     await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["case_id"],
-            set_={
-                "events_applied": case_status.c.events_applied + 1,
-                "status": case((newer & stmt.excluded.status.is_not(None), stmt.excluded.status), else_=case_status.c.status),
-                "last_event_type": case((newer, stmt.excluded.last_event_type), else_=case_status.c.last_event_type),
-                "last_event_at": func.greatest(case_status.c.last_event_at, stmt.excluded.last_event_at),
-            },
-        )
+        _UPSERT,
+        {
+            "case_id": event.case_id,
+            "status": status_after(event.type),
+            "events_applied": 1,
+            "last_event_type": event.type,
+            "last_event_at": event.occurred_at,
+        },
     )
 
 
