@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
 from intake import repository
+from intake.attachments import unknown_attachments
 from intake.service import (
     AppealInput,
     Filed,
@@ -114,6 +115,7 @@ class AppealView(BaseModel):
     rejection_reason: str | None
     accept_due_at: datetime
     created_at: datetime
+    attachments: list[str] = Field(default_factory=list, description="ids; GET /api/v1/attachments/{id}")
     timeline: list[TimelineEntry]
 
 
@@ -184,6 +186,15 @@ async def post_appeal(
         Actor(id=body.reporter_id, role=Role.grid_worker) if body.reporter_id else citizen_actor(body.contact.phone)
     )
     async with uow:
+        missing = await unknown_attachments(uow.session, body.attachments)
+        if missing:
+            raise Problem(
+                422, "attachments must be ids from POST /api/v1/attachments",
+                errors=[
+                    {"field": f"attachments.{body.attachments.index(i)}", "in": "body", "message": f"no attachment {i}"}
+                    for i in missing
+                ],
+            )
         try:
             filed = await file_appeal(uow, ctx, _to_input(body), actor=actor, idempotency_key=idempotency_key)
         except IdempotencyConflict:
@@ -204,7 +215,7 @@ async def get_appeal(case_id: str, uow: UowDep) -> AppealView:
         channel=row.channel, status=row.status, category=row.category, subject_class=row.subject_class,
         urgency=row.urgency, township=row.township, village=row.village, grid=row.grid, street=row.street,
         contact_phone=row.phone_masked, merged_into=row.merged_into, rejection_reason=row.reject_reason,
-        accept_due_at=row.accept_due_at, created_at=row.created_at,
+        accept_due_at=row.accept_due_at, created_at=row.created_at, attachments=list(row.attachments or []),
         timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=e.detail) for e in entries],
     )
 

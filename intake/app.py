@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from intake.api import router
+from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
 from intake.handlers import HANDLERS
 from intake.open311 import install_open311_errors
@@ -32,9 +33,11 @@ SPEC = ServiceSpec(
     handlers=HANDLERS,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
-    extra_routers=(grid_router, open311_router),
+    extra_routers=(attachments_router, grid_router, open311_router),
     # Intake's own events go on the citizen's timeline in the transaction that files them.
     apply_own_events=True,
+    # A photo may be 10 MB; the multipart envelope adds a little.
+    body_limits=lambda settings: {"/api/v1/attachments": settings.attachment_max_bytes + 64 * 1024},
 )
 
 

@@ -6,6 +6,7 @@ hash for "my appeals" look-ups; ``phone_masked`` is what lists show.
 """
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -91,4 +92,16 @@ request_nonces = Table(
     Column("client_id", String(64), primary_key=True),
     Column("nonce", String(128), primary_key=True),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# Uploaded photos and PDFs: the bytes live in the attachment store, keyed by their SHA-256,
+# so the same file uploaded twice is stored once and gets the same id.
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("content_type", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -14,12 +14,15 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from intake import domain, repository
 from intake.classify import classify
 from intake.dedup import Candidate, bounding_box, find_duplicate
 from intake.locate import Located, locate
 from intake.settings import IntakeSettings
+from intake.storage import AttachmentStore, LocalDirectoryStore
 from shared.crypto import KeyRing, LookupHasher, normalise_phone
 from shared.db import UnitOfWork
 from shared.events import (
@@ -71,6 +74,8 @@ class IntakeContext:
     org: OrgDirectory
     machine_clients: dict[str, bytes]
     contact_keys: KeyRing
+    attachment_store: AttachmentStore
+    attachment_spool: Path
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> IntakeContext:
@@ -86,10 +91,17 @@ class IntakeContext:
             org=load_org(settings.org_file),
             machine_clients=parse_client_secrets(settings.hotline_clients.get_secret_value()),
             contact_keys=contact_keyring(settings.contact_keys.get_secret_value() if settings.contact_keys else None),
+            **_attachment_storage(settings.attachment_dir),
         )
 
     def phone_hash(self, phone: str) -> str:
         return self.hasher.digest(phone, normalise=normalise_phone)
+
+
+def _attachment_storage(root: Path) -> dict[str, Any]:
+    spool = root / ".incoming"
+    spool.mkdir(parents=True, exist_ok=True)
+    return {"attachment_store": LocalDirectoryStore(root), "attachment_spool": spool}
 
 
 @dataclass(frozen=True)

@@ -30,4 +30,6 @@ class IntakeSettings(ServiceSettings):
     duplicate_distance_m: float = Field(default=300, ge=0)
     duplicate_similarity: float = Field(default=0.6, ge=0, le=1)
     duplicate_window_days: float = Field(default=7, ge=0)
+    attachment_dir: Path = Field(default=Path(".run/attachments"), description="where uploaded files are kept (a volume in production)")
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="largest photo or PDF accepted")
     org_file: Path | None = Field(default=None, description="organisation directory JSON (default: the demo org)")

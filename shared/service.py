@@ -78,6 +78,8 @@ class ServiceSpec:
     # read-your-writes for the service's own projection, and one transaction fewer per event.
     # Handlers must then not rely on running after the commit.
     apply_own_events: bool = False
+    # Paths allowed a larger request body than max_body_bytes (uploads), from the settings.
+    body_limits: Callable[[Any], Mapping[str, int]] | None = None
 
 
 def inline_applier(handlers: Mapping[str, Handler]) -> Callable[[UnitOfWork, list[EventBase]], Awaitable[None]]:
@@ -192,7 +194,9 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.state.spec = spec
     app.state.settings = settings
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=spec.body_limits(settings) if spec.body_limits else None
+    )
     app.include_router(_ops_router())
     app.include_router(spec.router)
     for router in spec.extra_routers:

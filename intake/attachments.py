@@ -1,0 +1,120 @@
+"""Photos and documents citizens attach to an appeal: ``POST /api/v1/attachments``.
+
+What a file *is* is read from its first bytes, never from its name or the declared type
+(a ``.jpg`` that is really an executable is refused). Accepted: JPEG, PNG, WebP, PDF, up
+to ``INTAKE_ATTACHMENT_MAX_BYTES`` (10 MB by default). The bytes go to an
+``AttachmentStore`` keyed by their SHA-256 — the same photo sent twice (a retry on a bad
+mobile connection) is stored once and answered with the same id. The database keeps only
+the metadata; an appeal names attachments by id, and filing refuses unknown ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from intake.models import attachments
+from intake.service import IntakeContext
+from intake.storage import sniff
+from shared.problems import Problem
+from shared.service import RuntimeDep, UowDep
+
+CHUNK = 256 * 1024
+
+
+class AttachmentCreated(BaseModel):
+    id: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+router = APIRouter(prefix="/api/v1", tags=["attachments"])
+
+
+@router.post(
+    "/attachments",
+    status_code=201,
+    response_model=AttachmentCreated,
+    summary="Upload a photo or document (JPEG, PNG, WebP, PDF)",
+)
+async def upload_attachment(
+    file: Annotated[UploadFile, File(description="the file; its type is read from its content")],
+    runtime: RuntimeDep,
+    uow: UowDep,
+) -> AttachmentCreated:
+    ctx: IntakeContext = runtime.extras["intake"]
+    limit = ctx.settings.attachment_max_bytes
+    spool = Path(tempfile.mkstemp(dir=ctx.attachment_spool, prefix="upload-")[1])
+    try:
+        digest, size, head = await _copy_counting(file, spool, limit)
+        if size == 0:
+            raise Problem(422, "the file is empty", slug="empty-attachment", field="file")
+        content_type = sniff(head)
+        if content_type is None:
+            raise Problem(
+                415, "only JPEG, PNG, WebP and PDF files are accepted (checked from the content, not the name)",
+                slug="unsupported-attachment", declared=file.content_type,
+            )
+        await ctx.attachment_store.put(digest, spool)
+    finally:
+        spool.unlink(missing_ok=True)
+    async with uow:
+        row = await _record(uow.session, digest, content_type, size)
+        await uow.commit()
+    return AttachmentCreated(id=row.id, content_type=row.content_type, size=row.size, sha256=digest)
+
+
+@router.get("/attachments/{attachment_id}", summary="Download an attachment", response_class=Response)
+async def download_attachment(attachment_id: str, runtime: RuntimeDep, uow: UowDep) -> Response:
+    ctx: IntakeContext = runtime.extras["intake"]
+    async with uow:
+        row = (await uow.session.execute(select(attachments).where(attachments.c.id == attachment_id))).first()
+    if row is None:
+        raise Problem(404, f"no attachment {attachment_id}")
+    body = await ctx.attachment_store.get(row.sha256)
+    return Response(body, media_type=row.content_type, headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def _copy_counting(file: UploadFile, target: Path, limit: int) -> tuple[str, int, bytes]:
+    """Copy the upload to ``target``, hashing and counting; 413 past ``limit``."""
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    with target.open("wb") as out:
+        while chunk := await file.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, f"attachment over {limit} bytes", slug="attachment-too-large", limit=limit)
+            if len(head) < 16:
+                head += chunk[: 16 - len(head)]
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest(), size, head
+
+
+async def _record(session: AsyncSession, digest: str, content_type: str, size: int):
+    """Insert the metadata, or return the row of the same file uploaded before."""
+    new_id = f"att_{uuid.uuid4().hex}"  # random: an id tells nothing about the file
+    stmt = pg_insert(attachments).values(id=new_id, sha256=digest, content_type=content_type, size=size)
+    # DO UPDATE (a no-op) rather than DO NOTHING so that RETURNING gives the existing row too.
+    stmt = stmt.on_conflict_do_update(index_elements=["sha256"], set_={"sha256": stmt.excluded.sha256})
+    return (await session.execute(stmt.returning(attachments))).one()
+
+
+async def unknown_attachments(session: AsyncSession, ids: list[str]) -> list[str]:
+    """The ids among ``ids`` that no upload produced."""
+    if not ids:
+        return []
+    found = set((await session.execute(select(attachments.c.id).where(attachments.c.id.in_(ids)))).scalars())
+    return [i for i in ids if i not in found]
