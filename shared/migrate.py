@@ -55,8 +55,12 @@ async def ensure_database(url: str) -> None:
             if not exists:
                 try:
                     await conn.execute(text(f'CREATE DATABASE "{name}"'))
-                except Exception as exc:  # a replica created it first
-                    if "already exists" not in str(exc):
+                except Exception:
+                    # A replica starting at the same moment created it first. PostgreSQL says
+                    # so either as "already exists" or as a unique violation on pg_database,
+                    # depending on timing: ask again rather than parse the message.
+                    again = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).scalar()
+                    if not again:
                         raise
     finally:
         await admin.dispose()

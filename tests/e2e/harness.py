@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from shared.testing import Infra, ServiceProcess, TopicReader, free_port, service_env, unique
@@ -24,8 +25,9 @@ SERVICE_NAMES = ("intake", "dispatch", "sla", "scoring", "notify")
 @dataclass
 class Platform:
     topic: str
-    processes: dict[str, ServiceProcess]
+    processes: dict[str, ServiceProcess]  # "dispatch", and "dispatch#2" for a second replica
     reader: TopicReader
+    databases: dict[str, str]  # service → its database URL (postgresql://…)
     clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> httpx.AsyncClient:
@@ -46,7 +48,15 @@ class Platform:
         process = self.processes[service]
         process.stop()
         process.start()
-        await process.wait_ready()
+        await process.wait_ready(timeout=120)
+
+    async def query(self, service: str, sql: str) -> list[asyncpg.Record]:
+        """Read a service's own database (for checkers; tests act only over HTTP)."""
+        conn = await asyncpg.connect(self.databases[service.split("#")[0]])
+        try:
+            return await conn.fetch(sql)
+        finally:
+            await conn.close()
 
 
 def platform_env(infra: Infra, name: str, *, topic: str, database: str, port: int, extra: dict[str, str]) -> dict[str, str]:
@@ -63,25 +73,31 @@ async def running_platform(
     *,
     services: tuple[str, ...] = SERVICE_NAMES,
     settings: dict[str, dict[str, str]] | None = None,
+    replicas: dict[str, int] | None = None,
 ) -> AsyncIterator[Platform]:
     """Start ``services`` as processes on one new topic; always stop them, even on failure.
 
     ``settings`` adds per-service variables without the prefix: ``{"sla": {"TIME_TRAVEL": "true"}}``.
+    ``replicas`` starts more processes of a service (``{"dispatch": 2}`` → "dispatch" and
+    "dispatch#2"), sharing its database and consumer group as production replicas do.
     """
     topic = unique("e2e")
     processes: dict[str, ServiceProcess] = {}
+    databases: dict[str, str] = {}
     for name in services:
-        port = free_port()
-        env = platform_env(
-            infra, name, topic=topic, database=unique(f"e2e_{name}"), port=port, extra=(settings or {}).get(name, {})
-        )
-        processes[name] = ServiceProcess(name, env, port, logs / f"{name}.log")
+        database = unique(f"e2e_{name}")
+        databases[name] = infra.database_url(database)
+        for replica in range(1, (replicas or {}).get(name, 1) + 1):
+            key = name if replica == 1 else f"{name}#{replica}"
+            port = free_port()
+            env = platform_env(infra, name, topic=topic, database=database, port=port, extra=(settings or {}).get(name, {}))
+            processes[key] = ServiceProcess(name, env, port, logs / f"{key.replace('#', '-')}.log")
     try:
         for process in processes.values():
             process.start()
         await asyncio.gather(*(p.wait_ready(timeout=120) for p in processes.values()))
         async with TopicReader(infra.bootstrap_servers, topic) as reader:
-            platform = Platform(topic, processes, reader)
+            platform = Platform(topic, processes, reader, databases)
             platform.clients = {n: httpx.AsyncClient(base_url=p.url, timeout=30) for n, p in processes.items()}
             try:
                 yield platform

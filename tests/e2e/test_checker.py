@@ -1,0 +1,59 @@
+"""The run checker itself, on made-up observations (pure logic)."""
+
+from shared.events import (
+    AcceptedData,
+    CaseAccepted,
+    CaseReceived,
+    Channel,
+    ReceivedData,
+    make_event,
+    system_actor,
+)
+from tests.e2e.checker import check
+
+ACTOR = system_actor("intake")
+
+
+def received(case_id: str) -> CaseReceived:
+    return make_event(
+        CaseReceived, case_id=case_id, producer="intake", actor=ACTOR,
+        payload=ReceivedData(tracking_no="XC-20261123-000001", channel=Channel.app, title="t", description="d"),
+    )
+
+
+def accepted(cause: CaseReceived) -> CaseAccepted:
+    return make_event(CaseAccepted, producer="intake", actor=ACTOR, caused_by=cause,
+                      payload=AcceptedData(tracking_no="XC-20261123-000001", notice="已受理"))
+
+
+def test_a_clean_run_passes_and_counts_republished_events_once():
+    r1, r2 = received("c1"), received("c2")
+    a1, a2 = accepted(r1), accepted(r2)
+    # A fresh broker got everything again: the same event ids appear twice.
+    events = [r1, a1, r2, a2, r1, a1]
+    verdict = check(
+        sent=3, acknowledged={"k1": "c1", "k2": "c2"}, events=events,
+        applied={"dispatch": {"c1": 2, "c2": 2}},
+    )
+    assert verdict.ok, verdict.table()
+    assert (verdict.sent, verdict.acknowledged, verdict.received_on_topic) == (3, 2, 2)
+
+
+def test_lost_duplicated_and_reordered_are_each_caught():
+    r1, r2, r3 = received("c1"), received("c2"), received("c3")
+    a2 = accepted(r2)
+    twice = received("c3")  # a second, distinct case.received for the same appeal
+    events = [r1, a2, r2, r3, twice]  # c2: accepted before the received that caused it
+    verdict = check(
+        sent=4, acknowledged={"k1": "c1", "k2": "c2", "k3": "c3", "k4": "c4"}, events=events,
+        applied={"sla": {"c1": 2, "c2": 1}},
+    )
+    assert not verdict.ok
+    assert verdict.lost == ["c4"]
+    assert verdict.duplicated == ["c3"]
+    assert verdict.reordered == ["c2"]
+    sla = verdict.stages[0]
+    assert sla.duplicated_effects == 1  # c1: one event, applied twice
+    assert sla.lost_effects == 1 + 2  # c2: one of two missing; c3: never seen (two events)
+    assert sla.missing_cases == ["c3"]
+    assert "lost 1" in verdict.table()
