@@ -34,7 +34,7 @@ DRAIN_WITHIN_S = 10  # the outbox is empty this long after the load at the lates
 
 async def intake_appeals(ctx: Context) -> dict[str, Figure]:
     port = free_port()
-    server = Child("intake", [sys.executable, "-m", "intake"], env=_service_env(ctx, port), log_path=ctx.log_dir / "intake.log")
+    server = Child("intake", [sys.executable, "-m", "intake"], env=service_env(ctx, port, DATABASE), log_path=ctx.log_dir / "intake.log")
     try:
         await server.wait_ok(f"http://127.0.0.1:{port}/ready")
         say(f"intake ready on port {port} (log {server.log_path})")
@@ -47,12 +47,12 @@ async def intake_appeals(ctx: Context) -> dict[str, Figure]:
         server.stop()
 
 
-def _service_env(ctx: Context, port: int) -> dict[str, str]:
+def service_env(ctx: Context, port: int, database: str) -> dict[str, str]:
     """Our environment, minus anything that could point intake at other servers."""
     foreign = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_") and k not in foreign}
     return env | {
-        "INTAKE_DATABASE_URL": ctx.postgres.url_for(DATABASE),
+        "INTAKE_DATABASE_URL": ctx.postgres.url_for(database),
         "INTAKE_KAFKA_BOOTSTRAP_SERVERS": ctx.broker.bootstrap_servers,
         "INTAKE_PORT": str(port),
         "INTAKE_LOG_LEVEL": "WARNING",

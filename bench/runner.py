@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, report
+from bench import appeals, baselines, hotline, report
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -48,6 +48,12 @@ PHASES: tuple[Phase, ...] = (
         "(no appeal being filed, outbox empty); then 32 in flight for its capacity; then the outbox is polled until "
         "no row is unsent.",
         needs=("asyncpg", "uvicorn"),
+    ),
+    Phase(
+        "hotline", hotline.hotline_batches,
+        "`python -m intake` on a fresh database; signed `POST /api/v1/hotline/tickets` batches of 500 new tickets, "
+        "back to back from 1 and then 2 pushers, after a warm-up; tickets counted from the answers (created).",
+        needs=("asyncpg",),
     ),
 )
 
