@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from intake.api import router
 from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
-from intake.handlers import HANDLERS
+from intake.handlers import HANDLERS, record_own_events
 from intake.open311 import install_open311_errors
 from intake.open311 import router as open311_router
 from intake.service import IntakeContext
@@ -35,7 +35,7 @@ SPEC = ServiceSpec(
     on_startup=_start,
     extra_routers=(attachments_router, grid_router, open311_router),
     # Intake's own events go on the citizen's timeline in the transaction that files them.
-    apply_own_events=True,
+    apply_own_events=record_own_events,
     # A photo may be 10 MB; the multipart envelope adds a little.
     body_limits=lambda settings: {"/api/v1/attachments": settings.attachment_max_bytes + 64 * 1024},
 )

@@ -10,18 +10,29 @@ from intake import repository
 
 
 async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
-    await repository.add_timeline_entry(
-        uow.session,
-        event_id=event.id,
-        case_id=event.case_id,
-        event_type=event.type,
-        occurred_at=event.occurred_at,
-        label=LABELS.get(event.type, event.type),
-        detail=_detail(event),
-    )
+    """Another service's event: on the citizen's timeline, and the status it implies."""
+    await repository.add_timeline_entries(uow.session, [_entry(event)])
     status = status_after(event.type)
     if status is not None and event.producer != "intake":
         await repository.set_status(uow.session, event.case_id, status, event.occurred_at)
+
+
+async def record_own_events(uow: UnitOfWork, events: list[EventBase]) -> None:
+    """Intake's own events, on the timeline in the transaction that files them (one insert
+    for the lot: a 500-ticket hotline batch writes 1,500 entries). Intake sets the appeal's
+    status itself when it files, so only the timeline is written here."""
+    await repository.add_timeline_entries(uow.session, [_entry(e) for e in events if e.case_scoped])
+
+
+def _entry(event: EventBase) -> dict:
+    return {
+        "event_id": event.id,
+        "case_id": event.case_id,
+        "event_type": event.type,
+        "occurred_at": event.occurred_at,
+        "label": LABELS.get(event.type, event.type),
+        "detail": _detail(event),
+    }
 
 
 def _detail(event: EventBase) -> str | None:

@@ -31,7 +31,7 @@ async def find_by_external_ref(session: AsyncSession, channel: str, ref: str) ->
 # Hot-path statements are built once and given their values as parameters: SQLAlchemy then
 # compiles each once and reuses it, instead of building a cache key from every value.
 _INSERT_APPEAL = pg_insert(appeals).on_conflict_do_nothing().returning(appeals.c.case_id)
-_INSERT_TIMELINE = pg_insert(timeline).on_conflict_do_nothing()
+_INSERT_TIMELINE = pg_insert(timeline).on_conflict_do_nothing()  # with .values([...]): one multi-row INSERT
 
 
 async def insert_appeal(session: AsyncSession, **values: Any) -> bool:
@@ -90,8 +90,9 @@ async def set_status(session: AsyncSession, case_id: str, status: str, at: Any) 
     )
 
 
-async def add_timeline_entry(session: AsyncSession, **values: Any) -> None:
-    await session.execute(_INSERT_TIMELINE, values)
+async def add_timeline_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    if entries:
+        await session.execute(_INSERT_TIMELINE.values(entries))
 
 
 async def get_timeline(session: AsyncSession, case_id: str) -> list[Any]:

@@ -41,6 +41,9 @@ from shared.settings import ServiceSettings, exit_on_bad_settings
 log = logging.getLogger(__name__)
 
 
+OwnEventsApplier = Callable[[UnitOfWork, list[EventBase]], Awaitable[None]]
+
+
 @dataclass
 class Runtime:
     """What a running service holds; ``app.state.runtime``."""
@@ -52,7 +55,7 @@ class Runtime:
     consumer: EventConsumer | None
     extras: dict[str, Any] = field(default_factory=dict)
     # Set when the service applies its own events inline (ServiceSpec.apply_own_events).
-    apply_inline: Callable[[UnitOfWork, list[EventBase]], Awaitable[None]] | None = None
+    apply_inline: OwnEventsApplier | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, on_commit=self.relay.nudge, on_flush=self.apply_inline)
@@ -73,23 +76,13 @@ class ServiceSpec:
     on_startup: Hook | None = None
     on_shutdown: Hook | None = None
     extra_routers: tuple[APIRouter, ...] = ()
-    # Apply the service's own events with its handlers in the transaction that writes them,
-    # and skip them (by the ce_source header, unread) when they come back from the topic:
-    # read-your-writes for the service's own projection, and one transaction fewer per event.
-    # Handlers must then not rely on running after the commit.
-    apply_own_events: bool = False
+    # Apply the service's own events in the transaction that writes them — one call per
+    # flush with every event written — and skip them (by the ce_source header, unread) when
+    # they come back from the topic: read-your-writes for the service's own projection, and
+    # one transaction fewer per event. It must give the same result as its handlers would.
+    apply_own_events: OwnEventsApplier | None = None
     # Paths allowed a larger request body than max_body_bytes (uploads), from the settings.
     body_limits: Callable[[Any], Mapping[str, int]] | None = None
-
-
-def inline_applier(handlers: Mapping[str, Handler]) -> Callable[[UnitOfWork, list[EventBase]], Awaitable[None]]:
-    async def apply(uow: UnitOfWork, events: list[EventBase]) -> None:
-        for event in events:
-            handler = handlers.get(event.type)
-            if handler is not None:
-                await handler(event, uow)
-
-    return apply
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
@@ -152,8 +145,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 epoch_check_seconds=settings.broker_epoch_check_seconds,
             )
             runtime = Runtime(settings, engine, session_factory(engine), relay, None)
-            if spec.apply_own_events:
-                runtime.apply_inline = inline_applier(spec.handlers)
+            runtime.apply_inline = spec.apply_own_events
             app.state.runtime = runtime
             relay.start()
             if spec.handlers:
@@ -169,7 +161,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     max_backoff_seconds=settings.consumer_max_backoff_seconds,
                     batch_size=settings.consumer_batch_size,
                     epoch_check_seconds=settings.broker_epoch_check_seconds,
-                    skip_producers=frozenset({spec.name}) if spec.apply_own_events else frozenset(),
+                    skip_producers=frozenset({spec.name}) if spec.apply_own_events is not None else frozenset(),
                 )
                 await runtime.consumer.start()
             if spec.on_startup:
