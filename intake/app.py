@@ -17,7 +17,15 @@ from shared.settings import ServiceSettings, load_settings
 
 
 async def _start(runtime: Runtime) -> None:
-    runtime.extras["intake"] = IntakeContext.from_settings(runtime.settings)  # type: ignore[arg-type]
+    ctx = IntakeContext.from_settings(runtime.settings)  # type: ignore[arg-type]
+    await ctx.follower.start()
+    runtime.extras["intake"] = ctx
+
+
+async def _stop(runtime: Runtime) -> None:
+    ctx: IntakeContext | None = runtime.extras.get("intake")
+    if ctx is not None:
+        await ctx.follower.stop()
 
 
 SPEC = ServiceSpec(
@@ -33,6 +41,7 @@ SPEC = ServiceSpec(
     handlers=HANDLERS,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
+    on_shutdown=_stop,
     extra_routers=(attachments_router, grid_router, open311_router),
     # Intake's own events go on the citizen's timeline in the transaction that files them.
     apply_own_events=record_own_events,

@@ -53,6 +53,7 @@ from shared.events import (
 )
 from shared.contact import contact_keyring, seal_phone
 from shared.orgdata import OrgDirectory, load_org
+from shared.orgfollow import OrgFollower
 from shared.privacy import mask_phone, scrub
 from shared.signing import parse_client_secrets
 
@@ -71,7 +72,7 @@ class IntakeContext:
     settings: IntakeSettings
     keys: KeyRing
     hasher: LookupHasher
-    org: OrgDirectory
+    follower: OrgFollower  # the org directory, kept current from the topic org-directory
     machine_clients: dict[str, bytes]
     contact_keys: KeyRing
     attachment_store: AttachmentStore
@@ -88,11 +89,17 @@ class IntakeContext:
             settings=settings,
             keys=keys,
             hasher=LookupHasher(lookup),
-            org=load_org(settings.org_file),
+            follower=OrgFollower(settings.kafka_bootstrap_servers, settings.org_topic, initial=load_org(settings.org_file)),
             machine_clients=parse_client_secrets(settings.hotline_clients.get_secret_value()),
             contact_keys=contact_keyring(settings.contact_keys.get_secret_value() if settings.contact_keys else None),
             **_attachment_storage(settings.attachment_dir),
         )
+
+    @property
+    def org(self) -> OrgDirectory:
+        """The newest directory version seen (the seed file until one arrives): read on
+        the hot path as an attribute, never a call to the directory service."""
+        return self.follower.current
 
     def phone_hash(self, phone: str) -> str:
         return self.hasher.digest(phone, normalise=normalise_phone)

@@ -41,6 +41,7 @@ class ServiceDef:
 
 
 SERVICES = (
+    ServiceDef("directory", "services.directory", 8006, "组织架构与派单目录: units, users, the catalogue (topic org-directory)"),
     ServiceDef("intake", "intake", 8001, "appeals in: REST, 12345 push, Open311"),
     ServiceDef("dispatch", "dispatch", 8002, "乡呼县应: orders, sign/return, calls, verification"),
     ServiceDef("sla", "sla", 8003, "working-day clocks, yellow/red cards, 督办"),

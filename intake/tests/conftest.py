@@ -17,6 +17,7 @@ async def intake(infra: Infra, tmp_path_factory):
         max_body_bytes=200_000,
         attachment_dir=tmp_path_factory.mktemp("attachments"),
         attachment_max_bytes=300_000,
+        org_topic=unique("org"),
     )
     async with running(create_app(settings), settings) as service:
         yield service

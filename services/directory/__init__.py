@@ -6,4 +6,10 @@ and command centres, demo users, and the dispatch catalogue (派单目录).
 one line per polygon, user and catalogue entry. Coordinates are illustrative boxes of a few
 hundred metres near the real towns, not official boundaries. ``shared.orgdata.load_org``
 loads and checks it; ``intake.locate`` places appeals in it.
+
+The package is also a small service (``python -m services.directory``, port 8006): the file
+is its seed (version 1); after that the directory is edited through its admin API, every
+change is validated as a whole and kept as a new version, and every version is published
+on the topic ``org-directory``, which ``shared.orgfollow.OrgFollower`` follows in the other
+services.
 """
