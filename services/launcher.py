@@ -41,6 +41,8 @@ class ServiceDef:
 
 
 SERVICES = (
+    # First, so its keys are up before a service verifies a token (AUTH_MODE=jwt). Not for replicas.
+    ServiceDef("issuer", "services.issuer", 8007, "development sign-in: tokens for the demo users (POST /token)"),
     ServiceDef("directory", "services.directory", 8006, "组织架构与派单目录: units, users, the catalogue (topic org-directory)"),
     ServiceDef("intake", "intake", 8001, "appeals in: REST, 12345 push, Open311"),
     ServiceDef("dispatch", "dispatch", 8002, "乡呼县应: orders, sign/return, calls, verification"),
@@ -129,6 +131,12 @@ class Launcher:
             env.setdefault("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
             env[f"{service.prefix}PORT"] = str(port)
             env.setdefault("PYTHONUNBUFFERED", "1")
+            # Sign-in: the services trust the development issuer unless AUTH_* say otherwise;
+            # AUTH_MODE stays "headers" unless set (AUTH_MODE=jwt make run to sign in for real).
+            issuer_url = f"http://127.0.0.1:{os.environ.get('ISSUER_PORT', '8007')}"
+            env.setdefault("AUTH_JWKS_URL", f"{issuer_url}/.well-known/jwks.json")
+            env.setdefault("AUTH_ISSUER", issuer_url)
+            env.setdefault("ISSUER_KEY_FILE", str(RUN_DIR / "issuer-key.pem"))  # tokens survive a restart
             name = service.name if replica == 0 else f"{service.name}-{replica}"
             log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
             proc = subprocess.Popen([sys.executable, "-m", service.module], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -244,6 +252,12 @@ def print_banner(plan: list[tuple[ServiceDef, int, int]], demo: list[str]) -> No
         "                    -d '{\"title\":\"路灯不亮\",\"description\":\"村口路灯坏了\",\"channel\":\"app\",\"contact\":{\"name\":\"张三\",\"phone\":\"13800000000\"}}'",
         "  health: /health   readiness: /ready   metrics: /metrics   logs: .run/logs/",
     ]
+    issuer_port = next((port for s, r, port in plan if s.name == "issuer" and r == 0), None)
+    if issuer_port is not None:
+        lines += [
+            f"  sign in (AUTH_MODE=jwt): curl -s -X POST http://127.0.0.1:{issuer_port}/token -H 'Content-Type: application/json' \\",
+            "                    -d '{\"user\":\"demo-dept-clerk\"}'   (demo users: GET /users)",
+        ]
     if demo:
         lines += ["", "  demo appeals:"] + [f"    {t}" for t in demo]
     lines += ["", "Ctrl-C stops everything.", ""]

@@ -1,17 +1,20 @@
 """Who is acting on a request, as one FastAPI dependency every service uses.
 
-Until the access layer (issue #9) verifies tokens, the caller states who it is in three
-headers and the services record it on every event: ``X-Actor-Id``, ``X-Actor-Role`` (a
-``shared.events.Role``) and ``X-Actor-Unit`` (an org-directory unit code). When the access
-layer lands it fills the same ``Actor`` from a verified token, and routes do not change.
+With ``AUTH_MODE=jwt`` (or a verifier in ``app.state.token_verifier``) the actor comes from
+a verified ``Authorization: Bearer`` token (``shared.auth``): ``sub``/``role``/``unit``, and
+X-Actor-* headers are ignored. With ``AUTH_MODE=headers`` — the development default — the
+caller states who it is in three headers: ``X-Actor-Id``, ``X-Actor-Role`` (a
+``shared.events.Role``) and ``X-Actor-Unit`` (an org-directory unit code). Either way the
+services record the same ``Actor`` on every event, and routes do not change.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
+from shared.auth import BearerDep, verifier_for
 from shared.events import Actor, Role
 from shared.problems import Problem
 
@@ -19,10 +22,16 @@ ROLES = ", ".join(role.value for role in Role if role is not Role.system)
 
 
 async def current_actor(
-    x_actor_id: Annotated[str | None, Header(description="who acts (until sign-in exists)")] = None,
-    x_actor_role: Annotated[str | None, Header(description=f"their role: {ROLES}")] = None,
-    x_actor_unit: Annotated[str | None, Header(description="their org unit code, e.g. LB-XC-ZJJ")] = None,
+    request: Request,
+    bearer: BearerDep,
+    x_actor_id: Annotated[str | None, Header(description="who acts (AUTH_MODE=headers only)")] = None,
+    x_actor_role: Annotated[str | None, Header(description=f"their role: {ROLES} (AUTH_MODE=headers only)")] = None,
+    x_actor_unit: Annotated[str | None, Header(description="their org unit code, e.g. LB-XC-ZJJ (AUTH_MODE=headers only)")] = None,
 ) -> Actor:
+    verifier = verifier_for(request)
+    if verifier is not None:
+        # Signed-in mode: only the token counts; X-Actor-* headers are ignored, never merged.
+        return await verifier.actor_from_credentials(bearer)
     if not x_actor_id or not x_actor_role:
         raise Problem(401, "say who is acting: X-Actor-Id and X-Actor-Role headers (X-Actor-Unit for unit staff)")
     try:

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.auth import TokenVerifier, load_auth_settings
 from shared.bus import TopicSpec, dlq_topic, ensure_epoch
 from shared.consumer import EventConsumer, Handler
 from shared.db import UnitOfWork, create_engine, session_factory
@@ -185,6 +186,10 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     )
     app.state.spec = spec
     app.state.settings = settings
+    # Sign-in settings are read now, so a bad AUTH_* value stops the start instead of
+    # failing the first request; None in development (AUTH_MODE=headers).
+    auth = load_auth_settings()
+    app.state.token_verifier = TokenVerifier.from_settings(auth) if auth.mode == "jwt" else None
     install_problem_handlers(app)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=spec.body_limits(settings) if spec.body_limits else None

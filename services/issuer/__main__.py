@@ -1,0 +1,29 @@
+"""``python -m services.issuer``: listens on ISSUER_HOST:ISSUER_PORT (127.0.0.1:8007).
+
+Refuses any address but loopback unless ISSUER_ALLOW_REMOTE=true: it signs tokens for anyone.
+"""
+
+import sys
+
+import uvicorn
+
+from services.issuer.app import create_app
+from services.issuer.settings import load_issuer_settings
+from shared.ports import port_is_free
+
+
+def main() -> None:
+    try:
+        settings = load_issuer_settings()
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    if not port_is_free(settings.port, settings.host):
+        print(f"issuer: port {settings.port} on {settings.host} is in use; set ISSUER_PORT to another port", file=sys.stderr)
+        raise SystemExit(2)
+    app = create_app(settings)
+    print(f"issuer: {settings.issuer_url} signs tokens for the demo users; kid {app.state.keys.current.kid}", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False)
+
+
+main()
