@@ -1,5 +1,333 @@
-"""Notify's REST API (``/api/v1``)."""
+"""Notify's REST API (``/api/v1``): the callback queue (回访), ratings with one-time links,
+questionnaires, message status per case, the in-app inbox, dead-lettered 12345 webhooks."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from notify import domain, repository, service
+from notify.service import BODY_CONTEXT, NotifyContext
+from shared.actors import ActorDep
+from shared.events import Actor, Role, Satisfaction
+from shared.problems import Problem
+from shared.service import UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["notify"])
+
+OPERATOR_ROLES = frozenset({
+    Role.centre_dispatcher, Role.centre_supervisor, Role.township_staff, Role.township_head, Role.ops,
+})  # fmt: skip
+
+
+async def get_ctx(request: Request) -> NotifyContext:
+    return request.app.state.notify
+
+
+CtxDep = Annotated[NotifyContext, Depends(get_ctx)]
+
+
+def _operator(actor: Actor) -> Actor:
+    if actor.role not in OPERATOR_ROLES:
+        raise Problem(403, f"role {actor.role.value} may not record callbacks; operators of the centre or township may")
+    return actor
+
+
+# --------------------------------------------------------------------------- paging
+
+
+def _cursor(due_at: datetime, task_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{due_at.isoformat()}|{task_id}".encode()).decode()
+
+
+def _after(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        due, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(due), int(task_id)
+    except Exception:
+        raise Problem(400, "cursor is not one this API gave out", slug="bad-cursor", field="cursor") from None
+
+
+# --------------------------------------------------------------------------- callbacks (回访)
+
+
+class CallbackTask(BaseModel):
+    id: int
+    case_id: str
+    round: int
+    tracking_no: str | None
+    township: str | None
+    closed_at: datetime
+    due_at: datetime
+    attempts: int
+    state: str
+    view: str | None = Field(description="upcoming / due / overdue (open tasks)")
+    rating: str | None = None
+
+
+def _task(row: dict[str, Any], now: datetime) -> CallbackTask:
+    view = domain.callback_view(row["due_at"], now) if row["state"] == "open" else None
+    return CallbackTask(**{k: row[k] for k in CallbackTask.model_fields if k in row and k != "view"}, view=view)
+
+
+class CallbackPage(BaseModel):
+    items: list[CallbackTask]
+    next_cursor: str | None
+
+
+@router.get("/callbacks", response_model=CallbackPage, summary="The operators' callback queue (回访)")
+async def callback_queue(
+    uow: UowDep,
+    ctx: CtxDep,
+    view: Literal["due", "overdue", "today", "all"] = Query("due", description="due: due now (incl. overdue); "
+                                                            "overdue: from an earlier day; today: due today only"),
+    township: str | None = Query(None, description="township unit code"),
+    state: Literal["open", "done", "unreachable", "superseded"] = "open",
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> CallbackPage:
+    now = ctx.now()
+    async with uow:
+        rows = await repository.callback_queue(
+            uow.session, now=now, today_start=ctx.today_start(now), view=view, township=township,
+            after=_after(cursor), limit=limit + 1, state=state,
+        )  # fmt: skip
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return CallbackPage(
+        items=[_task(r, now) for r in rows],
+        next_cursor=_cursor(rows[-1]["due_at"], rows[-1]["id"]) if more and rows else None,
+    )
+
+
+@router.get("/callbacks/summary", summary="Open callbacks per township: due, overdue, upcoming")
+async def callback_summary(uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+    now = ctx.now()
+    async with uow:
+        rows = await repository.callback_counts(uow.session, now=now, today_start=ctx.today_start(now))
+    return {"as_of": now, "townships": rows}
+
+
+@router.get("/callbacks/{task_id}", response_model=CallbackTask, summary="One callback task")
+async def get_callback(task_id: int, uow: UowDep, ctx: CtxDep) -> CallbackTask:
+    async with uow:
+        row = await repository.get_callback(uow.session, task_id)
+    if row is None:
+        raise Problem(404, f"no callback task {task_id}")
+    return _task(row, ctx.now())
+
+
+class CallbackResult(BaseModel):
+    reached: bool = Field(description="the citizen answered")
+    rating: Satisfaction | None = Field(None, description="满意 / 基本满意 / 不满意; required when reached")
+    comment: str | None = Field(None, max_length=2000)
+
+
+@router.post("/callbacks/{task_id}/result", summary="Record a callback: reached with a rating, or unreachable")
+async def record_callback(task_id: int, body: CallbackResult, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+    async with uow:
+        return await service.record_callback(
+            uow, ctx, task_id, reached=body.reached, rating=body.rating, comment=body.comment, actor=_operator(actor)
+        )
+
+
+@router.get("/cases/{case_id}/callbacks", response_model=list[CallbackTask], summary="A case's callbacks, per round")
+async def case_callbacks(case_id: str, uow: UowDep, ctx: CtxDep) -> list[CallbackTask]:
+    async with uow:
+        rows = await repository.callbacks_of_case(uow.session, case_id)
+    now = ctx.now()
+    return [_task(r, now) for r in rows]
+
+
+# --------------------------------------------------------------------------- ratings and questionnaires
+
+
+class RatingIn(BaseModel):
+    token: str = Field(min_length=8, max_length=128, description="the one-time token from the closing notice")
+    rating: Satisfaction
+    comment: str | None = Field(None, max_length=2000)
+
+
+@router.post("/cases/{case_id}/rating", status_code=201, summary="The citizen rates a round with a one-time token")
+async def rate(case_id: str, body: RatingIn, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+    async with uow:
+        return await service.rate_with_token(uow, ctx, case_id, token=body.token, rating=body.rating, comment=body.comment)
+
+
+@router.get("/cases/{case_id}/questionnaire", summary="The questionnaire for a sampled closed case")
+async def questionnaire(case_id: str, uow: UowDep, ctx: CtxDep, token: str = Query(min_length=8)) -> dict[str, Any]:
+    async with uow:
+        return await service.questionnaire_for(uow, ctx, case_id, token)
+
+
+class AnswersIn(BaseModel):
+    token: str = Field(min_length=8, max_length=128)
+    answers: dict[str, str] = Field(description="question id → answer; 'overall' is required")
+
+
+@router.post("/cases/{case_id}/questionnaire", status_code=201, summary="Answer the questionnaire (once)")
+async def answer(case_id: str, body: AnswersIn, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+    async with uow:
+        return await service.answer_questionnaire(uow, ctx, case_id, token=body.token, answers=body.answers)
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class MessageView(BaseModel):
+    id: int
+    event_type: str
+    recipient: str
+    channel: str
+    kind: str
+    state: str
+    attempts: int
+    urgent: bool
+    next_attempt_at: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str | None
+    text: str | None = Field(None, description="shown for unit messages; a citizen's text stays private")
+    tries: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def _message(ctx: NotifyContext, row: dict[str, Any], tries: list[dict[str, Any]] | None = None) -> MessageView:
+    private = row["recipient"].startswith("citizen:")
+    text = None if private else ctx.keys.decrypt(row["body_enc"], context=BODY_CONTEXT)
+    done = row["state"] in ("sent", "delivered", "dead")
+    return MessageView(
+        **{k: row[k] for k in MessageView.model_fields if k in row and k not in ("text", "tries", "next_attempt_at")},
+        next_attempt_at=None if done else row["next_attempt_at"], text=text,
+        tries=[{k: t[k] for k in ("attempt", "at", "outcome", "status_code", "error")} for t in tries or []],
+    )  # fmt: skip
+
+
+@router.get("/cases/{case_id}/messages", response_model=list[MessageView], summary="Every message about a case and its delivery")
+async def case_messages(case_id: str, uow: UowDep, ctx: CtxDep) -> list[MessageView]:
+    async with uow:
+        rows = await repository.messages_of_case(uow.session, case_id)
+        tries = await repository.attempts_of(uow.session, [r["id"] for r in rows])
+    return [_message(ctx, r, tries[r["id"]]) for r in rows]
+
+
+class ReceiptIn(BaseModel):
+    status: Literal["delivered", "failed"]
+    error: str | None = Field(None, max_length=500)
+
+
+@router.post("/messages/{message_id}/receipt", summary="Delivery receipt from the SMS gateway or WeChat backend")
+async def receipt(message_id: int, body: ReceiptIn, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+    async with uow:
+        row = await repository.get_message(uow.session, message_id, lock=True)
+        if row is None:
+            raise Problem(404, f"no message {message_id}")
+        if row["state"] not in ("sent", "delivered", "failed"):
+            raise Problem(409, f"message {message_id} is {row['state']}; a receipt fits a sent message",
+                          slug="invalid-state", state=row["state"], allowed_actions=[])  # fmt: skip
+        values: dict[str, Any] = {"state": body.status, "last_error": body.error}
+        if body.status == "delivered":
+            values["delivered_at"] = ctx.now()
+        else:
+            values["next_attempt_at"] = ctx.now()  # the gateway gave up: try again (until max attempts)
+        await repository.set_message(uow.session, message_id, **values)
+        await uow.commit()
+    return {"id": message_id, "state": body.status}
+
+
+class InboxItem(BaseModel):
+    id: int
+    case_id: str | None
+    kind: str
+    text: str
+    created_at: datetime
+    read: bool
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItem]
+    next_cursor: int | None
+
+
+@router.get("/inbox/{recipient}", response_model=InboxPage, summary="In-app messages of a recipient (unit:<code>:duty, citizen:<ref>)")
+async def read_inbox(
+    recipient: str, uow: UowDep, ctx: CtxDep, unread: bool = False, cursor: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=500),
+) -> InboxPage:  # fmt: skip
+    async with uow:
+        rows = await repository.inbox(uow.session, recipient, after_id=cursor, limit=limit + 1, unread=unread)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        InboxItem(id=r["id"], case_id=r["case_id"], kind=r["kind"], created_at=r["created_at"], read=r["read_at"] is not None,
+                  text=ctx.keys.decrypt(r["body_enc"], context=BODY_CONTEXT))
+        for r in rows
+    ]  # fmt: skip
+    return InboxPage(items=items, next_cursor=rows[-1]["id"] if more and rows else None)
+
+
+@router.post("/inbox/{recipient}/{message_id}/read", summary="Mark an inbox message read")
+async def mark_read(recipient: str, message_id: int, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+    async with uow:
+        if not await repository.mark_read(uow.session, recipient, message_id, ctx.now()):
+            raise Problem(404, f"no inbox message {message_id} for {recipient}")
+        await uow.commit()
+    return {"id": message_id, "read": True}
+
+
+# --------------------------------------------------------------------------- 12345 webhooks (operators)
+
+
+class WebhookPage(BaseModel):
+    items: list[MessageView]
+    next_cursor: int | None
+
+
+@router.get("/admin/webhooks", response_model=WebhookPage, summary="12345 status webhook deliveries (state=dead: the dead letters)")
+async def list_webhooks(
+    uow: UowDep, ctx: CtxDep, state: Literal["queued", "sending", "failed", "delivered", "dead"] | None = None,
+    cursor: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500),
+) -> WebhookPage:  # fmt: skip
+    async with uow:
+        rows = await repository.webhooks(uow.session, state=state, after_id=cursor, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        tries = await repository.attempts_of(uow.session, [r["id"] for r in rows])
+    return WebhookPage(items=[_message(ctx, r, tries[r["id"]]) for r in rows], next_cursor=rows[-1]["id"] if more and rows else None)
+
+
+@router.post("/admin/webhooks/{message_id}/resend", status_code=202, summary="Re-send a dead-lettered webhook")
+async def resend(message_id: int, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+    if actor.role not in (Role.ops, Role.centre_supervisor, Role.centre_dispatcher):
+        raise Problem(403, f"role {actor.role.value} may not re-send webhooks; ops or the centre may")
+    async with uow:
+        return await service.resend_webhook(uow, ctx, message_id)
+
+
+# --------------------------------------------------------------------------- the movable clock (demo/test only)
+
+
+class ClockIn(BaseModel):
+    now: AwareDatetime | None = Field(None, description="the moment notify should take as now; null resets")
+
+
+@router.get("/admin/clock", summary="Notify's now")
+async def get_clock(ctx: CtxDep) -> dict[str, Any]:
+    return {"now": ctx.now(), "movable": ctx.settings.test_clock}
+
+
+@router.post("/admin/clock", summary="Move notify's clock (only with NOTIFY_TEST_CLOCK=true)")
+async def set_clock(body: ClockIn, ctx: CtxDep) -> dict[str, Any]:
+    if not ctx.settings.test_clock:
+        raise Problem(403, "the clock is fixed; set NOTIFY_TEST_CLOCK=true to move it (demos and tests only)")
+    if body.now is None:
+        ctx.clock.reset()
+    else:
+        ctx.clock.set(body.now)
+    return {"now": ctx.now()}

@@ -1,27 +1,67 @@
 """Notify service: FastAPI app factory."""
 
+from dataclasses import replace
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from notify.api import router
-from notify.handlers import HANDLERS
+from notify.channels import build_adapters
+from notify.handlers import make_handlers
+from notify.sender import Sender
+from notify.service import NotifyContext
 from notify.settings import NotifySettings
 from shared.case_status import router as case_status_router
-from shared.service import ServiceSpec, build_app
+from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
+
+
+async def _start(runtime: Runtime) -> None:
+    ctx: NotifyContext = runtime.extras["notify"]
+    settings = ctx.settings
+    ctx.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)))
+    sender = Sender(runtime, ctx, build_adapters(ctx.http, settings))
+    runtime.extras["notify.sender"] = sender
+    sender.start()
+
+
+async def _stop(runtime: Runtime) -> None:
+    sender: Sender | None = runtime.extras.get("notify.sender")
+    if sender is not None:
+        await sender.stop()
+    ctx: NotifyContext = runtime.extras["notify"]
+    if ctx.http is not None:
+        await ctx.http.aclose()
+
 
 SPEC = ServiceSpec(
     name="notify",
     title="接诉即办 · Notify",
-    description="Callbacks (回访), ratings, citizen and unit messages, status back to 12345.",
+    description=(
+        "Callbacks (回访) the working day after closure, one-time rating links, questionnaires, messages to "
+        "citizens (SMS, WeChat, in-app inbox) and units (new orders, calls, yellow/red cards, urging, 督办), "
+        "and status updates back to the 12345 hotline (signed webhook, retried, dead-lettered, re-sendable)."
+    ),
     settings_cls=NotifySettings,
     router=router,
-    handlers=HANDLERS,
+    handlers={},  # bound to the app's context in create_app
     migrations=Path(__file__).parent / "migrations" / "versions",
+    on_startup=_start,
+    on_shutdown=_stop,
     extra_routers=(case_status_router,),
 )
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    return build_app(SPEC, settings or load_settings(NotifySettings))
+    settings = settings or load_settings(NotifySettings)
+    ctx = NotifyContext.from_settings(settings)  # type: ignore[arg-type]
+
+    async def start(runtime: Runtime) -> None:
+        runtime.extras["notify"] = ctx
+        await _start(runtime)
+
+    app = build_app(replace(SPEC, handlers=make_handlers(ctx), on_startup=start), settings)
+    # The context exists before the lifespan runs, so handlers and routes share one.
+    app.state.notify = ctx
+    return app

@@ -1,5 +1,315 @@
 """Notify's rules, free of I/O (pure functions, tested without a database).
 
-The service is a skeleton so far: it follows every case's status from the topic. Its
-rules land with issue #8.
+- 回访: a callback falls due on the working day after closure; an unreachable citizen is
+  tried again on the next working day, up to three attempts, then the callback is closed as
+  unreachable.
+- Quiet hours (22:00–07:00 Beijing time by default): an SMS is held until morning unless urgent.
+- Per-recipient rate limit: at most N messages per window per channel; later ones wait.
+- Which messages an event causes, to whom, on which channel (``plan_messages``).
+- One-time rating tokens: random, stored only as a hash, bound to a case and a round.
 """
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+from shared.events import EventBase
+from shared.lifecycle import LABELS, status_after
+from shared.workdays import DAY, LOCAL, WorkingCalendar
+
+Channel = Literal["sms", "wechat", "inbox", "hotline"]
+CHANNELS: tuple[str, ...] = ("sms", "wechat", "inbox", "hotline")
+MESSAGE_STATES = ("queued", "held", "sending", "sent", "delivered", "failed", "dead")
+CALLBACK_RESULTS = ("满意", "基本满意", "不满意")
+
+# --------------------------------------------------------------------------- callbacks (回访)
+
+
+def next_working_day(calendar: WorkingCalendar, after: datetime) -> date:
+    """The first working day strictly after ``after``'s local (Beijing) date."""
+    day = after.astimezone(LOCAL).date() + DAY
+    while not calendar.is_workday(day):
+        day += DAY
+    return day
+
+
+def at_local(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), LOCAL).astimezone(UTC)
+
+
+def callback_due(calendar: WorkingCalendar, closed_at: datetime, *, hour: int = 9) -> datetime:
+    """回访 on the working day after closure, at ``hour`` local time."""
+    return at_local(next_working_day(calendar, closed_at), hour)
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    state: Literal["open", "done", "unreachable"]
+    attempts: int
+    due_at: datetime | None  # the next try when still open
+    emit_completed: bool  # write case.callback_completed now
+
+
+def record_attempt(
+    calendar: WorkingCalendar,
+    *,
+    attempts_before: int,
+    reached: bool,
+    at: datetime,
+    max_attempts: int = 3,
+    hour: int = 9,
+) -> CallbackOutcome:
+    """One callback attempt: reached → done; unreachable → retried the next working day,
+    and after the last attempt closed as unreachable (counted so)."""
+    attempts = attempts_before + 1
+    if reached:
+        return CallbackOutcome("done", attempts, None, True)
+    if attempts >= max_attempts:
+        return CallbackOutcome("unreachable", attempts, None, True)
+    return CallbackOutcome("open", attempts, callback_due(calendar, at, hour=hour), False)
+
+
+def callback_view(due_at: datetime, now: datetime) -> Literal["upcoming", "due", "overdue"]:
+    """Due: falls due today (or earlier today); overdue: was due on an earlier day."""
+    if due_at > now:
+        return "upcoming"
+    if due_at.astimezone(LOCAL).date() < now.astimezone(LOCAL).date():
+        return "overdue"
+    return "due"
+
+
+# --------------------------------------------------------------------------- quiet hours, limits, retries
+
+
+def parse_hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def quiet_until(now: datetime, start: time, end: time) -> datetime | None:
+    """When ``now`` lies in the quiet hours, the moment they end (UTC); else None.
+
+    The window may wrap midnight (22:00–07:00) or not (12:00–14:00)."""
+    local = now.astimezone(LOCAL)
+    t = local.time()
+    if start == end:
+        return None
+    if start < end:
+        if start <= t < end:
+            return datetime.combine(local.date(), end, LOCAL).astimezone(UTC)
+        return None
+    if t >= start:
+        return datetime.combine(local.date() + DAY, end, LOCAL).astimezone(UTC)
+    if t < end:
+        return datetime.combine(local.date(), end, LOCAL).astimezone(UTC)
+    return None
+
+
+def rate_limited_until(sent: Iterable[datetime], now: datetime, *, limit: int, window: timedelta) -> datetime | None:
+    """None when one more message may go now; else the moment the oldest in the window ages out."""
+    recent = sorted(t for t in sent if now - window < t <= now)
+    if len(recent) < limit:
+        return None
+    return recent[len(recent) - limit] + window
+
+
+def backoff(attempt: int, *, base: float, cap: float) -> timedelta:
+    """Exponential backoff after the ``attempt``-th failed try (1 → base, 2 → 2·base, …)."""
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+# --------------------------------------------------------------------------- rating tokens
+
+
+def new_token() -> tuple[str, str]:
+    """(token for the citizen's link, its hash to store). 192 random bits."""
+    token = secrets.token_urlsafe(24)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenRefusal:
+    status: int
+    slug: str
+    detail: str
+
+
+def check_token(
+    *,
+    found: bool,
+    token_case: str | None,
+    token_round: int | None,
+    used_at: datetime | None,
+    expires_at: datetime | None,
+    case_id: str,
+    current_round: int,
+    now: datetime,
+) -> TokenRefusal | None:
+    """Why a rating token is refused, or None when it may be used."""
+    if not found or token_case != case_id:
+        # A foreign token says nothing about the case it belongs to.
+        return TokenRefusal(403, "rating-token-invalid", "this rating link does not belong to this case")
+    if used_at is not None:
+        return TokenRefusal(409, "rating-token-used", "this rating link was already used; each link rates once")
+    if token_round != current_round:
+        return TokenRefusal(
+            409, "rating-token-stale",
+            f"this link is for handling round {token_round}; the case is now in round {current_round} (重办)",
+        )
+    if expires_at is not None and now >= expires_at:
+        return TokenRefusal(410, "rating-token-expired", "this rating link has expired")
+    return None
+
+
+def sampled_for_questionnaire(case_id: str, every: int) -> bool:
+    """1 in ``every`` closed cases, deterministic by case id (the same case is always in or out)."""
+    if every <= 1:
+        return True
+    return int(hashlib.sha256(case_id.encode()).hexdigest()[:12], 16) % every == 0
+
+
+QUESTIONS: tuple[dict[str, Any], ...] = (
+    {"id": "overall", "text": "您对本次诉求办理结果是否满意？", "choices": list(CALLBACK_RESULTS)},
+    {"id": "contacted", "text": "承办单位是否主动与您联系？", "choices": ["是", "否"]},
+    {"id": "timely", "text": "办理是否及时？", "choices": ["及时", "一般", "不及时"]},
+    {"id": "suggestion", "text": "您还有什么意见或建议？", "choices": None},
+)
+
+# --------------------------------------------------------------------------- which messages an event causes
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """What notify knows of a case when it plans messages (its own projection)."""
+
+    case_id: str
+    tracking_no: str | None = None
+    channel: str | None = None  # intake channel: app / wechat / hotline / …
+    has_phone: bool = False
+    citizen_ref: str | None = None
+    external_ref: str | None = None
+    urgency: str | None = None
+    round: int = 0
+    units: tuple[str, ...] = ()
+    unit_names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Planned:
+    kind: str  # template name, e.g. "citizen.accepted"
+    recipient: str
+    channel: str
+    urgent: bool = False
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def citizen_recipient(case: CaseView) -> str:
+    return f"citizen:{case.citizen_ref or case.case_id}"
+
+
+def unit_recipient(unit: str, role: Literal["duty", "head"] = "duty") -> str:
+    return f"unit:{unit}:{role}"
+
+
+HOTLINE_RECIPIENT = "hotline:12345"
+
+# Status changes the 12345 system is told about for the tickets it pushed.
+HOTLINE_STATUS_EVENTS = frozenset({
+    "case.accepted", "case.rejected", "case.dispatched", "case.resolved", "case.closed",
+    "case.reopened", "case.callback_completed", "case.rated",
+})  # fmt: skip
+
+# Citizen messages per event type: the template kind.
+CITIZEN_KINDS = {
+    "case.accepted": "citizen.accepted",
+    "case.rejected": "citizen.rejected",
+    "case.dispatched": "citizen.dispatched",
+    "case.resolved": "citizen.resolved",
+    "case.closed": "citizen.closed",
+    "case.reopened": "citizen.reopened",
+}
+
+
+def _citizen_channels(case: CaseView) -> list[str]:
+    channels = ["sms"] if case.has_phone else []
+    if case.channel == "wechat":
+        channels.append("wechat")
+    if case.channel == "app":
+        channels.append("inbox")
+    return channels
+
+
+def _payload(event: EventBase) -> dict[str, Any]:
+    payload = getattr(event, "payload", None)
+    return payload.model_dump(mode="json") if payload is not None else {}
+
+
+def plan_messages(event: EventBase, case: CaseView, *, extra: dict[str, Any] | None = None) -> list[Planned]:
+    """The messages ``event`` causes: to the citizen, to units, and the 12345 status webhook.
+
+    ``extra`` carries what the handler prepared for the templates (the rating link, the callback day).
+    """
+    data = {**_payload(event), "case_id": case.case_id, "tracking_no": case.tracking_no, **(extra or {})}
+    urgent = case.urgency in ("urgent", "emergency")
+    out: list[Planned] = []
+
+    kind = CITIZEN_KINDS.get(event.type)
+    if kind is not None:
+        if event.type == "case.dispatched" and data.get("role") == "co":
+            kind = None  # the citizen hears about the lead unit, not every co-handler
+    if kind is not None:
+        if event.type == "case.dispatched":
+            data["unit_name"] = data.get("unit_name") or case.unit_names.get(data.get("unit", ""), data.get("unit"))
+        for channel in _citizen_channels(case):
+            out.append(Planned(kind, citizen_recipient(case), channel, urgent, data))
+
+    for unit, role, unit_kind, unit_urgent in _unit_targets(event, case):
+        out.append(Planned(unit_kind, unit_recipient(unit, role), "inbox", unit_urgent, {**data, "unit": unit}))
+
+    if case.channel == "hotline" and event.type in HOTLINE_STATUS_EVENTS:
+        out.append(Planned("hotline.status", HOTLINE_RECIPIENT, "hotline", False, {
+            **data,
+            "ticket_no": case.external_ref,
+            "status": status_after(event.type) or event.type.split(".", 1)[1],
+            "label": LABELS.get(event.type, event.type),
+            "event_type": event.type,
+        }))
+    return out
+
+
+def _unit_targets(event: EventBase, case: CaseView) -> list[tuple[str, str, str, bool]]:
+    """(unit, duty|head, template kind, urgent) for unit-facing messages."""
+    p = getattr(event, "payload", None)
+    t = event.type
+    if t == "case.dispatched":
+        return [(p.unit, "duty", "unit.dispatched", False)]
+    if t == "case.county_called":
+        return [(u, "duty", "unit.county_called", True) for u in p.units]
+    if t == "case.whistle_blown":
+        return [(u, "duty", "unit.whistle_blown", True) for u in _unique([p.lead_unit, *p.co_units])]
+    if t in ("sla.warning", "sla.breached", "sla.urged", "sla.escalated"):
+        units: Sequence[str] = [p.unit] if p.unit else case.units
+        kind = {"sla.warning": "unit.yellow_card", "sla.breached": "unit.red_card",
+                "sla.urged": "unit.urged", "sla.escalated": "unit.escalated"}[t]  # fmt: skip
+        red = t in ("sla.breached", "sla.escalated")
+        targets = [(u, "duty", kind, red) for u in units]
+        if red:
+            targets += [(u, "head", kind, True) for u in units]
+        return targets
+    return []
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)

@@ -1,1 +1,317 @@
 """Notify's queries. No commits here: the unit of work commits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, insert, case, cast, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notify.models import (
+    callback_attempts,
+    callback_tasks,
+    message_attempts,
+    messages,
+    questionnaire_answers,
+    rating_tokens,
+    ratings,
+    recipients,
+)
+
+# --------------------------------------------------------------------------- recipients
+
+
+async def upsert_recipient(session: AsyncSession, case_id: str, **values: Any) -> None:
+    """Create the case's row or fill in what is known now (None never overwrites)."""
+    values = {k: v for k, v in values.items() if v is not None}
+    stmt = pg_insert(recipients).values(case_id=case_id, **values)
+    if values:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["case_id"], set_={**{k: stmt.excluded[k] for k in values}, "updated_at": func.now()}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["case_id"])
+    await session.execute(stmt)
+
+
+async def get_recipient(session: AsyncSession, case_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(recipients).where(recipients.c.case_id == case_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def add_unit(session: AsyncSession, case_id: str, round_: int, unit: str, unit_name: str | None) -> None:
+    """A unit handles the case's current round (a new round starts the list afresh)."""
+    await upsert_recipient(session, case_id)
+    names = func.jsonb_build_object(unit, unit_name or unit)
+    await session.execute(
+        update(recipients)
+        .where(recipients.c.case_id == case_id)
+        .values(
+            round=func.greatest(recipients.c.round, round_),
+            units=_units_with(unit, round_),
+            unit_names=recipients.c.unit_names.op("||")(names),
+            updated_at=func.now(),
+        )
+    )
+
+
+def _units_with(unit: str, round_: int) -> ColumnElement[Any]:
+    # Same round: add the unit once; a later round: start a new list with it.
+    one = cast(literal(json.dumps([unit])), JSONB)
+    return case(
+        (recipients.c.round > round_, recipients.c.units),  # a late order of an earlier round
+        (recipients.c.round < round_, one),
+        (recipients.c.units.op("@>")(one), recipients.c.units),
+        else_=recipients.c.units.op("||")(one),
+    )
+
+
+async def start_round(session: AsyncSession, case_id: str, round_: int) -> None:
+    await upsert_recipient(session, case_id)
+    await session.execute(
+        update(recipients)
+        .where(recipients.c.case_id == case_id, recipients.c.round < round_)
+        .values(round=round_, units=[], updated_at=func.now())
+    )
+
+
+# --------------------------------------------------------------------------- messages
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Queue messages; a redelivered event finds its (event, recipient, channel) rows and adds none."""
+    if not rows:
+        return 0
+    result = await session.execute(
+        pg_insert(messages).values(list(rows)).on_conflict_do_nothing(constraint="messages_event_recipient_channel")
+        .returning(messages.c.id)
+    )
+    return len(result.all())
+
+
+async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
+    """Due messages, locked with SKIP LOCKED so replicas share the work, leased until ``lease_until``."""
+    due = (
+        select(messages.c.id)
+        .where(messages.c.state.in_(("queued", "held", "sending", "failed")), messages.c.next_attempt_at <= now)
+        .order_by(messages.c.next_attempt_at, messages.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = await session.execute(
+        update(messages)
+        .where(messages.c.id.in_(due.scalar_subquery()))
+        .values(state="sending", next_attempt_at=lease_until)
+        .returning(*messages.c)
+    )
+    # RETURNING has no order: send in the order the messages were queued (a citizen reads them in turn).
+    return sorted((dict(r) for r in rows.mappings()), key=lambda r: r["id"])
+
+
+async def recent_sends(session: AsyncSession, recipient: str, channel: str, since: datetime) -> list[datetime]:
+    rows = await session.execute(
+        select(messages.c.sent_at).where(
+            messages.c.recipient == recipient, messages.c.channel == channel, messages.c.sent_at > since
+        )
+    )
+    return [r[0] for r in rows]
+
+
+async def set_message(session: AsyncSession, message_id: int, **values: Any) -> None:
+    await session.execute(update(messages).where(messages.c.id == message_id).values(**values))
+
+
+async def add_attempt(session: AsyncSession, message_id: int, attempt: int, at: datetime, outcome: str,
+                      status_code: int | None = None, error: str | None = None) -> None:  # fmt: skip
+    await session.execute(
+        insert(message_attempts)
+        .values(message_id=message_id, attempt=attempt, at=at, outcome=outcome, status_code=status_code, error=error)
+    )
+
+
+async def messages_of_case(session: AsyncSession, case_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(select(messages).where(messages.c.case_id == case_id).order_by(messages.c.id))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def inbox(session: AsyncSession, recipient: str, *, after_id: int, limit: int, unread: bool) -> list[dict[str, Any]]:
+    query = select(messages).where(
+        messages.c.recipient == recipient, messages.c.channel == "inbox", messages.c.state == "delivered",
+        messages.c.id > after_id,
+    )
+    if unread:
+        query = query.where(messages.c.read_at.is_(None))
+    rows = await session.execute(query.order_by(messages.c.id).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def mark_read(session: AsyncSession, recipient: str, message_id: int, at: datetime) -> bool:
+    result = await session.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.recipient == recipient, messages.c.channel == "inbox")
+        .values(read_at=func.coalesce(messages.c.read_at, at))
+        .returning(messages.c.id)
+    )
+    return result.first() is not None
+
+
+async def webhooks(session: AsyncSession, *, state: str | None, after_id: int, limit: int) -> list[dict[str, Any]]:
+    query = select(messages).where(messages.c.channel == "hotline", messages.c.id > after_id)
+    if state:
+        query = query.where(messages.c.state == state)
+    rows = await session.execute(query.order_by(messages.c.id).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def get_message(session: AsyncSession, message_id: int, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(messages).where(messages.c.id == message_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def attempts_of(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in message_ids}
+    if not message_ids:
+        return out
+    rows = await session.execute(
+        select(message_attempts).where(message_attempts.c.message_id.in_(list(message_ids)))
+        .order_by(message_attempts.c.message_id, message_attempts.c.id)
+    )
+    for r in rows.mappings():
+        out[r["message_id"]].append(dict(r))
+    return out
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+async def insert_callback(session: AsyncSession, **values: Any) -> None:
+    await session.execute(pg_insert(callback_tasks).values(**values).on_conflict_do_nothing(constraint="callback_tasks_case_round"))
+
+
+async def supersede_callbacks(session: AsyncSession, case_id: str, before_round: int) -> None:
+    await session.execute(
+        update(callback_tasks)
+        .where(callback_tasks.c.case_id == case_id, callback_tasks.c.round < before_round, callback_tasks.c.state == "open")
+        .values(state="superseded", updated_at=func.now())
+    )
+
+
+async def get_callback(session: AsyncSession, task_id: int, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(callback_tasks).where(callback_tasks.c.id == task_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def callbacks_of_case(session: AsyncSession, case_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(select(callback_tasks).where(callback_tasks.c.case_id == case_id).order_by(callback_tasks.c.round))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def callback_queue(
+    session: AsyncSession, *, now: datetime, today_start: datetime, view: str, township: str | None,
+    after: tuple[datetime, int] | None, limit: int, state: str = "open",
+) -> list[dict[str, Any]]:  # fmt: skip
+    query = select(callback_tasks).where(callback_tasks.c.state == state)
+    if state == "open":
+        if view == "due":
+            query = query.where(callback_tasks.c.due_at <= now)
+        elif view == "overdue":
+            query = query.where(callback_tasks.c.due_at < today_start)
+        elif view == "today":
+            query = query.where(callback_tasks.c.due_at <= now, callback_tasks.c.due_at >= today_start)
+    if township:
+        query = query.where(callback_tasks.c.township == township)
+    if after is not None:
+        due_at, task_id = after
+        query = query.where(
+            or_(callback_tasks.c.due_at > due_at, and_(callback_tasks.c.due_at == due_at, callback_tasks.c.id > task_id))
+        )
+    rows = await session.execute(query.order_by(callback_tasks.c.due_at, callback_tasks.c.id).limit(limit))
+    return [dict(r) for r in rows.mappings()]
+
+
+async def callback_counts(session: AsyncSession, *, now: datetime, today_start: datetime) -> list[dict[str, Any]]:
+    """Open callbacks per township: due now, overdue (from an earlier day), upcoming."""
+    due = func.count().filter(callback_tasks.c.due_at <= now)
+    overdue = func.count().filter(callback_tasks.c.due_at < today_start)
+    upcoming = func.count().filter(callback_tasks.c.due_at > now)
+    rows = await session.execute(
+        select(callback_tasks.c.township, due.label("due"), overdue.label("overdue"), upcoming.label("upcoming"))
+        .where(callback_tasks.c.state == "open")
+        .group_by(callback_tasks.c.township)
+        .order_by(callback_tasks.c.township)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def record_callback_attempt(session: AsyncSession, **values: Any) -> bool:
+    result = await session.execute(pg_insert(callback_attempts).values(**values).on_conflict_do_nothing().returning(callback_attempts.c.attempt))
+    return result.first() is not None
+
+
+async def update_callback(session: AsyncSession, task_id: int, **values: Any) -> None:
+    await session.execute(update(callback_tasks).where(callback_tasks.c.id == task_id).values(**values, updated_at=func.now()))
+
+
+# --------------------------------------------------------------------------- tokens and ratings
+
+
+async def insert_token(session: AsyncSession, **values: Any) -> bool:
+    result = await session.execute(
+        pg_insert(rating_tokens).values(**values).on_conflict_do_nothing().returning(rating_tokens.c.token_hash)
+    )
+    return result.first() is not None
+
+
+async def get_token(session: AsyncSession, token_hash: str, purpose: str) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            select(rating_tokens).where(rating_tokens.c.token_hash == token_hash, rating_tokens.c.purpose == purpose)
+        )
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+async def use_token(session: AsyncSession, token_hash: str, at: datetime) -> bool:
+    """Spend a token; False when another request spent it first (the guard against a race)."""
+    result = await session.execute(
+        update(rating_tokens)
+        .where(rating_tokens.c.token_hash == token_hash, rating_tokens.c.used_at.is_(None))
+        .values(used_at=at)
+        .returning(rating_tokens.c.token_hash)
+    )
+    return result.first() is not None
+
+
+async def insert_rating(session: AsyncSession, **values: Any) -> bool:
+    """False when the case already has a rating for that round (one per round)."""
+    result = await session.execute(pg_insert(ratings).values(**values).on_conflict_do_nothing().returning(ratings.c.case_id))
+    return result.first() is not None
+
+
+async def get_rating(session: AsyncSession, case_id: str, round_: int) -> dict[str, Any] | None:
+    row = (
+        await session.execute(select(ratings).where(ratings.c.case_id == case_id, ratings.c.round == round_))
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+async def insert_answers(session: AsyncSession, **values: Any) -> bool:
+    result = await session.execute(
+        pg_insert(questionnaire_answers).values(**values).on_conflict_do_nothing().returning(questionnaire_answers.c.case_id)
+    )
+    return result.first() is not None
+

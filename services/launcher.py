@@ -43,6 +43,7 @@ class ServiceDef:
 SERVICES = (
     # First, so its keys are up before a service verifies a token (AUTH_MODE=jwt). Not for replicas.
     ServiceDef("issuer", "services.issuer", 8007, "development sign-in: tokens for the demo users (POST /token)"),
+    ServiceDef("receiver", "services.receiver", 8090, "development message receiver (SMS, WeChat, 12345 webhook): GET /messages"),
     ServiceDef("directory", "services.directory", 8006, "组织架构与派单目录: units, users, the catalogue (topic org-directory)"),
     ServiceDef("intake", "intake", 8001, "appeals in: REST, 12345 push, Open311"),
     ServiceDef("dispatch", "dispatch", 8002, "乡呼县应: orders, sign/return, calls, verification"),
@@ -129,6 +130,12 @@ class Launcher:
             env = dict(os.environ)
             env.setdefault("DATABASE_URL", database_url)
             env.setdefault("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+            # notify delivers to the development receiver unless real endpoints are configured
+            receiver = f"http://127.0.0.1:{os.environ.get('RECEIVER_PORT', '8090')}"
+            env.setdefault("NOTIFY_SMS_URL", f"{receiver}/sms")
+            env.setdefault("NOTIFY_WECHAT_URL", f"{receiver}/wechat")
+            env.setdefault("NOTIFY_HOTLINE_WEBHOOK_URL", f"{receiver}/hotline")
+            env.setdefault("NOTIFY_TEST_CLOCK", "true")  # demo only: move notify's clock to the callback day
             env[f"{service.prefix}PORT"] = str(port)
             env.setdefault("PYTHONUNBUFFERED", "1")
             # Sign-in: the services trust the development issuer unless AUTH_* say otherwise;

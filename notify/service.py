@@ -1,0 +1,303 @@
+"""Notify's use cases, each in one unit of work: queue the messages an event causes, record
+a callback (回访), rate with a one-time token, answer a questionnaire, re-send a dead webhook.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from notify import domain, repository
+from notify.settings import NotifySettings
+from notify.templates import render
+from shared.contact import contact_keyring
+from shared.crypto import KeyRing
+from shared.db import UnitOfWork
+from shared.events import (
+    Actor,
+    CallbackCompleted,
+    CallbackCompletedData,
+    CaseRated,
+    EventBase,
+    RatedData,
+    Role,
+    Satisfaction,
+    make_event,
+)
+from shared.privacy import scrub
+from shared.problems import Problem
+from shared.workdays import LOCAL, WorkingCalendar
+
+log = logging.getLogger(__name__)
+
+PHONE_CONTEXT = "notify.recipients.phone"
+BODY_CONTEXT = "notify.messages.body"
+
+
+class Clock:
+    """Notify's sense of now. Moving it shifts time but lets it run on, so retries still fall due."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def set(self, moment: datetime) -> None:
+        self._offset = moment.astimezone(UTC) - datetime.now(UTC)
+
+    def reset(self) -> None:
+        self._offset = timedelta(0)
+
+
+@dataclass
+class NotifyContext:
+    """What notify needs besides the database, built when the app is created."""
+
+    settings: NotifySettings
+    keys: KeyRing
+    contact_keys: KeyRing
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    clock: Clock = field(default_factory=Clock)
+    http: httpx.AsyncClient | None = None  # opened at start-up
+
+    @classmethod
+    def from_settings(cls, settings: NotifySettings) -> NotifyContext:
+        if settings.pii_keys is None:
+            log.warning("NOTIFY_PII_KEYS not set: keeping phones with the development key (never in production)")
+        dev_key = base64.b64encode(hashlib.sha256(b"jiesu development notify key").digest()).decode()
+        keys = KeyRing.from_spec(settings.pii_keys.get_secret_value() if settings.pii_keys else f"dev:{dev_key}")
+        contact = contact_keyring(settings.contact_keys.get_secret_value() if settings.contact_keys else None)
+        return cls(settings=settings, keys=keys, contact_keys=contact)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @property
+    def quiet(self) -> tuple[Any, Any]:
+        return domain.parse_hhmm(self.settings.quiet_start), domain.parse_hhmm(self.settings.quiet_end)
+
+    def today_start(self, now: datetime) -> datetime:
+        local = now.astimezone(LOCAL)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def case_view(row: dict[str, Any] | None, case_id: str) -> domain.CaseView:
+    if row is None:
+        return domain.CaseView(case_id=case_id)
+    return domain.CaseView(
+        case_id=case_id,
+        tracking_no=row["tracking_no"],
+        channel=row["channel"],
+        has_phone=bool(row["phone_enc"]),
+        citizen_ref=row["citizen_ref"],
+        external_ref=row["external_ref"],
+        urgency=row["urgency"],
+        round=row["round"],
+        units=tuple(row["units"] or ()),
+        unit_names=dict(row["unit_names"] or {}),
+    )
+
+
+async def queue_messages(uow: UnitOfWork, ctx: NotifyContext, event: EventBase, *, extra: dict[str, Any] | None = None) -> int:
+    """Queue every message ``event`` causes, in the handler's transaction (one per recipient and channel)."""
+    row = await repository.get_recipient(uow.session, event.case_id) if event.case_id else None
+    case = case_view(row, event.case_id or "")
+    now = ctx.now()
+    rows = []
+    for planned in domain.plan_messages(event, case, extra=extra):
+        to_citizen = planned.recipient.startswith("citizen:")
+        text = render(planned.kind, planned.channel, planned.data, to_citizen=to_citizen)
+        payload = _webhook_body(event, planned, text) if planned.channel == "hotline" else None
+        rows.append({
+            "event_id": event.id, "event_type": event.type, "case_id": event.case_id,
+            "recipient": planned.recipient, "channel": planned.channel, "kind": planned.kind,
+            "body_enc": ctx.keys.encrypt(text, context=BODY_CONTEXT), "payload": payload,
+            "urgent": planned.urgent, "state": "queued", "next_attempt_at": now,
+        })  # fmt: skip
+    return await repository.insert_messages(uow.session, rows)
+
+
+def _webhook_body(event: EventBase, planned: domain.Planned, text: str) -> dict[str, Any]:
+    """What 12345 is told: the status of its ticket, no personal data."""
+    data = planned.data
+    detail = next((data[k] for k in ("answer", "reason", "rating", "unit_name", "public_summary") if data.get(k)), None)
+    return {
+        "event_id": str(event.id),
+        "event_type": event.type,
+        "case_id": event.case_id,
+        "ticket_no": data.get("ticket_no"),
+        "tracking_no": data.get("tracking_no"),
+        "status": data.get("status"),
+        "label": data.get("label"),
+        "text": text,
+        "detail": scrub(str(detail)) if detail is not None else None,
+        "occurred_at": event.occurred_at.isoformat(),
+    }
+
+
+# --------------------------------------------------------------------------- callbacks (回访)
+
+
+def _not_allowed(what: str, state: str, allowed: list[str], **extra: Any) -> Problem:
+    return Problem(
+        409, f"{what} is {state}; allowed: {', '.join(allowed) or 'nothing more'}",
+        slug="invalid-state", state=state, allowed_actions=allowed, **extra,
+    )  # fmt: skip
+
+
+async def record_callback(
+    uow: UnitOfWork, ctx: NotifyContext, task_id: int, *, reached: bool, rating: Satisfaction | None,
+    comment: str | None, actor: Actor,
+) -> dict[str, Any]:  # fmt: skip
+    if reached and rating is None:
+        raise Problem(422, "a reached citizen's rating is required (满意 / 基本满意 / 不满意)", slug="validation",
+                      errors=[{"field": "rating", "message": "required when reached is true"}])  # fmt: skip
+    task = await repository.get_callback(uow.session, task_id, lock=True)
+    if task is None:
+        raise Problem(404, f"no callback task {task_id}")
+    if task["state"] != "open":
+        raise _not_allowed(f"callback task {task_id}", task["state"], [], task_id=task_id)
+    now = ctx.now()
+    outcome = domain.record_attempt(
+        ctx.calendar, attempts_before=task["attempts"], reached=reached, at=now,
+        max_attempts=ctx.settings.callback_max_attempts, hour=ctx.settings.callback_hour,
+    )  # fmt: skip
+    comment = scrub(comment) if comment else None
+    await repository.record_callback_attempt(
+        uow.session, task_id=task_id, attempt=outcome.attempts, reached=reached,
+        rating=rating.value if rating else None, comment=comment, operator=actor.id, at=now,
+    )  # fmt: skip
+    await repository.update_callback(
+        uow.session, task_id, attempts=outcome.attempts, state=outcome.state,
+        due_at=outcome.due_at or task["due_at"], rating=rating.value if rating else None, comment=comment,
+    )  # fmt: skip
+    emitted: list[str] = []
+    if outcome.emit_completed:
+        completed = make_event(
+            CallbackCompleted, case_id=task["case_id"], producer="notify", actor=actor, occurred_at=now,
+            payload=CallbackCompletedData(reached=reached, attempt=outcome.attempts, rating=rating, comment=comment,
+                                          round=task["round"]),
+        )  # fmt: skip
+        uow.emit(completed)
+        emitted.append(completed.type)
+        if reached and rating is not None:
+            if await _rate(uow, ctx, task["case_id"], task["round"], rating, "callback", comment, actor, completed, now):
+                emitted.append("case.rated")
+    await uow.commit()
+    return {
+        "task_id": task_id, "case_id": task["case_id"], "round": task["round"], "state": outcome.state,
+        "attempts": outcome.attempts, "next_due_at": outcome.due_at, "events": emitted,
+    }  # fmt: skip
+
+
+async def _rate(
+    uow: UnitOfWork, ctx: NotifyContext, case_id: str, round_: int, rating: Satisfaction, source: str,
+    comment: str | None, actor: Actor, caused_by: EventBase | None, now: datetime,
+) -> bool:  # fmt: skip
+    """Record the round's rating and write case.rated; False when the round was already rated."""
+    if not await repository.insert_rating(uow.session, case_id=case_id, round=round_, rating=rating.value,
+                                          source=source, comment=comment, rated_at=now):  # fmt: skip
+        return False
+    row = await repository.get_recipient(uow.session, case_id)
+    units = list(row["units"]) if row and row["round"] == round_ else []
+    uow.emit(make_event(
+        CaseRated, case_id=case_id, producer="notify", actor=actor, caused_by=caused_by, occurred_at=now,
+        payload=RatedData(rating=rating, round=round_, source=source, comment=comment, units=units),  # type: ignore[arg-type]
+    ))  # fmt: skip
+    return True
+
+
+# --------------------------------------------------------------------------- one-time links
+
+
+async def _spend_token(uow: UnitOfWork, ctx: NotifyContext, case_id: str, token: str, purpose: str) -> dict[str, Any]:
+    digest = domain.token_hash(token)
+    row = await repository.get_token(uow.session, digest, purpose)
+    case = await repository.get_recipient(uow.session, case_id)
+    now = ctx.now()
+    refusal = domain.check_token(
+        found=row is not None, token_case=row["case_id"] if row else None, token_round=row["round"] if row else None,
+        used_at=row["used_at"] if row else None, expires_at=row["expires_at"] if row else None,
+        case_id=case_id, current_round=case["round"] if case else 0, now=now,
+    )  # fmt: skip
+    if refusal is None and not await repository.use_token(uow.session, digest, now):
+        refusal = domain.TokenRefusal(409, "rating-token-used", "this rating link was already used; each link rates once")
+    if refusal is not None:
+        raise Problem(refusal.status, refusal.detail, slug=refusal.slug, field="token")
+    assert row is not None
+    return {**row, "citizen_ref": case["citizen_ref"] if case else None}
+
+
+def _citizen(token_row: dict[str, Any]) -> Actor:
+    return Actor(id=f"citizen:{token_row['citizen_ref'] or token_row['case_id']}", role=Role.citizen)
+
+
+async def rate_with_token(
+    uow: UnitOfWork, ctx: NotifyContext, case_id: str, *, token: str, rating: Satisfaction, comment: str | None
+) -> dict[str, Any]:
+    used = await _spend_token(uow, ctx, case_id, token, "rating")
+    now = ctx.now()
+    comment = scrub(comment) if comment else None
+    if not await _rate(uow, ctx, case_id, used["round"], rating, "app", comment, _citizen(used), None, now):
+        existing = await repository.get_rating(uow.session, case_id, used["round"])
+        raise Problem(409, f"round {used['round']} of this case is already rated ({existing['source'] if existing else '?'})",
+                      slug="already-rated", round=used["round"])  # fmt: skip
+    await uow.commit()
+    return {"case_id": case_id, "round": used["round"], "rating": rating.value, "source": "app"}
+
+
+async def questionnaire_for(uow: UnitOfWork, ctx: NotifyContext, case_id: str, token: str) -> dict[str, Any]:
+    digest = domain.token_hash(token)
+    row = await repository.get_token(uow.session, digest, "questionnaire")
+    if row is None or row["case_id"] != case_id:
+        raise Problem(403, "this questionnaire link does not belong to this case", slug="rating-token-invalid", field="token")
+    return {"case_id": case_id, "round": row["round"], "answered": row["used_at"] is not None,
+            "questions": list(domain.QUESTIONS)}  # fmt: skip
+
+
+async def answer_questionnaire(
+    uow: UnitOfWork, ctx: NotifyContext, case_id: str, *, token: str, answers: dict[str, str]
+) -> dict[str, Any]:
+    known = {q["id"]: q for q in domain.QUESTIONS}
+    errors = [{"field": f"answers.{k}", "message": "unknown question"} for k in answers if k not in known]
+    errors += [
+        {"field": f"answers.{k}", "message": f"choose one of {', '.join(known[k]['choices'])}"}
+        for k, v in answers.items() if k in known and known[k]["choices"] and v not in known[k]["choices"]
+    ]  # fmt: skip
+    if "overall" not in answers:
+        errors.append({"field": "answers.overall", "message": "required"})
+    if errors:
+        raise Problem(422, "the answers do not fit the questionnaire", slug="validation", errors=errors)
+    used = await _spend_token(uow, ctx, case_id, token, "questionnaire")
+    now = ctx.now()
+    clean = {k: scrub(v) for k, v in answers.items()}
+    await repository.insert_answers(uow.session, case_id=case_id, round=used["round"], answers=clean, answered_at=now)
+    # The questionnaire's overall answer is the round's rating unless the round is rated already.
+    rated = await _rate(uow, ctx, case_id, used["round"], Satisfaction(answers["overall"]), "questionnaire",
+                        clean.get("suggestion"), _citizen(used), None, now)  # fmt: skip
+    await uow.commit()
+    return {"case_id": case_id, "round": used["round"], "recorded": True, "rated": rated}
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+async def resend_webhook(uow: UnitOfWork, ctx: NotifyContext, message_id: int) -> dict[str, Any]:
+    row = await repository.get_message(uow.session, message_id, lock=True)
+    if row is None or row["channel"] != "hotline":
+        raise Problem(404, f"no hotline webhook delivery {message_id}")
+    if row["state"] != "dead":
+        allowed = [] if row["state"] == "delivered" else ["wait for the retries"]
+        raise _not_allowed(f"webhook delivery {message_id}", row["state"], allowed, message_id=message_id)
+    # A fresh series of tries; the attempt log keeps the earlier ones.
+    await repository.set_message(uow.session, message_id, state="queued", attempts=0, next_attempt_at=ctx.now(),
+                                 last_error=None)  # fmt: skip
+    await uow.commit()
+    return {"id": message_id, "state": "queued"}

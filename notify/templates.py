@@ -1,0 +1,64 @@
+"""Message templates (jinja2), per kind and channel, in Chinese.
+
+A template named ``<kind>.<channel>`` wins over ``<kind>``. Text to a unit is scrubbed of
+phone and ID numbers (shared.privacy); text to the citizen may address them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import DictLoader, Environment, StrictUndefined, TemplateNotFound
+
+from shared.privacy import scrub
+
+TEMPLATES: dict[str, str] = {
+    # ---- to the citizen
+    "citizen.accepted": "您的诉求已受理，编号{{ tracking_no }}。我们将尽快办理并告知进展。",
+    "citizen.rejected": "您的诉求（编号{{ tracking_no or case_id }}）不予受理：{{ reason }}",
+    "citizen.dispatched": "您的诉求（编号{{ tracking_no or case_id }}）已交由{{ unit_name }}办理。",
+    "citizen.resolved": "您的诉求（编号{{ tracking_no or case_id }}）已办结，答复如下：{{ answer }}",
+    "citizen.closed": (
+        "您的诉求（编号{{ tracking_no or case_id }}）已办结销号。"
+        "{% if callback_day %}工作人员将于{{ callback_day }}回访。{% endif %}"
+        "{% if rating_link %}欢迎评价：{{ rating_link }}{% endif %}"
+        "{% if questionnaire_link %} 满意度问卷：{{ questionnaire_link }}{% endif %}"
+    ),
+    "citizen.reopened": "您的诉求（编号{{ tracking_no or case_id }}）已重新交办办理（第{{ redo_round }}次重办）。",
+    # ---- to units
+    "unit.dispatched": "新交办单{{ order_no }}：诉求{{ tracking_no or case_id }}，请及时签收办理。",
+    "unit.county_called": "乡呼县应：{{ township }}呼叫贵单位办理诉求{{ tracking_no or case_id }}（{{ reason }}），请于{{ respond_within_minutes }}分钟内响应。",
+    "unit.whistle_blown": "吹哨报到：{{ township }}就诉求{{ tracking_no or case_id }}吹哨（{{ reason }}），牵头单位{{ lead_unit }}，请于{{ respond_within_minutes }}分钟内报到。",
+    "unit.yellow_card": "黄牌预警：诉求{{ tracking_no or case_id }}即将超期（期限{{ due_at }}），请抓紧办理。",
+    "unit.red_card": "红牌：诉求{{ tracking_no or case_id }}已超期（期限{{ due_at }}），请立即办理。",
+    "unit.urged": "催办（第{{ sequence }}次）：诉求{{ tracking_no or case_id }}已超期{{ overdue_working_days }}个工作日。",
+    "unit.escalated": "督办：诉求{{ tracking_no or case_id }}已提级督办（{{ reason }}）。{{ detail or '' }}",
+    # ---- the 12345 status webhook carries JSON; this line is its human-readable text
+    "hotline.status": "工单{{ ticket_no or tracking_no or case_id }}：{{ label }}",
+}
+SMS_SIGNATURE = "【接诉即办】"
+
+_env = Environment(loader=DictLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def render(kind: str, channel: str, data: dict[str, Any], *, to_citizen: bool) -> str:
+    values = {**_defaults(), **data}
+    try:
+        template = _env.get_template(f"{kind}.{channel}")
+    except TemplateNotFound:
+        template = _env.get_template(kind)
+    text = template.render(**values)
+    if not to_citizen:
+        text = scrub(text)
+    if channel == "sms":
+        text = SMS_SIGNATURE + text
+    return text
+
+
+def _defaults() -> dict[str, Any]:
+    # Optional fields a template may mention although an event lacks them.
+    return {
+        "tracking_no": None, "case_id": None, "callback_day": None, "rating_link": None,
+        "questionnaire_link": None, "detail": None, "unit_name": None, "township": None, "reason": None,
+        "lead_unit": None, "ticket_no": None, "label": None,
+    }  # fmt: skip

@@ -1,0 +1,133 @@
+"""Notify's pure rules: callback days, retries, quiet hours, rate limits, planning, tokens."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from notify import domain
+from notify.templates import render
+from shared.events import (
+    CaseAccepted, AcceptedData, CaseDispatched, DispatchedData, CountyCalled, CountyCalledData,
+    SlaBreached, SlaBreachedData, ClockKind, make_event, system_actor,
+)  # fmt: skip
+from shared.workdays import LOCAL, WorkingCalendar
+
+CAL = WorkingCalendar()
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=LOCAL)
+
+
+@pytest.mark.parametrize(
+    ("closed", "due"),
+    [
+        (local(2026, 9, 30, 16, 0), local(2026, 10, 8, 9, 0)),  # National Day week: next working day is 8 Oct
+        (local(2026, 11, 20, 17, 30), local(2026, 11, 23, 9, 0)),  # Friday → Monday
+        (local(2026, 11, 24, 23, 59), local(2026, 11, 25, 9, 0)),  # late evening → tomorrow
+        (local(2026, 10, 9, 10, 0), local(2026, 10, 10, 9, 0)),  # Saturday 10 Oct 2026 is a make-up working day (调休)
+    ],
+)
+def test_callback_falls_due_the_working_day_after_closure(closed: datetime, due: datetime) -> None:
+    assert domain.callback_due(CAL, closed) == due
+
+
+def test_unreachable_is_tried_three_times_over_three_working_days_then_closed() -> None:
+    first = domain.record_attempt(CAL, attempts_before=0, reached=False, at=local(2026, 10, 8, 10))
+    assert (first.state, first.attempts, first.due_at, first.emit_completed) == ("open", 1, local(2026, 10, 9, 9), False)
+    second = domain.record_attempt(CAL, attempts_before=1, reached=False, at=local(2026, 10, 9, 10))
+    assert (second.state, second.due_at) == ("open", local(2026, 10, 10, 9))
+    third = domain.record_attempt(CAL, attempts_before=2, reached=False, at=local(2026, 10, 10, 10))
+    assert (third.state, third.attempts, third.due_at, third.emit_completed) == ("unreachable", 3, None, True)
+    reached = domain.record_attempt(CAL, attempts_before=1, reached=True, at=local(2026, 10, 9, 10))
+    assert (reached.state, reached.attempts, reached.emit_completed) == ("done", 2, True)
+
+
+def test_callback_views() -> None:
+    due = local(2026, 10, 8, 9)
+    assert domain.callback_view(due, local(2026, 10, 8, 8)) == "upcoming"
+    assert domain.callback_view(due, local(2026, 10, 8, 15)) == "due"
+    assert domain.callback_view(due, local(2026, 10, 9, 8)) == "overdue"
+
+
+def test_quiet_hours_hold_until_seven_in_beijing() -> None:
+    start, end = time(22), time(7)
+    assert domain.quiet_until(local(2026, 11, 23, 23, 10), start, end) == local(2026, 11, 24, 7)
+    assert domain.quiet_until(local(2026, 11, 24, 3, 0), start, end) == local(2026, 11, 24, 7)
+    assert domain.quiet_until(local(2026, 11, 24, 7, 0), start, end) is None
+    assert domain.quiet_until(local(2026, 11, 24, 21, 59), start, end) is None
+    # 23:30 in Beijing is 15:30 UTC: the rule is about local time, whatever the input zone.
+    assert domain.quiet_until(datetime(2026, 11, 23, 15, 30, tzinfo=UTC), start, end) == local(2026, 11, 24, 7)
+    assert domain.quiet_until(local(2026, 11, 24, 13), time(12), time(14)) == local(2026, 11, 24, 14)
+
+
+def test_rate_limit_and_backoff() -> None:
+    now = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    window = timedelta(hours=1)
+    sent = [now - timedelta(minutes=m) for m in (50, 30, 10)]
+    assert domain.rate_limited_until(sent, now, limit=4, window=window) is None
+    assert domain.rate_limited_until(sent, now, limit=3, window=window) == now + timedelta(minutes=10)
+    assert domain.rate_limited_until([now - timedelta(hours=2)] * 5, now, limit=3, window=window) is None
+    assert [domain.backoff(n, base=1, cap=5).total_seconds() for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
+
+
+def test_tokens_are_random_hashed_and_refused_with_reasons() -> None:
+    token, digest = domain.new_token()
+    other, _ = domain.new_token()
+    assert token != other and len(token) >= 32 and digest == domain.token_hash(token) and token not in digest
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    ok = dict(found=True, token_case="c1", token_round=0, used_at=None, expires_at=now + timedelta(days=1),
+              case_id="c1", current_round=0, now=now)  # fmt: skip
+    assert domain.check_token(**ok) is None
+    assert domain.check_token(**{**ok, "found": False}).status == 403
+    assert domain.check_token(**{**ok, "token_case": "c2"}).slug == "rating-token-invalid"
+    assert domain.check_token(**{**ok, "used_at": now}).slug == "rating-token-used"
+    stale = domain.check_token(**{**ok, "current_round": 1})
+    assert stale.slug == "rating-token-stale" and "round 1" in stale.detail
+    assert domain.check_token(**{**ok, "expires_at": now}).status == 410
+
+
+def test_questionnaire_sample_is_deterministic_and_near_one_in_n() -> None:
+    picked = [domain.sampled_for_questionnaire(f"case-{i}", 10) for i in range(5000)]
+    assert picked == [domain.sampled_for_questionnaire(f"case-{i}", 10) for i in range(5000)]
+    assert 350 < sum(picked) < 650
+    assert domain.sampled_for_questionnaire("anything", 1)
+
+
+def _event(cls, data, case_id="c1"):  # noqa: ANN001, ANN202
+    return make_event(cls, case_id=case_id, payload=data, producer="test", actor=system_actor("test"))
+
+
+def test_plan_citizen_messages_follow_the_case_channel() -> None:
+    accepted = _event(CaseAccepted, AcceptedData(tracking_no="XC-1", notice="已受理"))
+    app_case = domain.CaseView("c1", tracking_no="XC-1", channel="app", has_phone=True, citizen_ref="r1")
+    planned = domain.plan_messages(accepted, app_case)
+    assert {(p.recipient, p.channel, p.kind) for p in planned} == {
+        ("citizen:r1", "sms", "citizen.accepted"), ("citizen:r1", "inbox", "citizen.accepted"),
+    }  # fmt: skip
+    hotline_case = domain.CaseView("c1", tracking_no="XC-1", channel="hotline", has_phone=False, external_ref="T-9")
+    planned = domain.plan_messages(accepted, hotline_case)
+    assert [(p.recipient, p.channel) for p in planned] == [("hotline:12345", "hotline")]
+    assert planned[0].data["ticket_no"] == "T-9" and planned[0].data["status"] == "accepted"
+
+
+def test_plan_unit_messages_red_card_reaches_the_head() -> None:
+    case = domain.CaseView("c1", units=("LB-XC-ZJJ",))
+    breached = _event(SlaBreached, SlaBreachedData(clock_id="k", clock=ClockKind.resolve, due_at=datetime.now(UTC)))
+    planned = domain.plan_messages(breached, case)
+    assert {(p.recipient, p.kind, p.urgent) for p in planned} == {
+        ("unit:LB-XC-ZJJ:duty", "unit.red_card", True), ("unit:LB-XC-ZJJ:head", "unit.red_card", True),
+    }  # fmt: skip
+    dispatched = _event(CaseDispatched, DispatchedData(order_no="O-1", unit="LB-XC-SLJ", unit_name="水利局"))
+    kinds = {(p.recipient, p.kind) for p in domain.plan_messages(dispatched, domain.CaseView("c1", has_phone=True))}
+    assert kinds == {("citizen:c1", "citizen.dispatched"), ("unit:LB-XC-SLJ:duty", "unit.dispatched")}
+
+
+def test_unit_text_is_masked_citizen_text_is_not() -> None:
+    called = _event(CountyCalled, CountyCalledData(call_id="k", township="通挽镇", units=["LB-XC-SLJ"],
+                                                     reason="群众13812345678反映停水"))  # fmt: skip
+    [planned] = domain.plan_messages(called, domain.CaseView("c1", tracking_no="XC-1"))
+    text = render(planned.kind, planned.channel, planned.data, to_citizen=False)
+    assert "138****5678" in text and "13812345678" not in text and "乡呼县应" in text
+    sms = render("citizen.resolved", "sms", {"tracking_no": "XC-1", "answer": "请拨13812345678联系"}, to_citizen=True)
+    assert sms.startswith("【接诉即办】") and "13812345678" in sms

@@ -1,0 +1,25 @@
+"""``python -m services.receiver``: listens on RECEIVER_HOST:RECEIVER_PORT (127.0.0.1:8090)."""
+
+import os
+import sys
+
+import uvicorn
+
+from services.receiver.app import create_app
+from shared.ports import port_is_free
+
+
+def main() -> None:
+    host = os.environ.get("RECEIVER_HOST", "127.0.0.1")
+    raw = os.environ.get("RECEIVER_PORT", "8090")
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        print(f"receiver: RECEIVER_PORT must be a port number, got {raw!r}", file=sys.stderr)
+        raise SystemExit(2)
+    port = int(raw)
+    if not port_is_free(port, host):
+        print(f"receiver: port {port} on {host} is in use; set RECEIVER_PORT to another port", file=sys.stderr)
+        raise SystemExit(2)
+    uvicorn.run(create_app(), host=host, port=port, access_log=False)
+
+
+main()
