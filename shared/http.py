@@ -48,3 +48,44 @@ async def require_json(request: Request) -> None:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise Problem(415, f"send application/json, not {content_type or 'no content type'}")
+
+
+# Paths that serve the interactive API docs (Swagger UI loads its script and styles from a CDN).
+_DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-site"),
+)
+# An API answer is data, never a page: nothing in it may run, nothing may frame it.
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """Security headers on every response; ``Cache-Control: no-store`` unless the route set
+    its own (answers carry personal data: no shared cache may keep them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_docs = scope.get("path", "").startswith(_DOCS_PATHS)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                extra = [h for h in _ALWAYS if h[0] not in present]
+                if not is_docs and _API_CSP[0] not in present:
+                    extra.append(_API_CSP)
+                if b"cache-control" not in present:
+                    extra.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers + extra}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

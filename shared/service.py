@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -31,7 +32,7 @@ from shared.bus import TopicSpec, dlq_topic, ensure_epoch
 from shared.consumer import EventConsumer, Handler
 from shared.db import UnitOfWork, create_engine, session_factory
 from shared.events import EventBase
-from shared.http import BodySizeLimit
+from shared.http import BodySizeLimit, SecurityHeaders
 from shared.logs import configure_logging
 from shared.migrate import ensure_database, migrate
 from shared.ports import port_is_free
@@ -191,6 +192,13 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     auth = load_auth_settings()
     app.state.token_verifier = TokenVerifier.from_settings(auth) if auth.mode == "jwt" else None
     install_problem_handlers(app)
+    if settings.cors_origins:
+        # Only the configured origins (the console, the mini-program's web view); none by default.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"], max_age=600,
+        )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=spec.body_limits(settings) if spec.body_limits else None
     )

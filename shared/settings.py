@@ -48,6 +48,7 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10, ge=0, le=300)
 
     max_body_bytes: int = Field(default=2_000_000, ge=1_000, description="larger request bodies get 413")
+    cors_origins: list[str] = Field(default_factory=list, description='browser origins allowed to call, e.g. ["https://console.example.cn"]')
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
