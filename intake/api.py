@@ -33,6 +33,7 @@ from shared.events import (
 )
 from shared.http import require_json
 from shared.problems import Problem
+from shared.ratelimit import retry_after_header
 from shared.service import RuntimeDep, UowDep
 from shared.signing import SignatureError, SignedRequest, verify
 
@@ -178,10 +179,12 @@ def _created(filed: Filed) -> AppealCreated:
 )
 async def post_appeal(
     body: NewAppeal,
+    request: Request,
     ctx: ContextDep,
     uow: UowDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
 ) -> AppealCreated:
+    refuse_if_flooding(ctx, request, body.contact.phone)
     actor = (
         Actor(id=body.reporter_id, role=Role.grid_worker) if body.reporter_id else citizen_actor(body.contact.phone)
     )
@@ -313,6 +316,18 @@ async def my_appeals(
         items=[AppealSummary(case_id=r.case_id, tracking_no=r.tracking_no, title=r.title, status=r.status, created_at=r.created_at) for r in page],
         next_cursor=_encode_cursor(page[-1].created_at, page[-1].case_id) if more else None,
     )
+
+
+def refuse_if_flooding(ctx: IntakeContext, request: Request, phone: str) -> None:
+    """429 with Retry-After when this client address or this citizen files too fast."""
+    over = ctx.too_many(phone=phone, client=request.client.host if request.client else "unknown")
+    if over is not None:
+        who, wait = over
+        detail = (
+            "too many appeals from this client; try again later" if who == "client"
+            else "too many appeals from this phone number; try again later (同一号码提交过于频繁，请稍后再试)"
+        )
+        raise Problem(429, detail, slug="rate-limited", headers=retry_after_header(wait), limited=who)
 
 
 def _encode_cursor(created_at: datetime, case_id: str) -> str:

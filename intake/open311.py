@@ -23,6 +23,7 @@ from intake.classify import SUBJECT_CLASSES
 from intake.service import AppealInput, citizen_actor, file_appeal
 from shared.db import UnitOfWork
 from shared.events import Channel
+from shared.ratelimit import retry_after_header
 from shared.service import UowDep
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
@@ -131,6 +132,7 @@ async def service_definition(code: str, fmt: Format) -> Response:
 @router.post("/requests.{fmt}", summary="Create a service request (form-encoded, as the spec says)")
 async def create_request(
     fmt: Format,
+    request: Request,
     ctx: ContextDep,
     uow: UowDep,
     service_code: str = Form(...),
@@ -155,6 +157,11 @@ async def create_request(
         return error_response(400, "phone is required (the citizen is called back)", fmt)
     if not description.strip():
         return error_response(400, "description is required", fmt)
+    over = ctx.too_many(phone=phone, client=request.client.host if request.client else "unknown")
+    if over is not None:
+        refused = error_response(429, "too many requests; try again later", fmt)
+        refused.headers.update(retry_after_header(over[1]))
+        return refused
     name = f"{last_name or ''}{first_name or ''}".strip() or "市民"
     title = description.strip().splitlines()[0][:40]
     async with uow:

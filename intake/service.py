@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,6 +55,7 @@ from shared.events import (
 from shared.contact import contact_keyring, seal_phone
 from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
+from shared.ratelimit import Rate, RateLimiter
 from shared.privacy import mask_phone, scrub
 from shared.signing import parse_client_secrets
 
@@ -77,6 +79,8 @@ class IntakeContext:
     contact_keys: KeyRing
     attachment_store: AttachmentStore
     attachment_spool: Path
+    citizen_limiter: RateLimiter
+    client_limiter: RateLimiter
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> IntakeContext:
@@ -93,6 +97,8 @@ class IntakeContext:
             machine_clients=parse_client_secrets(settings.hotline_clients.get_secret_value()),
             contact_keys=contact_keyring(settings.contact_keys.get_secret_value() if settings.contact_keys else None),
             **_attachment_storage(settings.attachment_dir),
+            citizen_limiter=RateLimiter(Rate.parse(settings.citizen_rate_limit)),
+            client_limiter=RateLimiter(Rate.parse(settings.client_rate_limit)),
         )
 
     @property
@@ -103,6 +109,15 @@ class IntakeContext:
 
     def phone_hash(self, phone: str) -> str:
         return self.hasher.digest(phone, normalise=normalise_phone)
+
+    def too_many(self, *, phone: str, client: str) -> tuple[str, float] | None:
+        """(who, seconds to wait) when this client or this citizen is over its limit."""
+        now = time.monotonic()
+        wait = self.client_limiter.check(client, now)
+        if wait is not None:
+            return "client", wait
+        wait = self.citizen_limiter.check(self.phone_hash(phone), now)
+        return None if wait is None else ("citizen", wait)
 
 
 def _attachment_storage(root: Path) -> dict[str, Any]:

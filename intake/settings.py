@@ -1,8 +1,9 @@
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.ratelimit import Rate
 from shared.settings import ServiceSettings
 
 
@@ -25,6 +26,10 @@ class IntakeSettings(ServiceSettings):
     signature_window_seconds: int = Field(default=300, ge=30, le=3600)
     hotline_batch_max: int = Field(default=500, ge=1, le=5000)
 
+    # Abuse limits, per replica (see shared/ratelimit.py); "0/1" turns one off.
+    citizen_rate_limit: str = Field(default="20/1h", description="appeals one phone may file per window")
+    client_rate_limit: str = Field(default="3000/60s", description="appeals one client address may file per window")
+
     # Classification, location, duplicates
     triage_threshold: float = Field(default=0.5, ge=0, le=1)
     duplicate_distance_m: float = Field(default=300, ge=0)
@@ -34,3 +39,9 @@ class IntakeSettings(ServiceSettings):
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="largest photo or PDF accepted")
     org_file: Path | None = Field(default=None, description="organisation directory JSON used until the directory publishes (default: the demo org)")
     org_topic: str = Field(default="org-directory", description="where the directory publishes its versions (shared.orgfollow)")
+
+    @field_validator("citizen_rate_limit", "client_rate_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        Rate.parse(value)  # fail at start with the variable named, not at the first appeal
+        return value
