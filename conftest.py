@@ -7,7 +7,9 @@ already have instead (nothing embedded is started then).
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,3 +42,40 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     finally:
         broker.stop()
         postgres.stop()
+
+
+# PIPL: no phone or ID number may appear in clear in any log line while the suite runs —
+# neither from services running in the test process nor from those started as processes.
+PHONE_OR_ID = re.compile(r"(?<![\d.])(1[3-9]\d{9}|\d{17}[\dXx])(?![\d])")
+
+
+class _LeakWatch(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose arguments do not format is not ours to judge
+            return
+        if PHONE_OR_ID.search(text):
+            self.leaks.append(f"{record.name}: {text[:200]}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_data_in_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    watch = _LeakWatch()
+    logging.getLogger().addHandler(watch)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(watch)
+    leaks = list(watch.leaks)
+    for path in [*tmp_path_factory.getbasetemp().rglob("*.log"), *ARTIFACTS.glob("*.log")]:
+        if path.name in ("postgres.log", "broker.log"):
+            continue  # the servers' own logs: statements are not logged
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if PHONE_OR_ID.search(line):
+                leaks.append(f"{path.name}:{number}: {line[:200]}")
+    assert not leaks, "personal data in clear in logs:\n" + "\n".join(leaks[:20])
