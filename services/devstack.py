@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ipaddress
 import logging
 import math
 import os
 import signal
 import socket
 
-from shared.ports import free_port, port_is_free  # noqa: F401 - free_port is part of this module's API
+from shared.ports import free_port, is_loopback, port_is_free  # noqa: F401 - free_port is part of this module's API
 import stat
 import subprocess
 import time
@@ -63,11 +62,7 @@ def _port_in_use(port: int, env_var: str) -> PortInUse:
 
 def _require_loopback(host: str) -> None:
     """Refuse any address reachable from other machines: these servers trust every client."""
-    try:
-        ok = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        ok = False
-    if not ok:
+    if not is_loopback(host):
         raise ValueError(f"host must be a loopback address such as 127.0.0.1, not {host!r}")
 
 

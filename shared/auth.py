@@ -35,7 +35,6 @@ of ``shared.actors``: the caller states who it is in X-Actor-* headers) or ``jwt
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import re
@@ -67,6 +66,7 @@ from jwt.exceptions import (
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.ports import is_loopback
 from shared.events import Actor, Role
 from shared.problems import Problem
 
@@ -143,18 +143,10 @@ def _check_jwks_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return
     raise ValueError("the JWKS URL must be https:// (http:// only to 127.0.0.1/localhost)")
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------- refusals
