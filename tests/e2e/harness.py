@@ -20,6 +20,8 @@ import httpx
 from shared.testing import Infra, ServiceProcess, TopicReader, free_port, service_env, unique
 
 SERVICE_NAMES = ("intake", "dispatch", "sla", "scoring", "notify")
+HOTLINE_SECRET = b"e2e-hotline-secret"  # the 12345 system signs its pushes with this
+WEBHOOK_SECRET = b"e2e-webhook-secret"  # notify signs the status it posts back with this
 
 
 @dataclass
@@ -84,13 +86,29 @@ async def running_platform(
     topic = unique("e2e")
     processes: dict[str, ServiceProcess] = {}
     databases: dict[str, str] = {}
+    # The stand-in for the SMS gateway, WeChat and the 12345 system: notify reaches it by URL.
+    receiver_port = free_port()
+    processes["receiver"] = ServiceProcess(
+        "services.receiver", {**service_env(infra, "RECEIVER_", topic=topic, database="unused", port=receiver_port)},
+        receiver_port, logs / "receiver.log",
+    )
+    receiver = f"http://127.0.0.1:{receiver_port}"
+    wiring = {
+        "notify": {
+            "SMS_URL": f"{receiver}/sms", "WECHAT_URL": f"{receiver}/wechat", "HOTLINE_WEBHOOK_URL": f"{receiver}/hotline",
+            "HOTLINE_WEBHOOK_SECRET": WEBHOOK_SECRET.decode(), "TEST_CLOCK": "true",
+        },
+        "intake": {"HOTLINE_CLIENTS": f"hotline12345:{HOTLINE_SECRET.decode()}"},
+    }
+    for name, extra in (settings or {}).items():
+        wiring[name] = {**wiring.get(name, {}), **extra}
     for name in services:
         database = unique(f"e2e_{name}")
         databases[name] = infra.database_url(database)
         for replica in range(1, (replicas or {}).get(name, 1) + 1):
             key = name if replica == 1 else f"{name}#{replica}"
             port = free_port()
-            env = platform_env(infra, name, topic=topic, database=database, port=port, extra=(settings or {}).get(name, {}))
+            env = platform_env(infra, name, topic=topic, database=database, port=port, extra=wiring.get(name, {}))
             processes[key] = ServiceProcess(name, env, port, logs / f"{key.replace('#', '-')}.log")
     try:
         for process in processes.values():
