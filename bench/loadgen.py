@@ -47,10 +47,22 @@ class Spec:
     warmup: float = 0.0  # closed loop only: run, then start counting
     grace: float = 5.0  # open loop only
     max_connections: int = 256  # open loop only: beyond that, requests queue (and it shows in latency)
+    vary: bool = False  # open loop only: "{n}" in the body's strings becomes the request's number
 
 
 def spec_json(spec: Spec) -> str:
     return json.dumps(asdict(spec), ensure_ascii=False)
+
+
+def numbered(body: Any, n: int) -> Any:
+    """The body with every "{n}" in its strings replaced by ``n`` (distinct appeals, not duplicates)."""
+    if isinstance(body, str):
+        return body.replace("{n}", str(n))
+    if isinstance(body, dict):
+        return {k: numbered(v, n) for k, v in body.items()}
+    if isinstance(body, list):
+        return [numbered(v, n) for v in body]
+    return body
 
 
 def encode_post(port: int, path: str, body: dict[str, Any]) -> bytes:
@@ -170,13 +182,18 @@ async def closed_loop(spec: Spec) -> dict[str, Any]:
 
 async def open_loop(spec: Spec) -> dict[str, Any]:
     """Requests at ``rate`` per second for ``seconds``, each on the first idle connection."""
-    request = encode_post(spec.port, spec.path, spec.body)
+    total = round(spec.rate * spec.seconds)
+    # Encoded before the clock starts, so that building them never delays the schedule.
+    requests = (
+        [encode_post(spec.port, spec.path, numbered(spec.body, i)) for i in range(total)]
+        if spec.vary else [encode_post(spec.port, spec.path, spec.body)] * total
+    )
     tally = Tally()
     idle: asyncio.LifoQueue[Connection] = asyncio.LifoQueue()  # LIFO: reuse warm connections first
     for _ in range(spec.max_connections):
         idle.put_nowait(Connection(spec.port))
 
-    async def one(scheduled: float) -> None:
+    async def one(scheduled: float, request: bytes) -> None:
         conn = await idle.get()
         try:
             status = await conn.exchange(request)
@@ -185,7 +202,6 @@ async def open_loop(spec: Spec) -> dict[str, Any]:
         tally.add(status, time.perf_counter() - scheduled)
 
     start = time.perf_counter() + 0.05
-    total = round(spec.rate * spec.seconds)
     tasks: list[asyncio.Task[None]] = []
     late = 0.0  # how far behind schedule the generator itself fell
     progress = asyncio.create_task(_progress(spec.label, start, spec.seconds))
@@ -194,7 +210,7 @@ async def open_loop(spec: Spec) -> dict[str, Any]:
         if (delay := scheduled - time.perf_counter()) > 0:
             await asyncio.sleep(delay)
         late = max(late, time.perf_counter() - scheduled)
-        tasks.append(asyncio.create_task(one(scheduled)))
+        tasks.append(asyncio.create_task(one(scheduled, requests[i])))
     progress.cancel()
     if waiting := sum(not task.done() for task in tasks):
         say(f"{spec.label}: {waiting} not answered yet, waiting up to {spec.grace:.0f} s")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, hotline, report
+from bench import appeals, baselines, hotline, pipeline, report
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -53,6 +53,14 @@ PHASES: tuple[Phase, ...] = (
         "hotline", hotline.hotline_batches,
         "`python -m intake` on a fresh database; signed `POST /api/v1/hotline/tickets` batches of 500 new tickets, "
         "back to back from 1 and then 2 pushers, after a warm-up; tickets counted from the answers (created).",
+        needs=("asyncpg",),
+    ),
+    Phase(
+        "pipeline", pipeline.pipeline,
+        "all five services as their own processes on one topic; intake driven open-loop at the first step's rate with "
+        "distinct streetlamp appeals in 城关镇 (duplicate matching set to identical texts only); the bench reads the "
+        "topic and takes each case's lag from the record timestamps of its case.received and case.dispatched; RSS of "
+        "each service idle and after the load.",
         needs=("asyncpg",),
     ),
 )
