@@ -1,5 +1,305 @@
-"""Dispatch's REST API (``/api/v1``)."""
+"""Dispatch's REST API (``/api/v1``): thin routes over ``dispatch.service``."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from dispatch import repository, service
+from dispatch.domain import OrderState, allowed_actions
+from dispatch.service import DispatchContext
+from shared.actors import ActorDep
+from shared.events import ResolutionClass, utcnow
+from shared.http import require_json
+from shared.problems import Problem
+from shared.service import UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+JsonBody = Depends(require_json)
+
+
+async def dispatch_context(request: Request) -> DispatchContext:
+    return request.app.state.dispatch
+
+
+ContextDep = Annotated[DispatchContext, Depends(dispatch_context)]
+IfMatch = Annotated[int | None, Header(description="the order's version you saw; a stale one is a 409")]
+
+
+class Done(BaseModel):
+    order_no: str | None = None
+    state: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ManualDispatch(BaseModel):
+    unit: str = Field(min_length=1, max_length=64, description="org directory unit code, e.g. LB-XC-ZJJ")
+    resolution_class: ResolutionClass = ResolutionClass.general
+    instructions: str | None = Field(default=None, max_length=2000)
+
+
+class ReturnBody(BaseModel):
+    reason_code: Literal["not_our_duty", "wrong_area", "insufficient_info", "duplicate", "other"]
+    reason: str = Field(min_length=2, max_length=1000)
+    suggested_unit: str | None = Field(default=None, max_length=64)
+
+
+class ReviewBody(BaseModel):
+    upheld: bool
+    comment: str | None = Field(default=None, max_length=1000)
+    redispatch_to: str | None = Field(default=None, max_length=64)
+
+
+class PlanBody(BaseModel):
+    measures: str = Field(min_length=2, max_length=4000)
+    planned_finish_at: AwareDatetime
+    responsible: str = Field(min_length=1, max_length=64)
+    contact: str | None = Field(default=None, max_length=32)
+
+
+class ProgressBody(BaseModel):
+    note: str = Field(min_length=1, max_length=4000)
+    percent: int | None = Field(default=None, ge=0, le=100)
+    attachments: list[str] = Field(default_factory=list, max_length=9)
+    first_contact: bool = False
+    part_done: bool = Field(default=False, description="a co-handler of a whistle reports its part done")
+
+
+class ExtensionBody(BaseModel):
+    working_days: int = Field(gt=0, le=180)
+    reason: str = Field(min_length=2, max_length=1000)
+    long_cycle: bool = False
+
+
+class DecisionBody(BaseModel):
+    approve: bool
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class ResolveBody(BaseModel):
+    answer: str = Field(min_length=2, max_length=4000, description="答复 to the citizen")
+    solved: bool = True
+    override_co_handlers: bool = False
+
+
+class VerifyBody(BaseModel):
+    passed: bool
+    comment: str | None = Field(default=None, max_length=1000)
+    public_summary: str | None = Field(default=None, max_length=1000, description="公示 text (personal data is masked)")
+
+
+class CallBody(BaseModel):
+    units: list[str] = Field(min_length=1, max_length=10, description="county departments called")
+    reason: str = Field(min_length=2, max_length=2000)
+    respond_within_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    lead_unit: str | None = Field(default=None, description="吹哨报到: the lead; the other units co-handle")
+
+
+# --------------------------------------------------------------------------- dispatching
+
+
+@router.post("/cases/{case_id}/dispatch", status_code=201, response_model=Done, dependencies=[JsonBody],
+             summary="Dispatch a case by hand (centre): a dispatch order (交办单) to a unit")  # fmt: skip
+async def dispatch_case(case_id: str, body: ManualDispatch, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
+    async with uow:
+        order_no = await service.dispatch_by_hand(
+            uow, ctx, case_id, actor, unit=body.unit, resolution_class=body.resolution_class, instructions=body.instructions
+        )
+        await uow.commit()
+    return Done(order_no=order_no, state=OrderState.dispatched.value)
+
+
+@router.post("/cases/{case_id}/call", status_code=201, response_model=Done, dependencies=[JsonBody],
+             summary="乡呼县应 / 吹哨报到: the township calls county departments (name a lead for a whistle)")  # fmt: skip
+async def call_county(case_id: str, body: CallBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
+    async with uow:
+        call_id, opened = await service.call_county(
+            uow, ctx, case_id, actor, units=body.units, reason=body.reason,
+            respond_within_minutes=body.respond_within_minutes, lead_unit=body.lead_unit,
+        )  # fmt: skip
+        await uow.commit()
+    return Done(detail={"call_id": call_id, "orders": opened})
+
+
+@router.post("/cases/{case_id}/verify", response_model=Done, dependencies=[JsonBody],
+             summary="核验 by the township: passed → closed and published (销号、公示); failed → back to the unit")  # fmt: skip
+async def verify_case(case_id: str, body: VerifyBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
+    async with uow:
+        await service.verify(uow, ctx, case_id, actor, passed=body.passed, comment=body.comment, public_summary=body.public_summary)
+        await uow.commit()
+    return Done(state="closed" if body.passed else "in_progress")
+
+
+# --------------------------------------------------------------------------- acting on an order
+
+
+@router.get("/orders/{order_no}", summary="A dispatch order with its history and the actions allowed now")
+async def get_order(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> dict[str, Any]:
+    async with uow:
+        order = await repository.get_order(uow.session, order_no)
+    if order is None or not service.may_act_for(ctx, actor, order.unit):
+        raise Problem(404, f"no order {order_no}")
+    return _order_view(order)
+
+
+@router.post("/orders/{order_no}/sign", response_model=Done, summary="签收: the unit takes the order")
+async def sign(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        await service.sign(uow, ctx, order_no, actor, if_match)
+        await uow.commit()
+    return Done(order_no=order_no, state=OrderState.signed.value)
+
+
+@router.post("/orders/{order_no}/return", response_model=Done, dependencies=[JsonBody],
+             summary="退单: within the return window, with a reason; the centre reviews it")  # fmt: skip
+async def return_order(order_no: str, body: ReturnBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        await service.return_order(uow, ctx, order_no, actor, if_match, reason_code=body.reason_code, reason=body.reason,
+                                   suggested_unit=body.suggested_unit)  # fmt: skip
+        await uow.commit()
+    return Done(order_no=order_no, state=OrderState.returned.value)
+
+
+@router.post("/orders/{order_no}/review", response_model=Done, dependencies=[JsonBody],
+             summary="The centre reviews a return: upheld → re-dispatched; rejected → back to the unit")  # fmt: skip
+async def review(order_no: str, body: ReviewBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        new_order = await service.review_return(uow, ctx, order_no, actor, if_match, upheld=body.upheld, comment=body.comment,
+                                                redispatch_to=body.redispatch_to)  # fmt: skip
+        await uow.commit()
+    state = OrderState.reassigned if body.upheld else OrderState.dispatched
+    return Done(order_no=order_no, state=state.value, detail={"new_order": new_order} if new_order else {})
+
+
+@router.post("/orders/{order_no}/plan", response_model=Done, dependencies=[JsonBody], summary="施工图: the work plan")
+async def plan(order_no: str, body: PlanBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        await service.file_plan(uow, ctx, order_no, actor, if_match, measures=body.measures,
+                                planned_finish_at=body.planned_finish_at, responsible=body.responsible, contact=body.contact)  # fmt: skip
+        await uow.commit()
+    return Done(order_no=order_no, state=OrderState.in_progress.value)
+
+
+@router.post("/orders/{order_no}/progress", response_model=Done, dependencies=[JsonBody], summary="Progress (photos by attachment id)")
+async def progress(order_no: str, body: ProgressBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        await service.report_progress(uow, ctx, order_no, actor, if_match, note=body.note, percent=body.percent,
+                                      attachments=body.attachments, first_contact=body.first_contact, part_done=body.part_done)  # fmt: skip
+        await uow.commit()
+    return Done(order_no=order_no, state=OrderState.in_progress.value)
+
+
+@router.post("/orders/{order_no}/extensions", status_code=201, response_model=Done, dependencies=[JsonBody],
+             summary="延期: ask for more working days (≤ 3 × 3, or once ≤ 10; long-cycle ≤ 180)")  # fmt: skip
+async def ask_extension(order_no: str, body: ExtensionBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        request_id = await service.request_extension(uow, ctx, order_no, actor, if_match, working_days=body.working_days,
+                                                     reason=body.reason, long_cycle=body.long_cycle)  # fmt: skip
+        await uow.commit()
+    return Done(order_no=order_no, detail={"request_id": request_id})
+
+
+@router.post("/extensions/{request_id}/decision", response_model=Done, dependencies=[JsonBody],
+             summary="The centre approves (deadline recomputed from now) or denies an extension")  # fmt: skip
+async def decide(request_id: str, body: DecisionBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
+    async with uow:
+        new_due = await service.decide_extension(uow, ctx, request_id, actor, approve=body.approve, reason=body.reason)
+        await uow.commit()
+    return Done(detail={"request_id": request_id, "approved": body.approve, "new_due_at": new_due.isoformat() if new_due else None})
+
+
+@router.post("/orders/{order_no}/resolve", response_model=Done, dependencies=[JsonBody], summary="答复: resolved, with the answer")
+async def resolve(order_no: str, body: ResolveBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        await service.resolve(uow, ctx, order_no, actor, if_match, answer=body.answer, solved=body.solved,
+                              override_co_handlers=body.override_co_handlers)  # fmt: skip
+        await uow.commit()
+    return Done(order_no=order_no, state=OrderState.resolved.value)
+
+
+# --------------------------------------------------------------------------- queues and lists
+
+
+@router.get("/units/{unit}/orders", summary="A unit's work queue with counts: to_sign, in_progress, due_soon, overdue, returned, resolved")
+async def unit_orders(
+    unit: str, ctx: ContextDep, uow: UowDep, actor: ActorDep,
+    queue: Annotated[Literal[repository.QUEUES], Query()] = "to_sign",  # type: ignore[valid-type]
+    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:  # fmt: skip
+    if not service.may_act_for(ctx, actor, unit):
+        raise Problem(404, f"no unit {unit} for you")
+    now = utcnow()
+    soon = service.soon_horizon(ctx, now)
+    async with uow:
+        counts = await repository.unit_counts(uow.session, unit, now=now, soon=soon)
+        rows = await repository.unit_queue(uow.session, unit, queue, now=now, soon=soon, after=_cursor(cursor), limit=limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    return {
+        "unit": unit, "queue": queue, "counts": counts,
+        "items": [{**_order_view(r, history=False), "tracking_no": r.tracking_no, "title": r.title} for r in page],
+        "next_cursor": _make_cursor(page[-1].dispatched_at, page[-1].order_no) if more else None,
+    }  # fmt: skip
+
+
+@router.get("/board", summary="The dispatcher's board: cases waiting for a unit, returns waiting for review")
+async def board(ctx: ContextDep, uow: UowDep, actor: ActorDep, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    service.require_centre(actor, "see the dispatch board")
+    async with uow:
+        found = await repository.board(uow.session, limit)
+    return {
+        "unassigned": [{"case_id": c.case_id, "tracking_no": c.tracking_no, "title": c.title, "subject_class": c.subject_class,
+                        "township": c.township, "triaged": c.triaged, "received_at": c.received_at} for c in found["unassigned"]],
+        "returned": [{**_order_view(r, history=False), "tracking_no": r.tracking_no, "title": r.title,
+                      "returns": r.returns} for r in found["returned"]],
+    }  # fmt: skip
+
+
+@router.get("/cases/{case_id}/orders", summary="Every order of a case (what each unit was asked and did)")
+async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> dict[str, Any]:
+    async with uow:
+        case = await repository.get_case(uow.session, case_id)
+        rows = await repository.case_orders(uow.session, case_id)
+    visible = [r for r in rows if service.may_act_for(ctx, actor, r.unit)] if actor.role not in service.CENTRE_ROLES else rows
+    if case is None or (not visible and actor.org_unit != case.township and actor.role not in service.CENTRE_ROLES):
+        raise Problem(404, f"no case {case_id}")
+    return {"case_id": case_id, "stage": case.stage, "redo_round": case.redo_round, "orders": [_order_view(r) for r in visible]}
+
+
+@router.get("/public/closed", summary="公示: closed cases with their public summary (personal data masked)")
+async def public_closed(uow: UowDep, before: datetime | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+    async with uow:
+        rows = await repository.closed_cases(uow.session, limit=limit, before=before)
+    return {"items": [{"tracking_no": r.tracking_no, "summary": r.public_summary, "township": r.township,
+                       "closed_at": r.closed_at} for r in rows]}  # fmt: skip
+
+
+def _order_view(order: Any, *, history: bool = True) -> dict[str, Any]:
+    view = {
+        "order_no": order.order_no, "case_id": order.case_id, "unit": order.unit, "unit_name": order.unit_name,
+        "role": order.role, "call_id": order.call_id, "state": order.state, "resolution_class": order.resolution_class,
+        "instructions": order.instructions, "redo_round": order.redo_round, "automatic": order.automatic,
+        "dispatched_at": order.dispatched_at, "due_at": order.due_at, "signed_at": order.signed_at,
+        "resolved_at": order.resolved_at, "answer": order.answer, "plan": order.plan, "version": order.version,
+        "allowed_actions": allowed_actions(OrderState(order.state)),
+    }  # fmt: skip
+    if history:
+        view["history"] = order.history
+    return view
+
+
+def _make_cursor(at: datetime, order_no: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{order_no}".encode()).decode()
+
+
+def _cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    try:
+        at, order_no = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(at), order_no
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "cursor is not one this API gave out", slug="bad-cursor", field="cursor") from None

@@ -1,27 +1,45 @@
 """Dispatch service: FastAPI app factory."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from dispatch.api import router
-from dispatch.handlers import HANDLERS
+from dispatch.handlers import make_handlers
+from dispatch.service import DispatchContext
 from dispatch.settings import DispatchSettings
 from shared.case_status import router as case_status_router
-from shared.service import ServiceSpec, build_app
+from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
 
 SPEC = ServiceSpec(
     name="dispatch",
     title="接诉即办 · Dispatch",
-    description="乡呼县应: dispatch orders, sign/return, township calls and whistles, work plans, verification and redo.",
+    description=(
+        "乡呼县应: dispatch orders (交办单) by the catalogue or by hand, sign / return and its review, township calls "
+        "to the county and whistles (吹哨报到), work plans (施工图), progress, extensions (延期), answers, the "
+        "township's verification and publication (核验、销号、公示), and redo (重办)."
+    ),
     settings_cls=DispatchSettings,
     router=router,
-    handlers=HANDLERS,
+    handlers={},  # bound to the app's context in create_app
     migrations=Path(__file__).parent / "migrations" / "versions",
     extra_routers=(case_status_router,),
 )
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    return build_app(SPEC, settings or load_settings(DispatchSettings))
+    settings = settings or load_settings(DispatchSettings)
+    ctx = DispatchContext.from_settings(settings)  # type: ignore[arg-type]
+
+    async def start(runtime: Runtime) -> None:
+        await ctx.follower.start()
+        runtime.extras["dispatch"] = ctx
+
+    async def stop(runtime: Runtime) -> None:
+        await ctx.follower.stop()
+
+    app = build_app(replace(SPEC, handlers=make_handlers(ctx), on_startup=start, on_shutdown=stop), settings)
+    app.state.dispatch = ctx
+    return app

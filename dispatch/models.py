@@ -1,6 +1,93 @@
 """Dispatch's own tables (its own database). The shared plumbing tables — outbox, inbox,
 dead letters, case_status — come from the shared migration branch."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Sequence,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
+
+order_seq = Sequence("order_seq", metadata=metadata)
+
+# What dispatch knows of each case, from intake's events.
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("tracking_no", String(32)),
+    Column("title", Text),
+    Column("description", Text),
+    Column("channel", String(16)),
+    Column("subject_class", String(32)),
+    Column("category", String(16)),
+    Column("urgency", String(16)),
+    Column("county", String(64)),
+    Column("township", String(64)),
+    Column("village", String(64)),
+    Column("grid", String(64)),
+    Column("street", Text),
+    Column("solved_on_spot", Boolean, nullable=False, server_default="false"),
+    Column("rejected", Boolean, nullable=False, server_default="false"),
+    Column("merged_into", String(64)),
+    Column("triaged", Boolean, nullable=False, server_default="false"),
+    Column("stage", String(24), nullable=False, server_default="received"),  # received|dispatched|resolved|closed
+    Column("redo_round", Integer, nullable=False, server_default="0"),
+    Column("public_summary", Text),
+    Column("received_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One dispatch order (交办单) per unit per round.
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_no", String(40), primary_key=True),
+    Column("case_id", String(64), nullable=False, index=True),
+    Column("unit", String(64), nullable=False),
+    Column("unit_name", Text),
+    Column("role", String(8), nullable=False),  # sole|lead|co
+    Column("call_id", String(40)),
+    Column("state", String(16), nullable=False),
+    Column("resolution_class", String(16), nullable=False),
+    Column("instructions", Text),
+    Column("redo_round", Integer, nullable=False, server_default="0"),
+    Column("automatic", Boolean, nullable=False, server_default="false"),
+    Column("dispatched_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True)),
+    Column("signed_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("answer", Text),
+    Column("part_done", Boolean, nullable=False, server_default="false"),  # a co-handler reported its part
+    Column("returns", JSONB, nullable=False, server_default="[]"),  # [{reason_code, reason, reviewed, upheld}]
+    Column("extensions", JSONB, nullable=False, server_default="[]"),  # approved working days
+    Column("plan", JSONB),
+    Column("history", JSONB, nullable=False, server_default="[]"),  # [{action, actor, role, unit, at, detail}]
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("orders_unit_state", "unit", "state"),
+)
+
+extension_requests = Table(
+    "extension_requests",
+    metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("order_no", String(40), nullable=False, index=True),
+    Column("working_days", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("long_cycle", Boolean, nullable=False, server_default="false"),
+    Column("state", String(12), nullable=False),  # pending|approved|denied
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,530 @@
+"""Dispatch's use cases: open orders (by the catalogue or by hand), and every action on them.
+
+Each use case runs inside the caller's unit of work: it locks the order (or the case) it
+changes, checks the rules in ``dispatch.domain``, writes the new state and emits the event
+that says what happened, all in one transaction. Two clerks acting on one order at once:
+the second waits for the first's lock and then meets the new state (a 409 naming it), or
+sends the version it saw (``If-Match``) and gets a 409 when it is stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dispatch import domain, repository
+from dispatch.domain import Action, OrderState, Refused
+from dispatch.settings import DispatchSettings
+from shared.db import UnitOfWork
+from shared.events import (
+    Actor,
+    CaseClosed,
+    CaseDispatched,
+    CaseReopened,
+    CaseResolved,
+    CaseReturned,
+    CaseSigned,
+    CaseVerified,
+    ClosedData,
+    CountyCalled,
+    CountyCalledData,
+    DispatchedData,
+    EventBase,
+    ExtensionApproved,
+    ExtensionApprovedData,
+    ExtensionDenied,
+    ExtensionDeniedData,
+    ExtensionRequested,
+    ExtensionRequestedData,
+    ProgressReported,
+    ProgressReportedData,
+    ReopenedData,
+    ResolutionClass,
+    ResolvedData,
+    ReturnedData,
+    ReturnReviewed,
+    ReturnReviewedData,
+    Role,
+    SignedData,
+    VerificationFailed,
+    VerificationFailedData,
+    VerifiedData,
+    WhistleBlown,
+    WhistleBlownData,
+    WorkPlanFiled,
+    WorkPlanFiledData,
+    make_event,
+    system_actor,
+    utcnow,
+)
+from shared.orgdata import OrgDirectory, load_org
+from shared.orgfollow import OrgFollower
+from shared.privacy import scrub
+from shared.problems import Problem
+from shared.workdays import WorkingCalendar
+
+log = logging.getLogger(__name__)
+
+RESOLVE_WORKING_DAYS = {
+    ResolutionClass.consultation: 3,
+    ResolutionClass.general: 5,
+    ResolutionClass.complex: 15,
+    ResolutionClass.long_cycle: 15,  # then extended, with approval, up to 180 days
+}
+CENTRE_ROLES = (Role.centre_dispatcher, Role.centre_supervisor)
+
+
+@dataclass
+class DispatchContext:
+    settings: DispatchSettings
+    follower: OrgFollower
+    calendar: WorkingCalendar
+
+    @classmethod
+    def from_settings(cls, settings: DispatchSettings) -> DispatchContext:
+        follower = OrgFollower(settings.kafka_bootstrap_servers, settings.org_topic, initial=load_org(settings.org_file))
+        return cls(settings, follower, WorkingCalendar())
+
+    @property
+    def org(self) -> OrgDirectory:
+        return self.follower.current
+
+    def unit_name(self, code: str) -> str | None:
+        return self.org.unit(code).name if self.org.has_unit(code) else None
+
+    def due(self, start: datetime, working_days: float) -> datetime:
+        return self.calendar.add_working_days(start, working_days).due_at
+
+
+# --------------------------------------------------------------------------- who may act
+
+
+def may_act_for(ctx: DispatchContext, actor: Actor, unit: str) -> bool:
+    """The unit itself, a unit above it, or a command centre of its county."""
+    if actor.org_unit is None:
+        return False
+    if actor.org_unit == unit:
+        return True
+    if ctx.org.has_unit(unit) and actor.org_unit in {u.code for u in ctx.org.ancestors(unit)}:
+        return True
+    if actor.role in CENTRE_ROLES and ctx.org.has_unit(unit) and ctx.org.has_unit(actor.org_unit):
+        return ctx.org.county_of(actor.org_unit) in (None, ctx.org.county_of(unit))
+    return False
+
+
+def require_centre(actor: Actor, what: str) -> None:
+    if actor.role not in CENTRE_ROLES:
+        raise Problem(403, f"only the command centre may {what}", slug="forbidden", role=actor.role.value)
+
+
+def _refused(refused: Refused) -> Problem:
+    return Problem(409, refused.reason, slug=refused.code, state=refused.state.value, allowed_actions=refused.allowed)
+
+
+def _entry(action: str, actor: Actor, at: datetime, **detail: Any) -> dict[str, Any]:
+    return {"action": action, "actor": actor.id, "role": actor.role.value, "unit": actor.org_unit,
+            "at": at.isoformat(), **({"detail": detail} if detail else {})}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- opening orders
+
+
+async def open_order(
+    uow: UnitOfWork,
+    ctx: DispatchContext,
+    case: Any,
+    *,
+    unit: str,
+    actor: Actor,
+    at: datetime,
+    role: str = "sole",
+    resolution_class: ResolutionClass = ResolutionClass.general,
+    instructions: str | None = None,
+    automatic: bool = False,
+    redo_round: int = 0,
+    call_id: str | None = None,
+    caused_by: EventBase | None = None,
+) -> str | None:
+    """Open a dispatch order and emit ``case.dispatched``; None when this unit already has one
+    for this case, round and call (an event applied again must not dispatch twice)."""
+    session = uow.session
+    order_no = domain.order_number(ctx.settings.region_prefix, at.year, await repository.next_order_sequence(session))
+    due_at = ctx.due(at, RESOLVE_WORKING_DAYS[resolution_class])
+    name = ctx.unit_name(unit)
+    inserted = await repository.insert_order(
+        session, order_no=order_no, case_id=case.case_id, unit=unit, unit_name=name, role=role, call_id=call_id,
+        state=OrderState.dispatched.value, resolution_class=resolution_class.value, instructions=instructions,
+        redo_round=redo_round, automatic=automatic, dispatched_at=at, due_at=due_at,
+        history=[_entry("dispatch", actor, at, automatic=automatic)],
+    )  # fmt: skip
+    if not inserted:
+        return None
+    await repository.update_case(session, case.case_id, stage="dispatched")
+    uow.emit(
+        make_event(
+            CaseDispatched, case_id=case.case_id, producer="dispatch", actor=actor, caused_by=caused_by, occurred_at=at,
+            payload=DispatchedData(
+                order_no=order_no, unit=unit, unit_name=name, resolution_class=resolution_class, instructions=instructions,
+                role=role, automatic=automatic, redo_round=redo_round, due_at=due_at,
+            ),
+        )
+    )  # fmt: skip
+    return order_no
+
+
+def catalogue_owner(ctx: DispatchContext, case: Any) -> str | None:
+    """Who owns this matter by the dispatch catalogue (派单目录), or None to leave it to the centre."""
+    area = case.grid or case.village or case.township or case.county
+    if not area or not case.subject_class or not ctx.org.has_unit(area):
+        return None
+    try:
+        return ctx.org.owner_for(case.subject_class, area, f"{case.title or ''} {case.description or ''}")
+    except (LookupError, ValueError) as exc:
+        log.warning("no catalogue owner for case %s: %s", case.case_id, exc)
+        return None
+
+
+def dispatchable(case: Any) -> bool:
+    return not (case.rejected or case.merged_into or case.solved_on_spot) and case.stage == "received"
+
+
+async def dispatch_by_hand(
+    uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *, unit: str,
+    resolution_class: ResolutionClass, instructions: str | None,
+) -> str:  # fmt: skip
+    require_centre(actor, "dispatch by hand")
+    case = await repository.get_case(uow.session, case_id, lock=True)
+    if case is None:
+        raise Problem(404, f"no case {case_id}")
+    if not ctx.org.has_unit(unit):
+        raise Problem(422, f"no unit {unit} in the organisation directory", field="unit")
+    if not dispatchable(case):
+        raise Problem(409, f"case {case_id} is {case.stage}; it cannot be dispatched now", slug="invalid-state", state=case.stage)
+    order_no = await open_order(
+        uow, ctx, case, unit=unit, actor=actor, at=utcnow(), resolution_class=resolution_class, instructions=instructions,
+        redo_round=case.redo_round,
+    )
+    if order_no is None:
+        raise Problem(409, f"{unit} already holds an order for case {case_id}", slug="already-dispatched")
+    return order_no
+
+
+# --------------------------------------------------------------------------- acting on an order
+
+
+@dataclass
+class Acting:
+    order: Any
+    new_state: OrderState
+    at: datetime
+    entry: dict[str, Any]
+
+
+async def _begin(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, action: Action, *,
+    version: int | None, decision: bool | None = None, **detail: Any,
+) -> Acting:  # fmt: skip
+    order = await repository.get_order(uow.session, order_no, lock=True)
+    if order is None or not may_act_for(ctx, actor, order.unit):
+        # Another unit's order answers as if it did not exist: ids cannot be probed.
+        raise Problem(404, f"no order {order_no}")
+    if version is not None and version != order.version:
+        raise Problem(
+            409, f"order {order_no} was changed by someone else (version {order.version}, you sent {version}); reload it",
+            slug="stale-version", state=order.state, version=order.version,
+        )  # fmt: skip
+    try:
+        new_state = domain.next_state(OrderState(order.state), action, decision=decision)
+    except Refused as refused:
+        raise _refused(refused) from None
+    at = utcnow()
+    return Acting(order, new_state, at, _entry(action.value, actor, at, **detail))
+
+
+async def _save(uow: UnitOfWork, acting: Acting, **values: Any) -> None:
+    order = acting.order
+    saved = await repository.save_order(
+        uow.session, order.order_no, order.version, state=acting.new_state.value, history=[*order.history, acting.entry], **values
+    )
+    if not saved:  # the lock makes this unreachable unless the row changed under us
+        raise Problem(409, f"order {order.order_no} was changed by someone else; reload it", slug="stale-version")
+
+
+def _event(cls, acting: Acting, actor: Actor, payload) -> EventBase:
+    return make_event(cls, case_id=acting.order.case_id, producer="dispatch", actor=actor, occurred_at=acting.at, payload=payload)
+
+
+async def sign(uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None) -> None:
+    acting = await _begin(uow, ctx, order_no, actor, Action.sign, version=version)
+    await _save(uow, acting, signed_at=acting.at)
+    uow.emit(_event(CaseSigned, acting, actor, SignedData(order_no=order_no, unit=acting.order.unit)))
+
+
+async def return_order(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
+    reason_code: str, reason: str, suggested_unit: str | None,
+) -> None:  # fmt: skip
+    order = await repository.get_order(uow.session, order_no)
+    within = order is not None and utcnow() <= ctx.due(order.dispatched_at, ctx.settings.return_window_working_days)
+    earlier = [domain.ReturnRecord(r["reason_code"], r["reviewed"]) for r in (order.returns if order else [])]
+    acting = await _begin(uow, ctx, order_no, actor, Action.return_order, version=version, reason_code=reason_code)
+    try:
+        domain.check_return(reason_code=reason_code, within_window=within, earlier=earlier, state=OrderState(acting.order.state))
+    except Refused as refused:
+        raise _refused(refused) from None
+    returns = [*acting.order.returns, {"reason_code": reason_code, "reason": reason, "reviewed": False, "suggested_unit": suggested_unit}]
+    await _save(uow, acting, returns=returns)
+    uow.emit(_event(CaseReturned, acting, actor, ReturnedData(
+        order_no=order_no, unit=acting.order.unit, reason_code=reason_code, reason=reason, suggested_unit=suggested_unit,
+    )))  # fmt: skip
+
+
+async def review_return(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
+    upheld: bool, comment: str | None, redispatch_to: str | None,
+) -> str | None:  # fmt: skip
+    """Upheld: the case goes to the right unit (a new order, returned). Rejected: back to the unit."""
+    require_centre(actor, "review a return")
+    if upheld and (not redispatch_to or not ctx.org.has_unit(redispatch_to)):
+        raise Problem(422, "an upheld return names the unit to re-dispatch to (redispatch_to)", field="redispatch_to")
+    acting = await _begin(uow, ctx, order_no, actor, Action.review_return, version=version, decision=upheld, upheld=upheld)
+    returns = [{**r, "reviewed": True, "upheld": upheld} if not r["reviewed"] else r for r in acting.order.returns]
+    await _save(uow, acting, returns=returns)
+    uow.emit(_event(ReturnReviewed, acting, actor, ReturnReviewedData(
+        order_no=order_no, unit=acting.order.unit, upheld=upheld, comment=comment, redispatch_to=redispatch_to if upheld else None,
+    )))  # fmt: skip
+    if not upheld:
+        return None
+    case = await repository.get_case(uow.session, acting.order.case_id, lock=True)
+    await repository.update_case(uow.session, case.case_id, stage="received")
+    return await open_order(
+        uow, ctx, case, unit=redispatch_to, actor=actor, at=acting.at, role=acting.order.role,
+        resolution_class=ResolutionClass(acting.order.resolution_class), instructions=acting.order.instructions,
+        redo_round=acting.order.redo_round, call_id=acting.order.call_id,
+    )  # fmt: skip
+
+
+async def file_plan(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
+    measures: str, planned_finish_at: datetime, responsible: str, contact: str | None,
+) -> None:  # fmt: skip
+    acting = await _begin(uow, ctx, order_no, actor, Action.file_plan, version=version)
+    plan = {"measures": measures, "planned_finish_at": planned_finish_at.isoformat(), "responsible": responsible}
+    await _save(uow, acting, plan=plan)
+    uow.emit(_event(WorkPlanFiled, acting, actor, WorkPlanFiledData(
+        order_no=order_no, unit=acting.order.unit, measures=measures, planned_finish_at=planned_finish_at,
+        responsible=responsible, contact_masked=scrub(contact) if contact else None,
+    )))  # fmt: skip
+
+
+async def report_progress(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
+    note: str, percent: int | None, attachments: list[str], first_contact: bool, part_done: bool,
+) -> None:  # fmt: skip
+    acting = await _begin(uow, ctx, order_no, actor, Action.report_progress, version=version)
+    if part_done and acting.order.role != "co":
+        raise Problem(422, "only a co-handler reports its part done; the lead resolves", field="part_done")
+    await _save(uow, acting, part_done=acting.order.part_done or part_done)
+    uow.emit(_event(ProgressReported, acting, actor, ProgressReportedData(
+        order_no=order_no, unit=acting.order.unit, note=scrub(note), percent=percent, attachments=attachments,
+        first_contact=first_contact, co_handler_part_done=part_done,
+    )))  # fmt: skip
+
+
+async def request_extension(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
+    working_days: int, reason: str, long_cycle: bool,
+) -> str:  # fmt: skip
+    acting = await _begin(uow, ctx, order_no, actor, Action.request_extension, version=version, working_days=working_days)
+    try:  # refuse at once what could never be approved
+        domain.check_extension(working_days, domain.ExtensionHistory(list(acting.order.extensions)), long_cycle=long_cycle)
+    except Refused as refused:
+        raise Problem(422, refused.reason, slug=refused.code, field="working_days") from None
+    request_id = f"EXT-{uuid.uuid4().hex[:12]}"
+    await repository.insert_extension(
+        uow.session, request_id=request_id, order_no=order_no, working_days=working_days, reason=reason,
+        long_cycle=long_cycle, state="pending", requested_at=acting.at,
+    )  # fmt: skip
+    await _save(uow, acting)
+    uow.emit(_event(ExtensionRequested, acting, actor, ExtensionRequestedData(
+        order_no=order_no, unit=acting.order.unit, request_id=request_id, working_days=working_days, reason=reason,
+        long_cycle=long_cycle,
+    )))  # fmt: skip
+    return request_id
+
+
+async def decide_extension(
+    uow: UnitOfWork, ctx: DispatchContext, request_id: str, actor: Actor, *, approve: bool, reason: str | None,
+) -> datetime | None:  # fmt: skip
+    """Approved: a new deadline (延期), carried on the event for SLA to follow."""
+    require_centre(actor, "decide an extension")
+    request = await repository.get_extension(uow.session, request_id, lock=True)
+    if request is None:
+        raise Problem(404, f"no extension request {request_id}")
+    if request.state != "pending":
+        raise Problem(409, f"extension request {request_id} was already {request.state}", slug="already-decided", state=request.state)
+    acting = await _begin(uow, ctx, request.order_no, actor, Action.decide_extension, version=None, approve=approve)
+    order = acting.order
+    if not approve:
+        await repository.decide_extension(uow.session, request_id, "denied", acting.at)
+        await _save(uow, acting)
+        uow.emit(_event(ExtensionDenied, acting, actor, ExtensionDeniedData(
+            order_no=order.order_no, unit=order.unit, request_id=request_id, reason=reason or "不予延期",
+        )))  # fmt: skip
+        return None
+    try:
+        domain.check_extension(request.working_days, domain.ExtensionHistory(list(order.extensions)), long_cycle=request.long_cycle)
+    except Refused as refused:
+        raise Problem(409, refused.reason, slug=refused.code, state=order.state) from None
+    # The deadline moves on by the days granted, counted from the current deadline (or from the
+    # approval, when the order is already overdue): an extension never shortens the time.
+    new_due = ctx.due(max(order.due_at or acting.at, acting.at), request.working_days)
+    await repository.decide_extension(uow.session, request_id, "approved", acting.at)
+    await _save(uow, acting, due_at=new_due, extensions=[*order.extensions, request.working_days])
+    uow.emit(_event(ExtensionApproved, acting, actor, ExtensionApprovedData(
+        order_no=order.order_no, unit=order.unit, request_id=request_id, working_days=request.working_days, new_due_at=new_due,
+    )))  # fmt: skip
+    return new_due
+
+
+async def resolve(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
+    answer: str, solved: bool, override_co_handlers: bool,
+) -> None:  # fmt: skip
+    acting = await _begin(uow, ctx, order_no, actor, Action.resolve, version=version)
+    order = acting.order
+    if order.role == "co":
+        raise Problem(409, "a co-handler reports its part (progress with part_done); the lead unit resolves",
+                      slug="lead-resolves", state=order.state, allowed_actions=["report_progress"])  # fmt: skip
+    if order.role == "lead" and not override_co_handlers:
+        siblings = [o for o in await repository.case_orders(uow.session, order.case_id) if o.call_id == order.call_id and o.role == "co"]
+        waiting = [o.unit for o in siblings if not o.part_done]
+        if waiting:
+            raise Problem(409, f"co-handlers have not reported their part: {', '.join(waiting)}", slug="co-handlers-pending",
+                          state=order.state, waiting=waiting)  # fmt: skip
+    await _save(uow, acting, resolved_at=acting.at, answer=answer)
+    await repository.update_case(uow.session, order.case_id, stage="resolved")
+    uow.emit(_event(CaseResolved, acting, actor, ResolvedData(order_no=order_no, unit=order.unit, answer=scrub(answer), solved=solved)))
+
+
+async def verify(
+    uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *,
+    passed: bool, comment: str | None, public_summary: str | None,
+) -> None:  # fmt: skip
+    """核验 by the case's township (or the centre): passed → verified, closed and published
+    (销号、公示); failed → every resolved order of the round goes back to its unit."""
+    case = await repository.get_case(uow.session, case_id, lock=True)
+    if case is None or not (actor.role in CENTRE_ROLES or (actor.org_unit and actor.org_unit == case.township)):
+        raise Problem(404, f"no case {case_id} for you to verify")
+    resolved = [o for o in await repository.case_orders(uow.session, case_id, lock=True)
+                if o.redo_round == case.redo_round and o.state == OrderState.resolved.value]  # fmt: skip
+    if not resolved:
+        raise Problem(409, f"case {case_id} has no resolved order to verify", slug="invalid-state", state=case.stage,
+                      allowed_actions=[])  # fmt: skip
+    now = utcnow()
+    unit = actor.org_unit or "centre"
+    if not passed:
+        for order in resolved:
+            acting = Acting(order, OrderState.in_progress, now, _entry("verify", actor, now, passed=False, reason=comment))
+            await _save(uow, acting)
+            uow.emit(_event(VerificationFailed, acting, actor, VerificationFailedData(
+                verifier_unit=unit, reason=comment or "核验未通过", order_no=order.order_no, unit=order.unit,
+            )))  # fmt: skip
+        await repository.update_case(uow.session, case_id, stage="dispatched")
+        return
+    summary = scrub(public_summary or f"{case.title}：已办结。")
+    for order in resolved:
+        acting = Acting(order, OrderState.closed, now, _entry("verify", actor, now, passed=True))
+        await _save(uow, acting)
+    for order in await repository.case_orders(uow.session, case_id):  # co-handlers of a whistle end with the case
+        if order.redo_round == case.redo_round and order.state in ("signed", "in_progress"):
+            await _save(uow, Acting(order, OrderState.closed, now, _entry("close", actor, now, with_case=True)))
+    await repository.update_case(uow.session, case_id, stage="closed", closed_at=now, public_summary=summary)
+    first = Acting(resolved[0], OrderState.closed, now, {})
+    uow.emit(_event(CaseVerified, first, actor, VerifiedData(verifier_unit=unit, comment=comment)))
+    uow.emit(_event(CaseClosed, first, actor, ClosedData(public_summary=summary, published=True)))
+
+
+# --------------------------------------------------------------------------- 乡呼县应 and 吹哨报到
+
+
+async def call_county(
+    uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *,
+    units: list[str], reason: str, respond_within_minutes: int, lead_unit: str | None,
+) -> tuple[str, list[str]]:  # fmt: skip
+    """The township calls county departments (乡呼县应), or blows the whistle (吹哨报到) when a
+    lead is named: one order per department; the called departments must sign in time."""
+    case = await repository.get_case(uow.session, case_id, lock=True)
+    if case is None or actor.org_unit is None or not (actor.org_unit == case.township or actor.role in CENTRE_ROLES):
+        raise Problem(404, f"no case {case_id} in your township")
+    unknown = [u for u in [*units, *([lead_unit] if lead_unit else [])] if not ctx.org.has_unit(u)]
+    if unknown:
+        raise Problem(422, f"unknown units: {', '.join(unknown)}", field="units")
+    if case.stage in ("closed",) or case.rejected or case.merged_into:
+        raise Problem(409, f"case {case_id} is {case.stage}; nothing to call for", slug="invalid-state", state=case.stage)
+    call_id = f"CALL-{uuid.uuid4().hex[:10]}"
+    at = utcnow()
+    township = case.township or actor.org_unit
+    if lead_unit:
+        co_units = [u for u in units if u != lead_unit]
+        call = make_event(WhistleBlown, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=WhistleBlownData(
+            call_id=call_id, township=township, lead_unit=lead_unit, co_units=co_units, reason=reason,
+            respond_within_minutes=respond_within_minutes,
+        ))  # fmt: skip
+        plan = [(lead_unit, "lead"), *((u, "co") for u in co_units)]
+    else:
+        call = make_event(CountyCalled, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=CountyCalledData(
+            call_id=call_id, township=township, units=units, reason=reason, respond_within_minutes=respond_within_minutes,
+        ))  # fmt: skip
+        plan = [(u, "sole" if len(units) == 1 else "co") for u in units]
+    uow.emit(call)
+    # The township's own order on this case (if any) ends: the county units take it over.
+    for order in await repository.case_orders(uow.session, case_id, lock=True):
+        if order.unit == township and order.state in ("dispatched", "signed", "in_progress"):
+            await _save(uow, Acting(order, OrderState.reassigned, at, _entry("call_county", actor, at, call_id=call_id)))
+    await repository.update_case(uow.session, case_id, stage="received")
+    opened = []
+    for unit, role in plan:
+        order_no = await open_order(
+            uow, ctx, case, unit=unit, actor=actor, at=at, role=role, instructions=reason,
+            redo_round=case.redo_round, call_id=call_id, caused_by=call,
+        )  # fmt: skip
+        if order_no:
+            opened.append(order_no)
+    return call_id, opened
+
+
+# --------------------------------------------------------------------------- redo (重办)
+
+
+async def reopen_after_rating(uow: UnitOfWork, ctx: DispatchContext, event: EventBase) -> None:
+    """An unsatisfied rating of round r sends the case back to the unit that handled it, as
+    round r + 1; only the later round's rating will count."""
+    case = await repository.get_case(uow.session, event.case_id, lock=True)
+    rated_round = event.payload.round
+    if case is None or case.stage != "closed" or rated_round != case.redo_round:
+        return  # not ours, not closed, or a rating of an earlier round: nothing to redo
+    handled = [o for o in await repository.case_orders(uow.session, case.case_id)
+               if o.redo_round == rated_round and o.role in ("sole", "lead") and o.state == "closed"]  # fmt: skip
+    if not handled:
+        return
+    last = handled[-1]
+    redo = rated_round + 1
+    actor = system_actor("dispatch")
+    at = event.occurred_at
+    uow.emit(make_event(CaseReopened, producer="dispatch", actor=actor, caused_by=event, occurred_at=at,
+                        payload=ReopenedData(reason="群众不满意，重办", redo_round=redo, unit=last.unit)))  # fmt: skip
+    await repository.update_case(uow.session, case.case_id, stage="received", redo_round=redo)
+    case = await repository.get_case(uow.session, case.case_id)
+    await open_order(
+        uow, ctx, case, unit=last.unit, actor=actor, at=at, resolution_class=ResolutionClass(last.resolution_class),
+        instructions=f"重办（第{redo}次）：群众对上次办理不满意", redo_round=redo, caused_by=event,
+    )  # fmt: skip
+
+
+def soon_horizon(ctx: DispatchContext, now: datetime) -> datetime:
+    return ctx.due(now, ctx.settings.due_soon_working_days)
+

@@ -1,0 +1,89 @@
+"""Feeding dispatch what intake would publish, and acting as the people who use it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from shared.actors import actor_headers
+from shared.events import (
+    AcceptedData,
+    CaseAccepted,
+    CaseRated,
+    CaseReceived,
+    CaseTriaged,
+    Channel,
+    FiveMatters,
+    Location,
+    RatedData,
+    ReceivedData,
+    Satisfaction,
+    TriagedData,
+    make_event,
+    system_actor,
+    utcnow,
+)
+from shared.testing import eventually, publish
+
+INTAKE = system_actor("intake")
+CLERK = actor_headers("demo-dept-clerk", "dept_clerk", "LB-XC-ZJJ")
+SLJ_CLERK = actor_headers("demo-dept-clerk-slj", "dept_clerk", "LB-XC-SLJ")
+JTJ_CLERK = actor_headers("jtj-clerk", "dept_clerk", "LB-XC-JTJ")
+ZRZYJ_CLERK = actor_headers("zrzyj-clerk", "dept_clerk", "LB-XC-ZRZYJ")
+DISPATCHER = actor_headers("demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
+TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-XC-TW")
+CHENGGUAN = actor_headers("cg-staff", "township_staff", "LB-XC-CG")
+
+STREETLAMP = ("村口路灯不亮", "忻城县城关镇城东社区村口的路灯坏了三天，晚上很黑。", "infrastructure",
+              Location(township="LB-XC-CG", village="LB-XC-CG-CD", grid="LB-XC-CG-CD-G01", street="城东路"))
+GUARDRAIL = ("鱼塘边没有护栏", "通挽镇大塘村鱼塘边没有护栏，孩子上学路过很危险，希望加装护栏。", "public_safety",
+             Location(township="LB-XC-TW", village="LB-XC-TW-DT", street="大塘村"))
+
+
+async def file_case(service, matter=STREETLAMP, *, at: datetime | None = None, triage: bool = True, **received) -> str:
+    """received → accepted → triaged, as intake writes them; returns the case id."""
+    title, text, subject, place = matter
+    case_id = str(uuid.uuid4())
+    at = at or utcnow()
+    got = make_event(CaseReceived, case_id=case_id, producer="intake", actor=INTAKE, occurred_at=at, payload=ReceivedData(
+        tracking_no=f"XC-{at:%Y%m%d}-{uuid.uuid4().int % 1_000_000:06d}", channel=Channel.app, title=title,
+        description=text, location=place, **received,
+    ))  # fmt: skip
+    events = [got, make_event(CaseAccepted, producer="intake", actor=INTAKE, caused_by=got, occurred_at=at,
+                              payload=AcceptedData(tracking_no=got.payload.tracking_no, notice="已受理"))]  # fmt: skip
+    if triage:
+        events.append(make_event(CaseTriaged, producer="intake", actor=INTAKE, caused_by=got, occurred_at=at, payload=TriagedData(
+            category=FiveMatters.annoyance, subject_class=subject, location=place, confidence=0.9, region="LB-XC",
+        )))  # fmt: skip
+    await publish(service.settings.kafka_bootstrap_servers, service.settings.kafka_topic, *events)
+    return case_id
+
+
+async def rate(service, case_id: str, rating: Satisfaction, round_: int = 0) -> None:
+    await publish(service.settings.kafka_bootstrap_servers, service.settings.kafka_topic, make_event(
+        CaseRated, case_id=case_id, producer="notify", actor=system_actor("notify"),
+        payload=RatedData(rating=rating, round=round_, source="callback"),
+    ))  # fmt: skip
+
+
+async def orders_of(service, case_id: str, n: int = 1) -> list[dict]:
+    """Wait until the case has at least ``n`` orders; the centre sees them all."""
+
+    async def check():
+        answer = await service.client.get(f"/api/v1/cases/{case_id}/orders", headers=DISPATCHER)
+        orders = answer.json()["orders"] if answer.status_code == 200 else []
+        return orders if len(orders) >= n else None
+
+    return await eventually(check, what=f"{n} order(s) for case {case_id}")
+
+
+async def act(service, order_no: str, action: str, headers: dict, body: dict | None = None, **extra):
+    return await service.client.post(f"/api/v1/orders/{order_no}/{action}", json=body or {}, headers={**headers, **extra})
+
+
+async def events_of(topic, case_id: str, n: int, types: tuple[str, ...] | None = None) -> list:
+    async def check():
+        found = await topic.events(case_id=case_id, types=types)
+        return found if len(found) >= n else None
+
+    return await eventually(check, what=f"{n} events of {case_id}")
