@@ -9,7 +9,7 @@ from dispatch import repository, service
 from dispatch.service import DispatchContext
 from shared.case_status import track_case_status
 from shared.db import UnitOfWork
-from shared.events import EVENT_TYPES, EventBase, ResolutionClass, Satisfaction, system_actor
+from shared.events import EVENT_TYPES, EventBase, ResolutionClass, Satisfaction, system_actor, utcnow
 
 Handler = Callable[[EventBase, UnitOfWork], Awaitable[None]]
 
@@ -47,8 +47,10 @@ def make_handlers(ctx: DispatchContext) -> dict[str, Handler]:
         owner = service.catalogue_owner(ctx, case)
         if owner is None:
             return  # stays on the dispatcher's board
+        # Dispatched now, not at the triage time: the dispatch clock measures exactly this gap.
+        # (An event applied again finds the order already there and dispatches nothing.)
         await service.open_order(
-            uow, ctx, case, unit=owner, actor=system_actor("dispatch"), at=event.occurred_at, automatic=True,
+            uow, ctx, case, unit=owner, actor=system_actor("dispatch"), at=utcnow(), automatic=True,
             resolution_class=ResolutionClass.consultation if case.subject_class == "consultation" else ResolutionClass.general,
             redo_round=case.redo_round, caused_by=event,
         )  # fmt: skip

@@ -514,7 +514,7 @@ async def reopen_after_rating(uow: UnitOfWork, ctx: DispatchContext, event: Even
     last = handled[-1]
     redo = rated_round + 1
     actor = system_actor("dispatch")
-    at = event.occurred_at
+    at = utcnow()  # the redo starts when it is ordered, after the rating that caused it
     uow.emit(make_event(CaseReopened, producer="dispatch", actor=actor, caused_by=event, occurred_at=at,
                         payload=ReopenedData(reason="群众不满意，重办", redo_round=redo, unit=last.unit)))  # fmt: skip
     await repository.update_case(uow.session, case.case_id, stage="received", redo_round=redo)

@@ -68,7 +68,7 @@ def test_location_from_a_point_or_the_address_and_the_street_cut():
 
 
 def test_the_catalogue_sends_streetlamps_to_the_county_and_disputes_to_the_township():
-    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD") == "LB-XC-ZJJ"
+    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD", "村口路灯不亮") == "LB-XC-ZJJ"
     assert ORG.owner_for("disputes", "LB-XC-TW-DT") == "LB-XC-TW"
 
 

@@ -162,8 +162,10 @@ def test_containing_a_point():
 
 
 def test_streetlamps_go_to_the_housing_bureau_and_disputes_stay_in_the_township():
-    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD") == "LB-XC-ZJJ"  # 城东社区 streetlamp
-    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD-G01", "村口路灯不亮") == "LB-XC-ZJJ"
+    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD-G01", "村口路灯不亮") == "LB-XC-ZJJ"  # 城东社区 streetlamp
+    # Other works start with the township (乡镇首办), which calls the county if it cannot (乡呼县应).
+    assert ORG.owner_for("infrastructure", "LB-XC-TW-DT", "鱼塘边没有护栏") == "LB-XC-TW"
+    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD") == "LB-XC-CG"
     assert ORG.owner_for("disputes", "LB-XC-CG-CD") == "LB-XC-CG"
     assert ORG.owner_for("disputes", "LB-XC-TW-DT-G01") == "LB-XC-TW"
     assert ORG.owner_for("consultation", "LB-XB-QJ-LG") == "LB-XB-QJ"
@@ -191,7 +193,7 @@ def test_the_nearest_area_wins_but_a_named_matter_beats_a_local_default():
 
 def test_a_matter_located_only_to_the_county_goes_to_the_county_centre():
     assert ORG.owner_for("disputes", "LB-XC") == "LB-XC-ZZZX"
-    assert ORG.owner_for("infrastructure", "LB-XC") == "LB-XC-ZJJ"
+    assert ORG.owner_for("infrastructure", "LB-XC", "县城主干道路灯不亮") == "LB-XC-ZJJ"
 
 
 def test_every_place_and_class_has_an_owner_in_its_own_county():
@@ -278,7 +280,7 @@ def test_subject_classes_users_and_catalogue_entries_are_checked():
     assert "user id demo-ops used twice" in message
 
     data = _demo()
-    data["catalogue"].append({"subject_class": "infrastructure", "area": "LB-XC", "owner": "LB-XB-ZJJ"})
+    data["catalogue"].append({"subject_class": "infrastructure", "area": "LB-XC", "owner": "LB-XB-ZJJ", "keywords": ["路灯", "市政", "道路", "排水", "下水道", "井盖", "马路"]})
     data["catalogue"].append({"subject_class": "housing", "area": "LB-XC-ZJJ", "owner": "LB-XC-ZJJ"})
     data["catalogue"].append({"subject_class": "housing", "area": "LB-XC-CG", "owner": "LB-XC-NOPE"})
     data["catalogue"].append({"subject_class": "housing", "area": "LB-XC-CG", "owner": "LB-XC-CG-CD-G01", "keywords": ["危房"]})

@@ -1,0 +1,128 @@
+"""The two stories of DOMAIN.md, through every service as its own process, over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.actors import actor_headers
+from shared.testing import eventually
+
+pytestmark = pytest.mark.slow
+
+GRID_WORKER = "demo-grid-worker"
+CLERK = actor_headers("demo-dept-clerk", "dept_clerk", "LB-XC-ZJJ")
+JTJ_CLERK = actor_headers("jtj-clerk", "dept_clerk", "LB-XC-JTJ")
+CHENGGUAN = actor_headers("cg-staff", "township_staff", "LB-XC-CG")
+TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-XC-TW")
+DISPATCHER = actor_headers("demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
+OPERATOR = actor_headers("callback-operator", "centre_dispatcher", "LB-XC-ZZZX")
+
+
+async def the_order(platform, case_id: str, unit: str) -> dict:
+    async def check():
+        answer = await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=DISPATCHER)
+        orders = [o for o in answer.json().get("orders", []) if o["unit"] == unit] if answer.status_code == 200 else []
+        return orders[-1] if orders else None
+
+    return await eventually(check, timeout=60, what=f"an order for {unit}")
+
+
+async def timeline(platform, case_id: str, last: str) -> list[str]:
+    async def check():
+        view = (await platform.intake.get(f"/api/v1/appeals/{case_id}")).json()
+        types = [entry["type"] for entry in view["timeline"]]
+        return types if last in types else None
+
+    return await eventually(check, timeout=60, what=f"{last} on the citizen's timeline")
+
+
+async def callback_and_rate(platform, case_id: str, rating: str) -> dict:
+    async def task():
+        tasks = (await platform.notify.get(f"/api/v1/cases/{case_id}/callbacks")).json()
+        return tasks[-1] if tasks else None
+
+    callback = await eventually(task, timeout=60, what="a callback task")
+    await platform.notify.post("/api/v1/admin/clock", json={"now": callback["due_at"]})  # the next working day
+    result = await platform.notify.post(f"/api/v1/callbacks/{callback['id']}/result", headers=OPERATOR,
+                                        json={"reached": True, "rating": rating, "comment": "路灯亮了"})  # fmt: skip
+    assert result.status_code == 200, result.text
+    return callback
+
+
+async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
+    """数字平安忻城: a grid worker reports a broken streetlamp; the centre's catalogue sends it to
+    住建局; fixed the next evening; 城关镇 verifies; the citizen is called back and rates it."""
+    report = {
+        "title": "城东社区村口路灯不亮", "description": "网格员巡查发现：城东社区村口路灯坏了三天，晚上很黑，老人出门不安全。",
+        "channel": "grid", "reporter_id": GRID_WORKER, "contact": {"name": "韦先生", "phone": "13812348000"},
+        "location": {"address": "忻城县城关镇城东社区城东路12号"},
+    }  # fmt: skip
+    created = await platform.intake.post("/api/v1/appeals", json=report)
+    assert created.status_code == 201, created.text
+    case_id = created.json()["case_id"]
+
+    order = await the_order(platform, case_id, "LB-XC-ZJJ")
+    assert order["automatic"] and order["unit_name"] == "忻城县住房和城乡建设局"
+    queue = (await platform.dispatch.get("/api/v1/units/LB-XC-ZJJ/orders?queue=to_sign", headers=CLERK)).json()
+    assert order["order_no"] in [o["order_no"] for o in queue["items"]], "the department sees it in its queue"
+    no = order["order_no"]
+    assert (await platform.dispatch.post(f"/api/v1/orders/{no}/sign", json={}, headers=CLERK)).status_code == 200
+    answer = {"answer": "已于次日晚更换灯具，路灯恢复照明。"}
+    assert (await platform.dispatch.post(f"/api/v1/orders/{no}/resolve", json=answer, headers=CLERK)).status_code == 200
+    verified = await platform.dispatch.post(f"/api/v1/cases/{case_id}/verify", headers=CHENGGUAN,
+                                            json={"passed": True, "public_summary": "城东社区村口路灯已修复"})  # fmt: skip
+    assert verified.status_code == 200, verified.text
+
+    callback = await callback_and_rate(platform, case_id, "满意")
+    assert callback["round"] == 0
+
+    types = await timeline(platform, case_id, "case.rated")
+    assert types[:3] == ["case.received", "case.accepted", "case.triaged"]
+    for step in ("case.dispatched", "case.signed", "case.resolved", "case.verified", "case.closed",
+                 "case.callback_completed", "case.rated"):  # fmt: skip
+        assert step in types, f"the citizen sees {step}"
+    view = (await platform.intake.get(f"/api/v1/appeals/{case_id}")).json()
+    labels = [entry["label"] for entry in view["timeline"]]
+    assert any("住房和城乡建设局" in (entry["detail"] or "") for entry in view["timeline"]), labels
+
+    # The citizen was told by SMS that it was accepted, and given the answer.
+    async def texts_to_the_citizen():
+        sms = (await platform.receiver.get("/messages", params={"path": "/sms"})).json()["items"]
+        mine = [m["json"]["text"] for m in sms if m["json"] and m["json"].get("to") == "13812348000"]
+        return mine if any("受理" in t for t in mine) and any("办结" in t or "答复" in t for t in mine) else None
+
+    await eventually(texts_to_the_citizen, timeout=30, what="the acceptance and the answer by SMS")
+    public = (await platform.dispatch.get("/api/v1/public/closed")).json()["items"]
+    assert any(p["summary"] == "城东社区村口路灯已修复" for p in public)
+
+
+async def test_fishpond_guardrail_village_calls_township_township_calls_the_county(platform):
+    """通挽镇: villagers ask for a guardrail; it lands with the township, which calls 交通运输局;
+    the department surveys, plans, finishes; the township verifies and publishes."""
+    appeal = {
+        "title": "大塘村鱼塘边需要加装护栏", "description": "通挽镇大塘村鱼塘边没有护栏，孩子上学路过很危险，村里解决不了。",
+        "channel": "window", "contact": {"name": "蓝女士", "phone": "13977710002"},
+        "location": {"address": "忻城县通挽镇大塘村"},
+    }  # fmt: skip
+    created = await platform.intake.post("/api/v1/appeals", json=appeal)
+    assert created.status_code == 201, created.text
+    case_id = created.json()["case_id"]
+    township_order = await the_order(platform, case_id, "LB-XC-TW")
+    assert township_order["state"] == "dispatched"
+
+    called = await platform.dispatch.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
+                                          json={"units": ["LB-XC-JTJ"], "reason": "村、镇无力加装，需县交通运输局"})  # fmt: skip
+    assert called.status_code == 201, called.text
+    order = await the_order(platform, case_id, "LB-XC-JTJ")
+    no = order["order_no"]
+    post = platform.dispatch.post
+    assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=JTJ_CLERK)).status_code == 200
+    plan = {"measures": "2日内勘测，4日内完成护栏安装", "planned_finish_at": order["due_at"], "responsible": "韦工"}
+    assert (await post(f"/api/v1/orders/{no}/plan", json=plan, headers=JTJ_CLERK)).status_code == 200
+    assert (await post(f"/api/v1/orders/{no}/progress", json={"note": "勘测完成", "percent": 40}, headers=JTJ_CLERK)).status_code == 200
+    assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": "护栏已安装"}, headers=JTJ_CLERK)).status_code == 200
+    assert (await post(f"/api/v1/cases/{case_id}/verify", json={"passed": True, "public_summary": "大塘村鱼塘护栏已安装"},
+                       headers=TONGWAN)).status_code == 200  # fmt: skip
+
+    types = await timeline(platform, case_id, "case.closed")
+    assert "case.county_called" in types and "case.work_plan_filed" in types
