@@ -212,6 +212,27 @@ async def decide(request_id: str, body: DecisionBody, ctx: ContextDep, uow: UowD
     return Done(detail={"request_id": request_id, "approved": body.approve, "new_due_at": new_due.isoformat() if new_due else None})
 
 
+class SuspendBody(BaseModel):
+    reason: str = Field(min_length=2, max_length=1000, description="e.g. 等待群众补充材料")
+
+
+@router.post("/orders/{order_no}/suspend", response_model=Done, dependencies=[JsonBody],
+             summary="Pause the clocks: waiting on the citizen, or an approved suspension")  # fmt: skip
+async def suspend(order_no: str, body: SuspendBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        await service.suspend(uow, ctx, order_no, actor, if_match, reason=body.reason, resume=False)
+        await uow.commit()
+    return Done(order_no=order_no, detail={"suspended": True})
+
+
+@router.post("/orders/{order_no}/resume", response_model=Done, summary="Resume the clocks")
+async def resume(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    async with uow:
+        await service.suspend(uow, ctx, order_no, actor, if_match, reason="resumed", resume=True)
+        await uow.commit()
+    return Done(order_no=order_no, detail={"suspended": False})
+
+
 @router.post("/orders/{order_no}/resolve", response_model=Done, dependencies=[JsonBody], summary="答复: resolved, with the answer")
 async def resolve(order_no: str, body: ResolveBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:

@@ -28,6 +28,12 @@ async def get_case(session: AsyncSession, case_id: str, *, lock: bool = False) -
     return (await session.execute(query.with_for_update() if lock else query)).first()
 
 
+async def merged_into(session: AsyncSession, case_id: str) -> list[Any]:
+    """Open duplicates that follow this case (并单)."""
+    query = select(cases).where(cases.c.merged_into == case_id, cases.c.stage != "closed")
+    return list((await session.execute(query)).all())
+
+
 async def update_case(session: AsyncSession, case_id: str, **values: Any) -> None:
     await session.execute(update(cases).where(cases.c.case_id == case_id).values(**values, updated_at=func.now()))
 

@@ -26,7 +26,9 @@ from shared.events import (
     CaseReopened,
     CaseResolved,
     CaseReturned,
+    CaseResumed,
     CaseSigned,
+    CaseSuspended,
     CaseVerified,
     ClosedData,
     CountyCalled,
@@ -44,11 +46,13 @@ from shared.events import (
     ReopenedData,
     ResolutionClass,
     ResolvedData,
+    ResumedData,
     ReturnedData,
     ReturnReviewed,
     ReturnReviewedData,
     Role,
     SignedData,
+    SuspendedData,
     VerificationFailed,
     VerificationFailedData,
     VerifiedData,
@@ -390,6 +394,29 @@ async def decide_extension(
     return new_due
 
 
+async def suspend(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *, reason: str, resume: bool,
+) -> None:
+    """Pause the order's clocks while waiting on the citizen (or an approved suspension), and resume."""
+    order = await repository.get_order(uow.session, order_no, lock=True)
+    if order is None or not may_act_for(ctx, actor, order.unit):
+        raise Problem(404, f"no order {order_no}")
+    if version is not None and version != order.version:
+        raise Problem(409, f"order {order_no} was changed by someone else; reload it", slug="stale-version", version=order.version)
+    suspended = bool(order.plan and order.plan.get("suspended"))
+    if order.state not in ("signed", "in_progress") or suspended == (not resume):
+        allowed = ["resume"] if suspended else ["suspend"] if order.state in ("signed", "in_progress") else []
+        raise Problem(409, f"cannot {'resume' if resume else 'suspend'} an order that is {order.state}"
+                      f"{' and suspended' if suspended else ''}", slug="invalid-state", state=order.state, allowed_actions=allowed)  # fmt: skip
+    at = utcnow()
+    acting = Acting(order, OrderState(order.state), at, _entry("resume" if resume else "suspend", actor, at, reason=reason))
+    await _save(uow, acting, plan={**(order.plan or {}), "suspended": not resume})
+    if resume:
+        uow.emit(_event(CaseResumed, acting, actor, ResumedData(unit=order.unit)))
+    else:
+        uow.emit(_event(CaseSuspended, acting, actor, SuspendedData(reason=scrub(reason), unit=order.unit)))
+
+
 async def resolve(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     answer: str, solved: bool, override_co_handlers: bool,
@@ -446,6 +473,11 @@ async def verify(
     first = Acting(resolved[0], OrderState.closed, now, {})
     uow.emit(_event(CaseVerified, first, actor, VerifiedData(verifier_unit=unit, comment=comment)))
     uow.emit(_event(CaseClosed, first, actor, ClosedData(public_summary=summary, published=True)))
+    # 并单: the duplicates that followed this case close with it, each citizen told the answer.
+    for duplicate in await repository.merged_into(uow.session, case_id):
+        await repository.update_case(uow.session, duplicate.case_id, stage="closed", closed_at=now, public_summary=summary)
+        uow.emit(make_event(CaseClosed, case_id=duplicate.case_id, producer="dispatch", actor=actor, occurred_at=now,
+                            payload=ClosedData(public_summary=summary, published=False)))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- 乡呼县应 and 吹哨报到

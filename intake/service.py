@@ -298,6 +298,15 @@ async def file_appeal(
             payload=AcceptedData(tracking_no=tracking_no, notice=domain.acceptance_notice(tracking_no, data.title)),
         )
     )
+    # 并单 first: a service that dispatches on case.triaged must already know this case is a
+    # duplicate that follows its main case.
+    if duplicate:
+        uow.emit(
+            make_event(
+                CaseMerged, producer="intake", actor=intake_actor, caused_by=received,
+                payload=MergedData(into_case_id=duplicate.case_id, distance_m=duplicate.distance_m, similarity=duplicate.similarity),
+            )
+        )
     if not needs_triage:
         uow.emit(
             make_event(
@@ -306,13 +315,6 @@ async def file_appeal(
                     category=found.category, subject_class=found.subject_class, urgency=found.urgency,
                     location=location, confidence=found.confidence, region=place.county,
                 ),
-            )
-        )
-    if duplicate:
-        uow.emit(
-            make_event(
-                CaseMerged, producer="intake", actor=intake_actor, caused_by=received,
-                payload=MergedData(into_case_id=duplicate.case_id, distance_m=duplicate.distance_m, similarity=duplicate.similarity),
             )
         )
     if data.reporter_id:

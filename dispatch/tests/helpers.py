@@ -87,3 +87,27 @@ async def events_of(topic, case_id: str, n: int, types: tuple[str, ...] | None =
         return found if len(found) >= n else None
 
     return await eventually(check, what=f"{n} events of {case_id}")
+
+
+async def merge(service, matter, *, into: str) -> str:
+    """A second report of the same matter, as intake writes it: received, accepted, merged, triaged."""
+    from shared.events import CaseMerged, MergedData
+
+    title, text, subject, place = matter
+    case_id = str(uuid.uuid4())
+    got = make_event(CaseReceived, case_id=case_id, producer="intake", actor=INTAKE, payload=ReceivedData(
+        tracking_no=f"XC-20261123-{uuid.uuid4().int % 1_000_000:06d}", channel=Channel.app, title=title, description=text,
+        location=place,
+    ))  # fmt: skip
+    await publish(service.settings.kafka_bootstrap_servers, service.settings.kafka_topic, got,
+        make_event(CaseMerged, producer="intake", actor=INTAKE, caused_by=got, payload=MergedData(into_case_id=into)),
+        make_event(CaseTriaged, producer="intake", actor=INTAKE, caused_by=got, payload=TriagedData(
+            category=FiveMatters.annoyance, subject_class=subject, location=place, confidence=0.9, region="LB-XC")),
+    )  # fmt: skip
+
+    async def known():
+        answer = await service.client.get(f"/api/v1/cases/{case_id}/status")
+        return answer.status_code == 200 and answer.json()["events_applied"] >= 3
+
+    await eventually(known, what="dispatch to learn of the duplicate")
+    return case_id

@@ -217,3 +217,32 @@ async def test_queues_count_by_state_and_the_board_shows_what_waits(dispatch):
                                          json={"unit": "LB-XC-ZJJ", "instructions": "请尽快处理"})  # fmt: skip
     assert by_hand.status_code == 201
     assert (await dispatch.client.post(f"/api/v1/cases/{untriaged}/dispatch", headers=DISPATCHER, json={"unit": "LB-XC-ZJJ"})).status_code == 409
+
+
+async def test_a_duplicate_follows_its_main_case_and_closes_with_it(dispatch, topic):
+    from dispatch.tests.helpers import merge
+
+    main = await file_case(dispatch, STREETLAMP)
+    [order] = await orders_of(dispatch, main)
+    duplicate = await merge(dispatch, STREETLAMP, into=main)
+    no = order["order_no"]
+    await act(dispatch, no, "sign", CLERK)
+    await act(dispatch, no, "resolve", CLERK, {"answer": "已修复"})
+    assert (await dispatch.client.post(f"/api/v1/cases/{main}/verify", headers=CHENGGUAN, json={"passed": True})).status_code == 200
+    closed = await events_of(topic, duplicate, 1, types=("case.closed",))
+    assert closed[0].payload.public_summary
+    assert await topic.events(case_id=duplicate, types="case.dispatched") == [], "a duplicate gets no order of its own"
+
+
+async def test_an_order_waiting_on_the_citizen_is_suspended_and_resumed(dispatch, topic):
+    case_id = await file_case(dispatch, STREETLAMP)
+    [order] = await orders_of(dispatch, case_id)
+    no = order["order_no"]
+    assert (await act(dispatch, no, "suspend", CLERK, {"reason": "等待群众补充具体位置"})).status_code == 409, "sign first"
+    await act(dispatch, no, "sign", CLERK)
+    assert (await act(dispatch, no, "suspend", CLERK, {"reason": "等待群众补充具体位置"})).status_code == 200
+    twice = await act(dispatch, no, "suspend", CLERK, {"reason": "再等"})
+    assert twice.status_code == 409 and twice.json()["allowed_actions"] == ["resume"]
+    assert (await act(dispatch, no, "resume", CLERK)).status_code == 200
+    types = [e.type for e in await events_of(topic, case_id, 2, types=("case.suspended", "case.resumed"))]
+    assert types == ["case.suspended", "case.resumed"]

@@ -62,7 +62,10 @@ async def produce(infra: Infra, topic: str, events) -> None:
 async def intake_and_dispatch(infra: Infra):
     """Intake and dispatch on one fresh topic, each with its own new database."""
     topic = unique("lifecycle")
-    intake_settings = service_settings(IntakeSettings, infra, topic=topic, database=unique("intake"))
+    # One citizen files many appeals here: the abuse limit is not what these tests are about.
+    intake_settings = service_settings(
+        IntakeSettings, infra, topic=topic, database=unique("intake"), citizen_rate_limit="0/1", org_topic=unique("org")
+    )
     dispatch_settings = service_settings(DispatchSettings, infra, topic=topic, database=unique("dispatch"))
     async with running(create_intake(intake_settings), intake_settings) as intake, running(
         create_dispatch(dispatch_settings), dispatch_settings
