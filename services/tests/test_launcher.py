@@ -57,9 +57,16 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
             assert ready.status_code == 200, (name, ready.text)
         assert "demo appeals:" in output and "村口路灯不亮" in output
         case_id = output.split("村口路灯不亮  (case ")[1].split(")")[0]
-        appeal = httpx.get(f"http://127.0.0.1:{ports['intake']}/api/v1/appeals/{case_id}", timeout=5)
-        assert appeal.status_code == 200
-        assert (appeal.json()["status"], appeal.json()["subject_class"]) == ("triaged", "infrastructure")
+        # The demo streetlamp goes on by itself: the catalogue dispatches it to 住建局.
+        deadline = time.monotonic() + 60
+        while True:
+            appeal = httpx.get(f"http://127.0.0.1:{ports['intake']}/api/v1/appeals/{case_id}", timeout=5)
+            assert appeal.status_code == 200
+            if appeal.json()["status"] == "dispatched" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert (appeal.json()["status"], appeal.json()["subject_class"]) == ("dispatched", "infrastructure")
+        assert any("住房和城乡建设局" in (e["detail"] or "") for e in appeal.json()["timeline"])
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0
