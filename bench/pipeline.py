@@ -145,13 +145,14 @@ def _figures(rate: float, accepted: int, result: dict[str, Any], watch: _TopicWa
         "pipeline_rate": Figure(
             f"intake → dispatch order, {rate:.0f}/s offered", per_s, "cases/s",
             detail=(
-                f"{dispatched} of {accepted} accepted appeals dispatched; lag p50 {ms(p50 * 1000 if p50 is not None else None)}, "
+                f"{dispatched} of {len(watch.received)} filed appeals dispatched ({accepted} answered 201 within the "
+                f"grace, the rest later); lag p50 {ms(p50 * 1000 if p50 is not None else None)}, "
                 f"p99 {ms(p99 * 1000 if p99 is not None else None)}; intake {cpu_text(result['cpu'])}"
             ),
             compare_with=("asyncpg_8",),
             target=f"≥ {TARGET_RATE}/s sustained with p99 lag < {TARGET_P99_S:.0f} s",
-            met=dispatched == accepted and per_s >= TARGET_RATE and p99 is not None and p99 < TARGET_P99_S,
-            data={"accepted": accepted, "dispatched": dispatched, "lag_p50_s": p50, "lag_p99_s": p99, "span_s": span},
+            met=dispatched == len(watch.received) and per_s >= TARGET_RATE and p99 is not None and p99 < TARGET_P99_S,
+            data={"accepted": accepted, "filed": len(watch.received), "dispatched": dispatched, "lag_p50_s": p50, "lag_p99_s": p99, "span_s": span},
         ),
         "services_rss": Figure(
             "memory of each service, idle → after the load", max(loaded.values()), "MiB (largest)",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,6 +14,7 @@ from dispatch.service import DispatchContext
 from shared.actors import ActorDep
 from shared.events import ResolutionClass, utcnow
 from shared.http import require_json
+from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
 from shared.service import UowDep
 
@@ -257,12 +257,12 @@ async def unit_orders(
     soon = service.soon_horizon(ctx, now)
     async with uow:
         counts = await repository.unit_counts(uow.session, unit, now=now, soon=soon)
-        rows = await repository.unit_queue(uow.session, unit, queue, now=now, soon=soon, after=_cursor(cursor), limit=limit + 1)
+        rows = await repository.unit_queue(uow.session, unit, queue, now=now, soon=soon, after=decode_cursor(cursor), limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return {
         "unit": unit, "queue": queue, "counts": counts,
         "items": [{**_order_view(r, history=False), "tracking_no": r.tracking_no, "title": r.title} for r in page],
-        "next_cursor": _make_cursor(page[-1].dispatched_at, page[-1].order_no) if more else None,
+        "next_cursor": encode_cursor(page[-1].dispatched_at, page[-1].order_no) if more else None,
     }  # fmt: skip
 
 
@@ -310,17 +310,3 @@ def _order_view(order: Any, *, history: bool = True) -> dict[str, Any]:
     if history:
         view["history"] = order.history
     return view
-
-
-def _make_cursor(at: datetime, order_no: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{order_no}".encode()).decode()
-
-
-def _cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor:
-        return None
-    try:
-        at, order_no = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), order_no
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "cursor is not one this API gave out", slug="bad-cursor", field="cursor") from None

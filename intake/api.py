@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -33,6 +32,7 @@ from shared.events import (
 )
 from shared.http import require_json
 from shared.problems import Problem
+from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
 from shared.service import RuntimeDep, UowDep
 from shared.signing import SignatureError, SignedRequest, verify
@@ -308,13 +308,13 @@ async def my_appeals(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> AppealPage:
-    before = _decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor)
     async with uow:
         rows = await repository.list_by_phone_hash(uow.session, ctx.phone_hash(x_citizen_phone), before=before, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return AppealPage(
         items=[AppealSummary(case_id=r.case_id, tracking_no=r.tracking_no, title=r.title, status=r.status, created_at=r.created_at) for r in page],
-        next_cursor=_encode_cursor(page[-1].created_at, page[-1].case_id) if more else None,
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].case_id) if more else None,
     )
 
 
@@ -328,18 +328,6 @@ def refuse_if_flooding(ctx: IntakeContext, request: Request, phone: str) -> None
             else "too many appeals from this phone number; try again later (同一号码提交过于频繁，请稍后再试)"
         )
         raise Problem(429, detail, slug="rate-limited", headers=retry_after_header(wait), limited=who)
-
-
-def _encode_cursor(created_at: datetime, case_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{case_id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, case_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), case_id
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "cursor is not one this API gave out", slug="bad-cursor") from None
 
 
 # --------------------------------------------------------------------------- 12345 hotline push

@@ -3,7 +3,6 @@ questionnaires, message status per case, the in-app inbox, dead-lettered 12345 w
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +13,7 @@ from notify import domain, repository, service
 from notify.service import BODY_CONTEXT, NotifyContext
 from shared.actors import ActorDep
 from shared.events import Actor, Role, Satisfaction
+from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
 from shared.service import UowDep
 
@@ -40,18 +40,13 @@ def _operator(actor: Actor) -> Actor:
 # --------------------------------------------------------------------------- paging
 
 
-def _cursor(due_at: datetime, task_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{due_at.isoformat()}|{task_id}".encode()).decode()
-
-
 def _after(cursor: str | None) -> tuple[datetime, int] | None:
-    if not cursor:
+    found = decode_cursor(cursor)
+    if found is None:
         return None
-    try:
-        due, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(due), int(task_id)
-    except Exception:
-        raise Problem(400, "cursor is not one this API gave out", slug="bad-cursor", field="cursor") from None
+    if not found[1].isdigit():
+        raise Problem(400, "cursor is not one this API gave out", slug="bad-cursor", field="cursor")
+    return found[0], int(found[1])
 
 
 # --------------------------------------------------------------------------- callbacks (回访)
@@ -102,7 +97,7 @@ async def callback_queue(
     rows = rows[:limit]
     return CallbackPage(
         items=[_task(r, now) for r in rows],
-        next_cursor=_cursor(rows[-1]["due_at"], rows[-1]["id"]) if more and rows else None,
+        next_cursor=encode_cursor(rows[-1]["due_at"], rows[-1]["id"]) if more and rows else None,
     )
 
 
