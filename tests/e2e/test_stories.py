@@ -126,3 +126,49 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
 
     types = await timeline(platform, case_id, "case.closed")
     assert "case.county_called" in types and "case.work_plan_filed" in types
+
+
+async def test_an_unsatisfied_citizen_gets_a_redo_and_rates_the_second_round(platform):
+    """不满意 → 重办: the same unit works the case again as round 1; its callback is round 1."""
+    report = {
+        "title": "城西社区路灯又坏了", "description": "忻城县城关镇城西社区路灯修了以后又不亮了。",
+        "channel": "app", "contact": {"name": "覃先生", "phone": "13812349999"},
+        "location": {"address": "忻城县城关镇城西社区"},
+    }  # fmt: skip
+    case_id = (await platform.intake.post("/api/v1/appeals", json=report)).json()["case_id"]
+    post = platform.dispatch.post
+
+    async def work_round(round_: int) -> None:
+        async def order_of_round():
+            answer = await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=DISPATCHER)
+            found = [o for o in answer.json().get("orders", []) if o["redo_round"] == round_] if answer.status_code == 200 else []
+            return found[0] if found else None
+
+        order = await eventually(order_of_round, timeout=60, what=f"the order of round {round_}")
+        assert order["unit"] == "LB-XC-ZJJ", "the redo goes back to the unit that handled it"
+        no = order["order_no"]
+        assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=CLERK)).status_code == 200
+        assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": f"第{round_ + 1}次维修完成"}, headers=CLERK)).status_code == 200
+
+        async def verified():
+            answer = await post(f"/api/v1/cases/{case_id}/verify", json={"passed": True}, headers=CHENGGUAN)
+            return answer if answer.status_code == 200 else None
+
+        await eventually(verified, timeout=30, what=f"verification of round {round_}")
+
+    await work_round(0)
+    first = await callback_and_rate(platform, case_id, "不满意")
+    await work_round(1)
+
+    async def second_callback():
+        tasks = (await platform.notify.get(f"/api/v1/cases/{case_id}/callbacks")).json()
+        return [t for t in tasks if t["round"] == 1] or None
+
+    [task] = await eventually(second_callback, timeout=60, what="the round-1 callback")
+    assert task["id"] != first["id"]
+    await platform.notify.post("/api/v1/admin/clock", json={"now": task["due_at"]})
+    done = await platform.notify.post(f"/api/v1/callbacks/{task['id']}/result", headers=OPERATOR,
+                                      json={"reached": True, "rating": "满意"})  # fmt: skip
+    assert done.status_code == 200, done.text
+    types = await timeline(platform, case_id, "case.reopened")
+    assert types.count("case.dispatched") == 2 and types.count("case.closed") == 2
