@@ -112,6 +112,10 @@ class EventConsumer:
         self._committed: dict[TopicPartition, int] = {}
         self._epoch: str | None = None
         self._epoch_checked_at = 0.0
+        # Timestamp (ms) of the oldest fetched record not yet handled, per partition: the
+        # age behind the lag gauge in seconds.
+        self._head_ts: dict[TopicPartition, int] = {}
+        self._exported: set[int] = set()
         self.handled = 0
         self.running = False
 
@@ -169,6 +173,17 @@ class EventConsumer:
             out[tp.partition] = max(0, hw - self._committed.get(tp, 0))
         return out
 
+    def lag_seconds(self, lag: dict[int, int] | None = None) -> dict[int, float]:
+        """Per assigned partition, the age of the oldest unhandled message (0 when caught
+        up), from the timestamps of the records fetched last."""
+        lag = self.lag() if lag is None else lag
+        now_ms = time.time() * 1000
+        out: dict[int, float] = {}
+        for tp, ts in list(self._head_ts.items()):
+            if lag.get(tp.partition, 0) > 0:
+                out[tp.partition] = max(0.0, (now_ms - ts) / 1000)
+        return {partition: out.get(partition, 0.0) for partition in lag}
+
     # -- the loop ----------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -208,6 +223,7 @@ class EventConsumer:
     def _forget(self, tp: TopicPartition) -> None:
         self._paused_until.pop(tp, None)
         self._committed.pop(tp, None)
+        self._head_ts.pop(tp, None)
         for key in [k for k in self._attempts if k[0] == tp]:
             del self._attempts[key]
 
@@ -215,6 +231,8 @@ class EventConsumer:
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
     ) -> None:
         started = time.perf_counter()
+        if records[0].timestamp is not None and records[0].timestamp >= 0:
+            self._head_ts[tp] = records[0].timestamp
         try:
             outcome = await self._apply(tp, records, isolate=False)
         except _HandlerFailed:
@@ -227,13 +245,14 @@ class EventConsumer:
         except Exception as exc:
             await self._retry_later(consumer, tp, records[0].offset, exc, infrastructure=True)
             return
-        metrics.HANDLER_SECONDS.labels(self.service).observe((time.perf_counter() - started) / max(1, len(records)))
+        metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
 
         if outcome.parked:
             await self._publish_dead_letters(tp, outcome.parked)
         if outcome.next_offset is not None:
             await self._commit(consumer, tp, outcome.next_offset)
         if outcome.failed_at is not None:
+            self._head_ts[tp] = next((r.timestamp for r in records if r.offset == outcome.failed_at), self._head_ts.get(tp, 0))
             await self._retry_later(consumer, tp, outcome.failed_at, None, infrastructure=False)
 
     async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord], *, isolate: bool) -> _Outcome:
@@ -305,11 +324,13 @@ class EventConsumer:
         if inserted is None:
             metrics.EVENTS_HANDLED.labels(self.service, event.type, "duplicate").inc()
             return False
+        started = time.perf_counter()
         with bind_event_context(event):
             try:
                 await handler(event, uow)
             except Exception as exc:
                 raise _HandlerFailed(exc) from exc
+        metrics.HANDLER_SECONDS.labels(self.service, event.type).observe(time.perf_counter() - started)
         metrics.EVENTS_HANDLED.labels(self.service, event.type, "handled").inc()
         return True
 
@@ -404,8 +425,17 @@ class EventConsumer:
         self._epoch = epoch
 
     def _export_lag(self) -> None:
-        for partition, lag in self.lag().items():
-            metrics.CONSUMER_LAG.labels(self.service, str(partition)).set(lag)
+        lag = self.lag()
+        seconds = self.lag_seconds(lag)
+        for partition, behind in lag.items():
+            metrics.CONSUMER_LAG.labels(self.service, self.topic, str(partition)).set(behind)
+            metrics.CONSUMER_LAG_SECONDS.labels(self.service, self.topic, str(partition)).set(seconds[partition])
+        # Partitions handed to another member: their numbers are that member's to report.
+        for partition in self._exported - set(lag):
+            for gauge in (metrics.CONSUMER_LAG, metrics.CONSUMER_LAG_SECONDS):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(self.service, self.topic, str(partition))
+        self._exported = set(lag)
 
 
 class _HandlerFailed(Exception):

@@ -1,29 +1,71 @@
-"""Prometheus metrics shared by every service (labelled by service, so one process may host several in tests)."""
+"""Prometheus metrics shared by every service (labelled by service, so one process may host several in tests).
+
+Names follow Prometheus conventions: the unit in the name (``_seconds``, ``_messages``,
+``_events``, ``_connections``), ``_total`` for counters, and the labels ``service``,
+``topic``, ``partition``, ``event_type``, ``outcome``. ``deploy/grafana/`` and
+``deploy/prometheus/`` query these names; ``tests/test_deploy.py`` checks that every name
+they use is defined here.
+
+Counters and the handler histogram move as work happens; the gauges that describe state
+(backlog, oldest row, dead letters, pool) are refreshed when ``/metrics`` is scraped
+(``refresh_gauges`` in ``shared.service``), so they are never older than the scrape.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# -- the outbox and its relay ------------------------------------------------------------
 EVENTS_PUBLISHED = Counter(
     "jiesu_outbox_published_events_total", "Events the relay published from the outbox", ["service"]
 )
+OUTBOX_BACKLOG = Gauge(
+    "jiesu_outbox_backlog_events", "Outbox rows not yet published (sent_at IS NULL)", ["service"]
+)
 OUTBOX_OLDEST_UNSENT = Gauge(
-    "jiesu_outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+    "jiesu_outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished outbox row (0 when none)", ["service"]
 )
 BROKER_RESETS = Counter(
     "jiesu_broker_resets_total", "Times a fresh (empty) broker was detected and the outbox republished", ["service"]
 )
+
+# -- the consumer ------------------------------------------------------------------------
 EVENTS_HANDLED = Counter(
     "jiesu_consumer_events_total",
     "Events seen by the consumer, by type and outcome (handled, duplicate, skipped, failed, dead_lettered)",
-    ["service", "type", "outcome"],
+    ["service", "event_type", "outcome"],
 )
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 HANDLER_SECONDS = Histogram(
     "jiesu_consumer_handler_duration_seconds",
-    "Time to handle one event, database commit included",
+    "Time one handler took for one event (inside the batch transaction, commit excluded)",
+    ["service", "event_type"],
+    buckets=_LATENCY_BUCKETS,
+)
+BATCH_SECONDS = Histogram(
+    "jiesu_consumer_batch_duration_seconds",
+    "Time to apply one partition batch, database commit included",
     ["service"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=_LATENCY_BUCKETS,
 )
 CONSUMER_LAG = Gauge(
-    "jiesu_consumer_lag_messages", "Messages behind the partition's high-water mark", ["service", "partition"]
+    "jiesu_consumer_lag_messages",
+    "Messages behind the partition's high-water mark (not yet handled and committed)",
+    ["service", "topic", "partition"],
+)
+CONSUMER_LAG_SECONDS = Gauge(
+    "jiesu_consumer_lag_seconds",
+    "Age of the oldest unhandled message of the partition (from fetched record timestamps; 0 when caught up)",
+    ["service", "topic", "partition"],
+)
+DEAD_LETTERS_PARKED = Gauge(
+    "jiesu_dead_letters_parked_events", "Dead letters waiting for an operator (status parked)", ["service"]
+)
+
+# -- the database pool -------------------------------------------------------------------
+DB_POOL_CHECKED_OUT = Gauge(
+    "jiesu_db_pool_checked_out_connections", "Database connections in use (checked out of the pool)", ["service"]
+)
+DB_POOL_SIZE = Gauge(
+    "jiesu_db_pool_size_connections", "Most connections the pool will open (pool size + overflow)", ["service"]
 )

@@ -101,8 +101,10 @@ class OutboxRelay:
                 await self._producer.stop()
             self._producer = None
         if self._lock_conn is not None:
+            # Invalidate, not close: closing hands the connection back to the pool with the
+            # session's advisory lock still held, and no other relay could lead again.
             with contextlib.suppress(Exception):
-                await self._lock_conn.close()
+                await self._lock_conn.invalidate()
             self._lock_conn = None
         self.is_leader = False
 

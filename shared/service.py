@@ -35,6 +35,8 @@ from shared.events import EventBase
 from shared.http import BodySizeLimit, SecurityHeaders
 from shared.logs import configure_logging
 from shared.migrate import ensure_database, migrate
+from shared import metrics
+from shared.ops import load_readiness, measure_group_lag, plumbing_state
 from shared.ports import port_is_free
 from shared.problems import install_problem_handlers
 from shared.relay import OutboxRelay
@@ -187,6 +189,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     )
     app.state.spec = spec
     app.state.settings = settings
+    # /ready thresholds (<SERVICE>_READY_MAX_LAG, …): read now, so a bad value stops the start.
+    app.state.readiness = load_readiness(settings)
     # Sign-in settings are read now, so a bad AUTH_* value stops the start instead of
     # failing the first request; None in development (AUTH_MODE=headers).
     auth = load_auth_settings()
@@ -216,10 +220,12 @@ def _ops_router() -> APIRouter:
     async def health(request: Request) -> dict[str, str]:
         return {"status": "ok", "service": request.app.state.spec.name}
 
-    @router.get("/ready", summary="Readiness: database and broker reachable, lag and backlog")
+    @router.get("/ready", summary="Readiness: database and broker reachable, lag and backlog under the thresholds")
     async def ready(request: Request) -> JSONResponse:
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        limits = request.app.state.readiness
         checks: dict[str, Any] = {}
+        reasons: list[str] = []
         ok = runtime is not None
         if runtime is not None:
             try:
@@ -229,30 +235,91 @@ def _ops_router() -> APIRouter:
             except Exception as exc:
                 ok = False
                 checks["database"] = f"down: {type(exc).__name__}"
+                reasons.append(f"database down ({type(exc).__name__})")
             try:
-                checks["outbox_backlog"] = await asyncio.wait_for(runtime.relay.backlog(), 2)
+                state = await asyncio.wait_for(plumbing_state(runtime.engine), 2)
+                checks["outbox_backlog"] = state.outbox_backlog
+                checks["outbox_oldest_age_seconds"] = round(state.outbox_oldest_age_seconds, 3)
+                checks["dead_letters_parked"] = state.dead_letters_parked
+                if state.outbox_oldest_age_seconds > limits.ready_max_outbox_age_seconds:
+                    ok = False
+                    reasons.append(
+                        f"outbox oldest unsent row is {state.outbox_oldest_age_seconds:.0f}s old "
+                        f"(more than {limits.ready_max_outbox_age_seconds:g}s)"
+                    )
             except Exception:
                 checks["outbox_backlog"] = None
             checks["relay_leader"] = runtime.relay.is_leader
             consumer = runtime.consumer
             if consumer is not None:
                 checks["consumer"] = "running" if consumer.running else "stopped"
-                checks["consumer_lag"] = consumer.lag()
-                ok = ok and consumer.running
+                lag = consumer.lag()
+                checks["consumer_lag"] = lag
+                checks["consumer_lag_total"] = total = sum(lag.values())
+                checks["consumer_lag_seconds_max"] = round(max(consumer.lag_seconds(lag).values(), default=0.0), 3)
+                if not consumer.running:
+                    ok = False
+                    reasons.append("consumer stopped")
+                if total > limits.ready_max_lag:
+                    ok = False
+                    reasons.append(f"consumer lag {total} messages (more than {limits.ready_max_lag})")
                 try:
                     await asyncio.wait_for(consumer._consumer.topics(), 2)  # type: ignore[union-attr]
                     checks["broker"] = "ok"
                 except Exception as exc:
                     ok = False
                     checks["broker"] = f"down: {type(exc).__name__}"
-        body = {"status": "ready" if ok else "not ready", "service": request.app.state.spec.name, "checks": checks}
+                    reasons.append(f"broker unreachable ({type(exc).__name__})")
+            checks["thresholds"] = {
+                "ready_max_lag": limits.ready_max_lag,
+                "ready_max_outbox_age_seconds": limits.ready_max_outbox_age_seconds,
+            }
+        else:
+            reasons.append("starting")
+        body = {
+            "status": "ready" if ok else "not ready",
+            "service": request.app.state.spec.name,
+            "reasons": reasons,
+            "checks": checks,
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        if runtime is not None:
+            await refresh_gauges(request.app.state.spec.name, runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+async def refresh_gauges(service: str, runtime: Runtime) -> None:
+    """Bring the state gauges up to date for a scrape (each part bounded, none fatal)."""
+    with contextlib.suppress(Exception):
+        state = await asyncio.wait_for(plumbing_state(runtime.engine), 2)
+        metrics.OUTBOX_BACKLOG.labels(service).set(state.outbox_backlog)
+        metrics.OUTBOX_OLDEST_UNSENT.labels(service).set(state.outbox_oldest_age_seconds)
+        metrics.DEAD_LETTERS_PARKED.labels(service).set(state.dead_letters_parked)
+    pool = runtime.engine.pool
+    with contextlib.suppress(Exception):
+        metrics.DB_POOL_CHECKED_OUT.labels(service).set(pool.checkedout())  # type: ignore[attr-defined]
+        metrics.DB_POOL_SIZE.labels(service).set(pool.size() + max(0, getattr(pool, "_max_overflow", 0)))  # type: ignore[attr-defined]
+    consumer = runtime.consumer
+    if consumer is None:
+        return
+    if consumer.running:
+        consumer._export_lag()
+        return
+    # A stopped consumer reports nothing itself: measure its group's lag from the broker,
+    # which is when the number matters most.
+    settings = runtime.settings
+    with contextlib.suppress(Exception):
+        for part in await asyncio.wait_for(
+            measure_group_lag(settings.kafka_bootstrap_servers, settings.kafka_topic, settings.group_id, timeout=3), 5
+        ):
+            metrics.CONSUMER_LAG.labels(service, settings.kafka_topic, str(part.partition)).set(part.lag)
+            metrics.CONSUMER_LAG_SECONDS.labels(service, settings.kafka_topic, str(part.partition)).set(part.lag_seconds)
 
 
 def serve(spec: ServiceSpec, create_app: Callable[[ServiceSettings], FastAPI]) -> None:

@@ -48,6 +48,9 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10, ge=0, le=300)
 
     max_body_bytes: int = Field(default=2_000_000, ge=1_000, description="larger request bodies get 413")
+    # /ready answers 503 past these, so a load balancer drains a stuck replica (shared/ops.py).
+    ready_max_lag: int = Field(default=100_000, ge=0, description="consumer lag, in messages")
+    ready_max_outbox_age_seconds: float = Field(default=600, ge=0, description="age of the oldest unsent outbox row")
     cors_origins: list[str] = Field(default_factory=list, description='browser origins allowed to call, e.g. ["https://console.example.cn"]')
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,0 +1,1 @@
+"""``python -m services.ops``: the on-call engineer's command line (shared.ops does the work)."""

@@ -1,0 +1,5 @@
+import sys
+
+from services.ops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,342 @@
+"""Operations with real PostgreSQL, a real broker and real HTTP: metrics that move, /ready
+that drains a stuck replica, dead letters replayed once, projections rebuilt from the topic."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, insert, select
+
+from intake.app import create_app as create_intake
+from intake.models import timeline
+from intake.settings import IntakeSettings
+from shared import ops
+from shared.consumer import EventConsumer
+from shared.db import UnitOfWork, create_engine, dead_letters
+from shared.events import EventBase, ProgressReported, ProgressReportedData, make_event, system_actor
+from shared.relay import OutboxRelay
+from shared.service import ServiceSpec, build_app, topic_specs
+from shared.testing import Infra, eventually, publish, running, service_settings, unique
+from shared.tests.probe import ProbeSettings, probe_log
+
+PROBE_MIGRATIONS = Path(__file__).parent / "probe" / "versions"
+APPEAL = {
+    "title": "村口路灯不亮",
+    "description": "城关镇某村村口的路灯坏了三天，晚上很黑。",
+    "channel": "app",
+    "contact": {"name": "韦先生", "phone": "13812348000"},
+}
+
+
+def progress(case_id: str, seq: int, note: str = "ok") -> ProgressReported:
+    return make_event(
+        ProgressReported, case_id=case_id, producer="test", actor=system_actor("test"),
+        payload=ProgressReportedData(order_no="JB-1", unit="zjj", note=note, percent=seq),
+    )
+
+
+class Switches:
+    """What the test's handler does: block until opened, fail until fixed."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.fixed = False
+
+
+def probe_app(settings: ProbeSettings, switches: Switches):
+    async def handle(event: EventBase, uow: UnitOfWork) -> None:
+        await switches.gate.wait()
+        if event.payload.note == "needs-fix" and not switches.fixed:  # type: ignore[attr-defined]
+            raise RuntimeError("unit catalogue lacks zjj")
+        await uow.session.execute(
+            insert(probe_log).values(case_id=event.case_id, event_id=event.id, seq=event.payload.percent or 0, handled_by="t")  # type: ignore[attr-defined]
+        )
+
+    spec = ServiceSpec(
+        name="probe", title="probe", description="test-only", settings_cls=ProbeSettings, router=APIRouter(),
+        handlers={"case.progress_reported": handle}, migrations=PROBE_MIGRATIONS,
+    )
+    return build_app(spec, settings)
+
+
+async def scrape(service) -> dict[tuple[str, frozenset], float]:
+    """/metrics as {(sample name, labels): value}, for this service only."""
+    text = (await service.client.get("/metrics")).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("service") == "probe":
+                out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def total(samples, name: str) -> float:
+    return sum(v for (n, _), v in samples.items() if n == name)
+
+
+async def probe_rows(service) -> list[int]:
+    async with service.runtime.engine.connect() as conn:
+        return [r.seq for r in (await conn.execute(select(probe_log.c.seq).order_by(probe_log.c.id))).all()]
+
+
+async def test_lag_and_backlog_metrics_move_when_consumer_and_relay_stop_and_recover(infra: Infra):
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    async with running(probe_app(settings, Switches()), settings) as probe:
+        runtime = probe.runtime
+        await publish(infra.bootstrap_servers, topic, progress("c-0", 0))
+        await eventually(lambda: _has(probe_rows(probe), 1), what="the first event handled")
+        samples = await scrape(probe)
+        assert total(samples, "jiesu_consumer_lag_messages") == 0
+        assert total(samples, "jiesu_consumer_handler_duration_seconds_count") >= 1
+        assert total(samples, "jiesu_db_pool_size_connections") == 2 * settings.database_pool_size
+
+        # The consumer stops: the lag is measured from the broker and grows with each event.
+        old = runtime.consumer
+        assert old is not None
+        await old.stop()
+        await publish(infra.bootstrap_servers, topic, *(progress(f"c-{i}", i) for i in range(1, 8)))
+        samples = await eventually(
+            lambda: _when(scrape(probe), lambda s: total(s, "jiesu_consumer_lag_messages") == 7), what="lag of 7"
+        )
+        assert max(v for (n, _), v in samples.items() if n == "jiesu_consumer_lag_seconds") > 0
+        ready = await probe.client.get("/ready")
+        assert ready.status_code == 503 and "consumer stopped" in ready.json()["reasons"]
+
+        # The relay stops: rows wait in the outbox and the oldest one ages.
+        await runtime.relay.stop()
+        for i in range(3):
+            async with runtime.uow() as uow:
+                uow.emit(progress(f"own-{i}", 90 + i))
+                await uow.commit()
+        await asyncio.sleep(1.1)
+        samples = await scrape(probe)
+        assert total(samples, "jiesu_outbox_backlog_events") == 3
+        assert total(samples, "jiesu_outbox_oldest_unsent_age_seconds") >= 1
+
+        # Both come back: lag and backlog go to zero, everything is handled once. (The old
+        # relay's advisory lock lives on its pooled connection until the pool lets it go.)
+        await runtime.engine.dispose()
+        runtime.relay = OutboxRelay(
+            runtime.engine, service="probe", bootstrap_servers=settings.kafka_bootstrap_servers, topic=topic,
+            topics=topic_specs(settings), poll_seconds=0.02, epoch_check_seconds=0.5,
+        )
+        runtime.relay.start()
+        runtime.consumer = EventConsumer(
+            service="probe", bootstrap_servers=old.bootstrap_servers, topic=topic, group_id=old.group_id,
+            handlers=old.handlers, new_uow=runtime.uow, backoff_seconds=0.05, epoch_check_seconds=0.5,
+        )
+        await runtime.consumer.start()
+        await eventually(lambda: _has(probe_rows(probe), 11), timeout=60, what="all 11 events handled")
+        samples = await eventually(
+            lambda: _when(
+                scrape(probe),
+                lambda s: total(s, "jiesu_consumer_lag_messages") == 0 and total(s, "jiesu_outbox_backlog_events") == 0,
+            ),
+            timeout=30, what="lag and backlog back to zero",
+        )
+        assert total(samples, "jiesu_outbox_oldest_unsent_age_seconds") == 0
+        assert total(samples, "jiesu_outbox_published_events_total") >= 3
+        assert sorted(await probe_rows(probe)) == [0, 1, 2, 3, 4, 5, 6, 7, 90, 91, 92]
+        assert (await probe.client.get("/ready")).status_code == 200
+
+
+async def test_ready_answers_503_with_the_reason_when_lag_passes_the_threshold(infra: Infra, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PROBE_READY_MAX_LAG", "5")
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    switches = Switches()
+    async with running(probe_app(settings, switches), settings) as probe:
+        first = await probe.client.get("/ready")
+        assert first.status_code == 200, first.text
+        assert first.json()["checks"]["thresholds"]["ready_max_lag"] == 5
+        switches.gate.clear()  # the handler hangs: a stuck replica
+        await publish(infra.bootstrap_servers, topic, *(progress("c-1", i) for i in range(10)))
+
+        async def not_ready():
+            response = await probe.client.get("/ready")
+            return response if response.status_code == 503 else None
+
+        stuck = await eventually(not_ready, what="/ready to turn 503")
+        body = stuck.json()
+        assert body["status"] == "not ready"
+        assert body["checks"]["consumer_lag_total"] == 10
+        assert body["reasons"] == ["consumer lag 10 messages (more than 5)"]
+        assert body["checks"]["outbox_backlog"] == 0 and body["checks"]["dead_letters_parked"] == 0
+        switches.gate.set()
+        await eventually(lambda: _has(probe_rows(probe), 10), what="the backlog handled")
+        await eventually(lambda: _status(probe, 200), what="/ready back to 200")
+
+
+async def test_poison_event_is_listed_replayed_after_the_fix_and_applied_once(infra: Infra):
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=2)
+    switches = Switches()
+    async with running(probe_app(settings, switches), settings) as probe:
+        engine = probe.runtime.engine
+        poison = progress("case-p", 7, "needs-fix")
+        await publish(infra.bootstrap_servers, topic, progress("case-p", 6), poison, progress("case-p", 8))
+        await eventually(lambda: _has(probe_rows(probe), 2), what="the good events")
+        assert await probe_rows(probe) == [6, 8]
+
+        parked = await ops.list_dead_letters(engine)
+        assert [(d.event_id, d.event_type, d.case_id, d.status) for d in parked] == [
+            (str(poison.id), "case.progress_reported", "case-p", "parked")
+        ]
+        assert "unit catalogue lacks zjj" in parked[0].error
+        assert (await probe.client.get("/ready")).json()["checks"]["dead_letters_parked"] == 1
+        samples = await scrape(probe)
+        assert total(samples, "jiesu_dead_letters_parked_events") == 1
+        assert any(
+            n == "jiesu_consumer_events_total" and dict(l)["outcome"] == "dead_lettered" and dict(l)["event_type"] == "case.progress_reported"
+            for (n, l) in samples
+        )
+
+        switches.fixed = True
+        assert await ops.replay_dead_letters(engine, infra.bootstrap_servers, parked, service="probe") == 1
+        await eventually(lambda: _has(probe_rows(probe), 3), what="the replayed event applied")
+        [after] = await ops.get_dead_letters(engine, [parked[0].id])
+        assert after.status == "replayed" and after.resolved_at is not None
+
+        # Replayed again (by mistake, or a second operator): refused; and a redelivery is a no-op.
+        with pytest.raises(ops.OpsError, match="replayed, not parked"):
+            await ops.replay_dead_letters(engine, infra.bootstrap_servers, [after], service="probe")
+        await publish(infra.bootstrap_servers, topic, poison, progress("case-p", 9))
+        await eventually(lambda: _has(probe_rows(probe), 4), what="the next event")
+        assert await probe_rows(probe) == [6, 8, 7, 9], "the poison event was applied more than once"
+        assert await ops.list_dead_letters(engine) == []
+
+
+async def test_dropped_dead_letter_keeps_its_reason_and_is_not_applied(infra: Infra):
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=1)
+    async with running(probe_app(settings, Switches()), settings) as probe:
+        engine = probe.runtime.engine
+        await publish(infra.bootstrap_servers, topic, progress("case-d", 1, "needs-fix"))
+        parked = await eventually(lambda: ops.list_dead_letters(engine), what="the event parked")
+        with pytest.raises(ops.OpsError, match="say why"):
+            await ops.drop_dead_letters(engine, parked, reason=" ", service="probe")
+        assert await ops.drop_dead_letters(engine, parked, reason="test data, filed by mistake", service="probe") == 1
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(dead_letters.c.status, dead_letters.c.note))).one()
+        assert row.status == "dropped" and "filed by mistake" in row.note
+        assert await probe_rows(probe) == []
+
+
+async def test_outbox_republish_sends_rows_again_and_consumers_drop_the_duplicates(infra: Infra):
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    async with running(probe_app(settings, Switches()), settings) as probe:
+        runtime = probe.runtime
+        for i in range(3):
+            async with runtime.uow() as uow:
+                uow.emit(progress(f"case-o{i}", i))
+                await uow.commit()
+        await eventually(lambda: _has(probe_rows(probe), 3), what="the three own events consumed")
+        published_before = runtime.relay.published
+        since = (await _first_sent_at(runtime.engine))
+        assert await ops.outbox_sent_since(runtime.engine, since) == 3
+        assert await ops.republish_outbox(runtime.engine, since) == 3
+        await eventually(lambda: asyncio.sleep(0, runtime.relay.published == published_before + 3), what="published again")
+        await eventually(lambda: asyncio.sleep(0, sum(runtime.consumer.committed_offsets().values()) == 6), what="duplicates consumed")
+        assert sorted(await probe_rows(probe)) == [0, 1, 2]
+
+
+async def test_projection_rebuilt_by_replay_equals_the_live_one(infra: Infra):
+    topic = unique("lifecycle")
+    settings = service_settings(
+        IntakeSettings, infra, topic=topic, database=unique("intake"), citizen_rate_limit="0/1", org_topic=unique("org")
+    )
+    app = create_intake(settings)
+    async with running(app, settings) as intake:
+        case_ids = []
+        for i in range(4):
+            created = await intake.client.post("/api/v1/appeals", json={**APPEAL, "title": f"路灯 {i}"})
+            assert created.status_code == 201, created.text
+            case_ids.append(created.json()["case_id"])
+        # Another service's event about one case: intake's handlers put it on the timeline.
+        await publish(infra.bootstrap_servers, topic, progress(case_ids[0], 50))
+        await intake.runtime.relay.flush()
+
+        async def live_timeline():
+            async with intake.runtime.engine.connect() as conn:
+                return sorted(
+                    (await conn.execute(select(timeline.c.event_id, timeline.c.case_id, timeline.c.event_type, timeline.c.label, timeline.c.detail))).all()
+                )
+
+        await eventually(lambda: _when(live_timeline(), lambda rows: len(rows) >= 9), what="the live timeline")
+        await eventually(lambda: asyncio.sleep(0, sum(intake.runtime.consumer.lag().values()) == 0), what="intake caught up")
+        seen: list[tuple[int, int]] = []
+        report = await ops.rebuild(
+            service="intake", settings=settings, handlers=app.state.spec.handlers, migrations=app.state.spec.migrations,
+            progress=lambda done, all_: seen.append((done, all_)),
+        )
+        try:
+            assert seen and seen[-1][0] == seen[-1][1] == report.events >= 9
+            by_table = {t.table: t for t in report.tables}
+            assert by_table["timeline"].verdict == "same", report.tables
+            assert report.parked == 0
+            rebuilt = create_engine(
+                settings.async_database_url.rsplit("/", 1)[0] + f"/{report.database}", pool_size=1
+            )
+            try:
+                async with rebuilt.connect() as conn:
+                    rows = sorted(
+                        (await conn.execute(select(timeline.c.event_id, timeline.c.case_id, timeline.c.event_type, timeline.c.label, timeline.c.detail))).all()
+                    )
+                    unsent = (await conn.execute(select(func.count()).select_from(ops.outbox))).scalar()
+            finally:
+                await rebuilt.dispose()
+            assert rows == await live_timeline()
+            assert unsent == 0, "a rebuild must not write events to publish"
+        finally:
+            await ops.drop_database(settings, report.database)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+async def _has(rows_coro, n: int) -> bool:
+    return len(await rows_coro) >= n
+
+
+async def _when(coro, predicate):
+    value = await coro
+    return value if predicate(value) else None
+
+
+async def _status(service, code: int) -> bool:
+    return (await service.client.get("/ready")).status_code == code
+
+
+async def _first_sent_at(engine):
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.min(ops.outbox.c.sent_at)))).scalar()
+
+
+def test_readiness_thresholds_read_the_service_prefix_first(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("READY_MAX_LAG", "50")
+    monkeypatch.setenv("PROBE_READY_MAX_OUTBOX_AGE_SECONDS", "30")
+    monkeypatch.setenv("READY_MAX_OUTBOX_AGE_SECONDS", "900")
+    limits = ops.load_readiness(ProbeSettings())
+    assert (limits.ready_max_lag, limits.ready_max_outbox_age_seconds) == (50, 30)
+    monkeypatch.delenv("READY_MAX_LAG")
+    assert ops.load_readiness(ProbeSettings()).ready_max_lag == ops.ReadinessSettings.model_fields["ready_max_lag"].default
+
+
+def test_tables_and_progress_read_in_a_terminal():
+    table = ops.render_table(["id", "事件", "error"], [[1, "派单", "x"], [22, "case.closed", None]])
+    lines = table.splitlines()
+    assert lines[0].startswith("id  事件")
+    assert lines[2].index("派单") == lines[3].index("case.closed") == 4
+    assert ops.progress_bar(5, 10, width=10) == "[#####.....] 5/10 events (50%)"
+    assert ops.progress_bar(0, 0, width=4) == "[####] 0/0 events (100%)"
+    assert ops.parse_start("earliest") == "earliest" and ops.parse_start("42") == 42
+    assert ops.parse_start("2026-05-01T08:00:00+08:00").utcoffset().total_seconds() == 8 * 3600
+    with pytest.raises(ops.OpsError, match="earliest, an offset, or a time"):
+        ops.parse_start("yesterday")
