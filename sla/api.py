@@ -1,5 +1,339 @@
-"""Sla's REST API (``/api/v1``)."""
+"""Sla's REST API (``/api/v1``): clocks of a case, a unit's lists, the centre's board,
+policy and holiday-table administration, and (SLA_TIME_TRAVEL=true only) a movable now."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from shared.actors import ActorDep
+from shared.events import Actor, FiveMatters, ResolutionClass, Role, Urgency
+from shared.paging import decode_cursor, encode_cursor
+from shared.problems import Problem
+from shared.service import RuntimeDep, UowDep
+from shared.workdays import HolidayTable, WorkingCalendar
+from sla import repository as repo
+from sla.domain import describe, policy_from_limits, policy_limits, remaining
+from sla.service import SlaContext, load_holiday_table, to_domain
 
 router = APIRouter(prefix="/api/v1", tags=["sla"])
+
+ADMINS = (Role.centre_supervisor, Role.ops)
+
+
+def _ctx(runtime) -> SlaContext:
+    return runtime.extras["sla"]
+
+
+def _admin(actor: Actor, what: str) -> None:
+    if actor.role not in ADMINS:
+        raise Problem(403, f"{what} is for the centre's supervisors and ops; you act as {actor.role.value}", slug="not-admin")
+
+
+# --------------------------------------------------------------------- clocks
+
+
+class ClockView(BaseModel):
+    clock_id: str
+    case_id: str
+    unit: str | None
+    kind: str
+    name: str = Field(description="the kind, or 'response' for a county call / whistle (响应)")
+    round: int
+    state: Literal["running", "paused", "stopped", "breached"]
+    started_at: datetime
+    due_at: datetime
+    stopped_at: datetime | None
+    paused_at: datetime | None
+    remaining_seconds: int = Field(description="working time left (negative: overdue)")
+    remaining_text: str
+    overdue: bool
+    on_time: bool | None = Field(description="for a stopped clock: stopped by its due time")
+    signals_fired: list[str]
+    warnings: list[str]
+    policy: dict[str, Any]
+
+
+def _view(row, now: datetime, calendar: WorkingCalendar) -> ClockView:
+    clock = to_domain(row)
+    left = remaining(clock, now, calendar)
+    return ClockView(
+        clock_id=row["clock_id"], case_id=row["case_id"], unit=row["unit"], kind=row["kind"], name=row["name"],
+        round=row["round"], state=row["state"], started_at=row["started_at"], due_at=row["due_at"],
+        stopped_at=row["stopped_at"], paused_at=row["paused_at"], remaining_seconds=int(left.total_seconds()),
+        remaining_text=describe(left), overdue=left < timedelta(0),
+        on_time=(row["stopped_at"] <= row["due_at"]) if row["stopped_at"] else None,
+        signals_fired=list(row["fired"]), warnings=list(row["warnings"]),
+        policy={"policy_id": row["policy_id"], "version": row["policy_version"]},
+    )
+
+
+class CaseClocks(BaseModel):
+    case_id: str
+    now: datetime
+    clocks: list[ClockView]
+
+
+@router.get("/cases/{case_id}/clocks", response_model=CaseClocks, summary="A case's clocks: due times, working time left, state")
+async def case_clocks(case_id: str, uow: UowDep, runtime: RuntimeDep) -> CaseClocks:
+    ctx = _ctx(runtime)
+    async with uow:
+        await ctx.refresh(uow)
+        rows = await repo.case_clocks(uow.session, case_id)
+        calendar = await repo.load_calendar(uow.session)
+    if not rows:
+        raise Problem(404, f"no clocks for case {case_id}", slug="no-clocks")
+    now = ctx.now()
+    return CaseClocks(case_id=case_id, now=now, clocks=[_view(r, now, calendar) for r in rows])
+
+
+class ClockPage(BaseModel):
+    unit: str
+    view: str
+    now: datetime
+    items: list[ClockView]
+    next_cursor: str | None
+
+
+@router.get("/units/{unit}/clocks", response_model=ClockPage, summary="A unit's due-soon (黄牌) or overdue (红牌) clocks, paged")
+async def unit_clocks(
+    unit: str,
+    uow: UowDep,
+    runtime: RuntimeDep,
+    view: Annotated[Literal["due_soon", "overdue"], Query(description="due within the yellow window, or past due")] = "due_soon",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> ClockPage:
+    ctx = _ctx(runtime)
+    after = decode_cursor(cursor)
+    async with uow:
+        await ctx.refresh(uow)
+        now = ctx.now()
+        calendar = await repo.load_calendar(uow.session)
+        if view == "due_soon":
+            window = (now, calendar.add_working_days(now, ctx.settings.due_soon_working_days).due_at)
+        else:
+            window = (None, now)
+        rows = await repo.unit_clocks(uow.session, unit, after=window[0], before=window[1], cursor=after, limit=limit + 1)
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1]["due_at"], page[-1]["clock_id"]) if len(rows) > limit else None
+    return ClockPage(unit=unit, view=view, now=now, items=[_view(r, now, calendar) for r in page], next_cursor=next_cursor)
+
+
+class BoardRow(BaseModel):
+    unit: str
+    yellow: int = Field(description="open clocks due within the yellow window (黄牌)")
+    red: int = Field(description="open clocks past due (红牌)")
+
+
+class Board(BaseModel):
+    now: datetime
+    units: list[BoardRow]
+    totals: BoardRow
+
+
+@router.get("/board", response_model=Board, summary="The centre's board: yellow and red counts by unit")
+async def board(uow: UowDep, runtime: RuntimeDep) -> Board:
+    ctx = _ctx(runtime)
+    async with uow:
+        await ctx.refresh(uow)
+        now = ctx.now()
+        calendar = await repo.load_calendar(uow.session)
+        soon = calendar.add_working_days(now, ctx.settings.due_soon_working_days).due_at
+        rows = await repo.board(uow.session, now, soon)
+    units = [BoardRow(unit=r.unit, yellow=r.yellow, red=r.red) for r in rows]
+    return Board(now=now, units=units, totals=BoardRow(unit="*", yellow=sum(u.yellow for u in units), red=sum(u.red for u in units)))
+
+
+# --------------------------------------------------------------------- policies
+
+
+class Limits(BaseModel):
+    """Limits a policy sets; any left out keep the default of DOMAIN.md."""
+
+    model_config = {"extra": "forbid"}
+
+    accept_hours: float | None = Field(default=None, gt=0)
+    sign_minutes: float | None = Field(default=None, gt=0)
+    sign_emergency_minutes: float | None = Field(default=None, gt=0)
+    first_contact_hours: float | None = Field(default=None, gt=0)
+    dispatch_working_days: float | None = Field(default=None, gt=0)
+    resolve_working_days: dict[ResolutionClass, float] | None = None
+    return_window_working_days: float | None = Field(default=None, gt=0)
+    verify_working_days: float | None = Field(default=None, gt=0)
+    callback_working_days: float | None = Field(default=None, gt=0)
+    early_warnings: list[Annotated[float, Field(gt=0, lt=1)]] | None = None
+    urge_every_working_days: float | None = Field(default=None, gt=0)
+    escalate_after_working_days: float | None = Field(default=None, gt=0)
+
+
+class PolicyIn(BaseModel):
+    policy_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    region: str | None = Field(default=None, max_length=64, description="county code; empty = any")
+    category: FiveMatters | None = None
+    urgency: Urgency | None = None
+    limits: Limits
+    effective_from: AwareDatetime | None = Field(default=None, description="cases from this time on use it; default now")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class PolicyView(BaseModel):
+    policy_id: str
+    version: int
+    region: str | None
+    category: str | None
+    urgency: str | None
+    limits: dict[str, Any] = Field(description="as written")
+    effective_limits: dict[str, Any] = Field(description="every limit, defaults filled in")
+    effective_from: datetime
+    created_at: datetime
+    created_by: str
+    note: str | None
+
+
+def _policy_view(row) -> PolicyView:
+    return PolicyView(
+        **{k: row[k] for k in ("policy_id", "version", "region", "category", "urgency", "limits", "effective_from", "created_at", "created_by", "note")},
+        effective_limits=policy_limits(policy_from_limits(row["version"], row["limits"])),
+    )
+
+
+@router.post("/policies", response_model=PolicyView, status_code=201, summary="Write a new version of a policy")
+async def create_policy(body: PolicyIn, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> PolicyView:
+    _admin(actor, "policy administration")
+    ctx = _ctx(runtime)
+    limits = body.limits.model_dump(mode="json", exclude_none=True)
+    scope = {"region": body.region, "category": body.category.value if body.category else None, "urgency": body.urgency.value if body.urgency else None}
+    async with uow:
+        await ctx.refresh(uow)
+        latest = await repo.get_policy(uow.session, body.policy_id)
+        if latest is not None and {k: latest[k] for k in scope} != scope:
+            raise Problem(
+                409, f"policy {body.policy_id} covers region={latest['region']} category={latest['category']} "
+                f"urgency={latest['urgency']}; a new version keeps its scope (write another policy for another scope)",
+                slug="policy-scope", field="region/category/urgency",
+            )
+        version = (latest["version"] + 1) if latest else 1
+        created = await repo.insert_policy_version(
+            uow.session,
+            {"policy_id": body.policy_id, "version": version, **scope, "limits": limits,
+             "effective_from": body.effective_from or ctx.now(), "created_by": actor.id, "note": body.note},
+        )
+        if not created:
+            raise Problem(409, f"version {version} of policy {body.policy_id} was just written by someone else; read it and retry", slug="policy-version-taken")
+        row = await repo.get_policy(uow.session, body.policy_id, version)
+        await uow.commit()
+    return _policy_view(row)
+
+
+@router.get("/policies", response_model=list[PolicyView], summary="Every policy version")
+async def list_policies(uow: UowDep) -> list[PolicyView]:
+    async with uow:
+        rows = await repo.list_policies(uow.session)
+    return [_policy_view(r) for r in rows]
+
+
+@router.get("/policies/{policy_id}", response_model=PolicyView, summary="A policy: its latest version, or ?version=N")
+async def get_policy(policy_id: str, uow: UowDep, version: Annotated[int | None, Query(ge=1)] = None) -> PolicyView:
+    async with uow:
+        row = await repo.get_policy(uow.session, policy_id, version)
+    if row is None:
+        raise Problem(404, f"no policy {policy_id}" + (f" version {version}" if version else ""), slug="no-policy")
+    return _policy_view(row)
+
+
+# --------------------------------------------------------------------- holiday tables
+
+
+class HolidayTableIn(BaseModel):
+    holidays: list[str] = Field(description="ISO dates of public holidays (放假)")
+    workdays: list[str] = Field(default_factory=list, description="ISO dates of make-up working days (调休上班)")
+
+
+class HolidayTableView(BaseModel):
+    year: int
+    source: Literal["table", "package", "weekends"]
+    holidays: list[str]
+    workdays: list[str]
+    loaded_at: datetime | None = None
+    loaded_by: str | None = None
+    clocks_recounted: int | None = Field(default=None, description="open clocks that had guessed this year, now recounted")
+
+
+@router.put("/holidays/{year}", response_model=HolidayTableView, summary="Load a year's holiday schedule (wins over the package)")
+async def put_holidays(year: Annotated[int, Field(ge=2000, le=2100)], body: HolidayTableIn, actor: ActorDep, uow: UowDep) -> HolidayTableView:
+    _admin(actor, "loading holiday tables")
+    try:
+        table = HolidayTable.parse({"year": year, "holidays": body.holidays, "workdays": body.workdays})
+    except ValueError as exc:
+        raise Problem(422, f"holiday table for {year}: {exc}", slug="bad-holiday-table", field="holidays/workdays") from None
+    async with uow:
+        moved = await load_holiday_table(uow, table, actor.id)
+        row = await repo.get_holiday_table(uow.session, year)
+        await uow.commit()
+    return HolidayTableView(
+        year=year, source="table", holidays=row["holidays"], workdays=row["workdays"], loaded_at=row["loaded_at"],
+        loaded_by=row["loaded_by"], clocks_recounted=moved,
+    )
+
+
+@router.get("/holidays/{year}", response_model=HolidayTableView, summary="A year's schedule and where it comes from")
+async def get_holidays(year: Annotated[int, Field(ge=2000, le=2100)], uow: UowDep) -> HolidayTableView:
+    async with uow:
+        row = await repo.get_holiday_table(uow.session, year)
+    if row is not None:
+        return HolidayTableView(year=year, source="table", holidays=row["holidays"], workdays=row["workdays"], loaded_at=row["loaded_at"], loaded_by=row["loaded_by"])
+    source = WorkingCalendar().source(datetime(year, 6, 1).date())
+    if source == "weekends":
+        return HolidayTableView(year=year, source="weekends", holidays=[], workdays=[])
+    import chinese_calendar
+
+    start, end = datetime(year, 1, 1).date(), datetime(year, 12, 31).date()
+    holidays = [d.isoformat() for d in chinese_calendar.get_holidays(start, end, include_weekends=False)]
+    workdays = [d.isoformat() for d in chinese_calendar.get_workdays(start, end, include_weekends=True) if d.weekday() >= 5]
+    return HolidayTableView(year=year, source="package", holidays=holidays, workdays=workdays)
+
+
+# --------------------------------------------------------------------- time travel
+
+
+class TimeTravel(BaseModel):
+    now: AwareDatetime | None = Field(default=None, description="set the service's now to this moment")
+    advance_seconds: float | None = Field(default=None, description="or move it by this much")
+
+
+class TimeView(BaseModel):
+    now: datetime
+    offset_seconds: int
+
+
+@router.post("/admin/time", response_model=TimeView, summary="Move this service's now (SLA_TIME_TRAVEL=true only)")
+async def travel(body: TimeTravel, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> TimeView:
+    ctx = _ctx(runtime)
+    if not ctx.settings.time_travel:
+        raise Problem(404, "time travel is off (SLA_TIME_TRAVEL=false)", slug="time-travel-off")
+    _admin(actor, "time travel")
+    if (body.now is None) == (body.advance_seconds is None):
+        raise Problem(422, "give either now or advance_seconds", slug="validation", field="now")
+    async with uow:
+        await ctx.refresh(uow)
+        if body.now is not None:
+            offset = round((body.now - datetime.now(UTC)).total_seconds())
+        else:
+            offset = round(ctx.offset.total_seconds() + body.advance_seconds)  # type: ignore[operator]
+        await repo.set_offset(uow.session, offset)
+        await uow.commit()
+    ctx.offset = timedelta(seconds=offset)
+    ctx.wake.set()  # the ticker looks at once
+    return TimeView(now=ctx.now(), offset_seconds=offset)
+
+
+@router.get("/admin/time", response_model=TimeView, summary="This service's now")
+async def get_time(uow: UowDep, runtime: RuntimeDep) -> TimeView:
+    ctx = _ctx(runtime)
+    async with uow:
+        await ctx.refresh(uow)
+    return TimeView(now=ctx.now(), offset_seconds=int(ctx.offset.total_seconds()))

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from sla.api import router
 from sla.handlers import HANDLERS
+from sla.service import start_ticker, stop_ticker
 from sla.settings import SlaSettings
 from shared.case_status import router as case_status_router
 from shared.service import ServiceSpec, build_app
@@ -19,6 +20,8 @@ SPEC = ServiceSpec(
     router=router,
     handlers=HANDLERS,
     migrations=Path(__file__).parent / "migrations" / "versions",
+    on_startup=start_ticker,
+    on_shutdown=stop_ticker,
     extra_routers=(case_status_router,),
 )
 

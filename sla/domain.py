@@ -116,6 +116,12 @@ def stop(clock: Clock, at: datetime) -> Clock:
     return clock if clock.stopped_at else replace(clock, stopped_at=at)
 
 
+def start_timer(kind: ClockKind, started_at: datetime, limit: timedelta, policy_version: int, *, unit: str | None = None) -> Clock:
+    """A clock on calendar time with a limit set by the event itself (响应: a county call or
+    whistle gives ``respond_within_minutes``)."""
+    return Clock(kind, started_at, started_at + limit, policy_version, unit)
+
+
 def signal_times(clock: Clock, policy: Policy, calendar: WorkingCalendar, *, horizon: int = 10) -> list[tuple[str, datetime]]:
     """Every threshold of the clock with the moment it is reached, in time order."""
     allowed = calendar.working_time_between(clock.started_at, clock.due_at)
@@ -140,3 +146,89 @@ def due_signals(clock: Clock, now: datetime, policy: Policy, calendar: WorkingCa
 
 def fired(clock: Clock, names: list[str]) -> Clock:
     return replace(clock, fired=clock.fired | set(names))
+
+
+def next_signal_at(clock: Clock, policy: Policy, calendar: WorkingCalendar) -> datetime | None:
+    """When the ticker must look at the clock next: its earliest threshold not fired yet
+    (None when stopped, paused, or every threshold has fired)."""
+    if clock.stopped_at is not None or clock.paused_at is not None:
+        return None
+    pending = [at for name, at in signal_times(clock, policy, calendar) if name not in clock.fired]
+    return min(pending, default=None)
+
+
+def signal_kind(name: str) -> str:
+    """Which event a threshold writes: 'warning' (yellow, 50%…), 'breached', 'urged' or 'escalated'."""
+    if name == "red":
+        return "breached"
+    if name.startswith("urge-"):
+        return "urged"
+    if name == "escalate":
+        return "escalated"
+    return "warning"
+
+
+def remaining(clock: Clock, now: datetime, calendar: WorkingCalendar) -> timedelta:
+    """Working time left until the due time (negative when overdue); frozen while paused or stopped."""
+    at = clock.stopped_at or clock.paused_at or now
+    return calendar.working_time_between(at, clock.due_at)
+
+
+def describe(amount: timedelta) -> str:
+    """Remaining working time in plain words: '2 个工作日 3 小时', '超期 1 个工作日 2 小时'."""
+    overdue = amount < timedelta(0)
+    amount = abs(amount)
+    days, rest = divmod(amount, WORKING_DAY)
+    hours = int(rest.total_seconds() // 3600)
+    minutes = int(rest.total_seconds() % 3600 // 60)
+    parts = []
+    if days:
+        parts.append(f"{days} 个工作日")
+    if hours:
+        parts.append(f"{hours} 小时")
+    if minutes and not days:
+        parts.append(f"{minutes} 分钟")
+    text = " ".join(parts) or "0 分钟"
+    return f"超期 {text}" if overdue else text
+
+
+# Policy limits as data: what an administrator sends, and how a version is stored.
+_CALENDAR_LIMITS = {"accept_hours": "accept", "sign_minutes": "sign", "sign_emergency_minutes": "sign_emergency", "first_contact_hours": "first_contact"}
+_NUMBER_LIMITS = (
+    "dispatch_working_days", "return_window_working_days", "verify_working_days", "callback_working_days",
+    "urge_every_working_days", "escalate_after_working_days",
+)  # fmt: skip
+
+
+def policy_from_limits(version: int, limits: dict) -> Policy:
+    """A policy version from its stored limits: anything left out keeps the default (DOMAIN.md)."""
+    base = Policy()
+    values: dict = {"version": version}
+    for key, attr in _CALENDAR_LIMITS.items():
+        if key in limits:
+            unit = timedelta(hours=1) if key.endswith("hours") else timedelta(minutes=1)
+            values[attr] = unit * float(limits[key])
+    for key in _NUMBER_LIMITS:
+        if key in limits:
+            values[key] = float(limits[key])
+    if "resolve_working_days" in limits:
+        values["resolve_working_days"] = {
+            **base.resolve_working_days,
+            **{ResolutionClass(k): float(v) for k, v in limits["resolve_working_days"].items()},
+        }
+    if "early_warnings" in limits:
+        values["early_warnings"] = tuple(sorted(float(share) for share in limits["early_warnings"]))
+    return replace(base, **values)
+
+
+def policy_limits(policy: Policy) -> dict:
+    """Every limit of a policy, in the units an administrator writes them."""
+    out: dict = {}
+    for key, attr in _CALENDAR_LIMITS.items():
+        unit = timedelta(hours=1) if key.endswith("hours") else timedelta(minutes=1)
+        out[key] = getattr(policy, attr) / unit
+    for key in _NUMBER_LIMITS:
+        out[key] = getattr(policy, key)
+    out["resolve_working_days"] = {str(k): v for k, v in policy.resolve_working_days.items()}
+    out["early_warnings"] = list(policy.early_warnings)
+    return out

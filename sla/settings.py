@@ -9,3 +9,13 @@ class SlaSettings(ServiceSettings):
 
     service_name: str = "sla"
     port: int = Field(default=8003, ge=1, le=65535)
+
+    # The ticker: how many clocks one transaction claims, and the longest it sleeps (a breach
+    # is written within about this long of its due time).
+    ticker_enabled: bool = True
+    tick_batch: int = Field(default=100, ge=1, le=10_000)
+    tick_max_sleep_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A unit's "due soon" list and the board's yellow count: due within this many working days.
+    due_soon_working_days: float = Field(default=1, gt=0, le=30)
+    # POST /api/v1/admin/time moves this service's now (tests, demos); never in production.
+    time_travel: bool = False

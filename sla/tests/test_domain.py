@@ -4,7 +4,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.workdays import WorkingCalendar
-from sla.domain import Policy, due_signals, extend, fired, pause, resume, start_clock, stop
+from sla.domain import (
+    Policy, describe, due_signals, extend, fired, next_signal_at, pause, policy_from_limits, policy_limits, remaining, resume,
+    signal_kind, start_clock, start_timer, stop,
+)  # fmt: skip
 from shared.events import ClockKind, ResolutionClass, Urgency
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -66,3 +69,31 @@ def test_a_deadline_in_an_unknown_year_carries_its_warning():
     clock = start_clock(ClockKind.resolve, bj(2026, 12, 30, 10), POLICY, CAL)
     assert clock.warnings and "2027" in clock.warnings[0]
     assert (clock.due_at - bj(2026, 12, 30, 10)) > timedelta(days=5)
+
+
+def test_policy_limits_round_trip_and_defaults_fill_the_rest():
+    policy = policy_from_limits(4, {"sign_minutes": 20, "resolve_working_days": {"general": 2}, "early_warnings": [0.75, 0.5]})
+    assert policy.version == 4 and policy.sign == timedelta(minutes=20)
+    assert policy.resolve_working_days[ResolutionClass.general] == 2
+    assert policy.resolve_working_days[ResolutionClass.complex] == 15  # not written: the default
+    assert policy.early_warnings == (0.5, 0.75)
+    assert policy_from_limits(4, policy_limits(policy)) == policy
+    assert policy_from_limits(1, {}) == Policy()
+
+
+def test_next_signal_is_the_earliest_threshold_not_fired():
+    clock = start_clock(ClockKind.resolve, bj(2026, 11, 23, 10), POLICY, CAL)
+    assert next_signal_at(clock, POLICY, CAL) == bj(2026, 11, 27, 10)  # yellow
+    assert next_signal_at(fired(clock, ["yellow"]), POLICY, CAL) == bj(2026, 11, 30, 10)  # red
+    assert next_signal_at(pause(clock, bj(2026, 11, 24)), POLICY, CAL) is None
+    assert next_signal_at(stop(clock, bj(2026, 11, 24)), POLICY, CAL) is None
+    assert [signal_kind(n) for n in ("50%", "yellow", "red", "urge-2", "escalate")] == ["warning", "warning", "breached", "urged", "escalated"]
+
+
+def test_remaining_working_time_in_plain_words():
+    clock = start_clock(ClockKind.resolve, bj(2026, 11, 23, 10), POLICY, CAL)  # due Mon 30 Nov 10:00
+    left = remaining(clock, bj(2026, 11, 27, 7), CAL)  # Friday morning: the weekend does not count
+    assert left == timedelta(days=1, hours=3) and describe(left) == "1 个工作日 3 小时"
+    assert describe(remaining(clock, bj(2026, 12, 1, 10, 30), CAL)) == "超期 1 个工作日"
+    timer = start_timer(ClockKind.sign, bj(2026, 11, 23, 10), timedelta(minutes=30), 1, unit="X")
+    assert describe(remaining(timer, bj(2026, 11, 23, 10, 10), CAL)) == "20 分钟"

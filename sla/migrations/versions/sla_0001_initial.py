@@ -1,4 +1,4 @@
-"""Sla: the branch root (its own tables arrive with issue #6).
+"""Sla: the branch root (the tables are in sla_0002, so databases stamped at this revision upgrade).
 
 Revision ID: sla_0001
 """

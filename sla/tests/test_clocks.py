@@ -1,0 +1,314 @@
+"""Clocks from lifecycle events, against a running sla with real PostgreSQL and broker:
+deadlines across holidays and 调休, pause/extension/redo, policies, holiday tables, replay."""
+
+from datetime import timedelta
+
+import pytest
+
+from shared.actors import actor_headers
+from shared.testing import Infra, TopicReader, eventually, publish, running, unique
+from shared.events import Urgency
+from sla.app import create_app
+from sla.tests.conftest import sla_settings
+from sla.tests.events import (
+    UNIT, accepted, bj, closed, county_called, progress, dispatched, extension_approved, received, reopened, resolved, resumed, signed,
+    suspended, triaged,
+)  # fmt: skip
+
+ADMIN = actor_headers("sup-1", "centre_supervisor")
+CLERK = actor_headers("clerk-1", "dept_clerk", UNIT)
+
+
+@pytest.fixture(scope="module")
+async def sla(infra: Infra):
+    settings = sla_settings(infra, topic=unique("lifecycle"), database=unique("sla"))
+    async with running(create_app(settings), settings) as service:
+        yield service
+
+
+async def clocks_of(service, case_id: str, *, want: int = 1) -> dict[str, dict]:
+    """The case's clocks by name (resolve clocks of later rounds as resolve#N), once ``want`` exist."""
+
+    async def fetch():
+        response = await service.client.get(f"/api/v1/cases/{case_id}/clocks")
+        if response.status_code != 200:
+            return None
+        body = response.json()["clocks"]
+        return body if len(body) >= want else None
+
+    rows = await eventually(fetch, timeout=30, what=f"{want} clocks of {case_id}")
+    return {(c["name"] if c["round"] == 0 else f"{c['name']}#{c['round']}"): c for c in rows}
+
+
+def at(iso: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso)
+
+
+async def test_deadlines_across_the_national_day_week_and_its_make_up_saturday(sla, infra):
+    case = unique("case")
+    await publish(
+        infra.bootstrap_servers, sla.settings.kafka_topic,
+        received(case, bj(2026, 9, 29, 9)), accepted(case, bj(2026, 9, 29, 9, 30)),
+        triaged(case, bj(2026, 9, 29, 10)), dispatched(case, bj(2026, 9, 30, 10)),
+    )
+    clocks = await clocks_of(sla, case, want=6)
+    # Oct 1–7 are holidays, Saturday Oct 10 is a make-up working day (调休): 5 working days
+    # from Wed Sep 30 10:00 end on Tue Oct 13 10:00, not Wed Oct 14.
+    assert at(clocks["resolve"]["due_at"]) == bj(2026, 10, 13, 10)
+    assert at(clocks["return_window"]["due_at"]) == bj(2026, 10, 9, 10)
+    assert at(clocks["sign"]["due_at"]) == bj(2026, 9, 30, 11)
+    assert at(clocks["first_contact"]["due_at"]) == bj(2026, 10, 1, 10)  # 24 h: calendar time
+    assert at(clocks["accept"]["due_at"]) == bj(2026, 9, 30, 9) and clocks["accept"]["state"] == "stopped"
+    assert clocks["accept"]["on_time"] is True
+    assert at(clocks["dispatch"]["due_at"]) == bj(2026, 9, 29, 22)  # half a working day
+    assert clocks["dispatch"]["state"] == "stopped" and clocks["dispatch"]["on_time"] is False
+    assert all(not c["warnings"] for c in clocks.values())
+    assert clocks["resolve"]["policy"] == {"policy_id": "default", "version": 1}
+
+    # Long past due by now: the yellow card came 1 working day before — on the make-up Saturday.
+    async with TopicReader(infra.bootstrap_servers, sla.settings.kafka_topic) as reader:
+        warnings = await eventually(
+            lambda: _signals(reader, case, "sla.warning", clocks["resolve"]["clock_id"]), what="the resolve yellow card"
+        )
+    assert at(warnings[0].payload.due_at.isoformat()) == bj(2026, 10, 13, 10) and warnings[0].payload.level == "yellow"
+
+
+async def _signals(reader, case, kind, clock_id):
+    return [e for e in await reader.events(case_id=case, types=kind) if e.payload.clock_id == clock_id]
+
+
+async def test_a_deadline_into_2027_counts_weekends_with_a_warning_until_the_table_is_loaded(sla, infra):
+    before, after = unique("case"), unique("case")
+    await publish(infra.bootstrap_servers, sla.settings.kafka_topic, dispatched(before, bj(2026, 12, 30, 10)))
+    guessed = (await clocks_of(sla, before, want=4))["resolve"]
+    assert at(guessed["due_at"]) == bj(2027, 1, 6, 10)  # Wed + 5 working days, weekends only
+    assert guessed["warnings"] == ["no holiday table for 2027: counted weekends only; load the year's schedule"]
+    assert (await sla.client.get("/api/v1/holidays/2027")).json()["source"] == "weekends"
+
+    table = {"holidays": ["2027-01-01"], "workdays": []}
+    refused = await sla.client.put("/api/v1/holidays/2027", json=table, headers=CLERK)
+    assert refused.status_code == 403
+    bad = await sla.client.put("/api/v1/holidays/2027", json={"holidays": ["2026-01-01"]}, headers=ADMIN)
+    assert bad.status_code == 422 and "2026-01-01" in bad.json()["detail"]
+    loaded = await sla.client.put("/api/v1/holidays/2027", json=table, headers=ADMIN)
+    assert loaded.status_code == 200 and loaded.json()["source"] == "table"
+    assert loaded.json()["clocks_recounted"] >= 1
+    recounted = (await clocks_of(sla, before, want=4))["resolve"]
+    assert at(recounted["due_at"]) == bj(2027, 1, 7, 10) and recounted["warnings"] == []  # the guess is corrected
+    assert (await sla.client.get("/api/v1/holidays/2027")).json()["holidays"] == ["2027-01-01"]
+
+    await publish(infra.bootstrap_servers, sla.settings.kafka_topic, dispatched(after, bj(2026, 12, 30, 10)))
+    counted = (await clocks_of(sla, after, want=4))["resolve"]
+    assert at(counted["due_at"]) == bj(2027, 1, 7, 10)  # New Year's Day off, from the loaded table
+    assert counted["warnings"] == []
+    package_year = (await sla.client.get("/api/v1/holidays/2026")).json()
+    assert package_year["source"] == "package" and "2026-10-01" in package_year["holidays"] and "2026-10-10" in package_year["workdays"]
+
+
+async def test_pause_extension_and_redo_recompute_the_deadline(sla, infra):
+    case = unique("case")
+    topic = sla.settings.kafka_topic
+    await publish(infra.bootstrap_servers, topic, dispatched(case, bj(2026, 11, 23, 10)), suspended(case, bj(2026, 11, 24, 10)))
+
+    async def paused():
+        c = (await clocks_of(sla, case, want=4))["resolve"]
+        return c if c["state"] == "paused" else None
+
+    assert at((await eventually(paused, what="resolve paused"))["due_at"]) == bj(2026, 11, 30, 10)
+
+    # Two working days waiting on the citizen move the due time by two working days.
+    await publish(infra.bootstrap_servers, topic, resumed(case, bj(2026, 11, 26, 10)))
+
+    async def due_is(name, when):
+        c = (await clocks_of(sla, case, want=4)).get(name)
+        return c if c and at(c["due_at"]) == when else None
+
+    resolve = await eventually(lambda: due_is("resolve", bj(2026, 12, 2, 10)), what="resumed deadline")
+    assert resolve["state"] in ("running", "breached")
+
+    # Extension of 3 working days approved before the due time: counted from the due time.
+    await publish(infra.bootstrap_servers, topic, extension_approved(case, bj(2026, 12, 1, 15), 3))
+    await eventually(lambda: due_is("resolve", bj(2026, 12, 7, 10)), what="extended deadline")
+
+    await publish(infra.bootstrap_servers, topic, signed(case, bj(2026, 11, 23, 10, 40)), resolved(case, bj(2026, 12, 3, 10)), closed(case, bj(2026, 12, 4, 10)))
+    callback = await eventually(lambda: due_is("callback", bj(2026, 12, 7, 10)), what="callback clock")
+    assert callback["state"] in ("running", "breached")
+    clocks = await clocks_of(sla, case)
+    assert clocks["resolve"]["state"] == "stopped" and clocks["resolve"]["on_time"] is True
+    assert clocks["verify"]["state"] == "stopped"
+    assert all(c["state"] == "stopped" for n, c in clocks.items() if n != "callback")
+
+    # 重办: a new resolve clock for round 1 from the reopening; the callback is done with.
+    await publish(infra.bootstrap_servers, topic, reopened(case, bj(2026, 12, 8, 10), 1))
+    redo = await eventually(lambda: due_is("resolve#1", bj(2026, 12, 15, 10)), what="redo resolve clock")
+    assert redo["unit"] == UNIT
+    assert (await clocks_of(sla, case))["callback"]["state"] == "stopped"
+
+    # The third redo escalates to supervision (督办) once, however often round 3 is announced.
+    await publish(
+        infra.bootstrap_servers, topic,
+        reopened(case, bj(2026, 12, 10, 10), 2), reopened(case, bj(2026, 12, 14, 10), 3), reopened(case, bj(2026, 12, 14, 11), 3),
+    )
+    await eventually(lambda: due_is("resolve#3", bj(2026, 12, 21, 10)), what="round 3 clock")
+    # 11 lifecycle events, then sla's own escalation back from the topic: everything is in.
+    async def applied():
+        status = (await sla.client.get(f"/api/v1/cases/{case}/status")).json()
+        return status if status["events_applied"] >= 12 else None
+
+    await eventually(applied, what="every event of the case applied")
+    async with TopicReader(infra.bootstrap_servers, topic) as reader:
+        escalations = await eventually(lambda: _redo_escalations(reader, case), what="redo_limit escalation")
+    assert len(escalations) == 1 and "redo round 3" in escalations[0].payload.detail
+
+
+async def _redo_escalations(reader, case):
+    return [e for e in await reader.events(case_id=case, types="sla.escalated") if e.payload.reason == "redo_limit"]
+
+
+async def test_policies_are_versioned_and_a_case_keeps_its_version(sla, infra):
+    body = {
+        "policy_id": unique("urgent"), "urgency": "urgent", "effective_from": "2026-01-01T00:00:00+08:00",
+        "limits": {"sign_minutes": 20, "resolve_working_days": {"general": 2}, "early_warnings": [0.5]},
+    }
+    assert (await sla.client.post("/api/v1/policies", json=body, headers=CLERK)).status_code == 403
+    bad = await sla.client.post("/api/v1/policies", json={**body, "limits": {"sign_hours": 1}}, headers=ADMIN)
+    assert bad.status_code == 422
+    v1 = await sla.client.post("/api/v1/policies", json=body, headers=ADMIN)
+    assert v1.status_code == 201, v1.text
+    assert v1.json()["version"] == 1 and v1.json()["effective_limits"]["resolve_working_days"]["complex"] == 15
+
+    first = unique("case")
+    await publish(
+        infra.bootstrap_servers, sla.settings.kafka_topic,
+        triaged(first, bj(2026, 3, 2, 9), urgency=Urgency.urgent), dispatched(first, bj(2026, 3, 2, 10)),
+    )
+    clocks = await clocks_of(sla, first, want=5)
+    assert at(clocks["sign"]["due_at"]) == bj(2026, 3, 2, 10, 20)
+    assert at(clocks["resolve"]["due_at"]) == bj(2026, 3, 4, 10)
+    assert clocks["resolve"]["policy"] == {"policy_id": body["policy_id"], "version": 1}
+
+    async def early_fired():
+        fired = (await clocks_of(sla, first, want=5))["resolve"]["signals_fired"]
+        return fired if "50%" in fired else None
+
+    await eventually(early_fired, what="the policy's optional 50% threshold")
+
+    v2 = await sla.client.post(
+        "/api/v1/policies", json={**body, "effective_from": "2026-06-01T00:00:00+08:00", "limits": {"resolve_working_days": {"general": 4}}}, headers=ADMIN
+    )
+    assert v2.status_code == 201 and v2.json()["version"] == 2
+    rescoped = await sla.client.post("/api/v1/policies", json={**body, "urgency": "normal"}, headers=ADMIN)
+    assert rescoped.status_code == 409 and rescoped.json()["field"] == "region/category/urgency"
+
+    second = unique("case")
+    await publish(
+        infra.bootstrap_servers, sla.settings.kafka_topic,
+        triaged(second, bj(2026, 7, 1, 9), urgency=Urgency.urgent), dispatched(second, bj(2026, 7, 1, 10)),
+        dispatched(first, bj(2026, 7, 1, 10), unit="LB-XC-SWJ", role="co"),  # a co-handler added later
+    )
+    assert at((await clocks_of(sla, second, want=5))["resolve"]["due_at"]) == bj(2026, 7, 7, 10)
+    later = await clocks_of(sla, first, want=8)
+    co = [c for c in later.values() if c["unit"] == "LB-XC-SWJ"]
+    assert co and all(c["policy"]["version"] == 1 for c in co)  # the case keeps the version it started under
+    assert "first_contact" not in {c["kind"] for c in co}  # the lead speaks to the citizen, not a co-handler
+
+    listed = (await sla.client.get("/api/v1/policies")).json()
+    assert [p["version"] for p in listed if p["policy_id"] == body["policy_id"]] == [1, 2]
+    assert (await sla.client.get(f"/api/v1/policies/{body['policy_id']}", params={"version": 1})).json()["limits"]["sign_minutes"] == 20
+    assert (await sla.client.get("/api/v1/policies/nope")).status_code == 404
+
+
+async def test_unit_lists_and_board_follow_the_moved_now(sla, infra):
+    unit = unique("UNIT")
+    soon, late = unique("case"), unique("case")
+    # Real now is moved to Wed 2 Dec 2026 12:00; one order due Thu 3 Dec 10:00, one overdue.
+    moved = await sla.client.post("/api/v1/admin/time", json={"now": "2026-12-02T12:00:00+08:00"}, headers=ADMIN)
+    assert moved.status_code == 200 and at(moved.json()["now"]) - bj(2026, 12, 2, 12) < timedelta(seconds=5)
+    await publish(
+        infra.bootstrap_servers, sla.settings.kafka_topic,
+        dispatched(soon, bj(2026, 11, 26, 10), unit=unit), signed(soon, bj(2026, 11, 26, 10, 30), unit),
+        dispatched(late, bj(2026, 11, 20, 10), unit=unit), signed(late, bj(2026, 11, 20, 10, 30), unit),
+    )
+    await clocks_of(sla, soon, want=4)
+    await clocks_of(sla, late, want=4)
+
+    async def overdue_resolve():
+        body = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "overdue", "limit": 2})).json()
+        return body if any(i["case_id"] == late and i["name"] == "resolve" for i in body["items"]) or body["next_cursor"] else None
+
+    page = await eventually(overdue_resolve, what="overdue list")
+    seen = list(page["items"])
+    while page["next_cursor"]:
+        page = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "overdue", "limit": 2, "cursor": page["next_cursor"]})).json()
+        seen += page["items"]
+    overdue = {(i["case_id"], i["name"]) for i in seen}
+    assert (late, "resolve") in overdue and (soon, "resolve") not in overdue
+    assert all(i["overdue"] and i["remaining_text"].startswith("超期") for i in seen)
+    due_soon = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "due_soon"})).json()["items"]
+    assert [(i["case_id"], i["name"]) for i in due_soon] == [(soon, "resolve")]
+    assert due_soon[0]["remaining_seconds"] == 22 * 3600 or abs(due_soon[0]["remaining_seconds"] - 22 * 3600) < 60
+    board = (await sla.client.get("/api/v1/board")).json()
+    row = next(u for u in board["units"] if u["unit"] == unit)
+    assert row == {"unit": unit, "yellow": 1, "red": len(overdue)}
+    assert (await sla.client.get("/api/v1/units/x/clocks", params={"cursor": "garbage!"})).status_code == 400
+    await sla.client.post("/api/v1/admin/time", json={"now": "2026-11-23T12:00:00+08:00"}, headers=ADMIN)
+
+
+async def test_county_call_response_clocks_first_contact_and_nothing_after_closing(sla, infra):
+    case = unique("case")
+    topic = sla.settings.kafka_topic
+    await publish(
+        infra.bootstrap_servers, topic,
+        dispatched(case, bj(2026, 11, 23, 10)), county_called(case, bj(2026, 11, 23, 11), ["LB-ZJJ", "LB-SWJ"], minutes=45),
+        progress(case, bj(2026, 11, 23, 11, 30), "LB-SWJ"), progress(case, bj(2026, 11, 23, 12), first_contact=True),
+    )
+
+    async def settled():
+        clocks = await clocks_of(sla, case, want=6)
+        return clocks if clocks["first_contact"]["state"] == "stopped" else None
+
+    clocks = await eventually(settled, what="first contact stopped")
+    responses = {c["unit"]: c for c in (await sla.client.get(f"/api/v1/cases/{case}/clocks")).json()["clocks"] if c["name"] == "response"}
+    assert {u: at(c["due_at"]) for u, c in responses.items()} == {"LB-ZJJ": bj(2026, 11, 23, 11, 45), "LB-SWJ": bj(2026, 11, 23, 11, 45)}
+    assert responses["LB-SWJ"]["state"] == "stopped" and responses["LB-SWJ"]["on_time"] is True
+    assert responses["LB-ZJJ"]["state"] in ("running", "breached")  # no word from it yet
+    assert clocks["first_contact"]["on_time"] is True
+
+    # Closed: every clock stops, and a late order starts nothing (only the callback clock runs).
+    await publish(infra.bootstrap_servers, topic, closed(case, bj(2026, 11, 24, 9)), dispatched(case, bj(2026, 11, 24, 10), unit="LB-LATE"))
+
+    async with TopicReader(infra.bootstrap_servers, topic) as reader:
+        # Six lifecycle events plus every warning sla wrote for the case (they come back too).
+        async def applied():
+            own = await reader.events(case_id=case, types=("sla.warning", "sla.breached", "sla.urged", "sla.escalated"))
+            status = (await sla.client.get(f"/api/v1/cases/{case}/status")).json()
+            return status["events_applied"] >= 6 + len(own)
+
+        await eventually(applied, what="close and the late order applied")
+    after = (await sla.client.get(f"/api/v1/cases/{case}/clocks")).json()["clocks"]
+    assert {c["name"] for c in after if c["state"] != "stopped"} == {"callback"}
+    assert not [c for c in after if c["unit"] == "LB-LATE"]
+
+
+@pytest.mark.slow
+async def test_replaying_the_topic_into_a_fresh_database_gives_the_same_deadlines(sla, infra):
+    case = unique("case")
+    await publish(
+        infra.bootstrap_servers, sla.settings.kafka_topic,
+        received(case, bj(2026, 9, 28, 9)), accepted(case, bj(2026, 9, 28, 10)), triaged(case, bj(2026, 9, 28, 11)),
+        dispatched(case, bj(2026, 9, 29, 16)), suspended(case, bj(2026, 9, 30, 9)), resumed(case, bj(2026, 10, 9, 9)),
+        extension_approved(case, bj(2026, 10, 20, 9), 2),
+    )
+
+    async def settled(service):
+        clocks = await clocks_of(service, case, want=6)
+        return clocks if clocks["resolve"]["paused_at"] is None and clocks["resolve"]["state"] != "paused" and at(clocks["resolve"]["due_at"]) > bj(2026, 10, 20) else None
+
+    original = await eventually(lambda: settled(sla), what="original clocks")
+    fresh = sla_settings(infra, topic=sla.settings.kafka_topic, database=unique("sla_replay"))
+    async with running(create_app(fresh), fresh) as replay:
+        replayed = await eventually(lambda: settled(replay), timeout=60, what="replayed clocks")
+    keys = ("clock_id", "started_at", "due_at", "stopped_at", "warnings", "policy")
+    assert {n: {k: c[k] for k in keys} for n, c in replayed.items()} == {n: {k: c[k] for k in keys} for n, c in original.items()}
