@@ -99,6 +99,7 @@ async def running_platform(
             "HOTLINE_WEBHOOK_SECRET": WEBHOOK_SECRET.decode(), "TEST_CLOCK": "true",
         },
         "intake": {"HOTLINE_CLIENTS": f"hotline12345:{HOTLINE_SECRET.decode()}"},
+        "sla": {"TIME_TRAVEL": "true"},  # tests move SLA's now to see cards fire
     }
     for name, extra in (settings or {}).items():
         wiring[name] = {**wiring.get(name, {}), **extra}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from shared.actors import actor_headers
@@ -172,3 +174,45 @@ async def test_an_unsatisfied_citizen_gets_a_redo_and_rates_the_second_round(pla
     assert done.status_code == 200, done.text
     types = await timeline(platform, case_id, "case.reopened")
     assert types.count("case.dispatched") == 2 and types.count("case.closed") == 2
+
+
+async def test_an_overdue_order_gets_yellow_and_red_cards_urging_and_supervision(platform):
+    """黄牌 → 红牌 → 催办 → 督办: the department hears of each in its inbox, its head of the red card."""
+    report = {
+        "title": "城东路市政道路路灯不亮", "description": "忻城县城关镇城东社区城东路路灯不亮已一周。",
+        "channel": "app", "contact": {"name": "韦先生", "phone": "13812347777"},
+        "location": {"address": "忻城县城关镇城东社区城东路"},
+    }  # fmt: skip
+    case_id = (await platform.intake.post("/api/v1/appeals", json=report)).json()["case_id"]
+    order = await the_order(platform, case_id, "LB-XC-ZJJ")
+    due = order["due_at"]
+    supervisor = actor_headers("sup", "centre_supervisor", "LB-XC-ZZZX")
+
+    async def resolve_clock():
+        clocks = (await platform.sla.get(f"/api/v1/cases/{case_id}/clocks")).json().get("clocks", [])
+        found = [c for c in clocks if c.get("unit") == "LB-XC-ZJJ" and "resolve" in (c.get("kind") or c.get("name") or "")]
+        return found[0] if found else None
+
+    clock = await eventually(resolve_clock, timeout=60, what="SLA's resolve clock for 住建局")
+    assert clock["due_at"] == due, "SLA and dispatch agree on the deadline"
+    later = datetime.fromisoformat(due) + timedelta(days=10)  # well past the due time and N working days more
+    moved = await platform.sla.post("/api/v1/admin/time", json={"now": later.isoformat()}, headers=supervisor)
+    assert moved.status_code == 200, moved.text
+
+    async def cards():
+        events = await platform.reader.events(case_id=case_id)
+        kinds = {e.type for e in events if e.type.startswith("sla.")}
+        return kinds if {"sla.warning", "sla.breached", "sla.urged", "sla.escalated"} <= kinds else None
+
+    await eventually(cards, timeout=60, what="yellow, red, urging and escalation on the topic")
+
+    async def inbox(role: str, want: int):
+        found = (await platform.notify.get(f"/api/v1/inbox/unit:LB-XC-ZJJ:{role}")).json()["items"]
+        return found if len(found) >= want else None
+
+    duty = await eventually(lambda: inbox("duty", 4), timeout=60, what="the duty person's messages")
+    head = await eventually(lambda: inbox("head", 1), timeout=60, what="the head's red-card message")
+    assert any("红牌" in (m.get("text") or m.get("body") or "") for m in head), head
+    assert len(duty) >= 4
+    board = (await platform.sla.get("/api/v1/board")).json()
+    assert "LB-XC-ZJJ" in str(board)
