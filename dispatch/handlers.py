@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from dispatch import repository, service
 from dispatch.service import DispatchContext
-from shared.case_status import track_case_status
+from shared.case_status import with_case_status
 from shared.db import UnitOfWork
-from shared.events import EVENT_TYPES, EventBase, ResolutionClass, Satisfaction, system_actor, utcnow
+from shared.events import EventBase, ResolutionClass, Satisfaction, system_actor, utcnow
 
 Handler = Callable[[EventBase, UnitOfWork], Awaitable[None]]
 
@@ -64,13 +64,12 @@ def make_handlers(ctx: DispatchContext) -> dict[str, Handler]:
         "case.triaged": triaged, "case.rated": rated,
     }  # fmt: skip
 
-    async def handle(event: EventBase, uow: UnitOfWork) -> None:
-        await track_case_status(event, uow)
-        own = specific.get(event.type)
-        if own is not None and event.producer != "dispatch":
-            await own(event, uow)
+    def others_only(own: Handler) -> Handler:
+        async def handle(event: EventBase, uow: UnitOfWork) -> None:
+            if event.producer != "dispatch":  # dispatch's own events already did their work
+                await own(event, uow)
+
+        return handle
 
     # Every case-scoped type: dispatch's view of where each case stands follows them all.
-    return {event_type: handle for event_type, cls in EVENT_TYPES.items() if cls.case_scoped}
-
-
+    return with_case_status({t: others_only(h) for t, h in specific.items()})

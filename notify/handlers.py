@@ -19,11 +19,11 @@ from datetime import timedelta
 
 from notify import domain, repository
 from notify.service import PHONE_CONTEXT, NotifyContext, queue_messages
-from shared.case_status import track_case_status
+from shared.case_status import with_case_status
 from shared.contact import open_phone
 from shared.crypto import DecryptionError
 from shared.db import UnitOfWork
-from shared.events import EVENT_TYPES, EventBase
+from shared.events import EventBase
 from shared.privacy import mask_phone
 from shared.workdays import LOCAL
 
@@ -118,13 +118,5 @@ def make_handlers(ctx: NotifyContext) -> dict[str, Handler]:
         **{t: messages_only for t in MESSAGE_EVENTS if t != "case.accepted"},
     }
 
-    def with_status(handler: Handler | None) -> Handler:
-        async def handle(event: EventBase, uow: UnitOfWork) -> None:
-            await track_case_status(event, uow)
-            if handler is not None:
-                await handler(event, uow)
-
-        return handle
-
     # Follow every case-scoped event (case_status); some of them also cause work here.
-    return {t: with_status(special.get(t)) for t, cls in EVENT_TYPES.items() if cls.case_scoped}
+    return with_case_status(special)

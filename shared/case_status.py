@@ -7,6 +7,7 @@ ops) can see that each event took effect exactly once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from fastapi import APIRouter
@@ -14,8 +15,9 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from shared.consumer import Handler
 from shared.db import UnitOfWork, case_status
-from shared.events import EventBase
+from shared.events import EVENT_TYPES, EventBase
 from shared.lifecycle import status_after
 from shared.problems import Problem
 from shared.service import UowDep
@@ -52,6 +54,24 @@ async def track_case_status(event: EventBase, uow: UnitOfWork) -> None:
             "last_event_at": event.occurred_at,
         },
     )
+
+
+def with_case_status(specific: Mapping[str, Handler]) -> dict[str, Handler]:
+    """A service's handlers: every case-scoped event keeps this service's ``case_status``
+    and then runs the service's own handler for its type, if it has one. A type that is
+    not case-scoped (grid activity) runs only its own handler."""
+
+    def both(own: Handler | None) -> Handler:
+        async def handle(event: EventBase, uow: UnitOfWork) -> None:
+            await track_case_status(event, uow)
+            if own is not None:
+                await own(event, uow)
+
+        return handle
+
+    handlers: dict[str, Handler] = {t: both(specific.get(t)) for t, cls in EVENT_TYPES.items() if cls.case_scoped}
+    handlers.update({t: h for t, h in specific.items() if not EVENT_TYPES[t].case_scoped})
+    return handlers
 
 
 class CaseStatusView(BaseModel):

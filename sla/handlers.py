@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared.case_status import track_case_status
+from shared.case_status import with_case_status
 from shared.db import UnitOfWork
 from shared.events import (
-    EVENT_TYPES,
     CallbackCompleted,
     CaseAccepted,
     CaseClosed,
@@ -248,19 +247,6 @@ CLOCK_HANDLERS = {
 }
 
 
-def _with_status(handler):
-    async def handle(event: EventBase, uow: UnitOfWork) -> None:
-        await track_case_status(event, uow)
-        await handler(event, uow)
-
-    handle.__name__ = handler.__name__
-    return handle
-
-
 # Follow every case-scoped event (this service's view of where each case stands) and run
 # the clocks from the lifecycle ones.
-HANDLERS = {
-    event_type: _with_status(CLOCK_HANDLERS[event_type]) if event_type in CLOCK_HANDLERS else track_case_status
-    for event_type, cls in EVENT_TYPES.items()
-    if cls.case_scoped
-}
+HANDLERS = with_case_status(CLOCK_HANDLERS)

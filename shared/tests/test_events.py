@@ -147,3 +147,14 @@ def test_compatibility_check_catches_breaking_changes():
     additive = copy.deepcopy(old)
     additive["$defs"]["ReceivedData"]["properties"]["new_optional"] = {"type": "string"}
     assert schema_tool.breaking_changes(old, additive) == []
+
+
+async def test_every_case_scoped_event_keeps_the_case_status_and_runs_the_services_own_handler():
+    from shared.case_status import with_case_status
+
+    async def own(event, uow):
+        return None
+
+    handlers = with_case_status({"case.closed": own, "grid.activity": own})
+    assert set(handlers) == {t for t, cls in EVENT_TYPES.items() if cls.case_scoped} | {"grid.activity"}
+    assert handlers["grid.activity"] is own, "not about a case: only the service's own handler"
