@@ -1,5 +1,230 @@
-"""Scoring's REST API (``/api/v1``)."""
+"""Scoring's REST API (``/api/v1``): thin routes over ``scoring.service``."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from scoring import service
+from scoring.bulletin import render_csv, render_html
+from scoring.context import ContextDep
+from scoring.periods import Period, custom, local_date, period_of
+from shared.actors import ActorDep
+from shared.events import Role, Satisfaction
+from shared.problems import Problem
+from shared.service import UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"])
+
+
+def _period(context, kind: str, day: date | None, start: date | None, end: date | None) -> Period:
+    if kind == "custom":
+        if start is None or end is None:
+            raise Problem(422, "a custom period needs both 'from' and 'to' (dates)", slug="validation", field="from")
+        try:
+            return custom(start, end)
+        except ValueError as exc:
+            raise Problem(422, str(exc), slug="validation", field="to") from None
+    try:
+        return period_of(kind, day or local_date(context.clock.now()))
+    except ValueError as exc:
+        raise Problem(422, str(exc), slug="validation", field="period") from None
+
+
+PeriodQ = Annotated[str, Query(description="day | week | month | quarter | custom")]
+DateQ = Annotated[date | None, Query(description="a day inside the period (Beijing); default today")]
+FromQ = Annotated[date | None, Query(alias="from", description="custom period: first day")]
+ToQ = Annotated[date | None, Query(alias="to", description="custom period: last day (inclusive)")]
+
+
+# ------------------------------------------------------------------ rates
+
+
+@router.get("/stats/{scope}/{code}", summary="Counts and rates of a unit, township or county for a period")
+async def stats(
+    scope: Literal["units", "townships", "counties"], code: str, uow: UowDep, context: ContextDep,
+    period: PeriodQ = "month", date: DateQ = None, start: FromQ = None, end: ToQ = None,
+) -> dict:
+    return await service.stats(uow, scope, code, _period(context, period, date, start, end))
+
+
+@router.get("/scores", summary="Composite scores of a county's departments and townships, ranked")
+async def scores(
+    county: str, uow: UowDep, context: ContextDep, period: PeriodQ = "month", date: DateQ = None,
+    start: FromQ = None, end: ToQ = None,
+    weights_version: Annotated[int | None, Query(description="default: the current weights")] = None,
+) -> dict:
+    return await service.composites(uow, county, _period(context, period, date, start, end), weights_version)
+
+
+class PublishBody(BaseModel):
+    county: str
+    period: Literal["week", "month", "quarter"] = "month"
+    day: date | None = Field(default=None, alias="date", description="a day inside the period; default today")
+
+
+@router.post("/scores/publish", status_code=201, summary="Publish a county's scores for a period (with the current weights)")
+async def publish(body: PublishBody, actor: ActorDep, uow: UowDep, context: ContextDep) -> dict:
+    return await service.publish(uow, actor, body.county, _period(context, body.period, body.day, None, None))
+
+
+@router.get("/scores/published", summary="Scores as published, each with the weights version that made it")
+async def published(county: str, uow: UowDep, context: ContextDep, period: PeriodQ = "month", date: DateQ = None) -> dict:
+    return await service.published_view(uow, county, _period(context, period, date, None, None))
+
+
+# ------------------------------------------------------------------ weights
+
+
+class WeightsBody(BaseModel):
+    response: Decimal = Field(ge=0, le=1000, max_digits=9, decimal_places=4)
+    resolution: Decimal = Field(ge=0, le=1000, max_digits=9, decimal_places=4)
+    satisfaction: Decimal = Field(ge=0, le=1000, max_digits=9, decimal_places=4)
+    township_rating: Decimal = Field(default=Decimal(0), ge=0, le=1000, max_digits=9, decimal_places=4)
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.get("/weights", summary="The current composite weights (and the list of versions)")
+async def get_weights(uow: UowDep, version: int | None = None) -> dict:
+    return await service.get_weights(uow, version)
+
+
+@router.post("/weights", status_code=201, summary="New weights, as a new version (centre supervisor, ops)")
+async def post_weights(body: WeightsBody, actor: ActorDep, uow: UowDep) -> dict:
+    values = body.model_dump(exclude={"note"})
+    return await service.new_weights(uow, actor, values, body.note)
+
+
+# ------------------------------------------------------------------ two-way evaluation
+
+
+class DepartmentRating(BaseModel):
+    case_id: str = Field(max_length=64)
+    call_id: str = Field(max_length=64)
+    unit: str = Field(max_length=64, description="the department rated")
+    rating: Satisfaction | None = None
+    score: int | None = Field(default=None, ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class CallRating(BaseModel):
+    case_id: str = Field(max_length=64)
+    call_id: str = Field(max_length=64)
+    justified: bool
+    complete: bool
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+@router.post("/ratings/departments", status_code=201, summary="乡评县: the calling township rates a department it called")
+async def rate_department(body: DepartmentRating, actor: ActorDep, uow: UowDep, context: ContextDep) -> dict:
+    return await service.rate_department(
+        uow, actor, case_id=body.case_id, call_id=body.call_id, unit=body.unit, rating=body.rating, score=body.score,
+        comment=body.comment, now=context.clock.now,
+    )
+
+
+@router.post("/ratings/calls", status_code=201, summary="县评乡: a called department rates the call")
+async def rate_call(body: CallRating, actor: ActorDep, uow: UowDep, context: ContextDep) -> dict:
+    return await service.rate_call(
+        uow, actor, case_id=body.case_id, call_id=body.call_id, justified=body.justified, complete=body.complete,
+        comment=body.comment, now=context.clock.now,
+    )
+
+
+@router.get("/ratings", summary="Two-way ratings of a case or a unit")
+async def ratings(uow: UowDep, case_id: str | None = None, unit: str | None = None) -> dict:
+    if not case_id and not unit:
+        raise Problem(422, "filter by case_id or unit", slug="validation", field="case_id")
+    return {"items": await service.list_unit_ratings(uow, case_id, unit)}
+
+
+# ------------------------------------------------------------------ grid workers
+
+
+class GridPointsBody(BaseModel):
+    points: dict[str, int]
+    caps: dict[str, int]
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.get("/grid/points", summary="Points per grid activity and monthly caps (current or a version)")
+async def get_grid_points(uow: UowDep, version: int | None = None) -> dict:
+    return await service.get_grid_points(uow, version)
+
+
+@router.post("/grid/points", status_code=201, summary="New grid points and caps, as a new version")
+async def post_grid_points(body: GridPointsBody, actor: ActorDep, uow: UowDep) -> dict:
+    return await service.new_grid_points(uow, actor, body.points, body.caps, body.note)
+
+
+@router.get("/grid/scores", summary="Grid workers' monthly scores, ranked in their township and county")
+async def grid_scores(
+    uow: UowDep, context: ContextDep, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    county: str | None = None, township: str | None = None, points_version: int | None = None,
+) -> dict:
+    day = date(int(month[:4]), int(month[5:]), 1) if month else local_date(context.clock.now())
+    if month and not 1 <= int(month[5:]) <= 12:
+        raise Problem(422, "month must be YYYY-MM", slug="validation", field="month")
+    return await service.grid_ranking(uow, period_of("month", day), county, township, points_version)
+
+
+# ------------------------------------------------------------------ bulletins
+
+
+@router.get("/bulletins/{county}/{kind}", summary="一周一通报 / 一月一点评 as JSON, CSV or HTML", response_model=None)
+async def bulletin(
+    county: str, kind: Literal["weekly", "monthly"], uow: UowDep, context: ContextDep, date: DateQ = None,
+    format: Literal["json", "csv", "html"] = "json",
+) -> dict | Response:
+    period = period_of("week" if kind == "weekly" else "month", date or local_date(context.clock.now()))
+    doc = await service.bulletin(uow, county, period, context.rebuild.runtime.settings.trend_periods)  # type: ignore[attr-defined]
+    filename = f"{county}-{kind}-{period.label}"
+    if format == "csv":
+        return PlainTextResponse(
+            render_csv(doc), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        )
+    if format == "html":
+        return HTMLResponse(render_html(doc))
+    return doc
+
+
+# ------------------------------------------------------------------ admin
+
+
+def _admin(actor) -> None:
+    if actor.role not in (Role.ops, Role.centre_supervisor):
+        raise Problem(403, f"a {actor.role.value} may not run admin actions; allowed roles: centre_supervisor, ops", slug="role-not-allowed")
+
+
+@router.post("/admin/rebuild", status_code=202, summary="Rebuild every fact by replaying the topic from the beginning")
+async def start_rebuild(actor: ActorDep, context: ContextDep) -> dict:
+    _admin(actor)
+    if context.rebuild.running:
+        raise Problem(409, "a rebuild is already running", slug="rebuild-running", state="running",
+                      allowed_actions=["GET /api/v1/admin/rebuild"], status=context.rebuild.status)
+    return context.rebuild.start()
+
+
+@router.get("/admin/rebuild", summary="Rebuild progress: events read and the topic's high-water mark")
+async def rebuild_status(context: ContextDep) -> dict:
+    return context.rebuild.status
+
+
+class ClockBody(BaseModel):
+    now: AwareDatetime | None = Field(description="the time to show; null returns to the system clock")
+
+
+@router.post("/admin/clock", summary="Demos and tests: set the service's clock (only with SCORING_TEST_CLOCK)")
+async def set_clock(body: ClockBody, actor: ActorDep, context: ContextDep) -> dict:
+    _admin(actor)
+    settings = context.rebuild.runtime.settings
+    if getattr(settings, "test_clock", None) is None:
+        raise Problem(403, "the clock can only be moved when SCORING_TEST_CLOCK is set", slug="clock-fixed")
+    context.clock.fixed = body.now
+    return {"now": context.clock.now().isoformat()}

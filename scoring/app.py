@@ -5,11 +5,28 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from scoring.api import router
+from scoring.context import Clock, ScoringContext
 from scoring.handlers import HANDLERS
+from scoring.rebuild import Rebuild
 from scoring.settings import ScoringSettings
 from shared.case_status import router as case_status_router
-from shared.service import ServiceSpec, build_app
+from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
+
+
+async def on_startup(runtime: Runtime) -> None:
+    settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
+    runtime.extras["scoring"] = ScoringContext(
+        clock=Clock(settings.test_clock),
+        rebuild=Rebuild(runtime, dict(HANDLERS), batch_size=settings.rebuild_batch_size),
+    )
+
+
+async def on_shutdown(runtime: Runtime) -> None:
+    context = runtime.extras.get("scoring")
+    if context is not None:
+        await context.rebuild.stop()
+
 
 SPEC = ServiceSpec(
     name="scoring",
@@ -19,6 +36,8 @@ SPEC = ServiceSpec(
     router=router,
     handlers=HANDLERS,
     migrations=Path(__file__).parent / "migrations" / "versions",
+    on_startup=on_startup,
+    on_shutdown=on_shutdown,
     extra_routers=(case_status_router,),
 )
 

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -9,3 +9,8 @@ class ScoringSettings(ServiceSettings):
 
     service_name: str = "scoring"
     port: int = Field(default=8004, ge=1, le=65535)
+    # Demos and tests only: the service's "now" (default periods, rating times), movable at
+    # POST /api/v1/admin/clock. Unset in production: the system clock.
+    test_clock: AwareDatetime | None = None
+    rebuild_batch_size: int = Field(default=2000, ge=1, le=50_000)
+    trend_periods: int = Field(default=6, ge=2, le=24, description="periods shown in a bulletin's trend")

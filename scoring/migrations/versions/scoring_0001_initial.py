@@ -1,4 +1,4 @@
-"""Scoring: the branch root (its own tables arrive with issue #7).
+"""Scoring: the branch root (the tables are in scoring_0002, so databases stamped at this revision upgrade).
 
 Revision ID: scoring_0001
 """

@@ -1,0 +1,64 @@
+"""Where a unit sits in the organisation (county, township, name), from the directory.
+
+Handlers have no runtime to ask, so they read the directory through this module: the demo
+organisation (``shared.orgdata.load_org``) unless ``use`` was given another one. A code the
+directory does not know answers None: the facts keep the codes they were given.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from shared.orgdata import OrgDirectory, load_org
+
+_current: OrgDirectory | None = None
+
+
+@lru_cache(maxsize=1)
+def _seed() -> OrgDirectory:
+    return load_org()
+
+
+def directory() -> OrgDirectory:
+    return _current or _seed()
+
+
+def use(org: OrgDirectory) -> None:
+    global _current
+    _current = org
+
+
+def _nearest(code: str | None, kind: str) -> str | None:
+    org = directory()
+    if not code or not org.has_unit(code):
+        return None
+    return org.nearest(code, kind)  # type: ignore[arg-type]
+
+
+def county_of(code: str | None) -> str | None:
+    return _nearest(code, "county")
+
+
+def township_of(code: str | None) -> str | None:
+    return _nearest(code, "township")
+
+
+def name_of(code: str) -> str:
+    org = directory()
+    if not org.has_unit(code):
+        return code
+    unit = org.unit(code)
+    return unit.short_name or unit.name if unit.kind == "department" else unit.name
+
+
+def kind_of(code: str) -> str | None:
+    org = directory()
+    return org.unit(code).kind if org.has_unit(code) else None
+
+
+def county_units(county: str) -> list[str]:
+    """The units ranked in a county's bulletin: its departments and townships, in file order."""
+    org = directory()
+    if not org.has_unit(county):
+        return []
+    return [u.code for u in org.children(county) if u.kind in ("department", "township")]

@@ -1,0 +1,297 @@
+"""Counts and rates per unit and per area, from fact rows — pure functions, no I/O.
+
+What counts in a period (half-open local dates, ``scoring.periods``):
+- an area's (township's, county's) appeals: the cases *received* in the period there;
+  解决率 = solved / accepted (the practice's "appeals → resolved": 286 accepted, 275 solved);
+- a unit's work: its dispatch orders (交办单) *dispatched* in the period, and what became of
+  them: signed on time (响应率 = on-time signatures / orders), resolved on time, returned,
+  reopened for a redo, overdue;
+- cards: yellow / red cards *issued* in the period;
+- satisfaction (满意率 = 满意 + 基本满意 over rated): each case's latest rated round only (for a
+  redo only the second rating counts), in the period when that latest rating was given; a
+  unit is rated for the rounds it handled.
+Every rate is an exact fraction of integer counts (``scoring.domain.rate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from fractions import Fraction
+
+from scoring.domain import Weights, composite, percent, rate
+from scoring.periods import Period
+
+SATISFIED = ("满意", "基本满意")
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case_id: str
+    county: str | None = None
+    township: str | None = None
+    subject_class: str | None = None
+    received_at: datetime | None = None
+    accepted: bool = False
+    rejected: bool = False
+    resolved: bool = False
+    solved: bool = False
+    reopened: bool = False
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    order_no: str
+    case_id: str
+    unit: str
+    dispatched_at: datetime
+    redo_round: int = 0
+    role: str = "sole"
+    signed: bool = False
+    sign_late: bool = False
+    returned: bool = False
+    resolved: bool = False
+    solved: bool = False
+    resolve_late: bool = False
+    reopened: bool = False  # a later round of the same case went back to this unit
+    county: str | None = None  # of the case
+    township: str | None = None
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    """A case's latest rated round (the only one that counts)."""
+
+    case_id: str
+    round: int
+    rating: str
+    rated_at: datetime
+    units: tuple[str, ...] = ()
+    county: str | None = None
+    township: str | None = None
+
+
+@dataclass(frozen=True)
+class CardRow:
+    case_id: str
+    unit: str | None
+    level: str  # yellow | red
+    occurred_at: datetime
+    county: str | None = None
+    township: str | None = None
+
+
+@dataclass
+class Counts:
+    """Integer counts; every rate is a ratio of two of them."""
+
+    received: int = 0
+    accepted: int = 0
+    resolved: int = 0
+    solved: int = 0
+    orders: int = 0
+    signed: int = 0
+    signed_on_time: int = 0
+    resolved_orders: int = 0
+    resolved_on_time: int = 0
+    returned: int = 0
+    reopened: int = 0
+    overdue: int = 0
+    yellow: int = 0
+    red: int = 0
+    rated: int = 0
+    satisfied: int = 0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(**{k: v + getattr(other, k) for k, v in asdict(self).items()})
+
+
+@dataclass(frozen=True)
+class Rates:
+    response: Fraction | None  # 响应率: signed on time / orders
+    on_time_resolution: Fraction | None  # 按时办结率: resolved on time / resolved orders
+    resolution: Fraction | None  # 解决率: solved / accepted
+    satisfaction: Fraction | None  # 满意率: 满意 + 基本满意 / rated
+    return_rate: Fraction | None  # 退单率: returned / orders
+    reopen_rate: Fraction | None  # 重办率: reopened / resolved
+
+    def display(self) -> dict[str, str]:
+        return {k: percent(v) for k, v in self.__dict__.items()}
+
+    def exact(self) -> dict[str, str | None]:
+        return {k: (None if v is None else f"{v.numerator}/{v.denominator}") for k, v in self.__dict__.items()}
+
+
+def rates(c: Counts) -> Rates:
+    return Rates(
+        response=rate(c.signed_on_time, c.orders),
+        on_time_resolution=rate(c.resolved_on_time, c.resolved_orders),
+        resolution=rate(c.solved, c.accepted),
+        satisfaction=rate(c.satisfied, c.rated),
+        return_rate=rate(c.returned, c.orders),
+        reopen_rate=rate(c.reopened, c.resolved),
+    )
+
+
+def _order_counts(c: Counts, orders: Iterable[OrderRow]) -> None:
+    for o in orders:
+        c.orders += 1
+        c.signed += o.signed
+        c.signed_on_time += o.signed and not o.sign_late
+        c.returned += o.returned
+        c.resolved_orders += o.resolved
+        c.resolved_on_time += o.resolved and not o.resolve_late
+        c.overdue += o.resolve_late
+
+
+def _card_and_rating_counts(c: Counts, cards: Iterable[CardRow], ratings: Iterable[RatingRow]) -> None:
+    for card in cards:
+        c.yellow += card.level == "yellow"
+        c.red += card.level == "red"
+    for r in ratings:
+        c.rated += 1
+        c.satisfied += r.rating in SATISFIED
+
+
+def area_counts(
+    period: Period,
+    cases: Iterable[CaseRow],
+    orders: Iterable[OrderRow] = (),
+    ratings: Iterable[RatingRow] = (),
+    cards: Iterable[CardRow] = (),
+) -> Counts:
+    """An area's counts (rows already limited to the area): appeals received in the period,
+    the orders dispatched in it, cards issued and latest ratings given in it."""
+    c = Counts()
+    for case in cases:
+        if not period.contains(case.received_at):
+            continue
+        c.received += 1
+        c.accepted += case.accepted
+        c.resolved += case.resolved
+        c.solved += case.solved
+        c.reopened += case.reopened
+    _order_counts(c, (o for o in orders if period.contains(o.dispatched_at)))
+    _card_and_rating_counts(
+        c, (k for k in cards if period.contains(k.occurred_at)), (r for r in ratings if period.contains(r.rated_at))
+    )
+    return c
+
+
+def unit_counts(
+    unit: str,
+    period: Period,
+    orders: Iterable[OrderRow],
+    ratings: Iterable[RatingRow] = (),
+    cards: Iterable[CardRow] = (),
+    round_units: dict[tuple[str, int], set[str]] | None = None,
+) -> Counts:
+    """A unit's counts: its orders dispatched in the period (received = distinct cases,
+    accepted = signed, resolved / solved = the unit's own answers), its cards, and the
+    latest ratings of rounds it handled (named in the rating, else the round's orders)."""
+    mine = [o for o in orders if o.unit == unit and period.contains(o.dispatched_at)]
+    c = Counts()
+    _order_counts(c, mine)
+    c.received = len({o.case_id for o in mine})
+    c.accepted = len({o.case_id for o in mine if o.signed})
+    c.resolved = len({o.case_id for o in mine if o.resolved})
+    c.solved = len({o.case_id for o in mine if o.resolved and o.solved})
+    c.reopened = sum(o.reopened for o in mine)
+    round_units = round_units if round_units is not None else units_by_round(orders)
+    _card_and_rating_counts(
+        c,
+        (k for k in cards if k.unit == unit and period.contains(k.occurred_at)),
+        (
+            r for r in ratings
+            if period.contains(r.rated_at) and unit in (set(r.units) or round_units.get((r.case_id, r.round), set()))
+        ),
+    )
+    return c
+
+
+def units_by_round(orders: Iterable[OrderRow]) -> dict[tuple[str, int], set[str]]:
+    out: dict[tuple[str, int], set[str]] = {}
+    for o in orders:
+        out.setdefault((o.case_id, o.redo_round), set()).add(o.unit)
+    return out
+
+
+# ------------------------------------------------------------------ two-way evaluation
+
+
+@dataclass(frozen=True)
+class TwoWayRow:
+    direction: str  # township_rates_department | department_rates_call
+    rater_unit: str
+    rated_unit: str
+    rated_at: datetime
+    rating: str | None = None
+    score: int | None = None
+    justified: bool | None = None
+    complete: bool | None = None
+
+
+def is_favourable(row: TwoWayRow) -> bool:
+    """A township's rating is favourable when 满意 / 基本满意 (or 4–5 of 5); a department's
+    rating of a call when the call was both justified and complete."""
+    if row.direction == "department_rates_call":
+        return bool(row.justified) and bool(row.complete)
+    if row.rating is not None:
+        return row.rating in SATISFIED
+    return row.score is not None and row.score >= 4
+
+
+def two_way_rate(unit: str, period: Period, rows: Iterable[TwoWayRow]) -> tuple[int, int]:
+    """(favourable, rated) for the ratings a unit received in the period."""
+    mine = [r for r in rows if r.rated_unit == unit and period.contains(r.rated_at)]
+    return sum(is_favourable(r) for r in mine), len(mine)
+
+
+@dataclass
+class UnitScore:
+    unit: str
+    counts: Counts
+    rates: Rates
+    two_way: tuple[int, int]  # favourable, rated
+    score: Fraction | None
+    weights_version: int
+    rank: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def unit_score(unit: str, counts: Counts, two_way: tuple[int, int], weights: Weights) -> UnitScore:
+    """Composite out of 100: response / resolution / satisfaction, and the other side's
+    two-way ratings with the weights' township-rating share."""
+    r = rates(counts)
+    favourable, rated = two_way
+    score = composite(
+        weights, response=r.response, resolution=r.resolution, satisfaction=r.satisfaction,
+        township_rating=rate(favourable, rated),
+    )
+    return UnitScore(unit, counts, r, two_way, score, weights.version)
+
+
+def rank(scores: list[UnitScore]) -> list[UnitScore]:
+    """Highest score first; units without data last; equal scores share a rank (1, 2, 2, 4)."""
+    ordered = sorted(scores, key=lambda s: (s.score is None, -(s.score or 0), s.unit))
+    previous: Fraction | None = None
+    for position, item in enumerate(ordered, 1):
+        if item.score is None:
+            item.rank = None
+            continue
+        item.rank = ordered[position - 2].rank if previous == item.score and position > 1 else position
+        previous = item.score
+    return ordered
+
+
+def top_subject(period: Period, cases: Iterable[CaseRow]) -> tuple[str, int] | None:
+    """每月一题: the most frequent subject class among the period's appeals (ties: by name)."""
+    tally: dict[str, int] = {}
+    for case in cases:
+        if case.subject_class and period.contains(case.received_at):
+            tally[case.subject_class] = tally.get(case.subject_class, 0) + 1
+    if not tally:
+        return None
+    subject = min(tally, key=lambda s: (-tally[s], s))
+    return subject, tally[subject]

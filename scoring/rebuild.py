@@ -1,0 +1,191 @@
+"""Rebuild every fact by replaying the topic from the beginning into empty tables.
+
+Design (chosen for being simple and sound on one replica):
+1. stop the live consumer (it finishes and commits the batch in hand);
+2. in one transaction empty the fact tables, the inbox (``processed_events``) and
+   ``case_status`` — configuration (weights, grid points) and published scores stay;
+3. read the topic from offset 0 of every partition with a group-less consumer (no offsets
+   committed anywhere, so the live group's position is untouched), applying the same
+   handlers through the inbox, one transaction per fetched batch, until every partition's
+   position reaches its high-water mark (``consumer.highwater(tp)`` — the development
+   broker under-reports ``end_offsets``, see DESIGN.md);
+4. start a new live consumer in the service's group: it resumes from its committed offsets;
+   events the replay already applied are duplicates in the inbox, newer ones are applied.
+
+Numbers read during a rebuild are partial (progress is at ``GET /api/v1/admin/rebuild``).
+With several replicas, run it on one and scale the others to zero first: each replica's live
+consumer would otherwise keep writing into the tables being rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from scoring.models import FACT_TABLES
+from shared.cloudevents import MalformedEvent, from_message, header
+from shared.consumer import EventConsumer, Handler
+from shared.db import processed_events
+from shared.service import Runtime
+
+log = logging.getLogger(__name__)
+
+_INBOX = pg_insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id)
+
+
+class Rebuild:
+    def __init__(self, runtime: Runtime, handlers: dict[str, Handler], batch_size: int = 2000) -> None:
+        self.runtime = runtime
+        self.handlers = handlers
+        self.batch_size = batch_size
+        self.task: asyncio.Task[None] | None = None
+        self.status: dict[str, Any] = {"state": "idle"}
+        self._shutting_down = False
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self) -> dict[str, Any]:
+        self.status = {
+            "state": "running", "phase": "stopping the live consumer", "started_at": datetime.now(UTC).isoformat(),
+            "finished_at": None, "events_read": 0, "events_applied": 0, "events_failed": 0, "highwater": None,
+            "partitions": {}, "error": None,
+        }
+        self.task = asyncio.create_task(self._run(), name="scoring-rebuild")
+        return self.status
+
+    async def stop(self) -> None:
+        """Service shutdown: cancel a rebuild in progress (the live consumer stays stopped)."""
+        self._shutting_down = True
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+
+    async def _run(self) -> None:
+        started = time.perf_counter()
+        live = self.runtime.consumer
+        try:
+            if live is not None:
+                await live.stop(self.runtime.settings.shutdown_grace_seconds)
+            self.status["phase"] = "emptying the fact tables"
+            async with self.runtime.uow() as uow:
+                names = ", ".join([t.name for t in FACT_TABLES] + ["processed_events", "case_status"])
+                await uow.session.execute(text(f"TRUNCATE {names}"))
+                await uow.commit()
+            self.status["phase"] = "replaying the topic"
+            await self._replay()
+            self.status.update(state="done", phase="done")
+        except asyncio.CancelledError:
+            self.status.update(state="cancelled", phase="cancelled")
+            raise
+        except Exception as exc:
+            log.exception("rebuild failed")
+            self.status.update(state="failed", phase="failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.status["finished_at"] = datetime.now(UTC).isoformat()
+            self.status["seconds"] = round(time.perf_counter() - started, 3)
+            if live is not None and not self._shutting_down:
+                self.runtime.consumer = _restart_like(live)
+                await self.runtime.consumer.start()
+
+    async def _replay(self) -> None:
+        settings = self.runtime.settings
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", client_id="scoring-rebuild", max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()  # loads the metadata
+            partitions = sorted(consumer.partitions_for_topic(settings.kafka_topic) or ())
+            tps = [TopicPartition(settings.kafka_topic, p) for p in partitions]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            empty_fetches = 0
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                read = sum(len(r) for r in batch.values())
+                for tp, records in batch.items():
+                    if records:
+                        await self._apply(records)
+                self.status["events_read"] += read
+                empty_fetches = 0 if read else empty_fetches + 1
+                done = await self._progress(consumer, tps)
+                # A partition never fetched from has no high-water mark yet: after a few empty
+                # fetches in a row there is nothing left to read from it either.
+                if done:
+                    break
+                if empty_fetches >= 4 and all(self._caught_up(tp) or not consumer.highwater(tp) for tp in tps):
+                    break
+        finally:
+            await consumer.stop()
+
+    def _caught_up(self, tp: TopicPartition) -> bool:
+        part = self.status["partitions"].get(str(tp.partition), {})
+        return part.get("highwater") is not None and part.get("position", 0) >= part["highwater"]
+
+    async def _progress(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
+        done = True
+        total = 0
+        for tp in tps:
+            hw = consumer.highwater(tp)
+            position = await consumer.position(tp)
+            self.status["partitions"][str(tp.partition)] = {"position": position, "highwater": hw}
+            total += hw or 0
+            if hw is None or position < hw:
+                done = False
+        self.status["highwater"] = total
+        return done
+
+    async def _apply(self, records: list) -> None:
+        """One transaction per partition batch; a failing event is retried alone and, if it
+        fails again, counted and skipped (the live consumer would have dead-lettered it)."""
+        try:
+            async with self.runtime.uow() as uow:
+                applied = 0
+                for record in records:
+                    applied += await self._one(uow, record)
+                await uow.commit()
+            self.status["events_applied"] += applied
+        except Exception:
+            for record in records:
+                try:
+                    async with self.runtime.uow() as uow:
+                        applied = await self._one(uow, record)
+                        await uow.commit()
+                    self.status["events_applied"] += applied
+                except Exception as exc:
+                    log.warning("rebuild skips an event at %s/%s: %r", record.partition, record.offset, exc)
+                    self.status["events_failed"] += 1
+
+    async def _one(self, uow, record) -> int:
+        handler = self.handlers.get(header(record.headers, "ce_type") or "")
+        if handler is None:
+            return 0
+        try:
+            event = from_message(record.value, record.headers)
+        except MalformedEvent:
+            self.status["events_failed"] += 1
+            return 0
+        if (await uow.session.execute(_INBOX, {"event_id": event.id, "event_type": event.type})).first() is None:
+            return 0
+        await handler(event, uow)
+        return 1
+
+
+def _restart_like(old: EventConsumer) -> EventConsumer:
+    return EventConsumer(
+        service=old.service, bootstrap_servers=old.bootstrap_servers, topic=old.topic, group_id=old.group_id,
+        handlers=old.handlers, new_uow=old.new_uow, max_attempts=old.max_attempts, backoff_seconds=old.backoff_seconds,
+        max_backoff_seconds=old.max_backoff_seconds, batch_size=old.batch_size, epoch_check_seconds=old.epoch_check_seconds,
+    )

@@ -1,0 +1,357 @@
+"""Scoring's use cases, each inside a unit of work: stats, composites, two-way ratings,
+weights, grid-worker scores, published scores and bulletins. Routes stay thin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from scoring import org, repository
+from scoring.bulletin import build_bulletin
+from scoring.domain import Weights, percent
+from scoring.grid import GridPoints, rank_workers
+from scoring.handlers import unit_rating_row
+from scoring.periods import Period, period_of, recent
+from scoring.rates import (
+    Counts,
+    UnitScore,
+    area_counts,
+    rank,
+    rates,
+    top_subject,
+    two_way_rate,
+    unit_counts,
+    unit_score,
+)
+from scoring.repository import Scope
+from shared.db import UnitOfWork
+from shared.events import Actor, Role, Satisfaction, UnitRated, UnitRatedData, make_event
+from shared.problems import Problem
+
+TOWNSHIP_ROLES = {Role.township_staff, Role.township_head}
+DEPARTMENT_ROLES = {Role.dept_clerk, Role.dept_head}
+ADMIN_ROLES = {Role.centre_supervisor, Role.ops}
+
+
+def counts_view(counts: Counts) -> dict[str, Any]:
+    r = rates(counts)
+    return {"counts": counts.__dict__.copy(), "rates": r.display(), "rates_exact": r.exact()}
+
+
+def period_view(period: Period) -> dict[str, str]:
+    return {"kind": period.kind, "label": period.label, "from": period.start.isoformat(), "until": period.end.isoformat()}
+
+
+# ------------------------------------------------------------------ stats
+
+
+async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[str, Any]:
+    async with uow:
+        if scope == "units":
+            facts = await repository.load_facts(uow.session, Scope(units=(code,)), period.start_utc, period.end_utc)
+            counts = unit_counts(code, period, facts.orders, facts.ratings, facts.cards, facts.round_units)
+        else:
+            where = Scope(county=code) if scope == "counties" else Scope(township=code)
+            facts = await repository.load_facts(uow.session, where, period.start_utc, period.end_utc)
+            counts = area_counts(period, facts.cases, facts.orders, facts.ratings, facts.cards)
+    return {"scope": scope[:-1] if scope != "counties" else "county", "code": code, "name": org.name_of(code),
+            "period": period_view(period), **counts_view(counts)}
+
+
+# ------------------------------------------------------------------ composites
+
+
+async def current_weights(uow_session, version: int | None = None) -> Weights:
+    found = await repository.weights(uow_session, version)
+    if found is None:
+        raise Problem(404, f"no weights version {version}", slug="no-such-weights", field="weights_version")
+    return found[0]
+
+
+async def county_scores(session, county: str, period: Period, weights: Weights) -> list[UnitScore]:
+    """Every department and township of the county (and any other unit that had its orders),
+    scored and ranked."""
+    units = org.county_units(county)
+    facts = await repository.load_facts(session, Scope(county=county, units=tuple(units)), period.start_utc, period.end_utc)
+    seen = [u for u in dict.fromkeys(o.unit for o in facts.orders if o.county == county) if u not in units]
+    scores = []
+    for unit in [*units, *seen]:
+        counts = unit_counts(unit, period, facts.orders, facts.ratings, facts.cards, facts.round_units)
+        scores.append(unit_score(unit, counts, two_way_rate(unit, period, facts.two_way), weights))
+    return rank(scores)
+
+
+def score_view(s: UnitScore) -> dict[str, Any]:
+    favourable, rated = s.two_way
+    return {
+        "rank": s.rank, "unit": s.unit, "name": org.name_of(s.unit), "kind": org.kind_of(s.unit),
+        "score": None if s.score is None else _two_places(s.score),
+        "score_exact": None if s.score is None else f"{s.score.numerator}/{s.score.denominator}",
+        "weights_version": s.weights_version,
+        "two_way": {"favourable": favourable, "rated": rated, "rate": percent(Fraction(favourable, rated) if rated else None)},
+        **counts_view(s.counts),
+    }
+
+
+def _two_places(value: Fraction) -> str:
+    return percent(value / 100).rstrip("%")
+
+
+async def composites(uow: UnitOfWork, county: str, period: Period, weights_version: int | None) -> dict[str, Any]:
+    async with uow:
+        weights = await current_weights(uow.session, weights_version)
+        scores = await county_scores(uow.session, county, period, weights)
+    return {"county": county, "name": org.name_of(county), "period": period_view(period),
+            "weights": weights_view(weights), "units": [score_view(s) for s in scores]}
+
+
+async def publish(uow: UnitOfWork, actor: Actor, county: str, period: Period) -> dict[str, Any]:
+    _require(actor, ADMIN_ROLES, "publish scores")
+    async with uow:
+        weights = await current_weights(uow.session)
+        scores = await county_scores(uow.session, county, period, weights)
+        rows = [
+            {
+                "county": county, "period_kind": period.kind, "period_start": period.start, "period_end": period.end,
+                "unit": s.unit, "score": None if s.score is None else _two_places(s.score),
+                "score_exact": None if s.score is None else f"{s.score.numerator}/{s.score.denominator}",
+                "weights_version": weights.version, "published_by": actor.id,
+            }
+            for s in scores
+        ]
+        written = await repository.publish_scores(uow.session, rows)
+        if not written:
+            raise Problem(
+                409, f"{county} {period.label} is already published with weights version {weights.version}",
+                slug="already-published", weights_version=weights.version,
+            )
+        await uow.commit()
+    return await published_view(uow, county, period)
+
+
+async def published_view(uow: UnitOfWork, county: str, period: Period) -> dict[str, Any]:
+    async with uow:
+        rows = await repository.published(uow.session, county, period.kind, period.start, period.end)
+    return {
+        "county": county, "period": period_view(period),
+        "scores": [
+            {"unit": r.unit, "name": org.name_of(r.unit), "score": r.score, "score_exact": r.score_exact,
+             "weights_version": r.weights_version, "published_at": r.published_at.isoformat(), "published_by": r.published_by}
+            for r in rows
+        ],
+    }
+
+
+# ------------------------------------------------------------------ weights
+
+
+def weights_view(w: Weights, row: Any = None) -> dict[str, Any]:
+    view = {
+        "version": w.version, "response": str(w.response), "resolution": str(w.resolution),
+        "satisfaction": str(w.satisfaction), "township_rating": str(w.township_rating),
+    }
+    if row is not None:
+        view |= {"note": row.note, "created_by": row.created_by, "created_at": row.created_at.isoformat()}
+    return view
+
+
+async def get_weights(uow: UnitOfWork, version: int | None = None) -> dict[str, Any]:
+    async with uow:
+        found = await repository.weights(uow.session, version)
+        if found is None:
+            raise Problem(404, f"no weights version {version}", slug="no-such-weights")
+        history = await repository.weight_history(uow.session)
+    return {**weights_view(*found), "versions": [r.version for r in history]}
+
+
+async def new_weights(uow: UnitOfWork, actor: Actor, values: dict[str, Decimal], note: str | None) -> dict[str, Any]:
+    _require(actor, ADMIN_ROLES, "change the weights")
+    if sum(values.values()) <= 0:
+        raise Problem(422, "the weights must not all be zero", slug="validation", field="response")
+    async with uow:
+        version = await repository.add_weights(uow.session, {**values, "note": note, "created_by": actor.id})
+        if version is None:
+            raise Problem(409, "another change of the weights came first; read them again and retry", slug="weights-changed")
+        await uow.commit()
+    return await get_weights(uow, version)
+
+
+# ------------------------------------------------------------------ two-way evaluation
+
+
+def _require(actor: Actor, roles: set[Role], what: str) -> None:
+    if actor.role not in roles:
+        allowed = ", ".join(sorted(r.value for r in roles))
+        raise Problem(403, f"a {actor.role.value} may not {what}; allowed roles: {allowed}", slug="role-not-allowed")
+
+
+async def _call_and_case(uow: UnitOfWork, case_id: str, call_id: str) -> tuple[Any, Any]:
+    call = await repository.find_call(uow.session, call_id)
+    if call is None or call.case_id != case_id:
+        raise Problem(404, f"no call {call_id} on case {case_id} seen by scoring", slug="no-such-call", field="call_id")
+    case = await repository.find_case(uow.session, case_id)
+    return call, case
+
+
+async def rate_department(
+    uow: UnitOfWork, actor: Actor, *, case_id: str, call_id: str, unit: str,
+    rating: Satisfaction | None, score: int | None, comment: str | None, now: Callable[[], datetime],
+) -> dict[str, Any]:
+    """乡评县: the calling township rates a department it called, once per case, call and round,
+    after the case is closed (销号)."""
+    _require(actor, TOWNSHIP_ROLES, "rate a department")
+    if (rating is None) == (score is None):
+        raise Problem(422, "give either a rating (满意/基本满意/不满意) or a score (1–5)", slug="validation", field="rating")
+    async with uow:
+        call, case = await _call_and_case(uow, case_id, call_id)
+        if actor.org_unit != call.township:
+            raise Problem(
+                403, f"only the calling township {call.township} may rate the departments of call {call_id}",
+                slug="not-the-calling-township",
+            )
+        if unit not in call.units:
+            raise Problem(422, f"{unit} was not called in {call_id} (called: {', '.join(call.units)})", slug="validation", field="unit")
+        if case is None or case.closed_at is None or case.closed_at < call.called_at:
+            raise Problem(
+                409, f"case {case_id} is not closed yet: a township rates a department after 销号 (case.closed)",
+                slug="case-not-closed", state="open", allowed_actions=["wait for case.closed"],
+            )
+        event = make_event(
+            UnitRated, case_id=case_id, producer="scoring", actor=actor, occurred_at=now(),
+            payload=UnitRatedData(
+                rater_unit=call.township, rated_unit=unit, direction="township_rates_department", call_id=call_id,
+                round=case.current_round, rating=rating, score=score, comment=comment,
+            ),
+        )
+        return await _record(uow, event)
+
+
+async def rate_call(
+    uow: UnitOfWork, actor: Actor, *, case_id: str, call_id: str, justified: bool, complete: bool,
+    comment: str | None, now: Callable[[], datetime],
+) -> dict[str, Any]:
+    """县评乡: a called department rates the call (was it justified, was it complete)."""
+    _require(actor, DEPARTMENT_ROLES, "rate a call")
+    async with uow:
+        call, case = await _call_and_case(uow, case_id, call_id)
+        if actor.org_unit not in call.units:
+            raise Problem(403, f"only a department called in {call_id} may rate it", slug="not-a-called-department")
+        event = make_event(
+            UnitRated, case_id=case_id, producer="scoring", actor=actor, occurred_at=now(),
+            payload=UnitRatedData(
+                rater_unit=actor.org_unit, rated_unit=call.township, direction="department_rates_call", call_id=call_id,
+                round=case.current_round if case is not None else 0, justified=justified, complete=complete, comment=comment,
+            ),
+        )
+        return await _record(uow, event)
+
+
+async def _record(uow: UnitOfWork, event: UnitRated) -> dict[str, Any]:
+    row = unit_rating_row(event)
+    if not await repository.insert_unit_rating(uow.session, row):
+        raise Problem(
+            409, f"{row['rater_unit']} already rated {row['rated_unit']} for case {row['case_id']}, call "
+            f"{row['call_id']}, round {row['round']}", slug="already-rated", state="rated", allowed_actions=[],
+        )
+    uow.emit(event)
+    await uow.commit()
+    return rating_view(row)
+
+
+def rating_view(row: Any) -> dict[str, Any]:
+    get = row.get if isinstance(row, dict) else row._mapping.get
+    return {
+        "event_id": str(get("event_id")), "direction": get("direction"), "case_id": get("case_id"),
+        "call_id": get("call_id"), "round": get("round"), "rater_unit": get("rater_unit"), "rated_unit": get("rated_unit"),
+        "rating": get("rating"), "score": get("score"), "justified": get("justified"), "complete": get("complete"),
+        "comment": get("comment"), "rated_at": get("rated_at").isoformat(),
+    }
+
+
+async def list_unit_ratings(uow: UnitOfWork, case_id: str | None, unit: str | None) -> list[dict[str, Any]]:
+    async with uow:
+        return [rating_view(r) for r in await repository.unit_ratings_of(uow.session, case_id=case_id, unit=unit)]
+
+
+# ------------------------------------------------------------------ grid workers
+
+
+def grid_points_view(config: GridPoints, row: Any = None) -> dict[str, Any]:
+    view = {"version": config.version, "points": dict(config.points), "caps": dict(config.caps)}
+    if row is not None:
+        view |= {"note": row.note, "created_by": row.created_by, "created_at": row.created_at.isoformat()}
+    return view
+
+
+async def get_grid_points(uow: UnitOfWork, version: int | None = None) -> dict[str, Any]:
+    async with uow:
+        found = await repository.grid_points(uow.session, version)
+    if found is None:
+        raise Problem(404, f"no grid points version {version}", slug="no-such-grid-points")
+    return grid_points_view(*found)
+
+
+async def new_grid_points(uow: UnitOfWork, actor: Actor, points: dict, caps: dict, note: str | None) -> dict[str, Any]:
+    _require(actor, ADMIN_ROLES, "change grid points")
+    try:
+        GridPoints(0, points, caps)
+    except ValueError as exc:
+        raise Problem(422, str(exc), slug="validation", field=str(exc).split(":")[0]) from None
+    async with uow:
+        version = await repository.add_grid_points(uow.session, {"points": points, "caps": caps, "note": note, "created_by": actor.id})
+        if version is None:
+            raise Problem(409, "another change of the grid points came first; retry", slug="grid-points-changed")
+        await uow.commit()
+    return await get_grid_points(uow, version)
+
+
+async def grid_ranking(uow: UnitOfWork, month: Period, county: str | None, township: str | None, version: int | None) -> dict:
+    async with uow:
+        found = await repository.grid_points(uow.session, version)
+        if found is None:
+            raise Problem(404, f"no grid points version {version}", slug="no-such-grid-points")
+        config = found[0]
+        rows = await repository.grid_activity_rows(uow.session, month.start_utc, month.end_utc, county=county, township=township)
+    workers = rank_workers(rows, config)
+    return {
+        "month": month.label, "county": county, "township": township, "points_version": config.version,
+        "workers": [
+            {"worker_id": w.worker_id, "township": w.township, "county": w.county, "total": w.total,
+             "rank_in_township": w.rank_in_township, "rank_in_county": w.rank_in_county,
+             "counts": w.counts, "points": w.points}
+            for w in workers
+        ],
+    }
+
+
+# ------------------------------------------------------------------ bulletins
+
+
+async def bulletin(uow: UnitOfWork, county: str, period: Period, trend_periods: int = 6) -> dict[str, Any]:
+    """一周一通报 / 一月一点评: the ranked table, overdue list, 每月一题 and the trend."""
+    async with uow:
+        weights = await current_weights(uow.session)
+        ranked = await county_scores(uow.session, county, period, weights)
+        previous = {s.unit: s for s in await county_scores(uow.session, county, period.previous(), weights)}
+        history = recent(period, trend_periods)
+        facts = await repository.load_facts(uow.session, Scope(county=county), history[0].start_utc, period.end_utc)
+        trend = [(p, area_counts(p, facts.cases, facts.orders, facts.ratings, facts.cards)) for p in history]
+        month = period if period.kind == "month" else period_of("month", period.start)
+        month_facts = await repository.load_facts(uow.session, Scope(county=county), month.start_utc, month.end_utc)
+        overdue = await repository.overdue_orders(uow.session, county, period.start_utc, period.end_utc)
+    return build_bulletin(
+        county=county, county_name=org.name_of(county), period=period, weights=weights,
+        ranked=[score_view(s) for s in ranked],
+        previous={u: score_view(s) for u, s in previous.items()},
+        trend=[(p.label, counts_view(c), c) for p, c in trend],
+        overdue=[
+            {"order_no": r.order_no, "tracking_no": r.tracking_no, "unit": r.unit, "name": r.unit_name or org.name_of(r.unit),
+             "township": r.township, "due_at": r.due_at.isoformat(), "resolved": r.resolved_at is not None}
+            for r in overdue
+        ],
+        top_subject=top_subject(month, month_facts.cases),
+        month_label=month.label,
+    )

@@ -1,0 +1,100 @@
+"""The counting rules over fact rows, without a database: the large published figures,
+latest-round-only satisfaction, ranks, grid-worker scores, periods."""
+
+from datetime import UTC, date, datetime, timedelta
+
+from scoring.domain import Weights, percent
+from scoring.grid import GridPoints, grid_score, rank_workers
+from scoring.periods import custom, period_of
+from scoring.rates import CaseRow, Counts, OrderRow, RatingRow, area_counts, rank, rates, unit_counts, unit_score
+
+QUARTER = period_of("quarter", date(2026, 8, 1))
+T0 = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
+
+
+def cases(appeals: int, solved: int) -> list[CaseRow]:
+    return [
+        CaseRow(f"c{i}", county="X", received_at=T0 + timedelta(minutes=i), accepted=True, resolved=True, solved=i < solved)
+        for i in range(appeals)
+    ]
+
+
+def test_suining_16513_and_laibin_2864_over_fact_rows():
+    suining = area_counts(QUARTER, cases(16513, 12642))
+    assert (suining.accepted, suining.solved) == (16513, 12642)
+    assert percent(rates(suining).resolution) == "76.56%"
+    assert percent(rates(suining).resolution, places=1) == "76.6%"  # as published
+    laibin = area_counts(QUARTER, cases(2864, 2813))
+    assert percent(rates(laibin).resolution) == "98.22%" and percent(rates(laibin).resolution, places=1) == "98.2%"
+
+
+def test_shuanghe_satisfaction_98_8():
+    # DOMAIN.md gives 98.8% without counts: 3,582 satisfied of 3,625 rated is one tally that reads so.
+    ratings = [RatingRow(f"c{i}", 0, "满意" if i < 3500 else "基本满意" if i < 3582 else "不满意", T0) for i in range(3625)]
+    counts = area_counts(QUARTER, [], ratings=ratings)
+    assert (counts.rated, counts.satisfied) == (3625, 3582)
+    assert percent(rates(counts).satisfaction, places=1) == "98.8%"
+
+
+def test_rows_outside_the_period_do_not_count():
+    rows = cases(10, 10) + [CaseRow("late", received_at=QUARTER.end_utc, accepted=True)]
+    assert area_counts(QUARTER, rows).accepted == 10
+
+
+def test_unit_counts_response_and_on_time_and_reopen():
+    at = T0
+    orders = [
+        OrderRow("o1", "a", "U", at, signed=True, resolved=True, solved=True),
+        OrderRow("o2", "b", "U", at, signed=True, sign_late=True, resolved=True, resolve_late=True, reopened=True),
+        OrderRow("o3", "b", "U", at + timedelta(days=3), redo_round=1, signed=True, resolved=True, solved=True),
+        OrderRow("o4", "c", "U", at, returned=True),
+        OrderRow("o5", "d", "V", at, signed=True),
+    ]
+    c = unit_counts("U", QUARTER, orders)
+    assert (c.orders, c.received, c.signed_on_time, c.returned, c.overdue, c.reopened) == (4, 3, 2, 1, 1, 1)
+    r = rates(c)
+    assert percent(r.response) == "50.00%" and percent(r.on_time_resolution) == "66.67%"
+    assert (c.accepted, c.solved) == (2, 2) and percent(r.resolution) == "100.00%"
+
+
+def test_only_the_latest_round_is_passed_in_and_counted_for_its_units():
+    orders = [OrderRow("o1", "a", "U", T0), OrderRow("o2", "a", "U", T0 + timedelta(days=5), redo_round=1)]
+    latest = [RatingRow("a", 1, "满意", T0 + timedelta(days=9))]  # round 0's 不满意 is not the latest
+    c = unit_counts("U", QUARTER, orders, latest)
+    assert (c.rated, c.satisfied) == (1, 1)
+    assert unit_counts("V", QUARTER, orders, latest).rated == 0
+
+
+def test_rank_shares_places_and_puts_no_data_last():
+    w = Weights()
+    full = Counts(orders=1, signed_on_time=1, accepted=1, solved=1, rated=1, satisfied=1)
+    half = Counts(orders=2, signed_on_time=1, accepted=1, solved=1, rated=1, satisfied=1)
+    ranked = rank([unit_score("B", full, (0, 0), w), unit_score("N", Counts(), (0, 0), w),
+                   unit_score("A", full, (0, 0), w), unit_score("C", half, (0, 0), w)])
+    assert [(s.unit, s.rank) for s in ranked] == [("A", 1), ("B", 1), ("C", 3), ("N", None)]
+
+
+def test_grid_scores_capped_and_ranked():
+    config = GridPoints()
+    total, parts = grid_score({"login": 30, "report": 3}, config)
+    assert parts == {"login": 22, "report": 15} and total == 37  # 30 logins capped at 22 points
+    rows = [
+        ("w1", "T1", "X", "login", 30), ("w1", "T1", "X", "report", 3),
+        ("w2", "T1", "X", "patrol", 20), ("w2", "T1", "X", "solved_on_spot", 1),
+        ("w3", "T2", "X", "event_handled", 4),
+    ]
+    by_id = {w.worker_id: w for w in rank_workers(rows, config)}
+    assert by_id["w2"].total == 68 and (by_id["w2"].rank_in_township, by_id["w2"].rank_in_county) == (1, 1)
+    assert (by_id["w1"].rank_in_township, by_id["w1"].rank_in_county) == (2, 2)
+    assert (by_id["w3"].rank_in_township, by_id["w3"].rank_in_county) == (1, 3)
+
+
+def test_periods():
+    week = period_of("week", date(2026, 11, 18))
+    assert (week.start, week.end, week.label) == (date(2026, 11, 16), date(2026, 11, 23), "2026-W47")
+    assert period_of("quarter", date(2026, 11, 18)).label == "2026-Q4"
+    assert period_of("month", date(2026, 12, 5)).previous().label == "2026-11"
+    assert custom(date(2026, 9, 1), date(2026, 9, 30)).previous().start == date(2026, 8, 2)
+    # Beijing midnight, not UTC midnight: 23:30 UTC on the 15th is already the 16th in Beijing.
+    assert week.contains(datetime(2026, 11, 15, 16, 30, tzinfo=UTC))
+    assert not week.contains(datetime(2026, 11, 15, 15, 59, tzinfo=UTC))
