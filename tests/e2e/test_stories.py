@@ -129,6 +129,22 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     types = await timeline(platform, case_id, "case.closed")
     assert "case.county_called" in types and "case.work_plan_filed" in types
 
+    # 县乡双向考核: the township rates the department it called, once the case is closed.
+    call_id = called.json()["detail"]["call_id"]
+    rating = {"case_id": case_id, "call_id": call_id, "unit": "LB-XC-JTJ", "rating": "满意", "comment": "响应快，四天完工"}
+
+    async def rated():
+        answer = await platform.scoring.post("/api/v1/ratings/departments", json=rating, headers=TONGWAN)
+        return answer if answer.status_code == 201 else None  # 409 until scoring has seen the case closed
+
+    await eventually(rated, timeout=60, what="the township's rating of 交通运输局")
+    again = await platform.scoring.post("/api/v1/ratings/departments", json=rating, headers=TONGWAN)
+    assert again.status_code == 409, "once per case, call and round"
+    ratings = (await platform.scoring.get("/api/v1/ratings", params={"case_id": case_id})).json()
+    assert "LB-XC-JTJ" in str(ratings) and "满意" in str(ratings)
+    unit_rated = await eventually(lambda: platform.reader.events(case_id=case_id, types="unit.rated"), what="unit.rated")
+    assert [e.payload.rated_unit for e in unit_rated] == ["LB-XC-JTJ"]
+
 
 async def test_an_unsatisfied_citizen_gets_a_redo_and_rates_the_second_round(platform):
     """不满意 → 重办: the same unit works the case again as round 1; its callback is round 1."""
