@@ -27,8 +27,6 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import Field
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.bus import new_producer
 from shared.consumer import EventConsumer, Handler
 from shared.db import UnitOfWork, create_engine, dead_letters, outbox, session_factory
+from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,39 +46,22 @@ class OpsError(Exception):
 # -- readiness thresholds ---------------------------------------------------------------
 
 
-class ReadinessSettings(BaseSettings):
+@dataclass(frozen=True)
+class Readiness:
     """When ``/ready`` turns a replica away (503), so a load balancer drains a stuck one.
 
-    ``<SERVICE>_READY_MAX_LAG`` or ``READY_MAX_LAG`` (messages behind, all partitions of
-    this replica), ``<SERVICE>_READY_MAX_OUTBOX_AGE_SECONDS`` or
-    ``READY_MAX_OUTBOX_AGE_SECONDS``. Generous defaults: a replica catching up after a
-    restart should not be drained; one that stopped moving should.
+    Read from the service's settings (``ServiceSettings.ready_max_lag`` and
+    ``ready_max_outbox_age_seconds``: ``<SERVICE>_READY_…`` first, then ``READY_…``).
+    Generous defaults: a replica catching up after a restart should not be drained; one
+    that stopped moving should.
     """
 
-    model_config = SettingsConfigDict(extra="ignore")
-
-    ready_max_lag: int = Field(default=100_000, ge=0)
-    ready_max_outbox_age_seconds: float = Field(default=600, ge=0)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, EnvSettingsSource(settings_cls, env_prefix="")
+    ready_max_lag: int
+    ready_max_outbox_age_seconds: float
 
 
-def load_readiness(settings: Any) -> ReadinessSettings:
-    """Thresholds for one service: its settings object wins (if its class declares the
-    fields), then ``<SERVICE>_READY_…``, then ``READY_…``."""
-    prefix = type(settings).model_config.get("env_prefix", "") or ""
-    cls = type("ServiceReadiness", (ReadinessSettings,), {"model_config": SettingsConfigDict(extra="ignore", env_prefix=prefix)})
-    given = {name: getattr(settings, name) for name in ReadinessSettings.model_fields if hasattr(settings, name)}
-    return cls(**given)
+def load_readiness(settings: ServiceSettings) -> Readiness:
+    return Readiness(settings.ready_max_lag, settings.ready_max_outbox_age_seconds)
 
 
 # -- the plumbing state of one database -------------------------------------------------

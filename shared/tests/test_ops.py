@@ -15,28 +15,19 @@ from intake.app import create_app as create_intake
 from intake.models import timeline
 from intake.settings import IntakeSettings
 from shared import ops
+from shared.settings import ServiceSettings
 from shared.consumer import EventConsumer
 from shared.db import UnitOfWork, create_engine, dead_letters
-from shared.events import EventBase, ProgressReported, ProgressReportedData, make_event, system_actor
+from shared.events import EventBase
 from shared.relay import OutboxRelay
 from shared.service import ServiceSpec, build_app, topic_specs
 from shared.testing import Infra, eventually, publish, running, service_settings, unique
+from shared.tests.test_delivery import APPEAL, progress
 from shared.tests.probe import ProbeSettings, probe_log
 
 PROBE_MIGRATIONS = Path(__file__).parent / "probe" / "versions"
-APPEAL = {
-    "title": "村口路灯不亮",
-    "description": "城关镇某村村口的路灯坏了三天，晚上很黑。",
-    "channel": "app",
-    "contact": {"name": "韦先生", "phone": "13812348000"},
-}
 
 
-def progress(case_id: str, seq: int, note: str = "ok") -> ProgressReported:
-    return make_event(
-        ProgressReported, case_id=case_id, producer="test", actor=system_actor("test"),
-        payload=ProgressReportedData(order_no="JB-1", unit="zjj", note=note, percent=seq),
-    )
 
 
 class Switches:
@@ -326,7 +317,7 @@ def test_readiness_thresholds_read_the_service_prefix_first(monkeypatch: pytest.
     limits = ops.load_readiness(ProbeSettings())
     assert (limits.ready_max_lag, limits.ready_max_outbox_age_seconds) == (50, 30)
     monkeypatch.delenv("READY_MAX_LAG")
-    assert ops.load_readiness(ProbeSettings()).ready_max_lag == ops.ReadinessSettings.model_fields["ready_max_lag"].default
+    assert ops.load_readiness(ProbeSettings()).ready_max_lag == ServiceSettings.model_fields["ready_max_lag"].default
 
 
 def test_tables_and_progress_read_in_a_terminal():
