@@ -35,6 +35,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     async def start(runtime: Runtime) -> None:
         await ctx.follower.start()
+        runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
         runtime.extras["dispatch"] = ctx
 
     async def stop(runtime: Runtime) -> None:

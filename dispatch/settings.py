@@ -1,4 +1,3 @@
-from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -14,5 +13,3 @@ class DispatchSettings(ServiceSettings):
     region_prefix: str = Field(default="XC", pattern=r"^[A-Z]{2,4}$", description="order-number prefix (JB-XC-2026-000042)")
     return_window_working_days: float = Field(default=2, gt=0, le=10, description="退单: only this long after dispatch")
     due_soon_working_days: float = Field(default=1, gt=0, description="an order is 'due soon' this close to its deadline")
-    org_file: Path | None = Field(default=None, description="organisation directory JSON used until the directory publishes")
-    org_topic: str = Field(default="org-directory", description="where the directory publishes its versions")

@@ -37,8 +37,6 @@ class IntakeSettings(ServiceSettings):
     duplicate_window_days: float = Field(default=7, ge=0)
     attachment_dir: Path = Field(default=Path(".run/attachments"), description="where uploaded files are kept (a volume in production)")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="largest photo or PDF accepted")
-    org_file: Path | None = Field(default=None, description="organisation directory JSON used until the directory publishes (default: the demo org)")
-    org_topic: str = Field(default="org-directory", description="where the directory publishes its versions (shared.orgfollow)")
 
     @field_validator("citizen_rate_limit", "client_rate_limit")
     @classmethod

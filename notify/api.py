@@ -3,6 +3,7 @@ questionnaires, message status per case, the in-app inbox, dead-lettered 12345 w
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,16 +13,21 @@ from pydantic import AwareDatetime, BaseModel, Field
 from notify import domain, repository, service
 from notify.service import BODY_CONTEXT, NotifyContext
 from shared.actors import ActorDep
+from shared.case_status import require_visible_case
 from shared.events import Actor, Role, Satisfaction
+from shared.scope import area_of, not_found_unless, require_role, units_below
+from shared.signing import SignatureError, SignedRequest, verify
 from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
-from shared.service import UowDep
+from shared.service import RuntimeDep, UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["notify"])
 
-OPERATOR_ROLES = frozenset({
-    Role.centre_dispatcher, Role.centre_supervisor, Role.township_staff, Role.township_head, Role.ops,
-})  # fmt: skip
+# Who makes callbacks (回访): the centre's and the townships' operators.
+OPERATOR_ROLES = frozenset({Role.centre_dispatcher, Role.centre_supervisor, Role.township_staff, Role.township_head})
+# Who may read the callback queue: the operators and the auditor.
+QUEUE_READERS = OPERATOR_ROLES | {Role.auditor}
+WEBHOOK_ADMINS = frozenset({Role.ops, Role.centre_supervisor, Role.centre_dispatcher})
 
 
 async def get_ctx(request: Request) -> NotifyContext:
@@ -32,9 +38,26 @@ CtxDep = Annotated[NotifyContext, Depends(get_ctx)]
 
 
 def _operator(actor: Actor) -> Actor:
-    if actor.role not in OPERATOR_ROLES:
-        raise Problem(403, f"role {actor.role.value} may not record callbacks; operators of the centre or township may")
+    require_role(actor, OPERATOR_ROLES, "record callbacks (回访)")
     return actor
+
+
+def _townships_of(runtime, actor: Actor) -> list[str] | None:
+    """The townships whose callbacks a reader may see; None: all (the auditor)."""
+    require_role(actor, QUEUE_READERS, "read the callback queue")
+    if actor.role is Role.auditor:
+        return None
+    area = area_of(runtime.org, actor)
+    if area is None:
+        return []
+    return [code for code in units_below(runtime.org, area) if runtime.org.unit(code).kind == "township"]
+
+
+async def _visible_task(uow, runtime, actor: Actor, task_id: int) -> Any:
+    row = await repository.get_callback(uow.session, task_id)
+    not_found_unless(row is not None, f"callback task {task_id}")
+    await require_visible_case(uow, runtime.org, actor, row["case_id"])
+    return row
 
 
 # --------------------------------------------------------------------------- paging
@@ -80,6 +103,8 @@ class CallbackPage(BaseModel):
 async def callback_queue(
     uow: UowDep,
     ctx: CtxDep,
+    runtime: RuntimeDep,
+    actor: ActorDep,
     view: Literal["due", "overdue", "today", "all"] = Query("due", description="due: due now (incl. overdue); "
                                                             "overdue: from an earlier day; today: due today only"),
     township: str | None = Query(None, description="township unit code"),
@@ -88,10 +113,13 @@ async def callback_queue(
     cursor: str | None = None,
 ) -> CallbackPage:
     now = ctx.now()
+    townships = _townships_of(runtime, actor)
+    if township is not None and townships is not None:
+        townships = [t for t in townships if t == township]
     async with uow:
         rows = await repository.callback_queue(
             uow.session, now=now, today_start=ctx.today_start(now), view=view, township=township,
-            after=_after(cursor), limit=limit + 1, state=state,
+            townships=townships, after=_after(cursor), limit=limit + 1, state=state,
         )  # fmt: skip
     more = len(rows) > limit
     rows = rows[:limit]
@@ -102,19 +130,20 @@ async def callback_queue(
 
 
 @router.get("/callbacks/summary", summary="Open callbacks per township: due, overdue, upcoming")
-async def callback_summary(uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+async def callback_summary(uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    townships = _townships_of(runtime, actor)
     now = ctx.now()
     async with uow:
         rows = await repository.callback_counts(uow.session, now=now, today_start=ctx.today_start(now))
+    if townships is not None:
+        rows = [r for r in rows if r["township"] in townships]
     return {"as_of": now, "townships": rows}
 
 
 @router.get("/callbacks/{task_id}", response_model=CallbackTask, summary="One callback task")
-async def get_callback(task_id: int, uow: UowDep, ctx: CtxDep) -> CallbackTask:
+async def get_callback(task_id: int, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> CallbackTask:
     async with uow:
-        row = await repository.get_callback(uow.session, task_id)
-    if row is None:
-        raise Problem(404, f"no callback task {task_id}")
+        row = await _visible_task(uow, runtime, actor, task_id)
     return _task(row, ctx.now())
 
 
@@ -125,16 +154,20 @@ class CallbackResult(BaseModel):
 
 
 @router.post("/callbacks/{task_id}/result", summary="Record a callback: reached with a rating, or unreachable")
-async def record_callback(task_id: int, body: CallbackResult, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+async def record_callback(
+    task_id: int, body: CallbackResult, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep
+) -> dict[str, Any]:
     async with uow:
+        await _visible_task(uow, runtime, actor, task_id)
         return await service.record_callback(
             uow, ctx, task_id, reached=body.reached, rating=body.rating, comment=body.comment, actor=_operator(actor)
         )
 
 
 @router.get("/cases/{case_id}/callbacks", response_model=list[CallbackTask], summary="A case's callbacks, per round")
-async def case_callbacks(case_id: str, uow: UowDep, ctx: CtxDep) -> list[CallbackTask]:
+async def case_callbacks(case_id: str, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> list[CallbackTask]:
     async with uow:
+        await require_visible_case(uow, runtime.org, actor, case_id)
         rows = await repository.callbacks_of_case(uow.session, case_id)
     now = ctx.now()
     return [_task(r, now) for r in rows]
@@ -205,8 +238,9 @@ def _message(ctx: NotifyContext, row: dict[str, Any], tries: list[dict[str, Any]
 
 
 @router.get("/cases/{case_id}/messages", response_model=list[MessageView], summary="Every message about a case and its delivery")
-async def case_messages(case_id: str, uow: UowDep, ctx: CtxDep) -> list[MessageView]:
+async def case_messages(case_id: str, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> list[MessageView]:
     async with uow:
+        await require_visible_case(uow, runtime.org, actor, case_id)
         rows = await repository.messages_of_case(uow.session, case_id)
         tries = await repository.attempts_of(uow.session, [r["id"] for r in rows])
     return [_message(ctx, r, tries[r["id"]]) for r in rows]
@@ -217,8 +251,26 @@ class ReceiptIn(BaseModel):
     error: str | None = Field(None, max_length=500)
 
 
-@router.post("/messages/{message_id}/receipt", summary="Delivery receipt from the SMS gateway or WeChat backend")
-async def receipt(message_id: int, body: ReceiptIn, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+async def signed_gateway(request: Request, ctx: CtxDep) -> str:
+    """A gateway's HMAC-signed request (shared.signing; clients in NOTIFY_GATEWAY_CLIENTS).
+    Replays are refused by this process's memory: a receipt replayed to another replica
+    within the window would only set the state it already set."""
+    headers = request.headers
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    signed = SignedRequest(
+        client_id=headers.get("X-Client-Id", ""), timestamp=headers.get("X-Timestamp", ""), nonce=headers.get("X-Nonce", ""),
+        signature=headers.get("X-Signature", ""), method=request.method, path=target, body=await request.body(),
+    )  # fmt: skip
+    try:
+        return verify(signed, ctx.gateway_clients, now=time.time(), seen=ctx.gateway_replays)
+    except SignatureError as exc:
+        raise Problem(401, f"signature refused: {exc.reason}", slug="bad-signature") from None
+
+
+@router.post("/messages/{message_id}/receipt", summary="Delivery receipt from the SMS gateway or WeChat backend (HMAC-signed)")
+async def receipt(
+    message_id: int, body: ReceiptIn, uow: UowDep, ctx: CtxDep, gateway: Annotated[str, Depends(signed_gateway)]
+) -> dict[str, Any]:
     async with uow:
         row = await repository.get_message(uow.session, message_id, lock=True)
         if row is None:
@@ -250,11 +302,24 @@ class InboxPage(BaseModel):
     next_cursor: int | None
 
 
+def _own_inbox(actor: Actor, recipient: str) -> None:
+    """An inbox is its owner's: ``unit:<code>:<duty|head>`` for the staff of that unit (the
+    head's for its heads), ``citizen:<ref>`` for that citizen. Others: 404."""
+    parts = recipient.split(":")
+    if parts[0] == "unit" and len(parts) == 3:
+        heads = (Role.dept_head, Role.township_head, Role.centre_supervisor)
+        mine = actor.org_unit == parts[1] and (parts[2] != "head" or actor.role in heads)
+    else:
+        mine = actor.role is Role.citizen and actor.id == recipient
+    not_found_unless(mine, f"inbox {recipient} of yours")
+
+
 @router.get("/inbox/{recipient}", response_model=InboxPage, summary="In-app messages of a recipient (unit:<code>:duty, citizen:<ref>)")
 async def read_inbox(
-    recipient: str, uow: UowDep, ctx: CtxDep, unread: bool = False, cursor: int = Query(0, ge=0),
+    recipient: str, uow: UowDep, ctx: CtxDep, actor: ActorDep, unread: bool = False, cursor: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=500),
 ) -> InboxPage:  # fmt: skip
+    _own_inbox(actor, recipient)
     async with uow:
         rows = await repository.inbox(uow.session, recipient, after_id=cursor, limit=limit + 1, unread=unread)
     more = len(rows) > limit
@@ -268,7 +333,8 @@ async def read_inbox(
 
 
 @router.post("/inbox/{recipient}/{message_id}/read", summary="Mark an inbox message read")
-async def mark_read(recipient: str, message_id: int, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+async def mark_read(recipient: str, message_id: int, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+    _own_inbox(actor, recipient)
     async with uow:
         if not await repository.mark_read(uow.session, recipient, message_id, ctx.now()):
             raise Problem(404, f"no inbox message {message_id} for {recipient}")
@@ -286,9 +352,10 @@ class WebhookPage(BaseModel):
 
 @router.get("/admin/webhooks", response_model=WebhookPage, summary="12345 status webhook deliveries (state=dead: the dead letters)")
 async def list_webhooks(
-    uow: UowDep, ctx: CtxDep, state: Literal["queued", "sending", "failed", "delivered", "dead"] | None = None,
+    uow: UowDep, ctx: CtxDep, actor: ActorDep, state: Literal["queued", "sending", "failed", "delivered", "dead"] | None = None,
     cursor: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500),
 ) -> WebhookPage:  # fmt: skip
+    require_role(actor, WEBHOOK_ADMINS | {Role.auditor}, "read the 12345 webhook deliveries")
     async with uow:
         rows = await repository.webhooks(uow.session, state=state, after_id=cursor, limit=limit + 1)
         more = len(rows) > limit
@@ -299,8 +366,7 @@ async def list_webhooks(
 
 @router.post("/admin/webhooks/{message_id}/resend", status_code=202, summary="Re-send a dead-lettered webhook")
 async def resend(message_id: int, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
-    if actor.role not in (Role.ops, Role.centre_supervisor, Role.centre_dispatcher):
-        raise Problem(403, f"role {actor.role.value} may not re-send webhooks; ops or the centre may")
+    require_role(actor, WEBHOOK_ADMINS, "re-send webhooks")
     async with uow:
         return await service.resend_webhook(uow, ctx, message_id)
 
@@ -313,12 +379,13 @@ class ClockIn(BaseModel):
 
 
 @router.get("/admin/clock", summary="Notify's now")
-async def get_clock(ctx: CtxDep) -> dict[str, Any]:
+async def get_clock(ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
     return {"now": ctx.now(), "movable": ctx.settings.test_clock}
 
 
 @router.post("/admin/clock", summary="Move notify's clock (only with NOTIFY_TEST_CLOCK=true)")
-async def set_clock(body: ClockIn, ctx: CtxDep) -> dict[str, Any]:
+async def set_clock(body: ClockIn, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+    require_role(actor, (Role.ops, Role.centre_supervisor), "move the clock")
     if not ctx.settings.test_clock:
         raise Problem(403, "the clock is fixed; set NOTIFY_TEST_CLOCK=true to move it (demos and tests only)")
     if body.now is None:

@@ -50,6 +50,7 @@ SPEC = ServiceSpec(
     on_startup=_start,
     on_shutdown=_stop,
     extra_routers=(case_status_router,),
+    follow_org=True,
 )
 
 

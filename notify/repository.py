@@ -222,7 +222,7 @@ async def callbacks_of_case(session: AsyncSession, case_id: str) -> list[dict[st
 
 async def callback_queue(
     session: AsyncSession, *, now: datetime, today_start: datetime, view: str, township: str | None,
-    after: tuple[datetime, int] | None, limit: int, state: str = "open",
+    after: tuple[datetime, int] | None, limit: int, state: str = "open", townships: list[str] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     query = select(callback_tasks).where(callback_tasks.c.state == state)
     if state == "open":
@@ -234,6 +234,8 @@ async def callback_queue(
             query = query.where(callback_tasks.c.due_at <= now, callback_tasks.c.due_at >= today_start)
     if township:
         query = query.where(callback_tasks.c.township == township)
+    if townships is not None:  # the reader's own townships (shared.scope); None: all
+        query = query.where(callback_tasks.c.township.in_(townships))
     if after is not None:
         due_at, task_id = after
         query = query.where(

@@ -16,6 +16,7 @@ import httpx
 from notify import domain, repository
 from notify.settings import NotifySettings
 from notify.templates import render
+from shared.signing import MemoryReplayGuard, parse_client_secrets
 from shared.contact import contact_keyring
 from shared.crypto import KeyRing
 from shared.db import UnitOfWork
@@ -66,6 +67,8 @@ class NotifyContext:
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     clock: Clock = field(default_factory=Clock)
     http: httpx.AsyncClient | None = None  # opened at start-up
+    gateway_clients: dict[str, bytes] = field(default_factory=dict)  # who may post delivery receipts
+    gateway_replays: MemoryReplayGuard = field(default_factory=MemoryReplayGuard)
 
     @classmethod
     def from_settings(cls, settings: NotifySettings) -> NotifyContext:
@@ -74,7 +77,8 @@ class NotifyContext:
         dev_key = base64.b64encode(hashlib.sha256(b"jiesu development notify key").digest()).decode()
         keys = KeyRing.from_spec(settings.pii_keys.get_secret_value() if settings.pii_keys else f"dev:{dev_key}")
         contact = contact_keyring(settings.contact_keys.get_secret_value() if settings.contact_keys else None)
-        return cls(settings=settings, keys=keys, contact_keys=contact)
+        gateways = parse_client_secrets(settings.gateway_clients.get_secret_value())
+        return cls(settings=settings, keys=keys, contact_keys=contact, gateway_clients=gateways)
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -24,6 +24,11 @@ class NotifySettings(ServiceSettings):
     hotline_client_id: str = Field(default="jiesu-notify", description="X-Client-Id notify signs webhook calls with")
     hotline_webhook_secret: SecretStr = Field(default=SecretStr("dev-notify-webhook-secret"))
     http_timeout_seconds: float = Field(default=5, gt=0, le=120)
+    # Delivery receipts come from the gateways as HMAC-signed requests (shared.signing).
+    gateway_clients: SecretStr = Field(
+        default=SecretStr("sms-gateway:dev-sms-gateway-secret,wechat-backend:dev-wechat-gateway-secret"),
+        description="'client-id:secret,…' of the SMS gateway and WeChat backend that post receipts",
+    )
 
     # The sender loop
     sender_poll_seconds: float = Field(default=0.5, gt=0, le=60)

@@ -39,6 +39,7 @@ SPEC = ServiceSpec(
     on_startup=on_startup,
     on_shutdown=on_shutdown,
     extra_routers=(case_status_router,),
+    follow_org=True,
 )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
     func,
     insert,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.cloudevents import to_message
@@ -183,4 +183,10 @@ case_status = Table(
     Column("events_applied", Integer, nullable=False),
     Column("last_event_type", String(64), nullable=False),
     Column("last_event_at", DateTime(timezone=True), nullable=False),
+    # where the case is and who was asked to handle it (plumbing_0003; shared.scope)
+    Column("county", String(64)),
+    Column("township", String(64)),
+    Column("village", String(64)),
+    Column("grid", String(64)),
+    Column("units", ARRAY(String(64)), nullable=False, server_default="{}"),
 )

@@ -1,11 +1,13 @@
 """Case status as every service sees it: the status a lifecycle event leaves a case in.
 
 A pure mapping, shared so that intake's citizen view, dispatch's queues and the console
-agree on the words. SLA and scoring events do not change the status (None).
+agree on the words. SLA and scoring events do not change the status (None). And who an
+event asks to handle a case (``units_asked``).
 """
 
 from __future__ import annotations
 
+from shared.events import EventBase
 
 STATUS_AFTER: dict[str, str] = {
     "case.received": "received",
@@ -70,3 +72,30 @@ LABELS: dict[str, str] = {
 def status_after(event_type: str) -> str | None:
     return STATUS_AFTER.get(event_type)
 
+
+
+def units_asked(event: EventBase) -> list[str]:
+    """The units an event asks to handle the case: an order's unit (sole, lead or co), the
+    departments a township calls, a whistle's lead and co-handlers. Services that do not
+    own dispatch learn from these who may see a case (``shared.scope``)."""
+    payload = getattr(event, "payload", None)
+    if event.type == "case.dispatched":
+        return [payload.unit]
+    if event.type == "case.county_called":
+        return list(payload.units)
+    if event.type == "case.whistle_blown":
+        return [payload.lead_unit, *payload.co_units]
+    return []
+
+
+def places_of(event: EventBase) -> dict[str, str | None]:
+    """Where an event places a case (county, township, village, grid): intake's received
+    and triaged events do; every other event leaves each None (nothing changes)."""
+    payload = getattr(event, "payload", None)
+    location = getattr(payload, "location", None)
+    return {
+        "county": getattr(payload, "region", None),
+        "township": location.township if location else None,
+        "village": location.village if location else None,
+        "grid": location.grid if location else None,
+    }

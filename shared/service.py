@@ -36,6 +36,8 @@ from shared.http import BodySizeLimit, SecurityHeaders
 from shared.logs import configure_logging
 from shared.migrate import ensure_database, migrate
 from shared import metrics
+from shared.orgdata import OrgDirectory, load_org
+from shared.orgfollow import OrgFollower
 from shared.ops import load_readiness, measure_group_lag, plumbing_state
 from shared.ports import port_is_free
 from shared.problems import install_problem_handlers
@@ -60,6 +62,15 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
     # Set when the service applies its own events inline (ServiceSpec.apply_own_events).
     apply_inline: OwnEventsApplier | None = None
+    # Set when the service follows the org directory (ServiceSpec.follow_org).
+    org_follower: OrgFollower | None = None
+
+    @property
+    def org(self) -> OrgDirectory:
+        """The newest org directory seen on the topic (the seed file until one arrives)."""
+        if self.org_follower is None:
+            raise RuntimeError(f"{self.settings.service_name} does not follow the org directory (ServiceSpec.follow_org)")
+        return self.org_follower.current
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, on_commit=self.relay.nudge, on_flush=self.apply_inline)
@@ -87,6 +98,9 @@ class ServiceSpec:
     apply_own_events: OwnEventsApplier | None = None
     # Paths allowed a larger request body than max_body_bytes (uploads), from the settings.
     body_limits: Callable[[Any], Mapping[str, int]] | None = None
+    # Keep a copy of the org directory current from its topic (``Runtime.org``): for the
+    # org-scope rules (shared.scope) and whatever else the service derives from it.
+    follow_org: bool = False
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
@@ -150,6 +164,11 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             )
             runtime = Runtime(settings, engine, session_factory(engine), relay, None)
             runtime.apply_inline = spec.apply_own_events
+            if spec.follow_org:
+                runtime.org_follower = OrgFollower(
+                    settings.kafka_bootstrap_servers, settings.org_topic, initial=load_org(settings.org_file)
+                )
+                await runtime.org_follower.start()
             app.state.runtime = runtime
             relay.start()
             if spec.handlers:
@@ -178,6 +197,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             if runtime.consumer is not None:
                 await runtime.consumer.stop(settings.shutdown_grace_seconds)
             await relay.stop(settings.shutdown_grace_seconds)
+            if runtime.org_follower is not None:
+                await runtime.org_follower.stop()
         finally:
             await engine.dispose()
 

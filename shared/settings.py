@@ -8,6 +8,7 @@ message naming the variable (see ``load_settings``).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
@@ -52,6 +53,10 @@ class ServiceSettings(BaseSettings):
     ready_max_lag: int = Field(default=100_000, ge=0, description="consumer lag, in messages")
     ready_max_outbox_age_seconds: float = Field(default=600, ge=0, description="age of the oldest unsent outbox row")
     cors_origins: list[str] = Field(default_factory=list, description='browser origins allowed to call, e.g. ["https://console.example.cn"]')
+
+    # The org directory (services/directory publishes every version; shared.orgfollow).
+    org_file: Path | None = Field(default=None, description="organisation directory JSON used until the directory publishes (default: the demo org)")
+    org_topic: str = Field(default="org-directory", description="where the directory publishes its versions")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

@@ -33,6 +33,21 @@ from shared.service import Runtime
 from shared.settings import ServiceSettings, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
+
+#: Who tests act as when they only look: the auditor reads every case and changes nothing.
+AUDITOR = {"X-Actor-Id": "test-auditor", "X-Actor-Role": "auditor"}
+#: 忻城县's command centre: sees and dispatches the county's cases.
+CENTRE = {"X-Actor-Id": "test-dispatcher", "X-Actor-Role": "centre_dispatcher", "X-Actor-Unit": "LB-XC-ZZZX"}
+#: Ops: runs the machines (moves a test clock, replays dead letters), sees no case.
+OPS = {"X-Actor-Id": "test-ops", "X-Actor-Role": "ops"}
+
+
+def inbox_owner(recipient: str) -> dict[str, str]:
+    """Headers of someone who owns an in-app inbox (notify): ``unit:<code>:duty|head`` or ``citizen:<ref>``."""
+    parts = recipient.split(":")
+    if parts[0] == "unit":
+        return {"X-Actor-Id": f"test-{parts[2]}", "X-Actor-Role": "dept_head" if parts[2] == "head" else "dept_clerk", "X-Actor-Unit": parts[1]}
+    return {"X-Actor-Id": recipient, "X-Actor-Role": "citizen"}
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.actors import ActorDep
+from shared.case_status import require_visible_case
+from shared.scope import STAFF_ROLES, may_see_unit, not_found_unless, require_role
 from shared.events import Actor, FiveMatters, ResolutionClass, Role, Urgency
 from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
@@ -78,9 +80,10 @@ class CaseClocks(BaseModel):
 
 
 @router.get("/cases/{case_id}/clocks", response_model=CaseClocks, summary="A case's clocks: due times, working time left, state")
-async def case_clocks(case_id: str, uow: UowDep, runtime: RuntimeDep) -> CaseClocks:
+async def case_clocks(case_id: str, uow: UowDep, runtime: RuntimeDep, actor: ActorDep) -> CaseClocks:
     ctx = _ctx(runtime)
     async with uow:
+        await require_visible_case(uow, runtime.org, actor, case_id)
         await ctx.refresh(uow)
         rows = await repo.case_clocks(uow.session, case_id)
         calendar = await repo.load_calendar(uow.session)
@@ -103,11 +106,13 @@ async def unit_clocks(
     unit: str,
     uow: UowDep,
     runtime: RuntimeDep,
+    actor: ActorDep,
     view: Annotated[Literal["due_soon", "overdue"], Query(description="due within the yellow window, or past due")] = "due_soon",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ClockPage:
     ctx = _ctx(runtime)
+    not_found_unless(may_see_unit(runtime.org, actor, unit), f"unit {unit} of yours")
     after = decode_cursor(cursor)
     async with uow:
         await ctx.refresh(uow)
@@ -136,7 +141,10 @@ class Board(BaseModel):
 
 
 @router.get("/board", response_model=Board, summary="The centre's board: yellow and red counts by unit")
-async def board(uow: UowDep, runtime: RuntimeDep) -> Board:
+async def board(uow: UowDep, runtime: RuntimeDep, actor: ActorDep) -> Board:
+    """Each caller sees the units it may see: a county's centre its county, a township its
+    own units, a department itself, the auditor all."""
+    require_role(actor, STAFF_ROLES, "see the SLA board")
     ctx = _ctx(runtime)
     async with uow:
         await ctx.refresh(uow)
@@ -144,7 +152,7 @@ async def board(uow: UowDep, runtime: RuntimeDep) -> Board:
         calendar = await repo.load_calendar(uow.session)
         soon = calendar.add_working_days(now, ctx.settings.due_soon_working_days).due_at
         rows = await repo.board(uow.session, now, soon)
-    units = [BoardRow(unit=r.unit, yellow=r.yellow, red=r.red) for r in rows]
+    units = [BoardRow(unit=r.unit, yellow=r.yellow, red=r.red) for r in rows if may_see_unit(runtime.org, actor, r.unit)]
     return Board(now=now, units=units, totals=BoardRow(unit="*", yellow=sum(u.yellow for u in units), red=sum(u.red for u in units)))
 
 
@@ -230,14 +238,16 @@ async def create_policy(body: PolicyIn, actor: ActorDep, uow: UowDep, runtime: R
 
 
 @router.get("/policies", response_model=list[PolicyView], summary="Every policy version")
-async def list_policies(uow: UowDep) -> list[PolicyView]:
+async def list_policies(uow: UowDep, actor: ActorDep) -> list[PolicyView]:
+    require_role(actor, STAFF_ROLES | {Role.ops}, "read SLA policies")
     async with uow:
         rows = await repo.list_policies(uow.session)
     return [_policy_view(r) for r in rows]
 
 
 @router.get("/policies/{policy_id}", response_model=PolicyView, summary="A policy: its latest version, or ?version=N")
-async def get_policy(policy_id: str, uow: UowDep, version: Annotated[int | None, Query(ge=1)] = None) -> PolicyView:
+async def get_policy(policy_id: str, uow: UowDep, actor: ActorDep, version: Annotated[int | None, Query(ge=1)] = None) -> PolicyView:
+    require_role(actor, STAFF_ROLES | {Role.ops}, "read SLA policies")
     async with uow:
         row = await repo.get_policy(uow.session, policy_id, version)
     if row is None:
@@ -281,7 +291,7 @@ async def put_holidays(year: Annotated[int, Field(ge=2000, le=2100)], body: Holi
 
 
 @router.get("/holidays/{year}", response_model=HolidayTableView, summary="A year's schedule and where it comes from")
-async def get_holidays(year: Annotated[int, Field(ge=2000, le=2100)], uow: UowDep) -> HolidayTableView:
+async def get_holidays(year: Annotated[int, Field(ge=2000, le=2100)], uow: UowDep, actor: ActorDep) -> HolidayTableView:
     async with uow:
         row = await repo.get_holiday_table(uow.session, year)
     if row is not None:
@@ -332,7 +342,7 @@ async def travel(body: TimeTravel, actor: ActorDep, uow: UowDep, runtime: Runtim
 
 
 @router.get("/admin/time", response_model=TimeView, summary="This service's now")
-async def get_time(uow: UowDep, runtime: RuntimeDep) -> TimeView:
+async def get_time(uow: UowDep, runtime: RuntimeDep, actor: ActorDep) -> TimeView:
     ctx = _ctx(runtime)
     async with uow:
         await ctx.refresh(uow)

@@ -23,6 +23,7 @@ SPEC = ServiceSpec(
     on_startup=start_ticker,
     on_shutdown=stop_ticker,
     extra_routers=(case_status_router,),
+    follow_org=True,
 )
 
 

@@ -23,7 +23,7 @@ from shared.events import (
     system_actor,
     utcnow,
 )
-from shared.testing import eventually, publish
+from shared.testing import AUDITOR, eventually, publish
 
 INTAKE = system_actor("intake")
 CLERK = actor_headers("demo-dept-clerk", "dept_clerk", "LB-XC-ZJJ")
@@ -106,7 +106,7 @@ async def merge(service, matter, *, into: str) -> str:
     )  # fmt: skip
 
     async def known():
-        answer = await service.client.get(f"/api/v1/cases/{case_id}/status")
+        answer = await service.client.get(f"/api/v1/cases/{case_id}/status", headers=AUDITOR)
         return answer.status_code == 200 and answer.json()["events_applied"] >= 3
 
     await eventually(known, what="dispatch to learn of the duplicate")

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from notify.tests.helpers import OPERATOR, UNIT, callbacks_of, closed_case, events_of, local, rating_token, set_clock
 from shared.actors import actor_headers
-from shared.testing import eventually, publish
+from shared.testing import AUDITOR, eventually, publish
 
 
 async def test_callback_next_working_day_across_the_national_day_holiday(notify, infra, receiver) -> None:
@@ -31,17 +31,17 @@ async def test_callback_next_working_day_across_the_national_day_holiday(notify,
 
     # The operators' queue: not yet due during the holiday; due on 8 Oct; overdue the day after.
     await set_clock(notify, local(2026, 10, 5, 10))
-    queue = (await notify.client.get("/api/v1/callbacks", params={"view": "due", "township": "LB-XC-TW"})).json()
+    queue = (await notify.client.get("/api/v1/callbacks", params={"view": "due", "township": "LB-XC-TW"}, headers=AUDITOR)).json()
     assert case.id not in {t["case_id"] for t in queue["items"]}
     await set_clock(notify, local(2026, 10, 8, 10))
-    queue = (await notify.client.get("/api/v1/callbacks", params={"view": "due", "township": "LB-XC-TW", "limit": 500})).json()
+    queue = (await notify.client.get("/api/v1/callbacks", params={"view": "due", "township": "LB-XC-TW", "limit": 500}, headers=AUDITOR)).json()
     assert [t["view"] for t in queue["items"] if t["case_id"] == case.id] == ["due"]
-    other_township = (await notify.client.get("/api/v1/callbacks", params={"township": "LB-XC-CG"})).json()
+    other_township = (await notify.client.get("/api/v1/callbacks", params={"township": "LB-XC-CG"}, headers=AUDITOR)).json()
     assert case.id not in {t["case_id"] for t in other_township["items"]}
     await set_clock(notify, local(2026, 10, 9, 10))
-    overdue = (await notify.client.get("/api/v1/callbacks", params={"view": "overdue", "limit": 500})).json()
+    overdue = (await notify.client.get("/api/v1/callbacks", params={"view": "overdue", "limit": 500}, headers=AUDITOR)).json()
     assert case.id in {t["case_id"] for t in overdue["items"]}
-    summary = (await notify.client.get("/api/v1/callbacks/summary")).json()
+    summary = (await notify.client.get("/api/v1/callbacks/summary", headers=AUDITOR)).json()
     [tw] = [row for row in summary["townships"] if row["township"] == "LB-XC-TW"]
     assert tw["overdue"] >= 1
 
@@ -49,11 +49,11 @@ async def test_callback_next_working_day_across_the_national_day_holiday(notify,
 async def test_callback_queue_pages(notify, infra, receiver) -> None:
     await set_clock(notify, local(2026, 10, 8, 10))
     await closed_case(notify, infra, receiver, local(2026, 9, 30, 11, 0))
-    first = (await notify.client.get("/api/v1/callbacks", params={"view": "all", "limit": 1})).json()
+    first = (await notify.client.get("/api/v1/callbacks", params={"view": "all", "limit": 1}, headers=AUDITOR)).json()
     assert len(first["items"]) == 1 and first["next_cursor"]
-    second = (await notify.client.get("/api/v1/callbacks", params={"view": "all", "limit": 1, "cursor": first["next_cursor"]})).json()
+    second = (await notify.client.get("/api/v1/callbacks", params={"view": "all", "limit": 1, "cursor": first["next_cursor"]}, headers=AUDITOR)).json()
     assert len(second["items"]) == 1 and second["items"][0]["id"] != first["items"][0]["id"]
-    bad = await notify.client.get("/api/v1/callbacks", params={"cursor": "nonsense"})
+    bad = await notify.client.get("/api/v1/callbacks", params={"cursor": "nonsense"}, headers=AUDITOR)
     assert bad.status_code == 400 and bad.json()["field"] == "cursor"
 
 
@@ -86,7 +86,7 @@ async def test_unreachable_citizen_tried_three_times_then_closed_as_unreachable(
     assert fourth.status_code == 409
     assert fourth.json()["state"] == "unreachable" and fourth.json()["allowed_actions"] == []
     citizen = await notify.client.post(url, json={"reached": False}, headers=actor_headers("c", "citizen"))
-    assert citizen.status_code == 403
+    assert citizen.status_code == 404  # not theirs to see: the same answer as no such task
 
 
 async def test_unsatisfied_callback_writes_the_rating_for_dispatch_to_reopen(notify, infra, receiver, topic) -> None:
@@ -154,7 +154,7 @@ async def test_questionnaire_answers_become_a_rating(notify, infra, receiver, to
     await set_clock(notify, local(2026, 11, 23, 10))
     case, _ = await closed_case(notify, infra, receiver, local(2026, 11, 23, 9, 50))
     token = await rating_token(receiver, case, "questionnaire")
-    form = await notify.client.get(f"/api/v1/cases/{case.id}/questionnaire", params={"token": token})
+    form = await notify.client.get(f"/api/v1/cases/{case.id}/questionnaire", params={"token": token}, headers=AUDITOR)
     assert form.status_code == 200 and form.json()["questions"][0]["id"] == "overall"
     wrong = await notify.client.post(f"/api/v1/cases/{case.id}/questionnaire",
                                      json={"token": token, "answers": {"overall": "还行"}})  # fmt: skip

@@ -10,7 +10,8 @@ from notify.tests.helpers import (
 )  # fmt: skip
 from shared.events import ClockKind, CountyCalled, CountyCalledData, SlaBreached, SlaBreachedData, make_event, system_actor
 from shared.signing import SignedRequest, verify
-from shared.testing import eventually, publish
+from shared.signing import signature_headers
+from shared.testing import inbox_owner, OPS, AUDITOR, eventually, publish
 from shared.workdays import LOCAL
 
 
@@ -87,7 +88,7 @@ async def test_dead_lettered_webhook_is_resent_by_an_operator(notify, infra, rec
         await publish(infra.bootstrap_servers, notify.settings.kafka_topic, case.received(), accepted)
 
         async def dead() -> list[dict]:
-            page = (await notify.client.get("/api/v1/admin/webhooks", params={"state": "dead", "limit": 500})).json()
+            page = (await notify.client.get("/api/v1/admin/webhooks", params={"state": "dead", "limit": 500}, headers=AUDITOR)).json()
             return [m for m in page["items"] if m["event_type"] == "case.accepted" and m["id"] in await ids_of(notify, case)]
 
         [parked] = await eventually(dead, what="dead-lettered webhook")
@@ -127,7 +128,7 @@ async def test_an_event_delivered_twice_sends_one_message(notify, infra, receive
     assert len(accepted_sms) == 1
     kinds = [(m["kind"], m["channel"]) for m in await message_states(notify, case)]
     assert kinds.count(("citizen.accepted", "sms")) == 1
-    status = (await notify.client.get(f"/api/v1/cases/{case.id}/status")).json()
+    status = (await notify.client.get(f"/api/v1/cases/{case.id}/status", headers=AUDITOR)).json()
     assert status["events_applied"] == 3  # received, accepted once, dispatched
 
 
@@ -144,7 +145,7 @@ async def test_units_hear_of_orders_calls_and_red_cards_with_personal_data_maske
                   case.received(), case.accepted(), case.dispatched(), called, breached)  # fmt: skip
 
     async def inbox(recipient: str, **params: Any) -> list[dict]:
-        return (await notify.client.get(f"/api/v1/inbox/{recipient}", params=params)).json()["items"]
+        return (await notify.client.get(f"/api/v1/inbox/{recipient}", params=params, headers=inbox_owner(recipient))).json()["items"]
 
     async def duty_has_red() -> list[dict]:
         items = [m for m in await inbox(f"unit:{UNIT}:duty") if m["case_id"] == case.id]
@@ -156,7 +157,7 @@ async def test_units_hear_of_orders_calls_and_red_cards_with_personal_data_maske
     assert [m["kind"] for m in head] == ["unit.red_card"] and "红牌" in head[0]["text"]
     [call] = await eventually(lambda: for_case(inbox("unit:LB-XC-SLJ:duty"), case))
     assert "乡呼县应" in call["text"] and "139****5678" in call["text"] and "13912345678" not in call["text"]
-    read = await notify.client.post(f"/api/v1/inbox/unit:LB-XC-SLJ:duty/{call['id']}/read")
+    read = await notify.client.post(f"/api/v1/inbox/unit:LB-XC-SLJ:duty/{call['id']}/read", headers=inbox_owner("unit:LB-XC-SLJ:duty"))
     assert read.status_code == 200
     unread = await inbox("unit:LB-XC-SLJ:duty", unread="true")
     assert call["id"] not in {m["id"] for m in unread}
@@ -164,13 +165,13 @@ async def test_units_hear_of_orders_calls_and_red_cards_with_personal_data_maske
 
 async def test_the_clock_moves_and_resets_over_the_api(notify) -> None:
     await set_clock(notify, local(2030, 1, 2, 3, 4))
-    clock = (await notify.client.get("/api/v1/admin/clock")).json()
+    clock = (await notify.client.get("/api/v1/admin/clock", headers=AUDITOR)).json()
     assert clock["movable"] is True
     assert abs(datetime.fromisoformat(clock["now"]) - local(2030, 1, 2, 3, 4)) < timedelta(seconds=5)
-    reset = await notify.client.post("/api/v1/admin/clock", json={"now": None})
+    reset = await notify.client.post("/api/v1/admin/clock", json={"now": None}, headers=OPS)
     assert reset.status_code == 200
     assert abs(datetime.fromisoformat(reset.json()["now"]) - datetime.now(LOCAL)) < timedelta(seconds=5)
-    naive = await notify.client.post("/api/v1/admin/clock", json={"now": "2030-01-02T03:04:00"})
+    naive = await notify.client.post("/api/v1/admin/clock", json={"now": "2030-01-02T03:04:00"}, headers=OPS)
     assert naive.status_code == 422
 
 
@@ -187,8 +188,14 @@ async def test_wechat_citizens_get_a_subscribe_message_and_receipts_mark_deliver
         return [m for m in await message_states(notify, case) if m["channel"] == "sms" and m["state"] == "sent"]
 
     [sms] = await eventually(sms_sent, what="SMS sent")
-    receipt = await notify.client.post(f"/api/v1/messages/{sms['id']}/receipt", json={"status": "delivered"})
-    assert receipt.status_code == 200
+    path, body = f"/api/v1/messages/{sms['id']}/receipt", b'{"status": "delivered"}'
+    unsigned = await notify.client.post(path, content=body, headers={"content-type": "application/json"})
+    assert unsigned.status_code == 401  # anyone could otherwise mark any message delivered
+    signed = signature_headers("sms-gateway", b"dev-sms-gateway-secret", method="POST", path=path, body=body)
+    receipt = await notify.client.post(path, content=body, headers={**signed, "content-type": "application/json"})
+    assert receipt.status_code == 200, receipt.text
+    replayed = await notify.client.post(path, content=body, headers={**signed, "content-type": "application/json"})
+    assert replayed.status_code == 401
     [after] = [m for m in await message_states(notify, case) if m["id"] == sms["id"]]
     assert after["state"] == "delivered" and after["delivered_at"]
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from scoring.tests.factory import Case, grid_activity, publish_many
 from shared.actors import actor_headers
 from shared.events import Role
-from shared.testing import TopicReader, eventually
+from shared.testing import AUDITOR, TopicReader, eventually
 
 MON = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # Monday 09:00 Beijing, week 2026-W47
 WEEK = {"period": "week", "date": "2026-11-18"}
@@ -26,7 +26,7 @@ async def get(service, path, **params):
 
 async def status_is(service, case_id, event_type):
     async def check():
-        r = await service.client.get(f"/api/v1/cases/{case_id}/status")
+        r = await service.client.get(f"/api/v1/cases/{case_id}/status", headers=AUDITOR)
         return r.status_code == 200 and r.json()["last_event_type"] == event_type
     await eventually(check, timeout=30, what=f"{case_id} at {event_type}")
 
@@ -34,7 +34,7 @@ async def status_is(service, case_id, event_type):
 async def applied(service, case):
     """Wait until scoring applied every event of ``case`` built so far."""
     async def check():
-        r = await service.client.get(f"/api/v1/cases/{case.case_id}/status")
+        r = await service.client.get(f"/api/v1/cases/{case.case_id}/status", headers=AUDITOR)
         return r.status_code == 200 and r.json()["events_applied"] == len(case.events)
     await eventually(check, timeout=30, what=f"{len(case.events)} events of {case.case_id} applied")
 

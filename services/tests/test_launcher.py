@@ -15,6 +15,7 @@ import pytest
 
 from services.devstack import free_port, port_is_free
 from services.launcher import SERVICES
+from shared.testing import CENTRE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,7 +61,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
         # The demo streetlamp goes on by itself: the catalogue dispatches it to 住建局.
         deadline = time.monotonic() + 60
         while True:
-            appeal = httpx.get(f"http://127.0.0.1:{ports['intake']}/api/v1/appeals/{case_id}", timeout=5)
+            appeal = httpx.get(f"http://127.0.0.1:{ports['intake']}/api/v1/appeals/{case_id}", headers=CENTRE, timeout=5)
             assert appeal.status_code == 200
             if appeal.json()["status"] == "dispatched" or time.monotonic() > deadline:
                 break

@@ -23,7 +23,7 @@ from shared.bus import dlq_topic
 from shared.cloudevents import header, to_message
 from shared.db import case_status, dead_letters, outbox, processed_events
 from shared.events import ProgressReported, ProgressReportedData, make_event, system_actor
-from shared.testing import Infra, ServiceProcess, eventually, free_port, running, service_env, service_settings, unique
+from shared.testing import AUDITOR, Infra, ServiceProcess, eventually, free_port, running, service_env, service_settings, unique
 from shared.tests.probe import ProbeSettings, probe_log
 from shared.tests.probe import create_app as create_probe
 
@@ -85,7 +85,7 @@ async def test_event_takes_effect_exactly_once_even_when_delivered_twice(infra: 
         case_id = created.json()["case_id"]
 
         async def dispatch_view():
-            response = await dispatch.client.get(f"/api/v1/cases/{case_id}/status")
+            response = await dispatch.client.get(f"/api/v1/cases/{case_id}/status", headers=AUDITOR)
             return response.json() if response.status_code == 200 and response.json()["events_applied"] == 2 else None
 
         view = await eventually(dispatch_view, what="dispatch to see received + accepted")
@@ -101,7 +101,7 @@ async def test_event_takes_effect_exactly_once_even_when_delivered_twice(infra: 
             lambda: asyncio.sleep(0, sum(consumer.committed_offsets().values()) == 4),
             what="dispatch to consume the duplicates",
         )
-        again = (await dispatch.client.get(f"/api/v1/cases/{case_id}/status")).json()
+        again = (await dispatch.client.get(f"/api/v1/cases/{case_id}/status", headers=AUDITOR)).json()
         assert again["events_applied"] == 2
         assert await scalar(dispatch, select(func.count()).select_from(processed_events)) == 2
 
@@ -110,7 +110,7 @@ async def test_event_takes_effect_exactly_once_even_when_delivered_twice(infra: 
             lambda: asyncio.sleep(0, sum(intake.runtime.consumer.committed_offsets().values()) == 4),
             what="intake to consume the duplicates",
         )
-        shown = (await intake.client.get(f"/api/v1/appeals/{case_id}")).json()
+        shown = (await intake.client.get(f"/api/v1/appeals/{case_id}", headers=AUDITOR)).json()
         assert [entry["type"] for entry in shown["timeline"]] == ["case.received", "case.accepted"]
 
 

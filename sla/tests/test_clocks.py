@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from shared.actors import actor_headers
-from shared.testing import Infra, TopicReader, eventually, publish, running, unique
+from shared.testing import AUDITOR, Infra, TopicReader, eventually, publish, running, unique
 from shared.events import Urgency
 from sla.app import create_app
 from sla.tests.conftest import sla_settings
@@ -30,7 +30,7 @@ async def clocks_of(service, case_id: str, *, want: int = 1) -> dict[str, dict]:
     """The case's clocks by name (resolve clocks of later rounds as resolve#N), once ``want`` exist."""
 
     async def fetch():
-        response = await service.client.get(f"/api/v1/cases/{case_id}/clocks")
+        response = await service.client.get(f"/api/v1/cases/{case_id}/clocks", headers=AUDITOR)
         if response.status_code != 200:
             return None
         body = response.json()["clocks"]
@@ -85,7 +85,7 @@ async def test_a_deadline_into_2027_counts_weekends_with_a_warning_until_the_tab
     guessed = (await clocks_of(sla, before, want=4))["resolve"]
     assert at(guessed["due_at"]) == bj(2027, 1, 6, 10)  # Wed + 5 working days, weekends only
     assert guessed["warnings"] == ["no holiday table for 2027: counted weekends only; load the year's schedule"]
-    assert (await sla.client.get("/api/v1/holidays/2027")).json()["source"] == "weekends"
+    assert (await sla.client.get("/api/v1/holidays/2027", headers=AUDITOR)).json()["source"] == "weekends"
 
     table = {"holidays": ["2027-01-01"], "workdays": []}
     refused = await sla.client.put("/api/v1/holidays/2027", json=table, headers=CLERK)
@@ -97,13 +97,13 @@ async def test_a_deadline_into_2027_counts_weekends_with_a_warning_until_the_tab
     assert loaded.json()["clocks_recounted"] >= 1
     recounted = (await clocks_of(sla, before, want=4))["resolve"]
     assert at(recounted["due_at"]) == bj(2027, 1, 7, 10) and recounted["warnings"] == []  # the guess is corrected
-    assert (await sla.client.get("/api/v1/holidays/2027")).json()["holidays"] == ["2027-01-01"]
+    assert (await sla.client.get("/api/v1/holidays/2027", headers=AUDITOR)).json()["holidays"] == ["2027-01-01"]
 
     await publish(infra.bootstrap_servers, sla.settings.kafka_topic, dispatched(after, bj(2026, 12, 30, 10)))
     counted = (await clocks_of(sla, after, want=4))["resolve"]
     assert at(counted["due_at"]) == bj(2027, 1, 7, 10)  # New Year's Day off, from the loaded table
     assert counted["warnings"] == []
-    package_year = (await sla.client.get("/api/v1/holidays/2026")).json()
+    package_year = (await sla.client.get("/api/v1/holidays/2026", headers=AUDITOR)).json()
     assert package_year["source"] == "package" and "2026-10-01" in package_year["holidays"] and "2026-10-10" in package_year["workdays"]
 
 
@@ -154,7 +154,7 @@ async def test_pause_extension_and_redo_recompute_the_deadline(sla, infra):
     await eventually(lambda: due_is("resolve#3", bj(2026, 12, 21, 10)), what="round 3 clock")
     # 11 lifecycle events, then sla's own escalation back from the topic: everything is in.
     async def applied():
-        status = (await sla.client.get(f"/api/v1/cases/{case}/status")).json()
+        status = (await sla.client.get(f"/api/v1/cases/{case}/status", headers=AUDITOR)).json()
         return status if status["events_applied"] >= 12 else None
 
     await eventually(applied, what="every event of the case applied")
@@ -214,10 +214,10 @@ async def test_policies_are_versioned_and_a_case_keeps_its_version(sla, infra):
     assert co and all(c["policy"]["version"] == 1 for c in co)  # the case keeps the version it started under
     assert "first_contact" not in {c["kind"] for c in co}  # the lead speaks to the citizen, not a co-handler
 
-    listed = (await sla.client.get("/api/v1/policies")).json()
+    listed = (await sla.client.get("/api/v1/policies", headers=AUDITOR)).json()
     assert [p["version"] for p in listed if p["policy_id"] == body["policy_id"]] == [1, 2]
-    assert (await sla.client.get(f"/api/v1/policies/{body['policy_id']}", params={"version": 1})).json()["limits"]["sign_minutes"] == 20
-    assert (await sla.client.get("/api/v1/policies/nope")).status_code == 404
+    assert (await sla.client.get(f"/api/v1/policies/{body['policy_id']}", params={"version": 1}, headers=AUDITOR)).json()["limits"]["sign_minutes"] == 20
+    assert (await sla.client.get("/api/v1/policies/nope", headers=AUDITOR)).status_code == 404
 
 
 async def test_unit_lists_and_board_follow_the_moved_now(sla, infra):
@@ -235,24 +235,24 @@ async def test_unit_lists_and_board_follow_the_moved_now(sla, infra):
     await clocks_of(sla, late, want=4)
 
     async def overdue_resolve():
-        body = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "overdue", "limit": 2})).json()
+        body = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "overdue", "limit": 2}, headers=AUDITOR)).json()
         return body if any(i["case_id"] == late and i["name"] == "resolve" for i in body["items"]) or body["next_cursor"] else None
 
     page = await eventually(overdue_resolve, what="overdue list")
     seen = list(page["items"])
     while page["next_cursor"]:
-        page = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "overdue", "limit": 2, "cursor": page["next_cursor"]})).json()
+        page = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "overdue", "limit": 2, "cursor": page["next_cursor"]}, headers=AUDITOR)).json()
         seen += page["items"]
     overdue = {(i["case_id"], i["name"]) for i in seen}
     assert (late, "resolve") in overdue and (soon, "resolve") not in overdue
     assert all(i["overdue"] and i["remaining_text"].startswith("超期") for i in seen)
-    due_soon = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "due_soon"})).json()["items"]
+    due_soon = (await sla.client.get(f"/api/v1/units/{unit}/clocks", params={"view": "due_soon"}, headers=AUDITOR)).json()["items"]
     assert [(i["case_id"], i["name"]) for i in due_soon] == [(soon, "resolve")]
     assert due_soon[0]["remaining_seconds"] == 22 * 3600 or abs(due_soon[0]["remaining_seconds"] - 22 * 3600) < 60
-    board = (await sla.client.get("/api/v1/board")).json()
+    board = (await sla.client.get("/api/v1/board", headers=AUDITOR)).json()
     row = next(u for u in board["units"] if u["unit"] == unit)
     assert row == {"unit": unit, "yellow": 1, "red": len(overdue)}
-    assert (await sla.client.get("/api/v1/units/x/clocks", params={"cursor": "garbage!"})).status_code == 400
+    assert (await sla.client.get("/api/v1/units/x/clocks", params={"cursor": "garbage!"}, headers=AUDITOR)).status_code == 400
     await sla.client.post("/api/v1/admin/time", json={"now": "2026-11-23T12:00:00+08:00"}, headers=ADMIN)
 
 
@@ -270,7 +270,7 @@ async def test_county_call_response_clocks_first_contact_and_nothing_after_closi
         return clocks if clocks["first_contact"]["state"] == "stopped" else None
 
     clocks = await eventually(settled, what="first contact stopped")
-    responses = {c["unit"]: c for c in (await sla.client.get(f"/api/v1/cases/{case}/clocks")).json()["clocks"] if c["name"] == "response"}
+    responses = {c["unit"]: c for c in (await sla.client.get(f"/api/v1/cases/{case}/clocks", headers=AUDITOR)).json()["clocks"] if c["name"] == "response"}
     assert {u: at(c["due_at"]) for u, c in responses.items()} == {"LB-ZJJ": bj(2026, 11, 23, 11, 45), "LB-SWJ": bj(2026, 11, 23, 11, 45)}
     assert responses["LB-SWJ"]["state"] == "stopped" and responses["LB-SWJ"]["on_time"] is True
     assert responses["LB-ZJJ"]["state"] in ("running", "breached")  # no word from it yet
@@ -283,11 +283,11 @@ async def test_county_call_response_clocks_first_contact_and_nothing_after_closi
         # Six lifecycle events plus every warning sla wrote for the case (they come back too).
         async def applied():
             own = await reader.events(case_id=case, types=("sla.warning", "sla.breached", "sla.urged", "sla.escalated"))
-            status = (await sla.client.get(f"/api/v1/cases/{case}/status")).json()
+            status = (await sla.client.get(f"/api/v1/cases/{case}/status", headers=AUDITOR)).json()
             return status["events_applied"] >= 6 + len(own)
 
         await eventually(applied, what="close and the late order applied")
-    after = (await sla.client.get(f"/api/v1/cases/{case}/clocks")).json()["clocks"]
+    after = (await sla.client.get(f"/api/v1/cases/{case}/clocks", headers=AUDITOR)).json()["clocks"]
     assert {c["name"] for c in after if c["state"] != "stopped"} == {"callback"}
     assert not [c for c in after if c["unit"] == "LB-LATE"]
 

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.actors import actor_headers
-from shared.testing import Infra, TopicReader, eventually, publish, running, unique
+from shared.testing import AUDITOR, Infra, TopicReader, eventually, publish, running, unique
 from shared.ports import free_port
 from sla.app import create_app
 from sla.tests.conftest import sla_settings
@@ -41,7 +41,7 @@ async def test_each_threshold_fires_once_with_two_replicas(infra: Infra):
         await publish(infra.bootstrap_servers, settings.kafka_topic, *[e for c in cases for e in (dispatched(c, bj(2026, 11, 23, 16)), signed(c, bj(2026, 11, 23, 16, 20)))])
 
         async def all_clocks():
-            counts = [len((await one.client.get(f"/api/v1/cases/{c}/clocks")).json().get("clocks", [])) for c in cases]
+            counts = [len((await one.client.get(f"/api/v1/cases/{c}/clocks", headers=AUDITOR)).json().get("clocks", [])) for c in cases]
             return all(n == 4 for n in counts)
 
         await eventually(all_clocks, what="clocks of every case")
@@ -72,10 +72,10 @@ async def test_each_threshold_fires_once_with_two_replicas(infra: Infra):
         for case in cases:
             fired = sorted(t for (clock, t) in per_clock if clock.startswith(f"{case}:resolve:"))
             assert fired == sorted(["yellow", "red", "urge-1", "urge-2", "urge-3", "escalate:overdue"])
-        body = (await two.client.get(f"/api/v1/cases/{cases[0]}/clocks")).json()
+        body = (await two.client.get(f"/api/v1/cases/{cases[0]}/clocks", headers=AUDITOR)).json()
         resolve = next(c for c in body["clocks"] if c["name"] == "resolve")
         assert resolve["state"] == "breached" and resolve["overdue"] and resolve["remaining_text"].startswith("超期 3 个工作日")
-        board = (await one.client.get("/api/v1/board")).json()
+        board = (await one.client.get("/api/v1/board", headers=AUDITOR)).json()
         # Per case: resolve, first contact and the return window are past due (sign was signed).
         assert board["units"] == [{"unit": "LB-XC-ZJJ", "yellow": 0, "red": 3 * len(cases)}]
 
@@ -89,7 +89,7 @@ async def test_a_breach_due_while_the_service_was_down_fires_after_restart(infra
         await publish(infra.bootstrap_servers, settings.kafka_topic, dispatched(case, dispatched_at))
 
         async def sign_clock():
-            body = (await sla.client.get(f"/api/v1/cases/{case}/clocks")).json()
+            body = (await sla.client.get(f"/api/v1/cases/{case}/clocks", headers=AUDITOR)).json()
             return next((c for c in body.get("clocks", []) if c["name"] == "sign"), None)
 
         clock = await eventually(sign_clock, what="the sign clock")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.testing import eventually
+from shared.testing import AUDITOR, eventually
 from tests.e2e.harness import SERVICE_NAMES
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ async def test_every_service_is_ready_and_sees_an_appeal_filed_at_intake(platfor
 
     for name in ("dispatch", "sla", "scoring", "notify"):
         async def seen(client=getattr(platform, name)):
-            response = await client.get(f"/api/v1/cases/{case_id}/status")
+            response = await client.get(f"/api/v1/cases/{case_id}/status", headers=AUDITOR)
             return response.json() if response.status_code == 200 else None
 
         status = await eventually(seen, timeout=60, what=f"{name} to see the case")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from shared.actors import actor_headers
-from shared.testing import eventually
+from shared.testing import AUDITOR, OPS, eventually, inbox_owner
 
 pytestmark = pytest.mark.slow
 
@@ -31,20 +31,26 @@ async def the_order(platform, case_id: str, unit: str) -> dict:
 
 async def timeline(platform, case_id: str, last: str) -> list[str]:
     async def check():
-        view = (await platform.intake.get(f"/api/v1/appeals/{case_id}")).json()
+        view = (await platform.intake.get(f"/api/v1/appeals/{case_id}", headers=AUDITOR)).json()
         types = [entry["type"] for entry in view["timeline"]]
         return types if last in types else None
 
     return await eventually(check, timeout=60, what=f"{last} on the citizen's timeline")
 
 
+async def notify_callbacks(platform, case_id: str) -> list[dict]:
+    """The case's callbacks as the centre's operator sees them (404 until notify has the case)."""
+    answer = await platform.notify.get(f"/api/v1/cases/{case_id}/callbacks", headers=OPERATOR)
+    return answer.json() if answer.status_code == 200 else []
+
+
 async def callback_and_rate(platform, case_id: str, rating: str) -> dict:
     async def task():
-        tasks = (await platform.notify.get(f"/api/v1/cases/{case_id}/callbacks")).json()
+        tasks = await notify_callbacks(platform, case_id)
         return tasks[-1] if tasks else None
 
     callback = await eventually(task, timeout=60, what="a callback task")
-    await platform.notify.post("/api/v1/admin/clock", json={"now": callback["due_at"]})  # the next working day
+    await platform.notify.post("/api/v1/admin/clock", json={"now": callback["due_at"]}, headers=OPS)  # the next working day
     result = await platform.notify.post(f"/api/v1/callbacks/{callback['id']}/result", headers=OPERATOR,
                                         json={"reached": True, "rating": rating, "comment": "路灯亮了"})  # fmt: skip
     assert result.status_code == 200, result.text
@@ -83,7 +89,7 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
     for step in ("case.dispatched", "case.signed", "case.resolved", "case.verified", "case.closed",
                  "case.callback_completed", "case.rated"):  # fmt: skip
         assert step in types, f"the citizen sees {step}"
-    view = (await platform.intake.get(f"/api/v1/appeals/{case_id}")).json()
+    view = (await platform.intake.get(f"/api/v1/appeals/{case_id}", headers=AUDITOR)).json()
     labels = [entry["label"] for entry in view["timeline"]]
     assert any("住房和城乡建设局" in (entry["detail"] or "") for entry in view["timeline"]), labels
 
@@ -140,7 +146,7 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     await eventually(rated, timeout=60, what="the township's rating of 交通运输局")
     again = await platform.scoring.post("/api/v1/ratings/departments", json=rating, headers=TONGWAN)
     assert again.status_code == 409, "once per case, call and round"
-    ratings = (await platform.scoring.get("/api/v1/ratings", params={"case_id": case_id})).json()
+    ratings = (await platform.scoring.get("/api/v1/ratings", params={"case_id": case_id}, headers=TONGWAN)).json()
     assert "LB-XC-JTJ" in str(ratings) and "满意" in str(ratings)
     unit_rated = await eventually(lambda: platform.reader.events(case_id=case_id, types="unit.rated"), what="unit.rated")
     assert [e.payload.rated_unit for e in unit_rated] == ["LB-XC-JTJ"]
@@ -179,12 +185,12 @@ async def test_an_unsatisfied_citizen_gets_a_redo_and_rates_the_second_round(pla
     await work_round(1)
 
     async def second_callback():
-        tasks = (await platform.notify.get(f"/api/v1/cases/{case_id}/callbacks")).json()
+        tasks = await notify_callbacks(platform, case_id)
         return [t for t in tasks if t["round"] == 1] or None
 
     [task] = await eventually(second_callback, timeout=60, what="the round-1 callback")
     assert task["id"] != first["id"]
-    await platform.notify.post("/api/v1/admin/clock", json={"now": task["due_at"]})
+    await platform.notify.post("/api/v1/admin/clock", json={"now": task["due_at"]}, headers=OPS)
     done = await platform.notify.post(f"/api/v1/callbacks/{task['id']}/result", headers=OPERATOR,
                                       json={"reached": True, "rating": "满意"})  # fmt: skip
     assert done.status_code == 200, done.text
@@ -205,7 +211,7 @@ async def test_an_overdue_order_gets_yellow_and_red_cards_urging_and_supervision
     supervisor = actor_headers("sup", "centre_supervisor", "LB-XC-ZZZX")
 
     async def resolve_clock():
-        clocks = (await platform.sla.get(f"/api/v1/cases/{case_id}/clocks")).json().get("clocks", [])
+        clocks = (await platform.sla.get(f"/api/v1/cases/{case_id}/clocks", headers=DISPATCHER)).json().get("clocks", [])
         found = [c for c in clocks if c.get("unit") == "LB-XC-ZJJ" and "resolve" in (c.get("kind") or c.get("name") or "")]
         return found[0] if found else None
 
@@ -223,12 +229,12 @@ async def test_an_overdue_order_gets_yellow_and_red_cards_urging_and_supervision
     await eventually(cards, timeout=60, what="yellow, red, urging and escalation on the topic")
 
     async def inbox(role: str, want: int):
-        found = (await platform.notify.get(f"/api/v1/inbox/unit:LB-XC-ZJJ:{role}")).json()["items"]
+        found = (await platform.notify.get(f"/api/v1/inbox/unit:LB-XC-ZJJ:{role}", headers=inbox_owner(f"unit:LB-XC-ZJJ:{role}"))).json()["items"]
         return found if len(found) >= want else None
 
     duty = await eventually(lambda: inbox("duty", 4), timeout=60, what="the duty person's messages")
     head = await eventually(lambda: inbox("head", 1), timeout=60, what="the head's red-card message")
     assert any("红牌" in (m.get("text") or m.get("body") or "") for m in head), head
     assert len(duty) >= 4
-    board = (await platform.sla.get("/api/v1/board")).json()
+    board = (await platform.sla.get("/api/v1/board", headers=DISPATCHER)).json()
     assert "LB-XC-ZJJ" in str(board)

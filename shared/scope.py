@@ -1,0 +1,143 @@
+"""Who may see what: the org-scope rules every service applies (对象级授权, issue #9).
+
+Pure functions over the org directory and an ``Actor``; each service feeds them what it
+knows of a case (its place in the org tree, the units given an order or called) and turns
+a "no" into a 404 — never a 403 — so that ids of other units' cases cannot be probed.
+
+The rules, from the issue:
+
+- a township (and its village staff and grid workers) sees the cases in its own area;
+- a department sees the cases dispatched or called to it (or to a unit under it);
+- a command centre (综治中心) sees every case of the area it serves: the county's centre
+  the county, a township's centre the township;
+- an appeal not yet placed anywhere (no township known, sent to no one) waits in the
+  centre's manual-triage queue (人工分拨), so every centre sees it;
+- the auditor reads everything and changes nothing; ops runs the machines and sees no
+  case (and no personal data);
+- a citizen sees their own appeals only (decided by the service that knows the phone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from shared.events import Actor, Role
+from shared.orgdata import OrgDirectory
+from shared.problems import Problem
+
+CENTRE_ROLES = frozenset({Role.centre_dispatcher, Role.centre_supervisor})
+PLACE_ROLES = frozenset({Role.grid_worker, Role.village_staff, Role.township_staff, Role.township_head})
+DEPARTMENT_ROLES = frozenset({Role.dept_clerk, Role.dept_head})
+#: Everyone who works on cases inside the government, plus the auditor who reads them.
+STAFF_ROLES = CENTRE_ROLES | PLACE_ROLES | DEPARTMENT_ROLES | {Role.auditor}
+#: Roles that change nothing, wherever they are let in.
+READ_ONLY_ROLES = frozenset({Role.auditor})
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """Where a case sits in the org tree and who has been asked to handle it."""
+
+    places: tuple[str | None, ...] = ()  # county, township, village, grid (any may be unknown)
+    units: frozenset[str] = field(default_factory=frozenset)  # units given an order or called
+
+
+def area_of(org: OrgDirectory, actor: Actor) -> str | None:
+    """The org unit whose subtree an actor's role covers: a centre serves its parent (the
+    county or township it belongs to), every other unit covers itself."""
+    if actor.org_unit is None or not org.has_unit(actor.org_unit):
+        return None
+    unit = org.unit(actor.org_unit)
+    return unit.parent if unit.kind == "centre" else unit.code
+
+
+def covers(org: OrgDirectory, area: str | None, code: str | None) -> bool:
+    """True when ``code`` is ``area`` or a unit below it."""
+    if area is None or code is None or not org.has_unit(code):
+        return False
+    return code == area or any(u.code == area for u in org.ancestors(code))
+
+
+def may_see_case(org: OrgDirectory, actor: Actor, case: CaseScope) -> bool:
+    if actor.role is Role.auditor:
+        return True
+    area = area_of(org, actor)
+    if actor.role in CENTRE_ROLES and area is not None and not any(case.places) and not case.units:
+        return True  # unplaced: the centre's to triage
+    if actor.role in CENTRE_ROLES or actor.role in PLACE_ROLES:
+        return any(covers(org, area, code) for code in (*case.places, *case.units))
+    if actor.role in DEPARTMENT_ROLES:
+        return any(covers(org, area, code) for code in case.units)
+    return False
+
+
+def may_see_unit(org: OrgDirectory, actor: Actor, unit: str) -> bool:
+    """A unit's queues and clocks: the unit itself, a unit above it, the centre serving it,
+    the auditor."""
+    if actor.role is Role.auditor:
+        return True
+    if actor.role not in STAFF_ROLES:
+        return False
+    return covers(org, area_of(org, actor), unit)
+
+
+def units_below(org: OrgDirectory, area: str) -> list[str]:
+    """``area`` and every unit under it: the codes a list query may show to its staff."""
+    out, todo = [], [area]
+    while todo:
+        code = todo.pop()
+        out.append(code)
+        todo.extend(child.code for child in org.children(code))
+    return out
+
+
+@dataclass(frozen=True)
+class ListScope:
+    """What a list query may return to a caller, as a service's SQL filter needs it: rows
+    whose ``place_column`` (county / township / village / grid) is one of ``places``, or
+    that were sent to one of ``units``. ``everything`` for the auditor."""
+
+    everything: bool = False
+    place_column: str | None = None
+    places: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    unplaced: bool = False  # also rows placed nowhere yet (the centre's triage queue)
+
+
+_PLACE_COLUMN = {"county": "county", "township": "township", "village": "village", "grid": "grid"}
+
+
+def list_scope(org: OrgDirectory, actor: Actor) -> ListScope | None:
+    """The caller's list filter, or None when its role sees no cases at all."""
+    if actor.role is Role.auditor:
+        return ListScope(everything=True)
+    area = area_of(org, actor)
+    if area is None or actor.role not in STAFF_ROLES:
+        return None
+    below = tuple(units_below(org, area))
+    if actor.role in DEPARTMENT_ROLES:
+        return ListScope(units=below)
+    unplaced = actor.role in CENTRE_ROLES
+    kind = org.unit(area).kind
+    if kind in _PLACE_COLUMN:
+        return ListScope(place_column=_PLACE_COLUMN[kind], places=(area,), units=below, unplaced=unplaced)
+    # A city centre: every county under it.
+    counties = tuple(code for code in below if org.unit(code).kind == "county")
+    return ListScope(place_column="county", places=counties, units=below, unplaced=unplaced)
+
+
+def require_role(actor: Actor, allowed: Iterable[Role], what: str) -> None:
+    """403 naming the roles that may: for function-level refusals (a clerk approving an
+    extension), where the resource itself is not secret."""
+    allowed = tuple(allowed)
+    if actor.role not in allowed:
+        names = ", ".join(sorted(role.value for role in allowed))
+        raise Problem(403, f"a {actor.role.value} may not {what}; allowed roles: {names}", slug="role-not-allowed",
+                      role=actor.role.value)  # fmt: skip
+
+
+def not_found_unless(allowed: bool, what: str) -> None:
+    """404 for what the caller may not see: the same answer as for what does not exist."""
+    if not allowed:
+        raise Problem(404, f"no {what}", slug="not-found")

@@ -1,0 +1,108 @@
+"""The org-scope rules (对象级授权) on the demo organisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.events import Actor, Role
+from shared.orgdata import load_org
+from shared.problems import Problem
+from shared.scope import CaseScope, area_of, covers, may_see_case, may_see_unit, require_role, units_below
+
+ORG = load_org()
+# A case in 城关镇 城东社区 第一网格, dispatched to 住建局.
+STREETLAMP = CaseScope(places=("LB-XC", "LB-XC-CG", "LB-XC-CG-CD", "LB-XC-CG-CD-G01"), units=frozenset({"LB-XC-ZJJ"}))
+
+
+def actor(role: Role, unit: str | None) -> Actor:
+    return Actor(id=f"u-{role.value}", role=role, org_unit=unit)
+
+
+@pytest.mark.parametrize(
+    ("role", "unit", "sees"),
+    [
+        (Role.township_staff, "LB-XC-CG", True),  # its own township
+        (Role.township_head, "LB-XC-TW", False),  # another township of the same county
+        (Role.village_staff, "LB-XC-CG-CD", True),
+        (Role.village_staff, "LB-XC-CG-CX", False),  # another village of the same township
+        (Role.grid_worker, "LB-XC-CG-CD-G01", True),
+        (Role.grid_worker, "LB-XC-CG-CD-G02", False),
+        (Role.dept_clerk, "LB-XC-ZJJ", True),  # dispatched to it
+        (Role.dept_head, "LB-XC-JTJ", False),  # a department it was not sent to
+        (Role.centre_dispatcher, "LB-XC-ZZZX", True),  # the county's centre
+        (Role.centre_supervisor, "LB-XB-ZZZX", False),  # another county's centre
+        (Role.centre_dispatcher, "LB-ZZZX", True),  # the city's centre serves the city
+        (Role.auditor, None, True),
+        (Role.ops, None, False),
+        (Role.citizen, None, False),
+        (Role.township_staff, None, False),  # staff without a unit see nothing
+        (Role.township_staff, "NO-SUCH-UNIT", False),
+    ],
+)
+def test_who_sees_the_streetlamp_case(role: Role, unit: str | None, sees: bool) -> None:
+    assert may_see_case(ORG, actor(role, unit), STREETLAMP) is sees
+
+
+def test_a_called_department_sees_the_township_case_it_was_called_to() -> None:
+    guardrail = CaseScope(places=("LB-XC", "LB-XC-TW", "LB-XC-TW-DT", None), units=frozenset({"LB-XC-TW"}))
+    jtj = actor(Role.dept_clerk, "LB-XC-JTJ")
+    assert not may_see_case(ORG, jtj, guardrail)
+    called = CaseScope(places=guardrail.places, units=guardrail.units | {"LB-XC-JTJ"})
+    assert may_see_case(ORG, jtj, called)
+
+
+def test_an_unplaced_appeal_is_every_centres_to_triage() -> None:
+    unplaced = CaseScope(places=(None, None, None, None))
+    assert may_see_case(ORG, actor(Role.centre_dispatcher, "LB-XC-ZZZX"), unplaced)
+    assert not may_see_case(ORG, actor(Role.township_staff, "LB-XC-CG"), unplaced)
+    assert not may_see_case(ORG, actor(Role.dept_clerk, "LB-XC-ZJJ"), unplaced)
+    assert not may_see_case(ORG, actor(Role.centre_dispatcher, None), unplaced)
+
+
+def test_area_and_cover() -> None:
+    assert area_of(ORG, actor(Role.centre_dispatcher, "LB-XC-ZZZX")) == "LB-XC"
+    assert area_of(ORG, actor(Role.grid_worker, "LB-XC-CG-CD-G01")) == "LB-XC-CG-CD-G01"
+    assert covers(ORG, "LB-XC", "LB-XC-CG-CD-G01")
+    assert not covers(ORG, "LB-XC-CG-CD-G01", "LB-XC")  # a grid does not cover its county
+    assert not covers(ORG, "LB-XC", None)
+
+
+def test_unit_queues_are_seen_from_the_unit_and_above() -> None:
+    assert may_see_unit(ORG, actor(Role.dept_clerk, "LB-XC-ZJJ"), "LB-XC-ZJJ")
+    assert not may_see_unit(ORG, actor(Role.dept_clerk, "LB-XC-ZJJ"), "LB-XC-JTJ")
+    assert may_see_unit(ORG, actor(Role.centre_supervisor, "LB-XC-ZZZX"), "LB-XC-JTJ")
+    assert not may_see_unit(ORG, actor(Role.centre_supervisor, "LB-XB-ZZZX"), "LB-XC-JTJ")
+    assert may_see_unit(ORG, actor(Role.township_head, "LB-XC-CG"), "LB-XC-CG-CD-G01")
+    assert may_see_unit(ORG, actor(Role.auditor, None), "LB-XC-JTJ")
+    assert not may_see_unit(ORG, actor(Role.citizen, None), "LB-XC-JTJ")
+
+
+def test_units_below_a_township() -> None:
+    below = units_below(ORG, "LB-XC-CG")
+    assert "LB-XC-CG" in below and "LB-XC-CG-CD-G02" in below and "LB-XC-TW" not in below
+    assert len(below) == 1 + 3 + 6  # the township, three villages, two grids each
+
+
+def test_require_role_names_who_may() -> None:
+    with pytest.raises(Problem) as refused:
+        require_role(actor(Role.dept_clerk, "LB-XC-ZJJ"), [Role.centre_supervisor], "approve an extension")
+    assert refused.value.status == 403 and "centre_supervisor" in refused.value.detail
+    require_role(actor(Role.centre_supervisor, "LB-XC-ZZZX"), [Role.centre_supervisor], "approve an extension")
+
+
+def test_list_scope_per_role() -> None:
+    from shared.scope import list_scope
+
+    county = list_scope(ORG, actor(Role.centre_dispatcher, "LB-XC-ZZZX"))
+    assert county.place_column == "county" and county.places == ("LB-XC",) and "LB-XC-ZJJ" in county.units
+    township = list_scope(ORG, actor(Role.township_staff, "LB-XC-TW"))
+    assert county.unplaced
+    assert township.place_column == "township" and township.places == ("LB-XC-TW",) and "LB-XC-ZJJ" not in township.units
+    assert not township.unplaced
+    department = list_scope(ORG, actor(Role.dept_clerk, "LB-XC-ZJJ"))
+    assert department.place_column is None and department.units == ("LB-XC-ZJJ",)
+    city = list_scope(ORG, actor(Role.centre_supervisor, "LB-ZZZX"))
+    assert city.place_column == "county" and set(city.places) == {"LB-XC", "LB-XB", "LB-WX", "LB-XZ"}
+    assert list_scope(ORG, actor(Role.auditor, None)).everything
+    assert list_scope(ORG, actor(Role.ops, None)) is None
+    assert list_scope(ORG, actor(Role.citizen, None)) is None
