@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-quick bench schema install clean
+.PHONY: run test test-quick bench schema install clean chromium
 
 # Install (again) whenever the dependency list changes.
 $(STAMP): pyproject.toml
@@ -20,8 +20,18 @@ install: $(STAMP)
 run: $(STAMP)
 	@$(BIN)/python -m services.launcher
 
+## Debian's Chromium (and a CJK font for readable screenshots) for the console's browser test;
+## Playwright's own browser download is not used (it cannot be reached from the build machines).
+chromium:
+	@if [ -x /usr/bin/chromium ] && fc-list :lang=zh 2>/dev/null | grep -q .; then :; else \
+		echo "installing Debian's chromium and fonts-wqy-microhei for the console's browser test (apt-get) …"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null \
+			|| { echo "could not install chromium; the console's browser test will fail"; exit 1; }; \
+	fi
+
 ## The whole suite against real PostgreSQL and a real broker (started and stopped by the tests).
-test: $(STAMP)
+test: $(STAMP) chromium
 	@$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## The quick tests only (no slow end-to-end or fault tests).

@@ -50,6 +50,7 @@ SERVICES = (
     ServiceDef("sla", "sla", 8003, "working-day clocks, yellow/red cards, 督办"),
     ServiceDef("scoring", "scoring", 8004, "rates, two-way evaluation, bulletins"),
     ServiceDef("notify", "notify", 8005, "回访, ratings, messages, 12345 status"),
+    ServiceDef("console", "services.console", 8008, "指挥中心工作台: the command-centre console (pages at /)"),
 )
 
 # (idempotency key, appeal): filing them again on the next `make run` is a no-op.
@@ -265,6 +266,9 @@ def print_banner(plan: list[tuple[ServiceDef, int, int]], demo: list[str]) -> No
             f"  sign in (AUTH_MODE=jwt): curl -s -X POST http://127.0.0.1:{issuer_port}/token -H 'Content-Type: application/json' \\",
             "                    -d '{\"user\":\"demo-dept-clerk\"}'   (demo users: GET /users)",
         ]
+    console_port = next((port for s, r, port in plan if s.name == "console" and r == 0), None)
+    if console_port is not None:
+        lines += ["", f"  command-centre console (指挥中心工作台): http://127.0.0.1:{console_port}/   (sign in as a demo user)"]
     if demo:
         lines += ["", "  demo appeals:"] + [f"    {t}" for t in demo]
     lines += ["", "Ctrl-C stops everything.", ""]

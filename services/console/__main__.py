@@ -1,0 +1,31 @@
+"""``python -m services.console``: listens on CONSOLE_HOST:CONSOLE_PORT (127.0.0.1:8008)."""
+
+import sys
+
+import uvicorn
+
+from services.console.app import create_app
+from services.console.settings import load_console_settings
+from shared.logs import configure_logging
+from shared.ports import port_is_free
+
+
+def main() -> None:
+    try:
+        settings = load_console_settings()
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    if not port_is_free(settings.port, settings.host):
+        print(f"console: port {settings.port} on {settings.host} is in use; set CONSOLE_PORT to another port", file=sys.stderr)
+        raise SystemExit(2)
+    configure_logging("console", settings.log_level, json=settings.log_json)
+    if settings.session_secret is None:
+        print("console: CONSOLE_SESSION_SECRET is not set; sessions end when the console restarts", file=sys.stderr)
+    print(f"console: http://{settings.host}:{settings.port}/ (county {settings.county})", flush=True)
+    # Open live streams never end on their own: give them a short grace on shutdown, then cut them.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=3)  # fmt: skip
+
+
+main()

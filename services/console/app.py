@@ -1,0 +1,212 @@
+"""The console's FastAPI app: static pages, sign-in, the forwarding API, the board and its live stream."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from services.console import board as boards
+from services.console.live import LiveHub
+from services.console.mapdata import map_data
+from services.console.session import COOKIE, Session, decode_session, encode_session
+from services.console.settings import SERVICES, ConsoleSettings
+from services.console.upstream import FORWARDED_RESPONSE_HEADERS, Upstreams
+from shared.problems import Problem, install_problem_handlers, problem_response
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+# A header a cross-site form or <img> cannot send: every state-changing call must carry it (CSRF).
+CSRF_HEADER = "X-Console"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def current_session(request: Request) -> Session:
+    session = decode_session(request.cookies.get(COOKIE), request.app.state.secret, now=time.time())
+    if session is None:
+        raise Problem(401, "请先登录 (sign in first)", slug="not-signed-in")
+    return session
+
+
+SessionDep = Annotated[Session, Depends(current_session)]
+
+
+def require_csrf(request: Request) -> None:
+    if request.headers.get(CSRF_HEADER) != "1":
+        raise Problem(403, f"missing the {CSRF_HEADER} header that the console's own page sends", slug="csrf")
+
+
+Csrf = Depends(require_csrf)
+
+
+class Login(BaseModel):
+    user: str = Field(min_length=1, max_length=128, description="a demo user id from GET /auth/users")
+
+
+def create_app(settings: ConsoleSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings()
+    secret = settings.session_secret.get_secret_value() if settings.session_secret else secrets.token_urlsafe(32)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(settings.upstream_timeout_seconds)
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=40)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport) as client:
+            upstreams = Upstreams(settings, client)
+            org = boards.OrgCache(upstreams)
+
+            async def collect(session: Session) -> dict[str, Any]:
+                return await boards.collect_board(
+                    upstreams, org, session, county=settings.county, window_days=settings.board_window_days,
+                    max_cases=settings.board_max_cases,
+                )  # fmt: skip
+
+            app.state.upstreams, app.state.org = upstreams, org
+            app.state.collect = collect
+            app.state.hub = LiveHub(collect, settings.poll_seconds)
+            try:
+                yield
+            finally:
+                await app.state.hub.close()
+
+    app = FastAPI(
+        title="接诉即办 · 指挥中心工作台 (console)", version="1.0", lifespan=lifespan,
+        description="The command-centre console: pages for centre staff, reading the services' public APIs as the signed-in user.",
+    )  # fmt: skip
+    install_problem_handlers(app)
+    app.state.settings = settings
+    app.state.secret = secret
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    # ------------------------------------------------------------------ pages
+
+    @app.get("/health", include_in_schema=False)
+    @app.get("/ready", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": "console"}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/config", summary="What the page needs to know about this console")
+    async def config() -> dict[str, Any]:
+        return {"county": settings.county, "poll_seconds": settings.poll_seconds, "services": list(SERVICES)}
+
+    # ------------------------------------------------------------------ sign-in
+
+    @app.get("/auth/users", summary="The demo users to sign in as (from the issuer), by role")
+    async def users(request: Request) -> dict[str, Any]:
+        got = await request.app.state.upstreams.issuer_users()
+        if not got.ok:
+            raise Problem(502, f"登录服务不可用: {got.error}", slug="upstream-unavailable", service="issuer")
+        roles = {role: people for role, people in got.body.get("roles", {}).items() if role not in ("citizen", "system")}
+        return {"roles": roles}
+
+    @app.post("/auth/login", summary="Sign in as a demo user: a token from the issuer, kept in a signed cookie",
+              dependencies=[Csrf])  # fmt: skip
+    async def login(body: Login, request: Request) -> JSONResponse:
+        try:
+            status, answer = await request.app.state.upstreams.issuer_token(body.user)
+        except httpx.HTTPError as exc:
+            raise Problem(502, f"登录服务不可用 (issuer: {type(exc).__name__})", slug="upstream-unavailable", service="issuer") from None
+        if status != 200:
+            return JSONResponse(answer, status_code=status, media_type="application/problem+json")
+        who = answer["user"]
+        expires_at = int(time.time()) + int(answer["expires_in"])
+        session = Session(user_id=who["id"], name=who.get("name") or who["id"], role=who["role"], unit=who.get("unit"),
+                          token=answer["access_token"], expires_at=expires_at)  # fmt: skip
+        response = JSONResponse({"user": session.public()})
+        response.set_cookie(
+            COOKIE, encode_session(session, secret), max_age=int(answer["expires_in"]), httponly=True,
+            samesite="strict", secure=settings.cookie_secure, path="/",
+        )  # fmt: skip
+        log.info("console sign-in: %s as %s", session.user_id, session.role)
+        return response
+
+    @app.post("/auth/logout", summary="Sign out", dependencies=[Csrf])
+    async def logout() -> JSONResponse:
+        response = JSONResponse({"signed_out": True})
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=settings.cookie_secure)
+        return response
+
+    @app.get("/auth/me", summary="The signed-in user")
+    async def me(session: SessionDep) -> dict[str, Any]:
+        return {"user": session.public()}
+
+    # ------------------------------------------------------------------ board, live stream, map
+
+    @app.get("/board", summary="The board snapshot now (the same document /live pushes)")
+    async def board(session: SessionDep, request: Request) -> dict[str, Any]:
+        return await request.app.state.collect(session)
+
+    @app.get("/live", summary="Server-sent events: a board snapshot whenever it changes", response_class=StreamingResponse)
+    async def live(session: SessionDep, request: Request) -> StreamingResponse:
+        return StreamingResponse(
+            request.app.state.hub.stream(session), media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )  # fmt: skip
+
+    @app.get("/map", summary="Open cases as points, with the county's township and village outlines")
+    async def map_view(session: SessionDep, request: Request) -> dict[str, Any]:
+        units, org_error = await request.app.state.org.units()
+        since = boards.day_start(datetime.now(UTC)) - timedelta(days=settings.board_window_days - 1)
+        cases = await boards.all_cases(request.app.state.upstreams, session, since=since, max_cases=settings.board_max_cases)
+        doc = map_data(units, cases.body if cases.ok else [], settings.county)
+        doc["sources"] = {k: v for k, v in (("directory", org_error), ("intake", cases.error)) if v}
+        return doc
+
+    # ------------------------------------------------------------------ the services' APIs, as the user
+
+    async def forward(service: str, path: str, request: Request, session: Session) -> Response:
+        if service not in SERVICES:
+            raise Problem(404, f"no service {service!r}; one of: {', '.join(SERVICES)}", slug="unknown-service")
+        if path.startswith("admin") or ".." in path:
+            raise Problem(403, "the console does not forward administration calls", slug="not-forwarded")
+        try:
+            answer = await request.app.state.upstreams.forward(
+                service, path, method=request.method, query=request.url.query, body=await request.body(),
+                headers=dict(request.headers), session=session,
+            )  # fmt: skip
+        except httpx.HTTPError as exc:
+            return problem_response(
+                502, f"{service} 服务暂不可用 ({type(exc).__name__})", slug="upstream-unavailable",
+                instance=request.url.path, service=service,
+            )  # fmt: skip
+        headers = {k: v for k, v in answer.headers.items() if k.lower() in FORWARDED_RESPONSE_HEADERS}
+        return Response(answer.content, status_code=answer.status_code, headers=headers)
+
+    @app.get("/api/{service}/{path:path}", summary="GET a service's /api/v1/{path} as the signed-in user")
+    async def forward_get(service: str, path: str, request: Request, session: SessionDep) -> Response:
+        return await forward(service, path, request, session)
+
+    @app.post("/api/{service}/{path:path}", summary="POST to a service's /api/v1/{path} as the signed-in user",
+              dependencies=[Csrf])  # fmt: skip
+    async def forward_post(service: str, path: str, request: Request, session: SessionDep) -> Response:
+        return await forward(service, path, request, session)
+
+    return app
