@@ -15,9 +15,12 @@ from scoring.bulletin import render_csv, render_html
 from scoring.context import ContextDep
 from scoring.periods import Period, custom, local_date, period_of
 from shared.actors import ActorDep
-from shared.events import Role, Satisfaction
+from shared.case_status import require_visible_case
+from shared.events import Actor, Role, Satisfaction
+from shared.orgdata import OrgDirectory
 from shared.problems import Problem
-from shared.service import UowDep
+from shared.scope import STAFF_ROLES, area_of, covers, not_found_unless, require_role
+from shared.service import RuntimeDep, UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"])
 
@@ -36,6 +39,31 @@ def _period(context, kind: str, day: date | None, start: date | None, end: date 
         raise Problem(422, str(exc), slug="validation", field="period") from None
 
 
+def county_of_actor(org: OrgDirectory, actor: Actor) -> str | None:
+    area = area_of(org, actor)
+    return org.county_of(area) if area is not None else None
+
+
+def require_county_reader(org: OrgDirectory, actor: Actor, county: str) -> None:
+    """Scores, rates and bulletins are circulated inside a county (一周一通报): every unit of
+    that county and the centres above it read them, the auditor reads all; another county's
+    staff get 404, citizens and ops 403."""
+    require_role(actor, STAFF_ROLES, "read scores, rates and bulletins")
+    if actor.role is Role.auditor:
+        return
+    area = area_of(org, actor)
+    not_found_unless(covers(org, area, county) or county_of_actor(org, actor) == county, f"county {county} of yours")
+
+
+def require_code_reader(org: OrgDirectory, actor: Actor, code: str) -> None:
+    """As ``require_county_reader``, for a unit, township or county code."""
+    require_role(actor, STAFF_ROLES, "read scores, rates and bulletins")
+    if actor.role is Role.auditor:
+        return  # reads everything, also figures of codes the directory no longer holds
+    not_found_unless(org.has_unit(code), f"unit {code}")
+    require_county_reader(org, actor, org.county_of(code) or code)
+
+
 PeriodQ = Annotated[str, Query(description="day | week | month | quarter | custom")]
 DateQ = Annotated[date | None, Query(description="a day inside the period (Beijing); default today")]
 FromQ = Annotated[date | None, Query(alias="from", description="custom period: first day")]
@@ -47,18 +75,20 @@ ToQ = Annotated[date | None, Query(alias="to", description="custom period: last 
 
 @router.get("/stats/{scope}/{code}", summary="Counts and rates of a unit, township or county for a period")
 async def stats(
-    scope: Literal["units", "townships", "counties"], code: str, uow: UowDep, context: ContextDep,
-    period: PeriodQ = "month", date: DateQ = None, start: FromQ = None, end: ToQ = None,
+    scope: Literal["units", "townships", "counties"], code: str, uow: UowDep, context: ContextDep, runtime: RuntimeDep,
+    actor: ActorDep, period: PeriodQ = "month", date: DateQ = None, start: FromQ = None, end: ToQ = None,
 ) -> dict:
+    require_code_reader(runtime.org, actor, code)
     return await service.stats(uow, scope, code, _period(context, period, date, start, end))
 
 
 @router.get("/scores", summary="Composite scores of a county's departments and townships, ranked")
 async def scores(
-    county: str, uow: UowDep, context: ContextDep, period: PeriodQ = "month", date: DateQ = None,
-    start: FromQ = None, end: ToQ = None,
+    county: str, uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep, period: PeriodQ = "month",
+    date: DateQ = None, start: FromQ = None, end: ToQ = None,
     weights_version: Annotated[int | None, Query(description="default: the current weights")] = None,
 ) -> dict:
+    require_county_reader(runtime.org, actor, county)
     return await service.composites(uow, county, _period(context, period, date, start, end), weights_version)
 
 
@@ -69,12 +99,18 @@ class PublishBody(BaseModel):
 
 
 @router.post("/scores/publish", status_code=201, summary="Publish a county's scores for a period (with the current weights)")
-async def publish(body: PublishBody, actor: ActorDep, uow: UowDep, context: ContextDep) -> dict:
+async def publish(body: PublishBody, actor: ActorDep, uow: UowDep, context: ContextDep, runtime: RuntimeDep) -> dict:
+    if actor.role is not Role.ops:
+        require_county_reader(runtime.org, actor, body.county)
     return await service.publish(uow, actor, body.county, _period(context, body.period, body.day, None, None))
 
 
 @router.get("/scores/published", summary="Scores as published, each with the weights version that made it")
-async def published(county: str, uow: UowDep, context: ContextDep, period: PeriodQ = "month", date: DateQ = None) -> dict:
+async def published(
+    county: str, uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep, period: PeriodQ = "month",
+    date: DateQ = None,
+) -> dict:
+    require_county_reader(runtime.org, actor, county)
     return await service.published_view(uow, county, _period(context, period, date, None, None))
 
 
@@ -90,7 +126,8 @@ class WeightsBody(BaseModel):
 
 
 @router.get("/weights", summary="The current composite weights (and the list of versions)")
-async def get_weights(uow: UowDep, version: int | None = None) -> dict:
+async def get_weights(uow: UowDep, actor: ActorDep, version: int | None = None) -> dict:
+    require_role(actor, STAFF_ROLES | {Role.ops}, "read the weights")
     return await service.get_weights(uow, version)
 
 
@@ -137,9 +174,14 @@ async def rate_call(body: CallRating, actor: ActorDep, uow: UowDep, context: Con
 
 
 @router.get("/ratings", summary="Two-way ratings of a case or a unit")
-async def ratings(uow: UowDep, case_id: str | None = None, unit: str | None = None) -> dict:
+async def ratings(uow: UowDep, runtime: RuntimeDep, actor: ActorDep, case_id: str | None = None, unit: str | None = None) -> dict:
     if not case_id and not unit:
         raise Problem(422, "filter by case_id or unit", slug="validation", field="case_id")
+    if unit:
+        require_code_reader(runtime.org, actor, unit)
+    if case_id:
+        async with uow:
+            await require_visible_case(uow, runtime.org, actor, case_id)
     return {"items": await service.list_unit_ratings(uow, case_id, unit)}
 
 
@@ -153,7 +195,8 @@ class GridPointsBody(BaseModel):
 
 
 @router.get("/grid/points", summary="Points per grid activity and monthly caps (current or a version)")
-async def get_grid_points(uow: UowDep, version: int | None = None) -> dict:
+async def get_grid_points(uow: UowDep, actor: ActorDep, version: int | None = None) -> dict:
+    require_role(actor, STAFF_ROLES | {Role.ops}, "read grid points")
     return await service.get_grid_points(uow, version)
 
 
@@ -164,9 +207,15 @@ async def post_grid_points(body: GridPointsBody, actor: ActorDep, uow: UowDep) -
 
 @router.get("/grid/scores", summary="Grid workers' monthly scores, ranked in their township and county")
 async def grid_scores(
-    uow: UowDep, context: ContextDep, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep,
+    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
     county: str | None = None, township: str | None = None, points_version: int | None = None,
 ) -> dict:
+    if actor.role is not Role.auditor:  # everyone else: a ranking of their own county
+        county = county or county_of_actor(runtime.org, actor)
+        require_county_reader(runtime.org, actor, county or "")
+        if township:
+            require_code_reader(runtime.org, actor, township)
     day = date(int(month[:4]), int(month[5:]), 1) if month else local_date(context.clock.now())
     if month and not 1 <= int(month[5:]) <= 12:
         raise Problem(422, "month must be YYYY-MM", slug="validation", field="month")
@@ -178,9 +227,10 @@ async def grid_scores(
 
 @router.get("/bulletins/{county}/{kind}", summary="一周一通报 / 一月一点评 as JSON, CSV or HTML", response_model=None)
 async def bulletin(
-    county: str, kind: Literal["weekly", "monthly"], uow: UowDep, context: ContextDep, date: DateQ = None,
-    format: Literal["json", "csv", "html"] = "json",
+    county: str, kind: Literal["weekly", "monthly"], uow: UowDep, context: ContextDep, runtime: RuntimeDep,
+    actor: ActorDep, date: DateQ = None, format: Literal["json", "csv", "html"] = "json",
 ) -> dict | Response:
+    require_county_reader(runtime.org, actor, county)
     period = period_of("week" if kind == "weekly" else "month", date or local_date(context.clock.now()))
     doc = await service.bulletin(uow, county, period, context.rebuild.runtime.settings.trend_periods)  # type: ignore[attr-defined]
     filename = f"{county}-{kind}-{period.label}"
@@ -197,9 +247,8 @@ async def bulletin(
 # ------------------------------------------------------------------ admin
 
 
-def _admin(actor) -> None:
-    if actor.role not in (Role.ops, Role.centre_supervisor):
-        raise Problem(403, f"a {actor.role.value} may not run admin actions; allowed roles: centre_supervisor, ops", slug="role-not-allowed")
+def _admin(actor: Actor) -> None:
+    require_role(actor, (Role.ops, Role.centre_supervisor), "run admin actions")
 
 
 @router.post("/admin/rebuild", status_code=202, summary="Rebuild every fact by replaying the topic from the beginning")
@@ -212,7 +261,8 @@ async def start_rebuild(actor: ActorDep, context: ContextDep) -> dict:
 
 
 @router.get("/admin/rebuild", summary="Rebuild progress: events read and the topic's high-water mark")
-async def rebuild_status(context: ContextDep) -> dict:
+async def rebuild_status(context: ContextDep, actor: ActorDep) -> dict:
+    _admin(actor)
     return context.rebuild.status
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scoring.tests.factory import Case, publish_many
-from shared.testing import eventually
+from shared.testing import AUDITOR, eventually
 
 START = {
     "tw_window": datetime(2026, 9, 1, 1, 0, tzinfo=UTC),  # 通挽镇 五事 window: September
@@ -47,7 +47,7 @@ def tally(appeals: int, solved: int, start: datetime, *, township=None, region=N
 
 
 async def stats(service, path: str, **params) -> dict:
-    response = await service.client.get(f"/api/v1/stats/{path}", params=params)
+    response = await service.client.get(f"/api/v1/stats/{path}", params=params, headers=AUDITOR)
     assert response.status_code == 200, response.text
     return response.json()
 

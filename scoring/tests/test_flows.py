@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from scoring.tests.factory import Case, grid_activity, publish_many
 from shared.actors import actor_headers
 from shared.events import Role
-from shared.testing import AUDITOR, TopicReader, eventually
+from shared.testing import CENTRE, AUDITOR, TopicReader, eventually
 
 MON = datetime(2026, 11, 16, 1, 0, tzinfo=UTC)  # Monday 09:00 Beijing, week 2026-W47
 WEEK = {"period": "week", "date": "2026-11-18"}
@@ -19,7 +19,7 @@ OPS = actor_headers("ops-1", Role.ops)
 
 
 async def get(service, path, **params):
-    response = await service.client.get(path, params=params)
+    response = await service.client.get(path, params=params, headers=CENTRE)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -204,13 +204,13 @@ async def test_weekly_bulletin_of_xincheng(scoring, infra):
     assert len(doc["trend"]) == 6 and doc["trend"][-1]["period"] == "2026-W47"
     assert doc["compared_with_previous"]["received"] == {"now": 3, "before": 0, "change": 3}
 
-    response = await scoring.client.get("/api/v1/bulletins/LB-XC/weekly", params={"date": "2026-11-18", "format": "csv"})
+    response = await scoring.client.get("/api/v1/bulletins/LB-XC/weekly", params={"date": "2026-11-18", "format": "csv"}, headers=ZJJ)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
     assert rows[0][:3] == ["排名", "单位代码", "单位"] and len(rows) == 1 + len(doc["ranking"])
     assert rows[1][0] == "1" and rows[1][1] == doc["ranking"][0]["unit"]
 
-    page = await scoring.client.get("/api/v1/bulletins/LB-XC/weekly", params={"date": "2026-11-18", "format": "html"})
+    page = await scoring.client.get("/api/v1/bulletins/LB-XC/weekly", params={"date": "2026-11-18", "format": "html"}, headers=TW)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     assert "<svg" in html and "<polyline" in html and "忻城县一周一通报" in html and "交通运输局" in html and order in html
@@ -237,7 +237,7 @@ async def test_rebuild_gives_identical_numbers(scoring, infra):
     assert started.status_code == 202 and started.json()["state"] == "running"
 
     async def finished():
-        status = (await scoring.client.get("/api/v1/admin/rebuild")).json()
+        status = (await scoring.client.get("/api/v1/admin/rebuild", headers=OPS)).json()
         return status if status["state"] != "running" else None
     status = await eventually(finished, timeout=120, interval=0.3, what="the rebuild to finish")
     assert status["state"] == "done", status
