@@ -18,6 +18,7 @@ from shared.events import Role
 from shared.http import require_json
 from shared.orgdata import SUBJECT_CLASSES, CatalogueEntry, Kind
 from shared.problems import Problem
+from shared.scope import STAFF_ROLES, require_role
 from shared.service import RuntimeDep, UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["organisation directory"])
@@ -99,8 +100,16 @@ def _unit_or_404(current: Current, code: str) -> Any:
 # --------------------------------------------------------------------------- the document
 
 
+def _staff_only(actor, what: str) -> None:
+    """The document and its history name the users: staff and ops only. Units, the
+    catalogue (派单目录) and who-owns-what answers stay open — a county publishes them so
+    citizens know who handles what."""
+    require_role(actor, STAFF_ROLES | {Role.ops}, what)
+
+
 @router.get("/org", summary="The current org document with its version")
-async def get_org(ctx: ContextDep, uow: UowDep, response: Response) -> dict[str, Any]:
+async def get_org(ctx: ContextDep, uow: UowDep, response: Response, actor: ActorDep) -> dict[str, Any]:
+    _staff_only(actor, "read the org document (it names the users)")
     current = await service.current(ctx, uow)
     _tag(response, current)
     return {**_about(current), "document": current.document}
@@ -109,9 +118,11 @@ async def get_org(ctx: ContextDep, uow: UowDep, response: Response) -> dict[str,
 @router.get("/org/versions", summary="The history of changes, newest first (paged)")
 async def list_versions(
     uow: UowDep,
+    actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, description="cursor: the `next` of the previous page")] = None,
 ) -> dict[str, Any]:
+    _staff_only(actor, "read the history of the org document")
     rows = await service.history(uow, before=before, limit=limit)
     items = [
         {"version": r.version, "changed_by": r.changed_by, "changed_at": r.changed_at.isoformat(), "summary": r.summary}
@@ -122,7 +133,10 @@ async def list_versions(
 
 
 @router.get("/org/versions/{number}", summary="One earlier version of the document")
-async def get_version(ctx: ContextDep, uow: UowDep, number: Annotated[int, Path(ge=1)], response: Response) -> dict[str, Any]:
+async def get_version(
+    ctx: ContextDep, uow: UowDep, number: Annotated[int, Path(ge=1)], response: Response, actor: ActorDep
+) -> dict[str, Any]:
+    _staff_only(actor, "read the org document (it names the users)")
     current = await service.version(ctx, uow, number)
     _tag(response, current)
     return {**_about(current), "document": current.document}
@@ -183,7 +197,8 @@ async def delete_unit(
 
 
 @router.get("/users/{user_id}", summary="One user")
-async def get_user(ctx: ContextDep, uow: UowDep, user_id: UserId) -> dict[str, Any]:
+async def get_user(ctx: ContextDep, uow: UowDep, user_id: UserId, actor: ActorDep) -> dict[str, Any]:
+    _staff_only(actor, "read users")
     current = await service.current(ctx, uow)
     try:
         user = current.org.user(user_id)

@@ -159,13 +159,13 @@ async def directory(infra: Infra):
 
 
 async def current_version(directory) -> int:
-    answer = await directory.client.get("/api/v1/org")
+    answer = await directory.client.get("/api/v1/org", headers=SUPERVISOR)
     assert answer.status_code == 200
     return answer.json()["version"]
 
 
 async def test_the_seed_is_version_one_and_readable_by_anyone(directory) -> None:
-    first = await directory.client.get("/api/v1/org/versions/1")
+    first = await directory.client.get("/api/v1/org/versions/1", headers=SUPERVISOR)
     assert first.status_code == 200 and first.headers["etag"] == '"1"'
     body = first.json()
     assert body["changed_by"] == "seed" and body["summary"] == "seed: demo_org.json"
@@ -181,7 +181,7 @@ async def test_the_seed_is_version_one_and_readable_by_anyone(directory) -> None
     children = await directory.client.get("/api/v1/units/LB-XC-TW/children")
     assert [u["code"] for u in children.json()["items"]] == ["LB-XC-TW-TW", "LB-XC-TW-DT", "LB-XC-TW-LN"]
     assert (await directory.client.get("/api/v1/units/LB-XC-NOPE")).status_code == 404
-    user = await directory.client.get("/api/v1/users/demo-grid-worker")
+    user = await directory.client.get("/api/v1/users/demo-grid-worker", headers=SUPERVISOR)
     assert user.json()["user"] == {"id": "demo-grid-worker", "name": "网格员覃某", "role": "grid_worker", "unit": "LB-XC-CG-CD-G01"}
     lamp = await directory.client.get(
         "/api/v1/resolve", params={"subject_class": "infrastructure", "area": "LB-XC-CG-CD-G01", "text": "路灯不亮"}
@@ -207,7 +207,7 @@ async def test_supervisor_changes_are_new_versions_published_and_followed(direct
     follower = OrgFollower(infra.bootstrap_servers, settings.org_topic, initial=load_org(), retry_seconds=0.2)
     await follower.start()
     try:
-        before = await directory.client.get("/api/v1/org")
+        before = await directory.client.get("/api/v1/org", headers=SUPERVISOR)
         v = before.json()["version"]
         assert before.headers["etag"] == f'"{v}"'
         assert follower.current.owner_for("environment", "LB-XC-CG-CD-G01") == "LB-XC-ZJJ"
@@ -238,11 +238,11 @@ async def test_supervisor_changes_are_new_versions_published_and_followed(direct
         resolved = await directory.client.get("/api/v1/resolve", params={"subject_class": "environment", "area": "LB-XC-CG-XJ"})
         assert resolved.json()["owner"] == "LB-XC-CG-XJ" and resolved.json()["entry_index"] == 42
 
-        history = (await directory.client.get("/api/v1/org/versions", params={"limit": 2})).json()
+        history = (await directory.client.get("/api/v1/org/versions", params={"limit": 2}, headers=SUPERVISOR)).json()
         assert [(i["version"], i["changed_by"]) for i in history["items"]] == [(v + 2, "ops-1"), (v + 1, "sup-wei")]
         assert history["items"][1]["summary"] == "unit LB-XC-CG-XJ (新街社区) created"
         assert history["next"] == v + 1
-        rest = (await directory.client.get("/api/v1/org/versions", params={"before": history["next"]})).json()
+        rest = (await directory.client.get("/api/v1/org/versions", params={"before": history["next"]}, headers=SUPERVISOR)).json()
         assert rest["items"][-1]["version"] == 1 and rest["next"] is None
 
         async with SnapshotReader(infra.bootstrap_servers, settings.org_topic) as reader:
@@ -325,7 +325,7 @@ async def test_a_stale_version_is_refused(directory) -> None:
     )
     assert stale.status_code == 412
     assert stale.json()["current_version"] == v + 1 and stale.headers["etag"] == f'"{v + 1}"'
-    user = (await directory.client.get("/api/v1/users/dispatcher-2")).json()
+    user = (await directory.client.get("/api/v1/users/dispatcher-2", headers=SUPERVISOR)).json()
     assert user["user"]["name"] == "调度员黄某" and user["version"] == v + 1
 
     # Two supervisors on the same version at once: exactly one wins, the other is told.
@@ -340,7 +340,7 @@ async def test_a_stale_version_is_refused(directory) -> None:
     assert statuses in ([200, 409], [200, 412]), [a.text for a in answers]
     winner = next(a for a in answers if a.status_code == 200).json()["user"]["name"]
     assert await current_version(directory) == v + 2
-    assert (await directory.client.get("/api/v1/users/dispatcher-2")).json()["user"]["name"] == winner
+    assert (await directory.client.get("/api/v1/users/dispatcher-2", headers=SUPERVISOR)).json()["user"]["name"] == winner
 
 
 async def test_a_restart_republishes_the_current_version(infra: Infra) -> None:
@@ -354,7 +354,7 @@ async def test_a_restart_republishes_the_current_version(infra: Infra) -> None:
         assert await reader.versions() == [1, 2]
 
         async with running(create_app(settings), settings) as service:
-            assert (await service.client.get("/api/v1/org")).json()["version"] == 2  # not seeded again
+            assert (await service.client.get("/api/v1/org", headers=SUPERVISOR)).json()["version"] == 2  # not seeded again
 
             async def republished() -> bool:
                 return (await reader.versions()).count(2) == 2
@@ -375,7 +375,7 @@ async def test_a_restart_republishes_the_current_version(infra: Infra) -> None:
 async def test_ready_and_problem_documents(directory) -> None:
     ready = await directory.client.get("/ready")
     assert ready.status_code == 200 and ready.json()["service"] == "directory"
-    missing = await directory.client.get("/api/v1/org/versions/9999")
+    missing = await directory.client.get("/api/v1/org/versions/9999", headers=SUPERVISOR)
     assert missing.status_code == 404 and missing.json()["type"].endswith("/no-such-version")
 
 
@@ -418,3 +418,14 @@ async def test_python_m_services_directory_reads_its_settings_from_the_environme
         assert "parent LB-NOPE does not exist" in (tmp_path / "broken.log").read_text(encoding="utf-8")
     finally:
         bad.stop()
+
+
+async def test_the_document_and_users_are_for_staff_while_units_and_the_catalogue_are_open(directory):
+    assert (await directory.client.get("/api/v1/org")).status_code == 401
+    citizen = actor_headers("c", Role.citizen)
+    for path in ("/api/v1/org", "/api/v1/org/versions", "/api/v1/org/versions/1", "/api/v1/users/demo-grid-worker"):
+        assert (await directory.client.get(path, headers=citizen)).status_code == 403, path
+    clerk = actor_headers("clerk", Role.dept_clerk, "LB-XC-ZJJ")
+    assert (await directory.client.get("/api/v1/users/demo-grid-worker", headers=clerk)).status_code == 200
+    for path in ("/api/v1/units/LB-XC-TW", "/api/v1/catalogue"):
+        assert (await directory.client.get(path)).status_code == 200, path  # published: who handles what
