@@ -11,8 +11,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 from dispatch import repository, service
 from dispatch.domain import OrderState, allowed_actions
 from dispatch.service import DispatchContext
+from shared.scope import CENTRE_ROLES, CaseScope, may_see_case, may_see_unit, require_role
 from shared.actors import ActorDep
-from shared.events import ResolutionClass, utcnow
+from shared.events import ResolutionClass, Role, utcnow
 from shared.http import require_json
 from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
@@ -141,7 +142,7 @@ async def verify_case(case_id: str, body: VerifyBody, ctx: ContextDep, uow: UowD
 async def get_order(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> dict[str, Any]:
     async with uow:
         order = await repository.get_order(uow.session, order_no)
-    if order is None or not service.may_act_for(ctx, actor, order.unit):
+    if order is None or not may_see_unit(ctx.org, actor, order.unit):
         raise Problem(404, f"no order {order_no}")
     return _order_view(order)
 
@@ -251,7 +252,7 @@ async def unit_orders(
     queue: Annotated[Literal[repository.QUEUES], Query()] = "to_sign",  # type: ignore[valid-type]
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:  # fmt: skip
-    if not service.may_act_for(ctx, actor, unit):
+    if not may_see_unit(ctx.org, actor, unit):
         raise Problem(404, f"no unit {unit} for you")
     now = utcnow()
     soon = service.soon_horizon(ctx, now)
@@ -268,14 +269,17 @@ async def unit_orders(
 
 @router.get("/board", summary="The dispatcher's board: cases waiting for a unit, returns waiting for review")
 async def board(ctx: ContextDep, uow: UowDep, actor: ActorDep, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
-    service.require_centre(actor, "see the dispatch board")
+    require_role(actor, (*CENTRE_ROLES, Role.auditor), "see the dispatch board")
     async with uow:
         found = await repository.board(uow.session, limit)
+    # Each centre sees its own area (a case with no township yet: every centre).
+    waiting = [c for c in found["unassigned"] if may_see_case(ctx.org, actor, CaseScope(places=(c.township,)))]
+    returned = [r for r in found["returned"] if may_see_unit(ctx.org, actor, r.unit)]
     return {
         "unassigned": [{"case_id": c.case_id, "tracking_no": c.tracking_no, "title": c.title, "subject_class": c.subject_class,
-                        "township": c.township, "triaged": c.triaged, "received_at": c.received_at} for c in found["unassigned"]],
+                        "township": c.township, "triaged": c.triaged, "received_at": c.received_at} for c in waiting],
         "returned": [{**_order_view(r, history=False), "tracking_no": r.tracking_no, "title": r.title,
-                      "returns": r.returns} for r in found["returned"]],
+                      "returns": r.returns} for r in returned],
     }  # fmt: skip
 
 
@@ -284,8 +288,8 @@ async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDe
     async with uow:
         case = await repository.get_case(uow.session, case_id)
         rows = await repository.case_orders(uow.session, case_id)
-    visible = [r for r in rows if service.may_act_for(ctx, actor, r.unit)] if actor.role not in service.CENTRE_ROLES else rows
-    if case is None or (not visible and actor.org_unit != case.township and actor.role not in service.CENTRE_ROLES):
+    visible = [r for r in rows if may_see_unit(ctx.org, actor, r.unit)]
+    if case is None or (not visible and not may_see_case(ctx.org, actor, CaseScope(places=(case.township,)))):
         raise Problem(404, f"no case {case_id}")
     return {"case_id": case_id, "stage": case.stage, "redo_round": case.redo_round, "orders": [_order_view(r) for r in visible]}
 

@@ -18,6 +18,7 @@ from typing import Any
 from dispatch import domain, repository
 from dispatch.domain import Action, OrderState, Refused
 from dispatch.settings import DispatchSettings
+from shared.scope import CENTRE_ROLES, READ_ONLY_ROLES, CaseScope, may_see_case, may_see_unit
 from shared.db import UnitOfWork
 from shared.events import (
     Actor,
@@ -78,7 +79,6 @@ RESOLVE_WORKING_DAYS = {
     ResolutionClass.complex: 15,
     ResolutionClass.long_cycle: 15,  # then extended, with approval, up to 180 days
 }
-CENTRE_ROLES = (Role.centre_dispatcher, Role.centre_supervisor)
 
 
 @dataclass
@@ -107,16 +107,17 @@ class DispatchContext:
 
 
 def may_act_for(ctx: DispatchContext, actor: Actor, unit: str) -> bool:
-    """The unit itself, a unit above it, or a command centre of its county."""
-    if actor.org_unit is None:
-        return False
-    if actor.org_unit == unit:
-        return True
-    if ctx.org.has_unit(unit) and actor.org_unit in {u.code for u in ctx.org.ancestors(unit)}:
-        return True
-    if actor.role in CENTRE_ROLES and ctx.org.has_unit(unit) and ctx.org.has_unit(actor.org_unit):
-        return ctx.org.county_of(actor.org_unit) in (None, ctx.org.county_of(unit))
-    return False
+    """The unit itself, a unit above it, or the command centre serving it (shared.scope);
+    never the auditor, who reads and changes nothing."""
+    return actor.role not in READ_ONLY_ROLES and may_see_unit(ctx.org, actor, unit)
+
+
+def in_my_area(ctx: DispatchContext, actor: Actor, case: Any) -> bool:
+    """The case's own township, or the centre serving it (a case with no township yet is
+    the centre's to dispatch)."""
+    if actor.role in CENTRE_ROLES:
+        return may_see_case(ctx.org, actor, CaseScope(places=(case.township,)))
+    return actor.org_unit is not None and actor.org_unit == case.township
 
 
 def require_centre(actor: Actor, what: str) -> None:
@@ -201,7 +202,7 @@ async def dispatch_by_hand(
 ) -> str:  # fmt: skip
     require_centre(actor, "dispatch by hand")
     case = await repository.get_case(uow.session, case_id, lock=True)
-    if case is None:
+    if case is None or not in_my_area(ctx, actor, case):
         raise Problem(404, f"no case {case_id}")
     if not ctx.org.has_unit(unit):
         raise Problem(422, f"no unit {unit} in the organisation directory", field="unit")
@@ -444,7 +445,7 @@ async def verify(
     """核验 by the case's township (or the centre): passed → verified, closed and published
     (销号、公示); failed → every resolved order of the round goes back to its unit."""
     case = await repository.get_case(uow.session, case_id, lock=True)
-    if case is None or not (actor.role in CENTRE_ROLES or (actor.org_unit and actor.org_unit == case.township)):
+    if case is None or not in_my_area(ctx, actor, case):
         raise Problem(404, f"no case {case_id} for you to verify")
     resolved = [o for o in await repository.case_orders(uow.session, case_id, lock=True)
                 if o.redo_round == case.redo_round and o.state == OrderState.resolved.value]  # fmt: skip
@@ -490,7 +491,7 @@ async def call_county(
     """The township calls county departments (乡呼县应), or blows the whistle (吹哨报到) when a
     lead is named: one order per department; the called departments must sign in time."""
     case = await repository.get_case(uow.session, case_id, lock=True)
-    if case is None or actor.org_unit is None or not (actor.org_unit == case.township or actor.role in CENTRE_ROLES):
+    if case is None or actor.org_unit is None or not in_my_area(ctx, actor, case):
         raise Problem(404, f"no case {case_id} in your township")
     unknown = [u for u in [*units, *([lead_unit] if lead_unit else [])] if not ctx.org.has_unit(u)]
     if unknown:
