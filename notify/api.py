@@ -7,11 +7,12 @@ import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from notify import domain, repository, service
 from notify.service import BODY_CONTEXT, NotifyContext
+from shared.http import PG_BIGINT_MAX
 from shared.actors import ActorDep
 from shared.case_status import require_visible_case
 from shared.events import Actor, Role, Satisfaction
@@ -35,6 +36,7 @@ async def get_ctx(request: Request) -> NotifyContext:
 
 
 CtxDep = Annotated[NotifyContext, Depends(get_ctx)]
+RowId = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX)]
 
 
 def _operator(actor: Actor) -> Actor:
@@ -141,7 +143,7 @@ async def callback_summary(uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor:
 
 
 @router.get("/callbacks/{task_id}", response_model=CallbackTask, summary="One callback task")
-async def get_callback(task_id: int, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> CallbackTask:
+async def get_callback(task_id: RowId, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> CallbackTask:
     async with uow:
         row = await _visible_task(uow, runtime, actor, task_id)
     return _task(row, ctx.now())
@@ -155,7 +157,7 @@ class CallbackResult(BaseModel):
 
 @router.post("/callbacks/{task_id}/result", summary="Record a callback: reached with a rating, or unreachable")
 async def record_callback(
-    task_id: int, body: CallbackResult, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep
+    task_id: RowId, body: CallbackResult, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep
 ) -> dict[str, Any]:
     async with uow:
         await _visible_task(uow, runtime, actor, task_id)
@@ -269,7 +271,7 @@ async def signed_gateway(request: Request, ctx: CtxDep) -> str:
 
 @router.post("/messages/{message_id}/receipt", summary="Delivery receipt from the SMS gateway or WeChat backend (HMAC-signed)")
 async def receipt(
-    message_id: int, body: ReceiptIn, uow: UowDep, ctx: CtxDep, gateway: Annotated[str, Depends(signed_gateway)]
+    message_id: RowId, body: ReceiptIn, uow: UowDep, ctx: CtxDep, gateway: Annotated[str, Depends(signed_gateway)]
 ) -> dict[str, Any]:
     async with uow:
         row = await repository.get_message(uow.session, message_id, lock=True)
@@ -316,7 +318,7 @@ def _own_inbox(actor: Actor, recipient: str) -> None:
 
 @router.get("/inbox/{recipient}", response_model=InboxPage, summary="In-app messages of a recipient (unit:<code>:duty, citizen:<ref>)")
 async def read_inbox(
-    recipient: str, uow: UowDep, ctx: CtxDep, actor: ActorDep, unread: bool = False, cursor: int = Query(0, ge=0),
+    recipient: str, uow: UowDep, ctx: CtxDep, actor: ActorDep, unread: bool = False, cursor: int = Query(0, ge=0, le=PG_BIGINT_MAX),
     limit: int = Query(50, ge=1, le=500),
 ) -> InboxPage:  # fmt: skip
     _own_inbox(actor, recipient)
@@ -333,7 +335,7 @@ async def read_inbox(
 
 
 @router.post("/inbox/{recipient}/{message_id}/read", summary="Mark an inbox message read")
-async def mark_read(recipient: str, message_id: int, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+async def mark_read(recipient: str, message_id: RowId, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
     _own_inbox(actor, recipient)
     async with uow:
         if not await repository.mark_read(uow.session, recipient, message_id, ctx.now()):
@@ -353,7 +355,7 @@ class WebhookPage(BaseModel):
 @router.get("/admin/webhooks", response_model=WebhookPage, summary="12345 status webhook deliveries (state=dead: the dead letters)")
 async def list_webhooks(
     uow: UowDep, ctx: CtxDep, actor: ActorDep, state: Literal["queued", "sending", "failed", "delivered", "dead"] | None = None,
-    cursor: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=500),
+    cursor: int = Query(0, ge=0, le=PG_BIGINT_MAX), limit: int = Query(50, ge=1, le=500),
 ) -> WebhookPage:  # fmt: skip
     require_role(actor, WEBHOOK_ADMINS | {Role.auditor}, "read the 12345 webhook deliveries")
     async with uow:
@@ -365,7 +367,7 @@ async def list_webhooks(
 
 
 @router.post("/admin/webhooks/{message_id}/resend", status_code=202, summary="Re-send a dead-lettered webhook")
-async def resend(message_id: int, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+async def resend(message_id: RowId, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
     require_role(actor, WEBHOOK_ADMINS, "re-send webhooks")
     async with uow:
         return await service.resend_webhook(uow, ctx, message_id)

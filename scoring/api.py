@@ -14,6 +14,7 @@ from scoring import service
 from scoring.bulletin import render_csv, render_html
 from scoring.context import ContextDep
 from scoring.periods import Period, custom, local_date, period_of
+from shared.http import PG_INT_MAX
 from shared.actors import ActorDep
 from shared.case_status import require_visible_case
 from shared.events import Actor, Role, Satisfaction
@@ -64,6 +65,7 @@ def require_code_reader(org: OrgDirectory, actor: Actor, code: str) -> None:
     require_county_reader(org, actor, org.county_of(code) or code)
 
 
+VersionQ = Annotated[int | None, Query(ge=1, le=PG_INT_MAX, description="a version; default: the current one")]
 PeriodQ = Annotated[str, Query(description="day | week | month | quarter | custom")]
 DateQ = Annotated[date | None, Query(description="a day inside the period (Beijing); default today")]
 FromQ = Annotated[date | None, Query(alias="from", description="custom period: first day")]
@@ -86,7 +88,7 @@ async def stats(
 async def scores(
     county: str, uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep, period: PeriodQ = "month",
     date: DateQ = None, start: FromQ = None, end: ToQ = None,
-    weights_version: Annotated[int | None, Query(description="default: the current weights")] = None,
+    weights_version: Annotated[int | None, Query(ge=1, le=PG_INT_MAX, description="default: the current weights")] = None,
 ) -> dict:
     require_county_reader(runtime.org, actor, county)
     return await service.composites(uow, county, _period(context, period, date, start, end), weights_version)
@@ -126,7 +128,7 @@ class WeightsBody(BaseModel):
 
 
 @router.get("/weights", summary="The current composite weights (and the list of versions)")
-async def get_weights(uow: UowDep, actor: ActorDep, version: int | None = None) -> dict:
+async def get_weights(uow: UowDep, actor: ActorDep, version: VersionQ = None) -> dict:
     require_role(actor, STAFF_ROLES | {Role.ops}, "read the weights")
     return await service.get_weights(uow, version)
 
@@ -195,7 +197,7 @@ class GridPointsBody(BaseModel):
 
 
 @router.get("/grid/points", summary="Points per grid activity and monthly caps (current or a version)")
-async def get_grid_points(uow: UowDep, actor: ActorDep, version: int | None = None) -> dict:
+async def get_grid_points(uow: UowDep, actor: ActorDep, version: VersionQ = None) -> dict:
     require_role(actor, STAFF_ROLES | {Role.ops}, "read grid points")
     return await service.get_grid_points(uow, version)
 
@@ -209,16 +211,17 @@ async def post_grid_points(body: GridPointsBody, actor: ActorDep, uow: UowDep) -
 async def grid_scores(
     uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep,
     month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
-    county: str | None = None, township: str | None = None, points_version: int | None = None,
+    county: str | None = None, township: str | None = None, points_version: VersionQ = None,
 ) -> dict:
     if actor.role is not Role.auditor:  # everyone else: a ranking of their own county
         county = county or county_of_actor(runtime.org, actor)
         require_county_reader(runtime.org, actor, county or "")
         if township:
             require_code_reader(runtime.org, actor, township)
-    day = date(int(month[:4]), int(month[5:]), 1) if month else local_date(context.clock.now())
-    if month and not 1 <= int(month[5:]) <= 12:
-        raise Problem(422, "month must be YYYY-MM", slug="validation", field="month")
+    try:
+        day = date(int(month[:4]), int(month[5:]), 1) if month else local_date(context.clock.now())
+    except ValueError:
+        raise Problem(422, "month must be YYYY-MM, a real month", slug="validation", field="month") from None
     return await service.grid_ranking(uow, period_of("month", day), county, township, points_version)
 
 
@@ -256,7 +259,7 @@ async def start_rebuild(actor: ActorDep, context: ContextDep) -> dict:
     _admin(actor)
     if context.rebuild.running:
         raise Problem(409, "a rebuild is already running", slug="rebuild-running", state="running",
-                      allowed_actions=["GET /api/v1/admin/rebuild"], status=context.rebuild.status)
+                      allowed_actions=["GET /api/v1/admin/rebuild"], progress=context.rebuild.status)
     return context.rebuild.start()
 
 

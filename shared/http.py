@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -43,11 +46,33 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
+# Bounds of PostgreSQL's integer columns: a number past them in a path or query is a 422
+# at the edge, not a 500 from the database.
+PG_INT_MAX = 2**31 - 1
+PG_BIGINT_MAX = 2**63 - 1
+
+
 async def require_json(request: Request) -> None:
-    """415 unless the body is declared as JSON."""
+    """415 unless the body is declared as JSON; 422 when a text holds a NUL character, which
+    no PostgreSQL text column can store (and no person types)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise Problem(415, f"send application/json, not {content_type or 'no content type'}")
+    body = await request.body()
+    if b"\\u0000" in body:
+        with contextlib.suppress(ValueError):
+            if _holds_nul(json.loads(body)):
+                raise Problem(422, "text may not contain NUL characters (\\u0000)", slug="validation")
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 # Paths that serve the interactive API docs (Swagger UI loads its script and styles from a CDN).

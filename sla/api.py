@@ -159,23 +159,28 @@ async def board(uow: UowDep, runtime: RuntimeDep, actor: ActorDep) -> Board:
 # --------------------------------------------------------------------- policies
 
 
+MAX_WORKING_DAYS = 260  # about a year of working days
+
+
 class Limits(BaseModel):
     """Limits a policy sets; any left out keep the default of DOMAIN.md."""
 
     model_config = {"extra": "forbid"}
 
-    accept_hours: float | None = Field(default=None, gt=0)
-    sign_minutes: float | None = Field(default=None, gt=0)
-    sign_emergency_minutes: float | None = Field(default=None, gt=0)
-    first_contact_hours: float | None = Field(default=None, gt=0)
-    dispatch_working_days: float | None = Field(default=None, gt=0)
-    resolve_working_days: dict[ResolutionClass, float] | None = None
-    return_window_working_days: float | None = Field(default=None, gt=0)
-    verify_working_days: float | None = Field(default=None, gt=0)
-    callback_working_days: float | None = Field(default=None, gt=0)
-    early_warnings: list[Annotated[float, Field(gt=0, lt=1)]] | None = None
-    urge_every_working_days: float | None = Field(default=None, gt=0)
-    escalate_after_working_days: float | None = Field(default=None, gt=0)
+    # Upper bounds: the longest limit DOMAIN.md knows is 180 days (long-cycle cases); a year
+    # leaves room and keeps every deadline a real date.
+    accept_hours: float | None = Field(default=None, gt=0, le=24 * 366)
+    sign_minutes: float | None = Field(default=None, gt=0, le=60 * 24 * 366)
+    sign_emergency_minutes: float | None = Field(default=None, gt=0, le=60 * 24 * 366)
+    first_contact_hours: float | None = Field(default=None, gt=0, le=24 * 366)
+    dispatch_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
+    resolve_working_days: dict[ResolutionClass, Annotated[float, Field(gt=0, le=MAX_WORKING_DAYS)]] | None = None
+    return_window_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
+    verify_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
+    callback_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
+    early_warnings: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(default=None, max_length=10)
+    urge_every_working_days: float | None = Field(default=None, ge=0.01, le=MAX_WORKING_DAYS)
+    escalate_after_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
 
 
 class PolicyIn(BaseModel):
@@ -246,7 +251,7 @@ async def list_policies(uow: UowDep, actor: ActorDep) -> list[PolicyView]:
 
 
 @router.get("/policies/{policy_id}", response_model=PolicyView, summary="A policy: its latest version, or ?version=N")
-async def get_policy(policy_id: str, uow: UowDep, actor: ActorDep, version: Annotated[int | None, Query(ge=1)] = None) -> PolicyView:
+async def get_policy(policy_id: str, uow: UowDep, actor: ActorDep, version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> PolicyView:
     require_role(actor, STAFF_ROLES | {Role.ops}, "read SLA policies")
     async with uow:
         row = await repo.get_policy(uow.session, policy_id, version)
@@ -310,9 +315,15 @@ async def get_holidays(year: Annotated[int, Field(ge=2000, le=2100)], uow: UowDe
 # --------------------------------------------------------------------- time travel
 
 
+# Tests and demos move weeks or years, never centuries; a bound keeps now a valid date.
+MAX_TRAVEL_SECONDS = 100 * 366 * 86_400
+
+
 class TimeTravel(BaseModel):
     now: AwareDatetime | None = Field(default=None, description="set the service's now to this moment")
-    advance_seconds: float | None = Field(default=None, description="or move it by this much")
+    advance_seconds: float | None = Field(
+        default=None, ge=-MAX_TRAVEL_SECONDS, le=MAX_TRAVEL_SECONDS, description="or move it by this much"
+    )
 
 
 class TimeView(BaseModel):
@@ -334,6 +345,8 @@ async def travel(body: TimeTravel, actor: ActorDep, uow: UowDep, runtime: Runtim
             offset = round((body.now - datetime.now(UTC)).total_seconds())
         else:
             offset = round(ctx.offset.total_seconds() + body.advance_seconds)  # type: ignore[operator]
+        if abs(offset) > MAX_TRAVEL_SECONDS:
+            raise Problem(422, "time travel stays within 100 years of the real now", slug="validation", field="now")
         await repo.set_offset(uow.session, offset)
         await uow.commit()
     ctx.offset = timedelta(seconds=offset)

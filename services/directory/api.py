@@ -15,7 +15,7 @@ from services.directory import domain, service
 from services.directory.service import Changed, Current, DirectoryContext
 from shared.actors import ActorDep
 from shared.events import Role
-from shared.http import require_json
+from shared.http import PG_INT_MAX, require_json
 from shared.orgdata import SUBJECT_CLASSES, CatalogueEntry, Kind
 from shared.problems import Problem
 from shared.scope import STAFF_ROLES, require_role
@@ -120,7 +120,7 @@ async def list_versions(
     uow: UowDep,
     actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="cursor: the `next` of the previous page")] = None,
+    before: Annotated[int | None, Query(ge=1, le=PG_INT_MAX, description="cursor: the `next` of the previous page")] = None,
 ) -> dict[str, Any]:
     _staff_only(actor, "read the history of the org document")
     rows = await service.history(uow, before=before, limit=limit)
@@ -134,7 +134,7 @@ async def list_versions(
 
 @router.get("/org/versions/{number}", summary="One earlier version of the document")
 async def get_version(
-    ctx: ContextDep, uow: UowDep, number: Annotated[int, Path(ge=1)], response: Response, actor: ActorDep
+    ctx: ContextDep, uow: UowDep, number: Annotated[int, Path(ge=1, le=PG_INT_MAX)], response: Response, actor: ActorDep
 ) -> dict[str, Any]:
     _staff_only(actor, "read the org document (it names the users)")
     current = await service.version(ctx, uow, number)

@@ -55,3 +55,14 @@ async def test_a_clerk_may_not_write_policies_or_holidays(sla):
     assert (await sla.client.post("/api/v1/policies", json=policy, headers=ZJJ)).status_code == 403
     assert (await sla.client.put("/api/v1/holidays/2031", json={"holidays": [], "workdays": []}, headers=CHENGGUAN)).status_code == 403
     assert (await sla.client.get("/api/v1/policies", headers=ZJJ)).status_code == 200
+
+
+async def test_time_travel_and_policy_limits_are_bounded(sla):
+    # Found by fuzzing: a huge jump or limit overflowed Python's timedelta and broke every later request.
+    ADMIN = actor_headers("sup", "centre_supervisor", "LB-XC-ZZZX")
+    far = await sla.client.post("/api/v1/admin/time", json={"advance_seconds": 1e16}, headers=ADMIN)
+    assert far.status_code == 422
+    huge = {"policy_id": unique("p"), "limits": {"verify_working_days": 2.6e45}}
+    assert (await sla.client.post("/api/v1/policies", json=huge, headers=ADMIN)).status_code == 422
+    assert (await sla.client.get("/api/v1/policies", headers=ADMIN)).status_code == 200
+    assert (await sla.client.get("/api/v1/policies/x", params={"version": 2**40}, headers=ADMIN)).status_code == 422
