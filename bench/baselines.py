@@ -143,10 +143,10 @@ async def _produce(servers: str, topic: str, warmup: float, seconds: float) -> t
         await producer.stop()
 
 
-async def _consume(servers: str, topic: str, expected: int, timeout: float = 120) -> float:
+async def _consume(servers: str, topic: str, expected: int, timeout: float = 120, group: str = "bench-consume") -> float:
     """Messages/s from the first batch on: joining the group is not reading."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=servers, group_id="bench-consume", auto_offset_reset="earliest", enable_auto_commit=False
+        topic, bootstrap_servers=servers, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     try:

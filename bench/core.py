@@ -47,10 +47,11 @@ class Timing:
     step: float  # seconds of each fixed-arrival-rate step
     grace: float  # seconds a step waits for late answers before counting them unanswered
     rates: tuple[float, ...]  # arrival rates of a service's steps, per second
+    scale: float = 1.0  # share of the full data volumes (a million clocks, 200k events) a phase loads
 
 
 FULL = Timing(warmup=1.0, measure=5.0, step=8.0, grace=5.0, rates=(100, 250, 500, 1000, 1500))
-QUICK = Timing(warmup=0.5, measure=1.5, step=3.0, grace=2.0, rates=(100, 250))
+QUICK = Timing(warmup=0.5, measure=1.5, step=3.0, grace=2.0, rates=(100, 250), scale=0.05)
 
 
 @dataclass

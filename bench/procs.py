@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench.core import ROOT
+from bench.core import ROOT, say
 from bench.loadgen import Spec, spec_json
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -66,6 +66,11 @@ class Child:
         """Resident memory now, from /proc."""
         status = Path(f"/proc/{self.pid}/status").read_text()
         return int(status.split("VmRSS:", 1)[1].split()[0]) / 1024
+
+    def peak_rss_mib(self) -> float:
+        """The most resident memory the process has had (VmHWM)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(status.split("VmHWM:", 1)[1].split()[0]) / 1024
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -121,3 +126,38 @@ async def drive(spec: Spec, *, server: Child, work_dir: Path) -> dict[str, Any]:
         "rest": round(100 * max(0.0, machine - server_cpu - generator_cpu) / wall),
     }
     return result
+
+
+def service_env(name: str, *, database_url: str, bootstrap_servers: str, port: int, topic: str | None = None, **extra: str) -> dict[str, str]:
+    """A service's environment for a bench run: ours, minus anything that could point it at
+    other servers, plus its own database, broker, port (and topic), logging at WARNING."""
+    prefix = f"{name.upper()}_"
+    foreign = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefix) and k not in foreign}
+    env |= {
+        f"{prefix}DATABASE_URL": database_url,
+        f"{prefix}KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        f"{prefix}PORT": str(port),
+        f"{prefix}LOG_LEVEL": "WARNING",
+    }
+    if topic is not None:
+        env[f"{prefix}KAFKA_TOPIC"] = topic
+    return env | {f"{prefix}{key.upper()}": value for key, value in extra.items()}
+
+
+class Progress:
+    """A progress line at most every ``every`` seconds during a long step (and none when quick)."""
+
+    def __init__(self, what: str, total: int | None = None, every: float = 3.0) -> None:
+        self.what, self.total, self.every = what, total, every
+        self.started = self._last = time.monotonic()
+
+    def update(self, done: int, extra: str = "") -> None:
+        now = time.monotonic()
+        if now - self._last < self.every:
+            return
+        self._last = now
+        elapsed = now - self.started
+        of = f" of {self.total:,}" if self.total else ""
+        rate = f", {done / elapsed:,.0f}/s" if elapsed > 0 else ""
+        say(f"  {self.what}: {done:,}{of} in {elapsed:.0f} s{rate}{'; ' + extra if extra else ''}")

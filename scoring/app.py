@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from scoring.api import router
 from scoring.context import Clock, ScoringContext
-from scoring.handlers import HANDLERS
+from scoring.handlers import HANDLERS, apply_events_many
 from scoring.rebuild import Rebuild
 from scoring.settings import ScoringSettings
 from shared.case_status import router as case_status_router
@@ -18,7 +18,7 @@ async def on_startup(runtime: Runtime) -> None:
     settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
     runtime.extras["scoring"] = ScoringContext(
         clock=Clock(settings.test_clock),
-        rebuild=Rebuild(runtime, dict(HANDLERS), batch_size=settings.rebuild_batch_size),
+        rebuild=Rebuild(runtime, dict(HANDLERS), batch_size=settings.rebuild_batch_size, apply_many=apply_events_many),
     )
 
 

@@ -4,43 +4,42 @@ Each handler turns one lifecycle event into facts (``scoring.models``), keyed so
 same event applied twice changes nothing even without the inbox (upserts on natural keys,
 ``greatest``/``coalesce`` on times) — which is what makes a replay of the topic rebuild the
 same numbers. All times are the events' own ``occurred_at``, never the processing time.
+
+An event's facts are rows for a few kinds of write (``Write``, ``scoring.batch``), each one
+set-based statement: the live consumer runs it with the event's row, a rebuild with the
+rows of thousands of events at once (``apply_facts_many``), with the same result.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import DateTime, String, case, cast, func, select, true, update
+from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from scoring import org
+from scoring.batch import Write
 from scoring.models import calls, case_facts, case_ratings, grid_activity, sla_cards, unit_orders, unit_ratings
-from shared.case_status import with_case_status
-from shared.db import UnitOfWork
-from shared.events import (
-    CaseAccepted,
-    CaseClosed,
-    CaseDispatched,
-    CaseMerged,
-    CaseRated,
-    CaseReceived,
-    CaseRejected,
-    CaseReopened,
-    CaseResolved,
-    CaseReturned,
-    CaseSigned,
-    CaseTriaged,
-    CountyCalled,
-    EventBase,
-    GridActivity,
-    SlaBreached,
-    SlaWarning,
-    UnitRated,
-    WhistleBlown,
-)
+from shared.case_status import track_case_status, with_case_status
+from shared.db import UnitOfWork, dumps
+from shared.events import EventBase, UnitRated
+
+# --------------------------------------------------------------------------- the writes
+# Each is one set-based statement (scoring.batch): one row per event live, thousands in a rebuild.
 
 
-def _upsert_case(values: dict, **on_conflict) -> object:
-    stmt = pg_insert(case_facts).values(**values)
-    return stmt.on_conflict_do_update(index_elements=["case_id"], set_={k: v(stmt.excluded) for k, v in on_conflict.items()})
+def _types(table, names: Iterable[str]) -> dict:
+    """Array types of the columns; strings without their length, so that a value too long is
+    refused by the column as a one-row insert would be, not cut short by the cast."""
+    return {name: String() if isinstance(table.c[name].type, String | JSONB) else table.c[name].type for name in names}
+
+
+def _insert(table, columns: tuple[str, ...], v):
+    """JSON columns travel as their text (rows hold ``dumps(value)``) and are cast back here."""
+    values = (cast(v.c[c], JSONB) if isinstance(table.c[c].type, JSONB) else v.c[c] for c in columns)
+    return pg_insert(table).from_select(list(columns), select(*values))
 
 
 def _keep(column: str):
@@ -53,197 +52,325 @@ def _take(column: str):
     return lambda excluded: func.coalesce(excluded[column], case_facts.c[column])
 
 
-async def on_received(event: CaseReceived, uow: UnitOfWork) -> None:
-    data = event.payload
-    loc = data.location
-    township = (loc.township if loc else None) or org.township_of(loc.grid if loc else None)
-    values = {
-        "case_id": event.case_id, "tracking_no": data.tracking_no, "channel": data.channel.value,
-        "township": township, "county": org.county_of(township), "grid": loc.grid if loc else None,
-        "subject_class": data.subject_class, "category": data.category.value if data.category else None,
-        "received_at": event.occurred_at, "solved_on_spot": data.solved_on_spot,
-    }
-    cols = ("tracking_no", "channel", "township", "county", "grid", "subject_class", "category", "received_at")
-    await uow.session.execute(
-        _upsert_case(values, **{c: _keep(c) for c in cols}, solved_on_spot=lambda ex: ex.solved_on_spot)
-    )
-
-
-async def on_accepted(event: CaseAccepted, uow: UnitOfWork) -> None:
-    await uow.session.execute(_upsert_case({"case_id": event.case_id, "accepted_at": event.occurred_at}, accepted_at=_keep("accepted_at")))
-
-
-async def on_rejected(event: CaseRejected, uow: UnitOfWork) -> None:
-    await uow.session.execute(_upsert_case({"case_id": event.case_id, "rejected_at": event.occurred_at}, rejected_at=_keep("rejected_at")))
-
-
-async def on_merged(event: CaseMerged, uow: UnitOfWork) -> None:
-    await uow.session.execute(
-        _upsert_case({"case_id": event.case_id, "merged_into": event.payload.into_case_id}, merged_into=_take("merged_into"))
-    )
-
-
-async def on_triaged(event: CaseTriaged, uow: UnitOfWork) -> None:
-    data = event.payload
-    loc = data.location
-    township = (loc.township if loc else None) or org.township_of(loc.grid if loc else None)
-    county = data.region or org.county_of(township)
-    values = {
-        "case_id": event.case_id, "subject_class": data.subject_class, "category": data.category.value,
-        "township": township, "county": county, "grid": loc.grid if loc else None,
-    }
-    await uow.session.execute(_upsert_case(values, **{c: _take(c) for c in ("subject_class", "category", "township", "county", "grid")}))
-
-
-async def on_resolved(event: CaseResolved, uow: UnitOfWork) -> None:
-    """The case's latest answer decides 解决; the unit's order records its own."""
-    data = event.payload
-    stmt = pg_insert(case_facts).values(case_id=event.case_id, resolved_at=event.occurred_at, solved=data.solved)
-    newer = (case_facts.c.resolved_at.is_(None)) | (stmt.excluded.resolved_at >= case_facts.c.resolved_at)
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["case_id"],
-            set_={
-                "solved": func.coalesce(_if(newer, stmt.excluded.solved, case_facts.c.solved), stmt.excluded.solved),
-                "resolved_at": func.greatest(case_facts.c.resolved_at, stmt.excluded.resolved_at),
-            },
-        )
-    )
-    order_newer = unit_orders.c.resolved_at.is_(None) | (unit_orders.c.resolved_at <= event.occurred_at)
-    await uow.session.execute(
-        update(unit_orders)
-        .where(unit_orders.c.order_no == data.order_no, order_newer)
-        .values(resolved_at=event.occurred_at, solved=data.solved)
-    )
-
-
 def _if(condition, then, otherwise):
     return case((condition, then), else_=otherwise)
 
 
-async def on_closed(event: CaseClosed, uow: UnitOfWork) -> None:
-    await uow.session.execute(
-        _upsert_case({"case_id": event.case_id, "closed_at": event.occurred_at}, closed_at=lambda ex: func.greatest(case_facts.c.closed_at, ex.closed_at))
+def _case_upsert(name: str, columns: tuple[str, ...], **on_conflict) -> Write:
+    def build(v):
+        stmt = _insert(case_facts, columns, v)
+        return stmt.on_conflict_do_update(index_elements=["case_id"], set_={k: f(stmt.excluded) for k, f in on_conflict.items()})
+
+    return Write(name, _types(case_facts, columns), ("case_id",), build)
+
+
+def _insert_once(name: str, table, columns: tuple[str, ...], key: tuple[str, ...], *, target: list[str] | None = None) -> Write:
+    return Write(name, _types(table, columns), key, lambda v: _insert(table, columns, v).on_conflict_do_nothing(index_elements=target))
+
+
+_PLACE = ("subject_class", "category", "township", "county", "grid")
+_RECEIVED_KEEP = ("tracking_no", "channel", "township", "county", "grid", "subject_class", "category", "received_at")
+
+CASE_RECEIVED = _case_upsert(
+    "case received", ("case_id", *_RECEIVED_KEEP, "solved_on_spot"),
+    **{c: _keep(c) for c in _RECEIVED_KEEP}, solved_on_spot=lambda ex: ex.solved_on_spot,
+)
+CASE_ACCEPTED = _case_upsert("case accepted", ("case_id", "accepted_at"), accepted_at=_keep("accepted_at"))
+CASE_REJECTED = _case_upsert("case rejected", ("case_id", "rejected_at"), rejected_at=_keep("rejected_at"))
+CASE_MERGED = _case_upsert("case merged", ("case_id", "merged_into"), merged_into=_take("merged_into"))
+CASE_TRIAGED = _case_upsert("case triaged", ("case_id", *_PLACE), **{c: _take(c) for c in _PLACE})
+
+
+def _resolved_upsert(v):
+    """The case's latest answer decides 解决."""
+    stmt = _insert(case_facts, ("case_id", "resolved_at", "solved"), v)
+    newer = (case_facts.c.resolved_at.is_(None)) | (stmt.excluded.resolved_at >= case_facts.c.resolved_at)
+    return stmt.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_={
+            "solved": func.coalesce(_if(newer, stmt.excluded.solved, case_facts.c.solved), stmt.excluded.solved),
+            "resolved_at": func.greatest(case_facts.c.resolved_at, stmt.excluded.resolved_at),
+        },
     )
 
 
-async def on_reopened(event: CaseReopened, uow: UnitOfWork) -> None:
-    await uow.session.execute(
-        _upsert_case(
-            {"case_id": event.case_id, "current_round": event.payload.redo_round},
-            current_round=lambda ex: func.greatest(case_facts.c.current_round, ex.current_round),
-        )
+CASE_RESOLVED = Write("case resolved", _types(case_facts, ("case_id", "resolved_at", "solved")), ("case_id",), _resolved_upsert)
+CASE_CLOSED = _case_upsert("case closed", ("case_id", "closed_at"), closed_at=lambda ex: func.greatest(case_facts.c.closed_at, ex.closed_at))
+CASE_REOPENED = _case_upsert(
+    "case reopened", ("case_id", "current_round"), current_round=lambda ex: func.greatest(case_facts.c.current_round, ex.current_round)
+)
+
+_ORDER = ("order_no", "case_id", "unit", "unit_name", "role", "redo_round", "dispatched_at")
+ORDER_DISPATCHED = _insert_once("order dispatched", unit_orders, _ORDER, ("order_no",))
+_AT = {"order_no": String(), "at": DateTime(timezone=True)}
+
+
+def _first_time(column: str):
+    return lambda v: update(unit_orders).where(unit_orders.c.order_no == v.c.order_no).values(
+        {column: func.coalesce(unit_orders.c[column], v.c.at)}
     )
 
 
-async def on_dispatched(event: CaseDispatched, uow: UnitOfWork) -> None:
-    data = event.payload
-    await uow.session.execute(
-        pg_insert(unit_orders)
-        .values(
-            order_no=data.order_no, case_id=event.case_id, unit=data.unit, unit_name=data.unit_name,
-            role=data.role, redo_round=data.redo_round, dispatched_at=event.occurred_at,
-        )
-        .on_conflict_do_nothing()
-    )
+ORDER_SIGNED = Write("order signed", _AT, ("order_no",), _first_time("signed_at"))
+ORDER_RETURNED = Write("order returned", _AT, ("order_no",), _first_time("returned_at"))
+ORDER_RESOLVED = Write(
+    "order resolved", {**_AT, "solved": unit_orders.c.solved.type}, ("order_no",),
+    lambda v: update(unit_orders)
+    .where(unit_orders.c.order_no == v.c.order_no, unit_orders.c.resolved_at.is_(None) | (unit_orders.c.resolved_at <= v.c.at))
+    .values(resolved_at=v.c.at, solved=v.c.solved),
+)  # fmt: skip
 
 
-async def on_signed(event: CaseSigned, uow: UnitOfWork) -> None:
-    await uow.session.execute(
-        update(unit_orders)
-        .where(unit_orders.c.order_no == event.payload.order_no)
-        .values(signed_at=func.coalesce(unit_orders.c.signed_at, event.occurred_at))
-    )
-
-
-async def on_returned(event: CaseReturned, uow: UnitOfWork) -> None:
-    await uow.session.execute(
-        update(unit_orders)
-        .where(unit_orders.c.order_no == event.payload.order_no)
-        .values(returned_at=func.coalesce(unit_orders.c.returned_at, event.occurred_at))
-    )
-
-
-async def on_warning(event: SlaWarning, uow: UnitOfWork) -> None:
-    data = event.payload
-    if data.level != "yellow":
-        return  # an earlier threshold (50%, 75%) is a reminder, not a yellow card
-    await _card(event, uow, "yellow")
-
-
-async def on_breached(event: SlaBreached, uow: UnitOfWork) -> None:
-    """A red card; on the unit's sign / resolve clock it also marks the order late.
-
-    On time is decided by comparing event times, not by arrival order: an order is late when
-    a breached deadline falls after it was dispatched and before it was signed (resolved),
-    whether the breach arrives before or after the signature."""
-    data = event.payload
-    await _card(event, uow, "red")
-    column = {"sign": "signed_at", "resolve": "resolved_at"}.get(data.clock.value)
-    if column is None:
-        return
-    flag = "sign_late" if column == "signed_at" else "resolve_late"
+def _late(column: str, flag: str):
+    """On time is decided by comparing event times, not by arrival order: an order is late
+    when a breached deadline falls after it was dispatched and before it was signed
+    (resolved), whether the breach arrives before or after the signature."""
     done = unit_orders.c[column]
-    where = [unit_orders.c.case_id == event.case_id, unit_orders.c.dispatched_at <= data.due_at, done.is_(None) | (done > data.due_at)]
-    if data.unit:
-        where.append(unit_orders.c.unit == data.unit)
-    await uow.session.execute(update(unit_orders).where(*where).values({flag: True}))
+    return lambda v: update(unit_orders).where(
+        unit_orders.c.case_id == v.c.case_id, unit_orders.c.dispatched_at <= v.c.due_at, done.is_(None) | (done > v.c.due_at),
+        v.c.unit.is_(None) | (unit_orders.c.unit == v.c.unit),
+    ).values({flag: true()})
 
 
-async def _card(event: SlaWarning | SlaBreached, uow: UnitOfWork, level: str) -> None:
-    data = event.payload
-    await uow.session.execute(
-        pg_insert(sla_cards)
-        .values(
-            event_id=event.id, case_id=event.case_id, unit=data.unit, clock=data.clock.value, level=level,
-            due_at=data.due_at, occurred_at=event.occurred_at,
-        )
-        .on_conflict_do_nothing()
+_BREACH = {"case_id": String(), "unit": String(), "due_at": DateTime(timezone=True)}
+BREACH_SIGN = Write("sign breached", _BREACH, ("case_id",), _late("signed_at", "sign_late"))
+BREACH_RESOLVE = Write("resolve breached", _BREACH, ("case_id",), _late("resolved_at", "resolve_late"))
+
+CARD = _insert_once("card", sla_cards, ("event_id", "case_id", "unit", "clock", "level", "due_at", "occurred_at"), ("event_id",))
+
+
+def _rating_upsert(v):
+    """A later rating of the same round replaces an earlier one."""
+    columns = ("case_id", "round", "rating", "source", "units", "rated_at")
+    stmt = _insert(case_ratings, columns, v)
+    return stmt.on_conflict_do_update(
+        index_elements=["case_id", "round"],
+        set_={c: stmt.excluded[c] for c in ("rating", "source", "units", "rated_at")},
+        where=stmt.excluded.rated_at >= case_ratings.c.rated_at,
     )
 
 
-async def on_rated(event: CaseRated, uow: UnitOfWork) -> None:
-    """The citizen's rating of one round; a later rating of the same round replaces an
-    earlier one. Questionnaires are surveys, not the case's rating: they do not count."""
+RATING = Write("rating", _types(case_ratings, ("case_id", "round", "rating", "source", "units", "rated_at")), ("case_id", "round"), _rating_upsert)
+CALL = _insert_once("call", calls, ("call_id", "case_id", "township", "units", "kind", "called_at"), ("call_id",))
+_UNIT_RATING = (
+    "event_id", "direction", "case_id", "call_id", "round", "rater_unit", "rated_unit", "rating", "score", "justified",
+    "complete", "comment", "rated_at",
+)  # fmt: skip
+UNIT_RATING = Write(
+    "unit rating", _types(unit_ratings, _UNIT_RATING), ("event_id",), lambda v: _insert(unit_ratings, _UNIT_RATING, v).on_conflict_do_nothing()
+)
+GRID = _insert_once("grid activity", grid_activity, ("event_id", "worker_id", "grid", "township", "county", "kind", "count", "occurred_at"), ("event_id",))
+
+# Inserts before the updates that need their rows; see scoring.batch and order_sensitive.
+BATCH_ORDER = (
+    CASE_RECEIVED, CASE_ACCEPTED, CASE_REJECTED, CASE_MERGED, CASE_TRIAGED, CASE_RESOLVED, CASE_CLOSED, CASE_REOPENED,
+    ORDER_DISPATCHED, ORDER_SIGNED, ORDER_RETURNED, ORDER_RESOLVED, BREACH_SIGN, BREACH_RESOLVE,
+    CARD, RATING, CALL, UNIT_RATING, GRID,
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- event → rows
+# Pure: which rows each event writes. All times are the events' own occurred_at.
+
+Rows = list[tuple[Write, dict[str, Any]]]
+
+
+def _township(loc) -> str | None:
+    return (loc.township if loc else None) or org.township_of(loc.grid if loc else None)
+
+
+def received(event) -> Rows:
+    data, loc = event.payload, event.payload.location
+    township = _township(loc)
+    return [(CASE_RECEIVED, {
+        "case_id": event.case_id, "tracking_no": data.tracking_no, "channel": data.channel.value,
+        "township": township, "county": org.county_of(township), "grid": loc.grid if loc else None,
+        "subject_class": data.subject_class, "category": data.category.value if data.category else None,
+        "received_at": event.occurred_at, "solved_on_spot": data.solved_on_spot,
+    })]  # fmt: skip
+
+
+def triaged(event) -> Rows:
+    data, loc = event.payload, event.payload.location
+    township = _township(loc)
+    return [(CASE_TRIAGED, {
+        "case_id": event.case_id, "subject_class": data.subject_class, "category": data.category.value,
+        "township": township, "county": data.region or org.county_of(township), "grid": loc.grid if loc else None,
+    })]  # fmt: skip
+
+
+def resolved(event) -> Rows:
+    data = event.payload
+    return [
+        (CASE_RESOLVED, {"case_id": event.case_id, "resolved_at": event.occurred_at, "solved": data.solved}),
+        (ORDER_RESOLVED, {"order_no": data.order_no, "at": event.occurred_at, "solved": data.solved}),
+    ]
+
+
+def dispatched(event) -> Rows:
+    data = event.payload
+    return [(ORDER_DISPATCHED, {
+        "order_no": data.order_no, "case_id": event.case_id, "unit": data.unit, "unit_name": data.unit_name,
+        "role": data.role, "redo_round": data.redo_round, "dispatched_at": event.occurred_at,
+    })]  # fmt: skip
+
+
+def _card(event, level: str) -> tuple[Write, dict[str, Any]]:
+    data = event.payload
+    return (CARD, {
+        "event_id": event.id, "case_id": event.case_id, "unit": data.unit, "clock": data.clock.value, "level": level,
+        "due_at": data.due_at, "occurred_at": event.occurred_at,
+    })  # fmt: skip
+
+
+def warning(event) -> Rows:
+    """An earlier threshold (50%, 75%) is a reminder, not a yellow card."""
+    return [_card(event, "yellow")] if event.payload.level == "yellow" else []
+
+
+def breached(event) -> Rows:
+    """A red card; on the unit's sign / resolve clock it also marks the order late."""
+    data = event.payload
+    late = {"sign": BREACH_SIGN, "resolve": BREACH_RESOLVE}.get(data.clock.value)
+    rows: Rows = [_card(event, "red")]
+    if late is not None:
+        rows.append((late, {"case_id": event.case_id, "unit": data.unit or None, "due_at": data.due_at}))
+    return rows
+
+
+def rated(event) -> Rows:
+    """The citizen's rating of one round. Questionnaires are surveys, not the case's rating."""
     data = event.payload
     if data.source == "questionnaire":
+        return []
+    return [(RATING, {
+        "case_id": event.case_id, "round": data.round, "rating": data.rating.value, "source": data.source,
+        "units": dumps(list(data.units)), "rated_at": event.occurred_at,
+    })]  # fmt: skip
+
+
+def _call(event, call_id: str, township: str, units: list[str], kind: str) -> Rows:
+    return [(CALL, {"call_id": call_id, "case_id": event.case_id, "township": township, "units": dumps(units), "kind": kind, "called_at": event.occurred_at})]
+
+
+def grid(event) -> Rows:
+    data = event.payload
+    return [(GRID, {
+        "event_id": event.id, "worker_id": data.worker_id, "grid": data.grid, "township": org.township_of(data.grid),
+        "county": org.county_of(data.grid), "kind": data.kind, "count": data.count, "occurred_at": event.occurred_at,
+    })]  # fmt: skip
+
+
+FACTS = {
+    "case.received": received,
+    "case.accepted": lambda e: [(CASE_ACCEPTED, {"case_id": e.case_id, "accepted_at": e.occurred_at})],
+    "case.rejected": lambda e: [(CASE_REJECTED, {"case_id": e.case_id, "rejected_at": e.occurred_at})],
+    "case.merged": lambda e: [(CASE_MERGED, {"case_id": e.case_id, "merged_into": e.payload.into_case_id})],
+    "case.triaged": triaged,
+    "case.dispatched": dispatched,
+    "case.signed": lambda e: [(ORDER_SIGNED, {"order_no": e.payload.order_no, "at": e.occurred_at})],
+    "case.returned": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at})],
+    "case.resolved": resolved,
+    "case.closed": lambda e: [(CASE_CLOSED, {"case_id": e.case_id, "closed_at": e.occurred_at})],
+    "case.reopened": lambda e: [(CASE_REOPENED, {"case_id": e.case_id, "current_round": e.payload.redo_round})],
+    "case.rated": rated,
+    "case.county_called": lambda e: _call(e, e.payload.call_id, e.payload.township, list(e.payload.units), "county_called"),
+    "case.whistle_blown": lambda e: _call(e, e.payload.call_id, e.payload.township, [e.payload.lead_unit, *e.payload.co_units], "whistle"),
+    "sla.warning": warning,
+    "sla.breached": breached,
+    # Scoring's own two-way rating coming back from the topic (or a replay): the API wrote the
+    # row already in the same transaction as the event, so this is usually a no-op.
+    "unit.rated": lambda e: [(UNIT_RATING, unit_rating_row(e))],
+    "grid.activity": grid,
+}  # fmt: skip
+
+
+def facts(event: EventBase) -> Rows:
+    rows = FACTS.get(event.type)
+    return rows(event) if rows is not None else []
+
+
+async def apply_facts(event: EventBase, uow: UnitOfWork) -> None:
+    """The live handler: the event's rows, one statement each."""
+    for write, row in facts(event):
+        await write.run(uow.session, [row])
+
+
+async def apply_facts_many(session: AsyncSession, events: list[EventBase]) -> None:
+    """Many events' facts, write by write in ``BATCH_ORDER`` — or event by event when the
+    batch is order-sensitive (the same result either way)."""
+    if order_sensitive(events):
+        for event in events:
+            for write, row in facts(event):
+                await write.run(session, [row])
         return
-    stmt = pg_insert(case_ratings).values(
-        case_id=event.case_id, round=data.round, rating=data.rating.value, source=data.source,
-        units=list(data.units), rated_at=event.occurred_at,
-    )
-    newer = stmt.excluded.rated_at >= case_ratings.c.rated_at
-    await uow.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["case_id", "round"],
-            set_={c: stmt.excluded[c] for c in ("rating", "source", "units", "rated_at")},
-            where=newer,
-        )
-    )
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        for write, row in facts(event):
+            grouped.setdefault(write.name, []).append(row)
+    for write in BATCH_ORDER:
+        if write.name in grouped:
+            await write.run(session, grouped[write.name])
 
 
-async def on_county_called(event: CountyCalled, uow: UnitOfWork) -> None:
-    data = event.payload
-    await _call(event, uow, data.call_id, data.township, list(data.units), "county_called")
+def order_sensitive(events: list[EventBase]) -> bool:
+    """Whether applying these events write by write could differ from one by one: an order
+    updated (signed, returned, resolved) before its dispatch in the batch, or a red card
+    before a dispatch, signature or answer of its case in the batch that its comparison of
+    times would see differently."""
+    dispatch_at: dict[str, int] = {}  # order_no → position of its dispatch
+    later: dict[str, list[tuple[int, str, Any]]] = {}  # case → (position, what, time) of dispatches, signatures, answers
+    for i, event in enumerate(events):
+        if event.type == "case.dispatched":
+            dispatch_at.setdefault(event.payload.order_no, i)
+            later.setdefault(event.case_id, []).append((i, "dispatched", event.occurred_at))
+        elif event.type == "case.signed":
+            later.setdefault(event.case_id, []).append((i, "sign", event.occurred_at))
+        elif event.type == "case.resolved":
+            later.setdefault(event.case_id, []).append((i, "resolve", event.occurred_at))
+    for i, event in enumerate(events):
+        if event.type in ("case.signed", "case.returned", "case.resolved") and dispatch_at.get(event.payload.order_no, -1) > i:
+            return True
+        if event.type == "sla.breached" and event.payload.clock.value in ("sign", "resolve"):
+            due = event.payload.due_at
+            for j, what, at in later.get(event.case_id, ()):
+                if j > i and what in ("dispatched", event.payload.clock.value) and at <= due:
+                    return True
+    return False
 
 
-async def on_whistle(event: WhistleBlown, uow: UnitOfWork) -> None:
-    data = event.payload
-    await _call(event, uow, data.call_id, data.township, [data.lead_unit, *data.co_units], "whistle")
+FACT_HANDLERS = {event_type: apply_facts for event_type in FACTS}
 
 
-async def _call(event: EventBase, uow: UnitOfWork, call_id: str, township: str, units: list[str], kind: str) -> None:
-    await uow.session.execute(
-        pg_insert(calls)
-        .values(call_id=call_id, case_id=event.case_id, township=township, units=units, kind=kind, called_at=event.occurred_at)
-        .on_conflict_do_nothing()
-    )
+class _Recorder:
+    """Stands in for a unit of work to collect the statements a handler would execute."""
+
+    def __init__(self) -> None:
+        self.session = self
+        self.calls: list[tuple[Any, Any]] = []
+
+    async def execute(self, statement, params=None) -> None:
+        self.calls.append((statement, params))
 
 
-async def on_unit_rated(event: UnitRated, uow: UnitOfWork) -> None:
-    """Scoring's own two-way rating coming back from the topic (or a replay): the API wrote
-    the row already in the same transaction as the event, so this is usually a no-op."""
-    await uow.session.execute(pg_insert(unit_ratings).values(**unit_rating_row(event)).on_conflict_do_nothing())
+async def apply_events_many(session: AsyncSession, events: list[EventBase]) -> None:
+    """What ``HANDLERS`` do, for many events in order at once (a rebuild): ``case_status`` by
+    the shared rule, its statement run once with every event's parameters (an executemany,
+    row after row in order), then the facts write by write."""
+    recorder = _Recorder()
+    for event in events:
+        if event.case_scoped:
+            await track_case_status(event, recorder)  # type: ignore[arg-type]
+    statements: dict[int, tuple[Any, list[Any]]] = {}
+    for statement, params in recorder.calls:
+        statements.setdefault(id(statement), (statement, []))[1].append(params)
+    if len(statements) > 1:  # the rule changed shape: keep the order of every call
+        for statement, params in recorder.calls:
+            await session.execute(statement, params)
+    else:
+        for statement, many in statements.values():
+            await session.execute(statement, many)
+    await apply_facts_many(session, events)
 
 
 def unit_rating_row(event: UnitRated) -> dict:
@@ -254,41 +381,6 @@ def unit_rating_row(event: UnitRated) -> dict:
         "rating": data.rating.value if data.rating else None, "score": data.score, "justified": data.justified,
         "complete": data.complete, "comment": data.comment, "rated_at": event.occurred_at,
     }
-
-
-async def on_grid_activity(event: GridActivity, uow: UnitOfWork) -> None:
-    data = event.payload
-    township = org.township_of(data.grid)
-    await uow.session.execute(
-        pg_insert(grid_activity)
-        .values(
-            event_id=event.id, worker_id=data.worker_id, grid=data.grid, township=township,
-            county=org.county_of(data.grid), kind=data.kind, count=data.count, occurred_at=event.occurred_at,
-        )
-        .on_conflict_do_nothing()
-    )
-
-
-FACT_HANDLERS = {
-    "case.received": on_received,
-    "case.accepted": on_accepted,
-    "case.rejected": on_rejected,
-    "case.merged": on_merged,
-    "case.triaged": on_triaged,
-    "case.dispatched": on_dispatched,
-    "case.signed": on_signed,
-    "case.returned": on_returned,
-    "case.resolved": on_resolved,
-    "case.closed": on_closed,
-    "case.reopened": on_reopened,
-    "case.rated": on_rated,
-    "case.county_called": on_county_called,
-    "case.whistle_blown": on_whistle,
-    "sla.warning": on_warning,
-    "sla.breached": on_breached,
-    "unit.rated": on_unit_rated,
-    "grid.activity": on_grid_activity,
-}
 
 
 # Every case-scoped event keeps case_status; the lifecycle facts and grid activity feed the scores.

@@ -26,26 +26,45 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from collections.abc import Awaitable, Callable
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scoring.batch import params, unnest_rows
 from scoring.models import FACT_TABLES
 from shared.cloudevents import MalformedEvent, from_message, header
 from shared.consumer import EventConsumer, Handler
 from shared.db import processed_events
+from shared.events import EventBase
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
 
 _INBOX = pg_insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id)
+# The same for a whole batch: the ids that were not there yet come back.
+_INBOX_ROWS = unnest_rows({"event_id": processed_events.c.event_id.type, "event_type": processed_events.c.event_type.type})
+_INBOX_MANY = (
+    pg_insert(processed_events)
+    .from_select(["event_id", "event_type"], select(_INBOX_ROWS.c.event_id, _INBOX_ROWS.c.event_type))
+    .on_conflict_do_nothing()
+    .returning(processed_events.c.event_id)
+)
+
+ApplyMany = Callable[[AsyncSession, list[EventBase]], Awaitable[None]]
 
 
 class Rebuild:
-    def __init__(self, runtime: Runtime, handlers: dict[str, Handler], batch_size: int = 2000) -> None:
+    def __init__(
+        self, runtime: Runtime, handlers: dict[str, Handler], batch_size: int = 2000, apply_many: ApplyMany | None = None
+    ) -> None:
         self.runtime = runtime
         self.handlers = handlers
         self.batch_size = batch_size
+        # What the handlers do, for a whole fetched batch at once (set-based); None: event by event.
+        self.apply_many = apply_many
         self.task: asyncio.Task[None] | None = None
         self.status: dict[str, Any] = {"state": "idle"}
         self._shutting_down = False
@@ -57,7 +76,7 @@ class Rebuild:
     def start(self) -> dict[str, Any]:
         self.status = {
             "state": "running", "phase": "stopping the live consumer", "started_at": datetime.now(UTC).isoformat(),
-            "finished_at": None, "events_read": 0, "events_applied": 0, "events_failed": 0, "highwater": None,
+            "finished_at": None, "replay_seconds": None, "events_read": 0, "events_applied": 0, "events_failed": 0, "highwater": None,
             "partitions": {}, "error": None,
         }
         self.task = asyncio.create_task(self._run(), name="scoring-rebuild")
@@ -83,7 +102,9 @@ class Rebuild:
                 await uow.session.execute(text(f"TRUNCATE {names}"))
                 await uow.commit()
             self.status["phase"] = "replaying the topic"
+            replay_started = time.perf_counter()
             await self._replay()
+            self.status["replay_seconds"] = round(time.perf_counter() - replay_started, 3)
             self.status.update(state="done", phase="done")
         except asyncio.CancelledError:
             self.status.update(state="cancelled", phase="cancelled")
@@ -115,9 +136,14 @@ class Rebuild:
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
                 read = sum(len(r) for r in batch.values())
-                for tp, records in batch.items():
-                    if records:
-                        await self._apply(records)
+                if self.apply_many is not None:
+                    # One transaction for the whole fetch: each partition's records stay in order.
+                    if read:
+                        await self._apply([r for records in batch.values() for r in records])
+                else:
+                    for tp, records in batch.items():
+                        if records:
+                            await self._apply(records)
                 self.status["events_read"] += read
                 empty_fetches = 0 if read else empty_fetches + 1
                 done = await self._progress(consumer, tps)
@@ -152,11 +178,15 @@ class Rebuild:
         fails again, counted and skipped (the live consumer would have dead-lettered it)."""
         try:
             async with self.runtime.uow() as uow:
-                applied = 0
-                for record in records:
-                    applied += await self._one(uow, record)
+                if self.apply_many is not None:
+                    applied, malformed = await self._many(uow.session, records)
+                else:
+                    applied, malformed = 0, 0
+                    for record in records:
+                        applied += await self._one(uow, record)
                 await uow.commit()
             self.status["events_applied"] += applied
+            self.status["events_failed"] += malformed
         except Exception:
             for record in records:
                 try:
@@ -167,6 +197,32 @@ class Rebuild:
                 except Exception as exc:
                     log.warning("rebuild skips an event at %s/%s: %r", record.partition, record.offset, exc)
                     self.status["events_failed"] += 1
+
+    async def _many(self, session: AsyncSession, records: list) -> tuple[int, int]:
+        """A batch through the inbox in one statement, then ``apply_many`` on the events it
+        had not seen (a duplicate on the topic, or one already applied, is dropped)."""
+        events: list[EventBase] = []
+        seen: set = set()
+        malformed = 0
+        for record in records:
+            if header(record.headers, "ce_type") not in self.handlers:
+                continue
+            try:
+                event = from_message(record.value, record.headers)
+            except MalformedEvent:
+                malformed += 1
+                continue
+            if event.id not in seen:
+                seen.add(event.id)
+                events.append(event)
+        if not events:
+            return 0, malformed
+        rows = [{"event_id": e.id, "event_type": e.type} for e in events]
+        fresh = set((await session.execute(_INBOX_MANY, params(["event_id", "event_type"], rows))).scalars())
+        events = [e for e in events if e.id in fresh]
+        assert self.apply_many is not None
+        await self.apply_many(session, events)
+        return len(events), malformed
 
     async def _one(self, uow, record) -> int:
         handler = self.handlers.get(header(record.headers, "ce_type") or "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, func, or_, select, update
@@ -20,11 +20,42 @@ OPEN_STATES = ("running", "paused", "breached")
 # --------------------------------------------------------------------- calendar
 
 
+class _MemoCalendar(WorkingCalendar):
+    """A calendar that remembers each day's answer: a deadline walks the same days many
+    times (every threshold of every clock), and the package's answer for a day never changes."""
+
+    def __init__(self, tables) -> None:
+        super().__init__(tables)
+        self._workday: dict[date, bool] = {}
+        self._source: dict[date, str] = {}
+
+    def is_workday(self, day: date) -> bool:
+        known = self._workday.get(day)
+        if known is None:
+            known = self._workday[day] = super().is_workday(day)
+        return known
+
+    def source(self, day: date) -> str:
+        known = self._source.get(day)
+        if known is None:
+            known = self._source[day] = super().source(day)
+        return known
+
+
+# The calendar of the tables as last read, reused while they are unchanged (its memo with it).
+_calendar: tuple[tuple, WorkingCalendar] | None = None
+
+
 async def load_calendar(session: AsyncSession) -> WorkingCalendar:
     """The loaded holiday tables over the package: a few rows, read per unit of work so that
     a table loaded on one replica counts on every replica at once."""
+    global _calendar
     rows = (await session.execute(select(holiday_tables.c.year, holiday_tables.c.holidays, holiday_tables.c.workdays))).all()
-    return WorkingCalendar([HolidayTable.parse({"year": r.year, "holidays": r.holidays, "workdays": r.workdays}) for r in rows])
+    key = tuple(sorted((r.year, tuple(r.holidays), tuple(r.workdays)) for r in rows))
+    if _calendar is None or _calendar[0] != key:
+        tables = [HolidayTable.parse({"year": r.year, "holidays": r.holidays, "workdays": r.workdays}) for r in rows]
+        _calendar = (key, _MemoCalendar(tables))
+    return _calendar[1]
 
 
 async def put_holiday_table(session: AsyncSession, table: HolidayTable, loaded_by: str) -> None:

@@ -138,13 +138,21 @@ class Clocks:
         self.uow = uow
         self.calendar = calendar
         self.policies = Policies(uow)
+        self._case_policies: dict[tuple, tuple[str, int]] = {}
 
     @classmethod
     async def open(cls, uow: UnitOfWork) -> Clocks:
         return cls(uow, await repo.load_calendar(uow.session))
 
     async def case_policy(self, case_id: str, at: datetime, *, category: str | None = None) -> tuple[str, int]:
-        """The policy the case started under (pinned at triage), else the one in force at ``at``."""
+        """The policy the case started under (pinned at triage), else the one in force at ``at``.
+        Asked once per event and case: the clocks one event starts share it."""
+        key = (case_id, at, category)
+        if key not in self._case_policies:
+            self._case_policies[key] = await self._case_policy(case_id, at, category=category)
+        return self._case_policies[key]
+
+    async def _case_policy(self, case_id: str, at: datetime, *, category: str | None = None) -> tuple[str, int]:
         case = await repo.get_case(self.uow.session, case_id)
         if case is not None and case["policy_id"] is not None:
             return case["policy_id"], case["policy_version"]
