@@ -29,6 +29,15 @@ async def the_order(platform, case_id: str, unit: str) -> dict:
     return await eventually(check, timeout=60, what=f"an order for {unit}")
 
 
+async def any_order(platform, case_id: str) -> dict:
+    async def check():
+        answer = await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=DISPATCHER)
+        orders = answer.json().get("orders", []) if answer.status_code == 200 else []
+        return orders[0] if orders else None
+
+    return await eventually(check, timeout=60, what=f"an order for case {case_id}")
+
+
 async def timeline(platform, case_id: str, last: str) -> list[str]:
     async def check():
         view = (await platform.intake.get(f"/api/v1/appeals/{case_id}", headers=AUDITOR)).json()
@@ -238,3 +247,88 @@ async def test_an_overdue_order_gets_yellow_and_red_cards_urging_and_supervision
     assert len(duty) >= 4
     board = (await platform.sla.get("/api/v1/board", headers=DISPATCHER)).json()
     assert "LB-XC-ZJJ" in str(board)
+
+
+async def test_two_reports_of_one_matter_are_merged_and_close_with_the_main_case(platform):
+    """Two villagers report the same rubbish heap in 六纳村 within minutes: the second is
+    merged (并单) into the first, is never dispatched itself, and closes when the first does."""
+    place = {"address": "忻城县通挽镇六纳村"}
+    first = {"title": "六纳村村口垃圾成堆", "description": "六纳村村口垃圾堆放多日无人清理，气味难闻。", "channel": "app",
+             "contact": {"name": "韦大姐", "phone": "13977720001"}, "location": place}  # fmt: skip
+    second = {"title": "六纳村村口垃圾成堆没人管", "description": "六纳村村口垃圾堆放多日无人清理，气味很难闻。", "channel": "wechat",
+              "contact": {"name": "覃师傅", "phone": "13977720002"}, "location": place}  # fmt: skip
+    main_id = (await platform.intake.post("/api/v1/appeals", json=first)).json()["case_id"]
+    merged = (await platform.intake.post("/api/v1/appeals", json=second)).json()
+    assert merged["status"] == "merged" and merged["merged_into"] == main_id
+    assert "case.merged" in await timeline(platform, merged["case_id"], "case.merged")
+
+    order = await any_order(platform, main_id)  # whoever the catalogue gives it to
+    handler = actor_headers("handler", "township_staff" if order["unit"] == "LB-XC-TW" else "dept_clerk", order["unit"])
+    no = order["order_no"]
+    post = platform.dispatch.post
+    assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=handler)).status_code == 200
+    assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": "已组织清运"}, headers=handler)).status_code == 200
+    verified = await post(f"/api/v1/cases/{main_id}/verify", json={"passed": True, "public_summary": "六纳村村口垃圾已清运"},
+                          headers=TONGWAN)  # fmt: skip
+    assert verified.status_code == 200, verified.text
+
+    # The duplicate had no order of its own, and closes with its main case.
+    orders = (await platform.dispatch.get(f"/api/v1/cases/{merged['case_id']}/orders", headers=DISPATCHER))
+    assert orders.status_code == 404 or orders.json()["orders"] == []
+    await timeline(platform, merged["case_id"], "case.closed")
+    view = (await platform.intake.get(f"/api/v1/appeals/{merged['case_id']}", headers=TONGWAN)).json()
+    assert view["status"] == "closed" and view["merged_into"] == main_id
+
+
+async def test_a_return_reviewed_and_redispatched_then_an_extension_moves_the_deadline(platform):
+    """住建局 returns a ditch inside a village as not its duty; the centre upholds it and
+    re-dispatches to 城关镇, which asks for 3 more working days; the centre approves and
+    SLA's resolve deadline for the township moves; 住建局's return is counted."""
+    appeal = {"title": "板江村排水沟淤塞", "description": "城关镇板江村屯内排水沟淤塞发臭，请求清理。", "channel": "app",
+              "contact": {"name": "莫先生", "phone": "13977730003"}, "location": {"address": "忻城县城关镇板江村"}}  # fmt: skip
+    case_id = (await platform.intake.post("/api/v1/appeals", json=appeal)).json()["case_id"]
+    first = await the_order(platform, case_id, "LB-XC-ZJJ")
+    post = platform.dispatch.post
+    returned = await post(f"/api/v1/orders/{first['order_no']}/return", headers=CLERK, json={
+        "reason_code": "not_our_duty", "reason": "屯内排水沟属村级设施，应由镇村组织清理", "suggested_unit": "LB-XC-CG"})
+    assert returned.status_code == 200, returned.text
+    clerk_tries_to_approve = await post(f"/api/v1/orders/{first['order_no']}/review", headers=CLERK,
+                                        json={"upheld": True, "redispatch_to": "LB-XC-CG"})  # fmt: skip
+    assert clerk_tries_to_approve.status_code == 403  # the centre reviews, not the unit
+    reviewed = await post(f"/api/v1/orders/{first['order_no']}/review", headers=DISPATCHER,
+                          json={"upheld": True, "comment": "属实", "redispatch_to": "LB-XC-CG"})  # fmt: skip
+    assert reviewed.status_code == 200, reviewed.text
+
+    order = await the_order(platform, case_id, "LB-XC-CG")
+    no = order["order_no"]
+    assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=CHENGGUAN)).status_code == 200
+
+    async def resolve_clock():
+        answer = await platform.sla.get(f"/api/v1/cases/{case_id}/clocks", headers=DISPATCHER)
+        clocks = answer.json().get("clocks", []) if answer.status_code == 200 else []
+        found = [c for c in clocks if c["name"] == "resolve" and c["unit"] == "LB-XC-CG"]
+        return found[0] if found else None
+
+    before = await eventually(resolve_clock, timeout=60, what="the township's resolve clock")
+    asked = await post(f"/api/v1/orders/{no}/extensions", headers=CHENGGUAN, json={"working_days": 3, "reason": "需协调挖掘机"})
+    assert asked.status_code == 201, asked.text
+    request_id = asked.json()["detail"]["request_id"]
+    approved = await post(f"/api/v1/extensions/{request_id}/decision", json={"approve": True}, headers=DISPATCHER)
+    assert approved.status_code == 200, approved.text
+
+    async def moved():
+        clock = await resolve_clock()
+        return clock if clock and clock["due_at"] > before["due_at"] else None
+
+    after = await eventually(moved, timeout=60, what="SLA to move the deadline")
+    assert datetime.fromisoformat(after["due_at"]) - datetime.fromisoformat(before["due_at"]) >= timedelta(days=3)
+    types = await timeline(platform, case_id, "case.extension_approved")
+    assert {"case.returned", "case.return_reviewed", "case.extension_requested"} <= set(types)
+
+    # Scoring counts the return against 住建局 (退单率).
+    async def return_counted():
+        stats = await platform.scoring.get("/api/v1/stats/units/LB-XC-ZJJ", params={"period": "day"}, headers=DISPATCHER)
+        counts = stats.json()["counts"] if stats.status_code == 200 else {}
+        return counts if counts.get("returned", 0) >= 1 else None
+
+    await eventually(return_counted, timeout=60, what="the return counted for 住建局")
