@@ -160,6 +160,20 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     unit_rated = await eventually(lambda: platform.reader.events(case_id=case_id, types="unit.rated"), what="unit.rated")
     assert [e.payload.rated_unit for e in unit_rated] == ["LB-XC-JTJ"]
 
+    # The scores 忻城县 would see today: 交通运输局 has the township's favourable rating and the
+    # order it resolved counted; 通挽镇's case is counted as resolved in its area.
+    async def scored():
+        answer = await platform.scoring.get("/api/v1/scores", params={"county": "LB-XC", "period": "day"}, headers=DISPATCHER)
+        units = {u["unit"]: u for u in answer.json()["units"]} if answer.status_code == 200 else {}
+        jtj = units.get("LB-XC-JTJ")
+        return units if jtj and jtj["two_way"]["rated"] >= 1 else None
+
+    units = await eventually(scored, timeout=60, what="交通运输局's composite with the township's rating")
+    jtj = units["LB-XC-JTJ"]
+    assert jtj["two_way"]["favourable"] >= 1 and jtj["counts"]["orders"] >= 1 and jtj["score"] is not None
+    township = (await platform.scoring.get("/api/v1/stats/townships/LB-XC-TW", params={"period": "day"}, headers=TONGWAN)).json()
+    assert township["counts"]["received"] >= 1 and township["counts"]["resolved"] >= 1
+
 
 async def test_an_unsatisfied_citizen_gets_a_redo_and_rates_the_second_round(platform):
     """不满意 → 重办: the same unit works the case again as round 1; its callback is round 1."""
