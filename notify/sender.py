@@ -10,7 +10,6 @@ makes the repeat harmless). Quiet hours and the rate limit are applied at send t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from notify import domain, repository
 from notify.channels import ChannelAdapter, Delivery, SendResult
 from notify.service import BODY_CONTEXT, PHONE_CONTEXT, NotifyContext
+from shared.tasks import stop_task
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,7 @@ class Sender:
         self._task = asyncio.create_task(self._run(), name="notify-sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await stop_task(self._task)
 
     async def _run(self) -> None:
         settings = self.ctx.settings

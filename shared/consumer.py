@@ -15,6 +15,12 @@ event and paused for an exponential backoff while the other partitions go on. Af
 
 Infrastructure failures (database down, commit failed) never count as attempts: the
 batch is retried until the infrastructure is back, and nothing is dead-lettered for it.
+
+A service may also give a ``batch_handler``: then step 2 writes the batch's event ids to
+the inbox in one statement and hands every new event to it at once, in topic order, so it
+can read and write the whole batch as a set. It must do what the per-event handlers would
+do one after another; the per-event handlers stay required, because a failing batch is
+replayed event by event through them (step above) to find and park the bad event.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared import metrics
+from shared.tasks import stop_task
 from shared.bus import dlq_topic, new_producer, read_epoch
 from shared.cloudevents import SOURCE_PREFIX, MalformedEvent, from_message, header
 from shared.db import UnitOfWork, dead_letters, processed_events
@@ -41,9 +49,22 @@ from shared.logs import bind_event_context
 log = logging.getLogger(__name__)
 
 Handler = Callable[[EventBase, UnitOfWork], Awaitable[None]]
+# A whole partition batch's new events (inbox already written), in topic order.
+BatchHandler = Callable[[UnitOfWork, list[EventBase]], Awaitable[None]]
 
 # The inbox insert, built once (values as parameters: compiled once, cached).
 _RECORD_PROCESSED = pg_insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id)
+# The same for a whole batch (one array per column): the ids not there yet come back.
+_BATCH_ROWS = func.unnest(
+    cast(bindparam("event_ids"), ARRAY(processed_events.c.event_id.type)),
+    cast(bindparam("event_types"), ARRAY(processed_events.c.event_type.type)),
+).table_valued("event_id", "event_type").render_derived(name="v")
+_RECORD_PROCESSED_MANY = (
+    pg_insert(processed_events)
+    .from_select(["event_id", "event_type"], select(_BATCH_ROWS.c.event_id, _BATCH_ROWS.c.event_type))
+    .on_conflict_do_nothing()
+    .returning(processed_events.c.event_id)
+)
 
 
 @dataclass
@@ -88,8 +109,11 @@ class EventConsumer:
         batch_size: int = 500,
         epoch_check_seconds: float = 1.0,
         skip_producers: frozenset[str] = frozenset(),
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.service = service
+        # What ``handlers`` do, for a whole partition batch at once (see the module's doc).
+        self.batch_handler = batch_handler
         # Events from these producers are skipped unread (a service that applies its own
         # events inline); compared on the ce_source header.
         self._skip_sources = frozenset(f"{SOURCE_PREFIX}{name}" for name in skip_producers)
@@ -143,13 +167,7 @@ class EventConsumer:
     async def stop(self, grace_seconds: float = 10) -> None:
         """Finish the batch in hand (its commit included), then leave the group."""
         self._stopping = True
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=grace_seconds)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
-                with contextlib.suppress(BaseException):
-                    await self._task
+        await stop_task(self._task, grace=grace_seconds)
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
@@ -259,6 +277,7 @@ class EventConsumer:
         """Apply a partition batch in one transaction; returns what to commit and retry."""
         outcome = _Outcome()
         async with self.new_uow() as uow:
+            batch: list[EventBase] | None = [] if self.batch_handler is not None and not isolate else None
             for record in records:
                 event_type = header(record.headers, "ce_type")
                 handler = self.handlers.get(event_type or "")
@@ -278,6 +297,10 @@ class EventConsumer:
                     continue
 
                 key = (tp, record.offset)
+                if batch is not None:
+                    batch.append(event)
+                    outcome.next_offset = record.offset + 1
+                    continue
                 if not isolate:
                     if await self._handle(uow, event, handler):
                         self.handled += 1
@@ -313,8 +336,37 @@ class EventConsumer:
                     self.handled += 1
                 self._attempts.pop(key, None)
                 outcome.next_offset = record.offset + 1
+            if batch:
+                self.handled += await self._handle_batch(uow, batch)
             await uow.commit()
         return outcome
+
+    async def _handle_batch(self, uow: UnitOfWork, events: list[EventBase]) -> int:
+        """Inbox check for the whole batch + the batch handler on the new events. Returns how
+        many were new. Raises _HandlerFailed (then the batch is replayed event by event)."""
+        ids: set = set()
+        unique_events = [e for e in events if not (e.id in ids or ids.add(e.id))]  # a resend within the batch
+        inserted = await uow.session.execute(
+            _RECORD_PROCESSED_MANY,
+            {"event_ids": [e.id for e in unique_events], "event_types": [e.type for e in unique_events]},
+        )
+        new_ids = set(inserted.scalars())
+        fresh = [e for e in unique_events if e.id in new_ids]
+        for event in events:
+            if event.id not in new_ids:
+                metrics.EVENTS_HANDLED.labels(self.service, event.type, "duplicate").inc()
+            else:
+                new_ids.discard(event.id)  # the second copy of an id in the batch is a duplicate
+        if fresh:
+            assert self.batch_handler is not None
+            try:
+                await self.batch_handler(uow, fresh)
+            except Exception as exc:
+                raise _HandlerFailed(exc) from exc
+            # Per-event handler times are not measured on this path: the batch's time is.
+            for event in fresh:
+                metrics.EVENTS_HANDLED.labels(self.service, event.type, "handled").inc()
+        return len(fresh)
 
     async def _handle(self, uow: UnitOfWork, event: EventBase, handler: Handler) -> bool:
         """Inbox check + handler. Returns False for a duplicate. Raises _HandlerFailed."""

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.tasks import stop_task
 from shared.orgdata import OrgDataError, OrgDirectory, parse_org
 
 log = logging.getLogger(__name__)
@@ -140,10 +141,7 @@ class OrgFollower:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_task(task)
 
     async def wait_for_version(self, version: int, timeout: float = 10) -> OrgDirectory:
         """Wait until a snapshot of at least ``version`` is current (for tests); TimeoutError else."""

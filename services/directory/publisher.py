@@ -23,6 +23,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaProducer
 
 from services.directory import repository
+from shared.tasks import stop_task
 from shared.bus import TopicSpec, ensure_topics, new_producer
 from shared.db import UnitOfWork
 from shared.orgfollow import SNAPSHOT_KEY, encode_snapshot
@@ -78,9 +79,7 @@ class SnapshotPublisher:
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await stop_task(task)
         try:
             await asyncio.wait_for(self._flush_once(), grace)
         except Exception as exc:  # the next start republishes the current version
