@@ -105,6 +105,9 @@ class AuthSettings(BaseSettings):
     jwks_min_refresh_seconds: float = Field(default=30, ge=0, description="at most one fetch per this many seconds")
     role_claim: str = Field(default="role", min_length=1, description="claim holding the platform role")
     unit_claim: str = Field(default="unit", min_length=1, description="claim holding the org unit code")
+    allow_headers_remote: bool = Field(
+        default=False, description="let AUTH_MODE=headers serve beyond loopback (a closed trial only; never in production)"
+    )
 
     @model_validator(mode="after")
     def _jwt_needs_idp(self) -> AuthSettings:
@@ -116,6 +119,18 @@ class AuthSettings(BaseSettings):
         if self.jwks_url:
             _check_jwks_url(self.jwks_url)
         return self
+
+
+def headers_mode_problem(auth: AuthSettings, host: str) -> str | None:
+    """Why a service must not start: X-Actor-* headers are trusted from anyone who can reach
+    it, so headers mode serves loopback (development) only unless explicitly allowed."""
+    if auth.mode != "headers" or is_loopback(host) or auth.allow_headers_remote:
+        return None
+    return (
+        f"AUTH_MODE=headers trusts X-Actor-* headers from anyone, but this service listens on {host}: "
+        "set AUTH_MODE=jwt with AUTH_JWKS_URL and AUTH_ISSUER (README, 'Sign-in and identity'), "
+        "or AUTH_ALLOW_HEADERS_REMOTE=true for a closed trial"
+    )
 
 
 def load_auth_settings(**overrides: Any) -> AuthSettings:

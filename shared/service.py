@@ -27,9 +27,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.auth import TokenVerifier, load_auth_settings
+from shared.auth import TokenVerifier, headers_mode_problem, load_auth_settings
 from shared.bus import TopicSpec, dlq_topic, ensure_epoch
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.db import UnitOfWork, create_engine, session_factory
 from shared.events import EventBase
 from shared.http import BodySizeLimit, SecurityHeaders
@@ -101,6 +101,10 @@ class ServiceSpec:
     # Keep a copy of the org directory current from its topic (``Runtime.org``): for the
     # org-scope rules (shared.scope) and whatever else the service derives from it.
     follow_org: bool = False
+    # What ``handlers`` do, for a consumer's whole partition batch at once (set-based reads
+    # and writes); the handlers still apply one event at a time when a batch fails and is
+    # replayed to find the bad event. See shared.consumer.
+    batch_handler: BatchHandler | None = None
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
@@ -185,6 +189,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     batch_size=settings.consumer_batch_size,
                     epoch_check_seconds=settings.broker_epoch_check_seconds,
                     skip_producers=frozenset({spec.name}) if spec.apply_own_events is not None else frozenset(),
+                    batch_handler=spec.batch_handler,
                 )
                 await runtime.consumer.start()
             if spec.on_startup:
@@ -215,6 +220,9 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     # Sign-in settings are read now, so a bad AUTH_* value stops the start instead of
     # failing the first request; None in development (AUTH_MODE=headers).
     auth = load_auth_settings()
+    refusal = headers_mode_problem(auth, settings.host)
+    if refusal:
+        raise SystemExit(f"{spec.name}: {refusal}")
     app.state.token_verifier = TokenVerifier.from_settings(auth) if auth.mode == "jwt" else None
     install_problem_handlers(app)
     if settings.cors_origins:

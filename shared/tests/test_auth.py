@@ -406,3 +406,27 @@ async def test_the_acting_person_of_every_route_comes_from_the_token_once_sign_i
     assert signed_in.status_code == 200
     assert signed_in.json()["id"] == "demo-dept-clerk" and signed_in.json()["role"] == "dept_clerk"
     assert headers_only.status_code == 401, "headers alone are not a sign-in"
+
+
+def test_headers_mode_serves_loopback_only_unless_a_trial_allows_it() -> None:
+    from shared.auth import headers_mode_problem
+
+    headers = AuthSettings(mode="headers")
+    assert headers_mode_problem(headers, "127.0.0.1") is None
+    assert headers_mode_problem(headers, "::1") is None
+    refusal = headers_mode_problem(headers, "0.0.0.0")
+    assert refusal and "AUTH_MODE=jwt" in refusal
+    assert headers_mode_problem(AuthSettings(mode="headers", allow_headers_remote=True), "0.0.0.0") is None
+    jwt = AuthSettings(mode="jwt", jwks_url="https://idp.example/jwks.json", issuer="https://idp.example")
+    assert headers_mode_problem(jwt, "0.0.0.0") is None
+
+
+def test_a_service_bound_beyond_loopback_in_headers_mode_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from intake.app import create_app
+    from intake.settings import IntakeSettings
+    from shared.settings import load_settings
+
+    monkeypatch.delenv("AUTH_MODE", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        create_app(load_settings(IntakeSettings, host="0.0.0.0"))
+    assert "AUTH_MODE=headers" in str(stopped.value)
