@@ -6,11 +6,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from scoring import service
+from scoring import schedule, service
 from scoring.bulletin import render_csv, render_html
 from scoring.context import ContextDep
 from scoring.periods import Period, custom, local_date, period_of
@@ -236,7 +236,34 @@ async def bulletin(
     require_county_reader(runtime.org, actor, county)
     period = period_of("week" if kind == "weekly" else "month", date or local_date(context.clock.now()))
     doc = await service.bulletin(uow, county, period, context.rebuild.runtime.settings.trend_periods)  # type: ignore[attr-defined]
-    filename = f"{county}-{kind}-{period.label}"
+    return render(doc, f"{county}-{kind}-{period.label}", format)
+
+
+@router.get("/bulletins/{county}/{kind}/issued", summary="Bulletins as issued on schedule (Monday / the 1st, 08:00), newest first")
+async def issued_bulletins(
+    county: str, kind: Literal["weekly", "monthly"], uow: UowDep, runtime: RuntimeDep, actor: ActorDep
+) -> dict:
+    require_county_reader(runtime.org, actor, county)
+    rows = await schedule.issued(uow, county, kind)
+    return {"county": county, "kind": kind,
+            "items": [{"label": r.label, "period_start": r.period_start.isoformat(), "issued_at": r.issued_at.isoformat()}
+                      for r in rows]}  # fmt: skip
+
+
+@router.get("/bulletins/{county}/{kind}/issued/{label}", summary="One bulletin exactly as it was issued", response_model=None)
+async def issued_bulletin(
+    county: str, kind: Literal["weekly", "monthly"], label: Annotated[str, Path(max_length=32)], uow: UowDep,
+    runtime: RuntimeDep, actor: ActorDep, format: Literal["json", "csv", "html"] = "json",
+) -> dict | Response:
+    require_county_reader(runtime.org, actor, county)
+    doc = await schedule.issued_document(uow, county, kind, label)
+    if doc is None:
+        raise Problem(404, f"no {kind} bulletin {label} issued for {county}", slug="not-issued")
+    return render(doc, f"{county}-{kind}-{label}", format)
+
+
+def render(doc: dict, filename: str, format: str) -> dict | Response:
+    """A bulletin as JSON, CSV (a download) or a readable HTML page."""
     if format == "csv":
         return PlainTextResponse(
             render_csv(doc), media_type="text/csv; charset=utf-8",

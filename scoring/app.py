@@ -4,10 +4,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from scoring import org
 from scoring.api import router
 from scoring.context import Clock, ScoringContext
 from scoring.handlers import HANDLERS, apply_events_many
 from scoring.rebuild import Rebuild
+from scoring.schedule import BulletinSchedule
 from scoring.settings import ScoringSettings
 from shared.case_status import router as case_status_router
 from shared.service import Runtime, ServiceSpec, build_app
@@ -16,15 +18,21 @@ from shared.settings import ServiceSettings, load_settings
 
 async def on_startup(runtime: Runtime) -> None:
     settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
+    org.follow(lambda: runtime.org)  # handlers read the directory as the topic keeps it
+    clock = Clock(settings.test_clock)
+    schedule = BulletinSchedule(runtime, clock.now, settings.bulletin_check_seconds, settings.trend_periods)
     runtime.extras["scoring"] = ScoringContext(
-        clock=Clock(settings.test_clock),
+        clock=clock,
         rebuild=Rebuild(runtime, dict(HANDLERS), batch_size=settings.rebuild_batch_size, apply_many=apply_events_many),
+        extras={"schedule": schedule},
     )
+    schedule.start()
 
 
 async def on_shutdown(runtime: Runtime) -> None:
     context = runtime.extras.get("scoring")
     if context is not None:
+        await context.extras["schedule"].stop()
         await context.rebuild.stop()
 
 

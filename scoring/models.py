@@ -190,3 +190,15 @@ published_scores = Table(
     Column("published_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("county", "period_kind", "period_start", "period_end", "unit", "weights_version", name="published_once"),
 )
+
+# Bulletins as issued on schedule (scoring_0003): what the county was sent, unchanged by later events.
+issued_bulletins = Table(
+    "issued_bulletins",
+    metadata,
+    Column("county", String(64), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("period_start", Date, primary_key=True),
+    Column("label", String(32), nullable=False),
+    Column("document", JSONB, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

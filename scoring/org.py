@@ -1,17 +1,20 @@
 """Where a unit sits in the organisation (county, township, name), from the directory.
 
-Handlers have no runtime to ask, so they read the directory through this module: the demo
-organisation (``shared.orgdata.load_org``) unless ``use`` was given another one. A code the
+Handlers have no runtime to ask, so they read the directory through this module: the copy
+the running service keeps current from the topic (``follow``, set at start-up), else the
+demo organisation (``shared.orgdata.load_org``), or one a test gave ``use``. A code the
 directory does not know answers None: the facts keep the codes they were given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from shared.orgdata import OrgDirectory, load_org
 
 _current: OrgDirectory | None = None
+_source: Callable[[], OrgDirectory] | None = None
 
 
 @lru_cache(maxsize=1)
@@ -20,7 +23,15 @@ def _seed() -> OrgDirectory:
 
 
 def directory() -> OrgDirectory:
-    return _current or _seed()
+    if _current is not None:
+        return _current
+    return _source() if _source is not None else _seed()
+
+
+def follow(source: Callable[[], OrgDirectory]) -> None:
+    """Read the directory from ``source`` (the service's org follower) from now on."""
+    global _source
+    _source = source
 
 
 def use(org: OrgDirectory) -> None:

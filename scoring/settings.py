@@ -14,3 +14,6 @@ class ScoringSettings(ServiceSettings):
     test_clock: AwareDatetime | None = None
     rebuild_batch_size: int = Field(default=2000, ge=1, le=50_000)
     trend_periods: int = Field(default=6, ge=2, le=24, description="periods shown in a bulletin's trend")
+    bulletin_check_seconds: float = Field(
+        default=300, ge=0, description="how often to look whether a weekly/monthly bulletin is due (0: on demand only)"
+    )
