@@ -7,9 +7,15 @@ No container engine and no network here, so nothing is built or started. Instead
 * every Kubernetes manifest is validated, strictly (unknown fields are errors), against the
   Kubernetes 1.30 API schemas shipped by ``kubernetes-validate``;
 * every environment variable compose or Kubernetes sets must be a real setting, the names
-  derived from the settings classes (``intake.settings.IntakeSettings`` …), and the
-  resulting environment is loaded through those classes the way a service loads it;
+  derived from the settings classes (``intake.settings.IntakeSettings`` …,
+  ``services.console.settings.ConsoleSettings``, and ``shared.auth.AuthSettings`` for the
+  services built on ``shared.service``), and the resulting environment is loaded through
+  those classes the way a service loads it — including the start-up refusals (headers mode
+  beyond loopback, placeholder secrets);
 * the image's health check command is run against a stub server.
+
+Deployed: the five services, the organisation directory and the console. The development
+stand-ins services/issuer and services/receiver are not.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import base64
 import copy
 import fnmatch
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -33,14 +40,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
+from shared.auth import AuthSettings, headers_mode_problem, load_auth_settings
+from shared.service import ServiceSpec
 from shared.settings import ServiceSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,25 +62,56 @@ K8S = DEPLOY / "k8s"
 KEDA = K8S / "keda"  # a kustomize Component with KEDA ScaledObjects, checked on its own below
 KUBERNETES_VERSION = "1.30"
 
-SERVICES = ("intake", "dispatch", "sla", "scoring", "notify")
+# Every deployed service and the module `python -m` runs (its settings are in <module>.settings).
+# services/issuer and services/receiver are development stand-ins and are not deployed.
+MODULES = {
+    "intake": "intake",
+    "dispatch": "dispatch",
+    "sla": "sla",
+    "scoring": "scoring",
+    "notify": "notify",
+    "directory": "services.directory",
+    "console": "services.console",
+}
+SERVICES = tuple(MODULES)
 # Services whose extra replicas add HTTP capacity, so their HPA may go past the partition count.
 HTTP_SCALED = {"intake"}
+# Services in a consumer group on the lifecycle topic. The directory only publishes (its own
+# topic); the console only calls the services over HTTP.
+CONSUMERS = ("intake", "dispatch", "sla", "scoring", "notify")
+# Services run with a fixed replica count and no autoscaler (k8s/directory/deployment.yaml says why).
+FIXED_REPLICAS = {"directory": 1}
+NOT_DEPLOYED = ("services.issuer", "services.receiver")
 
 
 # --- the settings: the only source of truth for variable names ------------------------------
 
 
 @cache
-def settings_class(service: str) -> type[ServiceSettings]:
-    module = importlib.import_module(f"{service}.settings")
+def settings_class(service: str) -> type[BaseSettings]:
+    module = importlib.import_module(f"{MODULES[service]}.settings")
     found = [
         obj
         for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, ServiceSettings) and obj is not ServiceSettings
-        and obj.__module__ == module.__name__
+        if isinstance(obj, type) and issubclass(obj, BaseSettings) and obj.__module__ == module.__name__
     ]
-    assert len(found) == 1, f"{service}.settings should define one ServiceSettings subclass, found {found}"
+    assert len(found) == 1, f"{service}.settings should define one settings class, found {found}"
     return found[0]
+
+
+@cache
+def service_spec(service: str) -> ServiceSpec | None:
+    """The shared.service spec the service is built from; None for an app of its own (the console)."""
+    spec = getattr(importlib.import_module(f"{MODULES[service]}.app"), "SPEC", None)
+    return spec if isinstance(spec, ServiceSpec) else None
+
+
+def on_platform(service: str) -> bool:
+    """Built on shared.service: its own database, the broker, AUTH_* sign-in, the shared variables."""
+    return service_spec(service) is not None
+
+
+PLATFORM_SERVICES = tuple(s for s in SERVICES if on_platform(s))
 
 
 def prefix(service: str) -> str:
@@ -78,9 +120,16 @@ def prefix(service: str) -> str:
 
 @cache
 def known_env(service: str) -> frozenset[str]:
-    """Every variable the service reads: each field, with and without the service's prefix."""
-    fields = settings_class(service).model_fields
-    return frozenset({name.upper() for name in fields} | {f"{prefix(service)}{name.upper()}" for name in fields})
+    """Every variable the service reads: each field with the service's prefix; for a
+    ServiceSettings class also without it (the shared fallback); for a service built on
+    shared.service also the sign-in settings (AUTH_*, read by build_app)."""
+    cls = settings_class(service)
+    names = {f"{prefix(service)}{name.upper()}" for name in cls.model_fields}
+    if issubclass(cls, ServiceSettings):
+        names |= {name.upper() for name in cls.model_fields}
+    if on_platform(service):
+        names |= {f"AUTH_{name.upper()}" for name in AuthSettings.model_fields}
+    return frozenset(names)
 
 
 def secret_env(service: str) -> frozenset[str]:
@@ -96,15 +145,33 @@ def default_port(service: str) -> int:
     return settings_class(service).model_fields["port"].default
 
 
-def load_service_settings(service: str, env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> ServiceSettings:
-    """Settings exactly as ``python -m <service>`` would build them from ``env`` alone."""
+def set_only(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``env`` the whole of what any deployed service or the sign-in settings would read."""
     all_known = set().union(*(known_env(s) for s in SERVICES))
     for name in list(os.environ):
-        if name.upper() in all_known:
+        if name.upper() in all_known or name.upper().startswith("AUTH_"):
             monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return load_settings(settings_class(service))
+
+
+def load_service_settings(service: str, env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> BaseSettings:
+    """Settings exactly as ``python -m <module>`` would build them from ``env`` alone."""
+    set_only(env, monkeypatch)
+    cls = settings_class(service)
+    if issubclass(cls, ServiceSettings):
+        return load_settings(cls)
+    return cls()
+
+
+def load_sign_in(service: str, env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """What build_app decides about sign-in from ``env``: None if the service starts, else why not."""
+    set_only(env, monkeypatch)
+    try:
+        auth = load_auth_settings()
+    except SystemExit as exc:
+        return str(exc.code)
+    return headers_mode_problem(auth, load_service_settings(service, env, monkeypatch).host)
 
 
 def test_settings_classes_name_their_services() -> None:
@@ -113,8 +180,31 @@ def test_settings_classes_name_their_services() -> None:
         cls = settings_class(service)
         assert cls.model_fields["service_name"].default == service
         assert prefix(service) == f"{service.upper()}_"
-        assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "HOST", f"{service.upper()}_HOST"} <= known_env(service)
+        if on_platform(service):
+            assert service_spec(service).settings_cls is cls  # type: ignore[union-attr]
+            assert {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "HOST", f"{service.upper()}_HOST"} <= known_env(service)
+        else:
+            # The console reads CONSOLE_* alone: the image's HOST does not reach it.
+            assert issubclass(cls, BaseSettings) and not issubclass(cls, ServiceSettings)
+            assert f"{service.upper()}_HOST" in known_env(service) and "HOST" not in known_env(service)
     assert len(set(ports.values())) == len(SERVICES), f"services share a default port: {ports}"
+    assert set(PLATFORM_SERVICES) == set(SERVICES) - {"console"}
+
+
+def test_the_deployed_services_are_the_ones_that_exist() -> None:
+    """Every service the console calls is deployed; the development stand-ins are not."""
+    from services.console.settings import SERVICES as CONSOLE_TARGETS
+
+    assert set(CONSOLE_TARGETS) <= set(SERVICES)
+    for service in CONSOLE_TARGETS:
+        assert f"{service}_url" in settings_class("console").model_fields
+    for module in NOT_DEPLOYED:
+        assert importlib.util.find_spec(module) is not None, f"{module} moved: update NOT_DEPLOYED"
+        assert module not in MODULES.values()
+    for service in SERVICES:
+        if service not in CONSUMERS:
+            spec = service_spec(service)
+            assert spec is None or not spec.handlers, f"{service} consumes the topic: add it to CONSUMERS"
 
 
 # --- Dockerfile -------------------------------------------------------------------------------
@@ -245,17 +335,24 @@ def test_image_runs_the_service_as_non_root(service: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_starts_the_service_module(service: str) -> None:
     stage = service_stage(service)
-    assert json.loads(dockerfile().effective(stage, "CMD")[-1]) == ["python", "-m", service]
+    assert json.loads(dockerfile().effective(stage, "CMD")[-1]) == ["python", "-m", MODULES[service]]
     assert not dockerfile().effective(stage, "ENTRYPOINT")
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_image_listens_on_every_interface(service: str) -> None:
+def image_env(service: str) -> dict[str, str]:
     env: dict[str, str] = {}
     for args in dockerfile().effective(service_stage(service), "ENV"):
         env.update(env_pairs(args))
-    assert env.get("HOST") == "0.0.0.0"
-    assert "HOST" in known_env(service)
+    return env
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_listens_on_every_interface(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = image_env(service)
+    assert env.get("HOST") == "0.0.0.0"  # the shared fallback, for every ServiceSettings service
+    # Read the way the service reads it: the console takes CONSOLE_HOST only.
+    settings = load_service_settings(service, {k: v for k, v in env.items() if k in known_env(service)}, monkeypatch)
+    assert settings.host == "0.0.0.0"  # type: ignore[attr-defined]
     assert str(default_port(service)) in service_stage(service).all("EXPOSE")
 
 
@@ -307,6 +404,22 @@ def test_image_copies_every_package_pyproject_installs() -> None:
         assert not dockerignore_admits(junk), f"{junk} would be sent as build context"
 
 
+def test_image_installs_every_file_the_services_read() -> None:
+    """`pip install .` takes only .py files and the package-data patterns: the console's pages,
+    the directory's demo org, migrations' templates and the like must match one of them."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = [p for globs in pyproject["tool"]["setuptools"]["package-data"].values() for p in globs]
+    missing = []
+    for module in {*MODULES.values(), "shared"}:
+        for path in (ROOT / module.replace(".", "/")).rglob("*"):
+            parts = path.relative_to(ROOT).parts
+            if path.is_dir() or path.suffix in (".py", ".pyc") or "tests" in parts or "__pycache__" in parts:
+                continue
+            if not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
+                missing.append(path.relative_to(ROOT).as_posix())
+    assert not missing, f"not installed into the image (add to [tool.setuptools.package-data]): {missing}"
+
+
 class _Health(BaseHTTPRequestHandler):
     status = 200
     seen: list[str] = []
@@ -345,8 +458,14 @@ def test_healthcheck_hits_health_on_the_service_port(service: str, stub_server: 
     port, handler = stub_server
     assert f"'{default_port(service)}'" in healthcheck_command(service)[-1], "default port differs from the settings'"
     assert run_healthcheck(service, {f"{prefix(service)}PORT": str(port)}) == 0
-    assert run_healthcheck(service, {"PORT": str(port)}) == 0  # the shared fallback, as the settings read it
-    assert handler.seen == ["/health", "/health"]
+    if "PORT" in known_env(service):
+        assert run_healthcheck(service, {"PORT": str(port)}) == 0  # the shared fallback, as the settings read it
+        assert handler.seen == ["/health", "/health"]
+    else:
+        # The console does not read PORT, so neither may its health check (it would probe a
+        # port the service is not on).
+        assert "'PORT'" not in healthcheck_command(service)[-1]
+        assert handler.seen == ["/health"]
     handler.status = 503
     assert run_healthcheck(service, {f"{prefix(service)}PORT": str(port)}) != 0, "an unhealthy answer must fail it"
 
@@ -410,11 +529,30 @@ def compose_env(service: str) -> dict[str, str]:
     return {k: "" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for k, v in raw.items()}
 
 
-def compose_variables(service: str) -> set[str]:
+def compose_variables(service: str, *, required_only: bool = False) -> set[str]:
+    """The shell variables the service's environment interpolates (``${X:?…}`` alone if required_only)."""
     found = set()
     for value in compose_env(service).values():
-        found |= {m.group(2) or m.group(5) for m in _INTERPOLATION.finditer(value) if not m.group(1)}
+        for m in _INTERPOLATION.finditer(value):
+            if m.group(1) or (required_only and not (m.group(3) or "").endswith("?")):
+                continue
+            found.add(m.group(2) or m.group(5))
     return found
+
+
+def stand_in(name: str) -> str:
+    return f"stand-in-for-{name.lower()}-{'x' * 32}"  # long enough for any secret's length check
+
+
+# What an operator exports for the compose stack besides the required secrets: the IdP.
+IDP_SHELL = {"AUTH_JWKS_URL": "https://idp.example.cn/.well-known/jwks.json", "AUTH_ISSUER": "https://idp.example.cn"}
+
+
+def compose_service_env(service: str, shell: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The service's environment as compose would hand it over: required ${…} filled with
+    stand-ins, then ``shell``; the rest of the ${…:-default} take their defaults."""
+    filled = {name: stand_in(name) for name in compose_variables(service, required_only=True)} | dict(shell or {})
+    return {k: interpolate(v, filled) for k, v in compose_env(service).items()}
 
 
 def published(service: str) -> list[tuple[str | None, int | None, int]]:
@@ -459,15 +597,15 @@ def test_compose_sets_only_real_settings(service: str) -> None:
     assert not unknown, f"{service} does not read {sorted(unknown)} (not fields of {settings_class(service).__name__})"
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", PLATFORM_SERVICES)
 def test_compose_wires_database_broker_and_listen_address(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
     env = compose_env(service)
     assert env["DATABASE_URL"] == "postgresql://jiesu:jiesu@postgres:5432/postgres"
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert env[f"{prefix(service)}HOST"] == "0.0.0.0"
-    # Load it as the service would (required ${…} filled with stand-ins).
-    stand_ins = {name: f"stand-in-{name.lower()}" for name in compose_variables(service)}
-    settings = load_service_settings(service, {k: interpolate(v, stand_ins) for k, v in env.items()}, monkeypatch)
+    # Load it as the service would.
+    resolved = compose_service_env(service, IDP_SHELL)
+    settings = load_service_settings(service, resolved, monkeypatch)
     services = compose()["services"]
     assert settings.host == "0.0.0.0"
     assert [target for _, _, target in published(service)] == [settings.port]
@@ -480,6 +618,74 @@ def test_compose_wires_database_broker_and_listen_address(service: str, monkeypa
     for server in settings.kafka_bootstrap_servers.split(","):
         assert f"PLAINTEXT://{server}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
     assert settings.kafka_replication_factor == 1, "one broker: a larger replication factor cannot create topics"
+    assert load_sign_in(service, resolved, monkeypatch) is None, "with the IdP exported, sign-in settings must load"
+
+
+@pytest.mark.parametrize("service", PLATFORM_SERVICES)
+def test_compose_signs_in_through_the_idp_and_never_trusts_headers_unasked(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The services listen on 0.0.0.0 in compose: without an IdP they must refuse to start, as
+    build_app decides, rather than take X-Actor-* headers from anyone."""
+    no_idp = load_sign_in(service, compose_service_env(service), monkeypatch)
+    assert no_idp and "needs AUTH_JWKS_URL and AUTH_ISSUER" in no_idp, no_idp
+    headers = load_sign_in(service, compose_service_env(service, {"AUTH_MODE": "headers"}), monkeypatch)
+    assert headers and "AUTH_MODE=headers" in headers
+    trial = compose_service_env(service, {"AUTH_MODE": "headers", "AUTH_ALLOW_HEADERS_REMOTE": "true"})
+    assert load_sign_in(service, trial, monkeypatch) is None
+
+
+def test_compose_wires_the_console_to_every_service_over_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.console.settings import SERVICES as CONSOLE_TARGETS
+
+    services = compose()["services"]
+    env = compose_env("console")
+    # The session secret comes from the operator's shell, and compose stops without it.
+    assert re.fullmatch(r"\$\{CONSOLE_SESSION_SECRET:\?[^}]+\}", env["CONSOLE_SESSION_SECRET"])
+    with pytest.raises(KeyError, match="CONSOLE_SESSION_SECRET"):
+        interpolate(env["CONSOLE_SESSION_SECRET"], {})
+    settings = load_service_settings("console", compose_service_env("console"), monkeypatch)
+    assert settings.host == "0.0.0.0"  # type: ignore[attr-defined]
+    assert [target for _, _, target in published("console")] == [settings.port]  # type: ignore[attr-defined]
+    for target in CONSOLE_TARGETS:
+        url = httpx.URL(settings.service_url(target))  # type: ignore[attr-defined]
+        assert url.scheme == "http" and url.host == target and target in services, f"console → {target}: {url}"
+        assert [port for _, _, port in published(target)] == [url.port], f"console → {target}: {url} misses its port"
+    # No database, no broker; it waits only for the services to be started.
+    assert set(services["console"]["depends_on"]) == set(CONSOLE_TARGETS)
+    assert not {"postgres", "kafka"} & set(services["console"]["depends_on"])
+    assert not services["console"].get("healthcheck", {}).get("disable", False)
+    assert_issuer_is_a_marked_gap(settings.issuer_url, set(services))  # type: ignore[attr-defined]
+
+
+def assert_issuer_is_a_marked_gap(issuer_url: str, deployed_hosts: set[str]) -> None:
+    """The console signs in through an issuer-shaped service, and only the development issuer
+    is one; it is not deployed. The URL must say so (a .invalid host) rather than point at a
+    host that might answer."""
+    host = httpx.URL(issuer_url).host
+    assert host.endswith(".invalid") and "change-me" in host, issuer_url
+    assert host not in deployed_hosts
+
+
+def test_compose_gives_notify_the_ring_intake_seals_with_and_its_own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.crypto import KeyRing
+
+    from notify.service import NotifyContext
+
+    intake, notify = compose_env("intake"), compose_env("notify")
+    assert notify["NOTIFY_CONTACT_KEYS"] == intake["INTAKE_CONTACT_KEYS"], "one contact ring, one shell variable"
+    required = compose_variables("notify", required_only=True)
+    assert {"CONTACT_KEYS", "NOTIFY_PII_KEYS", "NOTIFY_GATEWAY_CLIENTS", "NOTIFY_HOTLINE_WEBHOOK_SECRET"} <= required
+    shell = {
+        "CONTACT_KEYS": KeyRing.generate_spec("c1"),
+        "NOTIFY_PII_KEYS": KeyRing.generate_spec("k1"),
+        "NOTIFY_GATEWAY_CLIENTS": "sms-gateway:" + "s" * 24 + ",wechat-backend:" + "w" * 24,
+    }
+    settings = load_service_settings("notify", compose_service_env("notify", shell), monkeypatch)
+    ctx = NotifyContext.from_settings(settings)  # type: ignore[arg-type]
+    assert set(ctx.gateway_clients) == {"sms-gateway", "wechat-backend"}
+    # No channel is configured unless the operator names the real one: nothing goes to a stand-in.
+    assert not any((settings.sms_url, settings.wechat_url, settings.hotline_webhook_url))  # type: ignore[attr-defined]
 
 
 def test_compose_publishes_ports_on_loopback_only() -> None:
@@ -489,7 +695,7 @@ def test_compose_publishes_ports_on_loopback_only() -> None:
             assert host_port is not None
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", PLATFORM_SERVICES)
 def test_compose_starts_services_after_healthy_postgres_and_kafka(service: str) -> None:
     services = compose()["services"]
     depends = services[service]["depends_on"]
@@ -670,6 +876,11 @@ def test_kustomization_lists_every_manifest_in_one_namespace() -> None:
     assert image_names <= {i["name"] for i in k.get("images", [])}, "kustomization images should cover every image"
 
 
+def hpas_of(service: str) -> list[dict[str, Any]]:
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": service}
+    return [h for h in of_kind("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"] == target]
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_has_its_kubernetes_objects(service: str) -> None:
     labels = pod_labels(service)
@@ -678,9 +889,13 @@ def test_each_service_has_its_kubernetes_objects(service: str) -> None:
     assert len(services) == 1, f"{service}: expected one Service selecting its pods"
     for p in services[0]["spec"]["ports"]:
         assert resolve_port(service, p.get("targetPort", p["port"])) == http_port(service)
-    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": service}
-    hpas = [h for h in of_kind("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"] == target]
-    assert len(hpas) == 1 and hpas[0]["apiVersion"] == "autoscaling/v2"
+    hpas = hpas_of(service)
+    if service in FIXED_REPLICAS:
+        # A fixed count and an HPA would fight over the replicas: exactly one of them.
+        assert deployment(service)["spec"]["replicas"] == FIXED_REPLICAS[service] and not hpas
+    else:
+        assert "replicas" not in deployment(service)["spec"], f"{service}: its HPA owns the replica count"
+        assert len(hpas) == 1 and hpas[0]["apiVersion"] == "autoscaling/v2"
     pdbs = [p for p in of_kind("PodDisruptionBudget") if selects(p["spec"]["selector"], labels)]
     assert len(pdbs) == 1 and pdbs[0]["apiVersion"] == "policy/v1"
     kinds = [kind for kind, _ in env_sources(service)]
@@ -695,7 +910,7 @@ def test_kubernetes_sets_only_real_settings(service: str) -> None:
     assert not unknown, f"{service} does not read {sorted(unknown)} (not fields of {settings_class(service).__name__})"
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", PLATFORM_SERVICES)
 def test_kubernetes_wires_database_broker_and_listen_address(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
     env = pod_env(service)
     p = prefix(service)
@@ -706,6 +921,92 @@ def test_kubernetes_wires_database_broker_and_listen_address(service: str, monke
     assert settings.port == http_port(service)
     assert make_url(settings.async_database_url).database == f"jiesu_{service}" or f"{p}DATABASE_URL" in env
     assert settings.kafka_bootstrap_servers != ServiceSettings.model_fields["kafka_bootstrap_servers"].default
+
+
+@pytest.mark.parametrize("service", PLATFORM_SERVICES)
+def test_kubernetes_signs_in_through_the_identity_provider(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pods listen on 0.0.0.0: headers mode would make a service refuse to start (and, allowed,
+    trust anyone). Every service verifies the IdP's tokens, whose address is a marked placeholder."""
+    env = pod_env(service)
+    assert env.get("AUTH_MODE") == "jwt"
+    assert env.get("AUTH_ALLOW_HEADERS_REMOTE", "false") == "false"
+    assert load_sign_in(service, env, monkeypatch) is None
+    for name in ("AUTH_JWKS_URL", "AUTH_ISSUER"):
+        assert "change-me" in httpx.URL(env[name]).host, f"{name} must be a marked placeholder: {env[name]}"
+
+
+def test_kubernetes_wires_the_console_to_every_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from services.console.settings import SERVICES as CONSOLE_TARGETS
+
+    env = pod_env("console")
+    # The placeholder session secret is too short: the console refuses to start on it.
+    with pytest.raises(ValidationError, match="session_secret"):
+        load_service_settings("console", env, monkeypatch)
+    settings = load_service_settings("console", env | {"CONSOLE_SESSION_SECRET": stand_in("secret")}, monkeypatch)
+    assert settings.host == "0.0.0.0"  # type: ignore[attr-defined]
+    assert settings.port == http_port("console")  # type: ignore[attr-defined]
+    assert settings.cookie_secure is True, "staff reach it over HTTPS"  # type: ignore[attr-defined]
+    for target in CONSOLE_TARGETS:
+        url = httpx.URL(settings.service_url(target))  # type: ignore[attr-defined]
+        service = find("Service", url.host)  # a Service of this namespace, by its short name
+        assert selects({"matchLabels": service["spec"]["selector"]}, pod_labels(target)), f"console → {url}: not {target}"
+        ports = [p for p in service["spec"]["ports"] if p["port"] == url.port]
+        assert ports, f"console → {url}: the Service {url.host} has no port {url.port}"
+        assert resolve_port(target, ports[0].get("targetPort", ports[0]["port"])) == http_port(target)
+    assert_issuer_is_a_marked_gap(settings.issuer_url, {m.name for m in manifests() if m.kind == "Service"})  # type: ignore[attr-defined]
+
+
+def test_kubernetes_notify_holds_its_keys_and_gateway_secrets_as_placeholders(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.crypto import KeyRing
+
+    from notify.service import NotifyContext
+
+    secrets = {name for kind, variables in env_sources("notify") if kind == "Secret" for name in variables}
+    needed = {"NOTIFY_CONTACT_KEYS", "NOTIFY_PII_KEYS", "NOTIFY_GATEWAY_CLIENTS", "NOTIFY_HOTLINE_WEBHOOK_SECRET"}
+    assert needed <= secrets
+    assert "INTAKE_CONTACT_KEYS" in {n for kind, v in env_sources("intake") if kind == "Secret" for n in v}
+    env = pod_env("notify")
+    # As committed, notify cannot start: the key rings and gateway clients do not parse.
+    with pytest.raises(ValueError):
+        NotifyContext.from_settings(load_service_settings("notify", env, monkeypatch))  # type: ignore[arg-type]
+    real = env | {
+        "NOTIFY_CONTACT_KEYS": KeyRing.generate_spec("c1"),
+        "NOTIFY_PII_KEYS": KeyRing.generate_spec("k1"),
+        "NOTIFY_GATEWAY_CLIENTS": "sms-gateway:" + "s" * 24 + ",wechat-backend:" + "w" * 24,
+    }
+    ctx = NotifyContext.from_settings(load_service_settings("notify", real, monkeypatch))  # type: ignore[arg-type]
+    assert set(ctx.gateway_clients) == {"sms-gateway", "wechat-backend"}
+
+
+def test_directory_seeds_from_a_configmap_made_out_of_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Version 1 is the county's own org document, not the demo org inside the image."""
+    from shared.orgdata import DEMO_FILE
+
+    settings = load_service_settings("directory", pod_env("directory"), monkeypatch)
+    seed = Path(settings.seed_file)  # type: ignore[attr-defined]
+    assert seed != DEMO_FILE
+    pod = deployment("directory")["spec"]["template"]["spec"]
+    mounts = [m for m in container("directory")["volumeMounts"] if Path(m["mountPath"]) == seed.parent]
+    assert mounts and mounts[0].get("readOnly") is True, f"nothing is mounted at {seed.parent}"
+    volume = {v["name"]: v for v in pod["volumes"]}[mounts[0]["name"]]
+    source = volume["configMap"]
+    assert seed.name in {item["path"] for item in source.get("items", [{"path": seed.name}])}
+    # Optional: needed on the first start only; the name must not be shipped with demo data.
+    assert source.get("optional") is True
+    assert not [m for m in manifests() if m.kind == "ConfigMap" and m.name == source["name"]]
+    assert source["name"] in (DEPLOY / "README.md").read_text(), "say how to create the seed ConfigMap"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_kubernetes_documents_only_real_settings_in_comments(service: str) -> None:
+    """A commented-out `# NAME: "value"` in a ConfigMap is an instruction to the operator: it too
+    must name a setting the service reads."""
+    text = (K8S / service / "configmap.yaml").read_text()
+    named = set(re.findall(r"^\s*#\s*([A-Z][A-Z0-9_]+):\s", text, flags=re.M))
+    unknown = named - known_env(service)
+    assert not unknown, f"{service}/configmap.yaml suggests {sorted(unknown)}, which it does not read"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -766,20 +1067,29 @@ def test_containers_request_and_limit_cpu_and_memory(service: str) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_autoscaling_on_cpu_within_what_the_partitions_allow(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pdb = find("PodDisruptionBudget", service)["spec"]
+    assert ("maxUnavailable" in pdb) != ("minAvailable" in pdb)
+    text = (K8S / service / "deployment.yaml").read_text()
+    if service in FIXED_REPLICAS:
+        assert not hpas_of(service)
+        # With one replica, minAvailable: 1 would block every drain of its node.
+        assert int(pdb.get("minAvailable", 0)) < FIXED_REPLICAS[service]
+        assert "One replica" in text and "off the case path" in text, "say why one replica is enough"
+        return
     hpa = find("HorizontalPodAutoscaler", service)
     metrics = hpa["spec"]["metrics"]
     assert any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in metrics)
     assert "requests" in container(service)["resources"], "CPU utilisation is measured against requests"
     low, high = hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
     assert 2 <= low <= high, "at least two replicas, so a disruption never takes the service down"
-    partitions = load_service_settings(service, pod_env(service), monkeypatch).kafka_partitions
-    if service not in HTTP_SCALED:
-        assert high <= partitions, f"{service}: replicas past {partitions} partitions would sit idle"
-    pdb = find("PodDisruptionBudget", service)["spec"]
-    assert ("maxUnavailable" in pdb) != ("minAvailable" in pdb)
     if "minAvailable" in pdb:
         assert int(pdb["minAvailable"]) < low, "minAvailable at the minimum replica count blocks every drain"
-    text = (K8S / service / "hpa.yaml").read_text() + (K8S / service / "deployment.yaml").read_text()
+    if service not in CONSUMERS:
+        return  # no consumer group: the partition count does not bound it
+    partitions = load_service_settings(service, pod_env(service), monkeypatch).kafka_partitions  # type: ignore[attr-defined]
+    if service not in HTTP_SCALED:
+        assert high <= partitions, f"{service}: replicas past {partitions} partitions would sit idle"
+    text += (K8S / service / "hpa.yaml").read_text()
     assert "idle" in text and "partition" in text, "say why replicas past the partition count do not help"
 
 
@@ -790,7 +1100,8 @@ def test_autoscaling_on_cpu_within_what_the_partitions_allow(service: str, monke
 # …/scalers/apache-kafka, …/scalers/cpu): required fields, types, and no unknown keys at the
 # levels we write.
 
-CONSUMER_SERVICES = tuple(s for s in SERVICES if s not in HTTP_SCALED)
+# The consumers KEDA scales on lag: all but intake, whose replicas serve HTTP first.
+CONSUMER_SERVICES = tuple(s for s in CONSUMERS if s not in HTTP_SCALED)
 
 _KAFKA_METADATA = {
     "type": "object",
@@ -996,10 +1307,10 @@ def test_exactly_one_autoscaler_owns_each_deployment_with_keda() -> None:
     deleted = _deleted_by_component()
     assert deleted == {("HorizontalPodAutoscaler", s) for s in CONSUMER_SERVICES}
     for service in SERVICES:
-        hpa = find("HorizontalPodAutoscaler", service)
-        plain = 0 if ("HorizontalPodAutoscaler", hpa["metadata"]["name"]) in deleted else 1
+        plain = sum(1 for h in hpas_of(service) if ("HorizontalPodAutoscaler", h["metadata"]["name"]) not in deleted)
         keda = 1 if service in scaled_objects() else 0
-        assert plain + keda == 1, f"{service}: {plain} HPA and {keda} ScaledObject after the component"
+        fixed = 1 if "replicas" in deployment(service)["spec"] else 0
+        assert plain + keda + fixed == 1, f"{service}: {plain} HPA, {keda} ScaledObject, {fixed} fixed count after the component"
     for service, obj in scaled_objects().items():
         assert obj["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == service
         assert obj["metadata"]["annotations"]["scaledobject.keda.sh/transfer-hpa-ownership"] == "true"
