@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -41,3 +42,10 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def exit_unless_port_free(name: str, host: str, port: int, variable: str) -> None:
+    """``python -m <service>`` on a busy port: say which setting moves it, exit 2."""
+    if not port_is_free(port, host):
+        print(f"{name}: port {port} on {host} is in use; set {variable} to another port", file=sys.stderr)
+        raise SystemExit(2)

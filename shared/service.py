@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from shared import metrics
 from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
 from shared.ops import load_readiness, measure_group_lag, plumbing_state
-from shared.ports import port_is_free
+from shared.ports import exit_unless_port_free
 from shared.problems import install_problem_handlers
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings, exit_on_bad_settings
@@ -356,13 +355,8 @@ def serve(spec: ServiceSpec, create_app: Callable[[ServiceSettings], FastAPI]) -
     import uvicorn
 
     settings = exit_on_bad_settings(spec.settings_cls)
-    if not port_is_free(settings.port, settings.host):
-        prefix = spec.settings_cls.model_config.get("env_prefix", "")
-        print(
-            f"{spec.name}: port {settings.port} on {settings.host} is in use; set {prefix}PORT to another port",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
+    prefix = spec.settings_cls.model_config.get("env_prefix", "")
+    exit_unless_port_free(spec.name, settings.host, settings.port, f"{prefix}PORT")
     configure_logging(spec.name, settings.log_level, json=settings.log_json)
     uvicorn.run(
         create_app(settings),

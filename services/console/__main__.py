@@ -7,7 +7,7 @@ import uvicorn
 from services.console.app import create_app
 from services.console.settings import load_console_settings
 from shared.logs import configure_logging
-from shared.ports import port_is_free
+from shared.ports import exit_unless_port_free
 
 
 def main() -> None:
@@ -16,9 +16,7 @@ def main() -> None:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    if not port_is_free(settings.port, settings.host):
-        print(f"console: port {settings.port} on {settings.host} is in use; set CONSOLE_PORT to another port", file=sys.stderr)
-        raise SystemExit(2)
+    exit_unless_port_free("console", settings.host, settings.port, "CONSOLE_PORT")
     configure_logging("console", settings.log_level, json=settings.log_json)
     if settings.session_secret is None:
         print("console: CONSOLE_SESSION_SECRET is not set; sessions end when the console restarts", file=sys.stderr)

@@ -9,7 +9,7 @@ import uvicorn
 
 from services.issuer.app import create_app
 from services.issuer.settings import load_issuer_settings
-from shared.ports import port_is_free
+from shared.ports import exit_unless_port_free
 
 
 def main() -> None:
@@ -18,9 +18,7 @@ def main() -> None:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(2) from None
-    if not port_is_free(settings.port, settings.host):
-        print(f"issuer: port {settings.port} on {settings.host} is in use; set ISSUER_PORT to another port", file=sys.stderr)
-        raise SystemExit(2)
+    exit_unless_port_free("issuer", settings.host, settings.port, "ISSUER_PORT")
     app = create_app(settings)
     print(f"issuer: {settings.issuer_url} signs tokens for the demo users; kid {app.state.keys.current.kid}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False)

@@ -6,7 +6,7 @@ import sys
 import uvicorn
 
 from services.receiver.app import create_app
-from shared.ports import port_is_free
+from shared.ports import exit_unless_port_free
 
 
 def main() -> None:
@@ -16,9 +16,7 @@ def main() -> None:
         print(f"receiver: RECEIVER_PORT must be a port number, got {raw!r}", file=sys.stderr)
         raise SystemExit(2)
     port = int(raw)
-    if not port_is_free(port, host):
-        print(f"receiver: port {port} on {host} is in use; set RECEIVER_PORT to another port", file=sys.stderr)
-        raise SystemExit(2)
+    exit_unless_port_free("receiver", host, port, "RECEIVER_PORT")
     uvicorn.run(create_app(), host=host, port=port, access_log=False)
 
 
