@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from sla.api import router
-from sla.handlers import HANDLERS
+from sla.handlers import HANDLERS, apply_batch
 from sla.service import start_ticker, stop_ticker
 from sla.settings import SlaSettings
 from shared.case_status import router as case_status_router
@@ -19,6 +19,7 @@ SPEC = ServiceSpec(
     settings_cls=SlaSettings,
     router=router,
     handlers=HANDLERS,
+    batch_handler=apply_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=start_ticker,
     on_shutdown=stop_ticker,

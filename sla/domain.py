@@ -122,18 +122,26 @@ def start_timer(kind: ClockKind, started_at: datetime, limit: timedelta, policy_
     return Clock(kind, started_at, started_at + limit, policy_version, unit)
 
 
-def signal_times(clock: Clock, policy: Policy, calendar: WorkingCalendar, *, horizon: int = 10) -> list[tuple[str, datetime]]:
-    """Every threshold of the clock with the moment it is reached, in time order."""
+def _before_due(clock: Clock, policy: Policy, calendar: WorkingCalendar) -> list[tuple[str, datetime]]:
+    """The warnings counted back from the due time or forward from the start (50%…, yellow)."""
     allowed = calendar.working_time_between(clock.started_at, clock.due_at)
     times = [(f"{int(share * 100)}%", calendar.add_working_time(clock.started_at, allowed * share).due_at) for share in policy.early_warnings]
     if allowed > WORKING_DAY:
         times.append(("yellow", subtract_working_time(calendar, clock.due_at, WORKING_DAY)))
-    times.append(("red", clock.due_at))
+    return times
+
+
+def _after_due(clock: Clock, policy: Policy, calendar: WorkingCalendar, horizon: int) -> list[tuple[str, datetime]]:
+    """Urging and escalation: working time added to the due time, so never before it."""
     step = timedelta(days=policy.urge_every_working_days)
-    for n in range(1, horizon + 1):
-        times.append((f"urge-{n}", calendar.add_working_time(clock.due_at, step * n).due_at))
-    escalate = calendar.add_working_days(clock.due_at, policy.escalate_after_working_days).due_at
-    times.append(("escalate", escalate))
+    times = [(f"urge-{n}", calendar.add_working_time(clock.due_at, step * n).due_at) for n in range(1, horizon + 1)]
+    times.append(("escalate", calendar.add_working_days(clock.due_at, policy.escalate_after_working_days).due_at))
+    return times
+
+
+def signal_times(clock: Clock, policy: Policy, calendar: WorkingCalendar, *, horizon: int = 10) -> list[tuple[str, datetime]]:
+    """Every threshold of the clock with the moment it is reached, in time order."""
+    times = [*_before_due(clock, policy, calendar), ("red", clock.due_at), *_after_due(clock, policy, calendar, horizon)]
     return sorted(times, key=lambda item: item[1])
 
 
@@ -153,6 +161,10 @@ def next_signal_at(clock: Clock, policy: Policy, calendar: WorkingCalendar) -> d
     (None when stopped, paused, or every threshold has fired)."""
     if clock.stopped_at is not None or clock.paused_at is not None:
         return None
+    if "red" not in clock.fired:
+        # Urging and escalation come at or after the due time, which is pending itself: the
+        # earliest is among the warnings and the due time (the same answer, a tenth of the work).
+        return min([at for name, at in _before_due(clock, policy, calendar) if name not in clock.fired] + [clock.due_at])
     pending = [at for name, at in signal_times(clock, policy, calendar) if name not in clock.fired]
     return min(pending, default=None)
 
@@ -190,6 +202,39 @@ def describe(amount: timedelta) -> str:
         parts.append(f"{minutes} 分钟")
     text = " ".join(parts) or "0 分钟"
     return f"超期 {text}" if overdue else text
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    """Where a stored policy version applies (None = any) and from when."""
+
+    policy_id: str
+    version: int
+    region: str | None
+    category: str | None
+    urgency: str | None
+    effective_from: datetime
+
+
+def choose_policy(
+    versions: list[PolicyVersion], *, region: str | None, category: str | None, urgency: str | None, at: datetime
+) -> PolicyVersion | None:
+    """The most specific policy matching the case (region 4, category 2, urgency 1), in its
+    latest version in force at ``at`` (the event time, so a replay picks the same version);
+    for an event older than every policy, the earliest version of the most specific."""
+
+    def specificity(v: PolicyVersion) -> int:
+        return (v.region is not None) * 4 + (v.category is not None) * 2 + (v.urgency is not None)
+
+    matches = [
+        v for v in versions
+        if (v.region is None or v.region == region) and (v.category is None or v.category == category)
+        and (v.urgency is None or v.urgency == urgency)
+    ]  # fmt: skip
+    in_force = [v for v in matches if v.effective_from <= at]
+    if in_force:
+        return max(in_force, key=lambda v: (specificity(v), v.version))
+    return min(matches, key=lambda v: (-specificity(v), v.version), default=None)
 
 
 # Policy limits as data: what an administrator sends, and how a version is stored.

@@ -1,4 +1,9 @@
-"""Sla's event handlers: ``async def handle(event, uow)``.
+"""Sla's event handlers: a consumer batch at a time (``apply_batch``), or one event.
+
+Each clock handler (``async def on_…(event, ledger)``) changes the cases and clocks of a
+``sla.ledger.Ledger`` in memory; the ledger reads what the batch touches before and writes
+it back after, in a few set statements. The per-event handlers (``HANDLERS``) are the same
+with a batch of one: the consumer uses them when it replays a failed batch event by event.
 
 Every due time is computed from ``event.occurred_at`` — never from when the event was
 processed — so a late consumer or a replay of the topic gives the same deadlines. Clock ids
@@ -7,9 +12,11 @@ are derived from the event (case, clock, unit, round), so a handler run twice ch
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
-from shared.case_status import with_case_status
+from shared.case_status import track_case_status, with_case_status
 from shared.db import UnitOfWork
 from shared.events import (
     CallbackCompleted,
@@ -43,165 +50,154 @@ from shared.events import (
     make_event,
 )
 from sla import repository as repo
-from sla.service import ACTOR, SERVICE, Clocks
+from sla.ledger import Ledger
+from sla.service import ACTOR, SERVICE
 
 REDO_LIMIT = 3  # 督办 after the third redo (DOMAIN.md)
 
-
-async def _closed(uow: UnitOfWork, case_id: str) -> bool:
-    case = await repo.get_case(uow.session, case_id)
-    return bool(case and case["closed"])
+ClockHandler = Callable[[Any, Ledger], Awaitable[None]]
 
 
-async def on_received(event: CaseReceived, uow: UnitOfWork) -> None:
+async def on_received(event: CaseReceived, led: Ledger) -> None:
     category = event.payload.category.value if event.payload.category else None
-    await repo.upsert_case(uow.session, event.case_id, **({"category": category} if category else {}))
-    if await _closed(uow, event.case_id):
+    led.upsert_case(event.case_id, **({"category": category} if category else {}))
+    if led.closed(event.case_id):
         return
-    clocks = await Clocks.open(uow)
-    policy = await clocks.case_policy(event.case_id, event.occurred_at, category=category)
-    await clocks.start(event.case_id, ClockKind.accept, event.occurred_at, policy=policy)
+    policy = led.case_policy(event.case_id, event.occurred_at, category=category)
+    led.start(event.case_id, ClockKind.accept, event.occurred_at, policy=policy)
 
 
-async def on_accepted(event: CaseAccepted, uow: UnitOfWork) -> None:
-    await (await Clocks.open(uow)).stop(event.case_id, event.occurred_at, names=("accept",))
+async def on_accepted(event: CaseAccepted, led: Ledger) -> None:
+    led.stop(event.case_id, event.occurred_at, names=("accept",))
 
 
-async def on_case_ended(event: CaseRejected | CaseMerged, uow: UnitOfWork) -> None:
+async def on_case_ended(event: CaseRejected | CaseMerged, led: Ledger) -> None:
     """不予受理 or merged into another case (并单): nothing of this case runs any more."""
-    await repo.upsert_case(uow.session, event.case_id, closed=True)
-    await (await Clocks.open(uow)).stop(event.case_id, event.occurred_at)
+    led.upsert_case(event.case_id, closed=True)
+    led.stop(event.case_id, event.occurred_at)
 
 
-async def on_triaged(event: CaseTriaged, uow: UnitOfWork) -> None:
+async def on_triaged(event: CaseTriaged, led: Ledger) -> None:
     p = event.payload
     # The case keeps the policy in force when it was triaged (the first moment region ×
     # category × urgency are known), whatever versions are written later.
-    row = await repo.policy_for(uow.session, region=p.region, category=p.category.value, urgency=p.urgency.value, at=event.occurred_at)
-    await repo.upsert_case(
-        uow.session, event.case_id, category=p.category.value, region=p.region, urgency=p.urgency.value,
-        policy_id=row["policy_id"], policy_version=row["version"],
+    chosen = led.policies.for_case(region=p.region, category=p.category.value, urgency=p.urgency.value, at=event.occurred_at)
+    led.upsert_case(
+        event.case_id, category=p.category.value, region=p.region, urgency=p.urgency.value,
+        policy_id=chosen.policy_id, policy_version=chosen.version,
     )
-    if await _closed(uow, event.case_id):
+    if led.closed(event.case_id):
         return
-    await (await Clocks.open(uow)).start(event.case_id, ClockKind.dispatch, event.occurred_at)
+    led.start(event.case_id, ClockKind.dispatch, event.occurred_at)
 
 
-async def on_dispatched(event: CaseDispatched, uow: UnitOfWork) -> None:
+async def on_dispatched(event: CaseDispatched, led: Ledger) -> None:
     p = event.payload
-    clocks = await Clocks.open(uow)
-    await clocks.stop(event.case_id, event.occurred_at, names=("dispatch",))
-    if await _closed(uow, event.case_id):
+    led.stop(event.case_id, event.occurred_at, names=("dispatch",))
+    if led.closed(event.case_id):
         return
-    case = await repo.get_case(uow.session, event.case_id)
+    case = led.case(event.case_id)
     urgency = Urgency(case["urgency"]) if case and case["urgency"] else Urgency.normal
     common = {"unit": p.unit, "round": p.redo_round, "role": p.role}
     at = event.occurred_at
-    await clocks.start(event.case_id, ClockKind.sign, at, urgency=urgency, **common)
-    await clocks.start(event.case_id, ClockKind.resolve, at, resolution_class=p.resolution_class, **common)
-    await clocks.start(event.case_id, ClockKind.return_window, at, **common)
+    led.start(event.case_id, ClockKind.sign, at, urgency=urgency, **common)
+    led.start(event.case_id, ClockKind.resolve, at, resolution_class=p.resolution_class, **common)
+    led.start(event.case_id, ClockKind.return_window, at, **common)
     if p.role != "co":  # the lead (or sole) unit speaks to the citizen
-        await clocks.start(event.case_id, ClockKind.first_contact, at, **common)
+        led.start(event.case_id, ClockKind.first_contact, at, **common)
 
 
-async def on_signed(event: CaseSigned, uow: UnitOfWork) -> None:
-    await (await Clocks.open(uow)).stop(event.case_id, event.occurred_at, names=("sign", "response"), unit=event.payload.unit)
+async def on_signed(event: CaseSigned, led: Ledger) -> None:
+    led.stop(event.case_id, event.occurred_at, names=("sign", "response"), unit=event.payload.unit)
 
 
-async def on_returned(event: CaseReturned, uow: UnitOfWork) -> None:
+async def on_returned(event: CaseReturned, led: Ledger) -> None:
     """退单 is the unit's answer to the order: it ends signing and the return window."""
-    await (await Clocks.open(uow)).stop(
-        event.case_id, event.occurred_at, names=("sign", "response", "return_window"), unit=event.payload.unit
-    )
+    led.stop(event.case_id, event.occurred_at, names=("sign", "response", "return_window"), unit=event.payload.unit)
 
 
-async def on_return_reviewed(event: ReturnReviewed, uow: UnitOfWork) -> None:
+async def on_return_reviewed(event: ReturnReviewed, led: Ledger) -> None:
     if event.payload.upheld:  # the order leaves the unit: its clocks end (the new unit gets its own)
-        await (await Clocks.open(uow)).stop(event.case_id, event.occurred_at, unit=event.payload.unit)
+        led.stop(event.case_id, event.occurred_at, unit=event.payload.unit)
 
 
-async def _start_response(event: EventBase, uow: UnitOfWork, call_id: str, units: list[str], minutes: int) -> None:
-    if await _closed(uow, event.case_id):
+def _start_response(event: EventBase, led: Ledger, call_id: str, units: list[str], minutes: int) -> None:
+    if led.closed(event.case_id):
         return
-    clocks = await Clocks.open(uow)
     for unit in dict.fromkeys(units):
-        await clocks.start(
+        led.start(
             event.case_id, ClockKind.sign, event.occurred_at, name="response", unit=unit,
             limit=timedelta(minutes=minutes), key=call_id,
         )
 
 
-async def on_county_called(event: CountyCalled, uow: UnitOfWork) -> None:
+async def on_county_called(event: CountyCalled, led: Ledger) -> None:
     p = event.payload
-    await _start_response(event, uow, p.call_id, p.units, p.respond_within_minutes)
+    _start_response(event, led, p.call_id, p.units, p.respond_within_minutes)
 
 
-async def on_whistle_blown(event: WhistleBlown, uow: UnitOfWork) -> None:
+async def on_whistle_blown(event: WhistleBlown, led: Ledger) -> None:
     p = event.payload
-    await _start_response(event, uow, p.call_id, [p.lead_unit, *p.co_units], p.respond_within_minutes)
+    _start_response(event, led, p.call_id, [p.lead_unit, *p.co_units], p.respond_within_minutes)
 
 
-async def on_progress(event: ProgressReported, uow: UnitOfWork) -> None:
-    clocks = await Clocks.open(uow)
-    await clocks.stop(event.case_id, event.occurred_at, names=("response",), unit=event.payload.unit)
+async def on_progress(event: ProgressReported, led: Ledger) -> None:
+    led.stop(event.case_id, event.occurred_at, names=("response",), unit=event.payload.unit)
     if event.payload.first_contact:
-        await clocks.stop(event.case_id, event.occurred_at, names=("first_contact",))
+        led.stop(event.case_id, event.occurred_at, names=("first_contact",))
 
 
-async def on_suspended(event: CaseSuspended, uow: UnitOfWork) -> None:
-    await (await Clocks.open(uow)).pause(event.case_id, event.occurred_at, unit=event.payload.unit)
+async def on_suspended(event: CaseSuspended, led: Ledger) -> None:
+    led.pause(event.case_id, event.occurred_at, unit=event.payload.unit)
 
 
-async def on_resumed(event: CaseResumed, uow: UnitOfWork) -> None:
-    await (await Clocks.open(uow)).resume(event.case_id, event.occurred_at, unit=event.payload.unit)
+async def on_resumed(event: CaseResumed, led: Ledger) -> None:
+    led.resume(event.case_id, event.occurred_at, unit=event.payload.unit)
 
 
-async def on_extension_approved(event: ExtensionApproved, uow: UnitOfWork) -> None:
+async def on_extension_approved(event: ExtensionApproved, led: Ledger) -> None:
     p = event.payload
-    await (await Clocks.open(uow)).extend(event.case_id, p.unit, event.occurred_at, p.working_days)
+    led.extend(event.case_id, p.unit, event.occurred_at, p.working_days)
 
 
-async def on_resolved(event: CaseResolved, uow: UnitOfWork) -> None:
-    clocks = await Clocks.open(uow)
-    await clocks.stop(event.case_id, event.occurred_at, names=("resolve", "sign", "response"), unit=event.payload.unit)
-    if await _closed(uow, event.case_id):
+async def on_resolved(event: CaseResolved, led: Ledger) -> None:
+    led.stop(event.case_id, event.occurred_at, names=("resolve", "sign", "response"), unit=event.payload.unit)
+    if led.closed(event.case_id):
         return
-    case = await repo.get_case(uow.session, event.case_id)
+    case = led.case(event.case_id)
     # The township verifies (核查) within its limit; one verification per round.
-    await clocks.start(event.case_id, ClockKind.verify, event.occurred_at, round=case["redo_round"] if case else 0)
+    led.start(event.case_id, ClockKind.verify, event.occurred_at, round=case["redo_round"] if case else 0)
 
 
-async def on_verification_ended(event: CaseVerified | VerificationFailed, uow: UnitOfWork) -> None:
-    await (await Clocks.open(uow)).stop(event.case_id, event.occurred_at, names=("verify",))
+async def on_verification_ended(event: CaseVerified | VerificationFailed, led: Ledger) -> None:
+    led.stop(event.case_id, event.occurred_at, names=("verify",))
 
 
-async def on_closed(event: CaseClosed, uow: UnitOfWork) -> None:
+async def on_closed(event: CaseClosed, led: Ledger) -> None:
     """结案: everything stops; only the callback (回访) clock starts, the working day after."""
-    await repo.upsert_case(uow.session, event.case_id)
-    clocks = await Clocks.open(uow)
-    await clocks.stop(event.case_id, event.occurred_at)
-    case = await repo.get_case(uow.session, event.case_id)
-    await repo.upsert_case(uow.session, event.case_id, closed=True)
-    await clocks.start(event.case_id, ClockKind.callback, event.occurred_at, round=case["redo_round"] if case else 0)
+    led.upsert_case(event.case_id)
+    led.stop(event.case_id, event.occurred_at)
+    case = led.case(event.case_id)
+    led.upsert_case(event.case_id, closed=True)
+    led.start(event.case_id, ClockKind.callback, event.occurred_at, round=case["redo_round"] if case else 0)
 
 
-async def on_callback_done(event: CallbackCompleted | CaseRated, uow: UnitOfWork) -> None:
+async def on_callback_done(event: CallbackCompleted | CaseRated, led: Ledger) -> None:
     if isinstance(event, CallbackCompleted) and not event.payload.reached:
         return  # not reached: the callback is still owed
-    await (await Clocks.open(uow)).stop(event.case_id, event.occurred_at, names=("callback",))
+    led.stop(event.case_id, event.occurred_at, names=("callback",))
 
 
-async def on_reopened(event: CaseReopened, uow: UnitOfWork) -> None:
+async def on_reopened(event: CaseReopened, led: Ledger) -> None:
     """重办: the case is open again and the unit gets a new resolve clock for the round."""
     p = event.payload
-    await repo.upsert_case(uow.session, event.case_id, closed=False, redo_round=p.redo_round)
-    clocks = await Clocks.open(uow)
-    await clocks.stop(event.case_id, event.occurred_at, names=("callback",))
+    led.upsert_case(event.case_id, closed=False, redo_round=p.redo_round)
+    led.stop(event.case_id, event.occurred_at, names=("callback",))
     if p.unit:
-        previous = [c for c in await repo.case_clocks(uow.session, event.case_id) if c["name"] == "resolve" and c["unit"] == p.unit]
+        previous = [c for c in led.case_clocks(event.case_id) if c["name"] == "resolve" and c["unit"] == p.unit]
         klass = previous[-1]["resolution_class"] if previous else None
         # Same id as the case.dispatched of the round, so whichever comes first starts it.
-        await clocks.start(
+        led.start(
             event.case_id, ClockKind.resolve, event.occurred_at, unit=p.unit, round=p.redo_round,
             role=previous[-1]["role"] if previous else None,
             resolution_class=ResolutionClass(klass) if klass else ResolutionClass.general,
@@ -212,16 +208,17 @@ async def on_reopened(event: CaseReopened, uow: UnitOfWork) -> None:
             payload=SlaEscalatedData(reason="redo_limit", unit=p.unit, detail=f"redo round {p.redo_round}: {p.reason}"),
             producer=SERVICE, actor=ACTOR, caused_by=event, occurred_at=event.occurred_at,
         )
+        # Rare, and it decides whether to emit: its own statement, in the event's turn.
         first = await repo.insert_signal(
-            uow.session,
+            led.uow.session,
             {"clock_id": f"{event.case_id}:redo_limit", "generation": 0, "signal": "redo_limit", "case_id": event.case_id,
              "unit": p.unit, "event_id": str(escalation.id), "fired_at": event.occurred_at},
         )
         if first:  # once per case, however many rounds follow
-            uow.emit(escalation)
+            led.uow.emit(escalation)
 
 
-CLOCK_HANDLERS = {
+CLOCK_HANDLERS: dict[str, ClockHandler] = {
     "case.received": on_received,
     "case.accepted": on_accepted,
     "case.rejected": on_case_ended,
@@ -247,6 +244,56 @@ CLOCK_HANDLERS = {
 }
 
 
+
+
+async def apply_clock_events(uow: UnitOfWork, events: list[EventBase]) -> None:
+    """The clock handlers of these events, in order, on one ledger: read once, write once."""
+    changing = [(CLOCK_HANDLERS[e.type], e) for e in events if e.type in CLOCK_HANDLERS]
+    if not changing:
+        return
+    ledger = await Ledger.load(uow, [e.case_id for _, e in changing])
+    for handler, event in changing:
+        await handler(event, ledger)
+    await ledger.flush()
+
+
+class _Recorder:
+    """Stands in for a unit of work to collect the statements ``track_case_status`` runs."""
+
+    def __init__(self) -> None:
+        self.session = self
+        self.calls: list[tuple[Any, Any]] = []
+
+    async def execute(self, statement, params=None) -> None:
+        self.calls.append((statement, params))
+
+
+async def track_case_status_many(uow: UnitOfWork, events: list[EventBase]) -> None:
+    """``case_status`` by the shared rule, its statement run once with every event's
+    parameters (an executemany: row after row, in order, one round trip)."""
+    recorder = _Recorder()
+    for event in events:
+        if event.case_scoped:
+            await track_case_status(event, recorder)  # type: ignore[arg-type]
+    statements = {id(statement) for statement, _ in recorder.calls}
+    if len(statements) == 1:
+        await uow.session.execute(recorder.calls[0][0], [params for _, params in recorder.calls])
+    else:  # the shared rule changed shape: keep the order of every call
+        for statement, params in recorder.calls:
+            await uow.session.execute(statement, params)
+
+
+async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
+    """A consumer's partition batch (shared.consumer's batch handler): what ``HANDLERS`` do
+    one event after another, done as a set."""
+    await track_case_status_many(uow, events)
+    await apply_clock_events(uow, events)
+
+
+async def _one(event: EventBase, uow: UnitOfWork) -> None:
+    await apply_clock_events(uow, [event])
+
+
 # Follow every case-scoped event (this service's view of where each case stands) and run
 # the clocks from the lifecycle ones.
-HANDLERS = with_case_status(CLOCK_HANDLERS)
+HANDLERS = with_case_status({event_type: _one for event_type in CLOCK_HANDLERS})

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, func, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, cast, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.engine import RowMapping
@@ -87,28 +88,9 @@ async def list_holiday_years(session: AsyncSession) -> list[RowMapping]:
 # --------------------------------------------------------------------- policies
 
 
-async def policy_for(session: AsyncSession, *, region: str | None, category: str | None, urgency: str | None, at: datetime) -> RowMapping:
-    """The most specific policy matching the case, in its latest version in force at ``at``
-    (the event time, so a replay picks the same version)."""
-    matches = and_(
-        or_(policies.c.region.is_(None), policies.c.region == region),
-        or_(policies.c.category.is_(None), policies.c.category == category),
-        or_(policies.c.urgency.is_(None), policies.c.urgency == urgency),
-    )
-    specificity = (
-        (policies.c.region.is_not(None)).cast(Integer) * 4
-        + (policies.c.category.is_not(None)).cast(Integer) * 2
-        + (policies.c.urgency.is_not(None)).cast(Integer)
-    )
-    stmt = select(policies).where(matches)
-    in_force = await session.execute(
-        stmt.where(policies.c.effective_from <= at).order_by(specificity.desc(), policies.c.version.desc()).limit(1)
-    )
-    row = in_force.mappings().first()
-    if row is None:  # an event older than every policy: the oldest catch-all
-        row = (await session.execute(stmt.order_by(specificity.desc(), policies.c.version).limit(1))).mappings().first()
-    assert row is not None, "the default policy is created by the migration"
-    return row
+async def all_policies(session: AsyncSession) -> list[RowMapping]:
+    """Every policy version (a few rows): which one a case gets is ``sla.domain.choose_policy``."""
+    return list((await session.execute(select(policies))).mappings())
 
 
 async def get_policy(session: AsyncSession, policy_id: str, version: int | None = None) -> RowMapping | None:
@@ -130,39 +112,56 @@ async def insert_policy_version(session: AsyncSession, values: dict[str, Any]) -
 # --------------------------------------------------------------------- cases
 
 
-async def get_case(session: AsyncSession, case_id: str) -> RowMapping | None:
-    return (await session.execute(select(sla_cases).where(sla_cases.c.case_id == case_id))).mappings().first()
+def _ids(column):
+    return column == any_(cast(bindparam("ids"), ARRAY(String)))
 
 
-async def upsert_case(session: AsyncSession, case_id: str, **values: Any) -> None:
-    stmt = pg_insert(sla_cases).values(case_id=case_id, **values)
-    if values:
-        stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_=values)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["case_id"])
-    await session.execute(stmt)
+# Built once (values as parameters: compiled once, prepared once per connection).
+_CASES_BY_ID = select(sla_cases).where(_ids(sla_cases.c.case_id))
+_UPSERT_CASES = pg_insert(sla_cases)
+_UPSERT_CASES = _UPSERT_CASES.on_conflict_do_update(
+    index_elements=["case_id"], set_={c.name: _UPSERT_CASES.excluded[c.name] for c in sla_cases.c if c.name != "case_id"}
+)
+
+
+async def cases_by_id(session: AsyncSession, case_ids: Sequence[str]) -> Sequence[RowMapping]:
+    return (await session.execute(_CASES_BY_ID, {"ids": list(case_ids)})).mappings().all()
+
+
+async def upsert_cases(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Whole case rows, one per case (executemany: one round trip)."""
+    await session.execute(_UPSERT_CASES, [{c.name: row[c.name] for c in sla_cases.c} for row in rows])
 
 
 # --------------------------------------------------------------------- clocks
 
 
-async def insert_clock(session: AsyncSession, values: dict[str, Any]) -> bool:
-    stmt = pg_insert(clocks).values(**values).on_conflict_do_nothing(index_elements=["clock_id"])
-    return (await session.execute(stmt.returning(clocks.c.clock_id))).first() is not None
+_CLOCKS_OF_CASES = select(clocks).where(_ids(clocks.c.case_id)).order_by(clocks.c.clock_id).with_for_update()
+_CLOCK_COLUMNS = [c.name for c in clocks.c if c.name != "updated_at"]
+_INSERT_CLOCKS = pg_insert(clocks).on_conflict_do_nothing(index_elements=["clock_id"])
+# What a change to a clock may touch (an update may not bind its own columns' names: b_…).
+_CHANGED = ("due_at", "paused_at", "paused_total", "stopped_at", "state", "generation", "fired", "warnings", "next_signal_at")
+_UPDATE_CLOCKS = (
+    update(clocks)
+    .where(clocks.c.clock_id == bindparam("b_clock_id"))
+    .values(**{c: bindparam(f"b_{c}", type_=clocks.c[c].type) for c in _CHANGED}, updated_at=func.now())
+)
 
 
-async def open_clocks(
-    session: AsyncSession, case_id: str, *, names: Iterable[str] | None = None, unit: str | None = None, any_unit: bool = True
-) -> Sequence[RowMapping]:
-    """Open clocks of a case, locked for the change the caller is about to make."""
-    stmt = select(clocks).where(clocks.c.case_id == case_id, clocks.c.state.in_(OPEN_STATES))
-    if names is not None:
-        stmt = stmt.where(clocks.c.name.in_(list(names)))
-    if unit is not None:
-        stmt = stmt.where(clocks.c.unit == unit)
-    elif not any_unit:
-        stmt = stmt.where(clocks.c.unit.is_(None))
-    return (await session.execute(stmt.order_by(clocks.c.clock_id).with_for_update())).mappings().all()
+async def clocks_of_cases(session: AsyncSession, case_ids: Sequence[str]) -> Sequence[RowMapping]:
+    """Every clock of these cases, locked for the changes the caller is about to make (in id
+    order, as a holiday recount locks them; the ticker skips locked clocks)."""
+    return (await session.execute(_CLOCKS_OF_CASES, {"ids": list(case_ids)})).mappings().all()
+
+
+async def insert_clocks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """New clocks (executemany); an id that exists already is left as it is."""
+    await session.execute(_INSERT_CLOCKS, [{c: row[c] for c in _CLOCK_COLUMNS} for row in rows])
+
+
+async def update_clocks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Changed clocks by id (executemany: one round trip)."""
+    await session.execute(_UPDATE_CLOCKS, [{"b_clock_id": row["clock_id"], **{f"b_{c}": row[c] for c in _CHANGED}} for row in rows])
 
 
 async def open_clocks_warned(session: AsyncSession, warning: str) -> Sequence[RowMapping]:

@@ -1,5 +1,6 @@
-"""Sla's use cases: clocks started, stopped, paused and moved by lifecycle events, and the
-ticker that fires their thresholds. Each runs inside one unit of work; only it commits."""
+"""Sla's use cases: the ticker that fires the clocks' thresholds, and a holiday table that
+recounts the clocks it concerns (lifecycle events change clocks through ``sla.ledger``).
+Each runs inside one unit of work; only it commits."""
 
 from __future__ import annotations
 
@@ -126,108 +127,6 @@ class Policies:
             row = await repo.get_policy(self._uow.session, policy_id, version)
             self._seen[key] = policy_from_limits(version, row["limits"] if row else {})
         return self._seen[key]
-
-
-# --------------------------------------------------------------------- changes from events
-
-
-class Clocks:
-    """The clock changes one event makes, in its unit of work, with the calendar as loaded now."""
-
-    def __init__(self, uow: UnitOfWork, calendar: WorkingCalendar) -> None:
-        self.uow = uow
-        self.calendar = calendar
-        self.policies = Policies(uow)
-        self._case_policies: dict[tuple, tuple[str, int]] = {}
-
-    @classmethod
-    async def open(cls, uow: UnitOfWork) -> Clocks:
-        return cls(uow, await repo.load_calendar(uow.session))
-
-    async def case_policy(self, case_id: str, at: datetime, *, category: str | None = None) -> tuple[str, int]:
-        """The policy the case started under (pinned at triage), else the one in force at ``at``.
-        Asked once per event and case: the clocks one event starts share it."""
-        key = (case_id, at, category)
-        if key not in self._case_policies:
-            self._case_policies[key] = await self._case_policy(case_id, at, category=category)
-        return self._case_policies[key]
-
-    async def _case_policy(self, case_id: str, at: datetime, *, category: str | None = None) -> tuple[str, int]:
-        case = await repo.get_case(self.uow.session, case_id)
-        if case is not None and case["policy_id"] is not None:
-            return case["policy_id"], case["policy_version"]
-        row = await repo.policy_for(
-            self.uow.session, region=case["region"] if case else None,
-            category=category or (case["category"] if case else None), urgency=case["urgency"] if case else None, at=at,
-        )
-        return row["policy_id"], row["version"]
-
-    async def start(
-        self,
-        case_id: str,
-        kind: ClockKind,
-        at: datetime,
-        *,
-        name: str | None = None,
-        unit: str | None = None,
-        round: int = 0,
-        role: str | None = None,
-        resolution_class: ResolutionClass | None = None,
-        urgency: Urgency = Urgency.normal,
-        limit: timedelta | None = None,
-        key: str | None = None,
-        policy: tuple[str, int] | None = None,
-    ) -> bool:
-        """A new clock; the same event (redelivered, replayed) finds the one it started."""
-        name = name or kind.value
-        policy_id, version = policy or await self.case_policy(case_id, at)
-        rules = await self.policies.get(policy_id, version)
-        if limit is not None:
-            clock = start_timer(kind, at, limit, version, unit=unit)
-        else:
-            clock = start_clock(
-                kind, at, rules, self.calendar, unit=unit,
-                resolution_class=resolution_class or ResolutionClass.general, urgency=urgency,
-            )
-        clock_id = ":".join([case_id, name, unit or "-", str(round), *([key] if key else [])])
-        return await repo.insert_clock(
-            self.uow.session,
-            {
-                "clock_id": clock_id, "case_id": case_id, "unit": unit, "kind": kind.value, "name": name,
-                "round": round, "role": role, "resolution_class": resolution_class.value if resolution_class else None,
-                "policy_id": policy_id, "policy_version": version, "started_at": clock.started_at,
-                **row_values(clock, rules, self.calendar),
-            },
-        )
-
-    async def _change(self, rows: list[RowMapping] | tuple[RowMapping, ...], change, **extra: Any) -> int:
-        for row in rows:
-            rules = await self.policies.get(row["policy_id"], row["policy_version"])
-            before = to_domain(row)
-            after = change(before)
-            values = row_values(after, rules, self.calendar)
-            if after.paused_at is None and before.paused_at is not None:
-                values["paused_total"] = row["paused_total"] + self.calendar.working_time_between(before.paused_at, extra["at"])
-            if after.fired != before.fired and not after.fired:
-                values["generation"] = row["generation"] + 1  # a new deadline: its thresholds fire anew
-            await repo.update_clock(self.uow.session, row["clock_id"], values)
-        return len(rows)
-
-    async def stop(self, case_id: str, at: datetime, *, names: tuple[str, ...] | None = None, unit: str | None = None) -> int:
-        rows = await repo.open_clocks(self.uow.session, case_id, names=names, unit=unit)
-        return await self._change(rows, lambda c: stop(c, at))
-
-    async def pause(self, case_id: str, at: datetime, *, unit: str | None = None) -> int:
-        rows = await repo.open_clocks(self.uow.session, case_id, unit=unit)
-        return await self._change(rows, lambda c: pause(c, at))
-
-    async def resume(self, case_id: str, at: datetime, *, unit: str | None = None) -> int:
-        rows = [r for r in await repo.open_clocks(self.uow.session, case_id, unit=unit) if r["paused_at"] is not None]
-        return await self._change(rows, lambda c: resume(c, at, self.calendar), at=at)
-
-    async def extend(self, case_id: str, unit: str, at: datetime, working_days: float) -> int:
-        rows = await repo.open_clocks(self.uow.session, case_id, names=("resolve",), unit=unit)
-        return await self._change(rows, lambda c: extend(c, at, working_days, self.calendar))
 
 
 async def load_holiday_table(uow: UnitOfWork, table: HolidayTable, loaded_by: str) -> int:

@@ -9,6 +9,9 @@ class SlaSettings(ServiceSettings):
 
     service_name: str = "sla"
     port: int = Field(default=8003, ge=1, le=65535)
+    # Records fetched per poll (over all partitions): sla applies each partition's share as a
+    # set (sla.handlers.apply_batch), so a larger batch costs fewer round trips per event.
+    consumer_batch_size: int = Field(default=2000, ge=1, le=10_000)
 
     # The ticker: how many clocks one transaction claims, and the longest it sleeps (a breach
     # is written within about this long of its due time).

@@ -208,6 +208,32 @@ async def test_poison_event_is_parked_with_its_error_and_later_events_flow(infra
         assert "poisoned on purpose" in header(messages[0].headers, "dlq_error")
 
 
+async def test_a_batch_handler_gets_the_batch_and_a_poison_event_is_still_found_alone(infra: Infra):
+    """With a batch handler the good events go through it; a batch with a poison event is
+    replayed event by event (per-event handlers), the poison parked, the rest applied once."""
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=2, batched=True)
+    async with running(create_probe(settings), settings) as probe:
+        case_id = f"case-{uuid.uuid4().hex[:6]}"
+        first = [progress(case_id, 1), progress(case_id, 2)]
+        await produce(infra, topic, [*first, first[0]])  # the resend is dropped by the inbox
+
+        async def handled():
+            async with probe.runtime.engine.connect() as conn:
+                return [(r.seq, r.handled_by) for r in (await conn.execute(select(probe_log.c.seq, probe_log.c.handled_by).order_by(probe_log.c.id))).all()]
+
+        assert await eventually(lambda: _when(handled, lambda rows: len(rows) == 2)) == [(1, "a:batch"), (2, "a:batch")]
+        poison = progress(case_id, 4, "poison")
+        await produce(infra, topic, [progress(case_id, 3), poison, progress(case_id, 5)])
+        rows = await eventually(lambda: _when(handled, lambda rows: len(rows) == 4))
+        assert [seq for seq, _ in rows] == [1, 2, 3, 5]
+        async with probe.runtime.engine.connect() as conn:
+            parked = (await conn.execute(select(dead_letters.c.event_id, dead_letters.c.attempts))).all()
+            inbox = (await conn.execute(select(func.count()).select_from(processed_events))).scalar()
+        assert [(p.event_id, p.attempts) for p in parked] == [(str(poison.id), 2)]
+        assert inbox == 4  # 1, 2, 3 and 5: a parked event is not in the inbox
+
+
 async def _when(fn, predicate):
     value = await fn()
     return value if predicate(value) else None

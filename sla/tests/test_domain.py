@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from shared.workdays import WorkingCalendar
 from sla.domain import (
     Policy, describe, due_signals, extend, fired, next_signal_at, pause, policy_from_limits, policy_limits, remaining, resume,
-    signal_kind, start_clock, start_timer, stop,
+    signal_kind, signal_times, start_clock, start_timer, stop,
 )  # fmt: skip
 from shared.events import ClockKind, ResolutionClass, Urgency
 
@@ -88,6 +88,29 @@ def test_next_signal_is_the_earliest_threshold_not_fired():
     assert next_signal_at(pause(clock, bj(2026, 11, 24)), POLICY, CAL) is None
     assert next_signal_at(stop(clock, bj(2026, 11, 24)), POLICY, CAL) is None
     assert [signal_kind(n) for n in ("50%", "yellow", "red", "urge-2", "escalate")] == ["warning", "warning", "breached", "urged", "escalated"]
+
+
+def test_next_signal_is_the_earliest_of_every_threshold_whatever_fired():
+    """next_signal_at skips urging and escalation while red is pending: the same answer as
+    the minimum over every threshold, across holidays, timers on weekends and early shares."""
+    import random
+
+    rng = random.Random(6)
+    policies = [POLICY, policy_from_limits(2, {"early_warnings": [0.5, 0.75], "urge_every_working_days": 0.5})]
+    starts = [bj(2026, 9, 30, 10), bj(2026, 10, 3, 23, 30), bj(2026, 11, 28, 9), bj(2026, 12, 30, 16), bj(2026, 11, 23, 0)]
+    checked = 0
+    for policy in policies:
+        for start in starts:
+            clocks = [start_clock(kind, start, policy, CAL) for kind in ClockKind if kind is not ClockKind.sign]
+            clocks.append(start_timer(ClockKind.sign, start, timedelta(minutes=30), policy.version))
+            for clock in clocks:
+                names = [name for name, _ in signal_times(clock, policy, CAL)]
+                for _ in range(6):
+                    done = fired(clock, rng.sample(names, rng.randint(0, len(names))))
+                    every = [at for name, at in signal_times(done, policy, CAL) if name not in done.fired]
+                    assert next_signal_at(done, policy, CAL) == min(every, default=None)
+                    checked += 1
+    assert checked == 2 * 5 * 8 * 6
 
 
 def test_remaining_working_time_in_plain_words():

@@ -32,6 +32,8 @@ class ProbeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PROBE_", extra="ignore")
     service_name: str = "probe"
     instance: str = "a"
+    # Hand each partition batch to a batch handler (shared.consumer's batch_handler hook).
+    batched: bool = False
 
 
 def make_handler(instance: str):
@@ -47,6 +49,17 @@ def make_handler(instance: str):
     return handle_progress
 
 
+def make_batch_handler(instance: str):
+    """The per-event handler over the batch, logged as handled by ``<instance>:batch``."""
+    one = make_handler(f"{instance}:batch")
+
+    async def handle_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
+        for event in events:
+            await one(event, uow)
+
+    return handle_batch
+
+
 def create_app(settings: ProbeSettings) -> FastAPI:
     spec = ServiceSpec(
         name="probe",
@@ -56,5 +69,6 @@ def create_app(settings: ProbeSettings) -> FastAPI:
         router=APIRouter(),
         handlers={"case.progress_reported": make_handler(settings.instance)},
         migrations=Path(__file__).parent / "versions",
+        batch_handler=make_batch_handler(settings.instance) if settings.batched else None,
     )
     return build_app(spec, settings)
