@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import Gauge
 from sqlalchemy.engine import RowMapping
 
+from shared.tasks import stop_task
 from shared.db import UnitOfWork
 from shared.events import (
     ClockKind,
@@ -253,7 +254,5 @@ async def start_ticker(runtime: Runtime) -> None:
 
 async def stop_ticker(runtime: Runtime) -> None:
     ctx: SlaContext | None = runtime.extras.get("sla")
-    if ctx is not None and ctx.task is not None:
-        ctx.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx.task
+    if ctx is not None:
+        await stop_task(ctx.task)
