@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -10,7 +11,6 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
 from intake import repository
-from intake.attachments import unknown_attachments
 from intake.service import (
     AppealInput,
     Filed,
@@ -18,6 +18,7 @@ from intake.service import (
     IntakeContext,
     citizen_actor,
     file_appeal,
+    file_batch,
 )
 from shared.events import (
     Actor,
@@ -30,8 +31,11 @@ from shared.events import (
     Urgency,
     make_event,
 )
+from shared.actors import ActorDep, current_actor
+from shared.auth import BearerDep
 from shared.http import require_json
 from shared.problems import Problem
+from shared.scope import CENTRE_ROLES, CaseScope, list_scope, may_see_case, not_found_unless, require_role
 from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
 from shared.service import RuntimeDep, UowDep
@@ -117,6 +121,7 @@ class AppealView(BaseModel):
     accept_due_at: datetime
     created_at: datetime
     attachments: list[str] = Field(default_factory=list, description="ids; GET /api/v1/attachments/{id}")
+    handler_unit: str | None = Field(None, description="the unit handling it now (from dispatch's events)")
     timeline: list[TimelineEntry]
 
 
@@ -140,7 +145,6 @@ class ManualTriage(BaseModel):
     township: str = Field(min_length=1, max_length=64)
     village: str | None = Field(default=None, max_length=64)
     grid: str | None = Field(default=None, max_length=64)
-    triaged_by: str = Field(min_length=1, max_length=64, description="staff id (taken from the token once auth lands)")
 
 
 def _to_input(body: NewAppeal) -> AppealInput:
@@ -180,38 +184,76 @@ def _created(filed: Filed) -> AppealCreated:
 async def post_appeal(
     body: NewAppeal,
     request: Request,
-    ctx: ContextDep,
-    uow: UowDep,
     idempotency_key: Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$")] = None,
 ) -> AppealCreated:
+    # The context straight from the app rather than through ContextDep: on the busiest route,
+    # FastAPI's solving of two more dependency levels cost more than filing's own rules.
+    ctx: IntakeContext = request.app.state.runtime.extras["intake"]
     refuse_if_flooding(ctx, request, body.contact.phone)
     actor = (
         Actor(id=body.reporter_id, role=Role.grid_worker) if body.reporter_id else citizen_actor(body.contact.phone)
     )
-    async with uow:
-        missing = await unknown_attachments(uow.session, body.attachments)
-        if missing:
-            raise Problem(
-                422, "attachments must be ids from POST /api/v1/attachments",
-                errors=[
-                    {"field": f"attachments.{body.attachments.index(i)}", "in": "body", "message": f"no attachment {i}"}
-                    for i in missing
-                ],
-            )
-        try:
-            filed = await file_appeal(uow, ctx, _to_input(body), actor=actor, idempotency_key=idempotency_key)
-        except IdempotencyConflict:
-            raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
-        await uow.commit()
+    missing = await ctx.store.unknown_attachments(body.attachments)
+    if missing:
+        raise Problem(
+            422, "attachments must be ids from POST /api/v1/attachments",
+            errors=[
+                {"field": f"attachments.{body.attachments.index(i)}", "in": "body", "message": f"no attachment {i}"}
+                for i in missing
+            ],
+        )
+    try:
+        filed = await file_appeal(ctx, _to_input(body), actor=actor, idempotency_key=idempotency_key)
+    except IdempotencyConflict:
+        raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
     return _created(filed)
 
 
-@router.get("/appeals/{case_id}", response_model=AppealView, summary="An appeal with its timeline")
-async def get_appeal(case_id: str, uow: UowDep) -> AppealView:
+def case_scope(row: Any) -> CaseScope:
+    return CaseScope(places=(row.county, row.township, row.village, row.grid), units=frozenset(row.handler_units or ()))
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads an appeal: staff (an actor) or the app backend for a citizen (signed)."""
+
+    actor: Actor | None = None
+    citizen_phone_hash: str | None = None
+
+    def may_see(self, ctx: IntakeContext, row: Any) -> bool:
+        if self.citizen_phone_hash is not None:
+            return row.phone_hash == self.citizen_phone_hash
+        return self.actor is not None and may_see_case(ctx.org, self.actor, case_scope(row))
+
+
+async def appeal_reader(request: Request, bearer: BearerDep, ctx: ContextDep, uow: UowDep) -> Reader:
+    """Staff are who their token (or X-Actor-* headers) says; an app backend signs the
+    request (see ``signed_client``) and names its citizen in ``X-Citizen-Phone``."""
+    headers = request.headers
+    if "X-Client-Id" in headers:
+        await signed_client(request, ctx, uow)
+        phone = headers.get("X-Citizen-Phone")
+        if not phone:
+            raise Problem(401, "a signed request reads an appeal for a citizen: send X-Citizen-Phone", slug="bad-signature")
+        return Reader(citizen_phone_hash=ctx.phone_hash(phone))
+    actor = await current_actor(
+        request, bearer, headers.get("X-Actor-Id"), headers.get("X-Actor-Role"), headers.get("X-Actor-Unit")
+    )
+    return Reader(actor=actor)
+
+
+@router.get(
+    "/appeals/{case_id}", response_model=AppealView, summary="An appeal with its timeline",
+    description=(
+        "Staff see the appeals of their area, or sent to their unit (others answer 404). An app or "
+        "mini-program backend reads its citizen's appeal with a signed request (X-Client-Id, X-Timestamp, "
+        "X-Signature) naming the citizen in X-Citizen-Phone."
+    ),
+)
+async def get_appeal(case_id: str, ctx: ContextDep, uow: UowDep, reader: Annotated[Reader, Depends(appeal_reader)]) -> AppealView:
     async with uow:
         row = await repository.get_appeal(uow.session, case_id)
-        if row is None:
-            raise Problem(404, f"no appeal {case_id}")
+        not_found_unless(row is not None and reader.may_see(ctx, row), f"appeal {case_id}")
         entries = await repository.get_timeline(uow.session, case_id)
     return AppealView(
         case_id=row.case_id, tracking_no=row.tracking_no, title=row.title, description=row.description,
@@ -219,7 +261,65 @@ async def get_appeal(case_id: str, uow: UowDep) -> AppealView:
         urgency=row.urgency, township=row.township, village=row.village, grid=row.grid, street=row.street,
         contact_phone=row.phone_masked, merged_into=row.merged_into, rejection_reason=row.reject_reason,
         accept_due_at=row.accept_due_at, created_at=row.created_at, attachments=list(row.attachments or []),
-        timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=e.detail) for e in entries],
+        handler_unit=row.handler_unit, timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=e.detail) for e in entries],
+    )
+
+
+class CaseItem(BaseModel):
+    case_id: str
+    tracking_no: str
+    title: str
+    status: str
+    channel: str
+    category: str | None
+    subject_class: str | None
+    urgency: str | None
+    county: str | None
+    township: str | None
+    village: str | None
+    grid: str | None
+    lat: float | None
+    lng: float | None
+    handler_unit: str | None
+    merged_into: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CasePage(BaseModel):
+    items: list[CaseItem]
+    next_cursor: str | None
+
+
+@router.get(
+    "/cases", response_model=CasePage, tags=["staff"],
+    summary="Appeals for staff: those of the caller's area or sent to its unit, newest first",
+    description="A centre sees its county, a township its township, a department what was sent or called to it, the auditor everything.",
+)
+async def staff_cases(
+    ctx: ContextDep,
+    uow: UowDep,
+    actor: ActorDep,
+    status: Annotated[str | None, Query(max_length=24, pattern=r"^[a-z_]+$")] = None,
+    township: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage:
+    scope = list_scope(ctx.org, actor)
+    if scope is None:
+        raise Problem(403, f"a {actor.role.value} has no case list; staff of a unit and the auditor do", slug="role-not-allowed")
+    async with uow:
+        rows = await repository.staff_list(
+            uow.session,
+            places=None if scope.everything or scope.place_column is None else (scope.place_column, list(scope.places)),
+            units=None if scope.everything else list(scope.units), unplaced=scope.unplaced,
+            status=status, township=township, since=since, before=decode_cursor(cursor), limit=limit + 1,
+        )  # fmt: skip
+    page, more = rows[:limit], len(rows) > limit
+    return CasePage(
+        items=[CaseItem.model_validate(row._asdict()) for row in page],
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].case_id) if more else None,
     )
 
 
@@ -227,11 +327,11 @@ async def get_appeal(case_id: str, uow: UowDep) -> AppealView:
     "/appeals/{case_id}/triage", response_model=AppealCreated, dependencies=[JsonBody],
     summary="Manual triage: set what and where when intake could not tell",
 )
-async def triage_appeal(case_id: str, body: ManualTriage, uow: UowDep) -> AppealCreated:
+async def triage_appeal(case_id: str, body: ManualTriage, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> AppealCreated:
     async with uow:
         row = await repository.get_appeal(uow.session, case_id)
-        if row is None:
-            raise Problem(404, f"no appeal {case_id}")
+        not_found_unless(row is not None and may_see_case(ctx.org, actor, case_scope(row)), f"appeal {case_id}")
+        require_role(actor, CENTRE_ROLES, "triage an appeal (人工分拨 is the centre's)")
         if row.status in ("rejected", "merged", "closed"):
             raise Problem(409, f"appeal {case_id} is {row.status}; nothing to triage", slug="invalid-state", state=row.status)
         await repository.set_triage(
@@ -242,7 +342,7 @@ async def triage_appeal(case_id: str, body: ManualTriage, uow: UowDep) -> Appeal
         uow.emit(
             make_event(
                 CaseTriaged, case_id=case_id, producer="intake",
-                actor=Actor(id=body.triaged_by, role=Role.centre_dispatcher),
+                actor=actor,
                 payload=TriagedData(
                     category=body.category, subject_class=body.subject_class, urgency=body.urgency, confidence=1.0,
                     manual=True, location=Location(township=body.township, village=body.village, grid=body.grid, street=row.street),
@@ -373,39 +473,41 @@ _TICKET = TypeAdapter(HotlineTicket)
     "/hotline/tickets", response_model=BatchAnswer, dependencies=[JsonBody], tags=["12345 hotline"],
     summary="12345 pushes a batch of tickets (HMAC-signed; see shared/signing.py for the scheme)",
 )
-async def push_tickets(body: TicketBatch, client: SignedClient, ctx: ContextDep, uow: UowDep) -> BatchAnswer:
+async def push_tickets(body: TicketBatch, client: SignedClient, ctx: ContextDep) -> BatchAnswer:
     if len(body.tickets) > ctx.settings.hotline_batch_max:
         raise Problem(413, f"at most {ctx.settings.hotline_batch_max} tickets per batch", slug="batch-too-large")
-    results: list[TicketResult] = []
-    actor = Actor(id=f"client:{client}", role=Role.system)
-    async with uow:
-        for index, raw in enumerate(body.tickets):
-            try:
-                ticket = _TICKET.validate_python(raw)
-            except ValidationError as exc:
-                results.append(
-                    TicketResult(
-                        index=index, ticket_no=str(raw.get("ticket_no")) if isinstance(raw, dict) and raw.get("ticket_no") else None,
-                        result="rejected",
-                        errors=[{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()],
-                    )
-                )
-                continue
-            filed = await file_appeal(
-                uow, ctx,
-                AppealInput(
-                    title=ticket.title, description=ticket.description, channel=Channel.hotline,
-                    contact_name=ticket.caller_name, phone=ticket.caller_phone, address=ticket.address,
-                    lat=ticket.lat, lng=ticket.lng, category=ticket.category, external_ref=ticket.ticket_no,
-                ),
-                actor=actor,
-            )
+    results: list[TicketResult | None] = []
+    valid: list[tuple[int, HotlineTicket]] = []
+    for index, raw in enumerate(body.tickets):
+        try:
+            valid.append((index, _TICKET.validate_python(raw)))
+            results.append(None)  # answered once the batch is filed
+        except ValidationError as exc:
             results.append(
                 TicketResult(
-                    index=index, ticket_no=ticket.ticket_no, result="created" if filed.created else "duplicate",
-                    case_id=filed.case_id, tracking_no=filed.tracking_no, status=filed.status,
+                    index=index, ticket_no=str(raw.get("ticket_no")) if isinstance(raw, dict) and raw.get("ticket_no") else None,
+                    result="rejected",
+                    errors=[{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()],
                 )
             )
-        await uow.commit()
-    counts = {kind: sum(r.result == kind for r in results) for kind in ("created", "duplicate", "rejected")}
-    return BatchAnswer(**counts, results=results)
+    # The valid tickets in one go: one look-up, one statement, one transaction.
+    filed_all = await file_batch(
+        ctx,
+        [
+            AppealInput(
+                title=ticket.title, description=ticket.description, channel=Channel.hotline,
+                contact_name=ticket.caller_name, phone=ticket.caller_phone, address=ticket.address,
+                lat=ticket.lat, lng=ticket.lng, category=ticket.category, external_ref=ticket.ticket_no,
+            )
+            for _, ticket in valid
+        ],
+        actor=Actor(id=f"client:{client}", role=Role.system),
+    ) if valid else []
+    for (index, ticket), filed in zip(valid, filed_all, strict=True):
+        results[index] = TicketResult(
+            index=index, ticket_no=ticket.ticket_no, result="created" if filed.created else "duplicate",
+            case_id=filed.case_id, tracking_no=filed.tracking_no, status=filed.status,
+        )
+    answered = [r for r in results if r is not None]
+    counts = {kind: sum(r.result == kind for r in answered) for kind in ("created", "duplicate", "rejected")}
+    return BatchAnswer(**counts, results=answered)

@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from intake.models import attachments
 from intake.service import IntakeContext
 from intake.storage import sniff
+from shared.actors import ActorDep
+from shared.scope import STAFF_ROLES, require_role
 from shared.problems import Problem
 from shared.service import RuntimeDep, UowDep
 
@@ -75,8 +77,11 @@ async def upload_attachment(
     return AttachmentCreated(id=row.id, content_type=row.content_type, size=row.size, sha256=digest)
 
 
-@router.get("/attachments/{attachment_id}", summary="Download an attachment", response_class=Response)
-async def download_attachment(attachment_id: str, runtime: RuntimeDep, uow: UowDep) -> Response:
+@router.get("/attachments/{attachment_id}", summary="Download an attachment (staff)", response_class=Response)
+async def download_attachment(attachment_id: str, runtime: RuntimeDep, uow: UowDep, actor: ActorDep) -> Response:
+    # Photos show people and homes: staff only (the citizen keeps the photo they took). The
+    # id is random, so a staff member still needs it from a case they may see.
+    require_role(actor, STAFF_ROLES, "download attachments")
     ctx: IntakeContext = runtime.extras["intake"]
     async with uow:
         row = (await uow.session.execute(select(attachments).where(attachments.c.id == attachment_id))).first()
@@ -110,11 +115,3 @@ async def _record(session: AsyncSession, digest: str, content_type: str, size: i
     # DO UPDATE (a no-op) rather than DO NOTHING so that RETURNING gives the existing row too.
     stmt = stmt.on_conflict_do_update(index_elements=["sha256"], set_={"sha256": stmt.excluded.sha256})
     return (await session.execute(stmt.returning(attachments))).one()
-
-
-async def unknown_attachments(session: AsyncSession, ids: list[str]) -> list[str]:
-    """The ids among ``ids`` that no upload produced."""
-    if not ids:
-        return []
-    found = set((await session.execute(select(attachments.c.id).where(attachments.c.id.in_(ids)))).scalars())
-    return [i for i in ids if i not in found]

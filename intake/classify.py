@@ -48,6 +48,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from types import MappingProxyType
 
 from shared.events import FiveMatters, Urgency
@@ -109,6 +110,8 @@ class Rules:
     categories: Mapping[FiveMatters, tuple[str, ...]] = field(default_factory=dict)
     place_words: frozenset[str] = frozenset()
     negators: tuple[str, ...] = ()
+    # Every keyword of every list, once: scanned once per appeal (see ``classify``).
+    vocabulary: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         unknown = [code for code in self.subjects if code not in SUBJECT_CLASSES]
@@ -121,6 +124,13 @@ class Rules:
         freeze(self, "urgent", _words(self.urgent))
         freeze(self, "place_words", frozenset(_words(self.place_words)))
         freeze(self, "negators", _words(self.negators))
+        lists = (*self.subjects.values(), *self.categories.values(), self.emergency, self.urgent)
+        freeze(self, "vocabulary", tuple(dict.fromkeys(w for words in lists for w in words)))
+
+    def candidates(self, *texts: str) -> frozenset[str]:
+        """The keywords found anywhere in ``texts``: every other keyword can be skipped."""
+        joined = "\0".join(texts)  # no keyword holds NUL, so none spans two texts
+        return frozenset([w for w in self.vocabulary if w in joined])
 
     def extended(self, subject: str, *words: str) -> Rules:
         """A copy with more keywords for one subject (a region adds its own: 甘蔗, 蔗糖…)."""
@@ -232,7 +242,23 @@ class _Hits:
     words: tuple[str, ...]
 
 
-def _found(words: tuple[str, ...], text: str, negators: tuple[str, ...] = ()) -> frozenset[str]:
+_NO_HITS = _Hits(0.0, ())
+
+
+@lru_cache(maxsize=256)
+def _longest_first(words: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """(number, word), longest words first (stable); numbered from 1. Computed once per list."""
+    return tuple(enumerate(sorted(words, key=len, reverse=True), start=1))
+
+
+@lru_cache(maxsize=256)
+def _numbers(words: tuple[str, ...]) -> dict[str, int]:
+    return {word: number for number, word in _longest_first(words)}
+
+
+def _found(
+    words: tuple[str, ...], text: str, negators: tuple[str, ...] = (), candidates: frozenset[str] | None = None
+) -> frozenset[str]:
     """The keywords that occur in ``text``, longest first, each occurrence claiming its characters.
 
     A shorter keyword wholly inside a longer hit is not found again ("燃气泄漏" does not
@@ -240,9 +266,19 @@ def _found(words: tuple[str, ...], text: str, negators: tuple[str, ...] = ()) ->
     overlaps a hit still counts. With ``negators``, an occurrence right after one of them
     ("暂无人员受伤", "无人受伤") does not count.
     """
+    # Most keywords are absent from a given text: walk only the few present (``candidates``:
+    # those the caller found in any of the appeal's texts), in the same longest-first order
+    # and with the same numbers.
+    if candidates is None:
+        present = [(number, word) for number, word in _longest_first(words) if word in text]
+    else:
+        numbers = _numbers(words)
+        present = sorted((numbers[word], word) for word in candidates if word in numbers and word in text)
+    if not present:
+        return frozenset()
     found: set[str] = set()
     owner = [0] * len(text)  # which earlier (longer) hit each character belongs to; 0: none
-    for number, word in enumerate(sorted(words, key=len, reverse=True), start=1):
+    for number, word in present:
         start = text.find(word)
         while start != -1:
             end = start + len(word)
@@ -262,13 +298,17 @@ def _hits(
     *,
     place_words: frozenset[str] = frozenset(),
     negators: tuple[str, ...] = (),
+    candidates: frozenset[str] | None = None,
 ) -> _Hits:
     """Weigh a keyword list: 2 in the title, 1 in the description, 3 in both; place words half.
 
     Where a word appears says how sure we are: the title names the matter, the
     description confirms or merely mentions it.
     """
-    in_title, in_description = _found(words, title, negators), _found(words, description, negators)
+    if candidates is not None and candidates.isdisjoint(words):
+        return _NO_HITS
+    in_title = _found(words, title, negators, candidates)
+    in_description = _found(words, description, negators, candidates)
     hits = tuple(w for w in words if w in in_title or w in in_description)  # declaration order, for reading
     weight = sum(
         (TITLE_WEIGHT * (w in in_title) + DESCRIPTION_WEIGHT * (w in in_description))
@@ -278,7 +318,7 @@ def _hits(
     return _Hits(weight, hits)
 
 
-def _subject(title: str, description: str, rules: Rules) -> tuple[str, float, tuple[str, ...]]:
+def _subject(title: str, description: str, rules: Rules, candidates: frozenset[str] | None = None) -> tuple[str, float, tuple[str, ...]]:
     """Best subject, its confidence (see module doc) and the subject words that decided.
 
     Ties between subjects go to the one declared first in the rules; the tie already
@@ -287,7 +327,7 @@ def _subject(title: str, description: str, rules: Rules) -> tuple[str, float, tu
     scored = [
         (code, hits)
         for code, words in rules.subjects.items()
-        if (hits := _hits(words, title, description, place_words=rules.place_words)).weight > 0
+        if (hits := _hits(words, title, description, place_words=rules.place_words, candidates=candidates)).weight > 0
     ]
     if not scored:
         return OTHER, 0.0, ()
@@ -300,25 +340,27 @@ def _subject(title: str, description: str, rules: Rules) -> tuple[str, float, tu
     return best_code, strength * separation, words
 
 
-def _urgency(title: str, description: str, rules: Rules) -> tuple[Urgency, tuple[str, ...]]:
+def _urgency(title: str, description: str, rules: Rules, candidates: frozenset[str] | None = None) -> tuple[Urgency, tuple[str, ...]]:
     """Emergency words beat urgent words; negated occurrences do not count."""
-    emergency = _hits(rules.emergency, title, description, negators=rules.negators)
+    emergency = _hits(rules.emergency, title, description, negators=rules.negators, candidates=candidates)
     if emergency.words:
         return Urgency.emergency, emergency.words
-    urgent = _hits(rules.urgent, title, description, negators=rules.negators)
+    urgent = _hits(rules.urgent, title, description, negators=rules.negators, candidates=candidates)
     if urgent.words:
         return Urgency.urgent, urgent.words
     return Urgency.normal, ()
 
 
-def _category(title: str, description: str, rules: Rules, urgency: Urgency) -> tuple[FiveMatters, tuple[str, ...]]:
+def _category(
+    title: str, description: str, rules: Rules, urgency: Urgency, candidates: frozenset[str] | None = None
+) -> tuple[FiveMatters, tuple[str, ...]]:
     """急难事 for emergencies; otherwise the heaviest cue list, ties to the more serious reading."""
     if urgency is Urgency.emergency:
         return FiveMatters.emergency, ()
     best, best_hits = FiveMatters.worry, _Hits(0.0, ())
     rank = {category: i for i, category in enumerate(CATEGORY_PRIORITY)}
     for category in sorted(rules.categories, key=lambda c: rank.get(c, len(rank))):
-        hits = _hits(rules.categories[category], title, description)
+        hits = _hits(rules.categories[category], title, description, candidates=candidates)
         if hits.weight > best_hits.weight:
             best, best_hits = category, hits
     return best, best_hits.words
@@ -334,12 +376,13 @@ def classify(
 ) -> Classification:
     """Classify one appeal. Never raises on text: anything unrecognised is ``other`` for a person to triage."""
     t, d = normalise(title), normalise(description)
-    subject, confidence, subject_words = _subject(t, d, rules)
-    urgency, urgency_words = _urgency(t, d, rules)
+    candidates = rules.candidates(t, d)  # one scan of the vocabulary instead of one per list
+    subject, confidence, subject_words = _subject(t, d, rules, candidates)
+    urgency, urgency_words = _urgency(t, d, rules, candidates)
     if hinted_category is not None:
         category, category_words = FiveMatters(hinted_category), (f"{HINT_PREFIX}{FiveMatters(hinted_category).value}",)
     else:
-        category, category_words = _category(t, d, rules, urgency)
+        category, category_words = _category(t, d, rules, urgency, candidates)
     confidence = round(confidence, 3)
     return Classification(
         category=category,

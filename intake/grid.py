@@ -2,7 +2,8 @@
 
 Each is a ``grid.activity`` event that scoring turns into the monthly grid-worker score;
 reports (and reports solved on the spot) come through ``POST /api/v1/appeals`` with a
-``reporter_id``. Until the security layer lands (issue #9) the worker is named in the body.
+``reporter_id``. The worker and the grid are who signs in (``shared.actors``), never what a
+body says: a worker cannot log activity for someone else or another grid.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from intake.api import JsonBody
+from shared.actors import ActorDep
 from shared.events import Actor, GridActivity, GridActivityData, Role, make_event
+from shared.problems import Problem
+from shared.scope import require_role
 from shared.geo import haversine_m
 from shared.service import UowDep
 
@@ -22,8 +26,6 @@ router = APIRouter(prefix="/api/v1/grid", tags=["grid workers"])
 
 
 class Patrol(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=64)
-    grid: str = Field(min_length=1, max_length=64)
     started_at: AwareDatetime
     ended_at: AwareDatetime
     route: list[tuple[float, float]] = Field(default_factory=list, max_length=5000, description="[[lat, lng], …] in order")
@@ -36,15 +38,17 @@ class Patrol(BaseModel):
 
 
 class HouseholdUpdate(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=64)
-    grid: str = Field(min_length=1, max_length=64)
     household_ref: str = Field(min_length=1, max_length=64, description="the household's id in the grid register")
     fields: list[str] = Field(min_length=1, max_length=50, description="which fields changed (values stay in the register)")
 
 
-class Login(BaseModel):
-    worker_id: str = Field(min_length=1, max_length=64)
-    grid: str = Field(min_length=1, max_length=64)
+def grid_worker(request: Request, actor: Actor) -> Actor:
+    """The signed-in grid worker, whose unit is a grid of the directory."""
+    require_role(actor, (Role.grid_worker,), "log grid work")
+    org = request.app.state.runtime.org
+    if actor.org_unit is None or not org.has_unit(actor.org_unit) or org.unit(actor.org_unit).kind != "grid":
+        raise Problem(403, "a grid worker signs in with the grid they serve", slug="no-grid")
+    return actor
 
 
 class Recorded(BaseModel):
@@ -57,13 +61,13 @@ def route_length_m(route: list[tuple[float, float]]) -> float:
     return sum(haversine_m(*a, *b) for a, b in zip(route, route[1:], strict=False))
 
 
-async def _record(uow: UowDep, worker_id: str, grid: str, kind: Literal["patrol", "info_update", "login"], detail: dict[str, Any], at: datetime | None = None) -> Recorded:
+async def _record(uow: UowDep, worker: Actor, kind: Literal["patrol", "info_update", "login"], detail: dict[str, Any], at: datetime | None = None) -> Recorded:
     event = make_event(
         GridActivity,
         producer="intake",
-        actor=Actor(id=worker_id, role=Role.grid_worker, org_unit=grid),
+        actor=worker,
         occurred_at=at,
-        payload=GridActivityData(worker_id=worker_id, grid=grid, kind=kind, detail=detail),
+        payload=GridActivityData(worker_id=worker.id, grid=worker.org_unit, kind=kind, detail=detail),
     )
     async with uow:
         uow.emit(event)
@@ -72,20 +76,22 @@ async def _record(uow: UowDep, worker_id: str, grid: str, kind: Literal["patrol"
 
 
 @router.post("/patrols", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="Log a patrol (巡查)")
-async def log_patrol(body: Patrol, uow: UowDep) -> Recorded:
+async def log_patrol(body: Patrol, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
+    worker = grid_worker(request, actor)
     detail = {
         "minutes": round((body.ended_at - body.started_at).total_seconds() / 60, 1),
         "distance_m": round(route_length_m(body.route), 1),
         "points": len(body.route),
     }
-    return await _record(uow, body.worker_id, body.grid, "patrol", detail, at=body.ended_at)
+    return await _record(uow, worker, "patrol", detail, at=body.ended_at)
 
 
 @router.post("/households", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="Household information updated")
-async def household_update(body: HouseholdUpdate, uow: UowDep) -> Recorded:
-    return await _record(uow, body.worker_id, body.grid, "info_update", {"household_ref": body.household_ref, "fields": body.fields})
+async def household_update(body: HouseholdUpdate, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
+    worker = grid_worker(request, actor)
+    return await _record(uow, worker, "info_update", {"household_ref": body.household_ref, "fields": body.fields})
 
 
-@router.post("/logins", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="A grid worker signed in to the app")
-async def login(body: Login, uow: UowDep) -> Recorded:
-    return await _record(uow, body.worker_id, body.grid, "login", {})
+@router.post("/logins", status_code=201, response_model=Recorded, summary="A grid worker signed in to the app")
+async def login(uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
+    return await _record(uow, grid_worker(request, actor), "login", {})

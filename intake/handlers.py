@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.db import UnitOfWork
 from shared.events import EVENT_TYPES, EventBase
-from shared.lifecycle import LABELS, status_after
+from shared.lifecycle import LABELS, status_after, units_asked
 
 from intake import repository
 
@@ -15,6 +15,11 @@ async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
     status = status_after(event.type)
     if status is not None and event.producer != "intake":
         await repository.set_status(uow.session, event.case_id, status, event.occurred_at)
+    units = units_asked(event)
+    if units:
+        # An order names the unit now handling it; a call only adds departments beside it.
+        current = units[0] if event.type == "case.dispatched" and event.payload.role != "co" else None
+        await repository.add_handlers(uow.session, event.case_id, units, current=current)
 
 
 async def record_own_events(uow: UnitOfWork, events: list[EventBase]) -> None:
@@ -37,8 +42,11 @@ def _entry(event: EventBase) -> dict:
 
 def _detail(event: EventBase) -> str | None:
     payload = getattr(event, "payload", None)
+    # The payload's fields by name: a missing one is a dict miss, where getattr on a
+    # pydantic model raises and catches an AttributeError (it shows on intake's hot path).
+    fields = vars(payload) if payload is not None else {}
     for field in ("unit_name", "unit", "answer", "reason", "rating", "note"):
-        value = getattr(payload, field, None)
+        value = fields.get(field)
         if value:
             return str(value)
     return None

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from shared.orgdata import OrgDirectory, Unit
@@ -66,6 +67,30 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
+@lru_cache(maxsize=4096)
+def _normalised_name(name: str) -> str:
+    """A unit's name as addresses are compared with it: the same few hundred names on every
+    appeal, so normalised once each."""
+    return _normalise(name)
+
+
+_INDEX: list = [None, {}]  # [the directory indexed, its index]: one directory is current at a time
+
+
+def _names_by_first_character(org: OrgDirectory) -> dict[str, list[tuple[int, str, Unit]]]:
+    """The units an address may name, by the first character of their normalised name: an
+    address is matched against the names starting with one of its characters rather than
+    against every unit of the directory (thousands of grids in a county). Built once per
+    directory version."""
+    if _INDEX[0] is not org:
+        index: dict[str, list[tuple[int, str, Unit]]] = {}
+        for order, unit in enumerate(org.units):
+            if unit.kind in _LEVELS and (name := _normalised_name(unit.name)):
+                index.setdefault(name[0], []).append((order, name, unit))
+        _INDEX[:] = [org, index]
+    return _INDEX[1]
+
+
 def street_of(address: str | None) -> str | None:
     """The address cut to the street: no house, building, unit or room number (PIPL)."""
     if not address:
@@ -101,15 +126,16 @@ def locate(org: OrgDirectory, *, lat: float | None, lng: float | None, address: 
 def match_address(org: OrgDirectory, address: str) -> Unit | None:
     """The most specific place the address names consistently, or None (see the module doc)."""
     text = _normalise(address)
-    hits: list[tuple[int, int, Unit]] = []
-    for unit in org.units:
-        if unit.kind not in _LEVELS:
-            continue
-        name = _normalise(unit.name)
-        start = text.find(name)
-        while start != -1:
-            hits.append((start, start + len(name), unit))
-            start = text.find(name, start + 1)
+    found: list[tuple[int, int, int, Unit]] = []  # (unit's place in the directory, start, end, unit)
+    by_first = _names_by_first_character(org)
+    for first in set(text):
+        for order, name, unit in by_first.get(first, ()):
+            start = text.find(name)
+            while start != -1:
+                found.append((order, start, start + len(name), unit))
+                start = text.find(name, start + 1)
+    found.sort(key=lambda hit: (hit[0], hit[1]))  # the directory's order, as a scan of every unit gives
+    hits = [(start, end, unit) for _, start, end, unit in found]
     # Longest match wins: drop a hit that lies inside a longer one.
     kept = [
         h for h in hits

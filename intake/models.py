@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Identity,
     Index,
     MetaData,
     String,
@@ -19,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = MetaData()
 
@@ -60,6 +61,9 @@ appeals = Table(
     Column("external_ref", String(64)),
     Column("reporter_id", String(64)),
     Column("attachments", JSONB, nullable=False, server_default="[]"),
+    # who handles it, from the topic (intake_0003): the current unit, and every unit ever asked
+    Column("handler_unit", String(64)),
+    Column("handler_units", ARRAY(String(64)), nullable=False, server_default="{}"),
     Column("idempotency_key", String(128), unique=True),
     Column("request_hash", String(64)),
     Column("accept_due_at", DateTime(timezone=True), nullable=False),
@@ -104,4 +108,19 @@ attachments = Table(
     Column("content_type", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every view of a citizen's contact details in clear (intake_0004): PIPL asks who saw what, and why.
+contact_views = Table(
+    "contact_views",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("case_id", String(64), nullable=False),
+    Column("actor_id", String(128), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("unit", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("viewed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("contact_views_case", "case_id", "viewed_at"),
+    Index("contact_views_actor", "actor_id", "viewed_at"),
 )

@@ -134,7 +134,6 @@ async def create_request(
     fmt: Format,
     request: Request,
     ctx: ContextDep,
-    uow: UowDep,
     service_code: str = Form(...),
     description: str = Form("", max_length=5000),
     lat: float | None = Form(None, ge=-90, le=90),
@@ -164,16 +163,14 @@ async def create_request(
         return refused
     name = f"{last_name or ''}{first_name or ''}".strip() or "市民"
     title = description.strip().splitlines()[0][:40]
-    async with uow:
-        filed = await file_appeal(
-            uow, ctx,
-            AppealInput(
-                title=title, description=description, channel=Channel.open311, contact_name=name, phone=phone,
-                address=address_string, lat=lat, lng=long,
-            ),
-            actor=citizen_actor(phone),
-        )
-        await uow.commit()
+    filed = await file_appeal(
+        ctx,
+        AppealInput(
+            title=title, description=description, channel=Channel.open311, contact_name=name, phone=phone,
+            address=address_string, lat=lat, lng=long,
+        ),
+        actor=citizen_actor(phone),
+    )
     notice = f"已受理，受理编号 {filed.tracking_no}" if filed.status != "rejected" else (filed.rejection or "未予受理")
     return _render(
         [{"service_request_id": filed.case_id, "service_notice": notice, "account_id": None}],

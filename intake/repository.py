@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import String, and_, cast, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,6 +89,63 @@ async def set_status(session: AsyncSession, case_id: str, status: str, at: Any) 
         .where(appeals.c.case_id == case_id, appeals.c.updated_at <= at)
         .values(status=status, updated_at=at)
     )
+
+
+async def add_handlers(session: AsyncSession, case_id: str, units: list[str], *, current: str | None) -> None:
+    """Remember the units asked to handle a case (a set: a replayed event adds nothing)."""
+    merged = func.array(
+        select(func.unnest(func.array_cat(appeals.c.handler_units, cast(units, ARRAY(String(64)))))).distinct().scalar_subquery()
+    )
+    values: dict[str, Any] = {"handler_units": merged}
+    if current is not None:
+        values["handler_unit"] = current
+    await session.execute(update(appeals).where(appeals.c.case_id == case_id).values(**values))
+
+
+async def staff_list(
+    session: AsyncSession,
+    *,
+    places: tuple[str, list[str]] | None,
+    units: list[str] | None,
+    unplaced: bool = False,
+    status: str | None,
+    township: str | None,
+    since: datetime | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Any]:
+    """Appeals for staff, newest first: ``places`` is (column, codes) of the caller's area,
+    ``units`` the departments whose cases it may see, ``unplaced`` adds the appeals placed
+    nowhere yet (the centre's triage queue); none of them: everything (the auditor)."""
+    query = select(
+        appeals.c.case_id, appeals.c.tracking_no, appeals.c.title, appeals.c.status, appeals.c.channel,
+        appeals.c.category, appeals.c.subject_class, appeals.c.urgency, appeals.c.county, appeals.c.township,
+        appeals.c.village, appeals.c.grid, appeals.c.lat, appeals.c.lng, appeals.c.handler_unit,
+        appeals.c.merged_into, appeals.c.created_at, appeals.c.updated_at,
+    )  # fmt: skip
+    seen = []
+    if places is not None:
+        column, codes = places
+        seen.append(appeals.c[column].in_(codes))
+    if units is not None:
+        seen.append(appeals.c.handler_units.overlap(cast(units, ARRAY(String(64)))))
+    if unplaced:
+        seen.append(and_(appeals.c.county.is_(None), appeals.c.township.is_(None), func.cardinality(appeals.c.handler_units) == 0))
+    if seen:
+        query = query.where(or_(*seen))
+    if status:
+        query = query.where(appeals.c.status == status)
+    if township:
+        query = query.where(appeals.c.township == township)
+    if since is not None:
+        query = query.where(appeals.c.created_at >= since)
+    if before is not None:
+        created_at, case_id = before
+        query = query.where(
+            or_(appeals.c.created_at < created_at, and_(appeals.c.created_at == created_at, appeals.c.case_id < case_id))
+        )
+    query = query.order_by(appeals.c.created_at.desc(), appeals.c.case_id.desc()).limit(limit)
+    return list((await session.execute(query)).all())
 
 
 async def add_timeline_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> None:

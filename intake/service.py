@@ -4,6 +4,9 @@ In one transaction: screen it (不予受理 with a reason, never silent), classi
 it, look for an open case about the same matter nearby (并单), store it with the personal
 data encrypted, and write the events — received, then accepted or rejected, then triaged
 (or left for manual triage) and merged when it duplicates an open case.
+
+The deciding is pure (``_plan``, ``_prepare``); the reading and writing are a few
+statements of ``intake.appeal_store`` — for one appeal, or for a whole 12345 batch at once.
 """
 
 from __future__ import annotations
@@ -13,19 +16,20 @@ import hashlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from intake import domain, repository
-from intake.classify import classify
-from intake.dedup import Candidate, bounding_box, find_duplicate
+from intake.appeal_store import NEAR_LIMIT, AppealStore, NearQuery, StoredAppeal, asyncpg_dsn
+from intake.classify import Classification, classify
+from intake.dedup import Candidate, Match, bounding_box, find_duplicate
+from intake.handlers import _entry as timeline_entry  # the row record_own_events writes
 from intake.locate import Located, locate
 from intake.settings import IntakeSettings
 from intake.storage import AttachmentStore, LocalDirectoryStore
 from shared.crypto import KeyRing, LookupHasher, normalise_phone
-from shared.db import UnitOfWork
 from shared.events import (
     AcceptedData,
     Actor,
@@ -38,6 +42,7 @@ from shared.events import (
     CaseTriaged,
     Channel,
     ClosedData,
+    EventBase,
     FiveMatters,
     GridActivity,
     GridActivityData,
@@ -67,6 +72,13 @@ ID_CONTEXT = "intake.appeals.id_number"
 ADDRESS_CONTEXT = "intake.appeals.address"
 
 
+def pii_key_spec(settings: IntakeSettings) -> str:
+    """INTAKE_PII_KEYS, or the development key when it is unset (never in production)."""
+    if settings.pii_keys is not None:
+        return settings.pii_keys.get_secret_value()
+    return "dev:" + base64.b64encode(hashlib.sha256(b"jiesu development pii key").digest()).decode()
+
+
 @dataclass(frozen=True)
 class IntakeContext:
     """What filing needs besides the database, built once at start-up."""
@@ -81,13 +93,13 @@ class IntakeContext:
     attachment_spool: Path
     citizen_limiter: RateLimiter
     client_limiter: RateLimiter
+    store: AppealStore  # opened at start-up (it needs the event loop)
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> IntakeContext:
         if settings.pii_keys is None or settings.lookup_key is None:
             log.warning("INTAKE_PII_KEYS / INTAKE_LOOKUP_KEY not set: using the development keys (never in production)")
-        dev_key = base64.b64encode(hashlib.sha256(b"jiesu development pii key").digest()).decode()
-        keys = KeyRing.from_spec(settings.pii_keys.get_secret_value() if settings.pii_keys else f"dev:{dev_key}")
+        keys = cls.keyring(settings)
         lookup = settings.lookup_key.get_secret_value().encode() if settings.lookup_key else b"jiesu development lookup key"
         return cls(
             settings=settings,
@@ -99,7 +111,13 @@ class IntakeContext:
             **_attachment_storage(settings.attachment_dir),
             citizen_limiter=RateLimiter(Rate.parse(settings.citizen_rate_limit)),
             client_limiter=RateLimiter(Rate.parse(settings.client_rate_limit)),
+            store=AppealStore(asyncpg_dsn(settings.async_database_url), pool_size=settings.database_pool_size),
         )
+
+    @staticmethod
+    def keyring(settings: IntakeSettings) -> KeyRing:
+        """The key ring personal data is sealed with (INTAKE_PII_KEYS; the last key encrypts)."""
+        return KeyRing.from_spec(pii_key_spec(settings))
 
     @property
     def org(self) -> OrgDirectory:
@@ -116,6 +134,8 @@ class IntakeContext:
         wait = self.client_limiter.check(client, now)
         if wait is not None:
             return "client", wait
+        if self.citizen_limiter.rate.off:
+            return None  # no hash to compute
         wait = self.citizen_limiter.check(self.phone_hash(phone), now)
         return None if wait is None else ("citizen", wait)
 
@@ -166,94 +186,233 @@ def request_fingerprint(data: AppealInput) -> str:
 
 
 async def file_appeal(
-    uow: UnitOfWork,
     ctx: IntakeContext,
     data: AppealInput,
     *,
     actor: Actor,
     idempotency_key: str | None = None,
 ) -> Filed:
-    """File one appeal inside the caller's unit of work (the caller commits)."""
+    """File one appeal: stored with its events and timeline in one statement (one
+    transaction, see ``intake.appeal_store``), or found again when it was filed before."""
     fingerprint = request_fingerprint(data)
-    session = uow.session
-    if idempotency_key:
-        existing = await repository.find_by_idempotency_key(session, idempotency_key)
-        if existing is not None:
-            if existing.request_hash != fingerprint:
-                raise IdempotencyConflict(idempotency_key)
-            return _filed_again(existing)
-    if data.external_ref:
-        existing = await repository.find_by_external_ref(session, data.channel.value, data.external_ref)
-        if existing is not None:
-            return _filed_again(existing)
+    plan = _plan(ctx, data)
+    candidates = (await ctx.store.open_cases_near([plan.near]))[0]
+    (sequence,) = await ctx.store.sequence_numbers(1)
+    duplicate = _duplicate_of(ctx, data, plan, [_candidate(r) for r in candidates])
+    stored, filed = _prepare(ctx, data, plan, actor=actor, sequence=sequence, duplicate=duplicate,
+                             idempotency_key=idempotency_key, fingerprint=fingerprint)
+    if await ctx.store.file(stored):
+        return filed
+    # A retry (same idempotency key or ticket number) was filed first. ON CONFLICT DO
+    # NOTHING waited for it to commit; a fresh statement now sees its row.
+    existing = await ctx.store.by_idempotency_key(idempotency_key) if idempotency_key else None
+    if existing is None and data.external_ref:
+        existing = (await ctx.store.by_external_refs(data.channel.value, [data.external_ref])).get(data.external_ref)
+    if existing is None:
+        raise RuntimeError("appeal insert conflicted but no existing appeal was found")
+    if idempotency_key and existing["request_hash"] != fingerprint:
+        raise IdempotencyConflict(idempotency_key)
+    return _filed_again(existing)
 
+
+async def file_batch(ctx: IntakeContext, items: list[AppealInput], *, actor: Actor, attempts: int = 3) -> list[Filed]:
+    """File a batch (a 12345 push: every item has its ticket number as ``external_ref``).
+
+    Tickets filed before are answered as they were (one look-up for the batch); the rest
+    are stored by one statement in one transaction. An appeal duplicating an earlier
+    ticket of the same batch is merged into it (并单), as if they had come one by one.
+    When a concurrent push files one of the tickets first, the batch is rolled back and
+    filed again: its tickets are then found as filed before.
+    """
+    for _ in range(attempts):
+        results = await _try_batch(ctx, items, actor=actor)
+        if results is not None:
+            return results
+    raise RuntimeError(f"a batch of {len(items)} kept colliding with concurrent pushes")
+
+
+async def _try_batch(ctx: IntakeContext, items: list[AppealInput], *, actor: Actor) -> list[Filed] | None:
+    store = ctx.store
+    channels = {item.channel for item in items}
+    if len(channels) > 1 or any(not item.external_ref for item in items):
+        raise ValueError("a batch has one channel and a ticket number on every item")
+    channel = next(iter(channels)).value if channels else ""
+    known = await store.by_external_refs(channel, list(dict.fromkeys(item.external_ref or "" for item in items)))
+    results: list[Filed | None] = [None] * len(items)
+    first_of: dict[str, int] = {}  # ticket number -> index of its first new appearance
+    new: list[int] = []
+    for index, item in enumerate(items):
+        ref = item.external_ref or ""
+        if ref in known:
+            results[index] = _filed_again(known[ref])
+        elif ref in first_of:
+            continue  # the same ticket twice in one batch: answered below as a duplicate
+        else:
+            first_of[ref] = index
+            new.append(index)
+    plans = {index: _plan(ctx, items[index]) for index in new}
+    near = await store.open_cases_near([plans[index].near for index in new])
+    sequences = await store.sequence_numbers(len(new))
+    batch_open: list[Candidate] = []  # this batch's open cases so far, oldest first
+    prepared: list[StoredAppeal] = []
+    for position, index in enumerate(new):
+        item, plan = items[index], plans[index]
+        candidates = _with_batch(plan, [_candidate(r) for r in near[position]], batch_open)
+        duplicate = _duplicate_of(ctx, item, plan, candidates)
+        stored, filed = _prepare(ctx, item, plan, actor=actor, sequence=sequences[position], duplicate=duplicate,
+                                 idempotency_key=None, fingerprint=request_fingerprint(item))
+        prepared.append(stored)
+        results[index] = filed
+        if filed.status in repository.OPEN_STATUSES:
+            batch_open.append(_candidate(stored.row))
+    if prepared:
+        try:
+            async with store.pool.acquire() as conn, conn.transaction():
+                inserted = await store.store(prepared, conn=conn)
+                if len(inserted) < len(prepared):
+                    # A concurrent push took some of these tickets: roll back (an appeal
+                    # here may have been merged into one of them) and file again from the top.
+                    raise _Collision
+        except _Collision:
+            log.info("a concurrent push filed some of these %d tickets first: filing the batch again", len(items))
+            return None
+        store.committed(bool(inserted))
+    for index, item in enumerate(items):
+        if results[index] is None:  # a repeated ticket number in this batch
+            first = results[first_of[item.external_ref or ""]]
+            assert first is not None
+            results[index] = replace(first, created=False)
+    return [r for r in results if r is not None]
+
+
+class _Collision(Exception):
+    """Raised inside a batch's transaction to roll it back."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What filing decides before it reads anything: when, screened, classified, located."""
+
+    now: datetime
+    rejection: domain.Rejection | None
+    found: Classification
+    place: Located
+    near: NearQuery | None  # where to look for duplicates (None: not looked for)
+
+
+def _plan(ctx: IntakeContext, data: AppealInput) -> _Plan:
     settings = ctx.settings
     now = utcnow()
-    case_id = str(uuid.uuid4())
-    tracking_no = domain.tracking_number(settings.region_prefix, now, await repository.next_sequence(session))
-    accept_due = domain.accept_deadline(now, settings.accept_within_hours)
-
     rejection = domain.screen(data.title, data.description)
     found = classify(data.title, data.description, hinted_category=data.category, threshold=settings.triage_threshold)
     place = locate(ctx.org, lat=data.lat, lng=data.lng, address=data.address)
-    duplicate = None if rejection else await _find_duplicate(session, ctx, data, place, now)
-    needs_triage = found.needs_manual_triage or place.method == "none"
+    near = None
+    if rejection is None:
+        box = (
+            bounding_box(data.lat, data.lng, settings.duplicate_distance_m)
+            if data.lat is not None and data.lng is not None else None
+        )
+        since = now - timedelta(days=settings.duplicate_window_days)
+        near = NearQuery(box=box, township=place.township, since=since) if box or place.township else None
+    return _Plan(now, rejection, found, place, near)
 
+
+def _candidate(row) -> Candidate:
+    return Candidate(row["case_id"], row["title"], row["description"], row["lat"], row["lng"], row["township"], row["created_at"])
+
+
+def _with_batch(plan: _Plan, stored: list[Candidate], batch_open: list[Candidate]) -> list[Candidate]:
+    """The database's candidates plus this batch's earlier open cases that the same query
+    would have returned, newest first and at most as many as the query returns."""
+    if plan.near is None:
+        return stored
+    box, township = plan.near.box, plan.near.township
+    ours = [
+        c for c in reversed(batch_open)
+        if c.received_at >= plan.near.since and (
+            (box is not None and c.lat is not None and c.lng is not None
+             and box[0] <= c.lat <= box[1] and box[2] <= c.lng <= box[3])
+            or (township is not None and c.township == township)
+        )
+    ]
+    return (ours + stored)[:NEAR_LIMIT]
+
+
+def _duplicate_of(ctx: IntakeContext, data: AppealInput, plan: _Plan, candidates: list[Candidate]):
+    if plan.near is None or not candidates:
+        return None
+    settings = ctx.settings
+    return find_duplicate(
+        data.title, data.description, data.lat, data.lng, plan.place.township, plan.now, candidates,
+        max_distance_m=settings.duplicate_distance_m,
+        min_similarity=settings.duplicate_similarity,
+        window=timedelta(days=settings.duplicate_window_days),
+    )
+
+
+def _prepare(
+    ctx: IntakeContext,
+    data: AppealInput,
+    plan: _Plan,
+    *,
+    actor: Actor,
+    sequence: int,
+    duplicate: Match | None,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> tuple[StoredAppeal, Filed]:
+    """The appeal's row (personal data encrypted) and its events: received, then accepted
+    or rejected, then merged and triaged (or left for manual triage), then the grid
+    worker's report. No I/O."""
+    settings = ctx.settings
+    now, rejection, found, place = plan.now, plan.rejection, plan.found, plan.place
+    case_id = str(uuid.uuid4())
+    tracking_no = domain.tracking_number(settings.region_prefix, now, sequence)
+    accept_due = domain.accept_deadline(now, settings.accept_within_hours)
+    needs_triage = found.needs_manual_triage or place.method == "none"
     status = "rejected" if rejection else "merged" if duplicate else "triage" if needs_triage else "triaged"
     if data.solved_on_spot and not rejection:
         status = "closed"
-    inserted = await repository.insert_appeal(
-        session,
-        case_id=case_id,
-        tracking_no=tracking_no,
-        channel=data.channel.value,
-        title=data.title,
-        description=data.description,
-        status=status,
-        contact_name_enc=ctx.keys.encrypt(data.contact_name, context=NAME_CONTEXT),
-        phone_enc=ctx.keys.encrypt(data.phone, context=PHONE_CONTEXT),
-        phone_hash=ctx.phone_hash(data.phone),
-        phone_masked=mask_phone(data.phone),
-        id_number_enc=ctx.keys.encrypt(data.id_number, context=ID_CONTEXT) if data.id_number else None,
-        address_enc=ctx.keys.encrypt(data.address, context=ADDRESS_CONTEXT) if data.address else None,
-        street=place.street,
-        lat=data.lat,
-        lng=data.lng,
-        county=place.county,
-        township=place.township,
-        village=place.village,
-        grid=place.grid,
-        category=found.category.value,
-        subject_class=found.subject_class,
-        urgency=found.urgency.value,
-        confidence=found.confidence,
-        triage="needed" if needs_triage else "auto",
-        reject_reason=rejection.reason if rejection else None,
-        merged_into=duplicate.case_id if duplicate else None,
-        solved_on_spot=data.solved_on_spot,
-        external_ref=data.external_ref,
-        reporter_id=data.reporter_id,
-        attachments=list(data.attachments),
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        accept_due_at=accept_due,
-        created_at=now,
-        updated_at=now,
-    )
-    if not inserted:
-        # A concurrent retry (same idempotency key or ticket number) won the race. ON
-        # CONFLICT DO NOTHING waited for it to commit; a fresh statement now sees its row.
-        existing = None
-        if idempotency_key:
-            existing = await repository.find_by_idempotency_key(session, idempotency_key)
-        if existing is None and data.external_ref:
-            existing = await repository.find_by_external_ref(session, data.channel.value, data.external_ref)
-        if existing is None:
-            raise RuntimeError("appeal insert conflicted but no existing appeal was found")
-        if idempotency_key and existing.request_hash != fingerprint:
-            raise IdempotencyConflict(idempotency_key)
-        return _filed_again(existing)
-
+    phone_hash = ctx.phone_hash(data.phone)
+    phone_masked = mask_phone(data.phone)
+    row = {
+        "case_id": case_id,
+        "tracking_no": tracking_no,
+        "channel": data.channel.value,
+        "title": data.title,
+        "description": data.description,
+        "status": status,
+        "contact_name_enc": ctx.keys.encrypt(data.contact_name, context=NAME_CONTEXT),
+        "phone_enc": ctx.keys.encrypt(data.phone, context=PHONE_CONTEXT),
+        "phone_hash": phone_hash,
+        "phone_masked": phone_masked,
+        "id_number_enc": ctx.keys.encrypt(data.id_number, context=ID_CONTEXT) if data.id_number else None,
+        "address_enc": ctx.keys.encrypt(data.address, context=ADDRESS_CONTEXT) if data.address else None,
+        "street": place.street,
+        "lat": data.lat,
+        "lng": data.lng,
+        "county": place.county,
+        "township": place.township,
+        "village": place.village,
+        "grid": place.grid,
+        "category": found.category.value,
+        "subject_class": found.subject_class,
+        "urgency": found.urgency.value,
+        "confidence": found.confidence,
+        "triage": "needed" if needs_triage else "auto",
+        "reject_reason": rejection.reason if rejection else None,
+        "merged_into": duplicate.case_id if duplicate else None,
+        "solved_on_spot": data.solved_on_spot,
+        "external_ref": data.external_ref,
+        "reporter_id": data.reporter_id,
+        "attachments": list(data.attachments),
+        "idempotency_key": idempotency_key,
+        "request_hash": fingerprint,
+        "accept_due_at": accept_due,
+        "created_at": now,
+        "updated_at": now,
+    }
+    events: list[EventBase] = []
     location = Location(
         township=place.township, village=place.village, grid=place.grid, street=place.street, lat=data.lat, lng=data.lng
     )
@@ -271,8 +430,8 @@ async def file_appeal(
             category=found.category,
             subject_class=found.subject_class,
             location=location,
-            contact_masked=mask_phone(data.phone),
-            citizen_ref=ctx.phone_hash(data.phone),
+            contact_masked=phone_masked,
+            citizen_ref=phone_hash,
             reporter_id=data.reporter_id,
             external_ref=data.external_ref,
             attachments=list(data.attachments),
@@ -281,18 +440,19 @@ async def file_appeal(
             contact_sealed=seal_phone(ctx.contact_keys, data.phone),
         ),
     )
-    uow.emit(received)
+    events.append(received)
     intake_actor = system_actor("intake")
     if rejection:
-        uow.emit(
+        events.append(
             make_event(
                 CaseRejected, producer="intake", actor=intake_actor, caused_by=received,
                 payload=RejectedData(reason_code=rejection.code, reason=domain.rejection_notice(tracking_no, rejection)),
             )
         )
-        return Filed(case_id, tracking_no, status, accept_due, created=True, rejection=rejection.reason)
+        filed = Filed(case_id, tracking_no, status, accept_due, created=True, rejection=rejection.reason)
+        return _stored(row, events), filed
 
-    uow.emit(
+    events.append(
         make_event(
             CaseAccepted, producer="intake", actor=intake_actor, caused_by=received,
             payload=AcceptedData(tracking_no=tracking_no, notice=domain.acceptance_notice(tracking_no, data.title)),
@@ -301,14 +461,14 @@ async def file_appeal(
     # 并单 first: a service that dispatches on case.triaged must already know this case is a
     # duplicate that follows its main case.
     if duplicate:
-        uow.emit(
+        events.append(
             make_event(
                 CaseMerged, producer="intake", actor=intake_actor, caused_by=received,
                 payload=MergedData(into_case_id=duplicate.case_id, distance_m=duplicate.distance_m, similarity=duplicate.similarity),
             )
         )
     if not needs_triage:
-        uow.emit(
+        events.append(
             make_event(
                 CaseTriaged, producer="intake", actor=intake_actor, caused_by=received,
                 payload=TriagedData(
@@ -318,57 +478,49 @@ async def file_appeal(
             )
         )
     if data.reporter_id:
-        _emit_grid_report(uow, data, place, received, actor)
-    return Filed(case_id, tracking_no, status, accept_due, created=True, merged_into=duplicate.case_id if duplicate else None)
+        events.extend(_grid_report(data, place, received, actor))
+    filed = Filed(case_id, tracking_no, status, accept_due, created=True, merged_into=duplicate.case_id if duplicate else None)
+    return _stored(row, events), filed
 
 
-async def _find_duplicate(session, ctx: IntakeContext, data: AppealInput, place: Located, now: datetime):
-    settings = ctx.settings
-    since = now - timedelta(days=settings.duplicate_window_days)
-    box = bounding_box(data.lat, data.lng, settings.duplicate_distance_m) if data.lat is not None and data.lng is not None else None
-    rows = await repository.open_cases_near(session, box=box, township=place.township, since=since)
-    candidates = [
-        Candidate(r.case_id, r.title, r.description, r.lat, r.lng, r.township, r.created_at) for r in rows
-    ]
-    return find_duplicate(
-        data.title, data.description, data.lat, data.lng, place.township, now, candidates,
-        max_distance_m=settings.duplicate_distance_m,
-        min_similarity=settings.duplicate_similarity,
-        window=timedelta(days=settings.duplicate_window_days),
-    )
+def _stored(row: dict[str, Any], events: list[EventBase]) -> StoredAppeal:
+    # Intake's own events go on the citizen's timeline in the statement that files them,
+    # exactly as ``record_own_events`` writes them for intake's other events.
+    return StoredAppeal(row, events, [timeline_entry(e) for e in events if e.case_scoped])
 
 
-def _emit_grid_report(uow: UnitOfWork, data: AppealInput, place: Located, received: CaseReceived, actor: Actor) -> None:
+def _grid_report(data: AppealInput, place: Located, received: CaseReceived, actor: Actor) -> list[EventBase]:
     """A grid worker's report counts for their score; one solved on the spot (小事不出网格)
     is also answered and closed at grid level — recorded, counted, never dispatched."""
     grid = place.grid or place.village or place.township or "unknown"
     kind = "solved_on_spot" if data.solved_on_spot else "report"
-    uow.emit(
+    events: list[EventBase] = [
         make_event(
             GridActivity, producer="intake", actor=actor, caused_by=received,
             payload=GridActivityData(worker_id=data.reporter_id or "", grid=grid, kind=kind, detail={"case_id": received.case_id}),
         )
-    )
+    ]
     if data.solved_on_spot:
         answer = f"网格员现场解决：{data.description[:200]}"
-        uow.emit(
+        events.append(
             make_event(
                 CaseResolved, producer="intake", actor=actor, caused_by=received,
                 payload=ResolvedData(order_no=f"GRID-{received.payload.tracking_no}", unit=grid, answer=scrub(answer)),
             )
         )
-        uow.emit(
+        events.append(
             make_event(
                 CaseClosed, producer="intake", actor=actor, caused_by=received,
                 payload=ClosedData(public_summary=f"{data.title}（网格内现场解决）"),
             )
         )
+    return events
 
 
 def _filed_again(row) -> Filed:
     return Filed(
-        row.case_id, row.tracking_no, row.status, row.accept_due_at, created=False,
-        merged_into=row.merged_into, rejection=row.reject_reason,
+        row["case_id"], row["tracking_no"], row["status"], row["accept_due_at"], created=False,
+        merged_into=row["merged_into"], rejection=row["reject_reason"],
     )
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import metrics
+from shared.tasks import stop_task
 from shared.bus import TopicSpec, ensure_epoch, new_producer
 from shared.db import outbox, plumbing_state
 
@@ -49,6 +50,7 @@ class OutboxRelay:
         topics: list[TopicSpec],
         batch_size: int = 500,
         poll_seconds: float = 0.05,
+        linger_seconds: float = 0.02,
         retention: timedelta = timedelta(days=7),
         epoch_check_seconds: float = 1.0,
     ) -> None:
@@ -59,6 +61,7 @@ class OutboxRelay:
         self.topics = topics
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.linger_seconds = linger_seconds
         self.retention = retention
         self.epoch_check_seconds = epoch_check_seconds
 
@@ -86,13 +89,7 @@ class OutboxRelay:
         """Stop, publishing what is already committed first (bounded by the grace period)."""
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=grace_seconds)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
-                with contextlib.suppress(BaseException):
-                    await self._task
+        await stop_task(self._task, grace=grace_seconds)
         await self._release()
 
     async def _release(self) -> None:
@@ -147,6 +144,11 @@ class OutboxRelay:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        if self._wake.is_set() and not self._stopping and self.linger_seconds > 0:
+            # Woken by a commit: let the commits of the next few milliseconds join it. A
+            # batch costs about 2 ms of CPU whatever its size (two statements and a produce
+            # request); under load, batches of one commit each cost more than the filing.
+            await asyncio.sleep(self.linger_seconds)
         self._wake.clear()
 
     async def _ensure_leader(self) -> bool:

@@ -364,5 +364,9 @@ def serve(spec: ServiceSpec, create_app: Callable[[ServiceSettings], FastAPI]) -
         port=settings.port,
         log_config=None,
         access_log=False,
+        # Longer than the idle timeout of whatever keeps connections open to us (load
+        # balancers use 60 s): with uvicorn's 5 s, a client reusing a connection just as
+        # the server closes it gets a reset instead of an answer.
+        timeout_keep_alive=75,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intake.storage import sniff
+from shared.testing import AUDITOR
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(200)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(300)
@@ -37,11 +38,14 @@ async def test_a_photo_is_stored_once_and_served_back_as_uploaded(intake):
     assert again.status_code == 201
     assert again.json()["id"] == body["id"], "a retried upload of the same file gets the same id"
 
-    served = await intake.client.get(f"/api/v1/attachments/{body['id']}")
+    assert (await intake.client.get(f"/api/v1/attachments/{body['id']}")).status_code == 401  # not for anyone
+    citizen = {"X-Actor-Id": "c", "X-Actor-Role": "citizen"}
+    assert (await intake.client.get(f"/api/v1/attachments/{body['id']}", headers=citizen)).status_code == 403
+    served = await intake.client.get(f"/api/v1/attachments/{body['id']}", headers=AUDITOR)
     assert served.status_code == 200
     assert served.headers["content-type"] == "image/png"
     assert served.content == PNG
-    assert (await intake.client.get("/api/v1/attachments/att_nosuch")).status_code == 404
+    assert (await intake.client.get("/api/v1/attachments/att_nosuch", headers=AUDITOR)).status_code == 404
 
 
 async def test_a_disguised_or_empty_file_is_refused_with_a_reason(intake):
@@ -79,5 +83,5 @@ async def test_an_appeal_names_its_photos_and_unknown_ids_are_refused(intake):
 
     created = await intake.client.post("/api/v1/appeals", json={**appeal, "attachments": [photo]})
     assert created.status_code == 201, created.text
-    view = (await intake.client.get(f"/api/v1/appeals/{created.json()['case_id']}")).json()
+    view = (await intake.client.get(f"/api/v1/appeals/{created.json()['case_id']}", headers=AUDITOR)).json()
     assert view["attachments"] == [photo]

@@ -222,3 +222,22 @@ def test_rules_are_checked_normalised_and_frozen():
 def test_every_subject_class_of_the_catalogue_has_keywords():
     assert set(DEFAULT_RULES.subjects) == set(SUBJECT_CLASSES) - {"other"}
     assert set(DEFAULT_RULES.categories) == set(FiveMatters)
+
+
+def test_looking_only_at_the_keywords_present_decides_exactly_as_looking_at_all():
+    """``classify`` scans the vocabulary once per appeal and weighs only the keywords found
+    (the hot path); every list weighed in full must come out the same."""
+    import random
+
+    from intake.classify import _hits
+
+    rng = random.Random(7)
+    pieces = [*DEFAULT_RULES.vocabulary, "暂无", "无人", "没有", "的", "了", "村口", "，"]
+    lists = [*DEFAULT_RULES.subjects.values(), *DEFAULT_RULES.categories.values(), DEFAULT_RULES.emergency, DEFAULT_RULES.urgent]
+    for _ in range(300):
+        title = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        candidates = DEFAULT_RULES.candidates(title, text)
+        for words in lists:
+            options = {"place_words": DEFAULT_RULES.place_words, "negators": DEFAULT_RULES.negators}
+            assert _hits(words, title, text, **options, candidates=candidates) == _hits(words, title, text, **options)

@@ -19,7 +19,7 @@ from shared.contact import contact_keyring, open_phone
 from shared.crypto import DecryptionError
 from shared.events import decode_event
 from shared.signing import signature_headers
-from shared.testing import eventually
+from shared.testing import AUDITOR, CENTRE, eventually
 
 from intake.tests.conftest import APP_SECRET, HOTLINE_SECRET
 
@@ -49,7 +49,7 @@ async def test_an_appeal_is_accepted_classified_and_located(intake):
     assert created["tracking_no"].startswith("XC-") and len(created["tracking_no"]) == len("XC-20261122-000123")
     assert created["status"] == "triaged"
 
-    view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}")).json()
+    view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=AUDITOR)).json()
     assert view["subject_class"] == "infrastructure"
     assert view["township"] and view["village"]
     assert view["street"] == "忻城县城关镇城东社区城东路", "address cut to the street (PIPL)"
@@ -73,7 +73,7 @@ async def _caught_up(consumer, partitions: int) -> bool:
 
 
 async def _timeline_types(intake, case_id, n):
-    view = (await intake.client.get(f"/api/v1/appeals/{case_id}")).json()
+    view = (await intake.client.get(f"/api/v1/appeals/{case_id}", headers=AUDITOR)).json()
     types = [entry["type"] for entry in view["timeline"]]
     return types if len(types) >= n else None
 
@@ -137,11 +137,15 @@ async def test_unclear_appeal_goes_to_manual_triage_and_can_be_triaged(intake):
     assert created["status"] == "triage"
     triage = {
         "category": "烦心事", "subject_class": "disputes", "urgency": "normal",
-        "township": "LB-XC-CG", "triaged_by": "dispatcher-01",
+        "township": "LB-XC-CG",
     }
-    answer = await intake.client.post(f"/api/v1/appeals/{created['case_id']}/triage", json=triage)
+    # Nobody outside the centre triages: a department clerk is refused, the county centre may.
+    clerk = {"X-Actor-Id": "clerk", "X-Actor-Role": "dept_clerk", "X-Actor-Unit": "LB-XC-ZJJ"}
+    refused = await intake.client.post(f"/api/v1/appeals/{created['case_id']}/triage", json=triage, headers=clerk)
+    assert refused.status_code == 404  # the case was sent to no department yet: not theirs to see
+    answer = await intake.client.post(f"/api/v1/appeals/{created['case_id']}/triage", json=triage, headers=CENTRE)
     assert answer.status_code == 200, answer.text
-    view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}")).json()
+    view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=AUDITOR)).json()
     assert (view["status"], view["subject_class"], view["township"]) == ("triaged", "disputes", "LB-XC-CG")
 
 
@@ -165,7 +169,7 @@ async def test_bad_input_is_a_problem_naming_the_field(intake):
     assert wrong_type.status_code == 415
     huge = await intake.client.post("/api/v1/appeals", content=b"{" + b" " * 300_000 + b"}", headers={"content-type": "application/json"})
     assert huge.status_code == 413
-    missing = await intake.client.get("/api/v1/appeals/no-such-case")
+    missing = await intake.client.get("/api/v1/appeals/no-such-case", headers=AUDITOR)
     assert missing.status_code == 404 and missing.json()["status"] == 404
 
 

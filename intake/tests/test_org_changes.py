@@ -7,6 +7,7 @@ from services.directory.publisher import topic_spec
 from shared.bus import ensure_topics
 from shared.orgdata import DEMO_FILE
 from shared.orgfollow import publish_snapshot
+from shared.testing import AUDITOR
 
 from intake.tests.test_intake_api import STREETLAMP, post
 
@@ -14,7 +15,7 @@ from intake.tests.test_intake_api import STREETLAMP, post
 async def test_a_village_added_in_the_directory_locates_the_next_appeal(intake, infra):
     address = {"address": "忻城县城关镇新建村委旁边的路口"}
     before = (await post(intake, {**STREETLAMP, "title": "路口路灯坏了", "location": address})).json()
-    view = (await intake.client.get(f"/api/v1/appeals/{before['case_id']}")).json()
+    view = (await intake.client.get(f"/api/v1/appeals/{before['case_id']}", headers=AUDITOR)).json()
     assert view["village"] is None, "no such village yet: located to the township only"
     assert view["township"] == "LB-XC-CG"
 
@@ -26,5 +27,5 @@ async def test_a_village_added_in_the_directory_locates_the_next_appeal(intake, 
     await intake.runtime.extras["intake"].follower.wait_for_version(2, timeout=30)
 
     after = (await post(intake, {**STREETLAMP, "title": "新建村路口路灯坏了", "location": address})).json()
-    view = (await intake.client.get(f"/api/v1/appeals/{after['case_id']}")).json()
+    view = (await intake.client.get(f"/api/v1/appeals/{after['case_id']}", headers=AUDITOR)).json()
     assert (view["township"], view["village"]) == ("LB-XC-CG", "LB-XC-CG-XJ")
