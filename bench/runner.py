@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, hotline, pipeline, report, scoring_replay, sla_scale
+from bench import appeals, baselines, hotline, pipeline, replicas, report, scoring_replay, sla_scale
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -86,6 +86,14 @@ PHASES: tuple[Phase, ...] = (
         "/api/v1/admin/rebuild`, timed by the rebuild's own replay clock (`replay_seconds`) and checked afterwards: every "
         "event in the inbox, every case in the facts.",
         needs=("broker",),
+    ),
+    Phase(
+        "replicas", replicas.replicas,
+        "intake's capacity (32 in flight, closed loop) with one process and with two sharing its database and consumer "
+        "group, the load split evenly between their ports; then dispatch turning a burst of triaged streetlamp cases "
+        "(received, accepted, triaged; published in batches of 500 on a 12-partition topic of its own) into orders, as one "
+        "and as two members of its group, timed from the first send until its database holds every order.",
+        needs=("asyncpg", "broker"),
     ),
 )
 
