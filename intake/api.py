@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -32,7 +32,7 @@ from shared.events import (
     make_event,
 )
 from shared.actors import ActorDep, current_actor
-from shared.auth import BearerDep
+from shared.auth import BearerDep, bearer_scheme
 from shared.http import require_json
 from shared.problems import Problem
 from shared.scope import CENTRE_ROLES, CaseScope, list_scope, may_see_case, not_found_unless, require_role
@@ -190,9 +190,8 @@ async def post_appeal(
     # FastAPI's solving of two more dependency levels cost more than filing's own rules.
     ctx: IntakeContext = request.app.state.runtime.extras["intake"]
     refuse_if_flooding(ctx, request, body.contact.phone)
-    actor = (
-        Actor(id=body.reporter_id, role=Role.grid_worker) if body.reporter_id else citizen_actor(body.contact.phone)
-    )
+    reporter = await grid_reporter(request, body)
+    actor = reporter or citizen_actor(body.contact.phone)
     missing = await ctx.store.unknown_attachments(body.attachments)
     if missing:
         raise Problem(
@@ -203,10 +202,27 @@ async def post_appeal(
             ],
         )
     try:
-        filed = await file_appeal(ctx, _to_input(body), actor=actor, idempotency_key=idempotency_key)
+        data = _to_input(body) if reporter is None else replace(_to_input(body), reporter_id=reporter.id)
+        filed = await file_appeal(ctx, data, actor=actor, idempotency_key=idempotency_key)
     except IdempotencyConflict:
         raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
     return _created(filed)
+
+
+async def grid_reporter(request: Request, body: NewAppeal) -> Actor | None:
+    """A report that names a grid worker or closes itself on the spot (小事不出网格) counts
+    for that worker's score and closes a case: only that worker, signed in, may file it.
+    Citizens' appeals carry neither and pay nothing for the check."""
+    if not body.reporter_id and not body.solved_on_spot:
+        return None
+    headers = request.headers
+    actor = await current_actor(
+        request, await bearer_scheme(request), headers.get("X-Actor-Id"), headers.get("X-Actor-Role"), headers.get("X-Actor-Unit")
+    )
+    if actor.role is not Role.grid_worker or (body.reporter_id and actor.id != body.reporter_id):
+        raise Problem(403, "a grid worker's report (reporter_id, solved_on_spot) is filed signed in as that worker",
+                      slug="not-the-reporter", field="reporter_id")  # fmt: skip
+    return actor
 
 
 def case_scope(row: Any) -> CaseScope:

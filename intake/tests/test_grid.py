@@ -30,7 +30,11 @@ async def test_a_matter_solved_on_the_spot_is_recorded_closed_and_counted(intake
         "contact": {"name": "网格员覃某", "phone": "13800000001"}, "location": {"address": "忻城县城关镇城东社区"},
         "reporter_id": WORKER, "solved_on_spot": True,
     }
-    created = (await intake.client.post("/api/v1/appeals", json=body)).json()
+    # Only the worker, signed in, may file a report that counts for them and closes itself.
+    for who in ({}, {"X-Actor-Id": "c", "X-Actor-Role": "citizen"}, {**AS_WORKER, "X-Actor-Id": "another-worker"}):
+        refused = await intake.client.post("/api/v1/appeals", json=body, headers=who)
+        assert refused.status_code in (401, 403), (who, refused.text)
+    created = (await intake.client.post("/api/v1/appeals", json=body, headers=AS_WORKER)).json()
     assert created["status"] == "closed"
     mine = [e for e in await _events(intake) if e.case_id == created["case_id"]]
     types = [e.type for e in mine]

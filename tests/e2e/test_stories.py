@@ -74,7 +74,8 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
         "channel": "grid", "reporter_id": GRID_WORKER, "contact": {"name": "韦先生", "phone": "13812348000"},
         "location": {"address": "忻城县城关镇城东社区城东路12号"},
     }  # fmt: skip
-    created = await platform.intake.post("/api/v1/appeals", json=report)
+    worker = actor_headers(GRID_WORKER, "grid_worker", "LB-XC-CG-CD-G01")  # the worker reports signed in
+    created = await platform.intake.post("/api/v1/appeals", json=report, headers=worker)
     assert created.status_code == 201, created.text
     case_id = created.json()["case_id"]
 
