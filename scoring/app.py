@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from scoring import org
 from scoring.api import router
 from scoring.context import Clock, ScoringContext
-from scoring.handlers import HANDLERS, apply_events_many
+from scoring.handlers import HANDLERS
+from scoring.plan import BatchPlan
 from scoring.rebuild import Rebuild
 from scoring.schedule import BulletinSchedule
 from scoring.settings import ScoringSettings
@@ -23,7 +24,7 @@ async def on_startup(runtime: Runtime) -> None:
     schedule = BulletinSchedule(runtime, clock.now, settings.bulletin_check_seconds, settings.trend_periods)
     runtime.extras["scoring"] = ScoringContext(
         clock=clock,
-        rebuild=Rebuild(runtime, dict(HANDLERS), batch_size=settings.rebuild_batch_size, apply_many=apply_events_many),
+        rebuild=Rebuild(runtime, dict(HANDLERS), batch_size=settings.rebuild_batch_size, planner=BatchPlan),
         extras={"schedule": schedule},
     )
     schedule.start()

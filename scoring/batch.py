@@ -70,6 +70,10 @@ class Write:
     def __post_init__(self) -> None:
         object.__setattr__(self, "statement", self.build(unnest_rows(self.columns)))
 
+    def plan(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Executable, dict[str, list[Any]]]]:
+        """The statements (one per round) and their parameters for these rows."""
+        return [(self.statement, params(list(self.columns), part)) for part in rounds(rows, self.key)]
+
     async def run(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-        for part in rounds(rows, self.key):
-            await session.execute(self.statement, params(list(self.columns), part))
+        for statement, values in self.plan(rows):
+            await session.execute(statement, values)

@@ -7,7 +7,7 @@ same numbers. All times are the events' own ``occurred_at``, never the processin
 
 An event's facts are rows for a few kinds of write (``Write``, ``scoring.batch``), each one
 set-based statement: the live consumer runs it with the event's row, a rebuild with the
-rows of thousands of events at once (``apply_facts_many``), with the same result.
+rows of thousands of events at once (``scoring.plan``), with the same result.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from typing import Any
 
 from sqlalchemy import DateTime, String, case, cast, func, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from scoring import org
 from scoring.batch import Write
 from scoring.models import calls, case_facts, case_ratings, grid_activity, sla_cards, unit_orders, unit_ratings
-from shared.case_status import track_case_status, with_case_status
+from shared.case_status import with_case_status
 from shared.db import UnitOfWork, dumps
 from shared.events import EventBase, UnitRated
 
@@ -296,23 +295,6 @@ async def apply_facts(event: EventBase, uow: UnitOfWork) -> None:
         await write.run(uow.session, [row])
 
 
-async def apply_facts_many(session: AsyncSession, events: list[EventBase]) -> None:
-    """Many events' facts, write by write in ``BATCH_ORDER`` — or event by event when the
-    batch is order-sensitive (the same result either way)."""
-    if order_sensitive(events):
-        for event in events:
-            for write, row in facts(event):
-                await write.run(session, [row])
-        return
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
-        for write, row in facts(event):
-            grouped.setdefault(write.name, []).append(row)
-    for write in BATCH_ORDER:
-        if write.name in grouped:
-            await write.run(session, grouped[write.name])
-
-
 def order_sensitive(events: list[EventBase]) -> bool:
     """Whether applying these events write by write could differ from one by one: an order
     updated (signed, returned, resolved) before its dispatch in the batch, or a red card
@@ -340,37 +322,6 @@ def order_sensitive(events: list[EventBase]) -> bool:
 
 
 FACT_HANDLERS = {event_type: apply_facts for event_type in FACTS}
-
-
-class _Recorder:
-    """Stands in for a unit of work to collect the statements a handler would execute."""
-
-    def __init__(self) -> None:
-        self.session = self
-        self.calls: list[tuple[Any, Any]] = []
-
-    async def execute(self, statement, params=None) -> None:
-        self.calls.append((statement, params))
-
-
-async def apply_events_many(session: AsyncSession, events: list[EventBase]) -> None:
-    """What ``HANDLERS`` do, for many events in order at once (a rebuild): ``case_status`` by
-    the shared rule, its statement run once with every event's parameters (an executemany,
-    row after row in order), then the facts write by write."""
-    recorder = _Recorder()
-    for event in events:
-        if event.case_scoped:
-            await track_case_status(event, recorder)  # type: ignore[arg-type]
-    statements: dict[int, tuple[Any, list[Any]]] = {}
-    for statement, params in recorder.calls:
-        statements.setdefault(id(statement), (statement, []))[1].append(params)
-    if len(statements) > 1:  # the rule changed shape: keep the order of every call
-        for statement, params in recorder.calls:
-            await session.execute(statement, params)
-    else:
-        for statement, many in statements.values():
-            await session.execute(statement, many)
-    await apply_facts_many(session, events)
 
 
 def unit_rating_row(event: UnitRated) -> dict:

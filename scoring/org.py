@@ -39,11 +39,27 @@ def use(org: OrgDirectory) -> None:
     _current = org
 
 
+# Handlers ask the same few codes' county and township for every event (a rebuild: hundreds
+# of thousands of times), and a directory lookup walks pydantic private attributes: answers
+# are kept per directory — a directory is frozen, a new version is a new object, a new memo.
+_memo_of: OrgDirectory | None = None
+_memo: dict[tuple[str, str], str | None] = {}
+
+
 def _nearest(code: str | None, kind: str) -> str | None:
+    global _memo_of, _memo
     org = directory()
-    if not code or not org.has_unit(code):
+    if org is not _memo_of:
+        _memo_of, _memo = org, {}
+    if not code:
         return None
-    return org.nearest(code, kind)  # type: ignore[arg-type]
+    key = (code, kind)
+    if key in _memo:
+        return _memo[key]
+    if not org.has_unit(code):
+        return None  # not kept: codes from events are not bounded by the directory
+    answer = _memo[key] = org.nearest(code, kind)  # type: ignore[arg-type]
+    return answer
 
 
 def county_of(code: str | None) -> str | None:

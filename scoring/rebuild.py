@@ -8,7 +8,9 @@ Design (chosen for being simple and sound on one replica):
    committed anywhere, so the live group's position is untouched), applying the same
    handlers through the inbox, one transaction per fetched batch, until every partition's
    position reaches its high-water mark (``consumer.highwater(tp)`` — the development
-   broker under-reports ``end_offsets``, see DESIGN.md);
+   broker under-reports ``end_offsets``, see DESIGN.md). A batch is planned as a few
+   set-based statements (``scoring.plan.BatchPlan``); the next batches are
+   fetched, decoded and planned while the one before them is written;
 4. start a new live consumer in the service's group: it resumes from its committed offsets;
    events the replay already applied are duplicates in the inbox, newer ones are applied.
 
@@ -21,19 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
-from scoring.batch import params, unnest_rows
+from scoring.batch import unnest_rows
 from scoring.models import FACT_TABLES
 from shared.cloudevents import MalformedEvent, from_message, header
 from shared.consumer import EventConsumer, Handler
@@ -53,18 +57,51 @@ _INBOX_MANY = (
     .returning(processed_events.c.event_id)
 )
 
-ApplyMany = Callable[[AsyncSession, list[EventBase]], Awaitable[None]]
+class Planner(Protocol):
+    """A batch's work, planned from its events alone (pure): events added in order, then the
+    statements to run in order (``scoring.plan.BatchPlan``)."""
+
+    def add(self, event: EventBase) -> None: ...
+
+    def statements(self) -> list[tuple[Executable, Any]]: ...
+
+
+# While the replay runs the cyclic garbage collector runs only when the writer asks for it,
+# after every this many batches (young generations only). A replay allocates millions of
+# objects that live for a batch or two and are freed by reference counting; the automatic
+# collector kept walking them and the service's heap: most of the replay's time with the
+# default thresholds, still a fifth with a threshold of 50,000. What it is there for —
+# garbage in cycles (sessions, exceptions) — is a few objects per batch.
+_COLLECT_EVERY = 20
+
+# Decoding is the replay's main work in Python: it gives the event loop back this often
+# (events), so that decoding a batch does not hold up the writes of the one before it.
+_DECODE_SLICE = 200
+
+
+@dataclass
+class _Batch:
+    """One fetch, decoded: the records (for the event-by-event retry), the events of types
+    with a handler (duplicates within the fetch dropped), and the plan for all of them."""
+
+    records: list
+    events: list[EventBase] = field(default_factory=list)
+    malformed: int = 0
+    plan: list[tuple[Executable, Any]] | None = None
 
 
 class Rebuild:
     def __init__(
-        self, runtime: Runtime, handlers: dict[str, Handler], batch_size: int = 2000, apply_many: ApplyMany | None = None
+        self, runtime: Runtime, handlers: dict[str, Handler], batch_size: int = 4000,
+        planner: Callable[[], Planner] | None = None, prefetch: int = 2,
     ) -> None:
         self.runtime = runtime
         self.handlers = handlers
         self.batch_size = batch_size
         # What the handlers do, for a whole fetched batch at once (set-based); None: event by event.
-        self.apply_many = apply_many
+        self.planner = planner
+        # Fetched and decoded batches waiting while the one before is written.
+        self.prefetch = prefetch
         self.task: asyncio.Task[None] | None = None
         self.status: dict[str, Any] = {"state": "idle"}
         self._shutting_down = False
@@ -103,7 +140,8 @@ class Rebuild:
                 await uow.commit()
             self.status["phase"] = "replaying the topic"
             replay_started = time.perf_counter()
-            await self._replay()
+            with _few_collections():
+                await self._replay()
             self.status["replay_seconds"] = round(time.perf_counter() - replay_started, 3)
             self.status.update(state="done", phase="done")
         except asyncio.CancelledError:
@@ -120,6 +158,8 @@ class Rebuild:
                 await self.runtime.consumer.start()
 
     async def _replay(self) -> None:
+        """Two tasks: one fetches and decodes (and plans) the next batches while the other
+        writes the batch before them, so the database's work overlaps ours."""
         settings = self.runtime.settings
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
@@ -132,29 +172,46 @@ class Rebuild:
             tps = [TopicPartition(settings.kafka_topic, p) for p in partitions]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            empty_fetches = 0
-            while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
-                read = sum(len(r) for r in batch.values())
-                if self.apply_many is not None:
-                    # One transaction for the whole fetch: each partition's records stay in order.
-                    if read:
-                        await self._apply([r for records in batch.values() for r in records])
-                else:
-                    for tp, records in batch.items():
-                        if records:
-                            await self._apply(records)
-                self.status["events_read"] += read
-                empty_fetches = 0 if read else empty_fetches + 1
-                done = await self._progress(consumer, tps)
-                # A partition never fetched from has no high-water mark yet: after a few empty
-                # fetches in a row there is nothing left to read from it either.
-                if done:
-                    break
-                if empty_fetches >= 4 and all(self._caught_up(tp) or not consumer.highwater(tp) for tp in tps):
-                    break
+            batches: asyncio.Queue[list[_Batch] | None] = asyncio.Queue(maxsize=self.prefetch)
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._read(consumer, tps, batches), name="scoring-rebuild-read")
+                    tasks.create_task(self._write(batches), name="scoring-rebuild-write")
+            except ExceptionGroup as failed:
+                raise failed.exceptions[0] from None
         finally:
             await consumer.stop()
+
+    async def _read(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition], batches: asyncio.Queue) -> None:
+        empty_fetches = 0
+        while True:
+            fetched = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+            read = sum(len(r) for r in fetched.values())
+            if read:
+                if self.planner is not None:
+                    # One transaction for the whole fetch: each partition's records stay in order.
+                    await batches.put([await self._prepare([r for records in fetched.values() for r in records])])
+                else:
+                    await batches.put([_Batch(records) for records in fetched.values() if records])
+            self.status["events_read"] += read
+            empty_fetches = 0 if read else empty_fetches + 1
+            done = await self._progress(consumer, tps)
+            # A partition never fetched from has no high-water mark yet: after a few empty
+            # fetches in a row there is nothing left to read from it either.
+            if done:
+                break
+            if empty_fetches >= 4 and all(self._caught_up(tp) or not consumer.highwater(tp) for tp in tps):
+                break
+        await batches.put(None)
+
+    async def _write(self, batches: asyncio.Queue) -> None:
+        written = 0
+        while (item := await batches.get()) is not None:
+            for batch in item:
+                await self._apply(batch)
+            written += 1
+            if written % _COLLECT_EVERY == 0:
+                gc.collect(1)
 
     def _caught_up(self, tp: TopicPartition) -> bool:
         part = self.status["partitions"].get(str(tp.partition), {})
@@ -173,22 +230,59 @@ class Rebuild:
         self.status["highwater"] = total
         return done
 
-    async def _apply(self, records: list) -> None:
-        """One transaction per partition batch; a failing event is retried alone and, if it
-        fails again, counted and skipped (the live consumer would have dead-lettered it)."""
+    async def _prepare(self, records: list) -> _Batch:
+        """Decode a fetch and plan it, assuming every event is new to the inbox (after the
+        truncation it is, unless the topic holds an event twice: then it is planned again).
+        A batch that cannot be planned (a handler's rule failing on some event) keeps no
+        plan: the writer applies it event by event, where that event fails alone."""
+        batch = _Batch(records)
+        assert self.planner is not None
+        planner: Planner | None = self.planner()
+        seen: set = set()
+        for i, record in enumerate(records):
+            if i % _DECODE_SLICE == _DECODE_SLICE - 1:
+                # Let the writer send its next statement as soon as the last one is answered.
+                await asyncio.sleep(0)
+            if header(record.headers, "ce_type") not in self.handlers:
+                continue
+            try:
+                event = from_message(record.value, record.headers)
+            except MalformedEvent:
+                batch.malformed += 1
+                continue
+            if event.id in seen:
+                continue
+            seen.add(event.id)
+            batch.events.append(event)
+            if planner is not None:
+                try:
+                    planner.add(event)
+                except Exception:
+                    log.exception("rebuild cannot plan event %s (%s): its batch goes event by event", event.id, event.type)
+                    planner = None
+        if planner is not None:
+            try:
+                batch.plan = planner.statements()
+            except Exception:
+                log.exception("rebuild cannot plan a batch: it goes event by event")
+        return batch
+
+    async def _apply(self, batch: _Batch) -> None:
+        """One transaction per batch; a failing event is retried alone and, if it fails
+        again, counted and skipped (the live consumer would have dead-lettered it)."""
         try:
             async with self.runtime.uow() as uow:
-                if self.apply_many is not None:
-                    applied, malformed = await self._many(uow.session, records)
+                if self.planner is not None:
+                    applied, malformed = await self._many(uow.session, batch), batch.malformed
                 else:
                     applied, malformed = 0, 0
-                    for record in records:
+                    for record in batch.records:
                         applied += await self._one(uow, record)
                 await uow.commit()
             self.status["events_applied"] += applied
             self.status["events_failed"] += malformed
         except Exception:
-            for record in records:
+            for record in batch.records:
                 try:
                     async with self.runtime.uow() as uow:
                         applied = await self._one(uow, record)
@@ -198,31 +292,24 @@ class Rebuild:
                     log.warning("rebuild skips an event at %s/%s: %r", record.partition, record.offset, exc)
                     self.status["events_failed"] += 1
 
-    async def _many(self, session: AsyncSession, records: list) -> tuple[int, int]:
-        """A batch through the inbox in one statement, then ``apply_many`` on the events it
-        had not seen (a duplicate on the topic, or one already applied, is dropped)."""
-        events: list[EventBase] = []
-        seen: set = set()
-        malformed = 0
-        for record in records:
-            if header(record.headers, "ce_type") not in self.handlers:
-                continue
-            try:
-                event = from_message(record.value, record.headers)
-            except MalformedEvent:
-                malformed += 1
-                continue
-            if event.id not in seen:
-                seen.add(event.id)
-                events.append(event)
+    async def _many(self, session: AsyncSession, batch: _Batch) -> int:
+        """A batch through the inbox in one statement, then its plan for the events it had
+        not seen (a duplicate on the topic, or one already applied, is dropped)."""
+        events = batch.events
         if not events:
-            return 0, malformed
-        rows = [{"event_id": e.id, "event_type": e.type} for e in events]
-        fresh = set((await session.execute(_INBOX_MANY, params(["event_id", "event_type"], rows))).scalars())
-        events = [e for e in events if e.id in fresh]
-        assert self.apply_many is not None
-        await self.apply_many(session, events)
-        return len(events), malformed
+            return 0
+        inbox = {"p_event_id": [e.id for e in events], "p_event_type": [e.type for e in events]}
+        fresh = set((await session.execute(_INBOX_MANY, inbox)).scalars())
+        plan = batch.plan
+        if len(fresh) < len(events):
+            assert self.planner is not None
+            events = [e for e in events if e.id in fresh]
+            plan = _plan(self.planner, events)
+        if plan is None:
+            raise RuntimeError("the batch has no plan")  # _apply goes event by event
+        for statement, values in plan:
+            await session.execute(statement, values)
+        return len(events)
 
     async def _one(self, uow, record) -> int:
         handler = self.handlers.get(header(record.headers, "ce_type") or "")
@@ -237,6 +324,28 @@ class Rebuild:
             return 0
         await handler(event, uow)
         return 1
+
+
+def _plan(planner: Callable[[], Planner], events: list[EventBase]) -> list[tuple[Executable, Any]]:
+    plan = planner()
+    for event in events:
+        plan.add(event)
+    return plan.statements()
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Until the replay ends: the service's heap as it is before it is set aside
+    (``gc.freeze``) and no automatic collection (the writer collects, ``_COLLECT_EVERY``)."""
+    was_enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()
 
 
 def _restart_like(old: EventConsumer) -> EventConsumer:

@@ -7,12 +7,14 @@ ops) can see that each event took effect exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
+import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared.consumer import Handler
@@ -69,6 +71,133 @@ async def track_case_status(event: EventBase, uow: UnitOfWork) -> None:
             "units": units_asked(event),
         },
     )
+
+
+# --------------------------------------------------------------------------- many events at once
+# A rebuild applies thousands of events per transaction. Applying them one by one through
+# ``_UPSERT`` costs a statement execution per event; ``CaseStatusBatch`` folds each case's
+# events in Python into one row and applies every case with one MERGE, with the result of
+# the one-by-one rule (``units`` as the same set; its order is PostgreSQL's DISTINCT's).
+#
+# Why the fold is exact: in the one-by-one rule an event overwrites status and type when it
+# is not older than the running ``last_event_at``. Within the batch only "records" (events not
+# older than every earlier one of the batch) can overwrite, their times rise, so the last
+# record (with a status) decides — against the stored row only through its own time.
+# MERGE rather than INSERT … ON CONFLICT because the update needs a value (the status's
+# time) that is not a column of the row; MERGE is not safe against a concurrent insert of the
+# same case (PostgreSQL 15), so this is for a single writer such as a rebuild.
+
+_MERGE = text("""
+MERGE INTO case_status AS cs
+USING (
+    SELECT * FROM unnest(
+        CAST(:case_id AS text[]), CAST(:events AS int[]), CAST(:status AS text[]), CAST(:status_at AS timestamptz[]),
+        CAST(:last_event_type AS text[]), CAST(:last_event_at AS timestamptz[]), CAST(:county AS text[]),
+        CAST(:township AS text[]), CAST(:village AS text[]), CAST(:grid AS text[]), CAST(:units AS text[]),
+        CAST(:units_merged AS boolean[])
+    ) AS v(case_id, events, status, status_at, last_event_type, last_event_at, county, township, village, grid, units,
+           units_merged)
+) AS v
+ON cs.case_id = v.case_id
+WHEN MATCHED THEN UPDATE SET
+    events_applied = cs.events_applied + v.events,
+    status = CASE WHEN v.status IS NOT NULL AND v.status_at >= cs.last_event_at THEN v.status ELSE cs.status END,
+    last_event_type = CASE WHEN v.last_event_at >= cs.last_event_at THEN v.last_event_type ELSE cs.last_event_type END,
+    last_event_at = greatest(cs.last_event_at, v.last_event_at),
+    county = coalesce(v.county, cs.county),
+    township = coalesce(v.township, cs.township),
+    village = coalesce(v.village, cs.village),
+    grid = coalesce(v.grid, cs.grid),
+    units = CASE
+        WHEN jsonb_array_length(CAST(v.units AS jsonb)) = 0 THEN cs.units
+        ELSE ARRAY(SELECT DISTINCT u FROM unnest(cs.units || ARRAY(SELECT jsonb_array_elements_text(CAST(v.units AS jsonb)))) AS u)
+    END
+WHEN NOT MATCHED THEN INSERT (case_id, status, events_applied, last_event_type, last_event_at, county, township, village, grid, units)
+VALUES (
+    v.case_id, v.status, v.events, v.last_event_type, v.last_event_at, v.county, v.township, v.village, v.grid,
+    CASE WHEN v.units_merged
+        THEN ARRAY(SELECT DISTINCT u FROM jsonb_array_elements_text(CAST(v.units AS jsonb)) AS u)
+        ELSE ARRAY(SELECT u FROM jsonb_array_elements_text(CAST(v.units AS jsonb)) WITH ORDINALITY AS x(u, n) ORDER BY n)
+    END
+)
+""")
+
+_MERGE_COLUMNS = (
+    "case_id", "events", "status", "status_at", "last_event_type", "last_event_at", *PLACES, "units", "units_merged",
+)  # fmt: skip
+
+# Payload classes that can place a case: places_of reads ``region`` and ``location``, and a
+# pydantic model without them answers getattr through a slow AttributeError.
+_PLACING: dict[type, bool] = {}
+
+
+def _places(event: EventBase) -> dict[str, str | None] | None:
+    payload = getattr(event, "payload", None)
+    kind = type(payload)
+    placing = _PLACING.get(kind)
+    if placing is None:
+        fields = getattr(kind, "model_fields", {})
+        placing = _PLACING[kind] = not fields or "region" in fields or "location" in fields
+    return places_of(event) if placing else None
+
+
+class CaseStatusBatch:
+    """Events added in order, folded per case into the row ``_MERGE`` applies (pure). Only
+    case-scoped events count, as in ``with_case_status``."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._units: dict[str, list[str]] = {}
+
+    def add(self, event: EventBase) -> None:
+        if not event.case_scoped:
+            return
+        at = event.occurred_at
+        row = self._rows.get(event.case_id)
+        if row is None:
+            row = self._rows[event.case_id] = {
+                "case_id": event.case_id, "events": 0, "status": None, "status_at": None, "last_event_type": event.type,
+                "last_event_at": at, "county": None, "township": None, "village": None, "grid": None, "units_merged": False,
+            }  # fmt: skip
+            self._units[event.case_id] = []
+        row["events"] += 1
+        # Older than an earlier event of the batch: it never overwrites status or type.
+        if at >= row["last_event_at"]:
+            row["last_event_type"], row["last_event_at"] = event.type, at
+            status = status_after(event.type)
+            if status is not None:
+                row["status"], row["status_at"] = status, at
+        places = _places(event)
+        if places is not None:
+            for place, value in places.items():
+                if value is not None:
+                    row[place] = value
+        asked = units_asked(event)
+        if asked:
+            # After the row's first event units are merged as a set (DISTINCT); the first
+            # event's own list is stored as it is when nothing else adds to it.
+            if row["events"] > 1:
+                row["units_merged"] = True
+            self._units[event.case_id].extend(asked)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{**row, "units": orjson.dumps(self._units[case_id]).decode()} for case_id, row in self._rows.items()]
+
+    def statement(self) -> tuple[Any, dict[str, list[Any]]] | None:
+        """The statement and parameters that apply the events to ``case_status`` in one round
+        trip, as ``track_case_status`` event by event would; None when none is case-scoped."""
+        rows = self.rows()
+        if not rows:
+            return None
+        return _MERGE, {column: [row[column] for row in rows] for column in _MERGE_COLUMNS}
+
+
+def case_status_many(events: Sequence[EventBase]) -> tuple[Any, dict[str, list[Any]]] | None:
+    """``CaseStatusBatch`` of these events: the statement for all of them, or None."""
+    batch = CaseStatusBatch()
+    for event in events:
+        batch.add(event)
+    return batch.statement()
 
 
 def with_case_status(specific: Mapping[str, Handler]) -> dict[str, Handler]:

@@ -52,6 +52,7 @@ async def fuzz(url: str, report: Path) -> tuple[int, str]:
         "--max-examples", str(EXAMPLES), "--seed", "20261129", "--request-timeout", "20",
         "--exclude-path-regex", r"^/(metrics|ready|health)$", "--generation-database", ":memory:", *headers,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=report.parent,  # schemathesis keeps a folder of its own where it runs: not in the repository
         env={**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"},
     )  # fmt: skip
     out, _ = await proc.communicate()
