@@ -40,7 +40,7 @@ from sqlalchemy.sql import Executable
 from scoring.batch import unnest_rows
 from scoring.models import FACT_TABLES
 from shared.cloudevents import MalformedEvent, from_message, header
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import Handler
 from shared.db import processed_events
 from shared.events import EventBase
 from shared.service import Runtime
@@ -154,7 +154,7 @@ class Rebuild:
             self.status["finished_at"] = datetime.now(UTC).isoformat()
             self.status["seconds"] = round(time.perf_counter() - started, 3)
             if live is not None and not self._shutting_down:
-                self.runtime.consumer = _restart_like(live)
+                self.runtime.consumer = live.like()
                 await self.runtime.consumer.start()
 
     async def _replay(self) -> None:
@@ -348,9 +348,3 @@ def _few_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _restart_like(old: EventConsumer) -> EventConsumer:
-    return EventConsumer(
-        service=old.service, bootstrap_servers=old.bootstrap_servers, topic=old.topic, group_id=old.group_id,
-        handlers=old.handlers, new_uow=old.new_uow, max_attempts=old.max_attempts, backoff_seconds=old.backoff_seconds,
-        max_backoff_seconds=old.max_backoff_seconds, batch_size=old.batch_size, epoch_check_seconds=old.epoch_check_seconds,
-    )

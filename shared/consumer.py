@@ -114,6 +114,7 @@ class EventConsumer:
         self.service = service
         # What ``handlers`` do, for a whole partition batch at once (see the module's doc).
         self.batch_handler = batch_handler
+        self.skip_producers = skip_producers
         # Events from these producers are skipped unread (a service that applies its own
         # events inline); compared on the ce_source header.
         self._skip_sources = frozenset(f"{SOURCE_PREFIX}{name}" for name in skip_producers)
@@ -144,6 +145,16 @@ class EventConsumer:
         self.running = False
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    def like(self) -> EventConsumer:
+        """A new, unstarted consumer configured as this one (after a stop, to start over)."""
+        return EventConsumer(
+            service=self.service, bootstrap_servers=self.bootstrap_servers, topic=self.topic, group_id=self.group_id,
+            handlers=self.handlers, new_uow=self.new_uow, max_attempts=self.max_attempts,
+            backoff_seconds=self.backoff_seconds, max_backoff_seconds=self.max_backoff_seconds, batch_size=self.batch_size,
+            epoch_check_seconds=self.epoch_check_seconds, skip_producers=self.skip_producers,
+            batch_handler=self.batch_handler,
+        )  # fmt: skip
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(

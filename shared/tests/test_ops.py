@@ -56,12 +56,14 @@ def probe_app(settings: ProbeSettings, switches: Switches):
 
 
 async def scrape(service) -> dict[tuple[str, frozenset], float]:
-    """/metrics as {(sample name, labels): value}, for this service only."""
+    """/metrics as {(sample name, labels): value}, for this service and its topic only: the
+    registry is the test process's, where earlier tests' probes left gauges of their topics."""
     text = (await service.client.get("/metrics")).text
+    topic = service.settings.kafka_topic
     out = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.labels.get("service") == "probe":
+            if sample.labels.get("service") == "probe" and sample.labels.get("topic", topic) == topic:
                 out[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return out
 
