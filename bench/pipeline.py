@@ -11,7 +11,6 @@ idle and again after the load.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ from bench.core import Context, Figure, ms, percentile, say
 from bench.loadgen import Spec
 from bench.procs import Child, cpu_text, drive
 from services.devstack import free_port
+from shared.tasks import stop_task
 from shared.cloudevents import header
 
 SERVICES = ("intake", "dispatch", "sla", "scoring", "notify")
@@ -97,10 +97,7 @@ class _TopicWatch:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
         await self.consumer.stop()
 
     async def _read(self) -> None:

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import re
 import sys
@@ -42,6 +41,7 @@ import sla
 from bench.core import Context, Figure, percentile, say
 from bench.procs import Child, Progress, process_cpu_seconds, machine_cpu_seconds, service_env
 from services.devstack import free_port
+from shared.tasks import stop_task
 from shared.bus import TopicSpec, ensure_topics, new_producer
 from shared.cloudevents import header, to_message
 from shared import events as ev
@@ -311,10 +311,7 @@ class _BreachWatch:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
         await self.consumer.stop()
 
     async def _read(self) -> None:

@@ -68,13 +68,17 @@ async def get_appeal(session: AsyncSession, case_id: str) -> Any:
 
 async def list_by_phone_hash(session: AsyncSession, phone_hash: str, *, before: tuple[datetime, str] | None, limit: int) -> list[Any]:
     query = select(appeals).where(appeals.c.phone_hash == phone_hash)
+    return list((await session.execute(newest_first(query, before, limit))).all())
+
+
+def newest_first(query: Any, before: tuple[datetime, str] | None, limit: int) -> Any:
+    """A page of appeals, newest first, after the cursor (created_at, case_id) when given."""
     if before is not None:
         created_at, case_id = before
         query = query.where(
             or_(appeals.c.created_at < created_at, and_(appeals.c.created_at == created_at, appeals.c.case_id < case_id))
         )
-    query = query.order_by(appeals.c.created_at.desc(), appeals.c.case_id.desc()).limit(limit)
-    return list((await session.execute(query)).all())
+    return query.order_by(appeals.c.created_at.desc(), appeals.c.case_id.desc()).limit(limit)
 
 
 async def set_triage(session: AsyncSession, case_id: str, **values: Any) -> None:
@@ -139,13 +143,7 @@ async def staff_list(
         query = query.where(appeals.c.township == township)
     if since is not None:
         query = query.where(appeals.c.created_at >= since)
-    if before is not None:
-        created_at, case_id = before
-        query = query.where(
-            or_(appeals.c.created_at < created_at, and_(appeals.c.created_at == created_at, appeals.c.case_id < case_id))
-        )
-    query = query.order_by(appeals.c.created_at.desc(), appeals.c.case_id.desc()).limit(limit)
-    return list((await session.execute(query)).all())
+    return list((await session.execute(newest_first(query, before, limit))).all())
 
 
 async def add_timeline_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
