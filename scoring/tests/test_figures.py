@@ -2,8 +2,9 @@
 
 The three township tallies (286 / 127 / 260 appeals) go through the real topic and the
 running service in the default run; 双河市's 3,651 appeals too, but marked slow (about a
-minute on two busy cores); the two largest (来宾 2,864 and 睢宁 16,513) go through the same
-pure counting over fact rows (test_rates.py), to keep this directory's run short.
+minute on two busy cores); the two largest (来宾 2,864 and 睢宁 16,513) go through events
+by replaying the topic (test_large_figures.py, slow) and through the pure counting over
+fact rows (test_rates.py).
 """
 
 from datetime import UTC, datetime, timedelta
