@@ -126,21 +126,6 @@ _MERGE_COLUMNS = (
     "case_id", "events", "status", "status_at", "last_event_type", "last_event_at", *PLACES, "units", "units_merged",
 )  # fmt: skip
 
-# Payload classes that can place a case: places_of reads ``region`` and ``location``, and a
-# pydantic model without them answers getattr through a slow AttributeError.
-_PLACING: dict[type, bool] = {}
-
-
-def _places(event: EventBase) -> dict[str, str | None] | None:
-    payload = getattr(event, "payload", None)
-    kind = type(payload)
-    placing = _PLACING.get(kind)
-    if placing is None:
-        fields = getattr(kind, "model_fields", {})
-        placing = _PLACING[kind] = not fields or "region" in fields or "location" in fields
-    return places_of(event) if placing else None
-
-
 class CaseStatusBatch:
     """Events added in order, folded per case into the row ``_MERGE`` applies (pure). Only
     case-scoped events count, as in ``with_case_status``."""
@@ -167,11 +152,9 @@ class CaseStatusBatch:
             status = status_after(event.type)
             if status is not None:
                 row["status"], row["status_at"] = status, at
-        places = _places(event)
-        if places is not None:
-            for place, value in places.items():
-                if value is not None:
-                    row[place] = value
+        for place, value in places_of(event).items():
+            if value is not None:
+                row[place] = value
         asked = units_asked(event)
         if asked:
             # After the row's first event units are merged as a set (DISTINCT); the first

@@ -88,10 +88,23 @@ def units_asked(event: EventBase) -> list[str]:
     return []
 
 
+_NOWHERE: dict[str, str | None] = {"county": None, "township": None, "village": None, "grid": None}
+# Payload classes that can place a case (with a ``region`` or ``location`` field). Asked once
+# per class: on the others getattr would answer through a slow AttributeError, per event.
+_PLACING: dict[type, bool] = {}
+
+
 def places_of(event: EventBase) -> dict[str, str | None]:
     """Where an event places a case (county, township, village, grid): intake's received
     and triaged events do; every other event leaves each None (nothing changes)."""
     payload = getattr(event, "payload", None)
+    kind = type(payload)
+    placing = _PLACING.get(kind)
+    if placing is None:
+        fields = getattr(kind, "model_fields", {})
+        placing = _PLACING[kind] = not fields or "region" in fields or "location" in fields
+    if not placing:
+        return dict(_NOWHERE)
     location = getattr(payload, "location", None)
     return {
         "county": getattr(payload, "region", None),
