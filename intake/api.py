@@ -31,8 +31,7 @@ from shared.events import (
     Urgency,
     make_event,
 )
-from shared.actors import ActorDep, current_actor
-from shared.auth import BearerDep, bearer_scheme
+from shared.actors import ActorDep, actor_of
 from shared.http import require_json
 from shared.problems import Problem
 from shared.scope import CENTRE_ROLES, CaseScope, list_scope, may_see_case, not_found_unless, require_role
@@ -215,10 +214,7 @@ async def grid_reporter(request: Request, body: NewAppeal) -> Actor | None:
     Citizens' appeals carry neither and pay nothing for the check."""
     if not body.reporter_id and not body.solved_on_spot:
         return None
-    headers = request.headers
-    actor = await current_actor(
-        request, await bearer_scheme(request), headers.get("X-Actor-Id"), headers.get("X-Actor-Role"), headers.get("X-Actor-Unit")
-    )
+    actor = await actor_of(request)
     if actor.role is not Role.grid_worker or (body.reporter_id and actor.id != body.reporter_id):
         raise Problem(403, "a grid worker's report (reporter_id, solved_on_spot) is filed signed in as that worker",
                       slug="not-the-reporter", field="reporter_id")  # fmt: skip
@@ -242,7 +238,7 @@ class Reader:
         return self.actor is not None and may_see_case(ctx.org, self.actor, case_scope(row))
 
 
-async def appeal_reader(request: Request, bearer: BearerDep, ctx: ContextDep, uow: UowDep) -> Reader:
+async def appeal_reader(request: Request, ctx: ContextDep, uow: UowDep) -> Reader:
     """Staff are who their token (or X-Actor-* headers) says; an app backend signs the
     request (see ``signed_client``) and names its citizen in ``X-Citizen-Phone``."""
     headers = request.headers
@@ -252,10 +248,7 @@ async def appeal_reader(request: Request, bearer: BearerDep, ctx: ContextDep, uo
         if not phone:
             raise Problem(401, "a signed request reads an appeal for a citizen: send X-Citizen-Phone", slug="bad-signature")
         return Reader(citizen_phone_hash=ctx.phone_hash(phone))
-    actor = await current_actor(
-        request, bearer, headers.get("X-Actor-Id"), headers.get("X-Actor-Role"), headers.get("X-Actor-Unit")
-    )
-    return Reader(actor=actor)
+    return Reader(actor=await actor_of(request))
 
 
 @router.get(

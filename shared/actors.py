@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from shared.auth import BearerDep, verifier_for
+from shared.auth import BearerDep, bearer_scheme, verifier_for
 from shared.events import Actor, Role
 from shared.problems import Problem
 
@@ -44,6 +44,15 @@ async def current_actor(
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+async def actor_of(request: Request) -> Actor:
+    """``current_actor`` for a route that decides for itself whether it needs to know who is
+    acting (open to citizens, but a grid worker's report must be signed in)."""
+    headers = request.headers
+    return await current_actor(
+        request, await bearer_scheme(request), headers.get("X-Actor-Id"), headers.get("X-Actor-Role"), headers.get("X-Actor-Unit")
+    )
 
 
 def actor_headers(actor_id: str, role: Role | str, unit: str | None = None) -> dict[str, str]:
