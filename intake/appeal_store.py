@@ -99,7 +99,8 @@ INSERT_SQL = _insert_sql()
 
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 # One look-up for many appeals (a 12345 batch), each with its own box and township: the
-# same filter and limit as ``repository.open_cases_near``, per appeal, in one round trip.
+# newest open cases received since the window's start in the box or the same township,
+# per appeal, in one round trip.
 NEAR_SQL = f"""
 SELECT q.i, a.case_id, a.title, a.description, a.lat, a.lng, a.township, a.created_at
 FROM unnest($1::int[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::text[], $7::timestamptz[])
@@ -123,7 +124,7 @@ SEQUENCE_SQL = "SELECT nextval('tracking_seq') FROM generate_series(1, $1)"
 
 @dataclass(frozen=True)
 class NearQuery:
-    """Where to look for open cases about the same matter (see ``repository.open_cases_near``)."""
+    """Where to look for open cases about the same matter (see ``AppealStore.open_cases_near``)."""
 
     box: tuple[float, float, float, float] | None
     township: str | None

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -92,6 +93,10 @@ def _require_aware(moment: datetime, what: str) -> None:
         raise ValueError(f"{what} must be timezone-aware")
 
 
+# Each appeal is compared with up to the ~200 newest open cases near it, and a busy street's
+# newest cases are the same for the next appeals too: remembering their comparable texts
+# keeps a burst of appeals in one place from normalising the same texts over and over.
+@lru_cache(maxsize=4096)
 def _comparable(text: str) -> str:
     """Normalised characters without punctuation or boilerplate: what says *which* matter."""
     chars = "".join(ch for ch in normalise(text) if ch.isalnum())

@@ -41,27 +41,6 @@ async def insert_appeal(session: AsyncSession, **values: Any) -> bool:
     return result.first() is not None
 
 
-async def open_cases_near(
-    session: AsyncSession, *, box: tuple[float, float, float, float] | None, township: str | None, since: datetime
-) -> list[Any]:
-    """Open cases received since ``since``, in the bounding box or the same township."""
-    where = []
-    if box is not None:
-        min_lat, max_lat, min_lng, max_lng = box
-        where.append(and_(appeals.c.lat.between(min_lat, max_lat), appeals.c.lng.between(min_lng, max_lng)))
-    if township:
-        where.append(appeals.c.township == township)
-    if not where:
-        return []
-    query = (
-        select(appeals.c.case_id, appeals.c.title, appeals.c.description, appeals.c.lat, appeals.c.lng, appeals.c.township, appeals.c.created_at)
-        .where(or_(*where), appeals.c.created_at >= since, appeals.c.status.in_(OPEN_STATUSES), appeals.c.merged_into.is_(None))
-        .order_by(appeals.c.created_at.desc())
-        .limit(200)
-    )
-    return list((await session.execute(query)).all())
-
-
 async def get_appeal(session: AsyncSession, case_id: str) -> Any:
     return (await session.execute(select(appeals).where(appeals.c.case_id == case_id))).first()
 
