@@ -6,6 +6,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from dispatch.api import router
+from dispatch.batch import make_batch_handler
 from dispatch.handlers import make_handlers
 from dispatch.service import DispatchContext
 from dispatch.settings import DispatchSettings
@@ -41,6 +42,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def stop(runtime: Runtime) -> None:
         await ctx.follower.stop()
 
-    app = build_app(replace(SPEC, handlers=make_handlers(ctx), on_startup=start, on_shutdown=stop), settings)
+    handlers = make_handlers(ctx)
+    spec = replace(SPEC, handlers=handlers, batch_handler=make_batch_handler(ctx, handlers), on_startup=start, on_shutdown=stop)
+    app = build_app(spec, settings)
     app.state.dispatch = ctx
     return app

@@ -137,11 +137,11 @@ def _entry(action: str, actor: Actor, at: datetime, **detail: Any) -> dict[str, 
 # --------------------------------------------------------------------------- opening orders
 
 
-async def open_order(
-    uow: UnitOfWork,
+def new_order(
     ctx: DispatchContext,
     case: Any,
     *,
+    sequence: int,
     unit: str,
     actor: Actor,
     at: datetime,
@@ -151,33 +151,53 @@ async def open_order(
     automatic: bool = False,
     redo_round: int = 0,
     call_id: str | None = None,
+) -> dict[str, Any]:
+    """The ``orders`` row of a new dispatch order (交办单), numbered from ``sequence``."""
+    return {
+        "order_no": domain.order_number(ctx.settings.region_prefix, at.year, sequence), "case_id": case.case_id,
+        "unit": unit, "unit_name": ctx.unit_name(unit), "role": role, "call_id": call_id,
+        "state": OrderState.dispatched.value, "resolution_class": resolution_class.value, "instructions": instructions,
+        "redo_round": redo_round, "automatic": automatic, "dispatched_at": at,
+        "due_at": ctx.due(at, RESOLVE_WORKING_DAYS[resolution_class]),
+        "history": [_entry("dispatch", actor, at, automatic=automatic)],
+    }  # fmt: skip
+
+
+def dispatched_event(order: dict[str, Any], actor: Actor, caused_by: EventBase | None) -> EventBase:
+    """``case.dispatched`` for a new order (a row of ``new_order``)."""
+    return make_event(
+        CaseDispatched, case_id=order["case_id"], producer="dispatch", actor=actor, caused_by=caused_by,
+        occurred_at=order["dispatched_at"],
+        payload=DispatchedData(
+            order_no=order["order_no"], unit=order["unit"], unit_name=order["unit_name"],
+            resolution_class=ResolutionClass(order["resolution_class"]), instructions=order["instructions"],
+            role=order["role"], automatic=order["automatic"], redo_round=order["redo_round"], due_at=order["due_at"],
+        ),
+    )  # fmt: skip
+
+
+async def open_order(
+    uow: UnitOfWork,
+    ctx: DispatchContext,
+    case: Any,
+    *,
+    unit: str,
+    actor: Actor,
+    at: datetime,
     caused_by: EventBase | None = None,
+    **details: Any,
 ) -> str | None:
     """Open a dispatch order and emit ``case.dispatched``; None when this unit already has one
-    for this case, round and call (an event applied again must not dispatch twice)."""
+    for this case, round and call (an event applied again must not dispatch twice).
+    ``details``: role, resolution class, instructions, automatic, redo round, call (``new_order``)."""
     session = uow.session
-    order_no = domain.order_number(ctx.settings.region_prefix, at.year, await repository.next_order_sequence(session))
-    due_at = ctx.due(at, RESOLVE_WORKING_DAYS[resolution_class])
-    name = ctx.unit_name(unit)
-    inserted = await repository.insert_order(
-        session, order_no=order_no, case_id=case.case_id, unit=unit, unit_name=name, role=role, call_id=call_id,
-        state=OrderState.dispatched.value, resolution_class=resolution_class.value, instructions=instructions,
-        redo_round=redo_round, automatic=automatic, dispatched_at=at, due_at=due_at,
-        history=[_entry("dispatch", actor, at, automatic=automatic)],
-    )  # fmt: skip
-    if not inserted:
+    sequence = await repository.next_order_sequence(session)
+    order = new_order(ctx, case, sequence=sequence, unit=unit, actor=actor, at=at, **details)
+    if not await repository.insert_order(session, **order):
         return None
     await repository.update_case(session, case.case_id, stage="dispatched")
-    uow.emit(
-        make_event(
-            CaseDispatched, case_id=case.case_id, producer="dispatch", actor=actor, caused_by=caused_by, occurred_at=at,
-            payload=DispatchedData(
-                order_no=order_no, unit=unit, unit_name=name, resolution_class=resolution_class, instructions=instructions,
-                role=role, automatic=automatic, redo_round=redo_round, due_at=due_at,
-            ),
-        )
-    )  # fmt: skip
-    return order_no
+    uow.emit(dispatched_event(order, actor, caused_by))
+    return order["order_no"]
 
 
 def catalogue_owner(ctx: DispatchContext, case: Any) -> str | None:

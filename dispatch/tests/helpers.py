@@ -9,12 +9,15 @@ from shared.actors import actor_headers
 from shared.events import (
     AcceptedData,
     CaseAccepted,
+    CaseMerged,
     CaseRated,
     CaseReceived,
     CaseTriaged,
     Channel,
+    EventBase,
     FiveMatters,
     Location,
+    MergedData,
     RatedData,
     ReceivedData,
     Satisfaction,
@@ -40,23 +43,38 @@ GUARDRAIL = ("鱼塘边没有护栏", "通挽镇大塘村鱼塘边没有护栏�
              Location(township="LB-XC-TW", village="LB-XC-TW-DT", street="大塘村"))
 
 
-async def file_case(service, matter=STREETLAMP, *, at: datetime | None = None, triage: bool = True, **received) -> str:
-    """received → accepted → triaged, as intake writes them; returns the case id."""
+def intake_events(
+    matter=STREETLAMP, *, case_id: str | None = None, at: datetime | None = None, triage: bool = True,
+    merged_into: str | None = None, **received,
+) -> list[EventBase]:  # fmt: skip
+    """What intake writes for a new appeal: received → accepted → triaged, or received →
+    merged → triaged for a second report of a matter (并单)."""
     title, text, subject, place = matter
-    case_id = str(uuid.uuid4())
+    case_id = case_id or str(uuid.uuid4())
     at = at or utcnow()
     got = make_event(CaseReceived, case_id=case_id, producer="intake", actor=INTAKE, occurred_at=at, payload=ReceivedData(
         tracking_no=f"XC-{at:%Y%m%d}-{uuid.uuid4().int % 1_000_000:06d}", channel=Channel.app, title=title,
         description=text, location=place, **received,
     ))  # fmt: skip
-    events = [got, make_event(CaseAccepted, producer="intake", actor=INTAKE, caused_by=got, occurred_at=at,
-                              payload=AcceptedData(tracking_no=got.payload.tracking_no, notice="已受理"))]  # fmt: skip
+    if merged_into is None:
+        second = make_event(CaseAccepted, producer="intake", actor=INTAKE, caused_by=got, occurred_at=at,
+                            payload=AcceptedData(tracking_no=got.payload.tracking_no, notice="已受理"))  # fmt: skip
+    else:
+        second = make_event(CaseMerged, producer="intake", actor=INTAKE, caused_by=got, occurred_at=at,
+                            payload=MergedData(into_case_id=merged_into))  # fmt: skip
+    events = [got, second]
     if triage:
         events.append(make_event(CaseTriaged, producer="intake", actor=INTAKE, caused_by=got, occurred_at=at, payload=TriagedData(
             category=FiveMatters.annoyance, subject_class=subject, location=place, confidence=0.9, region="LB-XC",
         )))  # fmt: skip
+    return events
+
+
+async def file_case(service, matter=STREETLAMP, *, at: datetime | None = None, triage: bool = True, **received) -> str:
+    """received → accepted → triaged, as intake writes them; returns the case id."""
+    events = intake_events(matter, at=at, triage=triage, **received)
     await publish(service.settings.kafka_bootstrap_servers, service.settings.kafka_topic, *events)
-    return case_id
+    return events[0].case_id
 
 
 async def rate(service, case_id: str, rating: Satisfaction, round_: int = 0) -> None:
@@ -90,20 +108,10 @@ async def events_of(topic, case_id: str, n: int, types: tuple[str, ...] | None =
 
 
 async def merge(service, matter, *, into: str) -> str:
-    """A second report of the same matter, as intake writes it: received, accepted, merged, triaged."""
-    from shared.events import CaseMerged, MergedData
-
-    title, text, subject, place = matter
-    case_id = str(uuid.uuid4())
-    got = make_event(CaseReceived, case_id=case_id, producer="intake", actor=INTAKE, payload=ReceivedData(
-        tracking_no=f"XC-20261123-{uuid.uuid4().int % 1_000_000:06d}", channel=Channel.app, title=title, description=text,
-        location=place,
-    ))  # fmt: skip
-    await publish(service.settings.kafka_bootstrap_servers, service.settings.kafka_topic, got,
-        make_event(CaseMerged, producer="intake", actor=INTAKE, caused_by=got, payload=MergedData(into_case_id=into)),
-        make_event(CaseTriaged, producer="intake", actor=INTAKE, caused_by=got, payload=TriagedData(
-            category=FiveMatters.annoyance, subject_class=subject, location=place, confidence=0.9, region="LB-XC")),
-    )  # fmt: skip
+    """A second report of the same matter, as intake writes it: received, merged, triaged."""
+    events = intake_events(matter, at=utcnow(), merged_into=into)
+    case_id = events[0].case_id
+    await publish(service.settings.kafka_bootstrap_servers, service.settings.kafka_topic, *events)
 
     async def known():
         answer = await service.client.get(f"/api/v1/cases/{case_id}/status", headers=AUDITOR)
