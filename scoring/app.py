@@ -8,7 +8,7 @@ from scoring import org
 from scoring.api import router
 from scoring.context import Clock, ScoringContext
 from scoring.handlers import HANDLERS
-from scoring.plan import BatchPlan
+from scoring.plan import BatchPlan, apply_batch
 from scoring.rebuild import Rebuild
 from scoring.schedule import BulletinSchedule
 from scoring.settings import ScoringSettings
@@ -44,6 +44,7 @@ SPEC = ServiceSpec(
     settings_cls=ScoringSettings,
     router=router,
     handlers=HANDLERS,
+    batch_handler=apply_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=on_startup,
     on_shutdown=on_shutdown,

@@ -1,5 +1,5 @@
-"""A rebuild's batch as a few set-based statements, with the result of applying its events
-one by one through ``HANDLERS``.
+"""A batch of events (a rebuild's, or the live consumer's) as a few set-based statements,
+with the result of applying its events one by one through ``HANDLERS``.
 
 ``BatchPlan`` takes the events of a batch in order (pure, one event at a time, so that the
 rebuild can decode and plan in slices) and then gives the statements to run in order:
@@ -20,9 +20,9 @@ event. A new row is the fold applied to an empty row (NULL, ``solved_on_spot`` f
 
 MERGE, not INSERT … ON CONFLICT, because the update needs values that are not columns of
 the row (the first received place besides the last triaged one). MERGE is not safe
-against a concurrent insert of the same case (PostgreSQL 15): this is for a single writer,
-the rebuild (the live consumer is stopped meanwhile); if it ever failed, the rebuild
-retries the batch event by event.
+against a concurrent insert of the same case (PostgreSQL 15): a rebuild is the single
+writer (the live consumer is stopped meanwhile), and the live consumer's partitions keep
+each case with one replica; if it ever failed, the batch is retried event by event.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from scoring.handlers import (
     order_sensitive,
 )
 from shared.case_status import CaseStatusBatch
+from shared.db import UnitOfWork
 from shared.events import EventBase
 
 # A batch's work as statements with their parameters, in the order to run them.
@@ -219,3 +220,11 @@ async def apply_events_many(session: AsyncSession, events: Sequence[EventBase]) 
     """``plan_events_many`` run in one session (tests compare it with the live handlers)."""
     for statement, params in plan_events_many(events):
         await session.execute(statement, params)
+
+
+async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
+    """The live consumer's batch handler (``shared.consumer``): a partition batch planned like
+    a rebuild's. Two replicas meet on one case only while partitions move between them; a
+    MERGE that then meets the other's insert fails the batch, which the consumer replays
+    event by event through ``HANDLERS``."""
+    await apply_events_many(uow.session, events)
