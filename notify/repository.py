@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, case, cast, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, cast, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -116,25 +116,76 @@ async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime,
     return sorted((dict(r) for r in rows.mappings()), key=lambda r: r["id"])
 
 
-async def recent_sends(session: AsyncSession, recipient: str, channel: str, since: datetime) -> list[datetime]:
+async def recent_sends_many(session: AsyncSession, keys: set[tuple[str, str]], since: datetime) -> dict[tuple[str, str], list[datetime]]:
+    """When each (recipient, channel) was last sent to, since ``since`` (for the rate limit)."""
+    if not keys:
+        return {}
     rows = await session.execute(
-        select(messages.c.sent_at).where(
-            messages.c.recipient == recipient, messages.c.channel == channel, messages.c.sent_at > since
+        select(messages.c.recipient, messages.c.channel, messages.c.sent_at).where(
+            tuple_(messages.c.recipient, messages.c.channel).in_(sorted(keys)), messages.c.sent_at > since
         )
     )
-    return [r[0] for r in rows]
+    found: dict[tuple[str, str], list[datetime]] = {}
+    for recipient, channel, sent_at in rows:
+        found.setdefault((recipient, channel), []).append(sent_at)
+    return found
+
+
+async def phones_of(session: AsyncSession, case_ids: set[str]) -> dict[str, bytes]:
+    """The sealed phones of these cases' citizens (those that have one)."""
+    if not case_ids:
+        return {}
+    rows = await session.execute(
+        select(recipients.c.case_id, recipients.c.phone_enc).where(
+            recipients.c.case_id.in_(sorted(case_ids)), recipients.c.phone_enc.is_not(None)
+        )
+    )
+    return {case_id: phone for case_id, phone in rows}
+
+
+# Many messages changed by one statement (an executemany): the bind names may not be
+# column names, hence ``p_``; ``_params`` renames a change's keys.
+def _p(name: str, column: Any = None) -> Any:
+    return bindparam(f"p_{name}", type_=column.type if column is not None else None)
+
+
+def _params(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{f"p_{key}": value for key, value in row.items()} for row in rows]
+
+
+# A message put off (quiet hours, rate limit, channel not configured).
+_PUT_OFF = (
+    update(messages)
+    .where(messages.c.id == _p("message_id"))
+    .values(state=_p("state"), next_attempt_at=_p("next_attempt_at"), last_error=_p("last_error"))
+)
+# A send's outcome; the times it does not set stay as they are (a delivery receipt may have
+# come in meanwhile).
+_OUTCOME = (
+    update(messages)
+    .where(messages.c.id == _p("message_id"))
+    .values(
+        state=_p("state"), attempts=_p("attempts"), last_error=_p("last_error"),
+        **{column: func.coalesce(_p(column, messages.c[column]), messages.c[column])
+           for column in ("sent_at", "delivered_at", "next_attempt_at")},
+    )  # fmt: skip
+)
+
+
+async def put_off_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(_PUT_OFF, _params(rows))
+
+
+async def record_outcomes(session: AsyncSession, changes: Sequence[dict[str, Any]], attempts: Sequence[dict[str, Any]]) -> None:
+    """Each message's new state and its attempt (``message_attempts``)."""
+    if changes:
+        await session.execute(_OUTCOME, _params(changes))
+        await session.execute(insert(message_attempts), list(attempts))
 
 
 async def set_message(session: AsyncSession, message_id: int, **values: Any) -> None:
     await session.execute(update(messages).where(messages.c.id == message_id).values(**values))
-
-
-async def add_attempt(session: AsyncSession, message_id: int, attempt: int, at: datetime, outcome: str,
-                      status_code: int | None = None, error: str | None = None) -> None:  # fmt: skip
-    await session.execute(
-        insert(message_attempts)
-        .values(message_id=message_id, attempt=attempt, at=at, outcome=outcome, status_code=status_code, error=error)
-    )
 
 
 async def messages_of_case(session: AsyncSession, case_id: str) -> list[dict[str, Any]]:

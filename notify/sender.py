@@ -2,16 +2,18 @@
 
 Each round claims a batch with ``FOR UPDATE SKIP LOCKED`` (replicas share the work) and
 leases it (``next_attempt_at`` moved ahead), commits, then sends outside any transaction,
-so a slow gateway never holds a lock; a sender that dies mid-way leaves its batch to be
-picked up again when the lease runs out (at-least-once; the webhook's Idempotency-Key
-makes the repeat harmless). Quiet hours and the rate limit are applied at send time.
+so a slow gateway never holds a lock, and records the round's outcomes in one transaction;
+a sender that dies mid-way leaves its batch to be picked up again when the lease runs out
+(at-least-once; the webhook's Idempotency-Key makes the repeat harmless). Quiet hours and
+the rate limit are applied at send time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from notify import domain, repository
@@ -52,82 +54,114 @@ class Sender:
                 await asyncio.sleep(settings.sender_poll_seconds)
 
     async def tick(self) -> int:
-        """One round: claim a batch of due messages and deliver each; the number handled."""
+        """One round: claim a batch of due messages and deliver each; the number handled.
+
+        Two short transactions per round, not two or three per message: claim the batch
+        and read what sending needs (recent sends for the rate limit, sealed phones); then,
+        outside any transaction, decide and send message by message; then record every
+        outcome and every message put off (quiet hours, rate limit, channel missing)."""
         now = self.ctx.now()
         settings = self.ctx.settings
+        window = timedelta(seconds=settings.rate_limit_window_seconds)
         async with self.runtime.uow() as uow:
             batch = await repository.claim_due(
                 uow.session, now, now + timedelta(seconds=settings.send_lease_seconds), settings.sender_batch_size
             )
+            limited = {(r["recipient"], r["channel"]) for r in batch if _rate_limited_channel(r)}
+            sends = await repository.recent_sends_many(uow.session, limited, now - window)
+            sms = {r["case_id"] for r in batch if r["channel"] == "sms" and r["case_id"]}
+            phones = await repository.phones_of(uow.session, sms)
             await uow.commit()
+        if not batch:
+            return 0
+        round_ = _Round(put_off=[], outcomes=[])
         for row in batch:
             try:
-                await self.deliver(row)
+                await self.deliver(row, sends, phones, round_)
             except Exception:
                 # The lease brings it back; one bad message must not stop the others.
                 log.exception("delivering message %s failed", row["id"], extra={"case_id": row["case_id"]})
+        await self.record(round_)
         return len(batch)
 
-    async def deliver(self, row: dict[str, Any]) -> None:
+    async def deliver(
+        self, row: dict[str, Any], sends: dict[tuple[str, str], list[datetime]], phones: dict[str, bytes], round_: _Round
+    ) -> None:
+        """Send one message now, or put it off; the outcome is recorded with the round's."""
         ctx, settings = self.ctx, self.ctx.settings
         now = ctx.now()
-        async with self.runtime.uow() as uow:
-            session = uow.session
-            if row["channel"] == "sms" and not row["urgent"]:
-                until = domain.quiet_until(now, *ctx.quiet)
-                if until is not None:
-                    await repository.set_message(session, row["id"], state="held", next_attempt_at=until,
-                                                 last_error="quiet hours")  # fmt: skip
-                    await uow.commit()
-                    return
-            # Push channels only: an inbox does not buzz, and the 12345 system is no person to spare.
-            if row["channel"] in ("sms", "wechat") and not row["urgent"]:
-                window = timedelta(seconds=settings.rate_limit_window_seconds)
-                sends = await repository.recent_sends(session, row["recipient"], row["channel"], now - window)
-                until = domain.rate_limited_until(sends, now, limit=settings.rate_limit_count, window=window)
-                if until is not None:
-                    await repository.set_message(session, row["id"], state="queued", next_attempt_at=until,
-                                                 last_error="rate limited")  # fmt: skip
-                    await uow.commit()
-                    return
-            adapter = self.adapters.get(row["channel"])
-            if adapter is None:
-                await repository.set_message(session, row["id"], state="queued", next_attempt_at=now + UNCONFIGURED_RETRY,
-                                             last_error=f"channel {row['channel']} not configured")  # fmt: skip
-                await uow.commit()
+        if row["channel"] == "sms" and not row["urgent"]:
+            until = domain.quiet_until(now, *ctx.quiet)
+            if until is not None:
+                round_.put_off.append(_put_off(row, "held", until, "quiet hours"))
                 return
-            to = None
-            if row["channel"] == "sms" and row["case_id"]:
-                recipient = await repository.get_recipient(session, row["case_id"])
-                if recipient and recipient["phone_enc"]:
-                    to = ctx.keys.decrypt(recipient["phone_enc"], context=PHONE_CONTEXT)
+        key = (row["recipient"], row["channel"])
+        if _rate_limited_channel(row):
+            window = timedelta(seconds=settings.rate_limit_window_seconds)
+            until = domain.rate_limited_until(sends.get(key, []), now, limit=settings.rate_limit_count, window=window)
+            if until is not None:
+                round_.put_off.append(_put_off(row, "queued", until, "rate limited"))
+                return
+        adapter = self.adapters.get(row["channel"])
+        if adapter is None:
+            round_.put_off.append(_put_off(row, "queued", now + UNCONFIGURED_RETRY, f"channel {row['channel']} not configured"))
+            return
+        phone = phones.get(row["case_id"]) if row["channel"] == "sms" else None
         delivery = Delivery(
             message_id=row["id"], event_id=str(row["event_id"]), case_id=row["case_id"], recipient=row["recipient"],
-            kind=row["kind"], text=ctx.keys.decrypt(row["body_enc"], context=BODY_CONTEXT), payload=row["payload"], to=to,
+            kind=row["kind"], text=ctx.keys.decrypt(row["body_enc"], context=BODY_CONTEXT), payload=row["payload"],
+            to=ctx.keys.decrypt(phone, context=PHONE_CONTEXT) if phone else None,
         )  # fmt: skip
         result = await adapter.send(delivery)
-        await self.record(row, result)
+        sent_at = ctx.now()
+        if result.state in ("sent", "delivered") and _rate_limited_channel(row):
+            sends.setdefault(key, []).append(sent_at)  # the next message to them in this round counts this one
+        round_.outcomes.append(self.outcome(row, result, sent_at))
 
-    async def record(self, row: dict[str, Any], result: SendResult) -> None:
-        ctx, settings = self.ctx, self.ctx.settings
-        now = ctx.now()
+    def outcome(self, row: dict[str, Any], result: SendResult, at: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The message's change and its attempt row."""
+        settings = self.ctx.settings
         attempt = row["attempts"] + 1
-        values: dict[str, Any] = {"attempts": attempt, "last_error": result.error}
+        change = {"message_id": row["id"], "attempts": attempt, "last_error": result.error, "sent_at": None,
+                  "delivered_at": None, "next_attempt_at": None}  # fmt: skip
         outcome = result.state
         if result.state == "sent":
-            values |= {"state": "sent", "sent_at": now}
+            change |= {"state": "sent", "sent_at": at}
         elif result.state == "delivered":
-            values |= {"state": "delivered", "sent_at": now, "delivered_at": now}
+            change |= {"state": "delivered", "sent_at": at, "delivered_at": at}
         elif result.state == "retry" and attempt < settings.max_attempts:
             outcome = "failed"
             delay = domain.backoff(attempt, base=settings.backoff_seconds, cap=settings.max_backoff_seconds)
-            values |= {"state": "failed", "next_attempt_at": now + delay}
+            change |= {"state": "failed", "next_attempt_at": at + delay}
         else:
             outcome = "dead"
-            values |= {"state": "dead"}
+            change |= {"state": "dead"}
             log.warning("message %s (%s) dead-lettered after %s tries: %s", row["id"], row["channel"], attempt,
                         result.error, extra={"case_id": row["case_id"]})  # fmt: skip
+        attempt_row = {"message_id": row["id"], "attempt": attempt, "at": at, "outcome": outcome,
+                       "status_code": result.status_code, "error": result.error}  # fmt: skip
+        return change, attempt_row
+
+    async def record(self, round_: _Round) -> None:
+        """Every outcome of the round with its attempt, and every message put off, in one transaction."""
+        if not (round_.outcomes or round_.put_off):
+            return
         async with self.runtime.uow() as uow:
-            await repository.set_message(uow.session, row["id"], **values)
-            await repository.add_attempt(uow.session, row["id"], attempt, now, outcome, result.status_code, result.error)
+            await repository.put_off_messages(uow.session, round_.put_off)
+            await repository.record_outcomes(uow.session, [c for c, _ in round_.outcomes], [a for _, a in round_.outcomes])
             await uow.commit()
+
+
+@dataclass
+class _Round:
+    put_off: list[dict[str, Any]]
+    outcomes: list[tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _rate_limited_channel(row: dict[str, Any]) -> bool:
+    """Push channels only: an inbox does not buzz, and the 12345 system is no person to spare."""
+    return row["channel"] in ("sms", "wechat") and not row["urgent"]
+
+
+def _put_off(row: dict[str, Any], state: str, until: datetime, why: str) -> dict[str, Any]:
+    return {"message_id": row["id"], "state": state, "next_attempt_at": until, "last_error": why}
