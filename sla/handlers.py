@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from shared.case_status import track_case_status, with_case_status
+from shared.case_status import case_status_many, with_case_status
 from shared.db import UnitOfWork
 from shared.events import (
     CallbackCompleted,
@@ -257,36 +257,14 @@ async def apply_clock_events(uow: UnitOfWork, events: list[EventBase]) -> None:
     await ledger.flush()
 
 
-class _Recorder:
-    """Stands in for a unit of work to collect the statements ``track_case_status`` runs."""
-
-    def __init__(self) -> None:
-        self.session = self
-        self.calls: list[tuple[Any, Any]] = []
-
-    async def execute(self, statement, params=None) -> None:
-        self.calls.append((statement, params))
-
-
-async def track_case_status_many(uow: UnitOfWork, events: list[EventBase]) -> None:
-    """``case_status`` by the shared rule, its statement run once with every event's
-    parameters (an executemany: row after row, in order, one round trip)."""
-    recorder = _Recorder()
-    for event in events:
-        if event.case_scoped:
-            await track_case_status(event, recorder)  # type: ignore[arg-type]
-    statements = {id(statement) for statement, _ in recorder.calls}
-    if len(statements) == 1:
-        await uow.session.execute(recorder.calls[0][0], [params for _, params in recorder.calls])
-    else:  # the shared rule changed shape: keep the order of every call
-        for statement, params in recorder.calls:
-            await uow.session.execute(statement, params)
-
-
 async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
     """A consumer's partition batch (shared.consumer's batch handler): what ``HANDLERS`` do
-    one event after another, done as a set."""
-    await track_case_status_many(uow, events)
+    one event after another, done as a set: ``case_status`` folded per case into one MERGE
+    (``shared.case_status``; a replica that inserts the same new case meanwhile makes it fail,
+    and the consumer then replays the batch event by event), then the clocks."""
+    status = case_status_many(events)
+    if status is not None:
+        await uow.session.execute(*status)
     await apply_clock_events(uow, events)
 
 

@@ -78,9 +78,10 @@ class Ledger:
         session = uow.session
         ledger = cls(uow, await repo.load_calendar(session), PolicyBook(await repo.all_policies(session)))
         ledger._clocks = {case_id: {} for case_id in ids}
-        for row in await repo.cases_by_id(session, ids):
+        raw = await repo.driver(session)
+        for row in await repo.cases_by_id(raw, ids):
             ledger._cases[row["case_id"]] = dict(row)
-        for row in await repo.clocks_of_cases(session, ids):
+        for row in await repo.clocks_of_cases(raw, ids):
             ledger._clocks[row["case_id"]][row["clock_id"]] = dict(row)
         return ledger
 
@@ -202,13 +203,15 @@ class Ledger:
 
     async def flush(self) -> None:
         """The final rows: one statement per kind of write."""
-        session = self.uow.session
+        if not (self._dirty_cases or self._new_clocks or self._changed_clocks):
+            return
+        raw = await repo.driver(self.uow.session)
         if self._dirty_cases:
-            await repo.upsert_cases(session, [self._cases[c] for c in sorted(self._dirty_cases)])
+            await repo.upsert_cases(raw, [self._cases[c] for c in sorted(self._dirty_cases)])
         if self._new_clocks:
-            await repo.insert_clocks(session, list(self._new_clocks.values()))
+            await repo.insert_clocks(raw, list(self._new_clocks.values()))
         if self._changed_clocks:
-            await repo.update_clocks(session, list(self._changed_clocks.values()))
+            await repo.update_clocks(raw, list(self._changed_clocks.values()))
         self._dirty_cases.clear()
         self._new_clocks.clear()
         self._changed_clocks.clear()

@@ -6,6 +6,8 @@ own transaction (``HANDLERS``, the consumer's path when it replays a failed batc
 clocks, case rows and case_status must be the same, column by column.
 """
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -13,6 +15,8 @@ from shared.db import case_status
 from shared.testing import Infra, running, unique
 from sla.app import create_app
 from sla.handlers import HANDLERS, apply_batch
+from sla import repository as repo
+from sla.service import tick
 from sla.models import clocks, signals, sla_cases
 from sla.tests.conftest import sla_settings
 from sla.tests.events import (
@@ -88,3 +92,49 @@ async def test_a_batch_gives_the_rows_of_its_events_one_by_one(sla):
     assert [s["signal"] for s in one_by_one["signals"]] == ["redo_limit"]
     assert one_by_one["case"][0]["closed"] and one_by_one["case"][0]["redo_round"] == 3
     assert one_by_one["status"][0]["last_event_type"] == "case.closed"
+
+
+async def test_a_batch_keeps_what_the_ticker_fired_and_an_extension_resets_it(sla):
+    """The batch path writes clocks it read back (thresholds fired, warnings, pause totals):
+    a stopped clock keeps its fired thresholds; an extension starts a new generation."""
+    case = unique("case")
+    start = bj(2026, 9, 29, 16)
+    async with sla.runtime.uow() as uow:
+        await apply_batch(uow, [received(case, start), accepted(case, start), triaged(case, start), dispatched(case, start)])
+        await uow.commit()
+    # The ticker an hour before the resolve clock is due: the resolve clock's yellow card, the
+    # sign clock's red card (its hour passed long ago).
+    due = {c["name"]: c["due_at"] for c in (await rows_of(sla, case))["clocks"]}["resolve"]
+    now = due - timedelta(hours=1)
+    async with sla.runtime.uow() as uow:
+        await tick(uow, now, 10_000)
+    before = {c["name"]: c for c in (await rows_of(sla, case))["clocks"]}
+    assert "red" in before["sign"]["fired"] and before["sign"]["state"] == "breached"
+    assert "yellow" in before["resolve"]["fired"] and before["resolve"]["generation"] == 0
+
+    async with sla.runtime.uow() as uow:
+        await apply_batch(uow, [signed(case, now), extension_approved(case, now, 5)])
+        await uow.commit()
+    after = {c["name"]: c for c in (await rows_of(sla, case))["clocks"]}
+    assert after["sign"]["fired"] == before["sign"]["fired"]
+    assert after["sign"]["state"] == "stopped" and after["sign"]["next_signal_at"] is None
+    assert after["resolve"]["fired"] == [] and after["resolve"]["generation"] == 1
+    assert after["resolve"]["due_at"] > before["resolve"]["due_at"] and after["resolve"]["next_signal_at"] is not None
+    assert after["first_contact"] == before["first_contact"]  # not touched by these events
+
+
+async def test_the_driver_statements_belong_to_the_unit_of_work(sla):
+    """Rows written on the asyncpg connection go with the session's transaction: rolled back
+    with it, even when they are its first statement."""
+    case = unique("case")
+    row = {"case_id": case, "category": None, "region": None, "urgency": None, "policy_id": None, "policy_version": None,
+           "closed": True, "redo_round": 0}  # fmt: skip
+    async with sla.runtime.uow() as uow:
+        await repo.upsert_cases(await repo.driver(uow.session), [row])
+        assert [dict(r) for r in await repo.cases_by_id(await repo.driver(uow.session), [case])] == [row]
+    # left without commit
+    async with sla.runtime.uow() as uow:
+        assert await repo.cases_by_id(await repo.driver(uow.session), [case]) == []
+        await repo.upsert_cases(await repo.driver(uow.session), [row])
+        await uow.commit()
+    assert (await rows_of(sla, case))["case"] == [{k: v for k, v in row.items() if k != "case_id"}]
