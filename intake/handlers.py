@@ -12,6 +12,19 @@ from intake import repository
 async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
     """Another service's event: on the citizen's timeline, and the status it implies."""
     await repository.add_timeline_entries(uow.session, [_entry(event)])
+    await _follow(event, uow)
+
+
+async def record_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
+    """A consumer's partition batch (``shared.consumer``): the timeline in one insert, then
+    each event's status and units in topic order — what ``record_in_timeline`` does one by
+    one (the timeline is not read by the rest)."""
+    await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
+    for event in events:
+        await _follow(event, uow)
+
+
+async def _follow(event: EventBase, uow: UnitOfWork) -> None:
     status = status_after(event.type)
     if status is not None and event.producer != "intake":
         await repository.set_status(uow.session, event.case_id, status, event.occurred_at)

@@ -32,7 +32,8 @@ async def find_by_external_ref(session: AsyncSession, channel: str, ref: str) ->
 # Hot-path statements are built once and given their values as parameters: SQLAlchemy then
 # compiles each once and reuses it, instead of building a cache key from every value.
 _INSERT_APPEAL = pg_insert(appeals).on_conflict_do_nothing().returning(appeals.c.case_id)
-_INSERT_TIMELINE = pg_insert(timeline).on_conflict_do_nothing()  # with .values([...]): one multi-row INSERT
+# Run with a list of rows (an executemany): one statement compiled once, whatever the count.
+_INSERT_TIMELINE = pg_insert(timeline).on_conflict_do_nothing()
 
 
 async def insert_appeal(session: AsyncSession, **values: Any) -> bool:
@@ -127,7 +128,7 @@ async def staff_list(
 
 async def add_timeline_entries(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
     if entries:
-        await session.execute(_INSERT_TIMELINE.values(entries))
+        await session.execute(_INSERT_TIMELINE, entries)
 
 
 async def get_timeline(session: AsyncSession, case_id: str) -> list[Any]:

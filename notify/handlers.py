@@ -8,7 +8,7 @@ work, so a redelivered event changes nothing (the consumer's inbox, and the
 UNIQUE (event_id, recipient, channel) of every message).
 
 The handlers need notify's context (keys, calendar, clock), so they are built per app by
-``make_handlers(ctx)``.
+``make_own_handlers(ctx)``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from datetime import timedelta
 
 from notify import domain, repository
 from notify.service import PHONE_CONTEXT, NotifyContext, queue_messages
-from shared.case_status import with_case_status
 from shared.contact import open_phone
 from shared.crypto import DecryptionError
 from shared.db import UnitOfWork
@@ -38,7 +37,10 @@ MESSAGE_EVENTS = frozenset({
 })  # fmt: skip
 
 
-def make_handlers(ctx: NotifyContext) -> dict[str, Handler]:
+def make_own_handlers(ctx: NotifyContext) -> dict[str, Handler]:
+    """Notify's work per event type; ``shared.case_status`` adds the status of every
+    case-scoped event (``with_case_status`` one by one, ``batch_with_case_status`` a batch)."""
+
     async def received(event: EventBase, uow: UnitOfWork) -> None:
         p = event.payload  # type: ignore[attr-defined]
         phone_enc = masked = None
@@ -108,7 +110,7 @@ def make_handlers(ctx: NotifyContext) -> dict[str, Handler]:
     async def messages_only(event: EventBase, uow: UnitOfWork) -> None:
         await queue_messages(uow, ctx, event)
 
-    special: dict[str, Handler] = {
+    return {
         "case.received": received,
         "case.accepted": accepted,
         "case.triaged": triaged,
@@ -118,5 +120,3 @@ def make_handlers(ctx: NotifyContext) -> dict[str, Handler]:
         **{t: messages_only for t in MESSAGE_EVENTS if t != "case.accepted"},
     }
 
-    # Follow every case-scoped event (case_status); some of them also cause work here.
-    return with_case_status(special)

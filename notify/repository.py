@@ -86,14 +86,18 @@ async def start_round(session: AsyncSession, case_id: str, round_: int) -> None:
 # --------------------------------------------------------------------------- messages
 
 
+# Run with a list of rows: compiled once, whatever the count (a multi-row VALUES would be
+# compiled again for every new count).
+_INSERT_MESSAGES = (
+    pg_insert(messages).on_conflict_do_nothing(constraint="messages_event_recipient_channel").returning(messages.c.id)
+)
+
+
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """Queue messages; a redelivered event finds its (event, recipient, channel) rows and adds none."""
     if not rows:
         return 0
-    result = await session.execute(
-        pg_insert(messages).values(list(rows)).on_conflict_do_nothing(constraint="messages_event_recipient_channel")
-        .returning(messages.c.id)
-    )
+    result = await session.execute(_INSERT_MESSAGES, list(rows))
     return len(result.all())
 
 
