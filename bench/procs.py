@@ -85,6 +85,20 @@ def machine_cpu_seconds() -> float:
     return (sum(values[:8]) - values[3] - values[4]) / CLOCK_TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU a process and its children have used so far (the PostgreSQL postmaster and its
+    backends); children that ended meanwhile are not counted."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # itself, or its parent is it
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
 def busy_percent(seconds: float = 2.0) -> float:
     """How busy the machine is right now, in % of one core: other people's work skews every figure."""
     before = machine_cpu_seconds()
