@@ -98,18 +98,27 @@ SELECT case_id FROM new
 INSERT_SQL = _insert_sql()
 
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+_NEAR_COLUMNS = "case_id, title, description, lat, lng, township, created_at"
+_NEAR_OPEN = f"created_at >= q.since AND status IN ({_OPEN}) AND merged_into IS NULL"
 # One look-up for many appeals (a 12345 batch), each with its own box and township: the
 # newest open cases received since the window's start in the box or the same township,
-# per appeal, in one round trip.
+# per appeal, in one round trip. Each side reads its own partial index newest first and
+# stops at the limit; one ``OR`` would read every open case of a busy township, then sort.
 NEAR_SQL = f"""
 SELECT q.i, a.case_id, a.title, a.description, a.lat, a.lng, a.township, a.created_at
 FROM unnest($1::int[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::text[], $7::timestamptz[])
     AS q(i, min_lat, max_lat, min_lng, max_lng, township, since)
 CROSS JOIN LATERAL (
-    SELECT case_id, title, description, lat, lng, township, created_at
-    FROM appeals
-    WHERE ((lat BETWEEN q.min_lat AND q.max_lat AND lng BETWEEN q.min_lng AND q.max_lng) OR township = q.township)
-      AND created_at >= q.since AND status IN ({_OPEN}) AND merged_into IS NULL
+    SELECT {_NEAR_COLUMNS} FROM (
+        (SELECT {_NEAR_COLUMNS} FROM appeals
+         WHERE q.township IS NOT NULL AND township = q.township AND {_NEAR_OPEN}
+         ORDER BY created_at DESC LIMIT {NEAR_LIMIT})
+        UNION
+        (SELECT {_NEAR_COLUMNS} FROM appeals
+         WHERE q.min_lat IS NOT NULL  -- no box: skipped as a whole, not scanned row by row
+           AND lat BETWEEN q.min_lat AND q.max_lat AND lng BETWEEN q.min_lng AND q.max_lng AND {_NEAR_OPEN}
+         ORDER BY created_at DESC LIMIT {NEAR_LIMIT})
+    ) AS either
     ORDER BY created_at DESC
     LIMIT {NEAR_LIMIT}
 ) a
