@@ -1,15 +1,21 @@
 """The idempotent consumer: effectively-once handling over at-least-once delivery.
 
-For each partition batch:
+For each fetch (every partition's batch together, or each partition's on its own when that
+fails — see below):
 1. messages whose ``ce_type`` header the service does not handle are skipped unread;
 2. the rest are applied in one database transaction: each event id goes into the inbox
    (``processed_events``) with ``INSERT … ON CONFLICT DO NOTHING``, and only a new id runs
    its handler — so a redelivered event is a no-op;
-3. the Kafka offset is committed only after the database commit.
+3. the Kafka offsets are committed only after the database commit.
 
-When a handler fails, the transaction is replayed event by event under savepoints, so the
-good events before the bad one are kept; the partition is sought back to the failing
-event and paused for an exponential backoff while the other partitions go on. After
+At a steady trickle a fetch brings one or two events per partition; a transaction per
+partition would then cost a commit (a WAL flush) per event. So the partitions of a fetch
+are applied in one transaction first, and only if that fails (a handler, the database)
+is each partition applied on its own as described next.
+
+When a handler fails in a partition's batch, the batch is replayed event by event under
+savepoints, so the good events before the bad one are kept; the partition is sought back
+to the failing event and paused for an exponential backoff while the other partitions go on. After
 ``max_attempts`` the event is parked: a row in ``dead_letters`` and a copy on
 ``<topic>.dlq.<service>`` with the error in its headers, and the consumer moves on.
 
@@ -17,7 +23,8 @@ Infrastructure failures (database down, commit failed) never count as attempts: 
 batch is retried until the infrastructure is back, and nothing is dead-lettered for it.
 
 A service may also give a ``batch_handler``: then step 2 writes the batch's event ids to
-the inbox in one statement and hands every new event to it at once, in topic order, so it
+the inbox in one statement and hands every new event to it at once, each partition's in
+topic order (cases are keyed to partitions, so a case's events keep their order), so it
 can read and write the whole batch as a set. It must do what the per-event handlers would
 do one after another; the per-event handlers stay required, because a failing batch is
 replayed event by event through them (step above) to find and park the bad event.
@@ -72,6 +79,14 @@ class _Parked:
     record: ConsumerRecord
     error: str
     attempts: int
+
+
+@dataclass
+class _Item:
+    record: ConsumerRecord
+    handler: Handler | None = None
+    event: EventBase | None = None
+    unreadable: str | None = None  # why the record cannot be read as an event
 
 
 @dataclass
@@ -228,9 +243,11 @@ class EventConsumer:
                     log.warning("%s fetch failed: %r", self.service, exc)
                     await asyncio.sleep(0.5)
                     continue
-                for tp, records in batch.items():
-                    if records:
-                        await self._process_partition(consumer, tp, records)
+                ready = {tp: records for tp, records in batch.items() if records}
+                if len(ready) > 1 and await self._process_together(consumer, ready):
+                    ready = {}
+                for tp, records in ready.items():
+                    await self._process_partition(consumer, tp, records)
                 await self._maybe_check_epoch(consumer)
                 self._export_lag()
         except asyncio.CancelledError:
@@ -255,6 +272,35 @@ class EventConsumer:
         self._head_ts.pop(tp, None)
         for key in [k for k in self._attempts if k[0] == tp]:
             del self._attempts[key]
+
+    async def _process_together(self, consumer: AIOKafkaConsumer, ready: dict[TopicPartition, list[ConsumerRecord]]) -> bool:
+        """Every partition's batch in one transaction and one offset commit: at a few events
+        per partition per fetch, one transaction per partition costs a commit (a WAL flush)
+        per event or two. False when anything failed (a handler, the database): nothing was
+        written, and the caller applies each partition on its own, which finds the bad event
+        and backs off only its partition."""
+        started = time.perf_counter()
+        for tp, records in ready.items():
+            if records[0].timestamp is not None and records[0].timestamp >= 0:
+                self._head_ts[tp] = records[0].timestamp
+        outcomes = {tp: _Outcome() for tp in ready}
+        try:
+            async with self.new_uow() as uow:
+                todo: list[_Item] = []
+                for tp, records in ready.items():
+                    todo += await self._settle(uow, self._read(records), outcomes[tp])
+                handled = await self._apply_all(uow, todo)
+                await uow.commit()
+        except Exception as exc:
+            log.debug("%s applies %d partitions one by one after: %r", self.service, len(ready), exc)
+            return False
+        self.handled += handled
+        metrics.BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        for tp, outcome in outcomes.items():
+            if outcome.parked:
+                await self._publish_dead_letters(tp, outcome.parked)
+        await self._commit_many(consumer, {tp: o.next_offset for tp, o in outcomes.items() if o.next_offset is not None})
+        return True
 
     async def _process_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
@@ -288,69 +334,100 @@ class EventConsumer:
         """Apply a partition batch in one transaction; returns what to commit and retry."""
         outcome = _Outcome()
         async with self.new_uow() as uow:
-            batch: list[EventBase] | None = [] if self.batch_handler is not None and not isolate else None
-            for record in records:
-                event_type = header(record.headers, "ce_type")
-                handler = self.handlers.get(event_type or "")
-                if handler is not None and self._skip_sources and header(record.headers, "ce_source") in self._skip_sources:
-                    handler = None
-                if handler is None:
-                    metrics.EVENTS_HANDLED.labels(self.service, event_type or "?", "skipped").inc()
-                    outcome.next_offset = record.offset + 1
-                    continue
-                try:
-                    event = from_message(record.value, record.headers)
-                except MalformedEvent as exc:
-                    # A message that can never be read: no point retrying it.
-                    outcome.parked.append(_Parked(record, str(exc), 1))
-                    await self._park(uow, record, str(exc), 1)
-                    outcome.next_offset = record.offset + 1
-                    continue
-
-                key = (tp, record.offset)
-                if batch is not None:
-                    batch.append(event)
-                    outcome.next_offset = record.offset + 1
-                    continue
-                if not isolate:
-                    if await self._handle(uow, event, handler):
-                        self.handled += 1
-                    outcome.next_offset = record.offset + 1
-                    continue
-
-                mark = len(uow.pending)
-                savepoint = await uow.session.begin_nested()
-                try:
-                    fresh = await self._handle(uow, event, handler)
-                    await savepoint.commit()
-                except Exception as exc:
-                    await savepoint.rollback()
-                    del uow.pending[mark:]
-                    attempts = self._attempts.get(key, 0) + 1
-                    self._attempts[key] = attempts
-                    metrics.EVENTS_HANDLED.labels(self.service, event.type, "failed").inc()
-                    error = f"{type(exc).__name__}: {exc}"
-                    if attempts < self.max_attempts:
-                        log.warning(
-                            "%s handler failed (attempt %d/%d) for %s %s: %s",
-                            self.service, attempts, self.max_attempts, event.type, event.id, error,
-                        )
-                        outcome.failed_at = record.offset
-                        break
-                    log.error("%s parks %s %s after %d attempts: %s", self.service, event.type, event.id, attempts, error)
-                    outcome.parked.append(_Parked(record, error, attempts))
-                    await self._park(uow, record, error, attempts)
-                    self._attempts.pop(key, None)
-                    outcome.next_offset = record.offset + 1
-                    continue
-                if fresh:
-                    self.handled += 1
-                self._attempts.pop(key, None)
-                outcome.next_offset = record.offset + 1
-            if batch:
-                self.handled += await self._handle_batch(uow, batch)
+            if isolate:
+                await self._apply_isolated(uow, tp, self._read(records), outcome)
+            else:
+                self.handled += await self._apply_all(uow, await self._settle(uow, self._read(records), outcome))
             await uow.commit()
         return outcome
+
+    def _read(self, records: list[ConsumerRecord]) -> list[_Item]:
+        """Each record with its handler (None: a type this service does not handle, or its
+        own events when it skips them) and its event, or why it cannot be read."""
+        items = []
+        for record in records:
+            item = _Item(record, handler=self.handlers.get(header(record.headers, "ce_type") or ""))
+            if item.handler is not None and self._skip_sources and header(record.headers, "ce_source") in self._skip_sources:
+                item.handler = None
+            if item.handler is not None:
+                try:
+                    item.event = from_message(record.value, record.headers)
+                except MalformedEvent as exc:
+                    item.unreadable = str(exc)
+            items.append(item)
+        return items
+
+    async def _settled(self, uow: UnitOfWork, item: _Item, outcome: _Outcome) -> bool:
+        """A record with nothing to apply: skipped unread, or parked at once when it cannot
+        be read (no retry can help it). True when it was one of those."""
+        if item.handler is None:
+            metrics.EVENTS_HANDLED.labels(self.service, header(item.record.headers, "ce_type") or "?", "skipped").inc()
+        elif item.unreadable is not None:
+            outcome.parked.append(_Parked(item.record, item.unreadable, 1))
+            await self._park(uow, item.record, item.unreadable, 1)
+        else:
+            return False
+        outcome.next_offset = item.record.offset + 1
+        return True
+
+    async def _settle(self, uow: UnitOfWork, items: list[_Item], outcome: _Outcome) -> list[_Item]:
+        """The records to apply, the others settled; the offset moves past them all (the
+        caller's commit covers them, or its failure leaves them all to be fetched again)."""
+        todo = [item for item in items if not await self._settled(uow, item, outcome)]
+        if items:
+            outcome.next_offset = items[-1].record.offset + 1
+        return todo
+
+    async def _apply_all(self, uow: UnitOfWork, items: list[_Item]) -> int:
+        """The events through the batch handler, or one after another; how many were new.
+        Raises _HandlerFailed."""
+        if not items:
+            return 0
+        if self.batch_handler is not None:
+            return await self._handle_batch(uow, [item.event for item in items])  # type: ignore[misc]
+        fresh = 0
+        for item in items:
+            fresh += await self._handle(uow, item.event, item.handler)  # type: ignore[arg-type]
+        return fresh
+
+    async def _apply_isolated(self, uow: UnitOfWork, tp: TopicPartition, items: list[_Item], outcome: _Outcome) -> None:
+        """Event by event under savepoints, keeping the good ones: a failing event is retried
+        after a backoff from its offset (``outcome.failed_at``), or parked after ``max_attempts``."""
+        for item in items:
+            if await self._settled(uow, item, outcome):
+                continue
+            event, handler, record = item.event, item.handler, item.record
+            assert event is not None and handler is not None
+            key = (tp, record.offset)
+            mark = len(uow.pending)
+            savepoint = await uow.session.begin_nested()
+            try:
+                fresh = await self._handle(uow, event, handler)
+                await savepoint.commit()
+            except Exception as exc:
+                await savepoint.rollback()
+                del uow.pending[mark:]
+                attempts = self._attempts.get(key, 0) + 1
+                self._attempts[key] = attempts
+                metrics.EVENTS_HANDLED.labels(self.service, event.type, "failed").inc()
+                error = f"{type(exc).__name__}: {exc}"
+                if attempts < self.max_attempts:
+                    log.warning(
+                        "%s handler failed (attempt %d/%d) for %s %s: %s",
+                        self.service, attempts, self.max_attempts, event.type, event.id, error,
+                    )
+                    outcome.failed_at = record.offset
+                    return
+                log.error("%s parks %s %s after %d attempts: %s", self.service, event.type, event.id, attempts, error)
+                outcome.parked.append(_Parked(record, error, attempts))
+                await self._park(uow, record, error, attempts)
+                self._attempts.pop(key, None)
+                outcome.next_offset = record.offset + 1
+                continue
+            if fresh:
+                self.handled += 1
+            self._attempts.pop(key, None)
+            outcome.next_offset = record.offset + 1
 
     async def _handle_batch(self, uow: UnitOfWork, events: list[EventBase]) -> int:
         """Inbox check for the whole batch + the batch handler on the new events. Returns how
@@ -441,15 +518,22 @@ class EventConsumer:
                 await producer.stop()
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        await self._commit_many(consumer, {tp: offset})
+
+    async def _commit_many(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        if not offsets:
+            return
         try:
-            await consumer.commit({tp: offset})
-            self._committed[tp] = offset
+            await consumer.commit(offsets)
+            self._committed.update(offsets)
         except CommitFailedError as exc:
             # The partition moved to another member during a rebalance. Its new owner will
             # see these events again and its inbox will drop them: nothing to undo.
-            log.info("%s offset commit lost to a rebalance on %s: %s", self.service, tp, exc)
+            log.info("%s offset commit lost to a rebalance on %s: %s", self.service, sorted(offsets), exc)
         except KafkaError as exc:
-            log.warning("%s offset commit failed on %s: %r (events will be redelivered and dropped)", self.service, tp, exc)
+            log.warning(
+                "%s offset commit failed on %s: %r (events will be redelivered and dropped)", self.service, sorted(offsets), exc
+            )
 
     async def _retry_later(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, exc: Exception | None, *, infrastructure: bool

@@ -212,6 +212,41 @@ async def test_poison_event_is_parked_with_its_error_and_later_events_flow(infra
         assert "poisoned on purpose" in header(messages[0].headers, "dlq_error")
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["per-event", "batch-handler"])
+async def test_a_fetch_over_many_partitions_with_a_poison_event_keeps_the_others_and_parks_it(infra: Infra, batched: bool):
+    """Events already waiting on every partition come in one fetch, applied in one
+    transaction; one case's poison event makes that fail, and then each partition is
+    applied on its own: every good event once, the poison and an unreadable record parked
+    once, nothing of the poisoned case after it lost."""
+    topic = unique("lifecycle")
+    cases = [f"case-{uuid.uuid4().hex[:6]}" for _ in range(8)]
+    poisoned = cases[0]
+    events = [progress(case, seq) for seq in (1, 2, 3) for case in cases]
+    poison = progress(poisoned, 4, "poison")
+    await produce(infra, topic, [*events, poison, progress(poisoned, 5)])
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap_servers)
+    await producer.start()
+    await producer.send_and_wait(
+        topic, b"{not json", key=cases[1].encode(),
+        headers=[("ce_specversion", b"1.0"), ("ce_type", b"case.progress_reported"), ("ce_id", b"garbage-2")],
+    )  # fmt: skip
+    await producer.stop()
+    settings = service_settings(
+        ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=2, batched=batched
+    )  # fmt: skip
+    async with running(create_probe(settings), settings) as probe:
+
+        async def handled():
+            async with probe.runtime.engine.connect() as conn:
+                return sorted((r.case_id, r.seq) for r in (await conn.execute(select(probe_log.c.case_id, probe_log.c.seq))).all())
+
+        expected = sorted([(case, seq) for case in cases for seq in (1, 2, 3)] + [(poisoned, 5)])
+        assert await eventually(lambda: _when(handled, lambda rows: len(rows) >= len(expected))) == expected
+        async with probe.runtime.engine.connect() as conn:
+            parked = sorted((r.event_id, r.attempts) for r in (await conn.execute(select(dead_letters))).all())
+        assert parked == sorted([(str(poison.id), 2), ("garbage-2", 1)])
+
+
 async def test_a_batch_handler_gets_the_batch_and_a_poison_event_is_still_found_alone(infra: Infra):
     """With a batch handler the good events go through it; a batch with a poison event is
     replayed event by event (per-event handlers), the poison parked, the rest applied once."""
