@@ -7,12 +7,13 @@ import httpx
 from fastapi import FastAPI
 
 from notify.api import router
+from notify.batch import make_batch_handler
 from notify.channels import build_adapters
 from notify.handlers import make_own_handlers
 from notify.sender import Sender
 from notify.service import NotifyContext
 from notify.settings import NotifySettings
-from shared.case_status import batch_with_case_status, with_case_status
+from shared.case_status import with_case_status
 from shared.case_status import router as case_status_router
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
@@ -64,7 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         await _start(runtime)
 
     own = make_own_handlers(ctx)
-    spec = replace(SPEC, handlers=with_case_status(own), batch_handler=batch_with_case_status(own), on_startup=start)
+    spec = replace(SPEC, handlers=with_case_status(own), batch_handler=make_batch_handler(ctx, own), on_startup=start)
     app = build_app(spec, settings)
     # The context exists before the lifespan runs, so handlers and routes share one.
     app.state.notify = ctx

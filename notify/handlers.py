@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from notify import domain, repository
 from notify.service import PHONE_CONTEXT, NotifyContext, queue_messages
@@ -37,35 +38,42 @@ MESSAGE_EVENTS = frozenset({
 })  # fmt: skip
 
 
+def recipient_facts(ctx: NotifyContext, event: EventBase) -> dict[str, Any]:
+    """What intake's ``received``, ``accepted`` and ``triaged`` say of who to tell (None
+    values never overwrite what is known)."""
+    p = event.payload  # type: ignore[attr-defined]
+    if event.type == "case.accepted":
+        return {"tracking_no": p.tracking_no}
+    if event.type == "case.triaged":
+        return {"urgency": p.urgency.value, "township": p.location.township if p.location else None}
+    phone_enc = masked = None
+    if p.contact_sealed:
+        try:
+            phone = open_phone(ctx.contact_keys, p.contact_sealed)
+            phone_enc, masked = ctx.keys.encrypt(phone, context=PHONE_CONTEXT), mask_phone(phone)
+        except DecryptionError:
+            # A ring that does not match intake's: the citizen gets no SMS; say so without the token.
+            log.warning("cannot open the citizen's sealed phone (check CONTACT_KEYS)", extra={"case_id": event.case_id})
+    location = p.location
+    return {
+        "tracking_no": p.tracking_no, "channel": p.channel.value, "external_ref": p.external_ref,
+        "citizen_ref": p.citizen_ref, "phone_enc": phone_enc, "phone_masked": masked or p.contact_masked,
+        "township": location.township if location else None,
+    }  # fmt: skip
+
+
+# Intake's events that tell notify who to tell (``recipient_facts``).
+RECIPIENT_FACTS = frozenset({"case.received", "case.accepted", "case.triaged"})
+
+
 def make_own_handlers(ctx: NotifyContext) -> dict[str, Handler]:
     """Notify's work per event type; ``shared.case_status`` adds the status of every
-    case-scoped event (``with_case_status`` one by one, ``batch_with_case_status`` a batch)."""
+    case-scoped event (``with_case_status`` one by one; ``notify.batch`` a batch)."""
 
-    async def received(event: EventBase, uow: UnitOfWork) -> None:
-        p = event.payload  # type: ignore[attr-defined]
-        phone_enc = masked = None
-        if p.contact_sealed:
-            try:
-                phone = open_phone(ctx.contact_keys, p.contact_sealed)
-                phone_enc, masked = ctx.keys.encrypt(phone, context=PHONE_CONTEXT), mask_phone(phone)
-            except DecryptionError:
-                # A ring that does not match intake's: the citizen gets no SMS; say so without the token.
-                log.warning("cannot open the citizen's sealed phone (check CONTACT_KEYS)", extra={"case_id": event.case_id})
-        location = p.location
-        await repository.upsert_recipient(
-            uow.session, event.case_id, tracking_no=p.tracking_no, channel=p.channel.value,
-            external_ref=p.external_ref, citizen_ref=p.citizen_ref, phone_enc=phone_enc,
-            phone_masked=masked or p.contact_masked, township=location.township if location else None,
-        )  # fmt: skip
-
-    async def accepted(event: EventBase, uow: UnitOfWork) -> None:
-        await repository.upsert_recipient(uow.session, event.case_id, tracking_no=event.payload.tracking_no)  # type: ignore[attr-defined]
-        await queue_messages(uow, ctx, event)
-
-    async def triaged(event: EventBase, uow: UnitOfWork) -> None:
-        p = event.payload  # type: ignore[attr-defined]
-        township = p.location.township if p.location else None
-        await repository.upsert_recipient(uow.session, event.case_id, urgency=p.urgency.value, township=township)
+    async def learn(event: EventBase, uow: UnitOfWork) -> None:
+        await repository.upsert_recipient(uow.session, event.case_id, **recipient_facts(ctx, event))
+        if event.type in MESSAGE_EVENTS:
+            await queue_messages(uow, ctx, event)
 
     async def dispatched(event: EventBase, uow: UnitOfWork) -> None:
         p = event.payload  # type: ignore[attr-defined]
@@ -111,12 +119,10 @@ def make_own_handlers(ctx: NotifyContext) -> dict[str, Handler]:
         await queue_messages(uow, ctx, event)
 
     return {
-        "case.received": received,
-        "case.accepted": accepted,
-        "case.triaged": triaged,
+        **{t: messages_only for t in MESSAGE_EVENTS},
+        **{t: learn for t in RECIPIENT_FACTS},
         "case.dispatched": dispatched,
         "case.closed": closed,
         "case.reopened": reopened,
-        **{t: messages_only for t in MESSAGE_EVENTS if t != "case.accepted"},
     }
 

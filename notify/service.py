@@ -112,7 +112,14 @@ def case_view(row: dict[str, Any] | None, case_id: str) -> domain.CaseView:
 async def queue_messages(uow: UnitOfWork, ctx: NotifyContext, event: EventBase, *, extra: dict[str, Any] | None = None) -> int:
     """Queue every message ``event`` causes, in the handler's transaction (one per recipient and channel)."""
     row = await repository.get_recipient(uow.session, event.case_id) if event.case_id else None
-    case = case_view(row, event.case_id or "")
+    return await repository.insert_messages(uow.session, message_rows(ctx, event, row, extra=extra))
+
+
+def message_rows(
+    ctx: NotifyContext, event: EventBase, recipient: dict[str, Any] | None, *, extra: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The ``messages`` rows ``event`` causes, given what is known of the case's recipients."""
+    case = case_view(recipient, event.case_id or "")
     now = ctx.now()
     rows = []
     for planned in domain.plan_messages(event, case, extra=extra):
@@ -125,7 +132,7 @@ async def queue_messages(uow: UnitOfWork, ctx: NotifyContext, event: EventBase, 
             "body_enc": ctx.keys.encrypt(text, context=BODY_CONTEXT), "payload": payload,
             "urgent": planned.urgent, "state": "queued", "next_attempt_at": now,
         })  # fmt: skip
-    return await repository.insert_messages(uow.session, rows)
+    return rows
 
 
 def _webhook_body(event: EventBase, planned: domain.Planned, text: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from shared.consumer import BatchHandler, Handler
+from shared.consumer import Handler
 from shared.db import UnitOfWork, case_status
 from shared.events import EVENT_TYPES, Actor, EventBase, Role
 from shared.lifecycle import places_of, status_after, units_asked
@@ -181,24 +181,6 @@ def case_status_many(events: Sequence[EventBase]) -> tuple[Any, dict[str, list[A
     for event in events:
         batch.add(event)
     return batch.statement()
-
-
-def batch_with_case_status(specific: Mapping[str, Handler]) -> BatchHandler:
-    """The consumer's batch handler that does what ``with_case_status(specific)`` does event
-    by event: the batch's ``case_status`` in one statement (``case_status_many``), then each
-    event's own handler in topic order. Exact for a service whose own handlers never read
-    ``case_status`` (its routes do), so the status may be written first."""
-
-    async def apply(uow: UnitOfWork, events: list[EventBase]) -> None:
-        status = case_status_many(events)
-        if status is not None:
-            await uow.session.execute(*status)
-        for event in events:
-            own = specific.get(event.type)
-            if own is not None:
-                await own(event, uow)
-
-    return apply
 
 
 def with_case_status(specific: Mapping[str, Handler]) -> dict[str, Handler]:
