@@ -160,7 +160,6 @@ def write_markdown(path: Path, runs: list[Run], registry: tuple[Phase, ...], why
         "scheduled time, so a stalled server shows as latency (no coordinated omission). Answers missing "
         "after the grace period count as errors and as infinitely slow in the percentiles. \"Sustained\" = every "
         "request answered 201 and p99 under the target.",
-        "- Figures still to come with their services: replicas (1 vs 2 of intake and dispatch).",
         "",
     ]
     _write(path, "\n".join(lines))

@@ -91,7 +91,8 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "replicas", replicas.replicas,
         "intake's capacity (32 in flight, closed loop) with one process and with two sharing its database and consumer "
-        "group, the load split evenly between their ports; then dispatch turning a burst of triaged streetlamp cases "
+        "group, the load split evenly between their ports; two intake processes at its target rate (1,500/s), open loop, "
+        "half the arrivals to each, after a warm-up; then dispatch turning a burst of triaged streetlamp cases "
         "(received, accepted, triaged; published in batches of 500 on a 12-partition topic of its own) into orders, as one "
         "and as two members of its group, timed from the first send until its database holds every order.",
         needs=("asyncpg", "broker"),
@@ -100,7 +101,9 @@ PHASES: tuple[Phase, ...] = (
 
 
 # Why a target is missed, in words, by figure: written under the targets table.
-WHY_MISSED = {**sla_scale.WHY_MISSED, **scoring_replay.WHY_MISSED}
+WHY_MISSED = {
+    **appeals.WHY_MISSED, **hotline.WHY_MISSED, **pipeline.WHY_MISSED, **sla_scale.WHY_MISSED, **scoring_replay.WHY_MISSED,
+}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

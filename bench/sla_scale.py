@@ -79,8 +79,8 @@ WHY_MISSED = {
         "3,600–4,600/s to 5,600–5,800/s in runs on a quiet machine; a run below the target here was measured "
         "while other work used the cores (see 'busy before the run' and the CPU in the row's detail). py-spy "
         "during the burst: the service waits on PostgreSQL for about 40% of its time; the rest is decoding the "
-        "records (aiokafka, CloudEvents headers, pydantic) and the clock rules; partitions are applied one after "
-        "another. Next would be overlapping the fetch and decoding with the writes; applying partitions "
+        "records (aiokafka, CloudEvents headers, pydantic) and the clock rules. Next would be overlapping the fetch "
+        "and decoding with the writes; applying partitions "
         "concurrently was tried earlier and was not faster (and delayed red cards)."
     ),
 }
