@@ -57,11 +57,12 @@ APPEAL = {
 
 
 def _env(ctx: Context, name: str, port: int) -> dict[str, str]:
-    extra: dict[str, str] = {}
+    # A group of its own: a later phase's service of the same name must not meet this one's.
+    extra: dict[str, str] = {"consumer_group": f"bench-pipeline-{name}"}
     if name == "intake":
         # Every appeal is a distinct matter (only identical texts would merge), and one
         # generator with one phone must not meet the abuse limits.
-        extra = {"duplicate_similarity": "1.0", "citizen_rate_limit": "0/1", "client_rate_limit": "0/1"}
+        extra |= {"duplicate_similarity": "1.0", "citizen_rate_limit": "0/1", "client_rate_limit": "0/1"}
     return service_env(
         name, database_url=ctx.postgres.url_for(f"bench_pipeline_{name}"), bootstrap_servers=ctx.broker.bootstrap_servers,
         port=port, topic=TOPIC, **extra,
