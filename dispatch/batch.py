@@ -33,7 +33,7 @@ from dispatch.handlers import FACT_TYPES, Handler, acts_on, case_facts, resoluti
 from dispatch.models import cases, orders
 from dispatch.service import DispatchContext
 from shared.case_status import case_status_many
-from shared.consumer import BatchHandler
+from shared.consumer import BatchHandler, apply_in_runs
 from shared.db import UnitOfWork
 from shared.events import EventBase, system_actor, utcnow
 
@@ -68,24 +68,20 @@ class ReplayOneByOne(Exception):
 def make_batch_handler(ctx: DispatchContext, handlers: dict[str, Handler]) -> BatchHandler:
     """The batch handler over ``handlers`` (``dispatch.handlers.make_handlers``)."""
 
-    async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-        run: list[EventBase] = []
-        for event in events:
-            if event.type in ONE_BY_ONE and acts_on(event):
-                await apply_run(uow, ctx, run)
-                run = []
-                await handlers[event.type](event, uow)
-            else:
-                run.append(event)
+    def alone(event: EventBase) -> Handler | None:
+        return handlers[event.type] if event.type in ONE_BY_ONE and acts_on(event) else None
+
+    async def as_set(uow: UnitOfWork, run: list[EventBase]) -> None:
         await apply_run(uow, ctx, run)
+
+    async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
+        await apply_in_runs(uow, events, as_set=as_set, alone=alone)
 
     return apply_batch
 
 
 async def apply_run(uow: UnitOfWork, ctx: DispatchContext, run: list[EventBase]) -> None:
     """Events that only record facts (or only move ``case_status``), as a set."""
-    if not run:
-        return
     session = uow.session
     status = case_status_many(run)
     if status is not None:

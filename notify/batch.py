@@ -29,7 +29,7 @@ from notify.handlers import MESSAGE_EVENTS, RECIPIENT_FACTS, Handler, recipient_
 from notify.models import recipients
 from notify.service import NotifyContext, message_rows
 from shared.case_status import case_status_many
-from shared.consumer import BatchHandler
+from shared.consumer import BatchHandler, apply_in_runs
 from shared.db import UnitOfWork
 from shared.events import EventBase
 
@@ -66,24 +66,23 @@ def with_unit(row: dict[str, Any], round_: int, unit: str, unit_name: str | None
 def make_batch_handler(ctx: NotifyContext, own: dict[str, Handler]) -> BatchHandler:
     """The batch handler over notify's own handlers (``handlers.make_own_handlers``)."""
 
+    def alone(event: EventBase) -> Handler | None:
+        return None if event.type in IN_MEMORY else own.get(event.type)
+
+    async def as_set(uow: UnitOfWork, run: list[EventBase]) -> None:
+        await apply_run(uow, ctx, [event for event in run if event.type in IN_MEMORY])
+
     async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
         status = case_status_many(events)
         if status is not None:
             await uow.session.execute(*status)
-        run: list[EventBase] = []
-        for event in events:
-            if event.type in IN_MEMORY:
-                run.append(event)
-            elif event.type in own:
-                await apply_run(uow, ctx, run)
-                run = []
-                await own[event.type](event, uow)
-        await apply_run(uow, ctx, run)
+        await apply_in_runs(uow, events, as_set=as_set, alone=alone)
 
     return apply_batch
 
 
 async def apply_run(uow: UnitOfWork, ctx: NotifyContext, run: list[EventBase]) -> None:
+    """Events of the types applied in memory (``IN_MEMORY``), as a set."""
     if not run:
         return
     session = uow.session
