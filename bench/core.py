@@ -1,14 +1,20 @@
-"""What every phase shares: the figure it returns, the run's timings and context, progress lines."""
+"""What every phase shares: the figure it returns, the run's timings and context, progress
+lines, and a reader of the topic that watches what the services publish."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
 from services.devstack import EmbeddedPostgres, TansuBroker
+from shared.tasks import stop_task
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,3 +103,37 @@ def ms(value: float | None) -> str:
     if value is None:
         return "past the cut-off"
     return f"{value:.1f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+class TopicWatch(ABC):
+    """Reads a topic in the background while a phase runs (``async with``): ``start_at``
+    says where to begin, ``seen`` what each record means to the phase."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, *, poll_ms: int = 200) -> None:
+        self.consumer = consumer
+        self.poll_ms = poll_ms
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self):  # noqa: ANN204 (returns the subclass)
+        await self.consumer.start()
+        await self.start_at()
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await stop_task(self._task)
+        await self.consumer.stop()
+
+    async def start_at(self) -> None:
+        """Position the consumer before reading; by default where it starts on its own."""
+
+    @abstractmethod
+    def seen(self, record: ConsumerRecord) -> None:
+        """One record read."""
+
+    async def _read(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=self.poll_ms, max_records=5000)
+            for records in batch.values():
+                for record in records:
+                    self.seen(record)

@@ -16,13 +16,12 @@ import asyncio
 import sys
 import time
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from bench.core import QUICK, Context, Figure, ms, percentile, say
+from bench.core import QUICK, Context, Figure, TopicWatch, ms, percentile, say
 from bench.loadgen import Spec
 from bench.procs import Child, drive, machine_cpu_seconds, process_cpu_seconds, service_env, tree_cpu_seconds
 from services.devstack import free_port
-from shared.tasks import stop_task
 from shared.cloudevents import header
 
 SERVICES = ("intake", "dispatch", "sla", "scoring", "notify")
@@ -121,35 +120,21 @@ async def _step(ctx: Context, rate: float, port: int, children: dict[str, Child]
     return {f"pipeline_{rate:.0f}": _rate_figure(rate, accepted, cases, watch, cpu)}
 
 
-class _TopicWatch:
+class _TopicWatch(TopicWatch):
     """Reads the topic from the start: when each case was received and dispatched."""
 
     def __init__(self, bootstrap_servers: str) -> None:
-        self.consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest")
+        super().__init__(AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest"))
         self.received: dict[str, int] = {}
         self.dispatched: dict[str, int] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> _TopicWatch:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await stop_task(self._task)
-        await self.consumer.stop()
-
-    async def _read(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=5000)
-            for records in batch.values():
-                for record in records:
-                    kind = header(record.headers, "ce_type")
-                    case = header(record.headers, "ce_subject")
-                    if kind == "case.received":
-                        self.received.setdefault(case, record.timestamp)
-                    elif kind == "case.dispatched":
-                        self.dispatched.setdefault(case, record.timestamp)
+    def seen(self, record: ConsumerRecord) -> None:
+        kind = header(record.headers, "ce_type")
+        case = header(record.headers, "ce_subject")
+        if kind == "case.received":
+            self.received.setdefault(case, record.timestamp)
+        elif kind == "case.dispatched":
+            self.dispatched.setdefault(case, record.timestamp)
 
     def dispatched_count(self) -> int:
         return len(self.dispatched)

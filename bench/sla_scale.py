@@ -35,13 +35,12 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 import sla
-from bench.core import Context, Figure, percentile, say
+from bench.core import Context, Figure, TopicWatch, percentile, say
 from bench.procs import Child, Progress, process_cpu_seconds, machine_cpu_seconds, service_env
 from services.devstack import free_port
-from shared.tasks import stop_task
 from shared.bus import TopicSpec, ensure_topics, new_producer
 from shared.cloudevents import header, to_message
 from shared import events as ev
@@ -293,39 +292,27 @@ async def publish(servers: str, topic: str, events: list[ev.EventBase]) -> float
 # ------------------------------------------------------------------------ breaches
 
 
-class _BreachWatch:
+class _BreachWatch(TopicWatch):
     """Reads the topic from its end for red cards: case → (record timestamp, ticker's occurred_at)."""
 
     def __init__(self, servers: str) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, group_id=None)
-        self.seen: dict[str, tuple[float, float]] = {}
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, group_id=None), poll_ms=100)
+        self.seen_at: dict[str, tuple[float, float]] = {}
 
-    async def __aenter__(self) -> _BreachWatch:
-        await self.consumer.start()
+    async def start_at(self) -> None:
         await self.consumer.topics()
         tps = [TopicPartition(TOPIC, p) for p in sorted(self.consumer.partitions_for_topic(TOPIC) or ())]
         self.consumer.assign(tps)
         await self.consumer.seek_to_end(*tps)
         for tp in tps:
             await self.consumer.position(tp)  # resolve the end now, before anything is published
-        self._task = asyncio.create_task(self._read())
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await stop_task(self._task)
-        await self.consumer.stop()
-
-    async def _read(self) -> None:
-        while True:
-            batch = await self.consumer.getmany(timeout_ms=100, max_records=5000)
-            for records in batch.values():
-                for record in records:
-                    if header(record.headers, "ce_type") != "sla.breached":
-                        continue
-                    body = orjson.loads(record.value)
-                    occurred = datetime.fromisoformat(body["occurred_at"]).timestamp()
-                    self.seen.setdefault(body["case_id"], (record.timestamp / 1000, occurred))
+    def seen(self, record: ConsumerRecord) -> None:
+        if header(record.headers, "ce_type") != "sla.breached":
+            return
+        body = orjson.loads(record.value)
+        occurred = datetime.fromisoformat(body["occurred_at"]).timestamp()
+        self.seen_at.setdefault(body["case_id"], (record.timestamp / 1000, occurred))
 
 
 async def _publish_breaches(ctx: Context, *, lead_s: float, spacing_s: float) -> dict[str, float]:
@@ -341,11 +328,11 @@ async def _publish_breaches(ctx: Context, *, lead_s: float, spacing_s: float) ->
 
 async def _collect(watch: _BreachWatch, dues: dict[str, float], timeout: float = 60) -> dict[str, Any]:
     deadline = max(dues.values()) + timeout
-    while time.time() < deadline and not all(case in watch.seen for case in dues):
+    while time.time() < deadline and not all(case in watch.seen_at for case in dues):
         await asyncio.sleep(0.1)
-    topic = sorted(watch.seen[c][0] - due for c, due in dues.items() if c in watch.seen)
-    ticker = sorted(watch.seen[c][1] - due for c, due in dues.items() if c in watch.seen)
-    missing = sum(1 for c in dues if c not in watch.seen)
+    topic = sorted(watch.seen_at[c][0] - due for c, due in dues.items() if c in watch.seen_at)
+    ticker = sorted(watch.seen_at[c][1] - due for c, due in dues.items() if c in watch.seen_at)
+    missing = sum(1 for c in dues if c not in watch.seen_at)
     return {
         "clocks": len(dues), "missing": missing,
         "topic_p50_s": percentile(topic, 0.5), "topic_max_s": topic[-1] if topic else None,
