@@ -30,9 +30,10 @@ chromium:
 			|| { echo "could not install chromium; the console's browser test will fail"; exit 1; }; \
 	fi
 
-## The whole suite against real PostgreSQL and a real broker (started and stopped by the tests).
+## The whole suite against real PostgreSQL and a real broker (started and stopped by the tests);
+## the ten slowest tests are listed at the end, to keep the suite under ten minutes.
 test: $(STAMP) chromium
-	@$(BIN)/python -m pytest -q -p no:cacheprovider
+	@$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
 
 ## The quick tests only (no slow end-to-end or fault tests).
 test-quick: $(STAMP)
