@@ -37,6 +37,7 @@ from shared.problems import Problem
 from shared.scope import CENTRE_ROLES, CaseScope, list_scope, may_see_case, not_found_unless, require_role
 from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
+from shared.db import UnitOfWork
 from shared.service import RuntimeDep, UowDep
 from shared.signing import SignatureError, SignedRequest, verify
 
@@ -225,6 +226,13 @@ def case_scope(row: Any) -> CaseScope:
     return CaseScope(places=(row.county, row.township, row.village, row.grid), units=frozenset(row.handler_units or ()))
 
 
+async def visible_appeal(uow: UnitOfWork, ctx: IntakeContext, actor: Actor, case_id: str) -> Any:
+    """The appeal a staff member acts on; another area's or unit's answers 404 like a made-up id."""
+    row = await repository.get_appeal(uow.session, case_id)
+    not_found_unless(row is not None and may_see_case(ctx.org, actor, case_scope(row)), f"appeal {case_id}")
+    return row
+
+
 @dataclass(frozen=True)
 class Reader:
     """Who reads an appeal: staff (an actor) or the app backend for a citizen (signed)."""
@@ -338,8 +346,7 @@ async def staff_cases(
 )
 async def triage_appeal(case_id: str, body: ManualTriage, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> AppealCreated:
     async with uow:
-        row = await repository.get_appeal(uow.session, case_id)
-        not_found_unless(row is not None and may_see_case(ctx.org, actor, case_scope(row)), f"appeal {case_id}")
+        row = await visible_appeal(uow, ctx, actor, case_id)
         require_role(actor, CENTRE_ROLES, "triage an appeal (人工分拨 is the centre's)")
         if row.status in ("rejected", "merged", "closed"):
             raise Problem(409, f"appeal {case_id} is {row.status}; nothing to triage", slug="invalid-state", state=row.status)

@@ -24,8 +24,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from intake import repository
-from intake.api import ContextDep, JsonBody, case_scope
+from intake.api import ContextDep, JsonBody, visible_appeal
 from intake.models import appeals, contact_views
 from intake.service import ADDRESS_CONTEXT, ID_CONTEXT, NAME_CONTEXT, PHONE_CONTEXT, IntakeContext
 from shared.actors import ActorDep
@@ -33,7 +32,7 @@ from shared.crypto import KeyRing
 from shared.events import Role
 from shared.http import PG_BIGINT_MAX
 from shared.paging import decode_cursor, encode_cursor
-from shared.scope import STAFF_ROLES, may_see_case, not_found_unless, require_role
+from shared.scope import STAFF_ROLES, require_role
 from shared.service import UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["personal data"])
@@ -63,8 +62,7 @@ class ContactDetails(BaseModel):
 )
 async def view_contact(case_id: str, body: ViewRequest, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> ContactDetails:
     async with uow:
-        row = await repository.get_appeal(uow.session, case_id)
-        not_found_unless(row is not None and may_see_case(ctx.org, actor, case_scope(row)), f"appeal {case_id}")
+        row = await visible_appeal(uow, ctx, actor, case_id)
         require_role(actor, HANDLER_ROLES, "see a citizen's contact details (the auditor reads who saw them)")
         view_id = (
             await uow.session.execute(
