@@ -35,7 +35,10 @@ SKIP = ("updated_at", "id", "event_id", "created_at", "next_attempt_at", "body_e
 
 @pytest.fixture(scope="module")
 async def notify(infra: Infra):
-    settings = service_settings(NotifySettings, infra, topic=unique("lifecycle"), database=unique("notify"))
+    # Every closed case gets a questionnaire: its sampling goes by case id, and the two runs' ids differ.
+    settings = service_settings(
+        NotifySettings, infra, topic=unique("lifecycle"), database=unique("notify"), questionnaire_every=1
+    )
     async with running(create_app(settings), settings) as service:
         yield service
 
@@ -124,6 +127,7 @@ async def test_a_batch_gives_what_its_events_give_one_by_one(notify):
     kinds = {(m["case_id"], m["event_type"], m["channel"]) for m in one_by_one["messages"]}
     assert {("<case0>", "case.accepted", "sms"), ("<case1>", "case.accepted", "hotline"), ("<case3>", "case.closed", "sms"),
             ("<case4>", "case.rejected", "sms")} <= kinds  # fmt: skip
+    assert all("survey?case=" in m["text"] for m in one_by_one["messages"] if m["event_type"] == "case.closed")
 
 
 def test_with_unit_follows_the_rounds():
