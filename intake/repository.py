@@ -77,8 +77,12 @@ async def set_status(session: AsyncSession, case_id: str, status: str, at: Any) 
 
 async def add_handlers(session: AsyncSession, case_id: str, units: list[str], *, current: str | None) -> None:
     """Remember the units asked to handle a case (a set: a replayed event adds nothing)."""
+    # Correlated to the row being updated: without it the subquery reads from every appeal.
     merged = func.array(
-        select(func.unnest(func.array_cat(appeals.c.handler_units, cast(units, ARRAY(String(64)))))).distinct().scalar_subquery()
+        select(func.unnest(func.array_cat(appeals.c.handler_units, cast(units, ARRAY(String(64))))))
+        .distinct()
+        .correlate(appeals)
+        .scalar_subquery()
     )
     values: dict[str, Any] = {"handler_units": merged}
     if current is not None:

@@ -65,6 +65,22 @@ async def test_an_appeal_is_seen_by_its_area_and_the_units_sent_to_it_and_404_fo
     other_department = staff("dept_head", "LB-XC-JTJ")
     assert await read(intake, case_id, other_department) == 404
 
+    # Another appeal sent to 交通局: each department sees its own case only (a unit is
+    # remembered on the case it was sent to, never on every appeal).
+    second = (await post(intake, {**STREETLAMP, "title": "城东路口红绿灯不亮"})).json()["case_id"]
+    to_transport = make_event(
+        CaseDispatched, case_id=second, producer="dispatch", actor=Actor(id="dispatch", role=Role.system),
+        payload=DispatchedData(order_no="JB-XC-2026-000002", unit="LB-XC-JTJ", automatic=True),
+    )
+    await publish(intake.settings.kafka_bootstrap_servers, intake.settings.kafka_topic, to_transport)
+
+    async def seen_by_transport():
+        return await read(intake, second, other_department) == 200
+
+    assert await eventually(seen_by_transport)
+    assert await read(intake, case_id, other_department) == 404
+    assert await read(intake, second, ZJJ) == 404
+
 
 async def test_the_app_backend_reads_its_own_citizens_appeal_and_no_one_elses(intake):
     phone = "13700004444"
