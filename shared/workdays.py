@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -56,32 +57,32 @@ class Deadline:
 class WorkingCalendar:
     def __init__(self, tables: Iterable[HolidayTable] = ()) -> None:
         self._tables = {t.year: t for t in tables}
+        # Every deadline walks its days through here, and ``chinese_calendar`` validates and
+        # looks up each date anew; a calendar never changes (``with_table`` makes a new one).
+        self._day = lru_cache(maxsize=8192)(self._look_up)
 
     def with_table(self, table: HolidayTable) -> WorkingCalendar:
         return WorkingCalendar([*(t for y, t in self._tables.items() if y != table.year), table])
 
     def source(self, day: date) -> str:
         """'table', 'package' or 'weekends' — where the answer for ``day`` comes from."""
-        if day.year in self._tables:
-            return "table"
-        try:
-            chinese_calendar.is_workday(day)
-        except NotImplementedError:
-            return "weekends"
-        return "package"
+        return self._day(day)[1]
 
     def is_workday(self, day: date) -> bool:
+        return self._day(day)[0]
+
+    def _look_up(self, day: date) -> tuple[bool, str]:
         table = self._tables.get(day.year)
         if table is not None:
             if day in table.holidays:
-                return False
+                return False, "table"
             if day in table.workdays:
-                return True
-            return day.weekday() < 5
+                return True, "table"
+            return day.weekday() < 5, "table"
         try:
-            return bool(chinese_calendar.is_workday(day))
+            return bool(chinese_calendar.is_workday(day)), "package"
         except NotImplementedError:
-            return day.weekday() < 5
+            return day.weekday() < 5, "weekends"
 
     def add_working_time(self, start: datetime, amount: timedelta) -> Deadline:
         """The moment ``amount`` of working time after ``start`` (tz-aware, returned in UTC)."""
