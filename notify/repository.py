@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, cast, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, case, cast, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +22,10 @@ from notify.models import (
     ratings,
     recipients,
 )
+from shared.db import in_literal
+
+# The states the sender picks up: the partial index ``messages_due`` is on exactly these.
+DUE_STATES = ("queued", "held", "sending", "failed")
 
 # --------------------------------------------------------------------------- recipients
 
@@ -101,21 +105,29 @@ async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]])
     return len(result.all())
 
 
-async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
+def claim_statement(now: datetime, lease_until: datetime, limit: int) -> Update:
     """Due messages, locked with SKIP LOCKED so replicas share the work, leased until ``lease_until``."""
+    # A CTE joined by id, and the states as constants: the sender's plan must read the partial
+    # index ``messages_due`` and the primary key, never every message (see shared.db.in_literal).
     due = (
         select(messages.c.id)
-        .where(messages.c.state.in_(("queued", "held", "sending", "failed")), messages.c.next_attempt_at <= now)
+        .where(in_literal(messages.c.state, DUE_STATES), messages.c.next_attempt_at <= now)
         .order_by(messages.c.next_attempt_at, messages.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
     )
-    rows = await session.execute(
+    return (
         update(messages)
-        .where(messages.c.id.in_(due.scalar_subquery()))
+        .where(messages.c.id == due.c.id)
         .values(state="sending", next_attempt_at=lease_until)
         .returning(*messages.c)
     )
+
+
+async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
+    """Due messages, claimed for this round (``claim_statement``)."""
+    rows = await session.execute(claim_statement(now, lease_until, limit))
     # RETURNING has no order: send in the order the messages were queued (a citizen reads them in turn).
     return sorted((dict(r) for r in rows.mappings()), key=lambda r: r["id"])
 

@@ -7,7 +7,7 @@ outbox); the relay publishes them after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -20,7 +20,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    ColumnElement,
     Text,
+    bindparam,
     func,
     insert,
 )
@@ -98,6 +100,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         json_serializer=lambda obj: orjson.dumps(obj).decode(),
         json_deserializer=orjson.loads,
     )
+
+
+def in_literal(column: ColumnElement[Any], values: Iterable[str]) -> ColumnElement[bool]:
+    """``column IN ('a', 'b')`` with the values written into the SQL rather than bound.
+
+    asyncpg prepares every statement, and after a few runs PostgreSQL plans it once for any
+    parameters: with ``state IN ($1, $2)`` it cannot prove a partial index's ``WHERE state IN
+    ('a', 'b')`` and scans the table instead. Constants keep the index usable."""
+    return column.in_(bindparam(None, tuple(values), expanding=True, literal_execute=True))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

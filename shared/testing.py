@@ -254,3 +254,21 @@ class TopicReader:
             e for e in self._seen
             if (case_id is None or e.case_id == case_id) and (wanted is None or e.type in wanted)
         ]
+
+
+async def generic_plan(conn: Any, statement: Any) -> str:
+    """PostgreSQL's plan for a SQLAlchemy ``statement`` prepared once for any parameters — the
+    plan asyncpg's cached statements run on after a few executions. ``conn`` is an asyncpg
+    connection (or SQLAlchemy's driver connection)."""
+    from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+
+    compiled = statement.compile(dialect=asyncpg_dialect.dialect(), compile_kwargs={"render_postcompile": True})
+    nulls = ", ".join(["NULL"] * len(compiled.positiontup or ()))  # a generic plan never looks at them
+    name = f"generic_{uuid.uuid4().hex[:12]}"
+    await conn.execute(f"PREPARE {name} AS {compiled}")
+    try:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        rows = await conn.fetch(f"EXPLAIN EXECUTE {name}({nulls})" if nulls else f"EXPLAIN EXECUTE {name}")
+        return "\n".join(row[0] for row in rows)
+    finally:
+        await conn.execute(f"DEALLOCATE {name}; RESET plan_cache_mode")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert, text
+
+from notify import repository
+from notify.models import messages
 from notify.tests.conftest import WEBHOOK_SECRET
 from notify.tests.helpers import (
     OPERATOR, UNIT, Case, for_case, has_count, ids_of, inbox_of, local, message_states, set_clock,
@@ -11,7 +16,7 @@ from notify.tests.helpers import (
 from shared.events import ClockKind, CountyCalled, CountyCalledData, SlaBreached, SlaBreachedData, make_event, system_actor
 from shared.signing import SignedRequest, verify
 from shared.signing import signature_headers
-from shared.testing import inbox_owner, OPS, AUDITOR, eventually, publish
+from shared.testing import inbox_owner, OPS, AUDITOR, eventually, generic_plan, publish
 from shared.workdays import LOCAL
 
 
@@ -220,3 +225,22 @@ async def test_a_citizen_gets_at_most_n_sms_an_hour_the_rest_wait(notify, infra,
 
     await set_clock(notify, local(2026, 11, 25, 11, 1))
     await eventually(lambda: has_count(receiver.messages(path="/sms", contains=case.tracking_no), 6), what="the sixth SMS an hour later")
+
+
+async def test_the_senders_claim_reads_the_due_index_as_a_prepared_statement(notify) -> None:
+    # A day's worth of finished messages: the claim must go straight to the few due ones.
+    long_ago = local(2026, 1, 5, 9, 0)
+    rows = [
+        {"event_id": uuid.uuid4(), "event_type": "case.accepted", "case_id": f"plan-{i}", "recipient": "citizen:plan-test",
+         "channel": "inbox", "kind": "citizen.accepted", "body_enc": "-", "state": "delivered", "next_attempt_at": long_ago}
+        for i in range(3000)
+    ]  # fmt: skip
+    async with notify.runtime.uow() as uow:
+        await uow.session.execute(insert(messages), rows)
+        await uow.commit()
+    async with notify.runtime.engine.connect() as conn:
+        await conn.execute(text("ANALYZE messages"))
+        await conn.commit()
+        driver = (await conn.get_raw_connection()).driver_connection
+        plan = await generic_plan(driver, repository.claim_statement(long_ago, long_ago, 50))
+    assert "messages_due" in plan and "Seq Scan on messages" not in plan, plan
