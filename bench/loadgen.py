@@ -48,6 +48,7 @@ class Spec:
     grace: float = 5.0  # open loop only
     max_connections: int = 256  # open loop only: beyond that, requests queue (and it shows in latency)
     vary: bool = False  # open loop only: "{n}" in the body's strings becomes the request's number
+    first: int = 0  # with vary: the first request's number (a later step must not repeat an earlier one's bodies)
 
 
 def spec_json(spec: Spec) -> str:
@@ -55,9 +56,10 @@ def spec_json(spec: Spec) -> str:
 
 
 def numbered(body: Any, n: int) -> Any:
-    """The body with every "{n}" in its strings replaced by ``n`` (distinct appeals, not duplicates)."""
+    """The body with every "{n}" in its strings replaced by ``n`` (distinct appeals, not duplicates)
+    and every "{n8}" by its last eight digits (a distinct mobile number: "139{n8}")."""
     if isinstance(body, str):
-        return body.replace("{n}", str(n))
+        return body.replace("{n8}", f"{n % 10**8:08d}").replace("{n}", str(n))
     if isinstance(body, dict):
         return {k: numbered(v, n) for k, v in body.items()}
     if isinstance(body, list):
@@ -185,7 +187,7 @@ async def open_loop(spec: Spec) -> dict[str, Any]:
     total = round(spec.rate * spec.seconds)
     # Encoded before the clock starts, so that building them never delays the schedule.
     requests = (
-        [encode_post(spec.port, spec.path, numbered(spec.body, i)) for i in range(total)]
+        [encode_post(spec.port, spec.path, numbered(spec.body, spec.first + i)) for i in range(total)]
         if spec.vary else [encode_post(spec.port, spec.path, spec.body)] * total
     )
     tally = Tally()

@@ -50,7 +50,7 @@ APPEAL = {
     "title": "城东路{n}号路灯不亮",
     "description": "忻城县城关镇城东社区城东路{n}号门前的路灯坏了，晚上很黑。",
     "channel": "app",
-    "contact": {"name": "韦先生", "phone": "13812348000"},
+    "contact": {"name": "韦先生", "phone": "139{n8}"},  # a citizen each: notify limits messages per recipient
     "location": {"address": "忻城县城关镇城东社区城东路{n}号"},
 }
 
@@ -88,8 +88,10 @@ async def pipeline(ctx: Context) -> dict[str, Figure]:
         say("pipeline: idle RSS " + ", ".join(f"{n} {v:.0f} MiB" for n, v in idle.items()))
         figures: dict[str, Figure] = {}
         async with _TopicWatch(ctx.broker.bootstrap_servers) as watch:
+            first = 0
             for rate in _steps(ctx):
-                figures |= await _step(ctx, rate, ports["intake"], children, watch)
+                figures |= await _step(ctx, rate, first, ports["intake"], children, watch)
+                first += round(rate * ctx.timing.step * 2)
         loaded = {name: child.rss_mib() for name, child in children.items()}
         return figures | {"services_rss": _memory_figure(idle, loaded)}
     finally:
@@ -97,15 +99,18 @@ async def pipeline(ctx: Context) -> dict[str, Figure]:
             child.stop()
 
 
-async def _step(ctx: Context, rate: float, port: int, children: dict[str, Child], watch: _TopicWatch) -> dict[str, Figure]:
-    """Drive intake at ``rate`` and wait until every filed appeal has its order (or it stalls)."""
+async def _step(
+    ctx: Context, rate: float, first: int, port: int, children: dict[str, Child], watch: _TopicWatch
+) -> dict[str, Figure]:
+    """Drive intake at ``rate`` and wait until every filed appeal has its order (or it stalls).
+    Appeals are numbered on from ``first``: one step's texts must not duplicate another's."""
     seen = set(watch.received)
     cpu_before = {name: process_cpu_seconds(child.pid) for name, child in children.items()}
     servers = {"PostgreSQL": ctx.postgres.pid, "broker": ctx.broker.pid}
     servers_before = {name: tree_cpu_seconds(pid) for name, pid in servers.items() if pid}
     machine_before, started = machine_cpu_seconds(), time.monotonic()
     spec = Spec(f"pipeline @ {rate:.0f}/s", port, "/api/v1/appeals", APPEAL, ctx.timing.step * 2,
-                rate=rate, grace=ctx.timing.grace, vary=True)  # fmt: skip
+                rate=rate, grace=ctx.timing.grace, vary=True, first=first)  # fmt: skip
     result = await drive(spec, server=children["intake"], work_dir=ctx.work_dir)
     accepted = result["statuses"].get("201", 0)
     await watch.until(lambda: len(watch.received.keys() - seen) >= accepted
