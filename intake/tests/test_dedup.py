@@ -136,7 +136,7 @@ def test_times_must_be_aware():
     with pytest.raises(ValueError, match="timezone-aware"):
         find_duplicate("路灯", "", LAT, LNG, CHENGGUAN, datetime(2026, 11, 22, 9), [lamp()])
     with pytest.raises(ValueError, match="timezone-aware"):
-        Candidate("c1", "路灯", "", LAT, LNG, CHENGGUAN, datetime(2026, 11, 21, 9))
+        report(Candidate("c1", "路灯", "", LAT, LNG, CHENGGUAN, datetime(2026, 11, 21, 9)))
     beijing = timezone(timedelta(hours=8))
     local = Candidate("c1", "村口路灯不亮", "", LAT, LNG, CHENGGUAN, datetime(2026, 11, 22, 16, 59, tzinfo=beijing))
     assert report(local) is not None  # 08:59 UTC, a minute before NOW
