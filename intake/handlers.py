@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from shared.db import UnitOfWork
 from shared.events import EVENT_TYPES, EventBase
 from shared.lifecycle import LABELS, status_after, units_asked
@@ -11,28 +13,40 @@ from intake import repository
 
 async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
     """Another service's event: on the citizen's timeline, and the status it implies."""
-    await repository.add_timeline_entries(uow.session, [_entry(event)])
-    await _follow(event, uow)
+    await record_batch(uow, [event])
 
 
 async def record_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-    """A consumer's partition batch (``shared.consumer``): the timeline in one insert, then
-    each event's status and units in topic order — what ``record_in_timeline`` does one by
-    one (the timeline is not read by the rest)."""
+    """A consumer's partition batch (``shared.consumer``), or one event: the timeline in one
+    insert, then each case's status and handling units in one statement each."""
     await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
+    statuses, handlers = follow_up(events)
+    await repository.set_statuses(uow.session, statuses)
+    await repository.add_handlers_many(uow.session, handlers)
+
+
+def follow_up(events: list[EventBase]) -> tuple[dict[str, tuple[str, datetime]], dict[str, tuple[list[str], str | None]]]:
+    """What the events, applied in topic order, leave on each appeal:
+
+    - status: another service's latest report (by event time; of equal times the later in
+      the topic) — the store keeps it only if nothing later is shown already;
+    - handling units: every unit asked, and the unit an order names as now handling it (a
+      call only adds departments beside it; a co-handler's order names no new handler)."""
+    statuses: dict[str, tuple[str, datetime]] = {}
+    handlers: dict[str, tuple[list[str], str | None]] = {}
     for event in events:
-        await _follow(event, uow)
-
-
-async def _follow(event: EventBase, uow: UnitOfWork) -> None:
-    status = status_after(event.type)
-    if status is not None and event.producer != "intake":
-        await repository.set_status(uow.session, event.case_id, status, event.occurred_at)
-    units = units_asked(event)
-    if units:
-        # An order names the unit now handling it; a call only adds departments beside it.
-        current = units[0] if event.type == "case.dispatched" and event.payload.role != "co" else None
-        await repository.add_handlers(uow.session, event.case_id, units, current=current)
+        status = status_after(event.type)
+        if status is not None and event.producer != "intake":
+            shown = statuses.get(event.case_id)
+            if shown is None or shown[1] <= event.occurred_at:
+                statuses[event.case_id] = (status, event.occurred_at)
+        units = units_asked(event)
+        if units:
+            known, current = handlers.get(event.case_id, ([], None))
+            if event.type == "case.dispatched" and event.payload.role != "co":
+                current = units[0]
+            handlers[event.case_id] = ([*known, *(u for u in units if u not in known)], current)
+    return statuses, handlers
 
 
 async def record_own_events(uow: UnitOfWork, events: list[EventBase]) -> None:

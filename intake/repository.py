@@ -65,29 +65,43 @@ async def set_triage(session: AsyncSession, case_id: str, **values: Any) -> None
     await session.execute(update(appeals).where(appeals.c.case_id == case_id).values(**values, updated_at=func.now()))
 
 
-async def set_status(session: AsyncSession, case_id: str, status: str, at: Any) -> None:
-    """Apply a status reported by another service, unless a later one is already shown
-    (events of different producers may arrive out of order)."""
-    await session.execute(
-        update(appeals)
-        .where(appeals.c.case_id == case_id, appeals.c.updated_at <= at)
-        .values(status=status, updated_at=at)
-    )
+# Statuses reported by other services, one row per case: applied unless a later one is
+# already shown (events of different producers may arrive out of order).
+_SET_STATUSES = text("""
+UPDATE appeals AS a SET status = v.status, updated_at = v.at
+FROM unnest(CAST(:case_ids AS text[]), CAST(:statuses AS text[]), CAST(:ats AS timestamptz[])) AS v(case_id, status, at)
+WHERE a.case_id = v.case_id AND a.updated_at <= v.at
+""")
+
+# The units asked to handle each case, kept as a set (a replayed event adds nothing), and
+# the unit an order names as now handling it. Units travel joined by the unit separator.
+_ADD_HANDLERS = text("""
+UPDATE appeals AS a
+SET handler_units = array(SELECT DISTINCT unnest(a.handler_units || string_to_array(v.units, chr(31))::varchar(64)[])),
+    handler_unit = coalesce(v.current_unit, a.handler_unit)
+FROM unnest(CAST(:case_ids AS text[]), CAST(:units AS text[]), CAST(:currents AS text[])) AS v(case_id, units, current_unit)
+WHERE a.case_id = v.case_id
+""")
 
 
-async def add_handlers(session: AsyncSession, case_id: str, units: list[str], *, current: str | None) -> None:
-    """Remember the units asked to handle a case (a set: a replayed event adds nothing)."""
-    # Correlated to the row being updated: without it the subquery reads from every appeal.
-    merged = func.array(
-        select(func.unnest(func.array_cat(appeals.c.handler_units, cast(units, ARRAY(String(64))))))
-        .distinct()
-        .correlate(appeals)
-        .scalar_subquery()
-    )
-    values: dict[str, Any] = {"handler_units": merged}
-    if current is not None:
-        values["handler_unit"] = current
-    await session.execute(update(appeals).where(appeals.c.case_id == case_id).values(**values))
+async def set_statuses(session: AsyncSession, statuses: dict[str, tuple[str, datetime]]) -> None:
+    """``{case_id: (status, at)}`` — see ``intake.handlers.follow_up``."""
+    if statuses:
+        case_ids = list(statuses)
+        await session.execute(_SET_STATUSES, {
+            "case_ids": case_ids, "statuses": [statuses[c][0] for c in case_ids], "ats": [statuses[c][1] for c in case_ids],
+        })  # fmt: skip
+
+
+async def add_handlers_many(session: AsyncSession, handlers: dict[str, tuple[list[str], str | None]]) -> None:
+    """``{case_id: (units asked, unit now handling or None)}`` — see ``intake.handlers.follow_up``."""
+    if handlers:
+        case_ids = list(handlers)
+        await session.execute(_ADD_HANDLERS, {
+            "case_ids": case_ids,
+            "units": ["\x1f".join(handlers[c][0]) for c in case_ids],
+            "currents": [handlers[c][1] for c in case_ids],
+        })  # fmt: skip
 
 
 async def staff_list(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from shared.events import Actor, CaseDispatched, DispatchedData, Role, make_event
+import uuid
+from datetime import timedelta
+
+from shared.events import Actor, CaseDispatched, CaseSigned, DispatchedData, Role, SignedData, make_event
 from shared.testing import AUDITOR, CENTRE, eventually, publish
 
 from intake.tests.conftest import APP_SECRET
@@ -80,6 +83,27 @@ async def test_an_appeal_is_seen_by_its_area_and_the_units_sent_to_it_and_404_fo
     assert await eventually(seen_by_transport)
     assert await read(intake, case_id, other_department) == 404
     assert await read(intake, second, ZJJ) == 404
+
+    # The status follows the latest report by event time, whatever the order of arrival: a
+    # late copy of the order (an hour old) does not undo the signature that followed it.
+    at = to_transport.occurred_at
+    sign = make_event(CaseSigned, case_id=second, producer="dispatch", actor=Actor(id="dispatch", role=Role.system),
+                      occurred_at=at + timedelta(minutes=1), payload=SignedData(order_no="JB-XC-2026-000002", unit="LB-XC-JTJ"))  # fmt: skip
+    late = to_transport.model_copy(update={"id": uuid.uuid4(), "occurred_at": at - timedelta(hours=1)})
+    await publish(intake.settings.kafka_bootstrap_servers, intake.settings.kafka_topic, sign)
+
+    async def signed():
+        return (await intake.client.get(f"/api/v1/appeals/{second}", headers=other_department)).json()["status"] == "in_progress"
+
+    assert await eventually(signed)
+    await publish(intake.settings.kafka_bootstrap_servers, intake.settings.kafka_topic, late)
+
+    async def both_on_the_timeline():
+        view = (await intake.client.get(f"/api/v1/appeals/{second}", headers=other_department)).json()
+        return view if len([e for e in view["timeline"] if e["type"] == "case.dispatched"]) == 2 else None
+
+    view = await eventually(both_on_the_timeline)
+    assert view["status"] == "in_progress" and view["handler_unit"] == "LB-XC-JTJ"
 
 
 async def test_the_app_backend_reads_its_own_citizens_appeal_and_no_one_elses(intake):
