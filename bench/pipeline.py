@@ -35,14 +35,15 @@ WHY_MISSED = {
         "every case is four lifecycle events that each of the five services reads, and about two dozen rows written "
         "across five databases (each service's inbox and case_status, intake's appeal, outbox and timeline, dispatch's "
         "case and order, sla's clocks, scoring's facts, notify's recipient and messages). At 500/s offered the two "
-        "cores are full: the row's CPU split shows PostgreSQL taking the largest share (about 3 ms of CPU per case), "
-        "then intake, notify, dispatch, sla, the broker and scoring. 500/s would need the whole chain in about 4 ms of "
-        "CPU per case, less than half of what it takes now. This session took the chain from 62 to about 200 cases/s "
-        "(at 100/s offered the lag p99 fell from 1.5 s to about 0.3 s): every service applies a consumer batch as a "
-        "set, the partitions of one fetch are applied in one transaction, intake's duplicate look-up reads its "
-        "indexes newest first instead of every open case of the township, and notify's sender records a round in one "
-        "transaction. What is left is mostly PostgreSQL's work per row and index entry, then Python per event; on "
-        "this machine the database cannot get cores of its own."
+        "cores are full — the row's CPU split adds up to nearly 200% — and intake, one process, is at a whole core "
+        "filing about 330 appeals/s while it also reads the topic for the citizen's timeline. 500/s would need the "
+        "whole chain in about 4 ms of CPU per case; it takes about 7.5 ms now (9.6 ms at the start of this session). "
+        "Found and fixed by reading pg_stat_statements under this load: "
+        "intake's handler-unit update read every appeal (also a scope bug), and notify's claim could not use its "
+        "partial index as a prepared statement — together half of PostgreSQL's time. What is left is spread thin: "
+        "Python per event in each service (decoding, validation), PostgreSQL per row and index entry, intake's duplicate "
+        "search over the 200 newest open cases of the township (every bench appeal is in the same street, the worst "
+        "case). On this machine the database cannot get cores of its own."
     ),
 }
 

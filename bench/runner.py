@@ -58,7 +58,8 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "pipeline", pipeline.pipeline,
         "all five services as their own processes on one topic; intake driven open-loop with distinct streetlamp appeals "
-        "in 城关镇 (duplicate matching set to identical texts only), at the first step's rate and then at the target rate, "
+        "in one street of 城关镇, each from a citizen of its own and numbered on across the steps (duplicate matching set "
+        "to identical texts only), at the first step's rate and then at the target rate, "
         "each for two steps' time and drained before the next; the bench reads the topic and takes each case's lag from "
         "the record timestamps of its case.received and case.dispatched; the CPU every service used over each step "
         "(from /proc); RSS of each service idle and after the load.",
