@@ -34,6 +34,21 @@ async def listed(intake, case_id: str, headers: dict[str, str]) -> bool:
     return case_id in {item["case_id"] for item in page.json()["items"]}
 
 
+async def dispatch_to(intake, case_id: str, order_no: str, unit_staff: dict[str, str]) -> CaseDispatched:
+    """Dispatch's order of the case to the staff member's unit, once that unit can read the case."""
+    order = make_event(
+        CaseDispatched, case_id=case_id, producer="dispatch", actor=Actor(id="dispatch", role=Role.system),
+        payload=DispatchedData(order_no=order_no, unit=unit_staff["X-Actor-Unit"], automatic=True),
+    )
+    await publish(intake.settings.kafka_bootstrap_servers, intake.settings.kafka_topic, order)
+
+    async def seen():
+        return await read(intake, case_id, unit_staff) == 200
+
+    assert await eventually(seen)
+    return order
+
+
 async def test_an_appeal_is_seen_by_its_area_and_the_units_sent_to_it_and_404_for_everyone_else(intake):
     created = (await post(intake, STREETLAMP)).json()
     case_id = created["case_id"]
@@ -52,16 +67,7 @@ async def test_an_appeal_is_seen_by_its_area_and_the_units_sent_to_it_and_404_fo
         assert refused.status_code == 403, refused.text
 
     # Dispatched to 住建局: from then on the department sees it, and the view names the handler.
-    dispatched = make_event(
-        CaseDispatched, case_id=case_id, producer="dispatch", actor=Actor(id="dispatch", role=Role.system),
-        payload=DispatchedData(order_no="JB-XC-2026-000001", unit="LB-XC-ZJJ", automatic=True),
-    )
-    await publish(intake.settings.kafka_bootstrap_servers, intake.settings.kafka_topic, dispatched)
-
-    async def seen_by_department():
-        return await read(intake, case_id, ZJJ) == 200
-
-    assert await eventually(seen_by_department)
+    await dispatch_to(intake, case_id, "JB-XC-2026-000001", ZJJ)
     assert await listed(intake, case_id, ZJJ)
     view = (await intake.client.get(f"/api/v1/appeals/{case_id}", headers=ZJJ)).json()
     assert view["handler_unit"] == "LB-XC-ZJJ"
@@ -71,16 +77,7 @@ async def test_an_appeal_is_seen_by_its_area_and_the_units_sent_to_it_and_404_fo
     # Another appeal sent to 交通局: each department sees its own case only (a unit is
     # remembered on the case it was sent to, never on every appeal).
     second = (await post(intake, {**STREETLAMP, "title": "城东路口红绿灯不亮"})).json()["case_id"]
-    to_transport = make_event(
-        CaseDispatched, case_id=second, producer="dispatch", actor=Actor(id="dispatch", role=Role.system),
-        payload=DispatchedData(order_no="JB-XC-2026-000002", unit="LB-XC-JTJ", automatic=True),
-    )
-    await publish(intake.settings.kafka_bootstrap_servers, intake.settings.kafka_topic, to_transport)
-
-    async def seen_by_transport():
-        return await read(intake, second, other_department) == 200
-
-    assert await eventually(seen_by_transport)
+    to_transport = await dispatch_to(intake, second, "JB-XC-2026-000002", other_department)
     assert await read(intake, case_id, other_department) == 404
     assert await read(intake, second, ZJJ) == 404
 
