@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, case, cast, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Update, and_, case, cast, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -159,45 +159,56 @@ async def phones_of(session: AsyncSession, case_ids: set[str]) -> dict[str, byte
     return {case_id: phone for case_id, phone in rows}
 
 
-# Many messages changed by one statement (an executemany): the bind names may not be
-# column names, hence ``p_``; ``_params`` renames a change's keys.
-def _p(name: str, column: Any = None) -> Any:
-    return bindparam(f"p_{name}", type_=column.type if column is not None else None)
-
-
-def _params(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{f"p_{key}": value for key, value in row.items()} for row in rows]
-
-
-# A message put off (quiet hours, rate limit, channel not configured).
-_PUT_OFF = (
-    update(messages)
-    .where(messages.c.id == _p("message_id"))
-    .values(state=_p("state"), next_attempt_at=_p("next_attempt_at"), last_error=_p("last_error"))
-)
+# A round's changes as one statement each (arrays, one element per message; each message
+# once per round, since a claim hands it to one round only). A per-row executemany cost a
+# statement per message in PostgreSQL and a bind per message here.
+_PUT_OFF = text("""
+UPDATE messages AS m SET state = v.state, next_attempt_at = v.next_attempt_at, last_error = v.last_error
+FROM unnest(CAST(:message_id AS bigint[]), CAST(:state AS text[]), CAST(:next_attempt_at AS timestamptz[]),
+            CAST(:last_error AS text[])) AS v(id, state, next_attempt_at, last_error)
+WHERE m.id = v.id
+""")
 # A send's outcome; the times it does not set stay as they are (a delivery receipt may have
 # come in meanwhile).
-_OUTCOME = (
-    update(messages)
-    .where(messages.c.id == _p("message_id"))
-    .values(
-        state=_p("state"), attempts=_p("attempts"), last_error=_p("last_error"),
-        **{column: func.coalesce(_p(column, messages.c[column]), messages.c[column])
-           for column in ("sent_at", "delivered_at", "next_attempt_at")},
-    )  # fmt: skip
-)
+_OUTCOME = text("""
+UPDATE messages AS m
+SET state = v.state, attempts = v.attempts, last_error = v.last_error,
+    sent_at = coalesce(v.sent_at, m.sent_at), delivered_at = coalesce(v.delivered_at, m.delivered_at),
+    next_attempt_at = coalesce(v.next_attempt_at, m.next_attempt_at)
+FROM unnest(CAST(:message_id AS bigint[]), CAST(:state AS text[]), CAST(:attempts AS int[]), CAST(:last_error AS text[]),
+            CAST(:sent_at AS timestamptz[]), CAST(:delivered_at AS timestamptz[]), CAST(:next_attempt_at AS timestamptz[]))
+     AS v(id, state, attempts, last_error, sent_at, delivered_at, next_attempt_at)
+WHERE m.id = v.id
+""")
+_ATTEMPTS = text("""
+INSERT INTO message_attempts (message_id, attempt, at, outcome, status_code, error)
+SELECT * FROM unnest(CAST(:message_id AS bigint[]), CAST(:attempt AS int[]), CAST(:at AS timestamptz[]),
+                     CAST(:outcome AS text[]), CAST(:status_code AS int[]), CAST(:error AS text[]))
+""")
+
+
+def _names(statement: Any) -> tuple[str, ...]:
+    return tuple(statement.compile().params)
+
+
+_PUT_OFF_NAMES, _OUTCOME_NAMES, _ATTEMPTS_NAMES = _names(_PUT_OFF), _names(_OUTCOME), _names(_ATTEMPTS)
+
+
+def _arrays(rows: Sequence[dict[str, Any]], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """The rows as one list per bind parameter."""
+    return {name: [row[name] for row in rows] for name in names}
 
 
 async def put_off_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(_PUT_OFF, _params(rows))
+        await session.execute(_PUT_OFF, _arrays(rows, _PUT_OFF_NAMES))
 
 
 async def record_outcomes(session: AsyncSession, changes: Sequence[dict[str, Any]], attempts: Sequence[dict[str, Any]]) -> None:
     """Each message's new state and its attempt (``message_attempts``)."""
     if changes:
-        await session.execute(_OUTCOME, _params(changes))
-        await session.execute(insert(message_attempts), list(attempts))
+        await session.execute(_OUTCOME, _arrays(changes, _OUTCOME_NAMES))
+        await session.execute(_ATTEMPTS, _arrays(attempts, _ATTEMPTS_NAMES))
 
 
 async def set_message(session: AsyncSession, message_id: int, **values: Any) -> None:
