@@ -18,11 +18,9 @@ async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
 
 async def record_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
     """A consumer's partition batch (``shared.consumer``), or one event: the timeline in one
-    insert, then each case's status and handling units in one statement each."""
+    insert, then each case's status and handling units in one statement."""
     await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
-    statuses, handlers = follow_up(events)
-    await repository.set_statuses(uow.session, statuses)
-    await repository.add_handlers_many(uow.session, handlers)
+    await repository.follow_up(uow.session, *follow_up(events))
 
 
 def follow_up(events: list[EventBase]) -> tuple[dict[str, tuple[str, datetime]], dict[str, tuple[list[str], str | None]]]:

@@ -65,43 +65,40 @@ async def set_triage(session: AsyncSession, case_id: str, **values: Any) -> None
     await session.execute(update(appeals).where(appeals.c.case_id == case_id).values(**values, updated_at=func.now()))
 
 
-# Statuses reported by other services, one row per case: applied unless a later one is
-# already shown (events of different producers may arrive out of order).
-_SET_STATUSES = text("""
-UPDATE appeals AS a SET status = v.status, updated_at = v.at
-FROM unnest(CAST(:case_ids AS text[]), CAST(:statuses AS text[]), CAST(:ats AS timestamptz[])) AS v(case_id, status, at)
-WHERE a.case_id = v.case_id AND a.updated_at <= v.at
-""")
-
-# The units asked to handle each case, kept as a set (a replayed event adds nothing), and
-# the unit an order names as now handling it. Units travel joined by the unit separator.
-_ADD_HANDLERS = text("""
+# What other services' events leave on each appeal, one row version per case (see
+# ``intake.handlers.follow_up``): the status reported, unless a later one is shown already
+# (events of different producers may arrive out of order); the units asked to handle it, kept
+# as a set (a replayed event adds nothing), joined by the unit separator; and the unit an
+# order names as now handling it. A case with only an older status is not written at all.
+_FOLLOW_UP = text("""
 UPDATE appeals AS a
-SET handler_units = array(SELECT DISTINCT unnest(a.handler_units || string_to_array(v.units, chr(31))::varchar(64)[])),
+SET status = CASE WHEN a.updated_at <= v.at THEN v.status ELSE a.status END,
+    updated_at = CASE WHEN a.updated_at <= v.at THEN v.at ELSE a.updated_at END,
+    handler_units = CASE WHEN v.units IS NULL THEN a.handler_units
+        ELSE array(SELECT DISTINCT unnest(a.handler_units || string_to_array(v.units, chr(31))::varchar(64)[])) END,
     handler_unit = coalesce(v.current_unit, a.handler_unit)
-FROM unnest(CAST(:case_ids AS text[]), CAST(:units AS text[]), CAST(:currents AS text[])) AS v(case_id, units, current_unit)
-WHERE a.case_id = v.case_id
+FROM unnest(CAST(:case_ids AS text[]), CAST(:statuses AS text[]), CAST(:ats AS timestamptz[]),
+            CAST(:units AS text[]), CAST(:currents AS text[])) AS v(case_id, status, at, units, current_unit)
+WHERE a.case_id = v.case_id AND (a.updated_at <= v.at OR v.units IS NOT NULL)
 """)
 
 
-async def set_statuses(session: AsyncSession, statuses: dict[str, tuple[str, datetime]]) -> None:
-    """``{case_id: (status, at)}`` — see ``intake.handlers.follow_up``."""
-    if statuses:
-        case_ids = list(statuses)
-        await session.execute(_SET_STATUSES, {
-            "case_ids": case_ids, "statuses": [statuses[c][0] for c in case_ids], "ats": [statuses[c][1] for c in case_ids],
-        })  # fmt: skip
-
-
-async def add_handlers_many(session: AsyncSession, handlers: dict[str, tuple[list[str], str | None]]) -> None:
-    """``{case_id: (units asked, unit now handling or None)}`` — see ``intake.handlers.follow_up``."""
-    if handlers:
-        case_ids = list(handlers)
-        await session.execute(_ADD_HANDLERS, {
-            "case_ids": case_ids,
-            "units": ["\x1f".join(handlers[c][0]) for c in case_ids],
-            "currents": [handlers[c][1] for c in case_ids],
-        })  # fmt: skip
+async def follow_up(
+    session: AsyncSession, statuses: dict[str, tuple[str, datetime]], handlers: dict[str, tuple[list[str], str | None]]
+) -> None:
+    """``statuses``: ``{case_id: (status, at)}``; ``handlers``: ``{case_id: (units asked, unit
+    now handling or None)}`` — see ``intake.handlers.follow_up``."""
+    case_ids = list(statuses.keys() | handlers.keys())
+    if not case_ids:
+        return
+    no_status, no_units = (None, None), (None, None)
+    await session.execute(_FOLLOW_UP, {
+        "case_ids": case_ids,
+        "statuses": [statuses.get(c, no_status)[0] for c in case_ids],
+        "ats": [statuses.get(c, no_status)[1] for c in case_ids],
+        "units": ["\x1f".join(handlers[c][0]) if c in handlers else None for c in case_ids],
+        "currents": [handlers.get(c, no_units)[1] for c in case_ids],
+    })  # fmt: skip
 
 
 async def staff_list(
