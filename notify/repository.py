@@ -302,7 +302,8 @@ async def callback_queue(
     session: AsyncSession, *, now: datetime, today_start: datetime, view: str, township: str | None,
     after: tuple[datetime, int] | None, limit: int, state: str = "open", townships: list[str] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    query = select(callback_tasks).where(callback_tasks.c.state == state)
+    # The state as a constant: open callbacks are read through the partial index on them.
+    query = select(callback_tasks).where(in_literal(callback_tasks.c.state, (state,)))
     if state == "open":
         if view == "due":
             query = query.where(callback_tasks.c.due_at <= now)
@@ -330,7 +331,7 @@ async def callback_counts(session: AsyncSession, *, now: datetime, today_start: 
     upcoming = func.count().filter(callback_tasks.c.due_at > now)
     rows = await session.execute(
         select(callback_tasks.c.township, due.label("due"), overdue.label("overdue"), upcoming.label("upcoming"))
-        .where(callback_tasks.c.state == "open")
+        .where(in_literal(callback_tasks.c.state, ("open",)))
         .group_by(callback_tasks.c.township)
         .order_by(callback_tasks.c.township)
     )

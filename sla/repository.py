@@ -8,15 +8,19 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.engine import RowMapping
 
+from shared.db import in_literal
 from shared.workdays import HolidayTable, WorkingCalendar
 from sla.models import clocks, holiday_tables, policies, signals, sla_cases, time_offset
 
 OPEN_STATES = ("running", "paused", "breached")
+# Clocks that run against a unit: the partial index ``clocks_open_unit_due`` is on exactly these
+# (constants in the SQL, so a prepared statement can use it: shared.db.in_literal).
+RUNNING_STATES = ("running", "breached")
 
 
 # --------------------------------------------------------------------- calendar
@@ -256,22 +260,27 @@ async def case_clocks(session: AsyncSession, case_id: str) -> Sequence[RowMappin
     return (await session.execute(stmt)).mappings().all()
 
 
-async def unit_clocks(
-    session: AsyncSession, unit: str, *, after: datetime | None, before: datetime, cursor: tuple[datetime, str] | None, limit: int
-) -> Sequence[RowMapping]:
+def unit_clocks_query(unit: str, *, after: datetime | None, before: datetime, cursor: tuple[datetime, str] | None, limit: int) -> Select:
     """Open running clocks of a unit due in (after, before], soonest first, paged by (due_at, clock_id)."""
-    stmt = select(clocks).where(clocks.c.unit == unit, clocks.c.state.in_(("running", "breached")), clocks.c.due_at <= before)
+    stmt = select(clocks).where(clocks.c.unit == unit, in_literal(clocks.c.state, RUNNING_STATES), clocks.c.due_at <= before)
     if after is not None:
         stmt = stmt.where(clocks.c.due_at > after)
     if cursor is not None:
         at, key = cursor
         stmt = stmt.where(or_(clocks.c.due_at > at, and_(clocks.c.due_at == at, clocks.c.clock_id > key)))
-    return (await session.execute(stmt.order_by(clocks.c.due_at, clocks.c.clock_id).limit(limit))).mappings().all()
+    return stmt.order_by(clocks.c.due_at, clocks.c.clock_id).limit(limit)
+
+
+async def unit_clocks(
+    session: AsyncSession, unit: str, *, after: datetime | None, before: datetime, cursor: tuple[datetime, str] | None, limit: int
+) -> Sequence[RowMapping]:
+    query = unit_clocks_query(unit, after=after, before=before, cursor=cursor, limit=limit)
+    return (await session.execute(query)).mappings().all()
 
 
 async def board(session: AsyncSession, now: datetime, soon: datetime) -> Sequence[Any]:
     """Per unit: open clocks due within the yellow window, and overdue ones."""
-    open_unit = and_(clocks.c.unit.is_not(None), clocks.c.state.in_(("running", "breached")), clocks.c.due_at <= soon)
+    open_unit = and_(clocks.c.unit.is_not(None), in_literal(clocks.c.state, RUNNING_STATES), clocks.c.due_at <= soon)
     yellow = func.count().filter(clocks.c.due_at > now)
     red = func.count().filter(clocks.c.due_at <= now)
     stmt = select(clocks.c.unit, yellow.label("yellow"), red.label("red")).where(open_unit).group_by(clocks.c.unit).order_by(red.desc(), clocks.c.unit)
