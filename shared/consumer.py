@@ -122,6 +122,7 @@ class EventConsumer:
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 10,
         batch_size: int = 500,
+        session_timeout_ms: int = 10_000,
         epoch_check_seconds: float = 1.0,
         skip_producers: frozenset[str] = frozenset(),
         batch_handler: BatchHandler | None = None,
@@ -142,6 +143,7 @@ class EventConsumer:
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.batch_size = batch_size
+        self.session_timeout_ms = session_timeout_ms
         self.epoch_check_seconds = epoch_check_seconds
 
         self._consumer: AIOKafkaConsumer | None = None
@@ -167,7 +169,7 @@ class EventConsumer:
             service=self.service, bootstrap_servers=self.bootstrap_servers, topic=self.topic, group_id=self.group_id,
             handlers=self.handlers, new_uow=self.new_uow, max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds, max_backoff_seconds=self.max_backoff_seconds, batch_size=self.batch_size,
-            epoch_check_seconds=self.epoch_check_seconds, skip_producers=self.skip_producers,
+            session_timeout_ms=self.session_timeout_ms, epoch_check_seconds=self.epoch_check_seconds, skip_producers=self.skip_producers,
             batch_handler=self.batch_handler,
         )  # fmt: skip
 
@@ -180,8 +182,9 @@ class EventConsumer:
             # A new group reads from the beginning: the topic is the source of truth.
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
+            session_timeout_ms=self.session_timeout_ms,
+            # A tenth of the session: a member misses several heartbeats before it counts as gone.
+            heartbeat_interval_ms=max(100, self.session_timeout_ms // 10),
             request_timeout_ms=15_000,
         )
         self._consumer.subscribe([self.topic], listener=_Rebalance(self))

@@ -186,6 +186,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     backoff_seconds=settings.consumer_backoff_seconds,
                     max_backoff_seconds=settings.consumer_max_backoff_seconds,
                     batch_size=settings.consumer_batch_size,
+                    session_timeout_ms=settings.consumer_session_timeout_ms,
                     epoch_check_seconds=settings.broker_epoch_check_seconds,
                     skip_producers=frozenset({spec.name}) if spec.apply_own_events is not None else frozenset(),
                     batch_handler=spec.batch_handler,

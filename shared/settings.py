@@ -45,6 +45,9 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_seconds: float = Field(default=0.2, ge=0, le=60)
     consumer_max_backoff_seconds: float = Field(default=10, ge=0, le=600)
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # How long the broker waits for a silent member (a crashed replica) before its partitions
+    # move: a restarted replica waits out its predecessor's session before it is assigned.
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
     broker_epoch_check_seconds: float = Field(default=1.0, gt=0, le=600)
     shutdown_grace_seconds: float = Field(default=10, ge=0, le=300)
 

@@ -100,6 +100,8 @@ def service_env(infra: Infra, prefix: str, *, topic: str, database: str, port: i
             f"{prefix}OUTBOX_POLL_SECONDS": "0.02",
             f"{prefix}CONSUMER_BACKOFF_SECONDS": "0.05",
             f"{prefix}BROKER_EPOCH_CHECK_SECONDS": "0.5",
+            # A killed process's partitions move after 3 s, not 10: crash tests restart sooner.
+            f"{prefix}CONSUMER_SESSION_TIMEOUT_MS": "3000",
         }
     )
     env.update(extra)
