@@ -114,18 +114,6 @@ def text_similarity(a: str, b: str) -> float:
     return fuzz.ratio(a, b) / 100
 
 
-def _appeal_similarity(title: str, description: str, candidate: Candidate) -> float:
-    """The better of title vs title and full text vs full text.
-
-    Titles carry the matter in a few characters; descriptions vary in length and detail
-    and would dilute a clear title match, but they rescue a vague title.
-    """
-    return max(
-        text_similarity(title, candidate.title),
-        text_similarity(f"{title}{description}", f"{candidate.title}{candidate.description}"),
-    )
-
-
 def bounding_box(lat: float, lng: float, radius_m: float) -> tuple[float, float, float, float]:
     """``(min_lat, max_lat, min_lng, max_lng)`` holding every point within ``radius_m``.
 
@@ -208,11 +196,14 @@ def find_duplicate(
 
 
 def _similarities(title: str, description: str, candidates: list[Candidate], *, at_least: float) -> list[float]:
-    """``_appeal_similarity`` with each candidate; 0 where it is below ``at_least``.
+    """How alike the appeal is to each candidate: the better of title vs title and full text vs
+    full text (``text_similarity``); 0 where it is below ``at_least``.
 
-    Up to 200 candidates per appeal: rapidfuzz's ``process.extract`` compares them all in one
-    call (the same ``fuzz.ratio``), which a Python loop of 400 ``text_similarity`` calls took
-    several times longer to do."""
+    Titles carry the matter in a few characters; descriptions vary in length and detail and
+    would dilute a clear title match, but they rescue a vague title. Up to 200 candidates per
+    appeal: rapidfuzz's ``process.extract`` compares them all in one call (the same
+    ``fuzz.ratio``), which a Python loop of 400 ``text_similarity`` calls took several times
+    longer to do."""
     scores = [0.0] * len(candidates)
     pairs = (
         (_comparable(title), [_comparable(c.title) for c in candidates]),

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from intake.dedup import Candidate, Match, bounding_box, find_duplicate, haversine_m, text_similarity
+from intake.dedup import Candidate, Match, _similarities, bounding_box, find_duplicate, haversine_m, text_similarity
 from shared import geo
 from shared.geo import EARTH_RADIUS_M
 
@@ -125,6 +125,20 @@ def test_the_best_match_is_the_most_similar_then_the_nearest_then_the_newest():
     assert report(older, newer).case_id == report(newer, older).case_id == "newer"
 
     assert report(lamp("b"), lamp("a")).case_id == report(lamp("a"), lamp("b")).case_id == "a"
+
+
+def test_the_bulk_comparison_is_the_better_of_the_title_and_the_full_text_pair_by_pair():
+    title, description = "村口的路灯坏了不亮", "好几天了，晚上很黑"
+    texts = [("村口路灯不亮", ""), ("反映问题", "村口路灯坏了"), ("", ""), ("？？", "！！"), ("鱼塘需要护栏", "鱼塘边没有护栏"),
+             ("路灯", "村口的路灯坏了不亮好几天了，晚上很黑"), ("ＡＢ栋 停水！", "")]  # fmt: skip
+    candidates = [lamp(f"c{i}", title=t, description=d) for i, (t, d) in enumerate(texts)]
+    expected = [max(text_similarity(title, t), text_similarity(title + description, t + d)) for t, d in texts]
+    assert _similarities(title, description, candidates, at_least=0) == expected
+    assert 0 < min(e for e in expected if e) < max(expected) < 1  # the sample spans the range
+    # Below the cutoff a score counts as 0; at or above it, as it is.
+    cut = sorted(set(expected))[2]
+    assert _similarities(title, description, candidates, at_least=cut) == [e if e >= cut else 0.0 for e in expected]
+    assert _similarities("反映问题", "", candidates, at_least=0) == [0.0] * len(texts)  # nothing said: no match
 
 
 def test_nothing_to_compare_with_is_no_duplicate():
