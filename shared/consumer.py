@@ -185,7 +185,8 @@ class EventConsumer:
             session_timeout_ms=self.session_timeout_ms,
             # A tenth of the session: a member misses several heartbeats before it counts as gone.
             heartbeat_interval_ms=max(100, self.session_timeout_ms // 10),
-            request_timeout_ms=15_000,
+            # Longer than a rebalance may take (aiokafka waits up to the session for it).
+            request_timeout_ms=max(15_000, self.session_timeout_ms + 5_000),
         )
         self._consumer.subscribe([self.topic], listener=_Rebalance(self))
         await self._consumer.start()
