@@ -20,7 +20,7 @@ async def record_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
     """A consumer's partition batch (``shared.consumer``), or one event: the timeline in one
     insert, then each case's status and handling units in one statement."""
     await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
-    await repository.follow_up(uow.session, *follow_up(events))
+    await repository.apply_follow_up(uow.session, *follow_up(events))
 
 
 def follow_up(events: list[EventBase]) -> tuple[dict[str, tuple[str, datetime]], dict[str, tuple[list[str], str | None]]]:

@@ -83,7 +83,7 @@ WHERE a.case_id = v.case_id AND (a.updated_at <= v.at OR v.units IS NOT NULL)
 """)
 
 
-async def follow_up(
+async def apply_follow_up(
     session: AsyncSession, statuses: dict[str, tuple[str, datetime]], handlers: dict[str, tuple[list[str], str | None]]
 ) -> None:
     """``statuses``: ``{case_id: (status, at)}``; ``handlers``: ``{case_id: (units asked, unit
