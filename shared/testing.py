@@ -25,6 +25,7 @@ import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from shared.cloudevents import from_message, to_message
 from shared.events import EventBase
@@ -262,8 +263,6 @@ async def generic_plan(conn: Any, statement: Any) -> str:
     """PostgreSQL's plan for a SQLAlchemy ``statement`` prepared once for any parameters — the
     plan asyncpg's cached statements run on after a few executions. ``conn`` is an asyncpg
     connection (or SQLAlchemy's driver connection)."""
-    from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
-
     compiled = statement.compile(dialect=asyncpg_dialect.dialect(), compile_kwargs={"render_postcompile": True})
     nulls = ", ".join(["NULL"] * len(compiled.positiontup or ()))  # a generic plan never looks at them
     name = f"generic_{uuid.uuid4().hex[:12]}"
