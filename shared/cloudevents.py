@@ -59,20 +59,35 @@ def header(headers: Headers | tuple | None, name: str) -> str | None:
     return None
 
 
+def attributes(headers: Headers | tuple | None) -> dict[str, str]:
+    """Every header decoded, the first of each name (what ``header`` reads), in one pass:
+    a consumer reads several of a record's attributes, and each ``header`` call walks them all."""
+    found: dict[str, str] = {}
+    for key, value in headers or ():
+        if key not in found:
+            found[key] = value.decode() if isinstance(value, bytes | bytearray) else value
+    return found
+
+
 class MalformedEvent(ValueError):
     """A message that is not a valid CloudEvent of our contract (it goes to the DLQ)."""
 
 
 def from_message(value: bytes | None, headers: Headers | tuple | None) -> EventBase:
     """Decode a message, checking that the binary-mode headers agree with the body."""
-    if header(headers, "ce_specversion") != SPECVERSION:
-        raise MalformedEvent(f"ce_specversion must be {SPECVERSION}, got {header(headers, 'ce_specversion')!r}")
+    return from_attributes(value, attributes(headers))
+
+
+def from_attributes(value: bytes | None, attrs: dict[str, str]) -> EventBase:
+    """``from_message`` for headers already read by ``attributes``."""
+    if attrs.get("ce_specversion") != SPECVERSION:
+        raise MalformedEvent(f"ce_specversion must be {SPECVERSION}, got {attrs.get('ce_specversion')!r}")
     if value is None:
         raise MalformedEvent("empty message body")
     try:
         event = decode_event(value)
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
         raise MalformedEvent(f"body does not match the case-lifecycle schema: {exc}") from exc
-    if header(headers, "ce_id") != str(event.id) or header(headers, "ce_type") != event.type:
+    if attrs.get("ce_id") != str(event.id) or attrs.get("ce_type") != event.type:
         raise MalformedEvent("ce_id/ce_type headers disagree with the body")
     return event

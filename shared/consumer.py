@@ -48,7 +48,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from shared import metrics
 from shared.tasks import stop_task
 from shared.bus import dlq_topic, new_producer, read_epoch
-from shared.cloudevents import SOURCE_PREFIX, MalformedEvent, from_message, header
+from shared.cloudevents import SOURCE_PREFIX, MalformedEvent, attributes, from_attributes, header
 from shared.db import UnitOfWork, dead_letters, processed_events
 from shared.events import EventBase
 from shared.logs import bind_event_context
@@ -350,12 +350,13 @@ class EventConsumer:
         own events when it skips them) and its event, or why it cannot be read."""
         items = []
         for record in records:
-            item = _Item(record, handler=self.handlers.get(header(record.headers, "ce_type") or ""))
-            if item.handler is not None and self._skip_sources and header(record.headers, "ce_source") in self._skip_sources:
+            attrs = attributes(record.headers)
+            item = _Item(record, handler=self.handlers.get(attrs.get("ce_type") or ""))
+            if item.handler is not None and self._skip_sources and attrs.get("ce_source") in self._skip_sources:
                 item.handler = None
             if item.handler is not None:
                 try:
-                    item.event = from_message(record.value, record.headers)
+                    item.event = from_attributes(record.value, attrs)
                 except MalformedEvent as exc:
                     item.unreadable = str(exc)
             items.append(item)
