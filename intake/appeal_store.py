@@ -33,6 +33,8 @@ from sqlalchemy.engine import make_url
 from shared.cloudevents import to_message
 from shared.events import EventBase
 
+from intake.dedup import Candidate
+
 # Frozen in the partial indexes of intake_0001: the literal list lets the planner use them.
 from intake.repository import OPEN_STATUSES
 
@@ -40,6 +42,7 @@ SEQUENCE_BLOCK = 100
 GROUP_STATEMENTS = 2  # filing statements running at once (see AppealStore.file)
 GROUP_MAX = 100  # appeals in one of them at most
 NEAR_LIMIT = 200  # open cases read per appeal for 并单, newest first
+CANDIDATE_CACHE = 10_000  # open cases whose texts intake keeps in memory (a few MB)
 
 # (column, PostgreSQL type of the array it travels in); attachments travel as JSON text.
 APPEAL_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -98,14 +101,16 @@ SELECT case_id FROM new
 INSERT_SQL = _insert_sql()
 
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
-_NEAR_COLUMNS = "case_id, title, description, lat, lng, township, created_at"
+_NEAR_COLUMNS = "case_id, township, created_at"
 _NEAR_OPEN = f"created_at >= q.since AND status IN ({_OPEN}) AND merged_into IS NULL"
 # One look-up for many appeals (a 12345 batch), each with its own box and township: the
 # newest open cases received since the window's start in the box or the same township,
 # per appeal, in one round trip. Each side reads its own partial index newest first and
 # stops at the limit; one ``OR`` would read every open case of a busy township, then sort.
+# It names the cases (and their township, which a manual triage may change); their texts,
+# which never change, come from ``CandidateCache`` or else ``CANDIDATES_SQL``.
 NEAR_SQL = f"""
-SELECT q.i, a.case_id, a.title, a.description, a.lat, a.lng, a.township, a.created_at
+SELECT q.i, a.case_id, a.township
 FROM unnest($1::int[], $2::float8[], $3::float8[], $4::float8[], $5::float8[], $6::text[], $7::timestamptz[])
     AS q(i, min_lat, max_lat, min_lng, max_lng, township, since)
 CROSS JOIN LATERAL (
@@ -123,6 +128,10 @@ CROSS JOIN LATERAL (
     LIMIT {NEAR_LIMIT}
 ) a
 """
+
+CANDIDATES_SQL = (
+    "SELECT case_id, title, description, lat, lng, township, created_at FROM appeals WHERE case_id = ANY($1::text[])"
+)
 
 _EXISTING_COLUMNS = "case_id, tracking_no, status, accept_due_at, merged_into, reject_reason, request_hash, external_ref"
 BY_KEY_SQL = f"SELECT {_EXISTING_COLUMNS} FROM appeals WHERE idempotency_key = $1"
@@ -207,6 +216,44 @@ def appeal_columns(appeals: Sequence[StoredAppeal]) -> list[list[Any]]:
     return columns
 
 
+def candidate_of(row: Any) -> Candidate:
+    """An appeal's row (a record, or the dict filing stores) as a 并单 candidate."""
+    return Candidate(row["case_id"], row["title"], row["description"], row["lat"], row["lng"], row["township"], row["created_at"])
+
+
+class CandidateCache:
+    """The texts and places of open cases, by case id, so the duplicate search reads them
+    once and not once per appeal that looks near them.
+
+    A busy street's 200 newest open cases are the candidates of every appeal filed there
+    for a while: reading their titles and descriptions again for each appeal was most of
+    that query's cost and of intake's time decoding rows. What a candidate is made of never
+    changes once filed except its township (a manual triage may move it), so the township
+    is read each time and only the rest is kept. The first entries go first when it is full;
+    an evicted case is simply read again."""
+
+    def __init__(self, size: int = CANDIDATE_CACHE) -> None:
+        self.size = size
+        self._known: dict[str, Candidate] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def remember(self, candidate: Candidate) -> None:
+        self._known[candidate.case_id] = candidate
+        while len(self._known) > self.size:
+            del self._known[next(iter(self._known))]
+
+    def missing(self, case_ids: Iterable[str]) -> list[str]:
+        return list(dict.fromkeys(c for c in case_ids if c not in self._known))
+
+    def get(self, case_id: str, township: str | None) -> Candidate:
+        """The case as a candidate, in the township the database holds now (``KeyError``
+        for a case neither remembered nor read)."""
+        known = self._known[case_id]
+        return known if known.township == township else known._replace(township=township)
+
+
 class AppealStore:
     """A small asyncpg pool of intake's own and the statements filing needs.
 
@@ -224,6 +271,7 @@ class AppealStore:
         self._waiting: list[tuple[StoredAppeal, asyncio.Future[bool]]] = []
         self._flushers = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.candidates = CandidateCache()
 
     async def open(self, *, on_commit: Callable[[], None] | None = None) -> None:
         self.on_commit = on_commit
@@ -310,6 +358,11 @@ class AppealStore:
         args = [*appeal_columns(appeals), *outbox_columns(appeals), *timeline_columns(appeals)]
         rows = await (conn or self.pool).fetch(INSERT_SQL, *args)
         inserted = {row[0] for row in rows}
+        # The next appeals nearby will meet these. One that is rolled back is never named
+        # by the duplicate search, so remembering it does no harm.
+        for appeal in appeals:
+            if appeal.case_id in inserted:
+                self.candidates.remember(candidate_of(appeal.row))
         if conn is None:
             self.committed(bool(inserted))
         return inserted
@@ -319,9 +372,9 @@ class AppealStore:
         if wrote_events and self.on_commit is not None:
             self.on_commit()
 
-    async def open_cases_near(self, queries: Sequence[NearQuery | None]) -> list[list[asyncpg.Record]]:
+    async def open_cases_near(self, queries: Sequence[NearQuery | None]) -> list[list[Candidate]]:
         """For each query (None: nothing to look for), the open cases near it, newest first."""
-        found: list[list[asyncpg.Record]] = [[] for _ in queries]
+        found: list[list[Candidate]] = [[] for _ in queries]
         wanted = [(i, q) for i, q in enumerate(queries) if q is not None and (q.box is not None or q.township)]
         if not wanted:
             return found
@@ -330,8 +383,13 @@ class AppealStore:
             box = query.box or (None, None, None, None)
             for column, value in zip(columns, (i, *box, query.township, query.since), strict=True):
                 column.append(value)
-        for row in await self.pool.fetch(NEAR_SQL, *columns):
-            found[row["i"]].append(row)
+        rows = await self.pool.fetch(NEAR_SQL, *columns)
+        missing = self.candidates.missing(row[1] for row in rows)
+        if missing:
+            for row in await self.pool.fetch(CANDIDATES_SQL, missing):
+                self.candidates.remember(candidate_of(row))
+        for i, case_id, township in rows:
+            found[i].append(self.candidates.get(case_id, township))
         return found
 
     async def by_idempotency_key(self, key: str) -> asyncpg.Record | None:

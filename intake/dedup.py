@@ -97,13 +97,21 @@ def _require_aware(moment: datetime, what: str) -> None:
 # Each appeal is compared with up to the ~200 newest open cases near it, and a busy street's
 # newest cases are the same for the next appeals too: remembering their comparable texts
 # keeps a burst of appeals in one place from normalising the same texts over and over.
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16_384)
 def _comparable(text: str) -> str:
     """Normalised characters without punctuation or boilerplate: what says *which* matter."""
     chars = "".join(ch for ch in normalise(text) if ch.isalnum())
     for phrase in BOILERPLATE:
         chars = chars.replace(phrase, "")
     return chars
+
+
+@lru_cache(maxsize=16_384)
+def _comparable_text(title: str, description: str) -> str:
+    """``_comparable`` of title and description together, remembered by the two parts: a
+    candidate's strings are the same objects appeal after appeal (intake keeps them), so
+    this look-up hashes nothing new, where joining them first would for every comparison."""
+    return _comparable(f"{title}{description}")
 
 
 def text_similarity(a: str, b: str) -> float:
@@ -207,7 +215,7 @@ def _similarities(title: str, description: str, candidates: list[Candidate], *, 
     scores = [0.0] * len(candidates)
     pairs = (
         (_comparable(title), [_comparable(c.title) for c in candidates]),
-        (_comparable(f"{title}{description}"), [_comparable(f"{c.title}{c.description}") for c in candidates]),
+        (_comparable_text(title, description), [_comparable_text(c.title, c.description) for c in candidates]),
     )
     # The cutoff a hair lower, so that rounding never drops a score the caller would keep.
     cutoff = max(0.0, at_least * 100 - 1e-6)

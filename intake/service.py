@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from intake import domain, repository
-from intake.appeal_store import NEAR_LIMIT, AppealStore, NearQuery, StoredAppeal, asyncpg_dsn
+from intake.appeal_store import NEAR_LIMIT, AppealStore, NearQuery, StoredAppeal, asyncpg_dsn, candidate_of
 from intake.classify import Classification, classify
 from intake.dedup import Candidate, Match, bounding_box, find_duplicate
 from intake.handlers import _entry as timeline_entry  # the row record_own_events writes
@@ -198,7 +198,7 @@ async def file_appeal(
     plan = _plan(ctx, data)
     candidates = (await ctx.store.open_cases_near([plan.near]))[0]
     (sequence,) = await ctx.store.sequence_numbers(1)
-    duplicate = _duplicate_of(ctx, data, plan, [_candidate(r) for r in candidates])
+    duplicate = _duplicate_of(ctx, data, plan, candidates)
     stored, filed = _prepare(ctx, data, plan, actor=actor, sequence=sequence, duplicate=duplicate,
                              idempotency_key=idempotency_key, fingerprint=fingerprint)
     if await ctx.store.file(stored):
@@ -257,14 +257,14 @@ async def _try_batch(ctx: IntakeContext, items: list[AppealInput], *, actor: Act
     prepared: list[StoredAppeal] = []
     for position, index in enumerate(new):
         item, plan = items[index], plans[index]
-        candidates = _with_batch(plan, [_candidate(r) for r in near[position]], batch_open)
+        candidates = _with_batch(plan, near[position], batch_open)
         duplicate = _duplicate_of(ctx, item, plan, candidates)
         stored, filed = _prepare(ctx, item, plan, actor=actor, sequence=sequences[position], duplicate=duplicate,
                                  idempotency_key=None, fingerprint=request_fingerprint(item))
         prepared.append(stored)
         results[index] = filed
         if filed.status in repository.OPEN_STATUSES:
-            batch_open.append(_candidate(stored.row))
+            batch_open.append(candidate_of(stored.row))
     if prepared:
         try:
             async with store.pool.acquire() as conn, conn.transaction():
@@ -315,10 +315,6 @@ def _plan(ctx: IntakeContext, data: AppealInput) -> _Plan:
         since = now - timedelta(days=settings.duplicate_window_days)
         near = NearQuery(box=box, township=place.township, since=since) if box or place.township else None
     return _Plan(now, rejection, found, place, near)
-
-
-def _candidate(row) -> Candidate:
-    return Candidate(row["case_id"], row["title"], row["description"], row["lat"], row["lng"], row["township"], row["created_at"])
 
 
 def _with_batch(plan: _Plan, stored: list[Candidate], batch_open: list[Candidate]) -> list[Candidate]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from intake.appeal_store import CandidateCache
 from intake.dedup import Candidate, Match, _similarities, bounding_box, find_duplicate, haversine_m, text_similarity
 from shared import geo
 from shared.geo import EARTH_RADIUS_M
@@ -188,3 +189,18 @@ def _destination(lat: float, lng: float, metres: float, bearing_deg: float) -> t
     p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
     l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
     return math.degrees(p2), math.degrees(l2)
+
+
+def test_the_candidate_cache_forgets_the_first_remembered_and_takes_the_township_given():
+    cache = CandidateCache(size=2)
+    at = datetime(2026, 5, 1, 9, tzinfo=UTC)
+    a, b, c = (Candidate(case_id, "路灯不亮", "", None, None, "LB-XC-CG", at) for case_id in "abc")
+    for candidate in (a, b, c):
+        cache.remember(candidate)
+    assert len(cache) == 2
+    assert cache.missing(["a", "b", "c", "a", "d"]) == ["a", "d"]  # each unknown once, in order
+    assert cache.get("b", "LB-XC-CG") is b
+    moved = cache.get("c", "LB-XC-TW")  # a manual triage moved it
+    assert moved.township == "LB-XC-TW" and moved[:5] == c[:5] and moved.received_at == c.received_at
+    with pytest.raises(KeyError):
+        cache.get("a", "LB-XC-CG")

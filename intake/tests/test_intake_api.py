@@ -12,6 +12,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
+from intake.appeal_store import CandidateCache
 from intake.models import appeals
 from shared.cloudevents import header
 from shared.db import processed_events
@@ -157,6 +158,30 @@ async def test_a_second_report_of_the_same_matter_nearby_is_merged(intake):
     assert second["status"] == "merged" and second["merged_into"] == first["case_id"]
     types = await eventually(lambda: _timeline_types(intake, second["case_id"], 3))
     assert "case.merged" in types
+
+
+async def test_the_duplicate_search_reads_what_intake_does_not_remember_and_sees_a_triaged_township(intake):
+    """Intake remembers candidates' texts (``CandidateCache``): a case it never met (filed by
+    another replica, or forgotten) is read from the database, and a township moved by a
+    manual triage counts, not the township the case had when it was remembered."""
+    text = {"title": "六纳村文化室屋顶漏雨", "description": "六纳村文化室屋顶漏雨，墙面发霉。"}
+    first = (await post(intake, {**STREETLAMP, **text, "location": None})).json()
+    assert first["status"] == "triage"  # nowhere: not searched, not a place to search
+    triage = {"category": "烦心事", "subject_class": "disputes", "urgency": "normal", "township": "LB-XC-TW"}
+    answer = await intake.client.post(f"/api/v1/appeals/{first['case_id']}/triage", json=triage, headers=CENTRE)
+    assert answer.status_code == 200, answer.text
+
+    store = intake.runtime.extras["intake"].store
+    assert store.candidates.get(first["case_id"], None).township is None  # remembered as filed
+    again = {**STREETLAMP, **text, "contact": {"name": "蓝女士", "phone": "13900002222"},
+             "location": {"address": "忻城县通挽镇六纳村"}}  # fmt: skip
+    second = (await post(intake, again)).json()
+    assert second["status"] == "merged" and second["merged_into"] == first["case_id"]
+
+    store.candidates = CandidateCache()  # as a replica that never met either case
+    third = (await post(intake, {**again, "contact": {"name": "覃先生", "phone": "13900003333"}})).json()
+    assert third["status"] == "merged" and third["merged_into"] == first["case_id"]
+    assert store.candidates.missing([first["case_id"]]) == []  # read once, remembered again
 
 
 async def test_bad_input_is_a_problem_naming_the_field(intake):
