@@ -1,0 +1,24 @@
+"""The pipeline bench's own arithmetic: how it counts a rate and when it calls the target met."""
+
+from __future__ import annotations
+
+from bench.pipeline import TARGET_RATE, output_rate, sustained
+
+
+def test_orders_at_even_spacing_give_the_rate_they_came_at():
+    assert output_rate([1000 + 2 * i for i in range(8001)]) == 500.0  # one order every 2 ms
+    assert output_rate([5]) == 0.0 and output_rate([]) == 0.0
+
+
+def test_a_path_falling_behind_shows_the_rate_it_managed():
+    assert round(output_rate([round(i * 1000 / 450) for i in range(4501)])) == 450
+
+
+def test_the_target_needs_every_appeal_accepted_and_dispatched_fast_enough_in_time():
+    kept_up = dict(offered=8000, accepted=8000, filed=8000, dispatched=8000, per_s=TARGET_RATE + 10, p99_s=0.6)
+    assert sustained(**kept_up)
+    assert not sustained(**(kept_up | {"accepted": 7999}))  # one answered late or not 201
+    assert not sustained(**(kept_up | {"dispatched": 7999}))  # one never got its order
+    assert not sustained(**(kept_up | {"per_s": TARGET_RATE - 1}))
+    assert not sustained(**(kept_up | {"p99_s": 2.0})) and not sustained(**(kept_up | {"p99_s": None}))
+    assert not sustained(**(kept_up | {"offered": 0, "accepted": 0, "filed": 0, "dispatched": 0}))
