@@ -87,16 +87,6 @@ plumbing_state = Table(
 )
 
 
-# asyncpg prepares every statement once per connection, and after five runs PostgreSQL may
-# keep one plan for any parameters. A service starts on empty tables: a look-up by key
-# planned then scans the table (nothing else is cheaper on no rows), and keeps scanning it
-# as the table grows until an autoanalyze happens to invalidate the plan — in the pipeline
-# bench, SLA's clocks-by-case took 20 ms a batch instead of 0.4. Planning each run costs a
-# fraction of a millisecond, and these engines run batches and page reads, not a hot
-# per-request path (intake's filing has its own pool, ``intake.appeal_store``).
-PLAN_CACHE_MODE = "force_custom_plan"
-
-
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
@@ -109,7 +99,6 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # JSONB through orjson: faster, and it keeps Chinese text as UTF-8.
         json_serializer=lambda obj: orjson.dumps(obj).decode(),
         json_deserializer=orjson.loads,
-        connect_args={"server_settings": {"plan_cache_mode": PLAN_CACHE_MODE}},
     )
 
 
