@@ -187,7 +187,14 @@ def measure(
 ) -> tuple[dict[str, Any], dict[str, Figure], dict[str, str], dict[str, str]]:
     """Run the phases against PostgreSQL and a broker of the bench's own, stopped whatever happens."""
     with tempfile.TemporaryDirectory(prefix="jiesu-bench-") as tmp:
-        postgres = EmbeddedPostgres(Path(tmp) / "pg", free_port(), log_path=log_dir / "postgres.log")
+        # Each phase's databases are seconds old. PostgreSQL's autovacuum looks for tables to
+        # analyze once a minute by default, so a phase could run whole on tables without
+        # statistics, on plans made for empty tables (a look-up by key scanning the table
+        # it has grown into) — a start-up state, not the steady one a county's database is in.
+        # Looking every few seconds gives the tables statistics as they fill.
+        postgres = EmbeddedPostgres(
+            Path(tmp) / "pg", free_port(), log_path=log_dir / "postgres.log", settings={"autovacuum_naptime": "5s"}
+        )
         broker = TansuBroker(free_port(), log_path=log_dir / "broker.log")
         try:
             say(f"starting PostgreSQL and the broker (logs in {log_dir})")

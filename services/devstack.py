@@ -145,7 +145,9 @@ class EmbeddedPostgres:
         host: str = "127.0.0.1",
         log_path: Path | None = None,
         port_env_var: str = "POSTGRES_PORT",
+        settings: dict[str, str] | None = None,
     ) -> None:
+        """``settings``: more server settings (``-c name=value``) over ours."""
         _require_loopback(host)
         # Absolute, because the tools run with cwd="/" (the PostgreSQL user may not be allowed into ours).
         self.data_dir = Path(data_dir).absolute()
@@ -153,6 +155,7 @@ class EmbeddedPostgres:
         self.host = host
         self.log_path = Path(log_path).absolute() if log_path is not None else self.data_dir / "postgres.log"
         self.port_env_var = port_env_var
+        self.settings = dict(settings or {})
         self.pid: int | None = None
 
     @property
@@ -185,6 +188,7 @@ class EmbeddedPostgres:
                 "-c max_connections=300",  # every service keeps a pool, tests run many services
                 "-c shared_buffers=128MB",
                 "-c fsync=on",  # stays on: we measure durable writes
+                *(f"-c {name}={value}" for name, value in self.settings.items()),
             ]
         )
         wait = max(1, math.ceil(timeout))

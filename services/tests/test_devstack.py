@@ -115,6 +115,13 @@ async def test_postgres_serves_databases_it_creates_and_drops(tmp_path: Path, cl
         await fetchval(pg.url_for("intake_test"), "select 1")
 
 
+async def test_postgres_takes_more_settings_over_its_own(tmp_path: Path, cleanup) -> None:
+    pg = cleanup(EmbeddedPostgres(tmp_path / "pg", free_port(), settings={"autovacuum_naptime": "5s"}))
+    pg.start()
+    assert await fetchval(pg.url, "show autovacuum_naptime") == "5s"
+    assert await fetchval(pg.url, "show fsync") == "on"  # ours stay
+
+
 async def test_postgres_keeps_data_across_restarts(tmp_path: Path, cleanup) -> None:
     pg = cleanup(EmbeddedPostgres(tmp_path / "pg", free_port()))
     pg.start()
