@@ -14,6 +14,12 @@ def test_a_path_falling_behind_shows_the_rate_it_managed():
     assert round(output_rate([round(i * 1000 / 450) for i in range(4501)])) == 450
 
 
+def test_one_late_order_does_not_count_as_time_spent_on_all_of_them():
+    times = [2 * i for i in range(8000)]
+    assert output_rate(times + [times[-1] + 1500]) == 500.0  # the last case waited 1.5 s more
+    assert output_rate([times[0] - 1500] + times) == 500.0
+
+
 def test_the_target_needs_every_appeal_accepted_and_dispatched_fast_enough_in_time():
     kept_up = dict(offered=8000, accepted=8000, filed=8000, dispatched=8000, per_s=TARGET_RATE + 10, p99_s=0.6)
     assert sustained(**kept_up)
