@@ -24,6 +24,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 import asyncpg
@@ -107,6 +108,10 @@ _NEAR_OPEN = f"created_at >= q.since AND status IN ({_OPEN}) AND merged_into IS 
 # newest open cases received since the window's start in the box or the same township,
 # per appeal, in one round trip. Each side reads its own partial index newest first and
 # stops at the limit; one ``OR`` would read every open case of a busy township, then sort.
+# The two sides are merged newest first as they come (UNION ALL, a merge of two sorted
+# streams) rather than made distinct by PostgreSQL (UNION: hash, then sort again, which took
+# as long as reading the rows): a case both sides name comes twice, and
+# ``AppealStore.open_cases_near`` keeps its first and the newest ``NEAR_LIMIT``.
 # It names the cases (and their township, which a manual triage may change); their texts,
 # which never change, come from ``CandidateCache`` or else ``CANDIDATES_SQL``.
 NEAR_SQL = f"""
@@ -118,14 +123,13 @@ CROSS JOIN LATERAL (
         (SELECT {_NEAR_COLUMNS} FROM appeals
          WHERE q.township IS NOT NULL AND township = q.township AND {_NEAR_OPEN}
          ORDER BY created_at DESC LIMIT {NEAR_LIMIT})
-        UNION
+        UNION ALL
         (SELECT {_NEAR_COLUMNS} FROM appeals
          WHERE q.min_lat IS NOT NULL  -- no box: skipped as a whole, not scanned row by row
            AND lat BETWEEN q.min_lat AND q.max_lat AND lng BETWEEN q.min_lng AND q.max_lng AND {_NEAR_OPEN}
          ORDER BY created_at DESC LIMIT {NEAR_LIMIT})
     ) AS either
     ORDER BY created_at DESC
-    LIMIT {NEAR_LIMIT}
 ) a
 """
 
@@ -219,6 +223,17 @@ def appeal_columns(appeals: Sequence[StoredAppeal]) -> list[list[Any]]:
 def candidate_of(row: Any) -> Candidate:
     """An appeal's row (a record, or the dict filing stores) as a 并单 candidate."""
     return Candidate(row["case_id"], row["title"], row["description"], row["lat"], row["lng"], row["township"], row["created_at"])
+
+
+def newest_distinct(
+    rows: Iterable[Sequence[Any]], queries: int, limit: int = NEAR_LIMIT
+) -> list[list[tuple[str, str | None]]]:
+    """``NEAR_SQL``'s rows ``(query, case id, township)``, newest first, as each query's first
+    ``limit`` distinct cases: a case both sides of the search name comes twice."""
+    named: list[dict[str, str | None]] = [{} for _ in range(queries)]
+    for i, case_id, township in rows:
+        named[i].setdefault(case_id, township)
+    return [list(islice(cases.items(), limit)) for cases in named]
 
 
 class CandidateCache:
@@ -374,23 +389,21 @@ class AppealStore:
 
     async def open_cases_near(self, queries: Sequence[NearQuery | None]) -> list[list[Candidate]]:
         """For each query (None: nothing to look for), the open cases near it, newest first."""
-        found: list[list[Candidate]] = [[] for _ in queries]
         wanted = [(i, q) for i, q in enumerate(queries) if q is not None and (q.box is not None or q.township)]
         if not wanted:
-            return found
+            return [[] for _ in queries]
         columns: list[list[Any]] = [[] for _ in range(7)]
         for i, query in wanted:
             box = query.box or (None, None, None, None)
             for column, value in zip(columns, (i, *box, query.township, query.since), strict=True):
                 column.append(value)
-        rows = await self.pool.fetch(NEAR_SQL, *columns)
-        missing = self.candidates.missing(row[1] for row in rows)
+        named = newest_distinct(await self.pool.fetch(NEAR_SQL, *columns), len(queries))
+        missing = self.candidates.missing(case_id for cases in named for case_id, _ in cases)
         if missing:
             for row in await self.pool.fetch(CANDIDATES_SQL, missing):
                 self.candidates.remember(candidate_of(row))
-        for i, case_id, township in rows:
-            found[i].append(self.candidates.get(case_id, township))
-        return found
+        get = self.candidates.get
+        return [[get(case_id, township) for case_id, township in cases] for cases in named]
 
     async def by_idempotency_key(self, key: str) -> asyncpg.Record | None:
         return await self.pool.fetchrow(BY_KEY_SQL, key)

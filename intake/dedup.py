@@ -157,8 +157,46 @@ def _required_similarity(
     if distance is not None:
         return min_similarity if distance <= max_distance_m else None
     if township and township == candidate.township:
-        return min(1.0, min_similarity + NO_COORDINATES_STRICTER)
+        return _township_only(min_similarity)
     return None
+
+
+def _township_only(min_similarity: float) -> float:
+    """The similarity needed when only the township says two appeals are near."""
+    return min(1.0, min_similarity + NO_COORDINATES_STRICTER)
+
+
+def _in_window(candidates: Iterable[Candidate], earliest: datetime, latest: datetime) -> list[Candidate]:
+    """The candidates received within ``[earliest, latest]``; a naive time among them is a ValueError naming it."""
+    candidates = list(candidates)
+    try:
+        return [c for c in candidates if earliest <= c.received_at <= latest]
+    except TypeError:  # naive against aware: find which, and say so
+        for candidate in candidates:
+            _require_aware(candidate.received_at, f"candidate {candidate.case_id} received_at")
+        raise
+
+
+def _reachable(
+    lat: float | None, lng: float | None, township: str | None, candidates: list[Candidate], *,
+    max_distance_m: float, min_similarity: float,
+) -> list[tuple[Candidate, float | None, float]]:
+    """``(candidate, distance, similarity it needs)`` for each candidate within reach
+    (``_required_similarity``). An appeal without coordinates reaches only its township's
+    cases, at the stricter similarity, whatever theirs: one comparison each, not two calls
+    (a street's 200 candidates per appeal made those calls most of the search's time)."""
+    if lat is None or lng is None:
+        if not township:
+            return []
+        needed = _township_only(min_similarity)
+        return [(c, None, needed) for c in candidates if c.township == township]
+    reachable = []
+    for candidate in candidates:
+        distance = _distance(lat, lng, candidate)
+        needed = _required_similarity(distance, township, candidate, max_distance_m=max_distance_m, min_similarity=min_similarity)
+        if needed is not None:
+            reachable.append((candidate, distance, needed))
+    return reachable
 
 
 def find_duplicate(
@@ -178,19 +216,10 @@ def find_duplicate(
     _require_aware(received_at, "received_at")
     if max_distance_m < 0 or window < timedelta(0) or not 0 <= min_similarity <= 1:
         raise ValueError("max_distance_m and window must not be negative; min_similarity is in 0..1")
-    earliest = received_at - window
-    reachable: list[tuple[Candidate, float | None, float]] = []  # (candidate, distance, similarity it needs)
-    for candidate in candidates:
-        if candidate.received_at.utcoffset() is None:
-            _require_aware(candidate.received_at, f"candidate {candidate.case_id} received_at")
-        if not earliest <= candidate.received_at <= received_at:
-            continue
-        distance = _distance(lat, lng, candidate)
-        needed = _required_similarity(
-            distance, township, candidate, max_distance_m=max_distance_m, min_similarity=min_similarity
-        )
-        if needed is not None:
-            reachable.append((candidate, distance, needed))
+    reachable = _reachable(
+        lat, lng, township, _in_window(candidates, received_at - window, received_at),
+        max_distance_m=max_distance_m, min_similarity=min_similarity,
+    )  # fmt: skip
     if not reachable:
         return None
     lowest = min(needed for _, _, needed in reachable)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from intake.appeal_store import CandidateCache
+from intake.appeal_store import CandidateCache, newest_distinct
 from intake.dedup import Candidate, Match, _similarities, bounding_box, find_duplicate, haversine_m, text_similarity
 from shared import geo
 from shared.geo import EARTH_RADIUS_M
@@ -204,3 +204,10 @@ def test_the_candidate_cache_forgets_the_first_remembered_and_takes_the_township
     assert moved.township == "LB-XC-TW" and moved[:5] == c[:5] and moved.received_at == c.received_at
     with pytest.raises(KeyError):
         cache.get("a", "LB-XC-CG")
+
+
+def test_a_case_both_sides_of_the_search_name_counts_once_and_the_newest_are_kept():
+    # (query, case, township) newest first, as NEAR_SQL merges the township side and the box side
+    rows = [(0, "c9", "CG"), (1, "d1", "TW"), (0, "c9", "CG"), (0, "c8", "CG"), (0, "c7", None), (0, "c8", "CG")]
+    assert newest_distinct(rows, 3, limit=2) == [[("c9", "CG"), ("c8", "CG")], [("d1", "TW")], []]
+    assert newest_distinct(rows, 2)[0] == [("c9", "CG"), ("c8", "CG"), ("c7", None)]

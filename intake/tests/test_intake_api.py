@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +13,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
-from intake.appeal_store import CandidateCache
+from intake.appeal_store import CandidateCache, NearQuery
+from intake.dedup import bounding_box
 from intake.models import appeals
 from shared.cloudevents import header
 from shared.db import processed_events
@@ -182,6 +184,26 @@ async def test_the_duplicate_search_reads_what_intake_does_not_remember_and_sees
     third = (await post(intake, {**again, "contact": {"name": "覃先生", "phone": "13900003333"}})).json()
     assert third["status"] == "merged" and third["merged_into"] == first["case_id"]
     assert store.candidates.missing([first["case_id"]]) == []  # read once, remembered again
+
+
+async def test_the_search_for_duplicates_names_each_open_case_once_newest_first(intake):
+    """An appeal with coordinates is searched for by its township and by a box around it: a
+    case both sides find is one candidate, not two."""
+    place = {"address": "忻城县通挽镇六纳村", "lat": 24.0661, "lng": 108.6655}
+    texts = ("六纳村球场围栏倒了", "六纳村小学门口缺减速带", "六纳村自来水浑浊发黄")
+    filed = [
+        (await post(intake, {**STREETLAMP, "title": title, "description": title, "location": place,
+                             "contact": {"name": "覃女士", "phone": f"1390000{k:04d}"}})).json()
+        for k, title in enumerate(texts)
+    ]  # fmt: skip
+    assert all(f["status"] != "merged" for f in filed)
+    store = intake.runtime.extras["intake"].store
+    box = bounding_box(place["lat"], place["lng"], 300)
+    (found,) = await store.open_cases_near([NearQuery(box=box, township="LB-XC-TW", since=datetime.now(UTC) - timedelta(days=1))])
+    ids = [c.case_id for c in found]
+    assert len(ids) == len(set(ids))
+    assert [i for i in ids if i in {f["case_id"] for f in filed}] == [f["case_id"] for f in reversed(filed)]
+    assert [c.received_at for c in found] == sorted((c.received_at for c in found), reverse=True)
 
 
 async def test_bad_input_is_a_problem_naming_the_field(intake):
