@@ -11,11 +11,26 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+# Every port free_port handed out in this process: see there.
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """An unused TCP port on ``host``, chosen by the kernel (it can be taken again before you use it)."""
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """An unused TCP port on ``host``, chosen by the kernel, and never one this process was
+    given before.
+
+    Ports for several servers are often chosen before any of them binds, and the kernel may
+    give the same free port to two calls in a row (the first is free again until its server
+    starts): the second server then fails to bind. Another process can still take a port
+    before you use it."""
+    for _ in range(100):
+        with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no port on {host} that was not handed out before, after 100 tries")
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -77,6 +77,13 @@ def test_free_port_is_free_until_someone_listens_on_it() -> None:
         assert not port_is_free(port)
 
 
+def test_free_port_never_hands_out_a_port_twice() -> None:
+    # Ports for a fixture's servers are chosen before any binds; the kernel would give the
+    # same free port to calls in a row now and then, and two servers would meet on it.
+    ports = [free_port() for _ in range(3000)]
+    assert len(set(ports)) == len(ports)
+
+
 def test_servers_refuse_non_loopback_addresses(tmp_path: Path) -> None:
     # PostgreSQL trusts every client, so it must never be reachable from another machine.
     with pytest.raises(ValueError, match="loopback"):
