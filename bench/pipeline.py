@@ -91,7 +91,7 @@ def _steps(ctx: Context) -> tuple[float, ...]:
 
 
 async def pipeline(ctx: Context) -> dict[str, Figure]:
-    """Every service, at each step; then (not in a quick run) the path's services alone at the target."""
+    """Every service, at each step; then (not in a quick run) the path's services alone, a little over the target."""
     figures = await _run(ctx, "pipeline", SERVICES, _steps(ctx))
     if ctx.timing is not QUICK:
         figures |= await _run(ctx, "pipeline_path", PATH, (float(PATH_RATE),))
