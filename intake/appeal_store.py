@@ -373,10 +373,10 @@ class AppealStore:
         args = [*appeal_columns(appeals), *outbox_columns(appeals), *timeline_columns(appeals)]
         rows = await (conn or self.pool).fetch(INSERT_SQL, *args)
         inserted = {row[0] for row in rows}
-        # The next appeals nearby will meet these. One that is rolled back is never named
-        # by the duplicate search, so remembering it does no harm.
+        # The next appeals nearby will meet the open ones. One that is rolled back is never
+        # named by the duplicate search, so remembering it does no harm.
         for appeal in appeals:
-            if appeal.case_id in inserted:
+            if appeal.case_id in inserted and appeal.row["status"] in OPEN_STATUSES:
                 self.candidates.remember(candidate_of(appeal.row))
         if conn is None:
             self.committed(bool(inserted))

@@ -51,11 +51,15 @@ def to_message(event: EventBase) -> KafkaMessage:
     return KafkaMessage(key=event.partition_key.encode(), value=encode_event(event), headers=to_headers(event))
 
 
+def _text(value: bytes | bytearray | str) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else value
+
+
 def header(headers: Headers | tuple | None, name: str) -> str | None:
     """The first header of that name, decoded; None when absent."""
     for key, value in headers or ():
         if key == name:
-            return value.decode() if isinstance(value, bytes | bytearray) else value
+            return _text(value)
     return None
 
 
@@ -65,7 +69,7 @@ def attributes(headers: Headers | tuple | None) -> dict[str, str]:
     found: dict[str, str] = {}
     for key, value in headers or ():
         if key not in found:
-            found[key] = value.decode() if isinstance(value, bytes | bytearray) else value
+            found[key] = _text(value)
     return found
 
 

@@ -84,6 +84,7 @@ class _Parked:
 @dataclass
 class _Item:
     record: ConsumerRecord
+    kind: str  # its ce_type header ("?" when it has none)
     handler: Handler | None = None
     event: EventBase | None = None
     unreadable: str | None = None  # why the record cannot be read as an event
@@ -351,7 +352,8 @@ class EventConsumer:
         items = []
         for record in records:
             attrs = attributes(record.headers)
-            item = _Item(record, handler=self.handlers.get(attrs.get("ce_type") or ""))
+            kind = attrs.get("ce_type") or "?"
+            item = _Item(record, kind, handler=self.handlers.get(kind))
             if item.handler is not None and self._skip_sources and attrs.get("ce_source") in self._skip_sources:
                 item.handler = None
             if item.handler is not None:
@@ -366,7 +368,7 @@ class EventConsumer:
         """A record with nothing to apply: skipped unread, or parked at once when it cannot
         be read (no retry can help it). True when it was one of those."""
         if item.handler is None:
-            metrics.EVENTS_HANDLED.labels(self.service, header(item.record.headers, "ce_type") or "?", "skipped").inc()
+            metrics.EVENTS_HANDLED.labels(self.service, item.kind, "skipped").inc()
         elif item.unreadable is not None:
             outcome.parked.append(_Parked(item.record, item.unreadable, 1))
             await self._park(uow, item.record, item.unreadable, 1)
