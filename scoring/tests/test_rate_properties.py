@@ -94,7 +94,7 @@ two_way_rows = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     cases=st.lists(case_rows, max_size=8), orders=st.lists(order_rows, max_size=14), ratings=st.lists(rating_rows, max_size=6),
     cards=st.lists(card_rows, max_size=4), two_way=st.lists(two_way_rows, max_size=6),
@@ -199,13 +199,16 @@ def histories(draw) -> History:
             return history  # still waiting for verification when the figures are read
         case.closed(later())
         history.closed = True
-        rating = draw(st.sampled_from(RATINGS))
+        # Unsatisfied ratings and redos are drawn often: two or three rounds of one unit in a
+        # period are what broke the figures.
+        unhappy = st.sampled_from(["不满意", "不满意", "满意", "基本满意"])
+        rating = draw(unhappy)
         source = draw(st.sampled_from(["callback", "app"]))
         case.rated(rating, later(), round=redo_round, source=source)
-        if draw(st.booleans()):  # the app's rating and the callback's of one round: the later counts
-            rating = draw(st.sampled_from(RATINGS))
+        if draw(st.integers(0, 3)) == 0:  # the app's rating and the callback's of one round: the later counts
+            rating = draw(unhappy)
             case.rated(rating, later(), round=redo_round, source="app" if source == "callback" else "callback")
-        if rating != "不满意" or redo_round == 3 or not draw(st.booleans()):
+        if rating != "不满意" or redo_round == 3 or draw(st.integers(0, 3)) == 0:
             return history
         case.reopened(lead_unit, redo_round + 1, later())  # 重办: back to the unit that answered
         history.closed = False
@@ -286,7 +289,7 @@ async def test_lifecycle_histories_give_200_and_parts_within_wholes(scoring, inf
     on the test's event loop, where the service and its client live."""
     loop = asyncio.get_running_loop()
 
-    @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(histories(), min_size=1, max_size=4))
     def example(drawn: list[History]) -> None:
         async def run() -> None:
