@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from scoring.domain import Weights, percent, rate
 from scoring.periods import Period
-from scoring.rates import Counts
+from scoring.rates import RATE_PARTS, Counts
 
 TITLES = {"week": "一周一通报", "month": "一月一点评"}
 SUBJECT_NAMES = {
@@ -43,8 +43,8 @@ def build_bulletin(
         row["previous_score"] = before["score"] if before else None
     (_, now_view, now_counts), (_, before_view, before_counts) = trend[-1], trend[-2]
     comparison = {}
-    for name, part, whole in (("resolution", "solved", "accepted"), ("satisfaction", "satisfied", "rated"),
-                              ("response", "signed_on_time", "orders")):
+    for name in ("resolution", "satisfaction", "response"):
+        part, whole = RATE_PARTS[name]
         now_rate = rate(getattr(now_counts, part), getattr(now_counts, whole))
         before_rate = rate(getattr(before_counts, part), getattr(before_counts, whole))
         comparison[name] = {"now": percent(now_rate), "before": percent(before_rate), "change_points": _delta(now_rate, before_rate)}

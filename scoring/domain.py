@@ -28,14 +28,17 @@ def percent(value: Fraction | None, places: int = 2) -> str:
 
 @dataclass(frozen=True)
 class Weights:
-    """Composite weights (Zhungeer: response 30 / resolution 35 / satisfaction 35), versioned;
-    ``township_rating`` is the share given to the townships' ratings of a department."""
+    """Composite weights, versioned; ``township_rating`` is the share given to the townships'
+    ratings of a department (乡评县). The defaults are the shipped version 2 (migration
+    scoring_0004): the townships' weight in rating county departments is raised (县乡履职双向
+    考核评价) to 20 of 100, Zhungeer's response 30 / resolution 35 / satisfaction 35 kept in
+    proportion on the other 80. Version 1 was Zhungeer's alone (township rating 0)."""
 
-    version: int = 1
-    response: Fraction = Fraction(30)
-    resolution: Fraction = Fraction(35)
-    satisfaction: Fraction = Fraction(35)
-    township_rating: Fraction = Fraction(0)
+    version: int = 2
+    response: Fraction = Fraction(24)
+    resolution: Fraction = Fraction(28)
+    satisfaction: Fraction = Fraction(28)
+    township_rating: Fraction = Fraction(20)
 
     def total(self) -> Fraction:
         return self.response + self.resolution + self.satisfaction + self.township_rating

@@ -2,21 +2,29 @@
 
 What counts in a period (half-open local dates, ``scoring.periods``):
 - an area's (township's, county's) appeals: the cases *received* in the period there;
-  解决率 = solved / accepted (the practice's "appeals → resolved": 286 accepted, 275 solved);
 - a unit's work: its dispatch orders (交办单) *dispatched* in the period, and what became of
-  them: signed on time (响应率 = on-time signatures / orders), resolved on time, returned,
-  reopened for a redo, overdue;
+  them: signed on time, resolved on time, returned, overdue; and the distinct cases of those
+  orders: signed (accepted), answered (resolved), solved, sent back for a redo (reopened);
 - cards: yellow / red cards *issued* in the period;
-- satisfaction (满意率 = 满意 + 基本满意 over rated): each case's latest rated round only (for a
-  redo only the second rating counts), in the period when that latest rating was given; a
-  unit is rated for the rounds it handled.
+- satisfaction: each case's latest rated round only (for a redo only the second rating
+  counts), in the period when that latest rating was given; a unit is rated for the rounds
+  it handled.
+
+Every rate is a fraction of the same things (``RATE_PARTS``): its part is a subset of its
+whole by construction, whatever the rows say, so no history can make a rate exceed 100%:
+- orders: 响应率 = orders signed on time / orders; 退单率 = orders returned / orders;
+  按时办结率 = orders answered on time / orders answered;
+- cases: 解决率 = accepted cases solved / accepted cases; 重办率 = answered cases sent back
+  for a redo at least once / answered cases (a case redone twice is one case redone — what a
+  county's 考核 counts as 重办件 of its 办结件);
+- rated rounds (one per case, the latest): 满意率 = 满意 + 基本满意 / rated.
 Every rate is an exact fraction of integer counts (``scoring.domain.rate``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from fractions import Fraction
 
@@ -109,12 +117,12 @@ class Counts:
 
 @dataclass(frozen=True)
 class Rates:
-    response: Fraction | None  # 响应率: signed on time / orders
-    on_time_resolution: Fraction | None  # 按时办结率: resolved on time / resolved orders
-    resolution: Fraction | None  # 解决率: solved / accepted
-    satisfaction: Fraction | None  # 满意率: 满意 + 基本满意 / rated
-    return_rate: Fraction | None  # 退单率: returned / orders
-    reopen_rate: Fraction | None  # 重办率: reopened / resolved
+    response: Fraction | None  # 响应率: orders signed on time / orders
+    on_time_resolution: Fraction | None  # 按时办结率: orders answered on time / orders answered
+    resolution: Fraction | None  # 解决率: accepted cases solved / accepted cases
+    satisfaction: Fraction | None  # 满意率: 满意 + 基本满意 / rated rounds
+    return_rate: Fraction | None  # 退单率: orders returned / orders
+    reopen_rate: Fraction | None  # 重办率: answered cases redone at least once / answered cases
 
     def display(self) -> dict[str, str]:
         return {k: percent(v) for k, v in self.__dict__.items()}
@@ -123,15 +131,20 @@ class Rates:
         return {k: (None if v is None else f"{v.numerator}/{v.denominator}") for k, v in self.__dict__.items()}
 
 
+# Each rate as (part, whole) of ``Counts``: the one place that says what a rate is a fraction of
+# (the views publish it as ``rate_parts``; the bulletin's comparison reads it too).
+RATE_PARTS: dict[str, tuple[str, str]] = {
+    "response": ("signed_on_time", "orders"),
+    "on_time_resolution": ("resolved_on_time", "resolved_orders"),
+    "resolution": ("solved", "accepted"),
+    "satisfaction": ("satisfied", "rated"),
+    "return_rate": ("returned", "orders"),
+    "reopen_rate": ("reopened", "resolved"),
+}
+
+
 def rates(c: Counts) -> Rates:
-    return Rates(
-        response=rate(c.signed_on_time, c.orders),
-        on_time_resolution=rate(c.resolved_on_time, c.resolved_orders),
-        resolution=rate(c.solved, c.accepted),
-        satisfaction=rate(c.satisfied, c.rated),
-        return_rate=rate(c.returned, c.orders),
-        reopen_rate=rate(c.reopened, c.resolved),
-    )
+    return Rates(**{name: rate(getattr(c, part), getattr(c, whole)) for name, (part, whole) in RATE_PARTS.items()})
 
 
 def _order_counts(c: Counts, orders: Iterable[OrderRow]) -> None:
@@ -169,9 +182,9 @@ def area_counts(
             continue
         c.received += 1
         c.accepted += case.accepted
+        c.solved += case.accepted and case.solved
         c.resolved += case.resolved
-        c.solved += case.solved
-        c.reopened += case.reopened
+        c.reopened += case.resolved and case.reopened
     _order_counts(c, (o for o in orders if period.contains(o.dispatched_at)))
     _card_and_rating_counts(
         c, (k for k in cards if period.contains(k.occurred_at)), (r for r in ratings if period.contains(r.rated_at))
@@ -187,17 +200,20 @@ def unit_counts(
     cards: Iterable[CardRow] = (),
     round_units: dict[tuple[str, int], set[str]] | None = None,
 ) -> Counts:
-    """A unit's counts: its orders dispatched in the period (received = distinct cases,
-    accepted = signed, resolved / solved = the unit's own answers), its cards, and the
-    latest ratings of rounds it handled (named in the rating, else the round's orders)."""
+    """A unit's counts: its orders dispatched in the period, and their distinct cases
+    (received; accepted = signed; resolved = answered by the unit; solved = accepted and
+    answered as solved; reopened = answered and sent back to the unit for a redo, however
+    many times), its cards, and the latest ratings of rounds it handled (named in the
+    rating, else the round's orders)."""
     mine = [o for o in orders if o.unit == unit and period.contains(o.dispatched_at)]
     c = Counts()
     _order_counts(c, mine)
-    c.received = len({o.case_id for o in mine})
-    c.accepted = len({o.case_id for o in mine if o.signed})
-    c.resolved = len({o.case_id for o in mine if o.resolved})
-    c.solved = len({o.case_id for o in mine if o.resolved and o.solved})
-    c.reopened = sum(o.reopened for o in mine)
+    received = {o.case_id for o in mine}
+    accepted = {o.case_id for o in mine if o.signed}
+    resolved = {o.case_id for o in mine if o.resolved}
+    c.received, c.accepted, c.resolved = len(received), len(accepted), len(resolved)
+    c.solved = len(accepted & {o.case_id for o in mine if o.resolved and o.solved})
+    c.reopened = len(resolved & {o.case_id for o in mine if o.reopened})
     round_units = round_units if round_units is not None else units_by_round(orders)
     _card_and_rating_counts(
         c,
@@ -242,9 +258,16 @@ def is_favourable(row: TwoWayRow) -> bool:
     return row.score is not None and row.score >= 4
 
 
-def two_way_rate(unit: str, period: Period, rows: Iterable[TwoWayRow]) -> tuple[int, int]:
-    """(favourable, rated) for the ratings a unit received in the period."""
-    mine = [r for r in rows if r.rated_unit == unit and period.contains(r.rated_at)]
+TOWNSHIP_RATES_DEPARTMENT = "township_rates_department"  # 乡评县
+DEPARTMENT_RATES_CALL = "department_rates_call"  # 县评乡
+
+
+def two_way_rate(unit: str, period: Period, rows: Iterable[TwoWayRow], direction: str = TOWNSHIP_RATES_DEPARTMENT) -> tuple[int, int]:
+    """(favourable, rated) for the ratings of one direction a unit received in the period:
+    by default the townships' ratings of it as a department they called (乡评县, what the
+    composite's township-rating share weighs); ``DEPARTMENT_RATES_CALL`` gives the
+    departments' ratings of a township's calls (县评乡, shown, not weighed)."""
+    mine = [r for r in rows if r.rated_unit == unit and r.direction == direction and period.contains(r.rated_at)]
     return sum(is_favourable(r) for r in mine), len(mine)
 
 
@@ -253,23 +276,26 @@ class UnitScore:
     unit: str
     counts: Counts
     rates: Rates
-    two_way: tuple[int, int]  # favourable, rated
+    two_way: tuple[int, int]  # favourable, rated: the townships' ratings of the unit (乡评县)
     score: Fraction | None
     weights_version: int
     rank: int | None = None
-    extra: dict = field(default_factory=dict)
+    call_rating: tuple[int, int] = (0, 0)  # favourable, rated: departments' ratings of its calls (县评乡)
 
 
-def unit_score(unit: str, counts: Counts, two_way: tuple[int, int], weights: Weights) -> UnitScore:
-    """Composite out of 100: response / resolution / satisfaction, and the other side's
-    two-way ratings with the weights' township-rating share."""
+def unit_score(
+    unit: str, counts: Counts, two_way: tuple[int, int], weights: Weights, call_rating: tuple[int, int] = (0, 0)
+) -> UnitScore:
+    """Composite out of 100: response / resolution / satisfaction, and the townships'
+    ratings of the unit (乡评县, ``two_way``) with the weights' township-rating share; a
+    unit no township rated (a township itself) is scored on the other three parts."""
     r = rates(counts)
     favourable, rated = two_way
     score = composite(
         weights, response=r.response, resolution=r.resolution, satisfaction=r.satisfaction,
         township_rating=rate(favourable, rated),
     )
-    return UnitScore(unit, counts, r, two_way, score, weights.version)
+    return UnitScore(unit, counts, r, two_way, score, weights.version, call_rating=call_rating)
 
 
 def rank(scores: list[UnitScore]) -> list[UnitScore]:

@@ -11,11 +11,13 @@ from typing import Any
 
 from scoring import org, repository
 from scoring.bulletin import build_bulletin
-from scoring.domain import Weights, percent
+from scoring.domain import Weights, percent, rate
 from scoring.grid import GridPoints, rank_workers
 from scoring.handlers import unit_rating_row
 from scoring.periods import Period, period_of, recent
 from scoring.rates import (
+    DEPARTMENT_RATES_CALL,
+    RATE_PARTS,
     Counts,
     UnitScore,
     area_counts,
@@ -41,6 +43,20 @@ def counts_view(counts: Counts) -> dict[str, Any]:
     return {"counts": counts.__dict__.copy(), "rates": r.display(), "rates_exact": r.exact()}
 
 
+# What each rate is a fraction of (two names of ``counts``), told once per answer.
+RATE_PARTS_VIEW = {name: {"part": part, "whole": whole} for name, (part, whole) in RATE_PARTS.items()}
+
+
+def two_way_view(township_rating: tuple[int, int], call_rating: tuple[int, int]) -> dict[str, Any]:
+    """Two-way evaluation (县乡履职双向考核评价) of a unit: ``two_way`` — the townships' ratings
+    of it as a department they called (乡评县, weighed in its score); ``call_rating`` — the
+    departments' ratings of its calls as a township (县评乡: justified and complete)."""
+    def figures(pair: tuple[int, int]) -> dict[str, Any]:
+        favourable, rated = pair
+        return {"favourable": favourable, "rated": rated, "rate": percent(rate(favourable, rated))}
+    return {"two_way": figures(township_rating), "call_rating": figures(call_rating)}
+
+
 def period_view(period: Period) -> dict[str, str]:
     return {"kind": period.kind, "label": period.label, "from": period.start.isoformat(), "until": period.end.isoformat()}
 
@@ -50,15 +66,19 @@ def period_view(period: Period) -> dict[str, str]:
 
 async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[str, Any]:
     async with uow:
+        two_way: dict[str, Any] = {}
         if scope == "units":
             facts = await repository.load_facts(uow.session, Scope(units=(code,)), period.start_utc, period.end_utc)
             counts = unit_counts(code, period, facts.orders, facts.ratings, facts.cards, facts.round_units)
+            two_way = two_way_view(
+                two_way_rate(code, period, facts.two_way), two_way_rate(code, period, facts.two_way, DEPARTMENT_RATES_CALL)
+            )
         else:
             where = Scope(county=code) if scope == "counties" else Scope(township=code)
             facts = await repository.load_facts(uow.session, where, period.start_utc, period.end_utc)
             counts = area_counts(period, facts.cases, facts.orders, facts.ratings, facts.cards)
     return {"scope": scope[:-1] if scope != "counties" else "county", "code": code, "name": org.name_of(code),
-            "period": period_view(period), **counts_view(counts)}
+            "period": period_view(period), **counts_view(counts), "rate_parts": RATE_PARTS_VIEW, **two_way}
 
 
 # ------------------------------------------------------------------ composites
@@ -80,18 +100,20 @@ async def county_scores(session, county: str, period: Period, weights: Weights) 
     scores = []
     for unit in [*units, *seen]:
         counts = unit_counts(unit, period, facts.orders, facts.ratings, facts.cards, facts.round_units)
-        scores.append(unit_score(unit, counts, two_way_rate(unit, period, facts.two_way), weights))
+        scores.append(unit_score(
+            unit, counts, two_way_rate(unit, period, facts.two_way), weights,
+            call_rating=two_way_rate(unit, period, facts.two_way, DEPARTMENT_RATES_CALL),
+        ))
     return rank(scores)
 
 
 def score_view(s: UnitScore) -> dict[str, Any]:
-    favourable, rated = s.two_way
     return {
         "rank": s.rank, "unit": s.unit, "name": org.name_of(s.unit), "kind": org.kind_of(s.unit),
         "score": None if s.score is None else _two_places(s.score),
         "score_exact": None if s.score is None else f"{s.score.numerator}/{s.score.denominator}",
         "weights_version": s.weights_version,
-        "two_way": {"favourable": favourable, "rated": rated, "rate": percent(Fraction(favourable, rated) if rated else None)},
+        **two_way_view(s.two_way, s.call_rating),
         **counts_view(s.counts),
     }
 
@@ -105,7 +127,7 @@ async def composites(uow: UnitOfWork, county: str, period: Period, weights_versi
         weights = await current_weights(uow.session, weights_version)
         scores = await county_scores(uow.session, county, period, weights)
     return {"county": county, "name": org.name_of(county), "period": period_view(period),
-            "weights": weights_view(weights), "units": [score_view(s) for s in scores]}
+            "weights": weights_view(weights), "rate_parts": RATE_PARTS_VIEW, "units": [score_view(s) for s in scores]}
 
 
 async def publish(uow: UnitOfWork, actor: Actor, county: str, period: Period) -> dict[str, Any]:

@@ -81,6 +81,20 @@ class Case:
                   "dispatch", DISPATCH, at)
         return self
 
+    def whistled(self, call_id: str, township: str, lead: str, co: list[str], at: datetime) -> Case:
+        self._add(ev.WhistleBlown, ev.WhistleBlownData(call_id=call_id, township=township, lead_unit=lead, co_units=co,
+                                                       reason="多部门共同处置"), "dispatch", DISPATCH, at)
+        return self
+
+    def extended(self, order_no: str, unit: str, at: datetime, *, working_days: int = 3) -> Case:
+        """延期 requested and approved (scoring keeps no fact of it; the case's status does)."""
+        request = f"EXT-{order_no}-{len(self.events)}"
+        self._add(ev.ExtensionRequested, ev.ExtensionRequestedData(
+            order_no=order_no, unit=unit, request_id=request, working_days=working_days, reason="需采购材料"), "dispatch", DISPATCH, at)
+        self._add(ev.ExtensionApproved, ev.ExtensionApprovedData(
+            order_no=order_no, unit=unit, request_id=request, working_days=working_days), "dispatch", DISPATCH, at)
+        return self
+
     def closed(self, at: datetime) -> Case:
         self._add(ev.CaseClosed, ev.ClosedData(public_summary="已办结"), "dispatch", DISPATCH, at)
         return self

@@ -36,10 +36,21 @@ def test_nothing_to_rate_and_impossible_counts():
         rate(5, 4)
 
 
-def test_composite_with_default_and_raised_township_weights():
+def test_composite_with_zhungeer_and_raised_township_weights():
+    zhungeer = Weights(version=1, response=Fraction(30), resolution=Fraction(35), satisfaction=Fraction(35),
+                       township_rating=Fraction(0))
     parts = dict(response=Fraction(9, 10), resolution=Fraction(8, 10), satisfaction=Fraction(1))
-    assert composite(Weights(), **parts) == Fraction(30 * 90 + 35 * 80 + 35 * 100, 100)
-    raised = Weights(version=2, township_rating=Fraction(50))
+    assert composite(zhungeer, **parts) == Fraction(30 * 90 + 35 * 80 + 35 * 100, 100)
+    raised = Weights(version=3, township_rating=Fraction(50))
     with_rating = composite(raised, **parts, township_rating=Fraction(1, 2))
-    assert with_rating < composite(Weights(), **parts)  # a poor township rating now weighs in
-    assert composite(Weights(), response=None, resolution=Fraction(1), satisfaction=None) == 100
+    assert with_rating < composite(zhungeer, **parts)  # a poor township rating now weighs in
+    assert composite(zhungeer, response=None, resolution=Fraction(1), satisfaction=None) == 100
+
+
+def test_the_default_gives_the_townships_a_fifth_of_a_departments_score():
+    w = Weights()
+    assert (w.version, w.total(), w.township_rating) == (2, 100, 20)
+    assert (w.response, w.resolution, w.satisfaction) == (24, 28, 28)  # Zhungeer's 30 : 35 : 35 on the other 80
+    parts = dict(response=Fraction(1), resolution=Fraction(1), satisfaction=Fraction(1))
+    assert composite(w, **parts, township_rating=Fraction(0)) == 80  # every township unfavourable: 20 points lost
+    assert composite(w, **parts) == 100  # no township rated it (a township itself): scored on the other three

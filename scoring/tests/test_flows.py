@@ -90,28 +90,39 @@ async def test_two_way_ratings_flow_into_composites(scoring, infra):
         ("department_rates_call", "LB-XC-TW"),
     }
 
-    v1 = by_unit(await get(scoring, "/api/v1/scores", county="LB-XC", **WEEK))
-    # 住建局: signed on time, solved, citizen satisfied → 100; 水利局: signed, nothing solved → (30 + 35) / 100.
+    shipped = by_unit(await get(scoring, "/api/v1/scores", county="LB-XC", **WEEK))
+    # The shipped weights (version 2: 24 / 28 / 28 and the townships' rating 20). 住建局: signed on
+    # time, solved, citizen satisfied, township satisfied → 100; 水利局: signed, nothing solved,
+    # the township's poor rating → (24 + 28) / 100.
+    assert (shipped["LB-XC-ZJJ"]["score"], shipped["LB-XC-SLJ"]["score"]) == ("100.00", "52.00")
+    assert shipped["LB-XC-ZJJ"]["weights_version"] == 2
+    assert shipped["LB-XC-SLJ"]["two_way"] == {"favourable": 0, "rated": 1, "rate": "0.00%"}
+    # The department's rating of the call is the township's, shown and not weighed.
+    assert shipped["LB-XC-TW"]["call_rating"] == {"favourable": 1, "rated": 1, "rate": "100.00%"}
+    assert shipped["LB-XC-TW"]["two_way"]["rated"] == 0
+    stats = await get(scoring, "/api/v1/stats/units/LB-XC-SLJ", **WEEK)
+    assert stats["two_way"] == shipped["LB-XC-SLJ"]["two_way"] and stats["call_rating"]["rated"] == 0
+    town = await get(scoring, "/api/v1/stats/units/LB-XC-TW", **WEEK)
+    assert town["call_rating"] == shipped["LB-XC-TW"]["call_rating"]
+    # Version 1, Zhungeer's 30 / 35 / 35 alone: the township's rating counted for nothing.
+    v1 = by_unit(await get(scoring, "/api/v1/scores", county="LB-XC", weights_version=1, **WEEK))
     assert (v1["LB-XC-ZJJ"]["score"], v1["LB-XC-SLJ"]["score"]) == ("100.00", "65.00")
-    assert v1["LB-XC-ZJJ"]["weights_version"] == 1 and v1["LB-XC-SLJ"]["two_way"] == {"favourable": 0, "rated": 1, "rate": "0.00%"}
 
     denied = await scoring.client.post("/api/v1/weights", json={"response": 30, "resolution": 35, "satisfaction": 35,
                                                                 "township_rating": 50}, headers=TW)
     assert denied.status_code == 403
     raised = await scoring.client.post("/api/v1/weights", json={"response": 30, "resolution": 35, "satisfaction": 35,
                                                                 "township_rating": 50, "note": "乡镇评价权重提高"}, headers=OPS)
-    assert raised.status_code == 201 and raised.json()["version"] == 2
-    v2 = by_unit(await get(scoring, "/api/v1/scores", county="LB-XC", **WEEK))
-    # The township's poor rating now weighs in: 水利局 (30 + 35) / 150 = 43.33; 住建局 stays 100.
-    assert (v2["LB-XC-ZJJ"]["score"], v2["LB-XC-SLJ"]["score"]) == ("100.00", "43.33")
-    assert v2["LB-XC-SLJ"]["weights_version"] == 2 and v2["LB-XC-SLJ"]["rank"] > v2["LB-XC-ZJJ"]["rank"]
-    old = by_unit(await get(scoring, "/api/v1/scores", county="LB-XC", weights_version=1, **WEEK))
-    assert old["LB-XC-SLJ"]["score"] == "65.00"
+    assert raised.status_code == 201 and raised.json()["version"] == 3
+    v3 = by_unit(await get(scoring, "/api/v1/scores", county="LB-XC", **WEEK))
+    # The township's poor rating weighs more: 水利局 (30 + 35) / 150 = 43.33; 住建局 stays 100.
+    assert (v3["LB-XC-ZJJ"]["score"], v3["LB-XC-SLJ"]["score"]) == ("100.00", "43.33")
+    assert v3["LB-XC-SLJ"]["weights_version"] == 3 and v3["LB-XC-SLJ"]["rank"] > v3["LB-XC-ZJJ"]["rank"]
 
     published = await scoring.client.post("/api/v1/scores/publish", json={"county": "LB-XC", "period": "week", "date": "2026-11-18"}, headers=OPS)
     assert published.status_code == 201
     rows = {r["unit"]: r for r in published.json()["scores"]}
-    assert rows["LB-XC-SLJ"]["score"] == "43.33" and rows["LB-XC-SLJ"]["weights_version"] == 2
+    assert rows["LB-XC-SLJ"]["score"] == "43.33" and rows["LB-XC-SLJ"]["weights_version"] == 3
     twice = await scoring.client.post("/api/v1/scores/publish", json={"county": "LB-XC", "period": "week", "date": "2026-11-18"}, headers=OPS)
     assert twice.status_code == 409
 

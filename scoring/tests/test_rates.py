@@ -98,3 +98,18 @@ def test_periods():
     # Beijing midnight, not UTC midnight: 23:30 UTC on the 15th is already the 16th in Beijing.
     assert week.contains(datetime(2026, 11, 15, 16, 30, tzinfo=UTC))
     assert not week.contains(datetime(2026, 11, 15, 15, 59, tzinfo=UTC))
+
+
+def test_a_case_redone_twice_is_one_reopened_case_of_one_resolved():
+    """Issue #19: three rounds of one case for one unit counted 2 reopened orders over 1
+    resolved case (ValueError → 500 on stats, scores and bulletins)."""
+    orders = [
+        OrderRow("r0", "a", "U", T0, signed=True, resolved=True, solved=True, reopened=True),
+        OrderRow("r1", "a", "U", T0 + timedelta(days=3), redo_round=1, signed=True, resolved=True, solved=True, reopened=True),
+        OrderRow("r2", "a", "U", T0 + timedelta(days=6), redo_round=2, signed=True, resolved=True, solved=True),
+        OrderRow("b0", "b", "U", T0, signed=True, resolved=True, solved=False),
+    ]
+    c = unit_counts("U", QUARTER, orders)
+    assert (c.resolved, c.reopened) == (2, 1)
+    assert percent(rates(c).reopen_rate) == "50.00%"
+    assert unit_score("U", c, (0, 0), Weights()).score is not None
