@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, ValidationError, model_validator
 
 from intake import repository
 from intake.service import (
@@ -450,19 +450,50 @@ def refuse_if_flooding(ctx: IntakeContext, request: Request, phone: str) -> None
 
 
 class HotlineTicket(BaseModel):
-    ticket_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(min_length=1, max_length=5000)
-    caller_name: str = Field(min_length=1, max_length=64)
-    caller_phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$")
-    address: str | None = Field(default=None, max_length=300)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lng: float | None = Field(default=None, ge=-180, le=180)
-    category: FiveMatters | None = None
+    """One 12345 ticket (工单) as the hotline system pushes it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticket_no": "GX12345-20261122-0042",
+                    "title": "城东路路灯不亮",
+                    "description": "忻城县城关镇城东社区城东路的路灯坏了三天，晚上很黑，老人出门不安全。",
+                    "caller_name": "韦先生",
+                    "caller_phone": "13800000000",
+                    "address": "忻城县城关镇城东社区城东路12号",
+                    "lat": 24.0662,
+                    "lng": 108.6655,
+                    "category": "操心事",
+                }
+            ]
+        }
+    )
+
+    ticket_no: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+        description="12345's own ticket number (letters, digits, '-' and '_'; at most 64): a ticket pushed again "
+        "with the same number is answered `duplicate` with the case it already made",
+    )  # fmt: skip
+    title: str = Field(min_length=1, max_length=200, description="the matter in a few words (诉求标题)")
+    description: str = Field(min_length=1, max_length=5000, description="what the caller said (诉求内容)")
+    caller_name: str = Field(min_length=1, max_length=64, description="the caller's name; stored encrypted")
+    caller_phone: str = Field(
+        pattern=r"^\+?[0-9][0-9 -]{5,19}$",
+        description="the caller's phone, for the callback (回访); stored encrypted, shown masked (138****8000)",
+    )
+    address: str | None = Field(default=None, max_length=300, description="where the matter is, as the caller said it")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="latitude (WGS-84), when 12345 has it")
+    lng: float | None = Field(default=None, ge=-180, le=180, description="longitude (WGS-84), when 12345 has it")
+    category: FiveMatters | None = Field(default=None, description="五事 as 12345 sorted it; a hint, intake still classifies")
 
 
 class TicketBatch(BaseModel):
-    tickets: list[dict[str, Any]] = Field(min_length=1, description="each validated on its own: one bad ticket never sinks the batch")
+    # The schema advertises a ticket's fields; validation is per ticket in the route
+    # (``_TICKET``), so one bad ticket is answered `rejected` and never sinks the batch.
+    tickets: list[SkipValidation[HotlineTicket]] = Field(
+        min_length=1, description="up to INTAKE_HOTLINE_BATCH_MAX (500); each validated and answered on its own"
+    )
 
 
 class TicketResult(BaseModel):
@@ -494,6 +525,7 @@ async def push_tickets(body: TicketBatch, client: SignedClient, ctx: ContextDep)
         raise Problem(413, f"at most {ctx.settings.hotline_batch_max} tickets per batch", slug="batch-too-large")
     results: list[TicketResult | None] = []
     valid: list[tuple[int, HotlineTicket]] = []
+    # Each ticket is still the JSON 12345 sent (``SkipValidation``): validated here, one by one.
     for index, raw in enumerate(body.tickets):
         try:
             valid.append((index, _TICKET.validate_python(raw)))

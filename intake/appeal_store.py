@@ -73,7 +73,7 @@ def _insert_sql() -> str:
     # ON CONFLICT without a target, as before: a taken idempotency key or (channel, ticket
     # number) makes the appeal, and with it its events, a no-op; the caller looks it up.
     # Events are inserted in their given order (ORDER BY ordinality): the outbox id orders
-    # a case's events on the wire.
+    # a case's events on the wire, and the timeline's seq orders them for the citizen.
     return f"""
 WITH new AS (
     INSERT INTO appeals ({", ".join(names)})
@@ -91,8 +91,10 @@ WITH new AS (
 ), entries AS (
     INSERT INTO timeline (event_id, case_id, event_type, occurred_at, label, detail)
     SELECT t.event_id, t.case_id, t.event_type, t.occurred_at, t.label, t.detail
-    FROM unnest({_params(_TIMELINE_ARRAYS, timeline_at)}) AS t(event_id, case_id, event_type, occurred_at, label, detail)
+    FROM unnest({_params(_TIMELINE_ARRAYS, timeline_at)}) WITH ORDINALITY
+        AS t(event_id, case_id, event_type, occurred_at, label, detail, ord)
     WHERE t.case_id IN (SELECT case_id FROM new)
+    ORDER BY t.ord
     ON CONFLICT DO NOTHING
 )
 SELECT case_id FROM new

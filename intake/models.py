@@ -81,12 +81,16 @@ timeline = Table(
     "timeline",
     metadata,
     Column("event_id", UUID(as_uuid=True), primary_key=True),
+    # The order it happened (intake_0005): numbered as written, and a case's rows are written
+    # in lifecycle order (filing in order, then the case's partition in topic order). Times
+    # tie often — one command emits several events in the same instant.
+    Column("seq", BigInteger, Identity(), nullable=False),
     Column("case_id", String(64), nullable=False),
     Column("event_type", String(64), nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("label", Text, nullable=False),
     Column("detail", Text),
-    Index("timeline_case", "case_id", "occurred_at"),
+    Index("timeline_case_seq", "case_id", "seq"),
 )
 
 # Nonces of signed machine requests, so a replayed request is refused (see shared.signing).

@@ -147,13 +147,10 @@ async def add_timeline_entries(session: AsyncSession, entries: list[dict[str, An
 
 
 async def get_timeline(session: AsyncSession, case_id: str) -> list[Any]:
-    return list(
-        (
-            await session.execute(
-                select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.occurred_at, timeline.c.event_id)
-            )
-        ).all()
-    )
+    """A case's timeline in the order it happened: by ``seq``, never by time (one command's
+    events share an instant, and a tie broken by event id is a coin toss)."""
+    query = select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.seq)
+    return list((await session.execute(query)).all())
 
 
 async def remember_nonce(session: AsyncSession, client_id: str, nonce: str, expires_at: datetime) -> bool:

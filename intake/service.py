@@ -27,7 +27,7 @@ from intake.classify import Classification, classify
 from intake.dedup import Candidate, Match, bounding_box, find_duplicate
 from intake.handlers import _entry as timeline_entry  # the row record_own_events writes
 from intake.locate import Located, locate
-from intake.settings import IntakeSettings
+from intake.settings import DEV_MACHINE_CLIENTS, IntakeSettings
 from intake.storage import AttachmentStore, LocalDirectoryStore
 from shared.crypto import KeyRing, LookupHasher, normalise_phone
 from shared.events import (
@@ -99,6 +99,8 @@ class IntakeContext:
     def from_settings(cls, settings: IntakeSettings) -> IntakeContext:
         if settings.pii_keys is None or settings.lookup_key is None:
             log.warning("INTAKE_PII_KEYS / INTAKE_LOOKUP_KEY not set: using the development keys (never in production)")
+        if settings.hotline_clients.get_secret_value() == DEV_MACHINE_CLIENTS:
+            log.warning("INTAKE_HOTLINE_CLIENTS not set: the development clients and secrets are accepted (never in production)")
         keys = cls.keyring(settings)
         lookup = settings.lookup_key.get_secret_value().encode() if settings.lookup_key else b"jiesu development lookup key"
         return cls(

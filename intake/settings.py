@@ -6,6 +6,9 @@ from pydantic_settings import SettingsConfigDict
 from shared.ratelimit import Rate
 from shared.settings import ServiceSettings
 
+# Development's signed clients (README, "Personal data"): never in production.
+DEV_MACHINE_CLIENTS = "hotline12345:dev-hotline-secret,appbackend:dev-appbackend-secret"
+
 
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", validate_default=True)
@@ -21,8 +24,9 @@ class IntakeSettings(ServiceSettings):
     lookup_key: SecretStr | None = Field(default=None, description="HMAC key for phone look-up hashes")
     contact_keys: SecretStr | None = Field(default=None, description="contact key ring shared with notify (shared.contact)")
 
-    # Machine clients that sign their requests: 'hotline12345:<secret>,…'
-    hotline_clients: SecretStr = Field(default=SecretStr("hotline12345:dev-hotline-secret"))
+    # Machine clients that sign their requests: 'hotline12345:<secret>,appbackend:<secret>,…'.
+    # The default is for development only: 12345 and the app backend, with known secrets.
+    hotline_clients: SecretStr = Field(default=SecretStr(DEV_MACHINE_CLIENTS))
     signature_window_seconds: int = Field(default=300, ge=30, le=3600)
     hotline_batch_max: int = Field(default=500, ge=1, le=5000)
 

@@ -171,9 +171,18 @@ class EventBase(_Model):
 # --------------------------------------------------------------------------- payloads
 # One payload model per event type. Fields only ever get added (optional) — see module doc.
 
+# Every service that keeps the tracking number stores it in 32 characters (intake, dispatch,
+# scoring, notify); intake writes 20 at most (``XC-20261122-000123``, a prefix of ≤ 4). A
+# longer one is refused where the event is made or read, never truncated or failing an
+# insert downstream.
+TRACKING_NO_MAX_LENGTH = 32
+TrackingNo = Annotated[
+    str, Field(min_length=1, max_length=TRACKING_NO_MAX_LENGTH, description="human tracking number, e.g. XC-20261122-000123")
+]
+
 
 class ReceivedData(_Model):
-    tracking_no: str = Field(description="human tracking number, e.g. XC-20261122-000123")
+    tracking_no: TrackingNo
     channel: Channel
     title: str
     description: str
@@ -193,7 +202,7 @@ class ReceivedData(_Model):
 
 
 class AcceptedData(_Model):
-    tracking_no: str
+    tracking_no: TrackingNo
     notice: str = Field(description="受理告知 text sent to the citizen")
 
 

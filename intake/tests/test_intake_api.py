@@ -13,6 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
+from intake.api import HotlineTicket
 from intake.appeal_store import CandidateCache, NearQuery
 from intake.dedup import bounding_box
 from intake.models import appeals
@@ -244,6 +245,40 @@ async def test_hotline_batch_is_signed_deduplicated_and_never_sunk_by_one_bad_ti
     repeat = again.json()
     assert (repeat["created"], repeat["duplicate"]) == (0, 2)
     assert [r["case_id"] for r in repeat["results"][:2]] == [r["case_id"] for r in answer["results"][:2]]
+
+
+async def test_the_openapi_tells_12345_every_ticket_field_and_its_example_is_filed(intake):
+    """12345 learns the ticket from /openapi.json, not from rejections: every field named with
+    a description, and an example that the model accepts and the route files."""
+    spec = (await intake.client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    body = spec["paths"]["/api/v1/hotline/tickets"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    batch = schemas[body["$ref"].rsplit("/", 1)[-1]]
+    ticket = batch["properties"]["tickets"]["items"]
+    ticket = schemas[ticket["$ref"].rsplit("/", 1)[-1]] if "$ref" in ticket else ticket
+    assert set(ticket["properties"]) == set(HotlineTicket.model_fields)
+    assert set(ticket["required"]) == {"ticket_no", "title", "description", "caller_name", "caller_phone"}
+    undescribed = [name for name, field in ticket["properties"].items() if not field.get("description")]
+    assert undescribed == []
+    assert ticket["properties"]["ticket_no"]["maxLength"] == 64
+    [example] = ticket["examples"]
+    assert HotlineTicket.model_validate(example).ticket_no == example["ticket_no"]
+
+    path = "/api/v1/hotline/tickets"
+    sent = _batch([example])
+    answer = await intake.client.post(path, content=sent, headers=signed("hotline12345", HOTLINE_SECRET, "POST", path, sent, **{"content-type": "application/json"}))
+    assert answer.status_code == 200, answer.text
+    assert [r["result"] for r in answer.json()["results"]] == ["created"]
+
+
+async def test_a_ticket_that_is_not_even_an_object_is_rejected_on_its_own(intake):
+    path = "/api/v1/hotline/tickets"
+    sent = _batch([{**TICKETS[0], "ticket_no": "12345-0700"}, "路灯不亮", {"ticket_no": "12345-0701"}])
+    answer = await intake.client.post(path, content=sent, headers=signed("hotline12345", HOTLINE_SECRET, "POST", path, sent, **{"content-type": "application/json"}))
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["result"] for r in results] == ["created", "rejected", "rejected"]
+    assert results[2]["ticket_no"] == "12345-0701" and {e["field"] for e in results[2]["errors"]} >= {"title", "caller_phone"}
 
 
 async def test_hotline_refuses_bad_signatures_old_timestamps_and_replays(intake):

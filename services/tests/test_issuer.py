@@ -15,6 +15,7 @@ import pytest
 
 from services.issuer.app import create_app
 from services.issuer.settings import IssuerSettings, bind_problem
+from services.launcher import DEMO_APPEALS
 from shared.auth import TokenVerifier
 from shared.events import Role
 from shared.orgdata import load_org
@@ -154,3 +155,20 @@ async def test_runs_as_its_own_process_on_issuer_port(tmp_path: Path) -> None:
         process.stop()
     assert process.proc is not None and process.proc.returncode is not None
     assert (tmp_path / "issuer.pem").exists()
+
+
+async def test_every_township_of_a_demo_appeal_has_a_user_who_signs_in_to_verify_it() -> None:
+    """核验 is the township's (the streetlamp in 城关镇 is verified by 城关镇): with
+    AUTH_MODE=jwt the demo can only close a case if its township has a demo user."""
+    townships = {u.code for u in ORG.of_kind("township") for _, appeal in DEMO_APPEALS if u.name in appeal["location"]["address"]}
+    assert "LB-XC-CG" in townships  # the streetlamp
+    settings = IssuerSettings(port=8007)
+    async with client_for(settings) as client:
+        jwks = (await client.get("/.well-known/jwks.json")).json()
+        for township in sorted(townships):
+            staff = [u for u in ORG.users if u.unit == township and u.role in (Role.township_staff, Role.township_head)]
+            assert staff, f"no demo user of {ORG.unit(township).name} ({township}) to verify its cases"
+            answer = await client.post("/token", json={"user": staff[0].id})
+            assert answer.status_code == 200, answer.text
+            claims = decode(answer.json()["access_token"], jwks, issuer="http://127.0.0.1:8007")
+            assert (claims["role"], claims["unit"]) == (staff[0].role.value, township)

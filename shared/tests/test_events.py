@@ -13,6 +13,8 @@ from shared import schema as schema_tool
 from shared.cloudevents import MalformedEvent, attributes, from_message, header, to_message
 from shared.events import (
     EVENT_TYPES,
+    TRACKING_NO_MAX_LENGTH,
+
     AcceptedData,
     CaseAccepted,
     CaseReceived,
@@ -162,3 +164,17 @@ async def test_every_case_scoped_event_keeps_the_case_status_and_runs_the_servic
     handlers = with_case_status({"case.closed": own, "grid.activity": own})
     assert set(handlers) == {t for t, cls in EVENT_TYPES.items() if cls.case_scoped} | {"grid.activity"}
     assert handlers["grid.activity"] is own, "not about a case: only the service's own handler"
+
+
+def test_a_tracking_number_longer_than_every_consumer_stores_is_refused_where_made_and_read():
+    longest = "X" * TRACKING_NO_MAX_LENGTH
+    assert ReceivedData(tracking_no=longest, channel="app", title="t", description="d").tracking_no == longest
+    for payload in (ReceivedData, AcceptedData):
+        with pytest.raises(ValidationError, match="tracking_no"):
+            payload.model_validate({"tracking_no": longest + "X", "channel": "app", "title": "t", "description": "d", "notice": "n"})
+    # An event from a producer that does not check: refused on reading, never stored cut short.
+    message = to_message(received())
+    body = json.loads(message.value)
+    body["payload"]["tracking_no"] = longest + "X"
+    with pytest.raises(MalformedEvent, match="tracking_no"):
+        from_message(json.dumps(body).encode(), message.headers)
