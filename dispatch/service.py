@@ -542,13 +542,13 @@ async def call_county(
     if lead_unit:
         co_units = [u for u in units if u != lead_unit]
         call = make_event(WhistleBlown, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=WhistleBlownData(
-            call_id=call_id, township=township, lead_unit=lead_unit, co_units=co_units,
+            call_id=call_id, township=township, township_name=ctx.unit_name(township), lead_unit=lead_unit, co_units=co_units,
             reason=reason, respond_within_minutes=respond_within_minutes,
         ))  # fmt: skip
         plan = [(lead_unit, "lead"), *((u, "co") for u in co_units)]
     else:
         call = make_event(CountyCalled, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=CountyCalledData(
-            call_id=call_id, township=township, units=units, reason=reason,
+            call_id=call_id, township=township, township_name=ctx.unit_name(township), units=units, reason=reason,
             respond_within_minutes=respond_within_minutes,
         ))  # fmt: skip
         plan = [(u, "sole" if len(units) == 1 else "co") for u in units]

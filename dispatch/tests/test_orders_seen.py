@@ -13,7 +13,7 @@ from shared.events import utcnow
 from shared.testing import AUDITOR
 
 from dispatch.tests.helpers import (
-    CHENGGUAN, CLERK, DISPATCHER, GUARDRAIL, JTJ_CLERK, SLJ_CLERK, STREETLAMP, TONGWAN, act, file_case, orders_of,
+    CHENGGUAN, CLERK, DISPATCHER, GUARDRAIL, JTJ_CLERK, SLJ_CLERK, STREETLAMP, TONGWAN, act, events_of, file_case, orders_of,
 )  # fmt: skip
 
 QIANJIANG = actor_headers("qj-staff", "township_staff", "LB-XB-QJ")  # a township of another county (兴宾区)
@@ -71,7 +71,7 @@ async def test_the_verifying_township_reads_the_departments_answer_plan_progress
     assert clerk["allowed_actions"] == [], "resolved: the department waits for the township's verification"
 
 
-async def test_the_calling_township_sees_every_order_of_its_case_a_department_only_its_own(dispatch):
+async def test_the_calling_township_sees_every_order_of_its_case_a_department_only_its_own(dispatch, topic):
     case_id = await file_case(dispatch, GUARDRAIL)
     await orders_of(dispatch, case_id)
     whistle = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN, json={
@@ -102,6 +102,20 @@ async def test_the_calling_township_sees_every_order_of_its_case_a_department_on
     # The centre and the auditor see all three.
     for reader in (DISPATCHER, AUDITOR):
         assert len((await read(dispatch, f"cases/{case_id}/orders", reader)).json()["orders"]) == 3
+
+    # The departments called hear it from 通挽镇 by name, not by its code.
+    [blown] = await events_of(topic, case_id, 1, types=("case.whistle_blown",))
+    assert (blown.payload.township, blown.payload.township_name) == ("LB-XC-TW", "通挽镇")
+
+
+async def test_a_county_call_names_the_calling_township(dispatch, topic):
+    case_id = await file_case(dispatch, GUARDRAIL)
+    await orders_of(dispatch, case_id)
+    called = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
+                                        json={"units": ["LB-XC-SLJ"], "reason": "需县水利局清理排水沟"})  # fmt: skip
+    assert called.status_code == 201, called.text
+    [event] = await events_of(topic, case_id, 1, types=("case.county_called",))
+    assert (event.payload.township, event.payload.township_name) == ("LB-XC-TW", "通挽镇")
 
 
 async def test_a_plan_filed_while_waiting_on_the_citizen_keeps_the_clocks_paused(dispatch):
