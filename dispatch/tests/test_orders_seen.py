@@ -9,8 +9,8 @@ import asyncio
 from datetime import datetime, timedelta
 
 from shared.actors import actor_headers
-from shared.events import utcnow
-from shared.testing import AUDITOR
+from shared.events import CaseTriaged, FiveMatters, TriagedData, make_event, system_actor, utcnow
+from shared.testing import AUDITOR, eventually, publish
 
 from dispatch.tests.helpers import (
     CHENGGUAN, CLERK, DISPATCHER, GUARDRAIL, JTJ_CLERK, SLJ_CLERK, STREETLAMP, TONGWAN, act, events_of, file_case, orders_of,
@@ -217,3 +217,28 @@ async def test_every_role_is_offered_exactly_the_actions_its_routes_accept(dispa
 
     await asyncio.gather(*(accepted(*trial) for trial in trials))
     assert len(trials) == sum(len(actions) for by_role in EXPECTED.values() for actions in by_role.values())
+
+
+async def test_the_township_that_called_keeps_seeing_the_orders_it_called_when_the_case_moves(dispatch):
+    case_id = await file_case(dispatch, GUARDRAIL)
+    await orders_of(dispatch, case_id)
+    called = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
+                                        json={"units": ["LB-XC-JTJ"], "reason": "需县交通运输局加装护栏"})  # fmt: skip
+    assert called.status_code == 201, called.text
+    [jtj] = called.json()["detail"]["orders"]
+    # Intake places the case again, in 城关镇: the case is now 城关镇's to verify.
+    moved = make_event(CaseTriaged, case_id=case_id, producer="intake", actor=system_actor("intake"), payload=TriagedData(
+        category=FiveMatters.annoyance, subject_class="public_safety", location=STREETLAMP[3], confidence=0.9, region="LB-XC",
+    ))  # fmt: skip
+    await publish(dispatch.settings.kafka_bootstrap_servers, dispatch.settings.kafka_topic, moved)
+
+    async def moved_to_chengguan():
+        answer = await read(dispatch, f"cases/{case_id}/orders", CHENGGUAN)
+        return answer.json()["orders"] if answer.status_code == 200 else None
+
+    assert {o["unit"] for o in await eventually(moved_to_chengguan, what="城关镇 to own the case")} == {"LB-XC-TW", "LB-XC-JTJ"}
+    seen = await read(dispatch, f"cases/{case_id}/orders", TONGWAN)
+    assert seen.status_code == 200, seen.text
+    assert {o["order_no"] for o in seen.json()["orders"]} >= {jtj}, "通挽镇 still sees the order it called"
+    assert (await read(dispatch, f"orders/{jtj}", TONGWAN)).status_code == 200
+    assert (await dispatch.client.post(f"/api/v1/cases/{case_id}/verify", json={"passed": True}, headers=TONGWAN)).status_code == 404
