@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
-from dispatch import repository, service
-from dispatch.domain import OrderState, allowed_actions
+from dispatch import access, repository, service
+from dispatch.domain import OrderState
 from dispatch.service import DispatchContext
 from shared.scope import CENTRE_ROLES, CaseScope, may_see_case, may_see_unit, require_role
 from shared.actors import ActorDep
-from shared.events import ResolutionClass, Role, utcnow
+from shared.events import Actor, ResolutionClass, Role, utcnow
 from shared.http import require_json
 from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
@@ -138,13 +138,13 @@ async def verify_case(case_id: str, body: VerifyBody, ctx: ContextDep, uow: UowD
 # --------------------------------------------------------------------------- acting on an order
 
 
-@router.get("/orders/{order_no}", summary="A dispatch order with its history and the actions allowed now")
+@router.get("/orders/{order_no}", summary="A dispatch order: what was asked, the answer, the work plan, progress, "
+            "extensions, its history and the actions the caller may take now")  # fmt: skip
 async def get_order(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> dict[str, Any]:
     async with uow:
-        order = await repository.get_order(uow.session, order_no)
-    if order is None or not may_see_unit(ctx.org, actor, order.unit):
-        raise Problem(404, f"no order {order_no}")
-    return _order_view(order)
+        order, case = await service.readable_order(uow, ctx, order_no, actor)
+        [view] = await _order_views(uow, ctx, actor, [(order, case)])
+    return view
 
 
 @router.post("/orders/{order_no}/sign", response_model=Done, summary="签收: the unit takes the order")
@@ -259,10 +259,11 @@ async def unit_orders(
     async with uow:
         counts = await repository.unit_counts(uow.session, unit, now=now, soon=soon)
         rows = await repository.unit_queue(uow.session, unit, queue, now=now, soon=soon, after=decode_cursor(cursor), limit=limit + 1)
-    page, more = rows[:limit], len(rows) > limit
+        page, more = rows[:limit], len(rows) > limit
+        views = await _order_views(uow, ctx, actor, [(r, r) for r in page], history=False)
     return {
         "unit": unit, "queue": queue, "counts": counts,
-        "items": [{**_order_view(r, history=False), "tracking_no": r.tracking_no, "title": r.title} for r in page],
+        "items": [{**view, "tracking_no": r.tracking_no, "title": r.title} for r, view in zip(page, views, strict=True)],
         "next_cursor": encode_cursor(page[-1].dispatched_at, page[-1].order_no) if more else None,
     }  # fmt: skip
 
@@ -272,26 +273,29 @@ async def board(ctx: ContextDep, uow: UowDep, actor: ActorDep, limit: Annotated[
     require_role(actor, (*CENTRE_ROLES, Role.auditor), "see the dispatch board")
     async with uow:
         found = await repository.board(uow.session, limit)
-    # Each centre sees its own area (a case with no township yet: every centre).
-    waiting = [c for c in found["unassigned"] if may_see_case(ctx.org, actor, CaseScope(places=(c.township,)))]
-    returned = [r for r in found["returned"] if may_see_unit(ctx.org, actor, r.unit)]
+        # Each centre sees its own area (a case with no township yet: every centre).
+        waiting = [c for c in found["unassigned"] if may_see_case(ctx.org, actor, CaseScope(places=(c.township,)))]
+        returned = [r for r in found["returned"] if may_see_unit(ctx.org, actor, r.unit)]
+        views = await _order_views(uow, ctx, actor, [(r, r) for r in returned], history=False)
     return {
         "unassigned": [{"case_id": c.case_id, "tracking_no": c.tracking_no, "title": c.title, "subject_class": c.subject_class,
                         "township": c.township, "triaged": c.triaged, "received_at": c.received_at} for c in waiting],
-        "returned": [{**_order_view(r, history=False), "tracking_no": r.tracking_no, "title": r.title,
-                      "returns": r.returns} for r in returned],
+        "returned": [{**view, "tracking_no": r.tracking_no, "title": r.title}
+                     for r, view in zip(returned, views, strict=True)],
     }  # fmt: skip
 
 
-@router.get("/cases/{case_id}/orders", summary="Every order of a case (what each unit was asked and did)")
+@router.get("/cases/{case_id}/orders", summary="The orders of a case the caller may read: what each unit was asked and did "
+            "(a department: its own; the case's township, the centre, the auditor: all)")  # fmt: skip
 async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> dict[str, Any]:
     async with uow:
         case = await repository.get_case(uow.session, case_id)
         rows = await repository.case_orders(uow.session, case_id)
-    visible = [r for r in rows if may_see_unit(ctx.org, actor, r.unit)]
-    if case is None or (not visible and not may_see_case(ctx.org, actor, CaseScope(places=(case.township,)))):
-        raise Problem(404, f"no case {case_id}")
-    return {"case_id": case_id, "stage": case.stage, "redo_round": case.redo_round, "orders": [_order_view(r) for r in visible]}
+        visible = [r for r in rows if access.may_read_order(ctx.org, actor, r, case)]
+        if case is None or (not visible and not may_see_case(ctx.org, actor, CaseScope(places=(case.township,)))):
+            raise Problem(404, f"no case {case_id}")
+        views = await _order_views(uow, ctx, actor, [(r, case) for r in visible])
+    return {"case_id": case_id, "stage": case.stage, "redo_round": case.redo_round, "orders": views}
 
 
 @router.get("/public/closed", summary="公示: closed cases with their public summary (personal data masked)")
@@ -302,15 +306,61 @@ async def public_closed(uow: UowDep, before: datetime | None = None, limit: Anno
                        "closed_at": r.closed_at} for r in rows]}  # fmt: skip
 
 
-def _order_view(order: Any, *, history: bool = True) -> dict[str, Any]:
+async def _order_views(
+    uow: Any, ctx: DispatchContext, actor: Actor, pairs: list[tuple[Any, Any]], *, history: bool = True
+) -> list[dict[str, Any]]:
+    """The views of (order, its case) pairs the actor may read, with their extension requests."""
+    requests = await repository.extension_requests_of(uow.session, [order.order_no for order, _ in pairs])
+    return [_order_view(ctx, actor, order, case, requests.get(order.order_no, []), history=history) for order, case in pairs]
+
+
+def _order_view(ctx: DispatchContext, actor: Actor, order: Any, case: Any, requests: list[Any], *, history: bool = True) -> dict[str, Any]:
+    """What was asked (instructions, class, deadline), the unit's answer (答复), the work plan
+    (施工图), progress with its photos, returns, extensions asked and decided, and what this
+    actor may do now."""
+    pending = any(r.state == "pending" for r in requests)
     view = {
         "order_no": order.order_no, "case_id": order.case_id, "unit": order.unit, "unit_name": order.unit_name,
         "role": order.role, "call_id": order.call_id, "state": order.state, "resolution_class": order.resolution_class,
         "instructions": order.instructions, "redo_round": order.redo_round, "automatic": order.automatic,
         "dispatched_at": order.dispatched_at, "due_at": order.due_at, "signed_at": order.signed_at,
-        "resolved_at": order.resolved_at, "answer": order.answer, "plan": order.plan, "version": order.version,
-        "allowed_actions": allowed_actions(OrderState(order.state)),
+        "resolved_at": order.resolved_at, "answer": order.answer, "plan": work_plan(order.plan),
+        "suspended": bool(order.plan and order.plan.get("suspended")), "returns": order.returns,
+        "progress": progress_reports(order.history), "extensions": extension_requests(requests, order.history),
+        "version": order.version,
+        "allowed_actions": access.allowed_actions(ctx.org, actor, order, case, pending_extension=pending),
     }  # fmt: skip
     if history:
         view["history"] = order.history
     return view
+
+
+def work_plan(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """施工图 as filed: measures, planned finish, responsible person and contact (None before
+    one is filed; the pause flag kept beside it is shown as ``suspended``)."""
+    if not stored or "measures" not in stored:
+        return None
+    return {key: stored.get(key) for key in ("measures", "planned_finish_at", "responsible", "contact")}
+
+
+def progress_reports(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The unit's progress reports, oldest first, each with its note and photos (attachment ids)."""
+    return [
+        {"at": e["at"], "actor": e["actor"], "unit": e.get("unit"), "note": e.get("detail", {}).get("note"),
+         "percent": e.get("detail", {}).get("percent"), "attachments": e.get("detail", {}).get("attachments", []),
+         "first_contact": e.get("detail", {}).get("first_contact", False), "part_done": e.get("detail", {}).get("part_done", False)}
+        for e in history if e.get("action") == "report_progress"
+    ]  # fmt: skip
+
+
+def extension_requests(requests: list[Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """延期: each request with its days and reason, and the centre's decision when made."""
+    decisions = {e["detail"]["request_id"]: e for e in history
+                 if e.get("action") == "decide_extension" and "request_id" in e.get("detail", {})}  # fmt: skip
+    out = []
+    for r in requests:
+        decision = decisions.get(r.request_id, {}).get("detail", {})
+        out.append({"request_id": r.request_id, "working_days": r.working_days, "reason": r.reason, "long_cycle": r.long_cycle,
+                    "state": r.state, "requested_at": r.requested_at, "decided_at": r.decided_at,
+                    "decision_reason": decision.get("reason")})  # fmt: skip
+    return out

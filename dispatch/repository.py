@@ -73,6 +73,18 @@ async def get_extension(session: AsyncSession, request_id: str, *, lock: bool = 
     return (await session.execute(query.with_for_update() if lock else query)).first()
 
 
+async def extension_requests_of(session: AsyncSession, order_nos: list[str]) -> dict[str, list[Any]]:
+    """Every extension request (延期) of these orders, asked and decided, oldest first."""
+    if not order_nos:
+        return {}
+    query = (select(extension_requests).where(extension_requests.c.order_no.in_(order_nos))
+             .order_by(extension_requests.c.requested_at, extension_requests.c.request_id))  # fmt: skip
+    found: dict[str, list[Any]] = {}
+    for row in (await session.execute(query)).all():
+        found.setdefault(row.order_no, []).append(row)
+    return found
+
+
 async def decide_extension(session: AsyncSession, request_id: str, state: str, at: datetime) -> None:
     await session.execute(
         update(extension_requests).where(extension_requests.c.request_id == request_id).values(state=state, decided_at=at)
@@ -92,13 +104,16 @@ def queue_condition(queue: str, now: datetime, soon: datetime):
     }[queue]
 
 
+# What a listed order carries of its case: enough to show it and to say who may act on it.
+CASE_COLUMNS = (cases.c.tracking_no, cases.c.title, cases.c.county, cases.c.township, cases.c.village, cases.c.grid)
+
 QUEUES = ("to_sign", "in_progress", "due_soon", "overdue", "returned", "resolved")
 
 
 async def unit_queue(
     session: AsyncSession, unit: str, queue: str, *, now: datetime, soon: datetime, after: tuple[datetime, str] | None, limit: int
 ) -> list[Any]:
-    query = select(orders, cases.c.tracking_no, cases.c.title).join(cases, cases.c.case_id == orders.c.case_id).where(
+    query = select(orders, *CASE_COLUMNS).join(cases, cases.c.case_id == orders.c.case_id).where(
         orders.c.unit == unit, queue_condition(queue, now, soon)
     )
     if after is not None:
@@ -122,7 +137,7 @@ async def board(session: AsyncSession, limit: int) -> dict[str, list[Any]]:
         .order_by(cases.c.received_at)
         .limit(limit)
     )
-    returned = select(orders, cases.c.tracking_no, cases.c.title).join(cases, cases.c.case_id == orders.c.case_id).where(
+    returned = select(orders, *CASE_COLUMNS).join(cases, cases.c.case_id == orders.c.case_id).where(
         orders.c.state == "returned"
     )
     return {

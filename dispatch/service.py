@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dispatch import domain, repository
+from dispatch import access, domain, repository
 from dispatch.domain import Action, OrderState, Refused
 from dispatch.settings import DispatchSettings
-from shared.scope import CENTRE_ROLES, READ_ONLY_ROLES, CaseScope, may_see_case, may_see_unit
+from shared.scope import CENTRE_ROLES
 from shared.db import UnitOfWork
 from shared.events import (
     Actor,
@@ -106,18 +106,7 @@ class DispatchContext:
 # --------------------------------------------------------------------------- who may act
 
 
-def may_act_for(ctx: DispatchContext, actor: Actor, unit: str) -> bool:
-    """The unit itself, a unit above it, or the command centre serving it (shared.scope);
-    never the auditor, who reads and changes nothing."""
-    return actor.role not in READ_ONLY_ROLES and may_see_unit(ctx.org, actor, unit)
-
-
-def in_my_area(ctx: DispatchContext, actor: Actor, case: Any) -> bool:
-    """The case's own township, or the centre serving it (a case with no township yet is
-    the centre's to dispatch)."""
-    if actor.role in CENTRE_ROLES:
-        return may_see_case(ctx.org, actor, CaseScope(places=(case.township,)))
-    return actor.org_unit is not None and actor.org_unit == case.township
+# The rules themselves are in ``dispatch.access``; the API shows the same ones as allowed_actions.
 
 
 def require_centre(actor: Actor, what: str) -> None:
@@ -125,8 +114,27 @@ def require_centre(actor: Actor, what: str) -> None:
         raise Problem(403, f"only the command centre may {what}", slug="forbidden", role=actor.role.value)
 
 
-def _refused(refused: Refused) -> Problem:
-    return Problem(409, refused.reason, slug=refused.code, state=refused.state.value, allowed_actions=refused.allowed)
+def _refused(refused: Refused, allowed: list[str] | None = None) -> Problem:
+    """409 naming the state and what may be done now (``allowed``: what this actor may do)."""
+    allowed = refused.allowed if allowed is None else allowed
+    return Problem(409, refused.reason, slug=refused.code, state=refused.state.value, allowed_actions=allowed)
+
+
+async def readable_order(uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, *, lock: bool = False) -> tuple[Any, Any]:
+    """The order and its case, or a 404 when the order does not exist or is not the actor's
+    to read (another unit's order answers as if it did not exist: ids cannot be probed)."""
+    order = await repository.get_order(uow.session, order_no, lock=lock)
+    case = await repository.get_case(uow.session, order.case_id) if order is not None else None
+    if order is None or not access.may_read_order(ctx.org, actor, order, case):
+        raise Problem(404, f"no order {order_no}")
+    return order, case
+
+
+async def actions_for(uow: UnitOfWork, ctx: DispatchContext, actor: Actor, order: Any, case: Any) -> list[str]:
+    """What ``actor`` may do to ``order`` now (``dispatch.access.allowed_actions``)."""
+    requests = (await repository.extension_requests_of(uow.session, [order.order_no])).get(order.order_no, [])
+    pending = any(r.state == "pending" for r in requests)
+    return access.allowed_actions(ctx.org, actor, order, case, pending_extension=pending)
 
 
 def _entry(action: str, actor: Actor, at: datetime, **detail: Any) -> dict[str, Any]:
@@ -222,7 +230,7 @@ async def dispatch_by_hand(
 ) -> str:  # fmt: skip
     require_centre(actor, "dispatch by hand")
     case = await repository.get_case(uow.session, case_id, lock=True)
-    if case is None or not in_my_area(ctx, actor, case):
+    if case is None or not access.in_my_area(ctx.org, actor, case):
         raise Problem(404, f"no case {case_id}")
     if not ctx.org.has_unit(unit):
         raise Problem(422, f"no unit {unit} in the organisation directory", field="unit")
@@ -252,10 +260,12 @@ async def _begin(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, action: Action, *,
     version: int | None, decision: bool | None = None, **detail: Any,
 ) -> Acting:  # fmt: skip
-    order = await repository.get_order(uow.session, order_no, lock=True)
-    if order is None or not may_act_for(ctx, actor, order.unit):
-        # Another unit's order answers as if it did not exist: ids cannot be probed.
-        raise Problem(404, f"no order {order_no}")
+    order, case = await readable_order(uow, ctx, order_no, actor, lock=True)
+    if not access.may_perform(ctx.org, actor, action, order, case):
+        # The order is the actor's to read (a township verifying, the auditor), not to act on.
+        raise Problem(403, f"a {actor.role.value} of {actor.org_unit or 'no unit'} may not {action.value} order {order_no}",
+                      slug="forbidden", role=actor.role.value, state=order.state,
+                      allowed_actions=await actions_for(uow, ctx, actor, order, case))  # fmt: skip
     if version is not None and version != order.version:
         raise Problem(
             409, f"order {order_no} was changed by someone else (version {order.version}, you sent {version}); reload it",
@@ -264,7 +274,7 @@ async def _begin(
     try:
         new_state = domain.next_state(OrderState(order.state), action, decision=decision)
     except Refused as refused:
-        raise _refused(refused) from None
+        raise _refused(refused, await actions_for(uow, ctx, actor, order, case)) from None
     at = utcnow()
     return Acting(order, new_state, at, _entry(action.value, actor, at, **detail))
 
@@ -311,8 +321,8 @@ async def review_return(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     upheld: bool, comment: str | None, redispatch_to: str | None,
 ) -> str | None:  # fmt: skip
-    """Upheld: the case goes to the right unit (a new order, returned). Rejected: back to the unit."""
-    require_centre(actor, "review a return")
+    """Upheld: the case goes to the right unit (a new order, returned). Rejected: back to the unit.
+    Only the centre reviews (``dispatch.access``)."""
     if upheld and (not redispatch_to or not ctx.org.has_unit(redispatch_to)):
         raise Problem(422, "an upheld return names the unit to re-dispatch to (redispatch_to)", field="redispatch_to")
     acting = await _begin(uow, ctx, order_no, actor, Action.review_return, version=version, decision=upheld, upheld=upheld)
@@ -337,7 +347,12 @@ async def file_plan(
     measures: str, planned_finish_at: datetime, responsible: str, contact: str | None,
 ) -> None:  # fmt: skip
     acting = await _begin(uow, ctx, order_no, actor, Action.file_plan, version=version)
-    plan = {"measures": measures, "planned_finish_at": planned_finish_at.isoformat(), "responsible": responsible}
+    # The contact is kept whole for the staff who read the order (the township verifying
+    # calls the responsible person); only the event, which travels further, masks it.
+    plan = {"measures": measures, "planned_finish_at": planned_finish_at.isoformat(), "responsible": responsible,
+            "contact": contact}  # fmt: skip
+    if acting.order.plan and acting.order.plan.get("suspended"):
+        plan["suspended"] = True  # a new plan does not restart clocks paused for the citizen
     await _save(uow, acting, plan=plan)
     uow.emit(_event(WorkPlanFiled, acting, actor, WorkPlanFiledData(
         order_no=order_no, unit=acting.order.unit, measures=measures, planned_finish_at=planned_finish_at,
@@ -349,7 +364,9 @@ async def report_progress(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     note: str, percent: int | None, attachments: list[str], first_contact: bool, part_done: bool,
 ) -> None:  # fmt: skip
-    acting = await _begin(uow, ctx, order_no, actor, Action.report_progress, version=version)
+    # The report stays on the order (its history) for whoever verifies the work: note, photos.
+    acting = await _begin(uow, ctx, order_no, actor, Action.report_progress, version=version, note=note, percent=percent,
+                          attachments=attachments, first_contact=first_contact, part_done=part_done)  # fmt: skip
     if part_done and acting.order.role != "co":
         raise Problem(422, "only a co-handler reports its part done; the lead resolves", field="part_done")
     await _save(uow, acting, part_done=acting.order.part_done or part_done)
@@ -384,14 +401,15 @@ async def request_extension(
 async def decide_extension(
     uow: UnitOfWork, ctx: DispatchContext, request_id: str, actor: Actor, *, approve: bool, reason: str | None,
 ) -> datetime | None:  # fmt: skip
-    """Approved: a new deadline (延期), carried on the event for SLA to follow."""
-    require_centre(actor, "decide an extension")
+    """Approved: a new deadline (延期), carried on the event for SLA to follow. Only the
+    centre decides (``dispatch.access``)."""
     request = await repository.get_extension(uow.session, request_id, lock=True)
     if request is None:
         raise Problem(404, f"no extension request {request_id}")
+    acting = await _begin(uow, ctx, request.order_no, actor, Action.decide_extension, version=None, approve=approve,
+                          request_id=request_id, reason=reason)  # fmt: skip
     if request.state != "pending":
         raise Problem(409, f"extension request {request_id} was already {request.state}", slug="already-decided", state=request.state)
-    acting = await _begin(uow, ctx, request.order_no, actor, Action.decide_extension, version=None, approve=approve)
     order = acting.order
     if not approve:
         await repository.decide_extension(uow.session, request_id, "denied", acting.at)
@@ -419,9 +437,9 @@ async def suspend(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *, reason: str, resume: bool,
 ) -> None:
     """Pause the order's clocks while waiting on the citizen (or an approved suspension), and resume."""
-    order = await repository.get_order(uow.session, order_no, lock=True)
-    if order is None or not may_act_for(ctx, actor, order.unit):
-        raise Problem(404, f"no order {order_no}")
+    order, _case = await readable_order(uow, ctx, order_no, actor, lock=True)
+    if not access.may_act_for(ctx.org, actor, order.unit):
+        raise Problem(403, f"a {actor.role.value} may not pause or resume order {order_no}", slug="forbidden", role=actor.role.value)
     if version is not None and version != order.version:
         raise Problem(409, f"order {order_no} was changed by someone else; reload it", slug="stale-version", version=order.version)
     suspended = bool(order.plan and order.plan.get("suspended"))
@@ -465,7 +483,7 @@ async def verify(
     """核验 by the case's township (or the centre): passed → verified, closed and published
     (销号、公示); failed → every resolved order of the round goes back to its unit."""
     case = await repository.get_case(uow.session, case_id, lock=True)
-    if case is None or not in_my_area(ctx, actor, case):
+    if case is None or not access.may_verify(ctx.org, actor, case):
         raise Problem(404, f"no case {case_id} for you to verify")
     resolved = [o for o in await repository.case_orders(uow.session, case_id, lock=True)
                 if o.redo_round == case.redo_round and o.state == OrderState.resolved.value]  # fmt: skip
@@ -511,7 +529,7 @@ async def call_county(
     """The township calls county departments (乡呼县应), or blows the whistle (吹哨报到) when a
     lead is named: one order per department; the called departments must sign in time."""
     case = await repository.get_case(uow.session, case_id, lock=True)
-    if case is None or actor.org_unit is None or not in_my_area(ctx, actor, case):
+    if case is None or actor.org_unit is None or not access.in_my_area(ctx.org, actor, case):
         raise Problem(404, f"no case {case_id} in your township")
     unknown = [u for u in [*units, *([lead_unit] if lead_unit else [])] if not ctx.org.has_unit(u)]
     if unknown:
@@ -524,13 +542,14 @@ async def call_county(
     if lead_unit:
         co_units = [u for u in units if u != lead_unit]
         call = make_event(WhistleBlown, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=WhistleBlownData(
-            call_id=call_id, township=township, lead_unit=lead_unit, co_units=co_units, reason=reason,
-            respond_within_minutes=respond_within_minutes,
+            call_id=call_id, township=township, township_name=ctx.unit_name(township), lead_unit=lead_unit, co_units=co_units,
+            reason=reason, respond_within_minutes=respond_within_minutes,
         ))  # fmt: skip
         plan = [(lead_unit, "lead"), *((u, "co") for u in co_units)]
     else:
         call = make_event(CountyCalled, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=CountyCalledData(
-            call_id=call_id, township=township, units=units, reason=reason, respond_within_minutes=respond_within_minutes,
+            call_id=call_id, township=township, township_name=ctx.unit_name(township), units=units, reason=reason,
+            respond_within_minutes=respond_within_minutes,
         ))  # fmt: skip
         plan = [(u, "sole" if len(units) == 1 else "co") for u in units]
     uow.emit(call)

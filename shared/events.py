@@ -265,6 +265,7 @@ class CountyCalledData(_Model):
 
     call_id: str
     township: str
+    township_name: str | None = Field(default=None, description="the calling township's name in the org directory, e.g. 通挽镇")
     units: list[str] = Field(min_length=1)
     reason: str
     respond_within_minutes: int = 60
@@ -275,6 +276,7 @@ class WhistleBlownData(_Model):
 
     call_id: str
     township: str
+    township_name: str | None = Field(default=None, description="the whistling township's name in the org directory")
     lead_unit: str
     co_units: list[str] = Field(default_factory=list)
     reason: str

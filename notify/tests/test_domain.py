@@ -8,7 +8,7 @@ from notify import domain
 from notify.templates import render
 from shared.events import (
     CaseAccepted, AcceptedData, CaseDispatched, DispatchedData, CountyCalled, CountyCalledData,
-    SlaBreached, SlaBreachedData, ClockKind, make_event, system_actor,
+    SlaBreached, SlaBreachedData, ClockKind, WhistleBlown, WhistleBlownData, make_event, system_actor,
 )  # fmt: skip
 from shared.workdays import LOCAL, WorkingCalendar
 
@@ -121,6 +121,16 @@ def test_plan_unit_messages_red_card_reaches_the_head() -> None:
     dispatched = _event(CaseDispatched, DispatchedData(order_no="O-1", unit="LB-XC-SLJ", unit_name="水利局"))
     kinds = {(p.recipient, p.kind) for p in domain.plan_messages(dispatched, domain.CaseView("c1", has_phone=True))}
     assert kinds == {("citizen:c1", "citizen.dispatched"), ("unit:LB-XC-SLJ:duty", "unit.dispatched")}
+
+
+def test_a_called_department_reads_the_townships_name_not_its_code() -> None:
+    for event_type, data in (
+        (CountyCalled, CountyCalledData(call_id="k", township="LB-XC-TW", township_name="通挽镇", units=["LB-XC-SLJ"], reason="需清理排水沟")),
+        (WhistleBlown, WhistleBlownData(call_id="w", township="LB-XC-TW", township_name="通挽镇", lead_unit="LB-XC-JTJ", reason="鱼塘护栏")),
+    ):  # fmt: skip
+        [planned, *_] = domain.plan_messages(_event(event_type, data), domain.CaseView("c1", tracking_no="XC-1"))
+        text = render(planned.kind, planned.channel, planned.data, to_citizen=False)
+        assert "通挽镇" in text and "LB-XC-TW" not in text, text
 
 
 def test_unit_text_is_masked_citizen_text_is_not() -> None:

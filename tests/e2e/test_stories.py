@@ -87,6 +87,9 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
     assert (await platform.dispatch.post(f"/api/v1/orders/{no}/sign", json={}, headers=CLERK)).status_code == 200
     answer = {"answer": "已于次日晚更换灯具，路灯恢复照明。"}
     assert (await platform.dispatch.post(f"/api/v1/orders/{no}/resolve", json=answer, headers=CLERK)).status_code == 200
+    # 城关镇 verifies with 住建局's answer in view.
+    [seen] = (await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=CHENGGUAN)).json()["orders"]
+    assert (seen["order_no"], seen["answer"], seen["allowed_actions"]) == (no, answer["answer"], ["verify"])
     verified = await platform.dispatch.post(f"/api/v1/cases/{case_id}/verify", headers=CHENGGUAN,
                                             json={"passed": True, "public_summary": "城东社区村口路灯已修复"})  # fmt: skip
     assert verified.status_code == 200, verified.text
@@ -139,6 +142,9 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     assert (await post(f"/api/v1/orders/{no}/plan", json=plan, headers=JTJ_CLERK)).status_code == 200
     assert (await post(f"/api/v1/orders/{no}/progress", json={"note": "勘测完成", "percent": 40}, headers=JTJ_CLERK)).status_code == 200
     assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": "护栏已安装"}, headers=JTJ_CLERK)).status_code == 200
+    # 通挽镇 sees what 交通运输局 was asked, planned, reported and answered.
+    seen = (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=TONGWAN)).json()
+    assert (seen["answer"], seen["plan"]["measures"], seen["progress"][0]["note"]) == ("护栏已安装", plan["measures"], "勘测完成")
     assert (await post(f"/api/v1/cases/{case_id}/verify", json={"passed": True, "public_summary": "大塘村鱼塘护栏已安装"},
                        headers=TONGWAN)).status_code == 200  # fmt: skip
 

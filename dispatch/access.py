@@ -1,0 +1,105 @@
+"""Who may read a dispatch order (交办单) and what each person may do to it.
+
+One rule for both sides of the API: the routes that act refuse what ``may_perform`` refuses,
+and the ``allowed_actions`` an order's reader is shown are the actions of its state that
+``may_perform`` grants that reader — so a list can never offer what the route would refuse.
+Pure functions over the org directory (``shared.scope``), the actor, the order row and the
+case row (``township``, and where known ``county`` / ``village`` / ``grid``).
+
+Reading an order (``may_read_order``):
+
+- the unit the order is for (or a unit above it) — a department sees only its own orders;
+- the township the case belongs to, which verifies, closes and rates it (核验、销号): every
+  order of the case, with the answer, the work plan, progress and extensions in view;
+- the township (or centre) that opened an order, e.g. by calling the county (乡呼县应);
+- the command centre (综治中心) serving the case's area: every order of its cases;
+- the auditor: everything. Anyone else gets a 404, as if the order did not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatch import domain
+from dispatch.domain import Action, OrderState
+from shared.events import Actor, Role
+from shared.orgdata import OrgDirectory
+from shared.scope import CENTRE_ROLES, DEPARTMENT_ROLES, PLACE_ROLES, READ_ONLY_ROLES, STAFF_ROLES, CaseScope, may_see_case, may_see_unit
+
+#: What the unit an order is for does with it (or a unit above it, or its centre, for it).
+UNIT_ACTIONS = frozenset({Action.sign, Action.return_order, Action.file_plan, Action.report_progress,
+                          Action.request_extension, Action.resolve})  # fmt: skip
+#: The command centre's decisions on an order of a unit it serves.
+CENTRE_ACTIONS = frozenset({Action.review_return, Action.decide_extension})
+
+
+def may_act_for(org: OrgDirectory, actor: Actor, unit: str) -> bool:
+    """The unit itself, a unit above it, or the command centre serving it (shared.scope);
+    never the auditor, who reads and changes nothing."""
+    return actor.role not in READ_ONLY_ROLES and may_see_unit(org, actor, unit)
+
+
+def in_my_area(org: OrgDirectory, actor: Actor, case: Any) -> bool:
+    """The case's own township — the one that verifies, closes and publishes it — or the
+    centre serving it (a case with no township yet is the centre's to dispatch)."""
+    if actor.role in CENTRE_ROLES:
+        return may_see_case(org, actor, CaseScope(places=(case.township,)))
+    return actor.role in PLACE_ROLES and actor.org_unit is not None and actor.org_unit == case.township
+
+
+def may_verify(org: OrgDirectory, actor: Actor, case: Any) -> bool:
+    """核验 (and with it 销号、公示): the case's township, or the centre serving it."""
+    return actor.role not in READ_ONLY_ROLES and case is not None and in_my_area(org, actor, case)
+
+
+def opened_by(order: Any) -> str | None:
+    """The unit of whoever opened the order (its first history entry): the calling township
+    for an order of 乡呼县应 / 吹哨报到, the centre for one dispatched by hand, None when the
+    catalogue dispatched it."""
+    first = order.history[0] if order.history else None
+    return first.get("unit") if first and first.get("action") == "dispatch" else None
+
+
+def case_places(case: Any) -> tuple[str | None, ...]:
+    return tuple(getattr(case, column, None) for column in ("county", "township", "village", "grid")) if case is not None else ()
+
+
+def may_read_order(org: OrgDirectory, actor: Actor, order: Any, case: Any) -> bool:
+    """Whether ``actor`` may read ``order`` of ``case`` (the module docstring says who)."""
+    if actor.role is Role.auditor:
+        return True
+    if actor.role not in STAFF_ROLES:
+        return False
+    if may_see_unit(org, actor, order.unit):
+        return True  # its own order (or one of a unit under it)
+    if actor.role in DEPARTMENT_ROLES:
+        return False  # never another unit's order, even of the same case
+    if actor.role in CENTRE_ROLES:
+        return may_see_case(org, actor, CaseScope(places=case_places(case), units=frozenset({order.unit})))
+    if case is not None and in_my_area(org, actor, case):
+        return True  # the township that verifies sees every order of its case
+    return actor.org_unit is not None and opened_by(order) == actor.org_unit
+
+
+def may_perform(org: OrgDirectory, actor: Actor, action: Action, order: Any, case: Any) -> bool:
+    """Whether ``actor`` may take ``action`` on ``order`` (whatever its state: the state
+    machine in ``dispatch.domain`` decides when)."""
+    if actor.role in READ_ONLY_ROLES:
+        return False
+    if action in UNIT_ACTIONS:
+        return may_act_for(org, actor, order.unit)
+    if action in CENTRE_ACTIONS:
+        return actor.role in CENTRE_ROLES and may_act_for(org, actor, order.unit)
+    if action is Action.verify:
+        return may_verify(org, actor, case)
+    return False  # close and reopen follow verification and ratings; no person asks for them
+
+
+def allowed_actions(org: OrgDirectory, actor: Actor, order: Any, case: Any, *, pending_extension: bool = False) -> list[str]:
+    """The actions ``actor`` may take on ``order`` now: those its state allows that
+    ``may_perform`` grants (an extension is decided only while one is pending)."""
+    state = OrderState(order.state)
+    return [
+        name for name in domain.allowed_actions(state)
+        if may_perform(org, actor, Action(name), order, case) and (name != Action.decide_extension or pending_extension)
+    ]  # fmt: skip
