@@ -456,7 +456,7 @@ async def rebuild(
             if consumer._task is not None and consumer._task.done():
                 consumer._task.result()  # the loop died: raise its error
                 raise OpsError("the rebuild consumer stopped unexpectedly")
-            highwater = {p: behind + committed.get(p, 0) for p, behind in lag.items()}
+            highwater = {p: behind + committed[p] for p, behind in lag.items() if behind is not None}
             position = {p: max(committed.get(p, offsets.get(p, 0)), offsets.get(p, 0)) for p in highwater}
             total = sum(max(0, highwater[p] - offsets.get(p, 0)) for p in highwater)
             done = sum(max(0, position[p] - offsets.get(p, 0)) for p in highwater)
