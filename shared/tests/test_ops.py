@@ -320,13 +320,15 @@ async def test_projection_rebuilt_by_replay_equals_the_live_one(infra: Infra):
 
         await eventually(lambda: _when(live_timeline(), lambda rows: len(rows) >= 9), what="the live timeline")
         await eventually(lambda: asyncio.sleep(0, intake.runtime.consumer.lag_total() == 0), what="intake caught up")
-        seen: list[tuple[int, int]] = []
+        seen: list[ops.ReplayProgress] = []
         report = await ops.rebuild(
             service="intake", settings=settings, handlers=app.state.spec.handlers, migrations=app.state.spec.migrations,
-            progress=lambda done, all_: seen.append((done, all_)),
+            progress=seen.append,
         )
         try:
-            assert seen and seen[-1][0] == seen[-1][1] == report.events >= 9
+            assert seen and seen[-1].done == seen[-1].target == report.events >= 9
+            assert seen[-1].remaining_seconds == 0 and seen[-1].events_per_second > 0
+            assert [p.elapsed_seconds for p in seen] == sorted(p.elapsed_seconds for p in seen)
             by_table = {t.table: t for t in report.tables}
             assert by_table["timeline"].verdict == "same", report.tables
             assert report.parked == 0
@@ -396,8 +398,23 @@ def test_tables_and_progress_read_in_a_terminal():
     lines = table.splitlines()
     assert lines[0].startswith("id  事件")
     assert lines[2].index("派单") == lines[3].index("case.closed") == 4
-    assert ops.progress_bar(5, 10, width=10) == "[#####.....] 5/10 events (50%)"
-    assert ops.progress_bar(0, 0, width=4) == "[####] 0/0 events (100%)"
+    assert ops.progress_bar(ops.ReplayProgress(5, 10, 2.0), width=10) == "[#####.....] 5/10 events (50%), 2.5 events/s, 2 s left"
+    assert ops.progress_bar(ops.ReplayProgress(0, 0, 0.0), width=4) == "[####] 0/0 events (100%), 0.0 events/s, 0 s left"
+    assert ops.progress_bar(ops.ReplayProgress(0, None, 0.5), width=4) == "[....] 0/? events (?), 0.0 events/s, ? s left"
+
+
+def test_replay_progress_rate_and_time_left_come_from_the_counts_and_the_clock():
+    half = ops.ReplayProgress(done=300, target=1200, elapsed_seconds=1.5)
+    assert (half.events_per_second, half.remaining_seconds, half.share) == (200.0, 4.5, 0.25)
+    assert half.as_dict() == {
+        "events_done": 300, "events_target": 1200, "events_per_second": 200.0, "elapsed_seconds": 1.5, "remaining_seconds": 4.5,
+    }
+    # Not known yet: no target (a partition's high-water mark missing), or nothing done.
+    assert ops.ReplayProgress(300, None, 1.5).remaining_seconds is None
+    assert ops.ReplayProgress(0, 1200, 1.5).remaining_seconds is None
+    # Events published during the replay are replayed too: past the target, nothing left.
+    past = ops.ReplayProgress(1300, 1200, 2.0)
+    assert (past.remaining_seconds, past.share) == (0.0, 1.0)
     assert ops.parse_start("earliest") == "earliest" and ops.parse_start("42") == 42
     assert ops.parse_start("2026-05-01T08:00:00+08:00").utcoffset().total_seconds() == 8 * 3600
     with pytest.raises(ops.OpsError, match="earliest, an offset, or a time"):
