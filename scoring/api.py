@@ -290,7 +290,7 @@ async def start_rebuild(actor: ActorDep, context: ContextDep) -> dict:
     return context.rebuild.start()
 
 
-@router.get("/admin/rebuild", summary="Rebuild progress: events read and the topic's high-water mark")
+@router.get("/admin/rebuild", summary="Rebuild progress: events done of the target, events/s, elapsed and remaining seconds")
 async def rebuild_status(context: ContextDep, actor: ActorDep) -> dict:
     _admin(actor)
     return context.rebuild.status

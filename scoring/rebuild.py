@@ -43,6 +43,7 @@ from shared.cloudevents import MalformedEvent, from_message, header
 from shared.consumer import Handler
 from shared.db import processed_events
 from shared.events import EventBase
+from shared.ops import ReplayProgress
 from shared.service import Runtime
 
 log = logging.getLogger(__name__)
@@ -103,19 +104,39 @@ class Rebuild:
         # Fetched and decoded batches waiting while the one before is written.
         self.prefetch = prefetch
         self.task: asyncio.Task[None] | None = None
-        self.status: dict[str, Any] = {"state": "idle"}
+        self._status: dict[str, Any] = {"state": "idle"}
+        # The replay's progress: its clock, records written, the target (set once every
+        # partition's first high-water mark is known) and the partitions' log starts.
+        self._replay_started: float | None = None
+        self._replay_ended: float | None = None
+        self._done = 0
+        self._target: int | None = None
+        self._first_highwater: dict[int, int] = {}
+        self._log_start: dict[int, int] = {}
         self._shutting_down = False
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """What ``GET /api/v1/admin/rebuild`` shows: the state and phase, the counts, and the
+        replay's progress (``shared.ops.ReplayProgress``) as of this moment."""
+        if self._status["state"] == "idle":
+            return self._status
+        elapsed = 0.0 if self._replay_started is None else (self._replay_ended or time.perf_counter()) - self._replay_started
+        return {**self._status, **ReplayProgress(self._done, self._target, elapsed).as_dict()}
 
     @property
     def running(self) -> bool:
         return self.task is not None and not self.task.done()
 
     def start(self) -> dict[str, Any]:
-        self.status = {
+        self._status = {
             "state": "running", "phase": "stopping the live consumer", "started_at": datetime.now(UTC).isoformat(),
             "finished_at": None, "replay_seconds": None, "events_read": 0, "events_applied": 0, "events_failed": 0, "highwater": None,
             "partitions": {}, "error": None,
         }
+        self._replay_started = self._replay_ended = self._target = None
+        self._done = 0
+        self._first_highwater, self._log_start = {}, {}
         self.task = asyncio.create_task(self._run(), name="scoring-rebuild")
         return self.status
 
@@ -133,26 +154,29 @@ class Rebuild:
         try:
             if live is not None:
                 await live.stop(self.runtime.settings.shutdown_grace_seconds)
-            self.status["phase"] = "emptying the fact tables"
+            self._status["phase"] = "emptying the fact tables"
             async with self.runtime.uow() as uow:
                 names = ", ".join([t.name for t in FACT_TABLES] + ["processed_events", "case_status"])
                 await uow.session.execute(text(f"TRUNCATE {names}"))
                 await uow.commit()
-            self.status["phase"] = "replaying the topic"
-            replay_started = time.perf_counter()
-            with _few_collections():
-                await self._replay()
-            self.status["replay_seconds"] = round(time.perf_counter() - replay_started, 3)
-            self.status.update(state="done", phase="done")
+            self._status["phase"] = "replaying the topic"
+            self._replay_started = time.perf_counter()
+            try:
+                with _few_collections():
+                    await self._replay()
+            finally:
+                self._replay_ended = time.perf_counter()
+            self._status["replay_seconds"] = round(self._replay_ended - self._replay_started, 3)
+            self._status.update(state="done", phase="done")
         except asyncio.CancelledError:
-            self.status.update(state="cancelled", phase="cancelled")
+            self._status.update(state="cancelled", phase="cancelled")
             raise
         except Exception as exc:
             log.exception("rebuild failed")
-            self.status.update(state="failed", phase="failed", error=f"{type(exc).__name__}: {exc}")
+            self._status.update(state="failed", phase="failed", error=f"{type(exc).__name__}: {exc}")
         finally:
-            self.status["finished_at"] = datetime.now(UTC).isoformat()
-            self.status["seconds"] = round(time.perf_counter() - started, 3)
+            self._status["finished_at"] = datetime.now(UTC).isoformat()
+            self._status["seconds"] = round(time.perf_counter() - started, 3)
             if live is not None and not self._shutting_down:
                 self.runtime.consumer = live.like()
                 await self.runtime.consumer.start()
@@ -172,6 +196,7 @@ class Rebuild:
             tps = [TopicPartition(settings.kafka_topic, p) for p in partitions]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
+            self._log_start = {tp.partition: offset for tp, offset in (await consumer.beginning_offsets(tps)).items()}
             batches: asyncio.Queue[list[_Batch] | None] = asyncio.Queue(maxsize=self.prefetch)
             try:
                 async with asyncio.TaskGroup() as tasks:
@@ -193,7 +218,7 @@ class Rebuild:
                     await batches.put([await self._prepare([r for records in fetched.values() for r in records])])
                 else:
                     await batches.put([_Batch(records) for records in fetched.values() if records])
-            self.status["events_read"] += read
+            self._status["events_read"] += read
             empty_fetches = 0 if read else empty_fetches + 1
             done = await self._progress(consumer, tps)
             # A partition never fetched from has no high-water mark yet: after a few empty
@@ -209,12 +234,13 @@ class Rebuild:
         while (item := await batches.get()) is not None:
             for batch in item:
                 await self._apply(batch)
+                self._done += len(batch.records)
             written += 1
             if written % _COLLECT_EVERY == 0:
                 gc.collect(1)
 
     def _caught_up(self, tp: TopicPartition) -> bool:
-        part = self.status["partitions"].get(str(tp.partition), {})
+        part = self._status["partitions"].get(str(tp.partition), {})
         return part.get("highwater") is not None and part.get("position", 0) >= part["highwater"]
 
     async def _progress(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:
@@ -223,11 +249,16 @@ class Rebuild:
         for tp in tps:
             hw = consumer.highwater(tp)
             position = await consumer.position(tp)
-            self.status["partitions"][str(tp.partition)] = {"position": position, "highwater": hw}
+            self._status["partitions"][str(tp.partition)] = {"position": position, "highwater": hw}
             total += hw or 0
             if hw is None or position < hw:
                 done = False
-        self.status["highwater"] = total
+            if hw is not None:
+                self._first_highwater.setdefault(tp.partition, hw)
+        self._status["highwater"] = total
+        if self._target is None and len(self._first_highwater) == len(tps):
+            # The target: every partition from its log start to the high-water mark first seen.
+            self._target = sum(max(0, hw - self._log_start.get(p, 0)) for p, hw in self._first_highwater.items())
         return done
 
     async def _prepare(self, records: list) -> _Batch:
@@ -279,18 +310,18 @@ class Rebuild:
                     for record in batch.records:
                         applied += await self._one(uow, record)
                 await uow.commit()
-            self.status["events_applied"] += applied
-            self.status["events_failed"] += malformed
+            self._status["events_applied"] += applied
+            self._status["events_failed"] += malformed
         except Exception:
             for record in batch.records:
                 try:
                     async with self.runtime.uow() as uow:
                         applied = await self._one(uow, record)
                         await uow.commit()
-                    self.status["events_applied"] += applied
+                    self._status["events_applied"] += applied
                 except Exception as exc:
                     log.warning("rebuild skips an event at %s/%s: %r", record.partition, record.offset, exc)
-                    self.status["events_failed"] += 1
+                    self._status["events_failed"] += 1
 
     async def _many(self, session: AsyncSession, batch: _Batch) -> int:
         """A batch through the inbox in one statement, then its plan for the events it had
@@ -318,7 +349,7 @@ class Rebuild:
         try:
             event = from_message(record.value, record.headers)
         except MalformedEvent:
-            self.status["events_failed"] += 1
+            self._status["events_failed"] += 1
             return 0
         if (await uow.session.execute(_INBOX, {"event_id": event.id, "event_type": event.type})).first() is None:
             return 0

@@ -102,11 +102,17 @@ class _Rebalance(ConsumerRebalanceListener):
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # A rebalance: until the next assignment this member cannot say what it is behind.
+        self.owner.joined = False
         for tp in revoked:
             self.owner._forget(tp)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s assigned %d partitions", self.owner.service, len(assigned))
+        # Before the lag of a partition is reported, where the group stands on it: without
+        # this a restarted member counted the whole partition as lag until its first commit.
+        await self.owner._learn_committed(list(assigned))
+        self.owner.joined = True
 
 
 class EventConsumer:
@@ -159,8 +165,12 @@ class EventConsumer:
         # age behind the lag gauge in seconds.
         self._head_ts: dict[TopicPartition, int] = {}
         self._exported: set[int] = set()
+        self._learn_tried_at = 0.0
         self.handled = 0
         self.running = False
+        # True once the group has assigned this member its partitions (False again during a
+        # rebalance): before that its lag is unknown, not zero.
+        self.joined = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -203,35 +213,74 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
             self._consumer = None
+        # A stopped member reports no lag of its own: its last figures would pass for current
+        # (``refresh_gauges`` measures a stopped service's group from the broker instead).
+        self._unexport(self._exported)
+        self._exported = set()
 
     def committed_offsets(self) -> dict[int, int]:
-        """The offsets this member committed, per partition (what it has fully handled)."""
+        """Where this member's handling stands, per assigned partition (exclusive): what it
+        committed, or else what the group had committed when the partition was assigned
+        (the log start when the group never committed there)."""
         return {tp.partition: offset for tp, offset in self._committed.items()}
 
-    def lag(self) -> dict[int, int]:
-        """Messages behind the high-water mark per assigned partition (from the fetch HW,
-        which the development broker reports correctly, unlike end_offsets)."""
+    def lag(self) -> dict[int, int | None]:
+        """Messages not yet handled per assigned partition: the high-water mark of the last
+        fetch (which the development broker reports correctly, unlike end_offsets) less the
+        committed offset. None while either is unknown (just after an assignment): never the
+        whole partition counted as lag because the committed offset was not read yet."""
         consumer = self._consumer
         if consumer is None:
             return {}
-        out: dict[int, int] = {}
-        for tp in consumer.assignment():
-            hw = consumer.highwater(tp)
-            if hw is None:
-                continue
-            out[tp.partition] = max(0, hw - self._committed.get(tp, 0))
-        return out
+        return {
+            tp.partition: partition_lag(consumer.highwater(tp), self._committed.get(tp))
+            for tp in consumer.assignment()
+        }
 
-    def lag_seconds(self, lag: dict[int, int] | None = None) -> dict[int, float]:
-        """Per assigned partition, the age of the oldest unhandled message (0 when caught
-        up), from the timestamps of the records fetched last."""
+    def lag_total(self, lag: dict[int, int | None] | None = None) -> int | None:
+        """The messages behind on every assigned partition, or None while that is unknown
+        (not yet assigned its partitions, or a partition's lag not known yet)."""
+        return total_lag(self.lag() if lag is None else lag, joined=self.joined)
+
+    def lag_seconds(self, lag: dict[int, int | None] | None = None) -> dict[int, float]:
+        """Per assigned partition whose lag is known, the age of the oldest unhandled message
+        (0 when caught up), from the timestamps of the records fetched last."""
         lag = self.lag() if lag is None else lag
         now_ms = time.time() * 1000
         out: dict[int, float] = {}
         for tp, ts in list(self._head_ts.items()):
-            if lag.get(tp.partition, 0) > 0:
+            if lag.get(tp.partition):
                 out[tp.partition] = max(0.0, (now_ms - ts) / 1000)
-        return {partition: out.get(partition, 0.0) for partition in lag}
+        return {partition: out.get(partition, 0.0) for partition, behind in lag.items() if behind is not None}
+
+    async def _learn_committed(self, tps: list[TopicPartition]) -> None:
+        """Read the group's committed offsets of ``tps`` (the log start where it has none,
+        as ``auto_offset_reset=earliest`` starts there) into ``_committed``. Bounded: on a
+        failure the partitions stay unknown and the loop tries again a second later."""
+        consumer = self._consumer
+        self._learn_tried_at = time.monotonic()
+        if consumer is None or not tps:
+            return
+        try:
+            async with asyncio.timeout(5):
+                committed = await asyncio.gather(*(consumer.committed(tp) for tp in tps))
+                beginning = await consumer.beginning_offsets(tps)
+        except Exception as exc:  # the broker busy or gone: the lag stays unknown meanwhile
+            log.info("%s could not read the committed offsets of %d partitions yet: %r", self.service, len(tps), exc)
+            return
+        for tp, offset in zip(tps, committed, strict=True):
+            if tp in beginning:
+                # A commit of our own made meanwhile is newer: keep it.
+                self._committed.setdefault(tp, handled_from(offset, beginning[tp]))
+
+    async def _learn_missing_committed(self, consumer: AIOKafkaConsumer) -> None:
+        """Partitions assigned whose committed offset is still unknown (a failed read on
+        assignment, or forgotten after a fresh broker): read again, at most once a second."""
+        if time.monotonic() - self._learn_tried_at < 1.0:
+            return
+        missing = [tp for tp in consumer.assignment() if tp not in self._committed]
+        if missing:
+            await self._learn_committed(missing)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -254,6 +303,7 @@ class EventConsumer:
                 for tp, records in ready.items():
                     await self._process_partition(consumer, tp, records)
                 await self._maybe_check_epoch(consumer)
+                await self._learn_missing_committed(consumer)
                 self._export_lag()
         except asyncio.CancelledError:
             raise
@@ -581,15 +631,43 @@ class EventConsumer:
     def _export_lag(self) -> None:
         lag = self.lag()
         seconds = self.lag_seconds(lag)
-        for partition, behind in lag.items():
+        known = {partition: behind for partition, behind in lag.items() if behind is not None}
+        for partition, behind in known.items():
             metrics.CONSUMER_LAG.labels(self.service, self.topic, str(partition)).set(behind)
             metrics.CONSUMER_LAG_SECONDS.labels(self.service, self.topic, str(partition)).set(seconds[partition])
-        # Partitions handed to another member: their numbers are that member's to report.
-        for partition in self._exported - set(lag):
+        # Partitions handed to another member are that member's to report; a partition whose
+        # lag is not known yet has no sample (absent, not a guess) until it is.
+        self._unexport(self._exported - set(known))
+        self._exported = set(known)
+
+    def _unexport(self, partitions: set[int]) -> None:
+        for partition in partitions:
             for gauge in (metrics.CONSUMER_LAG, metrics.CONSUMER_LAG_SECONDS):
                 with contextlib.suppress(KeyError):
                     gauge.remove(self.service, self.topic, str(partition))
-        self._exported = set(lag)
+
+
+def handled_from(committed: int | None, log_start: int) -> int:
+    """Where a member resumes a partition: the group's committed offset, or the log start
+    when the group never committed there or its offset was deleted by retention (the
+    consumer's ``auto_offset_reset=earliest`` starts there; what lies before is gone)."""
+    return log_start if committed is None else max(committed, log_start)
+
+
+def partition_lag(highwater: int | None, committed: int | None) -> int | None:
+    """Messages of a partition not yet handled; None (unknown) while the high-water mark
+    (no fetch answered yet) or the committed offset (not read yet) is missing."""
+    if highwater is None or committed is None:
+        return None
+    return max(0, highwater - committed)
+
+
+def total_lag(lag: dict[int, int | None], *, joined: bool) -> int | None:
+    """Messages behind on all assigned partitions; None while any of them is unknown or the
+    member has no assignment yet (a sum over what is known would pass for the whole)."""
+    if not joined or any(behind is None for behind in lag.values()):
+        return None
+    return sum(behind for behind in lag.values() if behind is not None)
 
 
 async def apply_in_runs(

@@ -50,7 +50,7 @@ BATCH_SECONDS = Histogram(
 )
 CONSUMER_LAG = Gauge(
     "jiesu_consumer_lag_messages",
-    "Messages behind the partition's high-water mark (not yet handled and committed)",
+    "Messages behind the partition's high-water mark (not yet handled and committed); no sample while unknown (just after an assignment)",
     ["service", "topic", "partition"],
 )
 CONSUMER_LAG_SECONDS = Gauge(

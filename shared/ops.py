@@ -398,7 +398,54 @@ async def _start_offsets(bootstrap_servers: str, topic: str, group_id: str, star
         await consumer.stop()
 
 
-Progress = Callable[[int, int], None]
+@dataclass(frozen=True)
+class ReplayProgress:
+    """How far a replay of the topic has come: the figures ``GET /api/v1/admin/rebuild`` of
+    scoring and ``python -m services.ops replay`` show, computed in one place.
+
+    ``done`` counts the topic's records handled (applied, duplicates, types the service does
+    not handle, failed alike); ``target`` is the records between the start offsets and the
+    high-water marks first seen (None until every partition's is known). Records published
+    after that are replayed too, so ``done`` may pass ``target``.
+    """
+
+    done: int
+    target: int | None
+    elapsed_seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        return self.done / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    @property
+    def remaining_seconds(self) -> float | None:
+        """At the rate so far; None while the target or the rate is not known yet."""
+        if self.target is None:
+            return None
+        left = max(0, self.target - self.done)
+        if left == 0:
+            return 0.0
+        rate = self.events_per_second
+        return left / rate if rate > 0 else None
+
+    @property
+    def share(self) -> float | None:
+        if self.target is None:
+            return None
+        return 1.0 if self.target == 0 else min(1.0, self.done / self.target)
+
+    def as_dict(self) -> dict[str, Any]:
+        remaining = self.remaining_seconds
+        return {
+            "events_done": self.done,
+            "events_target": self.target,
+            "events_per_second": round(self.events_per_second, 1),
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "remaining_seconds": None if remaining is None else round(remaining, 1),
+        }
+
+
+Progress = Callable[[ReplayProgress], None]
 
 
 async def rebuild(
@@ -449,19 +496,22 @@ async def rebuild(
             batch_size=settings.consumer_batch_size,
         )
         await consumer.start()
-        last_done, last_move = -1, time.monotonic()
+        replay_started = last_move = time.monotonic()
+        last_done, target = -1, None
         while True:
             await asyncio.sleep(0.1)
             lag, committed = consumer.lag(), consumer.committed_offsets()
             if consumer._task is not None and consumer._task.done():
                 consumer._task.result()  # the loop died: raise its error
                 raise OpsError("the rebuild consumer stopped unexpectedly")
-            highwater = {p: behind + committed.get(p, 0) for p, behind in lag.items()}
+            highwater = {p: behind + committed[p] for p, behind in lag.items() if behind is not None}
             position = {p: max(committed.get(p, offsets.get(p, 0)), offsets.get(p, 0)) for p in highwater}
             total = sum(max(0, highwater[p] - offsets.get(p, 0)) for p in highwater)
             done = sum(max(0, position[p] - offsets.get(p, 0)) for p in highwater)
+            if target is None and set(highwater) == set(offsets):
+                target = total  # the high-water marks first seen on every partition
             if progress is not None:
-                progress(done, total)
+                progress(ReplayProgress(done, target, time.monotonic() - replay_started))
             if set(highwater) == set(offsets) and all(position[p] >= highwater[p] for p in highwater):
                 break
             if done != last_done:
@@ -524,7 +574,15 @@ def _width(value: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in value)
 
 
-def progress_bar(done: int, total: int, width: int = 30) -> str:
-    share = 1.0 if total == 0 else min(1.0, done / total)
-    filled = int(share * width)
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} events ({share:.0%})"
+def progress_bar(progress: ReplayProgress, width: int = 30) -> str:
+    """``[####......] 40/100 events (40%), 20.0 events/s, 3 s left`` (``?`` while unknown)."""
+    share = progress.share
+    filled = int((share or 0.0) * width)
+    target = "?" if progress.target is None else str(progress.target)
+    percent = "?" if share is None else f"{share:.0%}"
+    remaining = progress.remaining_seconds
+    left = "? s" if remaining is None else f"{remaining:.0f} s"
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{target} events ({percent}), "
+        f"{progress.events_per_second:.1f} events/s, {left} left"
+    )

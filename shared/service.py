@@ -284,14 +284,23 @@ def _ops_router() -> APIRouter:
                 checks["consumer"] = "running" if consumer.running else "stopped"
                 lag = consumer.lag()
                 checks["consumer_lag"] = lag
-                checks["consumer_lag_total"] = total = sum(lag.values())
+                # None (null) until every assigned partition's lag is known: a replica just
+                # (re)started has not read its committed offsets or high-water marks yet.
+                checks["consumer_lag_total"] = consumer.lag_total(lag)
+                unknown = sorted(partition for partition, behind in lag.items() if behind is None)
+                if not consumer.joined:
+                    checks["consumer_lag_unknown"] = "lag unknown yet: waiting for the group to assign partitions"
+                elif unknown:
+                    checks["consumer_lag_unknown"] = f"lag unknown yet on partitions {unknown}: committed offsets or high-water marks not read yet"
                 checks["consumer_lag_seconds_max"] = round(max(consumer.lag_seconds(lag).values(), default=0.0), 3)
                 if not consumer.running:
                     ok = False
                     reasons.append("consumer stopped")
-                if total > limits.ready_max_lag:
+                # What is known is a lower bound: already over the limit is over it.
+                known = sum(behind for behind in lag.values() if behind is not None)
+                if known > limits.ready_max_lag:
                     ok = False
-                    reasons.append(f"consumer lag {total} messages (more than {limits.ready_max_lag})")
+                    reasons.append(f"consumer lag {known} messages (more than {limits.ready_max_lag})")
                 try:
                     await asyncio.wait_for(consumer._consumer.topics(), 2)  # type: ignore[union-attr]
                     checks["broker"] = "ok"

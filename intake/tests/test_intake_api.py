@@ -73,7 +73,7 @@ async def test_an_appeal_is_accepted_classified_and_located(intake):
 
 async def _caught_up(consumer, partitions: int) -> bool:
     lag = consumer.lag()
-    return len(lag) == partitions and sum(consumer.committed_offsets().values()) > 0 and not any(lag.values())
+    return len(lag) == partitions and sum(consumer.committed_offsets().values()) > 0 and consumer.lag_total(lag) == 0
 
 
 async def _timeline_types(intake, case_id, n):

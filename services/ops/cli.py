@@ -328,14 +328,14 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty()
     last = [-1.0]
 
-    def progress(done: int, total: int) -> None:
+    def progress(state: ops.ReplayProgress) -> None:
         import time
 
         now = time.monotonic()
-        if interactive or now - last[0] > 2 or (total and done >= total):
+        if interactive or now - last[0] > 2 or (state.target and state.done >= state.target):
             last[0] = now
             end = "\r" if interactive else "\n"
-            print(ops.progress_bar(done, total), end=end, file=sys.stderr, flush=True)
+            print(ops.progress_bar(state), end=end, file=sys.stderr, flush=True)
 
     try:
         report = await ops.rebuild(

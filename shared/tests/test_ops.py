@@ -16,7 +16,7 @@ from intake.models import timeline
 from intake.settings import IntakeSettings
 from shared import ops
 from shared.settings import ServiceSettings
-from shared.consumer import EventConsumer
+from shared.consumer import EventConsumer, handled_from, partition_lag, total_lag
 from shared.db import UnitOfWork, create_engine, dead_letters
 from shared.events import EventBase
 from shared.relay import OutboxRelay
@@ -166,6 +166,62 @@ async def test_ready_answers_503_with_the_reason_when_lag_passes_the_threshold(i
         await eventually(lambda: _status(probe, 200), what="/ready back to 200")
 
 
+async def test_a_restarted_consumer_reports_lag_from_its_committed_offsets_never_the_whole_topic(infra: Infra):
+    """A replica restarted with every offset committed is 0 behind (or does not know yet),
+    not the whole topic; one restarted with 5 events unhandled is 5 behind, not 17."""
+    topic, database = unique("lifecycle"), unique("probe")
+    await publish(infra.bootstrap_servers, topic, *(progress(f"c-{i}", i) for i in range(12)))
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=database)
+    async with running(probe_app(settings, Switches()), settings) as probe:
+        await eventually(lambda: _has(probe_rows(probe), 12), what="the 12 events handled")
+        await eventually(lambda: _lag_reads(probe, 0, 0), what="the 12 events committed")
+
+    # Restarted: every answer from the first on is 0 or unknown, and it settles at a known 0.
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=database)
+    async with running(probe_app(settings, Switches()), settings) as probe:
+        answers = await _lag_answers(probe, settled=(0, 0))
+        assert {ready for ready, _ in answers} <= {None, 0}, answers
+        assert {metric for _, metric in answers} <= {None, 0}, answers
+        assert len(await probe_rows(probe)) == 12  # nothing handled twice
+
+    # Stopped; 5 more events; restarted with its handler held: 5 behind, never 17.
+    await publish(infra.bootstrap_servers, topic, *(progress(f"d-{i}", 20 + i) for i in range(5)))
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=database)
+    switches = Switches()
+    switches.gate.clear()
+    async with running(probe_app(settings, switches), settings) as probe:
+        answers = await _lag_answers(probe, settled=(5, 5))
+        assert {ready for ready, _ in answers} <= {None, 5}, answers
+        assert {metric for _, metric in answers} <= {None, 5}, answers
+        switches.gate.set()
+        await eventually(lambda: _has(probe_rows(probe), 17), what="the 5 new events handled")
+        await eventually(lambda: _lag_reads(probe, 0, 0), what="lag back to 0")
+
+
+async def _lag_now(probe) -> tuple[int | None, float | None]:
+    """(``consumer_lag_total`` of /ready, the sum of the lag gauges of /metrics); None where
+    the figure is not given (unknown: null in /ready, no sample in /metrics)."""
+    ready = (await probe.client.get("/ready")).json()["checks"].get("consumer_lag_total")
+    samples = [v for (n, _), v in (await scrape(probe)).items() if n == "jiesu_consumer_lag_messages"]
+    return ready, (sum(samples) if samples else None)
+
+
+async def _lag_reads(probe, ready: int, metric: int) -> bool:
+    return await _lag_now(probe) == (ready, metric)
+
+
+async def _lag_answers(probe, *, settled: tuple[int, int], timeout: float = 30) -> list[tuple[int | None, float | None]]:
+    """Every answer of /ready and /metrics from the service's start until both read
+    ``settled`` three times in a row (so a figure that jumps after settling is seen too)."""
+    answers: list[tuple[int | None, float | None]] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while answers[-3:] != [settled] * 3:
+        assert asyncio.get_running_loop().time() < deadline, f"never settled at {settled}: {answers[-10:]}"
+        answers.append(await _lag_now(probe))
+        await asyncio.sleep(0.05)
+    return answers
+
+
 async def test_poison_event_is_listed_replayed_after_the_fix_and_applied_once(infra: Infra):
     topic = unique("lifecycle")
     settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=2)
@@ -263,14 +319,16 @@ async def test_projection_rebuilt_by_replay_equals_the_live_one(infra: Infra):
                 )
 
         await eventually(lambda: _when(live_timeline(), lambda rows: len(rows) >= 9), what="the live timeline")
-        await eventually(lambda: asyncio.sleep(0, sum(intake.runtime.consumer.lag().values()) == 0), what="intake caught up")
-        seen: list[tuple[int, int]] = []
+        await eventually(lambda: asyncio.sleep(0, intake.runtime.consumer.lag_total() == 0), what="intake caught up")
+        seen: list[ops.ReplayProgress] = []
         report = await ops.rebuild(
             service="intake", settings=settings, handlers=app.state.spec.handlers, migrations=app.state.spec.migrations,
-            progress=lambda done, all_: seen.append((done, all_)),
+            progress=seen.append,
         )
         try:
-            assert seen and seen[-1][0] == seen[-1][1] == report.events >= 9
+            assert seen and seen[-1].done == seen[-1].target == report.events >= 9
+            assert seen[-1].remaining_seconds == 0 and seen[-1].events_per_second > 0
+            assert [p.elapsed_seconds for p in seen] == sorted(p.elapsed_seconds for p in seen)
             by_table = {t.table: t for t in report.tables}
             assert by_table["timeline"].verdict == "same", report.tables
             assert report.parked == 0
@@ -322,13 +380,41 @@ def test_readiness_thresholds_read_the_service_prefix_first(monkeypatch: pytest.
     assert ops.load_readiness(ProbeSettings()).ready_max_lag == ServiceSettings.model_fields["ready_max_lag"].default
 
 
+def test_lag_is_unknown_until_both_ends_are_known_and_counts_from_where_the_group_resumes():
+    assert partition_lag(None, 12) is None  # no fetch answered yet
+    assert partition_lag(12, None) is None  # committed offset not read yet
+    assert partition_lag(17, 12) == 5 and partition_lag(12, 12) == 0
+    assert handled_from(None, 0) == 0  # the group never committed: from the log start
+    assert handled_from(3, 10) == 10  # its offset deleted by retention: from the log start
+    assert handled_from(12, 0) == 12
+    assert total_lag({0: 5, 1: 0}, joined=True) == 5
+    assert total_lag({0: 5, 1: None}, joined=True) is None  # not 5: a partition is unknown
+    assert total_lag({}, joined=False) is None  # not 0: no partitions assigned yet
+    assert total_lag({}, joined=True) == 0  # a member with no partitions (more replicas than partitions)
+
+
 def test_tables_and_progress_read_in_a_terminal():
     table = ops.render_table(["id", "事件", "error"], [[1, "派单", "x"], [22, "case.closed", None]])
     lines = table.splitlines()
     assert lines[0].startswith("id  事件")
     assert lines[2].index("派单") == lines[3].index("case.closed") == 4
-    assert ops.progress_bar(5, 10, width=10) == "[#####.....] 5/10 events (50%)"
-    assert ops.progress_bar(0, 0, width=4) == "[####] 0/0 events (100%)"
+    assert ops.progress_bar(ops.ReplayProgress(5, 10, 2.0), width=10) == "[#####.....] 5/10 events (50%), 2.5 events/s, 2 s left"
+    assert ops.progress_bar(ops.ReplayProgress(0, 0, 0.0), width=4) == "[####] 0/0 events (100%), 0.0 events/s, 0 s left"
+    assert ops.progress_bar(ops.ReplayProgress(0, None, 0.5), width=4) == "[....] 0/? events (?), 0.0 events/s, ? s left"
+
+
+def test_replay_progress_rate_and_time_left_come_from_the_counts_and_the_clock():
+    half = ops.ReplayProgress(done=300, target=1200, elapsed_seconds=1.5)
+    assert (half.events_per_second, half.remaining_seconds, half.share) == (200.0, 4.5, 0.25)
+    assert half.as_dict() == {
+        "events_done": 300, "events_target": 1200, "events_per_second": 200.0, "elapsed_seconds": 1.5, "remaining_seconds": 4.5,
+    }
+    # Not known yet: no target (a partition's high-water mark missing), or nothing done.
+    assert ops.ReplayProgress(300, None, 1.5).remaining_seconds is None
+    assert ops.ReplayProgress(0, 1200, 1.5).remaining_seconds is None
+    # Events published during the replay are replayed too: past the target, nothing left.
+    past = ops.ReplayProgress(1300, 1200, 2.0)
+    assert (past.remaining_seconds, past.share) == (0.0, 1.0)
     assert ops.parse_start("earliest") == "earliest" and ops.parse_start("42") == 42
     assert ops.parse_start("2026-05-01T08:00:00+08:00").utcoffset().total_seconds() == 8 * 3600
     with pytest.raises(ops.OpsError, match="earliest, an offset, or a time"):
