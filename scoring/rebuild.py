@@ -8,7 +8,7 @@ Design (chosen for being simple and sound on one replica):
    committed anywhere, so the live group's position is untouched), applying the same
    handlers through the inbox, one transaction per fetched batch, until every partition's
    position reaches its high-water mark (``consumer.highwater(tp)`` — the development
-   broker under-reports ``end_offsets``, see DESIGN.md). A batch is planned as a few
+   broker under-reports ``end_offsets``). A batch is planned as a few
    set-based statements (``scoring.plan.BatchPlan``); the next batches are
    fetched, decoded and planned while the one before them is written;
 4. start a new live consumer in the service's group: it resumes from its committed offsets;

@@ -1,4 +1,4 @@
-"""Rates come out exactly as the practice publishes them (DOMAIN.md), rounded half-up."""
+"""Rates come out exactly as the practice publishes them (docs/rules.md), rounded half-up."""
 
 from fractions import Fraction
 
@@ -11,7 +11,7 @@ from scoring.domain import Weights, composite, percent, rate
     ("appeals", "resolved", "shown"),
     [
         (286, 275, "96.15%"),  # 通挽镇 五事 window
-        # 通挽镇, a second tally: DOMAIN.md prints 95.27%, but 121/127 = 95.2756… is 95.28% half-up
+        # 通挽镇, a second tally: published as 95.27%, but 121/127 = 95.2756… is 95.28% half-up
         # (the rule the issue sets, and the one the other five figures follow).
         (127, 121, "95.28%"),
         (260, 253, "97.31%"),  # 城关镇

@@ -1,4 +1,4 @@
-"""DOMAIN.md's published figures, reproduced by driving that many cases through events.
+"""The practice's published figures, reproduced by driving that many cases through events.
 
 The three township tallies (286 / 127 / 260 appeals) go through the real topic and the
 running service in the default run; 双河市's 3,651 appeals too, but marked slow (about a
@@ -74,7 +74,7 @@ async def test_township_figures_through_events(scoring, infra):
     assert (window["counts"]["accepted"], window["counts"]["solved"]) == (286, 275)
     assert window["rates"]["resolution"] == "96.15%" and window["rates_exact"]["resolution"] == "25/26"  # 275/286 exactly
 
-    # DOMAIN.md prints 95.27%; 121/127 = 95.2755…% is 95.28% rounded half-up (see test_domain.py).
+    # Published as 95.27%; 121/127 = 95.2755…% is 95.28% rounded half-up (see test_domain.py).
     second = await stats(scoring, "townships/LB-XC-TW", period="month", date="2026-10-15")
     assert (second["counts"]["accepted"], second["counts"]["solved"]) == (127, 121)
     assert second["rates"]["resolution"] == "95.28%"

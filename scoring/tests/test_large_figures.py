@@ -1,4 +1,4 @@
-"""DOMAIN.md's two largest figures through events too: 睢宁 速来办 16,513 → 12,642 (76.56%)
+"""The practice's two largest published figures through events too: 睢宁 速来办 16,513 → 12,642 (76.56%)
 and 来宾 2,864 → 2,813 (98.22%). About 65,000 events are published on the topic and the
 facts built from them by replaying the topic (the rebuild path: the same handlers, applied
 in batches), so the test takes well under a minute. Its own module: its own service."""

@@ -29,7 +29,7 @@ def test_suining_16513_and_laibin_2864_over_fact_rows():
 
 
 def test_shuanghe_satisfaction_98_8():
-    # DOMAIN.md gives 98.8% without counts: 3,582 satisfied of 3,625 rated is one tally that reads so.
+    # 双河市 12345 published 98.8% without counts: 3,582 satisfied of 3,625 rated is one tally that reads so.
     ratings = [RatingRow(f"c{i}", 0, "满意" if i < 3500 else "基本满意" if i < 3582 else "不满意", T0) for i in range(3625)]
     counts = area_counts(QUARTER, [], ratings=ratings)
     assert (counts.rated, counts.satisfied) == (3625, 3582)

@@ -1,4 +1,4 @@
-"""The two stories of DOMAIN.md, through every service as its own process, over HTTP."""
+"""The practice's two stories (docs/rules.md), and the cases around them, through every service as its own process, over HTTP."""
 
 from __future__ import annotations
 
