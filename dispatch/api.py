@@ -307,7 +307,8 @@ def _order_view(order: Any, *, history: bool = True) -> dict[str, Any]:
         "order_no": order.order_no, "case_id": order.case_id, "unit": order.unit, "unit_name": order.unit_name,
         "role": order.role, "call_id": order.call_id, "state": order.state, "resolution_class": order.resolution_class,
         "instructions": order.instructions, "redo_round": order.redo_round, "automatic": order.automatic,
-        "dispatched_at": order.dispatched_at, "due_at": order.due_at, "signed_at": order.signed_at,
+        "dispatched_at": order.dispatched_at, "due_at": order.due_at, "return_due_at": order.return_due_at,
+        "signed_at": order.signed_at,
         "resolved_at": order.resolved_at, "answer": order.answer, "plan": order.plan, "version": order.version,
         "allowed_actions": allowed_actions(OrderState(order.state)),
     }  # fmt: skip
