@@ -119,12 +119,12 @@ async def test_the_order_deadlines_are_the_ones_dispatch_carries(sla, infra):
         dispatched(case, bj(2026, 11, 23, 10), due_at=bj(2026, 11, 27, 10), return_due_at=bj(2026, 11, 24, 10)),
         signed(case, bj(2026, 11, 23, 11)), suspended(case, bj(2026, 11, 24, 10), UNIT),
     )  # fmt: skip
-    clocks = await clocks_of(sla, case, want=5)
+    clocks = await clocks_of(sla, case, want=4)
     assert at(clocks["resolve"]["due_at"]) == bj(2026, 11, 27, 10)
     assert at(clocks["return_window"]["due_at"]) == bj(2026, 11, 24, 10)
 
     async def due_is(name, when):
-        c = (await clocks_of(sla, case, want=5)).get(name)
+        c = (await clocks_of(sla, case, want=4)).get(name)
         return c if c and at(c["due_at"]) == when else None
 
     # Signed within the window: the window is over (a signed order cannot be returned).
