@@ -43,11 +43,11 @@ from bench.procs import Child, Progress, process_cpu_seconds, machine_cpu_second
 from services.devstack import free_port
 from shared.bus import TopicSpec, ensure_topics, new_producer
 from shared.cloudevents import header, to_message
-from shared import events as ev
+from shared import deadlines, events as ev
 from shared.events import ClockKind, ResolutionClass, make_event, system_actor
 from shared.migrate import ensure_database, migrate
 from shared.workdays import WorkingCalendar
-from sla.domain import Policy, next_signal_at, start_clock
+from sla.domain import Policy, clock_until, next_signal_at, start_clock
 
 DATABASE = "bench_sla"
 TOPIC = "bench-sla"
@@ -152,8 +152,14 @@ def _templates(now: datetime, count: int, rng: random.Random) -> list[tuple[date
         started = now - timedelta(seconds=rng.uniform(3600, 20 * 3600))
         klass = rng.choices(classes, weights=(2, 6, 2))[0]
         computed = []
+        # The order's deadlines are dispatch's (shared.deadlines); first contact is the policy's.
+        dues = {
+            ClockKind.resolve: deadlines.resolve_due(calendar, started, klass),
+            ClockKind.return_window: deadlines.return_window_end(calendar, started),
+        }
         for kind in (ClockKind.first_contact, ClockKind.resolve, ClockKind.return_window):
-            clock = start_clock(kind, started, policy, calendar, resolution_class=klass)
+            due = dues.get(kind)
+            clock = clock_until(kind, started, due, policy.version) if due else start_clock(kind, started, policy, calendar)
             computed.append((kind.value, clock.due_at, next_signal_at(clock, policy, calendar), list(clock.warnings)))
         if min(c[2] for c in computed) > now + MARGIN:
             out.append((started, klass.value, computed))

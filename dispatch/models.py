@@ -65,7 +65,8 @@ orders = Table(
     Column("redo_round", Integer, nullable=False, server_default="0"),
     Column("automatic", Boolean, nullable=False, server_default="false"),
     Column("dispatched_at", DateTime(timezone=True), nullable=False),
-    Column("due_at", DateTime(timezone=True)),
+    Column("due_at", DateTime(timezone=True)),  # the resolve deadline (shared.deadlines), carried on the events
+    Column("return_due_at", DateTime(timezone=True)),  # end of the return window (退单); NULL for orders from before it
     Column("signed_at", DateTime(timezone=True)),
     Column("resolved_at", DateTime(timezone=True)),
     Column("answer", Text),

@@ -69,16 +69,10 @@ from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
 from shared.privacy import scrub
 from shared.problems import Problem
+from shared import deadlines
 from shared.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
-
-RESOLVE_WORKING_DAYS = {
-    ResolutionClass.consultation: 3,
-    ResolutionClass.general: 5,
-    ResolutionClass.complex: 15,
-    ResolutionClass.long_cycle: 15,  # then extended, with approval, up to 180 days
-}
 
 
 @dataclass
@@ -101,6 +95,15 @@ class DispatchContext:
 
     def due(self, start: datetime, working_days: float) -> datetime:
         return self.calendar.add_working_days(start, working_days).due_at
+
+    # The order's deadlines: computed here once, stored on the order and carried on the event
+    # that sets them, so SLA's clocks show the same times (shared.deadlines has the rules).
+
+    def resolve_due(self, dispatched_at: datetime, resolution_class: ResolutionClass) -> datetime:
+        return deadlines.resolve_due(self.calendar, dispatched_at, resolution_class, self.settings.resolve_working_days).due_at
+
+    def return_due(self, dispatched_at: datetime) -> datetime:
+        return deadlines.return_window_end(self.calendar, dispatched_at, self.settings.return_window_working_days).due_at
 
 
 # --------------------------------------------------------------------------- who may act
@@ -166,7 +169,7 @@ def new_order(
         "unit": unit, "unit_name": ctx.unit_name(unit), "role": role, "call_id": call_id,
         "state": OrderState.dispatched.value, "resolution_class": resolution_class.value, "instructions": instructions,
         "redo_round": redo_round, "automatic": automatic, "dispatched_at": at,
-        "due_at": ctx.due(at, RESOLVE_WORKING_DAYS[resolution_class]),
+        "due_at": ctx.resolve_due(at, resolution_class), "return_due_at": ctx.return_due(at),
         "history": [_entry("dispatch", actor, at, automatic=automatic)],
     }  # fmt: skip
 
@@ -180,6 +183,7 @@ def dispatched_event(order: dict[str, Any], actor: Actor, caused_by: EventBase |
             order_no=order["order_no"], unit=order["unit"], unit_name=order["unit_name"],
             resolution_class=ResolutionClass(order["resolution_class"]), instructions=order["instructions"],
             role=order["role"], automatic=order["automatic"], redo_round=order["redo_round"], due_at=order["due_at"],
+            return_due_at=order["return_due_at"],
         ),
     )  # fmt: skip
 
@@ -303,7 +307,8 @@ async def return_order(
     reason_code: str, reason: str, suggested_unit: str | None,
 ) -> None:  # fmt: skip
     order = await repository.get_order(uow.session, order_no)
-    within = order is not None and utcnow() <= ctx.due(order.dispatched_at, ctx.settings.return_window_working_days)
+    # An order from before return_due_at was stored counts its window from dispatch, as then.
+    within = order is not None and utcnow() <= (order.return_due_at or ctx.return_due(order.dispatched_at))
     earlier = [domain.ReturnRecord(r["reason_code"], r["reviewed"]) for r in (order.returns if order else [])]
     acting = await _begin(uow, ctx, order_no, actor, Action.return_order, version=version, reason_code=reason_code)
     try:
@@ -422,9 +427,8 @@ async def decide_extension(
         domain.check_extension(request.working_days, domain.ExtensionHistory(list(order.extensions)), long_cycle=request.long_cycle)
     except Refused as refused:
         raise Problem(409, refused.reason, slug=refused.code, state=order.state) from None
-    # The deadline moves on by the days granted, counted from the current deadline (or from the
-    # approval, when the order is already overdue): an extension never shortens the time.
-    new_due = ctx.due(max(order.due_at or acting.at, acting.at), request.working_days)
+    # Counted from the current deadline, or from the approval when overdue (shared.deadlines).
+    new_due = deadlines.extended_due(ctx.calendar, order.due_at or acting.at, acting.at, request.working_days).due_at
     await repository.decide_extension(uow.session, request_id, "approved", acting.at)
     await _save(uow, acting, due_at=new_due, extensions=[*order.extensions, request.working_days])
     uow.emit(_event(ExtensionApproved, acting, actor, ExtensionApprovedData(
@@ -449,11 +453,25 @@ async def suspend(
                       f"{' and suspended' if suspended else ''}", slug="invalid-state", state=order.state, allowed_actions=allowed)  # fmt: skip
     at = utcnow()
     acting = Acting(order, OrderState(order.state), at, _entry("resume" if resume else "suspend", actor, at, reason=reason))
-    await _save(uow, acting, plan={**(order.plan or {}), "suspended": not resume})
     if resume:
-        uow.emit(_event(CaseResumed, acting, actor, ResumedData(unit=order.unit)))
-    else:
-        uow.emit(_event(CaseSuspended, acting, actor, SuspendedData(reason=scrub(reason), unit=order.unit)))
+        # The time waiting on the citizen does not count: the deadline moves on by it, here
+        # once, and SLA's resolve clock takes the moved time from the event.
+        due = order.due_at
+        if due is not None:
+            due = deadlines.resumed_due(ctx.calendar, due, suspended_since(order) or at, at).due_at
+        await _save(uow, acting, plan={**(order.plan or {}), "suspended": False}, due_at=due)
+        uow.emit(_event(CaseResumed, acting, actor, ResumedData(unit=order.unit, due_at=due)))
+        return
+    await _save(uow, acting, plan={**(order.plan or {}), "suspended": True})
+    uow.emit(_event(CaseSuspended, acting, actor, SuspendedData(reason=scrub(reason), unit=order.unit)))
+
+
+def suspended_since(order: Any) -> datetime | None:
+    """When the order's current suspension began: its last 'suspend' in the history."""
+    for entry in reversed(order.history or []):
+        if entry.get("action") == "suspend":
+            return datetime.fromisoformat(entry["at"])
+    return None
 
 
 async def resolve(
@@ -587,12 +605,16 @@ async def reopen_after_rating(uow: UnitOfWork, ctx: DispatchContext, event: Even
     redo = rated_round + 1
     actor = system_actor("dispatch")
     at = utcnow()  # the redo starts when it is ordered, after the rating that caused it
+    klass = ResolutionClass(last.resolution_class)
+    # The redo order's deadline, the one open_order stores and carries on case.dispatched:
+    # SLA starts the round's resolve clock from whichever of the two events it meets first.
     uow.emit(make_event(CaseReopened, producer="dispatch", actor=actor, caused_by=event, occurred_at=at,
-                        payload=ReopenedData(reason="群众不满意，重办", redo_round=redo, unit=last.unit)))  # fmt: skip
+                        payload=ReopenedData(reason="群众不满意，重办", redo_round=redo, unit=last.unit,
+                                             due_at=ctx.resolve_due(at, klass))))  # fmt: skip
     await repository.update_case(uow.session, case.case_id, stage="received", redo_round=redo)
     case = await repository.get_case(uow.session, case.case_id)
     await open_order(
-        uow, ctx, case, unit=last.unit, actor=actor, at=at, resolution_class=ResolutionClass(last.resolution_class),
+        uow, ctx, case, unit=last.unit, actor=actor, at=at, resolution_class=klass,
         instructions=f"重办（第{redo}次）：群众对上次办理不满意", redo_round=redo, caused_by=event,
     )  # fmt: skip
 

@@ -1,7 +1,9 @@
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.deadlines import RESOLVE_WORKING_DAYS, RETURN_WINDOW_WORKING_DAYS
+from shared.events import ResolutionClass
 from shared.settings import ServiceSettings
 
 
@@ -11,5 +13,20 @@ class DispatchSettings(ServiceSettings):
     service_name: str = "dispatch"
     port: int = Field(default=8002, ge=1, le=65535)
     region_prefix: str = Field(default="XC", pattern=r"^[A-Z]{2,4}$", description="order-number prefix (JB-XC-2026-000042)")
-    return_window_working_days: float = Field(default=2, gt=0, le=10, description="退单: only this long after dispatch")
+    # Dispatch owns the order, so its deadlines are set here and nowhere else: they travel on
+    # the events, and SLA's clocks follow them (shared.deadlines).
+    resolve_working_days: dict[ResolutionClass, float] = Field(
+        default_factory=lambda: dict(RESOLVE_WORKING_DAYS),
+        description="办理时限 by resolution class; a class left out keeps the default (JSON, e.g. {\"general\": 4})",
+    )
+    return_window_working_days: float = Field(
+        default=RETURN_WINDOW_WORKING_DAYS, gt=0, le=10, description="退单: only this long after dispatch"
+    )
     due_soon_working_days: float = Field(default=1, gt=0, description="an order is 'due soon' this close to its deadline")
+
+    @field_validator("resolve_working_days")
+    @classmethod
+    def _every_class(cls, value: dict[ResolutionClass, float]) -> dict[ResolutionClass, float]:
+        if any(days <= 0 or days > 260 for days in value.values()):
+            raise ValueError("each resolution class needs a positive number of working days (at most 260)")
+        return {**RESOLVE_WORKING_DAYS, **value}

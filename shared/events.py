@@ -236,7 +236,12 @@ class DispatchedData(_Model):
     role: Literal["sole", "lead", "co"] = "sole"
     automatic: bool = False
     redo_round: int = 0
-    due_at: AwareDatetime | None = None
+    due_at: AwareDatetime | None = Field(
+        default=None, description="the order's resolve deadline (办理时限), computed once by dispatch (shared.deadlines)"
+    )
+    return_due_at: AwareDatetime | None = Field(
+        default=None, description="end of the return window (退单), computed once by dispatch; absent in older events"
+    )
 
 
 class SignedData(_Model):
@@ -318,7 +323,7 @@ class ExtensionApprovedData(_Model):
     unit: str
     request_id: str
     working_days: int = Field(gt=0, le=180)
-    new_due_at: AwareDatetime | None = None
+    new_due_at: AwareDatetime | None = Field(default=None, description="the order's new deadline, computed by dispatch")
 
 
 class ExtensionDeniedData(_Model):
@@ -337,6 +342,9 @@ class SuspendedData(_Model):
 
 class ResumedData(_Model):
     unit: str | None = None
+    due_at: AwareDatetime | None = Field(
+        default=None, description="the order's deadline moved by the time suspended, computed by dispatch; absent in older events"
+    )
 
 
 class ResolvedData(_Model):
@@ -392,6 +400,9 @@ class ReopenedData(_Model):
     reason: str
     redo_round: int = Field(ge=1)
     unit: str | None = None
+    due_at: AwareDatetime | None = Field(
+        default=None, description="the redo order's resolve deadline, computed by dispatch; absent in older events"
+    )
 
 
 class SlaWarningData(_Model):

@@ -7,18 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from shared.actors import ActorDep
 from shared.case_status import require_visible_case
 from shared.scope import STAFF_ROLES, may_see_unit, not_found_unless, require_role
-from shared.events import Actor, FiveMatters, ResolutionClass, Role, Urgency
+from shared.events import Actor, FiveMatters, Role, Urgency
 from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
 from shared.service import RuntimeDep, UowDep
 from shared.workdays import HolidayTable, WorkingCalendar
 from sla import repository as repo
-from sla.domain import describe, policy_from_limits, policy_limits, remaining
+from sla.domain import DISPATCH_OWNED_LIMITS, describe, policy_from_limits, policy_limits, remaining
 from sla.service import SlaContext, load_holiday_table, to_domain
 
 router = APIRouter(prefix="/api/v1", tags=["sla"])
@@ -163,9 +163,22 @@ MAX_WORKING_DAYS = 260  # about a year of working days
 
 
 class Limits(BaseModel):
-    """Limits a policy sets; any left out keep the default of DOMAIN.md."""
+    """Limits a policy sets; any left out keep the default (docs/rules.md). The order's own
+    deadlines (resolve, return window) are dispatch's and are refused here."""
 
     model_config = {"extra": "forbid"}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_dispatchs(cls, data: Any) -> Any:
+        owned = [key for key in DISPATCH_OWNED_LIMITS if isinstance(data, dict) and key in data]
+        if owned:
+            raise ValueError(
+                f"{', '.join(owned)}: the order's deadlines are set by dispatch, which owns the order "
+                "(DISPATCH_RESOLVE_WORKING_DAYS, DISPATCH_RETURN_WINDOW_WORKING_DAYS), and reach SLA on its events; "
+                "an SLA policy no longer sets them"
+            )
+        return data
 
     # Upper bounds: the longest limit DOMAIN.md knows is 180 days (long-cycle cases); a year
     # leaves room and keeps every deadline a real date.
@@ -174,8 +187,6 @@ class Limits(BaseModel):
     sign_emergency_minutes: float | None = Field(default=None, gt=0, le=60 * 24 * 366)
     first_contact_hours: float | None = Field(default=None, gt=0, le=24 * 366)
     dispatch_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
-    resolve_working_days: dict[ResolutionClass, Annotated[float, Field(gt=0, le=MAX_WORKING_DAYS)]] | None = None
-    return_window_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
     verify_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
     callback_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
     early_warnings: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(default=None, max_length=10)

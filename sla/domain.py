@@ -9,22 +9,28 @@ processed, so replaying the topic gives the same deadlines. Thresholds fire once
     red      at the due time (红牌)
     urge-N   every ``urge_every`` working days while overdue (催办)
     escalate ``escalate_after`` working days overdue (督办)
+
+The order's own deadlines — resolve (办理时限) and the return window (退单) — are not SLA's
+to set: dispatch owns the order, computes them once (``shared.deadlines``) and they arrive
+on the events; a policy sets the limits of the clocks no other service shows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from shared.workdays import WorkingCalendar, subtract_working_time
-from shared.events import ClockKind, ResolutionClass, Urgency
+from shared.deadlines import resumed_due
+from shared.workdays import Deadline, WorkingCalendar, subtract_working_time
+from shared.events import ClockKind, Urgency
 
 WORKING_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Policy:
-    """The limits of one region × category × urgency; versioned so a case keeps its own."""
+    """The limits of one region × category × urgency; versioned so a case keeps its own.
+    The resolve deadline and the return window are dispatch's (they come on the events)."""
 
     version: int = 1
     accept: timedelta = timedelta(days=1)  # calendar time
@@ -32,15 +38,6 @@ class Policy:
     sign: timedelta = timedelta(hours=1)
     sign_emergency: timedelta = timedelta(minutes=30)
     first_contact: timedelta = timedelta(hours=24)
-    resolve_working_days: dict[ResolutionClass, float] = field(
-        default_factory=lambda: {
-            ResolutionClass.consultation: 3,
-            ResolutionClass.general: 5,
-            ResolutionClass.complex: 15,
-            ResolutionClass.long_cycle: 180,
-        }
-    )
-    return_window_working_days: float = 2
     verify_working_days: float = 2
     callback_working_days: float = 1
     early_warnings: tuple[float, ...] = ()  # e.g. (0.5, 0.75) of the allowed time
@@ -68,10 +65,10 @@ def start_clock(
     calendar: WorkingCalendar,
     *,
     unit: str | None = None,
-    resolution_class: ResolutionClass = ResolutionClass.general,
     urgency: Urgency = Urgency.normal,
 ) -> Clock:
-    """A new clock with its due time: calendar time for the hour limits, working time for the rest."""
+    """A new clock with its due time: calendar time for the hour limits, working time for the
+    rest. The order's deadlines are not here: see ``clock_until``."""
     calendar_limits = {
         ClockKind.accept: policy.accept,
         ClockKind.sign: policy.sign_emergency if urgency is Urgency.emergency else policy.sign,
@@ -79,10 +76,10 @@ def start_clock(
     }
     if kind in calendar_limits:
         return Clock(kind, started_at, started_at + calendar_limits[kind], policy.version, unit)
+    if kind in ORDER_DEADLINES:
+        raise ValueError(f"the {kind.value} deadline is dispatch's: start it with clock_until and the carried time")
     working_days = {
         ClockKind.dispatch: policy.dispatch_working_days,
-        ClockKind.resolve: policy.resolve_working_days[resolution_class],
-        ClockKind.return_window: policy.return_window_working_days,
         ClockKind.verify: policy.verify_working_days,
         ClockKind.callback: policy.callback_working_days,
     }[kind]
@@ -90,26 +87,33 @@ def start_clock(
     return Clock(kind, started_at, deadline.due_at, policy.version, unit, warnings=deadline.warnings)
 
 
+# The clocks that run on a deadline of the dispatch order, which dispatch computes.
+ORDER_DEADLINES = frozenset({ClockKind.resolve, ClockKind.return_window})
+
+
+def clock_until(kind: ClockKind, started_at: datetime, due: Deadline, policy_version: int, *, unit: str | None = None) -> Clock:
+    """A clock whose due time was computed elsewhere: an order's deadline as dispatch set it."""
+    return Clock(kind, started_at, due.due_at, policy_version, unit, warnings=due.warnings)
+
+
 def pause(clock: Clock, at: datetime) -> Clock:
     """Waiting on the citizen or an approved suspension: the clock stops counting."""
     return clock if clock.paused_at is not None or clock.stopped_at else replace(clock, paused_at=at)
 
 
-def resume(clock: Clock, at: datetime, calendar: WorkingCalendar) -> Clock:
-    """The due time moves by the working time the clock was paused."""
+def resume(clock: Clock, at: datetime, calendar: WorkingCalendar, *, due: Deadline | None = None) -> Clock:
+    """The due time moves by the working time the clock was paused (``shared.deadlines``), or
+    to ``due`` when the owner of the deadline already moved it (the order's, by dispatch)."""
     if clock.paused_at is None:
         return clock
-    paused = calendar.working_time_between(clock.paused_at, at)
-    moved = calendar.add_working_time(clock.due_at, paused)
+    moved = due or resumed_due(calendar, clock.due_at, clock.paused_at, at)
     return replace(clock, paused_at=None, due_at=moved.due_at, warnings=clock.warnings + moved.warnings)
 
 
-def extend(clock: Clock, approved_at: datetime, working_days: float, calendar: WorkingCalendar) -> Clock:
-    """An approved extension (延期): the new due time counts from the approval, or from the
-    old due time if that is later; thresholds may fire again for the new deadline."""
-    base = max(clock.due_at, approved_at)
-    moved = calendar.add_working_days(base, working_days)
-    return replace(clock, due_at=moved.due_at, fired=frozenset(), warnings=clock.warnings + moved.warnings)
+def extend(clock: Clock, due: Deadline) -> Clock:
+    """An approved extension (延期) moves the due time to the new deadline (dispatch computes
+    it: ``shared.deadlines.extended_due``); thresholds may fire again for it."""
+    return replace(clock, due_at=due.due_at, fired=frozenset(), warnings=clock.warnings + due.warnings)
 
 
 def stop(clock: Clock, at: datetime) -> Clock:
@@ -240,13 +244,19 @@ def choose_policy(
 # Policy limits as data: what an administrator sends, and how a version is stored.
 _CALENDAR_LIMITS = {"accept_hours": "accept", "sign_minutes": "sign", "sign_emergency_minutes": "sign_emergency", "first_contact_hours": "first_contact"}
 _NUMBER_LIMITS = (
-    "dispatch_working_days", "return_window_working_days", "verify_working_days", "callback_working_days",
+    "dispatch_working_days", "verify_working_days", "callback_working_days",
     "urge_every_working_days", "escalate_after_working_days",
 )  # fmt: skip
 
 
+# Limits an SLA policy no longer sets: dispatch owns these deadlines (DISPATCH_RESOLVE_WORKING_DAYS,
+# DISPATCH_RETURN_WINDOW_WORKING_DAYS). A version stored before keeps them in its row, unused.
+DISPATCH_OWNED_LIMITS = ("resolve_working_days", "return_window_working_days")
+
+
 def policy_from_limits(version: int, limits: dict) -> Policy:
-    """A policy version from its stored limits: anything left out keeps the default (DOMAIN.md)."""
+    """A policy version from its stored limits: anything left out keeps the default (docs/rules.md);
+    the order deadlines a version from before may still hold are dispatch's and are ignored."""
     base = Policy()
     values: dict = {"version": version}
     for key, attr in _CALENDAR_LIMITS.items():
@@ -256,11 +266,6 @@ def policy_from_limits(version: int, limits: dict) -> Policy:
     for key in _NUMBER_LIMITS:
         if key in limits:
             values[key] = float(limits[key])
-    if "resolve_working_days" in limits:
-        values["resolve_working_days"] = {
-            **base.resolve_working_days,
-            **{ResolutionClass(k): float(v) for k, v in limits["resolve_working_days"].items()},
-        }
     if "early_warnings" in limits:
         values["early_warnings"] = tuple(sorted(float(share) for share in limits["early_warnings"]))
     return replace(base, **values)
@@ -274,6 +279,5 @@ def policy_limits(policy: Policy) -> dict:
         out[key] = getattr(policy, attr) / unit
     for key in _NUMBER_LIMITS:
         out[key] = getattr(policy, key)
-    out["resolve_working_days"] = {str(k): v for k, v in policy.resolve_working_days.items()}
     out["early_warnings"] = list(policy.early_warnings)
     return out

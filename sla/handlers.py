@@ -8,15 +8,20 @@ with a batch of one: the consumer uses them when it replays a failed batch event
 Every due time is computed from ``event.occurred_at`` — never from when the event was
 processed — so a late consumer or a replay of the topic gives the same deadlines. Clock ids
 are derived from the event (case, clock, unit, round), so a handler run twice changes nothing.
+
+The order's deadlines are dispatch's: the resolve and return-window clocks take their due
+times from the events (``due_at``, ``return_due_at``, ``new_due_at``); an event written
+before a field existed is counted with the same rule, ``shared.deadlines``, and its defaults.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.case_status import case_status_many, with_case_status
+from shared import deadlines
 from shared.db import UnitOfWork
 from shared.events import (
     CallbackCompleted,
@@ -49,6 +54,7 @@ from shared.events import (
     WhistleBlown,
     make_event,
 )
+from shared.workdays import Deadline
 from sla import repository as repo
 from sla.ledger import Ledger
 from sla.service import ACTOR, SERVICE
@@ -56,6 +62,11 @@ from sla.service import ACTOR, SERVICE
 REDO_LIMIT = 3  # 督办 after the third redo (DOMAIN.md)
 
 ClockHandler = Callable[[Any, Ledger], Awaitable[None]]
+
+
+def carried(due_at: datetime | None) -> Deadline | None:
+    """A deadline as its owner computed it and the event carries it (None: not carried)."""
+    return Deadline(due_at) if due_at is not None else None
 
 
 async def on_received(event: CaseReceived, led: Ledger) -> None:
@@ -101,14 +112,18 @@ async def on_dispatched(event: CaseDispatched, led: Ledger) -> None:
     common = {"unit": p.unit, "round": p.redo_round, "role": p.role}
     at = event.occurred_at
     led.start(event.case_id, ClockKind.sign, at, urgency=urgency, **common)
-    led.start(event.case_id, ClockKind.resolve, at, resolution_class=p.resolution_class, **common)
-    led.start(event.case_id, ClockKind.return_window, at, **common)
+    resolve_due = carried(p.due_at) or deadlines.resolve_due(led.calendar, at, p.resolution_class)
+    return_due = carried(p.return_due_at) or deadlines.return_window_end(led.calendar, at)
+    led.start(event.case_id, ClockKind.resolve, at, resolution_class=p.resolution_class, due=resolve_due, **common)
+    led.start(event.case_id, ClockKind.return_window, at, due=return_due, **common)
     if p.role != "co":  # the lead (or sole) unit speaks to the citizen
         led.start(event.case_id, ClockKind.first_contact, at, **common)
 
 
 async def on_signed(event: CaseSigned, led: Ledger) -> None:
-    led.stop(event.case_id, event.occurred_at, names=("sign", "response"), unit=event.payload.unit)
+    """签收 ends signing and the return window: a signed order can no longer be returned
+    (dispatch refuses it), so the window's clock must neither warn nor move with a pause."""
+    led.stop(event.case_id, event.occurred_at, names=("sign", "response", "return_window"), unit=event.payload.unit)
 
 
 async def on_returned(event: CaseReturned, led: Ledger) -> None:
@@ -152,12 +167,12 @@ async def on_suspended(event: CaseSuspended, led: Ledger) -> None:
 
 
 async def on_resumed(event: CaseResumed, led: Ledger) -> None:
-    led.resume(event.case_id, event.occurred_at, unit=event.payload.unit)
+    led.resume(event.case_id, event.occurred_at, unit=event.payload.unit, resolve_due=carried(event.payload.due_at))
 
 
 async def on_extension_approved(event: ExtensionApproved, led: Ledger) -> None:
     p = event.payload
-    led.extend(event.case_id, p.unit, event.occurred_at, p.working_days)
+    led.extend(event.case_id, p.unit, event.occurred_at, p.working_days, due=carried(p.new_due_at))
 
 
 async def on_resolved(event: CaseResolved, led: Ledger) -> None:
@@ -195,12 +210,13 @@ async def on_reopened(event: CaseReopened, led: Ledger) -> None:
     led.stop(event.case_id, event.occurred_at, names=("callback",))
     if p.unit:
         previous = [c for c in led.case_clocks(event.case_id) if c["name"] == "resolve" and c["unit"] == p.unit]
-        klass = previous[-1]["resolution_class"] if previous else None
-        # Same id as the case.dispatched of the round, so whichever comes first starts it.
+        klass = ResolutionClass(previous[-1]["resolution_class"] or "general") if previous else ResolutionClass.general
+        # Same id as the case.dispatched of the round, so whichever comes first starts it; both
+        # carry the redo order's deadline.
         led.start(
             event.case_id, ClockKind.resolve, event.occurred_at, unit=p.unit, round=p.redo_round,
-            role=previous[-1]["role"] if previous else None,
-            resolution_class=ResolutionClass(klass) if klass else ResolutionClass.general,
+            role=previous[-1]["role"] if previous else None, resolution_class=klass,
+            due=carried(p.due_at) or deadlines.resolve_due(led.calendar, event.occurred_at, klass),
         )
     if p.redo_round >= REDO_LIMIT:
         escalation = make_event(

@@ -22,10 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.db import UnitOfWork
+from shared.deadlines import extended_due
 from shared.events import ClockKind, ResolutionClass, Urgency
-from shared.workdays import WorkingCalendar
+from shared.workdays import Deadline, WorkingCalendar
 from sla import repository as repo
-from sla.domain import Policy, PolicyVersion, choose_policy, extend, pause, policy_from_limits, resume, start_clock, start_timer, stop
+from sla.domain import (
+    Policy, PolicyVersion, choose_policy, clock_until, extend, pause, policy_from_limits, resume, start_clock, start_timer, stop,
+)  # fmt: skip
 from sla.service import row_values, to_domain
 
 OPEN_STATES = frozenset(repo.OPEN_STATES)
@@ -142,23 +145,25 @@ class Ledger:
         resolution_class: ResolutionClass | None = None,
         urgency: Urgency = Urgency.normal,
         limit: timedelta | None = None,
+        due: Deadline | None = None,
         key: str | None = None,
         policy: tuple[str, int] | None = None,
     ) -> bool:
-        """A new clock; the same event (redelivered, replayed) finds the one it started."""
+        """A new clock; the same event (redelivered, replayed) finds the one it started.
+        ``due``: a deadline set by its owner (the order's, by dispatch); ``limit``: calendar
+        time set by the event; otherwise the policy's limit for the kind."""
         name = name or kind.value
         clock_id = ":".join([case_id, name, unit or "-", str(round), *([key] if key else [])])
         if clock_id in self._clocks[case_id]:
             return False
         policy_id, version = policy or self.case_policy(case_id, at)
         rules = self.policies.get(policy_id, version)
-        if limit is not None:
+        if due is not None:
+            clock = clock_until(kind, at, due, version, unit=unit)
+        elif limit is not None:
             clock = start_timer(kind, at, limit, version, unit=unit)
         else:
-            clock = start_clock(
-                kind, at, rules, self.calendar, unit=unit,
-                resolution_class=resolution_class or ResolutionClass.general, urgency=urgency,
-            )
+            clock = start_clock(kind, at, rules, self.calendar, unit=unit, urgency=urgency)
         row = {
             "clock_id": clock_id, "case_id": case_id, "unit": unit, "kind": kind.value, "name": name,
             "round": round, "role": role, "resolution_class": resolution_class.value if resolution_class else None,
@@ -191,13 +196,20 @@ class Ledger:
     def pause(self, case_id: str, at: datetime, *, unit: str | None = None) -> int:
         return self._change(self.open_clocks(case_id, unit=unit), lambda c: pause(c, at))
 
-    def resume(self, case_id: str, at: datetime, *, unit: str | None = None) -> int:
+    def resume(self, case_id: str, at: datetime, *, unit: str | None = None, resolve_due: Deadline | None = None) -> int:
+        """Paused clocks run again; the resolve clock takes ``resolve_due`` (the order's deadline as
+        dispatch moved it) when the event carries it, the others move by the time paused."""
         rows = [r for r in self.open_clocks(case_id, unit=unit) if r["paused_at"] is not None]
-        return self._change(rows, lambda c: resume(c, at, self.calendar), at)
+        own = [r for r in rows if r["name"] != "resolve" or resolve_due is None]
+        carried = [r for r in rows if r["name"] == "resolve" and resolve_due is not None]
+        changed = self._change(own, lambda c: resume(c, at, self.calendar), at)
+        return changed + self._change(carried, lambda c: resume(c, at, self.calendar, due=resolve_due), at)
 
-    def extend(self, case_id: str, unit: str, at: datetime, working_days: float) -> int:
+    def extend(self, case_id: str, unit: str, at: datetime, working_days: float, *, due: Deadline | None = None) -> int:
+        """The unit's resolve clock moves to the new deadline the event carries (dispatch's), or,
+        for an event without it, to the one the same rule gives (``shared.deadlines``)."""
         rows = self.open_clocks(case_id, names=("resolve",), unit=unit)
-        return self._change(rows, lambda c: extend(c, at, working_days, self.calendar))
+        return self._change(rows, lambda c: extend(c, due or extended_due(self.calendar, c.due_at, at, working_days)))
 
     # ------------------------------------------------------------------ write back
 

@@ -36,8 +36,15 @@ def triaged(case_id: str, at: datetime, *, urgency: Urgency = Urgency.normal, re
     return _event(CaseTriaged, case_id, at, TriagedData(category=category, subject_class="streetlight", urgency=urgency, confidence=0.9, region=region), "intake")
 
 
-def dispatched(case_id: str, at: datetime, *, unit: str = UNIT, resolution_class: str = "general", redo_round: int = 0, role: str = "sole"):
-    return _event(CaseDispatched, case_id, at, DispatchedData(order_no=f"O-{case_id}-{unit}-{redo_round}", unit=unit, resolution_class=resolution_class, redo_round=redo_round, role=role))
+def dispatched(
+    case_id: str, at: datetime, *, unit: str = UNIT, resolution_class: str = "general", redo_round: int = 0, role: str = "sole",
+    due_at: datetime | None = None, return_due_at: datetime | None = None,
+):  # fmt: skip
+    """Without ``due_at`` / ``return_due_at``: as an event written before dispatch carried them."""
+    return _event(CaseDispatched, case_id, at, DispatchedData(
+        order_no=f"O-{case_id}-{unit}-{redo_round}", unit=unit, resolution_class=resolution_class, redo_round=redo_round, role=role,
+        due_at=due_at, return_due_at=return_due_at,
+    ))  # fmt: skip
 
 
 def signed(case_id: str, at: datetime, unit: str = UNIT):
@@ -48,12 +55,14 @@ def suspended(case_id: str, at: datetime, unit: str | None = None):
     return _event(CaseSuspended, case_id, at, SuspendedData(reason="等群众补充材料", unit=unit))
 
 
-def resumed(case_id: str, at: datetime, unit: str | None = None):
-    return _event(CaseResumed, case_id, at, ResumedData(unit=unit))
+def resumed(case_id: str, at: datetime, unit: str | None = None, *, due_at: datetime | None = None):
+    return _event(CaseResumed, case_id, at, ResumedData(unit=unit, due_at=due_at))
 
 
-def extension_approved(case_id: str, at: datetime, working_days: int, unit: str = UNIT):
-    return _event(ExtensionApproved, case_id, at, ExtensionApprovedData(order_no=f"O-{case_id}", unit=unit, request_id="r1", working_days=working_days))
+def extension_approved(case_id: str, at: datetime, working_days: int, unit: str = UNIT, *, new_due_at: datetime | None = None):
+    return _event(ExtensionApproved, case_id, at, ExtensionApprovedData(
+        order_no=f"O-{case_id}", unit=unit, request_id="r1", working_days=working_days, new_due_at=new_due_at,
+    ))  # fmt: skip
 
 
 def resolved(case_id: str, at: datetime, unit: str = UNIT):
@@ -64,8 +73,8 @@ def closed(case_id: str, at: datetime):
     return _event(CaseClosed, case_id, at, ClosedData(public_summary="已修复"))
 
 
-def reopened(case_id: str, at: datetime, redo_round: int, unit: str = UNIT):
-    return _event(CaseReopened, case_id, at, ReopenedData(reason="不满意", redo_round=redo_round, unit=unit))
+def reopened(case_id: str, at: datetime, redo_round: int, unit: str = UNIT, *, due_at: datetime | None = None):
+    return _event(CaseReopened, case_id, at, ReopenedData(reason="不满意", redo_round=redo_round, unit=unit, due_at=due_at))
 
 
 def county_called(case_id: str, at: datetime, units: list[str], minutes: int = 60):

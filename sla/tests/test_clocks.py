@@ -107,6 +107,43 @@ async def test_a_deadline_into_2027_counts_weekends_with_a_warning_until_the_tab
     assert package_year["source"] == "package" and "2026-10-01" in package_year["holidays"] and "2026-10-10" in package_year["workdays"]
 
 
+async def test_the_order_deadlines_are_the_ones_dispatch_carries(sla, infra):
+    """Dispatch owns the order: whatever limits it was configured with, sla's resolve and
+    return-window clocks show the times on its events, never a count of their own."""
+    case = unique("case")
+    topic = sla.settings.kafka_topic
+    # Dispatched Mon 23 Nov 10:00 by a dispatch whose general class is 4 working days and whose
+    # return window is 1 (sla's own defaults would give Mon 30 Nov and Wed 25 Nov).
+    await publish(
+        infra.bootstrap_servers, topic,
+        dispatched(case, bj(2026, 11, 23, 10), due_at=bj(2026, 11, 27, 10), return_due_at=bj(2026, 11, 24, 10)),
+        signed(case, bj(2026, 11, 23, 11)), suspended(case, bj(2026, 11, 24, 10), UNIT),
+    )  # fmt: skip
+    clocks = await clocks_of(sla, case, want=4)
+    assert at(clocks["resolve"]["due_at"]) == bj(2026, 11, 27, 10)
+    assert at(clocks["return_window"]["due_at"]) == bj(2026, 11, 24, 10)
+
+    async def due_is(name, when):
+        c = (await clocks_of(sla, case, want=4)).get(name)
+        return c if c and at(c["due_at"]) == when else None
+
+    # Signed within the window: the window is over (a signed order cannot be returned).
+    window = await eventually(lambda: due_is("return_window", bj(2026, 11, 24, 10)), what="the carried return window")
+    assert window["state"] == "stopped" and at(window["stopped_at"]) == bj(2026, 11, 23, 11)
+    # Each later deadline differs from what sla's own count would give (Mon 30 Nov, Fri 4 Dec,
+    # Mon 14 Dec): the clock shows the one dispatch carried.
+    await publish(infra.bootstrap_servers, topic, resumed(case, bj(2026, 11, 25, 10), UNIT, due_at=bj(2026, 12, 1, 10)))
+    await eventually(lambda: due_is("resolve", bj(2026, 12, 1, 10)), what="the resumed deadline dispatch carried")
+    await publish(infra.bootstrap_servers, topic, extension_approved(case, bj(2026, 11, 26, 9), 3, new_due_at=bj(2026, 12, 3, 10)))
+    await eventually(lambda: due_is("resolve", bj(2026, 12, 3, 10)), what="the extended deadline dispatch carried")
+    await publish(
+        infra.bootstrap_servers, topic,
+        resolved(case, bj(2026, 12, 2, 10)), closed(case, bj(2026, 12, 2, 11)),
+        reopened(case, bj(2026, 12, 7, 10), 1, due_at=bj(2026, 12, 11, 10)),
+    )  # fmt: skip
+    await eventually(lambda: due_is("resolve#1", bj(2026, 12, 11, 10)), what="the redo deadline dispatch carried")
+
+
 async def test_pause_extension_and_redo_recompute_the_deadline(sla, infra):
     case = unique("case")
     topic = sla.settings.kafka_topic
@@ -170,14 +207,19 @@ async def _redo_escalations(reader, case):
 async def test_policies_are_versioned_and_a_case_keeps_its_version(sla, infra):
     body = {
         "policy_id": unique("urgent"), "urgency": "urgent", "effective_from": "2026-01-01T00:00:00+08:00",
-        "limits": {"sign_minutes": 20, "resolve_working_days": {"general": 2}, "early_warnings": [0.5]},
+        "limits": {"sign_minutes": 20, "early_warnings": [0.5]},
     }
     assert (await sla.client.post("/api/v1/policies", json=body, headers=CLERK)).status_code == 403
     bad = await sla.client.post("/api/v1/policies", json={**body, "limits": {"sign_hours": 1}}, headers=ADMIN)
     assert bad.status_code == 422
+    # The order's deadlines are dispatch's: a policy that tries to set them is refused, saying so.
+    for owned in ({"resolve_working_days": {"general": 2}}, {"return_window_working_days": 1}):
+        refused = await sla.client.post("/api/v1/policies", json={**body, "limits": {**body["limits"], **owned}}, headers=ADMIN)
+        assert refused.status_code == 422 and "set by dispatch" in refused.json()["errors"][0]["message"], refused.text
     v1 = await sla.client.post("/api/v1/policies", json=body, headers=ADMIN)
     assert v1.status_code == 201, v1.text
-    assert v1.json()["version"] == 1 and v1.json()["effective_limits"]["resolve_working_days"]["complex"] == 15
+    assert v1.json()["version"] == 1 and v1.json()["effective_limits"]["verify_working_days"] == 2
+    assert "resolve_working_days" not in v1.json()["effective_limits"]
 
     first = unique("case")
     await publish(
@@ -186,7 +228,7 @@ async def test_policies_are_versioned_and_a_case_keeps_its_version(sla, infra):
     )
     clocks = await clocks_of(sla, first, want=5)
     assert at(clocks["sign"]["due_at"]) == bj(2026, 3, 2, 10, 20)
-    assert at(clocks["resolve"]["due_at"]) == bj(2026, 3, 4, 10)
+    assert at(clocks["resolve"]["due_at"]) == bj(2026, 3, 9, 10)  # the order's 5 working days, whatever the policy
     assert clocks["resolve"]["policy"] == {"policy_id": body["policy_id"], "version": 1}
 
     async def early_fired():
@@ -196,7 +238,7 @@ async def test_policies_are_versioned_and_a_case_keeps_its_version(sla, infra):
     await eventually(early_fired, what="the policy's optional 50% threshold")
 
     v2 = await sla.client.post(
-        "/api/v1/policies", json={**body, "effective_from": "2026-06-01T00:00:00+08:00", "limits": {"resolve_working_days": {"general": 4}}}, headers=ADMIN
+        "/api/v1/policies", json={**body, "effective_from": "2026-06-01T00:00:00+08:00", "limits": {"sign_minutes": 10}}, headers=ADMIN
     )
     assert v2.status_code == 201 and v2.json()["version"] == 2
     rescoped = await sla.client.post("/api/v1/policies", json={**body, "urgency": "normal"}, headers=ADMIN)
@@ -208,7 +250,8 @@ async def test_policies_are_versioned_and_a_case_keeps_its_version(sla, infra):
         triaged(second, bj(2026, 7, 1, 9), urgency=Urgency.urgent), dispatched(second, bj(2026, 7, 1, 10)),
         dispatched(first, bj(2026, 7, 1, 10), unit="LB-XC-SWJ", role="co"),  # a co-handler added later
     )
-    assert at((await clocks_of(sla, second, want=5))["resolve"]["due_at"]) == bj(2026, 7, 7, 10)
+    second_clocks = await clocks_of(sla, second, want=5)
+    assert at(second_clocks["sign"]["due_at"]) == bj(2026, 7, 1, 10, 10) and at(second_clocks["resolve"]["due_at"]) == bj(2026, 7, 8, 10)
     later = await clocks_of(sla, first, want=8)
     co = [c for c in later.values() if c["unit"] == "LB-XC-SWJ"]
     assert co and all(c["policy"]["version"] == 1 for c in co)  # the case keeps the version it started under

@@ -1,12 +1,16 @@
 """Clocks: due times from event times, pause/resume, extension, thresholds that fire once."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shared.workdays import WorkingCalendar
+import pytest
+
+from shared.deadlines import extended_due, resolve_due, return_window_end
+from shared.workdays import Deadline, WorkingCalendar
 from sla.domain import (
-    Policy, describe, due_signals, extend, fired, next_signal_at, pause, policy_from_limits, policy_limits, remaining, resume,
-    signal_kind, signal_times, start_clock, start_timer, stop,
+    ORDER_DEADLINES, Policy, clock_until, describe, due_signals, extend, fired, next_signal_at, pause, policy_from_limits,
+    policy_limits, remaining, resume, signal_kind, signal_times, start_clock, start_timer, stop,
 )  # fmt: skip
 from shared.events import ClockKind, ResolutionClass, Urgency
 
@@ -19,17 +23,38 @@ def bj(*args) -> datetime:
     return datetime(*args, tzinfo=BJ)
 
 
+def resolve_clock(dispatched: datetime, klass: ResolutionClass = ResolutionClass.general):
+    """The resolve clock as sla starts it from case.dispatched: on the order's deadline (shared.deadlines)."""
+    return clock_until(ClockKind.resolve, dispatched, resolve_due(CAL, dispatched, klass), POLICY.version)
+
+
 def test_limits_by_kind_class_and_urgency():
     dispatched = bj(2026, 11, 23, 10)  # a Monday
     assert start_clock(ClockKind.sign, dispatched, POLICY, CAL).due_at == bj(2026, 11, 23, 11)
     assert start_clock(ClockKind.sign, dispatched, POLICY, CAL, urgency=Urgency.emergency).due_at == bj(2026, 11, 23, 10, 30)
-    assert start_clock(ClockKind.resolve, dispatched, POLICY, CAL).due_at == bj(2026, 11, 30, 10)
-    assert start_clock(ClockKind.resolve, dispatched, POLICY, CAL, resolution_class=ResolutionClass.complex).due_at == bj(2026, 12, 14, 10)
-    assert start_clock(ClockKind.return_window, dispatched, POLICY, CAL).due_at == bj(2026, 11, 25, 10)
+    assert resolve_clock(dispatched).due_at == bj(2026, 11, 30, 10)
+    assert resolve_clock(dispatched, ResolutionClass.complex).due_at == bj(2026, 12, 14, 10)
+    # Long-cycle matters start like complex ones and are then extended, with approval, up to 180 days.
+    assert resolve_clock(dispatched, ResolutionClass.long_cycle).due_at == bj(2026, 12, 14, 10)
+    assert return_window_end(CAL, dispatched).due_at == bj(2026, 11, 25, 10)
+
+
+def test_the_order_deadlines_are_not_the_policys_to_compute():
+    """Dispatch owns the order: sla never counts its resolve or return-window clock from a
+    policy, and a policy version that still holds those limits (written before) changes nothing."""
+    dispatched = bj(2026, 11, 23, 10)
+    for kind in ORDER_DEADLINES:
+        with pytest.raises(ValueError, match="dispatch"):
+            start_clock(kind, dispatched, POLICY, CAL)
+    old = policy_from_limits(3, {"resolve_working_days": {"general": 2}, "return_window_working_days": 1, "sign_minutes": 20})
+    assert old == replace(Policy(), version=3, sign=timedelta(minutes=20))
+    assert "resolve_working_days" not in policy_limits(old) and "return_window_working_days" not in policy_limits(old)
+    carried = Deadline(bj(2026, 11, 30, 10))  # what dispatch put on case.dispatched
+    assert clock_until(ClockKind.resolve, dispatched, carried, old.version).due_at == carried.due_at
 
 
 def test_yellow_then_red_then_urging_then_escalation_each_once():
-    clock = start_clock(ClockKind.resolve, bj(2026, 11, 23, 10), POLICY, CAL)  # due Mon 30 Nov 10:00
+    clock = resolve_clock(bj(2026, 11, 23, 10))  # due Mon 30 Nov 10:00
     assert due_signals(clock, bj(2026, 11, 27, 9), POLICY, CAL) == []
     assert due_signals(clock, bj(2026, 11, 27, 10), POLICY, CAL) == ["yellow"]  # 1 working day before
     clock = fired(clock, ["yellow"])
@@ -43,46 +68,48 @@ def test_yellow_then_red_then_urging_then_escalation_each_once():
 
 
 def test_pause_moves_the_deadline_by_the_working_time_paused():
-    clock = start_clock(ClockKind.resolve, bj(2026, 11, 23, 10), POLICY, CAL)
+    clock = resolve_clock(bj(2026, 11, 23, 10))
     paused = pause(clock, bj(2026, 11, 24, 10))
     assert due_signals(paused, bj(2026, 12, 30), POLICY, CAL) == []  # a paused clock never warns
     resumed = resume(paused, bj(2026, 11, 26, 10), CAL)  # two working days waiting on the citizen
     assert resumed.due_at == bj(2026, 12, 2, 10)
+    # The order's own clock takes the deadline dispatch moved, whatever sla would count.
+    assert resume(paused, bj(2026, 11, 26, 10), CAL, due=Deadline(bj(2026, 12, 3, 9))).due_at == bj(2026, 12, 3, 9)
 
 
 def test_extension_counts_from_the_approval():
-    clock = start_clock(ClockKind.resolve, bj(2026, 11, 23, 10), POLICY, CAL)
-    late_approval = extend(fired(clock, ["yellow", "red"]), bj(2026, 12, 1, 15), 3, CAL)
+    clock = resolve_clock(bj(2026, 11, 23, 10))
+    late_approval = extend(fired(clock, ["yellow", "red"]), extended_due(CAL, clock.due_at, bj(2026, 12, 1, 15), 3))
     assert late_approval.due_at == bj(2026, 12, 4, 15)
     assert late_approval.fired == frozenset()
-    early_approval = extend(clock, bj(2026, 11, 25, 9), 3, CAL)
+    early_approval = extend(clock, extended_due(CAL, clock.due_at, bj(2026, 11, 25, 9), 3))
     assert early_approval.due_at == bj(2026, 12, 3, 10)
 
 
 def test_same_event_times_give_the_same_deadline_whenever_processed():
-    first = start_clock(ClockKind.resolve, bj(2026, 9, 30, 10), POLICY, CAL)
-    replayed = start_clock(ClockKind.resolve, bj(2026, 9, 30, 10), POLICY, CAL)
+    first = resolve_clock(bj(2026, 9, 30, 10))
+    replayed = resolve_clock(bj(2026, 9, 30, 10))
     assert first == replayed and first.due_at == bj(2026, 10, 13, 10)
 
 
 def test_a_deadline_in_an_unknown_year_carries_its_warning():
-    clock = start_clock(ClockKind.resolve, bj(2026, 12, 30, 10), POLICY, CAL)
+    clock = resolve_clock(bj(2026, 12, 30, 10))
     assert clock.warnings and "2027" in clock.warnings[0]
     assert (clock.due_at - bj(2026, 12, 30, 10)) > timedelta(days=5)
 
 
 def test_policy_limits_round_trip_and_defaults_fill_the_rest():
-    policy = policy_from_limits(4, {"sign_minutes": 20, "resolve_working_days": {"general": 2}, "early_warnings": [0.75, 0.5]})
+    policy = policy_from_limits(4, {"sign_minutes": 20, "verify_working_days": 1, "early_warnings": [0.75, 0.5]})
     assert policy.version == 4 and policy.sign == timedelta(minutes=20)
-    assert policy.resolve_working_days[ResolutionClass.general] == 2
-    assert policy.resolve_working_days[ResolutionClass.complex] == 15  # not written: the default
+    assert policy.verify_working_days == 1
+    assert policy.callback_working_days == 1 and policy.first_contact == timedelta(hours=24)  # not written: the defaults
     assert policy.early_warnings == (0.5, 0.75)
     assert policy_from_limits(4, policy_limits(policy)) == policy
     assert policy_from_limits(1, {}) == Policy()
 
 
 def test_next_signal_is_the_earliest_threshold_not_fired():
-    clock = start_clock(ClockKind.resolve, bj(2026, 11, 23, 10), POLICY, CAL)
+    clock = resolve_clock(bj(2026, 11, 23, 10))
     assert next_signal_at(clock, POLICY, CAL) == bj(2026, 11, 27, 10)  # yellow
     assert next_signal_at(fired(clock, ["yellow"]), POLICY, CAL) == bj(2026, 11, 30, 10)  # red
     assert next_signal_at(pause(clock, bj(2026, 11, 24)), POLICY, CAL) is None
@@ -101,7 +128,8 @@ def test_next_signal_is_the_earliest_of_every_threshold_whatever_fired():
     checked = 0
     for policy in policies:
         for start in starts:
-            clocks = [start_clock(kind, start, policy, CAL) for kind in ClockKind if kind is not ClockKind.sign]
+            clocks = [start_clock(kind, start, policy, CAL) for kind in ClockKind if kind is not ClockKind.sign and kind not in ORDER_DEADLINES]
+            clocks += [resolve_clock(start), clock_until(ClockKind.return_window, start, return_window_end(CAL, start), policy.version)]
             clocks.append(start_timer(ClockKind.sign, start, timedelta(minutes=30), policy.version))
             for clock in clocks:
                 names = [name for name, _ in signal_times(clock, policy, CAL)]
@@ -114,7 +142,7 @@ def test_next_signal_is_the_earliest_of_every_threshold_whatever_fired():
 
 
 def test_remaining_working_time_in_plain_words():
-    clock = start_clock(ClockKind.resolve, bj(2026, 11, 23, 10), POLICY, CAL)  # due Mon 30 Nov 10:00
+    clock = resolve_clock(bj(2026, 11, 23, 10))  # due Mon 30 Nov 10:00
     left = remaining(clock, bj(2026, 11, 27, 7), CAL)  # Friday morning: the weekend does not count
     assert left == timedelta(days=1, hours=3) and describe(left) == "1 个工作日 3 小时"
     assert describe(remaining(clock, bj(2026, 12, 1, 10, 30), CAL)) == "超期 1 个工作日"

@@ -1,0 +1,57 @@
+"""An order's deadlines (交办单时限): the one place their rules are written.
+
+Dispatch owns the order, so dispatch computes each of its deadlines once, stores it and
+carries it on the event that set it (``case.dispatched.due_at`` and ``return_due_at``,
+``case.extension_approved.new_due_at``, ``case.resumed.due_at``, ``case.reopened.due_at``).
+SLA runs its clocks on the carried times; it calls these functions itself only for an
+event that does not carry the time (written before the field existed), so both services
+still follow one rule. All times are working time on ``shared.workdays``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from shared.events import ResolutionClass
+from shared.workdays import Deadline, WorkingCalendar
+
+# 办理时限 by class (docs/rules.md): consultation 1–3 working days (the longest, 3, is the
+# default), general 5, complex 15; a long-cycle matter starts like a complex one and is
+# then extended, with approval, up to 180 days (延期).
+RESOLVE_WORKING_DAYS: Mapping[ResolutionClass, float] = {
+    ResolutionClass.consultation: 3,
+    ResolutionClass.general: 5,
+    ResolutionClass.complex: 15,
+    ResolutionClass.long_cycle: 15,
+}
+
+# 退单: only within 1–2 working days of dispatch (the default is the longer, 2).
+RETURN_WINDOW_WORKING_DAYS = 2.0
+
+
+def resolve_due(
+    calendar: WorkingCalendar, dispatched_at: datetime, resolution_class: ResolutionClass,
+    limits: Mapping[ResolutionClass, float] = RESOLVE_WORKING_DAYS,
+) -> Deadline:  # fmt: skip
+    """When the order must be resolved (答复): its class's working days from dispatch."""
+    return calendar.add_working_days(dispatched_at, limits[resolution_class])
+
+
+def return_window_end(
+    calendar: WorkingCalendar, dispatched_at: datetime, working_days: float = RETURN_WINDOW_WORKING_DAYS
+) -> Deadline:
+    """Until when the unit may return the order (退单)."""
+    return calendar.add_working_days(dispatched_at, working_days)
+
+
+def extended_due(calendar: WorkingCalendar, due_at: datetime, approved_at: datetime, working_days: float) -> Deadline:
+    """An approved extension (延期): the days granted count from the current deadline, or from
+    the approval when the order is already overdue — an extension never shortens the time."""
+    return calendar.add_working_days(max(due_at, approved_at), working_days)
+
+
+def resumed_due(calendar: WorkingCalendar, due_at: datetime, paused_at: datetime, resumed_at: datetime) -> Deadline:
+    """Waiting on the citizen does not count: the deadline moves on by the working time the
+    order was suspended."""
+    return calendar.add_working_time(due_at, calendar.working_time_between(paused_at, resumed_at))
