@@ -20,6 +20,7 @@ from typing import Any
 
 from notify import domain, repository
 from notify.service import PHONE_CONTEXT, NotifyContext, queue_messages
+from shared.callback import callback_due
 from shared.contact import open_phone
 from shared.crypto import DecryptionError
 from shared.db import UnitOfWork
@@ -86,7 +87,7 @@ def make_own_handlers(ctx: NotifyContext) -> dict[str, Handler]:
         row = await repository.get_recipient(uow.session, event.case_id, lock=True)
         assert row is not None
         round_ = row["round"]
-        due = domain.callback_due(ctx.calendar, event.occurred_at, hour=settings.callback_hour)
+        due = callback_due(ctx.calendar, event.occurred_at)  # the due time SLA's callback clock shows
         await repository.insert_callback(
             uow.session, case_id=event.case_id, round=round_, township=row["township"], tracking_no=row["tracking_no"],
             closed_at=event.occurred_at, due_at=due,

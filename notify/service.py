@@ -178,7 +178,7 @@ async def record_callback(
     now = ctx.now()
     outcome = domain.record_attempt(
         ctx.calendar, attempts_before=task["attempts"], reached=reached, at=now,
-        max_attempts=ctx.settings.callback_max_attempts, hour=ctx.settings.callback_hour,
+        max_attempts=ctx.settings.callback_max_attempts,
     )  # fmt: skip
     comment = scrub(comment) if comment else None
     await repository.record_callback_attempt(

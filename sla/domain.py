@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from shared.callback import callback_deadline
 from shared.workdays import WorkingCalendar, subtract_working_time
 from shared.events import ClockKind, ResolutionClass, Urgency
 
@@ -42,7 +43,9 @@ class Policy:
     )
     return_window_working_days: float = 2
     verify_working_days: float = 2
-    callback_working_days: float = 1
+    # No callback limit here: the callback (回访) falls due by one rule shared with notify's
+    # queue (shared.callback), the same for every policy — a per-policy value would let the
+    # two services show different due times for one closure.
     early_warnings: tuple[float, ...] = ()  # e.g. (0.5, 0.75) of the allowed time
     urge_every_working_days: float = 1
     escalate_after_working_days: float = 3
@@ -79,15 +82,29 @@ def start_clock(
     }
     if kind in calendar_limits:
         return Clock(kind, started_at, started_at + calendar_limits[kind], policy.version, unit)
+    if kind is ClockKind.callback:
+        deadline = callback_deadline(calendar, started_at)
+        return Clock(kind, started_at, deadline.due_at, policy.version, unit, warnings=deadline.warnings)
     working_days = {
         ClockKind.dispatch: policy.dispatch_working_days,
         ClockKind.resolve: policy.resolve_working_days[resolution_class],
         ClockKind.return_window: policy.return_window_working_days,
         ClockKind.verify: policy.verify_working_days,
-        ClockKind.callback: policy.callback_working_days,
     }[kind]
     deadline = calendar.add_working_days(started_at, working_days)
     return Clock(kind, started_at, deadline.due_at, policy.version, unit, warnings=deadline.warnings)
+
+
+def recount(clock: Clock, old: WorkingCalendar, new: WorkingCalendar, guessed: str) -> Clock:
+    """A clock counted on a guessed year (warning ``guessed``), counted again once the year's
+    holiday table is loaded: the same working time from the same start on the new calendar —
+    for the callback, its own rule on the new calendar."""
+    if clock.kind is ClockKind.callback:
+        moved = callback_deadline(new, clock.started_at)
+    else:
+        moved = new.add_working_time(clock.started_at, old.working_time_between(clock.started_at, clock.due_at))
+    warnings = tuple(w for w in clock.warnings if w != guessed) + moved.warnings
+    return replace(clock, due_at=moved.due_at, warnings=warnings)
 
 
 def pause(clock: Clock, at: datetime) -> Clock:
@@ -126,7 +143,9 @@ def _before_due(clock: Clock, policy: Policy, calendar: WorkingCalendar) -> list
     """The warnings counted back from the due time or forward from the start (50%…, yellow)."""
     allowed = calendar.working_time_between(clock.started_at, clock.due_at)
     times = [(f"{int(share * 100)}%", calendar.add_working_time(clock.started_at, allowed * share).due_at) for share in policy.early_warnings]
-    if allowed > WORKING_DAY:
+    # The callback is owed on one working day, the one after closure: a yellow card "one
+    # working day before" would fall on the closure day, before the call can be owed.
+    if allowed > WORKING_DAY and clock.kind is not ClockKind.callback:
         times.append(("yellow", subtract_working_time(calendar, clock.due_at, WORKING_DAY)))
     return times
 
@@ -240,7 +259,7 @@ def choose_policy(
 # Policy limits as data: what an administrator sends, and how a version is stored.
 _CALENDAR_LIMITS = {"accept_hours": "accept", "sign_minutes": "sign", "sign_emergency_minutes": "sign_emergency", "first_contact_hours": "first_contact"}
 _NUMBER_LIMITS = (
-    "dispatch_working_days", "return_window_working_days", "verify_working_days", "callback_working_days",
+    "dispatch_working_days", "return_window_working_days", "verify_working_days",
     "urge_every_working_days", "escalate_after_working_days",
 )  # fmt: skip
 

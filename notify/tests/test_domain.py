@@ -10,6 +10,7 @@ from shared.events import (
     CaseAccepted, AcceptedData, CaseDispatched, DispatchedData, CountyCalled, CountyCalledData,
     SlaBreached, SlaBreachedData, ClockKind, make_event, system_actor,
 )  # fmt: skip
+from shared.callback import callback_due
 from shared.workdays import LOCAL, WorkingCalendar
 
 CAL = WorkingCalendar()
@@ -29,7 +30,7 @@ def local(*args: int) -> datetime:
     ],
 )
 def test_callback_falls_due_the_working_day_after_closure(closed: datetime, due: datetime) -> None:
-    assert domain.callback_due(CAL, closed) == due
+    assert callback_due(CAL, closed) == due
 
 
 def test_unreachable_is_tried_three_times_over_three_working_days_then_closed() -> None:
