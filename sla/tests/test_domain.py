@@ -120,3 +120,24 @@ def test_remaining_working_time_in_plain_words():
     assert describe(remaining(clock, bj(2026, 12, 1, 10, 30), CAL)) == "超期 1 个工作日"
     timer = start_timer(ClockKind.sign, bj(2026, 11, 23, 10), timedelta(minutes=30), 1, unit="X")
     assert describe(remaining(timer, bj(2026, 11, 23, 10, 10), CAL)) == "20 分钟"
+
+
+def test_a_callback_clock_has_no_yellow_card_on_the_closure_day():
+    # Closed Monday 04:35, due Tuesday 09:00: "one working day before" would be Monday 09:00.
+    clock = start_clock(ClockKind.callback, bj(2026, 10, 12, 4, 35), POLICY, CAL)
+    assert clock.due_at == bj(2026, 10, 13, 9)
+    assert [name for name, _ in signal_times(clock, POLICY, CAL, horizon=1)] == ["red", "urge-1", "escalate"]
+
+
+def test_a_callback_clock_counted_on_a_guessed_year_is_recounted_by_the_callback_rule():
+    from shared.workdays import HolidayTable, guessed_year_warning
+    from sla.domain import recount
+
+    # 2031 is beyond chinese-calendar: weekends only, so Thursday 2 Jan 15:00 is due Friday 09:00.
+    clock = start_clock(ClockKind.callback, bj(2031, 1, 2, 15), POLICY, CAL)
+    assert clock.due_at == bj(2031, 1, 3, 9) and clock.warnings == (guessed_year_warning(2031),)
+    # The loaded schedule makes 2 and 3 Jan holidays: the callback is Monday 09:00, not a
+    # working time carried over (18 working hours from Thursday 15:00 would end Monday 18:00).
+    table = HolidayTable.parse({"year": 2031, "holidays": ["2031-01-01", "2031-01-02", "2031-01-03"], "workdays": []})
+    moved = recount(clock, CAL, CAL.with_table(table), guessed_year_warning(2031))
+    assert (moved.due_at, moved.warnings) == (bj(2031, 1, 6, 9), ())
