@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from shared.callback import callback_deadline
+from shared.callback import callback_window
 from shared.workdays import WorkingCalendar, subtract_working_time
 from shared.events import ClockKind, ResolutionClass, Urgency
 
@@ -83,8 +83,10 @@ def start_clock(
     if kind in calendar_limits:
         return Clock(kind, started_at, started_at + calendar_limits[kind], policy.version, unit)
     if kind is ClockKind.callback:
-        deadline = callback_deadline(calendar, started_at)
-        return Clock(kind, started_at, deadline.due_at, policy.version, unit, warnings=deadline.warnings)
+        # Due at the end of the callback day (shared.callback), the instant notify's queue
+        # calls the task overdue: the red card never comes before the call could be made.
+        window = callback_window(calendar, started_at)
+        return Clock(kind, started_at, window.due_at, policy.version, unit, warnings=window.warnings)
     working_days = {
         ClockKind.dispatch: policy.dispatch_working_days,
         ClockKind.resolve: policy.resolve_working_days[resolution_class],
@@ -100,7 +102,7 @@ def recount(clock: Clock, old: WorkingCalendar, new: WorkingCalendar, guessed: s
     holiday table is loaded: the same working time from the same start on the new calendar —
     for the callback, its own rule on the new calendar."""
     if clock.kind is ClockKind.callback:
-        moved = callback_deadline(new, clock.started_at)
+        moved = callback_window(new, clock.started_at)
     else:
         moved = new.add_working_time(clock.started_at, old.working_time_between(clock.started_at, clock.due_at))
     warnings = tuple(w for w in clock.warnings if w != guessed) + moved.warnings
@@ -144,7 +146,7 @@ def _before_due(clock: Clock, policy: Policy, calendar: WorkingCalendar) -> list
     allowed = calendar.working_time_between(clock.started_at, clock.due_at)
     times = [(f"{int(share * 100)}%", calendar.add_working_time(clock.started_at, allowed * share).due_at) for share in policy.early_warnings]
     # The callback is owed on one working day, the one after closure: a yellow card "one
-    # working day before" would fall on the closure day, before the call can be owed.
+    # working day before" its end would fall before 09:00 that day, before the call can be made.
     if allowed > WORKING_DAY and clock.kind is not ClockKind.callback:
         times.append(("yellow", subtract_working_time(calendar, clock.due_at, WORKING_DAY)))
     return times

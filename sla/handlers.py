@@ -175,7 +175,7 @@ async def on_verification_ended(event: CaseVerified | VerificationFailed, led: L
 
 async def on_closed(event: CaseClosed, led: Ledger) -> None:
     """结案: everything stops; only the callback (回访) clock starts, due when notify's
-    callback task falls due (``shared.callback``: 09:00 on the working day after)."""
+    callback task is due (``shared.callback``: the end of the working day after closure)."""
     led.upsert_case(event.case_id)
     led.stop(event.case_id, event.occurred_at)
     case = led.case(event.case_id)

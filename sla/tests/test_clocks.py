@@ -133,8 +133,9 @@ async def test_pause_extension_and_redo_recompute_the_deadline(sla, infra):
     await eventually(lambda: due_is("resolve", bj(2026, 12, 7, 10)), what="extended deadline")
 
     await publish(infra.bootstrap_servers, topic, signed(case, bj(2026, 11, 23, 10, 40)), resolved(case, bj(2026, 12, 3, 10)), closed(case, bj(2026, 12, 4, 10)))
-    # Closed Friday 10:00: the callback falls due Monday 09:00, as on notify's queue (shared.callback).
-    callback = await eventually(lambda: due_is("callback", bj(2026, 12, 7, 9)), what="callback clock")
+    # Closed Friday 10:00: the callback is made on Monday and due at its end (Tuesday 00:00), as
+    # on notify's queue (shared.callback).
+    callback = await eventually(lambda: due_is("callback", bj(2026, 12, 8, 0)), what="callback clock")
     assert callback["state"] in ("running", "breached")
     clocks = await clocks_of(sla, case)
     assert clocks["resolve"]["state"] == "stopped" and clocks["resolve"]["on_time"] is True
@@ -322,7 +323,7 @@ async def test_a_callback_closed_as_unreachable_stops_the_callback_clock(sla, in
     topic = sla.settings.kafka_topic
     await publish(infra.bootstrap_servers, topic, closed(case, bj(2026, 10, 9, 16)))
     clock = (await clocks_of(sla, case))["callback"]
-    assert at(clock["due_at"]) == bj(2026, 10, 10, 9)  # Saturday 10 Oct 2026 is a make-up working day (调休)
+    assert at(clock["due_at"]) == bj(2026, 10, 11, 0)  # by the end of Saturday 10 Oct 2026, a make-up working day (调休)
 
     await publish(infra.bootstrap_servers, topic, callback_completed(case, bj(2026, 10, 13, 10), reached=False, attempt=3))
 
