@@ -84,7 +84,8 @@ class CallbackTask(BaseModel):
     tracking_no: str | None
     township: str | None
     closed_at: datetime
-    due_at: datetime
+    opens_at: datetime = Field(description="when calling starts: 09:00 Beijing on the callback's working day")
+    due_at: datetime = Field(description="the deadline, the instant SLA's callback clock shows: the end of that day")
     attempts: int
     state: str
     view: str | None = Field(description="upcoming / due / overdue (open tasks)")
@@ -92,7 +93,7 @@ class CallbackTask(BaseModel):
 
 
 def _task(row: dict[str, Any], now: datetime) -> CallbackTask:
-    view = domain.callback_view(row["due_at"], now) if row["state"] == "open" else None
+    view = domain.callback_view(row["opens_at"], row["due_at"], now) if row["state"] == "open" else None
     return CallbackTask(**{k: row[k] for k in CallbackTask.model_fields if k in row and k != "view"}, view=view)
 
 
@@ -107,8 +108,8 @@ async def callback_queue(
     ctx: CtxDep,
     runtime: RuntimeDep,
     actor: ActorDep,
-    view: Literal["due", "overdue", "today", "all"] = Query("due", description="due: due now (incl. overdue); "
-                                                            "overdue: from an earlier day; today: due today only"),
+    view: Literal["due", "overdue", "today", "all"] = Query("due", description="due: callable now (incl. overdue); "
+                                                            "overdue: past due_at; today: callable and not yet overdue"),
     township: str | None = Query(None, description="township unit code"),
     state: Literal["open", "done", "unreachable", "superseded"] = "open",
     limit: int = Query(50, ge=1, le=500),
@@ -120,7 +121,7 @@ async def callback_queue(
         townships = [t for t in townships if t == township]
     async with uow:
         rows = await repository.callback_queue(
-            uow.session, now=now, today_start=ctx.today_start(now), view=view, township=township,
+            uow.session, now=now, view=view, township=township,
             townships=townships, after=_after(cursor), limit=limit + 1, state=state,
         )  # fmt: skip
     more = len(rows) > limit
@@ -136,7 +137,7 @@ async def callback_summary(uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor:
     townships = _townships_of(runtime, actor)
     now = ctx.now()
     async with uow:
-        rows = await repository.callback_counts(uow.session, now=now, today_start=ctx.today_start(now))
+        rows = await repository.callback_counts(uow.session, now=now)
     if townships is not None:
         rows = [r for r in rows if r["township"] in townships]
     return {"as_of": now, "townships": rows}

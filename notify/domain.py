@@ -1,8 +1,9 @@
 """Notify's rules, free of I/O (pure functions, tested without a database).
 
-- 回访: a callback falls due on the working day after closure; an unreachable citizen is
-  tried again on the next working day, up to three attempts, then the callback is closed as
-  unreachable.
+- 回访: a callback is made on the working day after closure — from 09:00 Beijing, due by the
+  end of that day (``shared.callback``, the window SLA's callback clock uses too); an
+  unreachable citizen is tried again by the same rule (the next working day's window), up to
+  three attempts, then the callback is closed as unreachable.
 - Quiet hours (22:00–07:00 Beijing time by default): an SMS is held until morning unless urgent.
 - Per-recipient rate limit: at most N messages per window per channel; later ones wait.
 - Which messages an event causes, to whom, on which channel (``plan_messages``).
@@ -15,9 +16,10 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
+from shared.callback import CallbackWindow, callback_window
 from shared.events import EventBase
 from shared.lifecycle import LABELS, status_after
 from shared.workdays import DAY, LOCAL, WorkingCalendar
@@ -30,28 +32,11 @@ CALLBACK_RESULTS = ("满意", "基本满意", "不满意")
 # --------------------------------------------------------------------------- callbacks (回访)
 
 
-def next_working_day(calendar: WorkingCalendar, after: datetime) -> date:
-    """The first working day strictly after ``after``'s local (Beijing) date."""
-    day = after.astimezone(LOCAL).date() + DAY
-    while not calendar.is_workday(day):
-        day += DAY
-    return day
-
-
-def at_local(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), LOCAL).astimezone(UTC)
-
-
-def callback_due(calendar: WorkingCalendar, closed_at: datetime, *, hour: int = 9) -> datetime:
-    """回访 on the working day after closure, at ``hour`` local time."""
-    return at_local(next_working_day(calendar, closed_at), hour)
-
-
 @dataclass(frozen=True)
 class CallbackOutcome:
     state: Literal["open", "done", "unreachable"]
     attempts: int
-    due_at: datetime | None  # the next try when still open
+    window: CallbackWindow | None  # the next try's window when still open
     emit_completed: bool  # write case.callback_completed now
 
 
@@ -62,7 +47,6 @@ def record_attempt(
     reached: bool,
     at: datetime,
     max_attempts: int = 3,
-    hour: int = 9,
 ) -> CallbackOutcome:
     """One callback attempt: reached → done; unreachable → retried the next working day,
     and after the last attempt closed as unreachable (counted so)."""
@@ -71,16 +55,17 @@ def record_attempt(
         return CallbackOutcome("done", attempts, None, True)
     if attempts >= max_attempts:
         return CallbackOutcome("unreachable", attempts, None, True)
-    return CallbackOutcome("open", attempts, callback_due(calendar, at, hour=hour), False)
+    return CallbackOutcome("open", attempts, callback_window(calendar, at), False)
 
 
-def callback_view(due_at: datetime, now: datetime) -> Literal["upcoming", "due", "overdue"]:
-    """Due: falls due today (or earlier today); overdue: was due on an earlier day."""
-    if due_at > now:
+def callback_view(opens_at: datetime, due_at: datetime, now: datetime) -> Literal["upcoming", "due", "overdue"]:
+    """Upcoming before the window opens; due while it is open; overdue from ``due_at`` on —
+    the instant SLA's callback clock shows its red card (both from ``shared.callback``)."""
+    if now < opens_at:
         return "upcoming"
-    if due_at.astimezone(LOCAL).date() < now.astimezone(LOCAL).date():
-        return "overdue"
-    return "due"
+    if now < due_at:
+        return "due"
+    return "overdue"
 
 
 # --------------------------------------------------------------------------- quiet hours, limits, retries

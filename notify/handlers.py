@@ -20,6 +20,7 @@ from typing import Any
 
 from notify import domain, repository
 from notify.service import PHONE_CONTEXT, NotifyContext, queue_messages
+from shared.callback import callback_window
 from shared.contact import open_phone
 from shared.crypto import DecryptionError
 from shared.db import UnitOfWork
@@ -86,14 +87,14 @@ def make_own_handlers(ctx: NotifyContext) -> dict[str, Handler]:
         row = await repository.get_recipient(uow.session, event.case_id, lock=True)
         assert row is not None
         round_ = row["round"]
-        due = domain.callback_due(ctx.calendar, event.occurred_at, hour=settings.callback_hour)
+        window = callback_window(ctx.calendar, event.occurred_at)  # due_at: what SLA's callback clock shows
         await repository.insert_callback(
             uow.session, case_id=event.case_id, round=round_, township=row["township"], tracking_no=row["tracking_no"],
-            closed_at=event.occurred_at, due_at=due,
+            closed_at=event.occurred_at, opens_at=window.opens_at, due_at=window.due_at,
         )  # fmt: skip
         now = ctx.now()
         expires = now + timedelta(days=settings.rating_token_days)
-        day = due.astimezone(LOCAL)
+        day = window.opens_at.astimezone(LOCAL)  # the day the citizen is called (due_at is the next midnight)
         extra = {"callback_day": f"{day.month}月{day.day}日"}
         token, digest = domain.new_token()
         if await repository.insert_token(uow.session, token_hash=digest, case_id=event.case_id, round=round_,

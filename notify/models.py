@@ -49,6 +49,8 @@ callback_tasks = Table(
     Column("township", String(64)),
     Column("tracking_no", String(32)),
     Column("closed_at", DateTime(timezone=True), nullable=False),
+    # The callback's window (shared.callback): calling from opens_at, late from due_at.
+    Column("opens_at", DateTime(timezone=True), nullable=False),
     Column("due_at", DateTime(timezone=True), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("state", String(16), nullable=False, server_default="open"),  # open|done|unreachable|superseded

@@ -299,18 +299,19 @@ async def callbacks_of_case(session: AsyncSession, case_id: str) -> list[dict[st
 
 
 async def callback_queue(
-    session: AsyncSession, *, now: datetime, today_start: datetime, view: str, township: str | None,
+    session: AsyncSession, *, now: datetime, view: str, township: str | None,
     after: tuple[datetime, int] | None, limit: int, state: str = "open", townships: list[str] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     # The state as a constant: open callbacks are read through the partial index on them.
     query = select(callback_tasks).where(in_literal(callback_tasks.c.state, (state,)))
+    # The views of domain.callback_view: callable from opens_at, overdue from due_at on.
     if state == "open":
         if view == "due":
-            query = query.where(callback_tasks.c.due_at <= now)
+            query = query.where(callback_tasks.c.opens_at <= now)
         elif view == "overdue":
-            query = query.where(callback_tasks.c.due_at < today_start)
+            query = query.where(callback_tasks.c.due_at <= now)
         elif view == "today":
-            query = query.where(callback_tasks.c.due_at <= now, callback_tasks.c.due_at >= today_start)
+            query = query.where(callback_tasks.c.opens_at <= now, callback_tasks.c.due_at > now)
     if township:
         query = query.where(callback_tasks.c.township == township)
     if townships is not None:  # the reader's own townships (shared.scope); None: all
@@ -324,11 +325,11 @@ async def callback_queue(
     return [dict(r) for r in rows.mappings()]
 
 
-async def callback_counts(session: AsyncSession, *, now: datetime, today_start: datetime) -> list[dict[str, Any]]:
-    """Open callbacks per township: due now, overdue (from an earlier day), upcoming."""
-    due = func.count().filter(callback_tasks.c.due_at <= now)
-    overdue = func.count().filter(callback_tasks.c.due_at < today_start)
-    upcoming = func.count().filter(callback_tasks.c.due_at > now)
+async def callback_counts(session: AsyncSession, *, now: datetime) -> list[dict[str, Any]]:
+    """Open callbacks per township: due now (callable, incl. overdue), overdue (past due_at), upcoming."""
+    due = func.count().filter(callback_tasks.c.opens_at <= now)
+    overdue = func.count().filter(callback_tasks.c.due_at <= now)
+    upcoming = func.count().filter(callback_tasks.c.opens_at > now)
     rows = await session.execute(
         select(callback_tasks.c.township, due.label("due"), overdue.label("overdue"), upcoming.label("upcoming"))
         .where(in_literal(callback_tasks.c.state, ("open",)))

@@ -33,7 +33,7 @@ from shared.events import (
 )
 from shared.privacy import scrub
 from shared.problems import Problem
-from shared.workdays import LOCAL, WorkingCalendar
+from shared.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,6 @@ class NotifyContext:
     @property
     def quiet(self) -> tuple[Any, Any]:
         return domain.parse_hhmm(self.settings.quiet_start), domain.parse_hhmm(self.settings.quiet_end)
-
-    def today_start(self, now: datetime) -> datetime:
-        local = now.astimezone(LOCAL)
-        return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 def case_view(row: dict[str, Any] | None, case_id: str) -> domain.CaseView:
@@ -178,16 +174,17 @@ async def record_callback(
     now = ctx.now()
     outcome = domain.record_attempt(
         ctx.calendar, attempts_before=task["attempts"], reached=reached, at=now,
-        max_attempts=ctx.settings.callback_max_attempts, hour=ctx.settings.callback_hour,
+        max_attempts=ctx.settings.callback_max_attempts,
     )  # fmt: skip
     comment = scrub(comment) if comment else None
     await repository.record_callback_attempt(
         uow.session, task_id=task_id, attempt=outcome.attempts, reached=reached,
         rating=rating.value if rating else None, comment=comment, operator=actor.id, at=now,
     )  # fmt: skip
+    window = {"opens_at": outcome.window.opens_at, "due_at": outcome.window.due_at} if outcome.window else {}
     await repository.update_callback(
         uow.session, task_id, attempts=outcome.attempts, state=outcome.state,
-        due_at=outcome.due_at or task["due_at"], rating=rating.value if rating else None, comment=comment,
+        rating=rating.value if rating else None, comment=comment, **window,
     )  # fmt: skip
     emitted: list[str] = []
     if outcome.emit_completed:
@@ -204,7 +201,9 @@ async def record_callback(
     await uow.commit()
     return {
         "task_id": task_id, "case_id": task["case_id"], "round": task["round"], "state": outcome.state,
-        "attempts": outcome.attempts, "next_due_at": outcome.due_at, "events": emitted,
+        "attempts": outcome.attempts, "events": emitted,
+        "next_opens_at": outcome.window.opens_at if outcome.window else None,
+        "next_due_at": outcome.window.due_at if outcome.window else None,
     }  # fmt: skip
 
 

@@ -46,7 +46,7 @@ class NotifySettings(ServiceSettings):
     rate_limit_window_seconds: int = Field(default=3600, ge=1)
 
     # Callbacks (回访) and ratings
-    callback_hour: int = Field(default=9, ge=0, le=23, description="local hour a callback falls due on its working day")
+    # The hour a callback falls due is not a setting: SLA shows the same due time (shared.callback).
     callback_max_attempts: int = Field(default=3, ge=1, le=10)
     rating_url: str = Field(default="https://jiesu.example.cn/rate", description="link base in the closing notice")
     rating_token_days: int = Field(default=30, ge=1, description="a rating token expires after")

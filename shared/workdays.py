@@ -48,6 +48,11 @@ class HolidayTable:
         return cls(year, holidays, workdays)
 
 
+def guessed_year_warning(year: int) -> str:
+    """What a deadline says when it counted ``year`` without a holiday table (weekends only)."""
+    return f"no holiday table for {year}: counted weekends only; load the year's schedule"
+
+
 @dataclass(frozen=True)
 class Deadline:
     due_at: datetime
@@ -107,9 +112,7 @@ class WorkingCalendar:
                 remaining -= available
             day += DAY
             cursor = day_end
-        warnings = tuple(
-            f"no holiday table for {year}: counted weekends only; load the year's schedule" for year in sorted(guessed)
-        )
+        warnings = tuple(guessed_year_warning(year) for year in sorted(guessed))
         return Deadline(due.astimezone(ZoneInfo("UTC")), warnings)
 
     def add_working_days(self, start: datetime, days: float) -> Deadline:

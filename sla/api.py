@@ -188,7 +188,6 @@ class Limits(BaseModel):
     first_contact_hours: float | None = Field(default=None, gt=0, le=24 * 366)
     dispatch_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
     verify_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
-    callback_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)
     early_warnings: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(default=None, max_length=10)
     urge_every_working_days: float | None = Field(default=None, ge=0.01, le=MAX_WORKING_DAYS)
     escalate_after_working_days: float | None = Field(default=None, gt=0, le=MAX_WORKING_DAYS)

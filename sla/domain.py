@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from shared.callback import callback_window
 from shared.deadlines import resumed_due
 from shared.workdays import Deadline, WorkingCalendar, subtract_working_time
 from shared.events import ClockKind, Urgency
@@ -39,7 +40,9 @@ class Policy:
     sign_emergency: timedelta = timedelta(minutes=30)
     first_contact: timedelta = timedelta(hours=24)
     verify_working_days: float = 2
-    callback_working_days: float = 1
+    # No callback limit here: the callback (回访) falls due by one rule shared with notify's
+    # queue (shared.callback), the same for every policy — a per-policy value would let the
+    # two services show different due times for one closure.
     early_warnings: tuple[float, ...] = ()  # e.g. (0.5, 0.75) of the allowed time
     urge_every_working_days: float = 1
     escalate_after_working_days: float = 3
@@ -78,10 +81,14 @@ def start_clock(
         return Clock(kind, started_at, started_at + calendar_limits[kind], policy.version, unit)
     if kind in ORDER_DEADLINES:
         raise ValueError(f"the {kind.value} deadline is dispatch's: start it with clock_until and the carried time")
+    if kind is ClockKind.callback:
+        # Due at the end of the callback day (shared.callback), the instant notify's queue
+        # calls the task overdue: the red card never comes before the call could be made.
+        window = callback_window(calendar, started_at)
+        return Clock(kind, started_at, window.due_at, policy.version, unit, warnings=window.warnings)
     working_days = {
         ClockKind.dispatch: policy.dispatch_working_days,
         ClockKind.verify: policy.verify_working_days,
-        ClockKind.callback: policy.callback_working_days,
     }[kind]
     deadline = calendar.add_working_days(started_at, working_days)
     return Clock(kind, started_at, deadline.due_at, policy.version, unit, warnings=deadline.warnings)
@@ -94,6 +101,18 @@ ORDER_DEADLINES = frozenset({ClockKind.resolve, ClockKind.return_window})
 def clock_until(kind: ClockKind, started_at: datetime, due: Deadline, policy_version: int, *, unit: str | None = None) -> Clock:
     """A clock whose due time was computed elsewhere: an order's deadline as dispatch set it."""
     return Clock(kind, started_at, due.due_at, policy_version, unit, warnings=due.warnings)
+
+
+def recount(clock: Clock, old: WorkingCalendar, new: WorkingCalendar, guessed: str) -> Clock:
+    """A clock counted on a guessed year (warning ``guessed``), counted again once the year's
+    holiday table is loaded: the same working time from the same start on the new calendar —
+    for the callback, its own rule on the new calendar."""
+    if clock.kind is ClockKind.callback:
+        moved = callback_window(new, clock.started_at)
+    else:
+        moved = new.add_working_time(clock.started_at, old.working_time_between(clock.started_at, clock.due_at))
+    warnings = tuple(w for w in clock.warnings if w != guessed) + moved.warnings
+    return replace(clock, due_at=moved.due_at, warnings=warnings)
 
 
 def pause(clock: Clock, at: datetime) -> Clock:
@@ -130,7 +149,9 @@ def _before_due(clock: Clock, policy: Policy, calendar: WorkingCalendar) -> list
     """The warnings counted back from the due time or forward from the start (50%…, yellow)."""
     allowed = calendar.working_time_between(clock.started_at, clock.due_at)
     times = [(f"{int(share * 100)}%", calendar.add_working_time(clock.started_at, allowed * share).due_at) for share in policy.early_warnings]
-    if allowed > WORKING_DAY:
+    # The callback is owed on one working day, the one after closure: a yellow card "one
+    # working day before" its end would fall before 09:00 that day, before the call can be made.
+    if allowed > WORKING_DAY and clock.kind is not ClockKind.callback:
         times.append(("yellow", subtract_working_time(calendar, clock.due_at, WORKING_DAY)))
     return times
 
@@ -244,7 +265,7 @@ def choose_policy(
 # Policy limits as data: what an administrator sends, and how a version is stored.
 _CALENDAR_LIMITS = {"accept_hours": "accept", "sign_minutes": "sign", "sign_emergency_minutes": "sign_emergency", "first_contact_hours": "first_contact"}
 _NUMBER_LIMITS = (
-    "dispatch_working_days", "verify_working_days", "callback_working_days",
+    "dispatch_working_days", "verify_working_days",
     "urge_every_working_days", "escalate_after_working_days",
 )  # fmt: skip
 

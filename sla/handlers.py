@@ -189,7 +189,8 @@ async def on_verification_ended(event: CaseVerified | VerificationFailed, led: L
 
 
 async def on_closed(event: CaseClosed, led: Ledger) -> None:
-    """结案: everything stops; only the callback (回访) clock starts, the working day after."""
+    """结案: everything stops; only the callback (回访) clock starts, due when notify's
+    callback task is due (``shared.callback``: the end of the working day after closure)."""
     led.upsert_case(event.case_id)
     led.stop(event.case_id, event.occurred_at)
     case = led.case(event.case_id)
@@ -198,8 +199,9 @@ async def on_closed(event: CaseClosed, led: Ledger) -> None:
 
 
 async def on_callback_done(event: CallbackCompleted | CaseRated, led: Ledger) -> None:
-    if isinstance(event, CallbackCompleted) and not event.payload.reached:
-        return  # not reached: the callback is still owed
+    """The callback has its outcome: reached, rated, or closed as unreachable. Notify writes
+    case.callback_completed only then (an unreachable try that will be retried writes
+    nothing), so an unreachable one is done too: the clock must not urge a call given up."""
     led.stop(event.case_id, event.occurred_at, names=("callback",))
 
 

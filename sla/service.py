@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from shared.events import (
     system_actor,
 )
 from shared.service import Runtime
-from shared.workdays import HolidayTable, WorkingCalendar
+from shared.workdays import HolidayTable, WorkingCalendar, guessed_year_warning
 from sla import repository as repo
 from sla.domain import (
     Clock,
@@ -44,6 +44,7 @@ from sla.domain import (
     next_signal_at,
     pause,
     policy_from_limits,
+    recount,
     resume,
     signal_kind,
     start_clock,
@@ -132,8 +133,7 @@ class Policies:
 
 async def load_holiday_table(uow: UnitOfWork, table: HolidayTable, loaded_by: str) -> int:
     """Store a year's schedule and recount the open clocks that guessed that year (weekends
-    only): the same working time from the same start, on the official calendar. Returns how
-    many clocks moved."""
+    only) on the official calendar (``sla.domain.recount``). Returns how many clocks moved."""
     old = await repo.load_calendar(uow.session)
     await repo.put_holiday_table(uow.session, table, loaded_by)
     new = old.with_table(table)
@@ -141,19 +141,15 @@ async def load_holiday_table(uow: UnitOfWork, table: HolidayTable, loaded_by: st
     policies = Policies(uow)
     rows = await repo.open_clocks_warned(uow.session, guessed)
     for row in rows:
-        clock = to_domain(row)
-        allowed = old.working_time_between(clock.started_at, clock.due_at)
-        moved = new.add_working_time(clock.started_at, allowed)
-        warnings = tuple(w for w in clock.warnings if w != guessed) + moved.warnings
-        recounted = replace(clock, due_at=moved.due_at, warnings=warnings)
+        recounted = recount(to_domain(row), old, new, guessed)
         rules = await policies.get(row["policy_id"], row["policy_version"])
         await repo.update_clock(uow.session, row["clock_id"], row_values(recounted, rules, new))
     return len(rows)
 
 
 def guess_warning(year: int) -> str:
-    """The warning shared.workdays puts on a deadline counted without that year's table (same text)."""
-    return f"no holiday table for {year}: counted weekends only; load the year's schedule"
+    """The warning shared.workdays puts on a deadline counted without that year's table."""
+    return guessed_year_warning(year)
 
 
 BREACH_DETECTION_DELAY = Gauge(

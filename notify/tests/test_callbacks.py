@@ -16,9 +16,10 @@ from shared.testing import AUDITOR, eventually, publish
 async def test_callback_next_working_day_across_the_national_day_holiday(notify, infra, receiver) -> None:
     await set_clock(notify, local(2026, 9, 30, 16, 30))
     # Wednesday 30 Sept 2026, the eve of National Day: 1–7 Oct are holidays (with the weekend),
-    # so the callback falls due on Thursday 8 Oct.
+    # so the callback is made on Thursday 8 Oct: from 09:00, due by the end of the day.
     case, task = await closed_case(notify, infra, receiver, local(2026, 9, 30, 16, 0))
-    assert datetime.fromisoformat(task["due_at"]) == local(2026, 10, 8, 9, 0)
+    assert datetime.fromisoformat(task["opens_at"]) == local(2026, 10, 8, 9, 0)
+    assert datetime.fromisoformat(task["due_at"]) == local(2026, 10, 9, 0, 0)
     assert (task["state"], task["round"], task["township"], task["tracking_no"]) == ("open", 0, "LB-XC-TW", case.tracking_no)
     # The citizen's closing notice names the callback day and carries a rating link.
     await rating_token(receiver, case)
@@ -27,7 +28,8 @@ async def test_callback_next_working_day_across_the_national_day_holiday(notify,
 
     # Friday → Monday across a weekend.
     _, weekend_task = await closed_case(notify, infra, receiver, local(2026, 11, 20, 17, 0))
-    assert datetime.fromisoformat(weekend_task["due_at"]) == local(2026, 11, 23, 9, 0)
+    assert datetime.fromisoformat(weekend_task["opens_at"]) == local(2026, 11, 23, 9, 0)
+    assert datetime.fromisoformat(weekend_task["due_at"]) == local(2026, 11, 24, 0, 0)
 
     # The operators' queue: not yet due during the holiday; due on 8 Oct; overdue the day after.
     await set_clock(notify, local(2026, 10, 5, 10))
@@ -38,9 +40,15 @@ async def test_callback_next_working_day_across_the_national_day_holiday(notify,
     assert [t["view"] for t in queue["items"] if t["case_id"] == case.id] == ["due"]
     other_township = (await notify.client.get("/api/v1/callbacks", params={"township": "LB-XC-CG"}, headers=AUDITOR)).json()
     assert case.id not in {t["case_id"] for t in other_township["items"]}
+    await set_clock(notify, local(2026, 10, 8, 23, 59))
+    for view, listed in (("today", True), ("overdue", False)):
+        page = (await notify.client.get("/api/v1/callbacks", params={"view": view, "limit": 500}, headers=AUDITOR)).json()
+        assert (case.id in {t["case_id"] for t in page["items"]}) is listed, view
     await set_clock(notify, local(2026, 10, 9, 10))
     overdue = (await notify.client.get("/api/v1/callbacks", params={"view": "overdue", "limit": 500}, headers=AUDITOR)).json()
-    assert case.id in {t["case_id"] for t in overdue["items"]}
+    assert [t["view"] for t in overdue["items"] if t["case_id"] == case.id] == ["overdue"]
+    today = (await notify.client.get("/api/v1/callbacks", params={"view": "today", "limit": 500}, headers=AUDITOR)).json()
+    assert case.id not in {t["case_id"] for t in today["items"]}
     summary = (await notify.client.get("/api/v1/callbacks/summary", headers=AUDITOR)).json()
     [tw] = [row for row in summary["townships"] if row["township"] == "LB-XC-TW"]
     assert tw["overdue"] >= 1
@@ -66,12 +74,18 @@ async def test_unreachable_citizen_tried_three_times_then_closed_as_unreachable(
     first = await notify.client.post(url, json={"reached": False}, headers=OPERATOR)
     assert first.status_code == 200, first.text
     assert (first.json()["state"], first.json()["attempts"]) == ("open", 1)
-    assert datetime.fromisoformat(first.json()["next_due_at"]) == local(2026, 10, 9, 9)
+    # The next try's window by the same rule, from the attempt's time: Friday 9 Oct.
+    next_window = (datetime.fromisoformat(first.json()["next_opens_at"]), datetime.fromisoformat(first.json()["next_due_at"]))
+    assert next_window == (local(2026, 10, 9, 9), local(2026, 10, 10, 0))
+    [retried] = await callbacks_of(notify, case)
+    assert (datetime.fromisoformat(retried["opens_at"]), datetime.fromisoformat(retried["due_at"])) == next_window
+    assert retried["view"] == "upcoming"
 
     await set_clock(notify, local(2026, 10, 9, 10))
     second = (await notify.client.post(url, json={"reached": False}, headers=OPERATOR)).json()
     # Saturday 10 Oct 2026 is a make-up working day (调休): the third try is then.
-    assert (second["attempts"], datetime.fromisoformat(second["next_due_at"])) == (2, local(2026, 10, 10, 9))
+    assert (second["attempts"], datetime.fromisoformat(second["next_opens_at"])) == (2, local(2026, 10, 10, 9))
+    assert datetime.fromisoformat(second["next_due_at"]) == local(2026, 10, 11, 0)
 
     await set_clock(notify, local(2026, 10, 10, 10))
     third = (await notify.client.post(url, json={"reached": False, "comment": "关机"}, headers=OPERATOR)).json()

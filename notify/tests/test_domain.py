@@ -10,6 +10,7 @@ from shared.events import (
     CaseAccepted, AcceptedData, CaseDispatched, DispatchedData, CountyCalled, CountyCalledData,
     SlaBreached, SlaBreachedData, ClockKind, WhistleBlown, WhistleBlownData, make_event, system_actor,
 )  # fmt: skip
+from shared.callback import callback_window
 from shared.workdays import LOCAL, WorkingCalendar
 
 CAL = WorkingCalendar()
@@ -20,34 +21,39 @@ def local(*args: int) -> datetime:
 
 
 @pytest.mark.parametrize(
-    ("closed", "due"),
+    ("closed", "day"),
     [
-        (local(2026, 9, 30, 16, 0), local(2026, 10, 8, 9, 0)),  # National Day week: next working day is 8 Oct
-        (local(2026, 11, 20, 17, 30), local(2026, 11, 23, 9, 0)),  # Friday → Monday
-        (local(2026, 11, 24, 23, 59), local(2026, 11, 25, 9, 0)),  # late evening → tomorrow
-        (local(2026, 10, 9, 10, 0), local(2026, 10, 10, 9, 0)),  # Saturday 10 Oct 2026 is a make-up working day (调休)
+        (local(2026, 9, 30, 16, 0), (2026, 10, 8)),  # National Day week: next working day is 8 Oct
+        (local(2026, 11, 20, 17, 30), (2026, 11, 23)),  # Friday → Monday
+        (local(2026, 11, 24, 23, 59), (2026, 11, 25)),  # late evening → tomorrow
+        (local(2026, 10, 9, 10, 0), (2026, 10, 10)),  # Saturday 10 Oct 2026 is a make-up working day (调休)
     ],
 )
-def test_callback_falls_due_the_working_day_after_closure(closed: datetime, due: datetime) -> None:
-    assert domain.callback_due(CAL, closed) == due
+def test_callback_window_is_the_working_day_after_closure(closed: datetime, day: tuple[int, int, int]) -> None:
+    window = callback_window(CAL, closed)
+    # Calling from 09:00 that day; late once the day is over (00:00 Beijing of the next).
+    assert (window.opens_at, window.due_at) == (local(*day, 9), local(*day) + timedelta(days=1))
 
 
 def test_unreachable_is_tried_three_times_over_three_working_days_then_closed() -> None:
     first = domain.record_attempt(CAL, attempts_before=0, reached=False, at=local(2026, 10, 8, 10))
-    assert (first.state, first.attempts, first.due_at, first.emit_completed) == ("open", 1, local(2026, 10, 9, 9), False)
+    assert (first.state, first.attempts, first.emit_completed) == ("open", 1, False)
+    assert first.window == callback_window(CAL, local(2026, 10, 8, 10))  # the next try by the same rule
+    assert (first.window.opens_at, first.window.due_at) == (local(2026, 10, 9, 9), local(2026, 10, 10))
     second = domain.record_attempt(CAL, attempts_before=1, reached=False, at=local(2026, 10, 9, 10))
-    assert (second.state, second.due_at) == ("open", local(2026, 10, 10, 9))
+    assert (second.state, second.window.opens_at, second.window.due_at) == ("open", local(2026, 10, 10, 9), local(2026, 10, 11))
     third = domain.record_attempt(CAL, attempts_before=2, reached=False, at=local(2026, 10, 10, 10))
-    assert (third.state, third.attempts, third.due_at, third.emit_completed) == ("unreachable", 3, None, True)
+    assert (third.state, third.attempts, third.window, third.emit_completed) == ("unreachable", 3, None, True)
     reached = domain.record_attempt(CAL, attempts_before=1, reached=True, at=local(2026, 10, 9, 10))
     assert (reached.state, reached.attempts, reached.emit_completed) == ("done", 2, True)
 
 
 def test_callback_views() -> None:
-    due = local(2026, 10, 8, 9)
-    assert domain.callback_view(due, local(2026, 10, 8, 8)) == "upcoming"
-    assert domain.callback_view(due, local(2026, 10, 8, 15)) == "due"
-    assert domain.callback_view(due, local(2026, 10, 9, 8)) == "overdue"
+    opens, due = local(2026, 10, 8, 9), local(2026, 10, 9)
+    assert domain.callback_view(opens, due, local(2026, 10, 8, 8, 59)) == "upcoming"
+    assert domain.callback_view(opens, due, local(2026, 10, 8, 9)) == "due"
+    assert domain.callback_view(opens, due, local(2026, 10, 8, 23, 59)) == "due"
+    assert domain.callback_view(opens, due, local(2026, 10, 9)) == "overdue"
 
 
 def test_quiet_hours_hold_until_seven_in_beijing() -> None:

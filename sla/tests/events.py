@@ -87,3 +87,9 @@ def progress(case_id: str, at: datetime, unit: str = UNIT, *, first_contact: boo
     from shared.events import ProgressReported, ProgressReportedData
 
     return _event(ProgressReported, case_id, at, ProgressReportedData(order_no=f"O-{case_id}", unit=unit, note="已联系群众", first_contact=first_contact))
+
+
+def callback_completed(case_id: str, at: datetime, *, reached: bool, attempt: int, round_: int = 0):
+    from shared.events import CallbackCompleted, CallbackCompletedData
+
+    return _event(CallbackCompleted, case_id, at, CallbackCompletedData(reached=reached, attempt=attempt, round=round_), "notify")

@@ -11,7 +11,7 @@ from shared.events import Urgency
 from sla.app import create_app
 from sla.tests.conftest import sla_settings
 from sla.tests.events import (
-    UNIT, accepted, bj, closed, county_called, progress, dispatched, extension_approved, received, reopened, resolved, resumed, signed,
+    UNIT, accepted, bj, callback_completed, closed, county_called, progress, dispatched, extension_approved, received, reopened, resolved, resumed, signed,
     suspended, triaged,
 )  # fmt: skip
 
@@ -170,7 +170,9 @@ async def test_pause_extension_and_redo_recompute_the_deadline(sla, infra):
     await eventually(lambda: due_is("resolve", bj(2026, 12, 7, 10)), what="extended deadline")
 
     await publish(infra.bootstrap_servers, topic, signed(case, bj(2026, 11, 23, 10, 40)), resolved(case, bj(2026, 12, 3, 10)), closed(case, bj(2026, 12, 4, 10)))
-    callback = await eventually(lambda: due_is("callback", bj(2026, 12, 7, 10)), what="callback clock")
+    # Closed Friday 10:00: the callback is made on Monday and due at its end (Tuesday 00:00), as
+    # on notify's queue (shared.callback).
+    callback = await eventually(lambda: due_is("callback", bj(2026, 12, 8, 0)), what="callback clock")
     assert callback["state"] in ("running", "breached")
     clocks = await clocks_of(sla, case)
     assert clocks["resolve"]["state"] == "stopped" and clocks["resolve"]["on_time"] is True
@@ -355,3 +357,21 @@ async def test_replaying_the_topic_into_a_fresh_database_gives_the_same_deadline
         replayed = await eventually(lambda: settled(replay), timeout=60, what="replayed clocks")
     keys = ("clock_id", "started_at", "due_at", "stopped_at", "warnings", "policy")
     assert {n: {k: c[k] for k in keys} for n, c in replayed.items()} == {n: {k: c[k] for k in keys} for n, c in original.items()}
+
+
+async def test_a_callback_closed_as_unreachable_stops_the_callback_clock(sla, infra):
+    # Notify writes case.callback_completed only for an outcome: reached, or unreachable after
+    # its last try. Given up is done with: no 催办 or 督办 for a call that cannot be made.
+    case = unique("case")
+    topic = sla.settings.kafka_topic
+    await publish(infra.bootstrap_servers, topic, closed(case, bj(2026, 10, 9, 16)))
+    clock = (await clocks_of(sla, case))["callback"]
+    assert at(clock["due_at"]) == bj(2026, 10, 11, 0)  # by the end of Saturday 10 Oct 2026, a make-up working day (调休)
+
+    await publish(infra.bootstrap_servers, topic, callback_completed(case, bj(2026, 10, 13, 10), reached=False, attempt=3))
+
+    async def stopped():
+        c = (await clocks_of(sla, case))["callback"]
+        return c if c["state"] == "stopped" else None
+
+    await eventually(stopped, what="callback clock stopped by the unreachable outcome")

@@ -102,7 +102,7 @@ def test_policy_limits_round_trip_and_defaults_fill_the_rest():
     policy = policy_from_limits(4, {"sign_minutes": 20, "verify_working_days": 1, "early_warnings": [0.75, 0.5]})
     assert policy.version == 4 and policy.sign == timedelta(minutes=20)
     assert policy.verify_working_days == 1
-    assert policy.callback_working_days == 1 and policy.first_contact == timedelta(hours=24)  # not written: the defaults
+    assert policy.dispatch_working_days == 0.5 and policy.first_contact == timedelta(hours=24)  # not written: the defaults
     assert policy.early_warnings == (0.5, 0.75)
     assert policy_from_limits(4, policy_limits(policy)) == policy
     assert policy_from_limits(1, {}) == Policy()
@@ -148,3 +148,27 @@ def test_remaining_working_time_in_plain_words():
     assert describe(remaining(clock, bj(2026, 12, 1, 10, 30), CAL)) == "超期 1 个工作日"
     timer = start_timer(ClockKind.sign, bj(2026, 11, 23, 10), timedelta(minutes=30), 1, unit="X")
     assert describe(remaining(timer, bj(2026, 11, 23, 10, 10), CAL)) == "20 分钟"
+
+
+def test_a_callback_clock_has_no_yellow_card_before_the_call_can_be_made():
+    # Closed Monday 04:35: called on Tuesday from 09:00, due at its end (Wednesday 00:00). "One
+    # working day before" would be Tuesday 00:00, nine hours before anyone may call.
+    clock = start_clock(ClockKind.callback, bj(2026, 10, 12, 4, 35), POLICY, CAL)
+    assert clock.due_at == bj(2026, 10, 14, 0)
+    assert [name for name, _ in signal_times(clock, POLICY, CAL, horizon=1)] == ["red", "urge-1", "escalate"]
+
+
+def test_a_callback_clock_counted_on_a_guessed_year_is_recounted_by_the_callback_rule():
+    from shared.workdays import HolidayTable, guessed_year_warning
+    from sla.domain import recount
+
+    # 2031 is beyond chinese-calendar: weekends only, so Thursday 2 Jan 15:00 is called on
+    # Friday and due at its end (Saturday 00:00).
+    clock = start_clock(ClockKind.callback, bj(2031, 1, 2, 15), POLICY, CAL)
+    assert clock.due_at == bj(2031, 1, 4, 0) and clock.warnings == (guessed_year_warning(2031),)
+    # The loaded schedule makes 2 and 3 Jan holidays: the callback is made on Monday and due at
+    # its end (Tuesday 00:00), not a working time carried over (the 33 working hours counted
+    # from Thursday 15:00 would end on Tuesday 09:00 on the new calendar).
+    table = HolidayTable.parse({"year": 2031, "holidays": ["2031-01-01", "2031-01-02", "2031-01-03"], "workdays": []})
+    moved = recount(clock, CAL, CAL.with_table(table), guessed_year_warning(2031))
+    assert (moved.due_at, moved.warnings) == (bj(2031, 1, 7, 0), ())

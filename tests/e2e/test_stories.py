@@ -59,7 +59,7 @@ async def callback_and_rate(platform, case_id: str, rating: str) -> dict:
         return tasks[-1] if tasks else None
 
     callback = await eventually(task, timeout=60, what="a callback task")
-    await platform.notify.post("/api/v1/admin/clock", json={"now": callback["due_at"]}, headers=OPS)  # the next working day
+    await platform.notify.post("/api/v1/admin/clock", json={"now": callback["opens_at"]}, headers=OPS)  # 09:00, the next working day
     result = await platform.notify.post(f"/api/v1/callbacks/{callback['id']}/result", headers=OPERATOR,
                                         json={"reached": True, "rating": rating, "comment": "路灯亮了"})  # fmt: skip
     assert result.status_code == 200, result.text
@@ -220,7 +220,7 @@ async def test_an_unsatisfied_citizen_gets_a_redo_and_rates_the_second_round(pla
 
     [task] = await eventually(second_callback, timeout=60, what="the round-1 callback")
     assert task["id"] != first["id"]
-    await platform.notify.post("/api/v1/admin/clock", json={"now": task["due_at"]}, headers=OPS)
+    await platform.notify.post("/api/v1/admin/clock", json={"now": task["opens_at"]}, headers=OPS)  # when the call can be made
     done = await platform.notify.post(f"/api/v1/callbacks/{task['id']}/result", headers=OPERATOR,
                                       json={"reached": True, "rating": "满意"})  # fmt: skip
     assert done.status_code == 200, done.text

@@ -84,7 +84,8 @@ export async function renderCase(root, caseId, ctx) {
 
   right.append(h("section", { class: "card" }, h("h2", {}, "回访与评价"),
     callbacks.error ? problemBox(callbacks.error) : table([
-      ["round", "轮次", (c) => (c.round ? `重办第${c.round}轮` : "首办")], ["due_at", "应回访", (c) => when(c.due_at)],
+      ["round", "轮次", (c) => (c.round ? `重办第${c.round}轮` : "首办")], ["opens_at", "回访开始", (c) => when(c.opens_at)],
+      ["due_at", "回访期限", (c) => when(c.due_at)],
       ["state", "状态"], ["attempts", "拨打次数"], ["rating", "评价", (c) => c.rating || "—"],
     ], callbacks, { empty: "尚无回访（办结后的下一个工作日回访）。" }),
     ratings.error ? null : table([
