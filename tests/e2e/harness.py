@@ -22,6 +22,7 @@ from shared.testing import Infra, ServiceProcess, TopicReader, free_port, servic
 SERVICE_NAMES = ("intake", "dispatch", "sla", "scoring", "notify")
 HOTLINE_SECRET = b"e2e-hotline-secret"  # the 12345 system signs its pushes with this
 WEBHOOK_SECRET = b"e2e-webhook-secret"  # notify signs the status it posts back with this
+APP_SECRET = b"e2e-app-secret"  # the citizens' app backend signs its reads with this
 
 
 @dataclass
@@ -98,7 +99,7 @@ async def running_platform(
             "SMS_URL": f"{receiver}/sms", "WECHAT_URL": f"{receiver}/wechat", "HOTLINE_WEBHOOK_URL": f"{receiver}/hotline",
             "HOTLINE_WEBHOOK_SECRET": WEBHOOK_SECRET.decode(), "TEST_CLOCK": "true",
         },
-        "intake": {"HOTLINE_CLIENTS": f"hotline12345:{HOTLINE_SECRET.decode()}"},
+        "intake": {"HOTLINE_CLIENTS": f"hotline12345:{HOTLINE_SECRET.decode()},appbackend:{APP_SECRET.decode()}"},
         "sla": {"TIME_TRAVEL": "true"},  # tests move SLA's now to see cards fire
     }
     for name, extra in (settings or {}).items():
