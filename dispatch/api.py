@@ -11,7 +11,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from dispatch import access, repository, service
 from dispatch.domain import OrderState
 from dispatch.service import DispatchContext
-from shared.scope import CENTRE_ROLES, CaseScope, may_see_case, may_see_unit, require_role
+from shared.privacy import redact_for_public
+from shared.scope import CENTRE_ROLES, CaseScope, may_open_contact, may_see_case, may_see_unit, require_role
 from shared.actors import ActorDep
 from shared.events import Actor, ResolutionClass, Role, utcnow
 from shared.http import require_json
@@ -144,7 +145,7 @@ async def get_order(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep
     async with uow:
         order, case = await service.readable_order(uow, ctx, order_no, actor)
         [view] = await _order_views(uow, ctx, actor, [(order, case)])
-    return view
+    return shown_to(actor, view)
 
 
 @router.post("/orders/{order_no}/sign", response_model=Done, summary="签收: the unit takes the order")
@@ -261,11 +262,11 @@ async def unit_orders(
         rows = await repository.unit_queue(uow.session, unit, queue, now=now, soon=soon, after=decode_cursor(cursor), limit=limit + 1)
         page, more = rows[:limit], len(rows) > limit
         views = await _order_views(uow, ctx, actor, [(r, r) for r in page], history=False)
-    return {
+    return shown_to(actor, {
         "unit": unit, "queue": queue, "counts": counts,
         "items": [{**view, "tracking_no": r.tracking_no, "title": r.title} for r, view in zip(page, views, strict=True)],
         "next_cursor": encode_cursor(page[-1].dispatched_at, page[-1].order_no) if more else None,
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 @router.get("/board", summary="The dispatcher's board: cases waiting for a unit, returns waiting for review")
@@ -277,12 +278,12 @@ async def board(ctx: ContextDep, uow: UowDep, actor: ActorDep, limit: Annotated[
         waiting = [c for c in found["unassigned"] if may_see_case(ctx.org, actor, CaseScope(places=(c.township,)))]
         returned = [r for r in found["returned"] if may_see_unit(ctx.org, actor, r.unit)]
         views = await _order_views(uow, ctx, actor, [(r, r) for r in returned], history=False)
-    return {
+    return shown_to(actor, {
         "unassigned": [{"case_id": c.case_id, "tracking_no": c.tracking_no, "title": c.title, "subject_class": c.subject_class,
                         "township": c.township, "triaged": c.triaged, "received_at": c.received_at} for c in waiting],
         "returned": [{**view, "tracking_no": r.tracking_no, "title": r.title}
                      for r, view in zip(returned, views, strict=True)],
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 @router.get("/cases/{case_id}/orders", summary="The orders of a case the caller may read: what each unit was asked and did "
@@ -295,15 +296,35 @@ async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDe
         if case is None or (not visible and not may_see_case(ctx.org, actor, CaseScope(places=(case.township,)))):
             raise Problem(404, f"no case {case_id}")
         views = await _order_views(uow, ctx, actor, [(r, case) for r in visible])
-    return {"case_id": case_id, "stage": case.stage, "redo_round": case.redo_round, "orders": views}
+    return shown_to(actor, {"case_id": case_id, "stage": case.stage, "redo_round": case.redo_round, "orders": views})
 
 
 @router.get("/public/closed", summary="公示: closed cases with their public summary (personal data masked)")
 async def public_closed(uow: UowDep, before: datetime | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
     async with uow:
         rows = await repository.closed_cases(uow.session, limit=limit, before=before)
-    return {"items": [{"tracking_no": r.tracking_no, "summary": r.public_summary, "township": r.township,
+    # Masked again as it is read: the one rule, also for summaries stored before it was.
+    return {"items": [{"tracking_no": r.tracking_no, "summary": redact_for_public(r.public_summary), "township": r.township,
                        "closed_at": r.closed_at} for r in rows]}  # fmt: skip
+
+
+# What people write in an order (the title, the centre's instructions, the answer, notes and
+# reasons in its history): free text that may name or locate the citizen.
+FREE_TEXT = frozenset({"title", "instructions", "answer", "note", "reason", "comment", "measures", "decision_reason"})
+
+
+def shown_to(actor: Actor, data: Any) -> Any:
+    """A view as this caller may read it: as written for staff who may open the citizen's
+    contact anyway; free text masked (``redact_for_public``) for whoever may not (the auditor)."""
+    return data if may_open_contact(actor) else _masked(data)
+
+
+def _masked(data: Any, key: str | None = None) -> Any:
+    if isinstance(data, dict):
+        return {k: _masked(v, k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_masked(v, key) for v in data]
+    return redact_for_public(data) if key in FREE_TEXT and isinstance(data, str) else data
 
 
 async def _order_views(

@@ -67,7 +67,7 @@ from shared.events import (
 )
 from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
-from shared.privacy import scrub
+from shared.privacy import redact_for_public, scrub
 from shared.problems import Problem
 from shared import deadlines
 from shared.workdays import WorkingCalendar
@@ -519,7 +519,7 @@ async def verify(
             )))  # fmt: skip
         await repository.update_case(uow.session, case_id, stage="dispatched")
         return
-    summary = scrub(public_summary or f"{case.title}：已办结。")
+    summary = redact_for_public(public_summary or f"{case.title}：已办结。")  # 公示: what the public may read
     for order in resolved:
         acting = Acting(order, OrderState.closed, now, _entry("verify", actor, now, passed=True))
         await _save(uow, acting)

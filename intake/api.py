@@ -34,7 +34,8 @@ from shared.events import (
 from shared.actors import ActorDep, actor_of
 from shared.http import require_json
 from shared.problems import Problem
-from shared.scope import CENTRE_ROLES, CaseScope, list_scope, may_see_case, not_found_unless, require_role
+from shared.privacy import redact_for_public, round_coordinate
+from shared.scope import CENTRE_ROLES, CaseScope, list_scope, may_open_contact, may_see_case, not_found_unless, require_role
 from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
 from shared.db import UnitOfWork
@@ -245,6 +246,11 @@ class Reader:
             return row.phone_hash == self.citizen_phone_hash
         return self.actor is not None and may_see_case(ctx.org, self.actor, case_scope(row))
 
+    def text(self, value: str | None) -> str | None:
+        """Free text as filed for the citizen who filed it and for staff who may open the
+        contact anyway; masked for whoever may not (the auditor)."""
+        return value if self.citizen_phone_hash is not None or may_open_contact(self.actor) else redact_for_public(value)
+
 
 async def appeal_reader(request: Request, ctx: ContextDep, uow: UowDep) -> Reader:
     """Staff are who their token (or X-Actor-* headers) says; an app backend signs the
@@ -264,7 +270,8 @@ async def appeal_reader(request: Request, ctx: ContextDep, uow: UowDep) -> Reade
     description=(
         "Staff see the appeals of their area, or sent to their unit (others answer 404). An app or "
         "mini-program backend reads its citizen's appeal with a signed request (X-Client-Id, X-Timestamp, "
-        "X-Signature) naming the citizen in X-Citizen-Phone."
+        "X-Signature) naming the citizen in X-Citizen-Phone. Staff who may not open the contact (the auditor) "
+        "read title, description and timeline with personal data masked."
     ),
 )
 async def get_appeal(case_id: str, ctx: ContextDep, uow: UowDep, reader: Annotated[Reader, Depends(appeal_reader)]) -> AppealView:
@@ -273,12 +280,12 @@ async def get_appeal(case_id: str, ctx: ContextDep, uow: UowDep, reader: Annotat
         not_found_unless(row is not None and reader.may_see(ctx, row), f"appeal {case_id}")
         entries = await repository.get_timeline(uow.session, case_id)
     return AppealView(
-        case_id=row.case_id, tracking_no=row.tracking_no, title=row.title, description=row.description,
+        case_id=row.case_id, tracking_no=row.tracking_no, title=reader.text(row.title), description=reader.text(row.description),
         channel=row.channel, status=row.status, category=row.category, subject_class=row.subject_class,
         urgency=row.urgency, township=row.township, village=row.village, grid=row.grid, street=row.street,
         contact_phone=row.phone_masked, merged_into=row.merged_into, rejection_reason=row.reject_reason,
         accept_due_at=row.accept_due_at, created_at=row.created_at, attachments=list(row.attachments or []),
-        handler_unit=row.handler_unit, timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=e.detail) for e in entries],
+        handler_unit=row.handler_unit, timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail)) for e in entries],
     )
 
 
@@ -311,7 +318,7 @@ class CasePage(BaseModel):
 @router.get(
     "/cases", response_model=CasePage, tags=["staff"],
     summary="Appeals for staff: those of the caller's area or sent to its unit, newest first",
-    description="A centre sees its county, a township its township, a department what was sent or called to it, the auditor everything.",
+    description="A centre sees its county, a township its township, a department what was sent or called to it, the auditor everything — its titles with personal data masked and places rounded, as it may not open the contact.",
 )
 async def staff_cases(
     ctx: ContextDep,
@@ -335,9 +342,14 @@ async def staff_cases(
         )  # fmt: skip
     page, more = rows[:limit], len(rows) > limit
     return CasePage(
-        items=[CaseItem.model_validate(row._asdict()) for row in page],
+        items=[CaseItem.model_validate(row._asdict() if may_open_contact(actor) else masked_item(row._asdict())) for row in page],
         next_cursor=encode_cursor(page[-1].created_at, page[-1].case_id) if more else None,
     )
+
+
+def masked_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A list row for staff who may not open the contact: the title masked, the place rounded."""
+    return {**item, "title": redact_for_public(item["title"]), "lat": round_coordinate(item["lat"]), "lng": round_coordinate(item["lng"])}
 
 
 @router.post(

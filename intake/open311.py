@@ -5,6 +5,13 @@ the same path as every other channel. JSON and XML, form-encoded POST as the spe
 errors in the spec's format: ``[{"code": 400, "description": "…"}]``. Our practice needs a
 phone number to call the citizen back, so ``phone`` is required (declared in each service
 definition). Status maps to ``open`` / ``closed``.
+
+Reading requests is open to anyone, so it shows what a council would publish (docs/rules.md,
+"Public feeds"): accepted appeals only — not those waiting for manual triage, declined or
+merged into another — of the counties and subject classes that publish
+(``INTAKE_OPEN311_PUBLISH``; by default every county, every class); the description with
+personal data masked (``shared.privacy.redact_for_public``), the point rounded to about 100 m,
+never a name or a phone. Any other id answers the spec's 404, like an unknown one.
 """
 
 from __future__ import annotations
@@ -19,16 +26,35 @@ from fastapi.responses import JSONResponse, Response
 
 from intake import repository
 from intake.api import ContextDep
+from intake.settings import Publishing
 from intake.classify import SUBJECT_CLASSES
 from intake.service import AppealInput, citizen_actor, file_appeal
 from shared.db import UnitOfWork
 from shared.events import Channel
+from shared.privacy import redact_for_public, round_coordinate
 from shared.ratelimit import retry_after_header
 from shared.service import UowDep
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 Format = Literal["json", "xml"]
-CLOSED = {"closed", "rejected", "merged", "rated"}
+CLOSED = {"closed", "rated"}
+# What a council publishes: appeals accepted and placed (triaged) and everything after. Not
+# received, waiting for manual triage (triage), declined (rejected) or merged into another.
+PUBLISHED_STATUSES = (
+    "triaged", "dispatched", "in_progress", "returned", "called", "suspended",
+    "resolved", "verified", "closed", "rated", "reopened",
+)  # fmt: skip
+
+
+def is_published(row: Any, publishing: Publishing | None) -> bool:
+    """Whether the public feed shows this appeal: published status, and a county and subject
+    class that publish (``publishing`` None: every county, every class)."""
+    if row.status not in PUBLISHED_STATUSES:
+        return False
+    if publishing is None:
+        return True
+    classes = publishing.get(row.county or "")
+    return classes is not None and ("*" in classes or row.subject_class in classes)
 
 _DESCRIPTIONS = {
     "infrastructure": "路灯、道路、桥梁、护栏等基础设施问题",
@@ -182,10 +208,10 @@ def _request_view(row: Any) -> dict[str, Any]:
     return {
         "service_request_id": row.case_id,
         "status": "closed" if row.status in CLOSED else "open",
-        "status_notes": row.reject_reason or row.status,
+        "status_notes": row.status,
         "service_name": SUBJECT_CLASSES.get(row.subject_class or "other", "其他"),
         "service_code": row.subject_class,
-        "description": row.description,
+        "description": redact_for_public(row.description),
         "agency_responsible": row.township,
         "service_notice": row.tracking_no,
         "requested_datetime": row.created_at,
@@ -194,16 +220,21 @@ def _request_view(row: Any) -> dict[str, Any]:
         "address": row.street,
         "address_id": None,
         "zipcode": None,
-        "lat": row.lat,
-        "long": row.lng,
+        "lat": round_coordinate(row.lat),
+        "long": round_coordinate(row.lng),
         "media_url": None,
     }
 
 
-@router.get("/requests.{fmt}", summary="Service requests, with the spec's filters")
+@router.get(
+    "/requests.{fmt}", summary="Service requests, with the spec's filters",
+    description="Published appeals only (accepted, of the counties and classes that publish), descriptions "
+    "with personal data masked, points rounded to 3 decimals.",
+)
 async def list_requests(
     fmt: Format,
     uow: UowDep,
+    ctx: ContextDep,
     service_request_id: str | None = Query(None, max_length=2000),
     service_code: str | None = Query(None, max_length=64),
     start_date: datetime | None = None,
@@ -215,6 +246,7 @@ async def list_requests(
         rows = await repository.search(
             uow.session, ids=ids, subject_classes=service_code.split(",") if service_code else None,
             start=start_date, end=end_date, limit=1000,
+            statuses=PUBLISHED_STATUSES, publishing=ctx.settings.open311_publishing,
         )
     views = [_request_view(r) for r in rows]
     if status:
@@ -222,24 +254,31 @@ async def list_requests(
     return _render(views, fmt, "service_requests", "request")
 
 
-async def _one(uow: UnitOfWork, case_id: str, fmt: Format, missing: str, view) -> Response:
-    """One request by id, rendered by ``view``; the spec's 404 when there is none."""
+async def _one(uow: UnitOfWork, case_id: str, fmt: Format, missing: str, view, shown) -> Response:  # noqa: ANN001
+    """One request by id, rendered by ``view``; the spec's 404 when there is none or it is
+    not ``shown`` (the same answer: the feed does not tell which)."""
     async with uow:
         row = await repository.get_appeal(uow.session, case_id)
-    if row is None:
+    if row is None or not shown(row):
         return error_response(404, f"{missing} not found", fmt)
     return _render([view(row)], fmt, "service_requests", "request")
 
 
-@router.get("/requests/{request_id}.{fmt}", summary="One service request")
-async def get_request(request_id: str, fmt: Format, uow: UowDep) -> Response:
-    return await _one(uow, request_id, fmt, f"service_request_id {request_id}", _request_view)
+@router.get("/requests/{request_id}.{fmt}", summary="One published service request (others: the spec's 404)")
+async def get_request(request_id: str, fmt: Format, uow: UowDep, ctx: ContextDep) -> Response:
+    publishing = ctx.settings.open311_publishing
+    return await _one(
+        uow, request_id, fmt, f"service_request_id {request_id}", _request_view, lambda row: is_published(row, publishing)
+    )
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Token → service request id")
 async def token(token: str, fmt: Format, uow: UowDep) -> Response:
-    # Requests are created synchronously, so the token is the request id itself.
-    return await _one(uow, token, fmt, f"token {token}", lambda row: {"service_request_id": row.case_id, "token": token})
+    # Requests are created synchronously, so the token is the request id itself: the answer
+    # tells the client that filed it only what it already holds, whether published or not.
+    return await _one(
+        uow, token, fmt, f"token {token}", lambda row: {"service_request_id": row.case_id, "token": token}, lambda row: True
+    )
 
 
 def install_open311_errors(app: Any) -> None:

@@ -32,13 +32,13 @@ from shared.crypto import KeyRing
 from shared.events import Role
 from shared.http import PG_BIGINT_MAX
 from shared.paging import decode_cursor, encode_cursor
-from shared.scope import STAFF_ROLES, require_role
+from shared.scope import CONTACT_ROLES, require_role
 from shared.service import UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["personal data"])
 
-# Staff who may call the citizen: everyone who works on cases, but not the auditor.
-HANDLER_ROLES = STAFF_ROLES - {Role.auditor}
+# Staff who may call the citizen (``shared.scope.may_open_contact``): not the auditor.
+HANDLER_ROLES = CONTACT_ROLES
 # The columns holding sealed personal data, each with the context it was sealed under.
 SEALED = {"contact_name_enc": NAME_CONTEXT, "phone_enc": PHONE_CONTEXT, "id_number_enc": ID_CONTEXT, "address_enc": ADDRESS_CONTEXT}
 

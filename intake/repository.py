@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, func, or_, select, text, update
+from sqlalchemy import String, and_, cast, delete, false, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -173,9 +174,23 @@ async def search(
     start: datetime | None,
     end: datetime | None,
     limit: int,
+    statuses: tuple[str, ...],
+    publishing: Mapping[str, frozenset[str]] | None,
 ) -> list[Any]:
-    """Open311 request search (newest first)."""
-    query = select(appeals)
+    """Open311 request search (newest first): appeals in ``statuses``, of the counties in
+    ``publishing`` with their subject classes ("*": every class); None: every county."""
+    query = select(appeals).where(appeals.c.status.in_(statuses))
+    if publishing is not None:
+        query = query.where(
+            or_(
+                false(),
+                *(
+                    appeals.c.county == county if "*" in classes
+                    else and_(appeals.c.county == county, appeals.c.subject_class.in_(sorted(classes)))
+                    for county, classes in publishing.items()
+                ),
+            )
+        )  # fmt: skip
     if ids:
         query = query.where(appeals.c.case_id.in_(ids))
     if subject_classes:

@@ -1,10 +1,33 @@
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.orgdata import SUBJECT_CLASSES
 from shared.ratelimit import Rate
 from shared.settings import ServiceSettings
+
+# What the Open311 feed publishes: county code → the subject classes it publishes ("*": all).
+Publishing = Mapping[str, frozenset[str]]
+
+
+def parse_publishing(spec: str | None) -> Publishing | None:
+    """``INTAKE_OPEN311_PUBLISH``: ``"LB-XC=*;LB-WX=infrastructure,environment"`` — the counties
+    that publish, each with the subject classes it publishes. Unset: every county publishes
+    every class (None); empty: none publishes. A ValueError names an unknown class."""
+    if spec is None:
+        return None
+    publishing: dict[str, frozenset[str]] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(";"))):
+        county, sep, classes = entry.partition("=")
+        chosen = frozenset(c.strip() for c in classes.split(",") if c.strip())
+        unknown = sorted(chosen - set(SUBJECT_CLASSES) - {"*"})
+        if not sep or not county.strip() or not chosen or unknown:
+            raise ValueError(f"'{entry}': write COUNTY=* or COUNTY=class,class (unknown: {', '.join(unknown) or 'none'})")
+        publishing[county.strip()] = chosen
+    return publishing
+
 
 # Development's signed clients (README, "Personal data"): never in production.
 DEV_MACHINE_CLIENTS = "hotline12345:dev-hotline-secret,appbackend:dev-appbackend-secret"
@@ -41,6 +64,20 @@ class IntakeSettings(ServiceSettings):
     duplicate_window_days: float = Field(default=7, ge=0)
     attachment_dir: Path = Field(default=Path(".run/attachments"), description="where uploaded files are kept (a volume in production)")
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="largest photo or PDF accepted")
+    open311_publish: str | None = Field(
+        default=None, max_length=4000,
+        description="what the public Open311 feed shows: 'LB-XC=*;LB-WX=infrastructure,environment'; unset: every county",
+    )  # fmt: skip
+
+    @field_validator("open311_publish")
+    @classmethod
+    def _a_publishing(cls, value: str | None) -> str | None:
+        parse_publishing(value)  # fail at start with the variable named
+        return value
+
+    @property
+    def open311_publishing(self) -> Publishing | None:
+        return parse_publishing(self.open311_publish)
 
     @field_validator("citizen_rate_limit", "client_rate_limit")
     @classmethod

@@ -33,6 +33,15 @@ DEPARTMENT_ROLES = frozenset({Role.dept_clerk, Role.dept_head})
 STAFF_ROLES = CENTRE_ROLES | PLACE_ROLES | DEPARTMENT_ROLES | {Role.auditor}
 #: Roles that change nothing, wherever they are let in.
 READ_ONLY_ROLES = frozenset({Role.auditor})
+#: Staff who may call the citizen and so open the contact (intake's ``/appeals/{id}/contact``):
+#: everyone who works on cases, but not the auditor, who reads who saw it instead.
+CONTACT_ROLES = STAFF_ROLES - READ_ONLY_ROLES
+
+
+def may_open_contact(actor: Actor | None) -> bool:
+    """Whether this caller may open a citizen's contact. Whoever may not (the auditor, the
+    public, anyone unsigned) is shown free text masked (``shared.privacy.redact_for_public``)."""
+    return actor is not None and actor.role in CONTACT_ROLES
 
 
 @dataclass(frozen=True)
