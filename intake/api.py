@@ -15,6 +15,7 @@ from intake.service import (
     AppealInput,
     Filed,
     IdempotencyConflict,
+    OutsideOwnArea,
     IntakeContext,
     citizen_actor,
     file_appeal,
@@ -206,6 +207,8 @@ async def post_appeal(
         filed = await file_appeal(ctx, data, actor=actor, idempotency_key=idempotency_key)
     except IdempotencyConflict:
         raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
+    except OutsideOwnArea as refused:
+        raise Problem(422, str(refused), errors=[{"field": "location", "in": "body", "message": str(refused)}]) from None
     return _created(filed)
 
 

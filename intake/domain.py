@@ -59,3 +59,19 @@ def screen(title: str, description: str) -> Rejection | None:
 
 def rejection_notice(tracking_no: str, rejection: Rejection) -> str:
     return f"您的诉求（编号 {tracking_no}）未予受理：{rejection.reason}"
+
+
+def grid_report_refusal(worker_township: str | None, place_township: str | None, *, solved_on_spot: bool) -> str | None:
+    """Why a grid worker's report (网格员上报) is refused, or None.
+
+    It counts for the worker's score, and one solved on the spot (小事不出网格) closes itself
+    at grid level, so it must be of the worker's own township: a place located in another
+    township is refused, and a matter solved on the spot must be placed in the worker's
+    township at all. The township rather than the grid: an address often places a matter
+    only to its village or township, and a matter met on patrol in a neighbouring grid of
+    the same township is still the township's to solve."""
+    if place_township is not None and place_township != worker_township:
+        return f"a grid worker reports matters of their own township ({worker_township}), not of {place_township}"
+    if solved_on_spot and place_township is None:
+        return f"a matter solved on the spot must be placed in the worker's own township ({worker_township})"
+    return None
