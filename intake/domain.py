@@ -10,6 +10,11 @@ from zoneinfo import ZoneInfo
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
+# A citizen's phone as every channel takes it (REST, Open311, X-Citizen-Phone): digits, a
+# leading + and spaces or dashes allowed, 6–20 characters (landlines with area code,
+# mobiles, 12345's forms).
+PHONE_PATTERN = r"^\+?[0-9][0-9 -]{5,19}$"
+
 def tracking_number(prefix: str, at: datetime, sequence: int) -> str:
     """XC-20261122-000123: region prefix, the local (Beijing) date, a sequence number."""
     return f"{prefix}-{at.astimezone(LOCAL):%Y%m%d}-{sequence % 1_000_000:06d}"
@@ -75,3 +80,25 @@ def grid_report_refusal(worker_township: str | None, place_township: str | None,
     if solved_on_spot and place_township is None:
         return f"a matter solved on the spot must be placed in the worker's own township ({worker_township})"
     return None
+
+
+# Who files on each channel through POST /api/v1/appeals. The citizen's own channels are
+# open to anyone; 12345's tickets come only by its signed push (POST /api/v1/hotline/tickets),
+# a grid worker's report only signed in as that worker, a window registration only by the
+# village staff who take it (五事 window) — so nobody can pass an appeal off as another
+# channel's, whose cases are counted, answered and scored differently.
+CHANNEL_FILERS: dict[str, frozenset[str] | None] = {
+    "app": None, "wechat": None, "mailbox": None,
+    "hotline": frozenset(), "grid": frozenset({"grid_worker"}), "window": frozenset({"village_staff"}),
+}  # fmt: skip
+
+
+def channel_refusal(channel: str, role: str | None) -> str | None:
+    """Why ``role`` (None: not signed in) may not file on ``channel``, or None."""
+    filers = CHANNEL_FILERS.get(channel, frozenset())
+    if filers is None or (role is not None and role in filers):
+        return None
+    if not filers:
+        return f"channel {channel} is filed only by 12345's signed push (POST /api/v1/hotline/tickets)"
+    who = ", ".join(sorted(filers))
+    return f"channel {channel} is filed only signed in as {who}; a citizen files on app, wechat or mailbox"

@@ -9,6 +9,7 @@ definition). Status maps to ``open`` / ``closed``.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from intake import repository
 from intake.api import ContextDep
 from intake.classify import SUBJECT_CLASSES
+from intake.domain import PHONE_PATTERN
 from intake.service import AppealInput, citizen_actor, file_appeal
 from shared.db import UnitOfWork
 from shared.events import Channel
@@ -152,8 +154,8 @@ async def create_request(
         return error_response(400, "a location is required: lat and long, or address_string", fmt)
     if (lat is None) != (long is None):
         return error_response(400, "give both lat and long", fmt)
-    if not phone or not phone.replace("+", "").replace("-", "").replace(" ", "").isdigit():
-        return error_response(400, "phone is required (the citizen is called back)", fmt)
+    if not phone or not re.fullmatch(PHONE_PATTERN, phone):
+        return error_response(400, "phone is required (the citizen is called back): digits, 6–20, a leading + allowed", fmt)
     if not description.strip():
         return error_response(400, "description is required", fmt)
     over = ctx.too_many(phone=phone, client=request.client.host if request.client else "unknown")
