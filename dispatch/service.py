@@ -409,8 +409,15 @@ async def decide_extension(
     """Approved: a new deadline (延期), carried on the event for SLA to follow. Only the
     centre decides (``dispatch.access``)."""
     request = await repository.get_extension(uow.session, request_id, lock=True)
+    # A request on an order the actor may not read answers as one that does not exist, and
+    # names neither the order nor its case: request ids cannot be probed for orders.
+    missing = Problem(404, f"no extension request {request_id}")
     if request is None:
-        raise Problem(404, f"no extension request {request_id}")
+        raise missing
+    try:
+        await readable_order(uow, ctx, request.order_no, actor, lock=True)
+    except Problem:
+        raise missing from None
     acting = await _begin(uow, ctx, request.order_no, actor, Action.decide_extension, version=None, approve=approve,
                           request_id=request_id, reason=reason)  # fmt: skip
     if request.state != "pending":

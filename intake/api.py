@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, ValidationError, model_validator
 
-from intake import repository
+from intake import domain, repository
 from intake.service import (
     AppealInput,
     Filed,
     IdempotencyConflict,
+    OutsideOwnArea,
     IntakeContext,
     citizen_actor,
     file_appeal,
@@ -58,7 +59,7 @@ ContextDep = Annotated[IntakeContext, Depends(intake_context)]
 
 class Contact(BaseModel):
     name: str = Field(min_length=1, max_length=64)
-    phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$", description="shown masked everywhere but to the handler")
+    phone: str = Field(pattern=domain.PHONE_PATTERN, description="shown masked everywhere but to the handler")
     id_number: str | None = Field(default=None, pattern=r"^\d{17}[\dXx]$")
 
 
@@ -192,6 +193,7 @@ async def post_appeal(
     ctx: IntakeContext = request.app.state.runtime.extras["intake"]
     refuse_if_flooding(ctx, request, body.contact.phone)
     reporter = await grid_reporter(request, body)
+    await check_channel(request, body, reporter)
     actor = reporter or citizen_actor(body.contact.phone)
     missing = await ctx.store.unknown_attachments(body.attachments)
     if missing:
@@ -207,6 +209,8 @@ async def post_appeal(
         filed = await file_appeal(ctx, data, actor=actor, idempotency_key=idempotency_key)
     except IdempotencyConflict:
         raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
+    except OutsideOwnArea as refused:
+        raise Problem(422, str(refused), errors=[{"field": "location", "in": "body", "message": str(refused)}]) from None
     return _created(filed)
 
 
@@ -221,6 +225,18 @@ async def grid_reporter(request: Request, body: NewAppeal) -> Actor | None:
         raise Problem(403, "a grid worker's report (reporter_id, solved_on_spot) is filed signed in as that worker",
                       slug="not-the-reporter", field="reporter_id")  # fmt: skip
     return actor
+
+
+async def check_channel(request: Request, body: NewAppeal, reporter: Actor | None) -> None:
+    """The channel is the filer's own (``domain.channel_refusal``): a 422 naming ``channel``
+    otherwise. Who is signed in is asked only for the staff channels."""
+    if domain.CHANNEL_FILERS.get(body.channel, frozenset()) is None:
+        return
+    signed_in = reporter is not None or "authorization" in request.headers or "x-actor-id" in request.headers
+    actor = reporter or (await actor_of(request) if signed_in else None)
+    refusal = domain.channel_refusal(body.channel, actor.role.value if actor else None)
+    if refusal:
+        raise Problem(422, refusal, errors=[{"field": "channel", "in": "body", "message": refusal}])
 
 
 def case_scope(row: Any) -> CaseScope:
@@ -431,7 +447,7 @@ async def my_appeals(
     client: SignedClient,
     ctx: ContextDep,
     uow: UowDep,
-    x_citizen_phone: Annotated[str, Header(pattern=r"^\+?[0-9][0-9 -]{5,19}$")],
+    x_citizen_phone: Annotated[str, Header(pattern=domain.PHONE_PATTERN)],
     mine: Annotated[int, Query(ge=1, le=1)] = 1,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -491,7 +507,7 @@ class HotlineTicket(BaseModel):
     description: str = Field(min_length=1, max_length=5000, description="what the caller said (诉求内容)")
     caller_name: str = Field(min_length=1, max_length=64, description="the caller's name; stored encrypted")
     caller_phone: str = Field(
-        pattern=r"^\+?[0-9][0-9 -]{5,19}$",
+        pattern=domain.PHONE_PATTERN,
         description="the caller's phone, for the callback (回访); stored encrypted, shown masked (138****8000)",
     )
     address: str | None = Field(default=None, max_length=300, description="where the matter is, as the caller said it")

@@ -10,6 +10,11 @@ from zoneinfo import ZoneInfo
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
+# A citizen's phone as every channel takes it (REST, Open311, X-Citizen-Phone): digits, a
+# leading + and spaces or dashes allowed, 6–20 characters (landlines with area code,
+# mobiles, 12345's forms).
+PHONE_PATTERN = r"^\+?[0-9][0-9 -]{5,19}$"
+
 def tracking_number(prefix: str, at: datetime, sequence: int) -> str:
     """XC-20261122-000123: region prefix, the local (Beijing) date, a sequence number."""
     return f"{prefix}-{at.astimezone(LOCAL):%Y%m%d}-{sequence % 1_000_000:06d}"
@@ -59,3 +64,41 @@ def screen(title: str, description: str) -> Rejection | None:
 
 def rejection_notice(tracking_no: str, rejection: Rejection) -> str:
     return f"您的诉求（编号 {tracking_no}）未予受理：{rejection.reason}"
+
+
+def grid_report_refusal(worker_township: str | None, place_township: str | None, *, solved_on_spot: bool) -> str | None:
+    """Why a grid worker's report (网格员上报) is refused, or None.
+
+    It counts for the worker's score, and one solved on the spot (小事不出网格) closes itself
+    at grid level, so it must be of the worker's own township: a place located in another
+    township is refused, and a matter solved on the spot must be placed in the worker's
+    township at all. The township rather than the grid: an address often places a matter
+    only to its village or township, and a matter met on patrol in a neighbouring grid of
+    the same township is still the township's to solve."""
+    if place_township is not None and place_township != worker_township:
+        return f"a grid worker reports matters of their own township ({worker_township}), not of {place_township}"
+    if solved_on_spot and place_township is None:
+        return f"a matter solved on the spot must be placed in the worker's own township ({worker_township})"
+    return None
+
+
+# Who files on each channel through POST /api/v1/appeals. The citizen's own channels are
+# open to anyone; 12345's tickets come only by its signed push (POST /api/v1/hotline/tickets),
+# a grid worker's report only signed in as that worker, a window registration only by the
+# village staff who take it (五事 window) — so nobody can pass an appeal off as another
+# channel's, whose cases are counted, answered and scored differently.
+CHANNEL_FILERS: dict[str, frozenset[str] | None] = {
+    "app": None, "wechat": None, "mailbox": None,
+    "hotline": frozenset(), "grid": frozenset({"grid_worker"}), "window": frozenset({"village_staff"}),
+}  # fmt: skip
+
+
+def channel_refusal(channel: str, role: str | None) -> str | None:
+    """Why ``role`` (None: not signed in) may not file on ``channel``, or None."""
+    filers = CHANNEL_FILERS.get(channel, frozenset())
+    if filers is None or (role is not None and role in filers):
+        return None
+    if not filers:
+        return f"channel {channel} is filed only by 12345's signed push (POST /api/v1/hotline/tickets)"
+    who = ", ".join(sorted(filers))
+    return f"channel {channel} is filed only signed in as {who}; a citizen files on app, wechat or mailbox"

@@ -24,6 +24,12 @@ from shared.service import UowDep
 
 router = APIRouter(prefix="/api/v1/grid", tags=["grid workers"])
 
+# The longest patrol (巡查) believed: a grid is a village or a community of a few square
+# kilometres, walked or ridden on an e-bike; 100 km is a whole working day at e-bike pace
+# (8 h × 12 km/h), several times any real round. A longer route is a broken GPS track or a
+# made-up one, and patrols earn points.
+MAX_PATROL_M = 100_000
+
 
 class Patrol(BaseModel):
     started_at: AwareDatetime
@@ -78,9 +84,13 @@ async def _record(uow: UowDep, worker: Actor, kind: Literal["patrol", "info_upda
 @router.post("/patrols", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="Log a patrol (巡查)")
 async def log_patrol(body: Patrol, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
     worker = grid_worker(request, actor)
+    distance = route_length_m(body.route)
+    if distance > MAX_PATROL_M:
+        message = f"a patrol of {distance / 1000:.1f} km is beyond the {MAX_PATROL_M // 1000} km one patrol can cover"
+        raise Problem(422, message, errors=[{"field": "route", "in": "body", "message": message}])
     detail = {
         "minutes": round((body.ended_at - body.started_at).total_seconds() / 60, 1),
-        "distance_m": round(route_length_m(body.route), 1),
+        "distance_m": round(distance, 1),
         "points": len(body.route),
     }
     return await _record(uow, worker, "patrol", detail, at=body.ended_at)

@@ -16,6 +16,7 @@ never a name or a phone. Any other id answers the spec's 404, like an unknown on
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from intake import repository
 from intake.api import ContextDep
 from intake.settings import Publishing
 from intake.classify import SUBJECT_CLASSES
+from intake.domain import PHONE_PATTERN
 from intake.service import AppealInput, citizen_actor, file_appeal
 from shared.db import UnitOfWork
 from shared.events import Channel
@@ -178,8 +180,8 @@ async def create_request(
         return error_response(400, "a location is required: lat and long, or address_string", fmt)
     if (lat is None) != (long is None):
         return error_response(400, "give both lat and long", fmt)
-    if not phone or not phone.replace("+", "").replace("-", "").replace(" ", "").isdigit():
-        return error_response(400, "phone is required (the citizen is called back)", fmt)
+    if not phone or not re.fullmatch(PHONE_PATTERN, phone):
+        return error_response(400, "phone is required (the citizen is called back): digits, 6–20, a leading + allowed", fmt)
     if not description.strip():
         return error_response(400, "description is required", fmt)
     over = ctx.too_many(phone=phone, client=request.client.host if request.client else "unknown")

@@ -179,6 +179,10 @@ class Filed:
     rejection: str | None = None
 
 
+class OutsideOwnArea(Exception):
+    """A grid worker's report of a place outside their township (``domain.grid_report_refusal``)."""
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different request."""
 
@@ -198,6 +202,11 @@ async def file_appeal(
     transaction, see ``intake.appeal_store``), or found again when it was filed before."""
     fingerprint = request_fingerprint(data)
     plan = _plan(ctx, data)
+    if data.reporter_id:
+        own = ctx.org.nearest(actor.org_unit, "township") if actor.org_unit and ctx.org.has_unit(actor.org_unit) else None
+        refusal = domain.grid_report_refusal(own, plan.place.township, solved_on_spot=data.solved_on_spot)
+        if refusal:
+            raise OutsideOwnArea(refusal)
     candidates = (await ctx.store.open_cases_near([plan.near]))[0]
     (sequence,) = await ctx.store.sequence_numbers(1)
     duplicate = _duplicate_of(ctx, data, plan, candidates)

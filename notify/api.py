@@ -14,9 +14,9 @@ from notify import domain, repository, service
 from notify.service import BODY_CONTEXT, NotifyContext
 from shared.http import PG_BIGINT_MAX
 from shared.actors import ActorDep
-from shared.case_status import require_visible_case
+from shared.case_status import case_scope, require_visible_case
 from shared.events import Actor, Role, Satisfaction
-from shared.scope import area_of, not_found_unless, require_role, units_below
+from shared.scope import area_of, may_see_case, not_found_unless, require_role, units_below
 from shared.signing import SignatureError, SignedRequest, verify
 from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
@@ -56,9 +56,11 @@ def _townships_of(runtime, actor: Actor) -> list[str] | None:
 
 
 async def _visible_task(uow, runtime, actor: Actor, task_id: int) -> Any:
+    """The task when the actor may see its case; otherwise the same 404 as for a task that
+    does not exist — naming the task, never its case, so ids cannot be probed."""
     row = await repository.get_callback(uow.session, task_id)
-    not_found_unless(row is not None, f"callback task {task_id}")
-    await require_visible_case(uow, runtime.org, actor, row["case_id"])
+    scope = await case_scope(uow, row["case_id"]) if row is not None else None
+    not_found_unless(scope is not None and may_see_case(runtime.org, actor, scope), f"callback task {task_id}")
     return row
 
 

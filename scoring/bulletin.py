@@ -94,12 +94,25 @@ def table_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+# A text cell starting with one of these is read as a formula by spreadsheet programs (CSV
+# injection): a unit name like =HYPERLINK("http://…","点我") would become a live link.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that would start a formula gets a leading single quote, so it stays text
+    (OWASP CSV injection guidance); numbers and other text are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def render_csv(doc: dict[str, Any]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([label for _, label in CSV_COLUMNS])
     for row in table_rows(doc):
-        writer.writerow([row[key] for key, _ in CSV_COLUMNS])
+        writer.writerow([spreadsheet_safe(row[key]) for key, _ in CSV_COLUMNS])
     return "\ufeff" + buffer.getvalue()  # BOM: spreadsheet programs then read the Chinese right
 
 

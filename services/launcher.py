@@ -171,7 +171,9 @@ class Launcher:
         tracking = []
         for key, appeal in DEMO_APPEALS:
             try:
-                answer = http_json(f"http://127.0.0.1:{intake_port}/api/v1/appeals", appeal, headers={"Idempotency-Key": key})
+                # A grid report is filed signed in as the demo grid worker (only they may use that channel).
+                signed = demo_sign_in("demo-grid-worker", "grid_worker", "LB-XC-CG-CD-G01") if appeal["channel"] == "grid" else {}
+                answer = http_json(f"http://127.0.0.1:{intake_port}/api/v1/appeals", appeal, headers={"Idempotency-Key": key, **signed})
             except OSError as exc:
                 say(f"could not file the demo appeal {appeal['title']!r}: {exc}")
                 continue
@@ -234,6 +236,17 @@ def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
     with urllib.request.urlopen(request, timeout=5) as response:
         return json.loads(response.read() or b"{}")
+
+
+def demo_sign_in(user: str, role: str, unit: str) -> dict[str, str]:
+    """Headers that sign a demo user in: X-Actor-* (AUTH_MODE=headers) and, when the
+    development issuer answers, its token (AUTH_MODE=jwt)."""
+    headers = {"X-Actor-Id": user, "X-Actor-Role": role, "X-Actor-Unit": unit}
+    try:
+        token = http_json(f"http://127.0.0.1:{os.environ.get('ISSUER_PORT', '8007')}/token", {"user": user})["access_token"]
+    except (OSError, ValueError, KeyError):
+        return headers
+    return {**headers, "Authorization": f"Bearer {token}"}
 
 
 def is_ready(port: int) -> bool:

@@ -121,7 +121,18 @@ class AuthSettings(BaseSettings):
         return self
 
 
-def headers_mode_problem(auth: AuthSettings, host: str) -> str | None:
+class SignInMode(BaseSettings):
+    """AUTH_MODE and AUTH_ALLOW_HEADERS_REMOTE alone, for the development tools beside the
+    services (the console, the receiver): they verify no token, so the IdP settings are not
+    theirs to check, but they must not serve beyond loopback in headers mode either."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
+
+    mode: Literal["jwt", "headers"] = "headers"
+    allow_headers_remote: bool = False
+
+
+def headers_mode_problem(auth: AuthSettings | SignInMode, host: str) -> str | None:
     """Why a service must not start: X-Actor-* headers are trusted from anyone who can reach
     it, so headers mode serves loopback (development) only unless explicitly allowed."""
     if auth.mode != "headers" or is_loopback(host) or auth.allow_headers_remote:

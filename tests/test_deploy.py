@@ -50,7 +50,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
-from shared.auth import AuthSettings, headers_mode_problem, load_auth_settings
+from shared.auth import AuthSettings, SignInMode, headers_mode_problem, load_auth_settings
 from shared.service import ServiceSpec
 from shared.settings import ServiceSettings, load_settings
 
@@ -129,6 +129,10 @@ def known_env(service: str) -> frozenset[str]:
         names |= {name.upper() for name in cls.model_fields}
     if on_platform(service):
         names |= {f"AUTH_{name.upper()}" for name in AuthSettings.model_fields}
+    else:
+        # The console checks only the sign-in mode: in headers mode it refuses to listen
+        # beyond loopback, as the services do (shared.auth.SignInMode).
+        names |= {f"AUTH_{name.upper()}" for name in SignInMode.model_fields}
     return frozenset(names)
 
 

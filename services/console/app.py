@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import Depends, FastAPI, Request, Response
@@ -23,6 +24,8 @@ from services.console.mapdata import map_data
 from services.console.session import COOKIE, Session, decode_session, encode_session
 from services.console.settings import SERVICES, ConsoleSettings
 from services.console.upstream import FORWARDED_RESPONSE_HEADERS, Upstreams
+from shared.auth import SignInMode, headers_mode_problem
+from shared.ports import is_loopback
 from shared.problems import Problem, install_problem_handlers, problem_response
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,42 @@ def require_csrf(request: Request) -> None:
 
 
 Csrf = Depends(require_csrf)
+
+
+def demo_sign_in_problem(settings: ConsoleSettings, auth: SignInMode) -> str | None:
+    """Why the demo sign-in (开发环境登录: any demo user, token from the issuer) is off, or None.
+
+    It is development sign-in: it signs anyone in as anyone, so it is served only when both
+    the console and the issuer it asks listen on loopback (the development issuer does), or
+    in a closed trial that already trusts headers from beyond loopback
+    (AUTH_ALLOW_HEADERS_REMOTE=true). A console behind the province's identity provider
+    mints no tokens."""
+    if auth.allow_headers_remote:
+        return None
+    issuer_host = urlsplit(settings.issuer_url).hostname or ""
+    if is_loopback(settings.host) and is_loopback(issuer_host):
+        return None
+    return (
+        f"development sign-in is served on loopback only (console on {settings.host}, issuer {settings.issuer_url}); "
+        "a deployed console needs the identity provider's own sign-in"
+    )
+
+
+def forwarding_problem(path: str) -> Problem | None:
+    """Why ``path`` (after /api/<service>/, percent-decoded) is not forwarded, or None.
+
+    The admin filter is decided on the path as the service will read it: a path that
+    normalises to something else than it reads (``//admin``, ``%2Fadmin``, ``./admin``,
+    ``a/../admin``, a trailing ``/``) or carries characters that change its meaning on the
+    way (``?``, ``#``, ``%``, ``\\``, control characters) is refused outright, and any
+    spelling of ``admin`` as the first segment is an administration call."""
+    segments = path.split("/")
+    if any(seg in ("", ".", "..") for seg in segments) or any(c in path for c in "?#%\\") or not path.isprintable():
+        return Problem(400, "the console forwards only plain paths (no empty, '.' or '..' segments, no ?, #, % or \\)",
+                       slug="not-forwarded")  # fmt: skip
+    if segments[0].lower() == "admin":
+        return Problem(403, "the console does not forward administration calls", slug="not-forwarded")
+    return None
 
 
 class Login(BaseModel):
@@ -89,6 +128,13 @@ def create_app(settings: ConsoleSettings | None = None, *, transport: httpx.Asyn
         title="接诉即办 · 指挥中心工作台 (console)", version="1.0", lifespan=lifespan,
         description="The command-centre console: pages for centre staff, reading the services' public APIs as the signed-in user.",
     )  # fmt: skip
+    # Headers mode: the services behind it trust the X-Actor-* headers it forwards, so it
+    # refuses to listen beyond loopback exactly as they do (shared.auth).
+    auth = SignInMode()
+    refusal = headers_mode_problem(auth, settings.host)
+    if refusal:
+        raise SystemExit(f"console: {refusal}")
+    sign_in_off = demo_sign_in_problem(settings, auth)
     install_problem_handlers(app)
     app.state.settings = settings
     app.state.secret = secret
@@ -115,21 +161,28 @@ def create_app(settings: ConsoleSettings | None = None, *, transport: httpx.Asyn
 
     @app.get("/config", summary="What the page needs to know about this console")
     async def config() -> dict[str, Any]:
-        return {"county": settings.county, "poll_seconds": settings.poll_seconds, "services": list(SERVICES)}
+        return {"county": settings.county, "poll_seconds": settings.poll_seconds, "services": list(SERVICES),
+                "sign_in": None if sign_in_off else "development"}  # fmt: skip
 
     # ------------------------------------------------------------------ sign-in
 
-    @app.get("/auth/users", summary="The demo users to sign in as (from the issuer), by role")
+    def require_demo_sign_in() -> None:
+        if sign_in_off:
+            raise Problem(403, sign_in_off, slug="sign-in-off")
+
+    @app.get("/auth/users", summary="The demo users to sign in as (from the issuer), by role; development sign-in only")
     async def users(request: Request) -> dict[str, Any]:
+        require_demo_sign_in()
         got = await request.app.state.upstreams.issuer_users()
         if not got.ok:
             raise Problem(502, f"登录服务不可用: {got.error}", slug="upstream-unavailable", service="issuer")
         roles = {role: people for role, people in got.body.get("roles", {}).items() if role not in ("citizen", "system")}
-        return {"roles": roles}
+        return {"sign_in": "development", "roles": roles}
 
     @app.post("/auth/login", summary="Sign in as a demo user: a token from the issuer, kept in a signed cookie",
               dependencies=[Csrf])  # fmt: skip
     async def login(body: Login, request: Request) -> JSONResponse:
+        require_demo_sign_in()
         try:
             status, answer = await request.app.state.upstreams.issuer_token(body.user)
         except httpx.HTTPError as exc:
@@ -185,8 +238,9 @@ def create_app(settings: ConsoleSettings | None = None, *, transport: httpx.Asyn
     async def forward(service: str, path: str, request: Request, session: Session) -> Response:
         if service not in SERVICES:
             raise Problem(404, f"no service {service!r}; one of: {', '.join(SERVICES)}", slug="unknown-service")
-        if path.startswith("admin") or ".." in path:
-            raise Problem(403, "the console does not forward administration calls", slug="not-forwarded")
+        refused = forwarding_problem(path)
+        if refused is not None:
+            raise refused
         try:
             answer = await request.app.state.upstreams.forward(
                 service, path, method=request.method, query=request.url.query, body=await request.body(),

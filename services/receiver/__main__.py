@@ -1,4 +1,7 @@
-"""``python -m services.receiver``: listens on RECEIVER_HOST:RECEIVER_PORT (127.0.0.1:8090)."""
+"""``python -m services.receiver``: listens on RECEIVER_HOST:RECEIVER_PORT (127.0.0.1:8090).
+
+It shows everything notify sent (citizens' messages) to anyone who asks, so in headers mode
+(AUTH_MODE=headers, development) it refuses any address but loopback, as the services do."""
 
 import os
 import sys
@@ -6,6 +9,7 @@ import sys
 import uvicorn
 
 from services.receiver.app import create_app
+from shared.auth import SignInMode, headers_mode_problem
 from shared.ports import exit_unless_port_free
 
 
@@ -16,6 +20,10 @@ def main() -> None:
         print(f"receiver: RECEIVER_PORT must be a port number, got {raw!r}", file=sys.stderr)
         raise SystemExit(2)
     port = int(raw)
+    refusal = headers_mode_problem(SignInMode(), host)
+    if refusal:
+        print(f"receiver: {refusal}", file=sys.stderr)
+        raise SystemExit(2)
     exit_unless_port_free("receiver", host, port, "RECEIVER_PORT")
     uvicorn.run(create_app(), host=host, port=port, access_log=False)
 

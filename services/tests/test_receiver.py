@@ -1,13 +1,15 @@
 """The development receiver: stores what it gets, shows it, fails on request."""
 
 import os
+import subprocess
+import sys
 
 import httpx
 import pytest
 
 from services.receiver.app import create_app
 from shared.ports import free_port
-from shared.testing import ServiceProcess
+from shared.testing import ROOT, ServiceProcess
 
 
 @pytest.fixture
@@ -58,3 +60,14 @@ async def test_runs_as_its_own_process_on_receiver_port(tmp_path) -> None:
     finally:
         process.stop()
     assert process.proc is not None and process.proc.returncode is not None
+
+
+def test_in_headers_mode_it_refuses_to_listen_beyond_loopback() -> None:
+    """It shows what notify sent citizens to anyone who asks: in headers mode (development)
+    it listens on loopback only, as the services do (issue #20)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
+    env.update(RECEIVER_HOST="0.0.0.0", RECEIVER_PORT=str(free_port()))
+    done = subprocess.run([sys.executable, "-m", "services.receiver"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "AUTH_MODE=headers" in done.stderr and "0.0.0.0" in done.stderr

@@ -106,7 +106,7 @@ async def test_a_dispatcher_sees_a_new_appeal_dispatches_it_and_sees_the_departm
             title = f"反映情况{uuid.uuid4().hex[:6]}"
             filed_at = time.monotonic()
             waiting = await platform.intake.post("/api/v1/appeals", json={
-                "title": title, "description": "有事情需要政府帮忙协调，请联系我。", "channel": "hotline",
+                "title": title, "description": "有事情需要政府帮忙协调，请联系我。", "channel": "app",
                 "contact": {"name": "蓝女士", "phone": "13812340002"},
             })  # fmt: skip
             assert waiting.status_code == 201, waiting.text

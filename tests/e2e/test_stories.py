@@ -17,6 +17,7 @@ JTJ_CLERK = actor_headers("jtj-clerk", "dept_clerk", "LB-XC-JTJ")
 CHENGGUAN = actor_headers("cg-staff", "township_staff", "LB-XC-CG")
 TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-XC-TW")
 DISPATCHER = actor_headers("demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
+DATANG_CLERK = actor_headers("demo-village-staff", "village_staff", "LB-XC-TW-DT")  # 大塘村's 五事 window
 OPERATOR = actor_headers("callback-operator", "centre_dispatcher", "LB-XC-ZZZX")
 
 
@@ -125,7 +126,7 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
         "channel": "window", "contact": {"name": "蓝女士", "phone": "13977710002"},
         "location": {"address": "忻城县通挽镇大塘村"},
     }  # fmt: skip
-    created = await platform.intake.post("/api/v1/appeals", json=appeal)
+    created = await platform.intake.post("/api/v1/appeals", json=appeal, headers=DATANG_CLERK)  # registered at the window
     assert created.status_code == 201, created.text
     case_id = created.json()["case_id"]
     township_order = await the_order(platform, case_id, "LB-XC-TW")

@@ -33,7 +33,8 @@ async function logout() {
 }
 
 async function renderLogin(root) {
-  root.append(h("h1", {}, "登录"), h("p", { class: "muted" }, "选择一位演示用户（开发环境由签发服务签发令牌）。"));
+  root.append(h("h1", {}, "登录", h("span", { class: "dev-sign-in" }, "开发环境登录 (development sign-in)")),
+    h("p", { class: "muted" }, "选择一位演示用户（开发环境由签发服务签发令牌；仅在本机回环地址上提供）。"));
   let users;
   try {
     users = (await call("/auth/users")).roles;
