@@ -134,7 +134,7 @@ def require_role(actor: Actor, allowed: Iterable[Role], what: str) -> None:
     if actor.role not in allowed:
         names = ", ".join(sorted(role.value for role in allowed))
         raise Problem(403, f"a {actor.role.value} may not {what}; allowed roles: {names}", slug="role-not-allowed",
-                      role=actor.role.value)  # fmt: skip
+                      role=actor.role.value, allowed_roles=sorted(role.value for role in allowed))  # fmt: skip
 
 
 def not_found_unless(allowed: bool, what: str) -> None:

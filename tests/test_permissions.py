@@ -138,12 +138,12 @@ async def test_every_role_the_table_does_not_allow_is_refused_on_every_route(pla
 # --------------------------------------------------------------------------- 乡呼县应 stays in the county
 
 
-async def _tongwan_case(dispatch) -> str:
-    case_id = await file_case(dispatch, GUARDRAIL)  # 通挽镇大塘村: the catalogue leaves it to the township
+async def _tongwan_case(dispatch, *, triage: bool = True) -> str:
+    case_id = await file_case(dispatch, GUARDRAIL, triage=triage)  # 通挽镇大塘村: the catalogue leaves it to the township
 
     async def known():
         answer = await dispatch.client.get(f"/api/v1/cases/{case_id}/status", headers=AUDITOR)
-        return answer.status_code == 200 and answer.json()["events_applied"] >= 3
+        return answer.status_code == 200 and answer.json()["events_applied"] >= (3 if triage else 2)
 
     await eventually(known, what="dispatch to learn of the case")
     return case_id
@@ -190,10 +190,11 @@ async def test_acting_from_a_township_unit_does_not_make_any_role_its_staff(plat
 
 async def test_a_centre_dispatches_by_hand_only_inside_its_area(platform):
     dispatch = platform["dispatch"]
-    case_id = await _tongwan_case(dispatch)
-    body = {"unit": "LB-XB-ZJJ"}
-    refused = await dispatch.client.post(f"/api/v1/cases/{case_id}/dispatch", json=body, headers=CENTRE)
+    case_id = await _tongwan_case(dispatch, triage=False)  # untriaged: waits for the centre to dispatch it by hand
+    refused = await dispatch.client.post(f"/api/v1/cases/{case_id}/dispatch", json={"unit": "LB-XB-ZJJ"}, headers=CENTRE)
     assert (refused.status_code, refused.json().get("field")) == (422, "unit"), refused.text
+    made = await dispatch.client.post(f"/api/v1/cases/{case_id}/dispatch", json={"unit": "LB-XC-ZJJ"}, headers=CENTRE)
+    assert made.status_code == 201, made.text
 
 
 # --------------------------------------------------------------------------- manual triage
