@@ -24,7 +24,8 @@ from dispatch import domain
 from dispatch.domain import Action, OrderState
 from shared.events import Actor, Role
 from shared.orgdata import OrgDirectory
-from shared.scope import CENTRE_ROLES, DEPARTMENT_ROLES, PLACE_ROLES, READ_ONLY_ROLES, STAFF_ROLES, CaseScope, may_see_case, may_see_unit
+from shared.scope import (CENTRE_ROLES, DEPARTMENT_ROLES, PLACE_ROLES, READ_ONLY_ROLES, STAFF_ROLES, CaseScope, area_of, covers,
+                          may_see_case, may_see_unit)  # fmt: skip
 
 #: What the unit an order is for does with it (or a unit above it, or its centre, for it).
 UNIT_ACTIONS = frozenset({Action.sign, Action.return_order, Action.file_plan, Action.report_progress,
@@ -103,3 +104,41 @@ def allowed_actions(org: OrgDirectory, actor: Actor, order: Any, case: Any, *, p
         name for name in domain.allowed_actions(state)
         if may_perform(org, actor, Action(name), order, case) and (name != Action.decide_extension or pending_extension)
     ]  # fmt: skip
+
+
+def case_county(org: OrgDirectory, case: Any) -> str | None:
+    """The county a case belongs to: its own, else its township's."""
+    for code in (getattr(case, "county", None), getattr(case, "township", None)):
+        if code and org.has_unit(code):
+            return org.county_of(code)
+    return None
+
+
+def catalogue_units(org: OrgDirectory, case: Any) -> frozenset[str]:
+    """Every unit the dispatch catalogue (派单目录) names as owner of the case's subject class
+    somewhere that covers the case's place (whatever its keywords): those a township may
+    call besides its county's departments."""
+    area = next((code for code in case_places(case)[::-1] if code and org.has_unit(code)), None)
+    if area is None or not getattr(case, "subject_class", None):
+        return frozenset()
+    places = {area, *(u.code for u in org.ancestors(area)), "*"}
+    return frozenset(
+        entry.owner for entry in org.catalogue
+        if entry.subject_class in (case.subject_class, "*") and entry.area in places and org.has_unit(entry.owner)
+    )  # fmt: skip
+
+
+def may_call(org: OrgDirectory, case: Any, unit: str) -> bool:
+    """乡呼县应 / 吹哨报到: a township calls the departments of its own county (县直部门), and
+    the units the catalogue names for the matter; never a unit of another county."""
+    if not org.has_unit(unit):
+        return False
+    named = org.unit(unit)
+    county = case_county(org, case)
+    return (named.kind == "department" and county is not None and org.county_of(unit) == county) or unit in catalogue_units(org, case)
+
+
+def may_dispatch_to(org: OrgDirectory, actor: Actor, unit: str) -> bool:
+    """A centre dispatches by hand to units of the area it serves (its county's townships,
+    villages and departments; the city centre's, the whole city)."""
+    return actor.role in CENTRE_ROLES and covers(org, area_of(org, actor), unit)

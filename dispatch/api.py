@@ -17,6 +17,7 @@ from shared.actors import ActorDep
 from shared.events import Actor, ResolutionClass, Role, utcnow
 from shared.http import require_json
 from shared.paging import decode_cursor, encode_cursor
+from shared.permissions import permit
 from shared.problems import Problem
 from shared.service import UowDep
 
@@ -104,7 +105,7 @@ class CallBody(BaseModel):
 # --------------------------------------------------------------------------- dispatching
 
 
-@router.post("/cases/{case_id}/dispatch", status_code=201, response_model=Done, dependencies=[JsonBody],
+@router.post("/cases/{case_id}/dispatch", status_code=201, response_model=Done, dependencies=[permit("dispatch.dispatch"), JsonBody],
              summary="Dispatch a case by hand (centre): a dispatch order (交办单) to a unit")  # fmt: skip
 async def dispatch_case(case_id: str, body: ManualDispatch, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
     async with uow:
@@ -115,7 +116,7 @@ async def dispatch_case(case_id: str, body: ManualDispatch, ctx: ContextDep, uow
     return Done(order_no=order_no, state=OrderState.dispatched.value)
 
 
-@router.post("/cases/{case_id}/call", status_code=201, response_model=Done, dependencies=[JsonBody],
+@router.post("/cases/{case_id}/call", status_code=201, response_model=Done, dependencies=[permit("dispatch.call"), JsonBody],
              summary="乡呼县应 / 吹哨报到: the township calls county departments (name a lead for a whistle)")  # fmt: skip
 async def call_county(case_id: str, body: CallBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
     async with uow:
@@ -127,7 +128,7 @@ async def call_county(case_id: str, body: CallBody, ctx: ContextDep, uow: UowDep
     return Done(detail={"call_id": call_id, "orders": opened})
 
 
-@router.post("/cases/{case_id}/verify", response_model=Done, dependencies=[JsonBody],
+@router.post("/cases/{case_id}/verify", response_model=Done, dependencies=[permit("dispatch.verify"), JsonBody],
              summary="核验 by the township: passed → closed and published (销号、公示); failed → back to the unit")  # fmt: skip
 async def verify_case(case_id: str, body: VerifyBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
     async with uow:
@@ -148,7 +149,7 @@ async def get_order(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep
     return shown_to(actor, view)
 
 
-@router.post("/orders/{order_no}/sign", response_model=Done, summary="签收: the unit takes the order")
+@router.post("/orders/{order_no}/sign", response_model=Done, summary="签收: the unit takes the order", dependencies=[permit("dispatch.sign")])
 async def sign(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
         await service.sign(uow, ctx, order_no, actor, if_match)
@@ -156,7 +157,7 @@ async def sign(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_
     return Done(order_no=order_no, state=OrderState.signed.value)
 
 
-@router.post("/orders/{order_no}/return", response_model=Done, dependencies=[JsonBody],
+@router.post("/orders/{order_no}/return", response_model=Done, dependencies=[permit("dispatch.return"), JsonBody],
              summary="退单: within the return window, with a reason; the centre reviews it")  # fmt: skip
 async def return_order(order_no: str, body: ReturnBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
@@ -166,7 +167,7 @@ async def return_order(order_no: str, body: ReturnBody, ctx: ContextDep, uow: Uo
     return Done(order_no=order_no, state=OrderState.returned.value)
 
 
-@router.post("/orders/{order_no}/review", response_model=Done, dependencies=[JsonBody],
+@router.post("/orders/{order_no}/review", response_model=Done, dependencies=[permit("dispatch.review"), JsonBody],
              summary="The centre reviews a return: upheld → re-dispatched; rejected → back to the unit")  # fmt: skip
 async def review(order_no: str, body: ReviewBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
@@ -177,7 +178,7 @@ async def review(order_no: str, body: ReviewBody, ctx: ContextDep, uow: UowDep, 
     return Done(order_no=order_no, state=state.value, detail={"new_order": new_order} if new_order else {})
 
 
-@router.post("/orders/{order_no}/plan", response_model=Done, dependencies=[JsonBody], summary="施工图: the work plan")
+@router.post("/orders/{order_no}/plan", response_model=Done, dependencies=[permit("dispatch.plan"), JsonBody], summary="施工图: the work plan")
 async def plan(order_no: str, body: PlanBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
         await service.file_plan(uow, ctx, order_no, actor, if_match, measures=body.measures,
@@ -186,7 +187,7 @@ async def plan(order_no: str, body: PlanBody, ctx: ContextDep, uow: UowDep, acto
     return Done(order_no=order_no, state=OrderState.in_progress.value)
 
 
-@router.post("/orders/{order_no}/progress", response_model=Done, dependencies=[JsonBody], summary="Progress (photos by attachment id)")
+@router.post("/orders/{order_no}/progress", response_model=Done, dependencies=[permit("dispatch.progress"), JsonBody], summary="Progress (photos by attachment id)")
 async def progress(order_no: str, body: ProgressBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
         await service.report_progress(uow, ctx, order_no, actor, if_match, note=body.note, percent=body.percent,
@@ -195,7 +196,7 @@ async def progress(order_no: str, body: ProgressBody, ctx: ContextDep, uow: UowD
     return Done(order_no=order_no, state=OrderState.in_progress.value)
 
 
-@router.post("/orders/{order_no}/extensions", status_code=201, response_model=Done, dependencies=[JsonBody],
+@router.post("/orders/{order_no}/extensions", status_code=201, response_model=Done, dependencies=[permit("dispatch.extension"), JsonBody],
              summary="延期: ask for more working days (≤ 3 × 3, or once ≤ 10; long-cycle ≤ 180)")  # fmt: skip
 async def ask_extension(order_no: str, body: ExtensionBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
@@ -205,7 +206,7 @@ async def ask_extension(order_no: str, body: ExtensionBody, ctx: ContextDep, uow
     return Done(order_no=order_no, detail={"request_id": request_id})
 
 
-@router.post("/extensions/{request_id}/decision", response_model=Done, dependencies=[JsonBody],
+@router.post("/extensions/{request_id}/decision", response_model=Done, dependencies=[permit("dispatch.decide_extension"), JsonBody],
              summary="The centre approves (deadline recomputed from now) or denies an extension")  # fmt: skip
 async def decide(request_id: str, body: DecisionBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
     async with uow:
@@ -218,7 +219,7 @@ class SuspendBody(BaseModel):
     reason: str = Field(min_length=2, max_length=1000, description="e.g. 等待群众补充材料")
 
 
-@router.post("/orders/{order_no}/suspend", response_model=Done, dependencies=[JsonBody],
+@router.post("/orders/{order_no}/suspend", response_model=Done, dependencies=[permit("dispatch.suspend"), JsonBody],
              summary="Pause the clocks: waiting on the citizen, or an approved suspension")  # fmt: skip
 async def suspend(order_no: str, body: SuspendBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
@@ -227,7 +228,7 @@ async def suspend(order_no: str, body: SuspendBody, ctx: ContextDep, uow: UowDep
     return Done(order_no=order_no, detail={"suspended": True})
 
 
-@router.post("/orders/{order_no}/resume", response_model=Done, summary="Resume the clocks")
+@router.post("/orders/{order_no}/resume", response_model=Done, summary="Resume the clocks", dependencies=[permit("dispatch.resume")])
 async def resume(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
         await service.suspend(uow, ctx, order_no, actor, if_match, reason="resumed", resume=True)
@@ -235,7 +236,7 @@ async def resume(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, i
     return Done(order_no=order_no, detail={"suspended": False})
 
 
-@router.post("/orders/{order_no}/resolve", response_model=Done, dependencies=[JsonBody], summary="答复: resolved, with the answer")
+@router.post("/orders/{order_no}/resolve", response_model=Done, dependencies=[permit("dispatch.resolve"), JsonBody], summary="答复: resolved, with the answer")
 async def resolve(order_no: str, body: ResolveBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
     async with uow:
         await service.resolve(uow, ctx, order_no, actor, if_match, answer=body.answer, solved=body.solved,

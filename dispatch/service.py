@@ -18,7 +18,6 @@ from typing import Any
 from dispatch import access, domain, repository
 from dispatch.domain import Action, OrderState, Refused
 from dispatch.settings import DispatchSettings
-from shared.scope import CENTRE_ROLES
 from shared.db import UnitOfWork
 from shared.events import (
     Actor,
@@ -110,11 +109,6 @@ class DispatchContext:
 
 
 # The rules themselves are in ``dispatch.access``; the API shows the same ones as allowed_actions.
-
-
-def require_centre(actor: Actor, what: str) -> None:
-    if actor.role not in CENTRE_ROLES:
-        raise Problem(403, f"only the command centre may {what}", slug="forbidden", role=actor.role.value)
 
 
 def _refused(refused: Refused, allowed: list[str] | None = None) -> Problem:
@@ -232,12 +226,13 @@ async def dispatch_by_hand(
     uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *, unit: str,
     resolution_class: ResolutionClass, instructions: str | None,
 ) -> str:  # fmt: skip
-    require_centre(actor, "dispatch by hand")
     case = await repository.get_case(uow.session, case_id, lock=True)
     if case is None or not access.in_my_area(ctx.org, actor, case):
         raise Problem(404, f"no case {case_id}")
     if not ctx.org.has_unit(unit):
         raise Problem(422, f"no unit {unit} in the organisation directory", field="unit")
+    if not access.may_dispatch_to(ctx.org, actor, unit):
+        raise Problem(422, f"{unit} is outside the area your centre serves", field="unit", unit=unit)
     if not dispatchable(case):
         raise Problem(409, f"case {case_id} is {case.stage}; it cannot be dispatched now", slug="invalid-state", state=case.stage)
     order_no = await open_order(
@@ -556,9 +551,11 @@ async def call_county(
     case = await repository.get_case(uow.session, case_id, lock=True)
     if case is None or actor.org_unit is None or not access.in_my_area(ctx.org, actor, case):
         raise Problem(404, f"no case {case_id} in your township")
-    unknown = [u for u in [*units, *([lead_unit] if lead_unit else [])] if not ctx.org.has_unit(u)]
-    if unknown:
-        raise Problem(422, f"unknown units: {', '.join(unknown)}", field="units")
+    named = [*((f"units[{i}]", u) for i, u in enumerate(units)), *([("lead_unit", lead_unit)] if lead_unit else [])]
+    for field, unit in named:
+        if not access.may_call(ctx.org, case, unit):
+            raise Problem(422, f"{unit} is not a unit this case's township may call: a department of its own county, "
+                          "or a unit the dispatch catalogue names for the matter", field=field, unit=unit)  # fmt: skip
     if case.stage in ("closed",) or case.rejected or case.merged_into:
         raise Problem(409, f"case {case_id} is {case.stage}; nothing to call for", slug="invalid-state", state=case.stage)
     call_id = f"CALL-{uuid.uuid4().hex[:10]}"

@@ -34,9 +34,10 @@ from shared.events import (
 )
 from shared.actors import ActorDep, actor_of
 from shared.http import require_json
+from shared.permissions import permit
 from shared.problems import Problem
 from shared.privacy import redact_for_public, round_coordinate
-from shared.scope import CENTRE_ROLES, CaseScope, list_scope, may_open_contact, may_see_case, not_found_unless, require_role
+from shared.scope import CaseScope, area_of, list_scope, may_open_contact, may_see_case, not_found_unless, placement_problem
 from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
 from shared.db import UnitOfWork
@@ -369,15 +370,18 @@ def masked_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post(
-    "/appeals/{case_id}/triage", response_model=AppealCreated, dependencies=[JsonBody],
+    "/appeals/{case_id}/triage", response_model=AppealCreated, dependencies=[permit("intake.triage"), JsonBody],
     summary="Manual triage: set what and where when intake could not tell",
 )
 async def triage_appeal(case_id: str, body: ManualTriage, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> AppealCreated:
     async with uow:
         row = await visible_appeal(uow, ctx, actor, case_id)
-        require_role(actor, CENTRE_ROLES, "triage an appeal (人工分拨 is the centre's)")
         if row.status in ("rejected", "merged", "closed"):
             raise Problem(409, f"appeal {case_id} is {row.status}; nothing to triage", slug="invalid-state", state=row.status)
+        # The place must exist and be the centre's to give: else the case leaves every view.
+        problem = placement_problem(ctx.org, area_of(ctx.org, actor), body.township, body.village, body.grid)
+        if problem is not None:
+            raise Problem(422, problem[1], field=problem[0])
         await repository.set_triage(
             uow.session, case_id, category=body.category.value, subject_class=body.subject_class,
             urgency=body.urgency.value, township=body.township, village=body.village, grid=body.grid,

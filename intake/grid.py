@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from intake.api import JsonBody
 from shared.actors import ActorDep
 from shared.events import Actor, GridActivity, GridActivityData, Role, make_event
+from shared.permissions import permit
 from shared.problems import Problem
 from shared.scope import require_role
 from shared.geo import haversine_m
@@ -81,7 +82,7 @@ async def _record(uow: UowDep, worker: Actor, kind: Literal["patrol", "info_upda
     return Recorded(event_id=str(event.id), kind=kind, detail=detail)
 
 
-@router.post("/patrols", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="Log a patrol (巡查)")
+@router.post("/patrols", status_code=201, response_model=Recorded, dependencies=[permit("intake.grid_patrol"), JsonBody], summary="Log a patrol (巡查)")
 async def log_patrol(body: Patrol, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
     worker = grid_worker(request, actor)
     distance = route_length_m(body.route)
@@ -96,12 +97,12 @@ async def log_patrol(body: Patrol, uow: UowDep, request: Request, actor: ActorDe
     return await _record(uow, worker, "patrol", detail, at=body.ended_at)
 
 
-@router.post("/households", status_code=201, response_model=Recorded, dependencies=[JsonBody], summary="Household information updated")
+@router.post("/households", status_code=201, response_model=Recorded, dependencies=[permit("intake.grid_household"), JsonBody], summary="Household information updated")
 async def household_update(body: HouseholdUpdate, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
     worker = grid_worker(request, actor)
     return await _record(uow, worker, "info_update", {"household_ref": body.household_ref, "fields": body.fields})
 
 
-@router.post("/logins", status_code=201, response_model=Recorded, summary="A grid worker signed in to the app")
+@router.post("/logins", status_code=201, response_model=Recorded, summary="A grid worker signed in to the app", dependencies=[permit("intake.grid_login")])
 async def login(uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
     return await _record(uow, grid_worker(request, actor), "login", {})

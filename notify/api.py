@@ -19,16 +19,17 @@ from shared.events import Actor, Role, Satisfaction
 from shared.scope import area_of, may_see_case, not_found_unless, require_role, units_below
 from shared.signing import SignatureError, SignedRequest, verify
 from shared.paging import decode_cursor, encode_cursor
+from shared.permissions import PERMISSIONS, permit
 from shared.problems import Problem
 from shared.service import RuntimeDep, UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["notify"])
 
 # Who makes callbacks (回访): the centre's and the townships' operators.
-OPERATOR_ROLES = frozenset({Role.centre_dispatcher, Role.centre_supervisor, Role.township_staff, Role.township_head})
+OPERATOR_ROLES = PERMISSIONS["notify.callback_result"].roles
 # Who may read the callback queue: the operators and the auditor.
 QUEUE_READERS = OPERATOR_ROLES | {Role.auditor}
-WEBHOOK_ADMINS = frozenset({Role.ops, Role.centre_supervisor, Role.centre_dispatcher})
+WEBHOOK_ADMINS = PERMISSIONS["notify.webhook_resend"].roles
 
 
 async def get_ctx(request: Request) -> NotifyContext:
@@ -158,7 +159,7 @@ class CallbackResult(BaseModel):
     comment: str | None = Field(None, max_length=2000)
 
 
-@router.post("/callbacks/{task_id}/result", summary="Record a callback: reached with a rating, or unreachable")
+@router.post("/callbacks/{task_id}/result", summary="Record a callback: reached with a rating, or unreachable", dependencies=[permit("notify.callback_result")])
 async def record_callback(
     task_id: RowId, body: CallbackResult, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep
 ) -> dict[str, Any]:
@@ -337,7 +338,7 @@ async def read_inbox(
     return InboxPage(items=items, next_cursor=rows[-1]["id"] if more and rows else None)
 
 
-@router.post("/inbox/{recipient}/{message_id}/read", summary="Mark an inbox message read")
+@router.post("/inbox/{recipient}/{message_id}/read", summary="Mark an inbox message read", dependencies=[permit("notify.inbox_read")])
 async def mark_read(recipient: str, message_id: RowId, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
     _own_inbox(actor, recipient)
     async with uow:
@@ -369,9 +370,8 @@ async def list_webhooks(
     return WebhookPage(items=[_message(ctx, r, tries[r["id"]]) for r in rows], next_cursor=rows[-1]["id"] if more and rows else None)
 
 
-@router.post("/admin/webhooks/{message_id}/resend", status_code=202, summary="Re-send a dead-lettered webhook")
+@router.post("/admin/webhooks/{message_id}/resend", status_code=202, summary="Re-send a dead-lettered webhook", dependencies=[permit("notify.webhook_resend")])
 async def resend(message_id: RowId, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
-    require_role(actor, WEBHOOK_ADMINS, "re-send webhooks")
     async with uow:
         return await service.resend_webhook(uow, ctx, message_id)
 
@@ -388,9 +388,8 @@ async def get_clock(ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
     return {"now": ctx.now(), "movable": ctx.settings.test_clock}
 
 
-@router.post("/admin/clock", summary="Move notify's clock (only with NOTIFY_TEST_CLOCK=true)")
+@router.post("/admin/clock", summary="Move notify's clock (only with NOTIFY_TEST_CLOCK=true)", dependencies=[permit("notify.clock")])
 async def set_clock(body: ClockIn, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
-    require_role(actor, (Role.ops, Role.centre_supervisor), "move the clock")
     if not ctx.settings.test_clock:
         raise Problem(403, "the clock is fixed; set NOTIFY_TEST_CLOCK=true to move it (demos and tests only)")
     if body.now is None:

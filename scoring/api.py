@@ -19,6 +19,7 @@ from shared.actors import ActorDep
 from shared.case_status import require_visible_case
 from shared.events import Actor, Role, Satisfaction
 from shared.orgdata import OrgDirectory
+from shared.permissions import PERMISSIONS, permit
 from shared.problems import Problem
 from shared.scope import STAFF_ROLES, area_of, covers, not_found_unless, require_role
 from shared.service import RuntimeDep, UowDep
@@ -100,7 +101,7 @@ class PublishBody(BaseModel):
     day: date | None = Field(default=None, alias="date", description="a day inside the period; default today")
 
 
-@router.post("/scores/publish", status_code=201, summary="Publish a county's scores for a period (with the current weights)")
+@router.post("/scores/publish", status_code=201, summary="Publish a county's scores for a period (with the current weights)", dependencies=[permit("scoring.publish")])
 async def publish(body: PublishBody, actor: ActorDep, uow: UowDep, context: ContextDep, runtime: RuntimeDep) -> dict:
     if actor.role is not Role.ops:
         require_county_reader(runtime.org, actor, body.county)
@@ -133,7 +134,7 @@ async def get_weights(uow: UowDep, actor: ActorDep, version: VersionQ = None) ->
     return await service.get_weights(uow, version)
 
 
-@router.post("/weights", status_code=201, summary="New weights, as a new version (centre supervisor, ops)")
+@router.post("/weights", status_code=201, summary="New weights, as a new version (centre supervisor, ops)", dependencies=[permit("scoring.weights")])
 async def post_weights(body: WeightsBody, actor: ActorDep, uow: UowDep) -> dict:
     values = body.model_dump(exclude={"note"})
     return await service.new_weights(uow, actor, values, body.note)
@@ -159,7 +160,7 @@ class CallRating(BaseModel):
     comment: str | None = Field(default=None, max_length=1000)
 
 
-@router.post("/ratings/departments", status_code=201, summary="乡评县: the calling township rates a department it called")
+@router.post("/ratings/departments", status_code=201, summary="乡评县: the calling township rates a department it called", dependencies=[permit("scoring.rate_department")])
 async def rate_department(body: DepartmentRating, actor: ActorDep, uow: UowDep, context: ContextDep) -> dict:
     return await service.rate_department(
         uow, actor, case_id=body.case_id, call_id=body.call_id, unit=body.unit, rating=body.rating, score=body.score,
@@ -167,7 +168,7 @@ async def rate_department(body: DepartmentRating, actor: ActorDep, uow: UowDep, 
     )
 
 
-@router.post("/ratings/calls", status_code=201, summary="县评乡: a called department rates the call")
+@router.post("/ratings/calls", status_code=201, summary="县评乡: a called department rates the call", dependencies=[permit("scoring.rate_call")])
 async def rate_call(body: CallRating, actor: ActorDep, uow: UowDep, context: ContextDep) -> dict:
     return await service.rate_call(
         uow, actor, case_id=body.case_id, call_id=body.call_id, justified=body.justified, complete=body.complete,
@@ -202,7 +203,7 @@ async def get_grid_points(uow: UowDep, actor: ActorDep, version: VersionQ = None
     return await service.get_grid_points(uow, version)
 
 
-@router.post("/grid/points", status_code=201, summary="New grid points and caps, as a new version")
+@router.post("/grid/points", status_code=201, summary="New grid points and caps, as a new version", dependencies=[permit("scoring.grid_points")])
 async def post_grid_points(body: GridPointsBody, actor: ActorDep, uow: UowDep) -> dict:
     return await service.new_grid_points(uow, actor, body.points, body.caps, body.note)
 
@@ -278,12 +279,11 @@ def render(doc: dict, filename: str, format: str) -> dict | Response:
 
 
 def _admin(actor: Actor) -> None:
-    require_role(actor, (Role.ops, Role.centre_supervisor), "run admin actions")
+    require_role(actor, PERMISSIONS["scoring.rebuild"].roles, "run admin actions")
 
 
-@router.post("/admin/rebuild", status_code=202, summary="Rebuild every fact by replaying the topic from the beginning")
+@router.post("/admin/rebuild", status_code=202, summary="Rebuild every fact by replaying the topic from the beginning", dependencies=[permit("scoring.rebuild")])
 async def start_rebuild(actor: ActorDep, context: ContextDep) -> dict:
-    _admin(actor)
     if context.rebuild.running:
         raise Problem(409, "a rebuild is already running", slug="rebuild-running", state="running",
                       allowed_actions=["GET /api/v1/admin/rebuild"], progress=context.rebuild.status)
@@ -300,9 +300,8 @@ class ClockBody(BaseModel):
     now: AwareDatetime | None = Field(description="the time to show; null returns to the system clock")
 
 
-@router.post("/admin/clock", summary="Demos and tests: set the service's clock (only with SCORING_TEST_CLOCK)")
+@router.post("/admin/clock", summary="Demos and tests: set the service's clock (only with SCORING_TEST_CLOCK)", dependencies=[permit("scoring.clock")])
 async def set_clock(body: ClockBody, actor: ActorDep, context: ContextDep) -> dict:
-    _admin(actor)
     settings = context.rebuild.runtime.settings
     if getattr(settings, "test_clock", None) is None:
         raise Problem(403, "the clock can only be moved when SCORING_TEST_CLOCK is set", slug="clock-fixed")

@@ -31,11 +31,12 @@ from scoring.rates import (
 from scoring.repository import Scope
 from shared.db import UnitOfWork
 from shared.events import Actor, Role, Satisfaction, UnitRated, UnitRatedData, make_event
+from shared.permissions import PERMISSIONS
 from shared.problems import Problem
 
-TOWNSHIP_ROLES = {Role.township_staff, Role.township_head}
-DEPARTMENT_ROLES = {Role.dept_clerk, Role.dept_head}
-ADMIN_ROLES = {Role.centre_supervisor, Role.ops}
+TOWNSHIP_ROLES = PERMISSIONS["scoring.rate_department"].roles
+DEPARTMENT_ROLES = PERMISSIONS["scoring.rate_call"].roles
+ADMIN_ROLES = PERMISSIONS["scoring.weights"].roles
 
 
 def counts_view(counts: Counts) -> dict[str, Any]:

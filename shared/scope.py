@@ -143,10 +143,31 @@ def require_role(actor: Actor, allowed: Iterable[Role], what: str) -> None:
     if actor.role not in allowed:
         names = ", ".join(sorted(role.value for role in allowed))
         raise Problem(403, f"a {actor.role.value} may not {what}; allowed roles: {names}", slug="role-not-allowed",
-                      role=actor.role.value)  # fmt: skip
+                      role=actor.role.value, allowed_roles=sorted(role.value for role in allowed))  # fmt: skip
 
 
 def not_found_unless(allowed: bool, what: str) -> None:
     """404 for what the caller may not see: the same answer as for what does not exist."""
     if not allowed:
         raise Problem(404, f"no {what}", slug="not-found")
+
+
+def placement_problem(
+    org: OrgDirectory, area: str | None, township: str, village: str | None = None, grid: str | None = None
+) -> tuple[str, str] | None:
+    """Why a place cannot be given to a case by someone whose area is ``area`` (manual
+    triage, 人工分拨), as ``(field, message)``, or None: the township must be a township of
+    the directory inside that area, the village one of its villages, the grid one of the
+    village's grids (or, without a village, of the township's)."""
+    if not org.has_unit(township) or org.unit(township).kind != "township":
+        return "township", f"{township} is not a township of the organisation directory"
+    if not covers(org, area, township):
+        return "township", f"{township} is outside the area your centre serves"
+    if village is not None and (not org.has_unit(village) or org.unit(village).kind != "village" or org.unit(village).parent != township):
+        return "village", f"{village} is not a village of {township}"
+    if grid is not None:
+        if not org.has_unit(grid) or org.unit(grid).kind != "grid":
+            return "grid", f"{grid} is not a grid of the organisation directory"
+        if (village is not None and org.unit(grid).parent != village) or org.township_of(grid) != township:
+            return "grid", f"{grid} is not a grid of {village or township}"
+    return None

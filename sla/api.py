@@ -12,8 +12,9 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from shared.actors import ActorDep
 from shared.case_status import require_visible_case
 from shared.scope import STAFF_ROLES, may_see_unit, not_found_unless, require_role
-from shared.events import Actor, FiveMatters, Role, Urgency
+from shared.events import FiveMatters, Role, Urgency
 from shared.paging import decode_cursor, encode_cursor
+from shared.permissions import permit
 from shared.problems import Problem
 from shared.service import RuntimeDep, UowDep
 from shared.workdays import HolidayTable, WorkingCalendar
@@ -23,16 +24,8 @@ from sla.service import SlaContext, load_holiday_table, to_domain
 
 router = APIRouter(prefix="/api/v1", tags=["sla"])
 
-ADMINS = (Role.centre_supervisor, Role.ops)
-
-
 def _ctx(runtime) -> SlaContext:
     return runtime.extras["sla"]
-
-
-def _admin(actor: Actor, what: str) -> None:
-    if actor.role not in ADMINS:
-        raise Problem(403, f"{what} is for the centre's supervisors and ops; you act as {actor.role.value}", slug="not-admin")
 
 
 # --------------------------------------------------------------------- clocks
@@ -224,9 +217,8 @@ def _policy_view(row) -> PolicyView:
     )
 
 
-@router.post("/policies", response_model=PolicyView, status_code=201, summary="Write a new version of a policy")
+@router.post("/policies", response_model=PolicyView, status_code=201, summary="Write a new version of a policy", dependencies=[permit("sla.policy")])
 async def create_policy(body: PolicyIn, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> PolicyView:
-    _admin(actor, "policy administration")
     ctx = _ctx(runtime)
     limits = body.limits.model_dump(mode="json", exclude_none=True)
     scope = {"region": body.region, "category": body.category.value if body.category else None, "urgency": body.urgency.value if body.urgency else None}
@@ -288,9 +280,8 @@ class HolidayTableView(BaseModel):
     clocks_recounted: int | None = Field(default=None, description="open clocks that had guessed this year, now recounted")
 
 
-@router.put("/holidays/{year}", response_model=HolidayTableView, summary="Load a year's holiday schedule (wins over the package)")
+@router.put("/holidays/{year}", response_model=HolidayTableView, summary="Load a year's holiday schedule (wins over the package)", dependencies=[permit("sla.holidays")])
 async def put_holidays(year: Annotated[int, Field(ge=2000, le=2100)], body: HolidayTableIn, actor: ActorDep, uow: UowDep) -> HolidayTableView:
-    _admin(actor, "loading holiday tables")
     try:
         table = HolidayTable.parse({"year": year, "holidays": body.holidays, "workdays": body.workdays})
     except ValueError as exc:
@@ -341,12 +332,11 @@ class TimeView(BaseModel):
     offset_seconds: int
 
 
-@router.post("/admin/time", response_model=TimeView, summary="Move this service's now (SLA_TIME_TRAVEL=true only)")
+@router.post("/admin/time", response_model=TimeView, summary="Move this service's now (SLA_TIME_TRAVEL=true only)", dependencies=[permit("sla.time")])
 async def travel(body: TimeTravel, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> TimeView:
     ctx = _ctx(runtime)
     if not ctx.settings.time_travel:
         raise Problem(404, "time travel is off (SLA_TIME_TRAVEL=false)", slug="time-travel-off")
-    _admin(actor, "time travel")
     if (body.now is None) == (body.advance_seconds is None):
         raise Problem(422, "give either now or advance_seconds", slug="validation", field="now")
     async with uow:

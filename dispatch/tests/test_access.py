@@ -21,8 +21,8 @@ async def test_the_auditor_reads_every_order_and_acts_on_none(dispatch):
     assert (await dispatch.client.get("/api/v1/units/LB-XC-ZJJ/orders", headers=AUDITOR)).status_code == 200
     assert (await dispatch.client.get("/api/v1/board", headers=AUDITOR)).status_code == 200
     signed = await act(dispatch, no, "sign", AUDITOR)
-    # The auditor may read the order, so the refusal says so (403) rather than hiding it (404).
-    assert signed.status_code == 403 and signed.json()["allowed_actions"] == []
+    # The auditor's role changes nothing anywhere: refused by the table whatever the order (403).
+    assert signed.status_code == 403 and "auditor" not in signed.json()["allowed_roles"]
     assert (await dispatch.client.get(f"/api/v1/orders/{no}", headers=OPS)).status_code == 404
 
 

@@ -143,10 +143,11 @@ async def test_unclear_appeal_goes_to_manual_triage_and_can_be_triaged(intake):
         "category": "烦心事", "subject_class": "disputes", "urgency": "normal",
         "township": "LB-XC-CG",
     }
-    # Nobody outside the centre triages: a department clerk is refused, the county centre may.
+    # Nobody outside the centre triages: a department clerk is refused whatever the case (403:
+    # its role may never triage, so the answer says nothing about the id), the county centre may.
     clerk = {"X-Actor-Id": "clerk", "X-Actor-Role": "dept_clerk", "X-Actor-Unit": "LB-XC-ZJJ"}
     refused = await intake.client.post(f"/api/v1/appeals/{created['case_id']}/triage", json=triage, headers=clerk)
-    assert refused.status_code == 404  # the case was sent to no department yet: not theirs to see
+    assert refused.status_code == 403
     answer = await intake.client.post(f"/api/v1/appeals/{created['case_id']}/triage", json=triage, headers=CENTRE)
     assert answer.status_code == 200, answer.text
     view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=AUDITOR)).json()

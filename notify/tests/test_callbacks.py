@@ -100,7 +100,7 @@ async def test_unreachable_citizen_tried_three_times_then_closed_as_unreachable(
     assert fourth.status_code == 409
     assert fourth.json()["state"] == "unreachable" and fourth.json()["allowed_actions"] == []
     citizen = await notify.client.post(url, json={"reached": False}, headers=actor_headers("c", "citizen"))
-    assert citizen.status_code == 404  # not theirs to see: the same answer as no such task
+    assert citizen.status_code == 403  # a citizen's role records no callback, whatever the task: nothing to probe
 
 
 async def test_unsatisfied_callback_writes_the_rating_for_dispatch_to_reopen(notify, infra, receiver, topic) -> None:

@@ -17,6 +17,7 @@ from shared.actors import ActorDep
 from shared.events import Role
 from shared.http import PG_INT_MAX, require_json
 from shared.orgdata import SUBJECT_CLASSES, CatalogueEntry, Kind
+from shared.permissions import permit
 from shared.problems import Problem
 from shared.scope import STAFF_ROLES, require_role
 from shared.service import RuntimeDep, UowDep
@@ -174,7 +175,7 @@ async def unit_children(ctx: ContextDep, uow: UowDep, code: UnitCode) -> dict[st
     return {"version": current.version, "items": [_json(u) for u in current.org.children(code)]}
 
 
-@router.put("/units/{code}", summary="Create or replace a unit", dependencies=[JsonBody], status_code=200)
+@router.put("/units/{code}", summary="Create or replace a unit", dependencies=[permit("directory.unit_put"), JsonBody], status_code=200)
 async def put_unit(
     ctx: ContextDep, uow: UowDep, actor: ActorDep, code: UnitCode, body: UnitIn, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:
@@ -185,7 +186,7 @@ async def put_unit(
     return _changed(response, changed, {"unit": _json(changed.current.org.unit(code))})
 
 
-@router.delete("/units/{code}", summary="Delete a unit nothing refers to any more")
+@router.delete("/units/{code}", summary="Delete a unit nothing refers to any more", dependencies=[permit("directory.unit_delete")])
 async def delete_unit(
     ctx: ContextDep, uow: UowDep, actor: ActorDep, code: UnitCode, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:
@@ -207,7 +208,7 @@ async def get_user(ctx: ContextDep, uow: UowDep, user_id: UserId, actor: ActorDe
     return {"version": current.version, "user": _json(user)}
 
 
-@router.put("/users/{user_id}", summary="Create or replace a user", dependencies=[JsonBody], status_code=200)
+@router.put("/users/{user_id}", summary="Create or replace a user", dependencies=[permit("directory.user_put"), JsonBody], status_code=200)
 async def put_user(
     ctx: ContextDep, uow: UowDep, actor: ActorDep, user_id: UserId, body: UserIn, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:
@@ -218,7 +219,7 @@ async def put_user(
     return _changed(response, changed, {"user": _json(changed.current.org.user(user_id))})
 
 
-@router.delete("/users/{user_id}", summary="Delete a user")
+@router.delete("/users/{user_id}", summary="Delete a user", dependencies=[permit("directory.user_delete")])
 async def delete_user(
     ctx: ContextDep, uow: UowDep, actor: ActorDep, user_id: UserId, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:
@@ -236,7 +237,7 @@ async def get_catalogue(ctx: ContextDep, uow: UowDep, response: Response) -> dic
     return {"version": current.version, "entries": [_json(e) for e in current.org.catalogue]}
 
 
-@router.put("/catalogue", summary="Replace the dispatch catalogue as a whole", dependencies=[JsonBody])
+@router.put("/catalogue", summary="Replace the dispatch catalogue as a whole", dependencies=[permit("directory.catalogue_put"), JsonBody])
 async def put_catalogue(
     ctx: ContextDep, uow: UowDep, actor: ActorDep, body: CatalogueIn, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:

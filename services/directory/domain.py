@@ -14,11 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.events import Role
+from shared.events import Actor, Role
+from shared.permissions import PERMISSIONS
+from shared.scope import area_of, covers
 from shared.orgdata import CatalogueEntry, OrgDataError, OrgDirectory, parse_org
 
-#: Who may change the directory (综治中心 supervisors and operations); everyone may read it.
-EDITOR_ROLES: frozenset[Role] = frozenset({Role.centre_supervisor, Role.ops})
+#: Who may change the directory (the table in shared.permissions); everyone may read it.
+EDITOR_ROLES: frozenset[Role] = PERMISSIONS["directory.unit_put"].roles
 
 Document = dict[str, Any]
 
@@ -182,3 +184,48 @@ def resolve(org: OrgDirectory, subject_class: str, area: str, text: str | None) 
     """
     entry = org.entry_for(subject_class, area, text)
     return Resolution(org.owner_for(subject_class, area, text), entry, org.catalogue.index(entry))
+
+
+# --------------------------------------------------------------------------- whose part of the tree
+
+#: Users who act across the whole city (or without a unit): only the city's administrators
+#: create or change them — a county may not make itself an auditor or an operator.
+CITY_WIDE_ROLES = frozenset({Role.auditor, Role.ops})
+
+
+def edit_problems(old: OrgDirectory, new: OrgDirectory, actor: Actor) -> list[str]:
+    """What an edit changes outside the editor's part of the tree, one line each ([] when
+    none). The editor's area is the unit its centre serves (``shared.scope.area_of``): a
+    county centre's supervisor edits the units below its county, the users in them and the
+    catalogue lines of its areas; the city centre's supervisors (the city's administrators)
+    edit everything. A unit's old place and its new one must both lie in the area."""
+    area = area_of(old, actor)
+    if area is None:
+        return [f"your unit {actor.org_unit or '(none)'} serves no area of the directory"]
+    if old.unit(area).parent is None:
+        return []  # the city's administrators
+
+    def below(org: OrgDirectory, code: str | None) -> bool:
+        return code is not None and code != area and covers(org, area, code)
+
+    problems = []
+    old_units, new_units = {u.code: u for u in old.units}, {u.code: u for u in new.units}
+    for code in sorted(set(old_units) | set(new_units)):
+        if old_units.get(code) == new_units.get(code):
+            continue
+        if (code in old_units and not below(old, code)) or (code in new_units and not below(new, code)):
+            problems.append(f"unit {code} is outside your area {area}")
+    old_users, new_users = {u.id: u for u in old.users}, {u.id: u for u in new.users}
+    for user_id in sorted(set(old_users) | set(new_users)):
+        if old_users.get(user_id) == new_users.get(user_id):
+            continue
+        for org, user in ((old, old_users.get(user_id)), (new, new_users.get(user_id))):
+            if user is not None and (user.role in CITY_WIDE_ROLES or user.unit is None or not covers(org, area, user.unit)):
+                problems.append(f"user {user_id} ({user.role.value} of {user.unit or 'no unit'}) is outside your area {area}")
+                break
+    changed = [(old, e) for e in old.catalogue if e not in new.catalogue] + [(new, e) for e in new.catalogue if e not in old.catalogue]
+    for org, entry in changed:
+        owner_ok = entry.owner == "township" or covers(org, area, entry.owner)
+        if entry.area == "*" or not covers(org, area, entry.area) or not owner_ok:
+            problems.append(f"catalogue line {entry.subject_class} in {entry.area} (owner {entry.owner}) is outside your area {area}")
+    return problems

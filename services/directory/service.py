@@ -171,6 +171,10 @@ async def change(
                 422, "the change would leave the directory inconsistent: " + "; ".join(exc.problems),
                 slug="directory-inconsistent", problems=exc.problems, version=row.version,
             ) from None
+        outside = domain.edit_problems(ctx.org_of(row.version, row.document), org, actor)
+        if outside:
+            raise Problem(403, "you may change only your own part of the directory: " + "; ".join(outside),
+                          slug="outside-your-area", problems=outside, version=row.version)  # fmt: skip
         inserted = await repository.insert_version(
             uow.session, version=new_version, document=document, changed_by=actor.id, summary=result.summary
         )

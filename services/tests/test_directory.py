@@ -26,7 +26,8 @@ from shared.problems import Problem
 from shared.testing import Infra, eventually, running, service_settings, unique
 
 SUPERVISOR = actor_headers("sup-wei", Role.centre_supervisor, "LB-XC-ZZZX")
-OPS = actor_headers("ops-1", Role.ops)
+#: The city centre's supervisor: the city's administrator, who edits the whole directory.
+CITY_ADMIN = actor_headers("city-admin", Role.centre_supervisor, "LB-ZZZX")
 CLERK = actor_headers("clerk-lan", Role.dept_clerk, "LB-XC-ZJJ")
 
 NEW_VILLAGE = {"name": "新街社区", "kind": "village", "parent": "LB-XC-CG"}
@@ -225,7 +226,7 @@ async def test_supervisor_changes_are_new_versions_published_and_followed(direct
         entries[11]["owner"] = "township"  # 城关镇 takes its sanitation back from 住建局
         entries.append({"subject_class": "environment", "area": "LB-XC-CG-XJ", "owner": "LB-XC-CG-XJ", "matter": "社区环境卫生"})
         changed = await directory.client.put(
-            "/api/v1/catalogue", json={"entries": entries}, headers={**OPS, "If-Match": str(v + 1)}
+            "/api/v1/catalogue", json={"entries": entries}, headers={**CITY_ADMIN, "If-Match": str(v + 1)}
         )
         assert changed.status_code == 200, changed.text
         assert changed.json()["version"] == v + 2
@@ -239,7 +240,7 @@ async def test_supervisor_changes_are_new_versions_published_and_followed(direct
         assert resolved.json()["owner"] == "LB-XC-CG-XJ" and resolved.json()["entry_index"] == 42
 
         history = (await directory.client.get("/api/v1/org/versions", params={"limit": 2}, headers=SUPERVISOR)).json()
-        assert [(i["version"], i["changed_by"]) for i in history["items"]] == [(v + 2, "ops-1"), (v + 1, "sup-wei")]
+        assert [(i["version"], i["changed_by"]) for i in history["items"]] == [(v + 2, "city-admin"), (v + 1, "sup-wei")]
         assert history["items"][1]["summary"] == "unit LB-XC-CG-XJ (新街社区) created"
         assert history["next"] == v + 1
         rest = (await directory.client.get("/api/v1/org/versions", params={"before": history["next"]}, headers=SUPERVISOR)).json()
@@ -258,7 +259,7 @@ async def test_a_clerk_reads_but_may_not_change(directory) -> None:
     assert refused.status_code == 403
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.json()["role"] == "dept_clerk"
-    assert refused.json()["allowed_roles"] == ["centre_supervisor", "ops"]
+    assert refused.json()["allowed_roles"] == ["centre_supervisor"]  # not ops: the directory decides who sees cases
     assert (await directory.client.delete("/api/v1/users/demo-citizen", headers=CLERK)).status_code == 403
     assert (await directory.client.put("/api/v1/units/LB-XC-CG-CX2", json=NEW_VILLAGE)).status_code == 401
     assert await current_version(directory) == v

@@ -1,0 +1,210 @@
+"""Who may do what: one table of every state-changing route a person calls (issue #20).
+
+Each entry names an action, the route that takes it, the roles allowed and the scope rule
+that then decides for the one resource (a case, an order, a unit). A route consults its
+entry through ``permit(action)`` — a FastAPI dependency that refuses any other role with a
+403 naming the roles that may (the role alone says nothing about the resource, so nothing
+can be probed) — and applies the scope rule itself, with the small pure functions of
+``shared/scope.py`` (and ``dispatch/access.py`` for orders): what the caller may not see
+answers 404, what lies outside its area 422 naming the field.
+
+README's "Who may see and do what" prints this table (``python -m shared.permissions``
+renders it; ``tests/test_permissions.py`` fails when the README differs), so the table
+people read is the table the code enforces. Routes open on purpose, and those signed by a
+machine client (12345, the SMS gateway), are listed in ``tests/test_route_guards.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends
+
+from shared.actors import ActorDep
+from shared.events import Actor, Role
+from shared.scope import CENTRE_ROLES, CONTACT_ROLES, DEPARTMENT_ROLES, PLACE_ROLES, require_role
+
+TOWNSHIP_ROLES = frozenset({Role.township_staff, Role.township_head})
+#: Who works on an order of a unit: the unit, a unit above it, the centre serving it.
+ORDER_ROLES = CENTRE_ROLES | PLACE_ROLES | DEPARTMENT_ROLES
+#: Staff who handle a case and may open the citizen's contact (``shared.scope.may_open_contact``;
+#: the auditor reads, and reads who saw what, but handles nothing).
+HANDLER_ROLES = CONTACT_ROLES
+#: Who administers a service's rules and machines: the centre's supervisors and ops.
+ADMIN_ROLES = frozenset({Role.centre_supervisor, Role.ops})
+#: Who edits the org directory: the centres' supervisors, each in its own part of the tree
+#: (the city centre's the whole city). Not ops: the directory decides who sees which cases,
+#: and ops sees no case.
+DIRECTORY_EDITORS = frozenset({Role.centre_supervisor})
+EVERY_PERSON = frozenset(role for role in Role if role is not Role.system)
+
+
+@dataclass(frozen=True)
+class Permission:
+    service: str
+    method: str
+    path: str
+    roles: frozenset[Role]
+    scope: str  # the scope rule, in plain words, with where it lives
+    what: str  # "may not <what>" in a refusal
+
+    @property
+    def route(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _p(service: str, method: str, path: str, roles: Iterable[Role], scope: str, what: str) -> Permission:
+    return Permission(service, method, f"/api/v1{path}", frozenset(roles), scope, what)
+
+
+_ORDER_SCOPE = "the order's unit, a unit above it, or the centre serving it (`dispatch/access.py` `may_perform`)"
+
+PERMISSIONS: dict[str, Permission] = {
+    # intake
+    "intake.triage": _p("intake", "POST", "/appeals/{case_id}/triage", CENTRE_ROLES,
+                        "a case the centre sees; the township named exists and lies in the centre's area, the "
+                        "village under it, the grid under the village (`shared/scope.py` `placement_problem`)",
+                        "triage an appeal (人工分拨 is the centre's)"),
+    "intake.contact": _p("intake", "POST", "/appeals/{case_id}/contact", HANDLER_ROLES,
+                         "a case the caller sees (`shared/scope.py` `may_see_case`); each view is logged",
+                         "see a citizen's contact details (the auditor reads who saw them)"),
+    "intake.grid_patrol": _p("intake", "POST", "/grid/patrols", {Role.grid_worker},
+                             "the worker's own grid, from the sign-in", "log grid work"),
+    "intake.grid_household": _p("intake", "POST", "/grid/households", {Role.grid_worker},
+                                "the worker's own grid, from the sign-in", "log grid work"),
+    "intake.grid_login": _p("intake", "POST", "/grid/logins", {Role.grid_worker},
+                            "the worker's own grid, from the sign-in", "log grid work"),
+    # dispatch: cases
+    "dispatch.dispatch": _p("dispatch", "POST", "/cases/{case_id}/dispatch", CENTRE_ROLES,
+                            "a case of the centre's area, to a unit inside that area (`dispatch/access.py` `in_my_area`, `may_dispatch_to`)",
+                            "dispatch by hand"),
+    "dispatch.call": _p("dispatch", "POST", "/cases/{case_id}/call", TOWNSHIP_ROLES | CENTRE_ROLES,
+                        "the case's township or its centre; the units called are the county's departments or the "
+                        "catalogue's owner of the matter (`dispatch/access.py` `may_call`)",
+                        "call county departments (乡呼县应 / 吹哨报到)"),
+    "dispatch.verify": _p("dispatch", "POST", "/cases/{case_id}/verify", TOWNSHIP_ROLES | CENTRE_ROLES,
+                          "the case's township or the centre serving it (`dispatch/access.py` `may_verify`)",
+                          "verify a case (核验)"),
+    # dispatch: orders
+    "dispatch.sign": _p("dispatch", "POST", "/orders/{order_no}/sign", ORDER_ROLES, _ORDER_SCOPE, "sign an order"),
+    "dispatch.return": _p("dispatch", "POST", "/orders/{order_no}/return", ORDER_ROLES, _ORDER_SCOPE, "return an order"),
+    "dispatch.plan": _p("dispatch", "POST", "/orders/{order_no}/plan", ORDER_ROLES, _ORDER_SCOPE, "file a work plan"),
+    "dispatch.progress": _p("dispatch", "POST", "/orders/{order_no}/progress", ORDER_ROLES, _ORDER_SCOPE, "report progress"),
+    "dispatch.extension": _p("dispatch", "POST", "/orders/{order_no}/extensions", ORDER_ROLES, _ORDER_SCOPE,
+                             "ask for an extension"),
+    "dispatch.suspend": _p("dispatch", "POST", "/orders/{order_no}/suspend", ORDER_ROLES, _ORDER_SCOPE, "suspend an order"),
+    "dispatch.resume": _p("dispatch", "POST", "/orders/{order_no}/resume", ORDER_ROLES, _ORDER_SCOPE, "resume an order"),
+    "dispatch.resolve": _p("dispatch", "POST", "/orders/{order_no}/resolve", ORDER_ROLES, _ORDER_SCOPE, "resolve an order"),
+    "dispatch.review": _p("dispatch", "POST", "/orders/{order_no}/review", CENTRE_ROLES,
+                          "the centre serving the order's unit (`dispatch/access.py` `may_perform`)", "review a return"),
+    "dispatch.decide_extension": _p("dispatch", "POST", "/extensions/{request_id}/decision", CENTRE_ROLES,
+                                    "the centre serving the order's unit (`dispatch/access.py` `may_perform`)",
+                                    "decide an extension"),
+    # sla
+    "sla.policy": _p("sla", "POST", "/policies", ADMIN_ROLES, "city-wide rules (a policy names its region)",
+                     "write SLA policies"),
+    "sla.holidays": _p("sla", "PUT", "/holidays/{year}", ADMIN_ROLES, "city-wide (the national holiday schedule)",
+                       "load holiday tables"),
+    "sla.time": _p("sla", "POST", "/admin/time", ADMIN_ROLES, "this service (only with SLA_TIME_TRAVEL=true)",
+                   "move SLA's clock"),
+    # scoring
+    "scoring.publish": _p("scoring", "POST", "/scores/publish", ADMIN_ROLES,
+                          "a county the supervisor's centre serves; ops any county", "publish scores"),
+    "scoring.weights": _p("scoring", "POST", "/weights", ADMIN_ROLES, "city-wide (one set of weights)", "change the weights"),
+    "scoring.grid_points": _p("scoring", "POST", "/grid/points", ADMIN_ROLES, "city-wide (one points table)",
+                              "change grid points"),
+    "scoring.rate_department": _p("scoring", "POST", "/ratings/departments", TOWNSHIP_ROLES,
+                                  "the township that made the call, rating a department it called", "rate a department"),
+    "scoring.rate_call": _p("scoring", "POST", "/ratings/calls", DEPARTMENT_ROLES, "a department called in that call",
+                            "rate a call"),
+    "scoring.rebuild": _p("scoring", "POST", "/admin/rebuild", ADMIN_ROLES, "this service", "run admin actions"),
+    "scoring.clock": _p("scoring", "POST", "/admin/clock", ADMIN_ROLES, "this service (only with SCORING_TEST_CLOCK set)",
+                        "move the clock"),
+    # notify
+    "notify.callback_result": _p("notify", "POST", "/callbacks/{task_id}/result", TOWNSHIP_ROLES | CENTRE_ROLES,
+                                 "a callback task of a township in the caller's area", "record callbacks (回访)"),
+    "notify.inbox_read": _p("notify", "POST", "/inbox/{recipient}/{message_id}/read", EVERY_PERSON,
+                            "the inbox's owner only: its unit's staff (heads for the head's inbox), the citizen",
+                            "mark inbox messages read"),
+    "notify.webhook_resend": _p("notify", "POST", "/admin/webhooks/{message_id}/resend",
+                                {Role.ops, Role.centre_supervisor, Role.centre_dispatcher}, "12345 deliveries (no case data)",
+                                "re-send webhooks"),
+    "notify.clock": _p("notify", "POST", "/admin/clock", ADMIN_ROLES, "this service (only with NOTIFY_TEST_CLOCK=true)",
+                       "move the clock"),
+    # directory
+    "directory.unit_put": _p("directory", "PUT", "/units/{code}", DIRECTORY_EDITORS,
+                             "the unit's old and new place inside the editor's area "
+                             "(`services/directory/domain.py` `edit_problems`)", "change the directory"),
+    "directory.unit_delete": _p("directory", "DELETE", "/units/{code}", DIRECTORY_EDITORS,
+                                "a unit inside the editor's area", "change the directory"),
+    "directory.user_put": _p("directory", "PUT", "/users/{user_id}", DIRECTORY_EDITORS,
+                             "the user's old and new unit inside the editor's area; users with no unit, auditors and "
+                             "ops by the city centre only", "change the directory"),
+    "directory.user_delete": _p("directory", "DELETE", "/users/{user_id}", DIRECTORY_EDITORS,
+                                "a user inside the editor's area", "change the directory"),
+    "directory.catalogue_put": _p("directory", "PUT", "/catalogue", DIRECTORY_EDITORS,
+                                  "every line changed covers an area inside the editor's area", "change the directory"),
+}  # fmt: skip
+
+
+def require(actor: Actor, action: str) -> None:
+    """403 naming the roles that may, unless the actor's role is in the action's entry."""
+    permission = PERMISSIONS[action]
+    require_role(actor, permission.roles, permission.what)
+
+
+def permit(action: str) -> Callable[..., object]:
+    """A route dependency: the signed-in actor, refused unless its role may take ``action``."""
+    if action not in PERMISSIONS:
+        raise KeyError(f"no permission {action!r} in shared.permissions.PERMISSIONS")
+
+    def dependency(actor: ActorDep) -> Actor:
+        require(actor, action)
+        return actor
+
+    dependency.__name__ = "permitted"
+    dependency.action = action  # type: ignore[attr-defined]  # read by the test over the table
+    return Depends(dependency)
+
+
+# --------------------------------------------------------------------------- the README's table
+
+BEGIN = "<!-- permissions: generated by `python -m shared.permissions --write README.md`; do not edit by hand -->"
+END = "<!-- /permissions -->"
+
+
+def render_markdown() -> str:
+    """The table as Markdown, one row per action, grouped by service in table order."""
+    lines = ["| service | route | roles allowed | scope |", "|---|---|---|---|"]
+    for permission in PERMISSIONS.values():
+        roles = ", ".join(role.value for role in Role if role in permission.roles)
+        if permission.roles == EVERY_PERSON:
+            roles = "anyone signed in"
+        lines.append(f"| {permission.service} | `{permission.route}` | {roles} | {permission.scope} |")
+    return "\n".join(lines) + "\n"
+
+
+def readme_block(text: str) -> str | None:
+    """The generated block of a README, between the markers (None when absent)."""
+    if BEGIN not in text or END not in text:
+        return None
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+
+
+def write_readme(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    if readme_block(text) is None:
+        raise SystemExit(f"{path} has no {BEGIN!r} … {END!r} block")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(f"{head}{BEGIN}\n{render_markdown()}{END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":  # pragma: no cover - a developer's tool
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write_readme(Path(sys.argv[2]))
+    else:
+        sys.stdout.write(render_markdown())
