@@ -564,7 +564,8 @@ async def call_county(
     if lead_unit:
         co_units = [u for u in units if u != lead_unit]
         call = make_event(WhistleBlown, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=WhistleBlownData(
-            call_id=call_id, township=township, township_name=ctx.unit_name(township), lead_unit=lead_unit, co_units=co_units,
+            call_id=call_id, township=township, township_name=ctx.unit_name(township), lead_unit=lead_unit,
+            lead_unit_name=ctx.unit_name(lead_unit), co_units=co_units,
             reason=reason, respond_within_minutes=respond_within_minutes,
         ))  # fmt: skip
         plan = [(lead_unit, "lead"), *((u, "co") for u in co_units)]

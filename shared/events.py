@@ -283,6 +283,7 @@ class WhistleBlownData(_Model):
     township: str
     township_name: str | None = Field(default=None, description="the whistling township's name in the org directory")
     lead_unit: str
+    lead_unit_name: str | None = Field(default=None, description="the lead unit's name in the org directory")
     co_units: list[str] = Field(default_factory=list)
     reason: str
     respond_within_minutes: int = 30

@@ -106,6 +106,7 @@ async def test_the_calling_township_sees_every_order_of_its_case_a_department_on
     # The departments called hear it from 通挽镇 by name, not by its code.
     [blown] = await events_of(topic, case_id, 1, types=("case.whistle_blown",))
     assert (blown.payload.township, blown.payload.township_name) == ("LB-XC-TW", "通挽镇")
+    assert (blown.payload.lead_unit, blown.payload.lead_unit_name) == ("LB-XC-JTJ", "忻城县交通运输局")
 
 
 async def test_a_county_call_names_the_calling_township(dispatch, topic):
