@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-quick bench schema install clean chromium
+.PHONY: run test test-quick test-dates bench schema install clean chromium faketime
 
 # Install (again) whenever the dependency list changes.
 $(STAMP): pyproject.toml
@@ -38,6 +38,22 @@ test: $(STAMP) chromium
 ## The quick tests only (no slow end-to-end or fault tests).
 test-quick: $(STAMP)
 	@$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+## libfaketime (Debian's faketime) for test-dates.
+faketime:
+	@if command -v faketime >/dev/null 2>&1; then :; else \
+		echo "installing Debian's faketime for the dated test runs (apt-get) …"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq faketime >/dev/null \
+			|| { echo "could not install faketime; make test-dates cannot run"; exit 1; }; \
+	fi
+
+## The quick tests of sla, notify, scoring, dispatch and the working-day calendar with the
+## machine's clock moved (libfaketime, offsets from the real now: tests/dates.py) to 10 Feb
+## of the first year chinese-calendar does not cover and to 31 Dec 23:30 Beijing this year.
+DATED_TESTS := sla notify scoring dispatch shared/tests/test_workdays.py tests/test_dates.py
+test-dates: $(STAMP) faketime
+	@$(BIN)/python -m tests.dates -- -q -p no:cacheprovider -m "not slow" $(DATED_TESTS)
 
 ## Benchmarks: baselines and service figures, written to BENCHMARKS.md.
 bench: $(STAMP)

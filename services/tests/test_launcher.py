@@ -39,12 +39,19 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> 
     raise AssertionError(f"no {needle!r} within {timeout}s:\n" + "".join(lines))
 
 
+def _own_ports(tmp_path: Path) -> dict[str, str]:
+    """The environment for a launcher of the test's own: embedded servers, a free port for every
+    service and server, its own run directory (never a developer's `make run` or `.run`)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"))}
+    env.update({f"{s.prefix}PORT": str(free_port()) for s in SERVICES})
+    env.update({"POSTGRES_PORT": str(free_port()), "KAFKA_PORT": str(free_port()), "JIESU_RUN_DIR": str(tmp_path / "run")})
+    return env
+
+
 @pytest.mark.slow
 def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
-    ports = {s.name: free_port() for s in SERVICES}
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"))}
-    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    env.update({"POSTGRES_PORT": str(free_port()), "KAFKA_PORT": str(free_port()), "JIESU_RUN_DIR": str(tmp_path / "run")})
+    env = _own_ports(tmp_path)
+    ports = {s.name: int(env[f"{s.prefix}PORT"]) for s in SERVICES}
     # Its own process group, so that even a launcher that dies takes its services with it.
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -91,14 +98,17 @@ def _stop_everything(proc: subprocess.Popen[str]) -> None:
     proc.wait(10)
 
 
-def test_a_busy_port_is_named_with_the_variable_to_change():
+def test_a_busy_port_is_named_with_the_variable_to_change(tmp_path):
     import socket
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {**os.environ, "DISPATCH_PORT": str(port)}
+        # Every other port is one of our own choosing: the defaults (8001–8008, 8090) are taken
+        # whenever a developer has `make run` up, and the launcher names the first busy one.
+        env = _own_ports(tmp_path)
+        env["DISPATCH_PORT"] = str(port)
         result = subprocess.run(
             [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
         )

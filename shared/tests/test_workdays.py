@@ -1,11 +1,11 @@
 """Working-day deadlines across holidays, 调休 and into a year the package does not know."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.workdays import HolidayTable, WorkingCalendar
+from shared.workdays import DAY, HolidayTable, WorkingCalendar
 
 BJ = ZoneInfo("Asia/Shanghai")
 
@@ -42,18 +42,58 @@ def test_half_a_working_day_for_dispatch():
     assert WorkingCalendar().add_working_days(bj(2026, 11, 20, 20), 0.5).due_at == bj(2026, 11, 23, 8)
 
 
-def test_crossing_into_2027_without_a_table_counts_weekends_only_and_says_so():
-    deadline = WorkingCalendar().add_working_days(bj(2026, 12, 30, 10), 5)
-    # 30 Dec (14 h), 31 Dec, Fri 1 Jan 2027 (unknown: treated as a working day), 4, 5 Jan, 6 Jan 10 h.
-    assert deadline.due_at == bj(2027, 1, 6, 10)
-    assert deadline.warnings == ("no holiday table for 2027: counted weekends only; load the year's schedule",)
+# Years the package will not know for decades, so that these tests do not break the day a
+# new release of chinese-calendar learns next year's schedule. 30 Dec 2099 is a Wednesday and
+# 1 Jan 2100 a Friday. The year before is "known" through a loaded table, as the package's
+# last year would be.
+KNOWN_2099 = HolidayTable.parse({"year": 2099, "holidays": [], "workdays": []})
 
 
-def test_crossing_into_2027_with_the_loaded_schedule():
-    table = HolidayTable.parse({"year": 2027, "holidays": ["2027-01-01"], "workdays": []})
-    deadline = WorkingCalendar([table]).add_working_days(bj(2026, 12, 30, 10), 5)
-    assert deadline.due_at == bj(2027, 1, 7, 10)
+def test_crossing_into_a_year_without_a_table_counts_weekends_only_and_says_so():
+    calendar = WorkingCalendar([KNOWN_2099])
+    assert calendar.source(bj(2100, 1, 1).date()) == "weekends"
+    deadline = calendar.add_working_days(bj(2099, 12, 30, 10), 5)
+    # 30 Dec (14 h), 31 Dec, Fri 1 Jan 2100 (unknown: treated as a working day), 4, 5 Jan, 6 Jan 10 h.
+    assert deadline.due_at == bj(2100, 1, 6, 10)
+    assert deadline.warnings == ("no holiday table for 2100: counted weekends only; load the year's schedule",)
+
+
+def test_crossing_into_a_year_with_the_loaded_schedule():
+    table = HolidayTable.parse({"year": 2100, "holidays": ["2100-01-01"], "workdays": []})
+    deadline = WorkingCalendar([KNOWN_2099, table]).add_working_days(bj(2099, 12, 30, 10), 5)
+    assert deadline.due_at == bj(2100, 1, 7, 10)
     assert deadline.warnings == ()
+
+
+def first_unknown_year() -> int:
+    """The first year after the package's last: the one whose holidays nobody has loaded yet."""
+    year = 2004  # the package's first
+    while WorkingCalendar().source(date(year, 6, 1)) == "package":
+        year += 1
+    return year
+
+
+def test_spring_festival_of_a_year_the_package_does_not_know_is_guessed_aloud_until_its_table_is_loaded():
+    # Spring Festival (春节) of the year after the package's last is counted as working days —
+    # the schedule is not published until the winter before — and every deadline that counted
+    # it says so, so the board shows the guess until an administrator loads the year's table.
+    year = first_unknown_year()
+    festival = [date(year, 2, 10) + DAY * n for n in range(7)]
+    start = bj(year, 2, 10, 10)
+    calendar = WorkingCalendar()
+    assert [calendar.source(d) for d in festival] == ["weekends"] * 7
+    assert [calendar.is_workday(d) for d in festival] == [d.weekday() < 5 for d in festival]
+    guessed = calendar.add_working_days(start, 1)
+    assert guessed.warnings == (f"no holiday table for {year}: counted weekends only; load the year's schedule",)
+    assert guessed.due_at < bj(year, 2, 17)
+
+    # The (hypothetical) table: 10–16 Feb off. The day counts from the first working day after.
+    table = HolidayTable.parse({"year": year, "holidays": [d.isoformat() for d in festival], "workdays": []})
+    loaded = calendar.with_table(table).add_working_days(start, 1)
+    back = date(year, 2, 17)
+    while back.weekday() >= 5:
+        back += DAY
+    assert loaded.due_at == bj(year, back.month, back.day) + DAY and loaded.warnings == ()
 
 
 def test_a_loaded_table_overrides_the_package():

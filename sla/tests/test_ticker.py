@@ -37,47 +37,62 @@ async def test_each_threshold_fires_once_with_two_replicas(infra: Infra):
     twin = settings.model_copy(update={"port": free_port()})
     # Orders dispatched on Mon 23 Nov 2026 16:00: resolve due Mon 30 Nov 16:00 (5 working days).
     cases = [unique("case") for _ in range(8)]
-    async with running(create_app(settings), settings) as one, running(create_app(twin), twin) as two:
-        await publish(infra.bootstrap_servers, settings.kafka_topic, *[e for c in cases for e in (dispatched(c, bj(2026, 11, 23, 16)), signed(c, bj(2026, 11, 23, 16, 20)))])
+    async with running(create_app(settings), settings) as one:
+        # Pin the shared now before any clock exists and before the second replica starts: a
+        # ticker that ran on the real clock once the dates below are past would fire every
+        # threshold at once (urge-4 and beyond) instead of one step at a time.
+        pinned = await one.client.post("/api/v1/admin/time", json={"now": bj(2026, 11, 23, 16, 30).isoformat()}, headers=ADMIN)
+        assert pinned.status_code == 200
+        offset = pinned.json()["offset_seconds"]
+        async with running(create_app(twin), twin) as two:
+            # The second replica's ticker reads the offset from the database before its first tick.
+            seen = (await two.client.get("/api/v1/admin/time", headers=ADMIN)).json()
+            assert seen["offset_seconds"] == offset, seen
+            await _fire_each_threshold_once(infra, settings, one, two, cases)
 
-        async def all_clocks():
-            counts = [len((await one.client.get(f"/api/v1/cases/{c}/clocks", headers=AUDITOR)).json().get("clocks", [])) for c in cases]
-            return all(n == 4 for n in counts)
 
-        await eventually(all_clocks, what="clocks of every case")
-        async with TopicReader(infra.bootstrap_servers, settings.kafka_topic) as reader:
+async def _fire_each_threshold_once(infra: Infra, settings, one, two, cases: list[str]) -> None:
+    """Dispatch and sign the cases, then move the shared now step by step, alternating replicas."""
+    await publish(infra.bootstrap_servers, settings.kafka_topic, *[e for c in cases for e in (dispatched(c, bj(2026, 11, 23, 16)), signed(c, bj(2026, 11, 23, 16, 20)))])
 
-            async def resolve_signals(name):
-                events = [e for e in await reader.events(types=SLA_EVENTS) if ":resolve:" in (e.payload.clock_id or "")]
-                hits = [e for e in events if threshold(e) == name]
-                return hits if len(hits) >= len(cases) else None
+    async def all_clocks():
+        counts = [len((await one.client.get(f"/api/v1/cases/{c}/clocks", headers=AUDITOR)).json().get("clocks", [])) for c in cases]
+        return all(n == 4 for n in counts)
 
-            # Each step moves the shared now on one replica or the other; both tickers claim.
-            steps = [
-                (one, bj(2026, 11, 27, 16, 30), "yellow"),  # 1 working day before the due time
-                (two, bj(2026, 11, 30, 16, 30), "red"),
-                (one, bj(2026, 12, 1, 16, 30), "urge-1"),  # 催办 each working day overdue
-                (two, bj(2026, 12, 3, 16, 30), "escalate:overdue"),  # 督办 at due + 3 working days
-            ]
-            for service, when, name in steps:
-                moved = await service.client.post("/api/v1/admin/time", json={"now": when.isoformat()}, headers=ADMIN)
-                assert moved.status_code == 200
-                await eventually(lambda: resolve_signals(name), timeout=30, what=f"{name} on every resolve clock")
-            # Give both tickers a few more rounds in which a double firing would show.
-            await asyncio.sleep(1.5)
-            events = await reader.events(types=SLA_EVENTS)
+    await eventually(all_clocks, what="clocks of every case")
+    async with TopicReader(infra.bootstrap_servers, settings.kafka_topic) as reader:
 
-        per_clock = Counter((e.payload.clock_id, threshold(e)) for e in events)
-        assert per_clock and max(per_clock.values()) == 1, [k for k, n in per_clock.items() if n > 1]
-        for case in cases:
-            fired = sorted(t for (clock, t) in per_clock if clock.startswith(f"{case}:resolve:"))
-            assert fired == sorted(["yellow", "red", "urge-1", "urge-2", "urge-3", "escalate:overdue"])
-        body = (await two.client.get(f"/api/v1/cases/{cases[0]}/clocks", headers=AUDITOR)).json()
-        resolve = next(c for c in body["clocks"] if c["name"] == "resolve")
-        assert resolve["state"] == "breached" and resolve["overdue"] and resolve["remaining_text"].startswith("超期 3 个工作日")
-        board = (await one.client.get("/api/v1/board", headers=AUDITOR)).json()
-        # Per case: resolve, first contact and the return window are past due (sign was signed).
-        assert board["units"] == [{"unit": "LB-XC-ZJJ", "yellow": 0, "red": 3 * len(cases)}]
+        async def resolve_signals(name):
+            events = [e for e in await reader.events(types=SLA_EVENTS) if ":resolve:" in (e.payload.clock_id or "")]
+            hits = [e for e in events if threshold(e) == name]
+            return hits if len(hits) >= len(cases) else None
+
+        # Each step moves the shared now on one replica or the other; both tickers claim.
+        steps = [
+            (one, bj(2026, 11, 27, 16, 30), "yellow"),  # 1 working day before the due time
+            (two, bj(2026, 11, 30, 16, 30), "red"),
+            (one, bj(2026, 12, 1, 16, 30), "urge-1"),  # 催办 each working day overdue
+            (two, bj(2026, 12, 3, 16, 30), "escalate:overdue"),  # 督办 at due + 3 working days
+        ]
+        for service, when, name in steps:
+            moved = await service.client.post("/api/v1/admin/time", json={"now": when.isoformat()}, headers=ADMIN)
+            assert moved.status_code == 200
+            await eventually(lambda: resolve_signals(name), timeout=30, what=f"{name} on every resolve clock")
+        # Give both tickers a few more rounds in which a double firing would show.
+        await asyncio.sleep(1.5)
+        events = await reader.events(types=SLA_EVENTS)
+
+    per_clock = Counter((e.payload.clock_id, threshold(e)) for e in events)
+    assert per_clock and max(per_clock.values()) == 1, [k for k, n in per_clock.items() if n > 1]
+    for case in cases:
+        fired = sorted(t for (clock, t) in per_clock if clock.startswith(f"{case}:resolve:"))
+        assert fired == sorted(["yellow", "red", "urge-1", "urge-2", "urge-3", "escalate:overdue"])
+    body = (await two.client.get(f"/api/v1/cases/{cases[0]}/clocks", headers=AUDITOR)).json()
+    resolve = next(c for c in body["clocks"] if c["name"] == "resolve")
+    assert resolve["state"] == "breached" and resolve["overdue"] and resolve["remaining_text"].startswith("超期 3 个工作日")
+    board = (await one.client.get("/api/v1/board", headers=AUDITOR)).json()
+    # Per case: resolve, first contact and the return window are past due (sign was signed).
+    assert board["units"] == [{"unit": "LB-XC-ZJJ", "yellow": 0, "red": 3 * len(cases)}]
 
 
 @pytest.mark.slow
