@@ -51,7 +51,8 @@ faketime:
 ## The quick tests of sla, notify, scoring, dispatch and the working-day calendar with the
 ## machine's clock moved (libfaketime, offsets from the real now: tests/dates.py) to 10 Feb
 ## of the first year chinese-calendar does not cover and to 31 Dec 23:30 Beijing this year.
-DATED_TESTS := sla notify scoring dispatch shared/tests/test_workdays.py tests/test_dates.py
+DATED_TESTS := sla notify scoring dispatch shared/tests/test_workdays.py tests/test_dates.py \
+               tests/test_callback_due.py tests/test_order_deadlines.py
 test-dates: $(STAMP) faketime
 	@$(BIN)/python -m tests.dates -- -q -p no:cacheprovider -m "not slow" $(DATED_TESTS)
 
