@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -14,6 +13,7 @@ from dispatch.service import DispatchContext
 from shared.scope import CENTRE_ROLES, CaseScope, may_see_case, may_see_unit, require_role
 from shared.actors import ActorDep
 from shared.events import Actor, ResolutionClass, Role, utcnow
+from shared.edge import IsoDateTime
 from shared.http import require_json
 from shared.paging import decode_cursor, encode_cursor
 from shared.problems import Problem
@@ -299,7 +299,7 @@ async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDe
 
 
 @router.get("/public/closed", summary="公示: closed cases with their public summary (personal data masked)")
-async def public_closed(uow: UowDep, before: datetime | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+async def public_closed(uow: UowDep, before: IsoDateTime | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
     async with uow:
         rows = await repository.closed_cases(uow.session, limit=limit, before=before)
     return {"items": [{"tracking_no": r.tracking_no, "summary": r.public_summary, "township": r.township,

@@ -32,7 +32,9 @@ from shared.events import (
     make_event,
 )
 from shared.actors import ActorDep, actor_of
+from shared.edge import IsoDateTime
 from shared.http import require_json
+from shared.openapi import RATE_LIMITED
 from shared.problems import Problem
 from shared.scope import CENTRE_ROLES, CaseScope, list_scope, may_see_case, not_found_unless, require_role
 from shared.paging import decode_cursor, encode_cursor
@@ -177,7 +179,7 @@ def _created(filed: Filed) -> AppealCreated:
 
 
 @router.post(
-    "/appeals", status_code=201, response_model=AppealCreated, dependencies=[JsonBody],
+    "/appeals", status_code=201, response_model=AppealCreated, dependencies=[JsonBody], responses=RATE_LIMITED,
     summary="File an appeal (诉求)",
     description="Retries with the same `Idempotency-Key` return the original answer; the same key with another body is a 409.",
 )
@@ -319,7 +321,7 @@ async def staff_cases(
     actor: ActorDep,
     status: Annotated[str | None, Query(max_length=24, pattern=r"^[a-z_]+$")] = None,
     township: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
+    since: IsoDateTime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
