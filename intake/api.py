@@ -179,7 +179,8 @@ def _created(filed: Filed) -> AppealCreated:
 
 
 @router.post(
-    "/appeals", status_code=201, response_model=AppealCreated, dependencies=[JsonBody], responses=RATE_LIMITED,
+    "/appeals", status_code=201, response_model=AppealCreated, dependencies=[JsonBody],
+    responses={**RATE_LIMITED, 403: {"description": "a grid worker's report (`reporter_id`) filed signed in as someone else"}},
     summary="File an appeal (诉求)",
     description="Retries with the same `Idempotency-Key` return the original answer; the same key with another body is a 409.",
 )

@@ -8,7 +8,8 @@ Which statuses an operation documents is read from the route itself, once for ev
 - 400, 401, 403, 404: a route behind an identity check (400 is an unknown role or a cursor
   or ``If-Match`` this API never gave out; 401 no or a bad sign-in; 403 a role or scope that
   may not; 404 what the caller may not see, answered like what does not exist);
-- 404: a path parameter names something;  400: a ``cursor`` parameter;
+- 404: a path parameter names something;  400: a ``cursor`` parameter;  412: an ``If-Match``
+  header (a stale version);  403: a one-time ``token`` that is the credential;
 - 400, 413 and 422 for a body, 415 where the body must be JSON (``require_json``) or is an upload;
 - 409: an action (POST, PUT, PATCH, DELETE) that can meet a state that does not allow it;
 - anything the route declares itself with ``responses=`` (429 where it is rate-limited).
@@ -49,7 +50,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "description": "validation: each field with what is wrong",
             "items": {
                 "type": "object",
-                "required": ["field", "in", "message"],
+                "required": ["field", "message"],
                 "properties": {
                     "field": {"type": "string"},
                     "in": {"type": "string", "description": "path, query, header or body"},
@@ -114,6 +115,10 @@ def error_statuses(route: APIRoute, method: str) -> set[int]:
         statuses.add(404)
     if any(p.alias == "cursor" for p in query_params):
         statuses.add(400)
+    if any(p.alias.lower() == "if-match" for p in header_params):
+        statuses.add(412)  # the version read is no longer the current one
+    if _carries_token(route, query_params):
+        statuses.add(403)  # a one-time link's token is the credential: a wrong one is refused
     if has_body:
         statuses |= {400, 413, 422}
         if "require_json" in deps or _is_upload(route):
@@ -121,6 +126,13 @@ def error_statuses(route: APIRoute, method: str) -> set[int]:
     if method in ACTIONS:
         statuses.add(409)
     return statuses
+
+
+def _carries_token(route: APIRoute, query_params: list[Any]) -> bool:
+    if any(p.alias == "token" for p in query_params):
+        return True
+    model = route.body_field.field_info.annotation if route.body_field else None
+    return "token" in getattr(model, "model_fields", {})
 
 
 def _is_upload(route: APIRoute) -> bool:
