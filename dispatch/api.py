@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -15,6 +14,7 @@ from shared.privacy import redact_for_public
 from shared.scope import CENTRE_ROLES, CaseScope, may_open_contact, may_see_case, may_see_unit, require_role
 from shared.actors import ActorDep
 from shared.events import Actor, ResolutionClass, Role, utcnow
+from shared.edge import IsoDateTime
 from shared.http import require_json
 from shared.paging import decode_cursor, encode_cursor
 from shared.permissions import permit
@@ -301,7 +301,7 @@ async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDe
 
 
 @router.get("/public/closed", summary="公示: closed cases with their public summary (personal data masked)")
-async def public_closed(uow: UowDep, before: datetime | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+async def public_closed(uow: UowDep, before: IsoDateTime | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
     async with uow:
         rows = await repository.closed_cases(uow.session, limit=limit, before=before)
     # Masked again as it is read: the one rule, also for summaries stored before it was.

@@ -33,8 +33,10 @@ from shared.events import (
     make_event,
 )
 from shared.actors import ActorDep, actor_of
+from shared.edge import IsoDateTime
 from shared.http import require_json
 from shared.permissions import permit
+from shared.openapi import RATE_LIMITED
 from shared.problems import Problem
 from shared.privacy import redact_for_public, round_coordinate
 from shared.scope import CaseScope, area_of, list_scope, may_open_contact, may_see_case, not_found_unless, placement_problem
@@ -181,6 +183,7 @@ def _created(filed: Filed) -> AppealCreated:
 
 @router.post(
     "/appeals", status_code=201, response_model=AppealCreated, dependencies=[JsonBody],
+    responses={**RATE_LIMITED, 403: {"description": "a grid worker's report (`reporter_id`) filed signed in as someone else"}},
     summary="File an appeal (诉求)",
     description="Retries with the same `Idempotency-Key` return the original answer; the same key with another body is a 409.",
 )
@@ -343,7 +346,7 @@ async def staff_cases(
     actor: ActorDep,
     status: Annotated[str | None, Query(max_length=24, pattern=r"^[a-z_]+$")] = None,
     township: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
+    since: IsoDateTime | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:

@@ -32,8 +32,10 @@ from intake.classify import SUBJECT_CLASSES
 from intake.domain import PHONE_PATTERN
 from intake.service import AppealInput, citizen_actor, file_appeal
 from shared.db import UnitOfWork
+from shared.edge import IsoDateTime
 from shared.events import Channel
 from shared.privacy import redact_for_public, round_coordinate
+from shared.openapi import RATE_LIMITED
 from shared.ratelimit import retry_after_header
 from shared.service import UowDep
 
@@ -157,7 +159,7 @@ async def service_definition(code: str, fmt: Format) -> Response:
     return Response(b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(top, encoding="utf-8"), media_type="text/xml; charset=utf-8")
 
 
-@router.post("/requests.{fmt}", summary="Create a service request (form-encoded, as the spec says)")
+@router.post("/requests.{fmt}", status_code=201, responses=RATE_LIMITED, summary="Create a service request (form-encoded, as the spec says)")
 async def create_request(
     fmt: Format,
     request: Request,
@@ -239,8 +241,8 @@ async def list_requests(
     ctx: ContextDep,
     service_request_id: str | None = Query(None, max_length=2000),
     service_code: str | None = Query(None, max_length=64),
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: IsoDateTime | None = None,
+    end_date: IsoDateTime | None = None,
     status: Literal["open", "closed"] | None = None,
 ) -> Response:
     ids = [i for i in (service_request_id or "").split(",") if i] or None

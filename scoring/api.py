@@ -14,6 +14,7 @@ from scoring import schedule, service
 from scoring.bulletin import render_csv, render_html
 from scoring.context import ContextDep
 from scoring.periods import Period, custom, local_date, period_of
+from shared.edge import IsoDate, IsoMonth
 from shared.http import PG_INT_MAX
 from shared.actors import ActorDep
 from shared.case_status import require_visible_case
@@ -68,9 +69,9 @@ def require_code_reader(org: OrgDirectory, actor: Actor, code: str) -> None:
 
 VersionQ = Annotated[int | None, Query(ge=1, le=PG_INT_MAX, description="a version; default: the current one")]
 PeriodQ = Annotated[str, Query(description="day | week | month | quarter | custom")]
-DateQ = Annotated[date | None, Query(description="a day inside the period (Beijing); default today")]
-FromQ = Annotated[date | None, Query(alias="from", description="custom period: first day")]
-ToQ = Annotated[date | None, Query(alias="to", description="custom period: last day (inclusive)")]
+DateQ = Annotated[IsoDate | None, Query(description="a day inside the period (Beijing); default today")]
+FromQ = Annotated[IsoDate | None, Query(alias="from", description="custom period: first day")]
+ToQ = Annotated[IsoDate | None, Query(alias="to", description="custom period: last day (inclusive)")]
 
 
 # ------------------------------------------------------------------ rates
@@ -98,7 +99,7 @@ async def scores(
 class PublishBody(BaseModel):
     county: str
     period: Literal["week", "month", "quarter"] = "month"
-    day: date | None = Field(default=None, alias="date", description="a day inside the period; default today")
+    day: IsoDate | None = Field(default=None, alias="date", description="a day inside the period; default today")
 
 
 @router.post("/scores/publish", status_code=201, summary="Publish a county's scores for a period (with the current weights)", dependencies=[permit("scoring.publish")])
@@ -211,7 +212,7 @@ async def post_grid_points(body: GridPointsBody, actor: ActorDep, uow: UowDep) -
 @router.get("/grid/scores", summary="Grid workers' monthly scores, ranked in their township and county")
 async def grid_scores(
     uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep,
-    month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    month: Annotated[IsoMonth | None, Query(description="YYYY-MM; default this month")] = None,
     county: str | None = None, township: str | None = None, points_version: VersionQ = None,
 ) -> dict:
     if actor.role is not Role.auditor:  # everyone else: a ranking of their own county
@@ -219,10 +220,7 @@ async def grid_scores(
         require_county_reader(runtime.org, actor, county or "")
         if township:
             require_code_reader(runtime.org, actor, township)
-    try:
-        day = date(int(month[:4]), int(month[5:]), 1) if month else local_date(context.clock.now())
-    except ValueError:
-        raise Problem(422, "month must be YYYY-MM, a real month", slug="validation", field="month") from None
+    day = month or local_date(context.clock.now())
     return await service.grid_ranking(uow, period_of("month", day), county, township, points_version)
 
 

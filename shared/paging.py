@@ -7,6 +7,7 @@ import base64
 import binascii
 from datetime import datetime
 
+from shared.edge import datetime_in_range
 from shared.problems import Problem
 
 
@@ -20,6 +21,8 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         at, key = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), key
+        if "\x00" in key:  # no id we give out holds one; PostgreSQL text could not take it
+            raise ValueError("NUL in cursor")
+        return datetime_in_range(datetime.fromisoformat(at)), key
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise Problem(400, "cursor is not one this API gave out", slug="bad-cursor", field="cursor") from None

@@ -4,7 +4,8 @@ A service declares a ``ServiceSpec`` (its name, settings class, routes, event ha
 migrations) and gets: a FastAPI app whose lifespan creates the database if missing,
 migrates it, makes sure the topics exist, starts the outbox relay and the consumer, and on
 shutdown finishes in-flight handlers and flushes the relay; ``/health``, ``/ready`` and
-``/metrics``; problem+json errors; JSON logs.
+``/metrics``; problem+json errors, documented per operation in the OpenAPI; no NUL in a
+path, query or form value; JSON logs.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from shared.auth import TokenVerifier, headers_mode_problem, load_auth_settings
 from shared.bus import TopicSpec, dlq_topic, ensure_epoch
 from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.db import UnitOfWork, create_engine, session_factory
+from shared.edge import refuse_nul
 from shared.events import EventBase
 from shared.http import BodySizeLimit, SecurityHeaders
 from shared.logs import configure_logging
+from shared.openapi import install_error_docs
 from shared.migrate import ensure_database, migrate
 from shared import metrics
 from shared.orgdata import OrgDirectory, load_org
@@ -212,6 +215,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         description=spec.description,
         version="1.0",
         lifespan=lifespan,
+        # Before any route's own code: no NUL in a path, query or form value (shared.edge).
+        dependencies=[Depends(refuse_nul)],
     )
     app.state.spec = spec
     app.state.settings = settings
@@ -225,6 +230,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         raise SystemExit(f"{spec.name}: {refusal}")
     app.state.token_verifier = TokenVerifier.from_settings(auth) if auth.mode == "jwt" else None
     install_problem_handlers(app)
+    install_error_docs(app)
     if settings.cors_origins:
         # Only the configured origins (the console, the mini-program's web view); none by default.
         app.add_middleware(

@@ -28,6 +28,7 @@ JsonBody = Depends(require_json)
 CODE = r"^[A-Z0-9]+(-[A-Z0-9]+)*$"
 UnitCode = Annotated[str, Path(pattern=CODE, max_length=64, description="unit code, e.g. LB-XC-ZJJ")]
 UserId = Annotated[str, Path(min_length=1, max_length=128)]
+CREATED: dict[int | str, dict] = {201: {"description": "created: there was none by this code"}}
 IfMatch = Annotated[str | None, Header(description="the version you read (ETag); a stale one is refused with 412")]
 
 
@@ -175,7 +176,7 @@ async def unit_children(ctx: ContextDep, uow: UowDep, code: UnitCode) -> dict[st
     return {"version": current.version, "items": [_json(u) for u in current.org.children(code)]}
 
 
-@router.put("/units/{code}", summary="Create or replace a unit", dependencies=[permit("directory.unit_put"), JsonBody], status_code=200)
+@router.put("/units/{code}", summary="Create or replace a unit", dependencies=[permit("directory.unit_put"), JsonBody], status_code=200, responses=CREATED)
 async def put_unit(
     ctx: ContextDep, uow: UowDep, actor: ActorDep, code: UnitCode, body: UnitIn, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:
@@ -208,7 +209,7 @@ async def get_user(ctx: ContextDep, uow: UowDep, user_id: UserId, actor: ActorDe
     return {"version": current.version, "user": _json(user)}
 
 
-@router.put("/users/{user_id}", summary="Create or replace a user", dependencies=[permit("directory.user_put"), JsonBody], status_code=200)
+@router.put("/users/{user_id}", summary="Create or replace a user", dependencies=[permit("directory.user_put"), JsonBody], status_code=200, responses=CREATED)
 async def put_user(
     ctx: ContextDep, uow: UowDep, actor: ActorDep, user_id: UserId, body: UserIn, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:
