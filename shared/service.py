@@ -232,13 +232,13 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"], max_age=600,
         )
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=spec.body_limits(settings) if spec.body_limits else None
     )
     app.add_middleware(
         BodyReadTimeout, timeout=settings.body_read_timeout_seconds, min_rate=settings.body_min_bytes_per_second
     )
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: on the guards' own answers too
     app.include_router(_ops_router())
     app.include_router(spec.router)
     for router in spec.extra_routers:

@@ -106,6 +106,7 @@ async def test_an_oversized_chunked_body_is_413_like_a_declared_one(intake):
     )
     assert streamed.status_code == 413, streamed.text
     assert streamed.headers["content-type"] == "application/problem+json"
+    assert streamed.headers["x-content-type-options"] == "nosniff" and streamed.headers["cache-control"] == "no-store"
     assert streamed.json()["detail"] == f"request body over {LIMIT} bytes"
 
     declared = await intake.client.post(
