@@ -19,6 +19,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared.problems import MEDIA_TYPE, PROBLEM_BASE
+from shared.settings import ServiceSettings
 
 # Longer than the idle timeout of whatever keeps connections open to us (load balancers use
 # 60 s): with uvicorn's 5 s, a client reusing a connection just as the server closes it gets
@@ -113,6 +114,12 @@ def guarded_protocol(header_timeout: float, drain_timeout: float) -> type[Guarde
     )
 
 
+def _setting(settings: Any, name: str) -> Any:
+    """``settings.<name>``, or ServiceSettings' default for apps with settings of their own
+    (the issuer, the console and the receiver do not derive from ServiceSettings)."""
+    return getattr(settings, name, ServiceSettings.model_fields[name].default)
+
+
 def server_config(app: Any, settings: Any, **overrides: Any) -> uvicorn.Config:
     """The uvicorn configuration every service runs with (``serve`` and the tests' ``running``)."""
     options: dict[str, Any] = {
@@ -120,9 +127,11 @@ def server_config(app: Any, settings: Any, **overrides: Any) -> uvicorn.Config:
         "port": settings.port,
         "log_config": None,
         "access_log": False,
-        "http": guarded_protocol(settings.header_read_timeout_seconds, settings.body_read_timeout_seconds),
+        "http": guarded_protocol(
+            _setting(settings, "header_read_timeout_seconds"), _setting(settings, "body_read_timeout_seconds")
+        ),
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
-        "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
+        "timeout_graceful_shutdown": int(_setting(settings, "shutdown_grace_seconds")),
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
