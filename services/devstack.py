@@ -257,6 +257,9 @@ class EmbeddedPostgres:
             cwd="/",
             env=_child_env(),
             check=False,
+            # Its own session: a signal to the launcher's process group (Ctrl-C, a second
+            # SIGTERM while stopping) must not kill pg_ctl half-way through a start or stop.
+            start_new_session=True,
             **as_user,  # type: ignore[arg-type]
         )
         if check and result.returncode != 0:

@@ -3,7 +3,9 @@
 Starts the embedded PostgreSQL (data kept under ``.run/``) and the Tansu Kafka-protocol
 broker — unless ``DATABASE_URL`` / ``KAFKA_BOOTSTRAP_SERVERS`` point at real servers —
 then every service as its own process, waits for each to be ready, files the demo
-appeals and prints where to look. Ctrl-C stops everything it started, by pid.
+appeals and prints where to look. Ctrl-C or SIGTERM stops everything it started, by pid;
+once stopping, further signals (make and the sender both signal the process group) are
+only counted, so the stop always finishes — services first, then the broker and PostgreSQL.
 
 Replicas: ``<SERVICE>_REPLICAS=N`` starts N processes of a service sharing its consumer
 group; replica k (from 0) listens on the service's port + 100·k.
@@ -78,6 +80,10 @@ class Launcher:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.postgres = None
         self.broker = None
+        # Set by the first SIGINT/SIGTERM (or when stopping for another reason): from then on
+        # a signal is only counted, never raised into the middle of stop().
+        self.stopping = False
+        self.signals_while_stopping = 0
 
     # -- infrastructure ---------------------------------------------------------------
 
@@ -90,6 +96,7 @@ class Launcher:
             say(f"starting embedded PostgreSQL on 127.0.0.1:{port} (data in .run/postgres)")
             self.postgres = EmbeddedPostgres(RUN_DIR / "postgres", port, log_path=LOG_DIR / "postgres.log")
             self.postgres.start()
+            say(f"PostgreSQL running (pid {self.postgres.pid})")
             database_url = self.postgres.url
         else:
             say("using the PostgreSQL server in DATABASE_URL")
@@ -99,6 +106,7 @@ class Launcher:
             say(f"starting the embedded Kafka-protocol broker (Tansu, in memory) on 127.0.0.1:{port}")
             self.broker = TansuBroker(port, log_path=LOG_DIR / "broker.log")
             self.broker.start()
+            say(f"broker running (pid {self.broker.pid})")
             bootstrap = self.broker.bootstrap_servers
         else:
             say(f"using the Kafka brokers in KAFKA_BOOTSTRAP_SERVERS ({bootstrap})")
@@ -150,6 +158,7 @@ class Launcher:
             proc = subprocess.Popen([sys.executable, "-m", service.module], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             log.close()
             self.children.append((name, proc))
+            say(f"  started {name} on port {port} (pid {proc.pid})")
 
     def wait_ready(self, plan: list[tuple[ServiceDef, int, int]], timeout: float = 120) -> None:
         pending = {f"{s.name}:{port}": port for s, _, port in plan}
@@ -181,6 +190,9 @@ class Launcher:
         return tracking
 
     def stop(self) -> None:
+        """Stop every service (SIGTERM, then SIGKILL after 20 s), then the broker and
+        PostgreSQL — each step even if an earlier one failed."""
+        self.stopping = True
         for name, proc in reversed(self.children):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -190,14 +202,20 @@ class Launcher:
             except subprocess.TimeoutExpired:
                 say(f"{name} did not stop in 20 s; killing it")
                 proc.kill()
-        if self.broker is not None:
-            self.broker.stop()
-        if self.postgres is not None:
-            self.postgres.stop()
+                proc.wait()
+        # The services are gone before their broker and database: none loses them mid-shutdown.
+        for what, server in (("the broker", self.broker), ("PostgreSQL", self.postgres)):
+            if server is None:
+                continue
+            try:
+                server.stop()
+            except Exception as exc:  # noqa: BLE001 - the next one must still be stopped
+                say(f"could not stop {what}: {exc}")
 
     def run(self) -> int:
         # SIGTERM anywhere (even during start-up) stops what was started, like Ctrl-C.
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
         plan = self.plan()
         self.check_ports(plan)
         try:
@@ -211,9 +229,22 @@ class Launcher:
         except KeyboardInterrupt:
             return 0
         finally:
+            self.stopping = True  # (already set if a signal brought us here)
             say("stopping …")
             self.stop()
-            say("stopped.")
+            again = f" ({self.signals_while_stopping} more signals while stopping, ignored)" if self.signals_while_stopping else ""
+            say(f"stopped.{again}")
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        """The first SIGINT/SIGTERM interrupts whatever runs (start-up or supervise); any later
+        one is only counted: raised inside stop(), it would leave the broker and PostgreSQL
+        running with no one to stop them. (No printing here: a handler that prints while the
+        main code prints gets a "reentrant call" error.)"""
+        if self.stopping:
+            self.signals_while_stopping += 1
+            return
+        self.stopping = True
+        raise KeyboardInterrupt
 
     def supervise(self) -> int:
         """Wait for Ctrl-C or SIGTERM; say so if a service dies."""
@@ -224,10 +255,6 @@ class Launcher:
                     reported.add(name)
                     say(f"!! {name} exited with code {proc.returncode}; see {LOG_DIR}/{name}.log")
             time.sleep(0.5)
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
 
 
 def http_json(url: str, body: dict | None = None, headers: dict[str, str] | None = None) -> dict:

@@ -1,21 +1,67 @@
-"""Request guards every service uses: body size (413) and content type (415)."""
+"""Request guards every service uses: body size (413), body read time (408) and content type (415)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.problems import Problem, problem_response
 
 
+class _BodyRefused(Exception):
+    """Raised from ``receive`` when the request body breaks a limit (size, read time)."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+
+
+async def _serve_refusing(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run ``app`` with a ``receive`` that may raise ``_BodyRefused``, and answer the refusal.
+
+    The app cannot be trusted to pass the refusal on: FastAPI turns any error while it reads
+    the body into its own 400 ("error parsing the body"), a route may catch it. So once the
+    body is refused, whatever the app answers is dropped and the refusal is the answer."""
+    refusal: _BodyRefused | None = None
+    started = False
+
+    async def watched_receive() -> Message:
+        nonlocal refusal
+        try:
+            return await receive()
+        except _BodyRefused as exc:
+            refusal = exc
+            raise
+
+    async def guarded_send(message: Message) -> None:
+        nonlocal started
+        if refusal is not None and not started:
+            return  # the app's answer to a body it could not read; ours follows
+        started = True
+        await send(message)
+
+    try:
+        await app(scope, watched_receive, guarded_send)
+    except Exception:
+        if refusal is None:
+            raise
+    if refusal is not None and not started:
+        await problem_response(refusal.status, refusal.detail, instance=scope.get("path"), headers=refusal.headers)(
+            scope, receive, send
+        )
+
+
 class BodySizeLimit:
     """Refuse bodies over ``max_bytes`` with 413 — by Content-Length up front, and by
-    counting when the client streams without one."""
+    counting when the client streams without one (chunked): reading stops at the limit."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None) -> None:
         self.app = app
@@ -34,16 +80,68 @@ class BodySizeLimit:
             return
         seen = 0
 
-        async def counting_receive():
+        async def counting_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise Problem(413, f"request body over {limit} bytes")
+                    raise _BodyRefused(413, f"request body over {limit} bytes")
             return message
 
-        await self.app(scope, counting_receive, send)
+        await _serve_refusing(self.app, scope, counting_receive, send)
+
+
+def body_deadline(started: float, received: int, timeout: float, min_rate: float) -> float:
+    """When the rest of a request body must have arrived (monotonic seconds): ``timeout``
+    after the first read, one second more for every ``min_rate`` bytes received — a large
+    upload on a slow link keeps going, a client dripping a byte now and then does not."""
+    return started + timeout + received / min_rate
+
+
+class BodyReadTimeout:
+    """408 when a client sends its request body too slowly (see ``body_deadline``): a slow
+    client must not hold a connection and a request task for ever."""
+
+    def __init__(self, app: ASGIApp, timeout: float, min_rate: float) -> None:
+        self.app = app
+        self.timeout = timeout
+        self.min_rate = min_rate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started: float | None = None
+        received = 0
+        complete = False
+
+        async def timed_receive() -> Message:
+            nonlocal started, received, complete
+            if complete:
+                return await receive()  # after the body: waiting for a disconnect is not a slow body
+            loop = asyncio.get_running_loop()
+            if started is None:
+                started = loop.time()
+            deadline = body_deadline(started, received, self.timeout, self.min_rate)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                # No "Connection: close": closing at once, while the client still sends,
+                # resets the connection and may destroy this answer before it is read. The
+                # server drains the rest for a bounded time instead (shared/server.py).
+                raise _BodyRefused(
+                    408, f"the request body did not arrive in time ({received} bytes in {loop.time() - started:.0f} s)"
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
+            return message
+
+        await _serve_refusing(self.app, scope, timed_receive, send)
 
 
 # Bounds of PostgreSQL's integer columns: a number past them in a path or query is a 422

@@ -25,6 +25,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Payload too large",
     415: "Unsupported media type",
@@ -35,7 +36,7 @@ _TITLES = {
 }
 _SLUGS = {
     400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-    405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
+    405: "method-not-allowed", 408: "request-timeout", 409: "conflict", 413: "payload-too-large",
     415: "unsupported-media-type", 422: "validation", 429: "rate-limited",
     500: "internal", 503: "unavailable",
 }  # fmt: skip

@@ -33,7 +33,7 @@ from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.db import UnitOfWork, create_engine, session_factory
 from shared.edge import refuse_nul
 from shared.events import EventBase
-from shared.http import BodySizeLimit, SecurityHeaders
+from shared.http import BodyReadTimeout, BodySizeLimit, SecurityHeaders
 from shared.logs import configure_logging
 from shared.openapi import install_error_docs
 from shared.migrate import ensure_database, migrate
@@ -44,6 +44,7 @@ from shared.ops import load_readiness, measure_group_lag, plumbing_state
 from shared.ports import exit_unless_port_free
 from shared.problems import install_problem_handlers
 from shared.relay import OutboxRelay
+from shared.server import server_config
 from shared.settings import ServiceSettings, exit_on_bad_settings
 
 log = logging.getLogger(__name__)
@@ -237,10 +238,13 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"], max_age=600,
         )
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=spec.body_limits(settings) if spec.body_limits else None
     )
+    app.add_middleware(
+        BodyReadTimeout, timeout=settings.body_read_timeout_seconds, min_rate=settings.body_min_bytes_per_second
+    )
+    app.add_middleware(SecurityHeaders)  # added last, so outermost: on the guards' own answers too
     app.include_router(_ops_router())
     app.include_router(spec.router)
     for router in spec.extra_routers:
@@ -374,15 +378,9 @@ def serve(spec: ServiceSpec, create_app: Callable[[ServiceSettings], FastAPI]) -
     prefix = spec.settings_cls.model_config.get("env_prefix", "")
     exit_unless_port_free(spec.name, settings.host, settings.port, f"{prefix}PORT")
     configure_logging(spec.name, settings.log_level, json=settings.log_json)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        # Longer than the idle timeout of whatever keeps connections open to us (load
-        # balancers use 60 s): with uvicorn's 5 s, a client reusing a connection just as
-        # the server closes it gets a reset instead of an answer.
-        timeout_keep_alive=75,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-    )
+    # The slow-client limits live in the protocol and middleware (shared/server.py).
+    server = uvicorn.Server(server_config(create_app(settings), settings))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # what uvicorn.run does when start-up fails

@@ -52,6 +52,14 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10, ge=0, le=300)
 
     max_body_bytes: int = Field(default=2_000_000, ge=1_000, description="larger request bodies get 413")
+    # Slow clients (shared/server.py, shared/http.py): none may hold a connection for ever.
+    header_read_timeout_seconds: float = Field(
+        default=20, gt=0, le=600, description="a request's line and headers must arrive within this (else the connection is closed)"
+    )
+    body_read_timeout_seconds: float = Field(
+        default=30, gt=0, le=3600, description="a request body must arrive within this, plus 1 s per body_min_bytes_per_second received (else 408)"
+    )
+    body_min_bytes_per_second: int = Field(default=5_000, ge=1, description="the slowest upload rate still waited for")
     # /ready answers 503 past these, so a load balancer drains a stuck replica (shared/ops.py).
     ready_max_lag: int = Field(default=100_000, ge=0, description="consumer lag, in messages")
     ready_max_outbox_age_seconds: float = Field(default=600, ge=0, description="age of the oldest unsent outbox row")

@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from shared.cloudevents import from_message, to_message
 from shared.events import EventBase
 from shared.ports import free_port
+from shared.server import server_config
 from shared.service import Runtime
 from shared.settings import ServiceSettings, load_settings
 
@@ -116,7 +117,7 @@ class RunningService:
         self.app = app
         self.settings = settings
         self.url = f"http://127.0.0.1:{settings.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_config=None, access_log=False, lifespan="on")
+        config = server_config(app, settings, host="127.0.0.1", lifespan="on")  # as served in production
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task: asyncio.Task[None] | None = None

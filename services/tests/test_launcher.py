@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,61 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
         assert port_is_free(int(env["KAFKA_PORT"])) and port_is_free(int(env["POSTGRES_PORT"]))
     finally:
         _stop_everything(proc)
+
+
+def _launcher_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"))}
+    env.update({f"{s.name.upper()}_PORT": str(free_port()) for s in SERVICES})
+    env.update({"POSTGRES_PORT": str(free_port()), "KAFKA_PORT": str(free_port()), "JIESU_RUN_DIR": str(tmp_path / "run")})
+    return env
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's zombie waits for init to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_twice_still_stops_everything(tmp_path):
+    """As systemd and `docker stop` do — and `make run`, whose group gets SIGTERM from the
+    sender and again from make: the second signal arrives while the launcher stops, and must
+    not cut the stop short and orphan PostgreSQL and the broker."""
+    env = _launcher_env(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.launcher", "--no-seed"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    pids: set[int] = set()
+    try:
+        output = "".join(_wait_for_line(proc, "Ctrl-C stops everything", timeout=240))
+        pids = {int(pid) for pid in re.findall(r"\(pid (\d+)\)", output)}
+        assert len(pids) == len(SERVICES) + 2, output  # every service, PostgreSQL, the broker
+        assert all(_alive(pid) for pid in pids)
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        time.sleep(0.3)  # the launcher is stopping the services now
+        os.killpg(proc.pid, signal.SIGTERM)
+
+        assert proc.wait(90) == 0
+        rest = proc.stdout.read() if proc.stdout else ""
+        assert "stopped." in rest, rest
+        # PostgreSQL removes its pid file (which ends pg_ctl's wait) just before it exits.
+        deadline = time.monotonic() + 10
+        while (left := sorted(pid for pid in pids if _alive(pid))) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left, f"still running 10 s after the launcher exited: {left}\n{output}{rest}"
+        for name in ("POSTGRES_PORT", "KAFKA_PORT"):
+            assert port_is_free(int(env[name])), f"{name} {env[name]} still taken"
+    finally:
+        _stop_everything(proc)
+        for pid in pids:  # what a failed stop orphaned is not left behind
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
 
 
 def _stop_everything(proc: subprocess.Popen[str]) -> None:

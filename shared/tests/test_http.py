@@ -3,6 +3,7 @@
 import httpx
 from fastapi import APIRouter
 
+from shared.http import body_deadline
 from shared.service import ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
 
@@ -44,3 +45,10 @@ async def test_cors_answers_only_configured_origins():
     assert allowed.headers["access-control-allow-origin"] == console
     stranger = await _get("/health", cors=[console], Origin="https://evil.example.com")
     assert "access-control-allow-origin" not in stranger.headers
+
+
+def test_the_body_deadline_grows_with_what_has_arrived():
+    assert body_deadline(100.0, 0, 30, 5_000) == 130.0
+    # A 10 MB photo at the minimum rate is still waited for; a byte now and then is not.
+    assert body_deadline(100.0, 10_000_000, 30, 5_000) == 2130.0
+    assert body_deadline(100.0, 5, 30, 5_000) < 130.01
