@@ -10,6 +10,7 @@ import uvicorn
 from services.issuer.app import create_app
 from services.issuer.settings import load_issuer_settings
 from shared.ports import exit_unless_port_free
+from shared.server import server_config
 
 
 def main() -> None:
@@ -21,7 +22,7 @@ def main() -> None:
     exit_unless_port_free("issuer", settings.host, settings.port, "ISSUER_PORT")
     app = create_app(settings)
     print(f"issuer: {settings.issuer_url} signs tokens for the demo users; kid {app.state.keys.current.kid}", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False)
+    uvicorn.Server(server_config(app, settings)).run()
 
 
 main()

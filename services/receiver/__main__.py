@@ -5,12 +5,14 @@ It shows everything notify sent (citizens' messages) to anyone who asks, so in h
 
 import os
 import sys
+from types import SimpleNamespace
 
 import uvicorn
 
 from services.receiver.app import create_app
 from shared.auth import SignInMode, headers_mode_problem
 from shared.ports import exit_unless_port_free
+from shared.server import server_config
 
 
 def main() -> None:
@@ -25,7 +27,7 @@ def main() -> None:
         print(f"receiver: {refusal}", file=sys.stderr)
         raise SystemExit(2)
     exit_unless_port_free("receiver", host, port, "RECEIVER_PORT")
-    uvicorn.run(create_app(), host=host, port=port, access_log=False)
+    uvicorn.Server(server_config(create_app(), SimpleNamespace(host=host, port=port))).run()
 
 
 main()
