@@ -10,17 +10,12 @@ import importlib
 
 import pytest
 
+from services.ops.registry import SERVICES as REGISTRY
 from shared.openapi import GUARDS, api_routes
 from shared.problems import MEDIA_TYPE
 
-SERVICES = {
-    "intake": "intake.app",
-    "dispatch": "dispatch.app",
-    "sla": "sla.app",
-    "scoring": "scoring.app",
-    "notify": "notify.app",
-    "directory": "services.directory.app",
-}
+# Every service that builds its app with shared.service (the ops registry names them).
+SERVICES = {name: entry.app for name, entry in REGISTRY.items()}
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 

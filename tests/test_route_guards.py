@@ -13,6 +13,8 @@ import importlib
 import pytest
 from fastapi.routing import APIRoute
 
+from services.ops.registry import SERVICES as REGISTRY
+
 GUARDS = {"current_actor", "signed_client", "appeal_reader", "signed_gateway"}
 
 # (service, method, path) → why it is open.
@@ -39,14 +41,8 @@ OPEN_ON_PURPOSE = {
     ("directory", "GET", "/api/v1/resolve"): "派单目录 is published so citizens know who handles what",
 }
 
-SERVICES = {
-    "intake": "intake.app",
-    "dispatch": "dispatch.app",
-    "sla": "sla.app",
-    "scoring": "scoring.app",
-    "notify": "notify.app",
-    "directory": "services.directory.app",
-}
+# Every service that builds its app with shared.service (the ops registry names them).
+SERVICES = {name: entry.app for name, entry in REGISTRY.items()}
 
 
 def api_routes(routes):
