@@ -119,3 +119,15 @@ async def merge(service, matter, *, into: str) -> str:
 
     await eventually(known, what="dispatch to learn of the duplicate")
     return case_id
+
+
+async def extension_asked(service, *, working_days: int = 3) -> tuple[str, str, str]:
+    """A streetlamp case whose 住建局 order is signed and has an extension request pending:
+    (case id, order number, request id)."""
+    case_id = await file_case(service, STREETLAMP)
+    [order] = await orders_of(service, case_id)
+    no = order["order_no"]
+    assert (await act(service, no, "sign", CLERK)).status_code == 200
+    asked = await act(service, no, "extensions", CLERK, {"working_days": working_days, "reason": "材料未到"})
+    assert asked.status_code == 201, asked.text
+    return case_id, no, asked.json()["detail"]["request_id"]

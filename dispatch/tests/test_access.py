@@ -7,7 +7,7 @@ from __future__ import annotations
 from shared.actors import actor_headers
 from shared.testing import AUDITOR, OPS
 
-from dispatch.tests.helpers import CLERK, DISPATCHER, STREETLAMP, TONGWAN, act, file_case, orders_of
+from dispatch.tests.helpers import CLERK, DISPATCHER, STREETLAMP, TONGWAN, act, extension_asked, file_case, orders_of
 
 XINGBIN = actor_headers("xb", "centre_dispatcher", "LB-XB-ZZZX")
 
@@ -43,13 +43,7 @@ async def test_another_countys_centre_sees_and_does_nothing_here(dispatch):
 
 
 async def test_a_clerk_may_not_decide_an_extension_nor_dispatch_by_hand(dispatch):
-    case_id = await file_case(dispatch, STREETLAMP)
-    [order] = await orders_of(dispatch, case_id)
-    no = order["order_no"]
-    assert (await act(dispatch, no, "sign", CLERK)).status_code == 200
-    asked = await act(dispatch, no, "extensions", CLERK, {"working_days": 3, "reason": "材料未到"})
-    assert asked.status_code == 201, asked.text
-    request_id = asked.json()["detail"]["request_id"]
+    case_id, _no, request_id = await extension_asked(dispatch)
     decided = await dispatch.client.post(f"/api/v1/extensions/{request_id}/decision", json={"approve": True}, headers=CLERK)
     assert decided.status_code == 403
     by_hand = await dispatch.client.post(f"/api/v1/cases/{case_id}/dispatch", json={"unit": "LB-XC-SLJ"}, headers=CLERK)

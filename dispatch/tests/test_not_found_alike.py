@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from shared.actors import actor_headers
 
-from dispatch.tests.helpers import CLERK, DISPATCHER, STREETLAMP, act, file_case, orders_of
+from dispatch.tests.helpers import DISPATCHER, extension_asked
 
 XINGBIN = actor_headers("xb", "centre_dispatcher", "LB-XB-ZZZX")
 
 
 async def test_another_countys_extension_decision_answers_like_a_missing_one(dispatch):
-    case_id = await file_case(dispatch, STREETLAMP)
-    [order] = await orders_of(dispatch, case_id)
-    no = order["order_no"]
-    assert (await act(dispatch, no, "sign", CLERK)).status_code == 200
-    asked = await act(dispatch, no, "extensions", CLERK, {"working_days": 3, "reason": "材料未到"})
-    assert asked.status_code == 201, asked.text
-    request_id = asked.json()["detail"]["request_id"]
+    case_id, no, request_id = await extension_asked(dispatch)
     missing_id = "EXT-000000000000"
     for body in ({"approve": True}, {"approve": False, "reason": "不同意"}):
         foreign = await dispatch.client.post(f"/api/v1/extensions/{request_id}/decision", json=body, headers=XINGBIN)
