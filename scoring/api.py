@@ -22,7 +22,7 @@ from shared.events import Actor, Role, Satisfaction
 from shared.orgdata import OrgDirectory
 from shared.permissions import PERMISSIONS, permit
 from shared.problems import Problem
-from shared.scope import STAFF_ROLES, area_of, covers, not_found_unless, require_role
+from shared.scope import STAFF_ROLES, area_of, covers, not_found_unless, require_role, require_rules_scope
 from shared.service import RuntimeDep, UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"])
@@ -136,7 +136,8 @@ async def get_weights(uow: UowDep, actor: ActorDep, version: VersionQ = None) ->
 
 
 @router.post("/weights", status_code=201, summary="New weights, as a new version (centre supervisor, ops)", dependencies=[permit("scoring.weights")])
-async def post_weights(body: WeightsBody, actor: ActorDep, uow: UowDep) -> dict:
+async def post_weights(body: WeightsBody, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> dict:
+    require_rules_scope(runtime.org, actor, None)  # one set of weights ranks every county alike
     values = body.model_dump(exclude={"note"})
     return await service.new_weights(uow, actor, values, body.note)
 
@@ -205,7 +206,8 @@ async def get_grid_points(uow: UowDep, actor: ActorDep, version: VersionQ = None
 
 
 @router.post("/grid/points", status_code=201, summary="New grid points and caps, as a new version", dependencies=[permit("scoring.grid_points")])
-async def post_grid_points(body: GridPointsBody, actor: ActorDep, uow: UowDep) -> dict:
+async def post_grid_points(body: GridPointsBody, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> dict:
+    require_rules_scope(runtime.org, actor, None)  # one points table scores every grid worker alike
     return await service.new_grid_points(uow, actor, body.points, body.caps, body.note)
 
 

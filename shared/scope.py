@@ -91,6 +91,34 @@ def may_see_unit(org: OrgDirectory, actor: Actor, unit: str) -> bool:
     return covers(org, area_of(org, actor), unit)
 
 
+def rules_problem(org: OrgDirectory, actor: Actor, region: str | None) -> str | None:
+    """Why this caller may not set rules for ``region`` (None: it may).
+
+    Rules a service applies across an area — SLA policies, the holiday schedule, scoring
+    weights and grid points — are set by ops (who runs the machines) or by a centre's
+    supervisor for the area that centre serves: the city's supervisors city-wide (``region``
+    None), a county centre's only for a region inside its county. Otherwise one county's
+    supervisor would change every county's deadlines or rankings."""
+    if actor.role is Role.ops:
+        return None
+    area = area_of(org, actor)
+    if area is None:
+        return f"{actor.org_unit or 'no unit'} serves no area in the directory"
+    if region is None:
+        if org.unit(area).kind == "city":
+            return None
+        return f"city-wide rules are set by the city's supervisors; {area}'s may set rules for a region in {area}"
+    return None if covers(org, area, region) else f"{region} is not in {area}, the area your centre serves"
+
+
+def require_rules_scope(org: OrgDirectory, actor: Actor, region: str | None, *, field: str | None = None) -> None:
+    """403 ``outside-your-area`` (as for directory edits) when ``rules_problem`` says no."""
+    problem = rules_problem(org, actor, region)
+    if problem:
+        extra = {"field": field} if field else {}
+        raise Problem(403, f"you may set rules only for your own area: {problem}", slug="outside-your-area", **extra)
+
+
 def units_below(org: OrgDirectory, area: str) -> list[str]:
     """``area`` and every unit under it: the codes a list query may show to its staff."""
     out, todo = [], [area]

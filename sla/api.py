@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from shared.actors import ActorDep
 from shared.case_status import require_visible_case
-from shared.scope import STAFF_ROLES, may_see_unit, not_found_unless, require_role
+from shared.scope import STAFF_ROLES, may_see_unit, not_found_unless, require_role, require_rules_scope
 from shared.events import FiveMatters, Role, Urgency
 from shared.paging import decode_cursor, encode_cursor
 from shared.permissions import permit
@@ -220,6 +220,7 @@ def _policy_view(row) -> PolicyView:
 @router.post("/policies", response_model=PolicyView, status_code=201, summary="Write a new version of a policy", dependencies=[permit("sla.policy")])
 async def create_policy(body: PolicyIn, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> PolicyView:
     ctx = _ctx(runtime)
+    require_rules_scope(runtime.org, actor, body.region, field="region")
     limits = body.limits.model_dump(mode="json", exclude_none=True)
     scope = {"region": body.region, "category": body.category.value if body.category else None, "urgency": body.urgency.value if body.urgency else None}
     async with uow:
@@ -281,7 +282,10 @@ class HolidayTableView(BaseModel):
 
 
 @router.put("/holidays/{year}", response_model=HolidayTableView, summary="Load a year's holiday schedule (wins over the package)", dependencies=[permit("sla.holidays")])
-async def put_holidays(year: Annotated[int, Field(ge=2000, le=2100)], body: HolidayTableIn, actor: ActorDep, uow: UowDep) -> HolidayTableView:
+async def put_holidays(
+    year: Annotated[int, Field(ge=2000, le=2100)], body: HolidayTableIn, actor: ActorDep, uow: UowDep, runtime: RuntimeDep,
+) -> HolidayTableView:
+    require_rules_scope(runtime.org, actor, None)  # the national schedule: the same for every county
     try:
         table = HolidayTable.parse({"year": year, "holidays": body.holidays, "workdays": body.workdays})
     except ValueError as exc:

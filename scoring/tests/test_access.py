@@ -47,3 +47,17 @@ async def test_admin_and_writes_by_role(scoring):
     assert (await scoring.client.post("/api/v1/scores/publish", json={"county": "LB-XC"}, headers=XINGBIN)).status_code == 404
     assert (await scoring.client.post("/api/v1/grid/points", json={"points": {}, "caps": {}}, headers=TONGWAN)).status_code == 403
     assert (await scoring.client.get("/api/v1/weights", headers=CITIZEN)).status_code == 403
+
+
+async def test_city_wide_rules_are_set_by_the_city_not_by_one_county(scoring):
+    """One set of weights and one points table rank every county alike: a county centre's
+    supervisor may not change them (403 outside-your-area); the city's supervisor may."""
+    current = (await scoring.client.get("/api/v1/weights", headers=CITY)).json()
+    new = {"response": 25, "resolution": 25, "satisfaction": 25, "township_rating": 25, "note": "兴宾区想改全市权重"}
+    refused = await scoring.client.post("/api/v1/weights", json=new, headers=XINGBIN)
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/outside-your-area"), refused.text
+    points = await scoring.client.post("/api/v1/grid/points", json={"points": {}, "caps": {}}, headers=XINGBIN)
+    assert points.status_code == 403, points.text
+    assert (await scoring.client.get("/api/v1/weights", headers=CITY)).json() == current, "nothing changed"
+    made = await scoring.client.post("/api/v1/weights", json={**new, "note": "市级调整"}, headers=CITY)
+    assert made.status_code == 201, made.text

@@ -66,3 +66,21 @@ async def test_time_travel_and_policy_limits_are_bounded(sla):
     assert (await sla.client.post("/api/v1/policies", json=huge, headers=ADMIN)).status_code == 422
     assert (await sla.client.get("/api/v1/policies", headers=ADMIN)).status_code == 200
     assert (await sla.client.get("/api/v1/policies/x", params={"version": 2**40}, headers=ADMIN)).status_code == 422
+
+
+async def test_a_county_supervisor_sets_policies_for_its_own_county_only(sla):
+    """A county centre's supervisor writes SLA policies for a region in its county; another
+    county's region, a city-wide policy and the national holiday schedule are the city's."""
+    xincheng = actor_headers("sup-xc", "centre_supervisor", "LB-XC-ZZZX")
+    city = actor_headers("sup-city", "centre_supervisor", "LB-ZZZX")
+    limits = {"verify_working_days": 3}
+    own = await sla.client.post("/api/v1/policies", json={"policy_id": unique("p"), "region": "LB-XC", "limits": limits}, headers=xincheng)
+    assert own.status_code == 201, own.text
+    for region in ("LB-XB", None):
+        other = await sla.client.post("/api/v1/policies", json={"policy_id": unique("p"), "region": region, "limits": limits}, headers=xincheng)
+        assert other.status_code == 403 and other.json()["type"].endswith("/outside-your-area"), (region, other.text)
+    table = {"holidays": [], "workdays": []}
+    assert (await sla.client.put("/api/v1/holidays/2098", json=table, headers=xincheng)).status_code == 403
+    assert (await sla.client.put("/api/v1/holidays/2098", json=table, headers=city)).status_code == 200
+    anywhere = await sla.client.post("/api/v1/policies", json={"policy_id": unique("p"), "region": "LB-XB", "limits": limits}, headers=city)
+    assert anywhere.status_code == 201, anywhere.text

@@ -15,7 +15,7 @@ from sla.tests.events import (
     suspended, triaged,
 )  # fmt: skip
 
-ADMIN = actor_headers("sup-1", "centre_supervisor")
+ADMIN = actor_headers("sup-1", "centre_supervisor", "LB-ZZZX")  # the city's supervisor: city-wide rules
 CLERK = actor_headers("clerk-1", "dept_clerk", UNIT)
 
 
