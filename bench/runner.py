@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, hotline, pipeline, replicas, report, scoring_replay, sla_scale
+from bench import appeals, baselines, classify, hotline, pipeline, replicas, report, scoring_replay, sla_scale
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -97,6 +97,15 @@ PHASES: tuple[Phase, ...] = (
         "(received, accepted, triaged; published in batches of 500 on a 12-partition topic of its own) into orders, as one "
         "and as two members of its group, timed from the first send until its database holds every order.",
         needs=("asyncpg", "broker"),
+    ),
+    Phase(
+        "classify", classify.real_text,
+        "the 200 labelled real messages of `../shared/data/appeals-real-train.csv` (a provincial message board, "
+        "7 first-level labels, 28–29 each; skipped when the file is absent), each board label mapped to the subject "
+        "classes that agree with it (`bench/classify.py`, `BOARD_CLASSES`); every message classified from its title "
+        "and text. Agreement: the proposed subject is one of its label's classes, whatever the confidence; manual "
+        "triage: below the threshold; emergencies: what the rules flag (no person has labelled these messages for "
+        "urgency: the titles are listed to be judged).",
     ),
 )
 
