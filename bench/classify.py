@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.core import ROOT, Context, Figure, say
 from intake.classify import classify
+from intake.model import DEFAULT_THRESHOLD, Example, SubjectModel, load_examples, train
 from shared.events import Urgency
 from shared.orgdata import SUBJECT_CLASSES
 
@@ -37,13 +38,14 @@ REAL_CSV = ROOT.parent / "shared" / "data" / "appeals-real-train.csv"
 
 #: Board label (一级标签) → the subject classes that agree with it.
 BOARD_CLASSES: Mapping[str, frozenset[str]] = {
-    "城乡建设": frozenset({"infrastructure", "housing"}),
+    # The board files power cuts, water, gas, property and city management under 城乡建设.
+    "城乡建设": frozenset({"infrastructure", "housing", "urban_management", "land", "power", "water_supply", "gas", "telecom"}),
     "环境保护": frozenset({"environment"}),
-    "交通运输": frozenset({"transport"}),
-    "教育文体": frozenset(),
-    "劳动和社会保障": frozenset({"social_security"}),
-    "商贸旅游": frozenset(),
-    "卫生计生": frozenset(),
+    "交通运输": frozenset({"transport"}),  # taxis, buses between towns, roads, post and parcels
+    "教育文体": frozenset({"education", "culture_tourism"}),
+    "劳动和社会保障": frozenset({"social_security", "labour", "civil_affairs"}),
+    "商贸旅游": frozenset({"market", "culture_tourism"}),  # lifts (特种设备), prices, 传销, scenic spots
+    "卫生计生": frozenset({"health"}),
 }
 
 # The issue's targets on real text.
@@ -67,7 +69,7 @@ class Proposal:
 
     subject_class: str
     manual: bool  # below the threshold: a person triages it
-    emergency: bool = False
+    emergency: bool | None = None  # None: this classifier does not judge urgency (the rules do)
 
 
 @dataclass
@@ -180,9 +182,72 @@ def measure(messages: Sequence[Message], classifiers: Mapping[str, tuple[str, Ca
         proposals = propose(messages)
         scores = score(labels, proposals)
         flagged = [m.title for m, p in zip(messages, proposals, strict=True) if p.emergency]
-        extra = f"; flagged emergency {len(flagged)}" + (f" ({'; '.join(flagged)})" if flagged else "")
-        figures[key] = _figure(key, name, scores, extra, {"emergencies": flagged})
+        judged = any(p.emergency is not None for p in proposals)
+        # Counted, not quoted: the messages may not be republished, and the report is committed.
+        extra = f"; flagged emergency {len(flagged)}" if judged else ""
+        figures[key] = _figure(key, name, scores, extra, {"emergencies": len(flagged)})
     return figures
+
+
+# Written under the targets table when a target is missed (bench.report).
+WHY_MISSED = {
+    "classify_rules": (
+        "keyword rules decide on the first word they know; before the classes of #26 they agreed on 26.5% with 57% "
+        "manual triage (measured with the same messages and the classes of the time), their new word lists were "
+        "written after reading these messages."
+    ),
+    "classify_model_demo": (
+        "122 appeals written by us are all the model knows on a county's first day: it has never seen how a "
+        "provincial board's citizens write (taxis, 传销, lifts of 质监); most proposals stay under the threshold."
+    ),
+    "classify_model_cv": (
+        "160 real messages per fold are few for 22 classes; 城乡建设 (15/29) and 商贸旅游 (16/28) are the wide "
+        "labels whose sets the model misses most. Next: the county's own triage and upheld returns as examples, "
+        "word features (jieba) next to characters, and the larger set to tune on."
+    ),
+}
+
+FOLDS = 5
+SEED = 26  # the folds are drawn once and the same in every run
+
+
+def demo_model_proposals(messages: Sequence[Message], threshold: float = DEFAULT_THRESHOLD) -> list[Proposal]:
+    """The model trained only on the appeals written for the demo counties: a county's first day."""
+    model = train(load_examples(), threshold=threshold)
+    return [Proposal(p.subject_class, p.needs_manual_triage) for p in model.predict_many([(m.title, m.text) for m in messages])]
+
+
+def as_examples(model: SubjectModel, messages: Sequence[Message], mapping: Mapping[str, frozenset[str]] = BOARD_CLASSES) -> list[Example]:
+    """Real messages as training examples of one subject class each.
+
+    A board label names a set of classes; the class a dispatcher would pick is taken to be
+    the one of that set the model finds most probable (a label without classes gives no example)."""
+    probabilities = model.probabilities([(m.title, m.text) for m in messages])
+    column = {code: i for i, code in enumerate(model.classes)}
+    out = []
+    for m, row in zip(messages, probabilities, strict=True):
+        allowed = [code for code in mapping[m.label] if code in column]
+        if allowed:
+            out.append(Example(m.title, m.text, max(allowed, key=lambda code: row[column[code]])))
+    return out
+
+
+def cross_validated_proposals(messages: Sequence[Message], threshold: float = DEFAULT_THRESHOLD) -> list[Proposal]:
+    """Stratified k-fold: each fold classified by a model trained on the demo appeals and the
+    other folds' real messages — as a county whose centre has labelled that many of its own."""
+    from sklearn.model_selection import StratifiedKFold
+
+    demo = load_examples()
+    first_day = train(demo, threshold=threshold)
+    proposals: list[Proposal | None] = [None] * len(messages)
+    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
+    for train_rows, test_rows in folds.split(list(messages), [m.label for m in messages]):
+        own = as_examples(first_day, [messages[i] for i in train_rows])
+        model = train([*demo, *own], threshold=threshold)
+        predicted = model.predict_many([(messages[i].title, messages[i].text) for i in test_rows])
+        for i, p in zip(test_rows, predicted, strict=True):
+            proposals[i] = Proposal(p.subject_class, p.needs_manual_triage)
+    return [p for p in proposals if p is not None]
 
 
 async def real_text(ctx: Context) -> dict[str, Figure]:  # noqa: ARG001 - pure computation, no servers
@@ -191,4 +256,8 @@ async def real_text(ctx: Context) -> dict[str, Figure]:  # noqa: ARG001 - pure c
         say(f"classify: {REAL_CSV} is absent, skipped")
         return {}
     say(f"classify: {len(messages)} real messages from {REAL_CSV.name}")
-    return measure(messages, {"classify_rules": ("keyword rules (intake.classify)", rules_proposals)})
+    return measure(messages, {
+        "classify_rules": ("keyword rules (intake.classify)", rules_proposals),
+        "classify_model_demo": ("model trained on the demo appeals only (intake.model)", demo_model_proposals),
+        "classify_model_cv": (f"model, {FOLDS}-fold cross-validation on the real messages (+ demo appeals)", cross_validated_proposals),
+    })
