@@ -143,6 +143,7 @@ def write_markdown(path: Path, runs: list[Run], registry: tuple[Phase, ...], why
             *(_figure_row(key, figure, r.figures) for key, figure in r.figures.items()),
             "",
         ]
+    lines += [*_tables(runs)]
     lines += [
         *_targets(runs),
         *_why_missed(runs, why or {}),
@@ -163,6 +164,16 @@ def write_markdown(path: Path, runs: list[Run], registry: tuple[Phase, ...], why
         "",
     ]
     _write(path, "\n".join(lines))
+
+
+def _tables(runs: list[Run]) -> list[str]:
+    """Tables a figure brings along in ``data["markdown"]`` (e.g. a confusion matrix), under its key."""
+    out: list[str] = []
+    for r in runs:
+        for key, figure in r.figures.items():
+            if figure.data.get("markdown"):
+                out += [f"### `{key}`", "", *figure.data["markdown"], ""]
+    return out
 
 
 def _figure_row(key: str, figure: Figure, figures: dict[str, Figure]) -> str:

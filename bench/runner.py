@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, hotline, pipeline, replicas, report, scoring_replay, sla_scale
+from bench import appeals, baselines, classify, hotline, pipeline, replicas, report, scoring_replay, sla_scale
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -98,12 +98,27 @@ PHASES: tuple[Phase, ...] = (
         "and as two members of its group, timed from the first send until its database holds every order.",
         needs=("asyncpg", "broker"),
     ),
+    Phase(
+        "classify", classify.real_text,
+        "the 200 labelled real messages of `../shared/data/appeals-real-train.csv` (a provincial message board, "
+        "7 first-level labels, 28–29 each; skipped when the file is absent), each board label mapped to the subject "
+        "classes that agree with it (`bench/classify.py`, `BOARD_CLASSES`); every message classified from its title "
+        "and text by (1) the keyword rules of `intake/classify.py`, (2) `intake/model.py` (TF-IDF over character 1–3-grams, "
+        "linear SVM with sigmoid calibration, threshold 0.3) trained only on the 122 appeals written for the demo "
+        "counties (`intake/training/demo_examples.jsonl`), (3) the same model under stratified 5-fold cross-validation "
+        "(seed 26), each fold trained on the demo appeals plus the other four folds' real messages, each of those "
+        "labelled with the class of its board label's set that the demo-only model finds most probable. Agreement: the "
+        "proposed subject is one of its label's classes, whatever the confidence; manual triage: below the threshold; "
+        "emergencies: what the rules flag (no person has labelled these messages for urgency: they are counted, not quoted, the messages may not be republished"
+        "). The keyword lists of the classes added in #26 and the threshold were chosen after reading these "
+        "messages, so the rules' figure and the triage rate flatter them; the larger held-out set is the fair judge.",
+    ),
 )
 
 
 # Why a target is missed, in words, by figure: written under the targets table.
 WHY_MISSED = {
-    **appeals.WHY_MISSED, **hotline.WHY_MISSED, **pipeline.WHY_MISSED, **sla_scale.WHY_MISSED, **scoring_replay.WHY_MISSED,
+    **appeals.WHY_MISSED, **classify.WHY_MISSED, **hotline.WHY_MISSED, **pipeline.WHY_MISSED, **sla_scale.WHY_MISSED, **scoring_replay.WHY_MISSED,
 }
 
 

@@ -15,13 +15,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from scoring.domain import Weights, percent, rate
 from scoring.periods import Period
 from scoring.rates import RATE_PARTS, Counts
+from shared.orgdata import SUBJECT_CLASSES  # the one list of subject names
 
 TITLES = {"week": "一周一通报", "month": "一月一点评"}
-SUBJECT_NAMES = {
-    "infrastructure": "基础设施", "environment": "生态环境", "public_safety": "公共安全", "social_security": "社会保障",
-    "disputes": "矛盾纠纷", "consultation": "政策咨询", "housing": "住房", "transport": "交通出行",
-    "agriculture": "农业农村", "other": "其他",
-}
 
 
 def _delta(now: Fraction | None, before: Fraction | None) -> str | None:
@@ -64,7 +60,7 @@ def build_bulletin(
         "overdue": overdue,
         "topic_of_the_month": None if top_subject is None else {
             "month": month_label, "subject_class": top_subject[0],
-            "name": SUBJECT_NAMES.get(top_subject[0], top_subject[0]), "appeals": top_subject[1],
+            "name": SUBJECT_CLASSES.get(top_subject[0], top_subject[0]), "appeals": top_subject[1],
         },
         "trend": [{"period": label, **view} for label, view, _ in trend],
         "compared_with_previous": comparison,

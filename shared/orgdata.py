@@ -40,6 +40,8 @@ Kind = Literal["city", "county", "township", "village", "grid", "department", "c
 Point = tuple[float, float]
 
 #: Subject classes (the second axis of triage, next to the 五事 category): code → Chinese name.
+#: One class per line of a county's public services, so that what citizens write has a
+#: class and the catalogue an owner for it (a school place is 教育, not 政策咨询).
 SUBJECT_CLASSES: Mapping[str, str] = {
     "infrastructure": "基础设施",
     "environment": "生态环境",
@@ -50,6 +52,19 @@ SUBJECT_CLASSES: Mapping[str, str] = {
     "agriculture": "农业农村",
     "transport": "交通出行",
     "housing": "住房建设",
+    "education": "教育",
+    "health": "卫生健康",
+    "market": "市场监管",
+    "culture_tourism": "文化旅游",
+    "police": "公安交警",
+    "urban_management": "城市管理",
+    "power": "供电",
+    "water_supply": "供水",
+    "gas": "燃气",
+    "telecom": "通信",
+    "civil_affairs": "民政",
+    "labour": "劳动就业",
+    "land": "自然资源",
     "other": "其他",
 }
 

@@ -96,17 +96,34 @@ def test_villages_are_the_box_of_their_grids_and_townships_hold_their_villages()
 
 
 def test_every_county_has_its_departments_and_its_centre():
+    core = ["住建局", "水利局", "交通运输局", "自然资源局", "农业农村局", "人社局", "民政局", "生态环境局"]
     short = [u.short_name for u in ORG.departments("LB-XC")]
-    assert short == ["住建局", "水利局", "交通运输局", "自然资源局", "农业农村局", "人社局", "民政局", "生态环境局"]
+    assert short == [
+        *core, "教育局", "卫健局", "市场监管局", "文旅局", "公安局", "城管局", "工信局", "供电公司", "自来水公司", "燃气公司",
+    ]
     assert ORG.unit("LB-XC-ZJJ").name == "忻城县住房和城乡建设局"
     assert ORG.unit("LB-XC-ZJJ").duties == ("infrastructure", "housing")
     assert "agriculture" in ORG.unit("LB-XC-SLJ").duties
     for county in ORG.of_kind("county"):
-        assert len(ORG.departments(county.code)) == 8
+        assert [u.short_name for u in ORG.departments(county.code)][:8] == core
         centre = ORG.unit(ORG.centre_of(county.code))
         assert (centre.kind, centre.parent, centre.short_name) == ("centre", county.code, "综治中心")
     assert ORG.unit("LB-XC-ZZZX").name == "忻城县委政法委综治中心"
     assert all(set(u.duties) <= set(SUBJECT_CLASSES) for u in ORG.units)
+
+
+def test_xincheng_routes_every_line_of_public_service_to_the_unit_that_handles_it():
+    """What citizens write about schools, clinics, prices, power cuts … has an owner in 忻城县,
+    a department whose duties include it — not the township by default."""
+    lines = {
+        "education": "教育局", "health": "卫健局", "market": "市场监管局", "culture_tourism": "文旅局", "police": "公安局",
+        "urban_management": "城管局", "telecom": "工信局", "power": "供电公司", "water_supply": "自来水公司",
+        "gas": "燃气公司", "civil_affairs": "民政局", "labour": "人社局", "land": "自然资源局",
+    }
+    for subject, short_name in lines.items():
+        owner = ORG.unit(ORG.owner_for(subject, "LB-XC-TW-TW"))
+        assert (owner.short_name, owner.kind, owner.parent) == (short_name, "department", "LB-XC"), subject
+        assert subject in owner.duties, subject
 
 
 def test_one_demo_user_per_role_in_a_unit_that_fits():

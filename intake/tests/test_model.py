@@ -1,0 +1,62 @@
+"""The subject model: trained on the demo appeals, it routes, explains and defers to a person."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from intake.model import CALIBRATION_FOLDS, DEMO_EXAMPLES, Example, load_examples, train
+from shared.orgdata import SUBJECT_CLASSES
+
+
+@pytest.fixture(scope="module")
+def model():
+    return train(load_examples())
+
+
+def test_the_demo_appeals_cover_every_subject_class_enough_to_calibrate():
+    counts = Counter(e.subject_class for e in load_examples())
+    assert set(counts) == set(SUBJECT_CLASSES) - {"other"}
+    assert min(counts.values()) >= CALIBRATION_FOLDS
+
+
+def test_appeals_it_has_not_seen_go_to_the_line_of_service_that_handles_them(model):
+    unseen = {
+        "education": ("咨询孩子转学到县城小学的问题", "孩子今年三年级，跟我们到县城打工，想转到城关小学读书，学校说没有学位。"),
+        "health": ("镇卫生院医生态度差", "带孩子去卫生院看病，医生不耐烦，开了很多药。"),
+        "power": ("屯里又停电了", "这周已经停电三次，电压也不稳，供电所不给解释。"),
+        "labour": ("老板拖欠半年工资不给", "在工厂打工半年，老板一直拖着不发工资，也没签劳动合同。"),
+    }
+    for subject, (title, text) in unseen.items():
+        assert model.predict(title, text).subject_class == subject, title
+
+
+def test_the_decision_names_the_words_that_made_it(model):
+    prediction = model.predict("学校周末强制补课收费", "县一中周末组织补课，每个学生收费两百元。")
+    assert prediction.subject_class == "education"
+    assert 0 < len(prediction.words) <= 5
+    assert all(word in "学校周末强制补课收费县一中周末组织补课每个学生收费两百元" for word in prediction.words)
+
+
+def test_below_the_threshold_a_person_triages(model):
+    prediction = model.predict("你好", "请帮帮忙")
+    assert 0 < prediction.probability < 1
+    assert prediction.needs_manual_triage == (prediction.probability < model.threshold)
+    strict = train(load_examples(), threshold=1.0)
+    assert strict.predict("县城路灯坏了", "芝州路的路灯不亮").needs_manual_triage
+
+
+def test_a_class_with_too_few_examples_to_calibrate_is_refused():
+    examples = [Example("路灯不亮", "路灯坏了", "infrastructure")] * 3 + [Example("学校收费", "乱收费", "education")] * 2
+    with pytest.raises(ValueError, match="education"):
+        train(examples)
+
+
+def test_an_unknown_class_in_the_examples_file_is_refused(tmp_path):
+    path = tmp_path / "examples.jsonl"
+    path.write_text(json.dumps({"subject_class": "weather", "title": "下雨", "text": "雨很大"}, ensure_ascii=False) + "\n")
+    with pytest.raises(ValueError, match="weather"):
+        load_examples(path)
+    assert DEMO_EXAMPLES.exists()
