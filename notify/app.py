@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from notify.api import router
 from notify.batch import make_batch_handler
 from notify.channels import build_adapters
-from notify.handlers import make_own_handlers
+from notify.handlers import make_own_handlers, requirements
 from notify.sender import Sender
 from notify.service import NotifyContext
 from notify.settings import NotifySettings
@@ -65,7 +65,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         await _start(runtime)
 
     own = make_own_handlers(ctx)
-    spec = replace(SPEC, handlers=with_case_status(own), batch_handler=make_batch_handler(ctx, own), on_startup=start)
+    handlers = with_case_status(own)
+    spec = replace(SPEC, handlers=handlers, batch_handler=make_batch_handler(ctx, own), on_startup=start,
+                   requires=requirements(handlers))  # fmt: skip
     app = build_app(spec, settings)
     # The context exists before the lifespan runs, so handlers and routes share one.
     app.state.notify = ctx

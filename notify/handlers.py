@@ -25,6 +25,7 @@ from shared.contact import open_phone
 from shared.crypto import DecryptionError
 from shared.db import UnitOfWork
 from shared.events import EventBase
+from shared.holding import requiring_all_but
 from shared.privacy import mask_phone
 from shared.workdays import LOCAL
 
@@ -127,3 +128,11 @@ def make_own_handlers(ctx: NotifyContext) -> dict[str, Handler]:
         "case.reopened": reopened,
     }
 
+
+
+def requirements(handlers: dict[str, Handler]) -> dict[str, frozenset[str]]:
+    """What notify must have applied of a case before another event of it (shared.holding):
+    ``case.received``, which says who the citizen is and how to reach them (channel, sealed
+    phone, 12345 ticket). Without it a message to the citizen has no channel and would be
+    lost, so every other event of the case waits for it (held, then applied in topic order)."""
+    return requiring_all_but(handlers, frozenset({"case.received"}))

@@ -28,6 +28,11 @@ topic order (cases are keyed to partitions, so a case's events keep their order)
 can read and write the whole batch as a set. It must do what the per-event handlers would
 do one after another; the per-event handlers stay required, because a failing batch is
 replayed event by event through them (step above) to find and park the bad event.
+
+Order across producers: a service may declare ``requires`` (event type -> the types of the
+same case it must have applied first). An event whose causes are not known yet is held in
+``held_events`` instead of applied, and applied (through the inbox, once) right after the
+event that completes its causes, on both paths above; see ``shared.holding``.
 """
 
 from __future__ import annotations
@@ -45,12 +50,13 @@ from sqlalchemy import bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from shared import metrics
+from shared import holding, metrics
 from shared.tasks import stop_task
 from shared.bus import dlq_topic, new_producer, read_epoch
 from shared.cloudevents import SOURCE_PREFIX, MalformedEvent, attributes, from_attributes, header
 from shared.db import UnitOfWork, dead_letters, processed_events
 from shared.events import EventBase
+from shared.holding import Requires
 from shared.logs import bind_event_context
 
 log = logging.getLogger(__name__)
@@ -133,8 +139,24 @@ class EventConsumer:
         epoch_check_seconds: float = 1.0,
         skip_producers: frozenset[str] = frozenset(),
         batch_handler: BatchHandler | None = None,
+        requires: Requires | None = None,
+        hold_seconds: float = 24 * 3600,
+        hold_per_case: int = 50,
+        hold_total: int = 100_000,
+        hold_check_seconds: float = 5.0,
     ) -> None:
         self.service = service
+        # Causes an event type waits for (shared.holding), and how long / how many may wait.
+        self.requires: Requires = dict(requires or {})
+        self._causes = holding.cause_types(self.requires)
+        self.hold_seconds = hold_seconds
+        self.hold_per_case = hold_per_case
+        self.hold_total = hold_total
+        self.hold_check_seconds = hold_check_seconds
+        self._hold_checked_at = 0.0
+        # Dead letters made inside the transaction in hand (holding limits): copied to the
+        # DLQ topic once it commits.
+        self._parked_now: list[_Parked] = []
         # What ``handlers`` do, for a whole partition batch at once (see the module's doc).
         self.batch_handler = batch_handler
         self.skip_producers = skip_producers
@@ -181,7 +203,8 @@ class EventConsumer:
             handlers=self.handlers, new_uow=self.new_uow, max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds, max_backoff_seconds=self.max_backoff_seconds, batch_size=self.batch_size,
             session_timeout_ms=self.session_timeout_ms, epoch_check_seconds=self.epoch_check_seconds, skip_producers=self.skip_producers,
-            batch_handler=self.batch_handler,
+            batch_handler=self.batch_handler, requires=self.requires, hold_seconds=self.hold_seconds,
+            hold_per_case=self.hold_per_case, hold_total=self.hold_total, hold_check_seconds=self.hold_check_seconds,
         )  # fmt: skip
 
     async def start(self) -> None:
@@ -303,6 +326,7 @@ class EventConsumer:
                 for tp, records in ready.items():
                     await self._process_partition(consumer, tp, records)
                 await self._maybe_check_epoch(consumer)
+                await self._maybe_expire_held()
                 await self._learn_missing_committed(consumer)
                 self._export_lag()
         except asyncio.CancelledError:
@@ -339,6 +363,7 @@ class EventConsumer:
             if records[0].timestamp is not None and records[0].timestamp >= 0:
                 self._head_ts[tp] = records[0].timestamp
         outcomes = {tp: _Outcome() for tp in ready}
+        self._parked_now = []
         try:
             async with self.new_uow() as uow:
                 todo: list[_Item] = []
@@ -354,6 +379,7 @@ class EventConsumer:
         for tp, outcome in outcomes.items():
             if outcome.parked:
                 await self._publish_dead_letters(tp, outcome.parked)
+        await self._publish_parked_now()
         await self._commit_many(consumer, {tp: o.next_offset for tp, o in outcomes.items() if o.next_offset is not None})
         return True
 
@@ -379,6 +405,7 @@ class EventConsumer:
 
         if outcome.parked:
             await self._publish_dead_letters(tp, outcome.parked)
+        await self._publish_parked_now()
         if outcome.next_offset is not None:
             await self._commit(consumer, tp, outcome.next_offset)
         if outcome.failed_at is not None:
@@ -388,6 +415,7 @@ class EventConsumer:
     async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord], *, isolate: bool) -> _Outcome:
         """Apply a partition batch in one transaction; returns what to commit and retry."""
         outcome = _Outcome()
+        self._parked_now = []
         async with self.new_uow() as uow:
             if isolate:
                 await self._apply_isolated(uow, tp, self._read(records), outcome)
@@ -438,14 +466,16 @@ class EventConsumer:
     async def _apply_all(self, uow: UnitOfWork, items: list[_Item]) -> int:
         """The events through the batch handler, or one after another; how many were new.
         Raises _HandlerFailed."""
+        items = await self._hold_waiting(uow, items)
         if not items:
             return 0
         if self.batch_handler is not None:
-            return await self._handle_batch(uow, [item.event for item in items])  # type: ignore[misc]
-        fresh = 0
-        for item in items:
-            fresh += await self._handle(uow, item.event, item.handler)  # type: ignore[arg-type]
-        return fresh
+            fresh = await self._handle_batch(uow, [item.event for item in items])  # type: ignore[misc]
+        else:
+            fresh = 0
+            for item in items:
+                fresh += await self._handle(uow, item.event, item.handler)  # type: ignore[arg-type]
+        return fresh + await self._release_held(uow, [item.event for item in items])  # type: ignore[misc]
 
     async def _apply_isolated(self, uow: UnitOfWork, tp: TopicPartition, items: list[_Item], outcome: _Outcome) -> None:
         """Event by event under savepoints, keeping the good ones: a failing event is retried
@@ -456,6 +486,9 @@ class EventConsumer:
             event, handler, record = item.event, item.handler, item.record
             assert event is not None and handler is not None
             key = (tp, record.offset)
+            if not await self._hold_waiting(uow, [item]):
+                outcome.next_offset = record.offset + 1  # held: it is applied when its cause is
+                continue
             mark = len(uow.pending)
             savepoint = await uow.session.begin_nested()
             try:
@@ -483,8 +516,134 @@ class EventConsumer:
                 continue
             if fresh:
                 self.handled += 1
+            self.handled += await self._release_held(uow, [event])
             self._attempts.pop(key, None)
             outcome.next_offset = record.offset + 1
+
+    # -- events ahead of their cause (shared.holding) ---------------------------------------
+
+    async def _hold_waiting(self, uow: UnitOfWork, items: list[_Item]) -> list[_Item]:
+        """The items to apply now, in order; each other one (a cause of its case not applied
+        here yet, nor earlier in ``items``) is held, or dead-lettered past a holding limit."""
+        if not self.requires or not any(item.event.type in self.requires for item in items):  # type: ignore[union-attr]
+            return items
+        known = await holding.known_causes(uow.session, (i.event.case_id for i in items if i.event.case_id))  # type: ignore[union-attr]
+        ready = []
+        for item in items:
+            event = item.event
+            assert event is not None
+            seen = known.setdefault(event.case_id, set()) if event.case_id else set()
+            if holding.waiting_for(event, self.requires, seen):
+                await self._hold(uow, item.record, event)
+                continue
+            ready.append(item)
+            if event.type in self._causes:
+                seen.add(event.type)
+        return ready
+
+    async def _hold(self, uow: UnitOfWork, record: ConsumerRecord, event: EventBase) -> None:
+        for_case, total = await holding.counts(uow.session, event.case_id)  # type: ignore[arg-type]
+        if for_case >= self.hold_per_case or total >= self.hold_total:
+            error = (
+                f"CauseNotYetKnown: {event.type} waits for {sorted(holding.waiting_for(event, self.requires, set()))} "
+                f"and the holding limit is reached ({for_case} held for the case, {total} in all)"
+            )
+            log.error("%s dead-letters %s %s: %s", self.service, event.type, event.id, error)
+            self._parked_now.append(_Parked(record, error, 1))
+            await self._park(uow, record, error, 1)
+            return
+        await holding.hold(
+            uow.session, event=event, topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key, headers=[[k, v.decode(errors="replace")] for k, v in record.headers or ()], body=record.value,
+        )  # fmt: skip
+        log.info("%s holds %s %s of case %s until its cause arrives", self.service, event.type, event.id, event.case_id)
+        metrics.EVENTS_HANDLED.labels(self.service, event.type, "held").inc()
+
+    async def _release_held(self, uow: UnitOfWork, applied: list[EventBase]) -> int:
+        """Record the causes among ``applied`` and apply the held events of their cases that
+        no longer wait, in the order they were held, each under a savepoint (a failing one
+        stays held with a try counted, and is dead-lettered after ``max_attempts``). Returns
+        how many were applied."""
+        if not self.requires:
+            return 0
+        session = uow.session
+        await holding.record_causes(session, ((e.case_id, e.type) for e in applied if e.case_id and e.type in self._causes))
+        cases = await holding.cases_with_held(session, (e.case_id for e in applied if e.case_id))
+        released = 0
+        while cases:
+            known = await holding.known_causes(session, cases)
+            progressed: set[str] = set()
+            for held in await holding.held_of(session, cases):
+                event = from_attributes(held.body, attributes([(k, v.encode()) for k, v in held.headers]))
+                handler = self.handlers.get(held.event_type)
+                if handler is None or holding.waiting_for(event, self.requires, known[held.case_id]):
+                    continue
+                mark = len(uow.pending)
+                savepoint = await session.begin_nested()
+                try:
+                    released += await self._handle(uow, event, handler)
+                    await savepoint.commit()
+                except Exception as exc:
+                    await savepoint.rollback()
+                    del uow.pending[mark:]
+                    error = f"{type(exc).__name__}: {exc}"
+                    metrics.EVENTS_HANDLED.labels(self.service, event.type, "failed").inc()
+                    if held.tries + 1 >= self.max_attempts:
+                        log.error("%s parks held %s %s after %d attempts: %s", self.service, event.type, event.id, held.tries + 1, error)
+                        await self._park_held(uow, held, error, held.tries + 1)
+                    else:
+                        await holding.failed(session, held.id, error)
+                    continue
+                await holding.release(session, held.id)
+                if event.type in self._causes and event.type not in known[held.case_id]:
+                    known[held.case_id].add(event.type)
+                    await holding.record_causes(session, [(held.case_id, event.type)])
+                    progressed.add(held.case_id)
+            cases = sorted(progressed)
+        return released
+
+    async def _park_held(self, uow: UnitOfWork, held: holding.Held, error: str, attempts: int) -> None:
+        """A held event into ``dead_letters`` (as it came from the topic) and out of ``held_events``."""
+        record = ConsumerRecord(
+            topic=held.topic, partition=held.partition, offset=held.offset, timestamp=-1, timestamp_type=0,
+            key=held.key, value=held.body, checksum=None, serialized_key_size=-1, serialized_value_size=-1,
+            headers=tuple((k, v.encode()) for k, v in held.headers),
+        )  # fmt: skip
+        self._parked_now.append(_Parked(record, error, attempts))
+        await self._park(uow, record, error, attempts)
+        await holding.release(uow.session, held.id)
+
+    async def _publish_parked_now(self) -> None:
+        """Copy to the DLQ topic the dead letters the committed transaction made of held events."""
+        parked, self._parked_now = self._parked_now, []
+        by_tp: dict[TopicPartition, list[_Parked]] = {}
+        for item in parked:
+            by_tp.setdefault(TopicPartition(item.record.topic, item.record.partition), []).append(item)
+        for tp, items in by_tp.items():
+            await self._publish_dead_letters(tp, items)
+
+    async def _maybe_expire_held(self) -> None:
+        """Every ``hold_check_seconds``: dead-letter events held longer than ``hold_seconds``
+        (their cause is not coming) and refresh the held gauges."""
+        if not self.requires or time.monotonic() - self._hold_checked_at < self.hold_check_seconds:
+            return
+        self._hold_checked_at = time.monotonic()
+        self._parked_now = []
+        try:
+            async with self.new_uow() as uow:
+                for held in await holding.expired(uow.session, self.hold_seconds):
+                    error = f"CauseNotYetKnown: {held.event_type} held over {self.hold_seconds:.0f}s without its cause"
+                    log.error("%s parks held %s %s: %s", self.service, held.event_type, held.event_id, error)
+                    await self._park_held(uow, held, error, held.tries + 1)
+                count, oldest = await holding.summary(uow.session)
+                await uow.commit()
+        except Exception as exc:  # the database busy or gone: next time
+            self._parked_now = []
+            log.warning("%s could not check its held events: %r", self.service, exc)
+            return
+        await self._publish_parked_now()
+        metrics.HELD_EVENTS.labels(self.service).set(count)
+        metrics.HELD_OLDEST_SECONDS.labels(self.service).set(oldest)
 
     async def _handle_batch(self, uow: UnitOfWork, events: list[EventBase]) -> int:
         """Inbox check for the whole batch + the batch handler on the new events. Returns how

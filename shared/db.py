@@ -78,6 +78,33 @@ dead_letters = Table(
     Column("resolved_at", DateTime(timezone=True)),
 )
 
+# Events whose cause this service has not applied yet, held until it is (shared.holding).
+held_events = Table(
+    "held_events",
+    PLUMBING,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),  # the order they were held in: topic order
+    Column("case_id", String(64), nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("topic", String(255), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("key", LargeBinary),
+    Column("headers", JSONB, nullable=False),
+    Column("body", LargeBinary),
+    Column("first_held_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("tries", Integer, nullable=False, server_default="0"),  # failed applications after release
+    Column("error", Text),
+)
+
+# The cause types applied here per case ("*": the case was known before holding existed).
+case_causes = Table(
+    "case_causes",
+    PLUMBING,
+    Column("case_id", String(64), primary_key=True),
+    Column("event_type", String(64), primary_key=True),
+)
+
 plumbing_state = Table(
     "plumbing_state",
     PLUMBING,

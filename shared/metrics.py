@@ -58,6 +58,14 @@ CONSUMER_LAG_SECONDS = Gauge(
     "Age of the oldest unhandled message of the partition (from fetched record timestamps; 0 when caught up)",
     ["service", "topic", "partition"],
 )
+HELD_EVENTS = Gauge(
+    "jiesu_consumer_held_events",
+    "Events held until their cause (an earlier event of the case from another producer) is applied here",
+    ["service"],
+)
+HELD_OLDEST_SECONDS = Gauge(
+    "jiesu_consumer_held_oldest_age_seconds", "Age of the oldest held event (0 when none)", ["service"]
+)
 DEAD_LETTERS_PARKED = Gauge(
     "jiesu_dead_letters_parked_events", "Dead letters waiting for an operator (status parked)", ["service"]
 )

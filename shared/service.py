@@ -108,6 +108,10 @@ class ServiceSpec:
     # and writes); the handlers still apply one event at a time when a batch fails and is
     # replayed to find the bad event. See shared.consumer.
     batch_handler: BatchHandler | None = None
+    # Per event type, the types of the same case the consumer must have applied first; an
+    # event that comes before them (another producer's relay was faster) is held until they
+    # are (shared.holding).
+    requires: Mapping[str, frozenset[str]] | None = None
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
@@ -194,6 +198,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     epoch_check_seconds=settings.broker_epoch_check_seconds,
                     skip_producers=frozenset({spec.name}) if spec.apply_own_events is not None else frozenset(),
                     batch_handler=spec.batch_handler,
+                    requires=spec.requires,
                 )
                 await runtime.consumer.start()
             if spec.on_startup:
