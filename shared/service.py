@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import TokenVerifier, headers_mode_problem, load_auth_settings
@@ -42,6 +42,7 @@ from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
 from shared.ops import load_readiness, measure_group_lag, plumbing_state
 from shared.ports import exit_unless_port_free
+from shared.outage import DatabaseOutage
 from shared.problems import install_problem_handlers
 from shared.relay import OutboxRelay
 from shared.server import server_config
@@ -155,6 +156,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         url = settings.async_database_url
         await ensure_database(url)
         engine = create_engine(url, pool_size=settings.database_pool_size)
+        # Any new connection (the relay polls the outbox, /ready probes) ends an outage.
+        event.listen(engine.sync_engine, "connect", lambda *_: app.state.db_outage.reachable())
         try:
             await migrate(engine, spec.migrations)
             await _wait_for_broker(settings)
@@ -221,6 +224,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     )
     app.state.spec = spec
     app.state.settings = settings
+    # Whether the database is down: one log line per outage, not per request (shared.outage).
+    app.state.db_outage = DatabaseOutage(spec.name)
     # /ready thresholds (<SERVICE>_READY_MAX_LAG, …): read now, so a bad value stops the start.
     app.state.readiness = load_readiness(settings)
     # Sign-in settings are read now, so a bad AUTH_* value stops the start instead of
