@@ -40,7 +40,7 @@ from shared.migrate import ensure_database, migrate
 from shared import metrics
 from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
-from shared.ops import load_readiness, measure_group_lag, plumbing_state
+from shared.ops import lag_reasons, load_readiness, measure_group_lag, plumbing_state
 from shared.ports import exit_unless_port_free
 from shared.outage import DatabaseOutage
 from shared.problems import install_problem_handlers
@@ -226,7 +226,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.state.settings = settings
     # Whether the database is down: one log line per outage, not per request (shared.outage).
     app.state.db_outage = DatabaseOutage(spec.name)
-    # /ready thresholds (<SERVICE>_READY_MAX_LAG, …): read now, so a bad value stops the start.
+    # /ready thresholds (<SERVICE>_READY_MAX_LAG_SECONDS, …): read now, so a bad value stops the start.
     app.state.readiness = load_readiness(settings)
     # Sign-in settings are read now, so a bad AUTH_* value stops the start instead of
     # failing the first request; None in development (AUTH_MODE=headers).
@@ -307,15 +307,16 @@ def _ops_router() -> APIRouter:
                     checks["consumer_lag_unknown"] = "lag unknown yet: waiting for the group to assign partitions"
                 elif unknown:
                     checks["consumer_lag_unknown"] = f"lag unknown yet on partitions {unknown}: committed offsets or high-water marks not read yet"
-                checks["consumer_lag_seconds_max"] = round(max(consumer.lag_seconds(lag).values(), default=0.0), 3)
+                seconds_behind = max(consumer.lag_seconds(lag).values(), default=0.0)
+                checks["consumer_lag_seconds_max"] = round(seconds_behind, 3)
                 if not consumer.running:
                     ok = False
                     reasons.append("consumer stopped")
-                # What is known is a lower bound: already over the limit is over it.
                 known = sum(behind for behind in lag.values() if behind is not None)
-                if known > limits.ready_max_lag:
+                behind_reasons = lag_reasons(limits, messages_known=known, seconds_behind=seconds_behind)
+                if behind_reasons:
                     ok = False
-                    reasons.append(f"consumer lag {known} messages (more than {limits.ready_max_lag})")
+                    reasons += behind_reasons
                 try:
                     await asyncio.wait_for(consumer._consumer.topics(), 2)  # type: ignore[union-attr]
                     checks["broker"] = "ok"
@@ -324,6 +325,7 @@ def _ops_router() -> APIRouter:
                     checks["broker"] = f"down: {type(exc).__name__}"
                     reasons.append(f"broker unreachable ({type(exc).__name__})")
             checks["thresholds"] = {
+                "ready_max_lag_seconds": limits.ready_max_lag_seconds,
                 "ready_max_lag": limits.ready_max_lag,
                 "ready_max_outbox_age_seconds": limits.ready_max_outbox_age_seconds,
             }
