@@ -21,7 +21,8 @@ appeals); a restart leaves a gap in the numbers, which were never gapless anyway
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -33,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from shared.cloudevents import to_message
 from shared.events import EventBase
+from shared.outage import connection_broken, database_unavailable
 
 from intake.dedup import Candidate
 
@@ -309,12 +311,38 @@ class AppealStore:
             raise RuntimeError("the appeal store is not open (intake's start-up opens it)")
         return self._pool
 
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection that goes back to the pool only if it is still sound.
+
+        One that failed mid-operation (cut off, cancelled, asyncpg's protocol left half-way)
+        is terminated instead: released, the next request would meet "cannot switch to
+        state …; another operation is in progress". When the failure says the database went
+        away (a restart), the pool's other connections are stale too and are replaced on
+        their next use (``expire_connections``), as SQLAlchemy invalidates its pool."""
+        pool = self.pool
+        conn = await pool.acquire()
+        try:
+            yield conn
+        except BaseException as exc:
+            if connection_broken(exc):
+                conn.terminate()
+                if database_unavailable(exc):
+                    await pool.expire_connections()
+            raise
+        finally:
+            await pool.release(conn)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.connection() as conn:
+            return await conn.fetch(sql, *args)
+
     async def sequence_numbers(self, count: int) -> list[int]:
         """``count`` tracking-number sequence values, in order, from the local block."""
         async with self._numbers_lock:
             if len(self._numbers) < count:
                 wanted = max(SEQUENCE_BLOCK, count - len(self._numbers))
-                rows = await self.pool.fetch(SEQUENCE_SQL, wanted)
+                rows = await self._fetch(SEQUENCE_SQL, wanted)
                 self._numbers.extend(row[0] for row in rows)
             taken, self._numbers = self._numbers[:count], self._numbers[count:]
         return taken
@@ -373,7 +401,10 @@ class AppealStore:
         if not appeals:
             return set()
         args = [*appeal_columns(appeals), *outbox_columns(appeals), *timeline_columns(appeals)]
-        rows = await (conn or self.pool).fetch(INSERT_SQL, *args)
+        if conn is not None:
+            rows = await conn.fetch(INSERT_SQL, *args)
+        else:
+            rows = await self._fetch(INSERT_SQL, *args)
         inserted = {row[0] for row in rows}
         # The next appeals nearby will meet the open ones. One that is rolled back is never
         # named by the duplicate search, so remembering it does no harm.
@@ -399,25 +430,26 @@ class AppealStore:
             box = query.box or (None, None, None, None)
             for column, value in zip(columns, (i, *box, query.township, query.since), strict=True):
                 column.append(value)
-        named = newest_distinct(await self.pool.fetch(NEAR_SQL, *columns), len(queries))
+        named = newest_distinct(await self._fetch(NEAR_SQL, *columns), len(queries))
         missing = self.candidates.missing(case_id for cases in named for case_id, _ in cases)
         if missing:
-            for row in await self.pool.fetch(CANDIDATES_SQL, missing):
+            for row in await self._fetch(CANDIDATES_SQL, missing):
                 self.candidates.remember(candidate_of(row))
         get = self.candidates.get
         return [[get(case_id, township) for case_id, township in cases] for cases in named]
 
     async def by_idempotency_key(self, key: str) -> asyncpg.Record | None:
-        return await self.pool.fetchrow(BY_KEY_SQL, key)
+        async with self.connection() as conn:
+            return await conn.fetchrow(BY_KEY_SQL, key)
 
     async def by_external_refs(self, channel: str, refs: list[str]) -> dict[str, asyncpg.Record]:
         if not refs:
             return {}
-        return {row["external_ref"]: row for row in await self.pool.fetch(BY_REFS_SQL, channel, refs)}
+        return {row["external_ref"]: row for row in await self._fetch(BY_REFS_SQL, channel, refs)}
 
     async def unknown_attachments(self, ids: list[str]) -> list[str]:
         """The ids among ``ids`` that no upload produced."""
         if not ids:
             return []
-        found = {row[0] for row in await self.pool.fetch(ATTACHMENTS_SQL, ids)}
+        found = {row[0] for row in await self._fetch(ATTACHMENTS_SQL, ids)}
         return [i for i in ids if i not in found]

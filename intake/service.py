@@ -278,7 +278,7 @@ async def _try_batch(ctx: IntakeContext, items: list[AppealInput], *, actor: Act
             batch_open.append(candidate_of(stored.row))
     if prepared:
         try:
-            async with store.pool.acquire() as conn, conn.transaction():
+            async with store.connection() as conn, conn.transaction():
                 inserted = await store.store(prepared, conn=conn)
                 if len(inserted) < len(prepared):
                     # A concurrent push took some of these tickets: roll back (an appeal

@@ -24,6 +24,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.ports import REPLICA_PORT_STEP, replica_count, replica_ports
+
 ROOT = Path(__file__).resolve().parent.parent
 # JIESU_RUN_DIR moves the data and logs elsewhere (the launcher's own test uses it).
 RUN_DIR = Path(os.environ.get("JIESU_RUN_DIR", ROOT / ".run"))
@@ -119,10 +121,11 @@ class Launcher:
         out = []
         for service in SERVICES:
             base = int(os.environ.get(f"{service.prefix}PORT", service.port))
-            replicas = int(os.environ.get(f"{service.prefix}REPLICAS", "1"))
-            if replicas < 1:
-                raise SystemExit(f"{service.prefix}REPLICAS must be at least 1")
-            out.extend((service, k, base + 100 * k) for k in range(replicas))
+            try:
+                replicas = replica_count(service.prefix, os.environ)
+            except ValueError as exc:
+                raise SystemExit(str(exc)) from None
+            out.extend((service, k, port) for k, port in enumerate(replica_ports(base, replicas)))
         return out
 
     def check_ports(self, plan: list[tuple[ServiceDef, int, int]]) -> None:
@@ -130,7 +133,7 @@ class Launcher:
 
         for service, replica, port in plan:
             if not port_is_free(port):
-                hint = f"{service.prefix}PORT" if replica == 0 else f"{service.prefix}PORT (replica {replica} uses port + {100 * replica})"
+                hint = f"{service.prefix}PORT" if replica == 0 else f"{service.prefix}PORT (replica {replica} uses port + {REPLICA_PORT_STEP * replica})"
                 raise SystemExit(f"port {port} for {service.name} is in use; set {hint} to another port")
 
     def start_services(self, plan: list[tuple[ServiceDef, int, int]], database_url: str, bootstrap: str) -> None:

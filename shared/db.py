@@ -23,14 +23,17 @@ from sqlalchemy import (
     ColumnElement,
     Text,
     bindparam,
+    event,
     func,
     insert,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.cloudevents import to_message
 from shared.events import EventBase
+from shared.outage import connection_broken
 
 # Tables every service database has, created by the shared Alembic branch "plumbing".
 PLUMBING = MetaData()
@@ -115,7 +118,7 @@ plumbing_state = Table(
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -127,6 +130,17 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         json_serializer=lambda obj: orjson.dumps(obj).decode(),
         json_deserializer=orjson.loads,
     )
+    event.listen(engine.sync_engine, "handle_error", _discard_broken_connection)
+    return engine
+
+
+def _discard_broken_connection(context: ExceptionContext) -> None:
+    """Treat a connection that failed mid-operation as disconnected, so SQLAlchemy throws it
+    (and, after a database restart, the pool's other stale ones) away instead of handing it
+    out again: asyncpg's "cannot switch to state …; another operation is in progress" is not
+    among the errors SQLAlchemy itself takes for a disconnect."""
+    if not context.is_disconnect and connection_broken(context.original_exception):
+        context.is_disconnect = True
 
 
 def in_literal(column: ColumnElement[Any], values: Iterable[str]) -> ColumnElement[bool]:

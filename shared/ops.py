@@ -50,18 +50,33 @@ class OpsError(Exception):
 class Readiness:
     """When ``/ready`` turns a replica away (503), so a load balancer drains a stuck one.
 
-    Read from the service's settings (``ServiceSettings.ready_max_lag`` and
-    ``ready_max_outbox_age_seconds``: ``<SERVICE>_READY_…`` first, then ``READY_…``).
+    Read from the service's settings (``ServiceSettings.ready_max_lag_seconds``,
+    ``ready_max_lag`` and ``ready_max_outbox_age_seconds``: ``<SERVICE>_READY_…`` first,
+    then ``READY_…``). Lag is limited as time behind: a count of messages means minutes at
+    one appeal a second and nothing at a thousand.
     Generous defaults: a replica catching up after a restart should not be drained; one
     that stopped moving should.
     """
 
-    ready_max_lag: int
+    ready_max_lag: int | None
     ready_max_outbox_age_seconds: float
+    ready_max_lag_seconds: float = 60
 
 
 def load_readiness(settings: ServiceSettings) -> Readiness:
-    return Readiness(settings.ready_max_lag, settings.ready_max_outbox_age_seconds)
+    return Readiness(settings.ready_max_lag, settings.ready_max_outbox_age_seconds, settings.ready_max_lag_seconds)
+
+
+def lag_reasons(limits: Readiness, *, messages_known: int, seconds_behind: float) -> list[str]:
+    """Why a consumer this far behind is not ready (empty when it is within the limits).
+    ``messages_known`` is a lower bound (partitions whose lag is unknown are left out):
+    already over the limit is over it."""
+    reasons = []
+    if seconds_behind > limits.ready_max_lag_seconds:
+        reasons.append(f"consumer {seconds_behind:.0f}s behind (more than {limits.ready_max_lag_seconds:g}s)")
+    if limits.ready_max_lag is not None and messages_known > limits.ready_max_lag:
+        reasons.append(f"consumer lag {messages_known} messages (more than {limits.ready_max_lag})")
+    return reasons
 
 
 # -- the plumbing state of one database -------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+from collections.abc import Mapping
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -64,3 +65,28 @@ def exit_unless_port_free(name: str, host: str, port: int, variable: str) -> Non
     if not port_is_free(port, host):
         print(f"{name}: port {port} on {host} is in use; set {variable} to another port", file=sys.stderr)
         raise SystemExit(2)
+
+
+# -- replicas -----------------------------------------------------------------------------
+
+#: Replica k of a service listens on the service's port + REPLICA_PORT_STEP·k.
+REPLICA_PORT_STEP = 100
+
+
+def replica_count(prefix: str, environ: Mapping[str, str]) -> int:
+    """How many replicas of the service whose variables start with ``prefix`` the deployment
+    runs (``<SERVICE>_REPLICAS``, default 1); ``ValueError`` unless a whole number ≥ 1."""
+    raw = environ.get(f"{prefix}REPLICAS", "1")
+    try:
+        replicas = int(raw)
+    except ValueError:
+        raise ValueError(f"{prefix}REPLICAS must be a whole number, not {raw!r}") from None
+    if replicas < 1:
+        raise ValueError(f"{prefix}REPLICAS must be at least 1")
+    return replicas
+
+
+def replica_ports(base: int, replicas: int) -> list[int]:
+    """The port of each replica, replica 0 first: the launcher starts them there and the ops
+    tool looks for them there."""
+    return [base + REPLICA_PORT_STEP * k for k in range(replicas)]

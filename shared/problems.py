@@ -9,12 +9,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.outage import RETRY_AFTER_SECONDS, DatabaseOutage, database_unavailable
+
 log = logging.getLogger(__name__)
+
+# Errors a database outage surfaces as (SQLAlchemy's wrapping, raw asyncpg, a refused socket).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, ConnectionError,
+)
 
 PROBLEM_BASE = "https://jiesu.example.cn/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -119,7 +128,27 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, detail, instance=request.url.path, headers=getattr(exc, "headers", None)
         )
 
-    @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            outage(request).failed(exc)  # logs the first of an outage only
+            return problem_response(
+                503, "the database is unavailable; try again shortly", slug="database-unavailable",
+                instance=request.url.path, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "an unexpected error occurred; it has been logged", instance=request.url.path)
+
+    # The database's errors are handled by class, inside the app, so that an outage is
+    # answered without Starlette's catch-all re-raising it to the server's log each time;
+    # anything else still reaches the catch-all below.
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def outage(request: Request) -> DatabaseOutage:
+    """The app's database outage state (``app.state.db_outage``, made on first use)."""
+    state = request.app.state
+    if getattr(state, "db_outage", None) is None:
+        state.db_outage = DatabaseOutage(getattr(getattr(state, "spec", None), "name", request.app.title))
+    return state.db_outage

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import TokenVerifier, headers_mode_problem, load_auth_settings
@@ -40,8 +40,9 @@ from shared.migrate import ensure_database, migrate
 from shared import metrics
 from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
-from shared.ops import load_readiness, measure_group_lag, plumbing_state
+from shared.ops import lag_reasons, load_readiness, measure_group_lag, plumbing_state
 from shared.ports import exit_unless_port_free
+from shared.outage import DatabaseOutage
 from shared.problems import install_problem_handlers
 from shared.relay import OutboxRelay
 from shared.server import server_config
@@ -159,6 +160,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         url = settings.async_database_url
         await ensure_database(url)
         engine = create_engine(url, pool_size=settings.database_pool_size)
+        # Any new connection (the relay polls the outbox, /ready probes) ends an outage.
+        event.listen(engine.sync_engine, "connect", lambda *_: app.state.db_outage.reachable())
         try:
             await migrate(engine, spec.migrations)
             await _wait_for_broker(settings)
@@ -226,7 +229,9 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     )
     app.state.spec = spec
     app.state.settings = settings
-    # /ready thresholds (<SERVICE>_READY_MAX_LAG, …): read now, so a bad value stops the start.
+    # Whether the database is down: one log line per outage, not per request (shared.outage).
+    app.state.db_outage = DatabaseOutage(spec.name)
+    # /ready thresholds (<SERVICE>_READY_MAX_LAG_SECONDS, …): read now, so a bad value stops the start.
     app.state.readiness = load_readiness(settings)
     # Sign-in settings are read now, so a bad AUTH_* value stops the start instead of
     # failing the first request; None in development (AUTH_MODE=headers).
@@ -307,15 +312,16 @@ def _ops_router() -> APIRouter:
                     checks["consumer_lag_unknown"] = "lag unknown yet: waiting for the group to assign partitions"
                 elif unknown:
                     checks["consumer_lag_unknown"] = f"lag unknown yet on partitions {unknown}: committed offsets or high-water marks not read yet"
-                checks["consumer_lag_seconds_max"] = round(max(consumer.lag_seconds(lag).values(), default=0.0), 3)
+                seconds_behind = max(consumer.lag_seconds(lag).values(), default=0.0)
+                checks["consumer_lag_seconds_max"] = round(seconds_behind, 3)
                 if not consumer.running:
                     ok = False
                     reasons.append("consumer stopped")
-                # What is known is a lower bound: already over the limit is over it.
                 known = sum(behind for behind in lag.values() if behind is not None)
-                if known > limits.ready_max_lag:
+                behind_reasons = lag_reasons(limits, messages_known=known, seconds_behind=seconds_behind)
+                if behind_reasons:
                     ok = False
-                    reasons.append(f"consumer lag {known} messages (more than {limits.ready_max_lag})")
+                    reasons += behind_reasons
                 try:
                     await asyncio.wait_for(consumer._consumer.topics(), 2)  # type: ignore[union-attr]
                     checks["broker"] = "ok"
@@ -324,6 +330,7 @@ def _ops_router() -> APIRouter:
                     checks["broker"] = f"down: {type(exc).__name__}"
                     reasons.append(f"broker unreachable ({type(exc).__name__})")
             checks["thresholds"] = {
+                "ready_max_lag_seconds": limits.ready_max_lag_seconds,
                 "ready_max_lag": limits.ready_max_lag,
                 "ready_max_outbox_age_seconds": limits.ready_max_outbox_age_seconds,
             }

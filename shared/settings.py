@@ -61,7 +61,11 @@ class ServiceSettings(BaseSettings):
     )
     body_min_bytes_per_second: int = Field(default=5_000, ge=1, description="the slowest upload rate still waited for")
     # /ready answers 503 past these, so a load balancer drains a stuck replica (shared/ops.py).
-    ready_max_lag: int = Field(default=100_000, ge=0, description="consumer lag, in messages")
+    # Lag as time behind means the same at 1 and 1,000 appeals/s; a count does not.
+    ready_max_lag_seconds: float = Field(
+        default=60, gt=0, description="consumer lag: age of the oldest unhandled event (record timestamps), in seconds"
+    )
+    ready_max_lag: int | None = Field(default=None, ge=0, description="consumer lag in messages, if also wanted (off by default)")
     ready_max_outbox_age_seconds: float = Field(default=600, ge=0, description="age of the oldest unsent outbox row")
     cors_origins: list[str] = Field(default_factory=list, description='browser origins allowed to call, e.g. ["https://console.example.cn"]')
 

@@ -30,6 +30,7 @@ async def _start(runtime: Runtime) -> None:
         replication_factor=settings.kafka_replication_factor,
         new_uow=runtime.uow,
         retry_seconds=settings.publish_retry_seconds,
+        epoch_check_seconds=settings.broker_epoch_check_seconds,
     )
     ctx = service.DirectoryContext(settings, publisher)
     try:

@@ -8,8 +8,9 @@ the versions are in order and a follower reading from the start ends with the ne
 Publishing happens after the commit, from the database, in one background task: a change
 nudges it, it publishes every committed version it has not published yet, in order, and
 retries until the broker takes them. On start-up it republishes the current version, so
-a crash between commit and publish, or a fresh (empty) broker, heals by itself; followers
-ignore a version they already have. The outbox is not used because the relay publishes
+a crash between commit and publish heals by itself; so it does when the platform epoch
+changes (``shared.bus``: the broker is a fresh, empty one), without waiting for a restart of
+the directory; followers ignore a version they already have. The outbox is not used because the relay publishes
 only to the lifecycle topic; the table of versions is this service's outbox.
 """
 
@@ -18,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 
 from services.directory import repository
 from shared.tasks import stop_task
-from shared.bus import TopicSpec, ensure_topics, new_producer
+from shared.bus import TopicSpec, ensure_epoch, ensure_topics, new_producer
 from shared.db import UnitOfWork
 from shared.orgfollow import SNAPSHOT_KEY, encode_snapshot
 
@@ -50,12 +52,17 @@ class SnapshotPublisher:
         replication_factor: int,
         new_uow: Callable[[], UnitOfWork],
         retry_seconds: float = 1.0,
+        epoch_check_seconds: float = 1.0,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.replication_factor = replication_factor
         self.new_uow = new_uow
         self.retry_seconds = retry_seconds
+        self.epoch_check_seconds = epoch_check_seconds
+        # The platform epoch the versions were published under (None: not looked yet).
+        self.epoch: str | None = None
+        self._epoch_checked_at = 0.0
         # None until the first publish of this process: then the current version is sent
         # again whatever was sent before (the start-up republish).
         self.published: int | None = None
@@ -98,12 +105,28 @@ class SnapshotPublisher:
             except Exception as exc:
                 log.warning("publishing org snapshots to %s failed: %r; retrying in %.1fs", self.topic, exc, self.retry_seconds)
                 await self._close_producer()
+                self._epoch_checked_at = 0.0  # the broker may be a new one when it answers again
                 await asyncio.sleep(self.retry_seconds)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_CHECK_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), min(IDLE_CHECK_SECONDS, self.epoch_check_seconds))
+
+    async def _check_epoch(self) -> None:
+        """On a fresh broker (the platform epoch changed) publish the current version again:
+        its topic is empty, and a service started now would find no org directory."""
+        now = time.monotonic()
+        if now - self._epoch_checked_at < self.epoch_check_seconds:
+            return
+        epoch = await ensure_epoch(self.bootstrap_servers, [topic_spec(self.topic, self.replication_factor)])
+        self._epoch_checked_at = now
+        if self.epoch is not None and epoch != self.epoch:
+            log.warning("broker epoch changed (%s → %s): a fresh broker; republishing the current org version", self.epoch, epoch)
+            self.published = None
+            self._topic_ready = False
+        self.epoch = epoch
 
     async def _flush_once(self) -> None:
+        await self._check_epoch()
         if not self._topic_ready:
             await self.ensure_topic()
             self._topic_ready = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.ops.registry import SERVICES, ServiceEntry
 from shared import ops
 from shared.db import create_engine
+from shared.ports import replica_count, replica_ports
 from shared.settings import SettingsError, load_settings
 
 log = logging.getLogger("ops")
@@ -49,11 +51,23 @@ def settings_of(name: str) -> Any:
         raise Fail(f"{name}: {exc.code}") from None
 
 
-def base_url(name: str, settings: Any, overrides: dict[str, str]) -> str:
+def replica_urls(name: str, settings: Any, overrides: dict[str, str]) -> list[str]:
+    """Where each replica of the service answers, replica 0 first: ``<SERVICE>_REPLICAS`` of
+    them on the port + 100·k, as the launcher starts them (one ``--url`` names one)."""
     if name in overrides:
-        return overrides[name].rstrip("/")
+        return [overrides[name].rstrip("/")]
+    prefix = entry(name).settings_cls().model_config.get("env_prefix", "")
+    try:
+        replicas = replica_count(prefix, os.environ)
+    except ValueError as exc:
+        raise Fail(str(exc)) from None
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port}"
+    return [f"http://{host}:{port}" for port in replica_ports(settings.port, replicas)]
+
+
+def replica_label(name: str, replica: int) -> str:
+    """``dispatch`` for replica 0, ``dispatch-1`` for the next: the launcher's process names."""
+    return name if replica == 0 else f"{name}-{replica}"
 
 
 def where(settings: Any) -> str:
@@ -138,13 +152,16 @@ def when(moment: datetime | None) -> str:
 # -- status -------------------------------------------------------------------------------
 
 
-async def _status_row(name: str, overrides: dict[str, str]) -> list[str]:
+async def _status_rows(name: str, overrides: dict[str, str]) -> list[list[str]]:
+    """One row per replica: its health and readiness; the consumer group's lag and the
+    database's outbox and dead letters, which the replicas share, on the first row."""
     service = entry(name)
     try:
         settings = settings_of(name)
+        urls = replica_urls(name, settings, overrides)
     except Fail as exc:
-        return [name, "-", f"bad settings: {exc}", "-", "-", "-", "-", "-"]
-    http = ops.http_status(base_url(name, settings, overrides))
+        return [[name, "-", f"bad settings: {exc}", "-", "-", "-", "-", "-"]]
+    http = asyncio.gather(*(ops.http_status(url) for url in urls))
 
     async def database() -> ops.PlumbingState | str:
         engine = create_engine(settings.async_database_url, pool_size=1)
@@ -167,7 +184,7 @@ async def _status_row(name: str, overrides: dict[str, str]) -> list[str]:
         except Exception as exc:
             return f"broker: {type(exc).__name__}"
 
-    status, state, parts = await asyncio.gather(http, database(), lag())
+    statuses, state, parts = await asyncio.gather(http, database(), lag())
     if isinstance(parts, list):
         lag_text = str(sum(p.lag for p in parts))
         lag_age = age(max((p.lag_seconds for p in parts), default=0.0))
@@ -177,16 +194,20 @@ async def _status_row(name: str, overrides: dict[str, str]) -> list[str]:
         backlog, oldest, parked = str(state.outbox_backlog), age(state.outbox_oldest_age_seconds), str(state.dead_letters_parked)
     else:
         backlog, oldest, parked = state, "-", "-"
-    return [name, status.health, status.ready, lag_text, lag_age, backlog, oldest, parked]
+    shared_columns = [lag_text, lag_age, backlog, oldest, parked]
+    return [
+        [replica_label(name, k), status.health, status.ready, *(shared_columns if k == 0 else ["″"] * len(shared_columns))]
+        for k, status in enumerate(statuses)
+    ]
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
     names = args.services or list(SERVICES)
     for name in names:
         entry(name)
-    rows = await asyncio.gather(*(_status_row(name, args.url) for name in names))
+    rows = [row for rows_of in await asyncio.gather(*(_status_rows(name, args.url) for name in names)) for row in rows_of]
     print(ops.render_table(["service", "health", "ready", "lag", "lag age", "outbox", "oldest unsent", "DLQ"], rows))
-    troubled = [r[0] for r in rows if r[1] != "ok" or r[2] != "ready" or r[7] not in ("0", "-")]
+    troubled = [r[0] for r in rows if r[1] != "ok" or r[2] != "ready" or r[7] not in ("0", "-", "″")]
     if troubled:
         print(f"\nneeds a look: {', '.join(troubled)}")
     return 1 if troubled else 0

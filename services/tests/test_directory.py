@@ -430,3 +430,48 @@ async def test_the_document_and_users_are_for_staff_while_units_and_the_catalogu
     assert (await directory.client.get("/api/v1/users/demo-grid-worker", headers=clerk)).status_code == 200
     for path in ("/api/v1/units/LB-XC-TW", "/api/v1/catalogue"):
         assert (await directory.client.get(path)).status_code == 200, path  # published: who handles what
+
+
+async def test_a_fresh_broker_gets_the_current_version_without_a_restart(infra: Infra, tmp_path) -> None:
+    """Issue #22 item 5: the broker is lost and comes back empty (a new platform epoch); the
+    directory, still running, publishes its current version there, so a service started
+    afterwards has the org. The broker is a private one, so the session's is untouched."""
+    from services.devstack import TansuBroker
+    from shared.ports import free_port
+
+    broker = TansuBroker(free_port(), log_path=tmp_path / "broker.log")
+    broker.start()
+    try:
+        private = Infra(postgres_url=infra.postgres_url, bootstrap_servers=broker.bootstrap_servers)
+        settings = directory_settings(private)
+        async with running(create_app(settings), settings) as service:
+            async with SnapshotReader(broker.bootstrap_servers, settings.org_topic) as reader:
+                await eventually(lambda: _has(reader, 1), what="version 1 published at the start")
+                added = await service.client.put("/api/v1/units/LB-XC-CG-XJ", json=NEW_VILLAGE, headers=SUPERVISOR)
+                assert added.status_code == 201 and added.json()["version"] == 2
+                await eventually(lambda: _has(reader, 2), what="version 2 published before the broker is lost")
+
+            broker.stop()
+            broker.start()  # in-memory storage: a fresh, empty broker on the same address
+
+            follower = OrgFollower(broker.bootstrap_servers, settings.org_topic, initial=load_org())
+            await eventually(_started(follower), timeout=30, what="a follower to connect to the fresh broker")
+            try:
+                org = await follower.wait_for_version(2, timeout=30)
+                assert org.township_of("LB-XC-CG-XJ") == "LB-XC-CG"
+            finally:
+                with contextlib.suppress(Exception):
+                    await follower.stop()
+    finally:
+        broker.stop()
+
+
+def _started(follower: OrgFollower):
+    async def start() -> bool:
+        try:
+            await follower.start()
+        except Exception:
+            return False
+        return True
+
+    return start

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from intake.app import create_app as create_intake
 from intake.settings import IntakeSettings
 from shared import ops
+from shared.ports import REPLICA_PORT_STEP, free_port, port_is_free, replica_count, replica_ports
 from shared.testing import ROOT, Infra, eventually, running, service_env, service_settings, unique
 
 
@@ -75,3 +76,34 @@ async def test_cli_names_the_service_and_the_fix_when_its_database_is_unreachabl
     assert result.returncode == 1
     assert result.stderr.startswith("error: intake: cannot use its database 127.0.0.1:1/jiesu_intake")
     assert "INTAKE_DATABASE_URL or DATABASE_URL" in result.stderr
+
+
+def _replica_ports() -> tuple[int, int]:
+    """A free port for replica 1 whose replica-0 port (100 below) is free too (nobody there)."""
+    for _ in range(50):
+        second = free_port()
+        if second - REPLICA_PORT_STEP > 1024 and port_is_free(second - REPLICA_PORT_STEP):
+            return second - REPLICA_PORT_STEP, second
+    raise RuntimeError("no pair of free ports 100 apart")
+
+
+async def test_status_reports_every_replica_the_deployment_has(infra: Infra):
+    """Issue #22 item 4: with INTAKE_REPLICAS=2, replica 0 down and replica 1 serving, status
+    shows both — not the service "down" while its other replica handles everything."""
+    topic, database = unique("lifecycle"), unique("intake")
+    base, second = _replica_ports()
+    settings = service_settings(IntakeSettings, infra, topic=topic, database=database, org_topic=unique("org"), port=second)
+    env = service_env(infra, "INTAKE_", topic=topic, database=database, port=base, INTAKE_REPLICAS="2")
+    async with running(create_intake(settings), settings):
+        status = await run_ops(env, "status", "intake")
+    rows = {line.split()[0]: line.split() for line in status.stdout.splitlines() if line.startswith("intake")}
+    assert set(rows) == {"intake", "intake-1"}, status.stdout
+    assert rows["intake"][1].startswith("down"), status.stdout
+    assert rows["intake-1"][1:3] == ["ok", "ready"], status.stdout
+    assert "needs a look: intake" in status.stdout and "intake-1" not in status.stdout.split("needs a look:")[1]
+
+
+def test_replica_ports_step_by_100_from_the_service_port():
+    assert replica_ports(8002, 3) == [8002, 8102, 8202]
+    assert replica_count("DISPATCH_", {"DISPATCH_REPLICAS": "2"}) == 2
+    assert replica_count("DISPATCH_", {}) == 1

@@ -166,6 +166,42 @@ async def test_ready_answers_503_with_the_reason_when_lag_passes_the_threshold(i
         await eventually(lambda: _status(probe, 200), what="/ready back to 200")
 
 
+async def test_ready_limits_lag_as_time_behind_so_a_few_stuck_events_drain_the_replica(infra: Infra, monkeypatch: pytest.MonkeyPatch):
+    """Issue #22 item 6: by default the lag limit is seconds behind (record timestamps), not
+    a count: three events stuck for longer than the limit turn /ready to 503."""
+    monkeypatch.setenv("PROBE_READY_MAX_LAG_SECONDS", "1.5")
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    switches = Switches()
+    async with running(probe_app(settings, switches), settings) as probe:
+        first = await probe.client.get("/ready")
+        assert first.status_code == 200, first.text
+        assert first.json()["checks"]["thresholds"]["ready_max_lag_seconds"] == 1.5
+        switches.gate.clear()  # the handler hangs: a stuck replica
+        await publish(infra.bootstrap_servers, topic, *(progress("c-1", i) for i in range(3)))
+
+        async def not_ready():
+            response = await probe.client.get("/ready")
+            return response if response.status_code == 503 else None
+
+        stuck = (await eventually(not_ready, what="/ready to turn 503")).json()
+        assert stuck["checks"]["consumer_lag_seconds_max"] > 1.5
+        assert stuck["checks"]["consumer_lag_total"] == 3  # the count stays reported
+        assert len(stuck["reasons"]) == 1 and stuck["reasons"][0].startswith("consumer ")
+        assert stuck["reasons"][0].endswith("s behind (more than 1.5s)")
+        switches.gate.set()
+        await eventually(lambda: _has(probe_rows(probe), 3), what="the stuck events handled")
+        await eventually(lambda: _status(probe, 200), what="/ready back to 200")
+
+
+def test_lag_reasons_name_time_behind_and_the_optional_count():
+    limits = ops.Readiness(ready_max_lag=None, ready_max_outbox_age_seconds=600, ready_max_lag_seconds=60)
+    assert ops.lag_reasons(limits, messages_known=4_202, seconds_behind=59) == []
+    assert ops.lag_reasons(limits, messages_known=3, seconds_behind=61) == ["consumer 61s behind (more than 60s)"]
+    counted = ops.Readiness(ready_max_lag=100, ready_max_outbox_age_seconds=600, ready_max_lag_seconds=60)
+    assert ops.lag_reasons(counted, messages_known=101, seconds_behind=0) == ["consumer lag 101 messages (more than 100)"]
+
+
 async def test_a_restarted_consumer_reports_lag_from_its_committed_offsets_never_the_whole_topic(infra: Infra):
     """A replica restarted with every offset committed is 0 behind (or does not know yet),
     not the whole topic; one restarted with 5 events unhandled is 5 behind, not 17."""
