@@ -144,8 +144,9 @@ async def retrain(pool: asyncpg.Pool, *, threshold: float = DEFAULT_THRESHOLD, t
         current = await current_version(conn)
         rows = await stored_examples(conn)
         upto = rows[-1][0] if rows else 0
-        if upto <= current.examples_upto:
-            return {"outcome": "skipped", "why": "no new examples since the current version", "current": current.name}
+        # Nothing stored since the last candidate (promoted or not): it would be that candidate again.
+        if upto <= (await conn.fetchval("SELECT coalesce(max(examples_upto), 0) FROM model_versions")):
+            return {"outcome": "skipped", "why": "no new examples since the last candidate", "current": current.name}
         own = [e for _, e in rows]
         learnt = sum(1 for i, _ in rows if i <= current.examples_upto)
         started = time.perf_counter()
