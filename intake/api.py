@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, ValidationError, model_validator
 
-from intake import domain, repository
+from intake import domain, learning, repository
 from intake.service import (
     AppealInput,
     Filed,
@@ -28,6 +28,7 @@ from shared.events import (
     FiveMatters,
     Location,
     Role,
+    Routing,
     TriagedData,
     Urgency,
     make_event,
@@ -43,6 +44,7 @@ from shared.scope import CaseScope, area_of, list_scope, may_open_contact, may_s
 from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
 from shared.db import UnitOfWork
+from shared.orgdata import SUBJECT_CLASSES
 from shared.service import RuntimeDep, UowDep
 from shared.signing import SignatureError, SignedRequest, verify
 
@@ -127,6 +129,9 @@ class AppealView(BaseModel):
     created_at: datetime
     attachments: list[str] = Field(default_factory=list, description="ids; GET /api/v1/attachments/{id}")
     handler_unit: str | None = Field(None, description="the unit handling it now (from dispatch's events)")
+    routing: Routing | None = Field(
+        None, description="staff only: why the model proposed the subject — its words (not for the auditor), probability, version, catalogue line",
+    )
     timeline: list[TimelineEntry]
 
 
@@ -150,6 +155,7 @@ class ManualTriage(BaseModel):
     township: str = Field(min_length=1, max_length=64)
     village: str | None = Field(default=None, max_length=64)
     grid: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=500, description="why this class (kept with the training example)")
 
 
 def _to_input(body: NewAppeal) -> AppealInput:
@@ -266,6 +272,12 @@ class Reader:
             return row.phone_hash == self.citizen_phone_hash
         return self.actor is not None and may_see_case(ctx.org, self.actor, case_scope(row))
 
+    def routing(self, routing: dict[str, Any] | None) -> Routing | None:
+        """Staff see why it was routed; the citizen does not, and the auditor not the words (pieces of the text)."""
+        if routing is None or self.actor is None:
+            return None
+        return Routing(**(routing if may_open_contact(self.actor) else {**routing, "words": []}))
+
     def text(self, value: str | None) -> str | None:
         """Free text as filed for the citizen who filed it and for staff who may open the
         contact anyway; masked for whoever may not (the auditor)."""
@@ -305,7 +317,7 @@ async def get_appeal(case_id: str, ctx: ContextDep, uow: UowDep, reader: Annotat
         urgency=row.urgency, township=row.township, village=row.village, grid=row.grid, street=row.street,
         contact_phone=row.phone_masked, merged_into=row.merged_into, rejection_reason=row.reject_reason,
         accept_due_at=row.accept_due_at, created_at=row.created_at, attachments=list(row.attachments or []),
-        handler_unit=row.handler_unit, timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail)) for e in entries],
+        handler_unit=row.handler_unit, routing=reader.routing(row.routing), timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail)) for e in entries],
     )
 
 
@@ -390,16 +402,22 @@ async def triage_appeal(case_id: str, body: ManualTriage, ctx: ContextDep, uow: 
             urgency=body.urgency.value, township=body.township, village=body.village, grid=body.grid,
             triage="manual", status="triaged",
         )
-        uow.emit(
-            make_event(
-                CaseTriaged, case_id=case_id, producer="intake",
-                actor=actor,
-                payload=TriagedData(
-                    category=body.category, subject_class=body.subject_class, urgency=body.urgency, confidence=1.0,
-                    manual=True, location=Location(township=body.township, village=body.village, grid=body.grid, street=row.street),
-                ),
-            )
+        triaged = make_event(
+            CaseTriaged, case_id=case_id, producer="intake",
+            actor=actor,
+            payload=TriagedData(
+                category=body.category, subject_class=body.subject_class, urgency=body.urgency, confidence=1.0,
+                manual=True, location=Location(township=body.township, village=body.village, grid=body.grid, street=row.street),
+            ),
         )
+        # The centre's decision teaches the model (intake.learning): the class chosen, by whom, why.
+        if body.subject_class in SUBJECT_CLASSES:
+            await learning.add_example(
+                uow.session, event_id=triaged.id, case_id=case_id, title=row.title, description=row.description,
+                subject_class=body.subject_class, proposed_class=row.subject_class, source=learning.MANUAL_TRIAGE,
+                actor_id=actor.id, reason=body.reason,
+            )
+        uow.emit(triaged)
         await uow.commit()
     return AppealCreated(case_id=case_id, tracking_no=row.tracking_no, status="triaged", accept_due_at=row.accept_due_at)
 

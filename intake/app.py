@@ -1,13 +1,17 @@
 """Intake service: FastAPI app factory."""
 
 import gc
+import logging
+import time
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from intake.admin import router as admin_router
 from intake.api import router
 from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
+from intake import handlers
 from intake.handlers import HANDLERS, record_batch, record_own_events
 from intake.open311 import install_open311_errors
 from intake.open311 import router as open311_router
@@ -17,13 +21,22 @@ from intake.settings import IntakeSettings
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
 
+log = logging.getLogger(__name__)
+
 
 async def _start(runtime: Runtime) -> None:
-    ctx = IntakeContext.from_settings(runtime.settings)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    ctx = IntakeContext.from_settings(runtime.settings)  # type: ignore[arg-type]  # trains the demo model
     await ctx.store.open(on_commit=runtime.relay.nudge)
+    # The promoted version, rebuilt from its examples (well under a second for a few hundred).
+    await ctx.routing.load(ctx.store.pool)
+    settings: IntakeSettings = runtime.settings  # type: ignore[assignment]
+    ctx.routing.start(ctx.store.pool, check_seconds=settings.model_check_seconds, retrain_every_hours=settings.retrain_every_hours)
+    log.info("intake ready to route with model %s in %.2f s", ctx.routing.version.name, time.perf_counter() - started)
     await ctx.follower.start()
     runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
     runtime.extras["intake"] = ctx
+    handlers.org_source = lambda: ctx.follower.current  # upheld returns read the current catalogue
     tune_garbage_collector()
 
 
@@ -40,6 +53,7 @@ def tune_garbage_collector() -> None:
 async def _stop(runtime: Runtime) -> None:
     ctx: IntakeContext | None = runtime.extras.get("intake")
     if ctx is not None:
+        await ctx.routing.stop()
         await ctx.follower.stop()
         await ctx.store.close()
 
@@ -59,7 +73,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,
-    extra_routers=(attachments_router, grid_router, open311_router, personal_router),
+    extra_routers=(attachments_router, grid_router, open311_router, personal_router, admin_router),
     # Intake's own events go on the citizen's timeline in the transaction that files them.
     apply_own_events=record_own_events,
     # A photo may be 10 MB; the multipart envelope adds a little.

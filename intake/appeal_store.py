@@ -47,18 +47,19 @@ GROUP_MAX = 100  # appeals in one of them at most
 NEAR_LIMIT = 200  # open cases read per appeal for 并单, newest first
 CANDIDATE_CACHE = 10_000  # open cases whose texts intake keeps in memory (a few MB)
 
-# (column, PostgreSQL type of the array it travels in); attachments travel as JSON text.
+# (column, PostgreSQL type of the array it travels in); attachments and routing travel as JSON text.
 APPEAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("case_id", "text"), ("tracking_no", "text"), ("channel", "text"), ("title", "text"),
     ("description", "text"), ("status", "text"), ("contact_name_enc", "text"), ("phone_enc", "text"),
     ("phone_hash", "text"), ("phone_masked", "text"), ("id_number_enc", "text"), ("address_enc", "text"),
     ("street", "text"), ("lat", "float8"), ("lng", "float8"), ("county", "text"), ("township", "text"),
     ("village", "text"), ("grid", "text"), ("category", "text"), ("subject_class", "text"), ("urgency", "text"),
-    ("confidence", "float8"), ("triage", "text"), ("reject_reason", "text"), ("merged_into", "text"),
+    ("confidence", "float8"), ("triage", "text"), ("routing", "text"), ("reject_reason", "text"), ("merged_into", "text"),
     ("solved_on_spot", "bool"), ("external_ref", "text"), ("reporter_id", "text"), ("attachments", "text"),
     ("idempotency_key", "text"), ("request_hash", "text"), ("accept_due_at", "timestamptz"),
     ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
 )  # fmt: skip
+JSON_COLUMNS = frozenset({"attachments", "routing"})
 _OUTBOX_ARRAYS = ("uuid", "text", "text", "text", "bytea", "text")  # event id, type, key, headers, body, appeal
 _TIMELINE_ARRAYS = ("uuid", "text", "text", "timestamptz", "text", "text")
 
@@ -69,7 +70,7 @@ def _params(types: Sequence[str], start: int) -> str:
 
 def _insert_sql() -> str:
     names = [name for name, _ in APPEAL_COLUMNS]
-    selected = ", ".join(f"r.{n}::jsonb" if n == "attachments" else f"r.{n}" for n in names)
+    selected = ", ".join(f"r.{n}::jsonb" if n in JSON_COLUMNS else f"r.{n}" for n in names)
     outbox_at = len(APPEAL_COLUMNS) + 1
     timeline_at = outbox_at + len(_OUTBOX_ARRAYS)
     # ON CONFLICT without a target, as before: a taken idempotency key or (channel, ticket
@@ -217,8 +218,8 @@ def timeline_columns(appeals: Iterable[StoredAppeal]) -> list[list[Any]]:
 def appeal_columns(appeals: Sequence[StoredAppeal]) -> list[list[Any]]:
     columns: list[list[Any]] = []
     for name, _ in APPEAL_COLUMNS:
-        if name == "attachments":
-            columns.append([orjson.dumps(a.row[name]).decode() for a in appeals])
+        if name in JSON_COLUMNS:
+            columns.append([None if a.row[name] is None else orjson.dumps(a.row[name]).decode() for a in appeals])
         else:
             columns.append([a.row[name] for a in appeals])
     return columns

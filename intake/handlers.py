@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from shared.db import UnitOfWork
 from shared.events import EVENT_TYPES, EventBase
 from shared.lifecycle import LABELS, status_after, units_asked
 
-from intake import repository
+from intake import learning, repository
+from shared.orgdata import OrgDirectory, load_org
+
+#: Where the return handler reads the catalogue: the seed file until intake's start-up points
+#: it at the directory it follows (handlers run on the consumer, which has no intake context).
+org_source: Callable[[], OrgDirectory] = load_org
 
 
 async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
@@ -18,9 +24,34 @@ async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
 
 async def record_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
     """A consumer's partition batch (``shared.consumer``), or one event: the timeline in one
-    insert, then each case's status and handling units in one statement."""
+    insert, then each case's status and handling units in one statement; an upheld return
+    becomes a training example in the same transaction."""
     await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
     await repository.apply_follow_up(uow.session, *follow_up(events))
+    for event in events:
+        if event.type == "case.return_reviewed" and event.payload.upheld and event.payload.redispatch_to:
+            await learn_from_return(uow, event)
+
+
+async def learn_from_return(uow: UnitOfWork, event: EventBase) -> None:
+    """退单 upheld: the unit was the wrong owner. The class whose catalogue line leads to the
+    unit it was re-dispatched to is what the appeal was (``learning.class_owned_by``); when
+    no single class leads there the return says who, not what, and teaches nothing."""
+    row = await repository.get_appeal(uow.session, event.case_id)
+    if row is None:
+        return
+    area = row.grid or row.village or row.township or row.county
+    org = org_source()
+    if not area or not org.has_unit(area):
+        return
+    subject = learning.class_owned_by(org, event.payload.redispatch_to, area, f"{row.title}\n{row.description}")
+    if subject is None or subject == row.subject_class:
+        return
+    await learning.add_example(
+        uow.session, event_id=event.id, case_id=event.case_id, title=row.title, description=row.description,
+        subject_class=subject, proposed_class=row.subject_class, source=learning.RETURN_UPHELD,
+        actor_id=event.actor.id, reason=event.payload.comment,
+    )  # fmt: skip
 
 
 def follow_up(events: list[EventBase]) -> tuple[dict[str, tuple[str, datetime]], dict[str, tuple[list[str], str | None]]]:

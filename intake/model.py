@@ -15,8 +15,10 @@ trained on labelled appeals weighs every character n-gram of the text instead:
 
 Training examples are appeals with the subject a person gave them: the realistic appeals
 written for the demo counties (``intake/training/demo_examples.jsonl``) and, at run time,
-the county's own (every manual triage, every upheld return) — not yet wired (#26).
-This module is pure: it trains and predicts, it neither reads the database nor writes files.
+the county's own (every manual triage, every upheld return; ``intake.learning`` stores
+them and keeps the versions). This module is pure: it trains, predicts and evaluates; it
+neither reads the database nor writes files. ``python -m intake.model retrain`` is the
+command that retrains (see ``intake.learning.retrain``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Prediction:
     probability: float
     words: tuple[str, ...]  # the n-grams that weighed most for it, strongest first
     needs_manual_triage: bool
+    model_version: str = "demo"
 
 
 def load_examples(path: Path = DEMO_EXAMPLES) -> list[Example]:
@@ -85,12 +88,15 @@ def document(title: str, text: str) -> str:
 class SubjectModel:
     """A trained model; immutable once built by :func:`train`."""
 
-    def __init__(self, vectorizer: TfidfVectorizer, classifier: CalibratedClassifierCV, threshold: float, trained_on: int) -> None:
+    def __init__(
+        self, vectorizer: TfidfVectorizer, classifier: CalibratedClassifierCV, threshold: float, trained_on: int, version: str = "demo"
+    ) -> None:
         self._vectorizer = vectorizer
         self._classifier = classifier
         self.threshold = threshold
         self.trained_on = trained_on
-        self.classes: tuple[str, ...] = tuple(classifier.classes_)
+        self.version = version  # "demo": the shipped examples only; "v<n>": a promoted retraining
+        self.classes: tuple[str, ...] = tuple(str(c) for c in classifier.classes_)
         # The calibrated model averages one SVM per fold; their mean weight says which n-gram
         # pushes which subject, for the explanation.
         self._weights = np.mean([c.estimator.coef_ for c in classifier.calibrated_classifiers_], axis=0)
@@ -107,7 +113,9 @@ class SubjectModel:
         for row in range(matrix.shape[0]):
             best = int(np.argmax(probabilities[row]))
             probability = float(probabilities[row, best])
-            out.append(Prediction(self.classes[best], round(probability, 3), self._explain(matrix, row, best), probability < self.threshold))
+            out.append(Prediction(
+                self.classes[best], round(probability, 3), self._explain(matrix, row, best), probability < self.threshold, self.version,
+            ))
         return out
 
     def predict(self, title: str, text: str) -> Prediction:
@@ -116,20 +124,20 @@ class SubjectModel:
     def _explain(self, matrix, row: int, klass: int) -> tuple[str, ...]:  # noqa: ANN001 - a scipy sparse row
         start, end = matrix.indptr[row], matrix.indptr[row + 1]
         columns, values = matrix.indices[start:end], matrix.data[start:end]
-        pushes = values * self._weights[klass, columns]
+        # A two-class model has one weight row (for the second class); the first is its opposite.
+        weights = self._weights[klass] if self._weights.shape[0] > 1 else (1 if klass else -1) * self._weights[0]
+        pushes = values * weights[columns]
         order = np.argsort(-pushes)
         words = [self._features[columns[i]].strip() for i in order if pushes[i] > 0]
-        # Longer n-grams read better; a 1-gram inside one already shown adds nothing.
-        shown: list[str] = []
-        for word in words:
-            if word and "\n" not in word and not any(word in s for s in shown):
-                shown.append(word)
-            if len(shown) == EXPLAIN_WORDS:
-                break
-        return tuple(shown)
+        # No line breaks (the title/text seam), no digits (a piece of a phone or ID number is
+        # not an explanation, and it travels on events).
+        words = [w for w in words if w and "\n" not in w and not any(ch.isdigit() for ch in w)][: 4 * EXPLAIN_WORDS]
+        # Longer n-grams read better: one inside another candidate adds nothing ("路" in "路灯").
+        shown = [w for w in dict.fromkeys(words) if not any(w != o and w in o for o in words)]
+        return tuple(shown[:EXPLAIN_WORDS])
 
 
-def train(examples: Iterable[Example], *, threshold: float = DEFAULT_THRESHOLD, c: float = 1.0) -> SubjectModel:
+def train(examples: Iterable[Example], *, threshold: float = DEFAULT_THRESHOLD, c: float = 1.0, version: str = "demo") -> SubjectModel:
     """Fit the model on labelled examples. Every class present needs ``CALIBRATION_FOLDS`` examples."""
     examples = list(examples)
     counts = Counter(e.subject_class for e in examples)
@@ -139,6 +147,127 @@ def train(examples: Iterable[Example], *, threshold: float = DEFAULT_THRESHOLD, 
         raise ValueError(f"fewer than {CALIBRATION_FOLDS} examples of: {', '.join(thin)}")
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1)
     matrix = vectorizer.fit_transform([document(e.title, e.text) for e in examples])
-    classifier = CalibratedClassifierCV(LinearSVC(C=c), method="sigmoid", cv=CALIBRATION_FOLDS)
+    # A fixed seed: a replica that rebuilds a promoted version from the same examples gets the same model.
+    classifier = CalibratedClassifierCV(LinearSVC(C=c, random_state=0), method="sigmoid", cv=CALIBRATION_FOLDS)
     classifier.fit(matrix, [e.subject_class for e in examples])
-    return SubjectModel(vectorizer, classifier, threshold, len(examples))
+    return SubjectModel(vectorizer, classifier, threshold, len(examples), version)
+
+
+def trainable(examples: Iterable[Example]) -> list[Example]:
+    """The examples of the classes that have enough to calibrate; a class the centre has
+    labelled once or twice waits for more (the demo examples give every class enough)."""
+    examples = list(examples)
+    counts = Counter(e.subject_class for e in examples)
+    return [e for e in examples if counts[e.subject_class] >= CALIBRATION_FOLDS]
+
+
+# ---------------------------------------------------------------------- evaluation
+
+#: Folds of the evaluation before a version replaces the last one.
+EVALUATION_FOLDS = 5
+EVALUATION_SEED = 26
+#: How much agreement on the demo appeals a candidate may lose and still count as "not worse":
+#: one or two of 122 texts flip between runs as the county's examples shift the boundaries.
+DEMO_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Score:
+    """Agreement and manual-triage rate on a set of labelled examples."""
+
+    examples: int
+    agreement: float
+    manual_rate: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"examples": self.examples, "agreement": round(self.agreement, 4), "manual_rate": round(self.manual_rate, 4)}
+
+
+def _score(truth: Sequence[str], predictions: Sequence[Prediction]) -> Score:
+    n = len(truth)
+    if not n:
+        return Score(0, 0.0, 0.0)
+    agreed = sum(p.subject_class == t for t, p in zip(truth, predictions, strict=True))
+    return Score(n, agreed / n, sum(p.needs_manual_triage for p in predictions) / n)
+
+
+def cross_validate(
+    evaluated: Sequence[Example],
+    always: Sequence[Example],
+    *,
+    learns: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    folds: int = EVALUATION_FOLDS,
+) -> Score:
+    """Out-of-sample agreement on ``evaluated``: k folds, each predicted by a model trained on
+    ``always`` and the other folds (as the model would meet an appeal it has not seen). With
+    ``learns``, only the first ``learns`` of ``evaluated`` may be learnt from: the version
+    under test knew only those (the current version, built before the rest were stored)."""
+    from sklearn.model_selection import KFold
+
+    if len(evaluated) < 2:
+        return Score(0, 0.0, 0.0)
+    evaluated = list(evaluated)
+    limit = len(evaluated) if learns is None else learns
+    predictions: list[Prediction | None] = [None] * len(evaluated)
+    splitter = KFold(n_splits=min(folds, len(evaluated)), shuffle=True, random_state=EVALUATION_SEED)
+    for train_rows, test_rows in splitter.split(evaluated):
+        model = train(trainable([*always, *(evaluated[i] for i in train_rows if i < limit)]), threshold=threshold)
+        for i, p in zip(test_rows, model.predict_many([(evaluated[i].title, evaluated[i].text) for i in test_rows]), strict=True):
+            predictions[i] = p
+    return _score([e.subject_class for e in evaluated], [p for p in predictions if p is not None])
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A version's evaluation: on the county's own examples, and on the demo appeals."""
+
+    county: Score
+    demo: Score
+
+    def as_dict(self) -> dict[str, dict[str, float | int]]:
+        return {"county": self.county.as_dict(), "demo": self.demo.as_dict()}
+
+
+def evaluate(
+    demo: Sequence[Example], own: Sequence[Example], *, learns: int | None = None, threshold: float = DEFAULT_THRESHOLD
+) -> Evaluation:
+    """How well a model trained on ``demo`` + ``own`` routes what it has not seen: cross-validated
+    on the county's examples (trained with all the demo ones) and on the demo ones (trained with
+    the county's). ``learns``: the version learns only the first ``learns`` of ``own`` (oldest
+    first) — so the current version and a candidate are measured on the same examples."""
+    known = list(own) if learns is None else list(own)[:learns]
+    return Evaluation(
+        county=cross_validate(own, demo, learns=learns, threshold=threshold),
+        demo=cross_validate(demo, known, threshold=threshold),
+    )
+
+
+def not_worse(candidate: Evaluation, current: Evaluation) -> bool:
+    """A candidate replaces the current version only if it routes the county's examples at
+    least as well and has not forgotten the demo appeals (within ``DEMO_TOLERANCE``).
+
+    Both are measured on the same examples (see ``intake.learning``), so the comparison is fair."""
+    return (
+        candidate.county.agreement >= current.county.agreement
+        and candidate.demo.agreement >= current.demo.agreement - DEMO_TOLERANCE
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m intake.model retrain``: retrain, evaluate, promote if not worse (intake's settings)."""
+    import argparse
+    import asyncio
+
+    parser = argparse.ArgumentParser(prog="python -m intake.model", description=main.__doc__)
+    parser.add_argument("command", choices=["retrain"])
+    parser.parse_args(argv)
+    from intake.learning import retrain_from_settings
+
+    outcome = asyncio.run(retrain_from_settings())
+    print(json.dumps(outcome, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

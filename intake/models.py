@@ -54,6 +54,8 @@ appeals = Table(
     Column("urgency", String(16)),
     Column("confidence", Float),
     Column("triage", String(16), nullable=False),  # auto | needed | manual
+    # Why the model proposed the subject (intake_0006): words, probability, model version, catalogue line.
+    Column("routing", JSONB),
     Column("reject_reason", Text),
     Column("merged_into", String(64)),
     Column("solved_on_spot", Boolean, nullable=False, server_default="false"),
@@ -127,4 +129,36 @@ contact_views = Table(
     Column("viewed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("contact_views_case", "case_id", "viewed_at"),
     Index("contact_views_actor", "actor_id", "viewed_at"),
+)
+
+# The county's own labelled appeals (intake_0006): every manual triage and every upheld
+# return (退单 upheld: the owner was wrong) is an example the model retrains on. Who, when
+# and why are kept, so a wrong label can be traced to the decision that made it.
+training_examples = Table(
+    "training_examples",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),  # oldest first: a version learns a prefix
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),  # the decision; a replay adds nothing
+    Column("case_id", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("subject_class", String(32), nullable=False),
+    Column("proposed_class", String(32)),  # what intake had proposed (None: nothing)
+    Column("source", String(16), nullable=False),  # manual_triage | return_upheld
+    Column("actor_id", String(128), nullable=False),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every trained candidate (intake_0006) with its evaluation; the newest promoted one routes.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", BigInteger, Identity(), primary_key=True),
+    Column("examples_upto", BigInteger, nullable=False),  # it learnt training_examples with id <= this
+    Column("trained_on", BigInteger, nullable=False),  # demo + county examples
+    Column("evaluation", JSONB, nullable=False),  # the candidate's, and the current one's on the same examples
+    Column("promoted", Boolean, nullable=False),
+    Column("trigger", String(16), nullable=False),  # command | schedule
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -26,6 +26,7 @@ from intake.appeal_store import NEAR_LIMIT, AppealStore, NearQuery, StoredAppeal
 from intake.classify import Classification, classify
 from intake.dedup import Candidate, Match, bounding_box, find_duplicate
 from intake.handlers import _entry as timeline_entry  # the row record_own_events writes
+from intake.learning import ModelHolder
 from intake.locate import Located, locate
 from intake.settings import DEV_MACHINE_CLIENTS, IntakeSettings
 from intake.storage import AttachmentStore, LocalDirectoryStore
@@ -51,6 +52,7 @@ from shared.events import (
     ReceivedData,
     RejectedData,
     ResolvedData,
+    Routing,
     Role,
     TriagedData,
     make_event,
@@ -94,6 +96,7 @@ class IntakeContext:
     citizen_limiter: RateLimiter
     client_limiter: RateLimiter
     store: AppealStore  # opened at start-up (it needs the event loop)
+    routing: ModelHolder  # the subject model that routes: the newest promoted version (intake.learning)
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> IntakeContext:
@@ -114,6 +117,7 @@ class IntakeContext:
             citizen_limiter=RateLimiter(Rate.parse(settings.citizen_rate_limit)),
             client_limiter=RateLimiter(Rate.parse(settings.client_rate_limit)),
             store=AppealStore(asyncpg_dsn(settings.async_database_url), pool_size=settings.database_pool_size),
+            routing=ModelHolder(settings.triage_threshold),
         )
 
     @staticmethod
@@ -309,14 +313,18 @@ class _Plan:
     found: Classification
     place: Located
     near: NearQuery | None  # where to look for duplicates (None: not looked for)
+    routing: dict[str, Any]  # why the subject: shown to staff on the case and carried on case.triaged
 
 
 def _plan(ctx: IntakeContext, data: AppealInput) -> _Plan:
     settings = ctx.settings
     now = utcnow()
     rejection = domain.screen(data.title, data.description)
-    found = classify(data.title, data.description, hinted_category=data.category, threshold=settings.triage_threshold)
+    found = classify(
+        data.title, data.description, ctx.routing.model, hinted_category=data.category, threshold=settings.triage_threshold
+    )
     place = locate(ctx.org, lat=data.lat, lng=data.lng, address=data.address)
+    routing = routing_of(ctx.org, found, place, f"{data.title}\n{data.description}")
     near = None
     if rejection is None:
         box = (
@@ -325,7 +333,26 @@ def _plan(ctx: IntakeContext, data: AppealInput) -> _Plan:
         )
         since = now - timedelta(days=settings.duplicate_window_days)
         near = NearQuery(box=box, township=place.township, since=since) if box or place.township else None
-    return _Plan(now, rejection, found, place, near)
+    return _Plan(now, rejection, found, place, near, routing)
+
+
+def routing_of(org: OrgDirectory, found: Classification, place: Located, text: str) -> dict[str, Any]:
+    """Why the case goes where it goes: the model's deciding words, its probability and version,
+    and the catalogue line (事项 and owner) that owns the subject where the appeal is — the line
+    dispatch reads too, so a dispatcher who overrides it sees both halves of the decision."""
+    routing: dict[str, Any] = {
+        "words": list(found.words), "probability": found.confidence, "model_version": found.model_version,
+        "catalogue_matter": None, "catalogue_owner": None,
+    }  # fmt: skip
+    area = place.grid or place.village or place.township or place.county
+    if area and org.has_unit(area):
+        try:
+            entry = org.entry_for(found.subject_class, area, text)
+        except LookupError:
+            return routing  # no line covers it here: the centre decides
+        routing["catalogue_matter"] = entry.matter
+        routing["catalogue_owner"] = entry.owner
+    return routing
 
 
 def _with_batch(plan: _Plan, stored: list[Candidate], batch_open: list[Candidate]) -> list[Candidate]:
@@ -407,6 +434,7 @@ def _prepare(
         "urgency": found.urgency.value,
         "confidence": found.confidence,
         "triage": "needed" if needs_triage else "auto",
+        "routing": None if rejection else plan.routing,
         "reject_reason": rejection.reason if rejection else None,
         "merged_into": duplicate.case_id if duplicate else None,
         "solved_on_spot": data.solved_on_spot,
@@ -481,6 +509,7 @@ def _prepare(
                 payload=TriagedData(
                     category=found.category, subject_class=found.subject_class, urgency=found.urgency,
                     location=location, confidence=found.confidence, region=place.county,
+                    routing=Routing(**plan.routing),
                 ),
             )
         )

@@ -211,6 +211,16 @@ class RejectedData(_Model):
     reason: str = Field(description="a reason the citizen understands (不予受理)")
 
 
+class Routing(_Model):
+    """Why intake proposed the subject: what a dispatcher who overrides it needs to see."""
+
+    words: list[str] = Field(default_factory=list, max_length=10, description="the n-grams that weighed most for the subject")
+    probability: float = Field(ge=0, le=1, description="the model's calibrated probability of the subject")
+    model_version: str = Field(max_length=32, description='"demo" (the shipped examples) or "v<n>" (a promoted retraining)')
+    catalogue_matter: str | None = Field(default=None, description="事项 of the catalogue line that owns the subject here")
+    catalogue_owner: str | None = Field(default=None, description="the owner that line names (a unit code or \"township\")")
+
+
 class TriagedData(_Model):
     category: FiveMatters
     subject_class: str
@@ -219,6 +229,7 @@ class TriagedData(_Model):
     confidence: float = Field(ge=0, le=1)
     manual: bool = False
     region: str | None = Field(default=None, description="county code the case belongs to")
+    routing: Routing | None = Field(default=None, description="why the model proposed the subject (absent on a manual triage)")
 
 
 class MergedData(_Model):
