@@ -50,7 +50,6 @@ from shared.events import (
     ReturnedData,
     ReturnReviewed,
     ReturnReviewedData,
-    Role,
     SignedData,
     SuspendedData,
     VerificationFailed,

@@ -30,7 +30,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.tasks import stop_task
-from shared.orgdata import OrgDataError, OrgDirectory, parse_org
+from shared.orgdata import OrgDirectory, parse_org
 
 log = logging.getLogger(__name__)
 

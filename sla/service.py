@@ -27,8 +27,6 @@ from shared.events import (
     SlaUrgedData,
     SlaWarning,
     SlaWarningData,
-    Urgency,
-    ResolutionClass,
     make_event,
     system_actor,
 )
@@ -39,17 +37,11 @@ from sla.domain import (
     Clock,
     Policy,
     due_signals,
-    extend,
     fired,
     next_signal_at,
-    pause,
     policy_from_limits,
     recount,
-    resume,
     signal_kind,
-    start_clock,
-    start_timer,
-    stop,
 )
 from sla.settings import SlaSettings
 
