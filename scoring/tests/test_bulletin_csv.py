@@ -36,6 +36,7 @@ async def scoring(infra: Infra):
     settings = service_settings(
         ScoringSettings, infra, topic=unique("lifecycle"), database=unique("scoring"),
         test_clock="2026-11-21T04:00:00+00:00",
+        org_topic=unique("org"),  # its own: the renamed units must not reach other tests' services
     )
     async with running(create_app(settings), settings) as service:
         yield service

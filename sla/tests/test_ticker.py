@@ -91,8 +91,9 @@ async def _fire_each_threshold_once(infra: Infra, settings, one, two, cases: lis
     resolve = next(c for c in body["clocks"] if c["name"] == "resolve")
     assert resolve["state"] == "breached" and resolve["overdue"] and resolve["remaining_text"].startswith("超期 3 个工作日")
     board = (await one.client.get("/api/v1/board", headers=AUDITOR)).json()
-    # Per case: resolve, first contact and the return window are past due (sign was signed).
-    assert board["units"] == [{"unit": "LB-XC-ZJJ", "yellow": 0, "red": 3 * len(cases)}]
+    # Per case: resolve and first contact are past due; signing ended the sign clock and the
+    # return window (a signed order can no longer be returned).
+    assert board["units"] == [{"unit": "LB-XC-ZJJ", "yellow": 0, "red": 2 * len(cases)}]
 
 
 @pytest.mark.slow
