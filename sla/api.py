@@ -173,7 +173,7 @@ class Limits(BaseModel):
             )
         return data
 
-    # Upper bounds: the longest limit DOMAIN.md knows is 180 days (long-cycle cases); a year
+    # Upper bounds: the longest limit the practice knows is 180 days (long-cycle cases); a year
     # leaves room and keeps every deadline a real date.
     accept_hours: float | None = Field(default=None, gt=0, le=24 * 366)
     sign_minutes: float | None = Field(default=None, gt=0, le=60 * 24 * 366)

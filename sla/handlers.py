@@ -59,7 +59,7 @@ from sla import repository as repo
 from sla.ledger import Ledger
 from sla.service import ACTOR, SERVICE
 
-REDO_LIMIT = 3  # 督办 after the third redo (DOMAIN.md)
+REDO_LIMIT = 3  # 督办 after the third redo (docs/rules.md, SLA clocks)
 
 ClockHandler = Callable[[Any, Ledger], Awaitable[None]]
 

@@ -70,11 +70,11 @@ def upgrade() -> None:
         sa.Column("note", sa.Text),
         sa.PrimaryKeyConstraint("policy_id", "version"),
     )
-    # The defaults of DOMAIN.md as version 1 of the catch-all policy (empty limits = defaults),
+    # The practice's defaults (docs/rules.md) as version 1 of the catch-all policy (empty limits = defaults),
     # in force since long before any case, so every case finds a policy.
     op.execute(
         "INSERT INTO policies (policy_id, version, limits, effective_from, created_by, note) "
-        "VALUES ('default', 1, '{}', '2000-01-01T00:00:00Z', 'migration', 'DOMAIN.md defaults')"
+        "VALUES ('default', 1, '{}', '2000-01-01T00:00:00Z', 'migration', 'the practice''s defaults (docs/rules.md)')"
     )
     op.create_table(
         "holiday_tables",
