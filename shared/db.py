@@ -61,18 +61,26 @@ processed_events = Table(
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+def record_columns() -> list[Column]:
+    """Where a topic record came from and what it carried, kept whole by the tables that hold a
+    record to apply or replay later (dead letters, held events)."""
+    return [
+        Column("topic", String(255), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("key", LargeBinary),
+        Column("headers", JSONB, nullable=False),
+        Column("body", LargeBinary),
+    ]
+
+
 dead_letters = Table(
     "dead_letters",
     PLUMBING,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("event_id", String(64)),
     Column("event_type", String(64)),
-    Column("topic", String(255), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("key", LargeBinary),
-    Column("headers", JSONB, nullable=False),
-    Column("body", LargeBinary),
+    *record_columns(),
     Column("error", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("status", String(16), nullable=False, server_default="parked"),  # parked|replayed|dropped
@@ -89,12 +97,7 @@ held_events = Table(
     Column("case_id", String(64), nullable=False),
     Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
     Column("event_type", String(64), nullable=False),
-    Column("topic", String(255), nullable=False),
-    Column("partition", Integer, nullable=False),
-    Column("offset", BigInteger, nullable=False),
-    Column("key", LargeBinary),
-    Column("headers", JSONB, nullable=False),
-    Column("body", LargeBinary),
+    *record_columns(),
     Column("first_held_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("tries", Integer, nullable=False, server_default="0"),  # failed applications after release
     Column("error", Text),
