@@ -527,14 +527,20 @@ class EventConsumer:
         here yet, nor earlier in ``items``) is held, or dead-lettered past a holding limit."""
         if not self.requires or not any(item.event.type in self.requires for item in items):  # type: ignore[union-attr]
             return items
-        known = await holding.known_causes(uow.session, (i.event.case_id for i in items if i.event.case_id))  # type: ignore[union-attr]
+        case_ids = [i.event.case_id for i in items if i.event.case_id]  # type: ignore[union-attr]
+        known = await holding.known_causes(uow.session, case_ids)
+        # A producer's later event of a case waits behind its earlier one held (here or before):
+        # Kafka kept that order, holding must not break it.
+        behind = await holding.producers_held(uow.session, case_ids)
         ready = []
         for item in items:
             event = item.event
             assert event is not None
             seen = known.setdefault(event.case_id, set()) if event.case_id else set()
-            if holding.waiting_for(event, self.requires, seen):
+            if (event.case_id, event.producer) in behind or holding.waiting_for(event, self.requires, seen):
                 await self._hold(uow, item.record, event)
+                if event.case_id:
+                    behind.add((event.case_id, event.producer))
                 continue
             ready.append(item)
             if event.type in self._causes:
@@ -573,10 +579,13 @@ class EventConsumer:
         while cases:
             known = await holding.known_causes(session, cases)
             progressed: set[str] = set()
+            stuck: set[tuple[str, str]] = set()  # (case, producer) with an earlier event still held
             for held in await holding.held_of(session, cases):
                 event = from_attributes(held.body, attributes([(k, v.encode()) for k, v in held.headers]))
                 handler = self.handlers.get(held.event_type)
-                if handler is None or holding.waiting_for(event, self.requires, known[held.case_id]):
+                own = (held.case_id, event.producer)
+                if handler is None or own in stuck or holding.waiting_for(event, self.requires, known[held.case_id]):
+                    stuck.add(own)
                     continue
                 mark = len(uow.pending)
                 savepoint = await session.begin_nested()
@@ -593,6 +602,7 @@ class EventConsumer:
                         await self._park_held(uow, held, error, held.tries + 1)
                     else:
                         await holding.failed(session, held.id, error)
+                        stuck.add(own)
                     continue
                 await holding.release(session, held.id)
                 if event.type in self._causes and event.type not in known[held.case_id]:

@@ -116,6 +116,22 @@ async def hold(session: AsyncSession, *, event: EventBase, topic: str, partition
     )
 
 
+def producer_of(headers: list[list[str]]) -> str:
+    """The producer of a held event, from its ``ce_source`` header as stored."""
+    source = dict((k, v) for k, v in headers).get("ce_source", "")
+    return source.rsplit("/", 1)[-1]
+
+
+async def producers_held(session: AsyncSession, case_ids: Iterable[str]) -> set[tuple[str, str]]:
+    """(case, producer) pairs with an event held: a later event of that producer for that
+    case must wait behind it, or it would overtake its own producer's earlier event."""
+    ids = sorted(set(case_ids))
+    if not ids:
+        return set()
+    rows = await session.execute(select(held_events.c.case_id, held_events.c.headers).where(held_events.c.case_id.in_(ids)))
+    return {(case_id, producer_of(headers)) for case_id, headers in rows}
+
+
 async def cases_with_held(session: AsyncSession, case_ids: Iterable[str]) -> list[str]:
     ids = sorted(set(case_ids))
     if not ids:

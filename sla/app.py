@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from sla.api import router
-from sla.handlers import HANDLERS, apply_batch
+from sla.handlers import HANDLERS, REQUIRES, apply_batch
 from sla.service import start_ticker, stop_ticker
 from sla.settings import SlaSettings
 from shared.case_status import router as case_status_router
@@ -25,6 +25,7 @@ SPEC = ServiceSpec(
     on_shutdown=stop_ticker,
     extra_routers=(case_status_router,),
     follow_org=True,
+    requires=REQUIRES,
 )
 
 

@@ -97,9 +97,16 @@ async def on_triaged(event: CaseTriaged, led: Ledger) -> None:
         event.case_id, category=p.category.value, region=p.region, urgency=p.urgency.value,
         policy_id=chosen.policy_id, policy_version=chosen.version,
     )
-    if led.closed(event.case_id):
+    # Read after dispatch's case.dispatched (another producer: Kafka keeps no order between
+    # them): the order was given when its sign clock started, so the dispatch clock ends there
+    # (even if the case has been closed since).
+    ordered = [c["started_at"] for c in led.case_clocks(event.case_id)
+               if c["name"] == "sign" and c["started_at"] >= event.occurred_at]  # fmt: skip
+    if led.closed(event.case_id) and not ordered:
         return
     led.start(event.case_id, ClockKind.dispatch, event.occurred_at)
+    if ordered:
+        led.stop(event.case_id, min(ordered), names=("dispatch",))
 
 
 async def on_dispatched(event: CaseDispatched, led: Ledger) -> None:
@@ -288,6 +295,28 @@ async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
 
 async def _one(event: EventBase, uow: UnitOfWork) -> None:
     await apply_clock_events(uow, [event])
+
+
+# What SLA must have applied of a case before another event of it (shared.holding); only
+# causes from ANOTHER producer (each producer's own order is kept by Kafka). See docs/rules.md,
+# "An effect waits for its cause".
+# - intake's case.accepted (受理, after case.received in intake's own order) before any of
+#   dispatch's events: dispatch acts only on a case intake received and accepted; read first,
+#   the order's clocks start on an unknown case (no category, so another policy) and its
+#   closure stops the accept clock hours late. All of dispatch's types wait for it, so a held
+#   one never lets a later one of dispatch overtake it.
+# - dispatch's case.closed before notify's case.callback_completed / case.rated: closure starts
+#   the callback (回访) clock they stop; read first, they stop nothing and the clock runs on.
+DISPATCH_TYPES = frozenset({
+    "case.dispatched", "case.signed", "case.returned", "case.return_reviewed", "case.county_called",
+    "case.whistle_blown", "case.progress_reported", "case.suspended", "case.resumed", "case.extension_approved",
+    "case.resolved", "case.verified", "case.verification_failed", "case.closed", "case.reopened",
+})  # fmt: skip
+CALLBACK_TYPES = frozenset({"case.callback_completed", "case.rated"})
+REQUIRES: dict[str, frozenset[str]] = {
+    **{t: frozenset({"case.accepted"}) for t in DISPATCH_TYPES},
+    **{t: frozenset({"case.closed"}) for t in CALLBACK_TYPES},
+}
 
 
 # Follow every case-scoped event (this service's view of where each case stands) and run

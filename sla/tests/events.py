@@ -93,3 +93,9 @@ def callback_completed(case_id: str, at: datetime, *, reached: bool, attempt: in
     from shared.events import CallbackCompleted, CallbackCompletedData
 
     return _event(CallbackCompleted, case_id, at, CallbackCompletedData(reached=reached, attempt=attempt, round=round_), "notify")
+
+
+def filed(case_id: str, at: datetime):
+    """Intake's received and accepted (受理) of a case, before which SLA holds dispatch's
+    events of it (sla.handlers.REQUIRES)."""
+    return received(case_id, at), accepted(case_id, at)

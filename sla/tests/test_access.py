@@ -4,7 +4,7 @@ the unit and those above it, the board filtered to what the caller may see; 404,
 from shared.actors import actor_headers
 from shared.events import Location, TriagedData
 from shared.testing import AUDITOR, CENTRE, eventually, publish, unique
-from sla.tests.events import UNIT, _event, bj, dispatched, received
+from sla.tests.events import UNIT, _event, accepted, bj, dispatched, received
 from sla.tests.test_clocks import sla  # noqa: F401  (the module's running sla)
 from shared.events import CaseTriaged, FiveMatters
 
@@ -25,7 +25,7 @@ def triaged_in_chengguan(case_id: str, at):
 async def test_clocks_are_seen_by_the_case_area_and_its_units_only(sla, infra):
     case = unique("case")
     now = bj(2026, 11, 30, 9)
-    await publish(infra.bootstrap_servers, sla.settings.kafka_topic, received(case, now), triaged_in_chengguan(case, now), dispatched(case, now))
+    await publish(infra.bootstrap_servers, sla.settings.kafka_topic, received(case, now), accepted(case, now), triaged_in_chengguan(case, now), dispatched(case, now))
 
     async def clocks_seen():
         answer = await sla.client.get(f"/api/v1/cases/{case}/clocks", headers=AUDITOR)

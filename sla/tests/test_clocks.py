@@ -11,7 +11,7 @@ from shared.events import Urgency
 from sla.app import create_app
 from sla.tests.conftest import sla_settings
 from sla.tests.events import (
-    UNIT, accepted, bj, callback_completed, closed, county_called, progress, dispatched, extension_approved, received, reopened, resolved, resumed, signed,
+    UNIT, accepted, bj, filed, callback_completed, closed, county_called, progress, dispatched, extension_approved, received, reopened, resolved, resumed, signed,
     suspended, triaged,
 )  # fmt: skip
 
@@ -86,7 +86,7 @@ async def test_a_deadline_into_an_unknown_year_counts_weekends_with_a_warning_un
     before, after = unique("case"), unique("case")
     known = await sla.client.put("/api/v1/holidays/2099", json={"holidays": [], "workdays": []}, headers=ADMIN)
     assert known.status_code == 200
-    await publish(infra.bootstrap_servers, sla.settings.kafka_topic, dispatched(before, bj(2099, 12, 30, 10)))
+    await publish(infra.bootstrap_servers, sla.settings.kafka_topic, *filed(before, bj(2099, 12, 30, 9)), dispatched(before, bj(2099, 12, 30, 10)))
     guessed = (await clocks_of(sla, before, want=4))["resolve"]
     assert at(guessed["due_at"]) == bj(2100, 1, 6, 10)  # Wed + 5 working days, weekends only
     assert guessed["warnings"] == ["no holiday table for 2100: counted weekends only; load the year's schedule"]
@@ -104,7 +104,7 @@ async def test_a_deadline_into_an_unknown_year_counts_weekends_with_a_warning_un
     assert at(recounted["due_at"]) == bj(2100, 1, 7, 10) and recounted["warnings"] == []  # the guess is corrected
     assert (await sla.client.get("/api/v1/holidays/2100", headers=AUDITOR)).json()["holidays"] == ["2100-01-01"]
 
-    await publish(infra.bootstrap_servers, sla.settings.kafka_topic, dispatched(after, bj(2099, 12, 30, 10)))
+    await publish(infra.bootstrap_servers, sla.settings.kafka_topic, *filed(after, bj(2099, 12, 30, 9)), dispatched(after, bj(2099, 12, 30, 10)))
     counted = (await clocks_of(sla, after, want=4))["resolve"]
     assert at(counted["due_at"]) == bj(2100, 1, 7, 10)  # New Year's Day off, from the loaded table
     assert counted["warnings"] == []
@@ -120,7 +120,7 @@ async def test_the_order_deadlines_are_the_ones_dispatch_carries(sla, infra):
     # Dispatched Mon 23 Nov 10:00 by a dispatch whose general class is 4 working days and whose
     # return window is 1 (sla's own defaults would give Mon 30 Nov and Wed 25 Nov).
     await publish(
-        infra.bootstrap_servers, topic,
+        infra.bootstrap_servers, topic, *filed(case, bj(2026, 11, 23, 9)),
         dispatched(case, bj(2026, 11, 23, 10), due_at=bj(2026, 11, 27, 10), return_due_at=bj(2026, 11, 24, 10)),
         signed(case, bj(2026, 11, 23, 11)), suspended(case, bj(2026, 11, 24, 10), UNIT),
     )  # fmt: skip
@@ -152,7 +152,7 @@ async def test_the_order_deadlines_are_the_ones_dispatch_carries(sla, infra):
 async def test_pause_extension_and_redo_recompute_the_deadline(sla, infra):
     case = unique("case")
     topic = sla.settings.kafka_topic
-    await publish(infra.bootstrap_servers, topic, dispatched(case, bj(2026, 11, 23, 10)), suspended(case, bj(2026, 11, 24, 10)))
+    await publish(infra.bootstrap_servers, topic, *filed(case, bj(2026, 11, 23, 9)), dispatched(case, bj(2026, 11, 23, 10)), suspended(case, bj(2026, 11, 24, 10)))
 
     async def paused():
         c = (await clocks_of(sla, case, want=4))["resolve"]
@@ -231,7 +231,7 @@ async def test_policies_are_versioned_and_a_case_keeps_its_version(sla, infra):
     first = unique("case")
     await publish(
         infra.bootstrap_servers, sla.settings.kafka_topic,
-        triaged(first, bj(2026, 3, 2, 9), urgency=Urgency.urgent), dispatched(first, bj(2026, 3, 2, 10)),
+        *filed(first, bj(2026, 3, 2, 8)), triaged(first, bj(2026, 3, 2, 9), urgency=Urgency.urgent), dispatched(first, bj(2026, 3, 2, 10)),
     )
     clocks = await clocks_of(sla, first, want=5)
     assert at(clocks["sign"]["due_at"]) == bj(2026, 3, 2, 10, 20)
@@ -254,7 +254,7 @@ async def test_policies_are_versioned_and_a_case_keeps_its_version(sla, infra):
     second = unique("case")
     await publish(
         infra.bootstrap_servers, sla.settings.kafka_topic,
-        triaged(second, bj(2026, 7, 1, 9), urgency=Urgency.urgent), dispatched(second, bj(2026, 7, 1, 10)),
+        *filed(second, bj(2026, 7, 1, 8)), triaged(second, bj(2026, 7, 1, 9), urgency=Urgency.urgent), dispatched(second, bj(2026, 7, 1, 10)),
         dispatched(first, bj(2026, 7, 1, 10), unit="LB-XC-SWJ", role="co"),  # a co-handler added later
     )
     second_clocks = await clocks_of(sla, second, want=5)
@@ -278,8 +278,8 @@ async def test_unit_lists_and_board_follow_the_moved_now(sla, infra):
     assert moved.status_code == 200 and at(moved.json()["now"]) - bj(2026, 12, 2, 12) < timedelta(seconds=5)
     await publish(
         infra.bootstrap_servers, sla.settings.kafka_topic,
-        dispatched(soon, bj(2026, 11, 26, 10), unit=unit), signed(soon, bj(2026, 11, 26, 10, 30), unit),
-        dispatched(late, bj(2026, 11, 20, 10), unit=unit), signed(late, bj(2026, 11, 20, 10, 30), unit),
+        *filed(soon, bj(2026, 11, 26, 9)), dispatched(soon, bj(2026, 11, 26, 10), unit=unit), signed(soon, bj(2026, 11, 26, 10, 30), unit),
+        *filed(late, bj(2026, 11, 20, 9)), dispatched(late, bj(2026, 11, 20, 10), unit=unit), signed(late, bj(2026, 11, 20, 10, 30), unit),
     )
     await clocks_of(sla, soon, want=4)
     await clocks_of(sla, late, want=4)
@@ -310,7 +310,7 @@ async def test_county_call_response_clocks_first_contact_and_nothing_after_closi
     case = unique("case")
     topic = sla.settings.kafka_topic
     await publish(
-        infra.bootstrap_servers, topic,
+        infra.bootstrap_servers, topic, *filed(case, bj(2026, 11, 23, 9)),
         dispatched(case, bj(2026, 11, 23, 10)), county_called(case, bj(2026, 11, 23, 11), ["LB-ZJJ", "LB-SWJ"], minutes=45),
         progress(case, bj(2026, 11, 23, 11, 30), "LB-SWJ"), progress(case, bj(2026, 11, 23, 12), first_contact=True),
     )
@@ -369,7 +369,7 @@ async def test_a_callback_closed_as_unreachable_stops_the_callback_clock(sla, in
     # its last try. Given up is done with: no 催办 or 督办 for a call that cannot be made.
     case = unique("case")
     topic = sla.settings.kafka_topic
-    await publish(infra.bootstrap_servers, topic, closed(case, bj(2026, 10, 9, 16)))
+    await publish(infra.bootstrap_servers, topic, *filed(case, bj(2026, 10, 9, 9)), closed(case, bj(2026, 10, 9, 16)))
     clock = (await clocks_of(sla, case))["callback"]
     assert at(clock["due_at"]) == bj(2026, 10, 11, 0)  # by the end of Saturday 10 Oct 2026, a make-up working day (调休)
 

@@ -14,7 +14,7 @@ from shared.testing import AUDITOR, Infra, TopicReader, eventually, publish, run
 from shared.ports import free_port
 from sla.app import create_app
 from sla.tests.conftest import sla_settings
-from sla.tests.events import bj, dispatched, signed
+from sla.tests.events import bj, dispatched, filed, signed
 
 ADMIN = actor_headers("ops-1", "ops")
 SLA_EVENTS = ("sla.warning", "sla.breached", "sla.urged", "sla.escalated")
@@ -53,7 +53,7 @@ async def test_each_threshold_fires_once_with_two_replicas(infra: Infra):
 
 async def _fire_each_threshold_once(infra: Infra, settings, one, two, cases: list[str]) -> None:
     """Dispatch and sign the cases, then move the shared now step by step, alternating replicas."""
-    await publish(infra.bootstrap_servers, settings.kafka_topic, *[e for c in cases for e in (dispatched(c, bj(2026, 11, 23, 16)), signed(c, bj(2026, 11, 23, 16, 20)))])
+    await publish(infra.bootstrap_servers, settings.kafka_topic, *[e for c in cases for e in (*filed(c, bj(2026, 11, 23, 15)), dispatched(c, bj(2026, 11, 23, 16)), signed(c, bj(2026, 11, 23, 16, 20)))])
 
     async def all_clocks():
         counts = [len((await one.client.get(f"/api/v1/cases/{c}/clocks", headers=AUDITOR)).json().get("clocks", [])) for c in cases]
@@ -102,7 +102,7 @@ async def test_a_breach_due_while_the_service_was_down_fires_after_restart(infra
     case = unique("case")
     dispatched_at = datetime.now(UTC)
     async with running(create_app(settings), settings) as sla:
-        await publish(infra.bootstrap_servers, settings.kafka_topic, dispatched(case, dispatched_at))
+        await publish(infra.bootstrap_servers, settings.kafka_topic, *filed(case, dispatched_at), dispatched(case, dispatched_at))
 
         async def sign_clock():
             body = (await sla.client.get(f"/api/v1/cases/{case}/clocks", headers=AUDITOR)).json()
