@@ -196,10 +196,11 @@ async def test_pause_extension_and_redo_recompute_the_deadline(sla, infra):
         reopened(case, bj(2026, 12, 10, 10), 2), reopened(case, bj(2026, 12, 14, 10), 3), reopened(case, bj(2026, 12, 14, 11), 3),
     )
     await eventually(lambda: due_is("resolve#3", bj(2026, 12, 21, 10)), what="round 3 clock")
-    # 11 lifecycle events, then sla's own escalation back from the topic: everything is in.
+    # 13 lifecycle events (intake's two, dispatch's eleven), then sla's own escalation back
+    # from the topic: everything is in.
     async def applied():
         status = (await sla.client.get(f"/api/v1/cases/{case}/status", headers=AUDITOR)).json()
-        return status if status["events_applied"] >= 12 else None
+        return status if status["events_applied"] >= 14 else None
 
     await eventually(applied, what="every event of the case applied")
     async with TopicReader(infra.bootstrap_servers, topic) as reader:
@@ -330,11 +331,12 @@ async def test_county_call_response_clocks_first_contact_and_nothing_after_closi
     await publish(infra.bootstrap_servers, topic, closed(case, bj(2026, 11, 24, 9)), dispatched(case, bj(2026, 11, 24, 10), unit="LB-LATE"))
 
     async with TopicReader(infra.bootstrap_servers, topic) as reader:
-        # Six lifecycle events plus every warning sla wrote for the case (they come back too).
+        # Eight lifecycle events (intake's two, dispatch's six) plus every warning sla wrote for
+        # the case (they come back too).
         async def applied():
             own = await reader.events(case_id=case, types=("sla.warning", "sla.breached", "sla.urged", "sla.escalated"))
             status = (await sla.client.get(f"/api/v1/cases/{case}/status", headers=AUDITOR)).json()
-            return status["events_applied"] >= 6 + len(own)
+            return status["events_applied"] >= 8 + len(own)
 
         await eventually(applied, what="close and the late order applied")
     after = (await sla.client.get(f"/api/v1/cases/{case}/clocks", headers=AUDITOR)).json()["clocks"]
