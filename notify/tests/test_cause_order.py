@@ -15,12 +15,10 @@ case_status — and nothing held.
 
 from __future__ import annotations
 
-import itertools
 import json
 from datetime import timedelta
 
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -29,12 +27,12 @@ from notify.app import create_app
 from notify.models import callback_tasks as callbacks, messages, recipients
 from notify.settings import NotifySettings
 from notify.tests.helpers import UNIT, Case, local, message_states
-from shared.cloudevents import to_message
 from shared.consumer import EventConsumer
 from shared.db import case_status, dead_letters, held_events
 from shared.events import (
     CaseResolved, ClockKind, EventBase, ResolvedData, SlaWarning, SlaWarningData, make_event, system_actor,
 )  # fmt: skip
+from shared.interleaving import apply, every_interleaving, in_order, interleave
 from shared.testing import Infra, eventually, publish, running, service_settings, unique
 
 # A pinned moment: event times are relative to it, never to today.
@@ -71,43 +69,6 @@ def producers(case: Case) -> dict[str, list[EventBase]]:
         "dispatch": [at(case.dispatched(), 30), resolved, case.closed(T0 + timedelta(hours=5))],
         "sla": [warning],
     }
-
-
-def in_order(streams: dict[str, list[EventBase]]) -> list[EventBase]:
-    return sorted(itertools.chain(*streams.values()), key=lambda e: e.occurred_at)
-
-
-def interleave(streams: dict[str, list[EventBase]], labels: tuple[str, ...]) -> list[EventBase]:
-    """The events in the order ``labels`` names their producers: each producer's own order kept."""
-    queues = {name: list(events) for name, events in streams.items()}
-    return [queues[label].pop(0) for label in labels]
-
-
-def every_interleaving(streams: dict[str, list[EventBase]]) -> list[tuple[str, ...]]:
-    labels = [name for name, events in streams.items() for _ in events]
-    return sorted(set(itertools.permutations(labels)))
-
-
-def records(events: list[EventBase], topic: str, start: int) -> list[ConsumerRecord]:
-    out = []
-    for offset, event in enumerate(events, start):
-        message = to_message(event)
-        out.append(ConsumerRecord(
-            topic=topic, partition=0, offset=offset, timestamp=-1, timestamp_type=0, key=message.key,
-            value=message.value, checksum=None, serialized_key_size=-1, serialized_value_size=-1,
-            headers=tuple(message.headers),
-        ))  # fmt: skip
-    return out
-
-
-async def apply(consumer: EventConsumer, batches: list[list[EventBase]], *, isolate: bool) -> None:
-    """Each batch as the consumer applies a fetched partition batch (the batch handler, or event
-    by event under savepoints as a replayed batch is), one transaction each."""
-    tp = TopicPartition(consumer.topic, 0)
-    offset = 0
-    for batch in batches:
-        await consumer._apply(tp, records(batch, consumer.topic, offset), isolate=isolate)
-        offset += len(batch)
 
 
 async def end_state(notify, case: Case) -> dict:
