@@ -14,7 +14,7 @@ trained on labelled appeals weighs every character n-gram of the text instead:
   so a dispatcher who overrides it sees why it went where it went.
 
 Training examples are appeals with the subject a person gave them: the realistic appeals
-written for the demo counties (``intake/training/demo_examples.jsonl``) and, at run time,
+written for the demo counties (``intake/training/demo/*.jsonl``) and, at run time,
 the county's own (every manual triage, every upheld return; ``intake.learning`` stores
 them and keeps the versions). This module is pure: it trains, predicts and evaluates; it
 neither reads the database nor writes files. ``python -m intake.model retrain`` is the
@@ -37,7 +37,8 @@ from sklearn.svm import LinearSVC
 from intake.classify import normalise
 from shared.orgdata import SUBJECT_CLASSES
 
-DEMO_EXAMPLES = Path(__file__).resolve().parent / "training" / "demo_examples.jsonl"
+#: The demo counties' labelled appeals: every ``*.jsonl`` file of this directory, in name order.
+DEMO_EXAMPLES = Path(__file__).resolve().parent / "training" / "demo"
 
 #: Below this calibrated probability the appeal goes to manual triage (人工分拨). With 20-odd
 #: classes the probability of the best one is rarely high; 0.3 sends about one real message
@@ -67,7 +68,10 @@ class Prediction:
 
 
 def load_examples(path: Path = DEMO_EXAMPLES) -> list[Example]:
-    """Examples from a JSON-lines file of ``{"subject_class", "title", "text"}``; unknown classes are refused."""
+    """Examples from a JSON-lines file of ``{"subject_class", "title", "text"}`` (or every
+    ``*.jsonl`` file of a directory, in name order); unknown classes are refused."""
+    if path.is_dir():
+        return [e for file in sorted(path.glob("*.jsonl")) for e in load_examples(file)]
     examples = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():

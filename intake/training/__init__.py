@@ -1,1 +1,1 @@
-"""Training data shipped with intake: the demo counties' labelled appeals (demo_examples.jsonl)."""
+"""Training data shipped with intake: the demo counties' labelled appeals (demo/*.jsonl)."""
