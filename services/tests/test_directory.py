@@ -88,7 +88,7 @@ def test_replace_catalogue_summarises_the_change() -> None:
     entries.append({"subject_class": "environment", "area": "LB-XC-CG-CD", "owner": "LB-XC-CG-CD"})
     del entries[41]
     edit = domain.replace_catalogue(doc, entries)
-    assert edit.summary == "catalogue: 94 entries (1 added, 1 removed, 1 changed)"
+    assert edit.summary == "catalogue: 98 entries (1 added, 1 removed, 1 changed)"
 
 
 def test_resolve_names_the_deciding_line() -> None:
@@ -173,7 +173,7 @@ async def test_the_seed_is_version_one_and_readable_by_anyone(directory) -> None
     seed = load_org()
     assert body["document"]["version"] == 1
     assert [u["code"] for u in body["document"]["units"]] == [u.code for u in seed.units]
-    assert len(body["document"]["catalogue"]) == len(seed.catalogue) == 94
+    assert len(body["document"]["catalogue"]) == len(seed.catalogue) == 98
 
     unit = await directory.client.get("/api/v1/units/LB-XC-CG-CD-G01")  # no actor headers: reading is open
     assert unit.status_code == 200
@@ -230,14 +230,14 @@ async def test_supervisor_changes_are_new_versions_published_and_followed(direct
         )
         assert changed.status_code == 200, changed.text
         assert changed.json()["version"] == v + 2
-        assert changed.json()["summary"] == "catalogue: 95 entries (1 added, 0 removed, 1 changed)"
+        assert changed.json()["summary"] == "catalogue: 99 entries (1 added, 0 removed, 1 changed)"
 
         org = await follower.wait_for_version(v + 2, timeout=20)
         assert follower.version == v + 2 and org.version == v + 2
         assert org.owner_for("environment", "LB-XC-CG-CD-G01") == "LB-XC-CG"
         assert org.owner_for("environment", "LB-XC-CG-XJ") == "LB-XC-CG-XJ"
         resolved = await directory.client.get("/api/v1/resolve", params={"subject_class": "environment", "area": "LB-XC-CG-XJ"})
-        assert resolved.json()["owner"] == "LB-XC-CG-XJ" and resolved.json()["entry_index"] == 94
+        assert resolved.json()["owner"] == "LB-XC-CG-XJ" and resolved.json()["entry_index"] == 98
 
         history = (await directory.client.get("/api/v1/org/versions", params={"limit": 2}, headers=SUPERVISOR)).json()
         assert [(i["version"], i["changed_by"]) for i in history["items"]] == [(v + 2, "city-admin"), (v + 1, "sup-wei")]

@@ -118,7 +118,7 @@ def test_every_county_routes_every_line_of_public_service_to_the_unit_that_handl
     lines = {
         "education": "教育局", "health": "卫健局", "market": "市场监管局", "culture_tourism": "文旅局", "police": "公安局",
         "urban_management": "城管局", "telecom": "工信局", "power": "供电公司", "water_supply": "自来水公司",
-        "gas": "燃气公司", "civil_affairs": "民政局", "labour": "人社局", "land": "自然资源局",
+        "gas": "燃气公司", "civil_affairs": "民政局", "labour": "人社局", "land": "自然资源局", "agriculture": "农业农村局",
     }
     for county in ORG.of_kind("county"):
         township = next(u for u in ORG.units if u.kind == "township" and u.parent == county.code)
