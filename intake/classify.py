@@ -63,7 +63,7 @@ from shared.orgdata import SUBJECT_CLASSES  # the one list of subject classes (c
 if TYPE_CHECKING:  # intake.model imports ``normalise`` from here
     from intake.model import SubjectModel
 
-__all__ = ["SUBJECT_CLASSES", "Classification", "Rules", "DEFAULT_RULES", "classify", "normalise"]
+__all__ = ["SUBJECT_CLASSES", "Classification", "Rules", "DEFAULT_RULES", "classify", "normalise", "urgency"]
 
 #: Where a sentence ends (after ``normalise``: full-width ！？； are half-width by then). A
 #: time marker governs its whole sentence: "前年路口发生过车祸，有人受伤" is one past event.
@@ -399,6 +399,13 @@ def _urgency(title: str, description: str, rules: Rules, candidates: frozenset[s
     if words:
         return Urgency.urgent, words
     return Urgency.normal, ()
+
+
+def urgency(title: str, description: str, rules: Rules = DEFAULT_RULES) -> tuple[Urgency, tuple[str, ...]]:
+    """The urgency of one appeal and the words that decided, from the rules alone (no model):
+    what ``classify`` proposes as ``urgency``."""
+    t, d = normalise(title), normalise(description)
+    return _urgency(t, d, rules, rules.candidates(t, d))
 
 
 def _category(

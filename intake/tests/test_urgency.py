@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from intake.classify import DEFAULT_RULES, _urgency, normalise
+from intake.classify import urgency
 from intake.training import load_urgency, score_emergencies
 from shared.events import Urgency
 
@@ -15,8 +15,7 @@ EXAMPLES = load_urgency()
 
 
 def urgency_of(title: str, text: str) -> Urgency:
-    t, d = normalise(title), normalise(text)
-    return _urgency(t, d, DEFAULT_RULES, DEFAULT_RULES.candidates(t, d))[0]
+    return urgency(title, text)[0]
 
 
 def test_the_set_is_what_it_claims_to_be():
