@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import DateTime, String, case, cast, func, select, true, update
+from sqlalchemy import DateTime, String, case, cast, exists, func, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
 
 from scoring import org
@@ -100,7 +100,26 @@ CASE_REOPENED = _case_upsert(
 )
 
 _ORDER = ("order_no", "case_id", "unit", "unit_name", "role", "redo_round", "dispatched_at")
-ORDER_DISPATCHED = _insert_once("order dispatched", unit_orders, _ORDER, ("order_no",))
+
+
+def _carded(clock: str, v):
+    """Whether a red card kept for the case on ``clock`` falls due after the order was
+    dispatched: SLA's card can be read before dispatch's order (two producers; a refilled
+    topic), and then its mark (``_late``) found no order to mark. An order is neither signed
+    nor answered when dispatched, so such a card makes it late, as the mark would have."""
+    return exists().where(
+        sla_cards.c.case_id == v.c.case_id, sla_cards.c.level == "red", sla_cards.c.clock == clock,
+        sla_cards.c.due_at >= v.c.dispatched_at,
+        sla_cards.c.unit.is_(None) | (sla_cards.c.unit == "") | (sla_cards.c.unit == v.c.unit),
+    )
+
+
+ORDER_DISPATCHED = Write(
+    "order dispatched", _types(unit_orders, _ORDER), ("order_no",),
+    lambda v: pg_insert(unit_orders).from_select(
+        [*_ORDER, "sign_late", "resolve_late"], select(*(v.c[c] for c in _ORDER), _carded("sign", v), _carded("resolve", v))
+    ).on_conflict_do_nothing(),
+)  # fmt: skip
 _AT = {"order_no": String(), "at": DateTime(timezone=True)}
 
 
@@ -334,5 +353,11 @@ def unit_rating_row(event: UnitRated) -> dict:
     }
 
 
+# Scoring declares no cause to wait for (shared.holding; docs/rules.md, "An effect waits for
+# its cause"): its facts are rows that commute — first / last / greatest per column, inserts
+# once — and the figures are read from them afterwards. The one effect that needed another
+# producer's event first, a red card's "late" mark on an order, is derived again when the
+# order arrives (``_carded``); waiting would be wrong, as a card on the accept or callback
+# clock belongs to no order and would wait 24 h to be dead-lettered.
 # Every case-scoped event keeps case_status; the lifecycle facts and grid activity feed the scores.
 HANDLERS = with_case_status(FACT_HANDLERS)
