@@ -27,7 +27,20 @@ from services.launcher import SERVICES
 
 TARGET_PERCENT = 3.0  # the whole idle platform, in % of one core
 
-WHY_MISSED: dict[str, str] = {}
+WHY_MISSED = {
+    "idle_cpu": (
+        "the outbox relays no longer poll (woken by commits) and the broker epoch is looked at every 10 s, not every second "
+        "(together 37.9% → 9.5% of a core, same machine, equally busy); "
+        "the org followers fetch every 5 s, not every half second. What is left: the broker answering each consumer "
+        "group's fetch over 12 partitions every 500 ms (aiokafka's fetch_max_wait_ms; the development broker, Tansu, "
+        "holds a fetch for the whole wait and does not answer it early when a record arrives, so a longer wait would add "
+        "up to that much to every hop of the pipeline) plus a heartbeat a second per member; notify's sender polling "
+        "its queue every 0.5 s and SLA's ticker looking every 1 s (neither yet sleeps until the next due time: that needs "
+        "a wake-up after the commit of the handler that queues a message or moves a clock, to come with the one handler "
+        "path of #21 item 1); the consumers' 200 ms loop. Measured on a machine other sessions kept busy (the rest: "
+        "about 190% of the 200%), so each share is a little high."
+    ),
+}
 
 
 def _processes() -> dict[int, tuple[int, str, float]]:
