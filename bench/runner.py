@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, classify, hotline, pipeline, replicas, report, scoring_replay, sla_scale
+from bench import appeals, baselines, classify, hotline, idle, pipeline, replicas, report, scoring_replay, sla_scale
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -99,6 +99,13 @@ PHASES: tuple[Phase, ...] = (
         needs=("asyncpg", "broker"),
     ),
     Phase(
+        "idle", idle.idle,
+        "`python -m services.launcher` (what `make run` starts: its own PostgreSQL and broker, every service, the "
+        "console and the development stand-ins, the demo appeals filed) on free ports and a fresh run directory; once it "
+        "is running and has settled for 20 s, each of its processes' CPU time (utime + stime from /proc: the launcher and "
+        "its children, the PostgreSQL server and its backends) over 30 s with nothing to do, in % of one core.",
+    ),
+    Phase(
         "classify", classify.real_text,
         "the 200 labelled real messages of `../shared/data/appeals-real-train.csv` (a provincial message board, "
         "7 first-level labels, 28–29 each; skipped when the file is absent), each board label mapped to the subject "
@@ -124,7 +131,7 @@ PHASES: tuple[Phase, ...] = (
 
 # Why a target is missed, in words, by figure: written under the targets table.
 WHY_MISSED = {
-    **appeals.WHY_MISSED, **classify.WHY_MISSED, **hotline.WHY_MISSED, **pipeline.WHY_MISSED, **sla_scale.WHY_MISSED, **scoring_replay.WHY_MISSED,
+    **appeals.WHY_MISSED, **classify.WHY_MISSED, **hotline.WHY_MISSED, **idle.WHY_MISSED, **pipeline.WHY_MISSED, **sla_scale.WHY_MISSED, **scoring_replay.WHY_MISSED,
 }
 
 

@@ -114,12 +114,19 @@ class OrgFollower:
         *,
         on_change: Callable[[OrgDirectory], None] | None = None,
         retry_seconds: float = 1.0,
+        fetch_wait_ms: int = 5_000,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.current: OrgDirectory = initial
         self.on_change = on_change
         self.retry_seconds = retry_seconds
+        # How long the broker may hold a fetch with nothing new. Kafka answers a waiting fetch
+        # as soon as a version is published; the development broker (Tansu) only when the
+        # wait is over — so there a change takes up to this long to arrive. The directory
+        # changes a few times a day; a fetch every half second (aiokafka's default) in every
+        # service was a fifth of the idle platform's CPU, broker included.
+        self.fetch_wait_ms = fetch_wait_ms
         self.skipped = 0  # snapshots refused (bad JSON, bad version, inconsistent document)
         self._version = 0  # 0: nothing from the topic yet, ``current`` is the seed
         self._changed = asyncio.Event()
@@ -204,7 +211,8 @@ class OrgFollower:
             enable_auto_commit=False,
             # A restarted (empty) broker puts our position beyond its end: start over.
             auto_offset_reset="earliest",
-            request_timeout_ms=10_000,
+            fetch_max_wait_ms=self.fetch_wait_ms,
+            request_timeout_ms=max(10_000, self.fetch_wait_ms + 5_000),
         )
         self._consumer = consumer
         await consumer.start()
@@ -217,7 +225,7 @@ class OrgFollower:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         while True:
-            batch = await consumer.getmany(*tps, timeout_ms=1000, max_records=100)
+            batch = await consumer.getmany(*tps, timeout_ms=self.fetch_wait_ms, max_records=100)
             for tp, records in batch.items():
                 for record in records:
                     self.apply(record.value, record.headers, where=f"at {tp.topic}[{tp.partition}]@{record.offset}")

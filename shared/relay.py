@@ -10,6 +10,12 @@ Why it is built this way:
 - Rows are sent in id order; aiokafka keeps one batch in flight per partition, so order
   per key holds. On any send failure nothing of the batch is marked and the whole batch
   goes again: consumers drop the duplicates, and nothing is lost.
+- It is woken, not polling: a commit that wrote outbox rows calls ``nudge()``. In the
+  process that leads, that wakes the relay at once; in any other replica (a follower, whose
+  commits the leader in another process must publish) it sends a PostgreSQL ``NOTIFY`` on
+  ``OUTBOX_CHANNEL``, which the leader ``LISTEN``s for on its lock connection. The poll
+  (``poll_seconds``, seconds) is only a fallback, for rows written by other means (the ops
+  CLI, a notification lost with a dropped connection): an idle platform does nothing.
 - Sent rows are kept ``outbox_retention_days``; when the broker turns out to be a fresh
   one (its epoch changed, see ``shared.bus``), the retained rows are published again.
 """
@@ -36,6 +42,9 @@ from shared.db import outbox, plumbing_state
 log = logging.getLogger(__name__)
 
 RELAY_LOCK_KEY = 0x6A6965_7375  # "jiesu": one relay leader per service database
+# NOTIFY'd by a replica that committed outbox rows and does not lead (notifications are per
+# database, so one name serves every service).
+OUTBOX_CHANNEL = "jiesu_outbox"
 EPOCH_KEY = "broker_epoch"
 
 
@@ -49,10 +58,10 @@ class OutboxRelay:
         topic: str,
         topics: list[TopicSpec],
         batch_size: int = 500,
-        poll_seconds: float = 0.05,
+        poll_seconds: float = 5.0,
         linger_seconds: float = 0.02,
         retention: timedelta = timedelta(days=7),
-        epoch_check_seconds: float = 1.0,
+        epoch_check_seconds: float = 10.0,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -73,14 +82,37 @@ class OutboxRelay:
         self._epoch_checked_at = 0.0
         self._last_failed = True  # check the epoch before the first publish
         self._purged_at = 0.0
+        self._notify_task: asyncio.Task[None] | None = None
+        self._notify_again = False
         self.is_leader = False
         self.published = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def nudge(self) -> None:
-        """Called after a commit that wrote outbox rows: publish without waiting for the poll."""
-        self._wake.set()
+        """Called after a commit that wrote outbox rows: publish without waiting for the poll.
+        Here when this process leads; else the leader (another replica) is told by NOTIFY."""
+        if self.is_leader or self._stopping:
+            self._wake.set()
+            return
+        if self._notify_task is not None and not self._notify_task.done():
+            self._notify_again = True  # one more NOTIFY after the one in flight covers this commit
+            return
+        self._notify_task = asyncio.create_task(self._notify_leader(), name=f"{self.service}-relay-notify")
+
+    async def _notify_leader(self) -> None:
+        """NOTIFY the leading relay (after the commit: it must find the rows). A failure only
+        delays the rows to the leader's fallback poll."""
+        while True:
+            self._notify_again = False
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
+                    await conn.commit()
+            except Exception as exc:  # noqa: BLE001 - the poll still finds the rows
+                log.info("could not notify the relay leader: %r", exc)
+            if not self._notify_again:
+                return
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-relay")
@@ -90,6 +122,7 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
         await stop_task(self._task, grace=grace_seconds)
+        await stop_task(self._notify_task, grace=1)
         await self._release()
 
     async def _release(self) -> None:
@@ -159,10 +192,18 @@ class OutboxRelay:
         got = (await self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY})).scalar()
         # The lock lives with the session, not a transaction: end the implicit transaction.
         await self._lock_conn.commit()
+        if got:
+            # Woken by the other replicas' commits (their nudge NOTIFYs), on the connection
+            # that holds the lock: it lives exactly as long as the leadership.
+            raw = await self._lock_conn.get_raw_connection()
+            await raw.driver_connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
         self.is_leader = bool(got)
         if self.is_leader:
             log.info("relay of %s is the leader", self.service)
         return self.is_leader
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
 
     async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:

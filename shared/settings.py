@@ -39,7 +39,9 @@ class ServiceSettings(BaseSettings):
 
     # Delivery
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
-    outbox_poll_seconds: float = Field(default=0.05, gt=0, le=60)
+    # The relay is woken by each commit that wrote outbox rows (shared.relay); this poll is
+    # only its fallback, for rows written by other means.
+    outbox_poll_seconds: float = Field(default=5.0, gt=0, le=60)
     outbox_retention_days: float = Field(default=7, ge=0)
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0, le=60)
@@ -48,7 +50,10 @@ class ServiceSettings(BaseSettings):
     # How long the broker waits for a silent member (a crashed replica) before its partitions
     # move: a restarted replica waits out its predecessor's session before it is assigned.
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
-    broker_epoch_check_seconds: float = Field(default=1.0, gt=0, le=600)
+    # How often the relay and the consumer look whether the broker is a fresh one (each look
+    # is a client of its own: connect, read one record, close); the relay also looks after
+    # any failed publish. A fresh broker only happens to the in-memory development broker.
+    broker_epoch_check_seconds: float = Field(default=10.0, gt=0, le=600)
     shutdown_grace_seconds: float = Field(default=10, ge=0, le=300)
 
     max_body_bytes: int = Field(default=2_000_000, ge=1_000, description="larger request bodies get 413")
