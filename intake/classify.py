@@ -452,7 +452,7 @@ def classify(
         urgency=urgency,
         confidence=prediction.probability,
         matched=tuple(dict.fromkeys((*prediction.words, *urgency_words, *category_words))),
-        needs_manual_triage=prediction.probability < limit,
+        needs_manual_triage=prediction.probability < limit or not prediction.readable,
         words=prediction.words,
         model_version=prediction.model_version,
     )
