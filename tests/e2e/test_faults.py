@@ -65,7 +65,16 @@ def declared_requires() -> dict[str, dict[str, frozenset[str]]]:
 async def crash_postgres(infra: Infra) -> None:
     """kill -9 of the postmaster, then start it again (crash recovery) once its orphaned
     backends have gone (until then the old shared memory blocks a start)."""
-    os.kill(infra.postgres.pid, signal.SIGKILL)
+    postgres = infra.postgres
+    pid = postgres.pid
+    os.kill(pid, signal.SIGKILL)
+    # Nobody may reap the dead postmaster here (a container's init often does not): as a
+    # zombie it still "exists" for pg_ctl and for the new postmaster's lock-file check, which
+    # would take it for a running server. Once it is dead its lock file goes, as a reaper's
+    # system would let it.
+    await eventually(lambda: _dead(pid), timeout=30, what="the postmaster to die")
+    postgres.pid = None
+    (postgres.data_dir / "postmaster.pid").unlink(missing_ok=True)
     await asyncio.sleep(1)
     for _ in range(30):
         try:
@@ -74,6 +83,15 @@ async def crash_postgres(infra: Infra) -> None:
         except RuntimeError:
             await asyncio.sleep(1)
     raise AssertionError("PostgreSQL did not come back after kill -9")
+
+
+async def _dead(pid: int) -> bool:
+    """Gone, or a zombie (dead, not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 async def test_nothing_lost_applied_twice_or_before_its_cause_through_crashes_of_every_part(infra: Infra, tmp_path):
@@ -88,34 +106,36 @@ async def test_nothing_lost_applied_twice_or_before_its_cause_through_crashes_of
                 await monitor.settled()
                 monitor.record(name, at, load.acked_at)
 
-            await asyncio.sleep(3)
-            await monitor.settled()
-            for service in SERVICE_NAMES:
+            try:
+                await asyncio.sleep(3)
+                await monitor.settled()
+                for service in SERVICE_NAMES:
 
-                async def crash(service=service):
-                    await platform.kill(service)
+                    async def crash(service=service):
+                        await platform.kill(service)
+                        await asyncio.sleep(1)
+                        await platform.restart(service)
+
+                    await fault(f"kill -9 {service}", crash)
+
+                async def lose_broker():
+                    infra.broker.kill()  # in memory: the topic and every committed offset are gone
                     await asyncio.sleep(1)
-                    await platform.restart(service)
+                    await asyncio.to_thread(infra.broker.start)
 
-                await fault(f"kill -9 {service}", crash)
+                await fault("broker lost (a fresh, empty one)", lose_broker)
+                await fault("kill -9 PostgreSQL", lambda: crash_postgres(infra))
 
-            async def lose_broker():
-                infra.broker.kill()  # in memory: the topic and every committed offset are gone
-                await asyncio.sleep(1)
-                await asyncio.to_thread(infra.broker.start)
+                async def lose_replicas():
+                    await platform.kill("dispatch#2")  # its partitions move to the survivor
+                    await platform.kill("sla#2")
 
-            await fault("broker lost (a fresh, empty one)", lose_broker)
-            await fault("kill -9 PostgreSQL", lambda: crash_postgres(infra))
-
-            async def lose_replicas():
-                await platform.kill("dispatch#2")  # its partitions move to the survivor
-                await platform.kill("sla#2")
-
-            await fault("kill -9 dispatch#2 and sla#2", lose_replicas)
+                await fault("kill -9 dispatch#2 and sla#2", lose_replicas)
+            finally:
+                print("\n" + monitor.table())  # what was measured, also when a fault did not recover
             await asyncio.sleep(2)
         assert not load.pending, f"{len(load.pending)} appeals never acknowledged"
         print(f"\nload: {load.sent} sent, {load.retries} retries while services were down; answers {dict(load.statuses)}")
-        print(monitor.table())
         # While PostgreSQL or intake was down, intake said so (503) or was unreachable: never a 500.
         assert not [code for code in load.statuses if code >= 500 and code != 503], load.statuses
         requires = declared_requires()
