@@ -24,6 +24,10 @@ class StageCount:
     lost_effects: int  # events on the topic the service never applied
     duplicated_effects: int  # events applied more than once
     missing_cases: list[str] = field(default_factory=list)
+    # events applied in an earlier transaction than their cause (see ``effects_before_cause``)
+    out_of_order_effects: int = 0
+    still_held: int = 0  # events left waiting for a cause at the end (held_events)
+    dead_letters: int = 0  # events the service parked
 
 
 @dataclass
@@ -39,18 +43,22 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return not (self.lost or self.duplicated or self.reordered) and all(
-            s.lost_effects == 0 and s.duplicated_effects == 0 and not s.missing_cases for s in self.stages
-        )
+            s.lost_effects == 0 and s.duplicated_effects == 0 and not s.missing_cases
+            and s.out_of_order_effects == 0 and s.still_held == 0 and s.dead_letters == 0
+            for s in self.stages
+        )  # fmt: skip
 
     def table(self) -> str:
         lines = [
             f"sent {self.sent}  acknowledged {self.acknowledged}  on the topic {self.received_on_topic}  "
             f"lost {len(self.lost)}  duplicated {len(self.duplicated)}  reordered {len(self.reordered)}",
-            f"{'stage':<10} {'cases':>7} {'seen':>7} {'lost effects':>13} {'applied twice':>14}",
+            f"{'stage':<10} {'cases':>7} {'seen':>7} {'lost effects':>13} {'applied twice':>14} {'out of order':>13}"
+            f" {'still held':>11} {'dead letters':>13}",
         ]
         for s in self.stages:
             lines.append(
                 f"{s.service:<10} {s.cases_expected:>7} {s.cases_seen:>7} {s.lost_effects:>13} {s.duplicated_effects:>14}"
+                f" {s.out_of_order_effects:>13} {s.still_held:>11} {s.dead_letters:>13}"
             )
         return "\n".join(lines)
 
@@ -83,6 +91,41 @@ def out_of_order(case_events: list[EventBase]) -> bool:
     return False
 
 
+def effects_before_cause(
+    case_events: list[EventBase], applied_at: Mapping[str, object], requires: Mapping[str, frozenset[str]]
+) -> int:
+    """How many of a case's events a service applied before a cause of theirs: in an earlier
+    transaction than the event that caused them (``causation_id``), or than every event of a
+    type the service declares they require (``requires``), or with such a cause on the topic
+    never applied at all.
+
+    ``applied_at`` is the service's inbox (``processed_events``: event id -> ``processed_at``,
+    the applying transaction's start). Events applied in one transaction share it, so an
+    order inside one transaction is not seen (the consumer applies a batch in topic order and
+    releases held events after their cause); nor is an event the service applied without its
+    inbox (intake's own, applied as they are written, before anything can follow from them).
+    """
+    by_id = {e.id: e for e in case_events}
+    count = 0
+    for event in case_events:
+        at = applied_at.get(str(event.id))
+        if at is None:
+            continue
+        late = False
+        cause = by_id.get(event.causation_id) if event.causation_id is not None else None
+        if cause is not None:
+            cause_at = applied_at.get(str(cause.id))
+            late = cause_at is not None and cause_at > at  # type: ignore[operator]
+        for kind in requires.get(event.type, frozenset()):
+            of_kind = [e for e in case_events if e.type == kind]
+            if not of_kind:
+                continue  # not on the topic: nothing to be late for
+            times = [applied_at[str(e.id)] for e in of_kind if str(e.id) in applied_at]
+            late = late or not times or min(times) > at  # type: ignore[type-var,operator]
+        count += late
+    return count
+
+
 def check(
     *,
     sent: int,
@@ -90,6 +133,10 @@ def check(
     events: list[EventBase],
     applied: Mapping[str, Mapping[str, int]],  # service → case id → distinct events applied
     handled_by: Mapping[str, frozenset[str] | None] | None = None,  # service → event types it counts (None: all)
+    applied_at: Mapping[str, Mapping[str, object]] | None = None,  # service → its inbox: event id → when applied
+    requires: Mapping[str, Mapping[str, frozenset[str]]] | None = None,  # service → its declared causes
+    still_held: Mapping[str, int] | None = None,  # service → events left in held_events
+    dead_letters: Mapping[str, int] | None = None,  # service → events parked
 ) -> Verdict:
     by_case = distinct_by_case(events)
     received: dict[str, int] = defaultdict(int)
@@ -111,7 +158,15 @@ def check(
                 continue
             lost += max(0, expected - got)
             duplicated += max(0, got - expected)
-        stages.append(StageCount(service, len(acked_cases), sum(c in per_case for c in acked_cases), lost, duplicated, missing))
+        inbox = (applied_at or {}).get(service, {})
+        declared = (requires or {}).get(service, {})
+        early = sum(effects_before_cause(by_case.get(c, []), inbox, declared) for c in acked_cases) if inbox else 0
+        stages.append(
+            StageCount(
+                service, len(acked_cases), sum(c in per_case for c in acked_cases), lost, duplicated, missing,
+                early, (still_held or {}).get(service, 0), (dead_letters or {}).get(service, 0),
+            )  # fmt: skip
+        )
     return Verdict(
         sent=sent,
         acknowledged=len(acknowledged),

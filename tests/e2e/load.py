@@ -7,8 +7,15 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter
 
 import httpx
+
+
+# Attempts in flight at once. While intake is down for long (a restart under a loaded machine
+# took 100 s) the retries of every unacknowledged appeal pile up; queued inside one httpx
+# pool, a thousand of them starved it (its scheduling pass is over every queued request).
+MAX_IN_FLIGHT = 64
 
 
 class SteadyLoad:
@@ -17,11 +24,14 @@ class SteadyLoad:
         self.rate = rate
         self.body = body or {}
         self.acknowledged: dict[str, str] = {}  # idempotency key → case id
+        self.acked_at: list[float] = []  # time.monotonic() of each acknowledgement
+        self.statuses: Counter[int] = Counter()  # every answer's status, retries included
         self.pending: set[str] = set()
         self.sent = 0
         self.retries = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     async def __aenter__(self) -> SteadyLoad:
         self._task = asyncio.create_task(self._run())
@@ -69,9 +79,12 @@ class SteadyLoad:
         delay = 0.2
         while True:
             try:
-                response = await client.post("/api/v1/appeals", json=body, headers={"Idempotency-Key": key})
+                async with self._slots:
+                    response = await client.post("/api/v1/appeals", json=body, headers={"Idempotency-Key": key})
+                self.statuses[response.status_code] += 1
                 if response.status_code == 201:
                     self.acknowledged[key] = response.json()["case_id"]
+                    self.acked_at.append(time.monotonic())
                     self.pending.discard(key)
                     return
             except httpx.HTTPError:

@@ -57,3 +57,27 @@ def test_lost_duplicated_and_reordered_are_each_caught():
     assert sla.lost_effects == 1 + 2  # c2: one of two missing; c3: never seen (two events)
     assert sla.missing_cases == ["c3"]
     assert "lost 1" in verdict.table()
+
+
+def test_an_effect_applied_before_its_cause_is_counted_per_service():
+    r1, r2 = received("c1"), received("c2")
+    a1, a2 = accepted(r1), accepted(r2)
+    events = [r1, a1, r2, a2]
+    # notify: c1 in order; c2's acceptance applied a transaction before its receipt.
+    # sla: c1's receipt never applied although sla requires it before an acceptance.
+    # scoring: both in one transaction (one batch): not seen as out of order.
+    inbox = {
+        "notify": {str(r1.id): 1, str(a1.id): 2, str(r2.id): 4, str(a2.id): 3},
+        "sla": {str(a1.id): 1, str(r2.id): 1, str(a2.id): 2},
+        "scoring": {str(r1.id): 5, str(a1.id): 5},
+    }
+    verdict = check(
+        sent=2, acknowledged={"k1": "c1", "k2": "c2"}, events=events,
+        applied={"notify": {"c1": 2, "c2": 2}, "sla": {"c1": 2, "c2": 2}, "scoring": {"c1": 2, "c2": 2}},
+        applied_at=inbox, requires={"sla": {"case.accepted": frozenset({"case.received"})}},
+        still_held={"scoring": 1}, dead_letters={"notify": 2},
+    )
+    counts = {s.service: (s.out_of_order_effects, s.still_held, s.dead_letters) for s in verdict.stages}
+    assert counts == {"notify": (1, 0, 2), "sla": (1, 0, 0), "scoring": (0, 1, 0)}
+    assert not verdict.ok
+    assert "out of order" in verdict.table()
