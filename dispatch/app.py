@@ -24,7 +24,7 @@ SPEC = ServiceSpec(
     ),
     settings_cls=DispatchSettings,
     router=router,
-    handlers={},  # bound to the app's context in create_app
+    handles=frozenset(),  # with the handler bound to the app's context in create_app
     migrations=Path(__file__).parent / "migrations" / "versions",
     extra_routers=(case_status_router,),
 )
@@ -43,7 +43,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         await ctx.follower.stop()
 
     handlers = make_handlers(ctx)
-    spec = replace(SPEC, handlers=handlers, batch_handler=make_batch_handler(ctx, handlers), on_startup=start, on_shutdown=stop)
+    spec = replace(SPEC, handles=frozenset(handlers), batch_handler=make_batch_handler(ctx, handlers), on_startup=start, on_shutdown=stop)
     app = build_app(spec, settings)
     app.state.dispatch = ctx
     return app

@@ -75,7 +75,17 @@ def make_batch_handler(ctx: DispatchContext, handlers: dict[str, Handler]) -> Ba
         await apply_run(uow, ctx, run)
 
     async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-        await apply_in_runs(uow, events, as_set=as_set, alone=alone)
+        mark = len(uow.pending)
+        savepoint = await uow.session.begin_nested()
+        try:
+            await apply_in_runs(uow, events, as_set=as_set, alone=alone)
+            await savepoint.commit()
+        except ReplayOneByOne:
+            # Transitional: the consumer no longer replays one by one, so the batch does it here.
+            await savepoint.rollback()
+            del uow.pending[mark:]
+            for event in events:
+                await handlers[event.type](event, uow)
 
     return apply_batch
 

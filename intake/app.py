@@ -68,7 +68,7 @@ SPEC = ServiceSpec(
     ),
     settings_cls=IntakeSettings,
     router=router,
-    handlers=HANDLERS,
+    handles=frozenset(HANDLERS),
     batch_handler=record_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,

@@ -47,7 +47,7 @@ SPEC = ServiceSpec(
     ),
     settings_cls=NotifySettings,
     router=router,
-    handlers={},  # bound to the app's context in create_app
+    handles=frozenset(),  # with the handler bound to the app's context in create_app
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,
@@ -66,7 +66,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     own = make_own_handlers(ctx)
     handlers = with_case_status(own)
-    spec = replace(SPEC, handlers=handlers, batch_handler=make_batch_handler(ctx, own), on_startup=start,
+    spec = replace(SPEC, handles=frozenset(handlers), batch_handler=make_batch_handler(ctx, own), on_startup=start,
                    requires=requirements(handlers))  # fmt: skip
     app = build_app(spec, settings)
     # The context exists before the lifespan runs, so handlers and routes share one.

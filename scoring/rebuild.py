@@ -40,7 +40,7 @@ from sqlalchemy.sql import Executable
 from scoring.batch import unnest_rows
 from scoring.models import FACT_TABLES
 from shared.cloudevents import MalformedEvent, from_message, header
-from shared.consumer import Handler
+from shared.case_status import Handler
 from shared.db import processed_events
 from shared.events import EventBase
 from shared.ops import ReplayProgress

@@ -7,7 +7,7 @@ ops) can see that each event took effect exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from shared.consumer import Handler
 from shared.db import UnitOfWork, case_status
 from shared.events import EVENT_TYPES, Actor, EventBase, Role
 from shared.lifecycle import places_of, status_after, units_asked
@@ -29,6 +28,8 @@ from shared.service import RuntimeDep, UowDep
 
 
 PLACES = ("county", "township", "village", "grid")
+
+Handler = Callable[[EventBase, UnitOfWork], Awaitable[None]]
 
 
 def _upsert_statement():

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.app import create_app
-from dispatch.batch import ReplayOneByOne, make_batch_handler
+from dispatch.batch import make_batch_handler
 from dispatch.handlers import make_handlers
 from dispatch.models import cases, orders
 from dispatch.settings import DispatchSettings
@@ -126,12 +126,11 @@ async def test_a_batch_gives_what_its_events_give_one_by_one(dispatch):
     assert statuses["<tag>-lamp"] == 5 and statuses["<tag>-twice"] == 5  # 3 or 4 of intake's, the rating, the order
 
 
-async def test_an_order_already_there_sends_the_batch_back_to_one_by_one(dispatch):
-    """The one-by-one path opens nothing and leaves the case as it was; the batch cannot
-    tell that from its set, so it asks the consumer to replay the batch event by event."""
+async def test_an_order_already_there_opens_nothing_and_leaves_the_case_as_it_was(dispatch):
+    """The catalogue's owner already has an order of this round (a returned one, say) while
+    the case still reads "received": triage opens no second order and emits nothing."""
     ctx = dispatch.app.state.dispatch
-    handlers = make_handlers(ctx)
-    apply_batch = make_batch_handler(ctx, handlers)
+    apply_batch = make_batch_handler(ctx, make_handlers(ctx))
     received, accepted, triaged = intake_events(STREETLAMP, case_id=f"x{uuid.uuid4().hex[:8]}")
     async with dispatch.runtime.uow() as uow:
         await apply_batch(uow, [received, accepted])
@@ -141,11 +140,9 @@ async def test_an_order_already_there_sends_the_batch_back_to_one_by_one(dispatc
             state="returned", resolution_class="general", dispatched_at=received.occurred_at,
         ))  # fmt: skip
         await uow.commit()
-    with pytest.raises(ReplayOneByOne):
-        async with dispatch.runtime.uow() as uow:
-            await apply_batch(uow, [triaged])
     async with dispatch.runtime.uow() as uow:
-        await handlers[triaged.type](triaged, uow)
+        await apply_batch(uow, [triaged])
+        assert uow.pending == []  # no case.dispatched
         await uow.commit()
     async with dispatch.runtime.engine.connect() as conn:
         stage = (await conn.execute(select(cases.c.stage).where(cases.c.case_id == received.case_id))).scalar_one()
