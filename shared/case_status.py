@@ -31,6 +31,10 @@ PLACES = ("county", "township", "village", "grid")
 
 Handler = Callable[[EventBase, UnitOfWork], Awaitable[None]]
 
+# Every event about a case: each service's ``case_status`` follows them all, so every
+# consumer handles at least these (``ServiceSpec.handles``).
+CASE_SCOPED_TYPES = frozenset(t for t, cls in EVENT_TYPES.items() if cls.case_scoped)
+
 
 def _upsert_statement():
     stmt = pg_insert(case_status)
