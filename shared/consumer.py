@@ -822,30 +822,6 @@ def total_lag(lag: dict[int, int | None], *, joined: bool) -> int | None:
     return sum(behind for behind in lag.values() if behind is not None)
 
 
-async def apply_in_runs(
-    uow: UnitOfWork,
-    events: list[EventBase],
-    *,
-    as_set: Callable[[UnitOfWork, list[EventBase]], Awaitable[None]],
-    alone: Callable[[EventBase], Callable[[EventBase, UnitOfWork], Awaitable[None]] | None],
-) -> None:
-    """A batch handler's loop: runs of events applied together by ``as_set``; an event for
-    which ``alone`` names a handler ends the run before it and is applied by that handler in
-    its place, so the effects keep the topic's order."""
-    run: list[EventBase] = []
-    for event in events:
-        handler = alone(event)
-        if handler is None:
-            run.append(event)
-            continue
-        if run:
-            await as_set(uow, run)
-            run = []
-        await handler(event, uow)
-    if run:
-        await as_set(uow, run)
-
-
 class _HandlerFailed(Exception):
     """The handler raised: the batch is applied again event by event to isolate the bad one."""
 

@@ -82,16 +82,16 @@ async def test_a_story_gives_the_same_rows_in_three_batches_as_in_batches_of_one
         async with sla.runtime.uow() as uow:
             await apply_batch(uow, [event])
             await uow.commit()
-    one_by_one = await rows_of(sla, single)
-    assert await rows_of(sla, batched) == one_by_one
+    singly = await rows_of(sla, single)
+    assert await rows_of(sla, batched) == singly
     # The story reaches every kind of change, so the comparison covers them.
-    states = {(c["name"], c["state"]) for c in one_by_one["clocks"]}
+    states = {(c["name"], c["state"]) for c in singly["clocks"]}
     assert {("accept", "stopped"), ("response", "stopped"), ("callback", "stopped"), ("callback", "running")} <= states
-    assert {c["round"] for c in one_by_one["clocks"] if c["name"] == "resolve"} == {0, 1, 2, 3}
-    assert any(c["paused_total"] for c in one_by_one["clocks"])
-    assert [s["signal"] for s in one_by_one["signals"]] == ["redo_limit"]
-    assert one_by_one["case"][0]["closed"] and one_by_one["case"][0]["redo_round"] == 3
-    assert one_by_one["status"][0]["last_event_type"] == "case.closed"
+    assert {c["round"] for c in singly["clocks"] if c["name"] == "resolve"} == {0, 1, 2, 3}
+    assert any(c["paused_total"] for c in singly["clocks"])
+    assert [s["signal"] for s in singly["signals"]] == ["redo_limit"]
+    assert singly["case"][0]["closed"] and singly["case"][0]["redo_round"] == 3
+    assert singly["status"][0]["last_event_type"] == "case.closed"
 
 
 async def test_a_batch_keeps_what_the_ticker_fired_and_an_extension_resets_it(sla):
