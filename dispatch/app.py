@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from dispatch.api import router
 from dispatch.batch import make_batch_handler
-from dispatch.handlers import make_handlers
+from dispatch.handlers import HANDLES
 from dispatch.service import DispatchContext
 from dispatch.settings import DispatchSettings
 from shared.case_status import router as case_status_router
@@ -24,7 +24,8 @@ SPEC = ServiceSpec(
     ),
     settings_cls=DispatchSettings,
     router=router,
-    handlers={},  # bound to the app's context in create_app
+    handles=HANDLES,
+    batch_handler=None,  # bound to the app's context in create_app
     migrations=Path(__file__).parent / "migrations" / "versions",
     extra_routers=(case_status_router,),
 )
@@ -42,8 +43,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def stop(runtime: Runtime) -> None:
         await ctx.follower.stop()
 
-    handlers = make_handlers(ctx)
-    spec = replace(SPEC, handlers=handlers, batch_handler=make_batch_handler(ctx, handlers), on_startup=start, on_shutdown=stop)
+    spec = replace(SPEC, batch_handler=make_batch_handler(ctx), on_startup=start, on_shutdown=stop)
     app = build_app(spec, settings)
     app.state.dispatch = ctx
     return app

@@ -1,23 +1,23 @@
-"""A consumer's partition batch applied as a set (``shared.consumer``'s batch handler).
+"""Dispatch's one event handler (``shared.consumer``): a batch of events applied as a set;
+one event is a batch of one.
 
 At 8 a.m. on a Monday intake files hundreds of appeals a second, and each brings dispatch
-four events (received, accepted, triaged, and its own dispatched coming back). One by one
-that is a dozen statements per case; here a run of events costs a handful per batch:
+four events (received, accepted, triaged, and its own dispatched coming back). Event by
+event that is a dozen statements per case; here a run of events costs a handful per batch:
 
 1. ``case_status`` for every event of the run in one statement (``shared.case_status``);
-2. the run's cases read once, locked (as the one-by-one path locks a case before dispatching);
+2. the run's cases read once, locked, with the orders they have already (one per unit and
+   round: ``orders_once_per_round``);
 3. intake's facts folded into each case in topic order (``handlers.case_facts``), and at
-   each ``case.triaged`` the same decision as the one-by-one path, on the case as it stands
-   at that event: dispatchable, and the catalogue names an owner → an order is opened;
+   each ``case.triaged`` the decision on the case as it stands at that event: dispatchable,
+   the catalogue names an owner, and that owner has no order of the round yet → an order
+   is opened; an order already there opens nothing and leaves the case as it was;
 4. the cases written back in one upsert, the new orders in one insert, their
    ``case.dispatched`` events emitted in order.
 
-Events that need more than facts — a citizen's rating that reopens a case — end the run
-and go through their one-by-one handler, so the order of effects is the topic's.
-
-An order that already exists (the one-by-one path then dispatches nothing and leaves the
-case as it was) raises ``ReplayOneByOne``: the consumer rolls the batch back and applies it
-event by event, which decides that rare case exactly.
+A citizen's unsatisfied rating that reopens a case (重办) reads and writes the case and its
+orders on its own (``service.reopen_after_rating``): it ends the run before it, so the
+order of effects is the topic's.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from dispatch import service
-from dispatch.handlers import FACT_TYPES, Handler, acts_on, case_facts, resolution_class_of
+from dispatch.handlers import FACT_TYPES, acts_on, case_facts, resolution_class_of
 from dispatch.models import cases, orders
 from dispatch.service import DispatchContext
 from shared.case_status import case_status_many
-from shared.consumer import BatchHandler, apply_in_runs
+from shared.consumer import BatchHandler
 from shared.db import UnitOfWork
-from shared.events import EventBase, system_actor, utcnow
+from shared.events import EventBase, Satisfaction, system_actor, utcnow
 
 # What a ``cases`` row holds before any fact (the table's defaults).
 NEW_CASE: dict[str, Any] = {column.name: None for column in cases.columns} | {
@@ -47,9 +47,6 @@ WRITTEN = (
     "village", "grid", "street", "solved_on_spot", "rejected", "merged_into", "triaged", "received_at", "stage",
 )  # fmt: skip
 
-# Types whose handler does more than record facts: applied one by one, in their place.
-ONE_BY_ONE = frozenset(("case.rated",))
-
 _LOCK_CASES = (
     select(cases).where(cases.c.case_id.in_(bindparam("ids", expanding=True))).order_by(cases.c.case_id).with_for_update()
 )
@@ -57,31 +54,46 @@ _upsert = pg_insert(cases)
 _UPSERT_CASES = _upsert.on_conflict_do_update(
     index_elements=["case_id"], set_={**{c: _upsert.excluded[c] for c in WRITTEN}, "updated_at": func.now()}
 )
+# The orders the catalogue could collide with: one per case, unit and round (no call).
+_OPEN_ORDERS = select(orders.c.case_id, orders.c.unit, orders.c.redo_round).where(
+    orders.c.case_id.in_(bindparam("ids", expanding=True)), orders.c.call_id.is_(None)
+)
 _SEQUENCES = text("SELECT nextval('order_seq') FROM generate_series(1, :n)")
 _INSERT_ORDERS = pg_insert(orders).on_conflict_do_nothing().returning(orders.c.order_no)
 
 
-class ReplayOneByOne(Exception):
-    """The batch met a case that only the one-by-one path decides exactly."""
-
-
-def make_batch_handler(ctx: DispatchContext, handlers: dict[str, Handler]) -> BatchHandler:
-    """The batch handler over ``handlers`` (``dispatch.handlers.make_handlers``)."""
-
-    def alone(event: EventBase) -> Handler | None:
-        return handlers[event.type] if event.type in ONE_BY_ONE and acts_on(event) else None
-
-    async def as_set(uow: UnitOfWork, run: list[EventBase]) -> None:
-        await apply_run(uow, ctx, run)
+def make_batch_handler(ctx: DispatchContext) -> BatchHandler:
+    """Dispatch's handler, bound to its context (the org directory, settings)."""
 
     async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-        await apply_in_runs(uow, events, as_set=as_set, alone=alone)
+        run: list[EventBase] = []
+        for event in events:
+            if not redo_asked(event):
+                run.append(event)
+                continue
+            await apply_run(uow, ctx, run)
+            run = []
+            status = case_status_many([event])
+            if status is not None:
+                await uow.session.execute(*status)
+            await service.reopen_after_rating(uow, ctx, event)
+        await apply_run(uow, ctx, run)
 
     return apply_batch
 
 
+def redo_asked(event: EventBase) -> bool:
+    """A citizen's rating that may send the case back (重办): unsatisfied, and not a survey."""
+    return (
+        event.type == "case.rated" and acts_on(event)
+        and event.payload.rating is Satisfaction.unsatisfied and event.payload.source != "questionnaire"  # type: ignore[attr-defined]
+    )  # fmt: skip
+
+
 async def apply_run(uow: UnitOfWork, ctx: DispatchContext, run: list[EventBase]) -> None:
     """Events that only record facts (or only move ``case_status``), as a set."""
+    if not run:
+        return
     session = uow.session
     status = case_status_many(run)
     if status is not None:
@@ -91,17 +103,21 @@ async def apply_run(uow: UnitOfWork, ctx: DispatchContext, run: list[EventBase])
         return
     ids = sorted({event.case_id for event in facts})
     stored = {row.case_id: dict(row._mapping) for row in await session.execute(_LOCK_CASES, {"ids": ids})}
-    rows, openings = fold(ctx, facts, stored)
+    existing = {tuple(row) for row in await session.execute(_OPEN_ORDERS, {"ids": ids})}
+    rows, openings = fold(ctx, facts, stored, existing)
     await session.execute(_UPSERT_CASES, [{"case_id": case_id, **{c: row[c] for c in WRITTEN}} for case_id, row in rows.items()])
     if openings:
         await open_orders(uow, ctx, openings)
 
 
 def fold(
-    ctx: DispatchContext, facts: list[EventBase], stored: dict[str, dict[str, Any]]
+    ctx: DispatchContext, facts: list[EventBase], stored: dict[str, dict[str, Any]], existing: set[tuple[str, str, int]]
 ) -> tuple[dict[str, dict[str, Any]], list[tuple[Any, str, EventBase]]]:
     """Each case's row after the facts, in topic order, and the orders the catalogue opens
-    on the way: (the case as it stood at its ``case.triaged``, the owner, that event)."""
+    on the way: (the case as it stood at its ``case.triaged``, the owner, that event).
+    ``existing``: the (case, unit, round) of the orders already there (without a call); an
+    opening adds its own, so a second triage naming the same owner opens nothing either."""
+    existing = set(existing)
     rows: dict[str, dict[str, Any]] = {}
     openings: list[tuple[Any, str, EventBase]] = []
     for event in facts:
@@ -112,7 +128,10 @@ def fold(
         if event.type == "case.triaged":
             case = SimpleNamespace(**row)
             owner = service.catalogue_owner(ctx, case) if service.dispatchable(case) else None
-            if owner is not None:
+            # An order of this unit and round already there (returned, say): nothing opens,
+            # and the case stays as it was.
+            if owner is not None and (case.case_id, owner, case.redo_round) not in existing:
+                existing.add((case.case_id, owner, case.redo_round))
                 openings.append((case, owner, event))
                 row["stage"] = "dispatched"
     return rows, openings
@@ -132,7 +151,8 @@ async def open_orders(uow: UnitOfWork, ctx: DispatchContext, openings: list[tupl
     ]
     inserted = set((await session.execute(_INSERT_ORDERS, new)).scalars())
     if len(inserted) != len(new):
-        # One of them was there already: the one-by-one path leaves that case as it was.
-        raise ReplayOneByOne(f"{len(new) - len(inserted)} of {len(new)} orders exist already")
+        # Written meanwhile by a hand dispatch of a case this batch saw as new (unlocked):
+        # fail the batch; applied again, the fold sees that order and opens nothing.
+        raise RuntimeError(f"{len(new) - len(inserted)} of {len(new)} orders appeared while the batch ran")
     for order, (_, _, event) in zip(new, openings, strict=True):
         uow.emit(service.dispatched_event(order, actor, caused_by=event))

@@ -12,7 +12,7 @@ from intake.api import router
 from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
 from intake import handlers
-from intake.handlers import HANDLERS, record_batch, record_own_events
+from intake.handlers import HANDLES, record_batch, record_own_events
 from intake.open311 import install_open311_errors
 from intake.open311 import router as open311_router
 from intake.personal import router as personal_router
@@ -68,7 +68,7 @@ SPEC = ServiceSpec(
     ),
     settings_cls=IntakeSettings,
     router=router,
-    handlers=HANDLERS,
+    handles=HANDLES,
     batch_handler=record_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from shared.db import UnitOfWork
-from shared.events import EVENT_TYPES, EventBase
+from shared.case_status import CASE_SCOPED_TYPES
+from shared.events import EventBase
 from shared.lifecycle import LABELS, status_after, units_asked
 
 from intake import learning, repository
@@ -17,15 +18,11 @@ from shared.orgdata import OrgDirectory, load_org
 org_source: Callable[[], OrgDirectory] = load_org
 
 
-async def record_in_timeline(event: EventBase, uow: UnitOfWork) -> None:
-    """Another service's event: on the citizen's timeline, and the status it implies."""
-    await record_batch(uow, [event])
-
-
 async def record_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-    """A consumer's partition batch (``shared.consumer``), or one event: the timeline in one
-    insert, then each case's status and handling units in one statement; an upheld return
-    becomes a training example in the same transaction."""
+    """Intake's one event handler (``shared.consumer``): other services' events on the
+    citizen's timeline in one insert, then each case's status and handling units in one
+    statement; an upheld return becomes a training example in the same transaction. One
+    event is a batch of one."""
     await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
     await repository.apply_follow_up(uow.session, *follow_up(events))
     for event in events:
@@ -109,4 +106,4 @@ def _detail(event: EventBase) -> str | None:
 
 
 # Every case-scoped type; grid activity is not about a case.
-HANDLERS = {event_type: record_in_timeline for event_type, cls in EVENT_TYPES.items() if cls.case_scoped}
+HANDLES = CASE_SCOPED_TYPES

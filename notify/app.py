@@ -9,11 +9,10 @@ from fastapi import FastAPI
 from notify.api import router
 from notify.batch import make_batch_handler
 from notify.channels import build_adapters
-from notify.handlers import make_own_handlers, requirements
+from notify.handlers import HANDLES, requirements
 from notify.sender import Sender
 from notify.service import NotifyContext
 from notify.settings import NotifySettings
-from shared.case_status import with_case_status
 from shared.case_status import router as case_status_router
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
@@ -47,7 +46,9 @@ SPEC = ServiceSpec(
     ),
     settings_cls=NotifySettings,
     router=router,
-    handlers={},  # bound to the app's context in create_app
+    handles=HANDLES,
+    batch_handler=None,  # bound to the app's context in create_app
+    requires=requirements(HANDLES),
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,
@@ -64,10 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         runtime.extras["notify"] = ctx
         await _start(runtime)
 
-    own = make_own_handlers(ctx)
-    handlers = with_case_status(own)
-    spec = replace(SPEC, handlers=handlers, batch_handler=make_batch_handler(ctx, own), on_startup=start,
-                   requires=requirements(handlers))  # fmt: skip
+    spec = replace(SPEC, batch_handler=make_batch_handler(ctx), on_startup=start)
     app = build_app(spec, settings)
     # The context exists before the lifespan runs, so handlers and routes share one.
     app.state.notify = ctx

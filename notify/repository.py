@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, case, cast, func, literal, or_, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Update, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,61 +28,12 @@ DUE_STATES = ("queued", "held", "sending", "failed")
 # --------------------------------------------------------------------------- recipients
 
 
-async def upsert_recipient(session: AsyncSession, case_id: str, **values: Any) -> None:
-    """Create the case's row or fill in what is known now (None never overwrites)."""
-    values = {k: v for k, v in values.items() if v is not None}
-    stmt = pg_insert(recipients).values(case_id=case_id, **values)
-    if values:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["case_id"], set_={**{k: stmt.excluded[k] for k in values}, "updated_at": func.now()}
-        )
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["case_id"])
-    await session.execute(stmt)
-
-
 async def get_recipient(session: AsyncSession, case_id: str, *, lock: bool = False) -> dict[str, Any] | None:
     query = select(recipients).where(recipients.c.case_id == case_id)
     if lock:
         query = query.with_for_update()
     row = (await session.execute(query)).mappings().first()
     return dict(row) if row else None
-
-
-async def add_unit(session: AsyncSession, case_id: str, round_: int, unit: str, unit_name: str | None) -> None:
-    """A unit handles the case's current round (a new round starts the list afresh)."""
-    await upsert_recipient(session, case_id)
-    names = func.jsonb_build_object(unit, unit_name or unit)
-    await session.execute(
-        update(recipients)
-        .where(recipients.c.case_id == case_id)
-        .values(
-            round=func.greatest(recipients.c.round, round_),
-            units=_units_with(unit, round_),
-            unit_names=recipients.c.unit_names.op("||")(names),
-            updated_at=func.now(),
-        )
-    )
-
-
-def _units_with(unit: str, round_: int) -> ColumnElement[Any]:
-    # Same round: add the unit once; a later round: start a new list with it.
-    one = cast(literal(json.dumps([unit])), JSONB)
-    return case(
-        (recipients.c.round > round_, recipients.c.units),  # a late order of an earlier round
-        (recipients.c.round < round_, one),
-        (recipients.c.units.op("@>")(one), recipients.c.units),
-        else_=recipients.c.units.op("||")(one),
-    )
-
-
-async def start_round(session: AsyncSession, case_id: str, round_: int) -> None:
-    await upsert_recipient(session, case_id)
-    await session.execute(
-        update(recipients)
-        .where(recipients.c.case_id == case_id, recipients.c.round < round_)
-        .values(round=round_, units=[], updated_at=func.now())
-    )
 
 
 # --------------------------------------------------------------------------- messages

@@ -105,12 +105,6 @@ def case_view(row: dict[str, Any] | None, case_id: str) -> domain.CaseView:
     )
 
 
-async def queue_messages(uow: UnitOfWork, ctx: NotifyContext, event: EventBase, *, extra: dict[str, Any] | None = None) -> int:
-    """Queue every message ``event`` causes, in the handler's transaction (one per recipient and channel)."""
-    row = await repository.get_recipient(uow.session, event.case_id) if event.case_id else None
-    return await repository.insert_messages(uow.session, message_rows(ctx, event, row, extra=extra))
-
-
 def message_rows(
     ctx: NotifyContext, event: EventBase, recipient: dict[str, Any] | None, *, extra: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:

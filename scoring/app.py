@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from scoring import org
 from scoring.api import router
 from scoring.context import Clock, ScoringContext
-from scoring.handlers import HANDLERS
+from scoring.handlers import HANDLES
 from scoring.plan import BatchPlan, apply_batch
 from scoring.rebuild import Rebuild
 from scoring.schedule import BulletinSchedule
@@ -24,7 +24,7 @@ async def on_startup(runtime: Runtime) -> None:
     schedule = BulletinSchedule(runtime, clock.now, settings.bulletin_check_seconds, settings.trend_periods)
     runtime.extras["scoring"] = ScoringContext(
         clock=clock,
-        rebuild=Rebuild(runtime, dict(HANDLERS), batch_size=settings.rebuild_batch_size, planner=BatchPlan),
+        rebuild=Rebuild(runtime, HANDLES, batch_size=settings.rebuild_batch_size, planner=BatchPlan),
         extras={"schedule": schedule},
     )
     schedule.start()
@@ -43,7 +43,7 @@ SPEC = ServiceSpec(
     description="Two-way performance evaluation, grid-worker scores, bulletins and rankings.",
     settings_cls=ScoringSettings,
     router=router,
-    handlers=HANDLERS,
+    handles=HANDLES,
     batch_handler=apply_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=on_startup,

@@ -1,9 +1,9 @@
 """Set-based writes: many fact rows in one statement, with the semantics of one row at a time.
 
 A fact write (``Write``) is one SQL statement over rows given as one array per column
-(``unnest(CAST(:a AS T[]), …) AS v(a, …)``). The live consumer runs it with one row per
-event; a rebuild runs it with the rows of thousands of events, in one round trip. Two rules
-keep the result the same as applying the events one by one:
+(``unnest(CAST(:a AS T[]), …) AS v(a, …)``): the rows of one event, of a consumer's batch,
+or of a rebuild's thousands of events, in one round trip. Two rules keep the result the
+same however the events are cut into batches (one event alone being the plainest cut):
 
 - within a statement a target row is touched at most once: rows are split into rounds by
   the write's key (``rounds``), the n-th row of each key in round n, so the rows of one key
@@ -12,7 +12,7 @@ keep the result the same as applying the events one by one:
   need their rows, and the writes that do not commute in every order of events (an
   update before the insert of its row, a red card before the signature it is compared
   with) are detected per batch by ``scoring.handlers.order_sensitive``: such a batch is
-  applied event by event instead.
+  cut into parts that are not (``scoring.plan.order_safe_parts``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, cast, func
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
@@ -57,6 +56,14 @@ def rounds(rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> list[list[M
 
 
 @dataclass(frozen=True)
+class CaseWrite:
+    """A kind of case-level fact: its rows are folded per case and written by one MERGE
+    (``scoring.plan``), which holds the rules; this only names the kind."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Write:
     """One kind of fact write. ``build`` gets the rows as a table (``v``) and returns the
     statement; ``key``: the target row's identity (rows sharing it go to successive rounds)."""
@@ -74,6 +81,3 @@ class Write:
         """The statements (one per round) and their parameters for these rows."""
         return [(self.statement, params(list(self.columns), part)) for part in rounds(rows, self.key)]
 
-    async def run(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-        for statement, values in self.plan(rows):
-            await session.execute(statement, values)

@@ -1,13 +1,14 @@
-"""Scoring's event handlers: ``async def handle(event, uow)``.
+"""Scoring's rules per event: which fact rows (``scoring.models``) each event writes.
 
-Each handler turns one lifecycle event into facts (``scoring.models``), keyed so that the
-same event applied twice changes nothing even without the inbox (upserts on natural keys,
-``greatest``/``coalesce`` on times) — which is what makes a replay of the topic rebuild the
-same numbers. All times are the events' own ``occurred_at``, never the processing time.
+``facts(event)`` turns one lifecycle event into rows, keyed so that the same event applied
+twice changes nothing even without the inbox (upserts on natural keys, ``greatest``/
+``coalesce`` on times) — which is what makes a replay of the topic rebuild the same numbers.
+All times are the events' own ``occurred_at``, never the processing time.
 
-An event's facts are rows for a few kinds of write (``Write``, ``scoring.batch``), each one
-set-based statement: the live consumer runs it with the event's row, a rebuild with the
-rows of thousands of events at once (``scoring.plan``), with the same result.
+The rows are for a few kinds of write (``Write``, ``scoring.batch``), each one set-based
+statement; the case-level ones are folded per case (``scoring.plan``). The service's one
+event handler, ``scoring.plan.apply_batch``, plans a batch of events — the live consumer's,
+one event alone, or a rebuild's thousands — into those statements.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import DateTime, String, case, cast, exists, func, select, true, update
+from sqlalchemy import DateTime, String, cast, exists, func, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
 
 from scoring import org
-from scoring.batch import Write
-from scoring.models import calls, case_facts, case_ratings, grid_activity, sla_cards, unit_orders, unit_ratings
-from shared.case_status import with_case_status
-from shared.db import UnitOfWork, dumps
+from scoring.batch import CaseWrite, Write
+from scoring.models import calls, case_ratings, grid_activity, sla_cards, unit_orders, unit_ratings
+from shared.case_status import CASE_SCOPED_TYPES
+from shared.db import dumps
 from shared.events import EventBase, UnitRated
 
 # --------------------------------------------------------------------------- the writes
@@ -41,63 +42,23 @@ def _insert(table, columns: tuple[str, ...], v):
     return pg_insert(table).from_select(list(columns), select(*values))
 
 
-def _keep(column: str):
-    """Keep what is there; fill it when empty (the first event that knows it wins)."""
-    return lambda excluded: func.coalesce(case_facts.c[column], excluded[column])
-
-
-def _take(column: str):
-    """The newer event knows better (triage corrects the classification)."""
-    return lambda excluded: func.coalesce(excluded[column], case_facts.c[column])
-
-
-def _if(condition, then, otherwise):
-    return case((condition, then), else_=otherwise)
-
-
-def _case_upsert(name: str, columns: tuple[str, ...], **on_conflict) -> Write:
-    def build(v):
-        stmt = _insert(case_facts, columns, v)
-        return stmt.on_conflict_do_update(index_elements=["case_id"], set_={k: f(stmt.excluded) for k, f in on_conflict.items()})
-
-    return Write(name, _types(case_facts, columns), ("case_id",), build)
-
-
 def _insert_once(name: str, table, columns: tuple[str, ...], key: tuple[str, ...], *, target: list[str] | None = None) -> Write:
     return Write(name, _types(table, columns), key, lambda v: _insert(table, columns, v).on_conflict_do_nothing(index_elements=target))
 
 
-_PLACE = ("subject_class", "category", "township", "county", "grid")
-_RECEIVED_KEEP = ("tracking_no", "channel", "township", "county", "grid", "subject_class", "category", "received_at")
-
-CASE_RECEIVED = _case_upsert(
-    "case received", ("case_id", *_RECEIVED_KEEP, "solved_on_spot"),
-    **{c: _keep(c) for c in _RECEIVED_KEEP}, solved_on_spot=lambda ex: ex.solved_on_spot,
-)
-CASE_ACCEPTED = _case_upsert("case accepted", ("case_id", "accepted_at"), accepted_at=_keep("accepted_at"))
-CASE_REJECTED = _case_upsert("case rejected", ("case_id", "rejected_at"), rejected_at=_keep("rejected_at"))
-CASE_MERGED = _case_upsert("case merged", ("case_id", "merged_into"), merged_into=_take("merged_into"))
-CASE_TRIAGED = _case_upsert("case triaged", ("case_id", *_PLACE), **{c: _take(c) for c in _PLACE})
-
-
-def _resolved_upsert(v):
-    """The case's latest answer decides 解决."""
-    stmt = _insert(case_facts, ("case_id", "resolved_at", "solved"), v)
-    newer = (case_facts.c.resolved_at.is_(None)) | (stmt.excluded.resolved_at >= case_facts.c.resolved_at)
-    return stmt.on_conflict_do_update(
-        index_elements=["case_id"],
-        set_={
-            "solved": func.coalesce(_if(newer, stmt.excluded.solved, case_facts.c.solved), stmt.excluded.solved),
-            "resolved_at": func.greatest(case_facts.c.resolved_at, stmt.excluded.resolved_at),
-        },
-    )
-
-
-CASE_RESOLVED = Write("case resolved", _types(case_facts, ("case_id", "resolved_at", "solved")), ("case_id",), _resolved_upsert)
-CASE_CLOSED = _case_upsert("case closed", ("case_id", "closed_at"), closed_at=lambda ex: func.greatest(case_facts.c.closed_at, ex.closed_at))
-CASE_REOPENED = _case_upsert(
-    "case reopened", ("case_id", "current_round"), current_round=lambda ex: func.greatest(case_facts.c.current_round, ex.current_round)
-)
+# The case-level facts (one ``case_facts`` row per case) are not written event by event:
+# ``scoring.plan`` folds a batch's case rows per case and applies them with one MERGE, whose
+# rules (keep the first, take the last, the latest answer decides 解决 …) are written there
+# once. Here each kind is only a name that tags an event's row.
+_PLACE = ("subject_class", "category", "township", "county", "grid")  # where a case is: received's, corrected by triage
+CASE_RECEIVED = CaseWrite("case received")
+CASE_ACCEPTED = CaseWrite("case accepted")
+CASE_REJECTED = CaseWrite("case rejected")
+CASE_MERGED = CaseWrite("case merged")
+CASE_TRIAGED = CaseWrite("case triaged")
+CASE_RESOLVED = CaseWrite("case resolved")
+CASE_CLOSED = CaseWrite("case closed")
+CASE_REOPENED = CaseWrite("case reopened")
 
 _ORDER = ("order_no", "case_id", "unit", "unit_name", "role", "redo_round", "dispatched_at")
 
@@ -179,9 +140,9 @@ UNIT_RATING = Write(
 )
 GRID = _insert_once("grid activity", grid_activity, ("event_id", "worker_id", "grid", "township", "county", "kind", "count", "occurred_at"), ("event_id",))
 
-# Inserts before the updates that need their rows; see scoring.batch and order_sensitive.
+# After the case facts (scoring.plan), inserts before the updates that need their rows; see
+# scoring.batch and order_sensitive.
 BATCH_ORDER = (
-    CASE_RECEIVED, CASE_ACCEPTED, CASE_REJECTED, CASE_MERGED, CASE_TRIAGED, CASE_RESOLVED, CASE_CLOSED, CASE_REOPENED,
     ORDER_DISPATCHED, ORDER_SIGNED, ORDER_RETURNED, ORDER_RESOLVED, BREACH_SIGN, BREACH_RESOLVE,
     CARD, RATING, CALL, UNIT_RATING, GRID,
 )  # fmt: skip
@@ -308,14 +269,9 @@ def facts(event: EventBase) -> Rows:
     return rows(event) if rows is not None else []
 
 
-async def apply_facts(event: EventBase, uow: UnitOfWork) -> None:
-    """The live handler: the event's rows, one statement each."""
-    for write, row in facts(event):
-        await write.run(uow.session, [row])
-
-
 def order_sensitive(events: list[EventBase]) -> bool:
-    """Whether applying these events write by write could differ from one by one: an order
+    """Whether applying these events write by write could differ from applying them in
+    batches of one (what their topic order means): an order
     updated (signed, returned, resolved) before its dispatch in the batch, or a red card
     before a dispatch, signature or answer of its case in the batch that its comparison of
     times would see differently."""
@@ -340,9 +296,6 @@ def order_sensitive(events: list[EventBase]) -> bool:
     return False
 
 
-FACT_HANDLERS = {event_type: apply_facts for event_type in FACTS}
-
-
 def unit_rating_row(event: UnitRated) -> dict:
     data = event.payload
     return {
@@ -360,4 +313,4 @@ def unit_rating_row(event: UnitRated) -> dict:
 # order arrives (``_carded``); waiting would be wrong, as a card on the accept or callback
 # clock belongs to no order and would wait 24 h to be dead-lettered.
 # Every case-scoped event keeps case_status; the lifecycle facts and grid activity feed the scores.
-HANDLERS = with_case_status(FACT_HANDLERS)
+HANDLES = CASE_SCOPED_TYPES | frozenset(FACTS)

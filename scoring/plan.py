@@ -1,5 +1,5 @@
-"""A batch of events (a rebuild's, or the live consumer's) as a few set-based statements,
-with the result of applying its events one by one through ``HANDLERS``.
+"""Scoring's one event handler (``apply_batch``): a batch of events — the live consumer's, one
+event alone, or a rebuild's thousands — as a few set-based statements.
 
 ``BatchPlan`` takes the events of a batch in order (pure, one event at a time, so that the
 rebuild can decode and plan in slices) and then gives the statements to run in order:
@@ -10,8 +10,9 @@ rebuild can decode and plan in slices) and then gives the statements to run in o
   one statement per kind of case event; then the other writes in ``BATCH_ORDER``, each one
   set-based statement per round (``scoring.batch``).
 
-Why the fold is exact — each rule of the case writes composes (see ``scoring.handlers``):
-"keep" columns take the first value ever given (``coalesce(old, first of the batch)``),
+The case-level rules are written here once, in the MERGE (``_case_facts_merge``) and the
+fold that feeds it (``fold_case_facts``). Why the fold is exact — each rule composes, so a
+batch gives what its events give in batches of one: "keep" columns take the first value ever given (``coalesce(old, first of the batch)``),
 "take" columns the last one (``coalesce(last of the batch, old)``), received's place is
 kept and triage's taken (triage wins whatever the order), times that only grow take the
 greatest, and the answer (解决) is the one with the latest time, ties going to the later
@@ -22,7 +23,8 @@ MERGE, not INSERT … ON CONFLICT, because the update needs values that are not 
 the row (the first received place besides the last triaged one). MERGE is not safe
 against a concurrent insert of the same case (PostgreSQL 15): a rebuild is the single
 writer (the live consumer is stopped meanwhile), and the live consumer's partitions keep
-each case with one replica; if it ever failed, the batch is retried event by event.
+each case with one replica; if it ever failed, the consumer applies the batch again
+event by event (batches of one, whose MERGE meets the other's row as an update).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from scoring.handlers import (
@@ -173,8 +174,8 @@ def order_safe_parts(count: int, events: Sequence[EventBase], start: int = 0) ->
 
 
 class BatchPlan:
-    """What ``HANDLERS`` do for many events in order (a rebuild), gathered one event at a
-    time, then planned as a few set-based statements (pure)."""
+    """Events in order (a consumer's batch, or a rebuild's), gathered one event at a time,
+    then planned as a few set-based statements (pure)."""
 
     def __init__(self) -> None:
         self.events: list[EventBase] = []
@@ -216,15 +217,10 @@ def plan_events_many(events: Sequence[EventBase]) -> Plan:
     return plan.statements()
 
 
-async def apply_events_many(session: AsyncSession, events: Sequence[EventBase]) -> None:
-    """``plan_events_many`` run in one session (tests compare it with the live handlers)."""
-    for statement, params in plan_events_many(events):
-        await session.execute(statement, params)
-
-
 async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-    """The live consumer's batch handler (``shared.consumer``): a partition batch planned like
-    a rebuild's. Two replicas meet on one case only while partitions move between them; a
-    MERGE that then meets the other's insert fails the batch, which the consumer replays
-    event by event through ``HANDLERS``."""
-    await apply_events_many(uow.session, events)
+    """Scoring's one event handler (``shared.consumer``): a partition batch, or one event,
+    planned like a rebuild's. Two replicas meet on one case only while partitions move
+    between them; a MERGE that then meets the other's insert fails the batch, which the
+    consumer applies again event by event."""
+    for statement, params in plan_events_many(events):
+        await uow.session.execute(statement, params)

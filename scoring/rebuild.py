@@ -6,7 +6,7 @@ Design (chosen for being simple and sound on one replica):
    ``case_status`` — configuration (weights, grid points) and published scores stay;
 3. read the topic from offset 0 of every partition with a group-less consumer (no offsets
    committed anywhere, so the live group's position is untouched), applying the same
-   handlers through the inbox, one transaction per fetched batch, until every partition's
+   handler's plan through the inbox, one transaction per fetched batch, until every partition's
    position reaches its high-water mark (``consumer.highwater(tp)`` — the development
    broker under-reports ``end_offsets``). A batch is planned as a few
    set-based statements (``scoring.plan.BatchPlan``); the next batches are
@@ -40,7 +40,6 @@ from sqlalchemy.sql import Executable
 from scoring.batch import unnest_rows
 from scoring.models import FACT_TABLES
 from shared.cloudevents import MalformedEvent, from_message, header
-from shared.consumer import Handler
 from shared.db import processed_events
 from shared.events import EventBase
 from shared.ops import ReplayProgress
@@ -48,8 +47,7 @@ from shared.service import Runtime
 
 log = logging.getLogger(__name__)
 
-_INBOX = pg_insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id)
-# The same for a whole batch: the ids that were not there yet come back.
+# The inbox for a whole batch: the ids that were not there yet come back.
 _INBOX_ROWS = unnest_rows({"event_id": processed_events.c.event_id.type, "event_type": processed_events.c.event_type.type})
 _INBOX_MANY = (
     pg_insert(processed_events)
@@ -82,8 +80,8 @@ _DECODE_SLICE = 200
 
 @dataclass
 class _Batch:
-    """One fetch, decoded: the records (for the event-by-event retry), the events of types
-    with a handler (duplicates within the fetch dropped), and the plan for all of them."""
+    """One fetch, decoded: the records (for the event-by-event retry), the events of the
+    types scoring handles (duplicates within the fetch dropped), and the plan for all of them."""
 
     records: list
     events: list[EventBase] = field(default_factory=list)
@@ -93,13 +91,14 @@ class _Batch:
 
 class Rebuild:
     def __init__(
-        self, runtime: Runtime, handlers: dict[str, Handler], batch_size: int = 4000,
-        planner: Callable[[], Planner] | None = None, prefetch: int = 2,
+        self, runtime: Runtime, handles: frozenset[str], *, planner: Callable[[], Planner], batch_size: int = 4000,
+        prefetch: int = 2,
     ) -> None:
         self.runtime = runtime
-        self.handlers = handlers
+        # The event types applied (the others are skipped unread), and what plans them: the
+        # live handler's planner (``scoring.plan.BatchPlan``), a whole fetch or one event at a time.
+        self.handles = handles
         self.batch_size = batch_size
-        # What the handlers do, for a whole fetched batch at once (set-based); None: event by event.
         self.planner = planner
         # Fetched and decoded batches waiting while the one before is written.
         self.prefetch = prefetch
@@ -213,11 +212,8 @@ class Rebuild:
             fetched = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
             read = sum(len(r) for r in fetched.values())
             if read:
-                if self.planner is not None:
-                    # One transaction for the whole fetch: each partition's records stay in order.
-                    await batches.put([await self._prepare([r for records in fetched.values() for r in records])])
-                else:
-                    await batches.put([_Batch(records) for records in fetched.values() if records])
+                # One transaction for the whole fetch: each partition's records stay in order.
+                await batches.put([await self._prepare([r for records in fetched.values() for r in records])])
             self._status["events_read"] += read
             empty_fetches = 0 if read else empty_fetches + 1
             done = await self._progress(consumer, tps)
@@ -267,14 +263,13 @@ class Rebuild:
         A batch that cannot be planned (a handler's rule failing on some event) keeps no
         plan: the writer applies it event by event, where that event fails alone."""
         batch = _Batch(records)
-        assert self.planner is not None
         planner: Planner | None = self.planner()
         seen: set = set()
         for i, record in enumerate(records):
             if i % _DECODE_SLICE == _DECODE_SLICE - 1:
                 # Let the writer send its next statement as soon as the last one is answered.
                 await asyncio.sleep(0)
-            if header(record.headers, "ce_type") not in self.handlers:
+            if header(record.headers, "ce_type") not in self.handles:
                 continue
             try:
                 event = from_message(record.value, record.headers)
@@ -303,12 +298,7 @@ class Rebuild:
         again, counted and skipped (the live consumer would have dead-lettered it)."""
         try:
             async with self.runtime.uow() as uow:
-                if self.planner is not None:
-                    applied, malformed = await self._many(uow.session, batch), batch.malformed
-                else:
-                    applied, malformed = 0, 0
-                    for record in batch.records:
-                        applied += await self._one(uow, record)
+                applied, malformed = await self._many(uow.session, batch), batch.malformed
                 await uow.commit()
             self._status["events_applied"] += applied
             self._status["events_failed"] += malformed
@@ -333,7 +323,6 @@ class Rebuild:
         fresh = set((await session.execute(_INBOX_MANY, inbox)).scalars())
         plan = batch.plan
         if len(fresh) < len(events):
-            assert self.planner is not None
             events = [e for e in events if e.id in fresh]
             plan = _plan(self.planner, events)
         if plan is None:
@@ -343,18 +332,15 @@ class Rebuild:
         return len(events)
 
     async def _one(self, uow, record) -> int:
-        handler = self.handlers.get(header(record.headers, "ce_type") or "")
-        if handler is None:
+        """One record as a batch of one (the same plan as any batch)."""
+        if header(record.headers, "ce_type") not in self.handles:
             return 0
         try:
             event = from_message(record.value, record.headers)
         except MalformedEvent:
             self._status["events_failed"] += 1
             return 0
-        if (await uow.session.execute(_INBOX, {"event_id": event.id, "event_type": event.type})).first() is None:
-            return 0
-        await handler(event, uow)
-        return 1
+        return await self._many(uow.session, _Batch([record], [event], plan=_plan(self.planner, [event])))
 
 
 def _plan(planner: Callable[[], Planner], events: list[EventBase]) -> list[tuple[Executable, Any]]:

@@ -7,17 +7,15 @@ ops) can see that each event took effect exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import case, func, literal_column, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, text
 
-from shared.consumer import Handler
 from shared.db import UnitOfWork, case_status
 from shared.events import EVENT_TYPES, Actor, EventBase, Role
 from shared.lifecycle import places_of, status_after, units_asked
@@ -30,62 +28,27 @@ from shared.service import RuntimeDep, UowDep
 
 PLACES = ("county", "township", "village", "grid")
 
-
-def _upsert_statement():
-    stmt = pg_insert(case_status)
-    newer = stmt.excluded.last_event_at >= case_status.c.last_event_at
-    return stmt.on_conflict_do_update(
-        index_elements=["case_id"],
-        set_={
-            "events_applied": case_status.c.events_applied + 1,
-            "status": case((newer & stmt.excluded.status.is_not(None), stmt.excluded.status), else_=case_status.c.status),
-            "last_event_type": case((newer, stmt.excluded.last_event_type), else_=case_status.c.last_event_type),
-            "last_event_at": func.greatest(case_status.c.last_event_at, stmt.excluded.last_event_at),
-            # A place once known stays known; a later triage (人工分拨) may move it.
-            **{p: func.coalesce(stmt.excluded[p], case_status.c[p]) for p in PLACES},
-            # The units asked to handle it, as a set: a replayed event adds nothing.
-            "units": case(
-                (func.cardinality(stmt.excluded.units) == 0, case_status.c.units),
-                else_=literal_column("ARRAY(SELECT DISTINCT u FROM unnest(case_status.units || excluded.units) AS u)"),
-            ),
-        },
-    )
+# Every event about a case: each service's ``case_status`` follows them all, so every
+# consumer handles at least these (``ServiceSpec.handles``).
+CASE_SCOPED_TYPES = frozenset(t for t, cls in EVENT_TYPES.items() if cls.case_scoped)
 
 
-# Built once: the values travel as parameters, so SQLAlchemy compiles it once and caches it.
-_UPSERT = _upsert_statement()
-
-
-async def track_case_status(event: EventBase, uow: UnitOfWork) -> None:
-    """A status from an event older than the one already shown does not overwrite it
-    (events of different producers may interleave)."""
-    await uow.session.execute(
-        _UPSERT,
-        {
-            "case_id": event.case_id,
-            "status": status_after(event.type),
-            "events_applied": 1,
-            "last_event_type": event.type,
-            "last_event_at": event.occurred_at,
-            **places_of(event),
-            "units": units_asked(event),
-        },
-    )
-
-
-# --------------------------------------------------------------------------- many events at once
-# A rebuild applies thousands of events per transaction. Applying them one by one through
-# ``_UPSERT`` costs a statement execution per event; ``CaseStatusBatch`` folds each case's
-# events in Python into one row and applies every case with one MERGE, with the result of
-# the one-by-one rule (``units`` as the same set; its order is PostgreSQL's DISTINCT's).
+# --------------------------------------------------------------------------- the rule, for a batch
+# ``CaseStatusBatch`` folds each case's events of a batch in Python into one row and applies
+# every case with one MERGE (one event being a batch of one). The rule, per event in order:
+# a status or type from an event older than the one already shown does not overwrite it
+# (events of different producers may interleave); a place once known stays known (a later
+# triage, 人工分拨, may move it); the units asked to handle it are kept as a set (a replayed
+# event adds nothing; their order is PostgreSQL's DISTINCT's).
 #
-# Why the fold is exact: in the one-by-one rule an event overwrites status and type when it
-# is not older than the running ``last_event_at``. Within the batch only "records" (events not
-# older than every earlier one of the batch) can overwrite, their times rise, so the last
-# record (with a status) decides — against the stored row only through its own time.
+# Why the fold is exact: an event overwrites status and type when it is not older than the
+# running ``last_event_at``. Within the batch only "records" (events not older than every
+# earlier one of the batch) can overwrite, their times rise, so the last record (with a
+# status) decides — against the stored row only through its own time.
 # MERGE rather than INSERT … ON CONFLICT because the update needs a value (the status's
-# time) that is not a column of the row; MERGE is not safe against a concurrent insert of the
-# same case (PostgreSQL 15), so this is for a single writer such as a rebuild.
+# time) that is not a column of the row. MERGE is not safe against a concurrent insert of the
+# same case (PostgreSQL 15): two consumer replicas meet on a case only while its partition
+# moves between them, and the batch that fails then is applied again event by event.
 
 _MERGE = text("""
 MERGE INTO case_status AS cs
@@ -128,7 +91,7 @@ _MERGE_COLUMNS = (
 
 class CaseStatusBatch:
     """Events added in order, folded per case into the row ``_MERGE`` applies (pure). Only
-    case-scoped events count, as in ``with_case_status``."""
+    case-scoped events count."""
 
     def __init__(self) -> None:
         self._rows: dict[str, dict[str, Any]] = {}
@@ -168,7 +131,7 @@ class CaseStatusBatch:
 
     def statement(self) -> tuple[Any, dict[str, list[Any]]] | None:
         """The statement and parameters that apply the events to ``case_status`` in one round
-        trip, as ``track_case_status`` event by event would; None when none is case-scoped."""
+        trip; None when none is case-scoped."""
         rows = self.rows()
         if not rows:
             return None
@@ -181,24 +144,6 @@ def case_status_many(events: Sequence[EventBase]) -> tuple[Any, dict[str, list[A
     for event in events:
         batch.add(event)
     return batch.statement()
-
-
-def with_case_status(specific: Mapping[str, Handler]) -> dict[str, Handler]:
-    """A service's handlers: every case-scoped event keeps this service's ``case_status``
-    and then runs the service's own handler for its type, if it has one. A type that is
-    not case-scoped (grid activity) runs only its own handler."""
-
-    def both(own: Handler | None) -> Handler:
-        async def handle(event: EventBase, uow: UnitOfWork) -> None:
-            await track_case_status(event, uow)
-            if own is not None:
-                await own(event, uow)
-
-        return handle
-
-    handlers: dict[str, Handler] = {t: both(specific.get(t)) for t, cls in EVENT_TYPES.items() if cls.case_scoped}
-    handlers.update({t: h for t, h in specific.items() if not EVENT_TYPES[t].case_scoped})
-    return handlers
 
 
 async def case_scope(uow: UnitOfWork, case_id: str) -> CaseScope | None:

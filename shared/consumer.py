@@ -2,37 +2,39 @@
 
 For each fetch (every partition's batch together, or each partition's on its own when that
 fails — see below):
-1. messages whose ``ce_type`` header the service does not handle are skipped unread;
-2. the rest are applied in one database transaction: each event id goes into the inbox
-   (``processed_events``) with ``INSERT … ON CONFLICT DO NOTHING``, and only a new id runs
-   its handler — so a redelivered event is a no-op;
+1. messages whose ``ce_type`` header the service does not handle (``handles``) are skipped
+   unread;
+2. the rest are applied in one database transaction: their event ids go into the inbox
+   (``processed_events``) in one ``INSERT … ON CONFLICT DO NOTHING``, and only the new ones
+   are handed to the service's handler, all at once, each partition's in topic order
+   (cases are keyed to partitions, so a case's events keep their order) — so a redelivered
+   event is a no-op;
 3. the Kafka offsets are committed only after the database commit.
+
+A service has one handler, ``(uow, events) -> None``: it applies a list of events to a
+working set it reads once and writes once. A single event is a batch of one; there is no
+second, per-event path.
 
 At a steady trickle a fetch brings one or two events per partition; a transaction per
 partition would then cost a commit (a WAL flush) per event. So the partitions of a fetch
 are applied in one transaction first, and only if that fails (a handler, the database)
 is each partition applied on its own as described next.
 
-When a handler fails in a partition's batch, the batch is replayed event by event under
-savepoints, so the good events before the bad one are kept; the partition is sought back
-to the failing event and paused for an exponential backoff while the other partitions go on. After
-``max_attempts`` the event is parked: a row in ``dead_letters`` and a copy on
-``<topic>.dlq.<service>`` with the error in its headers, and the consumer moves on.
+When the handler fails on a partition's batch, the batch is applied again event by event —
+the same handler, each event as a batch of one under a savepoint — so the good events before
+the bad one are kept; the partition is sought back to the failing event and paused for an
+exponential backoff while the other partitions go on. After ``max_attempts`` the event is
+parked: a row in ``dead_letters`` and a copy on ``<topic>.dlq.<service>`` with the error in
+its headers, and the consumer moves on.
 
 Infrastructure failures (database down, commit failed) never count as attempts: the
 batch is retried until the infrastructure is back, and nothing is dead-lettered for it.
 
-A service may also give a ``batch_handler``: then step 2 writes the batch's event ids to
-the inbox in one statement and hands every new event to it at once, each partition's in
-topic order (cases are keyed to partitions, so a case's events keep their order), so it
-can read and write the whole batch as a set. It must do what the per-event handlers would
-do one after another; the per-event handlers stay required, because a failing batch is
-replayed event by event through them (step above) to find and park the bad event.
-
 Order across producers: a service may declare ``requires`` (event type -> the types of the
 same case it must have applied first). An event whose causes are not known yet is held in
 ``held_events`` instead of applied, and applied (through the inbox, once) right after the
-event that completes its causes, on both paths above; see ``shared.holding``.
+event that completes its causes (through the same handler, as a batch of one); see
+``shared.holding``.
 """
 
 from __future__ import annotations
@@ -61,13 +63,11 @@ from shared.logs import bind_event_context
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[EventBase, UnitOfWork], Awaitable[None]]
-# A whole partition batch's new events (inbox already written), in topic order.
+# A service's one handler: the new events of a batch (inbox already written), in topic
+# order, applied to a working set read once and written once; one event is a batch of one.
 BatchHandler = Callable[[UnitOfWork, list[EventBase]], Awaitable[None]]
 
-# The inbox insert, built once (values as parameters: compiled once, cached).
-_RECORD_PROCESSED = pg_insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id)
-# The same for a whole batch (one array per column): the ids not there yet come back.
+# The inbox insert for a batch (one array per column), built once: the ids not there yet come back.
 _BATCH_ROWS = func.unnest(
     cast(bindparam("event_ids"), ARRAY(processed_events.c.event_id.type)),
     cast(bindparam("event_types"), ARRAY(processed_events.c.event_type.type)),
@@ -91,7 +91,7 @@ class _Parked:
 class _Item:
     record: ConsumerRecord
     kind: str  # its ce_type header ("?" when it has none)
-    handler: Handler | None = None
+    applies: bool = False  # a type the service handles (and not one of its own events it skips)
     event: EventBase | None = None
     unreadable: str | None = None  # why the record cannot be read as an event
 
@@ -129,7 +129,8 @@ class EventConsumer:
         bootstrap_servers: str,
         topic: str,
         group_id: str,
-        handlers: dict[str, Handler],
+        handles: frozenset[str],
+        batch_handler: BatchHandler,
         new_uow: Callable[[], UnitOfWork],
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
@@ -138,7 +139,6 @@ class EventConsumer:
         session_timeout_ms: int = 10_000,
         epoch_check_seconds: float = 1.0,
         skip_producers: frozenset[str] = frozenset(),
-        batch_handler: BatchHandler | None = None,
         requires: Requires | None = None,
         hold_seconds: float = 24 * 3600,
         hold_per_case: int = 50,
@@ -157,7 +157,9 @@ class EventConsumer:
         # Dead letters made inside the transaction in hand (holding limits): copied to the
         # DLQ topic once it commits.
         self._parked_now: list[_Parked] = []
-        # What ``handlers`` do, for a whole partition batch at once (see the module's doc).
+        # The event types applied (the others are skipped unread), and the one handler that
+        # applies them: a whole batch, or one event as a batch of one (see the module's doc).
+        self.handles = frozenset(handles)
         self.batch_handler = batch_handler
         self.skip_producers = skip_producers
         # Events from these producers are skipped unread (a service that applies its own
@@ -166,7 +168,6 @@ class EventConsumer:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.group_id = group_id
-        self.handlers = handlers
         self.new_uow = new_uow
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
@@ -200,10 +201,10 @@ class EventConsumer:
         """A new, unstarted consumer configured as this one (after a stop, to start over)."""
         return EventConsumer(
             service=self.service, bootstrap_servers=self.bootstrap_servers, topic=self.topic, group_id=self.group_id,
-            handlers=self.handlers, new_uow=self.new_uow, max_attempts=self.max_attempts,
+            handles=self.handles, batch_handler=self.batch_handler, new_uow=self.new_uow, max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds, max_backoff_seconds=self.max_backoff_seconds, batch_size=self.batch_size,
             session_timeout_ms=self.session_timeout_ms, epoch_check_seconds=self.epoch_check_seconds, skip_producers=self.skip_producers,
-            batch_handler=self.batch_handler, requires=self.requires, hold_seconds=self.hold_seconds,
+            requires=self.requires, hold_seconds=self.hold_seconds,
             hold_per_case=self.hold_per_case, hold_total=self.hold_total, hold_check_seconds=self.hold_check_seconds,
         )  # fmt: skip
 
@@ -392,7 +393,7 @@ class EventConsumer:
         try:
             outcome = await self._apply(tp, records, isolate=False)
         except _HandlerFailed:
-            # Replay one event at a time to keep the good ones and find the bad one.
+            # Again one event at a time (each a batch of one) to keep the good ones and find the bad one.
             try:
                 outcome = await self._apply(tp, records, isolate=True)
             except Exception as exc:
@@ -425,16 +426,16 @@ class EventConsumer:
         return outcome
 
     def _read(self, records: list[ConsumerRecord]) -> list[_Item]:
-        """Each record with its handler (None: a type this service does not handle, or its
-        own events when it skips them) and its event, or why it cannot be read."""
+        """Each record, whether it is applied (not: a type this service does not handle, or
+        its own events when it skips them) and its event, or why it cannot be read."""
         items = []
         for record in records:
             attrs = attributes(record.headers)
             kind = attrs.get("ce_type") or "?"
-            item = _Item(record, kind, handler=self.handlers.get(kind))
-            if item.handler is not None and self._skip_sources and attrs.get("ce_source") in self._skip_sources:
-                item.handler = None
-            if item.handler is not None:
+            item = _Item(record, kind, applies=kind in self.handles)
+            if item.applies and self._skip_sources and attrs.get("ce_source") in self._skip_sources:
+                item.applies = False
+            if item.applies:
                 try:
                     item.event = from_attributes(record.value, attrs)
                 except MalformedEvent as exc:
@@ -445,7 +446,7 @@ class EventConsumer:
     async def _settled(self, uow: UnitOfWork, item: _Item, outcome: _Outcome) -> bool:
         """A record with nothing to apply: skipped unread, or parked at once when it cannot
         be read (no retry can help it). True when it was one of those."""
-        if item.handler is None:
+        if not item.applies:
             metrics.EVENTS_HANDLED.labels(self.service, item.kind, "skipped").inc()
         elif item.unreadable is not None:
             outcome.parked.append(_Parked(item.record, item.unreadable, 1))
@@ -464,27 +465,22 @@ class EventConsumer:
         return todo
 
     async def _apply_all(self, uow: UnitOfWork, items: list[_Item]) -> int:
-        """The events through the batch handler, or one after another; how many were new.
-        Raises _HandlerFailed."""
+        """The events through the handler, all at once; how many were new. Raises _HandlerFailed."""
         items = await self._hold_waiting(uow, items)
         if not items:
             return 0
-        if self.batch_handler is not None:
-            fresh = await self._handle_batch(uow, [item.event for item in items])  # type: ignore[misc]
-        else:
-            fresh = 0
-            for item in items:
-                fresh += await self._handle(uow, item.event, item.handler)  # type: ignore[arg-type]
+        fresh = await self._handle_batch(uow, [item.event for item in items])  # type: ignore[misc]
         return fresh + await self._release_held(uow, [item.event for item in items])  # type: ignore[misc]
 
     async def _apply_isolated(self, uow: UnitOfWork, tp: TopicPartition, items: list[_Item], outcome: _Outcome) -> None:
-        """Event by event under savepoints, keeping the good ones: a failing event is retried
-        after a backoff from its offset (``outcome.failed_at``), or parked after ``max_attempts``."""
+        """Event by event, each through the handler as a batch of one under a savepoint, keeping
+        the good ones: a failing event is retried after a backoff from its offset
+        (``outcome.failed_at``), or parked after ``max_attempts``."""
         for item in items:
             if await self._settled(uow, item, outcome):
                 continue
-            event, handler, record = item.event, item.handler, item.record
-            assert event is not None and handler is not None
+            event, record = item.event, item.record
+            assert event is not None
             key = (tp, record.offset)
             if not await self._hold_waiting(uow, [item]):
                 outcome.next_offset = record.offset + 1  # held: it is applied when its cause is
@@ -492,7 +488,7 @@ class EventConsumer:
             mark = len(uow.pending)
             savepoint = await uow.session.begin_nested()
             try:
-                fresh = await self._handle(uow, event, handler)
+                fresh = await self._handle_batch(uow, [event])
                 await savepoint.commit()
             except Exception as exc:
                 await savepoint.rollback()
@@ -582,15 +578,14 @@ class EventConsumer:
             stuck: set[tuple[str, str]] = set()  # (case, producer) with an earlier event still held
             for held in await holding.held_of(session, cases):
                 event = from_attributes(held.body, attributes([(k, v.encode()) for k, v in held.headers]))
-                handler = self.handlers.get(held.event_type)
                 own = (held.case_id, event.producer)
-                if handler is None or own in stuck or holding.waiting_for(event, self.requires, known[held.case_id]):
+                if held.event_type not in self.handles or own in stuck or holding.waiting_for(event, self.requires, known[held.case_id]):
                     stuck.add(own)
                     continue
                 mark = len(uow.pending)
                 savepoint = await session.begin_nested()
                 try:
-                    released += await self._handle(uow, event, handler)
+                    released += await self._handle_batch(uow, [event])
                     await savepoint.commit()
                 except Exception as exc:
                     await savepoint.rollback()
@@ -656,8 +651,8 @@ class EventConsumer:
         metrics.HELD_OLDEST_SECONDS.labels(self.service).set(oldest)
 
     async def _handle_batch(self, uow: UnitOfWork, events: list[EventBase]) -> int:
-        """Inbox check for the whole batch + the batch handler on the new events. Returns how
-        many were new. Raises _HandlerFailed (then the batch is replayed event by event)."""
+        """Inbox check for the whole batch + the handler on the new events. Returns how
+        many were new. Raises _HandlerFailed (then the batch is applied event by event)."""
         ids: set = set()
         unique_events = [e for e in events if not (e.id in ids or ids.add(e.id))]  # a resend within the batch
         inserted = await uow.session.execute(
@@ -671,34 +666,22 @@ class EventConsumer:
                 metrics.EVENTS_HANDLED.labels(self.service, event.type, "duplicate").inc()
             else:
                 new_ids.discard(event.id)  # the second copy of an id in the batch is a duplicate
-        if fresh:
-            assert self.batch_handler is not None
+        if not fresh:
+            return 0
+        started = time.perf_counter()
+        # One event alone (a trickle, or a failed batch applied event by event): its ids in the logs.
+        with bind_event_context(fresh[0]) if len(fresh) == 1 else contextlib.nullcontext():
             try:
                 await self.batch_handler(uow, fresh)
             except Exception as exc:
                 raise _HandlerFailed(exc) from exc
-            # Per-event handler times are not measured on this path: the batch's time is.
-            for event in fresh:
-                metrics.EVENTS_HANDLED.labels(self.service, event.type, "handled").inc()
+        kinds = {event.type for event in fresh}
+        metrics.HANDLER_SECONDS.labels(self.service, kinds.pop() if len(kinds) == 1 else "mixed").observe(
+            time.perf_counter() - started
+        )
+        for event in fresh:
+            metrics.EVENTS_HANDLED.labels(self.service, event.type, "handled").inc()
         return len(fresh)
-
-    async def _handle(self, uow: UnitOfWork, event: EventBase, handler: Handler) -> bool:
-        """Inbox check + handler. Returns False for a duplicate. Raises _HandlerFailed."""
-        inserted = (
-            await uow.session.execute(_RECORD_PROCESSED, {"event_id": event.id, "event_type": event.type})
-        ).first()
-        if inserted is None:
-            metrics.EVENTS_HANDLED.labels(self.service, event.type, "duplicate").inc()
-            return False
-        started = time.perf_counter()
-        with bind_event_context(event):
-            try:
-                await handler(event, uow)
-            except Exception as exc:
-                raise _HandlerFailed(exc) from exc
-        metrics.HANDLER_SECONDS.labels(self.service, event.type).observe(time.perf_counter() - started)
-        metrics.EVENTS_HANDLED.labels(self.service, event.type, "handled").inc()
-        return True
 
     async def _park(self, uow: UnitOfWork, record: ConsumerRecord, error: str, attempts: int) -> None:
         await uow.session.execute(
@@ -839,32 +822,8 @@ def total_lag(lag: dict[int, int | None], *, joined: bool) -> int | None:
     return sum(behind for behind in lag.values() if behind is not None)
 
 
-async def apply_in_runs(
-    uow: UnitOfWork,
-    events: list[EventBase],
-    *,
-    as_set: Callable[[UnitOfWork, list[EventBase]], Awaitable[None]],
-    alone: Callable[[EventBase], Handler | None],
-) -> None:
-    """A batch handler's loop: runs of events applied together by ``as_set``; an event for
-    which ``alone`` names a handler ends the run before it and is applied by that handler in
-    its place, so the effects keep the topic's order."""
-    run: list[EventBase] = []
-    for event in events:
-        handler = alone(event)
-        if handler is None:
-            run.append(event)
-            continue
-        if run:
-            await as_set(uow, run)
-            run = []
-        await handler(event, uow)
-    if run:
-        await as_set(uow, run)
-
-
 class _HandlerFailed(Exception):
-    """A handler raised: the batch is replayed event by event to isolate it."""
+    """The handler raised: the batch is applied again event by event to isolate the bad one."""
 
 
 async def dead_letter_count(new_uow: Callable[[], UnitOfWork]) -> int:

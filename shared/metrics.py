@@ -38,7 +38,7 @@ EVENTS_HANDLED = Counter(
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 HANDLER_SECONDS = Histogram(
     "jiesu_consumer_handler_duration_seconds",
-    "Time one handler took for one event (inside the batch transaction, commit excluded)",
+    "Time one handler call took for its batch (inside the transaction, commit excluded); event_type: the batch's, or 'mixed'",
     ["service", "event_type"],
     buckets=_LATENCY_BUCKETS,
 )

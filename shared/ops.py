@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.bus import new_producer
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import BatchHandler, EventConsumer
 from shared.db import UnitOfWork, create_engine, dead_letters, outbox, session_factory
 from shared.settings import ServiceSettings
 
@@ -467,7 +467,8 @@ async def rebuild(
     *,
     service: str,
     settings: Any,
-    handlers: Mapping[str, Handler],
+    handles: frozenset[str],
+    batch_handler: BatchHandler,
     migrations: Path,
     start: str | int | datetime = "earliest",
     progress: Progress | None = None,
@@ -477,8 +478,8 @@ async def rebuild(
     """Replay the topic into a fresh database of ``service`` and compare it with the live one.
 
     A temporary consumer group reads from ``start`` through ``shared.consumer`` with the
-    service's handlers, into a new database migrated like the live one. Nothing is published:
-    no relay runs, so events the handlers emit stay in the fresh outbox. Done when every
+    service's handler, into a new database migrated like the live one. Nothing is published:
+    no relay runs, so events the handler emits stay in the fresh outbox. Done when every
     partition is handled up to the high-water mark seen; then per-table row counts of both
     databases are compared.
     """
@@ -504,7 +505,8 @@ async def rebuild(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topic=settings.kafka_topic,
             group_id=group_id,
-            handlers=dict(handlers),
+            handles=frozenset(handles),
+            batch_handler=batch_handler,
             new_uow=lambda: UnitOfWork(sessions),
             max_attempts=settings.consumer_max_attempts,
             backoff_seconds=settings.consumer_backoff_seconds,

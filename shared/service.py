@@ -1,7 +1,7 @@
 """One way to build and run every service, so that a reader who knows one knows all.
 
-A service declares a ``ServiceSpec`` (its name, settings class, routes, event handlers,
-migrations) and gets: a FastAPI app whose lifespan creates the database if missing,
+A service declares a ``ServiceSpec`` (its name, settings class, routes, the event types it
+handles and its one batch handler, migrations) and gets: a FastAPI app whose lifespan creates the database if missing,
 migrates it, makes sure the topics exist, starts the outbox relay and the consumer, and on
 shutdown finishes in-flight handlers and flushes the relay; ``/health``, ``/ready`` and
 ``/metrics``; problem+json errors, documented per operation in the OpenAPI; no NUL in a
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import TokenVerifier, headers_mode_problem, load_auth_settings
 from shared.bus import TopicSpec, dlq_topic, ensure_epoch
-from shared.consumer import BatchHandler, EventConsumer, Handler
+from shared.consumer import BatchHandler, EventConsumer
 from shared.db import UnitOfWork, create_engine, session_factory
 from shared.edge import refuse_nul
 from shared.events import EventBase
@@ -90,7 +90,8 @@ class ServiceSpec:
     description: str
     settings_cls: type[ServiceSettings]
     router: APIRouter
-    handlers: Mapping[str, Handler]
+    # The event types the consumer applies; the others it skips unread. Empty: no consumer.
+    handles: frozenset[str]
     migrations: Path
     on_startup: Hook | None = None
     on_shutdown: Hook | None = None
@@ -98,16 +99,17 @@ class ServiceSpec:
     # Apply the service's own events in the transaction that writes them — one call per
     # flush with every event written — and skip them (by the ce_source header, unread) when
     # they come back from the topic: read-your-writes for the service's own projection, and
-    # one transaction fewer per event. It must give the same result as its handlers would.
+    # one transaction fewer per event. It must give the same result as its handler would.
     apply_own_events: OwnEventsApplier | None = None
     # Paths allowed a larger request body than max_body_bytes (uploads), from the settings.
     body_limits: Callable[[Any], Mapping[str, int]] | None = None
     # Keep a copy of the org directory current from its topic (``Runtime.org``): for the
     # org-scope rules (shared.scope) and whatever else the service derives from it.
     follow_org: bool = False
-    # What ``handlers`` do, for a consumer's whole partition batch at once (set-based reads
-    # and writes); the handlers still apply one event at a time when a batch fails and is
-    # replayed to find the bad event. See shared.consumer.
+    # The service's one event handler, ``(uow, events)``: applies a batch of events (of the
+    # types in ``handles``) to a working set it reads once and writes once; one event is a
+    # batch of one (how a failed batch is applied again to find the bad event). Required
+    # when ``handles`` is not empty. See shared.consumer.
     batch_handler: BatchHandler | None = None
     # Per event type, the types of the same case the consumer must have applied first; an
     # event that comes before them (another producer's relay was faster) is held until they
@@ -154,6 +156,8 @@ async def _wait_for_broker(settings: ServiceSettings, timeout: float = 60) -> No
 
 
 def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    if spec.handles and spec.batch_handler is None:
+        raise ValueError(f"{spec.name} handles {len(spec.handles)} event types but has no batch_handler")
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, json=settings.log_json)
@@ -185,13 +189,14 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 await runtime.org_follower.start()
             app.state.runtime = runtime
             relay.start()
-            if spec.handlers:
+            if spec.handles and spec.batch_handler is not None:
                 runtime.consumer = EventConsumer(
                     service=spec.name,
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     topic=settings.kafka_topic,
                     group_id=settings.group_id,
-                    handlers=dict(spec.handlers),
+                    handles=frozenset(spec.handles),
+                    batch_handler=spec.batch_handler,
                     new_uow=runtime.uow,
                     max_attempts=settings.consumer_max_attempts,
                     backoff_seconds=settings.consumer_backoff_seconds,
@@ -200,7 +205,6 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     session_timeout_ms=settings.consumer_session_timeout_ms,
                     epoch_check_seconds=settings.broker_epoch_check_seconds,
                     skip_producers=frozenset({spec.name}) if spec.apply_own_events is not None else frozenset(),
-                    batch_handler=spec.batch_handler,
                     requires=spec.requires,
                 )
                 await runtime.consumer.start()

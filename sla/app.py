@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from sla.api import router
-from sla.handlers import HANDLERS, REQUIRES, apply_batch
+from sla.handlers import HANDLES, REQUIRES, apply_batch
 from sla.service import start_ticker, stop_ticker
 from sla.settings import SlaSettings
 from shared.case_status import router as case_status_router
@@ -18,7 +18,7 @@ SPEC = ServiceSpec(
     description="Working-day clocks per case and per unit, warnings, urging and escalation.",
     settings_cls=SlaSettings,
     router=router,
-    handlers=HANDLERS,
+    handles=HANDLES,
     batch_handler=apply_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=start_ticker,

@@ -1,9 +1,9 @@
-"""Sla's event handlers: a consumer batch at a time (``apply_batch``), or one event.
+"""Sla's event handler, ``apply_batch``: a consumer batch at a time (one event is a batch of one).
 
 Each clock handler (``async def on_…(event, ledger)``) changes the cases and clocks of a
 ``sla.ledger.Ledger`` in memory; the ledger reads what the batch touches before and writes
-it back after, in a few set statements. The per-event handlers (``HANDLERS``) are the same
-with a batch of one: the consumer uses them when it replays a failed batch event by event.
+it back after, in a few set statements. The consumer calls ``apply_batch`` with a whole
+batch, or with one event when it applies a failed batch again event by event.
 
 Every due time is computed from ``event.occurred_at`` — never from when the event was
 processed — so a late consumer or a replay of the topic gives the same deadlines. Clock ids
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.case_status import case_status_many, with_case_status
+from shared.case_status import CASE_SCOPED_TYPES, case_status_many
 from shared import deadlines
 from shared.db import UnitOfWork
 from shared.events import (
@@ -283,18 +283,13 @@ async def apply_clock_events(uow: UnitOfWork, events: list[EventBase]) -> None:
 
 
 async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-    """A consumer's partition batch (shared.consumer's batch handler): what ``HANDLERS`` do
-    one event after another, done as a set: ``case_status`` folded per case into one MERGE
-    (``shared.case_status``; a replica that inserts the same new case meanwhile makes it fail,
-    and the consumer then replays the batch event by event), then the clocks."""
+    """SLA's one event handler (shared.consumer): ``case_status`` folded per case into one
+    MERGE (``shared.case_status``; a replica that inserts the same new case meanwhile makes it
+    fail, and the consumer then applies the batch again event by event), then the clocks."""
     status = case_status_many(events)
     if status is not None:
         await uow.session.execute(*status)
     await apply_clock_events(uow, events)
-
-
-async def _one(event: EventBase, uow: UnitOfWork) -> None:
-    await apply_clock_events(uow, [event])
 
 
 # What SLA must have applied of a case before another event of it (shared.holding); only
@@ -321,4 +316,4 @@ REQUIRES: dict[str, frozenset[str]] = {
 
 # Follow every case-scoped event (this service's view of where each case stands) and run
 # the clocks from the lifecycle ones.
-HANDLERS = with_case_status({event_type: _one for event_type in CLOCK_HANDLERS})
+HANDLES = CASE_SCOPED_TYPES | frozenset(CLOCK_HANDLERS)

@@ -208,7 +208,7 @@ def test_the_deployed_services_are_the_ones_that_exist() -> None:
     for service in SERVICES:
         if service not in CONSUMERS:
             spec = service_spec(service)
-            assert spec is None or not spec.handlers, f"{service} consumes the topic: add it to CONSUMERS"
+            assert spec is None or not spec.handles, f"{service} consumes the topic: add it to CONSUMERS"
 
 
 # --- Dockerfile -------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""A consumer batch applied as a set (``dispatch.batch``) gives what its events give one by one.
+"""Dispatch's handler (``dispatch.batch``) over the same stories, however they are cut into batches.
 
 Against a running dispatch (real PostgreSQL): the same stories — cases the catalogue
 dispatches, a rejected appeal, a duplicate that follows its main case, a matter solved on
 the spot, an appeal left for the dispatcher, a case triaged twice, ratings in between —
-once in three interleaved batches (the consumer's path) and once event by event, each in
-its own transaction (the path of a replayed batch). Cases, orders, case_status and the
-``case.dispatched`` events written must be the same.
+once in three interleaved batches and once in batches of one, each in its own transaction
+(how the consumer applies a failed batch again). Cases, orders, case_status and the
+``case.dispatched`` events written must be the same, and show each decision.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatch.app import create_app
-from dispatch.batch import ReplayOneByOne, make_batch_handler
-from dispatch.handlers import make_handlers
+from dispatch.batch import make_batch_handler
 from dispatch.models import cases, orders
 from dispatch.settings import DispatchSettings
 from dispatch.tests.helpers import GUARDRAIL, STREETLAMP, intake_events
@@ -93,9 +92,8 @@ async def settled(service) -> None:
     await eventually(check, what="dispatch's own events applied")
 
 
-async def test_a_batch_gives_what_its_events_give_one_by_one(dispatch):
-    handlers = make_handlers(dispatch.app.state.dispatch)
-    apply_batch = make_batch_handler(dispatch.app.state.dispatch, handlers)
+async def test_the_stories_give_the_same_rows_in_three_batches_as_in_batches_of_one(dispatch):
+    apply_batch = make_batch_handler(dispatch.app.state.dispatch)
     batched, single = f"b{uuid.uuid4().hex[:8]}", f"s{uuid.uuid4().hex[:8]}"
 
     events = interleaved(stories(batched))
@@ -105,33 +103,32 @@ async def test_a_batch_gives_what_its_events_give_one_by_one(dispatch):
             await uow.commit()
     for event in interleaved(stories(single)):
         async with dispatch.runtime.uow() as uow:
-            await handlers[event.type](event, uow)
+            await apply_batch(uow, [event])
             await uow.commit()
     await settled(dispatch)
 
-    one_by_one = await rows_of(dispatch, single)
-    assert await rows_of(dispatch, batched) == one_by_one
+    singly = await rows_of(dispatch, single)
+    assert await rows_of(dispatch, batched) == singly
     # The stories reach each decision, so the comparison covers them: two orders by the
     # catalogue (the streetlamp to 住建局, the guardrail to 通挽镇 once although triaged twice), none
     # for the rejected, merged, solved-on-the-spot and untriaged appeals.
-    assert [(o["case_id"], o["unit"]) for o in one_by_one["orders"]] == [("<tag>-lamp", "LB-XC-ZJJ"), ("<tag>-twice", "LB-XC-TW")]
-    assert one_by_one["events"] == [("<tag>-lamp", "case.dispatched"), ("<tag>-twice", "case.dispatched")]
-    stages = {c["case_id"]: (c["stage"], c["rejected"], c["merged_into"], c["solved_on_spot"]) for c in one_by_one["cases"]}
+    assert [(o["case_id"], o["unit"]) for o in singly["orders"]] == [("<tag>-lamp", "LB-XC-ZJJ"), ("<tag>-twice", "LB-XC-TW")]
+    assert singly["events"] == [("<tag>-lamp", "case.dispatched"), ("<tag>-twice", "case.dispatched")]
+    stages = {c["case_id"]: (c["stage"], c["rejected"], c["merged_into"], c["solved_on_spot"]) for c in singly["cases"]}
     assert stages == {
         "<tag>-lamp": ("dispatched", False, None, False), "<tag>-twice": ("dispatched", False, None, False),
         "<tag>-duplicate": ("received", False, "<tag>-lamp", False), "<tag>-rejected": ("received", True, None, False),
         "<tag>-on-spot": ("received", False, None, True), "<tag>-untriaged": ("received", False, None, False),
     }  # fmt: skip
-    statuses = {s["case_id"]: s["events_applied"] for s in one_by_one["status"]}
+    statuses = {s["case_id"]: s["events_applied"] for s in singly["status"]}
     assert statuses["<tag>-lamp"] == 5 and statuses["<tag>-twice"] == 5  # 3 or 4 of intake's, the rating, the order
 
 
-async def test_an_order_already_there_sends_the_batch_back_to_one_by_one(dispatch):
-    """The one-by-one path opens nothing and leaves the case as it was; the batch cannot
-    tell that from its set, so it asks the consumer to replay the batch event by event."""
+async def test_an_order_already_there_opens_nothing_and_leaves_the_case_as_it_was(dispatch):
+    """The catalogue's owner already has an order of this round (a returned one, say) while
+    the case still reads "received": triage opens no second order and emits nothing."""
     ctx = dispatch.app.state.dispatch
-    handlers = make_handlers(ctx)
-    apply_batch = make_batch_handler(ctx, handlers)
+    apply_batch = make_batch_handler(ctx)
     received, accepted, triaged = intake_events(STREETLAMP, case_id=f"x{uuid.uuid4().hex[:8]}")
     async with dispatch.runtime.uow() as uow:
         await apply_batch(uow, [received, accepted])
@@ -141,11 +138,9 @@ async def test_an_order_already_there_sends_the_batch_back_to_one_by_one(dispatc
             state="returned", resolution_class="general", dispatched_at=received.occurred_at,
         ))  # fmt: skip
         await uow.commit()
-    with pytest.raises(ReplayOneByOne):
-        async with dispatch.runtime.uow() as uow:
-            await apply_batch(uow, [triaged])
     async with dispatch.runtime.uow() as uow:
-        await handlers[triaged.type](triaged, uow)
+        await apply_batch(uow, [triaged])
+        assert uow.pending == []  # no case.dispatched
         await uow.commit()
     async with dispatch.runtime.engine.connect() as conn:
         stage = (await conn.execute(select(cases.c.stage).where(cases.c.case_id == received.case_id))).scalar_one()

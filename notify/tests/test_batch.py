@@ -1,11 +1,11 @@
-"""A consumer batch applied in memory (``notify.batch``) gives what its events give one by one.
+"""Notify's handler (``notify.batch``) over the same stories, however they are cut into batches.
 
 Against a running notify (real PostgreSQL): the same stories — a citizen's appeal accepted
 and dispatched, a 12345 ticket, an order to a second unit and a redo round, a case closed
-(one by one in the middle of a batch), an appeal rejected, an event of a case notify has
-never heard of — once in three interleaved batches (the consumer's path) and once event by
-event, each in its own transaction (a replayed batch's path). Recipients, messages (their
-texts decrypted) and case_status must be the same.
+(in the middle of a batch), an appeal rejected, an event of a case notify has never heard
+of — once in three interleaved batches and once in batches of one, each in its own
+transaction (how the consumer applies a failed batch again). Recipients, messages (their
+texts decrypted) and case_status must be the same, and show each rule.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from notify.app import create_app
-from notify.batch import make_batch_handler, with_unit
-from notify.handlers import make_own_handlers
+from notify.batch import make_batch_handler, with_round, with_unit
 from notify.models import messages, recipients
 from notify.service import BODY_CONTEXT
 from notify.settings import NotifySettings
 from notify.tests.helpers import Case, local
-from shared.case_status import with_case_status
 from shared.db import case_status
 from shared.events import (
     CaseRejected, CaseTriaged, FiveMatters, RejectedData, TriagedData, Urgency, make_event, system_actor,
@@ -103,10 +101,8 @@ async def rows_of(service, cases: list[Case]) -> dict:
     return got
 
 
-async def test_a_batch_gives_what_its_events_give_one_by_one(notify):
-    ctx = notify.app.state.notify
-    own = make_own_handlers(ctx)
-    apply_batch, handlers = make_batch_handler(ctx, own), with_case_status(own)
+async def test_the_stories_give_the_same_rows_in_three_batches_as_in_batches_of_one(notify):
+    apply_batch = make_batch_handler(notify.app.state.notify)
 
     batched_cases, events = stories()
     for part in (events[:7], events[7:15], events[15:]):
@@ -116,21 +112,21 @@ async def test_a_batch_gives_what_its_events_give_one_by_one(notify):
     single_cases, events = stories()
     for event in events:
         async with notify.runtime.uow() as uow:
-            await handlers[event.type](event, uow)
+            await apply_batch(uow, [event])
             await uow.commit()
 
-    one_by_one = await rows_of(notify, single_cases)
+    singly = await rows_of(notify, single_cases)
     batched = await rows_of(notify, batched_cases)
-    assert batched == one_by_one
+    assert batched == singly
     # The stories reach each rule, so the comparison covers them.
-    by_case = {r["case_id"]: r for r in one_by_one["recipients"]}
+    by_case = {r["case_id"]: r for r in singly["recipients"]}
     assert (by_case["<case0>"]["township"], by_case["<case0>"]["urgency"]) == ("LB-XC-TW", "urgent")
     assert by_case["<case2>"]["round"] == 1 and by_case["<case2>"]["units"] == ["LB-XC-ZJJ"]
     assert by_case["<case5>"]["units"] == ["LB-XC-ZJJ"] and by_case["<case5>"]["channel"] is None
-    kinds = {(m["case_id"], m["event_type"], m["channel"]) for m in one_by_one["messages"]}
+    kinds = {(m["case_id"], m["event_type"], m["channel"]) for m in singly["messages"]}
     assert {("<case0>", "case.accepted", "sms"), ("<case1>", "case.accepted", "hotline"), ("<case3>", "case.closed", "sms"),
             ("<case4>", "case.rejected", "sms")} <= kinds  # fmt: skip
-    assert all("survey?case=" in m["text"] for m in one_by_one["messages"] if m["event_type"] == "case.closed")
+    assert all("survey?case=" in m["text"] for m in singly["messages"] if m["event_type"] == "case.closed")
 
 
 def test_with_unit_follows_the_rounds():
@@ -142,3 +138,6 @@ def test_with_unit_follows_the_rounds():
     with_unit(row, 1, "C", "丙")  # a redo round starts the list afresh
     with_unit(row, 0, "D", "丁")  # a late order of round 0 changes no list
     assert row == {"round": 1, "units": ["C"], "unit_names": {"A": "A", "B": "B", "C": "丙", "D": "丁"}}
+    with_round(row, 2)  # 重办: a new round, no unit yet
+    with_round(row, 1)  # a late reopening of an earlier round changes nothing
+    assert (row["round"], row["units"]) == (2, [])

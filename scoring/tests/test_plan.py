@@ -1,6 +1,7 @@
-"""A rebuild's batch plan (``scoring.plan``) against real PostgreSQL: the rows it writes —
-``case_status`` and every fact table — are those of the live handlers applying the same
-events one by one, in any order of the events, onto empty tables and onto rows already there."""
+"""Scoring's handler (``scoring.plan``) against real PostgreSQL, however the events are cut
+into batches: the rows a whole batch writes — ``case_status`` and every fact table — are
+those of the same events in batches of one (how the consumer applies a failed batch again),
+in any order of the events, onto empty tables and onto rows already there."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from scoring.handlers import HANDLERS
-from scoring.plan import plan_events_many
+from scoring.handlers import HANDLES
+from scoring.plan import apply_batch, plan_events_many
 from scoring.tests.factory import DISPATCH, INTAKE, Case, grid_activity
 from shared import events as ev
 from shared.events import EventBase, make_event
@@ -103,14 +104,14 @@ async def _snapshot(session, ids: list[str]) -> dict:
 
 async def _one_by_one(uow, events: list[EventBase]) -> None:
     for event in events:
-        await HANDLERS[event.type](event, uow)
+        await apply_batch(uow, [event])
 
 
-async def test_a_batch_plan_writes_what_the_handlers_write_one_by_one(scoring):
+async def test_a_batch_writes_what_its_events_write_in_batches_of_one(scoring):
     cases = _cases()
     ids = [case.case_id for case in cases]
     events = _all_events(cases)
-    assert all(event.type in HANDLERS for event in events)
+    assert all(event.type in HANDLES for event in events)
     rng = random.Random(7)
     orders = [events, *[rng.sample(events, len(events)) for _ in range(4)]]
     for order in orders:

@@ -60,7 +60,7 @@ SPEC = ServiceSpec(
     ),
     settings_cls=DirectorySettings,
     router=router,
-    handlers={},  # reads nothing from the lifecycle topic
+    handles=frozenset(),  # reads nothing from the lifecycle topic
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,

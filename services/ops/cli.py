@@ -338,11 +338,11 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         raise Fail(f"{args.service} builds nothing from {settings.kafka_topic}; there is nothing to replay")
     start = ops.parse_start(args.start) if args.start in ("earliest",) or args.start.isdigit() else parse_time(args.start)
     spec = service.spec(settings)
-    if not spec.handlers:
-        raise Fail(f"{args.service} has no event handlers; there is nothing to replay")
+    if not spec.handles or spec.batch_handler is None:
+        raise Fail(f"{args.service} handles no events; there is nothing to replay")
     confirm(
         f"Will read {settings.kafka_topic} from {args.start} with a new consumer group and apply {args.service}'s "
-        f"{len(spec.handlers)} handlers into a fresh database next to {where(settings)}\n"
+        f"handler ({len(spec.handles)} event types) into a fresh database next to {where(settings)}\n"
         f"(nothing is published; the live database and group are not touched), then compare row counts.",
         args,
     )
@@ -362,7 +362,8 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         report = await ops.rebuild(
             service=args.service,
             settings=settings,
-            handlers=spec.handlers,
+            handles=spec.handles,
+            batch_handler=spec.batch_handler,
             migrations=spec.migrations,
             start=start,
             progress=progress,

@@ -1,5 +1,5 @@
 """The services the ops tool knows: their settings class (so it reads the same environment
-variables as the service) and their app factory (for the handlers and migrations a rebuild
+variables as the service) and their app factory (for the handler and migrations a rebuild
 needs; building the app starts nothing)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class ServiceEntry:
         return getattr(importlib.import_module(module), cls)
 
     def spec(self, settings: Any) -> Any:
-        """The ServiceSpec as the service builds it (handlers bound to their context)."""
+        """The ServiceSpec as the service builds it (its handler bound to its context)."""
         app = importlib.import_module(self.app).create_app(settings)
         return app.state.spec
 

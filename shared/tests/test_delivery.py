@@ -212,8 +212,7 @@ async def test_poison_event_is_parked_with_its_error_and_later_events_flow(infra
         assert "poisoned on purpose" in header(messages[0].headers, "dlq_error")
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["per-event", "batch-handler"])
-async def test_a_fetch_over_many_partitions_with_a_poison_event_keeps_the_others_and_parks_it(infra: Infra, batched: bool):
+async def test_a_fetch_over_many_partitions_with_a_poison_event_keeps_the_others_and_parks_it(infra: Infra):
     """Events already waiting on every partition come in one fetch, applied in one
     transaction; one case's poison event makes that fail, and then each partition is
     applied on its own: every good event once, the poison and an unreadable record parked
@@ -232,7 +231,7 @@ async def test_a_fetch_over_many_partitions_with_a_poison_event_keeps_the_others
     )  # fmt: skip
     await producer.stop()
     settings = service_settings(
-        ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=2, batched=batched
+        ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=2
     )  # fmt: skip
     async with running(create_probe(settings), settings) as probe:
 
@@ -247,11 +246,12 @@ async def test_a_fetch_over_many_partitions_with_a_poison_event_keeps_the_others
         assert parked == sorted([(str(poison.id), 2), ("garbage-2", 1)])
 
 
-async def test_a_batch_handler_gets_the_batch_and_a_poison_event_is_still_found_alone(infra: Infra):
-    """With a batch handler the good events go through it; a batch with a poison event is
-    replayed event by event (per-event handlers), the poison parked, the rest applied once."""
+async def test_a_batch_with_a_poison_event_is_applied_again_event_by_event_through_the_same_handler(infra: Infra):
+    """The good events go through the batch handler; a batch with a poison event fails as a
+    whole and is applied again event by event (the same handler, batches of one): the poison
+    parked, the rest applied once."""
     topic = unique("lifecycle")
-    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=2, batched=True)
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_max_attempts=2)
     async with running(create_probe(settings), settings) as probe:
         case_id = f"case-{uuid.uuid4().hex[:6]}"
         first = [progress(case_id, 1), progress(case_id, 2)]
@@ -261,7 +261,7 @@ async def test_a_batch_handler_gets_the_batch_and_a_poison_event_is_still_found_
             async with probe.runtime.engine.connect() as conn:
                 return [(r.seq, r.handled_by) for r in (await conn.execute(select(probe_log.c.seq, probe_log.c.handled_by).order_by(probe_log.c.id))).all()]
 
-        assert await eventually(lambda: _when(handled, lambda rows: len(rows) == 2)) == [(1, "a:batch"), (2, "a:batch")]
+        assert await eventually(lambda: _when(handled, lambda rows: len(rows) == 2)) == [(1, "a"), (2, "a")]
         poison = progress(case_id, 4, "poison")
         await produce(infra, topic, [progress(case_id, 3), poison, progress(case_id, 5)])
         rows = await eventually(lambda: _when(handled, lambda rows: len(rows) == 4))

@@ -155,15 +155,20 @@ def test_compatibility_check_catches_breaking_changes():
     assert schema_tool.breaking_changes(old, additive) == []
 
 
-async def test_every_case_scoped_event_keeps_the_case_status_and_runs_the_services_own_handler():
-    from shared.case_status import with_case_status
+def test_every_consumer_handles_every_case_scoped_event_and_scoring_grid_activity():
+    """Each service's case_status follows the whole lifecycle; grid activity is not about a
+    case and only scoring reads it."""
+    from dispatch.handlers import HANDLES as DISPATCH
+    from intake.handlers import HANDLES as INTAKE
+    from notify.handlers import HANDLES as NOTIFY
+    from scoring.handlers import HANDLES as SCORING
+    from sla.handlers import HANDLES as SLA
 
-    async def own(event, uow):
-        return None
-
-    handlers = with_case_status({"case.closed": own, "grid.activity": own})
-    assert set(handlers) == {t for t, cls in EVENT_TYPES.items() if cls.case_scoped} | {"grid.activity"}
-    assert handlers["grid.activity"] is own, "not about a case: only the service's own handler"
+    case_scoped = {t for t, cls in EVENT_TYPES.items() if cls.case_scoped}
+    assert "grid.activity" not in case_scoped
+    for handles in (DISPATCH, INTAKE, NOTIFY, SLA):
+        assert handles == case_scoped
+    assert SCORING == case_scoped | {"grid.activity"}
 
 
 def test_a_tracking_number_longer_than_every_consumer_stores_is_refused_where_made_and_read():

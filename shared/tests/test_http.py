@@ -9,7 +9,7 @@ from shared.settings import ServiceSettings, load_settings
 
 SPEC = ServiceSpec(
     name="probe-http", title="probe", description="headers", settings_cls=ServiceSettings,
-    router=APIRouter(), handlers={}, migrations=None,  # type: ignore[arg-type]  # lifespan never runs here
+    router=APIRouter(), handles=frozenset(), migrations=None,  # type: ignore[arg-type]  # lifespan never runs here
 )
 
 

@@ -40,17 +40,18 @@ class Switches:
 
 
 def probe_app(settings: ProbeSettings, switches: Switches):
-    async def handle(event: EventBase, uow: UnitOfWork) -> None:
+    async def handle(uow: UnitOfWork, events: list[EventBase]) -> None:
         await switches.gate.wait()
-        if event.payload.note == "needs-fix" and not switches.fixed:  # type: ignore[attr-defined]
-            raise RuntimeError("unit catalogue lacks zjj")
-        await uow.session.execute(
-            insert(probe_log).values(case_id=event.case_id, event_id=event.id, seq=event.payload.percent or 0, handled_by="t")  # type: ignore[attr-defined]
-        )
+        for event in events:
+            if event.payload.note == "needs-fix" and not switches.fixed:  # type: ignore[attr-defined]
+                raise RuntimeError("unit catalogue lacks zjj")
+            await uow.session.execute(
+                insert(probe_log).values(case_id=event.case_id, event_id=event.id, seq=event.payload.percent or 0, handled_by="t")  # type: ignore[attr-defined]
+            )
 
     spec = ServiceSpec(
         name="probe", title="probe", description="test-only", settings_cls=ProbeSettings, router=APIRouter(),
-        handlers={"case.progress_reported": handle}, migrations=PROBE_MIGRATIONS,
+        handles=frozenset({"case.progress_reported"}), batch_handler=handle, migrations=PROBE_MIGRATIONS,
     )
     return build_app(spec, settings)
 
@@ -122,7 +123,7 @@ async def test_lag_and_backlog_metrics_move_when_consumer_and_relay_stop_and_rec
         runtime.relay.start()
         runtime.consumer = EventConsumer(
             service="probe", bootstrap_servers=old.bootstrap_servers, topic=topic, group_id=old.group_id,
-            handlers=old.handlers, new_uow=runtime.uow, backoff_seconds=0.05, epoch_check_seconds=0.5,
+            handles=old.handles, batch_handler=old.batch_handler, new_uow=runtime.uow, backoff_seconds=0.05, epoch_check_seconds=0.5,
         )
         await runtime.consumer.start()
         await eventually(lambda: _has(probe_rows(probe), 11), timeout=60, what="all 11 events handled")
@@ -358,7 +359,8 @@ async def test_projection_rebuilt_by_replay_equals_the_live_one(infra: Infra):
         await eventually(lambda: asyncio.sleep(0, intake.runtime.consumer.lag_total() == 0), what="intake caught up")
         seen: list[ops.ReplayProgress] = []
         report = await ops.rebuild(
-            service="intake", settings=settings, handlers=app.state.spec.handlers, migrations=app.state.spec.migrations,
+            service="intake", settings=settings, handles=app.state.spec.handles,
+            batch_handler=app.state.spec.batch_handler, migrations=app.state.spec.migrations,
             progress=seen.append,
         )
         try:

@@ -1,9 +1,9 @@
-"""A consumer batch applied as a set gives the rows of its events applied one by one.
+"""SLA's handler (``apply_batch``) over a whole story, however the consumer cuts it into batches.
 
 Against a running sla (real PostgreSQL): two cases get the same story, one in three
-batches (``apply_batch``, what the consumer calls), the other event by event, each in its
-own transaction (``HANDLERS``, the consumer's path when it replays a failed batch). Their
-clocks, case rows and case_status must be the same, column by column.
+batches, the other in batches of one, each in its own transaction (how the consumer applies
+a failed batch again). Their clocks, case rows and case_status must be the same, column by
+column, and show every kind of clock change.
 """
 
 from datetime import timedelta
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from shared.db import case_status
 from shared.testing import Infra, running, unique
 from sla.app import create_app
-from sla.handlers import HANDLERS, apply_batch
+from sla.handlers import apply_batch
 from sla import repository as repo
 from sla.service import tick
 from sla.models import clocks, signals, sla_cases
@@ -70,7 +70,7 @@ async def rows_of(service, case: str) -> dict:
     return got
 
 
-async def test_a_batch_gives_the_rows_of_its_events_one_by_one(sla):
+async def test_a_story_gives_the_same_rows_in_three_batches_as_in_batches_of_one(sla):
     batched, single = unique("case"), unique("case")
     events = story(batched)
     # Three batches: clocks started and changed in one batch, and clocks of an earlier batch changed.
@@ -80,18 +80,18 @@ async def test_a_batch_gives_the_rows_of_its_events_one_by_one(sla):
             await uow.commit()
     for event in story(single):
         async with sla.runtime.uow() as uow:
-            await HANDLERS[event.type](event, uow)
+            await apply_batch(uow, [event])
             await uow.commit()
-    one_by_one = await rows_of(sla, single)
-    assert await rows_of(sla, batched) == one_by_one
+    singly = await rows_of(sla, single)
+    assert await rows_of(sla, batched) == singly
     # The story reaches every kind of change, so the comparison covers them.
-    states = {(c["name"], c["state"]) for c in one_by_one["clocks"]}
+    states = {(c["name"], c["state"]) for c in singly["clocks"]}
     assert {("accept", "stopped"), ("response", "stopped"), ("callback", "stopped"), ("callback", "running")} <= states
-    assert {c["round"] for c in one_by_one["clocks"] if c["name"] == "resolve"} == {0, 1, 2, 3}
-    assert any(c["paused_total"] for c in one_by_one["clocks"])
-    assert [s["signal"] for s in one_by_one["signals"]] == ["redo_limit"]
-    assert one_by_one["case"][0]["closed"] and one_by_one["case"][0]["redo_round"] == 3
-    assert one_by_one["status"][0]["last_event_type"] == "case.closed"
+    assert {c["round"] for c in singly["clocks"] if c["name"] == "resolve"} == {0, 1, 2, 3}
+    assert any(c["paused_total"] for c in singly["clocks"])
+    assert [s["signal"] for s in singly["signals"]] == ["redo_limit"]
+    assert singly["case"][0]["closed"] and singly["case"][0]["redo_round"] == 3
+    assert singly["status"][0]["last_event_type"] == "case.closed"
 
 
 async def test_a_batch_keeps_what_the_ticker_fired_and_an_extension_resets_it(sla):

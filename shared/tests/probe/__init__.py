@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import UUID
 
 from shared.db import UnitOfWork
 from shared.events import EventBase, ProgressReportedData
-from shared.case_status import track_case_status
+from shared.case_status import case_status_many
 from shared.service import ServiceSpec, build_app
 from shared.settings import ServiceSettings
 
@@ -32,30 +32,23 @@ class ProbeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PROBE_", extra="ignore")
     service_name: str = "probe"
     instance: str = "a"
-    # Hand each partition batch to a batch handler (shared.consumer's batch_handler hook).
-    batched: bool = False
-
-
-def make_handler(instance: str):
-    async def handle_progress(event: EventBase, uow: UnitOfWork) -> None:
-        payload: ProgressReportedData = event.payload  # type: ignore[attr-defined]
-        if payload.note == "poison":
-            raise ValueError("poisoned on purpose")
-        await uow.session.execute(
-            insert(probe_log).values(case_id=event.case_id, event_id=event.id, seq=payload.percent or 0, handled_by=instance)
-        )
-        await track_case_status(event, uow)
-
-    return handle_progress
 
 
 def make_batch_handler(instance: str):
-    """The per-event handler over the batch, logged as handled by ``<instance>:batch``."""
-    one = make_handler(f"{instance}:batch")
+    """The batch in one insert into ``probe_log`` (logged as handled by ``instance``) and its
+    ``case_status``; a batch with a poison event in it fails as a whole."""
 
     async def handle_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
+        rows = []
         for event in events:
-            await one(event, uow)
+            payload: ProgressReportedData = event.payload  # type: ignore[attr-defined]
+            if payload.note == "poison":
+                raise ValueError("poisoned on purpose")
+            rows.append({"case_id": event.case_id, "event_id": event.id, "seq": payload.percent or 0, "handled_by": instance})
+        await uow.session.execute(insert(probe_log), rows)
+        status = case_status_many(events)
+        if status is not None:
+            await uow.session.execute(*status)
 
     return handle_batch
 
@@ -67,8 +60,8 @@ def create_app(settings: ProbeSettings) -> FastAPI:
         description="test-only",
         settings_cls=ProbeSettings,
         router=APIRouter(),
-        handlers={"case.progress_reported": make_handler(settings.instance)},
+        handles=frozenset({"case.progress_reported"}),
         migrations=Path(__file__).parent / "versions",
-        batch_handler=make_batch_handler(settings.instance) if settings.batched else None,
+        batch_handler=make_batch_handler(settings.instance),
     )
     return build_app(spec, settings)
