@@ -289,6 +289,7 @@ async def receipt(
             values["delivered_at"] = ctx.now()
         else:
             values["next_attempt_at"] = ctx.now()  # the gateway gave up: try again (until max attempts)
+            uow.after_commit(ctx.wake_sender)
         await repository.set_message(uow.session, message_id, **values)
         await uow.commit()
     return {"id": message_id, "state": body.status}
@@ -396,4 +397,6 @@ async def set_clock(body: ClockIn, ctx: CtxDep, actor: ActorDep) -> dict[str, An
         ctx.clock.reset()
     else:
         ctx.clock.set(body.now)
+    if ctx.sender_wakeup is not None:
+        ctx.sender_wakeup.set()  # what is due at the new now goes at once (the clock is this process's own)
     return {"now": ctx.now()}

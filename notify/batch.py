@@ -112,7 +112,9 @@ async def apply_events(uow: UnitOfWork, ctx: NotifyContext, events: list[EventBa
         messages += message_rows(ctx, event, row, extra=extra)
     if touched:
         await session.execute(_UPSERT, [{c: row[c] for c in COLUMNS} for row in touched.values()])
-    await repository.insert_messages(session, messages)
+    if messages:
+        await repository.insert_messages(session, messages)
+        uow.after_commit(ctx.wake_sender)  # queued due now: sent at once, not at the sender's next due time
 
 
 async def close(uow: UnitOfWork, ctx: NotifyContext, event: EventBase, row: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,13 @@ async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime,
     return sorted((dict(r) for r in rows.mappings()), key=lambda r: r["id"])
 
 
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the next message falls due (the earliest of those the sender picks up; the partial
+    index ``messages_due`` answers it), or None when none waits."""
+    stmt = select(func.min(messages.c.next_attempt_at)).where(in_literal(messages.c.state, DUE_STATES))
+    return (await session.execute(stmt)).scalar()
+
+
 async def recent_sends_many(session: AsyncSession, keys: set[tuple[str, str]], since: datetime) -> dict[tuple[str, str], list[datetime]]:
     """When each (recipient, channel) was last sent to, since ``since`` (for the rate limit)."""
     if not keys:

@@ -6,6 +6,10 @@ so a slow gateway never holds a lock, and records the round's outcomes in one tr
 a sender that dies mid-way leaves its batch to be picked up again when the lease runs out
 (at-least-once; the webhook's Idempotency-Key makes the repeat harmless). Quiet hours and
 the rate limit are applied at send time.
+
+Between rounds it sleeps until the next message falls due (read from the database after
+each round), at most ``sender_max_sleep_seconds``; a commit that queues a message, in this
+replica or another, wakes it at once (``NotifyContext.wake_sender``, ``shared.wakeup``).
 """
 
 from __future__ import annotations
@@ -21,10 +25,17 @@ from notify.channels import ChannelAdapter, Delivery, SendResult
 from notify.service import BODY_CONTEXT, PHONE_CONTEXT, NotifyContext
 from shared.tasks import stop_task
 from shared.service import Runtime
+from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
 UNCONFIGURED_RETRY = timedelta(seconds=60)
+# NOTIFY'd after a commit that queued a message: every replica's sender looks at once.
+SENDER_CHANNEL = "jiesu_notify_sender"
+# A message due but claimed by another replica's round in flight: look again after this long.
+BUSY_SECONDS = 0.1
+# A round that failed (the database away) is tried again after this long.
+RETRY_SECONDS = 1.0
 
 
 class Sender:
@@ -35,23 +46,44 @@ class Sender:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self.ctx.sender_wakeup = Wakeup(self.runtime.engine, SENDER_CHANNEL, name="notify-sender")
         self._task = asyncio.create_task(self._run(), name="notify-sender")
 
     async def stop(self) -> None:
         await stop_task(self._task)
+        if self.ctx.sender_wakeup is not None:
+            await self.ctx.sender_wakeup.close()
 
     async def _run(self) -> None:
         settings = self.ctx.settings
+        wakeup = self.ctx.sender_wakeup
+        assert wakeup is not None
         while True:
+            # Cleared before the round reads what is due: a message queued from here on wakes the sleep below.
+            wakeup.event.clear()
             try:
-                handled = await self.tick()
+                await wakeup.listen()
+                if await self.tick() >= settings.sender_batch_size:
+                    continue  # a full batch: more may be waiting, go on at once
+                sleep = await self.seconds_to_next_due()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("sender round failed; trying again")
-                handled = 0
-            if handled < settings.sender_batch_size:  # a full batch: more may be waiting, go on at once
-                await asyncio.sleep(settings.sender_poll_seconds)
+                sleep = min(RETRY_SECONDS, settings.sender_max_sleep_seconds)
+            await wakeup.sleep(sleep)
+
+    async def seconds_to_next_due(self) -> float:
+        """How long the sender may sleep: until the next message falls due, at most
+        ``sender_max_sleep_seconds`` (a fallback for a wake-up lost)."""
+        longest = self.ctx.settings.sender_max_sleep_seconds
+        async with self.runtime.uow() as uow:
+            due = await repository.next_due(uow.session)
+        if due is None:
+            return longest
+        # Due already yet not claimed: another replica's round holds it (or its record is
+        # on the way); look again shortly.
+        return min(longest, max(BUSY_SECONDS, (due - self.ctx.now()).total_seconds()))
 
     async def tick(self) -> int:
         """One round: claim a batch of due messages and deliver each; the number handled.

@@ -33,6 +33,7 @@ from shared.events import (
 )
 from shared.privacy import scrub
 from shared.problems import Problem
+from shared.wakeup import Wakeup
 from shared.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class NotifyContext:
     http: httpx.AsyncClient | None = None  # opened at start-up
     gateway_clients: dict[str, bytes] = field(default_factory=dict)  # who may post delivery receipts
     gateway_replays: MemoryReplayGuard = field(default_factory=MemoryReplayGuard)
+    # Wakes the sender here and in the other replicas (set at start-up: it needs the engine).
+    sender_wakeup: Wakeup | None = None
 
     @classmethod
     def from_settings(cls, settings: NotifySettings) -> NotifyContext:
@@ -82,6 +85,12 @@ class NotifyContext:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def wake_sender(self) -> None:
+        """After a commit that queued a message or made one due now (``UnitOfWork.after_commit``):
+        the senders send it at once instead of at their next due time."""
+        if self.sender_wakeup is not None:
+            self.sender_wakeup.nudge()
 
     @property
     def quiet(self) -> tuple[Any, Any]:
@@ -303,5 +312,6 @@ async def resend_webhook(uow: UnitOfWork, ctx: NotifyContext, message_id: int) -
     # A fresh series of tries; the attempt log keeps the earlier ones.
     await repository.set_message(uow.session, message_id, state="queued", attempts=0, next_attempt_at=ctx.now(),
                                  last_error=None)  # fmt: skip
+    uow.after_commit(ctx.wake_sender)
     await uow.commit()
     return {"id": message_id, "state": "queued"}

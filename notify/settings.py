@@ -30,8 +30,9 @@ class NotifySettings(ServiceSettings):
         description="'client-id:secret,…' of the SMS gateway and WeChat backend that post receipts",
     )
 
-    # The sender loop
-    sender_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # The sender loop: it sleeps until the next message falls due, woken at once by a commit
+    # that queues one (in any replica); this is the longest it sleeps, a fallback only.
+    sender_max_sleep_seconds: float = Field(default=30, gt=0, le=300)
     sender_batch_size: int = Field(default=50, ge=1, le=1000)
     send_lease_seconds: float = Field(default=60, gt=0, description="a claimed message is retried after this if the sender died")
     max_attempts: int = Field(default=6, ge=1, le=50, description="tries per message before it is dead-lettered")

@@ -175,7 +175,8 @@ class UnitOfWork:
 
     ``async with uow: ...; await uow.commit()``. Leaving the block without commit rolls
     back. ``emit`` queues an event; ``commit`` writes the queued events to the outbox in
-    the same transaction, then tells the relay there is work.
+    the same transaction, then tells the relay there is work, then runs the callbacks given
+    to ``after_commit``.
     """
 
     def __init__(
@@ -190,17 +191,28 @@ class UnitOfWork:
         self._on_flush = on_flush
         self.session: AsyncSession
         self.pending: list[EventBase] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         self.pending = []
+        self._after_commit = []
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._after_commit = []  # rolled back: what they would announce never happened
         try:
             await self.session.rollback()  # a no-op after a commit
         finally:
             await self.session.close()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed, never if it rolls back: to
+        wake a loop that must see what it wrote (notify's sender, SLA's ticker), which reads
+        the rows only after the commit. Given twice, it runs once. (One given under a savepoint
+        that rolls back still runs if the transaction commits: a wake-up for nothing.)"""
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
 
     def emit(self, event: EventBase) -> None:
         self.pending.append(event)
@@ -223,6 +235,9 @@ class UnitOfWork:
         await self.session.commit()
         if had_events and self._on_commit is not None:
             self._on_commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
 
 def dumps(obj: Any) -> str:

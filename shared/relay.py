@@ -13,7 +13,8 @@ Why it is built this way:
 - It is woken, not polling: a commit that wrote outbox rows calls ``nudge()``. In the
   process that leads, that wakes the relay at once; in any other replica (a follower, whose
   commits the leader in another process must publish) it sends a PostgreSQL ``NOTIFY`` on
-  ``OUTBOX_CHANNEL``, which the leader ``LISTEN``s for on its lock connection. The poll
+  ``OUTBOX_CHANNEL``, which the leader ``LISTEN``s for on its lock connection (both through
+  ``shared.wakeup``, as notify's sender and SLA's ticker are woken). The poll
   (``poll_seconds``, seconds) is only a fallback, for rows written by other means (the ops
   CLI, a notification lost with a dropped connection): an idle platform does nothing.
 - Sent rows are kept ``outbox_retention_days``; when the broker turns out to be a fresh
@@ -38,6 +39,7 @@ from shared import metrics
 from shared.tasks import stop_task
 from shared.bus import TopicSpec, ensure_epoch, new_producer
 from shared.db import outbox, plumbing_state
+from shared.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,8 @@ class OutboxRelay:
         self.retention = retention
         self.epoch_check_seconds = epoch_check_seconds
 
-        self._wake = asyncio.Event()
+        self.wakeup = Wakeup(engine, OUTBOX_CHANNEL, name=f"{service}-relay")
+        self._wake = self.wakeup.event
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -82,8 +85,6 @@ class OutboxRelay:
         self._epoch_checked_at = 0.0
         self._last_failed = True  # check the epoch before the first publish
         self._purged_at = 0.0
-        self._notify_task: asyncio.Task[None] | None = None
-        self._notify_again = False
         self.is_leader = False
         self.published = 0
 
@@ -95,24 +96,7 @@ class OutboxRelay:
         if self.is_leader or self._stopping:
             self._wake.set()
             return
-        if self._notify_task is not None and not self._notify_task.done():
-            self._notify_again = True  # one more NOTIFY after the one in flight covers this commit
-            return
-        self._notify_task = asyncio.create_task(self._notify_leader(), name=f"{self.service}-relay-notify")
-
-    async def _notify_leader(self) -> None:
-        """NOTIFY the leading relay (after the commit: it must find the rows). A failure only
-        delays the rows to the leader's fallback poll."""
-        while True:
-            self._notify_again = False
-            try:
-                async with self.engine.connect() as conn:
-                    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": OUTBOX_CHANNEL})
-                    await conn.commit()
-            except Exception as exc:  # noqa: BLE001 - the poll still finds the rows
-                log.info("could not notify the relay leader: %r", exc)
-            if not self._notify_again:
-                return
+        self.wakeup.notify_others()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-relay")
@@ -122,7 +106,7 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
         await stop_task(self._task, grace=grace_seconds)
-        await stop_task(self._notify_task, grace=1)
+        await self.wakeup.close()
         await self._release()
 
     async def _release(self) -> None:
@@ -195,15 +179,11 @@ class OutboxRelay:
         if got:
             # Woken by the other replicas' commits (their nudge NOTIFYs), on the connection
             # that holds the lock: it lives exactly as long as the leadership.
-            raw = await self._lock_conn.get_raw_connection()
-            await raw.driver_connection.add_listener(OUTBOX_CHANNEL, self._on_notify)
+            await self.wakeup.listen_on(self._lock_conn)
         self.is_leader = bool(got)
         if self.is_leader:
             log.info("relay of %s is the leader", self.service)
         return self.is_leader
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
 
     async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:

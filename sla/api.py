@@ -293,6 +293,7 @@ async def put_holidays(
     async with uow:
         moved = await load_holiday_table(uow, table, actor.id)
         row = await repo.get_holiday_table(uow.session, year)
+        uow.after_commit(_ctx(runtime).wake_ticker)  # recounted clocks may fall due sooner
         await uow.commit()
     return HolidayTableView(
         year=year, source="table", holidays=row["holidays"], workdays=row["workdays"], loaded_at=row["loaded_at"],
@@ -352,9 +353,9 @@ async def travel(body: TimeTravel, actor: ActorDep, uow: UowDep, runtime: Runtim
         if abs(offset) > MAX_TRAVEL_SECONDS:
             raise Problem(422, "time travel stays within 100 years of the real now", slug="validation", field="now")
         await repo.set_offset(uow.session, offset)
+        uow.after_commit(ctx.wake_ticker)  # every replica's ticker looks at once (it reads the new now)
         await uow.commit()
     ctx.offset = timedelta(seconds=offset)
-    ctx.wake.set()  # the ticker looks at once
     return TimeView(now=ctx.now(), offset_seconds=offset)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from shared.case_status import CASE_SCOPED_TYPES, case_status_many
 from shared import deadlines
+from shared.consumer import BatchHandler
 from shared.db import UnitOfWork
 from shared.events import (
     CallbackCompleted,
@@ -57,7 +58,7 @@ from shared.events import (
 from shared.workdays import Deadline
 from sla import repository as repo
 from sla.ledger import Ledger
-from sla.service import ACTOR, SERVICE
+from sla.service import ACTOR, SERVICE, SlaContext
 
 REDO_LIMIT = 3  # 督办 after the third redo (docs/rules.md, SLA clocks)
 
@@ -271,25 +272,38 @@ CLOCK_HANDLERS: dict[str, ClockHandler] = {
 
 
 
-async def apply_clock_events(uow: UnitOfWork, events: list[EventBase]) -> None:
-    """The clock handlers of these events, in order, on one ledger: read once, write once."""
+async def apply_clock_events(uow: UnitOfWork, events: list[EventBase]) -> bool:
+    """The clock handlers of these events, in order, on one ledger: read once, write once.
+    True when a clock was started or changed."""
     changing = [(CLOCK_HANDLERS[e.type], e) for e in events if e.type in CLOCK_HANDLERS]
     if not changing:
-        return
+        return False
     ledger = await Ledger.load(uow, [e.case_id for _, e in changing])
     for handler, event in changing:
         await handler(event, ledger)
-    await ledger.flush()
+    return await ledger.flush()
 
 
-async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
+async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> bool:
     """SLA's one event handler (shared.consumer): ``case_status`` folded per case into one
     MERGE (``shared.case_status``; a replica that inserts the same new case meanwhile makes it
-    fail, and the consumer then applies the batch again event by event), then the clocks."""
+    fail, and the consumer then applies the batch again event by event), then the clocks.
+    True when a clock was started or changed."""
     status = case_status_many(events)
     if status is not None:
         await uow.session.execute(*status)
-    await apply_clock_events(uow, events)
+    return await apply_clock_events(uow, events)
+
+
+def make_batch_handler(ctx: SlaContext) -> BatchHandler:
+    """``apply_batch`` bound to the running service: a batch that started or moved a clock
+    wakes the tickers once it has committed (the new clock may be due before they would look)."""
+
+    async def handle(uow: UnitOfWork, events: list[EventBase]) -> None:
+        if await apply_batch(uow, events):
+            uow.after_commit(ctx.wake_ticker)
+
+    return handle
 
 
 # What SLA must have applied of a case before another event of it (shared.holding); only

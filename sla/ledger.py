@@ -213,10 +213,11 @@ class Ledger:
 
     # ------------------------------------------------------------------ write back
 
-    async def flush(self) -> None:
-        """The final rows: one statement per kind of write."""
+    async def flush(self) -> bool:
+        """The final rows: one statement per kind of write. True when a clock was started or changed."""
         if not (self._dirty_cases or self._new_clocks or self._changed_clocks):
-            return
+            return False
+        clocks_written = bool(self._new_clocks or self._changed_clocks)
         raw = await repo.driver(self.uow.session)
         if self._dirty_cases:
             await repo.upsert_cases(raw, [self._cases[c] for c in sorted(self._dirty_cases)])
@@ -227,3 +228,4 @@ class Ledger:
         self._dirty_cases.clear()
         self._new_clocks.clear()
         self._changed_clocks.clear()
+        return clocks_written

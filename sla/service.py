@@ -5,9 +5,8 @@ Each runs inside one unit of work; only it commits."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +30,7 @@ from shared.events import (
     system_actor,
 )
 from shared.service import Runtime
+from shared.wakeup import Wakeup
 from shared.workdays import HolidayTable, WorkingCalendar, guessed_year_warning
 from sla import repository as repo
 from sla.domain import (
@@ -48,6 +48,11 @@ from sla.settings import SlaSettings
 log = logging.getLogger(__name__)
 SERVICE = "sla"
 ACTOR = system_actor(SERVICE)
+# NOTIFY'd after a commit that started or moved a clock (or moved the shared now): every
+# replica's ticker reads its next due time again.
+TICKER_CHANNEL = "jiesu_sla_ticker"
+# A ticker round that failed (the database away) is tried again after this long.
+RETRY_SECONDS = 1.0
 
 
 # --------------------------------------------------------------------- context (the movable now)
@@ -59,8 +64,15 @@ class SlaContext:
 
     settings: SlaSettings
     offset: timedelta = timedelta(0)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Wakes the ticker here and in the other replicas (set at start-up: it needs the engine).
+    wakeup: Wakeup | None = None
     task: asyncio.Task[None] | None = None
+
+    def wake_ticker(self) -> None:
+        """After a commit that started or moved a clock, or moved the now (``UnitOfWork.after_commit``):
+        every replica's ticker reads its next due time again instead of sleeping through it."""
+        if self.wakeup is not None:
+            self.wakeup.nudge()
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
@@ -207,11 +219,17 @@ async def tick(uow: UnitOfWork, now: datetime, batch: int) -> tuple[int, int]:
 
 
 async def run_ticker(runtime: Runtime, ctx: SlaContext) -> None:
-    """Claim and fire until cancelled; sleep until the earliest next threshold (capped), so a
-    breach is written within about ``tick_max_sleep_seconds`` of its due time."""
+    """Claim and fire until cancelled; then sleep until the earliest next threshold, or at most
+    ``tick_max_sleep_seconds`` (a fallback), woken early by a commit that starts or moves a
+    clock here or in another replica (``SlaContext.wake_ticker``)."""
     settings = ctx.settings
+    wakeup = ctx.wakeup
+    assert wakeup is not None
     while True:
+        # Cleared before the due times are read: a clock committed from here on wakes the sleep below.
+        wakeup.event.clear()
         try:
+            await wakeup.listen()
             async with runtime.uow() as uow:
                 await ctx.refresh(uow)
             claimed = batch = settings.tick_batch
@@ -227,15 +245,14 @@ async def run_ticker(runtime: Runtime, ctx: SlaContext) -> None:
             raise
         except Exception:
             log.exception("sla ticker failed; retrying")
-            sleep = settings.tick_max_sleep_seconds
-        ctx.wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.wake.wait(), sleep)
+            sleep = min(RETRY_SECONDS, settings.tick_max_sleep_seconds)
+        await wakeup.sleep(sleep)
 
 
 async def start_ticker(runtime: Runtime) -> None:
-    ctx = SlaContext(runtime.settings)  # type: ignore[arg-type]
-    runtime.extras["sla"] = ctx
+    """The ticker of the context ``create_app`` made (``runtime.extras["sla"]``), woken by commits."""
+    ctx: SlaContext = runtime.extras["sla"]
+    ctx.wakeup = Wakeup(runtime.engine, TICKER_CHANNEL, name="sla-ticker")
     if ctx.settings.ticker_enabled:
         ctx.task = asyncio.create_task(run_ticker(runtime, ctx), name="sla-ticker")
 
@@ -244,3 +261,5 @@ async def stop_ticker(runtime: Runtime) -> None:
     ctx: SlaContext | None = runtime.extras.get("sla")
     if ctx is not None:
         await stop_task(ctx.task)
+        if ctx.wakeup is not None:
+            await ctx.wakeup.close()

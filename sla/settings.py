@@ -13,11 +13,12 @@ class SlaSettings(ServiceSettings):
     # set (sla.handlers.apply_batch), so a larger batch costs fewer round trips per event.
     consumer_batch_size: int = Field(default=2000, ge=1, le=10_000)
 
-    # The ticker: how many clocks one transaction claims, and the longest it sleeps (a breach
-    # is written within about this long of its due time).
+    # The ticker: how many clocks one transaction claims, and the longest it sleeps. It sleeps
+    # until the earliest next threshold, woken early by a commit that starts or moves a clock
+    # (in any replica): the longest sleep is only a fallback (a wake-up lost with a connection).
     ticker_enabled: bool = True
     tick_batch: int = Field(default=100, ge=1, le=10_000)
-    tick_max_sleep_seconds: float = Field(default=1.0, gt=0, le=60)
+    tick_max_sleep_seconds: float = Field(default=30.0, gt=0, le=60)
     # A unit's "due soon" list and the board's yellow count: due within this many working days.
     due_soon_working_days: float = Field(default=1, gt=0, le=30)
     # POST /api/v1/admin/time moves this service's now (tests, demos); never in production.

@@ -83,7 +83,7 @@ async def test_one_closure_gives_one_deadline_and_one_overdue_instant_on_the_sla
             NotifySettings, infra, topic=topic, database=unique("notify"),
             sms_url=f"{receiver.url}/sms", wechat_url=f"{receiver.url}/wechat",
             hotline_webhook_url=f"{receiver.url}/hotline", hotline_client_id="jiesu-notify",
-            hotline_webhook_secret="test-webhook-secret", sender_poll_seconds=0.05, test_clock=True,
+            hotline_webhook_secret="test-webhook-secret", sender_max_sleep_seconds=0.05, test_clock=True,
         )  # fmt: skip
         sla_app_settings = sla_settings(infra, topic=topic, database=unique("sla"))
         async with running(create_notify(notify_settings), notify_settings) as notify, \
