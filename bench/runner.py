@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, classify, hotline, idle, pipeline, replicas, report, scoring_replay, sla_scale
+from bench import appeals, baselines, classify, hotline, idle, inbox, pipeline, replicas, report, scoring_replay, sla_scale
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -88,6 +88,14 @@ PHASES: tuple[Phase, ...] = (
         "/api/v1/admin/rebuild`, timed by the rebuild's own replay clock (`replay_seconds`) and checked afterwards: every "
         "event in the inbox, every case in the facts.",
         needs=("broker",),
+    ),
+    Phase(
+        "inbox", inbox.inbox,
+        "`python -m scoring` on a fresh database and topic with the default retentions (outbox 7 days, inbox 8) and its "
+        "inbox pruned every 0.5 s; 60 simulated days of 2,000 lifecycle events each (whole cases, as in the scoring phase): "
+        "a day's events published, waited for in the inbox, then every `processed_at` set back one day and the service's "
+        "own pruning waited for; rows kept read after each day. The same days through a second scoring whose inbox "
+        "retention never expires are the baseline.",
     ),
     Phase(
         "replicas", replicas.replicas,

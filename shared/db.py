@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -59,6 +60,8 @@ processed_events = Table(
     Column("event_id", UUID(as_uuid=True), primary_key=True),
     Column("event_type", String(64), nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Kept only inbox_retention_hours (shared.inbox prunes the oldest first, by this index).
+    Index("processed_events_processed_at", "processed_at"),
 )
 
 def record_columns() -> list[Column]:

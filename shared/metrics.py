@@ -66,6 +66,11 @@ HELD_EVENTS = Gauge(
 HELD_OLDEST_SECONDS = Gauge(
     "jiesu_consumer_held_oldest_age_seconds", "Age of the oldest held event (0 when none)", ["service"]
 )
+INBOX_PRUNED = Counter(
+    "jiesu_inbox_pruned_events_total",
+    "Event ids deleted from the inbox (processed_events) after inbox_retention_hours (shared.inbox)",
+    ["service"],
+)
 DEAD_LETTERS_PARKED = Gauge(
     "jiesu_dead_letters_parked_events", "Dead letters waiting for an operator (status parked)", ["service"]
 )

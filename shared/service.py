@@ -2,7 +2,7 @@
 
 A service declares a ``ServiceSpec`` (its name, settings class, routes, the event types it
 handles and its one batch handler, migrations) and gets: a FastAPI app whose lifespan creates the database if missing,
-migrates it, makes sure the topics exist, starts the outbox relay and the consumer, and on
+migrates it, makes sure the topics exist, starts the outbox relay, the consumer and its inbox pruning, and on
 shutdown finishes in-flight handlers and flushes the relay; ``/health``, ``/ready`` and
 ``/metrics``; problem+json errors, documented per operation in the OpenAPI; no NUL in a
 path, query or form value; JSON logs.
@@ -33,6 +33,7 @@ from shared.consumer import BatchHandler, EventConsumer
 from shared.db import UnitOfWork, create_engine, session_factory
 from shared.edge import refuse_nul
 from shared.events import EventBase
+from shared.inbox import InboxPruner
 from shared.http import BodyReadTimeout, BodySizeLimit, SecurityHeaders
 from shared.logs import configure_logging
 from shared.openapi import install_error_docs
@@ -68,6 +69,8 @@ class Runtime:
     apply_inline: OwnEventsApplier | None = None
     # Set when the service follows the org directory (ServiceSpec.follow_org).
     org_follower: OrgFollower | None = None
+    # Set when the service consumes (it has an inbox to keep bounded; shared.inbox).
+    inbox_pruner: InboxPruner | None = None
 
     @property
     def org(self) -> OrgDirectory:
@@ -208,6 +211,14 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     requires=spec.requires,
                 )
                 await runtime.consumer.start()
+                runtime.inbox_pruner = InboxPruner(
+                    engine,
+                    service=spec.name,
+                    retention=settings.inbox_retention,
+                    interval_seconds=settings.inbox_prune_seconds,
+                    batch=settings.inbox_prune_batch,
+                )
+                runtime.inbox_pruner.start()
             if spec.on_startup:
                 await spec.on_startup(runtime)
             log.info("%s ready on %s:%s", spec.name, settings.host, settings.port)
@@ -215,6 +226,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             # Shutdown: stop taking new work, finish what is in hand, publish what is committed.
             if spec.on_shutdown:
                 await spec.on_shutdown(runtime)
+            if runtime.inbox_pruner is not None:
+                await runtime.inbox_pruner.stop()
             if runtime.consumer is not None:
                 await runtime.consumer.stop(settings.shutdown_grace_seconds)
             await relay.stop(settings.shutdown_grace_seconds)

@@ -8,10 +8,11 @@ message naming the variable (see ``load_settings``).
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -43,6 +44,15 @@ class ServiceSettings(BaseSettings):
     # only its fallback, for rows written by other means.
     outbox_poll_seconds: float = Field(default=5.0, gt=0, le=60)
     outbox_retention_days: float = Field(default=7, ge=0)
+    # The inbox (processed_events) keeps an event id only as long as a duplicate of it can
+    # arrive: a fresh broker is refilled with the outbox rows sent in the last
+    # outbox_retention_days, so the inbox keeps its ids that long plus a margin (default
+    # outbox retention + 24 h); shorter would let a refill apply an event twice (shared.inbox).
+    inbox_retention_hours: float | None = Field(
+        default=None, gt=0, description="how long an applied event's id is kept for dedup (default: outbox retention + 24 h; never less than the outbox retention)"
+    )
+    inbox_prune_seconds: float = Field(default=300, gt=0, le=86_400, description="how often expired inbox ids are deleted")
+    inbox_prune_batch: int = Field(default=5_000, ge=100, le=100_000, description="inbox rows deleted per statement")
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_backoff_seconds: float = Field(default=0.2, ge=0, le=60)
     consumer_max_backoff_seconds: float = Field(default=10, ge=0, le=600)
@@ -92,6 +102,17 @@ class ServiceSettings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("inbox_retention_hours")
+    @classmethod
+    def _inbox_outlives_outbox(cls, value: float | None, info: ValidationInfo) -> float | None:
+        outbox_days = info.data.get("outbox_retention_days")
+        if value is not None and outbox_days is not None and value < outbox_days * 24:
+            raise ValueError(
+                f"must be at least the outbox retention ({outbox_days:g} days = {outbox_days * 24:g} h): a fresh "
+                "broker is refilled with that much, and an id pruned sooner lets a refilled event apply twice"
+            )
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
@@ -130,6 +151,11 @@ class ServiceSettings(BaseSettings):
         return self.consumer_group or self.service_name
 
     @property
+    def inbox_retention(self) -> timedelta:
+        """How long the inbox keeps an applied event's id (see ``inbox_retention_hours``)."""
+        return inbox_retention(self.outbox_retention_days, self.inbox_retention_hours)
+
+    @property
     def database_name(self) -> str:
         return f"jiesu_{self.service_name}"
 
@@ -143,6 +169,17 @@ class ServiceSettings(BaseSettings):
     @property
     def async_database_url(self) -> str:
         return self.service_database_url(explicit=self._explicit_database)
+
+
+INBOX_MARGIN = timedelta(hours=24)
+
+
+def inbox_retention(outbox_retention_days: float, inbox_retention_hours: float | None) -> timedelta:
+    """The inbox's retention: the one set, else the outbox retention plus a day's margin (for a
+    refill that runs late, clocks that disagree, a consumer that catches up on a backlog)."""
+    if inbox_retention_hours is not None:
+        return timedelta(hours=inbox_retention_hours)
+    return timedelta(days=outbox_retention_days) + INBOX_MARGIN
 
 
 def _prefix(cls: type[ServiceSettings]) -> str:
