@@ -285,7 +285,10 @@ class OutboxRelay:
         self._purged_at = now
         async with self.engine.begin() as conn:
             cutoff = func.now() - self.retention
-            await conn.execute(delete(outbox).where(outbox.c.sent_at.is_not(None), outbox.c.sent_at < cutoff))
+            # From creation, not from the last send: a refill of a fresh broker stamps sent_at
+            # again, and a row kept past its first retention could reach a consumer whose
+            # inbox (kept the outbox retention + a margin from applying it) has forgotten it.
+            await conn.execute(delete(outbox).where(outbox.c.sent_at.is_not(None), outbox.c.created_at < cutoff))
             oldest = (
                 await conn.execute(select(func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None)))
             ).scalar()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text, update
 
 from dispatch.settings import DispatchSettings
 from shared import metrics
-from shared.db import processed_events
+from shared.db import outbox, processed_events
 from shared.events import ProgressReported, ProgressReportedData, make_event, system_actor
 from shared.settings import SettingsError, load_settings
 from shared.testing import Infra, eventually, publish, running, service_settings, unique
@@ -120,3 +120,35 @@ async def test_inbox_pruning_runs_on_its_own_in_every_consuming_service(infra: I
 
 async def _equals(value, expected) -> bool:
     return await value == expected
+
+
+async def test_the_outbox_keeps_a_row_for_its_retention_from_creation_not_from_its_last_send(infra: Infra):
+    """A fresh broker is refilled from the outbox, and republishing stamps ``sent_at`` again; if
+    the outbox's retention ran from the last send, a second refill more than the inbox's
+    retention after an event was first applied could bring it back to a consumer that has
+    forgotten its id. Counted from creation, every row a refill can republish is younger than
+    any consumer's record of having applied it."""
+    settings = service_settings(ProbeSettings, infra, topic=unique("lifecycle"), database=unique("probe"))
+    async with running(create_probe(settings), settings) as probe:
+        runtime = probe.runtime
+        async with runtime.uow() as uow:
+            for seq in (1, 2):
+                uow.emit(progress(f"refilled-{uuid.uuid4().hex[:6]}", seq))
+            await uow.commit()
+        await eventually(lambda: _none_unsent(runtime), what="both events published")
+        async with runtime.engine.begin() as conn:
+            rows = (await conn.execute(select(outbox.c.id).order_by(outbox.c.id))).scalars().all()
+            old, young = rows[-2], rows[-1]
+            # Created 8 days ago and just republished after a fresh broker (sent_at = now) …
+            await conn.execute(update(outbox).where(outbox.c.id == old).values(created_at=func.now() - text("interval '8 days'")))
+        runtime.relay._purged_at = 0.0
+        await runtime.relay._maybe_housekeep()
+        async with runtime.engine.connect() as conn:
+            kept = set((await conn.execute(select(outbox.c.id).where(outbox.c.id.in_([old, young])))).scalars())
+        # … is past the 7-day retention all the same; the young one stays.
+        assert kept == {young}
+
+
+async def _none_unsent(runtime) -> bool:
+    async with runtime.engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None)))).scalar() == 0
