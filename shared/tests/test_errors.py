@@ -1,0 +1,95 @@
+"""Domain errors are mapped at the edge, in one place: a use case raises ``shared.errors``
+(no HTTP), and the shared app answers with the problem document a client always had."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, StaleVersion, WrongState
+from shared.problems import MEDIA_TYPE, PROBLEM_BASE, install_problem_handlers
+
+ROOT = Path(__file__).resolve().parents[2]
+
+RAISED: dict[str, DomainError] = {
+    "missing": NotFound("no order BJ-1"),
+    "forbidden": Forbidden("a auditor may not sign order BJ-1", code="forbidden", role="auditor", state="dispatched",
+                           allowed_actions=[]),  # fmt: skip
+    "invalid": Invalid("no unit X in the organisation directory", field="unit", unit="X"),
+    "already": Conflict("X already holds an order for case C", code="already-dispatched"),
+    "state": WrongState("cannot resume an order that is signed", state="signed", allowed_actions=["suspend"]),
+    "refused": WrongState("past the return window", code="return-window-closed", state="signed", allowed_actions=["resolve"]),
+    "no-actions": WrongState("case C is closed; nothing to call for", state="closed"),
+    "stale": StaleVersion("order BJ-1 was changed by someone else; reload it", version=3),
+}
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/raise/{name}")
+    async def raise_(name: str) -> None:
+        raise RAISED[name]
+
+    return app
+
+
+async def _post(name: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app()), base_url="http://t") as client:
+        return await client.post(f"/raise/{name}")
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "body"),
+    [
+        ("missing", 404, {"type": PROBLEM_BASE + "not-found", "title": "Not found", "detail": "no order BJ-1"}),
+        ("forbidden", 403, {"type": PROBLEM_BASE + "forbidden", "title": "Forbidden", "role": "auditor", "state": "dispatched",
+                            "allowed_actions": []}),  # fmt: skip
+        ("invalid", 422, {"type": PROBLEM_BASE + "validation", "title": "Validation failed", "field": "unit", "unit": "X"}),
+        ("already", 409, {"type": PROBLEM_BASE + "already-dispatched", "title": "Conflict"}),
+        ("state", 409, {"type": PROBLEM_BASE + "invalid-state", "state": "signed", "allowed_actions": ["suspend"]}),
+        ("refused", 409, {"type": PROBLEM_BASE + "return-window-closed", "state": "signed", "allowed_actions": ["resolve"]}),
+        ("no-actions", 409, {"type": PROBLEM_BASE + "invalid-state", "state": "closed"}),
+        ("stale", 409, {"type": PROBLEM_BASE + "stale-version", "version": 3}),
+    ],
+)
+async def test_each_kind_answers_with_its_status_type_and_facts(name, status, body):
+    response = await _post(name)
+    assert response.status_code == status
+    assert response.headers["content-type"] == MEDIA_TYPE
+    got = response.json()
+    assert got["status"] == status and got["instance"] == f"/raise/{name}" and got["detail"] == RAISED[name].detail
+    assert {key: got.get(key) for key in body} == body
+
+
+async def test_a_wrong_state_without_known_actions_does_not_claim_there_are_none():
+    assert "allowed_actions" not in (await _post("no-actions")).json()
+
+
+# The service layers converted to domain errors (issue #21 item 4): their use cases speak
+# the domain, and the routes over them do not commit (the use case is the transaction).
+USE_CASES = ["dispatch/service.py"]
+ROUTES = ["dispatch/api.py"]
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("module", USE_CASES)
+def test_a_use_case_layer_raises_no_http_problem(module):
+    assert "shared.problems.Problem" not in _imports(ROOT / module)
+
+
+@pytest.mark.parametrize("module", ROUTES)
+def test_routes_do_not_commit(module):
+    assert "uow.commit()" not in (ROOT / module).read_text()
