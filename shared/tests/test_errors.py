@@ -73,7 +73,7 @@ async def test_a_wrong_state_without_known_actions_does_not_claim_there_are_none
 
 # The service layers converted to domain errors (issue #21 item 4): their use cases speak
 # the domain, and the routes over them do not commit (the use case is the transaction).
-USE_CASES = ["dispatch/service.py"]
+USE_CASES = ["dispatch/service.py", "scoring/service.py"]
 ROUTES = ["dispatch/api.py"]
 
 
