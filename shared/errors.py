@@ -7,9 +7,10 @@ never sees them: an event handler that refuses an event is a poison event, not a
 
 - ``NotFound``: not there, or not the caller's to see (answered alike, so ids cannot be probed);
 - ``Forbidden``: the caller may see it but may not do this;
-- ``Invalid``: a value the rules refuse, naming the ``field``;
+- ``Invalid``: a value the rules refuse, naming the ``field`` (or, for several, ``errors``);
 - ``Conflict``: the thing's current state refuses it; ``WrongState`` names the state and what
-  may be done now (``allowed_actions``), ``StaleVersion`` the version the caller did not see.
+  may be done now (``allowed_actions``), ``StaleVersion`` the version the caller did not see;
+- ``Expired``: it was valid once and no longer is (a one-time link past its time).
 """
 
 from __future__ import annotations
@@ -39,10 +40,12 @@ class Forbidden(DomainError):
 
 
 class Invalid(DomainError):
-    """A value the rules refuse; ``field`` names it."""
+    """A value the rules refuse; ``field`` names it (None: several, listed in ``errors``)."""
 
-    def __init__(self, detail: str, *, field: str, code: str | None = None, **facts: Any) -> None:
-        super().__init__(detail, code=code, field=field, **facts)
+    def __init__(self, detail: str, *, field: str | None, code: str | None = None, **facts: Any) -> None:
+        if field is not None:
+            facts["field"] = field
+        super().__init__(detail, code=code, **facts)
         self.field = field
 
 
@@ -69,3 +72,7 @@ class StaleVersion(Conflict):
     """Changed by someone else since the caller read it (its ``version`` is in the facts)."""
 
     default_code = "stale-version"
+
+
+class Expired(DomainError):
+    """Valid once, no longer (a one-time link past its time)."""

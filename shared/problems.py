@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from shared.errors import Conflict, DomainError, Expired, Forbidden, Invalid, NotFound
 from shared.outage import RETRY_AFTER_SECONDS, DatabaseOutage, database_unavailable
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ _SLUGS = {
 
 
 # The one mapping from the services' domain errors (shared.errors) to HTTP statuses.
-DOMAIN_STATUSES: dict[type[DomainError], int] = {NotFound: 404, Forbidden: 403, Invalid: 422, Conflict: 409}
+DOMAIN_STATUSES: dict[type[DomainError], int] = {
+    NotFound: 404, Forbidden: 403, Invalid: 422, Conflict: 409, Expired: 410,
+}
 
 
 def domain_status(exc: DomainError) -> int:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, StaleVersion, WrongState
+from shared.errors import Conflict, DomainError, Expired, Forbidden, Invalid, NotFound, StaleVersion, WrongState
 from shared.problems import MEDIA_TYPE, PROBLEM_BASE, install_problem_handlers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +25,9 @@ RAISED: dict[str, DomainError] = {
     "refused": WrongState("past the return window", code="return-window-closed", state="signed", allowed_actions=["resolve"]),
     "no-actions": WrongState("case C is closed; nothing to call for", state="closed"),
     "stale": StaleVersion("order BJ-1 was changed by someone else; reload it", version=3),
+    "expired": Expired("this rating link has expired", code="rating-token-expired", field="token"),
+    "several": Invalid("the answers do not fit the questionnaire", field=None,
+                       errors=[{"field": "answers.overall", "message": "required"}]),  # fmt: skip
 }
 
 
@@ -56,6 +59,8 @@ async def _post(name: str) -> httpx.Response:
         ("refused", 409, {"type": PROBLEM_BASE + "return-window-closed", "state": "signed", "allowed_actions": ["resolve"]}),
         ("no-actions", 409, {"type": PROBLEM_BASE + "invalid-state", "state": "closed"}),
         ("stale", 409, {"type": PROBLEM_BASE + "stale-version", "version": 3}),
+        ("expired", 410, {"type": PROBLEM_BASE + "rating-token-expired", "title": "Error", "field": "token"}),
+        ("several", 422, {"type": PROBLEM_BASE + "validation", "errors": [{"field": "answers.overall", "message": "required"}]}),
     ],
 )
 async def test_each_kind_answers_with_its_status_type_and_facts(name, status, body):
@@ -71,10 +76,14 @@ async def test_a_wrong_state_without_known_actions_does_not_claim_there_are_none
     assert "allowed_actions" not in (await _post("no-actions")).json()
 
 
+async def test_several_invalid_fields_are_listed_not_named_as_one():
+    assert "field" not in (await _post("several")).json()
+
+
 # The service layers converted to domain errors (issue #21 item 4): their use cases speak
 # the domain, and the routes over them do not commit (the use case is the transaction).
-USE_CASES = ["dispatch/service.py", "scoring/service.py"]
-ROUTES = ["dispatch/api.py"]
+USE_CASES = ["dispatch/service.py", "scoring/service.py", "notify/service.py", "notify/domain.py"]
+ROUTES = ["dispatch/api.py", "notify/api.py"]
 
 
 def _imports(path: Path) -> set[str]:
