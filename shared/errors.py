@@ -10,7 +10,10 @@ never sees them: an event handler that refuses an event is a poison event, not a
 - ``Invalid``: a value the rules refuse, naming the ``field`` (or, for several, ``errors``);
 - ``Conflict``: the thing's current state refuses it; ``WrongState`` names the state and what
   may be done now (``allowed_actions``), ``StaleVersion`` the version the caller did not see;
-- ``Expired``: it was valid once and no longer is (a one-time link past its time).
+- ``Expired``: it was valid once and no longer is (a one-time link past its time);
+- ``PreconditionFailed``: the version the caller based a change on (``If-Match``) is not the
+  current one (``current_version``);
+- ``Unavailable``: the service cannot answer now (its data is not there yet).
 """
 
 from __future__ import annotations
@@ -76,3 +79,13 @@ class StaleVersion(Conflict):
 
 class Expired(DomainError):
     """Valid once, no longer (a one-time link past its time)."""
+
+
+class PreconditionFailed(DomainError):
+    """The change was based on a version that is no longer the current one."""
+
+    default_code = "stale-version"
+
+
+class Unavailable(DomainError):
+    """Cannot answer now (e.g. nothing loaded yet); not the caller's fault."""

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import Conflict, DomainError, Expired, Forbidden, Invalid, NotFound
+from shared.errors import Conflict, DomainError, Expired, Forbidden, Invalid, NotFound, PreconditionFailed, Unavailable
 from shared.outage import RETRY_AFTER_SECONDS, DatabaseOutage, database_unavailable
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ _SLUGS = {
 
 # The one mapping from the services' domain errors (shared.errors) to HTTP statuses.
 DOMAIN_STATUSES: dict[type[DomainError], int] = {
-    NotFound: 404, Forbidden: 403, Invalid: 422, Conflict: 409, Expired: 410,
+    NotFound: 404, Forbidden: 403, Invalid: 422, Conflict: 409, Expired: 410, PreconditionFailed: 412, Unavailable: 503,
 }
 
 
@@ -133,7 +133,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(domain_status(exc), exc.detail, slug=exc.code, instance=request.url.path, **exc.facts)
+        # A failed If-Match also says, as the ETag, which version is current.
+        current = exc.facts.get("current_version") if isinstance(exc, PreconditionFailed) else None
+        headers = {"ETag": f'"{current}"'} if current is not None else None
+        return problem_response(
+            domain_status(exc), exc.detail, slug=exc.code, instance=request.url.path, headers=headers, **exc.facts
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,7 +10,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shared.errors import Conflict, DomainError, Expired, Forbidden, Invalid, NotFound, StaleVersion, WrongState
+from shared.errors import (
+    Conflict, DomainError, Expired, Forbidden, Invalid, NotFound, PreconditionFailed, StaleVersion, Unavailable, WrongState,
+)  # fmt: skip
 from shared.problems import MEDIA_TYPE, PROBLEM_BASE, install_problem_handlers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +28,8 @@ RAISED: dict[str, DomainError] = {
     "no-actions": WrongState("case C is closed; nothing to call for", state="closed"),
     "stale": StaleVersion("order BJ-1 was changed by someone else; reload it", version=3),
     "expired": Expired("this rating link has expired", code="rating-token-expired", field="token"),
+    "precondition": PreconditionFailed("the directory is at version 5, not 4", current_version=5, expected_version=4),
+    "empty": Unavailable("the organisation directory has no version yet", code="directory-empty"),
     "several": Invalid("the answers do not fit the questionnaire", field=None,
                        errors=[{"field": "answers.overall", "message": "required"}]),  # fmt: skip
 }
@@ -60,6 +64,8 @@ async def _post(name: str) -> httpx.Response:
         ("no-actions", 409, {"type": PROBLEM_BASE + "invalid-state", "state": "closed"}),
         ("stale", 409, {"type": PROBLEM_BASE + "stale-version", "version": 3}),
         ("expired", 410, {"type": PROBLEM_BASE + "rating-token-expired", "title": "Error", "field": "token"}),
+        ("precondition", 412, {"type": PROBLEM_BASE + "stale-version", "current_version": 5, "expected_version": 4}),
+        ("empty", 503, {"type": PROBLEM_BASE + "directory-empty", "title": "Service unavailable"}),
         ("several", 422, {"type": PROBLEM_BASE + "validation", "errors": [{"field": "answers.overall", "message": "required"}]}),
     ],
 )
@@ -76,13 +82,18 @@ async def test_a_wrong_state_without_known_actions_does_not_claim_there_are_none
     assert "allowed_actions" not in (await _post("no-actions")).json()
 
 
+async def test_a_failed_precondition_names_the_current_version_as_the_etag():
+    assert (await _post("precondition")).headers["etag"] == '"5"'
+    assert "etag" not in (await _post("stale")).headers
+
+
 async def test_several_invalid_fields_are_listed_not_named_as_one():
     assert "field" not in (await _post("several")).json()
 
 
 # The service layers converted to domain errors (issue #21 item 4): their use cases speak
 # the domain, and the routes over them do not commit (the use case is the transaction).
-USE_CASES = ["dispatch/service.py", "scoring/service.py", "notify/service.py", "notify/domain.py"]
+USE_CASES = ["dispatch/service.py", "scoring/service.py", "notify/service.py", "notify/domain.py", "sla/service.py", "shared/scope.py"]
 ROUTES = ["dispatch/api.py", "notify/api.py"]
 
 
