@@ -1,4 +1,8 @@
-"""Dispatch's REST API (``/api/v1``): thin routes over ``dispatch.service``."""
+"""Dispatch's REST API (``/api/v1``): thin routes over ``dispatch.service``.
+
+A route parses the request, calls the use case and answers: the use case commits its own
+transaction and refuses with domain errors, which the shared app maps to problem+json.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ from shared.edge import IsoDateTime
 from shared.http import require_json
 from shared.paging import decode_cursor, encode_cursor
 from shared.permissions import permit
-from shared.problems import Problem
 from shared.service import UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
@@ -108,32 +111,26 @@ class CallBody(BaseModel):
 @router.post("/cases/{case_id}/dispatch", status_code=201, response_model=Done, dependencies=[permit("dispatch.dispatch"), JsonBody],
              summary="Dispatch a case by hand (centre): a dispatch order (交办单) to a unit")  # fmt: skip
 async def dispatch_case(case_id: str, body: ManualDispatch, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
-    async with uow:
-        order_no = await service.dispatch_by_hand(
-            uow, ctx, case_id, actor, unit=body.unit, resolution_class=body.resolution_class, instructions=body.instructions
-        )
-        await uow.commit()
+    order_no = await service.dispatch_by_hand(
+        uow, ctx, case_id, actor, unit=body.unit, resolution_class=body.resolution_class, instructions=body.instructions
+    )
     return Done(order_no=order_no, state=OrderState.dispatched.value)
 
 
 @router.post("/cases/{case_id}/call", status_code=201, response_model=Done, dependencies=[permit("dispatch.call"), JsonBody],
              summary="乡呼县应 / 吹哨报到: the township calls county departments (name a lead for a whistle)")  # fmt: skip
 async def call_county(case_id: str, body: CallBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
-    async with uow:
-        call_id, opened = await service.call_county(
-            uow, ctx, case_id, actor, units=body.units, reason=body.reason,
-            respond_within_minutes=body.respond_within_minutes, lead_unit=body.lead_unit,
-        )  # fmt: skip
-        await uow.commit()
+    call_id, opened = await service.call_county(
+        uow, ctx, case_id, actor, units=body.units, reason=body.reason,
+        respond_within_minutes=body.respond_within_minutes, lead_unit=body.lead_unit,
+    )  # fmt: skip
     return Done(detail={"call_id": call_id, "orders": opened})
 
 
 @router.post("/cases/{case_id}/verify", response_model=Done, dependencies=[permit("dispatch.verify"), JsonBody],
              summary="核验 by the township: passed → closed and published (销号、公示); failed → back to the unit")  # fmt: skip
 async def verify_case(case_id: str, body: VerifyBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
-    async with uow:
-        await service.verify(uow, ctx, case_id, actor, passed=body.passed, comment=body.comment, public_summary=body.public_summary)
-        await uow.commit()
+    await service.verify(uow, ctx, case_id, actor, passed=body.passed, comment=body.comment, public_summary=body.public_summary)
     return Done(state="closed" if body.passed else "in_progress")
 
 
@@ -151,67 +148,53 @@ async def get_order(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep
 
 @router.post("/orders/{order_no}/sign", response_model=Done, summary="签收: the unit takes the order", dependencies=[permit("dispatch.sign")])
 async def sign(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        await service.sign(uow, ctx, order_no, actor, if_match)
-        await uow.commit()
+    await service.sign(uow, ctx, order_no, actor, if_match)
     return Done(order_no=order_no, state=OrderState.signed.value)
 
 
 @router.post("/orders/{order_no}/return", response_model=Done, dependencies=[permit("dispatch.return"), JsonBody],
              summary="退单: within the return window, with a reason; the centre reviews it")  # fmt: skip
 async def return_order(order_no: str, body: ReturnBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        await service.return_order(uow, ctx, order_no, actor, if_match, reason_code=body.reason_code, reason=body.reason,
-                                   suggested_unit=body.suggested_unit)  # fmt: skip
-        await uow.commit()
+    await service.return_order(uow, ctx, order_no, actor, if_match, reason_code=body.reason_code, reason=body.reason,
+                               suggested_unit=body.suggested_unit)  # fmt: skip
     return Done(order_no=order_no, state=OrderState.returned.value)
 
 
 @router.post("/orders/{order_no}/review", response_model=Done, dependencies=[permit("dispatch.review"), JsonBody],
              summary="The centre reviews a return: upheld → re-dispatched; rejected → back to the unit")  # fmt: skip
 async def review(order_no: str, body: ReviewBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        new_order = await service.review_return(uow, ctx, order_no, actor, if_match, upheld=body.upheld, comment=body.comment,
-                                                redispatch_to=body.redispatch_to)  # fmt: skip
-        await uow.commit()
+    new_order = await service.review_return(uow, ctx, order_no, actor, if_match, upheld=body.upheld, comment=body.comment,
+                                            redispatch_to=body.redispatch_to)  # fmt: skip
     state = OrderState.reassigned if body.upheld else OrderState.dispatched
     return Done(order_no=order_no, state=state.value, detail={"new_order": new_order} if new_order else {})
 
 
 @router.post("/orders/{order_no}/plan", response_model=Done, dependencies=[permit("dispatch.plan"), JsonBody], summary="施工图: the work plan")
 async def plan(order_no: str, body: PlanBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        await service.file_plan(uow, ctx, order_no, actor, if_match, measures=body.measures,
-                                planned_finish_at=body.planned_finish_at, responsible=body.responsible, contact=body.contact)  # fmt: skip
-        await uow.commit()
+    await service.file_plan(uow, ctx, order_no, actor, if_match, measures=body.measures,
+                            planned_finish_at=body.planned_finish_at, responsible=body.responsible, contact=body.contact)  # fmt: skip
     return Done(order_no=order_no, state=OrderState.in_progress.value)
 
 
 @router.post("/orders/{order_no}/progress", response_model=Done, dependencies=[permit("dispatch.progress"), JsonBody], summary="Progress (photos by attachment id)")
 async def progress(order_no: str, body: ProgressBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        await service.report_progress(uow, ctx, order_no, actor, if_match, note=body.note, percent=body.percent,
-                                      attachments=body.attachments, first_contact=body.first_contact, part_done=body.part_done)  # fmt: skip
-        await uow.commit()
+    await service.report_progress(uow, ctx, order_no, actor, if_match, note=body.note, percent=body.percent,
+                                  attachments=body.attachments, first_contact=body.first_contact, part_done=body.part_done)  # fmt: skip
     return Done(order_no=order_no, state=OrderState.in_progress.value)
 
 
 @router.post("/orders/{order_no}/extensions", status_code=201, response_model=Done, dependencies=[permit("dispatch.extension"), JsonBody],
              summary="延期: ask for more working days (≤ 3 × 3, or once ≤ 10; long-cycle ≤ 180)")  # fmt: skip
 async def ask_extension(order_no: str, body: ExtensionBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        request_id = await service.request_extension(uow, ctx, order_no, actor, if_match, working_days=body.working_days,
-                                                     reason=body.reason, long_cycle=body.long_cycle)  # fmt: skip
-        await uow.commit()
+    request_id = await service.request_extension(uow, ctx, order_no, actor, if_match, working_days=body.working_days,
+                                                 reason=body.reason, long_cycle=body.long_cycle)  # fmt: skip
     return Done(order_no=order_no, detail={"request_id": request_id})
 
 
 @router.post("/extensions/{request_id}/decision", response_model=Done, dependencies=[permit("dispatch.decide_extension"), JsonBody],
              summary="The centre approves (deadline recomputed from now) or denies an extension")  # fmt: skip
 async def decide(request_id: str, body: DecisionBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
-    async with uow:
-        new_due = await service.decide_extension(uow, ctx, request_id, actor, approve=body.approve, reason=body.reason)
-        await uow.commit()
+    new_due = await service.decide_extension(uow, ctx, request_id, actor, approve=body.approve, reason=body.reason)
     return Done(detail={"request_id": request_id, "approved": body.approve, "new_due_at": new_due.isoformat() if new_due else None})
 
 
@@ -222,26 +205,20 @@ class SuspendBody(BaseModel):
 @router.post("/orders/{order_no}/suspend", response_model=Done, dependencies=[permit("dispatch.suspend"), JsonBody],
              summary="Pause the clocks: waiting on the citizen, or an approved suspension")  # fmt: skip
 async def suspend(order_no: str, body: SuspendBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        await service.suspend(uow, ctx, order_no, actor, if_match, reason=body.reason, resume=False)
-        await uow.commit()
+    await service.suspend(uow, ctx, order_no, actor, if_match, reason=body.reason, resume=False)
     return Done(order_no=order_no, detail={"suspended": True})
 
 
 @router.post("/orders/{order_no}/resume", response_model=Done, summary="Resume the clocks", dependencies=[permit("dispatch.resume")])
 async def resume(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        await service.suspend(uow, ctx, order_no, actor, if_match, reason="resumed", resume=True)
-        await uow.commit()
+    await service.suspend(uow, ctx, order_no, actor, if_match, reason="resumed", resume=True)
     return Done(order_no=order_no, detail={"suspended": False})
 
 
 @router.post("/orders/{order_no}/resolve", response_model=Done, dependencies=[permit("dispatch.resolve"), JsonBody], summary="答复: resolved, with the answer")
 async def resolve(order_no: str, body: ResolveBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
-    async with uow:
-        await service.resolve(uow, ctx, order_no, actor, if_match, answer=body.answer, solved=body.solved,
-                              override_co_handlers=body.override_co_handlers)  # fmt: skip
-        await uow.commit()
+    await service.resolve(uow, ctx, order_no, actor, if_match, answer=body.answer, solved=body.solved,
+                          override_co_handlers=body.override_co_handlers)  # fmt: skip
     return Done(order_no=order_no, state=OrderState.resolved.value)
 
 
@@ -254,8 +231,7 @@ async def unit_orders(
     queue: Annotated[Literal[repository.QUEUES], Query()] = "to_sign",  # type: ignore[valid-type]
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:  # fmt: skip
-    if not may_see_unit(ctx.org, actor, unit):
-        raise Problem(404, f"no unit {unit} for you")
+    service.visible_unit(ctx, actor, unit)
     now = utcnow()
     soon = service.soon_horizon(ctx, now)
     async with uow:
@@ -291,11 +267,7 @@ async def board(ctx: ContextDep, uow: UowDep, actor: ActorDep, limit: Annotated[
             "(a department: its own; the case's township, the centre, the auditor: all)")  # fmt: skip
 async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> dict[str, Any]:
     async with uow:
-        case = await repository.get_case(uow.session, case_id)
-        rows = await repository.case_orders(uow.session, case_id)
-        visible = [r for r in rows if access.may_read_order(ctx.org, actor, r, case)]
-        if case is None or (not visible and not may_see_case(ctx.org, actor, CaseScope(places=(case.township,)))):
-            raise Problem(404, f"no case {case_id}")
+        case, visible = await service.readable_case_orders(uow, ctx, case_id, actor)
         views = await _order_views(uow, ctx, actor, [(r, case) for r in visible])
     return shown_to(actor, {"case_id": case_id, "stage": case.stage, "redo_round": case.redo_round, "orders": views})
 

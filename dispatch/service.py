@@ -3,8 +3,10 @@
 Each use case runs inside the caller's unit of work: it locks the order (or the case) it
 changes, checks the rules in ``dispatch.domain``, writes the new state and emits the event
 that says what happened, all in one transaction. Two clerks acting on one order at once:
-the second waits for the first's lock and then meets the new state (a 409 naming it), or
-sends the version it saw (``If-Match``) and gets a 409 when it is stale.
+the second waits for the first's lock and then meets the new state (``WrongState`` naming
+it), or sends the version it saw (``If-Match``) and gets ``StaleVersion`` when it is stale.
+A use case a route calls is one transaction (``shared.db.transactional``: committed when it
+returns) and refuses with the domain errors of ``shared.errors``, never an HTTP status.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from dispatch import access, domain, repository
 from dispatch.domain import Action, OrderState, Refused
 from dispatch.settings import DispatchSettings
-from shared.db import UnitOfWork
+from shared.db import UnitOfWork, transactional
 from shared.events import (
     Actor,
     CaseClosed,
@@ -66,8 +68,8 @@ from shared.events import (
 from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
 from shared.privacy import redact_for_public, scrub
-from shared.problems import Problem
-from shared import deadlines
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion, WrongState
+from shared import deadlines, scope
 from shared.workdays import WorkingCalendar
 
 log = logging.getLogger(__name__)
@@ -110,20 +112,37 @@ class DispatchContext:
 # The rules themselves are in ``dispatch.access``; the API shows the same ones as allowed_actions.
 
 
-def _refused(refused: Refused, allowed: list[str] | None = None) -> Problem:
-    """409 naming the state and what may be done now (``allowed``: what this actor may do)."""
+def _refused(refused: Refused, allowed: list[str] | None = None) -> WrongState:
+    """The rules' refusal, naming the state and what may be done now (``allowed``: what this actor may do)."""
     allowed = refused.allowed if allowed is None else allowed
-    return Problem(409, refused.reason, slug=refused.code, state=refused.state.value, allowed_actions=allowed)
+    return WrongState(refused.reason, code=refused.code, state=refused.state.value, allowed_actions=allowed)
 
 
 async def readable_order(uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, *, lock: bool = False) -> tuple[Any, Any]:
-    """The order and its case, or a 404 when the order does not exist or is not the actor's
+    """The order and its case, or NotFound when the order does not exist or is not the actor's
     to read (another unit's order answers as if it did not exist: ids cannot be probed)."""
     order = await repository.get_order(uow.session, order_no, lock=lock)
     case = await repository.get_case(uow.session, order.case_id) if order is not None else None
     if order is None or not access.may_read_order(ctx.org, actor, order, case):
-        raise Problem(404, f"no order {order_no}")
+        raise NotFound(f"no order {order_no}")
     return order, case
+
+
+def visible_unit(ctx: DispatchContext, actor: Actor, unit: str) -> None:
+    """NotFound unless ``unit``'s queue is the actor's to see (another's answers as if absent)."""
+    if not scope.may_see_unit(ctx.org, actor, unit):
+        raise NotFound(f"no unit {unit} for you")
+
+
+async def readable_case_orders(uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor) -> tuple[Any, list[Any]]:
+    """The case and those of its orders the actor may read; NotFound when there is no such
+    case or the actor may read neither an order of it nor the case's area."""
+    case = await repository.get_case(uow.session, case_id)
+    rows = await repository.case_orders(uow.session, case_id)
+    visible = [r for r in rows if access.may_read_order(ctx.org, actor, r, case)]
+    if case is None or (not visible and not scope.may_see_case(ctx.org, actor, scope.CaseScope(places=(case.township,)))):
+        raise NotFound(f"no case {case_id}")
+    return case, visible
 
 
 async def actions_for(uow: UnitOfWork, ctx: DispatchContext, actor: Actor, order: Any, case: Any) -> list[str]:
@@ -221,25 +240,26 @@ def dispatchable(case: Any) -> bool:
     return not (case.rejected or case.merged_into or case.solved_on_spot) and case.stage == "received"
 
 
+@transactional
 async def dispatch_by_hand(
     uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *, unit: str,
     resolution_class: ResolutionClass, instructions: str | None,
 ) -> str:  # fmt: skip
     case = await repository.get_case(uow.session, case_id, lock=True)
     if case is None or not access.in_my_area(ctx.org, actor, case):
-        raise Problem(404, f"no case {case_id}")
+        raise NotFound(f"no case {case_id}")
     if not ctx.org.has_unit(unit):
-        raise Problem(422, f"no unit {unit} in the organisation directory", field="unit")
+        raise Invalid(f"no unit {unit} in the organisation directory", field="unit")
     if not access.may_dispatch_to(ctx.org, actor, unit):
-        raise Problem(422, f"{unit} is outside the area your centre serves", field="unit", unit=unit)
+        raise Invalid(f"{unit} is outside the area your centre serves", field="unit", unit=unit)
     if not dispatchable(case):
-        raise Problem(409, f"case {case_id} is {case.stage}; it cannot be dispatched now", slug="invalid-state", state=case.stage)
+        raise WrongState(f"case {case_id} is {case.stage}; it cannot be dispatched now", state=case.stage)
     order_no = await open_order(
         uow, ctx, case, unit=unit, actor=actor, at=utcnow(), resolution_class=resolution_class, instructions=instructions,
         redo_round=case.redo_round,
     )
     if order_no is None:
-        raise Problem(409, f"{unit} already holds an order for case {case_id}", slug="already-dispatched")
+        raise Conflict(f"{unit} already holds an order for case {case_id}", code="already-dispatched")
     return order_no
 
 
@@ -261,13 +281,13 @@ async def _begin(
     order, case = await readable_order(uow, ctx, order_no, actor, lock=True)
     if not access.may_perform(ctx.org, actor, action, order, case):
         # The order is the actor's to read (a township verifying, the auditor), not to act on.
-        raise Problem(403, f"a {actor.role.value} of {actor.org_unit or 'no unit'} may not {action.value} order {order_no}",
-                      slug="forbidden", role=actor.role.value, state=order.state,
-                      allowed_actions=await actions_for(uow, ctx, actor, order, case))  # fmt: skip
+        raise Forbidden(f"a {actor.role.value} of {actor.org_unit or 'no unit'} may not {action.value} order {order_no}",
+                        code="forbidden", role=actor.role.value, state=order.state,
+                        allowed_actions=await actions_for(uow, ctx, actor, order, case))  # fmt: skip
     if version is not None and version != order.version:
-        raise Problem(
-            409, f"order {order_no} was changed by someone else (version {order.version}, you sent {version}); reload it",
-            slug="stale-version", state=order.state, version=order.version,
+        raise StaleVersion(
+            f"order {order_no} was changed by someone else (version {order.version}, you sent {version}); reload it",
+            state=order.state, version=order.version,
         )  # fmt: skip
     try:
         new_state = domain.next_state(OrderState(order.state), action, decision=decision)
@@ -283,19 +303,21 @@ async def _save(uow: UnitOfWork, acting: Acting, **values: Any) -> None:
         uow.session, order.order_no, order.version, state=acting.new_state.value, history=[*order.history, acting.entry], **values
     )
     if not saved:  # the lock makes this unreachable unless the row changed under us
-        raise Problem(409, f"order {order.order_no} was changed by someone else; reload it", slug="stale-version")
+        raise StaleVersion(f"order {order.order_no} was changed by someone else; reload it")
 
 
 def _event(cls, acting: Acting, actor: Actor, payload) -> EventBase:
     return make_event(cls, case_id=acting.order.case_id, producer="dispatch", actor=actor, occurred_at=acting.at, payload=payload)
 
 
+@transactional
 async def sign(uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None) -> None:
     acting = await _begin(uow, ctx, order_no, actor, Action.sign, version=version)
     await _save(uow, acting, signed_at=acting.at)
     uow.emit(_event(CaseSigned, acting, actor, SignedData(order_no=order_no, unit=acting.order.unit)))
 
 
+@transactional
 async def return_order(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     reason_code: str, reason: str, suggested_unit: str | None,
@@ -316,6 +338,7 @@ async def return_order(
     )))  # fmt: skip
 
 
+@transactional
 async def review_return(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     upheld: bool, comment: str | None, redispatch_to: str | None,
@@ -323,7 +346,7 @@ async def review_return(
     """Upheld: the case goes to the right unit (a new order, returned). Rejected: back to the unit.
     Only the centre reviews (``dispatch.access``)."""
     if upheld and (not redispatch_to or not ctx.org.has_unit(redispatch_to)):
-        raise Problem(422, "an upheld return names the unit to re-dispatch to (redispatch_to)", field="redispatch_to")
+        raise Invalid("an upheld return names the unit to re-dispatch to (redispatch_to)", field="redispatch_to")
     acting = await _begin(uow, ctx, order_no, actor, Action.review_return, version=version, decision=upheld, upheld=upheld)
     returns = [{**r, "reviewed": True, "upheld": upheld} if not r["reviewed"] else r for r in acting.order.returns]
     await _save(uow, acting, returns=returns)
@@ -341,6 +364,7 @@ async def review_return(
     )  # fmt: skip
 
 
+@transactional
 async def file_plan(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     measures: str, planned_finish_at: datetime, responsible: str, contact: str | None,
@@ -359,6 +383,7 @@ async def file_plan(
     )))  # fmt: skip
 
 
+@transactional
 async def report_progress(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     note: str, percent: int | None, attachments: list[str], first_contact: bool, part_done: bool,
@@ -367,7 +392,7 @@ async def report_progress(
     acting = await _begin(uow, ctx, order_no, actor, Action.report_progress, version=version, note=note, percent=percent,
                           attachments=attachments, first_contact=first_contact, part_done=part_done)  # fmt: skip
     if part_done and acting.order.role != "co":
-        raise Problem(422, "only a co-handler reports its part done; the lead resolves", field="part_done")
+        raise Invalid("only a co-handler reports its part done; the lead resolves", field="part_done")
     await _save(uow, acting, part_done=acting.order.part_done or part_done)
     uow.emit(_event(ProgressReported, acting, actor, ProgressReportedData(
         order_no=order_no, unit=acting.order.unit, note=scrub(note), percent=percent, attachments=attachments,
@@ -375,6 +400,7 @@ async def report_progress(
     )))  # fmt: skip
 
 
+@transactional
 async def request_extension(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     working_days: int, reason: str, long_cycle: bool,
@@ -383,7 +409,7 @@ async def request_extension(
     try:  # refuse at once what could never be approved
         domain.check_extension(working_days, domain.ExtensionHistory(list(acting.order.extensions)), long_cycle=long_cycle)
     except Refused as refused:
-        raise Problem(422, refused.reason, slug=refused.code, field="working_days") from None
+        raise Invalid(refused.reason, code=refused.code, field="working_days") from None
     request_id = f"EXT-{uuid.uuid4().hex[:12]}"
     await repository.insert_extension(
         uow.session, request_id=request_id, order_no=order_no, working_days=working_days, reason=reason,
@@ -397,6 +423,7 @@ async def request_extension(
     return request_id
 
 
+@transactional
 async def decide_extension(
     uow: UnitOfWork, ctx: DispatchContext, request_id: str, actor: Actor, *, approve: bool, reason: str | None,
 ) -> datetime | None:  # fmt: skip
@@ -405,17 +432,17 @@ async def decide_extension(
     request = await repository.get_extension(uow.session, request_id, lock=True)
     # A request on an order the actor may not read answers as one that does not exist, and
     # names neither the order nor its case: request ids cannot be probed for orders.
-    missing = Problem(404, f"no extension request {request_id}")
+    missing = NotFound(f"no extension request {request_id}")
     if request is None:
         raise missing
     try:
         await readable_order(uow, ctx, request.order_no, actor, lock=True)
-    except Problem:
+    except NotFound:
         raise missing from None
     acting = await _begin(uow, ctx, request.order_no, actor, Action.decide_extension, version=None, approve=approve,
                           request_id=request_id, reason=reason)  # fmt: skip
     if request.state != "pending":
-        raise Problem(409, f"extension request {request_id} was already {request.state}", slug="already-decided", state=request.state)
+        raise WrongState(f"extension request {request_id} was already {request.state}", code="already-decided", state=request.state)
     order = acting.order
     if not approve:
         await repository.decide_extension(uow.session, request_id, "denied", acting.at)
@@ -427,7 +454,7 @@ async def decide_extension(
     try:
         domain.check_extension(request.working_days, domain.ExtensionHistory(list(order.extensions)), long_cycle=request.long_cycle)
     except Refused as refused:
-        raise Problem(409, refused.reason, slug=refused.code, state=order.state) from None
+        raise WrongState(refused.reason, code=refused.code, state=order.state) from None
     # Counted from the current deadline, or from the approval when overdue (shared.deadlines).
     new_due = deadlines.extended_due(ctx.calendar, order.due_at or acting.at, acting.at, request.working_days).due_at
     await repository.decide_extension(uow.session, request_id, "approved", acting.at)
@@ -438,20 +465,21 @@ async def decide_extension(
     return new_due
 
 
+@transactional
 async def suspend(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *, reason: str, resume: bool,
 ) -> None:
     """Pause the order's clocks while waiting on the citizen (or an approved suspension), and resume."""
     order, _case = await readable_order(uow, ctx, order_no, actor, lock=True)
     if not access.may_act_for(ctx.org, actor, order.unit):
-        raise Problem(403, f"a {actor.role.value} may not pause or resume order {order_no}", slug="forbidden", role=actor.role.value)
+        raise Forbidden(f"a {actor.role.value} may not pause or resume order {order_no}", code="forbidden", role=actor.role.value)
     if version is not None and version != order.version:
-        raise Problem(409, f"order {order_no} was changed by someone else; reload it", slug="stale-version", version=order.version)
+        raise StaleVersion(f"order {order_no} was changed by someone else; reload it", version=order.version)
     suspended = bool(order.plan and order.plan.get("suspended"))
     if order.state not in ("signed", "in_progress") or suspended == (not resume):
         allowed = ["resume"] if suspended else ["suspend"] if order.state in ("signed", "in_progress") else []
-        raise Problem(409, f"cannot {'resume' if resume else 'suspend'} an order that is {order.state}"
-                      f"{' and suspended' if suspended else ''}", slug="invalid-state", state=order.state, allowed_actions=allowed)  # fmt: skip
+        raise WrongState(f"cannot {'resume' if resume else 'suspend'} an order that is {order.state}"
+                         f"{' and suspended' if suspended else ''}", state=order.state, allowed_actions=allowed)  # fmt: skip
     at = utcnow()
     acting = Acting(order, OrderState(order.state), at, _entry("resume" if resume else "suspend", actor, at, reason=reason))
     if resume:
@@ -475,6 +503,7 @@ def suspended_since(order: Any) -> datetime | None:
     return None
 
 
+@transactional
 async def resolve(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     answer: str, solved: bool, override_co_handlers: bool,
@@ -482,19 +511,20 @@ async def resolve(
     acting = await _begin(uow, ctx, order_no, actor, Action.resolve, version=version)
     order = acting.order
     if order.role == "co":
-        raise Problem(409, "a co-handler reports its part (progress with part_done); the lead unit resolves",
-                      slug="lead-resolves", state=order.state, allowed_actions=["report_progress"])  # fmt: skip
+        raise WrongState("a co-handler reports its part (progress with part_done); the lead unit resolves",
+                         code="lead-resolves", state=order.state, allowed_actions=["report_progress"])  # fmt: skip
     if order.role == "lead" and not override_co_handlers:
         siblings = [o for o in await repository.case_orders(uow.session, order.case_id) if o.call_id == order.call_id and o.role == "co"]
         waiting = [o.unit for o in siblings if not o.part_done]
         if waiting:
-            raise Problem(409, f"co-handlers have not reported their part: {', '.join(waiting)}", slug="co-handlers-pending",
-                          state=order.state, waiting=waiting)  # fmt: skip
+            raise WrongState(f"co-handlers have not reported their part: {', '.join(waiting)}", code="co-handlers-pending",
+                             state=order.state, waiting=waiting)  # fmt: skip
     await _save(uow, acting, resolved_at=acting.at, answer=answer)
     await repository.update_case(uow.session, order.case_id, stage="resolved")
     uow.emit(_event(CaseResolved, acting, actor, ResolvedData(order_no=order_no, unit=order.unit, answer=scrub(answer), solved=solved)))
 
 
+@transactional
 async def verify(
     uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *,
     passed: bool, comment: str | None, public_summary: str | None,
@@ -503,12 +533,11 @@ async def verify(
     (销号、公示); failed → every resolved order of the round goes back to its unit."""
     case = await repository.get_case(uow.session, case_id, lock=True)
     if case is None or not access.may_verify(ctx.org, actor, case):
-        raise Problem(404, f"no case {case_id} for you to verify")
+        raise NotFound(f"no case {case_id} for you to verify")
     resolved = [o for o in await repository.case_orders(uow.session, case_id, lock=True)
                 if o.redo_round == case.redo_round and o.state == OrderState.resolved.value]  # fmt: skip
     if not resolved:
-        raise Problem(409, f"case {case_id} has no resolved order to verify", slug="invalid-state", state=case.stage,
-                      allowed_actions=[])  # fmt: skip
+        raise WrongState(f"case {case_id} has no resolved order to verify", state=case.stage, allowed_actions=[])
     now = utcnow()
     unit = actor.org_unit or "centre"
     if not passed:
@@ -541,6 +570,7 @@ async def verify(
 # --------------------------------------------------------------------------- 乡呼县应 and 吹哨报到
 
 
+@transactional
 async def call_county(
     uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *,
     units: list[str], reason: str, respond_within_minutes: int, lead_unit: str | None,
@@ -549,14 +579,14 @@ async def call_county(
     lead is named: one order per department; the called departments must sign in time."""
     case = await repository.get_case(uow.session, case_id, lock=True)
     if case is None or actor.org_unit is None or not access.in_my_area(ctx.org, actor, case):
-        raise Problem(404, f"no case {case_id} in your township")
+        raise NotFound(f"no case {case_id} in your township")
     named = [*((f"units[{i}]", u) for i, u in enumerate(units)), *([("lead_unit", lead_unit)] if lead_unit else [])]
     for field, unit in named:
         if not access.may_call(ctx.org, case, unit):
-            raise Problem(422, f"{unit} is not a unit this case's township may call: a department of its own county, "
+            raise Invalid(f"{unit} is not a unit this case's township may call: a department of its own county, "
                           "or a unit the dispatch catalogue names for the matter", field=field, unit=unit)  # fmt: skip
     if case.stage in ("closed",) or case.rejected or case.merged_into:
-        raise Problem(409, f"case {case_id} is {case.stage}; nothing to call for", slug="invalid-state", state=case.stage)
+        raise WrongState(f"case {case_id} is {case.stage}; nothing to call for", state=case.stage)
     call_id = f"CALL-{uuid.uuid4().hex[:10]}"
     at = utcnow()
     township = case.township or actor.org_unit

@@ -14,9 +14,9 @@ from notify import domain, repository, service
 from notify.service import BODY_CONTEXT, NotifyContext
 from shared.http import PG_BIGINT_MAX
 from shared.actors import ActorDep
-from shared.case_status import case_scope, require_visible_case
+from shared.case_status import require_visible_case
 from shared.events import Actor, Role, Satisfaction
-from shared.scope import area_of, may_see_case, not_found_unless, require_role, units_below
+from shared.scope import area_of, not_found_unless, require_role, units_below
 from shared.signing import SignatureError, SignedRequest, verify
 from shared.paging import decode_cursor, encode_cursor
 from shared.permissions import PERMISSIONS, permit
@@ -54,15 +54,6 @@ def _townships_of(runtime, actor: Actor) -> list[str] | None:
     if area is None:
         return []
     return [code for code in units_below(runtime.org, area) if runtime.org.unit(code).kind == "township"]
-
-
-async def _visible_task(uow, runtime, actor: Actor, task_id: int) -> Any:
-    """The task when the actor may see its case; otherwise the same 404 as for a task that
-    does not exist — naming the task, never its case, so ids cannot be probed."""
-    row = await repository.get_callback(uow.session, task_id)
-    scope = await case_scope(uow, row["case_id"]) if row is not None else None
-    not_found_unless(scope is not None and may_see_case(runtime.org, actor, scope), f"callback task {task_id}")
-    return row
 
 
 # --------------------------------------------------------------------------- paging
@@ -149,7 +140,7 @@ async def callback_summary(uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor:
 @router.get("/callbacks/{task_id}", response_model=CallbackTask, summary="One callback task")
 async def get_callback(task_id: RowId, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> CallbackTask:
     async with uow:
-        row = await _visible_task(uow, runtime, actor, task_id)
+        row = await service.visible_task(uow, runtime.org, actor, task_id)
     return _task(row, ctx.now())
 
 
@@ -163,11 +154,9 @@ class CallbackResult(BaseModel):
 async def record_callback(
     task_id: RowId, body: CallbackResult, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep
 ) -> dict[str, Any]:
-    async with uow:
-        await _visible_task(uow, runtime, actor, task_id)
-        return await service.record_callback(
-            uow, ctx, task_id, reached=body.reached, rating=body.rating, comment=body.comment, actor=_operator(actor)
-        )
+    return await service.record_callback(
+        uow, ctx, runtime.org, task_id, reached=body.reached, rating=body.rating, comment=body.comment, actor=_operator(actor)
+    )
 
 
 @router.get("/cases/{case_id}/callbacks", response_model=list[CallbackTask], summary="A case's callbacks, per round")
@@ -190,8 +179,7 @@ class RatingIn(BaseModel):
 
 @router.post("/cases/{case_id}/rating", status_code=201, summary="The citizen rates a round with a one-time token")
 async def rate(case_id: str, body: RatingIn, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
-    async with uow:
-        return await service.rate_with_token(uow, ctx, case_id, token=body.token, rating=body.rating, comment=body.comment)
+    return await service.rate_with_token(uow, ctx, case_id, token=body.token, rating=body.rating, comment=body.comment)
 
 
 @router.get("/cases/{case_id}/questionnaire", summary="The questionnaire for a sampled closed case")
@@ -207,8 +195,7 @@ class AnswersIn(BaseModel):
 
 @router.post("/cases/{case_id}/questionnaire", status_code=201, summary="Answer the questionnaire (once)")
 async def answer(case_id: str, body: AnswersIn, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
-    async with uow:
-        return await service.answer_questionnaire(uow, ctx, case_id, token=body.token, answers=body.answers)
+    return await service.answer_questionnaire(uow, ctx, case_id, token=body.token, answers=body.answers)
 
 
 # --------------------------------------------------------------------------- messages
@@ -277,21 +264,7 @@ async def signed_gateway(request: Request, ctx: CtxDep) -> str:
 async def receipt(
     message_id: RowId, body: ReceiptIn, uow: UowDep, ctx: CtxDep, gateway: Annotated[str, Depends(signed_gateway)]
 ) -> dict[str, Any]:
-    async with uow:
-        row = await repository.get_message(uow.session, message_id, lock=True)
-        if row is None:
-            raise Problem(404, f"no message {message_id}")
-        if row["state"] not in ("sent", "delivered", "failed"):
-            raise Problem(409, f"message {message_id} is {row['state']}; a receipt fits a sent message",
-                          slug="invalid-state", state=row["state"], allowed_actions=[])  # fmt: skip
-        values: dict[str, Any] = {"state": body.status, "last_error": body.error}
-        if body.status == "delivered":
-            values["delivered_at"] = ctx.now()
-        else:
-            values["next_attempt_at"] = ctx.now()  # the gateway gave up: try again (until max attempts)
-            uow.after_commit(ctx.wake_sender)
-        await repository.set_message(uow.session, message_id, **values)
-        await uow.commit()
+    await service.record_receipt(uow, ctx, message_id, status=body.status, error=body.error)
     return {"id": message_id, "state": body.status}
 
 
@@ -342,10 +315,7 @@ async def read_inbox(
 @router.post("/inbox/{recipient}/{message_id}/read", summary="Mark an inbox message read", dependencies=[permit("notify.inbox_read")])
 async def mark_read(recipient: str, message_id: RowId, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
     _own_inbox(actor, recipient)
-    async with uow:
-        if not await repository.mark_read(uow.session, recipient, message_id, ctx.now()):
-            raise Problem(404, f"no inbox message {message_id} for {recipient}")
-        await uow.commit()
+    await service.mark_read(uow, ctx, recipient, message_id)
     return {"id": message_id, "read": True}
 
 
@@ -373,8 +343,7 @@ async def list_webhooks(
 
 @router.post("/admin/webhooks/{message_id}/resend", status_code=202, summary="Re-send a dead-lettered webhook", dependencies=[permit("notify.webhook_resend")])
 async def resend(message_id: RowId, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
-    async with uow:
-        return await service.resend_webhook(uow, ctx, message_id)
+    return await service.resend_webhook(uow, ctx, message_id)
 
 
 # --------------------------------------------------------------------------- the movable clock (demo/test only)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
 from shared.callback import CallbackWindow, callback_window
+from shared.errors import Conflict, DomainError, Expired, Forbidden
 from shared.events import EventBase
 from shared.lifecycle import LABELS, status_after
 from shared.workdays import DAY, LOCAL, WorkingCalendar
@@ -123,8 +124,8 @@ def token_hash(token: str) -> str:
 
 @dataclass(frozen=True)
 class TokenRefusal:
-    status: int
-    slug: str
+    kind: type[DomainError]  # not this case's link: Forbidden; used or stale: Conflict; past its time: Expired
+    code: str
     detail: str
 
 
@@ -142,16 +143,16 @@ def check_token(
     """Why a rating token is refused, or None when it may be used."""
     if not found or token_case != case_id:
         # A foreign token says nothing about the case it belongs to.
-        return TokenRefusal(403, "rating-token-invalid", "this rating link does not belong to this case")
+        return TokenRefusal(Forbidden, "rating-token-invalid", "this rating link does not belong to this case")
     if used_at is not None:
-        return TokenRefusal(409, "rating-token-used", "this rating link was already used; each link rates once")
+        return TokenRefusal(Conflict, "rating-token-used", "this rating link was already used; each link rates once")
     if token_round != current_round:
         return TokenRefusal(
-            409, "rating-token-stale",
+            Conflict, "rating-token-stale",
             f"this link is for handling round {token_round}; the case is now in round {current_round} (重办)",
         )
     if expires_at is not None and now >= expires_at:
-        return TokenRefusal(410, "rating-token-expired", "this rating link has expired")
+        return TokenRefusal(Expired, "rating-token-expired", "this rating link has expired")
     return None
 
 

@@ -19,7 +19,8 @@ from notify.templates import render
 from shared.signing import MemoryReplayGuard, parse_client_secrets
 from shared.contact import contact_keyring
 from shared.crypto import KeyRing
-from shared.db import UnitOfWork
+from shared.case_status import case_scope
+from shared.db import UnitOfWork, transactional
 from shared.events import (
     Actor,
     CallbackCompleted,
@@ -31,8 +32,10 @@ from shared.events import (
     Satisfaction,
     make_event,
 )
+from shared.orgdata import OrgDirectory
 from shared.privacy import scrub
-from shared.problems import Problem
+from shared.scope import may_see_case
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, WrongState
 from shared.wakeup import Wakeup
 from shared.workdays import WorkingCalendar
 
@@ -155,23 +158,31 @@ def _webhook_body(event: EventBase, planned: domain.Planned, text: str) -> dict[
 # --------------------------------------------------------------------------- callbacks (回访)
 
 
-def _not_allowed(what: str, state: str, allowed: list[str], **extra: Any) -> Problem:
-    return Problem(
-        409, f"{what} is {state}; allowed: {', '.join(allowed) or 'nothing more'}",
-        slug="invalid-state", state=state, allowed_actions=allowed, **extra,
-    )  # fmt: skip
+async def visible_task(uow: UnitOfWork, org: OrgDirectory, actor: Actor, task_id: int, *, lock: bool = False) -> Any:
+    """The task when the actor may see its case; otherwise NotFound as for a task that does
+    not exist — naming the task, never its case, so ids cannot be probed."""
+    task = await repository.get_callback(uow.session, task_id, lock=lock)
+    where = await case_scope(uow, task["case_id"]) if task is not None else None
+    if where is None or not may_see_case(org, actor, where):
+        raise NotFound(f"no callback task {task_id}")
+    return task
 
 
+def _not_allowed(what: str, state: str, allowed: list[str], **extra: Any) -> WrongState:
+    return WrongState(f"{what} is {state}; allowed: {', '.join(allowed) or 'nothing more'}", state=state,
+                      allowed_actions=allowed, **extra)  # fmt: skip
+
+
+@transactional
 async def record_callback(
-    uow: UnitOfWork, ctx: NotifyContext, task_id: int, *, reached: bool, rating: Satisfaction | None,
+    uow: UnitOfWork, ctx: NotifyContext, org: OrgDirectory, task_id: int, *, reached: bool, rating: Satisfaction | None,
     comment: str | None, actor: Actor,
 ) -> dict[str, Any]:  # fmt: skip
+    """回访 recorded by an operator who may see the task's case (``org``)."""
+    task = await visible_task(uow, org, actor, task_id, lock=True)
     if reached and rating is None:
-        raise Problem(422, "a reached citizen's rating is required (满意 / 基本满意 / 不满意)", slug="validation",
+        raise Invalid("a reached citizen's rating is required (满意 / 基本满意 / 不满意)", field=None,
                       errors=[{"field": "rating", "message": "required when reached is true"}])  # fmt: skip
-    task = await repository.get_callback(uow.session, task_id, lock=True)
-    if task is None:
-        raise Problem(404, f"no callback task {task_id}")
     if task["state"] != "open":
         raise _not_allowed(f"callback task {task_id}", task["state"], [], task_id=task_id)
     now = ctx.now()
@@ -241,9 +252,9 @@ async def _spend_token(uow: UnitOfWork, ctx: NotifyContext, case_id: str, token:
         case_id=case_id, current_round=case["round"] if case else 0, now=now,
     )  # fmt: skip
     if refusal is None and not await repository.use_token(uow.session, digest, now):
-        refusal = domain.TokenRefusal(409, "rating-token-used", "this rating link was already used; each link rates once")
+        refusal = domain.TokenRefusal(Conflict, "rating-token-used", "this rating link was already used; each link rates once")
     if refusal is not None:
-        raise Problem(refusal.status, refusal.detail, slug=refusal.slug, field="token")
+        raise refusal.kind(refusal.detail, code=refusal.code, field="token")
     assert row is not None
     return {**row, "citizen_ref": case["citizen_ref"] if case else None}
 
@@ -252,6 +263,7 @@ def _citizen(token_row: dict[str, Any]) -> Actor:
     return Actor(id=f"citizen:{token_row['citizen_ref'] or token_row['case_id']}", role=Role.citizen)
 
 
+@transactional
 async def rate_with_token(
     uow: UnitOfWork, ctx: NotifyContext, case_id: str, *, token: str, rating: Satisfaction, comment: str | None
 ) -> dict[str, Any]:
@@ -260,9 +272,8 @@ async def rate_with_token(
     comment = scrub(comment) if comment else None
     if not await _rate(uow, ctx, case_id, used["round"], rating, "app", comment, _citizen(used), None, now):
         existing = await repository.get_rating(uow.session, case_id, used["round"])
-        raise Problem(409, f"round {used['round']} of this case is already rated ({existing['source'] if existing else '?'})",
-                      slug="already-rated", round=used["round"])  # fmt: skip
-    await uow.commit()
+        raise Conflict(f"round {used['round']} of this case is already rated ({existing['source'] if existing else '?'})",
+                       code="already-rated", round=used["round"])  # fmt: skip
     return {"case_id": case_id, "round": used["round"], "rating": rating.value, "source": "app"}
 
 
@@ -270,11 +281,12 @@ async def questionnaire_for(uow: UnitOfWork, ctx: NotifyContext, case_id: str, t
     digest = domain.token_hash(token)
     row = await repository.get_token(uow.session, digest, "questionnaire")
     if row is None or row["case_id"] != case_id:
-        raise Problem(403, "this questionnaire link does not belong to this case", slug="rating-token-invalid", field="token")
+        raise Forbidden("this questionnaire link does not belong to this case", code="rating-token-invalid", field="token")
     return {"case_id": case_id, "round": row["round"], "answered": row["used_at"] is not None,
             "questions": list(domain.QUESTIONS)}  # fmt: skip
 
 
+@transactional
 async def answer_questionnaire(
     uow: UnitOfWork, ctx: NotifyContext, case_id: str, *, token: str, answers: dict[str, str]
 ) -> dict[str, Any]:
@@ -287,7 +299,7 @@ async def answer_questionnaire(
     if "overall" not in answers:
         errors.append({"field": "answers.overall", "message": "required"})
     if errors:
-        raise Problem(422, "the answers do not fit the questionnaire", slug="validation", errors=errors)
+        raise Invalid("the answers do not fit the questionnaire", field=None, errors=errors)
     used = await _spend_token(uow, ctx, case_id, token, "questionnaire")
     now = ctx.now()
     clean = {k: scrub(v) for k, v in answers.items()}
@@ -295,17 +307,17 @@ async def answer_questionnaire(
     # The questionnaire's overall answer is the round's rating unless the round is rated already.
     rated = await _rate(uow, ctx, case_id, used["round"], Satisfaction(answers["overall"]), "questionnaire",
                         clean.get("suggestion"), _citizen(used), None, now)  # fmt: skip
-    await uow.commit()
     return {"case_id": case_id, "round": used["round"], "recorded": True, "rated": rated}
 
 
 # --------------------------------------------------------------------------- webhooks
 
 
+@transactional
 async def resend_webhook(uow: UnitOfWork, ctx: NotifyContext, message_id: int) -> dict[str, Any]:
     row = await repository.get_message(uow.session, message_id, lock=True)
     if row is None or row["channel"] != "hotline":
-        raise Problem(404, f"no hotline webhook delivery {message_id}")
+        raise NotFound(f"no hotline webhook delivery {message_id}")
     if row["state"] != "dead":
         allowed = [] if row["state"] == "delivered" else ["wait for the retries"]
         raise _not_allowed(f"webhook delivery {message_id}", row["state"], allowed, message_id=message_id)
@@ -313,5 +325,31 @@ async def resend_webhook(uow: UnitOfWork, ctx: NotifyContext, message_id: int) -
     await repository.set_message(uow.session, message_id, state="queued", attempts=0, next_attempt_at=ctx.now(),
                                  last_error=None)  # fmt: skip
     uow.after_commit(ctx.wake_sender)
-    await uow.commit()
     return {"id": message_id, "state": "queued"}
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@transactional
+async def record_receipt(uow: UnitOfWork, ctx: NotifyContext, message_id: int, *, status: str, error: str | None) -> None:
+    """A delivery receipt from the SMS gateway or WeChat backend, for a message that was sent."""
+    row = await repository.get_message(uow.session, message_id, lock=True)
+    if row is None:
+        raise NotFound(f"no message {message_id}")
+    if row["state"] not in ("sent", "delivered", "failed"):
+        raise WrongState(f"message {message_id} is {row['state']}; a receipt fits a sent message", state=row["state"],
+                         allowed_actions=[])  # fmt: skip
+    values: dict[str, Any] = {"state": status, "last_error": error}
+    if status == "delivered":
+        values["delivered_at"] = ctx.now()
+    else:
+        values["next_attempt_at"] = ctx.now()  # the gateway gave up: try again (until max attempts)
+        uow.after_commit(ctx.wake_sender)
+    await repository.set_message(uow.session, message_id, **values)
+
+
+@transactional
+async def mark_read(uow: UnitOfWork, ctx: NotifyContext, recipient: str, message_id: int) -> None:
+    if not await repository.mark_read(uow.session, recipient, message_id, ctx.now()):
+        raise NotFound(f"no inbox message {message_id} for {recipient}")

@@ -1,5 +1,6 @@
 """Scoring's use cases, each inside a unit of work: stats, composites, two-way ratings,
-weights, grid-worker scores, published scores and bulletins. Routes stay thin."""
+weights, grid-worker scores, published scores and bulletins. Routes stay thin: a use case
+commits its own unit of work and refuses with the domain errors of ``shared.errors``."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from scoring.repository import Scope
 from shared.db import UnitOfWork
 from shared.events import Actor, Role, Satisfaction, UnitRated, UnitRatedData, make_event
 from shared.permissions import PERMISSIONS
-from shared.problems import Problem
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, WrongState
 
 TOWNSHIP_ROLES = PERMISSIONS["scoring.rate_department"].roles
 DEPARTMENT_ROLES = PERMISSIONS["scoring.rate_call"].roles
@@ -88,7 +89,7 @@ async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[
 async def current_weights(uow_session, version: int | None = None) -> Weights:
     found = await repository.weights(uow_session, version)
     if found is None:
-        raise Problem(404, f"no weights version {version}", slug="no-such-weights", field="weights_version")
+        raise NotFound(f"no weights version {version}", code="no-such-weights", field="weights_version")
     return found[0]
 
 
@@ -147,9 +148,9 @@ async def publish(uow: UnitOfWork, actor: Actor, county: str, period: Period) ->
         ]
         written = await repository.publish_scores(uow.session, rows)
         if not written:
-            raise Problem(
-                409, f"{county} {period.label} is already published with weights version {weights.version}",
-                slug="already-published", weights_version=weights.version,
+            raise Conflict(
+                f"{county} {period.label} is already published with weights version {weights.version}",
+                code="already-published", weights_version=weights.version,
             )
         await uow.commit()
     return await published_view(uow, county, period)
@@ -185,7 +186,7 @@ async def get_weights(uow: UnitOfWork, version: int | None = None) -> dict[str, 
     async with uow:
         found = await repository.weights(uow.session, version)
         if found is None:
-            raise Problem(404, f"no weights version {version}", slug="no-such-weights")
+            raise NotFound(f"no weights version {version}", code="no-such-weights")
         history = await repository.weight_history(uow.session)
     return {**weights_view(*found), "versions": [r.version for r in history]}
 
@@ -193,11 +194,11 @@ async def get_weights(uow: UnitOfWork, version: int | None = None) -> dict[str, 
 async def new_weights(uow: UnitOfWork, actor: Actor, values: dict[str, Decimal], note: str | None) -> dict[str, Any]:
     _require(actor, ADMIN_ROLES, "change the weights")
     if sum(values.values()) <= 0:
-        raise Problem(422, "the weights must not all be zero", slug="validation", field="response")
+        raise Invalid("the weights must not all be zero", field="response")
     async with uow:
         version = await repository.add_weights(uow.session, {**values, "note": note, "created_by": actor.id})
         if version is None:
-            raise Problem(409, "another change of the weights came first; read them again and retry", slug="weights-changed")
+            raise Conflict("another change of the weights came first; read them again and retry", code="weights-changed")
         await uow.commit()
     return await get_weights(uow, version)
 
@@ -208,13 +209,13 @@ async def new_weights(uow: UnitOfWork, actor: Actor, values: dict[str, Decimal],
 def _require(actor: Actor, roles: set[Role], what: str) -> None:
     if actor.role not in roles:
         allowed = ", ".join(sorted(r.value for r in roles))
-        raise Problem(403, f"a {actor.role.value} may not {what}; allowed roles: {allowed}", slug="role-not-allowed")
+        raise Forbidden(f"a {actor.role.value} may not {what}; allowed roles: {allowed}", code="role-not-allowed")
 
 
 async def _call_and_case(uow: UnitOfWork, case_id: str, call_id: str) -> tuple[Any, Any]:
     call = await repository.find_call(uow.session, call_id)
     if call is None or call.case_id != case_id:
-        raise Problem(404, f"no call {call_id} on case {case_id} seen by scoring", slug="no-such-call", field="call_id")
+        raise NotFound(f"no call {call_id} on case {case_id} seen by scoring", code="no-such-call", field="call_id")
     case = await repository.find_case(uow.session, case_id)
     return call, case
 
@@ -227,20 +228,20 @@ async def rate_department(
     after the case is closed (销号)."""
     _require(actor, TOWNSHIP_ROLES, "rate a department")
     if (rating is None) == (score is None):
-        raise Problem(422, "give either a rating (满意/基本满意/不满意) or a score (1–5)", slug="validation", field="rating")
+        raise Invalid("give either a rating (满意/基本满意/不满意) or a score (1–5)", field="rating")
     async with uow:
         call, case = await _call_and_case(uow, case_id, call_id)
         if actor.org_unit != call.township:
-            raise Problem(
-                403, f"only the calling township {call.township} may rate the departments of call {call_id}",
-                slug="not-the-calling-township",
+            raise Forbidden(
+                f"only the calling township {call.township} may rate the departments of call {call_id}",
+                code="not-the-calling-township",
             )
         if unit not in call.units:
-            raise Problem(422, f"{unit} was not called in {call_id} (called: {', '.join(call.units)})", slug="validation", field="unit")
+            raise Invalid(f"{unit} was not called in {call_id} (called: {', '.join(call.units)})", field="unit")
         if case is None or case.closed_at is None or case.closed_at < call.called_at:
-            raise Problem(
-                409, f"case {case_id} is not closed yet: a township rates a department after 销号 (case.closed)",
-                slug="case-not-closed", state="open", allowed_actions=["wait for case.closed"],
+            raise WrongState(
+                f"case {case_id} is not closed yet: a township rates a department after 销号 (case.closed)",
+                code="case-not-closed", state="open", allowed_actions=["wait for case.closed"],
             )
         event = make_event(
             UnitRated, case_id=case_id, producer="scoring", actor=actor, occurred_at=now(),
@@ -261,7 +262,7 @@ async def rate_call(
     async with uow:
         call, case = await _call_and_case(uow, case_id, call_id)
         if actor.org_unit not in call.units:
-            raise Problem(403, f"only a department called in {call_id} may rate it", slug="not-a-called-department")
+            raise Forbidden(f"only a department called in {call_id} may rate it", code="not-a-called-department")
         event = make_event(
             UnitRated, case_id=case_id, producer="scoring", actor=actor, occurred_at=now(),
             payload=UnitRatedData(
@@ -275,9 +276,9 @@ async def rate_call(
 async def _record(uow: UnitOfWork, event: UnitRated) -> dict[str, Any]:
     row = unit_rating_row(event)
     if not await repository.insert_unit_rating(uow.session, row):
-        raise Problem(
-            409, f"{row['rater_unit']} already rated {row['rated_unit']} for case {row['case_id']}, call "
-            f"{row['call_id']}, round {row['round']}", slug="already-rated", state="rated", allowed_actions=[],
+        raise WrongState(
+            f"{row['rater_unit']} already rated {row['rated_unit']} for case {row['case_id']}, call "
+            f"{row['call_id']}, round {row['round']}", code="already-rated", state="rated", allowed_actions=[],
         )
     uow.emit(event)
     await uow.commit()
@@ -313,7 +314,7 @@ async def get_grid_points(uow: UnitOfWork, version: int | None = None) -> dict[s
     async with uow:
         found = await repository.grid_points(uow.session, version)
     if found is None:
-        raise Problem(404, f"no grid points version {version}", slug="no-such-grid-points")
+        raise NotFound(f"no grid points version {version}", code="no-such-grid-points")
     return grid_points_view(*found)
 
 
@@ -322,11 +323,11 @@ async def new_grid_points(uow: UnitOfWork, actor: Actor, points: dict, caps: dic
     try:
         GridPoints(0, points, caps)
     except ValueError as exc:
-        raise Problem(422, str(exc), slug="validation", field=str(exc).split(":")[0]) from None
+        raise Invalid(str(exc), field=str(exc).split(":")[0]) from None
     async with uow:
         version = await repository.add_grid_points(uow.session, {"points": points, "caps": caps, "note": note, "created_by": actor.id})
         if version is None:
-            raise Problem(409, "another change of the grid points came first; retry", slug="grid-points-changed")
+            raise Conflict("another change of the grid points came first; retry", code="grid-points-changed")
         await uow.commit()
     return await get_grid_points(uow, version)
 
@@ -335,7 +336,7 @@ async def grid_ranking(uow: UnitOfWork, month: Period, county: str | None, towns
     async with uow:
         found = await repository.grid_points(uow.session, version)
         if found is None:
-            raise Problem(404, f"no grid points version {version}", slug="no-such-grid-points")
+            raise NotFound(f"no grid points version {version}", code="no-such-grid-points")
         config = found[0]
         rows = await repository.grid_activity_rows(uow.session, month.start_utc, month.end_utc, county=county, township=township)
     workers = rank_workers(rows, config)

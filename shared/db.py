@@ -7,8 +7,9 @@ outbox); the relay publishes them after the commit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -241,6 +242,27 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             callback()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def transactional(
+    use_case: Callable[Concatenate[UnitOfWork, P], Awaitable[R]],
+) -> Callable[Concatenate[UnitOfWork, P], Awaitable[R]]:
+    """A use case that is one transaction: it opens the caller's (fresh) unit of work, and
+    commits when the use case returns; a domain error (or any other) rolls everything back.
+    The one place a request's changes are committed, so that routes only parse, call and answer."""
+
+    @functools.wraps(use_case)
+    async def run(uow: UnitOfWork, *args: P.args, **kwargs: P.kwargs) -> R:
+        async with uow:
+            result = await use_case(uow, *args, **kwargs)
+            await uow.commit()
+            return result
+
+    return run
 
 
 def dumps(obj: Any) -> str:

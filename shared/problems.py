@@ -1,7 +1,9 @@
 """RFC 9457 problem details: every error a client sees is ``application/problem+json``.
 
 A stable ``type`` URI per kind of problem, a Chinese/English ``title``, and for validation
-errors the list of fields with what is wrong — never a stack trace.
+errors the list of fields with what is wrong — never a stack trace. Use cases raise the
+domain errors of ``shared.errors``; ``DOMAIN_STATUSES`` below is the one place that turns
+them into answers. ``Problem`` is for the edge itself (guards, parsing a request).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.errors import Conflict, DomainError, Expired, Forbidden, Invalid, NotFound, PreconditionFailed, Unavailable
 from shared.outage import RETRY_AFTER_SECONDS, DatabaseOutage, database_unavailable
 
 log = logging.getLogger(__name__)
@@ -51,8 +54,23 @@ _SLUGS = {
 }  # fmt: skip
 
 
+# The one mapping from the services' domain errors (shared.errors) to HTTP statuses.
+DOMAIN_STATUSES: dict[type[DomainError], int] = {
+    NotFound: 404, Forbidden: 403, Invalid: 422, Conflict: 409, Expired: 410, PreconditionFailed: 412, Unavailable: 503,
+}
+
+
+def domain_status(exc: DomainError) -> int:
+    """The status a domain error answers with: its nearest kind's (a bare DomainError: 400)."""
+    for kind in type(exc).__mro__:
+        if kind in DOMAIN_STATUSES:
+            return DOMAIN_STATUSES[kind]
+    return 400
+
+
 class Problem(Exception):
-    """Raise from anywhere in a request to answer with a problem document."""
+    """Raise at the edge (a guard, a route parsing its request) to answer with a problem
+    document; a use case raises a ``shared.errors`` domain error instead."""
 
     def __init__(
         self,
@@ -111,6 +129,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=request.url.path,
             headers=exc.headers, **exc.extra,
+        )
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        # A failed If-Match also says, as the ETag, which version is current.
+        current = exc.facts.get("current_version") if isinstance(exc, PreconditionFailed) else None
+        headers = {"ETag": f'"{current}"'} if current is not None else None
+        return problem_response(
+            domain_status(exc), exc.detail, slug=exc.code, instance=request.url.path, headers=headers, **exc.facts
         )
 
     @app.exception_handler(RequestValidationError)

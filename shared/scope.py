@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from shared.events import Actor, Role
 from shared.orgdata import OrgDirectory
-from shared.problems import Problem
+from shared.errors import Forbidden, NotFound
 
 CENTRE_ROLES = frozenset({Role.centre_dispatcher, Role.centre_supervisor})
 PLACE_ROLES = frozenset({Role.grid_worker, Role.village_staff, Role.township_staff, Role.township_head})
@@ -116,7 +116,7 @@ def require_rules_scope(org: OrgDirectory, actor: Actor, region: str | None, *, 
     problem = rules_problem(org, actor, region)
     if problem:
         extra = {"field": field} if field else {}
-        raise Problem(403, f"you may set rules only for your own area: {problem}", slug="outside-your-area", **extra)
+        raise Forbidden(f"you may set rules only for your own area: {problem}", code="outside-your-area", **extra)
 
 
 def units_below(org: OrgDirectory, area: str) -> list[str]:
@@ -170,14 +170,14 @@ def require_role(actor: Actor, allowed: Iterable[Role], what: str) -> None:
     allowed = tuple(allowed)
     if actor.role not in allowed:
         names = ", ".join(sorted(role.value for role in allowed))
-        raise Problem(403, f"a {actor.role.value} may not {what}; allowed roles: {names}", slug="role-not-allowed",
-                      role=actor.role.value, allowed_roles=sorted(role.value for role in allowed))  # fmt: skip
+        raise Forbidden(f"a {actor.role.value} may not {what}; allowed roles: {names}", code="role-not-allowed",
+                        role=actor.role.value, allowed_roles=sorted(role.value for role in allowed))  # fmt: skip
 
 
 def not_found_unless(allowed: bool, what: str) -> None:
-    """404 for what the caller may not see: the same answer as for what does not exist."""
+    """NotFound for what the caller may not see: the same answer as for what does not exist."""
     if not allowed:
-        raise Problem(404, f"no {what}", slug="not-found")
+        raise NotFound(f"no {what}", code="not-found")
 
 
 def placement_problem(

@@ -20,7 +20,8 @@ from shared.service import RuntimeDep, UowDep
 from shared.workdays import HolidayTable, WorkingCalendar
 from sla import repository as repo
 from sla.domain import DISPATCH_OWNED_LIMITS, describe, policy_from_limits, policy_limits, remaining
-from sla.service import SlaContext, load_holiday_table, to_domain
+from sla import service
+from sla.service import SlaContext, to_domain
 
 router = APIRouter(prefix="/api/v1", tags=["sla"])
 
@@ -223,25 +224,8 @@ async def create_policy(body: PolicyIn, actor: ActorDep, uow: UowDep, runtime: R
     require_rules_scope(runtime.org, actor, body.region, field="region")
     limits = body.limits.model_dump(mode="json", exclude_none=True)
     scope = {"region": body.region, "category": body.category.value if body.category else None, "urgency": body.urgency.value if body.urgency else None}
-    async with uow:
-        await ctx.refresh(uow)
-        latest = await repo.get_policy(uow.session, body.policy_id)
-        if latest is not None and {k: latest[k] for k in scope} != scope:
-            raise Problem(
-                409, f"policy {body.policy_id} covers region={latest['region']} category={latest['category']} "
-                f"urgency={latest['urgency']}; a new version keeps its scope (write another policy for another scope)",
-                slug="policy-scope", field="region/category/urgency",
-            )
-        version = (latest["version"] + 1) if latest else 1
-        created = await repo.insert_policy_version(
-            uow.session,
-            {"policy_id": body.policy_id, "version": version, **scope, "limits": limits,
-             "effective_from": body.effective_from or ctx.now(), "created_by": actor.id, "note": body.note},
-        )
-        if not created:
-            raise Problem(409, f"version {version} of policy {body.policy_id} was just written by someone else; read it and retry", slug="policy-version-taken")
-        row = await repo.get_policy(uow.session, body.policy_id, version)
-        await uow.commit()
+    row = await service.write_policy(uow, ctx, body.policy_id, scope=scope, limits=limits, effective_from=body.effective_from,
+                                     created_by=actor.id, note=body.note)  # fmt: skip
     return _policy_view(row)
 
 
@@ -290,11 +274,7 @@ async def put_holidays(
         table = HolidayTable.parse({"year": year, "holidays": body.holidays, "workdays": body.workdays})
     except ValueError as exc:
         raise Problem(422, f"holiday table for {year}: {exc}", slug="bad-holiday-table", field="holidays/workdays") from None
-    async with uow:
-        moved = await load_holiday_table(uow, table, actor.id)
-        row = await repo.get_holiday_table(uow.session, year)
-        uow.after_commit(_ctx(runtime).wake_ticker)  # recounted clocks may fall due sooner
-        await uow.commit()
+    moved, row = await service.put_holiday_table(uow, _ctx(runtime), table, actor.id)
     return HolidayTableView(
         year=year, source="table", holidays=row["holidays"], workdays=row["workdays"], loaded_at=row["loaded_at"],
         loaded_by=row["loaded_by"], clocks_recounted=moved,

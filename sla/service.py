@@ -1,6 +1,7 @@
 """Sla's use cases: the ticker that fires the clocks' thresholds, and a holiday table that
 recounts the clocks it concerns (lifecycle events change clocks through ``sla.ledger``).
-Each runs inside one unit of work; only it commits."""
+Each runs inside one unit of work; only it commits (``shared.db.transactional`` for those a
+route calls), and it refuses with the domain errors of ``shared.errors``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from prometheus_client import Gauge
 from sqlalchemy.engine import RowMapping
 
 from shared.tasks import stop_task
-from shared.db import UnitOfWork
+from shared.db import UnitOfWork, transactional
+from shared.errors import Conflict
 from shared.events import (
     ClockKind,
     EventBase,
@@ -149,6 +151,45 @@ async def load_holiday_table(uow: UnitOfWork, table: HolidayTable, loaded_by: st
         rules = await policies.get(row["policy_id"], row["policy_version"])
         await repo.update_clock(uow.session, row["clock_id"], row_values(recounted, rules, new))
     return len(rows)
+
+
+@transactional
+async def put_holiday_table(uow: UnitOfWork, ctx: SlaContext, table: HolidayTable, loaded_by: str) -> tuple[int, RowMapping]:
+    """Load a year's schedule (``load_holiday_table``) as one transaction: the clocks moved
+    and the stored table."""
+    moved = await load_holiday_table(uow, table, loaded_by)
+    uow.after_commit(ctx.wake_ticker)  # recounted clocks may fall due sooner
+    return moved, await repo.get_holiday_table(uow.session, table.year)
+
+
+# --------------------------------------------------------------------- policies
+
+
+@transactional
+async def write_policy(
+    uow: UnitOfWork, ctx: SlaContext, policy_id: str, *, scope: dict[str, Any], limits: dict[str, Any],
+    effective_from: datetime | None, created_by: str, note: str | None,
+) -> RowMapping:  # fmt: skip
+    """A new version of a policy; a policy keeps the scope (region, category, urgency) it was
+    first written for, and two writers of the same next version: the second is refused."""
+    await ctx.refresh(uow)
+    latest = await repo.get_policy(uow.session, policy_id)
+    if latest is not None and {k: latest[k] for k in scope} != scope:
+        raise Conflict(
+            f"policy {policy_id} covers region={latest['region']} category={latest['category']} "
+            f"urgency={latest['urgency']}; a new version keeps its scope (write another policy for another scope)",
+            code="policy-scope", field="region/category/urgency",
+        )
+    version = (latest["version"] + 1) if latest else 1
+    created = await repo.insert_policy_version(
+        uow.session,
+        {"policy_id": policy_id, "version": version, **scope, "limits": limits,
+         "effective_from": effective_from or ctx.now(), "created_by": created_by, "note": note},
+    )  # fmt: skip
+    if not created:
+        raise Conflict(f"version {version} of policy {policy_id} was just written by someone else; read it and retry",
+                       code="policy-version-taken")  # fmt: skip
+    return await repo.get_policy(uow.session, policy_id, version)
 
 
 def guess_warning(year: int) -> str:

@@ -11,6 +11,7 @@ from shared.events import (
     SlaBreached, SlaBreachedData, ClockKind, WhistleBlown, WhistleBlownData, make_event, system_actor,
 )  # fmt: skip
 from shared.callback import callback_window
+from shared.errors import Conflict, Expired, Forbidden
 from shared.workdays import LOCAL, WorkingCalendar
 
 CAL = WorkingCalendar()
@@ -85,12 +86,13 @@ def test_tokens_are_random_hashed_and_refused_with_reasons() -> None:
     ok = dict(found=True, token_case="c1", token_round=0, used_at=None, expires_at=now + timedelta(days=1),
               case_id="c1", current_round=0, now=now)  # fmt: skip
     assert domain.check_token(**ok) is None
-    assert domain.check_token(**{**ok, "found": False}).status == 403
-    assert domain.check_token(**{**ok, "token_case": "c2"}).slug == "rating-token-invalid"
-    assert domain.check_token(**{**ok, "used_at": now}).slug == "rating-token-used"
+    assert domain.check_token(**{**ok, "found": False}).kind is Forbidden
+    assert domain.check_token(**{**ok, "token_case": "c2"}).code == "rating-token-invalid"
+    used = domain.check_token(**{**ok, "used_at": now})
+    assert used.kind is Conflict and used.code == "rating-token-used"
     stale = domain.check_token(**{**ok, "current_round": 1})
-    assert stale.slug == "rating-token-stale" and "round 1" in stale.detail
-    assert domain.check_token(**{**ok, "expires_at": now}).status == 410
+    assert stale.kind is Conflict and stale.code == "rating-token-stale" and "round 1" in stale.detail
+    assert domain.check_token(**{**ok, "expires_at": now}).kind is Expired
 
 
 def test_questionnaire_sample_is_deterministic_and_near_one_in_n() -> None:

@@ -22,6 +22,7 @@ from services.directory.settings import DirectorySettings
 from shared.db import UnitOfWork
 from shared.events import Actor
 from shared.orgdata import OrgDirectory, load_org, parse_org
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unavailable
 from shared.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ async def current(ctx: DirectoryContext, uow: UnitOfWork) -> Current:
     async with uow:
         row = await repository.latest(uow.session)
     if row is None:  # seeded at start-up, so only if someone emptied the table by hand
-        raise Problem(503, "the organisation directory has no version yet", slug="directory-empty")
+        raise Unavailable("the organisation directory has no version yet", code="directory-empty")
     return _current(ctx, row)
 
 
@@ -111,7 +112,7 @@ async def version(ctx: DirectoryContext, uow: UnitOfWork, number: int) -> Curren
     async with uow:
         row = await repository.get_version(uow.session, number)
     if row is None:
-        raise Problem(404, f"no org directory version {number}", slug="no-such-version", version=number)
+        raise NotFound(f"no org directory version {number}", code="no-such-version", version=number)
     return _current(ctx, row)
 
 
@@ -139,49 +140,48 @@ async def change(
 ) -> Changed:
     if not domain.may_change(actor.role):
         allowed = ", ".join(sorted(r.value for r in domain.EDITOR_ROLES))
-        raise Problem(
-            403, f"a {actor.role.value} may read the directory but not change it; changes are made by {allowed}",
-            slug="directory-read-only", role=actor.role.value, allowed_roles=sorted(r.value for r in domain.EDITOR_ROLES),
+        raise Forbidden(
+            f"a {actor.role.value} may read the directory but not change it; changes are made by {allowed}",
+            code="directory-read-only", role=actor.role.value, allowed_roles=sorted(r.value for r in domain.EDITOR_ROLES),
         )
     expected = parse_if_match(if_match)
     async with uow:
         row = await repository.latest(uow.session)
         if row is None:
-            raise Problem(503, "the organisation directory has no version yet", slug="directory-empty")
+            raise Unavailable("the organisation directory has no version yet", code="directory-empty")
         if expected is not None and expected != row.version:
-            raise Problem(
-                412, f"the directory is at version {row.version}, not {expected}: read it again and retry",
-                slug="stale-version", current_version=row.version, expected_version=expected,
-                headers={"ETag": f'"{row.version}"'},
+            raise PreconditionFailed(
+                f"the directory is at version {row.version}, not {expected}: read it again and retry",
+                current_version=row.version, expected_version=expected,
             )
         try:
             result = edit(row.document)
         except domain.Missing as exc:
-            raise Problem(404, str(exc), slug="not-in-directory") from None
+            raise NotFound(str(exc), code="not-in-directory") from None
         except domain.Blocked as exc:
-            raise Problem(
-                409, str(exc), slug="unit-in-use", unit=exc.code,
+            raise Conflict(
+                str(exc), code="unit-in-use", unit=exc.code,
                 children=exc.children, users=exc.users, catalogue_entries=exc.catalogue,
             ) from None
         new_version = row.version + 1
         try:
             org, document = domain.validate(result.document, new_version)
         except domain.Inconsistent as exc:
-            raise Problem(
-                422, "the change would leave the directory inconsistent: " + "; ".join(exc.problems),
-                slug="directory-inconsistent", problems=exc.problems, version=row.version,
+            raise Invalid(
+                "the change would leave the directory inconsistent: " + "; ".join(exc.problems), field=None,
+                code="directory-inconsistent", problems=exc.problems, version=row.version,
             ) from None
         outside = domain.edit_problems(ctx.org_of(row.version, row.document), org, actor)
         if outside:
-            raise Problem(403, "you may change only your own part of the directory: " + "; ".join(outside),
-                          slug="outside-your-area", problems=outside, version=row.version)  # fmt: skip
+            raise Forbidden("you may change only your own part of the directory: " + "; ".join(outside),
+                            code="outside-your-area", problems=outside, version=row.version)  # fmt: skip
         inserted = await repository.insert_version(
             uow.session, version=new_version, document=document, changed_by=actor.id, summary=result.summary
         )
         if inserted is None:
-            raise Problem(
-                409, f"the directory was changed meanwhile (version {new_version} exists): read it again and retry",
-                slug="concurrent-change", current_version=new_version,
+            raise Conflict(
+                f"the directory was changed meanwhile (version {new_version} exists): read it again and retry",
+                code="concurrent-change", current_version=new_version,
             )
         await uow.commit()
     ctx.publisher.nudge()

@@ -6,7 +6,7 @@ import pytest
 
 from shared.events import Actor, Role
 from shared.orgdata import load_org
-from shared.problems import Problem
+from shared.errors import Forbidden
 from shared.scope import CaseScope, area_of, covers, may_see_case, may_see_unit, require_role, units_below
 
 ORG = load_org()
@@ -84,9 +84,9 @@ def test_units_below_a_township() -> None:
 
 
 def test_require_role_names_who_may() -> None:
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(Forbidden) as refused:
         require_role(actor(Role.dept_clerk, "LB-XC-ZJJ"), [Role.centre_supervisor], "approve an extension")
-    assert refused.value.status == 403 and "centre_supervisor" in refused.value.detail
+    assert refused.value.code == "role-not-allowed" and "centre_supervisor" in refused.value.detail
     require_role(actor(Role.centre_supervisor, "LB-XC-ZZZX"), [Role.centre_supervisor], "approve an extension")
 
 
