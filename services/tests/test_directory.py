@@ -31,6 +31,8 @@ CITY_ADMIN = actor_headers("city-admin", Role.centre_supervisor, "LB-ZZZX")
 CLERK = actor_headers("clerk-lan", Role.dept_clerk, "LB-XC-ZJJ")
 
 NEW_VILLAGE = {"name": "新街社区", "kind": "village", "parent": "LB-XC-CG"}
+#: 城关镇's own catalogue line (county-town sanitation to 住建局): its place in the file.
+SANITATION = next(i for i, e in enumerate(load_org().catalogue) if e.area == "LB-XC-CG")
 
 
 def seed_document() -> dict:
@@ -58,7 +60,7 @@ def test_deleting_a_unit_in_use_names_what_uses_it() -> None:
     with pytest.raises(domain.Blocked) as township:
         domain.delete_unit(doc, "LB-XC-CG")
     assert set(township.value.children) == {"LB-XC-CG-CX", "LB-XC-CG-CD", "LB-XC-CG-BJ"}
-    assert township.value.catalogue == [11]  # 城关镇's own sanitation line
+    assert township.value.catalogue == [SANITATION]  # 城关镇's own sanitation line
     with pytest.raises(domain.Blocked) as grid:
         domain.delete_unit(doc, "LB-XC-CG-CD-G01")
     assert grid.value.users == ["demo-grid-worker"] and grid.value.children == []
@@ -84,7 +86,7 @@ def test_validate_names_every_problem_and_numbers_the_version() -> None:
 def test_replace_catalogue_summarises_the_change() -> None:
     doc = seed_document()
     entries = [dict(e) for e in doc["catalogue"]]
-    entries[11] = {**entries[11], "owner": "township"}
+    entries[SANITATION] = {**entries[SANITATION], "owner": "township"}
     entries.append({"subject_class": "environment", "area": "LB-XC-CG-CD", "owner": "LB-XC-CG-CD"})
     del entries[41]
     edit = domain.replace_catalogue(doc, entries)
@@ -222,8 +224,8 @@ async def test_supervisor_changes_are_new_versions_published_and_followed(direct
 
         catalogue = (await directory.client.get("/api/v1/catalogue")).json()
         entries = catalogue["entries"]
-        assert entries[11]["owner"] == "LB-XC-ZJJ"
-        entries[11]["owner"] = "township"  # 城关镇 takes its sanitation back from 住建局
+        assert entries[SANITATION]["owner"] == "LB-XC-ZJJ"
+        entries[SANITATION]["owner"] = "township"  # 城关镇 takes its sanitation back from 住建局
         entries.append({"subject_class": "environment", "area": "LB-XC-CG-XJ", "owner": "LB-XC-CG-XJ", "matter": "社区环境卫生"})
         changed = await directory.client.put(
             "/api/v1/catalogue", json={"entries": entries}, headers={**CITY_ADMIN, "If-Match": str(v + 1)}
