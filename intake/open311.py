@@ -61,14 +61,14 @@ def is_published(row: Any, publishing: Publishing | None) -> bool:
     return classes is not None and ("*" in classes or row.subject_class in classes)
 
 _DESCRIPTIONS = {
-    "infrastructure": "路灯、道路、桥梁、护栏等基础设施问题",
+    "infrastructure": "路灯、城市道路和桥梁、人行道、排水、井盖、公厕等市政设施问题",
     "environment": "垃圾、污水、噪音、空气等生态环境问题",
     "public_safety": "安全隐患、治安等公共安全问题",
     "social_security": "养老、低保、医保等社会保障问题",
     "disputes": "邻里、劳资等矛盾纠纷",
     "consultation": "政策咨询",
     "agriculture": "农田、灌溉、鱼塘等农业农村问题",
-    "transport": "公交、道路交通等出行问题",
+    "transport": "公交、客运、出租车、公路和农村公路（国道、县道、村道及其桥梁）等交通运输问题",
     "housing": "房屋、危房、物业、电梯等住房建设问题",
     "education": "入学、学校、教师、培训机构等教育问题",
     "health": "医院、诊所、疫苗、生育等卫生健康问题",

@@ -205,6 +205,17 @@ def test_named_matters_go_to_the_department_that_can_handle_them():
     assert entry.matter and "水利" in entry.matter
 
 
+def test_highways_and_rural_roads_are_the_transport_bureaus_and_city_streets_are_not():
+    # 公路 (国道 … 村道, their bridges) are 交通运输局's line in every county; streets, lamps and
+    # drains stay with 住建 (市政), so no infrastructure line is the transport bureau's.
+    for county in ("LB-XC", "LB-XB", "LB-WX", "LB-XZ"):
+        entry = ORG.entry_for("transport", county, "村道边坡垮塌，车过不去")
+        assert entry.owner == f"{county}-JTJ" and entry.matter and "农村公路" in entry.matter
+    assert ORG.owner_for("transport", "LB-XC-TW-DT", "县道路面塌陷") == "LB-XC-JTJ"
+    assert not [e for e in ORG.catalogue if e.subject_class == "infrastructure" and e.owner.endswith("-JTJ")]
+    assert ORG.owner_for("infrastructure", "LB-XC", "县城主干道路灯不亮") == "LB-XC-ZJJ"
+
+
 def test_the_nearest_area_wins_but_a_named_matter_beats_a_local_default():
     # 城关镇 is the county seat: town sanitation belongs to the housing bureau there, not elsewhere.
     assert ORG.owner_for("environment", "LB-XC-CG-CX", "垃圾没人清运") == "LB-XC-ZJJ"
