@@ -75,12 +75,12 @@ async def test_the_verifying_township_reads_the_departments_answer_plan_progress
 
 async def test_the_calling_township_sees_every_order_of_its_case_a_department_only_its_own(dispatch, topic):
     case_id = await file_case(dispatch, GUARDRAIL)
-    await orders_of(dispatch, case_id)
+    await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
     whistle = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN, json={
         "units": ["LB-WX-JTJ", "LB-WX-SLJ"], "lead_unit": "LB-WX-JTJ", "reason": "鱼塘护栏涉及道路和水利",
     })  # fmt: skip
     assert whistle.status_code == 201, whistle.text
-    by_unit = {o["unit"]: o for o in await orders_of(dispatch, case_id, 3)}
+    by_unit = {o["unit"]: o for o in await orders_of(dispatch, case_id, 3, reader=WX_DISPATCHER)}
     jtj, slj = by_unit["LB-WX-JTJ"]["order_no"], by_unit["LB-WX-SLJ"]["order_no"]
     await act(dispatch, jtj, "sign", JTJ_CLERK)
     await act(dispatch, jtj, "plan", JTJ_CLERK, {**a_plan(4), "measures": "两日内勘测，四日内完成护栏安装"})
@@ -113,7 +113,7 @@ async def test_the_calling_township_sees_every_order_of_its_case_a_department_on
 
 async def test_a_county_call_names_the_calling_township(dispatch, topic):
     case_id = await file_case(dispatch, GUARDRAIL)
-    await orders_of(dispatch, case_id)
+    await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
     called = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
                                         json={"units": ["LB-WX-SLJ"], "reason": "需县水利局清理排水沟"})  # fmt: skip
     assert called.status_code == 201, called.text
@@ -224,7 +224,7 @@ async def test_every_role_is_offered_exactly_the_actions_its_routes_accept(dispa
 
 async def test_the_township_that_called_keeps_seeing_the_orders_it_called_when_the_case_moves(dispatch):
     case_id = await file_case(dispatch, GUARDRAIL)
-    await orders_of(dispatch, case_id)
+    await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
     called = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
                                         json={"units": ["LB-WX-JTJ"], "reason": "需县交通运输局加装护栏"})  # fmt: skip
     assert called.status_code == 201, called.text
