@@ -225,7 +225,7 @@ async def test_weekly_bulletin_of_xincheng(scoring, infra):
     assert rows[0][:3] == ["排名", "单位代码", "单位"] and len(rows) == 1 + len(doc["ranking"])
     assert rows[1][0] == "1" and rows[1][1] == doc["ranking"][0]["unit"]
 
-    page = await scoring.client.get("/api/v1/bulletins/LB-XC/weekly", params={"date": "2026-11-18", "format": "html"}, headers=TW)
+    page = await scoring.client.get("/api/v1/bulletins/LB-XC/weekly", params={"date": "2026-11-18", "format": "html"}, headers=CG)  # 城关镇: a township of 忻城县
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     assert "<svg" in html and "<polyline" in html and "忻城县一周一通报" in html and "交通运输局" in html and order in html
