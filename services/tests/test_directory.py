@@ -278,7 +278,8 @@ async def test_inconsistent_changes_are_refused_with_the_problems_named(director
 
     in_use = await directory.client.delete("/api/v1/units/LB-XC-CG", headers=SUPERVISOR)
     assert in_use.status_code == 409
-    assert in_use.json()["children"] == ["LB-XC-CG-ZZZX", "LB-XC-CG-CZ", "LB-XC-CG-CX", "LB-XC-CG-CD", "LB-XC-CG-BJ"]
+    # its centre, its villages, and 新街社区 that the test before added
+    assert in_use.json()["children"] == ["LB-XC-CG-ZZZX", "LB-XC-CG-CZ", "LB-XC-CG-CX", "LB-XC-CG-CD", "LB-XC-CG-BJ", "LB-XC-CG-XJ"]
     assert "LB-XC-CG-CZ" in in_use.json()["detail"]
 
     misplaced = await directory.client.put(
