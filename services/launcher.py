@@ -60,18 +60,18 @@ SERVICES = (
 # (idempotency key, appeal): filing them again on the next `make run` is a no-op.
 DEMO_APPEALS = (
     ("demo-streetlamp", {
-        "title": "村口路灯不亮",
-        "description": "城关镇一村口的路灯坏了，晚上出行不安全。（数字平安忻城：网格员上报）",
+        "title": "西宁街一排路灯不亮",
+        "description": "城中社区西宁街西门至土司练兵场一段的一排路灯一直不亮，晚上出行不安全。（数字平安忻城：网格员上报）",
         "channel": "grid",
-        "contact": {"name": "网格员覃某", "phone": "13800000001"},
-        "location": {"address": "忻城县城关镇城东社区城东路"},
+        "contact": {"name": "网格员小潘", "phone": "13800000001"},
+        "location": {"address": "忻城县城关镇城中社区西宁街"},
     }),
     ("demo-fishpond-guardrail", {
         "title": "鱼塘边需要安装护栏",
-        "description": "通挽镇某村鱼塘边没有护栏，孩子放学经过很危险，请求安装护栏。",
+        "description": "江龙村村道旁的鱼塘边没有护栏，孩子放学经过很危险，请求安装护栏。",
         "channel": "app",
-        "contact": {"name": "村民蓝某", "phone": "13800000002"},
-        "location": {"address": "忻城县通挽镇大塘村"},
+        "contact": {"name": "村民甘某", "phone": "13800000002"},
+        "location": {"address": "武宣县通挽镇江龙村"},
     }),
 )
 
@@ -183,8 +183,8 @@ class Launcher:
         tracking = []
         for key, appeal in DEMO_APPEALS:
             try:
-                # A grid report is filed signed in as the demo grid worker (only they may use that channel).
-                signed = demo_sign_in("demo-grid-worker", "grid_worker", "LB-XC-CG-CD-G01") if appeal["channel"] == "grid" else {}
+                # A grid report is filed signed in as 城中社区's demo grid worker (only grid workers may use that channel).
+                signed = demo_sign_in("demo-grid-worker-cz", "grid_worker", "LB-XC-CG-CZ-G01") if appeal["channel"] == "grid" else {}
                 answer = http_json(f"http://127.0.0.1:{intake_port}/api/v1/appeals", appeal, headers={"Idempotency-Key": key, **signed})
             except OSError as exc:
                 say(f"could not file the demo appeal {appeal['title']!r}: {exc}")

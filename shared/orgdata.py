@@ -3,7 +3,8 @@
 One readable JSON file (``services/directory/demo_org.json`` by default) describes
 
 - **units**: city → county → township (乡镇/街道) → village (村/社区) → grid (网格), plus
-  county departments (县直部门) and command centres (综治中心), each with a stable ASCII
+  county departments (县直部门) and command centres (综治中心: city, county, township and
+  village level), each with a stable ASCII
   ``code`` such as ``LB-XC-CG-CD-G01``; places may carry a polygon;
 - **users**: demo people, one role each, in a unit that fits the role;
 - **catalogue**: who owns which matter where. Entries are ``{subject_class, area, owner}``
@@ -79,7 +80,9 @@ PARENT_KINDS: Mapping[str, tuple[str | None, ...]] = {
     "village": ("township",),
     "grid": ("village",),
     "department": ("county", "city"),
-    "centre": ("city", "county", "township"),
+    # 综治中心 at every level down to the village (来宾 runs three-level centres: county,
+    # township, village), each serving the place it sits in.
+    "centre": ("city", "county", "township", "village"),
 }
 
 #: Roles that work inside a unit of a given kind; other roles may have any unit or none.
@@ -264,8 +267,8 @@ class OrgDirectory(_Frozen):
         return [u for u in self.children(county) if u.kind == "department"]
 
     def centre_of(self, code: str) -> str | None:
-        """The command centre (综治中心) nearest above the unit: the township's own, else the
-        county's, else the city's."""
+        """The command centre (综治中心) nearest above the unit: the village's own, else the
+        township's, else the county's, else the city's."""
         for unit in [self.unit(code), *self.ancestors(code)]:
             if unit.kind == "centre":
                 return unit.code

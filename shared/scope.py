@@ -9,7 +9,7 @@ The rules, from the issue:
 - a township (and its village staff and grid workers) sees the cases in its own area;
 - a department sees the cases dispatched or called to it (or to a unit under it);
 - a command centre (综治中心) sees every case of the area it serves: the county's centre
-  the county, a township's centre the township;
+  the county, a township's centre the township, a village's centre the village;
 - an appeal not yet placed anywhere (no township known, sent to no one) waits in the
   centre's manual-triage queue (人工分拨), so every centre sees it;
 - the auditor reads everything and changes nothing; ops runs the machines and sees no
@@ -54,7 +54,7 @@ class CaseScope:
 
 def area_of(org: OrgDirectory, actor: Actor) -> str | None:
     """The org unit whose subtree an actor's role covers: a centre serves its parent (the
-    county or township it belongs to), every other unit covers itself."""
+    county, township or village it belongs to), every other unit covers itself."""
     if actor.org_unit is None or not org.has_unit(actor.org_unit):
         return None
     unit = org.unit(actor.org_unit)

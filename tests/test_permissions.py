@@ -31,14 +31,14 @@ from services.directory.settings import DirectorySettings
 from shared.actors import actor_headers
 from shared.events import Role
 from shared.permissions import PERMISSIONS, readme_block, render_markdown
-from shared.testing import AUDITOR, CENTRE, Infra, eventually, running, service_settings, unique
+from shared.testing import AUDITOR, Infra, eventually, running, service_settings, unique
 from sla.app import create_app as sla_app
 from sla.settings import SlaSettings
 from tests.test_route_guards import OPEN_ON_PURPOSE, SERVICES, api_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE_SIGNED = {"signed_client", "signed_gateway"}
-TONGWAN = "LB-XC-TW"
+TONGWAN = "LB-WX-TW"
 
 
 # --------------------------------------------------------------------------- the table itself
@@ -111,7 +111,7 @@ async def platform(infra: Infra, tmp_path_factory):
 
 PATH_VALUES = {
     "case_id": str(uuid.uuid4()), "order_no": "ORD-NONE", "request_id": "EXT-NONE", "year": "2026", "task_id": "1",
-    "recipient": f"unit:{TONGWAN}:duty", "message_id": "1", "code": "LB-XC-TW-DT", "user_id": "demo-village-staff",
+    "recipient": f"unit:{TONGWAN}:duty", "message_id": "1", "code": "LB-WX-TW-DT", "user_id": "demo-village-staff",
 }  # fmt: skip
 
 
@@ -150,19 +150,20 @@ async def _tongwan_case(dispatch, *, triage: bool = True) -> str:
 
 
 STAFF_TONGWAN = actor_headers("demo-township-staff", Role.township_staff, TONGWAN)
+WX_CENTRE = actor_headers("demo-centre-dispatcher-wx", Role.centre_dispatcher, "LB-WX-ZZZX")  # 通挽镇 is 武宣县's
 
 
 async def test_a_township_calls_only_its_own_county_and_the_units_the_catalogue_names(platform):
     dispatch = platform["dispatch"]
     case_id = await _tongwan_case(dispatch)
-    call = {"reason": "需要县里协调", "units": ["LB-XB-ZJJ", "LB-XC-CG", "LB-ZZZX"]}
+    call = {"reason": "需要县里协调", "units": ["LB-XB-ZJJ", "LB-WX-WX", "LB-ZZZX"]}
     refused = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", json=call, headers=STAFF_TONGWAN)
     assert refused.status_code == 422, refused.text
     assert (refused.json()["field"], refused.json()["unit"]) == ("units[0]", "LB-XB-ZJJ")
-    for units, field in ((["LB-XC-ZJJ", "LB-XC-CG"], "units[1]"), (["LB-ZZZX"], "units[0]")):
+    for units, field in ((["LB-WX-ZJJ", "LB-WX-WX"], "units[1]"), (["LB-XC-ZJJ"], "units[0]"), (["LB-ZZZX"], "units[0]")):
         refused = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", json={**call, "units": units}, headers=STAFF_TONGWAN)
         assert (refused.status_code, refused.json().get("field")) == (422, field), refused.text
-    whistle = {**call, "units": ["LB-XC-ZJJ"], "lead_unit": "LB-XB-ZJJ"}
+    whistle = {**call, "units": ["LB-WX-ZJJ"], "lead_unit": "LB-XB-ZJJ"}
     refused = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", json=whistle, headers=STAFF_TONGWAN)
     assert (refused.status_code, refused.json().get("field")) == (422, "lead_unit"), refused.text
     # Nothing landed in another county's queue.
@@ -170,7 +171,7 @@ async def test_a_township_calls_only_its_own_county_and_the_units_the_catalogue_
     assert queue.status_code == 200 and queue.json()["items"] == []
     # Its own county's departments it calls.
     called = await dispatch.client.post(
-        f"/api/v1/cases/{case_id}/call", json={**call, "units": ["LB-XC-ZJJ", "LB-XC-SLJ"]}, headers=STAFF_TONGWAN
+        f"/api/v1/cases/{case_id}/call", json={**call, "units": ["LB-WX-ZJJ", "LB-WX-SLJ"]}, headers=STAFF_TONGWAN
     )
     assert called.status_code == 201, called.text
 
@@ -178,7 +179,7 @@ async def test_a_township_calls_only_its_own_county_and_the_units_the_catalogue_
 async def test_acting_from_a_township_unit_does_not_make_any_role_its_staff(platform):
     dispatch = platform["dispatch"]
     case_id = await _tongwan_case(dispatch)
-    call = {"reason": "需要县里协调", "units": ["LB-XC-ZJJ"]}
+    call = {"reason": "需要县里协调", "units": ["LB-WX-ZJJ"]}
     for role in (Role.ops, Role.auditor, Role.citizen, Role.dept_clerk):
         answer = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", json=call, headers=actor_headers(f"x-{role.value}", role, TONGWAN))
         assert answer.status_code == 403, (role, answer.text)
@@ -191,9 +192,9 @@ async def test_acting_from_a_township_unit_does_not_make_any_role_its_staff(plat
 async def test_a_centre_dispatches_by_hand_only_inside_its_area(platform):
     dispatch = platform["dispatch"]
     case_id = await _tongwan_case(dispatch, triage=False)  # untriaged: waits for the centre to dispatch it by hand
-    refused = await dispatch.client.post(f"/api/v1/cases/{case_id}/dispatch", json={"unit": "LB-XB-ZJJ"}, headers=CENTRE)
+    refused = await dispatch.client.post(f"/api/v1/cases/{case_id}/dispatch", json={"unit": "LB-XB-ZJJ"}, headers=WX_CENTRE)
     assert (refused.status_code, refused.json().get("field")) == (422, "unit"), refused.text
-    made = await dispatch.client.post(f"/api/v1/cases/{case_id}/dispatch", json={"unit": "LB-XC-ZJJ"}, headers=CENTRE)
+    made = await dispatch.client.post(f"/api/v1/cases/{case_id}/dispatch", json={"unit": "LB-WX-ZJJ"}, headers=WX_CENTRE)
     assert made.status_code == 201, made.text
 
 
@@ -210,16 +211,17 @@ async def test_manual_triage_names_a_township_of_the_directory_inside_the_centre
     case_id = created.json()["case_id"]
     triage = {"category": "烦心事", "subject_class": "disputes", "urgency": "normal"}
     for place, field in (({"township": "NO-SUCH-TOWN"}, "township"), ({"township": "LB-XB-QJ"}, "township"),
+                         ({"township": "LB-XC-CG"}, "township"),  # 忻城县's: not this centre's county
                          ({"township": "LB-XC-CG-CD"}, "township"),
                          ({"township": TONGWAN, "village": "LB-XC-CG-CD"}, "village"),
-                         ({"township": TONGWAN, "village": "LB-XC-TW-DT", "grid": "LB-XC-TW-LN-G01"}, "grid")):  # fmt: skip
-        refused = await intake.client.post(f"/api/v1/appeals/{case_id}/triage", json={**triage, **place}, headers=CENTRE)
+                         ({"township": TONGWAN, "village": "LB-WX-TW-DT", "grid": "LB-WX-TW-LN-G01"}, "grid")):  # fmt: skip
+        refused = await intake.client.post(f"/api/v1/appeals/{case_id}/triage", json={**triage, **place}, headers=WX_CENTRE)
         assert (refused.status_code, refused.json().get("field")) == (422, field), (place, refused.text)
     # Still in the centre's triage queue, untouched.
-    view = (await intake.client.get(f"/api/v1/appeals/{case_id}", headers=CENTRE)).json()
+    view = (await intake.client.get(f"/api/v1/appeals/{case_id}", headers=WX_CENTRE)).json()
     assert (view["status"], view["township"]) == ("triage", None)
-    placed = {**triage, "township": TONGWAN, "village": "LB-XC-TW-DT", "grid": "LB-XC-TW-DT-G01"}
-    answer = await intake.client.post(f"/api/v1/appeals/{case_id}/triage", json=placed, headers=CENTRE)
+    placed = {**triage, "township": TONGWAN, "village": "LB-WX-TW-DT", "grid": "LB-WX-TW-DT-G01"}
+    answer = await intake.client.post(f"/api/v1/appeals/{case_id}/triage", json=placed, headers=WX_CENTRE)
     assert answer.status_code == 200, answer.text
 
 

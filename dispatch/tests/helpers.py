@@ -26,21 +26,28 @@ from shared.events import (
     system_actor,
     utcnow,
 )
+from shared.orgdata import load_org
 from shared.testing import AUDITOR, eventually, publish
+
+ORG = load_org()
 
 INTAKE = system_actor("intake")
 CLERK = actor_headers("demo-dept-clerk", "dept_clerk", "LB-XC-ZJJ")
-SLJ_CLERK = actor_headers("demo-dept-clerk-slj", "dept_clerk", "LB-XC-SLJ")
-JTJ_CLERK = actor_headers("jtj-clerk", "dept_clerk", "LB-XC-JTJ")
-ZRZYJ_CLERK = actor_headers("zrzyj-clerk", "dept_clerk", "LB-XC-ZRZYJ")
+SLJ_CLERK = actor_headers("slj-clerk", "dept_clerk", "LB-XC-SLJ")
 DISPATCHER = actor_headers("demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
-TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-XC-TW")
 CHENGGUAN = actor_headers("cg-staff", "township_staff", "LB-XC-CG")
+# 通挽镇 is in 武宣县: the guardrail story is told with 武宣县's centre and departments.
+TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-WX-TW")
+WUXUAN = actor_headers("wx-staff", "township_staff", "LB-WX-WX")  # 武宣镇, another township of 武宣县
+WX_DISPATCHER = actor_headers("demo-centre-dispatcher-wx", "centre_dispatcher", "LB-WX-ZZZX")
+WX_SLJ_CLERK = actor_headers("demo-dept-clerk-slj", "dept_clerk", "LB-WX-SLJ")
+JTJ_CLERK = actor_headers("demo-dept-clerk-jtj", "dept_clerk", "LB-WX-JTJ")
+ZRZYJ_CLERK = actor_headers("zrzyj-clerk", "dept_clerk", "LB-WX-ZRZYJ")
 
 STREETLAMP = ("村口路灯不亮", "忻城县城关镇城东社区村口的路灯坏了三天，晚上很黑。", "infrastructure",
               Location(township="LB-XC-CG", village="LB-XC-CG-CD", grid="LB-XC-CG-CD-G01", street="城东路"))
-GUARDRAIL = ("鱼塘边没有护栏", "通挽镇大塘村鱼塘边没有护栏，孩子上学路过很危险，希望加装护栏。", "public_safety",
-             Location(township="LB-XC-TW", village="LB-XC-TW-DT", street="大塘村"))
+GUARDRAIL = ("鱼塘边没有护栏", "武宣县通挽镇江龙村鱼塘边没有护栏，孩子上学路过很危险，希望加装护栏。", "public_safety",
+             Location(township="LB-WX-TW", village="LB-WX-TW-JL", street="江龙村"))
 
 
 def intake_events(
@@ -65,7 +72,7 @@ def intake_events(
     events = [got, second]
     if triage:
         events.append(make_event(CaseTriaged, producer="intake", actor=INTAKE, caused_by=got, occurred_at=at, payload=TriagedData(
-            category=FiveMatters.annoyance, subject_class=subject, location=place, confidence=0.9, region="LB-XC",
+            category=FiveMatters.annoyance, subject_class=subject, location=place, confidence=0.9, region=ORG.county_of(place.township),
         )))  # fmt: skip
     return events
 
@@ -84,11 +91,12 @@ async def rate(service, case_id: str, rating: Satisfaction, round_: int = 0) -> 
     ))  # fmt: skip
 
 
-async def orders_of(service, case_id: str, n: int = 1) -> list[dict]:
-    """Wait until the case has at least ``n`` orders; the centre sees them all."""
+async def orders_of(service, case_id: str, n: int = 1, reader: dict = DISPATCHER) -> list[dict]:
+    """Wait until the case has at least ``n`` orders; the county's centre sees them all
+    (``WX_DISPATCHER`` for a case of 武宣县 such as the guardrail)."""
 
     async def check():
-        answer = await service.client.get(f"/api/v1/cases/{case_id}/orders", headers=DISPATCHER)
+        answer = await service.client.get(f"/api/v1/cases/{case_id}/orders", headers=reader)
         orders = answer.json()["orders"] if answer.status_code == 200 else []
         return orders if len(orders) >= n else None
 

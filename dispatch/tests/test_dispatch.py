@@ -10,7 +10,8 @@ from shared.testing import eventually
 from shared.workdays import WorkingCalendar
 
 from dispatch.tests.helpers import (
-    CHENGGUAN, CLERK, DISPATCHER, GUARDRAIL, JTJ_CLERK, SLJ_CLERK, STREETLAMP, TONGWAN, ZRZYJ_CLERK,
+    CHENGGUAN, CLERK, DISPATCHER, GUARDRAIL, JTJ_CLERK, SLJ_CLERK, STREETLAMP, TONGWAN, WX_DISPATCHER, WX_SLJ_CLERK,
+    ZRZYJ_CLERK,
     act, events_of, file_case, orders_of, rate,
 )  # fmt: skip
 
@@ -49,16 +50,16 @@ async def test_guardrail_village_to_township_to_county_and_back(dispatch, topic)
     """通挽镇: the matter lands with the township; it calls the county; the unit surveys, plans,
     finishes; the township verifies, closes and publishes."""
     case_id = await file_case(dispatch, GUARDRAIL)
-    [township_order] = await orders_of(dispatch, case_id)
-    assert township_order["unit"] == "LB-XC-TW", "小事不出村、大事不出镇: the township owns it first"
+    [township_order] = await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
+    assert township_order["unit"] == "LB-WX-TW", "小事不出村、大事不出镇: the township owns it first"
 
     called = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
-                                        json={"units": ["LB-XC-JTJ"], "reason": "需县交通运输局加装护栏"})  # fmt: skip
+                                        json={"units": ["LB-WX-JTJ"], "reason": "需县交通运输局加装护栏"})  # fmt: skip
     assert called.status_code == 201, called.text
-    orders = await orders_of(dispatch, case_id, 2)
+    orders = await orders_of(dispatch, case_id, 2, reader=WX_DISPATCHER)
     by_unit = {o["unit"]: o for o in orders}
-    assert by_unit["LB-XC-TW"]["state"] == "reassigned"
-    county = by_unit["LB-XC-JTJ"]
+    assert by_unit["LB-WX-TW"]["state"] == "reassigned"
+    county = by_unit["LB-WX-JTJ"]
     assert county["call_id"] == called.json()["detail"]["call_id"]
     no = county["order_no"]
     await act(dispatch, no, "sign", JTJ_CLERK)
@@ -70,7 +71,7 @@ async def test_guardrail_village_to_township_to_county_and_back(dispatch, topic)
     assert (await dispatch.client.post(f"/api/v1/cases/{case_id}/verify", headers=TONGWAN, json={"passed": True})).status_code == 200
 
     events = await events_of(topic, case_id, 1, types=("case.county_called",))
-    assert events[0].payload.township == "LB-XC-TW" and events[0].payload.units == ["LB-XC-JTJ"]
+    assert events[0].payload.township == "LB-WX-TW" and events[0].payload.units == ["LB-WX-JTJ"]
     plan_event = (await topic.events(case_id=case_id, types="case.work_plan_filed"))[0]
     assert plan_event.payload.contact_masked == "138****1111"
     await events_of(topic, case_id, 1, types=("case.closed",))
@@ -98,27 +99,27 @@ async def test_a_return_is_reviewed_and_redispatched(dispatch, topic):
 
 async def test_a_whistle_has_a_lead_and_two_co_handlers_and_the_lead_resolves_last(dispatch, topic):
     case_id = await file_case(dispatch, GUARDRAIL)
-    await orders_of(dispatch, case_id)
+    await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
     whistle = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN, json={
-        "units": ["LB-XC-JTJ", "LB-XC-SLJ", "LB-XC-ZRZYJ"], "lead_unit": "LB-XC-JTJ", "reason": "鱼塘护栏涉及道路、水利和用地",
+        "units": ["LB-WX-JTJ", "LB-WX-SLJ", "LB-WX-ZRZYJ"], "lead_unit": "LB-WX-JTJ", "reason": "鱼塘护栏涉及道路、水利和用地",
         "respond_within_minutes": 30,
     })  # fmt: skip
     assert whistle.status_code == 201, whistle.text
-    orders = {o["unit"]: o for o in await orders_of(dispatch, case_id, 4) if o["call_id"]}
-    assert {u: o["role"] for u, o in orders.items()} == {"LB-XC-JTJ": "lead", "LB-XC-SLJ": "co", "LB-XC-ZRZYJ": "co"}
-    lead, slj, zrzyj = orders["LB-XC-JTJ"]["order_no"], orders["LB-XC-SLJ"]["order_no"], orders["LB-XC-ZRZYJ"]["order_no"]
-    for no, who in ((lead, JTJ_CLERK), (slj, SLJ_CLERK), (zrzyj, ZRZYJ_CLERK)):
+    orders = {o["unit"]: o for o in await orders_of(dispatch, case_id, 4, reader=WX_DISPATCHER) if o["call_id"]}
+    assert {u: o["role"] for u, o in orders.items()} == {"LB-WX-JTJ": "lead", "LB-WX-SLJ": "co", "LB-WX-ZRZYJ": "co"}
+    lead, slj, zrzyj = orders["LB-WX-JTJ"]["order_no"], orders["LB-WX-SLJ"]["order_no"], orders["LB-WX-ZRZYJ"]["order_no"]
+    for no, who in ((lead, JTJ_CLERK), (slj, WX_SLJ_CLERK), (zrzyj, ZRZYJ_CLERK)):
         assert (await act(dispatch, no, "sign", who)).status_code == 200
 
     early = await act(dispatch, lead, "resolve", JTJ_CLERK, {"answer": "护栏已装"})
-    assert early.status_code == 409 and set(early.json()["waiting"]) == {"LB-XC-SLJ", "LB-XC-ZRZYJ"}
-    co_resolve = await act(dispatch, slj, "resolve", SLJ_CLERK, {"answer": "水利部分完成"})
+    assert early.status_code == 409 and set(early.json()["waiting"]) == {"LB-WX-SLJ", "LB-WX-ZRZYJ"}
+    co_resolve = await act(dispatch, slj, "resolve", WX_SLJ_CLERK, {"answer": "水利部分完成"})
     assert co_resolve.status_code == 409 and co_resolve.json()["allowed_actions"] == ["report_progress"]
-    await act(dispatch, slj, "progress", SLJ_CLERK, {"note": "排水沟已清理", "part_done": True})
+    await act(dispatch, slj, "progress", WX_SLJ_CLERK, {"note": "排水沟已清理", "part_done": True})
     await act(dispatch, zrzyj, "progress", ZRZYJ_CLERK, {"note": "用地手续已办", "part_done": True})
     assert (await act(dispatch, lead, "resolve", JTJ_CLERK, {"answer": "护栏已装，各部门均已完成"})).status_code == 200
     event = (await events_of(topic, case_id, 1, types=("case.whistle_blown",)))[0]
-    assert event.payload.lead_unit == "LB-XC-JTJ" and event.payload.respond_within_minutes == 30
+    assert event.payload.lead_unit == "LB-WX-JTJ" and event.payload.respond_within_minutes == 30
 
 
 async def test_extensions_within_the_limits_are_approved_and_beyond_them_refused(dispatch, topic):

@@ -17,7 +17,7 @@ def staff(role: str, unit: str | None = None) -> dict[str, str]:
 
 
 CHENGGUAN = staff("township_staff", "LB-XC-CG")
-TONGWAN = staff("township_head", "LB-XC-TW")
+TONGWAN = staff("township_head", "LB-WX-TW")
 ZJJ = staff("dept_clerk", "LB-XC-ZJJ")
 XINGBIN_CENTRE = staff("centre_supervisor", "LB-XB-ZZZX")
 OPS = staff("ops")

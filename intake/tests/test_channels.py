@@ -7,7 +7,7 @@ from __future__ import annotations
 from shared.actors import actor_headers
 
 GRID_WORKER = actor_headers("demo-grid-worker", "grid_worker", "LB-XC-CG-CD-G01")
-VILLAGE_CLERK = actor_headers("demo-village-staff", "village_staff", "LB-XC-TW-DT")
+VILLAGE_CLERK = actor_headers("demo-village-staff", "village_staff", "LB-WX-TW-JL")  # 江龙村's 五事 window
 CITIZEN_BODY = {
     "title": "村口路灯不亮", "description": "城关镇城东社区村口路灯坏了，晚上很黑。",
     "contact": {"name": "韦先生", "phone": "13812349001"}, "location": {"address": "忻城县城关镇城东社区"},
@@ -28,7 +28,7 @@ async def test_an_anonymous_caller_files_on_the_citizens_channels_only(intake):
         assert [e["field"] for e in refused.json()["errors"]] == ["channel"], refused.text
     # Each staff channel is open to its own staff.
     assert (await intake.client.post("/api/v1/appeals", json={**CITIZEN_BODY, "channel": "grid"}, headers=GRID_WORKER)).status_code == 201
-    window = {**CITIZEN_BODY, "channel": "window", "location": {"address": "忻城县通挽镇大塘村"}}
+    window = {**CITIZEN_BODY, "channel": "window", "location": {"address": "武宣县通挽镇江龙村"}}
     assert (await intake.client.post("/api/v1/appeals", json=window, headers=VILLAGE_CLERK)).status_code == 201
 
 

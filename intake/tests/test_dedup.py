@@ -16,7 +16,7 @@ from shared.geo import EARTH_RADIUS_M
 
 NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
 LAT, LNG = 24.066, 108.665  # 城关镇城东社区村口
-CHENGGUAN, TONGWAN = "LB-XC-CG", "LB-XC-TW"
+CHENGGUAN, TONGWAN = "LB-XC-CG", "LB-WX-TW"
 
 
 def north(metres: float) -> float:
@@ -200,8 +200,8 @@ def test_the_candidate_cache_forgets_the_first_remembered_and_takes_the_township
     assert len(cache) == 2
     assert cache.missing(["a", "b", "c", "a", "d"]) == ["a", "d"]  # each unknown once, in order
     assert cache.get("b", "LB-XC-CG") is b
-    moved = cache.get("c", "LB-XC-TW")  # a manual triage moved it
-    assert moved.township == "LB-XC-TW" and moved[:5] == c[:5] and moved.received_at == c.received_at
+    moved = cache.get("c", "LB-WX-TW")  # a manual triage moved it
+    assert moved.township == "LB-WX-TW" and moved[:5] == c[:5] and moved.received_at == c.received_at
     with pytest.raises(KeyError):
         cache.get("a", "LB-XC-CG")
 

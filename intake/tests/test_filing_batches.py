@@ -58,7 +58,7 @@ async def test_a_ticket_number_twice_in_one_batch_is_one_appeal(intake):
 
 
 async def test_the_same_matter_twice_in_one_batch_is_merged_into_the_first(intake):
-    place = {"address": "忻城县通挽镇大塘村"}
+    place = {"address": "武宣县通挽镇大塘村"}
     first_no, second_no = unique_no("M"), unique_no("M")
     answer = await push(intake, [
         ticket(first_no, title="大塘村文化楼旁鱼塘边需要安装护栏", description="鱼塘边没有护栏，孩子放学经过很危险。", **place),

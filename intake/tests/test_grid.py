@@ -77,7 +77,7 @@ async def test_grid_work_is_logged_by_the_signed_in_worker_for_their_own_grid(in
     assert (await intake.client.post("/api/v1/grid/logins", headers=no_grid)).status_code == 403
     assert (await intake.client.post("/api/v1/grid/logins")).status_code == 401
     # A body naming another worker and grid changes nothing: the event carries who signed in.
-    spoof = {"household_ref": "H-0099", "fields": ["phone"], "worker_id": "someone-else", "grid": "LB-XC-TW-DT-G01"}
+    spoof = {"household_ref": "H-0099", "fields": ["phone"], "worker_id": "someone-else", "grid": "LB-WX-TW-DT-G01"}
     answer = await intake.client.post("/api/v1/grid/households", json=spoof, headers=AS_WORKER)
     assert answer.status_code == 201
     [event] = [e for e in await _events(intake) if str(e.id) == answer.json()["event_id"]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from intake.tests.test_grid import AS_WORKER, WORKER, _events
 
-OTHER_TOWNSHIP = {"address": "忻城县通挽镇通挽社区"}
+OTHER_TOWNSHIP = {"address": "武宣县通挽镇通挽社区"}
 OWN_TOWNSHIP = {"address": "忻城县城关镇城东社区"}
 
 
@@ -20,7 +20,7 @@ def _report(location: dict, *, solved: bool, title: str) -> dict:
 
 async def test_a_report_from_another_township_is_refused_and_earns_nothing(intake):
     titles = []
-    for location in (OTHER_TOWNSHIP, {"lat": 23.930, "lng": 108.829}):
+    for location in (OTHER_TOWNSHIP, {"lat": 23.530, "lng": 109.429}):
         for solved in (True, False):
             title = f"路边垃圾堆放{len(titles)}号"
             titles.append(title)

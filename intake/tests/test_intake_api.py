@@ -155,7 +155,7 @@ async def test_unclear_appeal_goes_to_manual_triage_and_can_be_triaged(intake):
 
 
 async def test_a_second_report_of_the_same_matter_nearby_is_merged(intake):
-    place = {"address": "忻城县通挽镇大塘村", "lat": None, "lng": None}
+    place = {"address": "武宣县通挽镇大塘村", "lat": None, "lng": None}
     first = (await post(intake, {**STREETLAMP, "title": "大塘村鱼塘边需要安装护栏", "description": "鱼塘边没有护栏，孩子放学经过很危险。", "location": place})).json()
     second = (await post(intake, {**STREETLAMP, "title": "大塘村鱼塘边要装护栏", "description": "鱼塘旁边没有护栏，孩子经过危险。", "contact": {"name": "蓝女士", "phone": "13900001111"}, "location": place})).json()
     assert first["status"] != "merged"
@@ -171,14 +171,15 @@ async def test_the_duplicate_search_reads_what_intake_does_not_remember_and_sees
     text = {"title": "六纳村文化室屋顶漏雨", "description": "六纳村文化室屋顶漏雨，墙面发霉。"}
     first = (await post(intake, {**STREETLAMP, **text, "location": None})).json()
     assert first["status"] == "triage"  # nowhere: not searched, not a place to search
-    triage = {"category": "烦心事", "subject_class": "disputes", "urgency": "normal", "township": "LB-XC-TW"}
-    answer = await intake.client.post(f"/api/v1/appeals/{first['case_id']}/triage", json=triage, headers=CENTRE)
+    triage = {"category": "烦心事", "subject_class": "disputes", "urgency": "normal", "township": "LB-WX-TW"}
+    wuxuan_centre = {**CENTRE, "X-Actor-Unit": "LB-WX-ZZZX"}  # 六纳村 is 武宣县's
+    answer = await intake.client.post(f"/api/v1/appeals/{first['case_id']}/triage", json=triage, headers=wuxuan_centre)
     assert answer.status_code == 200, answer.text
 
     store = intake.runtime.extras["intake"].store
     assert store.candidates.get(first["case_id"], None).township is None  # remembered as filed
     again = {**STREETLAMP, **text, "contact": {"name": "蓝女士", "phone": "13900002222"},
-             "location": {"address": "忻城县通挽镇六纳村"}}  # fmt: skip
+             "location": {"address": "武宣县通挽镇六纳村"}}  # fmt: skip
     second = (await post(intake, again)).json()
     assert second["status"] == "merged" and second["merged_into"] == first["case_id"]
 
@@ -191,7 +192,7 @@ async def test_the_duplicate_search_reads_what_intake_does_not_remember_and_sees
 async def test_the_search_for_duplicates_names_each_open_case_once_newest_first(intake):
     """An appeal with coordinates is searched for by its township and by a box around it: a
     case both sides find is one candidate, not two."""
-    place = {"address": "忻城县通挽镇六纳村", "lat": 24.0661, "lng": 108.6655}
+    place = {"address": "武宣县通挽镇六纳村", "lat": 24.0661, "lng": 108.6655}
     texts = ("六纳村球场围栏倒了", "六纳村小学门口缺减速带", "六纳村自来水浑浊发黄")
     filed = [
         (await post(intake, {**STREETLAMP, "title": title, "description": title, "location": place,
@@ -201,7 +202,7 @@ async def test_the_search_for_duplicates_names_each_open_case_once_newest_first(
     assert all(f["status"] != "merged" for f in filed)
     store = intake.runtime.extras["intake"].store
     box = bounding_box(place["lat"], place["lng"], 300)
-    (found,) = await store.open_cases_near([NearQuery(box=box, township="LB-XC-TW", since=datetime.now(UTC) - timedelta(days=1))])
+    (found,) = await store.open_cases_near([NearQuery(box=box, township="LB-WX-TW", since=datetime.now(UTC) - timedelta(days=1))])
     ids = [c.case_id for c in found]
     assert len(ids) == len(set(ids))
     assert [i for i in ids if i in {f["case_id"] for f in filed}] == [f["case_id"] for f in reversed(filed)]
@@ -228,7 +229,7 @@ def _batch(tickets) -> bytes:
 
 TICKETS = [
     {"ticket_no": "12345-0001", "title": "路灯不亮", "description": "城关镇城西社区路灯坏了", "caller_name": "李先生", "caller_phone": "13700000001", "address": "忻城县城关镇城西社区"},
-    {"ticket_no": "12345-0002", "title": "噪音扰民", "description": "通挽镇通挽社区晚上施工噪音很大", "caller_name": "黄女士", "caller_phone": "13700000002", "address": "忻城县通挽镇通挽社区"},
+    {"ticket_no": "12345-0002", "title": "噪音扰民", "description": "通挽镇通挽社区晚上施工噪音很大", "caller_name": "黄女士", "caller_phone": "13700000002", "address": "武宣县通挽镇通挽社区"},
     {"ticket_no": "12345-0003", "title": "", "description": "缺标题", "caller_name": "王", "caller_phone": "13700000003"},
 ]
 

@@ -27,8 +27,8 @@ def test_every_grid_is_found_from_its_own_centre():
 
 
 def test_coordinates_win_over_the_address_but_the_street_comes_from_the_address():
-    found = locate(ORG, lat=IN_CD_G01[0], lng=IN_CD_G01[1], address="忻城县通挽镇大塘村鱼塘边")
-    assert (found.grid, found.method, found.street) == ("LB-XC-CG-CD-G01", "point", "忻城县通挽镇大塘村鱼塘边")
+    found = locate(ORG, lat=IN_CD_G01[0], lng=IN_CD_G01[1], address="武宣县通挽镇大塘村鱼塘边")
+    assert (found.grid, found.method, found.street) == ("LB-XC-CG-CD-G01", "point", "武宣县通挽镇大塘村鱼塘边")
 
 
 def test_a_point_on_the_line_between_two_grids_lands_in_the_first():
@@ -42,8 +42,8 @@ def test_a_point_on_the_line_between_two_grids_lands_in_the_first():
 def test_a_point_outside_every_polygon_falls_back_to_the_address_or_to_nobody():
     nowhere = locate(ORG, lat=NANNING[0], lng=NANNING[1], address=None)
     assert nowhere == Located(confidence=0.0, method="none")
-    by_text = locate(ORG, lat=NANNING[0], lng=NANNING[1], address="忻城县通挽镇大塘村")
-    assert (by_text.village, by_text.method, by_text.confidence) == ("LB-XC-TW-DT", "address", 0.7)
+    by_text = locate(ORG, lat=NANNING[0], lng=NANNING[1], address="武宣县通挽镇大塘村")
+    assert (by_text.village, by_text.method, by_text.confidence) == ("LB-WX-TW-DT", "address", 0.7)
     half = locate(ORG, lat=24.0, lng=None, address=None)  # a latitude alone is no point
     assert half.method == "none"
 
@@ -58,13 +58,13 @@ def test_a_point_in_the_township_but_between_its_villages_gives_the_township():
 
 
 def test_the_address_names_a_village_and_so_its_township():
-    found = locate(ORG, lat=None, lng=None, address="忻城县通挽镇大塘村鱼塘边")
+    found = locate(ORG, lat=None, lng=None, address="武宣县通挽镇大塘村鱼塘边")
     assert found == Located(
-        township="LB-XC-TW", village="LB-XC-TW-DT", grid=None, county="LB-XC",
-        street="忻城县通挽镇大塘村鱼塘边", confidence=0.7, method="address",
+        township="LB-WX-TW", village="LB-WX-TW-DT", grid=None, county="LB-WX",
+        street="武宣县通挽镇大塘村鱼塘边", confidence=0.7, method="address",
     )  # fmt: skip
     village_alone = locate(ORG, lat=None, lng=None, address="大塘村鱼塘边")
-    assert (village_alone.village, village_alone.township, village_alone.county) == ("LB-XC-TW-DT", "LB-XC-TW", "LB-XC")
+    assert (village_alone.village, village_alone.township, village_alone.county) == ("LB-WX-TW-DT", "LB-WX-TW", "LB-WX")
 
 
 def test_township_and_county_names_give_their_own_level_only():
@@ -78,16 +78,19 @@ def test_the_longest_name_wins():
     grid = locate(ORG, lat=None, lng=None, address="城关镇城东社区第二网格")
     assert (grid.grid, grid.village, grid.confidence) == ("LB-XC-CG-CD-G02", "LB-XC-CG-CD", 0.8)
     community = locate(ORG, lat=None, lng=None, address="通挽镇通挽社区卫生室旁")
-    assert (community.village, community.township) == ("LB-XC-TW-TW", "LB-XC-TW")
+    assert (community.village, community.township) == ("LB-WX-TW-TW", "LB-WX-TW")
 
 
 def test_names_that_disagree_give_the_level_they_agree_on():
     border = locate(ORG, lat=None, lng=None, address="城关镇城东社区与城西社区交界处")
     assert (border.township, border.village, border.confidence) == ("LB-XC-CG", None, 0.5)
-    wrong_township = locate(ORG, lat=None, lng=None, address="忻城县城关镇大塘村")
-    assert (wrong_township.county, wrong_township.township, wrong_township.confidence) == ("LB-XC", None, 0.3)
-    wrong_county = locate(ORG, lat=None, lng=None, address="武宣县大塘村")
-    assert (wrong_county.method, wrong_county.confidence, wrong_county.street) == ("none", 0.0, "武宣县大塘村")
+    wrong_township = locate(ORG, lat=None, lng=None, address="武宣县武宣镇大塘村")  # 大塘村 is 通挽镇's
+    assert (wrong_township.county, wrong_township.township, wrong_township.confidence) == ("LB-WX", None, 0.3)
+    wrong_county = locate(ORG, lat=None, lng=None, address="忻城县大塘村")  # 大塘村 is 武宣县's
+    assert (wrong_county.method, wrong_county.confidence, wrong_county.street) == ("none", 0.0, "忻城县大塘村")
+    # An address written with the old, wrong county: the township and village agree, and win.
+    old_tree = locate(ORG, lat=None, lng=None, address="忻城县通挽镇江龙村")
+    assert (old_tree.county, old_tree.township, old_tree.village) == ("LB-WX", "LB-WX-TW", "LB-WX-TW-JL")
 
 
 def test_a_name_two_counties_share_needs_the_county_or_the_township():
@@ -117,9 +120,9 @@ def test_no_place_named_goes_to_manual_triage():
 
 
 def test_full_width_digits_and_spaces_do_not_hide_a_name():
-    found = locate(ORG, lat=None, lng=None, address="忻城县 通挽镇 六纳村 ５组")
-    assert found.village == "LB-XC-TW-LN"
-    assert found.street == "忻城县 通挽镇 六纳村 5组"
+    found = locate(ORG, lat=None, lng=None, address="武宣县 通挽镇 六纳村 ５组")
+    assert found.village == "LB-WX-TW-LN"
+    assert found.street == "武宣县 通挽镇 六纳村 5组"
 
 
 @pytest.mark.parametrize(
@@ -137,7 +140,7 @@ def test_full_width_digits_and_spaces_do_not_hide_a_name():
         ("城东路十二号", "城东路"),
         ("通挽镇大塘村3户", "通挽镇大塘村"),
         ("六纳村5组", "六纳村5组"),  # a village group is not a house
-        ("忻城县通挽镇大塘村鱼塘边", "忻城县通挽镇大塘村鱼塘边"),
+        ("武宣县通挽镇大塘村鱼塘边", "武宣县通挽镇大塘村鱼塘边"),
         ("12号", None),
         ("  ", None),
         (None, None),

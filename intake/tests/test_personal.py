@@ -13,7 +13,7 @@ WHY = {"reason": "电话回访核实路灯位置"}
 async def test_a_handler_sees_the_contact_with_a_reason_and_the_view_is_logged(intake):
     case_id = (await post(intake, STREETLAMP)).json()["case_id"]
     url = f"/api/v1/appeals/{case_id}/contact"
-    for who in (ZJJ, staff("township_head", "LB-XC-TW")):
+    for who in (ZJJ, staff("township_head", "LB-WX-TW")):
         assert (await intake.client.post(url, json=WHY, headers=who)).status_code == 404, who  # not their case
     assert (await intake.client.post(url, json=WHY, headers=OPS)).status_code == 403  # ops sees no case, whatever the id
     assert (await intake.client.post(url, json=WHY, headers=AUDITOR)).status_code == 403  # reads the log, not the data

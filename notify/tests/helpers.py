@@ -28,8 +28,8 @@ from shared.privacy import mask_phone
 from shared.testing import inbox_owner, OPS, AUDITOR, eventually, publish, unique
 from shared.workdays import LOCAL
 
-OPERATOR = actor_headers("op-1", "centre_dispatcher", "LB-XC-ZZZX")
-UNIT = "LB-XC-ZJJ"
+OPERATOR = actor_headers("op-1", "centre_dispatcher", "LB-WX-ZZZX")  # 武宣县: the demo cases are 通挽镇's
+UNIT = "LB-WX-ZJJ"  # 武宣县住建局: the demo cases are 通挽镇's
 SEALER = contact_keyring(None)  # the development contact ring intake seals with when CONTACT_KEYS is unset
 
 
@@ -40,7 +40,7 @@ def local(*args: int) -> datetime:
 class Case:
     """One case's events, as intake and dispatch would write them."""
 
-    def __init__(self, *, channel: str = "app", phone: str = "13800001111", township: str = "LB-XC-TW") -> None:
+    def __init__(self, *, channel: str = "app", phone: str = "13800001111", township: str = "LB-WX-TW") -> None:
         self.id = unique("case")
         self.tracking_no = f"XC-20260930-{self.id[-6:]}"
         self.channel = channel

@@ -8,18 +8,19 @@ from shared.testing import AUDITOR, CENTRE, OPS
 
 from notify.tests.helpers import closed_case, local
 
-TONGWAN = actor_headers("tw-op", "township_staff", "LB-XC-TW")
+TONGWAN = actor_headers("tw-op", "township_staff", "LB-WX-TW")
 CHENGGUAN = actor_headers("cg-op", "township_staff", "LB-XC-CG")
 CLERK = actor_headers("clerk", "dept_clerk", "LB-XC-JTJ")
 XINGBIN = actor_headers("xb", "centre_dispatcher", "LB-XB-ZZZX")
+WX_CENTRE = actor_headers("wx-centre", "centre_dispatcher", "LB-WX-ZZZX")  # 通挽镇's county centre (武宣县)
 
 
 async def test_callbacks_belong_to_their_township_and_centre(notify, infra, receiver) -> None:
-    case, task = await closed_case(notify, infra, receiver, local(2026, 11, 23, 10), township="LB-XC-TW")
-    for who in (TONGWAN, CENTRE, AUDITOR):
+    case, task = await closed_case(notify, infra, receiver, local(2026, 11, 23, 10), township="LB-WX-TW")
+    for who in (TONGWAN, WX_CENTRE, AUDITOR):
         assert (await notify.client.get(f"/api/v1/callbacks/{task['id']}", headers=who)).status_code == 200, who
         assert (await notify.client.get(f"/api/v1/cases/{case.id}/callbacks", headers=who)).status_code == 200, who
-    for who in (CHENGGUAN, CLERK, XINGBIN, OPS):
+    for who in (CHENGGUAN, CENTRE, CLERK, XINGBIN, OPS):  # CENTRE: 忻城县's, another county
         assert (await notify.client.get(f"/api/v1/callbacks/{task['id']}", headers=who)).status_code == 404, who
         assert (await notify.client.get(f"/api/v1/cases/{case.id}/callbacks", headers=who)).status_code == 404, who
         assert (await notify.client.get(f"/api/v1/cases/{case.id}/messages", headers=who)).status_code == 404, who
@@ -38,8 +39,9 @@ async def test_callbacks_belong_to_their_township_and_centre(notify, infra, rece
 
     assert task["id"] in await queue(TONGWAN)
     assert task["id"] not in await queue(CHENGGUAN)
-    assert task["id"] not in await queue(CHENGGUAN, township="LB-XC-TW")
-    assert task["id"] in await queue(CENTRE)
+    assert task["id"] not in await queue(CHENGGUAN, township="LB-WX-TW")
+    assert task["id"] in await queue(WX_CENTRE)
+    assert task["id"] not in await queue(CENTRE)
     assert task["id"] not in await queue(XINGBIN)
     assert (await notify.client.get("/api/v1/callbacks", headers=CLERK)).status_code == 403
     summary = (await notify.client.get("/api/v1/callbacks/summary", headers=CHENGGUAN)).json()["townships"]

@@ -120,9 +120,9 @@ async def test_the_stories_give_the_same_rows_in_three_batches_as_in_batches_of_
     assert batched == singly
     # The stories reach each rule, so the comparison covers them.
     by_case = {r["case_id"]: r for r in singly["recipients"]}
-    assert (by_case["<case0>"]["township"], by_case["<case0>"]["urgency"]) == ("LB-XC-TW", "urgent")
-    assert by_case["<case2>"]["round"] == 1 and by_case["<case2>"]["units"] == ["LB-XC-ZJJ"]
-    assert by_case["<case5>"]["units"] == ["LB-XC-ZJJ"] and by_case["<case5>"]["channel"] is None
+    assert (by_case["<case0>"]["township"], by_case["<case0>"]["urgency"]) == ("LB-WX-TW", "urgent")
+    assert by_case["<case2>"]["round"] == 1 and by_case["<case2>"]["units"] == ["LB-WX-ZJJ"]
+    assert by_case["<case5>"]["units"] == ["LB-WX-ZJJ"] and by_case["<case5>"]["channel"] is None
     kinds = {(m["case_id"], m["event_type"], m["channel"]) for m in singly["messages"]}
     assert {("<case0>", "case.accepted", "sms"), ("<case1>", "case.accepted", "hotline"), ("<case3>", "case.closed", "sms"),
             ("<case4>", "case.rejected", "sms")} <= kinds  # fmt: skip

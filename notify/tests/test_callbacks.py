@@ -20,7 +20,7 @@ async def test_callback_next_working_day_across_the_national_day_holiday(notify,
     case, task = await closed_case(notify, infra, receiver, local(2026, 9, 30, 16, 0))
     assert datetime.fromisoformat(task["opens_at"]) == local(2026, 10, 8, 9, 0)
     assert datetime.fromisoformat(task["due_at"]) == local(2026, 10, 9, 0, 0)
-    assert (task["state"], task["round"], task["township"], task["tracking_no"]) == ("open", 0, "LB-XC-TW", case.tracking_no)
+    assert (task["state"], task["round"], task["township"], task["tracking_no"]) == ("open", 0, "LB-WX-TW", case.tracking_no)
     # The citizen's closing notice names the callback day and carries a rating link.
     await rating_token(receiver, case)
     [closing] = [m for m in await receiver.messages(path="/sms", contains=case.tracking_no) if "销号" in m["json"]["text"]]
@@ -33,10 +33,10 @@ async def test_callback_next_working_day_across_the_national_day_holiday(notify,
 
     # The operators' queue: not yet due during the holiday; due on 8 Oct; overdue the day after.
     await set_clock(notify, local(2026, 10, 5, 10))
-    queue = (await notify.client.get("/api/v1/callbacks", params={"view": "due", "township": "LB-XC-TW"}, headers=AUDITOR)).json()
+    queue = (await notify.client.get("/api/v1/callbacks", params={"view": "due", "township": "LB-WX-TW"}, headers=AUDITOR)).json()
     assert case.id not in {t["case_id"] for t in queue["items"]}
     await set_clock(notify, local(2026, 10, 8, 10))
-    queue = (await notify.client.get("/api/v1/callbacks", params={"view": "due", "township": "LB-XC-TW", "limit": 500}, headers=AUDITOR)).json()
+    queue = (await notify.client.get("/api/v1/callbacks", params={"view": "due", "township": "LB-WX-TW", "limit": 500}, headers=AUDITOR)).json()
     assert [t["view"] for t in queue["items"] if t["case_id"] == case.id] == ["due"]
     other_township = (await notify.client.get("/api/v1/callbacks", params={"township": "LB-XC-CG"}, headers=AUDITOR)).json()
     assert case.id not in {t["case_id"] for t in other_township["items"]}
@@ -50,7 +50,7 @@ async def test_callback_next_working_day_across_the_national_day_holiday(notify,
     today = (await notify.client.get("/api/v1/callbacks", params={"view": "today", "limit": 500}, headers=AUDITOR)).json()
     assert case.id not in {t["case_id"] for t in today["items"]}
     summary = (await notify.client.get("/api/v1/callbacks/summary", headers=AUDITOR)).json()
-    [tw] = [row for row in summary["townships"] if row["township"] == "LB-XC-TW"]
+    [tw] = [row for row in summary["townships"] if row["township"] == "LB-WX-TW"]
     assert tw["overdue"] >= 1
 
 

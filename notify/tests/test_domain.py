@@ -133,17 +133,17 @@ def test_plan_unit_messages_red_card_reaches_the_head() -> None:
 
 def test_a_called_department_reads_the_townships_name_not_its_code() -> None:
     for event_type, data in (
-        (CountyCalled, CountyCalledData(call_id="k", township="LB-XC-TW", township_name="通挽镇", units=["LB-XC-SLJ"], reason="需清理排水沟")),
-        (WhistleBlown, WhistleBlownData(call_id="w", township="LB-XC-TW", township_name="通挽镇", lead_unit="LB-XC-JTJ",
+        (CountyCalled, CountyCalledData(call_id="k", township="LB-WX-TW", township_name="通挽镇", units=["LB-WX-SLJ"], reason="需清理排水沟")),
+        (WhistleBlown, WhistleBlownData(call_id="w", township="LB-WX-TW", township_name="通挽镇", lead_unit="LB-WX-JTJ",
                                          lead_unit_name="忻城县交通运输局", reason="鱼塘护栏")),
     ):  # fmt: skip
         [planned, *_] = domain.plan_messages(_event(event_type, data), domain.CaseView("c1", tracking_no="XC-1"))
         text = render(planned.kind, planned.channel, planned.data, to_citizen=False)
-        assert "通挽镇" in text and "LB-XC-" not in text, text  # the township and the lead unit by name
+        assert "通挽镇" in text and "LB-WX-" not in text, text  # the township and the lead unit by name
 
 
 def test_unit_text_is_masked_citizen_text_is_not() -> None:
-    called = _event(CountyCalled, CountyCalledData(call_id="k", township="通挽镇", units=["LB-XC-SLJ"],
+    called = _event(CountyCalled, CountyCalledData(call_id="k", township="通挽镇", units=["LB-WX-SLJ"],
                                                      reason="群众13812345678反映停水"))  # fmt: skip
     [planned] = domain.plan_messages(called, domain.CaseView("c1", tracking_no="XC-1"))
     text = render(planned.kind, planned.channel, planned.data, to_citizen=False)

@@ -142,7 +142,7 @@ async def test_units_hear_of_orders_calls_and_red_cards_with_personal_data_maske
     await set_clock(notify, local(2026, 11, 24, 10))
     case = Case()
     called = make_event(CountyCalled, case_id=case.id, producer="dispatch", actor=system_actor("dispatch"),
-                        payload=CountyCalledData(call_id="call-1", township="通挽镇", units=["LB-XC-SLJ"],
+                        payload=CountyCalledData(call_id="call-1", township="通挽镇", units=["LB-WX-SLJ"],
                                                  reason="村民13912345678反映停水三天"))  # fmt: skip
     breached = make_event(SlaBreached, case_id=case.id, producer="sla", actor=system_actor("sla"),
                           payload=SlaBreachedData(clock_id="k1", clock=ClockKind.resolve, unit=None,
@@ -161,11 +161,11 @@ async def test_units_hear_of_orders_calls_and_red_cards_with_personal_data_maske
     assert any("新交办单" in m["text"] for m in duty)
     head = await eventually(lambda: for_case(inbox(f"unit:{UNIT}:head"), case), what="red card to the head")
     assert [m["kind"] for m in head] == ["unit.red_card"] and "红牌" in head[0]["text"]
-    [call] = await eventually(lambda: for_case(inbox("unit:LB-XC-SLJ:duty"), case))
+    [call] = await eventually(lambda: for_case(inbox("unit:LB-WX-SLJ:duty"), case))
     assert "乡呼县应" in call["text"] and "139****5678" in call["text"] and "13912345678" not in call["text"]
-    read = await notify.client.post(f"/api/v1/inbox/unit:LB-XC-SLJ:duty/{call['id']}/read", headers=inbox_owner("unit:LB-XC-SLJ:duty"))
+    read = await notify.client.post(f"/api/v1/inbox/unit:LB-WX-SLJ:duty/{call['id']}/read", headers=inbox_owner("unit:LB-WX-SLJ:duty"))
     assert read.status_code == 200
-    unread = await inbox("unit:LB-XC-SLJ:duty", unread="true")
+    unread = await inbox("unit:LB-WX-SLJ:duty", unread="true")
     assert call["id"] not in {m["id"] for m in unread}
 
 

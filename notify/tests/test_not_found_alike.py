@@ -11,7 +11,7 @@ from shared.actors import actor_headers
 from notify.tests.helpers import closed_case, local
 
 CHENGGUAN = actor_headers("cg-op", "township_staff", "LB-XC-CG")
-TONGWAN = actor_headers("tw-op", "township_staff", "LB-XC-TW")
+TONGWAN = actor_headers("tw-op", "township_staff", "LB-WX-TW")
 
 
 def _without(answer, task_id: int) -> tuple[int, str, str]:
@@ -20,7 +20,7 @@ def _without(answer, task_id: int) -> tuple[int, str, str]:
 
 
 async def test_another_townships_callback_answers_like_a_missing_one(notify, infra, receiver) -> None:
-    case, task = await closed_case(notify, infra, receiver, local(2026, 11, 23, 10), township="LB-XC-TW")
+    case, task = await closed_case(notify, infra, receiver, local(2026, 11, 23, 10), township="LB-WX-TW")
     assert (await notify.client.get(f"/api/v1/callbacks/{task['id']}", headers=TONGWAN)).status_code == 200
     missing = task["id"] + 10_000_000
     result = {"reached": True, "rating": "满意"}

@@ -22,9 +22,9 @@ def test_rounds_put_each_key_once_per_part_and_keep_its_order():
 
 
 def test_every_write_an_event_makes_is_a_case_fact_or_in_the_batch_order():
-    case = Case(township="LB-XC-TW").filed(T0)
-    order = case.dispatched("LB-XC-ZJJ", T0 + timedelta(hours=1))
-    case.signed(order, "LB-XC-ZJJ", T0 + timedelta(hours=2)).resolved(order, "LB-XC-ZJJ", T0 + timedelta(days=1))
+    case = Case(township="LB-WX-TW").filed(T0)
+    order = case.dispatched("LB-WX-ZJJ", T0 + timedelta(hours=1))
+    case.signed(order, "LB-WX-ZJJ", T0 + timedelta(hours=2)).resolved(order, "LB-WX-ZJJ", T0 + timedelta(days=1))
     writes = {write.name for event in case.events for write, _ in facts(event)}
     assert writes <= {write.name for write in BATCH_ORDER} | CASE_WRITES
     assert set(FACTS) >= {event.type for event in case.events if event.type != "case.progress_reported"}
@@ -40,26 +40,26 @@ def _breach(case: Case, clock: str, due: datetime) -> ev.EventBase:
 
 
 def test_a_batch_in_lifecycle_order_is_applied_write_by_write():
-    case = Case(township="LB-XC-TW").filed(T0)
-    order = case.dispatched("LB-XC-ZJJ", T0 + timedelta(hours=1))
+    case = Case(township="LB-WX-TW").filed(T0)
+    order = case.dispatched("LB-WX-ZJJ", T0 + timedelta(hours=1))
     _breach(case, "sign", T0 + timedelta(hours=2))  # due before the signature: the order was late
-    case.signed(order, "LB-XC-ZJJ", T0 + timedelta(hours=3))
+    case.signed(order, "LB-WX-ZJJ", T0 + timedelta(hours=3))
     assert not order_sensitive(case.events)
 
 
 def test_order_sensitive_batches_are_recognised():
     # A red card read before a signature that came *before* its due time: one by one the
     # order is marked late (not signed yet), write by write it would not be.
-    early = Case(township="LB-XC-TW").filed(T0)
-    order = early.dispatched("LB-XC-ZJJ", T0 + timedelta(hours=1))
+    early = Case(township="LB-WX-TW").filed(T0)
+    order = early.dispatched("LB-WX-ZJJ", T0 + timedelta(hours=1))
     _breach(early, "sign", T0 + timedelta(hours=2))
-    early.signed(order, "LB-XC-ZJJ", T0 + timedelta(hours=1, minutes=30))
+    early.signed(order, "LB-WX-ZJJ", T0 + timedelta(hours=1, minutes=30))
     assert order_sensitive(early.events)
 
     # An order signed before its dispatch arrived in the same batch.
-    out_of_order = Case(township="LB-XC-TW").filed(T0)
-    number = out_of_order.dispatched("LB-XC-ZJJ", T0 + timedelta(hours=1))
+    out_of_order = Case(township="LB-WX-TW").filed(T0)
+    number = out_of_order.dispatched("LB-WX-ZJJ", T0 + timedelta(hours=1))
     dispatch = out_of_order.events.pop()
-    out_of_order.signed(number, "LB-XC-ZJJ", T0 + timedelta(hours=2))
+    out_of_order.signed(number, "LB-WX-ZJJ", T0 + timedelta(hours=2))
     out_of_order.events.append(dispatch)
     assert order_sensitive(out_of_order.events)

@@ -26,7 +26,7 @@ NAMES = {
     "LB-XC-JTJ": '=HYPERLINK("http://evil.example/x","交通运输局")',
     "LB-XC-SLJ": "+1+cmd|' /C calc'!A0",
     "LB-XC-ZJJ": "-2+3",
-    "LB-XC-TW": "@SUM(1+1)",
+    "LB-XC-NYJ": "@SUM(1+1)",
     "LB-XC-CG": "=cmd|' /C calc'!A0",
 }
 

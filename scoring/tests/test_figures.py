@@ -55,8 +55,8 @@ async def stats(service, path: str, **params) -> dict:
 
 async def test_township_figures_through_events(scoring, infra):
     events = [
-        *tally(286, 275, START["tw_window"], township="LB-XC-TW"),
-        *tally(127, 121, START["tw_second"], township="LB-XC-TW"),
+        *tally(286, 275, START["tw_window"], township="LB-WX-TW"),
+        *tally(127, 121, START["tw_second"], township="LB-WX-TW"),
         *tally(260, 253, START["cg"], township="LB-XC-CG", yellow=150),
     ]
     await publish_many(infra.bootstrap_servers, scoring.settings.kafka_topic, events)
@@ -66,16 +66,16 @@ async def test_township_figures_through_events(scoring, infra):
         return body["counts"]["solved"] == 253 and body["counts"]["yellow"] == 150 and body["counts"]["resolved"] == answered(260, 253)
     await eventually(arrived, timeout=60, interval=0.3, what="城关镇's 260 cases applied")
     async def tw_arrived() -> bool:
-        body = await stats(scoring, "townships/LB-XC-TW", period="month", date="2026-10-15")
+        body = await stats(scoring, "townships/LB-WX-TW", period="month", date="2026-10-15")
         return body["counts"]["resolved"] == answered(127, 121)
     await eventually(tw_arrived, timeout=60, interval=0.3, what="通挽镇's cases applied")
 
-    window = await stats(scoring, "townships/LB-XC-TW", period="custom", **{"from": "2026-09-01", "to": "2026-09-30"})
+    window = await stats(scoring, "townships/LB-WX-TW", period="custom", **{"from": "2026-09-01", "to": "2026-09-30"})
     assert (window["counts"]["accepted"], window["counts"]["solved"]) == (286, 275)
     assert window["rates"]["resolution"] == "96.15%" and window["rates_exact"]["resolution"] == "25/26"  # 275/286 exactly
 
     # Published as 95.27%; 121/127 = 95.2755…% is 95.28% rounded half-up (see test_domain.py).
-    second = await stats(scoring, "townships/LB-XC-TW", period="month", date="2026-10-15")
+    second = await stats(scoring, "townships/LB-WX-TW", period="month", date="2026-10-15")
     assert (second["counts"]["accepted"], second["counts"]["solved"]) == (127, 121)
     assert second["rates"]["resolution"] == "95.28%"
 
@@ -84,10 +84,13 @@ async def test_township_figures_through_events(scoring, infra):
     assert town["rates"]["resolution"] == "97.31%"  # published as 97.3%
     assert town["counts"]["yellow"] == 150  # 150 warnings issued
 
-    # 忻城县 in October holds both October tallies; September holds the window only.
+    # Each county holds its own township's tallies: 忻城县 城关镇's, 武宣县 通挽镇's (October its
+    # second tally; the third quarter its window only).
     county = await stats(scoring, "counties/LB-XC", period="month", date="2026-10-15")
-    assert (county["counts"]["accepted"], county["counts"]["solved"]) == (127 + 260, 121 + 253)
-    quarter = await stats(scoring, "counties/LB-XC", period="quarter", date="2026-09-15")
+    assert (county["counts"]["accepted"], county["counts"]["solved"]) == (260, 253)
+    wuxuan = await stats(scoring, "counties/LB-WX", period="month", date="2026-10-15")
+    assert (wuxuan["counts"]["accepted"], wuxuan["counts"]["solved"]) == (127, 121)
+    quarter = await stats(scoring, "counties/LB-WX", period="quarter", date="2026-09-15")
     assert (quarter["counts"]["accepted"], quarter["counts"]["solved"]) == (286, 275)
 
 

@@ -41,7 +41,7 @@ def _cases() -> list[Case]:
 
     # Out of order: triage (with its own place) and an answer arrive before the case is
     # received; an event older than the last one seen does not move the status back.
-    b = Case(township="LB-XC-TW", region="LB-XC")
+    b = Case(township="LB-WX-TW", region="LB-WX")
     b.triaged(h(2)).received(h(0)).accepted(h(1))
     order = b.dispatched(ZJJ, h(3))
     b.resolved(order, ZJJ, h(9)).signed(order, ZJJ, h(4)).closed(h(10))
@@ -58,7 +58,7 @@ def _cases() -> list[Case]:
     cases.append(c)
 
     # Rejected; merged into another (并单); a call as the only thing that names units.
-    d = Case(township="LB-XC-TW").received(h(0))
+    d = Case(township="LB-WX-TW").received(h(0))
     d.events.append(make_event(ev.CaseRejected, payload=ev.RejectedData(reason_code="out_of_scope", reason="不属于受理范围"),
                                producer="intake", actor=INTAKE, case_id=d.case_id, occurred_at=h(1)))
     cases.append(d)
@@ -71,7 +71,7 @@ def _cases() -> list[Case]:
     f = Case(township="LB-XC-CG").called("CALL-F", "LB-XC-CG", [ZJJ, ZJJ], h(0))
     cases.append(f)
     # Two answers at the same time as the last ones: the later event decides 解决.
-    g = Case(township="LB-XC-TW").filed(h(0))
+    g = Case(township="LB-WX-TW").filed(h(0))
     order = g.dispatched(JTJ, h(1))
     g.resolved(order, JTJ, h(5), solved=True).resolved(order, JTJ, h(5), solved=False)
     cases.append(g)
@@ -79,7 +79,7 @@ def _cases() -> list[Case]:
 
 
 def _all_events(cases: list[Case]) -> list[EventBase]:
-    grid = [grid_activity("gw-plan-1", "LB-XC-TW-TW-G01", "patrol", T0), grid_activity("gw-plan-1", "LB-XC-TW-TW-G01", "report", T0)]
+    grid = [grid_activity("gw-plan-1", "LB-WX-TW-TW-G01", "patrol", T0), grid_activity("gw-plan-1", "LB-WX-TW-TW-G01", "report", T0)]
     return [e for case in cases for e in case.events] + grid
 
 

@@ -52,8 +52,9 @@ from scoring.settings import ScoringSettings
 MONTH_START = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
 CLOCK = "2026-12-03T04:00:00+00:00"  # the service's now: the two-way ratings are given then
 PERIODS = [("week", "2026-11-25"), ("week", "2026-12-01"), ("month", "2026-11-15"), ("month", "2026-12-01")]
-TOWNSHIPS = ("LB-XC-TW", "LB-XC-CG")
-DEPARTMENTS = ("LB-XC-ZJJ", "LB-XC-SLJ", "LB-XC-JTJ")
+TOWNSHIPS = ("LB-WX-TW", "LB-WX-WX")  # 武宣县: 通挽镇 and 武宣镇
+DEPARTMENTS = ("LB-WX-ZJJ", "LB-WX-SLJ", "LB-WX-JTJ")
+WX_CENTRE = actor_headers("wx-centre", Role.centre_dispatcher, "LB-WX-ZZZX")  # reads 武宣县's figures
 UNITS = (*DEPARTMENTS, *TOWNSHIPS)
 RATINGS = ("满意", "基本满意", "不满意")
 
@@ -79,7 +80,7 @@ order_rows = st.builds(
     returned=flag, resolved=flag, solved=flag, resolve_late=flag, reopened=flag,
 )
 case_rows = st.builds(
-    CaseRow, case_id=case_ids, county=st.just("LB-XC"), township=st.sampled_from(TOWNSHIPS), received_at=moments,
+    CaseRow, case_id=case_ids, county=st.just("LB-WX"), township=st.sampled_from(TOWNSHIPS), received_at=moments,
     accepted=flag, rejected=flag, resolved=flag, solved=flag, reopened=flag,
 )
 rating_rows = st.builds(
@@ -142,7 +143,7 @@ class History:
 @st.composite
 def histories(draw) -> History:
     township = draw(st.sampled_from(TOWNSHIPS))
-    case = Case(township=township, region="LB-XC")
+    case = Case(township=township, region="LB-WX")
     history = History(case)
     t = MONTH_START + timedelta(minutes=draw(st.integers(-4 * 24 * 60, 24 * 60)))
 
@@ -221,8 +222,8 @@ def _headers(unit: str) -> dict[str, str]:
     return actor_headers(f"staff-{unit}", role, unit)
 
 
-async def _answer(service, path: str, **params) -> dict:
-    response = await service.client.get(path, params=params, headers=CENTRE)
+async def _answer(service, path: str, *, as_: dict = CENTRE, **params) -> dict:
+    response = await service.client.get(path, params=params, headers=as_)
     assert response.status_code == 200, f"{path} {params}: {response.status_code} {response.text}"
     return response.json()
 
@@ -257,15 +258,15 @@ async def _every_answer_within(service) -> None:
     checked = 0
     for kind, day in PERIODS:
         for unit in UNITS:
-            stats = await _answer(service, f"/api/v1/stats/units/{unit}", period=kind, date=day)
+            stats = await _answer(service, f"/api/v1/stats/units/{unit}", as_=WX_CENTRE, period=kind, date=day)
             assert {"two_way", "call_rating"} <= stats.keys()
             checked += _check(stats)
         for township in TOWNSHIPS:
-            checked += _check(await _answer(service, f"/api/v1/stats/townships/{township}", period=kind, date=day))
-        checked += _check(await _answer(service, "/api/v1/stats/counties/LB-XC", period=kind, date=day))
-        checked += _check(await _answer(service, "/api/v1/scores", county="LB-XC", period=kind, date=day))
+            checked += _check(await _answer(service, f"/api/v1/stats/townships/{township}", as_=WX_CENTRE, period=kind, date=day))
+        checked += _check(await _answer(service, "/api/v1/stats/counties/LB-WX", as_=WX_CENTRE, period=kind, date=day))
+        checked += _check(await _answer(service, "/api/v1/scores", as_=WX_CENTRE, county="LB-WX", period=kind, date=day))
         bulletin = "weekly" if kind == "week" else "monthly"
-        checked += _check(await _answer(service, f"/api/v1/bulletins/LB-XC/{bulletin}", date=day))
+        checked += _check(await _answer(service, f"/api/v1/bulletins/LB-WX/{bulletin}", as_=WX_CENTRE, date=day))
     assert checked > 100  # the answers were read, not skipped
 
 

@@ -29,7 +29,7 @@ async def scoring(infra: Infra):
 
 
 async def test_rebuild_progress_shows_done_of_target_rate_and_time_left(scoring, infra):
-    events = tally(500, 400, SEPTEMBER, township="LB-XC-TW")
+    events = tally(500, 400, SEPTEMBER, township="LB-WX-TW")
     await publish_many(infra.bootstrap_servers, scoring.settings.kafka_topic, events)
 
     started = await scoring.client.post("/api/v1/admin/rebuild", headers=OPS)

@@ -31,8 +31,6 @@ CITY_ADMIN = actor_headers("city-admin", Role.centre_supervisor, "LB-ZZZX")
 CLERK = actor_headers("clerk-lan", Role.dept_clerk, "LB-XC-ZJJ")
 
 NEW_VILLAGE = {"name": "新街社区", "kind": "village", "parent": "LB-XC-CG"}
-#: 城关镇's own catalogue line (county-town sanitation to 住建局): its place in the file.
-SANITATION = next(i for i, e in enumerate(load_org().catalogue) if e.area == "LB-XC-CG")
 
 
 def seed_document() -> dict:
@@ -59,8 +57,9 @@ def test_deleting_a_unit_in_use_names_what_uses_it() -> None:
     doc = seed_document()
     with pytest.raises(domain.Blocked) as township:
         domain.delete_unit(doc, "LB-XC-CG")
-    assert set(township.value.children) == {"LB-XC-CG-CX", "LB-XC-CG-CD", "LB-XC-CG-BJ"}
-    assert township.value.catalogue == [SANITATION]  # 城关镇's own sanitation line
+    assert set(township.value.children) == {"LB-XC-CG-ZZZX", "LB-XC-CG-CZ", "LB-XC-CG-CX", "LB-XC-CG-CD", "LB-XC-CG-BJ"}
+    sanitation = [i for i, e in enumerate(doc["catalogue"]) if e["area"] == "LB-XC-CG"]
+    assert len(sanitation) == 1 and township.value.catalogue == sanitation  # 城关镇's own sanitation line
     with pytest.raises(domain.Blocked) as grid:
         domain.delete_unit(doc, "LB-XC-CG-CD-G01")
     assert grid.value.users == ["demo-grid-worker"] and grid.value.children == []
@@ -86,7 +85,8 @@ def test_validate_names_every_problem_and_numbers_the_version() -> None:
 def test_replace_catalogue_summarises_the_change() -> None:
     doc = seed_document()
     entries = [dict(e) for e in doc["catalogue"]]
-    entries[SANITATION] = {**entries[SANITATION], "owner": "township"}
+    [sanitation] = [i for i, e in enumerate(entries) if e["area"] == "LB-XC-CG"]
+    entries[sanitation] = {**entries[sanitation], "owner": "township"}
     entries.append({"subject_class": "environment", "area": "LB-XC-CG-CD", "owner": "LB-XC-CG-CD"})
     del entries[41]
     edit = domain.replace_catalogue(doc, entries)
@@ -97,10 +97,10 @@ def test_resolve_names_the_deciding_line() -> None:
     org = load_org()
     lamp = domain.resolve(org, "infrastructure", "LB-XC-CG-CD-G01", "村口路灯不亮")
     assert (lamp.owner, lamp.index) == ("LB-XC-ZJJ", 1)
-    water = domain.resolve(org, "infrastructure", "LB-XC-TW-DT", "家里停水三天了")
-    assert (water.owner, water.entry.matter) == ("LB-XC-SLJ", "农村供水")
-    dispute = domain.resolve(org, "disputes", "LB-XC-TW-DT-G01", "邻里纠纷")
-    assert (dispute.owner, dispute.index) == ("LB-XC-TW", 0)  # township-first default
+    water = domain.resolve(org, "infrastructure", "LB-WX-TW-DT", "家里停水三天了")
+    assert (water.owner, water.entry.matter) == ("LB-WX-SLJ", "农村供水")
+    dispute = domain.resolve(org, "disputes", "LB-WX-TW-DT-G01", "邻里纠纷")
+    assert (dispute.owner, dispute.index) == ("LB-WX-TW", 0)  # township-first default
 
 
 def test_if_match_forms() -> None:
@@ -181,8 +181,8 @@ async def test_the_seed_is_version_one_and_readable_by_anyone(directory) -> None
     assert unit.status_code == 200
     assert unit.json()["unit"]["name"] == "城东社区第一网格"
     assert [a["code"] for a in unit.json()["ancestors"]] == ["LB-XC-CG-CD", "LB-XC-CG", "LB-XC", "LB"]
-    children = await directory.client.get("/api/v1/units/LB-XC-TW/children")
-    assert [u["code"] for u in children.json()["items"]] == ["LB-XC-TW-TW", "LB-XC-TW-DT", "LB-XC-TW-LN"]
+    children = await directory.client.get("/api/v1/units/LB-WX-TW/children")
+    assert [u["code"] for u in children.json()["items"]] == ["LB-WX-TW-ZZZX", "LB-WX-TW-TW", "LB-WX-TW-DT", "LB-WX-TW-LN", "LB-WX-TW-JL"]
     assert (await directory.client.get("/api/v1/units/LB-XC-NOPE")).status_code == 404
     user = await directory.client.get("/api/v1/users/demo-grid-worker", headers=SUPERVISOR)
     assert user.json()["user"] == {"id": "demo-grid-worker", "name": "网格员覃某", "role": "grid_worker", "unit": "LB-XC-CG-CD-G01"}
@@ -224,8 +224,9 @@ async def test_supervisor_changes_are_new_versions_published_and_followed(direct
 
         catalogue = (await directory.client.get("/api/v1/catalogue")).json()
         entries = catalogue["entries"]
-        assert entries[SANITATION]["owner"] == "LB-XC-ZJJ"
-        entries[SANITATION]["owner"] = "township"  # 城关镇 takes its sanitation back from 住建局
+        [sanitation] = [i for i, e in enumerate(entries) if e["area"] == "LB-XC-CG"]
+        assert entries[sanitation]["owner"] == "LB-XC-ZJJ"
+        entries[sanitation]["owner"] = "township"  # 城关镇 takes its sanitation back from 住建局
         entries.append({"subject_class": "environment", "area": "LB-XC-CG-XJ", "owner": "LB-XC-CG-XJ", "matter": "社区环境卫生"})
         changed = await directory.client.put(
             "/api/v1/catalogue", json={"entries": entries}, headers={**CITY_ADMIN, "If-Match": str(v + 1)}
@@ -276,19 +277,20 @@ async def test_inconsistent_changes_are_refused_with_the_problems_named(director
     assert orphan.status_code == 422
     assert orphan.json()["problems"] == ["unit LB-XC-CG-XX (新街社区): parent LB-XC-NOPE does not exist"]
 
-    in_use = await directory.client.delete("/api/v1/units/LB-XC-TW", headers=SUPERVISOR)
+    in_use = await directory.client.delete("/api/v1/units/LB-XC-CG", headers=SUPERVISOR)
     assert in_use.status_code == 409
-    assert in_use.json()["children"] == ["LB-XC-TW-TW", "LB-XC-TW-DT", "LB-XC-TW-LN"]
-    assert "LB-XC-TW-TW" in in_use.json()["detail"]
+    # its centre, its villages, and 新街社区 that the test before added
+    assert in_use.json()["children"] == ["LB-XC-CG-ZZZX", "LB-XC-CG-CZ", "LB-XC-CG-CX", "LB-XC-CG-CD", "LB-XC-CG-BJ", "LB-XC-CG-XJ"]
+    assert "LB-XC-CG-CZ" in in_use.json()["detail"]
 
     misplaced = await directory.client.put(
-        "/api/v1/users/gw-x", json={"name": "网格员", "role": "grid_worker", "unit": "LB-XC-TW"}, headers=SUPERVISOR
+        "/api/v1/users/gw-x", json={"name": "网格员", "role": "grid_worker", "unit": "LB-XC-CG"}, headers=SUPERVISOR
     )
     assert misplaced.status_code == 422
-    assert "a grid_worker works in a grid, not in a township (LB-XC-TW)" in misplaced.json()["problems"][0]
+    assert "a grid_worker works in a grid, not in a township (LB-XC-CG)" in misplaced.json()["problems"][0]
 
     entries = (await directory.client.get("/api/v1/catalogue")).json()["entries"]
-    entries.append({"subject_class": "housing", "area": "LB-XC-TW", "owner": "LB-XB-ZJJ"})
+    entries.append({"subject_class": "housing", "area": "LB-XC-CG", "owner": "LB-XB-ZJJ"})
     foreign = await directory.client.put("/api/v1/catalogue", json={"entries": entries}, headers=SUPERVISOR)
     assert foreign.status_code == 422
     assert "owner LB-XB-ZJJ belongs to LB-XB, not to the area's county LB-XC" in foreign.json()["problems"][0]
@@ -300,17 +302,17 @@ async def test_inconsistent_changes_are_refused_with_the_problems_named(director
 
     # …while the same kinds of change that do hold together go through.
     grid = await directory.client.put(
-        "/api/v1/units/LB-XC-TW-LN-G03", json={"name": "六纳村第三网格", "kind": "grid", "parent": "LB-XC-TW-LN"}, headers=SUPERVISOR
+        "/api/v1/units/LB-XC-CG-BJ-G03", json={"name": "板江村第三网格", "kind": "grid", "parent": "LB-XC-CG-BJ"}, headers=SUPERVISOR
     )
     assert grid.status_code == 201
     worker = await directory.client.put(
-        "/api/v1/users/gw-x", json={"name": "网格员", "role": "grid_worker", "unit": "LB-XC-TW-LN-G03"}, headers=SUPERVISOR
+        "/api/v1/users/gw-x", json={"name": "网格员", "role": "grid_worker", "unit": "LB-XC-CG-BJ-G03"}, headers=SUPERVISOR
     )
     assert worker.status_code == 201
-    blocked = await directory.client.delete("/api/v1/units/LB-XC-TW-LN-G03", headers=SUPERVISOR)
+    blocked = await directory.client.delete("/api/v1/units/LB-XC-CG-BJ-G03", headers=SUPERVISOR)
     assert blocked.status_code == 409 and blocked.json()["users"] == ["gw-x"]
     assert (await directory.client.delete("/api/v1/users/gw-x", headers=SUPERVISOR)).status_code == 200
-    gone = await directory.client.delete("/api/v1/units/LB-XC-TW-LN-G03", headers=SUPERVISOR)
+    gone = await directory.client.delete("/api/v1/units/LB-XC-CG-BJ-G03", headers=SUPERVISOR)
     assert gone.status_code == 200 and gone.json()["version"] == v + 4
     assert (await directory.client.delete("/api/v1/users/gw-x", headers=SUPERVISOR)).status_code == 404
 
@@ -430,7 +432,7 @@ async def test_the_document_and_users_are_for_staff_while_units_and_the_catalogu
         assert (await directory.client.get(path, headers=citizen)).status_code == 403, path
     clerk = actor_headers("clerk", Role.dept_clerk, "LB-XC-ZJJ")
     assert (await directory.client.get("/api/v1/users/demo-grid-worker", headers=clerk)).status_code == 200
-    for path in ("/api/v1/units/LB-XC-TW", "/api/v1/catalogue"):
+    for path in ("/api/v1/units/LB-WX-TW", "/api/v1/catalogue"):
         assert (await directory.client.get(path)).status_code == 200, path  # published: who handles what
 
 

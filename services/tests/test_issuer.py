@@ -99,7 +99,7 @@ async def test_discovery_points_at_the_keys_and_the_services_verify_its_tokens()
         token = (await client.post(config["token_endpoint"].removeprefix(issuer.url), json={"user": "demo-village-staff"})).json()
         verifier = TokenVerifier(config["jwks_uri"], issuer=config["issuer"], audience="jiesu")
         actor = await verifier.verify(token["access_token"])
-    assert (actor.id, actor.role, actor.org_unit) == ("demo-village-staff", Role.village_staff, "LB-XC-TW-DT")
+    assert (actor.id, actor.role, actor.org_unit) == ("demo-village-staff", Role.village_staff, "LB-WX-TW-JL")
 
 
 async def test_the_key_file_is_created_private_and_reused(tmp_path: Path) -> None:

@@ -22,9 +22,9 @@ def test_haversine_known_distances():
 
 
 def test_haversine_between_the_demo_towns():
-    chengguan_to_tongwan = haversine_m(24.066, 108.665, 23.93, 108.83)  # 城关镇 → 通挽镇
-    assert 22_000 < chengguan_to_tongwan < 23_000
-    assert chengguan_to_tongwan == haversine_m(23.93, 108.83, 24.066, 108.665)
+    chengguan_to_tongwan = haversine_m(24.066, 108.665, 23.53, 109.433)  # 忻城县城关镇 → 武宣县通挽镇
+    assert 98_000 < chengguan_to_tongwan < 98_600
+    assert chengguan_to_tongwan == haversine_m(23.53, 109.433, 24.066, 108.665)
     assert haversine_m(0, 179.9, 0, -179.9) == pytest.approx(22_239, rel=0.001)  # across the antimeridian
     assert haversine_m(0, 0, 0, 180) == pytest.approx(math.pi * EARTH_RADIUS_M)  # antipodes, no domain error
 

@@ -45,14 +45,15 @@ def test_the_tree_from_laibin_down_to_grids():
     counties = [u.name for u in ORG.children("LB") if u.kind == "county"]
     assert counties == ["忻城县", "兴宾区", "武宣县", "象州县"]
     townships = {ORG.unit(c).name: [u.name for u in ORG.children(c) if u.kind == "township"] for c in ("LB-XC", "LB-XB", "LB-WX", "LB-XZ")}
-    assert townships == {"忻城县": ["城关镇", "通挽镇"], "兴宾区": ["迁江镇"], "武宣县": ["武宣镇"], "象州县": ["象州镇"]}
-    assert [u.name for u in ORG.children("LB-XC-CG")] == ["城西社区", "城东社区", "板江村"]
-    assert [u.name for u in ORG.children("LB-XC-TW")] == ["通挽社区", "大塘村", "六纳村"]
+    # 通挽镇 is in 武宣县 (the fishpond story's 江龙村 is one of its villages), not in 忻城县.
+    assert townships == {"忻城县": ["城关镇"], "兴宾区": ["迁江镇"], "武宣县": ["武宣镇", "通挽镇"], "象州县": ["象州镇"]}
+    assert [u.name for u in ORG.children("LB-XC-CG") if u.kind == "village"] == ["城中社区", "城西社区", "城东社区", "板江村"]
+    assert [u.name for u in ORG.children("LB-WX-TW") if u.kind == "village"] == ["通挽社区", "大塘村", "六纳村", "江龙村"]
     for township in ORG.of_kind("township"):
-        villages = ORG.children(township.code)
-        assert 2 <= len(villages) <= 3 and all(v.kind == "village" for v in villages), township.name
+        villages = [u for u in ORG.children(township.code) if u.kind != "centre"]
+        assert 2 <= len(villages) <= 4 and all(v.kind == "village" for v in villages), township.name
         for village in villages:
-            grids = ORG.children(village.code)
+            grids = [u for u in ORG.children(village.code) if u.kind != "centre"]
             assert [g.kind for g in grids] == ["grid", "grid"], village.name
             assert [g.code for g in grids] == [f"{village.code}-G01", f"{village.code}-G02"]
             assert grids[0].name == f"{village.name}第一网格"
@@ -65,16 +66,20 @@ def test_codes_nest_like_the_tree():
 
 
 def test_townships_sit_roughly_where_the_real_towns_are():
-    real = {"LB-XC-CG": (24.066, 108.665), "LB-XC-TW": (23.93, 108.83), "LB-XB-QJ": (23.63, 108.97), "LB-WX-WX": (23.59, 109.66), "LB-XZ-XZ": (23.96, 109.69)}
+    real = {"LB-XC-CG": (24.066, 108.665), "LB-WX-TW": (23.53, 109.433), "LB-XB-QJ": (23.63, 108.97), "LB-WX-WX": (23.59, 109.66), "LB-XZ-XZ": (23.96, 109.69)}
     for code, (lat, lng) in real.items():
         min_lat, max_lat, min_lng, max_lng = bbox(ORG.unit(code).polygon)
         centre = ((min_lat + max_lat) / 2, (min_lng + max_lng) / 2)
         assert haversine_m(*centre, lat, lng) < 3_000, code
+    # 通挽镇 lies west of 武宣县城, tens of kilometres from it and far from 忻城's 城关镇.
+    tongwan, wuxuan, chengguan = real["LB-WX-TW"], real["LB-WX-WX"], real["LB-XC-CG"]
+    assert tongwan[1] < wuxuan[1] and 15_000 < haversine_m(*tongwan, *wuxuan) < 40_000
+    assert haversine_m(*tongwan, *chengguan) > 80_000
 
 
 def test_grids_are_a_few_hundred_metres_and_never_overlap():
     grids = ORG.of_kind("grid")
-    assert len(grids) == 2 * len(ORG.of_kind("village")) == 26
+    assert len(grids) == 2 * len(ORG.of_kind("village")) == 30
     for grid in grids:
         min_lat, max_lat, min_lng, max_lng = bbox(grid.polygon)
         assert 200 < haversine_m(min_lat, min_lng, max_lat, min_lng) < 1_000
@@ -88,7 +93,7 @@ def test_grids_are_a_few_hundred_metres_and_never_overlap():
 
 def test_villages_are_the_box_of_their_grids_and_townships_hold_their_villages():
     for village in ORG.of_kind("village"):
-        boxes = [bbox(g.polygon) for g in ORG.children(village.code)]
+        boxes = [bbox(g.polygon) for g in ORG.children(village.code) if g.kind == "grid"]
         union = (min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes))
         assert bbox(village.polygon) == pytest.approx(union), village.code
         t = bbox(ORG.unit(village.parent).polygon)
@@ -133,9 +138,13 @@ def test_one_demo_user_per_role_in_a_unit_that_fits():
     roles = {u.role for u in ORG.users}
     assert roles == set(Role) - {Role.system}
     assert ORG.user("demo-grid-worker").unit == "LB-XC-CG-CD-G01"  # the streetlamp story
-    assert ORG.user("demo-village-staff").unit == "LB-XC-TW-DT"  # the fishpond story
+    assert ORG.user("demo-grid-worker-cz").unit == "LB-XC-CG-CZ-G01"  # 小潘 of 城中社区
+    assert ORG.user("demo-village-staff").unit == "LB-WX-TW-JL"  # the fishpond story: 江龙村's 五事 window
+    assert ORG.user("demo-township-staff").unit == ORG.user("demo-township-head").unit == "LB-WX-TW"
     assert ORG.user("demo-centre-dispatcher").unit == "LB-XC-ZZZX"
-    assert [u.id for u in ORG.users_with_role("township_head")] == ["demo-township-head"]
+    assert ORG.user("demo-centre-dispatcher-wx").unit == ORG.user("demo-centre-supervisor-wx").unit == "LB-WX-ZZZX"
+    assert {ORG.user(u).unit for u in ("demo-dept-clerk-wx", "demo-dept-clerk-slj")} == {"LB-WX-ZJJ", "LB-WX-SLJ"}
+    assert [u.id for u in ORG.users_with_role("township_head")] == ["demo-township-head-cg", "demo-township-head"]
     with pytest.raises(KeyError, match="no user 'nobody'"):
         ORG.user("nobody")
 
@@ -146,15 +155,39 @@ def test_one_demo_user_per_role_in_a_unit_that_fits():
 def test_ancestors_county_township_village():
     assert [u.code for u in ORG.ancestors("LB-XC-CG-CD-G01")] == ["LB-XC-CG-CD", "LB-XC-CG", "LB-XC", "LB"]
     assert ORG.ancestors("LB") == []
-    assert ORG.county_of("LB-XC-TW-DT-G02") == "LB-XC"
+    assert ORG.county_of("LB-WX-TW-DT-G02") == "LB-WX"
     assert ORG.county_of("LB-XC-SLJ") == "LB-XC"
     assert ORG.county_of("LB") is None
-    assert ORG.township_of("LB-XC-TW-DT-G02") == "LB-XC-TW"
-    assert ORG.township_of("LB-XC-TW") == "LB-XC-TW"
+    assert ORG.township_of("LB-WX-TW-DT-G02") == "LB-WX-TW"
+    assert ORG.township_of("LB-WX-TW") == "LB-WX-TW"
     assert ORG.township_of("LB-XC-ZJJ") is None
-    assert ORG.village_of("LB-XC-TW-DT-G02") == "LB-XC-TW-DT"
-    assert ORG.centre_of("LB-XC-TW-DT-G02") == "LB-XC-ZZZX"
+    assert ORG.village_of("LB-WX-TW-DT-G02") == "LB-WX-TW-DT"
+    assert ORG.centre_of("LB-WX-TW-DT-G02") == "LB-WX-TW-ZZZX"  # 通挽镇's own centre
     assert ORG.centre_of("LB") == "LB-ZZZX"
+
+
+def test_three_level_centres_each_serve_the_place_they_sit_in():
+    """综治中心 at county, township and village level (来宾 runs three-level centres): the nearest
+    one above a unit is its centre; a place without its own centre falls back to the next level."""
+    assert ORG.centre_of("LB-WX-TW-JL-G01") == ORG.centre_of("LB-WX-TW-JL") == "LB-WX-TW-JL-ZZZX"
+    assert ORG.centre_of("LB-WX-TW-LN") == ORG.centre_of("LB-WX-TW") == "LB-WX-TW-ZZZX"
+    assert ORG.centre_of("LB-WX-WX-DX") == ORG.centre_of("LB-WX-ZJJ") == "LB-WX-ZZZX"
+    assert ORG.centre_of("LB-XC-CG-CZ-G02") == "LB-XC-CG-CZ-ZZZX" and ORG.centre_of("LB-XC-CG-CD") == "LB-XC-CG-ZZZX"
+    for code in ("LB-WX-TW-JL-ZZZX", "LB-WX-TW-ZZZX", "LB-XC-CG-CZ-ZZZX", "LB-XC-CG-ZZZX"):
+        centre = ORG.unit(code)
+        assert (centre.kind, centre.short_name, centre.polygon) == ("centre", "综治中心", None), code
+    assert [u.kind for u in ORG.ancestors("LB-WX-TW-JL-ZZZX")] == ["village", "township", "county", "city"]
+
+
+def test_a_centre_sits_at_city_county_township_or_village_level_never_in_a_grid():
+    data = _demo()
+    _unit(data, "LB-WX-TW-JL-ZZZX")["parent"] = "LB-WX-TW-JL-G01"
+    message = _refused(data)
+    assert "LB-WX-TW-JL-ZZZX (江龙村综治中心) is a centre under a grid (LB-WX-TW-JL-G01)" in message
+    assert "a centre belongs under a city or a county or a township or a village" in message
+    data = _demo()
+    _unit(data, "LB-WX-TW-JL-ZZZX")["parent"] = "LB-WX-TW-DT"  # another village: still a village-level centre
+    assert parse_org(data).centre_of("LB-WX-TW-DT-G01") == "LB-WX-TW-JL-ZZZX"
 
 
 def test_unknown_codes_are_named_in_the_error():
@@ -166,7 +199,7 @@ def test_unknown_codes_are_named_in_the_error():
 
 
 def test_by_name_finds_full_and_short_names():
-    assert [u.code for u in ORG.by_name("大塘村")] == ["LB-XC-TW-DT"]
+    assert [u.code for u in ORG.by_name("大塘村")] == ["LB-WX-TW-DT"]
     assert [u.code for u in ORG.by_name(" 城关镇 ")] == ["LB-XC-CG"]
     assert [u.code for u in ORG.by_name("住建局")] == ["LB-XC-ZJJ", "LB-XB-ZJJ", "LB-WX-ZJJ", "LB-XZ-ZJJ"]
     assert ORG.by_name("不存在村") == []
@@ -184,24 +217,23 @@ def test_containing_a_point():
 def test_streetlamps_go_to_the_housing_bureau_and_disputes_stay_in_the_township():
     assert ORG.owner_for("infrastructure", "LB-XC-CG-CD-G01", "村口路灯不亮") == "LB-XC-ZJJ"  # 城东社区 streetlamp
     # Other works start with the township (乡镇首办), which calls the county if it cannot (乡呼县应).
-    assert ORG.owner_for("infrastructure", "LB-XC-TW-DT", "鱼塘边没有护栏") == "LB-XC-TW"
+    assert ORG.owner_for("infrastructure", "LB-WX-TW-DT", "鱼塘边没有护栏") == "LB-WX-TW"
     assert ORG.owner_for("infrastructure", "LB-XC-CG-CD") == "LB-XC-CG"
     assert ORG.owner_for("disputes", "LB-XC-CG-CD") == "LB-XC-CG"
-    assert ORG.owner_for("disputes", "LB-XC-TW-DT-G01") == "LB-XC-TW"
+    assert ORG.owner_for("disputes", "LB-WX-TW-DT-G01") == "LB-WX-TW"
     assert ORG.owner_for("consultation", "LB-XB-QJ-LG") == "LB-XB-QJ"
 
 
 def test_named_matters_go_to_the_department_that_can_handle_them():
-    assert ORG.owner_for("agriculture", "LB-XC-TW-DT", "大塘村水渠堵塞，灌溉不了") == "LB-XC-SLJ"  # 水利局
-    # The class as a whole is 农业农村局's (fish farming, subsidies, seeds); the township keeps what no line names.
-    assert ORG.owner_for("agriculture", "LB-XC-TW-DT", "鱼塘养殖技术") == "LB-XC-NYJ"
-    assert ORG.owner_for("disputes", "LB-XC-TW-DT", "邻里纠纷") == "LB-XC-TW"
-    assert ORG.owner_for("infrastructure", "LB-XC-TW-LN", "六纳村停水三天") == "LB-XC-SLJ"
+    assert ORG.owner_for("agriculture", "LB-WX-TW-DT", "大塘村水渠堵塞，灌溉不了") == "LB-WX-SLJ"  # 武宣县水利局
+    assert ORG.owner_for("agriculture", "LB-WX-TW-DT", "鱼塘养殖技术") == "LB-WX-NYJ"  # 农业农村局: farming, not water works
+    assert ORG.owner_for("infrastructure", "LB-WX-TW-LN", "六纳村停水三天") == "LB-WX-SLJ"
+    assert ORG.owner_for("disputes", "LB-WX-TW-DT", "邻里纠纷") == "LB-WX-TW"  # no line names it: the township
     assert ORG.owner_for("disputes", "LB-XC-CG-BJ", "工地老板拖欠工资三个月") == "LB-XC-RSJ"
-    assert ORG.owner_for("public_safety", "LB-XC-TW-LN", "山体滑坡") == "LB-XC-ZRZYJ"
-    assert ORG.owner_for("public_safety", "LB-XC-TW-LN", "治安问题") == "LB-XC-TW"
+    assert ORG.owner_for("public_safety", "LB-WX-TW-LN", "山体滑坡") == "LB-WX-ZRZYJ"
+    assert ORG.owner_for("public_safety", "LB-WX-TW-LN", "治安问题") == "LB-WX-TW"
     assert ORG.owner_for("infrastructure", "LB-WX-WX-DX", "路灯坏了") == "LB-WX-ZJJ"  # each county its own bureau
-    entry = ORG.entry_for("agriculture", "LB-XC-TW-DT", "水渠")
+    entry = ORG.entry_for("agriculture", "LB-WX-TW-DT", "水渠")
     assert entry.matter and "水利" in entry.matter
 
 
@@ -211,7 +243,7 @@ def test_highways_and_rural_roads_are_the_transport_bureaus_and_city_streets_are
     for county in ("LB-XC", "LB-XB", "LB-WX", "LB-XZ"):
         entry = ORG.entry_for("transport", county, "村道边坡垮塌，车过不去")
         assert entry.owner == f"{county}-JTJ" and entry.matter and "农村公路" in entry.matter
-    assert ORG.owner_for("transport", "LB-XC-TW-DT", "县道路面塌陷") == "LB-XC-JTJ"
+    assert ORG.owner_for("transport", "LB-WX-TW-DT", "县道路面塌陷") == "LB-WX-JTJ"
     assert not [e for e in ORG.catalogue if e.subject_class == "infrastructure" and e.owner.endswith("-JTJ")]
     assert ORG.owner_for("infrastructure", "LB-XC", "县城主干道路灯不亮") == "LB-XC-ZJJ"
 
@@ -219,7 +251,7 @@ def test_highways_and_rural_roads_are_the_transport_bureaus_and_city_streets_are
 def test_the_nearest_area_wins_but_a_named_matter_beats_a_local_default():
     # 城关镇 is the county seat: town sanitation belongs to the housing bureau there, not elsewhere.
     assert ORG.owner_for("environment", "LB-XC-CG-CX", "垃圾没人清运") == "LB-XC-ZJJ"
-    assert ORG.owner_for("environment", "LB-XC-TW-DT", "垃圾没人清运") == "LB-XC-TW"
+    assert ORG.owner_for("environment", "LB-WX-TW-DT", "垃圾没人清运") == "LB-WX-TW"
     # Pollution is the eco-environment bureau's everywhere, the county seat included.
     assert ORG.owner_for("environment", "LB-XC-CG-CX", "工厂偷排污水") == "LB-XC-STHJJ"
 
@@ -262,16 +294,16 @@ def test_duplicate_codes_and_missing_parents_are_refused():
     data["units"].append({"code": "LB-XC-CG", "name": "城关镇", "kind": "township", "parent": "LB-XC"})
     assert "unit codes used twice: ['LB-XC-CG']" in _refused(data)
     data = _demo()
-    _unit(data, "LB-XC-TW-DT")["parent"] = "LB-XC-XX"
+    _unit(data, "LB-WX-TW-DT")["parent"] = "LB-XC-XX"
     message = _refused(data)
     assert message.startswith("test org is invalid:")
-    assert "unit LB-XC-TW-DT (大塘村): parent LB-XC-XX does not exist" in message
+    assert "unit LB-WX-TW-DT (大塘村): parent LB-XC-XX does not exist" in message
 
 
 def test_units_must_sit_under_the_right_kind_of_parent():
     data = _demo()
-    _unit(data, "LB-XC-TW-DT-G01")["parent"] = "LB-XC-TW"
-    assert "LB-XC-TW-DT-G01 (大塘村第一网格) is a grid under a township (LB-XC-TW); a grid belongs under a village" in _refused(data)
+    _unit(data, "LB-WX-TW-DT-G01")["parent"] = "LB-WX-TW"
+    assert "LB-WX-TW-DT-G01 (大塘村第一网格) is a grid under a township (LB-WX-TW); a grid belongs under a village" in _refused(data)
     data = _demo()
     _unit(data, "LB")["parent"] = "LB-XC"  # a cycle, too: still a clear message, no endless loop
     assert "unit LB (来宾市) is a city under a county (LB-XC)" in _refused(data)

@@ -92,7 +92,7 @@ async def test_a_malformed_snapshot_is_skipped_and_the_previous_one_stays(infra:
         await send(
             infra, topic,
             (b"\x00garbage", SNAPSHOT),
-            (snapshot(2, document("broken v2", drop_parent_of="LB-XC-TW")), SNAPSHOT),
+            (snapshot(2, document("broken v2", drop_parent_of="LB-WX-TW")), SNAPSHOT),
             (orjson.dumps({"version": 9}), [("ce_type", b"org.unrelated")]),  # another type: not a snapshot
         )
 
@@ -101,7 +101,7 @@ async def test_a_malformed_snapshot_is_skipped_and_the_previous_one_stays(infra:
 
         await eventually(two_skipped, timeout=20, what="the two bad snapshots skipped")
         assert follower.version == 1 and follower.current.name == "good v1"
-        assert follower.current.unit("LB-XC-TW").parent == "LB-XC"
+        assert follower.current.unit("LB-WX-TW").parent == "LB-WX"
 
         await publish_snapshot(infra.bootstrap_servers, topic, 3, document("good v3"))  # as the directory does
         await follower.wait_for_version(3, timeout=20)

@@ -22,7 +22,7 @@ def actor(role: Role, unit: str | None) -> Actor:
     ("role", "unit", "sees"),
     [
         (Role.township_staff, "LB-XC-CG", True),  # its own township
-        (Role.township_head, "LB-XC-TW", False),  # another township of the same county
+        (Role.township_head, "LB-WX-TW", False),  # a township of another county (通挽镇, 武宣县)
         (Role.village_staff, "LB-XC-CG-CD", True),
         (Role.village_staff, "LB-XC-CG-CX", False),  # another village of the same township
         (Role.grid_worker, "LB-XC-CG-CD-G01", True),
@@ -44,10 +44,10 @@ def test_who_sees_the_streetlamp_case(role: Role, unit: str | None, sees: bool) 
 
 
 def test_a_called_department_sees_the_township_case_it_was_called_to() -> None:
-    guardrail = CaseScope(places=("LB-XC", "LB-XC-TW", "LB-XC-TW-DT", None), units=frozenset({"LB-XC-TW"}))
-    jtj = actor(Role.dept_clerk, "LB-XC-JTJ")
+    guardrail = CaseScope(places=("LB-WX", "LB-WX-TW", "LB-WX-TW-JL", None), units=frozenset({"LB-WX-TW"}))
+    jtj = actor(Role.dept_clerk, "LB-WX-JTJ")
     assert not may_see_case(ORG, jtj, guardrail)
-    called = CaseScope(places=guardrail.places, units=guardrail.units | {"LB-XC-JTJ"})
+    called = CaseScope(places=guardrail.places, units=guardrail.units | {"LB-WX-JTJ"})
     assert may_see_case(ORG, jtj, called)
 
 
@@ -61,6 +61,9 @@ def test_an_unplaced_appeal_is_every_centres_to_triage() -> None:
 
 def test_area_and_cover() -> None:
     assert area_of(ORG, actor(Role.centre_dispatcher, "LB-XC-ZZZX")) == "LB-XC"
+    # township- and village-level 综治中心 serve their township and their village
+    assert area_of(ORG, actor(Role.centre_dispatcher, "LB-WX-TW-ZZZX")) == "LB-WX-TW"
+    assert area_of(ORG, actor(Role.centre_supervisor, "LB-WX-TW-JL-ZZZX")) == "LB-WX-TW-JL"
     assert area_of(ORG, actor(Role.grid_worker, "LB-XC-CG-CD-G01")) == "LB-XC-CG-CD-G01"
     assert covers(ORG, "LB-XC", "LB-XC-CG-CD-G01")
     assert not covers(ORG, "LB-XC-CG-CD-G01", "LB-XC")  # a grid does not cover its county
@@ -79,8 +82,9 @@ def test_unit_queues_are_seen_from_the_unit_and_above() -> None:
 
 def test_units_below_a_township() -> None:
     below = units_below(ORG, "LB-XC-CG")
-    assert "LB-XC-CG" in below and "LB-XC-CG-CD-G02" in below and "LB-XC-TW" not in below
-    assert len(below) == 1 + 3 + 6  # the township, three villages, two grids each
+    assert "LB-XC-CG" in below and "LB-XC-CG-CD-G02" in below and "LB-WX-TW" not in below
+    # the township, its 综治中心, four villages with two grids each, and 城中社区's own centre
+    assert len(below) == 1 + 1 + 4 + 8 + 1 and {"LB-XC-CG-ZZZX", "LB-XC-CG-CZ-ZZZX"} <= set(below)
 
 
 def test_require_role_names_who_may() -> None:
@@ -95,9 +99,9 @@ def test_list_scope_per_role() -> None:
 
     county = list_scope(ORG, actor(Role.centre_dispatcher, "LB-XC-ZZZX"))
     assert county.place_column == "county" and county.places == ("LB-XC",) and "LB-XC-ZJJ" in county.units
-    township = list_scope(ORG, actor(Role.township_staff, "LB-XC-TW"))
+    township = list_scope(ORG, actor(Role.township_staff, "LB-WX-TW"))
     assert county.unplaced
-    assert township.place_column == "township" and township.places == ("LB-XC-TW",) and "LB-XC-ZJJ" not in township.units
+    assert township.place_column == "township" and township.places == ("LB-WX-TW",) and "LB-XC-ZJJ" not in township.units
     assert not township.unplaced
     department = list_scope(ORG, actor(Role.dept_clerk, "LB-XC-ZJJ"))
     assert department.place_column is None and department.units == ("LB-XC-ZJJ",)

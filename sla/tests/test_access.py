@@ -9,7 +9,7 @@ from sla.tests.test_clocks import sla  # noqa: F401  (the module's running sla)
 from shared.events import CaseTriaged, FiveMatters
 
 CHENGGUAN = actor_headers("cg", "township_staff", "LB-XC-CG")
-TONGWAN = actor_headers("tw", "township_head", "LB-XC-TW")
+TONGWAN = actor_headers("tw", "township_head", "LB-WX-TW")
 ZJJ = actor_headers("zjj", "dept_clerk", UNIT)
 JTJ = actor_headers("jtj", "dept_head", "LB-XC-JTJ")
 XINGBIN = actor_headers("xb", "centre_supervisor", "LB-XB-ZZZX")

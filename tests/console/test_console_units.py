@@ -16,14 +16,14 @@ from services.console.settings import load_console_settings
 NOW = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 TODAY = day_start(NOW)
 SECRET = "a console secret of at least 32 bytes"
-DISPATCHER = Session("demo-centre-dispatcher", "韩某", "centre_dispatcher", "LB-XC-ZZZX", "tok.en.value", 2_000_000_000)
+DISPATCHER = Session("demo-centre-dispatcher-wx", "何某", "centre_dispatcher", "LB-WX-ZZZX", "tok.en.value", 2_000_000_000)
 UNITS = [
-    {"code": "LB-XC", "name": "忻城县", "kind": "county", "parent": "LB"},
-    {"code": "LB-XC-CG", "name": "城关镇", "kind": "township", "parent": "LB-XC",
-     "polygon": [[24.0545, 108.652], [24.0545, 108.674], [24.07, 108.674], [24.07, 108.652]]},
-    {"code": "LB-XC-TW", "name": "通挽镇", "kind": "township", "parent": "LB-XC",
-     "polygon": [[23.915, 108.817], [23.915, 108.849], [23.945, 108.849], [23.945, 108.817]]},
-    {"code": "LB-XC-ZJJ", "name": "忻城县住房和城乡建设局", "short_name": "住建局", "kind": "department", "parent": "LB-XC"},
+    {"code": "LB-WX", "name": "武宣县", "kind": "county", "parent": "LB"},
+    {"code": "LB-WX-WX", "name": "武宣镇", "kind": "township", "parent": "LB-WX",
+     "polygon": [[23.585, 109.6535], [23.585, 109.683], [23.603, 109.683], [23.603, 109.6535]]},
+    {"code": "LB-WX-TW", "name": "通挽镇", "kind": "township", "parent": "LB-WX",
+     "polygon": [[23.515, 109.417], [23.515, 109.449], [23.545, 109.449], [23.545, 109.417]]},
+    {"code": "LB-WX-ZJJ", "name": "武宣县住房和城乡建设局", "short_name": "住建局", "kind": "department", "parent": "LB-WX"},
     {"code": "LB-XB-QJ", "name": "迁江镇", "kind": "township", "parent": "LB-XB",
      "polygon": [[23.6, 108.9], [23.6, 109.0], [23.7, 109.0], [23.7, 108.9]]},
 ]  # fmt: skip
@@ -45,7 +45,7 @@ def test_a_session_survives_the_cookie_and_keeps_the_token_out_of_the_public_vie
     headers = back.actor_headers()
     assert headers["Authorization"] == "Bearer tok.en.value"
     assert (headers["X-Actor-Id"], headers["X-Actor-Role"], headers["X-Actor-Unit"]) == (
-        "demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
+        "demo-centre-dispatcher-wx", "centre_dispatcher", "LB-WX-ZZZX")
 
 
 def test_a_tampered_foreign_or_expired_cookie_is_no_session() -> None:
@@ -78,24 +78,24 @@ def test_today_is_the_day_in_beijing() -> None:
 
 def test_cases_are_counted_received_today_in_progress_and_closed_per_township() -> None:
     cases = [
-        case("a", "dispatched", "LB-XC-CG", NOW - timedelta(hours=1)),
-        case("b", "in_progress", "LB-XC-CG", TODAY - timedelta(minutes=1)),  # yesterday evening
-        case("c", "closed", "LB-XC-TW", NOW - timedelta(hours=2)),
-        case("d", "rated", "LB-XC-TW", TODAY - timedelta(days=3)),
-        case("e", "rejected", "LB-XC-TW", NOW),  # declined: received today, never in progress
+        case("a", "dispatched", "LB-WX-WX", NOW - timedelta(hours=1)),
+        case("b", "in_progress", "LB-WX-WX", TODAY - timedelta(minutes=1)),  # yesterday evening
+        case("c", "closed", "LB-WX-TW", NOW - timedelta(hours=2)),
+        case("d", "rated", "LB-WX-TW", TODAY - timedelta(days=3)),
+        case("e", "rejected", "LB-WX-TW", NOW),  # declined: received today, never in progress
         case("f", "merged", None, NOW - timedelta(days=2)),
     ]
     summary = summarise_cases(cases, TODAY)
     assert summary["totals"] == {"received_today": 3, "in_progress": 2, "closed": 2}
-    assert summary["townships"]["LB-XC-CG"] == {"received_today": 1, "in_progress": 2}
-    assert summary["townships"]["LB-XC-TW"] == {"received_today": 2, "closed": 2}
+    assert summary["townships"]["LB-WX-WX"] == {"received_today": 1, "in_progress": 2}
+    assert summary["townships"]["LB-WX-TW"] == {"received_today": 2, "closed": 2}
 
 
 def test_one_card_per_case_with_its_most_urgent_clock() -> None:
     clocks = [
-        {"case_id": "a", "unit": "LB-XC-ZJJ", "name": "sign", "remaining_seconds": -600, "remaining_text": "超期10分钟", "due_at": "x", "state": "breached"},
-        {"case_id": "a", "unit": "LB-XC-ZJJ", "name": "resolve", "remaining_seconds": -60, "remaining_text": "超期1分钟", "due_at": "y", "state": "breached"},
-        {"case_id": "b", "unit": "LB-XC-ZJJ", "name": "resolve", "remaining_seconds": -3600, "remaining_text": "超期1小时", "due_at": "z", "state": "running"},
+        {"case_id": "a", "unit": "LB-WX-ZJJ", "name": "sign", "remaining_seconds": -600, "remaining_text": "超期10分钟", "due_at": "x", "state": "breached"},
+        {"case_id": "a", "unit": "LB-WX-ZJJ", "name": "resolve", "remaining_seconds": -60, "remaining_text": "超期1分钟", "due_at": "y", "state": "breached"},
+        {"case_id": "b", "unit": "LB-WX-ZJJ", "name": "resolve", "remaining_seconds": -3600, "remaining_text": "超期1小时", "due_at": "z", "state": "running"},
     ]  # fmt: skip
     cards = clock_cards(clocks, {"a": {"title": "路灯", "tracking_no": "XC-1"}}, "red")
     assert [(c["case_id"], c["clock"]) for c in cards] == [("b", "resolve"), ("a", "sign")]
@@ -103,21 +103,21 @@ def test_one_card_per_case_with_its_most_urgent_clock() -> None:
 
 
 def test_the_board_joins_intake_sla_and_dispatch_and_digest_ignores_the_time() -> None:
-    cases = [case("a", "dispatched", "LB-XC-CG", NOW), case("c", "closed", "LB-XC-TW", NOW)]
-    red = [{"case_id": "a", "unit": "LB-XC-ZJJ", "name": "sign", "remaining_seconds": -5, "remaining_text": "超期", "due_at": "d", "state": "breached"}]
+    cases = [case("a", "dispatched", "LB-WX-WX", NOW), case("c", "closed", "LB-WX-TW", NOW)]
+    red = [{"case_id": "a", "unit": "LB-WX-ZJJ", "name": "sign", "remaining_seconds": -5, "remaining_text": "超期", "due_at": "d", "state": "breached"}]
     board = build_board(
-        now=NOW, county="LB-XC", units=UNITS, cases=cases,
-        sla_board={"units": [{"unit": "LB-XC-ZJJ", "yellow": 1, "red": 1}], "totals": {"unit": "*", "yellow": 1, "red": 1}},
-        dispatch_board={"unassigned": [{"case_id": "w", "title": "待派", "township": "LB-XC-TW"}], "returned": []},
-        unit_counts={"LB-XC-ZJJ": {"to_sign": 1, "in_progress": 0, "due_soon": 1, "overdue": 1, "returned": 0, "resolved": 0}},
+        now=NOW, county="LB-WX", units=UNITS, cases=cases,
+        sla_board={"units": [{"unit": "LB-WX-ZJJ", "yellow": 1, "red": 1}], "totals": {"unit": "*", "yellow": 1, "red": 1}},
+        dispatch_board={"unassigned": [{"case_id": "w", "title": "待派", "township": "LB-WX-TW"}], "returned": []},
+        unit_counts={"LB-WX-ZJJ": {"to_sign": 1, "in_progress": 0, "due_soon": 1, "overdue": 1, "returned": 0, "resolved": 0}},
         red=red, yellow=[], sources={},
     )  # fmt: skip
     assert board["totals"] == {"received_today": 2, "in_progress": 1, "due_soon": 1, "overdue": 1, "closed": 1,
                                "waiting_dispatch": 1, "returned": 0}  # fmt: skip
-    assert [t["name"] for t in board["townships"]] == ["城关镇", "通挽镇"], "only the county's townships"
-    assert board["departments"] == [{"code": "LB-XC-ZJJ", "name": "住建局", "to_sign": 1, "in_progress": 0, "due_soon": 1,
+    assert [t["name"] for t in board["townships"]] == ["武宣镇", "通挽镇"], "only the county's townships"
+    assert board["departments"] == [{"code": "LB-WX-ZJJ", "name": "住建局", "to_sign": 1, "in_progress": 0, "due_soon": 1,
                                      "overdue": 1, "returned": 0, "resolved": 0, "yellow": 1, "red": 1}]  # fmt: skip
-    assert board["cards"]["red"][0]["unit_name"] == "住建局" and board["cards"]["red"][0]["township_name"] == "城关镇"
+    assert board["cards"]["red"][0]["unit_name"] == "住建局" and board["cards"]["red"][0]["township_name"] == "武宣镇"
     assert board["cards"]["waiting"][0]["township_name"] == "通挽镇"
     later = {**board, "as_of": (NOW + timedelta(seconds=2)).isoformat()}
     assert digest(later) == digest(board)
@@ -126,7 +126,7 @@ def test_the_board_joins_intake_sla_and_dispatch_and_digest_ignores_the_time() -
 
 
 def test_a_board_without_intake_still_shows_what_the_others_know() -> None:
-    board = build_board(now=NOW, county="LB-XC", units=UNITS, cases=None, sla_board=None, dispatch_board=None,
+    board = build_board(now=NOW, county="LB-WX", units=UNITS, cases=None, sla_board=None, dispatch_board=None,
                         unit_counts={}, red=[], yellow=[], sources={"intake": "intake 404: Not Found"})  # fmt: skip
     assert board["totals"]["received_today"] == 0 and board["sources"] == {"intake": "intake 404: Not Found"}
 
@@ -136,19 +136,19 @@ def test_a_board_without_intake_still_shows_what_the_others_know() -> None:
 
 def test_the_map_draws_open_cases_and_places_those_without_coordinates_inside_their_township() -> None:
     cases = [
-        case("a", "dispatched", "LB-XC-CG", NOW, lat=24.06, lng=108.66),
-        case("b", "in_progress", "LB-XC-TW", NOW),
-        case("c", "closed", "LB-XC-TW", NOW),  # closed: not on the map
+        case("a", "dispatched", "LB-WX-WX", NOW, lat=23.59, lng=109.66),
+        case("b", "in_progress", "LB-WX-TW", NOW),
+        case("c", "closed", "LB-WX-TW", NOW),  # closed: not on the map
         case("d", "received", None, NOW),  # nowhere known: not drawn
     ]
-    doc = map_data(UNITS, cases, "LB-XC")
-    assert {a["code"] for a in doc["areas"]} == {"LB-XC-CG", "LB-XC-TW"}, "only this county's outlines"
+    doc = map_data(UNITS, cases, "LB-WX")
+    assert {a["code"] for a in doc["areas"]} == {"LB-WX-WX", "LB-WX-TW"}, "only this county's outlines"
     points = {p["case_id"]: p for p in doc["points"]}
     assert set(points) == {"a", "b"}
-    assert (points["a"]["lat"], points["a"]["approximate"]) == (24.06, False)
-    assert points["b"]["approximate"] and 23.915 < points["b"]["lat"] < 23.945 and 108.817 < points["b"]["lng"] < 108.849
+    assert (points["a"]["lat"], points["a"]["approximate"]) == (23.59, False)
+    assert points["b"]["approximate"] and 23.515 < points["b"]["lat"] < 23.545 and 109.417 < points["b"]["lng"] < 109.449
     assert spot_in(UNITS[2]["polygon"], "b") == (points["b"]["lat"], points["b"]["lng"]), "the same spot every time"
-    assert doc["extent"] == {"south": 23.915, "west": 108.652, "north": 24.07, "east": 108.849}
+    assert doc["extent"] == {"south": 23.515, "west": 109.417, "north": 23.603, "east": 109.683}
 
 
 # --------------------------------------------------------------------------- live hub

@@ -27,11 +27,13 @@ GRID_WORKER = actor_headers("demo-grid-worker", "grid_worker", "LB-XC-CG-CD-G01"
 CENTRE = actor_headers("demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
 OPERATOR = actor_headers("callback-operator", "centre_dispatcher", "LB-XC-ZZZX")
 ZJJ_CLERK = actor_headers("demo-dept-clerk", "dept_clerk", "LB-XC-ZJJ")
-SLJ_CLERK = actor_headers("slj-clerk", "dept_clerk", "LB-XC-SLJ")
 JTJ_CLERK = actor_headers("jtj-clerk", "dept_clerk", "LB-XC-JTJ")
 CHENGGUAN = actor_headers("demo-township-staff-cg", "township_staff", "LB-XC-CG")
-TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-XC-TW")
-DATANG_CLERK = actor_headers("dt-village-clerk", "village_staff", "LB-XC-TW-DT")  # 大塘村's 五事 window
+TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-WX-TW")
+# The fishpond story is 武宣县's: 江龙村's window, 通挽镇, 武宣县's 水利局 and centre.
+JIANGLONG_CLERK = actor_headers("demo-village-staff", "village_staff", "LB-WX-TW-JL")  # 江龙村's 五事 window
+WX_SLJ_CLERK = actor_headers("demo-dept-clerk-slj", "dept_clerk", "LB-WX-SLJ")
+WX_CENTRE = actor_headers("demo-centre-dispatcher-wx", "centre_dispatcher", "LB-WX-ZZZX")
 OTHER_COUNTY = actor_headers("xb-staff", "township_staff", "LB-XB-QJ")  # 兴宾区迁江镇
 OTHER_CENTRE = actor_headers("xb-centre", "centre_dispatcher", "LB-XB-ZZZX")
 
@@ -200,45 +202,45 @@ async def test_streetlamp_as_every_role(platform):
 
 
 async def test_fishpond_as_every_role(platform):
-    """大塘村's 五事 window → 通挽镇 → 乡呼县应 to 水利局 → 水利局 plans and answers → 通挽镇 verifies
+    """武宣县: 江龙村's 五事 window → 通挽镇 → 乡呼县应 to 水利局 → 水利局 plans and answers → 通挽镇 verifies
     with the plan and answer in view and rates 水利局 → 水利局 rates the call → the centre's
     figures count both ways."""
     appeal = {
-        "title": "大塘村鱼塘边需要加装护栏", "description": "大塘村主路边鱼塘没有护栏，孩子上学路过很危险，村里解决不了。",
+        "title": "江龙村鱼塘边需要加装护栏", "description": "江龙村主路边鱼塘没有护栏，孩子上学路过很危险，村里解决不了。",
         "channel": "window", "contact": {"name": "甘先生", "phone": "13977710222"},
-        "location": {"address": "忻城县通挽镇大塘村"},
+        "location": {"address": "武宣县通挽镇江龙村"},
     }  # fmt: skip
     # The village clerk registers it at the window.
-    created = await platform.intake.post("/api/v1/appeals", json=appeal, headers=DATANG_CLERK)
+    created = await platform.intake.post("/api/v1/appeals", json=appeal, headers=JIANGLONG_CLERK)
     assert created.status_code == 201, created.text
     case_id = created.json()["case_id"]
 
     # 通挽镇 finds its order, sees it is beyond it, and calls 水利局 (乡呼县应).
     orders = await wait_for(platform.dispatch, f"/api/v1/cases/{case_id}/orders", TONGWAN,
-                            lambda b: order_for(b, "LB-XC-TW"), what="通挽镇's order")  # fmt: skip
-    own = order_for(orders, "LB-XC-TW")
+                            lambda b: order_for(b, "LB-WX-TW"), what="通挽镇's order")  # fmt: skip
+    own = order_for(orders, "LB-WX-TW")
     assert own["state"] == "dispatched"
     called = await platform.dispatch.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
-                                          json={"units": ["LB-XC-SLJ"], "reason": "村、镇无力加装，需县水利局勘测施工"})  # fmt: skip
+                                          json={"units": ["LB-WX-SLJ"], "reason": "村、镇无力加装，需县水利局勘测施工"})  # fmt: skip
     assert called.status_code == 201, called.text
     call_id = called.json()["detail"]["call_id"]
 
     # 水利局: the call is in its inbox by the township's name, the order in its queue.
-    inbox = await wait_for(platform.notify, "/api/v1/inbox/unit:LB-XC-SLJ:duty",
-                           actor_headers("slj-duty", "dept_clerk", "LB-XC-SLJ"),
+    inbox = await wait_for(platform.notify, "/api/v1/inbox/unit:LB-WX-SLJ:duty",
+                           actor_headers("slj-duty", "dept_clerk", "LB-WX-SLJ"),
                            lambda b: any("通挽镇" in (m.get("text") or "") for m in b["items"]), what="通挽镇's call in 水利局's inbox")  # fmt: skip
-    assert not any("LB-XC-TW" in (m.get("text") or "") for m in inbox["items"]), "a name, not a code"
-    queue = await wait_for(platform.dispatch, "/api/v1/units/LB-XC-SLJ/orders", SLJ_CLERK,
+    assert not any("LB-WX-TW" in (m.get("text") or "") for m in inbox["items"]), "a name, not a code"
+    queue = await wait_for(platform.dispatch, "/api/v1/units/LB-WX-SLJ/orders", WX_SLJ_CLERK,
                            lambda b: b["items"], params={"queue": "to_sign"}, what="the order in 水利局's queue")  # fmt: skip
     no = next(o["order_no"] for o in queue["items"] if o["case_id"] == case_id)
     post = platform.dispatch.post
-    assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=SLJ_CLERK)).status_code == 200
+    assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=WX_SLJ_CLERK)).status_code == 200
     plan = {"measures": "2日内现场勘查，4日内完成护栏安装", "planned_finish_at": queue["items"][0]["due_at"],
             "responsible": "韦工", "contact": "13907720001"}  # fmt: skip
-    assert (await post(f"/api/v1/orders/{no}/plan", json=plan, headers=SLJ_CLERK)).status_code == 200
-    photo = await upload_photo(platform, SLJ_CLERK)
+    assert (await post(f"/api/v1/orders/{no}/plan", json=plan, headers=WX_SLJ_CLERK)).status_code == 200
+    photo = await upload_photo(platform, WX_SLJ_CLERK)
     survey = {"note": "现场勘查完成", "percent": 40, "attachments": [photo]}
-    assert (await post(f"/api/v1/orders/{no}/progress", json=survey, headers=SLJ_CLERK)).status_code == 200
+    assert (await post(f"/api/v1/orders/{no}/progress", json=survey, headers=WX_SLJ_CLERK)).status_code == 200
     # 交通运输局 was not called: it does not see 水利局's order.
     assert (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=JTJ_CLERK)).status_code == 404
 
@@ -248,38 +250,38 @@ async def test_fishpond_as_every_role(platform):
     assert seen["plan"]["measures"] == plan["measures"] and seen["plan"]["contact"] == plan["contact"]
     assert seen["plan"]["responsible"] == "韦工" and photo in seen["progress"][-1]["attachments"]
     answer = "护栏已安装，共40米"
-    assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": answer}, headers=SLJ_CLERK)).status_code == 200
+    assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": answer}, headers=WX_SLJ_CLERK)).status_code == 200
 
     seen = await wait_for(platform.dispatch, f"/api/v1/cases/{case_id}/orders", TONGWAN,
-                          lambda b: (order_for(b, "LB-XC-SLJ") or {}).get("answer"), what="水利局's answer, as 通挽镇")  # fmt: skip
-    assert order_for(seen, "LB-XC-SLJ")["answer"] == answer
+                          lambda b: (order_for(b, "LB-WX-SLJ") or {}).get("answer"), what="水利局's answer, as 通挽镇")  # fmt: skip
+    assert order_for(seen, "LB-WX-SLJ")["answer"] == answer
     verified = await post(f"/api/v1/cases/{case_id}/verify", headers=TONGWAN,
-                          json={"passed": True, "public_summary": "大塘村鱼塘护栏已安装"})  # fmt: skip
+                          json={"passed": True, "public_summary": "江龙村鱼塘护栏已安装"})  # fmt: skip
     assert verified.status_code == 200, verified.text
 
     # Two-way: the township rates the department, the department rates the call.
-    rating = {"case_id": case_id, "call_id": call_id, "unit": "LB-XC-SLJ", "rating": "满意", "comment": "四天完工"}
+    rating = {"case_id": case_id, "call_id": call_id, "unit": "LB-WX-SLJ", "rating": "满意", "comment": "四天完工"}
 
     async def rated():
         answer = await platform.scoring.post("/api/v1/ratings/departments", json=rating, headers=TONGWAN)
         return answer if answer.status_code == 201 else None  # 409 until scoring has the case closed
 
     await eventually(rated, timeout=60, what="通挽镇's rating of 水利局")
-    back = await platform.scoring.post("/api/v1/ratings/calls", headers=SLJ_CLERK,
+    back = await platform.scoring.post("/api/v1/ratings/calls", headers=WX_SLJ_CLERK,
                                        json={"case_id": case_id, "call_id": call_id, "justified": True, "complete": True})  # fmt: skip
     assert back.status_code == 201, back.text
 
     # The village clerk who registered it sees it closed.
-    view = await wait_for(platform.intake, f"/api/v1/appeals/{case_id}", DATANG_CLERK,
-                          lambda b: b["status"] == "closed", what="the case closed, as 大塘村's clerk")  # fmt: skip
+    view = await wait_for(platform.intake, f"/api/v1/appeals/{case_id}", JIANGLONG_CLERK,
+                          lambda b: b["status"] == "closed", what="the case closed, as 江龙村's clerk")  # fmt: skip
     assert in_order([e["type"] for e in view["timeline"]],
                     ["case.received", "case.dispatched", "case.county_called", "case.work_plan_filed", "case.resolved",
                      "case.verified", "case.closed"])  # fmt: skip
 
     # The centre's figures: 水利局's own stats carry the township's rating, and the composite uses it.
-    stats = await wait_for(platform.scoring, "/api/v1/stats/units/LB-XC-SLJ", CENTRE,
+    stats = await wait_for(platform.scoring, "/api/v1/stats/units/LB-WX-SLJ", WX_CENTRE,
                            lambda b: b["two_way"]["rated"] >= 1, params=around_now(), what="水利局's two-way figures")  # fmt: skip
     assert stats["two_way"]["favourable"] == stats["two_way"]["rated"] == 1
-    scores = (await platform.scoring.get("/api/v1/scores", params={"county": "LB-XC", **around_now()}, headers=CENTRE)).json()
-    slj = next(u for u in scores["units"] if u["unit"] == "LB-XC-SLJ")
+    scores = (await platform.scoring.get("/api/v1/scores", params={"county": "LB-WX", **around_now()}, headers=WX_CENTRE)).json()
+    slj = next(u for u in scores["units"] if u["unit"] == "LB-WX-SLJ")
     assert slj["score"] is not None and slj["two_way"]["rated"] == 1

@@ -13,26 +13,28 @@ pytestmark = pytest.mark.slow
 
 GRID_WORKER = "demo-grid-worker"
 CLERK = actor_headers("demo-dept-clerk", "dept_clerk", "LB-XC-ZJJ")
-JTJ_CLERK = actor_headers("jtj-clerk", "dept_clerk", "LB-XC-JTJ")
 CHENGGUAN = actor_headers("cg-staff", "township_staff", "LB-XC-CG")
-TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-XC-TW")
 DISPATCHER = actor_headers("demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
-DATANG_CLERK = actor_headers("demo-village-staff", "village_staff", "LB-XC-TW-DT")  # 大塘村's 五事 window
 OPERATOR = actor_headers("callback-operator", "centre_dispatcher", "LB-XC-ZZZX")
+# The fishpond story is 武宣县's: 通挽镇 and its 江龙村, 武宣县's centre and departments.
+TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-WX-TW")
+JIANGLONG_CLERK = actor_headers("demo-village-staff", "village_staff", "LB-WX-TW-JL")  # 江龙村's 五事 window
+JTJ_CLERK = actor_headers("demo-dept-clerk-jtj", "dept_clerk", "LB-WX-JTJ")
+WX_DISPATCHER = actor_headers("demo-centre-dispatcher-wx", "centre_dispatcher", "LB-WX-ZZZX")
 
 
-async def the_order(platform, case_id: str, unit: str) -> dict:
+async def the_order(platform, case_id: str, unit: str, reader: dict = DISPATCHER) -> dict:
     async def check():
-        answer = await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=DISPATCHER)
+        answer = await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=reader)
         orders = [o for o in answer.json().get("orders", []) if o["unit"] == unit] if answer.status_code == 200 else []
         return orders[-1] if orders else None
 
     return await eventually(check, timeout=60, what=f"an order for {unit}")
 
 
-async def any_order(platform, case_id: str) -> dict:
+async def any_order(platform, case_id: str, reader: dict = DISPATCHER) -> dict:
     async def check():
-        answer = await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=DISPATCHER)
+        answer = await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=reader)
         orders = answer.json().get("orders", []) if answer.status_code == 200 else []
         return orders[0] if orders else None
 
@@ -126,23 +128,24 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
 
 
 async def test_fishpond_guardrail_village_calls_township_township_calls_the_county(platform):
-    """通挽镇: villagers ask for a guardrail; it lands with the township, which calls 交通运输局;
-    the department surveys, plans, finishes; the township verifies and publishes."""
+    """武宣县通挽镇江龙村: a villager reports at the village's 五事 window that the fishpond by the
+    main road has no guardrail; it lands with the township, which calls 武宣县交通运输局; the
+    department surveys, plans, finishes; the township verifies and publishes."""
     appeal = {
-        "title": "大塘村鱼塘边需要加装护栏", "description": "通挽镇大塘村鱼塘边没有护栏，孩子上学路过很危险，村里解决不了。",
-        "channel": "window", "contact": {"name": "蓝女士", "phone": "13977710002"},
-        "location": {"address": "忻城县通挽镇大塘村"},
+        "title": "江龙村鱼塘边需要加装护栏", "description": "通挽镇江龙村村道旁的鱼塘边没有护栏，孩子上学路过很危险，村里解决不了。",
+        "channel": "window", "contact": {"name": "甘先生", "phone": "13977710002"},
+        "location": {"address": "武宣县通挽镇江龙村"},
     }  # fmt: skip
-    created = await platform.intake.post("/api/v1/appeals", json=appeal, headers=DATANG_CLERK)  # registered at the window
+    created = await platform.intake.post("/api/v1/appeals", json=appeal, headers=JIANGLONG_CLERK)  # registered at the window
     assert created.status_code == 201, created.text
     case_id = created.json()["case_id"]
-    township_order = await the_order(platform, case_id, "LB-XC-TW")
+    township_order = await the_order(platform, case_id, "LB-WX-TW", WX_DISPATCHER)
     assert township_order["state"] == "dispatched"
 
     called = await platform.dispatch.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
-                                          json={"units": ["LB-XC-JTJ"], "reason": "村、镇无力加装，需县交通运输局"})  # fmt: skip
+                                          json={"units": ["LB-WX-JTJ"], "reason": "村、镇无力加装，需县交通运输局"})  # fmt: skip
     assert called.status_code == 201, called.text
-    order = await the_order(platform, case_id, "LB-XC-JTJ")
+    order = await the_order(platform, case_id, "LB-WX-JTJ", WX_DISPATCHER)
     no = order["order_no"]
     post = platform.dispatch.post
     assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=JTJ_CLERK)).status_code == 200
@@ -153,7 +156,7 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     # 通挽镇 sees what 交通运输局 was asked, planned, reported and answered.
     seen = (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=TONGWAN)).json()
     assert (seen["answer"], seen["plan"]["measures"], seen["progress"][0]["note"]) == ("护栏已安装", plan["measures"], "勘测完成")
-    assert (await post(f"/api/v1/cases/{case_id}/verify", json={"passed": True, "public_summary": "大塘村鱼塘护栏已安装"},
+    assert (await post(f"/api/v1/cases/{case_id}/verify", json={"passed": True, "public_summary": "江龙村鱼塘护栏已安装"},
                        headers=TONGWAN)).status_code == 200  # fmt: skip
 
     types = await timeline(platform, case_id, "case.closed")
@@ -161,7 +164,7 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
 
     # 县乡双向考核: the township rates the department it called, once the case is closed.
     call_id = called.json()["detail"]["call_id"]
-    rating = {"case_id": case_id, "call_id": call_id, "unit": "LB-XC-JTJ", "rating": "满意", "comment": "响应快，四天完工"}
+    rating = {"case_id": case_id, "call_id": call_id, "unit": "LB-WX-JTJ", "rating": "满意", "comment": "响应快，四天完工"}
 
     async def rated():
         answer = await platform.scoring.post("/api/v1/ratings/departments", json=rating, headers=TONGWAN)
@@ -171,22 +174,22 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     again = await platform.scoring.post("/api/v1/ratings/departments", json=rating, headers=TONGWAN)
     assert again.status_code == 409, "once per case, call and round"
     ratings = (await platform.scoring.get("/api/v1/ratings", params={"case_id": case_id}, headers=TONGWAN)).json()
-    assert "LB-XC-JTJ" in str(ratings) and "满意" in str(ratings)
+    assert "LB-WX-JTJ" in str(ratings) and "满意" in str(ratings)
     unit_rated = await eventually(lambda: platform.reader.events(case_id=case_id, types="unit.rated"), what="unit.rated")
-    assert [e.payload.rated_unit for e in unit_rated] == ["LB-XC-JTJ"]
+    assert [e.payload.rated_unit for e in unit_rated] == ["LB-WX-JTJ"]
 
-    # The scores 忻城县 would see today: 交通运输局 has the township's favourable rating and the
+    # The scores 武宣县 would see today: 交通运输局 has the township's favourable rating and the
     # order it resolved counted; 通挽镇's case is counted as resolved in its area.
     async def scored():
-        answer = await platform.scoring.get("/api/v1/scores", params={"county": "LB-XC", "period": "day"}, headers=DISPATCHER)
+        answer = await platform.scoring.get("/api/v1/scores", params={"county": "LB-WX", "period": "day"}, headers=WX_DISPATCHER)
         units = {u["unit"]: u for u in answer.json()["units"]} if answer.status_code == 200 else {}
-        jtj = units.get("LB-XC-JTJ")
+        jtj = units.get("LB-WX-JTJ")
         return units if jtj and jtj["two_way"]["rated"] >= 1 else None
 
     units = await eventually(scored, timeout=60, what="交通运输局's composite with the township's rating")
-    jtj = units["LB-XC-JTJ"]
+    jtj = units["LB-WX-JTJ"]
     assert jtj["two_way"]["favourable"] >= 1 and jtj["counts"]["orders"] >= 1 and jtj["score"] is not None
-    township = (await platform.scoring.get("/api/v1/stats/townships/LB-XC-TW", params={"period": "day"}, headers=TONGWAN)).json()
+    township = (await platform.scoring.get("/api/v1/stats/townships/LB-WX-TW", params={"period": "day"}, headers=TONGWAN)).json()
     assert township["counts"]["received"] >= 1 and township["counts"]["resolved"] >= 1
 
 
@@ -283,7 +286,7 @@ async def test_an_overdue_order_gets_yellow_and_red_cards_urging_and_supervision
 async def test_two_reports_of_one_matter_are_merged_and_close_with_the_main_case(platform):
     """Two villagers report the same rubbish heap in 六纳村 within minutes: the second is
     merged (并单) into the first, is never dispatched itself, and closes when the first does."""
-    place = {"address": "忻城县通挽镇六纳村"}
+    place = {"address": "武宣县通挽镇六纳村"}
     first = {"title": "六纳村村口垃圾成堆", "description": "六纳村村口垃圾堆放多日无人清理，气味难闻。", "channel": "app",
              "contact": {"name": "韦大姐", "phone": "13977720001"}, "location": place}  # fmt: skip
     second = {"title": "六纳村村口垃圾成堆没人管", "description": "六纳村村口垃圾堆放多日无人清理，气味很难闻。", "channel": "wechat",
@@ -293,8 +296,8 @@ async def test_two_reports_of_one_matter_are_merged_and_close_with_the_main_case
     assert merged["status"] == "merged" and merged["merged_into"] == main_id
     assert "case.merged" in await timeline(platform, merged["case_id"], "case.merged")
 
-    order = await any_order(platform, main_id)  # whoever the catalogue gives it to
-    handler = actor_headers("handler", "township_staff" if order["unit"] == "LB-XC-TW" else "dept_clerk", order["unit"])
+    order = await any_order(platform, main_id, WX_DISPATCHER)  # whoever the catalogue gives it to
+    handler = actor_headers("handler", "township_staff" if order["unit"] == "LB-WX-TW" else "dept_clerk", order["unit"])
     no = order["order_no"]
     post = platform.dispatch.post
     assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=handler)).status_code == 200
@@ -304,7 +307,7 @@ async def test_two_reports_of_one_matter_are_merged_and_close_with_the_main_case
     assert verified.status_code == 200, verified.text
 
     # The duplicate had no order of its own, and closes with its main case.
-    orders = (await platform.dispatch.get(f"/api/v1/cases/{merged['case_id']}/orders", headers=DISPATCHER))
+    orders = (await platform.dispatch.get(f"/api/v1/cases/{merged['case_id']}/orders", headers=WX_DISPATCHER))
     assert orders.status_code == 404 or orders.json()["orders"] == []
     await timeline(platform, merged["case_id"], "case.closed")
     view = (await platform.intake.get(f"/api/v1/appeals/{merged['case_id']}", headers=TONGWAN)).json()
