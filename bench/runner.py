@@ -119,7 +119,7 @@ PHASES: tuple[Phase, ...] = (
         "7 first-level labels, 28–29 each; skipped when the file is absent), each board label mapped to the subject "
         "classes that agree with it (`bench/classify.py`, `BOARD_CLASSES`); every message classified from its title "
         "and text by (1) intake's live path (`intake/classify.py`: the subject from `intake/model.py` — TF-IDF over character "
-        "1–3-grams, linear SVM with sigmoid calibration, threshold 0.3 — trained only on the 159 appeals written for the demo "
+        f"1–3-grams, linear SVM with sigmoid calibration, threshold 0.3 — trained only on the {classify.DEMO_APPEALS:,} appeals written for the demo "
         "counties (`intake/training/demo/*.jsonl`), emergencies from the rules), as on a county's first day, (2) the same model under stratified 5-fold cross-validation "
         "(seed 26), each fold trained on the demo appeals plus the other four folds' real messages, each of those "
         "labelled with the class of its board label's set that the demo-only model finds most probable. Agreement: the "
