@@ -72,3 +72,32 @@ async def apply(consumer: EventConsumer, batches: list[list[EventBase]], *, isol
     for batch in batches:
         await consumer._apply(tp, records(batch, consumer.topic, offset), isolate=isolate)
         offset += len(batch)
+
+
+async def apply_drawn(consumer: EventConsumer, streams: Streams, draw) -> None:  # noqa: ANN001 - hypothesis' data.draw
+    """One random interleaving of ``streams``, cut into random fetches, applied by the batch
+    handler or event by event (drawn too), then delivered again whole (the broker's redelivery):
+    each service's property test draws its orders the same way."""
+    from hypothesis import strategies as st
+
+    events = interleave(streams, tuple(draw(st.permutations(labels_of(streams)))))
+    batches = cut(events, draw(st.lists(st.booleans(), min_size=len(events) - 1, max_size=len(events) - 1)))
+    isolate = draw(st.booleans())
+    await apply(consumer, batches, isolate=isolate)
+    await apply(consumer, batches, isolate=isolate)
+
+
+async def plumbing_of(session, case_id: str, *status_columns) -> dict:  # noqa: ANN001 - an AsyncSession; Columns
+    """What the consumer's plumbing keeps of a case, for an end-state comparison: its
+    ``case_status`` (status, events applied, last type, and any ``status_columns``) and how
+    many of its events are held."""
+    from sqlalchemy import func, select
+
+    from shared.db import case_status, held_events
+
+    status = (await session.execute(
+        select(case_status.c.status, case_status.c.events_applied, case_status.c.last_event_type, *status_columns)
+        .where(case_status.c.case_id == case_id)
+    )).first()  # fmt: skip
+    held = (await session.execute(select(func.count()).select_from(held_events).where(held_events.c.case_id == case_id))).scalar()
+    return {"status": list(status) if status else None, "held": held}

@@ -23,18 +23,18 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from dispatch.models import cases, orders
 from dispatch.tests.helpers import CHENGGUAN, CLERK, STREETLAMP, act, intake_events, orders_of
 from shared.cloudevents import from_message
 from shared.consumer import EventConsumer
-from shared.db import case_status, held_events, outbox
+from shared.db import case_status, outbox
 from shared.events import (
     CaseRated, ClockKind, EventBase, RatedData, Satisfaction, SlaBreached, SlaBreachedData, SlaWarning, SlaWarningData,
     make_event, system_actor,
 )  # fmt: skip
-from shared.interleaving import Streams, apply, cut, every_interleaving, in_order, interleave, labels_of
+from shared.interleaving import plumbing_of, apply, apply_drawn, every_interleaving, in_order, interleave, Streams
 
 UNIT = "LB-XC-ZJJ"  # the catalogue's owner of a streetlamp in 城关镇
 
@@ -101,16 +101,11 @@ async def end_state(dispatch, case_id: str) -> dict:
             select(orders.c.unit, orders.c.role, orders.c.state, orders.c.redo_round, orders.c.automatic, orders.c.instructions)
             .where(orders.c.case_id == case_id)
         )).all()  # fmt: skip
-        status = (await s.execute(
-            select(case_status.c.status, case_status.c.events_applied, case_status.c.last_event_type, case_status.c.units)
-            .where(case_status.c.case_id == case_id)
-        )).first()  # fmt: skip
-        waiting = (await s.execute(select(func.count()).select_from(held_events).where(held_events.c.case_id == case_id))).scalar()
+        plumbing = await plumbing_of(s, case_id, case_status.c.units)
     emitted = [(e.type, getattr(e.payload, "redo_round", None), getattr(e.payload, "unit", None))
                for e in await own_events(dispatch, case_id)]  # fmt: skip
     state = {
-        "case": list(case), "orders": sorted(map(list, held)), "status": list(status) if status else None,
-        "emitted": emitted, "held": waiting,
+        "case": list(case), "orders": sorted(map(list, held)), "emitted": emitted, **plumbing,
     }
     return json.loads(json.dumps(state, default=str))
 
@@ -146,9 +141,5 @@ async def test_any_interleaving_in_any_batches_leaves_the_in_order_state(quiet, 
     consumer = quiet.runtime.consumer.like()
     expected = await reference(quiet, consumer)
     streams = await closed_case(quiet, consumer)
-    events = interleave(streams, tuple(data.draw(st.permutations(labels_of(streams)))))
-    batches = cut(events, data.draw(st.lists(st.booleans(), min_size=len(events) - 1, max_size=len(events) - 1)))
-    isolate = data.draw(st.booleans())
-    await apply(consumer, batches, isolate=isolate)
-    await apply(consumer, batches, isolate=isolate)  # the broker delivers it all again
+    await apply_drawn(consumer, streams, data.draw)
     assert await end_state(quiet, streams["notify"][0].case_id) == expected

@@ -28,11 +28,11 @@ from notify.models import callback_tasks as callbacks, messages, recipients
 from notify.settings import NotifySettings
 from notify.tests.helpers import UNIT, Case, local, message_states
 from shared.consumer import EventConsumer
-from shared.db import case_status, dead_letters, held_events
+from shared.db import dead_letters, held_events
 from shared.events import (
     CaseResolved, ClockKind, EventBase, ResolvedData, SlaWarning, SlaWarningData, make_event, system_actor,
 )  # fmt: skip
-from shared.interleaving import apply, every_interleaving, in_order, interleave
+from shared.interleaving import plumbing_of, apply, apply_drawn, every_interleaving, in_order, interleave
 from shared.testing import Infra, eventually, publish, running, service_settings, unique
 
 # A pinned moment: event times are relative to it, never to today.
@@ -84,15 +84,11 @@ async def end_state(notify, case: Case) -> dict:
             select(callbacks.c.round, callbacks.c.township, callbacks.c.tracking_no, callbacks.c.due_at)
             .where(callbacks.c.case_id == case.id)
         )).all()  # fmt: skip
-        status = (await s.execute(
-            select(case_status.c.status, case_status.c.events_applied, case_status.c.last_event_type)
-            .where(case_status.c.case_id == case.id)
-        )).first()  # fmt: skip
-        held = (await s.execute(select(func.count()).select_from(held_events).where(held_events.c.case_id == case.id))).scalar()
+        plumbing = await plumbing_of(s, case.id)
     row = {k: v for k, v in (recipient or {}).items() if k not in ("updated_at", "phone_enc", "citizen_ref")}
     state = {
         "messages": sorted(map(list, sent)), "recipient": row, "callbacks": sorted(map(list, tasks)),
-        "status": list(status) if status else None, "held": held,
+        **plumbing,
     }
     text = json.dumps(state, default=str).replace(case.tracking_no, "<tracking>").replace(case.id, "<case>")
     if recipient is not None and recipient["citizen_ref"]:
@@ -132,19 +128,7 @@ async def test_any_interleaving_in_any_batches_leaves_the_in_order_state(notify,
     expected = await reference(notify, consumer)
     case = Case()
     streams = producers(case)
-    labels = data.draw(st.permutations([name for name, events in streams.items() for _ in events]))
-    events = interleave(streams, tuple(labels))
-    cuts = data.draw(st.lists(st.booleans(), min_size=len(events) - 1, max_size=len(events) - 1))
-    batches, batch = [], [events[0]]
-    for event, cut in zip(events[1:], cuts, strict=True):
-        if cut:
-            batches.append(batch)
-            batch = []
-        batch.append(event)
-    batches.append(batch)
-    isolate = data.draw(st.booleans())
-    await apply(consumer, batches, isolate=isolate)
-    await apply(consumer, batches, isolate=isolate)  # the broker delivers it all again
+    await apply_drawn(consumer, streams, data.draw)
     assert await end_state(notify, case) == expected
 
 

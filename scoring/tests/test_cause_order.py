@@ -22,13 +22,12 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from scoring.models import calls, case_facts, case_ratings, sla_cards, unit_orders
 from scoring.tests.factory import Case
 from shared.consumer import EventConsumer
-from shared.db import case_status, held_events
-from shared.interleaving import Streams, apply, cut, every_interleaving, in_order, interleave, labels_of
+from shared.interleaving import plumbing_of, apply, apply_drawn, every_interleaving, in_order, interleave, Streams
 
 # A pinned moment: event times are relative to it, never to today.
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -82,15 +81,11 @@ async def end_state(scoring, case_id: str) -> dict:
         )).all()  # fmt: skip
         ratings = (await s.execute(select(case_ratings).where(case_ratings.c.case_id == case_id))).mappings().all()
         called = (await s.execute(select(calls).where(calls.c.case_id == case_id))).mappings().all()
-        status = (await s.execute(
-            select(case_status.c.status, case_status.c.events_applied, case_status.c.last_event_type)
-            .where(case_status.c.case_id == case_id)
-        )).first()  # fmt: skip
-        held = (await s.execute(select(func.count()).select_from(held_events).where(held_events.c.case_id == case_id))).scalar()
+        plumbing = await plumbing_of(s, case_id)
     state = {
         "facts": dict(facts) if facts else None, "orders": sorted((dict(o) for o in orders), key=lambda o: o["order_no"]),
         "cards": sorted(map(list, cards)), "ratings": sorted((dict(r) for r in ratings), key=lambda r: r["round"]),
-        "calls": [dict(c) for c in called], "status": list(status) if status else None, "held": held,
+        "calls": [dict(c) for c in called], **plumbing,
     }  # fmt: skip
     text = json.dumps(state, default=str).replace(case_id, "<case>").replace(f"XC-{case_id[-8:]}", "<tracking>")
     return json.loads(text)
@@ -129,9 +124,5 @@ async def test_any_interleaving_of_a_redo_in_any_batches_leaves_the_in_order_sta
     expected = await reference(scoring, consumer, with_redo)
     assert [(o["redo_round"], o["sign_late"]) for o in expected["orders"]] == [(0, True), (1, True)]
     streams = with_redo()
-    events = interleave(streams, tuple(data.draw(st.permutations(labels_of(streams)))))
-    batches = cut(events, data.draw(st.lists(st.booleans(), min_size=len(events) - 1, max_size=len(events) - 1)))
-    isolate = data.draw(st.booleans())
-    await apply(consumer, batches, isolate=isolate)
-    await apply(consumer, batches, isolate=isolate)  # the broker delivers it all again
+    await apply_drawn(consumer, streams, data.draw)
     assert await end_state(scoring, streams["intake"][0].case_id) == expected

@@ -21,12 +21,11 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shared.consumer import EventConsumer
-from shared.db import case_status, held_events
 from shared.events import FiveMatters
-from shared.interleaving import Streams, apply, cut, every_interleaving, in_order, interleave, labels_of
+from shared.interleaving import plumbing_of, apply, apply_drawn, every_interleaving, in_order, interleave, Streams
 from shared.testing import Infra, running, unique
 from sla.app import create_app
 from sla.models import clocks, sla_cases
@@ -67,14 +66,10 @@ async def end_state(sla, case_id: str) -> dict:
             .where(clocks.c.case_id == case_id)
         )).all()  # fmt: skip
         case = (await s.execute(select(sla_cases).where(sla_cases.c.case_id == case_id))).mappings().first()
-        status = (await s.execute(
-            select(case_status.c.status, case_status.c.events_applied, case_status.c.last_event_type)
-            .where(case_status.c.case_id == case_id)
-        )).first()  # fmt: skip
-        held = (await s.execute(select(func.count()).select_from(held_events).where(held_events.c.case_id == case_id))).scalar()
+        plumbing = await plumbing_of(s, case_id)
     state = {
         "clocks": sorted(map(list, rows)), "case": dict(case) if case else None,
-        "status": list(status) if status else None, "held": held,
+        **plumbing,
     }
     return json.loads(json.dumps(state, default=str).replace(case_id, "<case>"))
 
@@ -113,9 +108,5 @@ async def test_any_interleaving_in_any_batches_leaves_the_in_order_state(sla, da
     expected = await reference(sla, consumer)
     case_id = unique("case")
     streams = producers(case_id)
-    events = interleave(streams, tuple(data.draw(st.permutations(labels_of(streams)))))
-    batches = cut(events, data.draw(st.lists(st.booleans(), min_size=len(events) - 1, max_size=len(events) - 1)))
-    isolate = data.draw(st.booleans())
-    await apply(consumer, batches, isolate=isolate)
-    await apply(consumer, batches, isolate=isolate)  # the broker delivers it all again
+    await apply_drawn(consumer, streams, data.draw)
     assert await end_state(sla, case_id) == expected
