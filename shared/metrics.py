@@ -92,7 +92,7 @@ DB_POOL_SIZE = Gauge(
 )
 
 # -- HTTP: requests, errors and duration per route (RED) ---------------------------------
-# Labelled by the route TEMPLATE (``/api/v1/cases/{case_id}``), never the raw path, and by
+# Labelled by the route TEMPLATE (``/api/v1/cases/{case_id}/status``), never the raw path, and by
 # status class: the number of series is bounded by the routes the code declares, whatever
 # paths clients send. Errors are the ``status_class="5xx"`` part of the request counter.
 HTTP_REQUESTS = Counter(
