@@ -6,14 +6,22 @@ Names follow Prometheus conventions: the unit in the name (``_seconds``, ``_mess
 ``deploy/prometheus/`` query these names; ``tests/test_deploy.py`` checks that every name
 they use is defined here.
 
-Counters and the handler histogram move as work happens; the gauges that describe state
+``RouteMetrics`` (installed by ``shared.service.build_app``) gives every service its HTTP
+requests, errors and durations per route template and status class.
+
+Counters and the histograms move as work happens; the gauges that describe state
 (backlog, oldest row, dead letters, pool) are refreshed when ``/metrics`` is scraped
 (``refresh_gauges`` in ``shared.service``), so they are never older than the scrape.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # -- the outbox and its relay ------------------------------------------------------------
 EVENTS_PUBLISHED = Counter(
@@ -82,3 +90,67 @@ DB_POOL_CHECKED_OUT = Gauge(
 DB_POOL_SIZE = Gauge(
     "jiesu_db_pool_size_connections", "Most connections the pool will open (pool size + overflow)", ["service"]
 )
+
+# -- HTTP: requests, errors and duration per route (RED) ---------------------------------
+# Labelled by the route TEMPLATE (``/api/v1/cases/{case_id}/status``), never the raw path, and by
+# status class: the number of series is bounded by the routes the code declares, whatever
+# paths clients send. Errors are the ``status_class="5xx"`` part of the request counter.
+HTTP_REQUESTS = Counter(
+    "jiesu_http_requests_total",
+    "HTTP requests answered, by route template and status class (route 'unmatched': no route matched)",
+    ["service", "method", "route", "status_class"],
+)
+HTTP_SECONDS = Histogram(
+    "jiesu_http_request_duration_seconds",
+    "Time from the request's arrival to the end of its answer, by route template and status class",
+    ["service", "method", "route", "status_class"],
+    buckets=_LATENCY_BUCKETS,
+)
+# Any other method string a client sends is counted as "other" (it cannot match a route anyway).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+
+
+def route_template(scope: Mapping[str, Any]) -> str:
+    """The template of the route that answered (set in the scope by the router), or
+    ``unmatched``: an unknown path (404), a trailing-slash redirect, or a guard that answered
+    before routing (413 by Content-Length)."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else UNMATCHED
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+class RouteMetrics:
+    """Pure ASGI middleware: counts and times every HTTP request of ``service`` by method,
+    route template and status class. Pure ASGI (no BaseHTTPMiddleware) so streaming answers
+    are timed to their last byte and nothing is buffered; an exception that escapes the app
+    counts as the 500 the server answers with."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            labels = (self.service, method, route_template(scope), status_class(status))
+            HTTP_REQUESTS.labels(*labels).inc()
+            HTTP_SECONDS.labels(*labels).observe(time.perf_counter() - started)

@@ -4,7 +4,7 @@ A service declares a ``ServiceSpec`` (its name, settings class, routes, the even
 handles and its one batch handler, migrations) and gets: a FastAPI app whose lifespan creates the database if missing,
 migrates it, makes sure the topics exist, starts the outbox relay, the consumer and its inbox pruning, and on
 shutdown finishes in-flight handlers and flushes the relay; ``/health``, ``/ready`` and
-``/metrics``; problem+json errors, documented per operation in the OpenAPI; no NUL in a
+``/metrics`` (with requests, errors and durations per route template); problem+json errors, documented per operation in the OpenAPI; no NUL in a
 path, query or form value; JSON logs.
 """
 
@@ -271,7 +271,9 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.add_middleware(
         BodyReadTimeout, timeout=settings.body_read_timeout_seconds, min_rate=settings.body_min_bytes_per_second
     )
-    app.add_middleware(SecurityHeaders)  # added last, so outermost: on the guards' own answers too
+    app.add_middleware(SecurityHeaders)  # added after the guards, so outside them: on their own answers too
+    # Outermost: every answer counted and timed per route template, the guards' refusals too.
+    app.add_middleware(metrics.RouteMetrics, service=spec.name)
     app.include_router(_ops_router())
     app.include_router(spec.router)
     for router in spec.extra_routers:

@@ -1389,6 +1389,11 @@ def test_dashboard_parses_and_queries_only_metrics_that_exist() -> None:
     ):
         assert needed in used, f"the dashboard does not show {needed}"
     assert all('service=~"$service"' in e for e in exprs if "label_values" not in e), "every panel filters by service"
+    # Requests, errors and duration per route (RED): rate, 5xx and p99 by route template.
+    http = [e for e in exprs if "jiesu_http_" in e]
+    assert any("jiesu_http_requests_total" in e and "route" in e and "status_class" in e for e in http), "request rate by route"
+    assert any('status_class="5xx"' in e and "by (service, route)" in e for e in http), "5xx rate by route"
+    assert any("histogram_quantile(0.99" in e and "jiesu_http_request_duration_seconds_bucket" in e and "route, le" in e for e in http), "p99 by route"
 
 
 def test_metric_name_extraction_sees_through_promql() -> None:
@@ -1414,6 +1419,41 @@ def test_alert_rules_cover_the_issue_and_use_existing_metrics() -> None:
     assert "jiesu_outbox_oldest_unsent_age_seconds" in alerts["JiesuOutboxStuck"]["expr"] and "> 60" in alerts["JiesuOutboxStuck"]["expr"]
     assert "jiesu_dead_letters_parked_events" in alerts["JiesuDeadLettersParked"]["expr"]
     assert "sla_breach_detection_delay_seconds" in alerts["JiesuSlaBreachDetectionLate"]["expr"]
+    assert 'status_class="5xx"' in alerts["JiesuHttpErrors"]["expr"] and "jiesu_http_requests_total" in alerts["JiesuHttpErrors"]["expr"]
+    assert "histogram_quantile(0.99" in alerts["JiesuHttpSlow"]["expr"]
+    assert "jiesu_http_request_duration_seconds_bucket" in alerts["JiesuHttpSlow"]["expr"]
+
+
+def route_templates() -> set[str]:
+    """Every route template a service built on shared.service answers (the ``route`` label's values)."""
+    from shared.metrics import UNMATCHED
+    from shared.service import _ops_router
+
+    templates = {UNMATCHED}
+    routers = [_ops_router()]
+    for service in PLATFORM_SERVICES:
+        spec = service_spec(service)
+        assert spec is not None
+        routers += [spec.router, *spec.extra_routers]
+    for router in routers:
+        templates |= {getattr(route, "path_format", None) or route.path for route in router.routes}  # type: ignore[attr-defined]
+    return templates
+
+
+def test_routes_the_dashboard_and_the_rules_name_are_real_route_templates() -> None:
+    # route!~"/health|/ready|…" silently matches nothing once a route is renamed: an alert would
+    # then page on /ready's designed 503s, or on phones' slow uploads.
+    exprs = dashboard_exprs() + [r["expr"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    named = [
+        part
+        for e in exprs
+        for pattern in re.findall(r'\broute\s*!?[=~]~?\s*"([^"]*)"', e)
+        for part in pattern.split("|")
+    ]
+    assert named, "no panel or rule names a route"
+    templates = route_templates()
+    assert "/api/v1/appeals" in templates and "/api/v1/attachments" in templates
+    assert not set(named) - templates, f"not route templates of any service: {sorted(set(named) - templates)}"
 
 
 def test_services_export_the_metrics_the_alerts_expect_of_them() -> None:
