@@ -161,9 +161,10 @@ class SubjectModel:
         pushes = values * weights[columns]
         order = np.argsort(-pushes)
         words = [self._features[columns[i]].strip() for i in order if pushes[i] > 0]
-        # No line breaks (the title/text seam), no digits (a piece of a phone or ID number is
-        # not an explanation, and it travels on events).
-        words = [w for w in words if w and "\n" not in w and not any(ch.isdigit() for ch in w)][: 4 * EXPLAIN_WORDS]
+        # Letters only: no line breaks (the title/text seam), no punctuation ("课," is not a word
+        # a person reads as a reason), no digits (a piece of a phone or ID number is not an
+        # explanation, and it travels on events).
+        words = [w for w in words if w.isalpha()][: 4 * EXPLAIN_WORDS]
         # Longer n-grams read better: one inside another candidate adds nothing ("路" in "路灯").
         shown = [w for w in dict.fromkeys(words) if not any(w != o and w in o for o in words)]
         return tuple(shown[:EXPLAIN_WORDS])

@@ -40,6 +40,13 @@ def test_the_decision_names_the_words_that_made_it(model):
     assert all(word in "学校周末强制补课收费县一中周末组织补课每个学生收费两百元" for word in prediction.words)
 
 
+def test_the_words_named_are_letters_never_punctuation_digits_or_the_title_text_seam(model):
+    appeals = [(e.title, e.text) for e in load_examples()]
+    words = {w for p in model.predict_many(appeals) for w in p.words}
+    assert words
+    assert all(w.isalpha() for w in words), sorted(w for w in words if not w.isalpha())[:10]
+
+
 def test_below_the_threshold_a_person_triages(model):
     prediction = model.predict("你好", "请帮帮忙")
     assert 0 < prediction.probability < 1
