@@ -130,8 +130,11 @@ PHASES: tuple[Phase, ...] = (
         "figuratively, hypothetically, about the past, elsewhere or an aftermath, written by us), and the real messages "
         "flagged, each judged by a person (the engineer who rewrote the rules, who read every message any version of "
         "the rules flagged: ids in `bench/classify.py`, `JUDGED_EMERGENCY`; the rules were last adjusted after reading "
-        "them, so the larger held-out set is the fair judge here too). The threshold and some demo appeals were written after reading these messages, so the triage rate may "
-        "flatter them; the larger held-out set is the fair judge. The keyword subject rules are gone (#26 step 2): "
+        "them, so the larger held-out set is the fair judge here too). The demo appeals' writers never read these messages, but they saw these "
+        "figures' confusion counts, wrote more where a row was weak, and kept or dropped whole groups of appeals by "
+        "their effect here (one group of 24 transport questions was dropped for costing a point); the threshold and "
+        "the first appeals were set after reading some messages. So these figures may flatter the model; the larger "
+        "held-out set is the fair judge. The keyword subject rules are gone (#26 step 2): "
         "their last figure, 58.5% with 20% manual triage, is in the history of this file.",
     ),
 )
