@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.devstack import free_port, port_is_free
-from services.launcher import SERVICES
+from services.launcher import DEMO_APPEALS, SERVICES
 from shared.testing import CENTRE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +64,9 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
             assert f"http://127.0.0.1:{port}/docs" in output
             ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5)
             assert ready.status_code == 200, (name, ready.text)
-        assert "demo appeals:" in output and "村口路灯不亮" in output
-        case_id = output.split("村口路灯不亮  (case ")[1].split(")")[0]
+        streetlamp = dict(DEMO_APPEALS)["demo-streetlamp"]["title"]  # 城中社区's, filed by the grid worker
+        assert "demo appeals:" in output and streetlamp in output
+        case_id = output.split(f"{streetlamp}  (case ")[1].split(")")[0]
         # The demo streetlamp goes on by itself: the catalogue dispatches it to 住建局.
         deadline = time.monotonic() + 60
         while True:
