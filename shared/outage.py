@@ -57,6 +57,12 @@ def database_unavailable(exc: BaseException) -> bool:
         # Refused or reset: the socket layer's word (a new asyncpg connection raises it bare).
         if isinstance(current, ConnectionError):
             return True
+        # A pooled connection left half-way by the server's crash ("cannot switch to state …;
+        # another operation is in progress"): seen in the fault test right after PostgreSQL
+        # was killed. Nothing about the request was wrong — it is retryable like a refusal,
+        # and the connection is discarded (``connection_broken``).
+        if isinstance(current, asyncpg.InternalClientError):
+            return True
     return False
 
 
