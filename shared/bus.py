@@ -84,8 +84,10 @@ async def read_epoch(bootstrap_servers: str) -> str | None:
         auto_offset_reset="earliest",
         request_timeout_ms=10_000,
     )
-    await consumer.start()
     try:
+        # Inside the try: a start that fails (the broker gone) still closes the client, where
+        # it was left open before ("Unclosed AIOKafkaConsumer", one per epoch check).
+        await consumer.start()
         # Listing all topics does not auto-create one, unlike asking for it by name.
         if EPOCH_TOPIC not in await consumer.topics():
             return None
