@@ -18,7 +18,7 @@ install: $(STAMP)
 
 ## Start everything: embedded PostgreSQL and broker, every service, demo data. Ctrl-C stops it.
 run: $(STAMP)
-	@$(BIN)/python -m services.launcher
+	@$(BIN)/python -m services.dev.launcher
 
 ## Debian's Chromium (and a CJK font for readable screenshots) for the console's browser test;
 ## Playwright's own browser download is not used (it cannot be reached from the build machines).

@@ -29,7 +29,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         yield Infra(postgres_url=external_db, bootstrap_servers=external_kafka)
         return
 
-    from services.devstack import EmbeddedPostgres, TansuBroker, free_port
+    from services.dev.devstack import EmbeddedPostgres, TansuBroker, free_port
 
     base = tmp_path_factory.mktemp("infra")
     ARTIFACTS.mkdir(exist_ok=True)

@@ -22,7 +22,7 @@ from bench.baselines import APPEAL
 from bench.core import Context, Figure, ms, say
 from bench.loadgen import Spec
 from bench.procs import Child, cpu_text, drive
-from services.devstack import free_port
+from services.dev.devstack import free_port
 
 PATH = "/api/v1/appeals"
 DATABASE = "bench_intake"

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from bench.core import Context, Figure, ms, percentile, say
 from bench.loadgen import Spec
 from bench.procs import Child, cpu_text, drive
-from services.devstack import free_port
+from services.dev.devstack import free_port
 from shared.bus import TopicSpec, ensure_topics, new_producer
 
 APPEAL = {

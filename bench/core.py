@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from services.devstack import EmbeddedPostgres, TansuBroker
+from services.dev.devstack import EmbeddedPostgres, TansuBroker
 from shared.tasks import stop_task
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ import httpx
 from bench.appeals import TARGET_RATE, TARGET_RATIO, service_env
 from bench.core import Context, Figure, ms, percentile, say
 from bench.procs import Child
-from services.devstack import free_port
+from services.dev.devstack import free_port
 from shared.signing import signature_headers
 
 _WHY = (

@@ -1,6 +1,6 @@
 """The platform with nothing to do: how much CPU it takes to stand by.
 
-``make run`` (``services/launcher.py``) is started as users start it — its own embedded
+``make run`` (``services/dev/launcher.py``) is started as users start it — its own embedded
 PostgreSQL and broker, every service, the development stand-ins and the console, the demo
 appeals filed — on free ports and a run directory of its own. Once every service is ready
 and the demo appeals have gone through, the bench waits for it to settle, then reads the
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from bench.core import QUICK, ROOT, Context, Figure, say
 from bench.procs import CLOCK_TICKS, machine_cpu_seconds
-from services.devstack import free_port
-from services.launcher import SERVICES
+from services.dev.devstack import free_port
+from services.dev.launcher import SERVICES
 
 TARGET_PERCENT = 3.0  # the whole idle platform, in % of one core
 
@@ -129,7 +129,7 @@ async def idle(ctx: Context) -> dict[str, Figure]:
     log_path = ctx.log_dir / "idle-launcher.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=_environment(run_dir),
+            [sys.executable, "-m", "services.dev.launcher"], cwd=ROOT, env=_environment(run_dir),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:

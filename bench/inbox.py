@@ -28,7 +28,7 @@ import httpx
 from bench.core import Context, Figure, say
 from bench.procs import Child, service_env
 from bench.scoring_replay import lifecycle_events
-from services.devstack import free_port
+from services.dev.devstack import free_port
 from shared import events as ev
 from shared.bus import TopicSpec, ensure_topics, new_producer
 from shared.cloudevents import to_message

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from bench.core import QUICK, Context, Figure, TopicWatch, ms, percentile, say
 from bench.loadgen import Spec
 from bench.procs import Child, drive, machine_cpu_seconds, process_cpu_seconds, service_env, tree_cpu_seconds
-from services.devstack import free_port
+from services.dev.devstack import free_port
 from shared.cloudevents import header
 
 SERVICES = ("intake", "dispatch", "sla", "scoring", "notify")

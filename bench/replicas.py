@@ -29,7 +29,7 @@ from bench.appeals import TARGET_P99_MS, TARGET_RATE
 from bench.core import Context, Figure, ms, say
 from bench.loadgen import Spec
 from bench.procs import Child, Progress, drive, service_env
-from services.devstack import free_port
+from services.dev.devstack import free_port
 from shared.cloudevents import to_message
 from shared.events import (
     AcceptedData,

@@ -22,7 +22,7 @@ from typing import Any
 from bench import appeals, baselines, classify, hotline, idle, inbox, pipeline, replicas, report, scoring_replay, sla_scale
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
-from services.devstack import EmbeddedPostgres, TansuBroker, free_port
+from services.dev.devstack import EmbeddedPostgres, TansuBroker, free_port
 
 PHASES: tuple[Phase, ...] = (
     Phase(
@@ -108,7 +108,7 @@ PHASES: tuple[Phase, ...] = (
     ),
     Phase(
         "idle", idle.idle,
-        "`python -m services.launcher` (what `make run` starts: its own PostgreSQL and broker, every service, the "
+        "`python -m services.dev.launcher` (what `make run` starts: its own PostgreSQL and broker, every service, the "
         "console and the development stand-ins, the demo appeals filed) on free ports and a fresh run directory; once it "
         "is running and has settled for 20 s, each of its processes' CPU time (utime + stime from /proc: the launcher and "
         "its children, the PostgreSQL server and its backends) over 30 s with nothing to do, in % of one core.",

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench.baselines import _consume
 from bench.core import Context, Figure, say
 from bench.procs import Child, Progress, machine_cpu_seconds, process_cpu_seconds, service_env
-from services.devstack import free_port
+from services.dev.devstack import free_port
 from shared import events as ev
 from shared.actors import actor_headers
 from shared.bus import TopicSpec, ensure_topics, new_producer

@@ -40,7 +40,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 import sla
 from bench.core import Context, Figure, TopicWatch, percentile, say
 from bench.procs import Child, Progress, process_cpu_seconds, machine_cpu_seconds, service_env
-from services.devstack import free_port
+from services.dev.devstack import free_port
 from shared.bus import TopicSpec, ensure_topics, new_producer
 from shared.cloudevents import header, to_message
 from shared import deadlines, events as ev

@@ -7,7 +7,7 @@
 - 12345 status webhook: HTTP POST of the status JSON to NOTIFY_HOTLINE_WEBHOOK_URL, HMAC-signed
   with a timestamp (shared.signing) and idempotent by event id (``Idempotency-Key``) → delivered.
 
-Endpoints are configured by URL only; in development they point at services/receiver.
+Endpoints are configured by URL only; in development they point at services/dev/receiver.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ class NotifySettings(ServiceSettings):
     contact_keys: SecretStr | None = Field(default=None, description="contact key ring shared with intake (shared.contact)")
     pii_keys: SecretStr | None = Field(default=None, description="notify's own key ring 'k1:<base64 32 bytes>,…'")
 
-    # Channel endpoints (in development: the local receiver, services/receiver). Unset → that
+    # Channel endpoints (in development: the local receiver, services/dev/receiver). Unset → that
     # channel is not used and its messages wait (state queued) until it is configured.
     sms_url: str | None = Field(default=None, description="SMS gateway: POST JSON {to, text, message_id}")
     wechat_url: str | None = Field(default=None, description="WeChat subscribe-message backend: POST JSON")

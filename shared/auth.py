@@ -1,7 +1,7 @@
 """Sign-in: who is acting, from a verified Bearer JWT (issue #9, "Identity").
 
 Every service trusts one identity provider (IdP): the province's in production, the
-development issuer (``python -m services.issuer``) on a laptop. A request carries
+development issuer (``python -m services.dev.issuer``) on a laptop. A request carries
 ``Authorization: Bearer <JWT>``; ``TokenVerifier`` checks it and turns its claims into the
 ``shared.events.Actor`` the services record on every event:
 
@@ -497,7 +497,7 @@ class TokenVerifier:
 
 # auto_error=False: we answer a missing token ourselves (problem+json, RFC 6750 header).
 bearer_scheme = HTTPBearer(
-    auto_error=False, scheme_name="bearer", description="a JWT from the identity provider (dev: python -m services.issuer)"
+    auto_error=False, scheme_name="bearer", description="a JWT from the identity provider (dev: python -m services.dev.issuer)"
 )
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 

@@ -59,8 +59,8 @@ class Infra:
 
     postgres_url: str  # postgresql://postgres@127.0.0.1:PORT/postgres
     bootstrap_servers: str
-    postgres: Any = None  # services.devstack.EmbeddedPostgres when embedded
-    broker: Any = None  # services.devstack.TansuBroker when embedded
+    postgres: Any = None  # services.dev.devstack.EmbeddedPostgres when embedded
+    broker: Any = None  # services.dev.devstack.TansuBroker when embedded
 
     def database_url(self, name: str) -> str:
         return self.postgres_url.rsplit("/", 1)[0] + f"/{name}"

@@ -15,7 +15,7 @@ No container engine and no network here, so nothing is built or started. Instead
 * the image's health check command is run against a stub server.
 
 Deployed: the five services, the organisation directory and the console. The development
-stand-ins services/issuer and services/receiver are not.
+stand-ins services/dev/issuer and services/dev/receiver are not.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ KEDA = K8S / "keda"  # a kustomize Component with KEDA ScaledObjects, checked on
 KUBERNETES_VERSION = "1.30"
 
 # Every deployed service and the module `python -m` runs (its settings are in <module>.settings).
-# services/issuer and services/receiver are development stand-ins and are not deployed.
+# services/dev/issuer and services/dev/receiver are development stand-ins and are not deployed.
 MODULES = {
     "intake": "intake",
     "dispatch": "dispatch",
@@ -81,7 +81,7 @@ HTTP_SCALED = {"intake"}
 CONSUMERS = ("intake", "dispatch", "sla", "scoring", "notify")
 # Services run with a fixed replica count and no autoscaler (k8s/directory/deployment.yaml says why).
 FIXED_REPLICAS = {"directory": 1}
-NOT_DEPLOYED = ("services.issuer", "services.receiver")
+NOT_DEPLOYED = ("services.dev.issuer", "services.dev.receiver")
 
 
 # --- the settings: the only source of truth for variable names ------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from intake.app import create_app
 from intake.settings import IntakeSettings
-from services.devstack import EmbeddedPostgres
+from services.dev.devstack import EmbeddedPostgres
 from shared.ports import free_port
 from shared.testing import AUDITOR, Infra, eventually, running, unique
 

@@ -9,7 +9,7 @@ import uvicorn
 
 from notify.app import create_app
 from notify.settings import NotifySettings
-from services.receiver.app import create_app as create_receiver
+from services.dev.receiver.app import create_app as create_receiver
 from shared.ports import free_port
 from shared.testing import Infra, TopicReader, running, service_settings, unique
 
@@ -17,7 +17,7 @@ WEBHOOK_SECRET = "test-webhook-secret"
 
 
 class Receiver:
-    """The development receiver (services/receiver) on a real loopback port, in this process."""
+    """The development receiver (services/dev/receiver) on a real loopback port, in this process."""
 
     def __init__(self) -> None:
         self.port = free_port()

@@ -19,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.devstack import EmbeddedPostgres, PortInUse, TansuBroker, free_port, port_is_free
+from services.dev.devstack import EmbeddedPostgres, PortInUse, TansuBroker, free_port, port_is_free
 
 Server = TypeVar("Server", EmbeddedPostgres, TansuBroker)
 

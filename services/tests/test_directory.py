@@ -440,7 +440,7 @@ async def test_a_fresh_broker_gets_the_current_version_without_a_restart(infra: 
     """Issue #22 item 5: the broker is lost and comes back empty (a new platform epoch); the
     directory, still running, publishes its current version there, so a service started
     afterwards has the org. The broker is a private one, so the session's is untouched."""
-    from services.devstack import TansuBroker
+    from services.dev.devstack import TansuBroker
     from shared.ports import free_port
 
     broker = TansuBroker(free_port(), log_path=tmp_path / "broker.log")

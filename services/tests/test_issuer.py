@@ -13,9 +13,9 @@ import httpx
 import jwt
 import pytest
 
-from services.issuer.app import create_app
-from services.issuer.settings import IssuerSettings, bind_problem
-from services.launcher import DEMO_APPEALS
+from services.dev.issuer.app import create_app
+from services.dev.issuer.settings import IssuerSettings, bind_problem
+from services.dev.launcher import DEMO_APPEALS
 from shared.auth import TokenVerifier
 from shared.events import Role
 from shared.orgdata import load_org
@@ -131,7 +131,7 @@ def test_refuses_to_start_on_all_interfaces_without_the_override() -> None:
     env = {**os.environ, "ISSUER_HOST": "0.0.0.0", "ISSUER_PORT": str(free_port())}
     env.pop("ISSUER_ALLOW_REMOTE", None)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "services.issuer"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "services.dev.issuer"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "refusing ISSUER_HOST=0.0.0.0" in done.stderr and "ISSUER_ALLOW_REMOTE=true" in done.stderr
     assert "Uvicorn running" not in done.stdout + done.stderr
@@ -142,7 +142,7 @@ def test_refuses_to_start_on_all_interfaces_without_the_override() -> None:
 async def test_runs_as_its_own_process_on_issuer_port(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ISSUER_PORT": str(port), "ISSUER_KEY_FILE": str(tmp_path / "issuer.pem")}
-    process = ServiceProcess("services.issuer", env, port, tmp_path / "issuer.log")
+    process = ServiceProcess("services.dev.issuer", env, port, tmp_path / "issuer.log")
     process.start()
     try:
         await process.wait_ready(30)

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.devstack import free_port, port_is_free
-from services.launcher import DEMO_APPEALS, SERVICES
+from services.dev.devstack import free_port, port_is_free
+from services.dev.launcher import DEMO_APPEALS, SERVICES
 from shared.testing import CENTRE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def test_make_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
     ports = {s.name: int(env[f"{s.prefix}PORT"]) for s in SERVICES}
     # Its own process group, so that even a launcher that dies takes its services with it.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "services.dev.launcher"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     try:
@@ -110,7 +110,7 @@ def test_sigterm_to_the_process_group_twice_still_stops_everything(tmp_path):
     not cut the stop short and orphan PostgreSQL and the broker."""
     env = _launcher_env(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.launcher", "--no-seed"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "services.dev.launcher", "--no-seed"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     pids: set[int] = set()
@@ -167,7 +167,7 @@ def test_a_busy_port_is_named_with_the_variable_to_change(tmp_path):
         env = _own_ports(tmp_path)
         env["DISPATCH_PORT"] = str(port)
         result = subprocess.run(
-            [sys.executable, "-m", "services.launcher"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "services.dev.launcher"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
         )
     assert result.returncode != 0
     assert f"port {port} for dispatch is in use; set DISPATCH_PORT to another port" in result.stderr + result.stdout

@@ -7,7 +7,7 @@ import sys
 import httpx
 import pytest
 
-from services.receiver.app import create_app
+from services.dev.receiver.app import create_app
 from shared.ports import free_port
 from shared.testing import ROOT, ServiceProcess
 
@@ -50,7 +50,7 @@ async def test_fails_the_next_n_requests_on_a_path(client: httpx.AsyncClient) ->
 async def test_runs_as_its_own_process_on_receiver_port(tmp_path) -> None:
     port = free_port()
     env = {**os.environ, "RECEIVER_PORT": str(port)}
-    process = ServiceProcess("services.receiver", env, port, tmp_path / "receiver.log")
+    process = ServiceProcess("services.dev.receiver", env, port, tmp_path / "receiver.log")
     process.start()
     try:
         await process.wait_ready(30)
@@ -67,7 +67,7 @@ def test_in_headers_mode_it_refuses_to_listen_beyond_loopback() -> None:
     it listens on loopback only, as the services do (issue #20)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
     env.update(RECEIVER_HOST="0.0.0.0", RECEIVER_PORT=str(free_port()))
-    done = subprocess.run([sys.executable, "-m", "services.receiver"], cwd=ROOT, env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "services.dev.receiver"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "AUTH_MODE=headers" in done.stderr and "0.0.0.0" in done.stderr

@@ -19,10 +19,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from fastapi import Depends, FastAPI, Request
 
-from services.issuer.app import create_app as create_issuer
-from services.issuer.keys import SigningKey, generate
-from services.issuer.settings import IssuerSettings
-from services.issuer.tokens import claims_for
+from services.dev.issuer.app import create_app as create_issuer
+from services.dev.issuer.keys import SigningKey, generate
+from services.dev.issuer.settings import IssuerSettings
+from services.dev.issuer.tokens import claims_for
 from shared.actors import ActorDep, actor_headers
 from shared.auth import AuthSettings, TokenVerifier, bearer_actor, parse_jwks, reset_auth_cache
 from shared.auth import verifier_for as auth_verifier_for

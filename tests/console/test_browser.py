@@ -39,7 +39,7 @@ async def console_stack(infra: Infra, logs: Path) -> AsyncIterator[tuple[Platfor
                 **service_env(infra, "DIRECTORY_", topic=platform.topic, database=unique("e2e_directory"), port=directory_port),
                 "DIRECTORY_ORG_TOPIC": unique("org"),
             }, directory_port, logs / "directory.log"),
-            "issuer": ServiceProcess("services.issuer", {
+            "issuer": ServiceProcess("services.dev.issuer", {
                 **service_env(infra, "ISSUER_", topic=platform.topic, database="unused", port=issuer_port),
             }, issuer_port, logs / "issuer.log"),
         }  # fmt: skip

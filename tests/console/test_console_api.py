@@ -16,8 +16,8 @@ from intake.app import create_app as create_intake
 from intake.settings import IntakeSettings
 from services.console.app import create_app as create_console
 from services.console.settings import ConsoleSettings
-from services.issuer.app import create_app as create_issuer
-from services.issuer.settings import IssuerSettings
+from services.dev.issuer.app import create_app as create_issuer
+from services.dev.issuer.settings import IssuerSettings
 from shared.auth import TokenVerifier
 from shared.testing import Infra, eventually, free_port, running, service_settings, unique
 

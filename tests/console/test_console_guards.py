@@ -10,9 +10,9 @@ import pytest
 
 from services.console.app import create_app as create_console
 from services.console.settings import SERVICES, ConsoleSettings
-from services.issuer.app import create_app as create_issuer
-from services.issuer.settings import IssuerSettings
-from services.receiver.app import create_app as create_receiver
+from services.dev.issuer.app import create_app as create_issuer
+from services.dev.issuer.settings import IssuerSettings
+from services.dev.receiver.app import create_app as create_receiver
 from shared.testing import free_port, running
 
 CSRF = {"X-Console": "1"}

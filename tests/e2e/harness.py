@@ -90,7 +90,7 @@ async def running_platform(
     # The stand-in for the SMS gateway, WeChat and the 12345 system: notify reaches it by URL.
     receiver_port = free_port()
     processes["receiver"] = ServiceProcess(
-        "services.receiver", {**service_env(infra, "RECEIVER_", topic=topic, database="unused", port=receiver_port)},
+        "services.dev.receiver", {**service_env(infra, "RECEIVER_", topic=topic, database="unused", port=receiver_port)},
         receiver_port, logs / "receiver.log",
     )
     receiver = f"http://127.0.0.1:{receiver_port}"

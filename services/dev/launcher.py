@@ -26,7 +26,7 @@ from pathlib import Path
 
 from shared.ports import REPLICA_PORT_STEP, replica_count, replica_ports
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # JIESU_RUN_DIR moves the data and logs elsewhere (the launcher's own test uses it).
 RUN_DIR = Path(os.environ.get("JIESU_RUN_DIR", ROOT / ".run"))
 LOG_DIR = RUN_DIR / "logs"
@@ -46,8 +46,8 @@ class ServiceDef:
 
 SERVICES = (
     # First, so its keys are up before a service verifies a token (AUTH_MODE=jwt). Not for replicas.
-    ServiceDef("issuer", "services.issuer", 8007, "development sign-in: tokens for the demo users (POST /token)"),
-    ServiceDef("receiver", "services.receiver", 8090, "development message receiver (SMS, WeChat, 12345 webhook): GET /messages"),
+    ServiceDef("issuer", "services.dev.issuer", 8007, "development sign-in: tokens for the demo users (POST /token)"),
+    ServiceDef("receiver", "services.dev.receiver", 8090, "development message receiver (SMS, WeChat, 12345 webhook): GET /messages"),
     ServiceDef("directory", "services.directory", 8006, "组织架构与派单目录: units, users, the catalogue (topic org-directory)"),
     ServiceDef("intake", "intake", 8001, "appeals in: REST, 12345 push, Open311"),
     ServiceDef("dispatch", "dispatch", 8002, "乡呼县应: orders, sign/return, calls, verification"),
@@ -90,7 +90,7 @@ class Launcher:
     # -- infrastructure ---------------------------------------------------------------
 
     def start_infrastructure(self) -> tuple[str, str]:
-        from services.devstack import EmbeddedPostgres, TansuBroker
+        from services.dev.devstack import EmbeddedPostgres, TansuBroker
 
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
@@ -129,7 +129,7 @@ class Launcher:
         return out
 
     def check_ports(self, plan: list[tuple[ServiceDef, int, int]]) -> None:
-        from services.devstack import port_is_free
+        from services.dev.devstack import port_is_free
 
         for service, replica, port in plan:
             if not port_is_free(port):

@@ -1,4 +1,4 @@
-"""``python -m services.receiver``: listens on RECEIVER_HOST:RECEIVER_PORT (127.0.0.1:8090).
+"""``python -m services.dev.receiver``: listens on RECEIVER_HOST:RECEIVER_PORT (127.0.0.1:8090).
 
 It shows everything notify sent (citizens' messages) to anyone who asks, so in headers mode
 (AUTH_MODE=headers, development) it refuses any address but loopback, as the services do."""
@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import uvicorn
 
-from services.receiver.app import create_app
+from services.dev.receiver.app import create_app
 from shared.auth import SignInMode, headers_mode_problem
 from shared.ports import exit_unless_port_free
 from shared.server import server_config

@@ -1,4 +1,4 @@
-"""``python -m services.issuer``: listens on ISSUER_HOST:ISSUER_PORT (127.0.0.1:8007).
+"""``python -m services.dev.issuer``: listens on ISSUER_HOST:ISSUER_PORT (127.0.0.1:8007).
 
 Refuses any address but loopback unless ISSUER_ALLOW_REMOTE=true: it signs tokens for anyone.
 """
@@ -7,8 +7,8 @@ import sys
 
 import uvicorn
 
-from services.issuer.app import create_app
-from services.issuer.settings import load_issuer_settings
+from services.dev.issuer.app import create_app
+from services.dev.issuer.settings import load_issuer_settings
 from shared.ports import exit_unless_port_free
 from shared.server import server_config
 

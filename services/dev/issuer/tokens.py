@@ -7,7 +7,7 @@ from typing import Any
 
 import jwt
 
-from services.issuer.keys import SigningKey
+from services.dev.issuer.keys import SigningKey
 from shared.orgdata import User
 
 

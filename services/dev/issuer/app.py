@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Response
 from pydantic import BaseModel, Field
 
-from services.issuer.keys import KeyRing, load_or_create
-from services.issuer.settings import IssuerSettings
-from services.issuer.tokens import claims_for, sign
+from services.dev.issuer.keys import KeyRing, load_or_create
+from services.dev.issuer.settings import IssuerSettings
+from services.dev.issuer.tokens import claims_for, sign
 from shared.events import Role
 from shared.orgdata import OrgDirectory, load_org
 from shared.problems import Problem, install_problem_handlers
