@@ -63,6 +63,14 @@ from shared.logs import bind_event_context
 
 log = logging.getLogger(__name__)
 
+# Bounds on the client calls that can wait on a broker that is gone or fresh (seconds).
+COMMIT_TIMEOUT_SECONDS = 15.0
+EPOCH_TIMEOUT_SECONDS = 15.0
+DLQ_TIMEOUT_SECONDS = 30.0
+# A loop step or an unassigned member lasting longer than this is said in the log.
+STALL_WARN_SECONDS = 45.0
+WATCH_EVERY_SECONDS = 10.0
+
 # A service's one handler: the new events of a batch (inbox already written), in topic
 # order, applied to a working set read once and written once; one event is a batch of one.
 BatchHandler = Callable[[UnitOfWork, list[EventBase]], Awaitable[None]]
@@ -194,6 +202,12 @@ class EventConsumer:
         # True once the group has assigned this member its partitions (False again during a
         # rebalance): before that its lag is unknown, not zero.
         self.joined = False
+        # What the loop is waiting on, and since when (monotonic): read by the watchdog, so
+        # a loop stuck inside a client call says where in the log instead of going silent.
+        self._step: tuple[str, float] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._unassigned_since: float | None = time.monotonic()
+        self._epoch_failing_since: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -228,11 +242,13 @@ class EventConsumer:
         self._epoch = await read_epoch(self.bootstrap_servers)
         self._epoch_checked_at = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
+        self._watchdog = asyncio.create_task(self._watch(), name=f"{self.service}-consumer-watchdog")
 
     async def stop(self, grace_seconds: float = 10) -> None:
         """Finish the batch in hand (its commit included), then leave the group."""
         self._stopping = True
         await stop_task(self._task, grace=grace_seconds)
+        await stop_task(self._watchdog, grace=0)
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
@@ -316,19 +332,24 @@ class EventConsumer:
             while not self._stopping:
                 self._resume_due(consumer)
                 try:
-                    batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                    with self._doing("fetch"):
+                        batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
                 except KafkaError as exc:
                     log.warning("%s fetch failed: %r", self.service, exc)
                     await asyncio.sleep(0.5)
                     continue
                 ready = {tp: records for tp, records in batch.items() if records}
-                if len(ready) > 1 and await self._process_together(consumer, ready):
-                    ready = {}
-                for tp, records in ready.items():
-                    await self._process_partition(consumer, tp, records)
-                await self._maybe_check_epoch(consumer)
-                await self._maybe_expire_held()
-                await self._learn_missing_committed(consumer)
+                with self._doing(f"apply {sum(map(len, ready.values()))} events"):
+                    if len(ready) > 1 and await self._process_together(consumer, ready):
+                        ready = {}
+                    for tp, records in ready.items():
+                        await self._process_partition(consumer, tp, records)
+                with self._doing("epoch check"):
+                    await self._maybe_check_epoch(consumer)
+                with self._doing("held events check"):
+                    await self._maybe_expire_held()
+                with self._doing("committed offsets read"):
+                    await self._learn_missing_committed(consumer)
                 self._export_lag()
         except asyncio.CancelledError:
             raise
@@ -337,6 +358,37 @@ class EventConsumer:
             raise
         finally:
             self.running = False
+
+    @contextlib.contextmanager
+    def _doing(self, what: str):  # type: ignore[no-untyped-def]
+        self._step = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self._step = None
+
+    async def _watch(self) -> None:
+        """Say in the log when the loop has waited on one step for long, and when the member
+        has had no partitions for long: the two ways a consumer can stall without an error."""
+        warned: tuple[str, float] | None = None
+        while True:
+            await asyncio.sleep(WATCH_EVERY_SECONDS)
+            now = time.monotonic()
+            step = self._step
+            if step is not None and now - step[1] > STALL_WARN_SECONDS and step != warned:
+                log.warning("%s consumer loop has been waiting on %s for %.0fs", self.service, step[0], now - step[1])
+                warned = step
+            consumer = self._consumer
+            if consumer is not None and consumer.assignment():
+                self._unassigned_since = None
+            elif self._unassigned_since is None:
+                self._unassigned_since = now
+            elif now - self._unassigned_since > STALL_WARN_SECONDS:
+                log.warning(
+                    "%s has had no partitions of %s for %.0fs (group %s)",
+                    self.service, self.topic, now - self._unassigned_since, self.group_id,
+                )  # fmt: skip
+                self._unassigned_since = now  # once per period, not every tick
 
     def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
         now = time.monotonic()
@@ -706,20 +758,21 @@ class EventConsumer:
         """Copy parked events to the DLQ topic (the dead_letters row is already committed)."""
         producer = new_producer(self.bootstrap_servers, f"{self.service}-dlq")
         try:
-            await producer.start()
-            for item in parked:
-                extra = [
-                    ("dlq_error", item.error[:4000].encode()),
-                    ("dlq_attempts", str(item.attempts).encode()),
-                    ("dlq_service", self.service.encode()),
-                    ("dlq_original", f"{tp.topic}/{tp.partition}/{item.record.offset}".encode()),
-                ]
-                await producer.send_and_wait(
-                    dlq_topic(self.topic, self.service),
-                    value=item.record.value,
-                    key=item.record.key,
-                    headers=list(item.record.headers or ()) + extra,
-                )
+            async with asyncio.timeout(DLQ_TIMEOUT_SECONDS):
+                await producer.start()
+                for item in parked:
+                    extra = [
+                        ("dlq_error", item.error[:4000].encode()),
+                        ("dlq_attempts", str(item.attempts).encode()),
+                        ("dlq_service", self.service.encode()),
+                        ("dlq_original", f"{tp.topic}/{tp.partition}/{item.record.offset}".encode()),
+                    ]
+                    await producer.send_and_wait(
+                        dlq_topic(self.topic, self.service),
+                        value=item.record.value,
+                        key=item.record.key,
+                        headers=list(item.record.headers or ()) + extra,
+                    )
         except Exception as exc:  # the dead_letters table still has it
             log.error("%s could not copy %d dead letters to the DLQ topic: %r", self.service, len(parked), exc)
         finally:
@@ -733,8 +786,17 @@ class EventConsumer:
         if not offsets:
             return
         try:
-            await consumer.commit(offsets)
+            # Bounded: aiokafka retries a commit until the group coordinator answers, and
+            # after a broker loss that may be never; the events are then fetched again and
+            # dropped by the inbox, which costs less than a loop that waits for good.
+            async with asyncio.timeout(COMMIT_TIMEOUT_SECONDS):
+                await consumer.commit(offsets)
             self._committed.update(offsets)
+        except TimeoutError:
+            log.warning(
+                "%s offset commit on %s got no answer in %.0fs (events will be redelivered and dropped)",
+                self.service, sorted(offsets), COMMIT_TIMEOUT_SECONDS,
+            )  # fmt: skip
         except CommitFailedError as exc:
             # The partition moved to another member during a rebalance. Its new owner will
             # see these events again and its inbox will drop them: nothing to undo.
@@ -763,10 +825,15 @@ class EventConsumer:
             return
         self._epoch_checked_at = now
         try:
-            epoch = await read_epoch(self.bootstrap_servers)
+            async with asyncio.timeout(EPOCH_TIMEOUT_SECONDS):
+                epoch = await read_epoch(self.bootstrap_servers)
         except Exception as exc:
-            log.debug("epoch check failed: %r", exc)
+            # Once when the broker stops answering, and once a minute while it does not.
+            if self._epoch_failing_since is None or now - self._epoch_failing_since > 60:
+                log.info("%s cannot read the broker epoch: %r", self.service, exc)
+                self._epoch_failing_since = now
             return
+        self._epoch_failing_since = None
         if epoch is None:
             return
         if self._epoch is not None and epoch != self._epoch:

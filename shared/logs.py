@@ -61,6 +61,9 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
     root.setLevel(level)
     for noisy in ("aiokafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Except the group coordinator's: joins, assignments and retried commits are few and are
+    # what tells why a replica holds no partitions (issue #22's stall was silent without them).
+    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(root.level)
     if not _configured:
         structlog.configure(
             processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
