@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from dispatch import access, repository, service
@@ -22,17 +22,13 @@ from shared.edge import IsoDateTime
 from shared.http import require_json
 from shared.paging import decode_cursor, encode_cursor
 from shared.permissions import permit
-from shared.service import UowDep
+from shared.service import UowDep, service_context
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 JsonBody = Depends(require_json)
 
 
-async def dispatch_context(request: Request) -> DispatchContext:
-    return request.app.state.dispatch
-
-
-ContextDep = Annotated[DispatchContext, Depends(dispatch_context)]
+ContextDep = Annotated[DispatchContext, Depends(service_context)]
 IfMatch = Annotated[int | None, Header(description="the order's version you saw; a stale one is a 409")]
 
 

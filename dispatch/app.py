@@ -1,6 +1,5 @@
 """Dispatch service: FastAPI app factory."""
 
-from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,6 +13,16 @@ from shared.case_status import router as case_status_router
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
 
+async def start(runtime: Runtime) -> None:
+    ctx: DispatchContext = runtime.context
+    await ctx.follower.start()
+    runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
+
+
+async def stop(runtime: Runtime) -> None:
+    await runtime.context.follower.stop()
+
+
 SPEC = ServiceSpec(
     name="dispatch",
     title="接诉即办 · Dispatch",
@@ -25,25 +34,14 @@ SPEC = ServiceSpec(
     settings_cls=DispatchSettings,
     router=router,
     handles=HANDLES,
-    batch_handler=None,  # bound to the app's context in create_app
+    context=DispatchContext.from_settings,
+    batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",
+    on_startup=start,
+    on_shutdown=stop,
     extra_routers=(case_status_router,),
 )
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or load_settings(DispatchSettings)
-    ctx = DispatchContext.from_settings(settings)  # type: ignore[arg-type]
-
-    async def start(runtime: Runtime) -> None:
-        await ctx.follower.start()
-        runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
-        runtime.extras["dispatch"] = ctx
-
-    async def stop(runtime: Runtime) -> None:
-        await ctx.follower.stop()
-
-    spec = replace(SPEC, batch_handler=make_batch_handler(ctx), on_startup=start, on_shutdown=stop)
-    app = build_app(spec, settings)
-    app.state.dispatch = ctx
-    return app
+    return build_app(SPEC, settings or load_settings(DispatchSettings))

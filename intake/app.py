@@ -11,8 +11,7 @@ from intake.admin import router as admin_router
 from intake.api import router
 from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
-from intake import handlers
-from intake.handlers import HANDLES, record_batch, record_own_events
+from intake.handlers import HANDLES, make_batch_handler, record_own_events
 from intake.open311 import install_open311_errors
 from intake.open311 import router as open311_router
 from intake.personal import router as personal_router
@@ -26,7 +25,7 @@ log = logging.getLogger(__name__)
 
 async def _start(runtime: Runtime) -> None:
     started = time.perf_counter()
-    ctx = IntakeContext.from_settings(runtime.settings)  # type: ignore[arg-type]  # trains the demo model
+    ctx: IntakeContext = runtime.context
     await ctx.store.open(on_commit=runtime.relay.nudge)
     # The promoted version, rebuilt from its examples (well under a second for a few hundred).
     await ctx.routing.load(ctx.store.pool)
@@ -35,8 +34,6 @@ async def _start(runtime: Runtime) -> None:
     log.info("intake ready to route with model %s in %.2f s", ctx.routing.version.name, time.perf_counter() - started)
     await ctx.follower.start()
     runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
-    runtime.extras["intake"] = ctx
-    handlers.org_source = lambda: ctx.follower.current  # upheld returns read the current catalogue
     tune_garbage_collector()
 
 
@@ -51,11 +48,10 @@ def tune_garbage_collector() -> None:
 
 
 async def _stop(runtime: Runtime) -> None:
-    ctx: IntakeContext | None = runtime.extras.get("intake")
-    if ctx is not None:
-        await ctx.routing.stop()
-        await ctx.follower.stop()
-        await ctx.store.close()
+    ctx: IntakeContext = runtime.context
+    await ctx.routing.stop()
+    await ctx.follower.stop()
+    await ctx.store.close()
 
 
 SPEC = ServiceSpec(
@@ -69,7 +65,8 @@ SPEC = ServiceSpec(
     settings_cls=IntakeSettings,
     router=router,
     handles=HANDLES,
-    batch_handler=record_batch,
+    context=IntakeContext.from_settings,
+    batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,

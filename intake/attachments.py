@@ -24,12 +24,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intake.models import attachments
-from intake.service import IntakeContext
+from intake.api import ContextDep
 from intake.storage import sniff
 from shared.actors import ActorDep
 from shared.scope import STAFF_ROLES, require_role
 from shared.problems import Problem
-from shared.service import RuntimeDep, UowDep
+from shared.service import UowDep
 
 CHUNK = 256 * 1024
 
@@ -52,10 +52,9 @@ router = APIRouter(prefix="/api/v1", tags=["attachments"])
 )
 async def upload_attachment(
     file: Annotated[UploadFile, File(description="the file; its type is read from its content")],
-    runtime: RuntimeDep,
+    ctx: ContextDep,
     uow: UowDep,
 ) -> AttachmentCreated:
-    ctx: IntakeContext = runtime.extras["intake"]
     limit = ctx.settings.attachment_max_bytes
     spool = Path(tempfile.mkstemp(dir=ctx.attachment_spool, prefix="upload-")[1])
     try:
@@ -78,11 +77,10 @@ async def upload_attachment(
 
 
 @router.get("/attachments/{attachment_id}", summary="Download an attachment (staff)", response_class=Response)
-async def download_attachment(attachment_id: str, runtime: RuntimeDep, uow: UowDep, actor: ActorDep) -> Response:
+async def download_attachment(attachment_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Response:
     # Photos show people and homes: staff only (the citizen keeps the photo they took). The
     # id is random, so a staff member still needs it from a case they may see.
     require_role(actor, STAFF_ROLES, "download attachments")
-    ctx: IntakeContext = runtime.extras["intake"]
     async with uow:
         row = (await uow.session.execute(select(attachments).where(attachments.c.id == attachment_id))).first()
     if row is None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shared.db import UnitOfWork
 from shared.case_status import CASE_SCOPED_TYPES
@@ -11,26 +11,30 @@ from shared.events import EventBase
 from shared.lifecycle import LABELS, status_after, units_asked
 
 from intake import learning, repository
-from shared.orgdata import OrgDirectory, load_org
+from shared.consumer import BatchHandler
+from shared.orgdata import OrgDirectory
 
-#: Where the return handler reads the catalogue: the seed file until intake's start-up points
-#: it at the directory it follows (handlers run on the consumer, which has no intake context).
-org_source: Callable[[], OrgDirectory] = load_org
-
-
-async def record_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-    """Intake's one event handler (``shared.consumer``): other services' events on the
-    citizen's timeline in one insert, then each case's status and handling units in one
-    statement; an upheld return becomes a training example in the same transaction. One
-    event is a batch of one."""
-    await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
-    await repository.apply_follow_up(uow.session, *follow_up(events))
-    for event in events:
-        if event.type == "case.return_reviewed" and event.payload.upheld and event.payload.redispatch_to:
-            await learn_from_return(uow, event)
+if TYPE_CHECKING:
+    from intake.service import IntakeContext
 
 
-async def learn_from_return(uow: UnitOfWork, event: EventBase) -> None:
+def make_batch_handler(ctx: IntakeContext) -> BatchHandler:
+    """Intake's one event handler (``shared.consumer``), reading the directory intake follows."""
+
+    async def record_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
+        """Other services' events on the citizen's timeline in one insert, then each case's
+        status and handling units in one statement; an upheld return becomes a training
+        example in the same transaction. One event is a batch of one."""
+        await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
+        await repository.apply_follow_up(uow.session, *follow_up(events))
+        for event in events:
+            if event.type == "case.return_reviewed" and event.payload.upheld and event.payload.redispatch_to:
+                await learn_from_return(uow, event, ctx.follower.current)
+
+    return record_batch
+
+
+async def learn_from_return(uow: UnitOfWork, event: EventBase, org: OrgDirectory) -> None:
     """退单 upheld: the unit was the wrong owner. The class whose catalogue line leads to the
     unit it was re-dispatched to is what the appeal was (``learning.class_owned_by``); when
     no single class leads there the return says who, not what, and teaches nothing."""
@@ -38,7 +42,6 @@ async def learn_from_return(uow: UnitOfWork, event: EventBase) -> None:
     if row is None:
         return
     area = row.grid or row.village or row.township or row.county
-    org = org_source()
     if not area or not org.has_unit(area):
         return
     subject = learning.class_owned_by(org, event.payload.redispatch_to, area, f"{row.title}\n{row.description}")

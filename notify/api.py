@@ -21,7 +21,7 @@ from shared.signing import SignatureError, SignedRequest, verify
 from shared.paging import decode_cursor, encode_cursor
 from shared.permissions import PERMISSIONS, permit
 from shared.problems import Problem
-from shared.service import RuntimeDep, UowDep
+from shared.service import RuntimeDep, UowDep, service_context
 
 router = APIRouter(prefix="/api/v1", tags=["notify"])
 
@@ -32,11 +32,7 @@ QUEUE_READERS = OPERATOR_ROLES | {Role.auditor}
 WEBHOOK_ADMINS = PERMISSIONS["notify.webhook_resend"].roles
 
 
-async def get_ctx(request: Request) -> NotifyContext:
-    return request.app.state.notify
-
-
-CtxDep = Annotated[NotifyContext, Depends(get_ctx)]
+ContextDep = Annotated[NotifyContext, Depends(service_context)]
 RowId = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX)]
 
 
@@ -99,7 +95,7 @@ class CallbackPage(BaseModel):
 @router.get("/callbacks", response_model=CallbackPage, summary="The operators' callback queue (回访)")
 async def callback_queue(
     uow: UowDep,
-    ctx: CtxDep,
+    ctx: ContextDep,
     runtime: RuntimeDep,
     actor: ActorDep,
     view: Literal["due", "overdue", "today", "all"] = Query("due", description="due: callable now (incl. overdue); "
@@ -127,7 +123,7 @@ async def callback_queue(
 
 
 @router.get("/callbacks/summary", summary="Open callbacks per township: due, overdue, upcoming")
-async def callback_summary(uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+async def callback_summary(uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
     townships = _townships_of(runtime, actor)
     now = ctx.now()
     async with uow:
@@ -138,7 +134,7 @@ async def callback_summary(uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor:
 
 
 @router.get("/callbacks/{task_id}", response_model=CallbackTask, summary="One callback task")
-async def get_callback(task_id: RowId, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> CallbackTask:
+async def get_callback(task_id: RowId, uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorDep) -> CallbackTask:
     async with uow:
         row = await service.visible_task(uow, runtime.org, actor, task_id)
     return _task(row, ctx.now())
@@ -152,7 +148,7 @@ class CallbackResult(BaseModel):
 
 @router.post("/callbacks/{task_id}/result", summary="Record a callback: reached with a rating, or unreachable", dependencies=[permit("notify.callback_result")])
 async def record_callback(
-    task_id: RowId, body: CallbackResult, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep
+    task_id: RowId, body: CallbackResult, uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorDep
 ) -> dict[str, Any]:
     return await service.record_callback(
         uow, ctx, runtime.org, task_id, reached=body.reached, rating=body.rating, comment=body.comment, actor=_operator(actor)
@@ -160,7 +156,7 @@ async def record_callback(
 
 
 @router.get("/cases/{case_id}/callbacks", response_model=list[CallbackTask], summary="A case's callbacks, per round")
-async def case_callbacks(case_id: str, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> list[CallbackTask]:
+async def case_callbacks(case_id: str, uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorDep) -> list[CallbackTask]:
     async with uow:
         await require_visible_case(uow, runtime.org, actor, case_id)
         rows = await repository.callbacks_of_case(uow.session, case_id)
@@ -178,12 +174,12 @@ class RatingIn(BaseModel):
 
 
 @router.post("/cases/{case_id}/rating", status_code=201, summary="The citizen rates a round with a one-time token")
-async def rate(case_id: str, body: RatingIn, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+async def rate(case_id: str, body: RatingIn, uow: UowDep, ctx: ContextDep) -> dict[str, Any]:
     return await service.rate_with_token(uow, ctx, case_id, token=body.token, rating=body.rating, comment=body.comment)
 
 
 @router.get("/cases/{case_id}/questionnaire", summary="The questionnaire for a sampled closed case")
-async def questionnaire(case_id: str, uow: UowDep, ctx: CtxDep, token: str = Query(min_length=8)) -> dict[str, Any]:
+async def questionnaire(case_id: str, uow: UowDep, ctx: ContextDep, token: str = Query(min_length=8)) -> dict[str, Any]:
     async with uow:
         return await service.questionnaire_for(uow, ctx, case_id, token)
 
@@ -194,7 +190,7 @@ class AnswersIn(BaseModel):
 
 
 @router.post("/cases/{case_id}/questionnaire", status_code=201, summary="Answer the questionnaire (once)")
-async def answer(case_id: str, body: AnswersIn, uow: UowDep, ctx: CtxDep) -> dict[str, Any]:
+async def answer(case_id: str, body: AnswersIn, uow: UowDep, ctx: ContextDep) -> dict[str, Any]:
     return await service.answer_questionnaire(uow, ctx, case_id, token=body.token, answers=body.answers)
 
 
@@ -231,7 +227,7 @@ def _message(ctx: NotifyContext, row: dict[str, Any], tries: list[dict[str, Any]
 
 
 @router.get("/cases/{case_id}/messages", response_model=list[MessageView], summary="Every message about a case and its delivery")
-async def case_messages(case_id: str, uow: UowDep, ctx: CtxDep, runtime: RuntimeDep, actor: ActorDep) -> list[MessageView]:
+async def case_messages(case_id: str, uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorDep) -> list[MessageView]:
     async with uow:
         await require_visible_case(uow, runtime.org, actor, case_id)
         rows = await repository.messages_of_case(uow.session, case_id)
@@ -244,7 +240,7 @@ class ReceiptIn(BaseModel):
     error: str | None = Field(None, max_length=500)
 
 
-async def signed_gateway(request: Request, ctx: CtxDep) -> str:
+async def signed_gateway(request: Request, ctx: ContextDep) -> str:
     """A gateway's HMAC-signed request (shared.signing; clients in NOTIFY_GATEWAY_CLIENTS).
     Replays are refused by this process's memory: a receipt replayed to another replica
     within the window would only set the state it already set."""
@@ -262,7 +258,7 @@ async def signed_gateway(request: Request, ctx: CtxDep) -> str:
 
 @router.post("/messages/{message_id}/receipt", summary="Delivery receipt from the SMS gateway or WeChat backend (HMAC-signed)")
 async def receipt(
-    message_id: RowId, body: ReceiptIn, uow: UowDep, ctx: CtxDep, gateway: Annotated[str, Depends(signed_gateway)]
+    message_id: RowId, body: ReceiptIn, uow: UowDep, ctx: ContextDep, gateway: Annotated[str, Depends(signed_gateway)]
 ) -> dict[str, Any]:
     await service.record_receipt(uow, ctx, message_id, status=body.status, error=body.error)
     return {"id": message_id, "state": body.status}
@@ -296,7 +292,7 @@ def _own_inbox(actor: Actor, recipient: str) -> None:
 
 @router.get("/inbox/{recipient}", response_model=InboxPage, summary="In-app messages of a recipient (unit:<code>:duty, citizen:<ref>)")
 async def read_inbox(
-    recipient: str, uow: UowDep, ctx: CtxDep, actor: ActorDep, unread: bool = False, cursor: int = Query(0, ge=0, le=PG_BIGINT_MAX),
+    recipient: str, uow: UowDep, ctx: ContextDep, actor: ActorDep, unread: bool = False, cursor: int = Query(0, ge=0, le=PG_BIGINT_MAX),
     limit: int = Query(50, ge=1, le=500),
 ) -> InboxPage:  # fmt: skip
     _own_inbox(actor, recipient)
@@ -313,7 +309,7 @@ async def read_inbox(
 
 
 @router.post("/inbox/{recipient}/{message_id}/read", summary="Mark an inbox message read", dependencies=[permit("notify.inbox_read")])
-async def mark_read(recipient: str, message_id: RowId, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+async def mark_read(recipient: str, message_id: RowId, uow: UowDep, ctx: ContextDep, actor: ActorDep) -> dict[str, Any]:
     _own_inbox(actor, recipient)
     await service.mark_read(uow, ctx, recipient, message_id)
     return {"id": message_id, "read": True}
@@ -329,7 +325,7 @@ class WebhookPage(BaseModel):
 
 @router.get("/admin/webhooks", response_model=WebhookPage, summary="12345 status webhook deliveries (state=dead: the dead letters)")
 async def list_webhooks(
-    uow: UowDep, ctx: CtxDep, actor: ActorDep, state: Literal["queued", "sending", "failed", "delivered", "dead"] | None = None,
+    uow: UowDep, ctx: ContextDep, actor: ActorDep, state: Literal["queued", "sending", "failed", "delivered", "dead"] | None = None,
     cursor: int = Query(0, ge=0, le=PG_BIGINT_MAX), limit: int = Query(50, ge=1, le=500),
 ) -> WebhookPage:  # fmt: skip
     require_role(actor, WEBHOOK_ADMINS | {Role.auditor}, "read the 12345 webhook deliveries")
@@ -342,7 +338,7 @@ async def list_webhooks(
 
 
 @router.post("/admin/webhooks/{message_id}/resend", status_code=202, summary="Re-send a dead-lettered webhook", dependencies=[permit("notify.webhook_resend")])
-async def resend(message_id: RowId, uow: UowDep, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+async def resend(message_id: RowId, uow: UowDep, ctx: ContextDep, actor: ActorDep) -> dict[str, Any]:
     return await service.resend_webhook(uow, ctx, message_id)
 
 
@@ -354,12 +350,12 @@ class ClockIn(BaseModel):
 
 
 @router.get("/admin/clock", summary="Notify's now")
-async def get_clock(ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+async def get_clock(ctx: ContextDep, actor: ActorDep) -> dict[str, Any]:
     return {"now": ctx.now(), "movable": ctx.settings.test_clock}
 
 
 @router.post("/admin/clock", summary="Move notify's clock (only with NOTIFY_TEST_CLOCK=true)", dependencies=[permit("notify.clock")])
-async def set_clock(body: ClockIn, ctx: CtxDep, actor: ActorDep) -> dict[str, Any]:
+async def set_clock(body: ClockIn, ctx: ContextDep, actor: ActorDep) -> dict[str, Any]:
     if not ctx.settings.test_clock:
         raise Problem(403, "the clock is fixed; set NOTIFY_TEST_CLOCK=true to move it (demos and tests only)")
     if body.now is None:

@@ -1,6 +1,5 @@
 """Notify service: FastAPI app factory."""
 
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -19,19 +18,17 @@ from shared.settings import ServiceSettings, load_settings
 
 
 async def _start(runtime: Runtime) -> None:
-    ctx: NotifyContext = runtime.extras["notify"]
+    ctx: NotifyContext = runtime.context
     settings = ctx.settings
     ctx.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)))
-    sender = Sender(runtime, ctx, build_adapters(ctx.http, settings))
-    runtime.extras["notify.sender"] = sender
-    sender.start()
+    ctx.sender = Sender(runtime, ctx, build_adapters(ctx.http, settings))
+    ctx.sender.start()
 
 
 async def _stop(runtime: Runtime) -> None:
-    sender: Sender | None = runtime.extras.get("notify.sender")
-    if sender is not None:
-        await sender.stop()
-    ctx: NotifyContext = runtime.extras["notify"]
+    ctx: NotifyContext = runtime.context
+    if ctx.sender is not None:
+        await ctx.sender.stop()
     if ctx.http is not None:
         await ctx.http.aclose()
 
@@ -47,7 +44,8 @@ SPEC = ServiceSpec(
     settings_cls=NotifySettings,
     router=router,
     handles=HANDLES,
-    batch_handler=None,  # bound to the app's context in create_app
+    context=NotifyContext.from_settings,
+    batch_handler=make_batch_handler,
     requires=requirements(HANDLES),
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
@@ -58,15 +56,4 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or load_settings(NotifySettings)
-    ctx = NotifyContext.from_settings(settings)  # type: ignore[arg-type]
-
-    async def start(runtime: Runtime) -> None:
-        runtime.extras["notify"] = ctx
-        await _start(runtime)
-
-    spec = replace(SPEC, batch_handler=make_batch_handler(ctx), on_startup=start)
-    app = build_app(spec, settings)
-    # The context exists before the lifespan runs, so handlers and routes share one.
-    app.state.notify = ctx
-    return app
+    return build_app(SPEC, settings or load_settings(NotifySettings))

@@ -75,6 +75,8 @@ class NotifyContext:
     gateway_replays: MemoryReplayGuard = field(default_factory=MemoryReplayGuard)
     # Wakes the sender here and in the other replicas (set at start-up: it needs the engine).
     sender_wakeup: Wakeup | None = None
+    # The sender of queued messages (notify.sender.Sender), started at start-up.
+    sender: Any = None
 
     @classmethod
     def from_settings(cls, settings: NotifySettings) -> NotifyContext:

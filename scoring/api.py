@@ -236,7 +236,7 @@ async def bulletin(
 ) -> dict | Response:
     require_county_reader(runtime.org, actor, county)
     period = period_of("week" if kind == "weekly" else "month", date or local_date(context.clock.now()))
-    doc = await service.bulletin(uow, county, period, context.rebuild.runtime.settings.trend_periods)  # type: ignore[attr-defined]
+    doc = await service.bulletin(uow, county, period, context.settings.trend_periods)
     return render(doc, f"{county}-{kind}-{period.label}", format)
 
 
@@ -302,7 +302,7 @@ class ClockBody(BaseModel):
 
 @router.post("/admin/clock", summary="Demos and tests: set the service's clock (only with SCORING_TEST_CLOCK)", dependencies=[permit("scoring.clock")])
 async def set_clock(body: ClockBody, actor: ActorDep, context: ContextDep) -> dict:
-    settings = context.rebuild.runtime.settings
+    settings = context.settings
     if getattr(settings, "test_clock", None) is None:
         raise Problem(403, "the clock can only be moved when SCORING_TEST_CLOCK is set", slug="clock-fixed")
     context.clock.fixed = body.now

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from scoring import org
 from scoring.api import router
-from scoring.context import Clock, ScoringContext
+from scoring.context import ScoringContext
 from scoring.handlers import HANDLES
 from scoring.plan import BatchPlan, apply_batch
 from scoring.rebuild import Rebuild
@@ -18,22 +18,19 @@ from shared.settings import ServiceSettings, load_settings
 
 
 async def on_startup(runtime: Runtime) -> None:
-    settings: ScoringSettings = runtime.settings  # type: ignore[assignment]
+    context: ScoringContext = runtime.context
+    settings = context.settings
     org.follow(lambda: runtime.org)  # handlers read the directory as the topic keeps it
-    clock = Clock(settings.test_clock)
-    schedule = BulletinSchedule(runtime, clock.now, settings.bulletin_check_seconds, settings.trend_periods)
-    runtime.extras["scoring"] = ScoringContext(
-        clock=clock,
-        rebuild=Rebuild(runtime, HANDLES, batch_size=settings.rebuild_batch_size, planner=BatchPlan),
-        extras={"schedule": schedule},
-    )
-    schedule.start()
+    context.schedule = BulletinSchedule(runtime, context.clock.now, settings.bulletin_check_seconds, settings.trend_periods)
+    context.rebuild = Rebuild(runtime, HANDLES, batch_size=settings.rebuild_batch_size, planner=BatchPlan)
+    context.schedule.start()
 
 
 async def on_shutdown(runtime: Runtime) -> None:
-    context = runtime.extras.get("scoring")
-    if context is not None:
-        await context.extras["schedule"].stop()
+    context: ScoringContext = runtime.context
+    if context.schedule is not None:
+        await context.schedule.stop()
+    if context.rebuild is not None:
         await context.rebuild.stop()
 
 
@@ -44,7 +41,9 @@ SPEC = ServiceSpec(
     settings_cls=ScoringSettings,
     router=router,
     handles=HANDLES,
-    batch_handler=apply_batch,
+    context=ScoringContext.from_settings,
+    # Scoring's rules read nothing of the context (the directory comes from scoring.org).
+    batch_handler=lambda _context: apply_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=on_startup,
     on_shutdown=on_shutdown,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends
 
-from scoring.rebuild import Rebuild
-from shared.service import Runtime, RuntimeDep
+from scoring.settings import ScoringSettings
+from shared.service import service_context
+
+if TYPE_CHECKING:
+    from scoring.rebuild import Rebuild
+    from scoring.schedule import BulletinSchedule
 
 
 @dataclass
@@ -24,17 +28,15 @@ class Clock:
 
 @dataclass
 class ScoringContext:
+    settings: ScoringSettings
     clock: Clock
-    rebuild: Rebuild
-    extras: dict = field(default_factory=dict)
+    # Made at start-up (they need the runtime: its engine and unit of work).
+    rebuild: Rebuild | None = None
+    schedule: BulletinSchedule | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ScoringSettings) -> ScoringContext:
+        return cls(settings=settings, clock=Clock(settings.test_clock))
 
 
-def context_of(runtime: Runtime) -> ScoringContext:
-    return runtime.extras["scoring"]
-
-
-async def get_context(runtime: RuntimeDep) -> ScoringContext:
-    return context_of(runtime)
-
-
-ContextDep = Annotated[ScoringContext, Depends(get_context)]
+ContextDep = Annotated[ScoringContext, Depends(service_context)]

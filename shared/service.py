@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,7 +64,8 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     relay: OutboxRelay
     consumer: EventConsumer | None
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The service's own context (ServiceSpec.context): what its routes, handler and hooks share.
+    context: Any = None
     # Set when the service applies its own events inline (ServiceSpec.apply_own_events).
     apply_inline: OwnEventsApplier | None = None
     # Set when the service follows the org directory (ServiceSpec.follow_org).
@@ -84,6 +85,8 @@ class Runtime:
 
 
 Hook = Callable[[Runtime], Awaitable[None]]
+# The service's handler, made from its context (so rules read the context's settings and clients).
+HandlerFactory = Callable[[Any], BatchHandler]
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,16 @@ class ServiceSpec:
     # Keep a copy of the org directory current from its topic (``Runtime.org``): for the
     # org-scope rules (shared.scope) and whatever else the service derives from it.
     follow_org: bool = False
-    # The service's one event handler, ``(uow, events)``: applies a batch of events (of the
-    # types in ``handles``) to a working set it reads once and writes once; one event is a
-    # batch of one (how a failed batch is applied again to find the bad event). Required
-    # when ``handles`` is not empty. See shared.consumer.
-    batch_handler: BatchHandler | None = None
+    # The service's context: made once from the settings when the app is built, before
+    # anything runs (cheap: no I/O; what needs the event loop is opened in on_startup).
+    # Routes get it as ``Annotated[TheContext, Depends(service_context)]``, the hooks as
+    # ``runtime.context``, the handler from its factory — one way for every service.
+    context: Callable[[Any], Any] | None = None
+    # Makes the service's one event handler from the context, ``(uow, events)``: applies a
+    # batch of events (of the types in ``handles``) to a working set it reads once and
+    # writes once; one event is a batch of one (how a failed batch is applied again to find
+    # the bad event). Required when ``handles`` is not empty. See shared.consumer.
+    batch_handler: HandlerFactory | None = None
     # Per event type, the types of the same case the consumer must have applied first; an
     # event that comes before them (another producer's relay was faster) is held until they
     # are (shared.holding).
@@ -124,6 +132,11 @@ class ServiceSpec:
 # thread pool, a thread hop per dependency per request.
 async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+async def service_context(request: Request) -> Any:
+    """The service's context (ServiceSpec.context); each service's ``ContextDep`` types it."""
+    return request.app.state.context
 
 
 async def new_uow(request: Request) -> UnitOfWork:
@@ -161,6 +174,9 @@ async def _wait_for_broker(settings: ServiceSettings, timeout: float = 60) -> No
 def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     if spec.handles and spec.batch_handler is None:
         raise ValueError(f"{spec.name} handles {len(spec.handles)} event types but has no batch_handler")
+    context = spec.context(settings) if spec.context is not None else None
+    handler = spec.batch_handler(context) if spec.batch_handler is not None else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(spec.name, settings.log_level, json=settings.log_json)
@@ -183,7 +199,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 retention=timedelta(days=settings.outbox_retention_days),
                 epoch_check_seconds=settings.broker_epoch_check_seconds,
             )
-            runtime = Runtime(settings, engine, session_factory(engine), relay, None)
+            runtime = Runtime(settings, engine, session_factory(engine), relay, None, context)
             runtime.apply_inline = spec.apply_own_events
             if spec.follow_org:
                 runtime.org_follower = OrgFollower(
@@ -192,14 +208,14 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 await runtime.org_follower.start()
             app.state.runtime = runtime
             relay.start()
-            if spec.handles and spec.batch_handler is not None:
+            if spec.handles and handler is not None:
                 runtime.consumer = EventConsumer(
                     service=spec.name,
                     bootstrap_servers=settings.kafka_bootstrap_servers,
                     topic=settings.kafka_topic,
                     group_id=settings.group_id,
                     handles=frozenset(spec.handles),
-                    batch_handler=spec.batch_handler,
+                    batch_handler=handler,
                     new_uow=runtime.uow,
                     max_attempts=settings.consumer_max_attempts,
                     backoff_seconds=settings.consumer_backoff_seconds,
@@ -246,6 +262,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     )
     app.state.spec = spec
     app.state.settings = settings
+    app.state.context = context
     # Whether the database is down: one log line per outage, not per request (shared.outage).
     app.state.db_outage = DatabaseOutage(spec.name)
     # /ready thresholds (<SERVICE>_READY_MAX_LAG_SECONDS, …): read now, so a bad value stops the start.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from shared.actors import ActorDep
@@ -16,7 +16,7 @@ from shared.events import FiveMatters, Role, Urgency
 from shared.paging import decode_cursor, encode_cursor
 from shared.permissions import permit
 from shared.problems import Problem
-from shared.service import RuntimeDep, UowDep
+from shared.service import RuntimeDep, UowDep, service_context
 from shared.workdays import HolidayTable, WorkingCalendar
 from sla import repository as repo
 from sla.domain import DISPATCH_OWNED_LIMITS, describe, policy_from_limits, policy_limits, remaining
@@ -25,8 +25,7 @@ from sla.service import SlaContext, to_domain
 
 router = APIRouter(prefix="/api/v1", tags=["sla"])
 
-def _ctx(runtime) -> SlaContext:
-    return runtime.extras["sla"]
+ContextDep = Annotated[SlaContext, Depends(service_context)]
 
 
 # --------------------------------------------------------------------- clocks
@@ -74,8 +73,7 @@ class CaseClocks(BaseModel):
 
 
 @router.get("/cases/{case_id}/clocks", response_model=CaseClocks, summary="A case's clocks: due times, working time left, state")
-async def case_clocks(case_id: str, uow: UowDep, runtime: RuntimeDep, actor: ActorDep) -> CaseClocks:
-    ctx = _ctx(runtime)
+async def case_clocks(case_id: str, uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorDep) -> CaseClocks:
     async with uow:
         await require_visible_case(uow, runtime.org, actor, case_id)
         await ctx.refresh(uow)
@@ -99,13 +97,13 @@ class ClockPage(BaseModel):
 async def unit_clocks(
     unit: str,
     uow: UowDep,
+    ctx: ContextDep,
     runtime: RuntimeDep,
     actor: ActorDep,
     view: Annotated[Literal["due_soon", "overdue"], Query(description="due within the yellow window, or past due")] = "due_soon",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ClockPage:
-    ctx = _ctx(runtime)
     not_found_unless(may_see_unit(runtime.org, actor, unit), f"unit {unit} of yours")
     after = decode_cursor(cursor)
     async with uow:
@@ -135,11 +133,10 @@ class Board(BaseModel):
 
 
 @router.get("/board", response_model=Board, summary="The centre's board: yellow and red counts by unit")
-async def board(uow: UowDep, runtime: RuntimeDep, actor: ActorDep) -> Board:
+async def board(uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorDep) -> Board:
     """Each caller sees the units it may see: a county's centre its county, a township its
     own units, a department itself, the auditor all."""
     require_role(actor, STAFF_ROLES, "see the SLA board")
-    ctx = _ctx(runtime)
     async with uow:
         await ctx.refresh(uow)
         now = ctx.now()
@@ -219,8 +216,7 @@ def _policy_view(row) -> PolicyView:
 
 
 @router.post("/policies", response_model=PolicyView, status_code=201, summary="Write a new version of a policy", dependencies=[permit("sla.policy")])
-async def create_policy(body: PolicyIn, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> PolicyView:
-    ctx = _ctx(runtime)
+async def create_policy(body: PolicyIn, actor: ActorDep, uow: UowDep, ctx: ContextDep, runtime: RuntimeDep) -> PolicyView:
     require_rules_scope(runtime.org, actor, body.region, field="region")
     limits = body.limits.model_dump(mode="json", exclude_none=True)
     scope = {"region": body.region, "category": body.category.value if body.category else None, "urgency": body.urgency.value if body.urgency else None}
@@ -267,14 +263,14 @@ class HolidayTableView(BaseModel):
 
 @router.put("/holidays/{year}", response_model=HolidayTableView, summary="Load a year's holiday schedule (wins over the package)", dependencies=[permit("sla.holidays")])
 async def put_holidays(
-    year: Annotated[int, Field(ge=2000, le=2100)], body: HolidayTableIn, actor: ActorDep, uow: UowDep, runtime: RuntimeDep,
+    year: Annotated[int, Field(ge=2000, le=2100)], body: HolidayTableIn, actor: ActorDep, uow: UowDep, ctx: ContextDep, runtime: RuntimeDep,
 ) -> HolidayTableView:
     require_rules_scope(runtime.org, actor, None)  # the national schedule: the same for every county
     try:
         table = HolidayTable.parse({"year": year, "holidays": body.holidays, "workdays": body.workdays})
     except ValueError as exc:
         raise Problem(422, f"holiday table for {year}: {exc}", slug="bad-holiday-table", field="holidays/workdays") from None
-    moved, row = await service.put_holiday_table(uow, _ctx(runtime), table, actor.id)
+    moved, row = await service.put_holiday_table(uow, ctx, table, actor.id)
     return HolidayTableView(
         year=year, source="table", holidays=row["holidays"], workdays=row["workdays"], loaded_at=row["loaded_at"],
         loaded_by=row["loaded_by"], clocks_recounted=moved,
@@ -318,8 +314,7 @@ class TimeView(BaseModel):
 
 
 @router.post("/admin/time", response_model=TimeView, summary="Move this service's now (SLA_TIME_TRAVEL=true only)", dependencies=[permit("sla.time")])
-async def travel(body: TimeTravel, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> TimeView:
-    ctx = _ctx(runtime)
+async def travel(body: TimeTravel, actor: ActorDep, uow: UowDep, ctx: ContextDep) -> TimeView:
     if not ctx.settings.time_travel:
         raise Problem(404, "time travel is off (SLA_TIME_TRAVEL=false)", slug="time-travel-off")
     if (body.now is None) == (body.advance_seconds is None):
@@ -340,8 +335,7 @@ async def travel(body: TimeTravel, actor: ActorDep, uow: UowDep, runtime: Runtim
 
 
 @router.get("/admin/time", response_model=TimeView, summary="This service's now")
-async def get_time(uow: UowDep, runtime: RuntimeDep, actor: ActorDep) -> TimeView:
-    ctx = _ctx(runtime)
+async def get_time(uow: UowDep, ctx: ContextDep, actor: ActorDep) -> TimeView:
     async with uow:
         await ctx.refresh(uow)
     return TimeView(now=ctx.now(), offset_seconds=int(ctx.offset.total_seconds()))

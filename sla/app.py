@@ -1,6 +1,5 @@
 """Sla service: FastAPI app factory."""
 
-from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -10,7 +9,7 @@ from sla.handlers import HANDLES, REQUIRES, make_batch_handler
 from sla.service import SlaContext, start_ticker, stop_ticker
 from sla.settings import SlaSettings
 from shared.case_status import router as case_status_router
-from shared.service import Runtime, ServiceSpec, build_app
+from shared.service import ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
 
 SPEC = ServiceSpec(
@@ -20,7 +19,9 @@ SPEC = ServiceSpec(
     settings_cls=SlaSettings,
     router=router,
     handles=HANDLES,
-    batch_handler=None,  # bound to the app's context in create_app
+    context=SlaContext,
+    # The handler wakes the ticker of the same context when a batch starts or moves a clock.
+    batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=start_ticker,
     on_shutdown=stop_ticker,
@@ -31,12 +32,4 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    settings = settings or load_settings(SlaSettings)
-    ctx = SlaContext(settings)  # type: ignore[arg-type]
-
-    async def start(runtime: Runtime) -> None:
-        runtime.extras["sla"] = ctx
-        await start_ticker(runtime)
-
-    # The handler wakes the ticker of the same context when a batch starts or moves a clock.
-    return build_app(replace(SPEC, batch_handler=make_batch_handler(ctx), on_startup=start), settings)
+    return build_app(SPEC, settings or load_settings(SlaSettings))

@@ -291,15 +291,15 @@ async def run_ticker(runtime: Runtime, ctx: SlaContext) -> None:
 
 
 async def start_ticker(runtime: Runtime) -> None:
-    """The ticker of the context ``create_app`` made (``runtime.extras["sla"]``), woken by commits."""
-    ctx: SlaContext = runtime.extras["sla"]
+    """The ticker of the service's context (``runtime.context``), woken by commits."""
+    ctx: SlaContext = runtime.context
     ctx.wakeup = Wakeup(runtime.engine, TICKER_CHANNEL, name="sla-ticker")
     if ctx.settings.ticker_enabled:
         ctx.task = asyncio.create_task(run_ticker(runtime, ctx), name="sla-ticker")
 
 
 async def stop_ticker(runtime: Runtime) -> None:
-    ctx: SlaContext | None = runtime.extras.get("sla")
+    ctx: SlaContext = runtime.context
     if ctx is not None:
         await stop_task(ctx.task)
         if ctx.wakeup is not None:

@@ -93,7 +93,7 @@ async def settled(service) -> None:
 
 
 async def test_the_stories_give_the_same_rows_in_three_batches_as_in_batches_of_one(dispatch):
-    apply_batch = make_batch_handler(dispatch.app.state.dispatch)
+    apply_batch = make_batch_handler(dispatch.app.state.context)
     batched, single = f"b{uuid.uuid4().hex[:8]}", f"s{uuid.uuid4().hex[:8]}"
 
     events = interleaved(stories(batched))
@@ -127,7 +127,7 @@ async def test_the_stories_give_the_same_rows_in_three_batches_as_in_batches_of_
 async def test_an_order_already_there_opens_nothing_and_leaves_the_case_as_it_was(dispatch):
     """The catalogue's owner already has an order of this round (a returned one, say) while
     the case still reads "received": triage opens no second order and emits nothing."""
-    ctx = dispatch.app.state.dispatch
+    ctx = dispatch.app.state.context
     apply_batch = make_batch_handler(ctx)
     received, accepted, triaged = intake_events(STREETLAMP, case_id=f"x{uuid.uuid4().hex[:8]}")
     async with dispatch.runtime.uow() as uow:

@@ -110,7 +110,7 @@ async def test_personal_data_is_encrypted_at_rest_and_masked_on_the_topic(intake
         decode_event(m.value) for m in messages
         if header(m.headers, "ce_subject") == created["case_id"] and header(m.headers, "ce_type") == "case.received"
     )
-    assert open_phone(intake.runtime.extras["intake"].contact_keys, received.payload.contact_sealed) == PHONE
+    assert open_phone(intake.runtime.context.contact_keys, received.payload.contact_sealed) == PHONE
     with pytest.raises(DecryptionError):
         open_phone(contact_keyring("other:" + base64.b64encode(bytes(32)).decode()), received.payload.contact_sealed)
 
@@ -176,7 +176,7 @@ async def test_the_duplicate_search_reads_what_intake_does_not_remember_and_sees
     answer = await intake.client.post(f"/api/v1/appeals/{first['case_id']}/triage", json=triage, headers=wuxuan_centre)
     assert answer.status_code == 200, answer.text
 
-    store = intake.runtime.extras["intake"].store
+    store = intake.runtime.context.store
     assert store.candidates.get(first["case_id"], None).township is None  # remembered as filed
     again = {**STREETLAMP, **text, "contact": {"name": "蓝女士", "phone": "13900002222"},
              "location": {"address": "武宣县通挽镇六纳村"}}  # fmt: skip
@@ -200,7 +200,7 @@ async def test_the_search_for_duplicates_names_each_open_case_once_newest_first(
         for k, title in enumerate(texts)
     ]  # fmt: skip
     assert all(f["status"] != "merged" for f in filed)
-    store = intake.runtime.extras["intake"].store
+    store = intake.runtime.context.store
     box = bounding_box(place["lat"], place["lng"], 300)
     (found,) = await store.open_cases_near([NearQuery(box=box, township="LB-WX-TW", since=datetime.now(UTC) - timedelta(days=1))])
     ids = [c.case_id for c in found]

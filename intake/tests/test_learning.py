@@ -116,7 +116,7 @@ async def model_state(service) -> dict:
 
 
 def pool(service):
-    return service.runtime.extras["intake"].store.pool
+    return service.runtime.context.store.pool
 
 
 async def test_the_centre_teaches_the_model_and_a_retrained_version_routes_what_it_learnt(infra, intake, names):

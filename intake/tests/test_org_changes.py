@@ -24,7 +24,7 @@ async def test_a_village_added_in_the_directory_locates_the_next_appeal(intake, 
     topic = intake.settings.org_topic
     await ensure_topics(infra.bootstrap_servers, [topic_spec(topic, 1)])
     await publish_snapshot(infra.bootstrap_servers, topic, 2, document)
-    await intake.runtime.extras["intake"].follower.wait_for_version(2, timeout=30)
+    await intake.runtime.context.follower.wait_for_version(2, timeout=30)
 
     after = (await post(intake, {**STREETLAMP, "title": "新建村路口路灯坏了", "location": address})).json()
     view = (await intake.client.get(f"/api/v1/appeals/{after['case_id']}", headers=AUDITOR)).json()

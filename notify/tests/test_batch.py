@@ -40,7 +40,7 @@ async def notify(infra: Infra):
     async with running(create_app(settings), settings) as service:
         # What is compared is what the handlers wrote: the sender would deliver (or hold, in
         # quiet hours) one run's messages before the other's are written, whenever it polls.
-        await service.runtime.extras["notify.sender"].stop()
+        await service.runtime.context.sender.stop()
         yield service
 
 
@@ -69,7 +69,7 @@ def stories() -> tuple[list[Case], list]:
 async def rows_of(service, cases: list[Case]) -> dict:
     """Recipients, messages and case_status of these cases; each case's own ids, numbers,
     citizen reference and one-time tokens replaced by placeholders, texts decrypted."""
-    keys = service.app.state.notify.keys
+    keys = service.app.state.context.keys
     async with service.runtime.engine.connect() as conn:
         refs = dict((await conn.execute(select(recipients.c.case_id, recipients.c.citizen_ref))).all())
         marks = {}
@@ -102,7 +102,7 @@ async def rows_of(service, cases: list[Case]) -> dict:
 
 
 async def test_the_stories_give_the_same_rows_in_three_batches_as_in_batches_of_one(notify):
-    apply_batch = make_batch_handler(notify.app.state.notify)
+    apply_batch = make_batch_handler(notify.app.state.context)
 
     batched_cases, events = stories()
     for part in (events[:7], events[7:15], events[15:]):

@@ -44,7 +44,7 @@ async def notify(infra: Infra):
     settings = service_settings(NotifySettings, infra, topic=unique("lifecycle"), database=unique("notify"))
     async with running(create_app(settings), settings) as service:
         # What is compared is what the handlers wrote, not what the sender did with it since.
-        await service.runtime.extras["notify.sender"].stop()
+        await service.runtime.context.sender.stop()
         yield service
 
 

@@ -20,7 +20,7 @@ from shared.orgdata import SUBJECT_CLASSES, CatalogueEntry, Kind
 from shared.permissions import permit
 from shared.problems import Problem
 from shared.scope import STAFF_ROLES, require_role
-from shared.service import RuntimeDep, UowDep
+from shared.service import UowDep, service_context
 
 router = APIRouter(prefix="/api/v1", tags=["organisation directory"])
 JsonBody = Depends(require_json)
@@ -32,11 +32,7 @@ CREATED: dict[int | str, dict] = {201: {"description": "created: there was none 
 IfMatch = Annotated[str | None, Header(description="the version you read (ETag); a stale one is refused with 412")]
 
 
-async def directory_context(runtime: RuntimeDep) -> DirectoryContext:
-    return runtime.extras["directory"]
-
-
-ContextDep = Annotated[DirectoryContext, Depends(directory_context)]
+ContextDep = Annotated[DirectoryContext, Depends(service_context)]
 
 
 # --------------------------------------------------------------------------- shapes

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 async def _start(runtime: Runtime) -> None:
     settings: DirectorySettings = runtime.settings  # type: ignore[assignment]
-    publisher = SnapshotPublisher(
+    ctx: service.DirectoryContext = runtime.context
+    ctx.publisher = SnapshotPublisher(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic=settings.org_topic,
         replication_factor=settings.kafka_replication_factor,
@@ -32,7 +33,6 @@ async def _start(runtime: Runtime) -> None:
         retry_seconds=settings.publish_retry_seconds,
         epoch_check_seconds=settings.broker_epoch_check_seconds,
     )
-    ctx = service.DirectoryContext(settings, publisher)
     try:
         await service.seed(ctx, runtime.uow(), settings.seed_file)
     except (OrgDataError, OSError) as exc:
@@ -40,13 +40,12 @@ async def _start(runtime: Runtime) -> None:
         raise
     # Publishes the current version first: a crash between commit and publish, or an empty
     # broker, heals at the next start.
-    publisher.start()
-    runtime.extras["directory"] = ctx
+    ctx.publisher.start()
 
 
 async def _stop(runtime: Runtime) -> None:
-    ctx: service.DirectoryContext | None = runtime.extras.get("directory")
-    if ctx is not None:
+    ctx: service.DirectoryContext = runtime.context
+    if ctx.publisher is not None:
         await ctx.publisher.stop(runtime.settings.shutdown_grace_seconds)
 
 
@@ -61,6 +60,7 @@ SPEC = ServiceSpec(
     settings_cls=DirectorySettings,
     router=router,
     handles=frozenset(),  # reads nothing from the lifecycle topic
+    context=service.DirectoryContext,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,

@@ -53,9 +53,10 @@ class Changed:
 class DirectoryContext:
     """What the running service holds: settings, the publisher, the parsed current version."""
 
-    def __init__(self, settings: DirectorySettings, publisher: SnapshotPublisher) -> None:
+    def __init__(self, settings: DirectorySettings) -> None:
         self.settings = settings
-        self.publisher = publisher
+        # Made at start-up (it needs the runtime's unit of work).
+        self.publisher: SnapshotPublisher | None = None
         # Parsing the document takes a few milliseconds: keep the last one, keyed by version
         # (versions never change, so the cache is right whichever replica wrote it).
         self._parsed: tuple[int, OrgDirectory] | None = None
