@@ -11,6 +11,7 @@ from intake.admin import router as admin_router
 from intake.api import router
 from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
+from intake.grid_duties import router as grid_duties_router
 from intake import handlers
 from intake.handlers import HANDLES, record_batch, record_own_events
 from intake.open311 import install_open311_errors
@@ -73,7 +74,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,
-    extra_routers=(attachments_router, grid_router, open311_router, personal_router, admin_router),
+    extra_routers=(attachments_router, grid_router, grid_duties_router, open311_router, personal_router, admin_router),
     # Intake's own events go on the citizen's timeline in the transaction that files them.
     apply_own_events=record_own_events,
     # A photo may be 10 MB; the multipart envelope adds a little.
