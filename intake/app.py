@@ -11,6 +11,7 @@ from intake.admin import router as admin_router
 from intake.api import router
 from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
+from intake.grid_duties import GridChecker
 from intake.grid_duties import router as grid_duties_router
 from intake import handlers
 from intake.handlers import HANDLES, record_batch, record_own_events
@@ -38,6 +39,8 @@ async def _start(runtime: Runtime) -> None:
     runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
     runtime.extras["intake"] = ctx
     handlers.org_source = lambda: ctx.follower.current  # upheld returns read the current catalogue
+    checker = runtime.extras["grid_checker"] = GridChecker(runtime, settings.grid_check_minutes)
+    checker.start()
     tune_garbage_collector()
 
 
@@ -52,6 +55,9 @@ def tune_garbage_collector() -> None:
 
 
 async def _stop(runtime: Runtime) -> None:
+    checker: GridChecker | None = runtime.extras.get("grid_checker")
+    if checker is not None:
+        await checker.stop()
     ctx: IntakeContext | None = runtime.extras.get("intake")
     if ctx is not None:
         await ctx.routing.stop()

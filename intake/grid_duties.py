@@ -14,6 +14,8 @@ heads, and centres, the grids in their area; the auditor reads all.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -35,6 +37,7 @@ from shared.problems import Problem
 from shared.scope import CENTRE_ROLES, area_of, covers, require_role
 from shared.service import UowDep
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/grid", tags=["grid workers"])
 
 #: Who reads a grid's register and duties: its worker, the village and township above it,
@@ -275,42 +278,91 @@ async def grid_month(grid: Annotated[str, Query(max_length=64)], month: Month, u
 
 
 class Check(BaseModel):
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month to check, YYYY-MM (over by now)")
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month to check, YYYY-MM (begun by now)")
 
 
-@router.post("/checks", dependencies=[permit("intake.grid_check"), JsonBody], summary="Warn the grids of the caller's area of duties missed in a month")
-async def check_month(body: Check, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
-    """Run monthly (after the month ends) by ops or a centre's supervisor for its area:
-    every flagged household not visited and every scheduled mailbox day not opened becomes
-    one ``grid.warning`` — once, however often the check runs."""
-    now = utcnow()
-    if not grid_rules.month_ended(body.month, now):
-        message = f"{body.month} is not over yet"
-        raise Problem(422, message, errors=[{"field": "month", "in": "body", "message": message}])
-    org: OrgDirectory = request.app.state.runtime.org
-    area = None if actor.role is Role.ops else area_of(org, actor)
-    grids = [u.code for u in org.of_kind("grid") if area is None or covers(org, area, u.code)]
-    if actor.role is not Role.ops and area is None:
-        grids = []
+async def check_grids(uow: Any, org: OrgDirectory, grids: list[str], month: str, now: datetime) -> list[dict[str, Any]]:
+    """Every flagged household not visited in ``month`` (once the month is over) and every
+    scheduled mailbox day of it not opened (once the day is over) becomes one ``grid.warning``
+    — once, however often this runs (``grid_warnings``); returns the new ones."""
     raised: list[dict[str, Any]] = []
     async with uow:
         session = uow.session
-        households, schedules, duties = await _month_facts(session, grids, body.month)
+        households, schedules, duties = await _month_facts(session, grids, month)
         for grid in grids:
-            missed = _missed(households[grid], schedules.get(grid, []), duties[grid], body.month, now)
+            missed = _missed(households[grid], schedules.get(grid, []), duties[grid], month, now)
             found = [("visit_missed", h.ref, h.keeper_id) for h in missed["visits"]]
             found += [("mailbox_missed", day.isoformat(), None) for day in missed["openings"]]
             for kind, subject, keeper in found:
                 event = make_event(GridWarning, producer="intake", actor=system_actor("intake"), payload=GridWarningData(
                     kind=kind, grid=grid, village=org.nearest(grid, "village"), township=org.township_of(grid),
-                    worker_id=keeper, subject=subject, period=body.month,
+                    worker_id=keeper, subject=subject, period=month,
                 ))  # fmt: skip
                 new = (await session.execute(
-                    pg_insert(grid_warnings).values(event_id=event.id, kind=kind, grid=grid, subject=subject, period=body.month)
+                    pg_insert(grid_warnings).values(event_id=event.id, kind=kind, grid=grid, subject=subject, period=month)
                     .on_conflict_do_nothing().returning(grid_warnings.c.event_id)
                 )).first()  # fmt: skip
                 if new is not None:
                     uow.emit(event)
                     raised.append({"event_id": str(event.id), **event.payload.model_dump(mode="json")})
         await uow.commit()
+    return raised
+
+
+@router.post("/checks", dependencies=[permit("intake.grid_check"), JsonBody], summary="Warn the grids of the caller's area of duties missed in a month")
+async def check_month(body: Check, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
+    """Ops, or a centre's supervisor for its area, on demand; ``GridChecker`` runs the same
+    check on a schedule. A month not begun yet has nothing to miss."""
+    now = utcnow()
+    if grid_rules.month_bounds(body.month)[0] > now:
+        message = f"{body.month} has not begun"
+        raise Problem(422, message, errors=[{"field": "month", "in": "body", "message": message}])
+    org: OrgDirectory = request.app.state.runtime.org
+    area = None if actor.role is Role.ops else area_of(org, actor)
+    if actor.role is not Role.ops and area is None:
+        grids: list[str] = []
+    else:
+        grids = [u.code for u in org.of_kind("grid") if area is None or covers(org, area, u.code)]
+    raised = await check_grids(uow, org, grids, body.month, now)
     return {"month": body.month, "grids_checked": len(grids), "warnings": raised}
+
+
+class GridChecker:
+    """Runs ``check_grids`` over every grid, for the month before and the month so far, every
+    ``minutes`` (the first run one interval after start): the missed mailbox days warned the
+    day after, the missed visits when the month is over. Every replica runs it; the warnings
+    table makes a duty warned once."""
+
+    def __init__(self, runtime: Any, minutes: float) -> None:
+        self.runtime, self.minutes = runtime, minutes
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self.minutes > 0:
+            self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def run_once(self) -> list[dict[str, Any]]:
+        now = utcnow()
+        org = self.runtime.org
+        grids = [u.code for u in org.of_kind("grid")]
+        this_month = grid_rules.month_of(now)
+        last_month = grid_rules.month_of(grid_rules.month_bounds(this_month)[0] - timedelta(days=1))
+        raised = []
+        for month in (last_month, this_month):
+            raised += await check_grids(self.runtime.uow(), org, grids, month, now)
+        return raised
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.minutes * 60)
+            try:
+                raised = await self.run_once()
+                if raised:
+                    log.info("grid check: %d missed duties warned", len(raised))
+            except Exception:  # the database or broker away: the next run tries again
+                log.exception("grid check failed; it runs again in %s minutes", self.minutes)

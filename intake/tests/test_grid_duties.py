@@ -4,9 +4,18 @@ from the catalogue (帮办代办), and the warnings a monthly check raises for m
 
 Dates are pinned in October 2026 — a month long over on any day these tests run."""
 
-from shared.actors import actor_headers
-from shared.testing import AUDITOR, OPS
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from intake.app import create_app
+from intake.grid_rules import month_bounds, month_of
+from intake.settings import IntakeSettings
 from intake.tests.test_grid import _events
+from shared.actors import actor_headers
+from shared.events import utcnow
+from shared.testing import AUDITOR, OPS, Infra, eventually, running, service_settings, unique
 
 GRID = "LB-XC-CG-CD-G01"  # 城东社区's first grid
 OTHER_GRID = "LB-XC-CG-CD-G02"
@@ -111,8 +120,37 @@ async def test_visits_openings_and_proxy_services_count_and_missed_ones_are_warn
     assert [w for w in again.json()["warnings"] if w["grid"] == OTHER_GRID] == []  # warned once
 
     events = await _events(intake)
-    warnings = [e for e in events if e.type == "grid.warning" and e.payload.grid == OTHER_GRID]
+    warnings = [e for e in events if e.type == "grid.warning" and e.payload.grid == OTHER_GRID and e.payload.period == "2026-10"]
     assert sorted((e.payload.kind, e.payload.village, e.payload.period) for e in warnings) == [
         ("mailbox_missed", "LB-XC-CG-CD", "2026-10"), ("visit_missed", "LB-XC-CG-CD", "2026-10")]
     kinds = [e.payload.kind for e in events if e.type == "grid.activity" and e.payload.grid == OTHER_GRID]
     assert (kinds.count("visit"), kinds.count("mailbox_opened"), kinds.count("proxy_service")) == (2, 3, 1)
+
+
+@pytest.fixture(scope="module")
+async def checking_intake(infra: Infra, tmp_path_factory):
+    """Intake checking every grid on its own every 1.2 s (``INTAKE_GRID_CHECK_MINUTES``)."""
+    settings = service_settings(
+        IntakeSettings, infra, topic=unique("lifecycle"), database=unique("intake"), org_topic=unique("org"),
+        attachment_dir=tmp_path_factory.mktemp("attachments"), grid_check_minutes=0.02,
+    )  # fmt: skip
+    async with running(create_app(settings), settings) as service:
+        yield service
+
+
+async def test_the_schedule_warns_of_last_months_missed_visit_without_being_asked(checking_intake):
+    intake = checking_intake
+    grid = "LB-XC-CG-BJ-G02"
+    assert (await _put(intake, "BJ-H01", {"grid": grid, "monitored": True}, TOWNSHIP_HEAD)).status_code == 200
+    # Last month, relative to the clock: over on any day, and nobody visited BJ-H01 in it.
+    last_month = month_of(month_bounds(month_of(utcnow()))[0] - timedelta(days=1))
+
+    async def warned():
+        found = [e for e in await _events(intake) if e.type == "grid.warning" and e.payload.period == last_month]
+        return found if len(found) >= 1 else None
+
+    await eventually(warned, what="the scheduled check's warning")
+    await asyncio.sleep(3)  # more scheduled runs: the duty is still warned once
+    [warning] = await warned()
+    assert (warning.payload.kind, warning.payload.grid, warning.payload.subject) == ("visit_missed", grid, "BJ-H01")
+    assert warning.payload.village == "LB-XC-CG-BJ"
