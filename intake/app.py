@@ -11,6 +11,8 @@ from intake.admin import router as admin_router
 from intake.api import router
 from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
+from intake.grid_duties import GridChecker
+from intake.grid_duties import router as grid_duties_router
 from intake.handlers import HANDLES, make_batch_handler, record_own_events
 from intake.open311 import install_open311_errors
 from intake.open311 import router as open311_router
@@ -34,6 +36,8 @@ async def _start(runtime: Runtime) -> None:
     log.info("intake ready to route with model %s in %.2f s", ctx.routing.version.name, time.perf_counter() - started)
     await ctx.follower.start()
     runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
+    ctx.grid_checker = GridChecker(runtime, settings.grid_check_minutes)
+    ctx.grid_checker.start()
     tune_garbage_collector()
 
 
@@ -49,6 +53,8 @@ def tune_garbage_collector() -> None:
 
 async def _stop(runtime: Runtime) -> None:
     ctx: IntakeContext = runtime.context
+    if ctx.grid_checker is not None:
+        await ctx.grid_checker.stop()
     await ctx.routing.stop()
     await ctx.follower.stop()
     await ctx.store.close()
@@ -70,7 +76,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,
-    extra_routers=(attachments_router, grid_router, open311_router, personal_router, admin_router),
+    extra_routers=(attachments_router, grid_router, grid_duties_router, open311_router, personal_router, admin_router),
     # Intake's own events go on the citizen's timeline in the transaction that files them.
     apply_own_events=record_own_events,
     # A photo may be 10 MB; the multipart envelope adds a little.

@@ -13,8 +13,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from sqlalchemy import insert
 
 from intake.api import JsonBody
+from intake.models import grid_duties
 from shared.actors import ActorDep
 from shared.events import Actor, GridActivity, GridActivityData, Role, make_event
 from shared.permissions import permit
@@ -68,7 +70,15 @@ def route_length_m(route: list[tuple[float, float]]) -> float:
     return sum(haversine_m(*a, *b) for a, b in zip(route, route[1:], strict=False))
 
 
-async def _record(uow: UowDep, worker: Actor, kind: Literal["patrol", "info_update", "login"], detail: dict[str, Any], at: datetime | None = None) -> Recorded:
+ActivityKind = Literal["patrol", "info_update", "login", "visit", "mailbox_opened", "proxy_service"]
+
+
+async def _record(
+    uow: UowDep, worker: Actor, kind: ActivityKind, detail: dict[str, Any], at: datetime | None = None,
+    *, duty_subject: str | None = None, keep: bool = False,
+) -> Recorded:
+    """One grid.activity event; with ``keep``, also the row in ``grid_duties`` that the
+    missed-duty rules read (visits, mailbox openings, proxy services), in the same commit."""
     event = make_event(
         GridActivity,
         producer="intake",
@@ -77,6 +87,11 @@ async def _record(uow: UowDep, worker: Actor, kind: Literal["patrol", "info_upda
         payload=GridActivityData(worker_id=worker.id, grid=worker.org_unit, kind=kind, detail=detail),
     )
     async with uow:
+        if keep:
+            await uow.session.execute(insert(grid_duties).values(
+                event_id=event.id, kind=kind, grid=worker.org_unit, worker_id=worker.id, subject=duty_subject,
+                at=event.occurred_at, detail=detail,
+            ))  # fmt: skip
         uow.emit(event)
         await uow.commit()
     return Recorded(event_id=str(event.id), kind=kind, detail=detail)

@@ -162,3 +162,57 @@ model_versions = Table(
     Column("trigger", String(16), nullable=False),  # command | schedule
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# ------------------------------------------------------------------ grid duties (intake_0007)
+# The grid's household register (结一联十): who keeps which household, which are flagged
+# 困难/重点监测. No names or addresses: a household is its ref in the village's own register.
+grid_households = Table(
+    "grid_households",
+    metadata,
+    Column("household_ref", String(64), primary_key=True),
+    Column("grid", String(64), nullable=False, index=True),
+    Column("keeper_id", String(128)),  # the grid worker who keeps it
+    Column("organiser_id", String(128), index=True),  # its 联户长 (one for about ten households)
+    Column("difficult", Boolean, nullable=False, server_default="false"),  # 困难户
+    Column("monitored", Boolean, nullable=False, server_default="false"),  # 重点监测户
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Each visit, mailbox opening and proxy service, as its grid.activity event says (the rules of
+# missed duties read these; scoring counts the events).
+grid_duties = Table(
+    "grid_duties",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("kind", String(16), nullable=False),  # visit | mailbox_opened | proxy_service
+    Column("grid", String(64), nullable=False),
+    Column("worker_id", String(128), nullable=False),
+    Column("subject", String(64)),  # household ref (visit), item code (proxy_service)
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
+    Index("grid_duties_grid_kind_at", "grid", "kind", "at"),
+)
+
+# When each grid's mailbox is opened (定时开箱取信): ISO weekdays, set by the village or township.
+grid_mailbox_schedules = Table(
+    "grid_mailbox_schedules",
+    metadata,
+    Column("grid", String(64), primary_key=True),
+    Column("weekdays", ARRAY(BigInteger), nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Warnings already raised, so a check run twice warns once.
+grid_warnings = Table(
+    "grid_warnings",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("grid", String(64), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("kind", "grid", "subject", "period", name="grid_warnings_once"),
+)

@@ -97,6 +97,7 @@ class IntakeContext:
     client_limiter: RateLimiter
     store: AppealStore  # opened at start-up (it needs the event loop)
     routing: ModelHolder  # the subject model that routes: the newest promoted version (intake.learning)
+    grid_checker: Any = None  # intake.grid_duties.GridChecker, started at start-up
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> IntakeContext:

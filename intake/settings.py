@@ -64,6 +64,9 @@ class IntakeSettings(ServiceSettings):
     triage_threshold: float = Field(default=0.3, ge=0, le=1)
     model_check_seconds: float = Field(default=60, ge=0, description="how often a replica looks for a newly promoted model (0: never)")
     retrain_every_hours: float = Field(default=24, ge=0, description="retrain on the county's examples this often (0: only by command)")
+    grid_check_minutes: float = Field(
+        default=60, ge=0, description="check every grid for missed visits and mailbox openings this often (0: only by POST /grid/checks)"
+    )
     duplicate_distance_m: float = Field(default=300, ge=0)
     duplicate_similarity: float = Field(default=0.6, ge=0, le=1)
     duplicate_window_days: float = Field(default=7, ge=0)

@@ -291,6 +291,11 @@ def _unit_targets(event: EventBase, case: CaseView) -> list[tuple[str, str, str,
         if red:
             targets += [(u, "head", kind, True) for u in units]
         return targets
+    if t == "grid.warning":
+        # A missed grid duty: told to the grid (its worker signs in with it) and to the
+        # village or community above it, which answers for its grids.
+        kind = {"visit_missed": "grid.visit_missed", "mailbox_missed": "grid.mailbox_missed"}[p.kind]
+        return [(u, "duty", kind, False) for u in _unique([p.grid, *([p.village] if p.village else [])])]
     return []
 
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 MESSAGE_EVENTS = frozenset({
     "case.accepted", "case.rejected", "case.resolved", "case.county_called", "case.whistle_blown",
     "sla.warning", "sla.breached", "sla.urged", "sla.escalated", "case.callback_completed", "case.rated",
+    "grid.warning",  # not about a case: a grid duty missed, told to the grid and its village
 })  # fmt: skip
 
 

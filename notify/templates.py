@@ -33,6 +33,9 @@ TEMPLATES: dict[str, str] = {
     "unit.red_card": "红牌：诉求{{ tracking_no or case_id }}已超期（期限{{ due_at }}），请立即办理。",
     "unit.urged": "催办（第{{ sequence }}次）：诉求{{ tracking_no or case_id }}已超期{{ overdue_working_days }}个工作日。",
     "unit.escalated": "督办：诉求{{ tracking_no or case_id }}已提级督办（{{ reason }}）。{{ detail or '' }}",
+    # ---- grid duties missed (grid.warning), to the grid and its village or community
+    "grid.visit_missed": "走访预警：网格{{ grid }}的困难/重点监测户{{ subject }}在{{ period }}未走访（每月至少一次），请尽快入户。",
+    "grid.mailbox_missed": "开箱预警：网格{{ grid }}的意见箱应于{{ subject }}开箱取信，未见开箱记录。",
     # ---- the 12345 status webhook carries JSON; this line is its human-readable text
     "hotline.status": "工单{{ ticket_no or tracking_no or case_id }}：{{ label }}",
 }

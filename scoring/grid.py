@@ -2,7 +2,9 @@
 
 Points per activity, capped per activity and month, so that no single kind of busywork
 (a thousand logins) buys a top rank. Points and caps are versioned data (table
-``grid_point_versions``); version 1 is below.
+``grid_point_versions``); the defaults below are version 2 (scoring_0005), which added the
+grid duties of issue #23: household visits (入户走访), mailbox openings (定时开箱取信) and
+proxy services (帮办代办). Version 1 had none of them, so they earn nothing under it.
 """
 
 from __future__ import annotations
@@ -10,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-KINDS = ("login", "info_update", "report", "patrol", "event_handled", "solved_on_spot")
-DEFAULT_POINTS = {"login": 1, "info_update": 2, "report": 5, "patrol": 3, "event_handled": 5, "solved_on_spot": 8}
-DEFAULT_CAPS = {"login": 22, "info_update": 40, "report": 100, "patrol": 90, "event_handled": 100, "solved_on_spot": 80}
+KINDS = ("login", "info_update", "report", "patrol", "event_handled", "solved_on_spot", "visit", "mailbox_opened", "proxy_service")
+DEFAULT_POINTS = {"login": 1, "info_update": 2, "report": 5, "patrol": 3, "event_handled": 5, "solved_on_spot": 8,
+                  "visit": 4, "mailbox_opened": 2, "proxy_service": 6}  # fmt: skip
+# visit: 4 points, capped at 20 visits a month (5+ flagged households visited monthly, some
+# more than once); mailbox: twice a week is ~9 openings; proxy services: 15 a month.
+DEFAULT_CAPS = {"login": 22, "info_update": 40, "report": 100, "patrol": 90, "event_handled": 100, "solved_on_spot": 80,
+                "visit": 80, "mailbox_opened": 18, "proxy_service": 90}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class GridPoints:
-    version: int = 1
+    version: int = 2
     points: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POINTS))
     caps: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CAPS))
 

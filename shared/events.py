@@ -472,11 +472,35 @@ class UnitRatedData(_Model):
 
 
 class GridActivityData(_Model):
+    """One piece of a grid worker's work. ``visit``: a visit to a household of the grid's
+    register (入户走访; detail: household_ref, whether it is flagged 困难/重点监测);
+    ``mailbox_opened``: the grid's mailbox opened (定时开箱取信; detail: letters);
+    ``proxy_service``: a service done for a resident on the spot (帮办代办; detail: the
+    catalogue item and its class)."""
+
     worker_id: str
     grid: str
-    kind: Literal["login", "info_update", "report", "patrol", "event_handled", "solved_on_spot"]
+    kind: Literal[
+        "login", "info_update", "report", "patrol", "event_handled", "solved_on_spot",
+        "visit", "mailbox_opened", "proxy_service",
+    ]  # fmt: skip
     count: int = Field(default=1, ge=1)
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class GridWarningData(_Model):
+    """A grid duty missed in a period: a flagged household not visited in the month
+    (``visit_missed``, subject the household ref) or a scheduled mailbox opening not made
+    (``mailbox_missed``, subject the day). Told to the grid (its worker) and its village or
+    community."""
+
+    kind: Literal["visit_missed", "mailbox_missed"]
+    grid: str
+    village: str | None = Field(default=None, description="the grid's village or community (社区), told too")
+    township: str | None = None
+    worker_id: str | None = Field(default=None, description="the household's keeper, when one is assigned")
+    subject: str = Field(min_length=1, max_length=64, description="household ref, or the day (YYYY-MM-DD) of a missed opening")
+    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="the month checked, YYYY-MM")
 
 
 # --------------------------------------------------------------------------- events
@@ -641,13 +665,22 @@ class GridActivity(EventBase):
         return f"grid-worker:{self.payload.worker_id}"
 
 
+class GridWarning(EventBase):
+    case_scoped: ClassVar[bool] = False
+    type: Literal["grid.warning"] = "grid.warning"
+    payload: GridWarningData
+
+    def subject_key(self) -> str:
+        return f"grid:{self.payload.grid}"
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     CaseReceived, CaseAccepted, CaseRejected, CaseTriaged, CaseMerged, CaseDispatched,
     CaseSigned, CaseReturned, ReturnReviewed, CountyCalled, WhistleBlown, WorkPlanFiled,
     ProgressReported, ExtensionRequested, ExtensionApproved, ExtensionDenied, CaseSuspended,
     CaseResumed, CaseResolved, CaseVerified, VerificationFailed, CaseClosed, CallbackCompleted,
     CaseRated, CaseReopened, SlaWarning, SlaBreached, SlaUrged, SlaEscalated, UnitRated,
-    GridActivity,
+    GridActivity, GridWarning,
 )  # fmt: skip
 
 Event = Annotated[
@@ -656,7 +689,7 @@ Event = Annotated[
     | ProgressReported | ExtensionRequested | ExtensionApproved | ExtensionDenied | CaseSuspended
     | CaseResumed | CaseResolved | CaseVerified | VerificationFailed | CaseClosed | CallbackCompleted
     | CaseRated | CaseReopened | SlaWarning | SlaBreached | SlaUrged | SlaEscalated | UnitRated
-    | GridActivity,
+    | GridActivity | GridWarning,
     Field(discriminator="type"),
 ]  # fmt: skip
 

@@ -40,6 +40,8 @@ ADMIN_ROLES = frozenset({Role.centre_supervisor, Role.ops})
 #: and ops sees no case.
 DIRECTORY_EDITORS = frozenset({Role.centre_supervisor})
 EVERY_PERSON = frozenset(role for role in Role if role is not Role.system)
+#: Who keeps a grid's household register: its worker, the village and township above it.
+GRID_KEEPERS = frozenset({Role.grid_worker, Role.village_staff}) | TOWNSHIP_ROLES
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,21 @@ PERMISSIONS: dict[str, Permission] = {
                                 "the worker's own grid, from the sign-in", "log grid work"),
     "intake.grid_login": _p("intake", "POST", "/grid/logins", {Role.grid_worker},
                             "the worker's own grid, from the sign-in", "log grid work"),
+    "intake.grid_register": _p("intake", "PUT", "/grid/register/{household_ref}", GRID_KEEPERS,
+                               "a grid worker their own grid; village and township staff the grids in their area "
+                               "(`intake/grid_duties.py` `may_see_grid`)", "keep a grid's household register"),
+    "intake.grid_visit": _p("intake", "POST", "/grid/visits", {Role.grid_worker},
+                            "a household on the register of the worker's own grid", "log grid work"),
+    "intake.grid_mailbox_open": _p("intake", "POST", "/grid/mailbox/openings", {Role.grid_worker},
+                                   "the worker's own grid, from the sign-in", "log grid work"),
+    "intake.grid_service": _p("intake", "POST", "/grid/services", {Role.grid_worker},
+                              "the worker's own grid; an item of the catalogue", "log grid work"),
+    "intake.grid_mailbox_schedule": _p("intake", "PUT", "/grid/mailbox/schedules/{grid}", GRID_KEEPERS - {Role.grid_worker},
+                                       "a grid in the village's or township's area (`intake/grid_duties.py` `may_see_grid`)",
+                                       "set a grid's mailbox schedule"),
+    "intake.grid_check": _p("intake", "POST", "/grid/checks", ADMIN_ROLES,
+                            "the grids of the area the supervisor's centre serves; ops every grid",
+                            "check grids for missed duties"),
     # dispatch: cases
     "dispatch.dispatch": _p("dispatch", "POST", "/cases/{case_id}/dispatch", CENTRE_ROLES,
                             "a case of the centre's area, to a unit inside that area (`dispatch/access.py` `in_my_area`, `may_dispatch_to`)",

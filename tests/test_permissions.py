@@ -112,6 +112,7 @@ async def platform(infra: Infra, tmp_path_factory):
 PATH_VALUES = {
     "case_id": str(uuid.uuid4()), "order_no": "ORD-NONE", "request_id": "EXT-NONE", "year": "2026", "task_id": "1",
     "recipient": f"unit:{TONGWAN}:duty", "message_id": "1", "code": "LB-WX-TW-DT", "user_id": "demo-village-staff",
+    "household_ref": "H-NONE", "grid": "LB-WX-TW-DT-G01",
 }  # fmt: skip
 
 

@@ -180,13 +180,14 @@ async def test_grid_workers_ranked_in_township_and_county(scoring, infra):
     assert (workers["gw-tw-2"]["rank_in_county"], workers["gw-tw-2"]["rank_in_township"]) == (1, 1)
     assert (workers["gw-tw-1"]["rank_in_county"], workers["gw-tw-1"]["rank_in_township"]) == (3, 2)
     assert (workers["gw-wx-1"]["rank_in_county"], workers["gw-wx-1"]["rank_in_township"]) == (2, 1)
-    assert workers["gw-tw-1"]["points"] == {"login": 22, "report": 5} and body["points_version"] == 1
+    # Version 2 (scoring_0005) is version 1 with the grid duties added (visits, mailbox, proxy services).
+    assert workers["gw-tw-1"]["points"] == {"login": 22, "report": 5} and body["points_version"] == 2
 
-    # Logins are worth more from version 2: the ranking follows the configuration.
+    # Logins are worth more from version 3: the ranking follows the configuration.
     new = await scoring.client.post("/api/v1/grid/points", headers=OPS, json={
         "points": {"login": 3, "report": 5, "patrol": 3, "event_handled": 5, "solved_on_spot": 8, "info_update": 2},
         "caps": {"login": 90}, "note": "鼓励每日登录"})
-    assert new.status_code == 201 and new.json()["version"] == 2
+    assert new.status_code == 201 and new.json()["version"] == 3
     again = await get(scoring, "/api/v1/grid/scores", as_=WX_CENTRE, month="2026-11", township="LB-WX-TW")
     assert [(w["worker_id"], w["total"], w["rank_in_township"]) for w in again["workers"]] == [
         ("gw-tw-1", 95, 1), ("gw-tw-2", 68, 2)]

@@ -157,7 +157,7 @@ def test_compatibility_check_catches_breaking_changes():
 
 def test_every_consumer_handles_every_case_scoped_event_and_scoring_grid_activity():
     """Each service's case_status follows the whole lifecycle; grid activity is not about a
-    case and only scoring reads it."""
+    case and only scoring reads it; a grid warning only notify (it tells the grid)."""
     from dispatch.handlers import HANDLES as DISPATCH
     from intake.handlers import HANDLES as INTAKE
     from notify.handlers import HANDLES as NOTIFY
@@ -165,9 +165,10 @@ def test_every_consumer_handles_every_case_scoped_event_and_scoring_grid_activit
     from sla.handlers import HANDLES as SLA
 
     case_scoped = {t for t, cls in EVENT_TYPES.items() if cls.case_scoped}
-    assert "grid.activity" not in case_scoped
-    for handles in (DISPATCH, INTAKE, NOTIFY, SLA):
+    assert {"grid.activity", "grid.warning"}.isdisjoint(case_scoped)
+    for handles in (DISPATCH, INTAKE, SLA):
         assert handles == case_scoped
+    assert NOTIFY == case_scoped | {"grid.warning"}
     assert SCORING == case_scoped | {"grid.activity"}
 
 

@@ -151,3 +151,33 @@ async def test_the_board_and_its_live_stream_say_what_they_could_not_read(stack)
         assert snapshot["county"] == "LB-XC" and "totals" in snapshot
     finally:
         await dispatcher.aclose()
+
+
+async def test_a_grid_worker_works_their_grid_through_the_console(stack) -> None:
+    """网格职责 page: the worker's own grid's month and register, a visit logged from it; the
+    community's (城中社区) staff read it too; another grid's worker reads nothing of it."""
+    intake, console = stack["intake"], stack["console"]
+    grid, month = "LB-XC-CG-CZ-G01", "2026-10"
+    community = {"X-Actor-Id": "demo-village-staff-cz", "X-Actor-Role": "village_staff", "X-Actor-Unit": "LB-XC-CG-CZ"}
+    put = await intake.client.put("/api/v1/grid/register/CZ-H01", json={"grid": grid, "difficult": True, "organiser_id": "org-1"},
+                                  headers=community)  # fmt: skip
+    assert put.status_code == 200, put.text
+    worker = await signed_in(console, "demo-grid-worker-cz")
+    staff = await signed_in(console, "demo-village-staff-cz")
+    other = await signed_in(console, "demo-grid-worker")
+    try:
+        visit = {"household_ref": "CZ-H01", "visited_at": "2026-10-09T10:00:00+08:00"}
+        assert (await worker.post("/api/intake/grid/visits", json=visit)).status_code == 403, "no CSRF header"
+        assert (await worker.post("/api/intake/grid/visits", json=visit, headers=CSRF)).status_code == 201
+        for reader in (worker, staff):
+            duties = await reader.get("/api/intake/grid/duties", params={"grid": grid, "month": month})
+            assert duties.status_code == 200, duties.text
+            assert duties.json()["flagged_households"][0]["visits"] == 1 and duties.json()["visits_missed"] == []
+            register = (await reader.get("/api/intake/grid/register", params={"grid": grid})).json()
+            assert register["organisers"] == [{"organiser_id": "org-1", "households": 1}]
+        assert (await other.get("/api/intake/grid/duties", params={"grid": grid, "month": month})).status_code == 404
+        page = await worker.get("/static/js/grid.js")
+        assert page.status_code == 200 and "grid/duties" in page.text
+    finally:
+        for client in (worker, staff, other):
+            await client.aclose()

@@ -1,0 +1,368 @@
+"""Grid duties (网格职责): the household register (结一联十, 困难/重点监测), visits, the grid's
+mailbox (定时开箱取信), proxy services (帮办代办), and the warnings for missed duties.
+
+The register lives here, with intake, not in the org directory: a household is residents'
+data (PIPL) kept as a ref in the village's own register, and its organiser (联户长) is a
+resident, not staff who signs in — the directory holds units and staff. Visits, openings
+and proxy services are ``grid.activity`` events (``intake.grid._record``) that scoring
+counts; the missed-duty rules are the pure functions of ``intake.grid_rules``, and a missed
+duty is a ``grid.warning`` event that notify delivers to the grid and its village.
+
+Scope: a grid worker their own grid (from the sign-in); village and township staff and
+heads, and centres, the grids in their area; the auditor reads all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from intake import grid_rules
+from intake.api import JsonBody
+from intake.grid import Recorded, _record, grid_worker
+from intake.models import grid_duties, grid_households, grid_mailbox_schedules, grid_warnings
+from shared.actors import ActorDep
+from shared.events import Actor, GridWarning, GridWarningData, Role, make_event, system_actor, utcnow
+from shared.orgdata import OrgDirectory
+from shared.permissions import permit
+from shared.problems import Problem
+from shared.scope import CENTRE_ROLES, area_of, covers, require_role
+from shared.service import UowDep
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/grid", tags=["grid workers"])
+
+#: Who reads a grid's register and duties: its worker, the village and township above it,
+#: the centres serving them, the auditor.
+READERS = frozenset({Role.grid_worker, Role.village_staff, Role.township_staff, Role.township_head, Role.auditor}) | CENTRE_ROLES
+# A record dated more than this ahead of the server's clock is a wrong phone clock, not a visit.
+CLOCK_SKEW = timedelta(minutes=5)
+
+Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+
+
+# ------------------------------------------------------------------ scope
+
+
+def may_see_grid(org: OrgDirectory, actor: Actor, grid: str) -> bool:
+    """A grid worker their own grid; other readers the grids in their area; the auditor all."""
+    if actor.role is Role.auditor:
+        return org.has_unit(grid)
+    if actor.role is Role.grid_worker:
+        return actor.org_unit == grid
+    return actor.role in READERS and covers(org, area_of(org, actor), grid)
+
+
+def _grid_or_404(request: Request, actor: Actor, grid: str) -> OrgDirectory:
+    org = request.app.state.runtime.org
+    if not org.has_unit(grid) or org.unit(grid).kind != "grid" or not may_see_grid(org, actor, grid):
+        raise Problem(404, f"no grid {grid}", slug="not-found")
+    return org
+
+
+def _not_future(at: datetime | None, field: str) -> datetime:
+    now = utcnow()
+    if at is None:
+        return now
+    if at > now + CLOCK_SKEW:
+        message = f"{field} is in the future"
+        raise Problem(422, message, errors=[{"field": field, "in": "body", "message": message}])
+    return at
+
+
+# ------------------------------------------------------------------ the register (结一联十)
+
+
+class HouseholdEntry(BaseModel):
+    grid: str = Field(min_length=1, max_length=64, description="the grid the household is in")
+    keeper_id: str | None = Field(default=None, max_length=128, description="the grid worker who keeps it (default: a worker registering it)")
+    organiser_id: str | None = Field(default=None, max_length=128, description="its 联户长 (结一联十: about ten households each)")
+    difficult: bool = Field(default=False, description="困难户: visited at least monthly")
+    monitored: bool = Field(default=False, description="重点监测户: visited at least monthly")
+
+
+def _household(row: Any) -> dict[str, Any]:
+    return {
+        "household_ref": row.household_ref, "grid": row.grid, "keeper_id": row.keeper_id, "organiser_id": row.organiser_id,
+        "difficult": row.difficult, "monitored": row.monitored, "updated_by": row.updated_by, "updated_at": row.updated_at,
+    }  # fmt: skip
+
+
+@router.put("/register/{household_ref}", dependencies=[permit("intake.grid_register"), JsonBody], summary="Put a household on a grid's register (结一联十)")
+async def put_household(household_ref: Annotated[str, Path(min_length=1, max_length=64)], body: HouseholdEntry, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
+    org = request.app.state.runtime.org
+    if not org.has_unit(body.grid) or org.unit(body.grid).kind != "grid" or not may_see_grid(org, actor, body.grid):
+        message = f"{body.grid} is not a grid you keep the register of"
+        raise Problem(422, message, errors=[{"field": "grid", "in": "body", "message": message}])
+    keeper = body.keeper_id or (actor.id if actor.role is Role.grid_worker else None)
+    async with uow:
+        session = uow.session
+        old = (await session.execute(select(grid_households).where(grid_households.c.household_ref == household_ref).with_for_update())).first()
+        if old is not None and not may_see_grid(org, actor, old.grid):
+            raise Problem(409, f"household {household_ref} is on another grid's register", slug="conflict")
+        if body.organiser_id:
+            kept = (await session.execute(
+                select(func.count()).select_from(grid_households)
+                .where(grid_households.c.organiser_id == body.organiser_id, grid_households.c.household_ref != household_ref)
+            )).scalar_one()  # fmt: skip
+            if kept >= grid_rules.ORGANISER_MAX_HOUSEHOLDS:
+                message = f"{body.organiser_id} already keeps {kept} households (结一联十: about ten, at most {grid_rules.ORGANISER_MAX_HOUSEHOLDS})"
+                raise Problem(422, message, errors=[{"field": "organiser_id", "in": "body", "message": message}])
+        values = {"grid": body.grid, "keeper_id": keeper, "organiser_id": body.organiser_id, "difficult": body.difficult,
+                  "monitored": body.monitored, "updated_by": actor.id, "updated_at": func.now()}  # fmt: skip
+        statement = pg_insert(grid_households).values(household_ref=household_ref, **values)
+        row = (await session.execute(
+            statement.on_conflict_do_update(index_elements=["household_ref"], set_=values).returning(*grid_households.c)
+        )).first()  # fmt: skip
+        await uow.commit()
+    return _household(row)
+
+
+@router.get("/register", summary="A grid's household register: keepers, organisers, flags")
+async def get_register(grid: Annotated[str, Query(max_length=64)], uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
+    require_role(actor, READERS, "read a grid's register")
+    _grid_or_404(request, actor, grid)
+    async with uow:
+        rows = (await uow.session.execute(
+            select(grid_households).where(grid_households.c.grid == grid).order_by(grid_households.c.household_ref)
+        )).all()  # fmt: skip
+    organisers = Counter(row.organiser_id for row in rows if row.organiser_id)
+    return {
+        "grid": grid,
+        "households": [_household(row) for row in rows],
+        "organisers": [{"organiser_id": o, "households": n} for o, n in sorted(organisers.items())],
+        "flagged": sum(1 for row in rows if row.difficult or row.monitored),
+    }
+
+
+# ------------------------------------------------------------------ visits, mailbox, proxy services
+
+
+class Visit(BaseModel):
+    household_ref: str = Field(min_length=1, max_length=64)
+    visited_at: AwareDatetime | None = Field(default=None, description="when (default: now)")
+
+
+@router.post("/visits", status_code=201, response_model=Recorded, dependencies=[permit("intake.grid_visit"), JsonBody], summary="Log a household visit (入户走访)")
+async def log_visit(body: Visit, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
+    worker = grid_worker(request, actor)
+    at = _not_future(body.visited_at, "visited_at")
+    async with uow:
+        row = (await uow.session.execute(select(grid_households).where(grid_households.c.household_ref == body.household_ref))).first()
+    if row is None or row.grid != worker.org_unit:
+        raise Problem(404, f"no household {body.household_ref} on the register of {worker.org_unit}", slug="not-found")
+    detail = {"household_ref": row.household_ref, "flagged": bool(row.difficult or row.monitored)}
+    return await _record(uow, worker, "visit", detail, at=at, duty_subject=row.household_ref, keep=True)
+
+
+class MailboxOpening(BaseModel):
+    opened_at: AwareDatetime | None = Field(default=None, description="when (default: now)")
+    letters: int = Field(ge=0, le=10_000, description="letters taken out (each one worth an appeal is filed as one)")
+
+
+@router.post("/mailbox/openings", status_code=201, response_model=Recorded, dependencies=[permit("intake.grid_mailbox_open"), JsonBody], summary="The grid's mailbox opened (开箱取信)")
+async def open_mailbox(body: MailboxOpening, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
+    worker = grid_worker(request, actor)
+    at = _not_future(body.opened_at, "opened_at")
+    return await _record(uow, worker, "mailbox_opened", {"letters": body.letters}, at=at, keep=True)
+
+
+class MailboxSchedule(BaseModel):
+    weekdays: list[int] = Field(min_length=1, max_length=7, description="ISO weekdays the mailbox is opened: 1 = Monday … 7 = Sunday")
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if any(day < 1 or day > 7 for day in value):
+            raise ValueError("weekdays are 1 (Monday) … 7 (Sunday)")
+        return sorted(set(value))
+
+
+@router.put("/mailbox/schedules/{grid}", dependencies=[permit("intake.grid_mailbox_schedule"), JsonBody], summary="When a grid's mailbox is opened (定时开箱)")
+async def put_schedule(grid: Annotated[str, Path(max_length=64)], body: MailboxSchedule, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
+    _grid_or_404(request, actor, grid)
+    values = {"weekdays": body.weekdays, "updated_by": actor.id, "updated_at": func.now()}
+    async with uow:
+        await uow.session.execute(
+            pg_insert(grid_mailbox_schedules).values(grid=grid, **values).on_conflict_do_update(index_elements=["grid"], set_=values)
+        )
+        await uow.commit()
+    return {"grid": grid, "weekdays": body.weekdays, "updated_by": actor.id}
+
+
+@router.get("/services/catalogue", summary="The proxy-service catalogue (帮办代办事项: 4 classes, 50 items; names illustrative)")
+async def service_catalogue(actor: ActorDep) -> dict[str, Any]:
+    require_role(actor, READERS, "read the proxy-service catalogue")
+    return grid_rules.catalogue_document()
+
+
+class ProxyService(BaseModel):
+    item: str = Field(min_length=1, max_length=16, description="catalogue item code, e.g. PUB-01")
+    household_ref: str | None = Field(default=None, max_length=64, description="for whom, when on the register")
+    done_at: AwareDatetime | None = Field(default=None, description="when (default: now)")
+
+
+@router.post("/services", status_code=201, response_model=Recorded, dependencies=[permit("intake.grid_service"), JsonBody], summary="A proxy service done on the spot (帮办代办)")
+async def log_service(body: ProxyService, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
+    worker = grid_worker(request, actor)
+    item = grid_rules.catalogue().get(body.item)
+    if item is None:
+        message = f"{body.item} is not an item of the proxy-service catalogue"
+        raise Problem(422, message, errors=[{"field": "item", "in": "body", "message": message}])
+    at = _not_future(body.done_at, "done_at")
+    detail = {"item": item.code, "class": item.cls, "name": item.name}
+    if body.household_ref:
+        detail["household_ref"] = body.household_ref
+    return await _record(uow, worker, "proxy_service", detail, at=at, duty_subject=item.code, keep=True)
+
+
+# ------------------------------------------------------------------ a grid's month, and missed duties
+
+
+async def _month_facts(session: Any, grids: list[str], month: str) -> tuple[dict, dict, dict]:
+    """Per grid: its households, its schedule (weekdays), its duty rows of the month."""
+    start, end = grid_rules.month_bounds(month)
+    households: dict[str, list[grid_rules.Household]] = {g: [] for g in grids}
+    for row in await session.execute(select(grid_households).where(grid_households.c.grid.in_(grids))):
+        households[row.grid].append(grid_rules.Household(row.household_ref, row.grid, row.keeper_id, row.difficult, row.monitored))
+    schedules = {row.grid: list(row.weekdays) for row in await session.execute(
+        select(grid_mailbox_schedules).where(grid_mailbox_schedules.c.grid.in_(grids)))}  # fmt: skip
+    duties: dict[str, list[Any]] = {g: [] for g in grids}
+    for row in await session.execute(
+        select(grid_duties).where(grid_duties.c.grid.in_(grids), grid_duties.c.at >= start, grid_duties.c.at < end)
+    ):
+        duties[row.grid].append(row)
+    return households, schedules, duties
+
+
+def _missed(households: list[grid_rules.Household], weekdays: list[int], rows: list[Any], month: str, now: datetime) -> dict[str, list]:
+    visits = [(row.subject, row.at) for row in rows if row.kind == "visit"]
+    openings = [row.at for row in rows if row.kind == "mailbox_opened"]
+    return {
+        "visits": grid_rules.missed_visits(households, visits, month) if grid_rules.month_ended(month, now) else [],
+        "openings": grid_rules.missed_openings(weekdays, openings, month, until=now),
+    }
+
+
+@router.get("/duties", summary="A grid's month: flagged households and their visits, mailbox openings, proxy services")
+async def grid_month(grid: Annotated[str, Query(max_length=64)], month: Month, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
+    require_role(actor, READERS, "read a grid's duties")
+    _grid_or_404(request, actor, grid)
+    async with uow:
+        households, schedules, duties = await _month_facts(uow.session, [grid], month)
+    rows, weekdays, now = duties[grid], schedules.get(grid, []), utcnow()
+    visited = Counter(row.subject for row in rows if row.kind == "visit")
+    missed = _missed(households[grid], weekdays, rows, month, now)
+    return {
+        "grid": grid, "month": month, "month_ended": grid_rules.month_ended(month, now),
+        "flagged_households": [
+            {"household_ref": h.ref, "keeper_id": h.keeper_id, "difficult": h.difficult, "monitored": h.monitored, "visits": visited[h.ref]}
+            for h in households[grid] if h.flagged
+        ],
+        "visits_missed": [h.ref for h in missed["visits"]],
+        "mailbox": {
+            "weekdays": weekdays,
+            "openings": [{"opened_at": row.at, "letters": row.detail.get("letters")} for row in rows if row.kind == "mailbox_opened"],
+            "missed_days": [day.isoformat() for day in missed["openings"]],
+        },
+        "proxy_services": dict(sorted(Counter(row.detail.get("class") for row in rows if row.kind == "proxy_service").items())),
+    }  # fmt: skip
+
+
+class Check(BaseModel):
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month to check, YYYY-MM (begun by now)")
+
+
+async def check_grids(uow: Any, org: OrgDirectory, grids: list[str], month: str, now: datetime) -> list[dict[str, Any]]:
+    """Every flagged household not visited in ``month`` (once the month is over) and every
+    scheduled mailbox day of it not opened (once the day is over) becomes one ``grid.warning``
+    — once, however often this runs (``grid_warnings``); returns the new ones."""
+    raised: list[dict[str, Any]] = []
+    async with uow:
+        session = uow.session
+        households, schedules, duties = await _month_facts(session, grids, month)
+        for grid in grids:
+            missed = _missed(households[grid], schedules.get(grid, []), duties[grid], month, now)
+            found = [("visit_missed", h.ref, h.keeper_id) for h in missed["visits"]]
+            found += [("mailbox_missed", day.isoformat(), None) for day in missed["openings"]]
+            for kind, subject, keeper in found:
+                event = make_event(GridWarning, producer="intake", actor=system_actor("intake"), payload=GridWarningData(
+                    kind=kind, grid=grid, village=org.nearest(grid, "village"), township=org.township_of(grid),
+                    worker_id=keeper, subject=subject, period=month,
+                ))  # fmt: skip
+                new = (await session.execute(
+                    pg_insert(grid_warnings).values(event_id=event.id, kind=kind, grid=grid, subject=subject, period=month)
+                    .on_conflict_do_nothing().returning(grid_warnings.c.event_id)
+                )).first()  # fmt: skip
+                if new is not None:
+                    uow.emit(event)
+                    raised.append({"event_id": str(event.id), **event.payload.model_dump(mode="json")})
+        await uow.commit()
+    return raised
+
+
+@router.post("/checks", dependencies=[permit("intake.grid_check"), JsonBody], summary="Warn the grids of the caller's area of duties missed in a month")
+async def check_month(body: Check, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
+    """Ops, or a centre's supervisor for its area, on demand; ``GridChecker`` runs the same
+    check on a schedule. A month not begun yet has nothing to miss."""
+    now = utcnow()
+    if grid_rules.month_bounds(body.month)[0] > now:
+        message = f"{body.month} has not begun"
+        raise Problem(422, message, errors=[{"field": "month", "in": "body", "message": message}])
+    org: OrgDirectory = request.app.state.runtime.org
+    area = None if actor.role is Role.ops else area_of(org, actor)
+    if actor.role is not Role.ops and area is None:
+        grids: list[str] = []
+    else:
+        grids = [u.code for u in org.of_kind("grid") if area is None or covers(org, area, u.code)]
+    raised = await check_grids(uow, org, grids, body.month, now)
+    return {"month": body.month, "grids_checked": len(grids), "warnings": raised}
+
+
+class GridChecker:
+    """Runs ``check_grids`` over every grid, for the month before and the month so far, every
+    ``minutes`` (the first run one interval after start): the missed mailbox days warned the
+    day after, the missed visits when the month is over. Every replica runs it; the warnings
+    table makes a duty warned once."""
+
+    def __init__(self, runtime: Any, minutes: float) -> None:
+        self.runtime, self.minutes = runtime, minutes
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self.minutes > 0:
+            self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def run_once(self) -> list[dict[str, Any]]:
+        now = utcnow()
+        org = self.runtime.org
+        grids = [u.code for u in org.of_kind("grid")]
+        this_month = grid_rules.month_of(now)
+        last_month = grid_rules.month_of(grid_rules.month_bounds(this_month)[0] - timedelta(days=1))
+        raised = []
+        for month in (last_month, this_month):
+            raised += await check_grids(self.runtime.uow(), org, grids, month, now)
+        return raised
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.minutes * 60)
+            try:
+                raised = await self.run_once()
+                if raised:
+                    log.info("grid check: %d missed duties warned", len(raised))
+            except Exception:  # the database or broker away: the next run tries again
+                log.exception("grid check failed; it runs again in %s minutes", self.minutes)
