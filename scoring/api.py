@@ -142,6 +142,28 @@ async def post_weights(body: WeightsBody, actor: ActorDep, uow: UowDep, runtime:
     return await service.new_weights(uow, actor, values, body.note)
 
 
+# ------------------------------------------------------------------ figure formats
+
+
+class FigureFormatBody(BaseModel):
+    county: str = Field(max_length=64, description="the county (or city) whose published figures this sets")
+    rounding: Literal["half_up", "truncate"] = Field(description="四舍五入 (half_up) or 截位 (truncate)")
+    places: int = Field(ge=0, le=4, description="decimals shown: 95.27% is 2, 98.2% is 1")
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.get("/figure-formats", summary="How each county publishes its figures (rounding, decimals), and every version")
+async def get_figure_formats(uow: UowDep, actor: ActorDep, county: str | None = None) -> dict:
+    require_role(actor, STAFF_ROLES | {Role.ops}, "read the figure formats")
+    return await service.get_figure_formats(uow, county)
+
+
+@router.post("/figure-formats", status_code=201, summary="A county's figure format, as a new version (its centre's supervisors, ops)", dependencies=[permit("scoring.figure_format")])
+async def post_figure_format(body: FigureFormatBody, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> dict:
+    require_rules_scope(runtime.org, actor, body.county, field="county")
+    return await service.new_figure_format(uow, actor, body.county, body.rounding, body.places, body.note)
+
+
 # ------------------------------------------------------------------ two-way evaluation
 
 

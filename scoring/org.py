@@ -83,6 +83,12 @@ def kind_of(code: str) -> str | None:
     return org.unit(code).kind if org.has_unit(code) else None
 
 
+def ancestors_of(code: str) -> list[str]:
+    """The places above a unit, nearest first (none for a code the directory does not know)."""
+    org = directory()
+    return [u.code for u in org.ancestors(code)] if org.has_unit(code) else []
+
+
 def county_units(county: str) -> list[str]:
     """The units ranked in a county's bulletin: its departments and townships, in file order."""
     org = directory()

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from scoring.domain import Weights, composite, percent, rate
+from scoring.domain import DEFAULT_FORMAT, FigureFormat, Weights, composite, percent, rate
 from scoring.periods import Period
 
 SATISFIED = ("满意", "基本满意")
@@ -124,8 +124,8 @@ class Rates:
     return_rate: Fraction | None  # 退单率: orders returned / orders
     reopen_rate: Fraction | None  # 重办率: answered cases redone at least once / answered cases
 
-    def display(self) -> dict[str, str]:
-        return {k: percent(v) for k, v in self.__dict__.items()}
+    def display(self, fmt: FigureFormat = DEFAULT_FORMAT) -> dict[str, str]:
+        return {k: percent(v, fmt) for k, v in self.__dict__.items()}
 
     def exact(self) -> dict[str, str | None]:
         return {k: (None if v is None else f"{v.numerator}/{v.denominator}") for k, v in self.__dict__.items()}

@@ -16,12 +16,13 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scoring.domain import Weights
+from scoring.domain import FigureFormat, Weights
 from scoring.grid import GridPoints
 from scoring.models import (
     calls,
     case_facts,
     case_ratings,
+    figure_formats,
     grid_activity,
     grid_point_versions,
     published_scores,
@@ -234,6 +235,29 @@ async def add_weights(session: AsyncSession, values: dict) -> int | None:
     """The next version number, or None when another writer took it first (unique key)."""
     current = (await session.execute(select(func.coalesce(func.max(weight_versions.c.version), 0)))).scalar_one()
     stmt = pg_insert(weight_versions).values(version=current + 1, **values).on_conflict_do_nothing().returning(weight_versions.c.version)
+    return (await session.execute(stmt)).scalar()
+
+
+async def figure_format_rows(session: AsyncSession, county: str | None = None) -> list[Any]:
+    """Every figure-format version (of one county), oldest first."""
+    query = select(figure_formats).order_by(figure_formats.c.version)
+    if county is not None:
+        query = query.where(figure_formats.c.county == county)
+    return list(await session.execute(query))
+
+
+async def current_figure_formats(session: AsyncSession) -> dict[str, FigureFormat]:
+    """Each county's current format: its newest version."""
+    query = select(figure_formats).order_by(figure_formats.c.county, figure_formats.c.version.desc()).ext(distinct_on(figure_formats.c.county))
+    return {r.county: FigureFormat(r.rounding, r.places) for r in await session.execute(query)}
+
+
+async def add_figure_format(session: AsyncSession, values: dict) -> int | None:
+    current = (await session.execute(select(func.coalesce(func.max(figure_formats.c.version), 0)))).scalar_one()
+    stmt = (
+        pg_insert(figure_formats).values(version=current + 1, **values).on_conflict_do_nothing()
+        .returning(figure_formats.c.version)
+    )
     return (await session.execute(stmt)).scalar()
 
 
