@@ -22,7 +22,8 @@ from shared.events import Actor, Role, Satisfaction
 from shared.orgdata import OrgDirectory
 from shared.permissions import PERMISSIONS, permit
 from shared.problems import Problem
-from shared.scope import STAFF_ROLES, area_of, covers, not_found_unless, require_role, require_rules_scope
+from shared.errors import Forbidden
+from shared.scope import STAFF_ROLES, area_of, covers, not_found_unless, people_problem, require_role, require_rules_scope
 from shared.service import RuntimeDep, UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"])
@@ -84,6 +85,19 @@ async def stats(
 ) -> dict:
     require_code_reader(runtime.org, actor, code)
     return await service.stats(uow, scope, code, _period(context, period, date, start, end))
+
+
+@router.get("/units/{code}/people", summary="个人绩效: scores and rates per handling person of a unit (its head, the centres above)")
+async def people(
+    code: Annotated[str, Path(max_length=64)], uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep,
+    period: PeriodQ = "month", date: DateQ = None, start: FromQ = None, end: ToQ = None,
+) -> dict:
+    if actor.role is not Role.auditor:
+        not_found_unless(runtime.org.has_unit(code), f"unit {code}")
+    problem = people_problem(runtime.org, actor, code)
+    if problem:
+        raise Forbidden(f"you may not read the people's figures of {code}: {problem}", code="not-your-people")
+    return await service.people(uow, code, _period(context, period, date, start, end))
 
 
 @router.get("/scores", summary="Composite scores of a county's departments and townships, ranked")

@@ -67,6 +67,11 @@ unit_orders = Table(
     Column("returned_at", DateTime(timezone=True)),
     Column("resolved_at", DateTime(timezone=True)),
     Column("solved", Boolean),
+    # Who signed, returned, answered (the events' actors; scoring_0006): the person who handled
+    # the order (承办人, 个人绩效) is whoever answered it, else returned it, else signed it.
+    Column("signed_by", String(128)),
+    Column("returned_by", String(128)),
+    Column("resolved_by", String(128)),
     # Set by sla.breached on the unit's sign / resolve clock whose deadline fell before the
     # unit signed / resolved (compared on event times, whatever order the events came in).
     Column("sign_late", Boolean, nullable=False, server_default="false"),

@@ -95,3 +95,12 @@ def county_units(county: str) -> list[str]:
     if not org.has_unit(county):
         return []
     return [u.code for u in org.children(county) if u.kind in ("department", "township")]
+
+
+def person_name(user_id: str) -> str | None:
+    """A handling person's name, when the directory knows them."""
+    org = directory()
+    try:
+        return org.user(user_id).name
+    except KeyError:
+        return None

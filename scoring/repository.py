@@ -31,7 +31,7 @@ from scoring.models import (
     unit_ratings,
     weight_versions,
 )
-from scoring.rates import CardRow, CaseRow, OrderRow, RatingRow, TwoWayRow
+from scoring.rates import CardRow, CaseRow, OrderRow, RatingRow, TwoWayRow, handler_of
 
 
 @dataclass
@@ -59,6 +59,7 @@ class Facts:
     cards: list[CardRow] = field(default_factory=list)
     two_way: list[TwoWayRow] = field(default_factory=list)
     round_units: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    round_people: dict[tuple[str, int], set[tuple[str, str | None]]] = field(default_factory=dict)
 
 
 def _area_or_units(scope: Scope, unit_column):
@@ -124,9 +125,15 @@ async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until
     if facts.ratings:
         ids = list({r.case_id for r in facts.ratings})
         for r in await session.execute(
-            select(unit_orders.c.case_id, unit_orders.c.redo_round, unit_orders.c.unit).where(unit_orders.c.case_id.in_(ids))
+            select(
+                unit_orders.c.case_id, unit_orders.c.redo_round, unit_orders.c.unit, unit_orders.c.signed_by,
+                unit_orders.c.returned_by, unit_orders.c.resolved_by,
+            ).where(unit_orders.c.case_id.in_(ids))
         ):
             facts.round_units.setdefault((r.case_id, r.redo_round), set()).add(r.unit)
+            facts.round_people.setdefault((r.case_id, r.redo_round), set()).add(
+                (r.unit, handler_of(r.signed_by, r.returned_by, r.resolved_by))
+            )
 
     cards = (
         select(sla_cards, case_facts.c.county, case_facts.c.township)
@@ -154,6 +161,7 @@ def _order(r: Any) -> OrderRow:
         role=r.role, signed=r.signed_at is not None, sign_late=r.sign_late, returned=r.returned_at is not None,
         resolved=r.resolved_at is not None, solved=bool(r.solved), resolve_late=r.resolve_late,
         reopened=bool(r.reopened), county=r.county, township=r.township,
+        handler=handler_of(r.signed_by, r.returned_by, r.resolved_by),
     )
 
 

@@ -97,6 +97,39 @@ async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[
             "figure_format": format_view(fmt)}
 
 
+# ------------------------------------------------------------------ people (个人绩效)
+
+
+async def people(uow: UnitOfWork, code: str, period: Period) -> dict[str, Any]:
+    """The unit's handling people, each with the unit's measures over the orders they
+    handled (``scoring.rates.handler_of``) and a composite of them, ranked; orders no person
+    acted on (a service signed or answered) are counted apart."""
+    async with uow:
+        facts = await repository.load_facts(uow.session, Scope(units=(code,)), period.start_utc, period.end_utc)
+        weights = await current_weights(uow.session)
+        fmt = await figure_format(uow.session, code)
+    mine = [o for o in facts.orders if o.unit == code and period.contains(o.dispatched_at)]
+    handlers = sorted({o.handler for o in mine if o.handler is not None})
+    scores = rank([
+        unit_score(person, unit_counts(
+            code, period, facts.orders, facts.ratings, (), facts.round_units, person=person, round_people=facts.round_people,
+        ), (0, 0), weights)
+        for person in handlers
+    ])
+    return {
+        "unit": code, "name": org.name_of(code), "period": period_view(period), "weights": weights_view(weights),
+        "figure_format": format_view(fmt), "rate_parts": RATE_PARTS_VIEW,
+        "people": [
+            {"rank": s.rank, "person": s.unit, "name": org.person_name(s.unit),
+             "score": None if s.score is None else figure(s.score, fmt),
+             "score_exact": None if s.score is None else f"{s.score.numerator}/{s.score.denominator}",
+             **counts_view(s.counts, fmt)}
+            for s in scores
+        ],
+        "orders_without_person": sum(1 for o in mine if o.handler is None),
+    }
+
+
 # ------------------------------------------------------------------ composites
 
 
