@@ -22,7 +22,8 @@ from shared.events import Actor, Role, Satisfaction
 from shared.orgdata import OrgDirectory
 from shared.permissions import PERMISSIONS, permit
 from shared.problems import Problem
-from shared.scope import STAFF_ROLES, area_of, covers, not_found_unless, require_role, require_rules_scope
+from shared.errors import Forbidden
+from shared.scope import STAFF_ROLES, area_of, covers, not_found_unless, people_problem, require_role, require_rules_scope
 from shared.service import RuntimeDep, UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["scoring"])
@@ -86,6 +87,19 @@ async def stats(
     return await service.stats(uow, scope, code, _period(context, period, date, start, end))
 
 
+@router.get("/units/{code}/people", summary="个人绩效: scores and rates per handling person of a unit (its head, the centres above)")
+async def people(
+    code: Annotated[str, Path(max_length=64)], uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep,
+    period: PeriodQ = "month", date: DateQ = None, start: FromQ = None, end: ToQ = None,
+) -> dict:
+    if actor.role is not Role.auditor:
+        not_found_unless(runtime.org.has_unit(code), f"unit {code}")
+    problem = people_problem(runtime.org, actor, code)
+    if problem:
+        raise Forbidden(f"you may not read the people's figures of {code}: {problem}", code="not-your-people")
+    return await service.people(uow, code, _period(context, period, date, start, end))
+
+
 @router.get("/scores", summary="Composite scores of a county's departments and townships, ranked")
 async def scores(
     county: str, uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep, period: PeriodQ = "month",
@@ -140,6 +154,28 @@ async def post_weights(body: WeightsBody, actor: ActorDep, uow: UowDep, runtime:
     require_rules_scope(runtime.org, actor, None)  # one set of weights ranks every county alike
     values = body.model_dump(exclude={"note"})
     return await service.new_weights(uow, actor, values, body.note)
+
+
+# ------------------------------------------------------------------ figure formats
+
+
+class FigureFormatBody(BaseModel):
+    county: str = Field(max_length=64, description="the county (or city) whose published figures this sets")
+    rounding: Literal["half_up", "truncate"] = Field(description="四舍五入 (half_up) or 截位 (truncate)")
+    places: int = Field(ge=0, le=4, description="decimals shown: 95.27% is 2, 98.2% is 1")
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.get("/figure-formats", summary="How each county publishes its figures (rounding, decimals), and every version")
+async def get_figure_formats(uow: UowDep, actor: ActorDep, county: str | None = None) -> dict:
+    require_role(actor, STAFF_ROLES | {Role.ops}, "read the figure formats")
+    return await service.get_figure_formats(uow, county)
+
+
+@router.post("/figure-formats", status_code=201, summary="A county's figure format, as a new version (its centre's supervisors, ops)", dependencies=[permit("scoring.figure_format")])
+async def post_figure_format(body: FigureFormatBody, actor: ActorDep, uow: UowDep, runtime: RuntimeDep) -> dict:
+    require_rules_scope(runtime.org, actor, body.county, field="county")
+    return await service.new_figure_format(uow, actor, body.county, body.rounding, body.places, body.note)
 
 
 # ------------------------------------------------------------------ two-way evaluation

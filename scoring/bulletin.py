@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from scoring.domain import Weights, percent, rate
+from scoring.domain import DEFAULT_FORMAT, FigureFormat, Weights, figure, percent, rate
 from scoring.periods import Period
 from scoring.rates import RATE_PARTS, Counts
 from shared.orgdata import SUBJECT_CLASSES  # the one list of subject names
@@ -20,18 +20,18 @@ from shared.orgdata import SUBJECT_CLASSES  # the one list of subject names
 TITLES = {"week": "一周一通报", "month": "一月一点评"}
 
 
-def _delta(now: Fraction | None, before: Fraction | None) -> str | None:
-    """Change in percentage points, half-up to 2 places ("+1.25", "-0.40")."""
+def _delta(now: Fraction | None, before: Fraction | None, fmt: FigureFormat = DEFAULT_FORMAT) -> str | None:
+    """Change in percentage points, in the county's format ("+1.25", "-0.40")."""
     if now is None or before is None:
         return None
     diff = (now - before) * 100
-    shown = percent(abs(diff) / 100).rstrip("%")
-    return ("-" if diff < 0 else "+") + shown
+    return ("-" if diff < 0 else "+") + figure(abs(diff), fmt)
 
 
 def build_bulletin(
     *, county: str, county_name: str, period: Period, weights: Weights, ranked: list[dict], previous: dict[str, dict],
     trend: list[tuple[str, dict, Counts]], overdue: list[dict], top_subject: tuple[str, int] | None, month_label: str,
+    fmt: FigureFormat = DEFAULT_FORMAT,
 ) -> dict[str, Any]:
     for row in ranked:
         before = previous.get(row["unit"])
@@ -43,7 +43,8 @@ def build_bulletin(
         part, whole = RATE_PARTS[name]
         now_rate = rate(getattr(now_counts, part), getattr(now_counts, whole))
         before_rate = rate(getattr(before_counts, part), getattr(before_counts, whole))
-        comparison[name] = {"now": percent(now_rate), "before": percent(before_rate), "change_points": _delta(now_rate, before_rate)}
+        comparison[name] = {"now": percent(now_rate, fmt), "before": percent(before_rate, fmt),
+                            "change_points": _delta(now_rate, before_rate, fmt)}
     comparison["received"] = {"now": now_counts.received, "before": before_counts.received,
                               "change": now_counts.received - before_counts.received}
     comparison["overdue"] = {"now": now_counts.overdue, "before": before_counts.overdue,
@@ -55,6 +56,7 @@ def build_bulletin(
         "period": {"kind": period.kind, "label": period.label, "from": period.start.isoformat(), "until": period.end.isoformat()},
         "weights": {"version": weights.version, "response": str(weights.response), "resolution": str(weights.resolution),
                     "satisfaction": str(weights.satisfaction), "township_rating": str(weights.township_rating)},
+        "figure_format": {"rounding": fmt.rounding, "places": fmt.places},
         "summary": now_view,
         "ranking": ranked,
         "overdue": overdue,

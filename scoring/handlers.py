@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import DateTime, String, cast, exists, func, select, true, update
+from sqlalchemy import DateTime, String, case, cast, exists, func, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
 
 from scoring import org
@@ -24,7 +24,7 @@ from scoring.batch import CaseWrite, Write
 from scoring.models import calls, case_ratings, grid_activity, sla_cards, unit_orders, unit_ratings
 from shared.case_status import CASE_SCOPED_TYPES
 from shared.db import dumps
-from shared.events import EventBase, UnitRated
+from shared.events import EventBase, Role, UnitRated
 
 # --------------------------------------------------------------------------- the writes
 # Each is one set-based statement (scoring.batch): one row per event live, thousands in a rebuild.
@@ -81,23 +81,32 @@ ORDER_DISPATCHED = Write(
         [*_ORDER, "sign_late", "resolve_late"], select(*(v.c[c] for c in _ORDER), _carded("sign", v), _carded("resolve", v))
     ).on_conflict_do_nothing(),
 )  # fmt: skip
-_AT = {"order_no": String(), "at": DateTime(timezone=True)}
+# ``by``: the person who acted (the event's actor, 个人绩效), None when a service did.
+_AT = {"order_no": String(), "at": DateTime(timezone=True), "by": String()}
 
 
-def _first_time(column: str):
-    return lambda v: update(unit_orders).where(unit_orders.c.order_no == v.c.order_no).values(
-        {column: func.coalesce(unit_orders.c[column], v.c.at)}
-    )
+def _first_time(column: str, by: str):
+    """The first time seen (and whoever acted then) is kept: a repeat changes nothing."""
+    return lambda v: update(unit_orders).where(unit_orders.c.order_no == v.c.order_no).values({
+        column: func.coalesce(unit_orders.c[column], v.c.at),
+        by: case((unit_orders.c[column].is_(None), v.c.by), else_=unit_orders.c[by]),
+    })
 
 
-ORDER_SIGNED = Write("order signed", _AT, ("order_no",), _first_time("signed_at"))
-ORDER_RETURNED = Write("order returned", _AT, ("order_no",), _first_time("returned_at"))
+ORDER_SIGNED = Write("order signed", _AT, ("order_no",), _first_time("signed_at", "signed_by"))
+ORDER_RETURNED = Write("order returned", _AT, ("order_no",), _first_time("returned_at", "returned_by"))
 ORDER_RESOLVED = Write(
     "order resolved", {**_AT, "solved": unit_orders.c.solved.type}, ("order_no",),
     lambda v: update(unit_orders)
     .where(unit_orders.c.order_no == v.c.order_no, unit_orders.c.resolved_at.is_(None) | (unit_orders.c.resolved_at <= v.c.at))
-    .values(resolved_at=v.c.at, solved=v.c.solved),
+    .values(resolved_at=v.c.at, solved=v.c.solved, resolved_by=v.c.by),
 )  # fmt: skip
+
+
+def person(event) -> str | None:
+    """The person behind an event (its actor), not a service acting on its own."""
+    actor = event.actor
+    return None if actor is None or actor.role is Role.system else actor.id
 
 
 def _late(column: str, flag: str):
@@ -182,7 +191,7 @@ def resolved(event) -> Rows:
     data = event.payload
     return [
         (CASE_RESOLVED, {"case_id": event.case_id, "resolved_at": event.occurred_at, "solved": data.solved}),
-        (ORDER_RESOLVED, {"order_no": data.order_no, "at": event.occurred_at, "solved": data.solved}),
+        (ORDER_RESOLVED, {"order_no": data.order_no, "at": event.occurred_at, "solved": data.solved, "by": person(event)}),
     ]
 
 
@@ -247,8 +256,8 @@ FACTS = {
     "case.merged": lambda e: [(CASE_MERGED, {"case_id": e.case_id, "merged_into": e.payload.into_case_id})],
     "case.triaged": triaged,
     "case.dispatched": dispatched,
-    "case.signed": lambda e: [(ORDER_SIGNED, {"order_no": e.payload.order_no, "at": e.occurred_at})],
-    "case.returned": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at})],
+    "case.signed": lambda e: [(ORDER_SIGNED, {"order_no": e.payload.order_no, "at": e.occurred_at, "by": person(e)})],
+    "case.returned": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at, "by": person(e)})],
     "case.resolved": resolved,
     "case.closed": lambda e: [(CASE_CLOSED, {"case_id": e.case_id, "closed_at": e.occurred_at})],
     "case.reopened": lambda e: [(CASE_REOPENED, {"case_id": e.case_id, "current_round": e.payload.redo_round})],

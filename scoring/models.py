@@ -4,7 +4,7 @@ dead letters, case_status — come from the shared migration branch.
 Two kinds of table live here:
 - **facts** (``FACT_TABLES``), built only from events on the topic by the handlers, keyed so
   that applying an event twice changes nothing; a rebuild empties them and replays the topic;
-- **configuration** (weights, grid points) and **published scores**, which are data people
+- **configuration** (weights, grid points, figure formats) and **published scores**, which are data people
   entered or published: a rebuild keeps them.
 """
 
@@ -67,6 +67,11 @@ unit_orders = Table(
     Column("returned_at", DateTime(timezone=True)),
     Column("resolved_at", DateTime(timezone=True)),
     Column("solved", Boolean),
+    # Who signed, returned, answered (the events' actors; scoring_0006): the person who handled
+    # the order (承办人, 个人绩效) is whoever answered it, else returned it, else signed it.
+    Column("signed_by", String(128)),
+    Column("returned_by", String(128)),
+    Column("resolved_by", String(128)),
     # Set by sla.breached on the unit's sign / resolve clock whose deadline fell before the
     # unit signed / resolved (compared on event times, whatever order the events came in).
     Column("sign_late", Boolean, nullable=False, server_default="false"),
@@ -168,6 +173,21 @@ grid_point_versions = Table(
     Column("version", Integer, primary_key=True),
     Column("points", JSONB, nullable=False),
     Column("caps", JSONB, nullable=False),
+    Column("note", Text),
+    Column("created_by", String(128)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# How each county publishes its figures (scoring_0005): rounding (half_up | truncate) and
+# decimals, versioned like the weights — a change is a new row; a county's current format is
+# its newest row, a county without one follows the nearest place above it, else the default.
+figure_formats = Table(
+    "figure_formats",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("county", String(64), nullable=False, index=True),
+    Column("rounding", String(16), nullable=False),
+    Column("places", Integer, nullable=False),
     Column("note", Text),
     Column("created_by", String(128)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -83,9 +83,24 @@ def kind_of(code: str) -> str | None:
     return org.unit(code).kind if org.has_unit(code) else None
 
 
+def ancestors_of(code: str) -> list[str]:
+    """The places above a unit, nearest first (none for a code the directory does not know)."""
+    org = directory()
+    return [u.code for u in org.ancestors(code)] if org.has_unit(code) else []
+
+
 def county_units(county: str) -> list[str]:
     """The units ranked in a county's bulletin: its departments and townships, in file order."""
     org = directory()
     if not org.has_unit(county):
         return []
     return [u.code for u in org.children(county) if u.kind in ("department", "township")]
+
+
+def person_name(user_id: str) -> str | None:
+    """A handling person's name, when the directory knows them."""
+    org = directory()
+    try:
+        return org.user(user_id).name
+    except KeyError:
+        return None

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from fractions import Fraction
 
-from scoring.domain import Weights, composite, percent, rate
+from scoring.domain import DEFAULT_FORMAT, FigureFormat, Weights, composite, percent, rate
 from scoring.periods import Period
 
 SATISFIED = ("满意", "基本满意")
@@ -65,6 +65,13 @@ class OrderRow:
     reopened: bool = False  # a later round of the same case went back to this unit
     county: str | None = None  # of the case
     township: str | None = None
+    handler: str | None = None  # the person who handled it (``handler_of``); None: no person acted
+
+
+def handler_of(signed_by: str | None, returned_by: str | None, resolved_by: str | None) -> str | None:
+    """承办人: the person an order's work is counted for (个人绩效) — whoever answered it, else
+    whoever returned it (退单), else whoever signed it (签收); None when only services acted."""
+    return resolved_by or returned_by or signed_by
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,8 @@ class Rates:
     return_rate: Fraction | None  # 退单率: orders returned / orders
     reopen_rate: Fraction | None  # 重办率: answered cases redone at least once / answered cases
 
-    def display(self) -> dict[str, str]:
-        return {k: percent(v) for k, v in self.__dict__.items()}
+    def display(self, fmt: FigureFormat = DEFAULT_FORMAT) -> dict[str, str]:
+        return {k: percent(v, fmt) for k, v in self.__dict__.items()}
 
     def exact(self) -> dict[str, str | None]:
         return {k: (None if v is None else f"{v.numerator}/{v.denominator}") for k, v in self.__dict__.items()}
@@ -199,13 +206,24 @@ def unit_counts(
     ratings: Iterable[RatingRow] = (),
     cards: Iterable[CardRow] = (),
     round_units: dict[tuple[str, int], set[str]] | None = None,
+    *,
+    person: str | None = None,
+    round_people: dict[tuple[str, int], set[tuple[str, str | None]]] | None = None,
 ) -> Counts:
     """A unit's counts: its orders dispatched in the period, and their distinct cases
     (received; accepted = signed; resolved = answered by the unit; solved = accepted and
     answered as solved; reopened = answered and sent back to the unit for a redo, however
     many times), its cards, and the latest ratings of rounds it handled (named in the
-    rating, else the round's orders)."""
-    mine = [o for o in orders if o.unit == unit and period.contains(o.dispatched_at)]
+    rating, else the round's orders).
+
+    With ``person``: the same measures for one handling person of the unit (个人绩效) — the
+    unit's orders that person handled (``OrderRow.handler``) and the latest ratings of the
+    rounds in which that person handled the unit's order (``round_people``: (unit, handler)
+    per case and round). Cards are the unit's (a clock runs for the unit), not a person's."""
+    mine = [
+        o for o in orders
+        if o.unit == unit and period.contains(o.dispatched_at) and (person is None or o.handler == person)
+    ]
     c = Counts()
     _order_counts(c, mine)
     received = {o.case_id for o in mine}
@@ -215,12 +233,15 @@ def unit_counts(
     c.solved = len(accepted & {o.case_id for o in mine if o.resolved and o.solved})
     c.reopened = len(resolved & {o.case_id for o in mine if o.reopened})
     round_units = round_units if round_units is not None else units_by_round(orders)
+    if person is not None and round_people is None:
+        round_people = people_by_round(orders)
     _card_and_rating_counts(
         c,
-        (k for k in cards if k.unit == unit and period.contains(k.occurred_at)),
+        (k for k in cards if person is None and k.unit == unit and period.contains(k.occurred_at)),
         (
             r for r in ratings
             if period.contains(r.rated_at) and unit in (set(r.units) or round_units.get((r.case_id, r.round), set()))
+            and (person is None or (unit, person) in (round_people or {}).get((r.case_id, r.round), set()))
         ),
     )
     return c
@@ -230,6 +251,13 @@ def units_by_round(orders: Iterable[OrderRow]) -> dict[tuple[str, int], set[str]
     out: dict[tuple[str, int], set[str]] = {}
     for o in orders:
         out.setdefault((o.case_id, o.redo_round), set()).add(o.unit)
+    return out
+
+
+def people_by_round(orders: Iterable[OrderRow]) -> dict[tuple[str, int], set[tuple[str, str | None]]]:
+    out: dict[tuple[str, int], set[tuple[str, str | None]]] = {}
+    for o in orders:
+        out.setdefault((o.case_id, o.redo_round), set()).add((o.unit, o.handler))
     return out
 
 

@@ -16,12 +16,13 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scoring.domain import Weights
+from scoring.domain import FigureFormat, Weights
 from scoring.grid import GridPoints
 from scoring.models import (
     calls,
     case_facts,
     case_ratings,
+    figure_formats,
     grid_activity,
     grid_point_versions,
     published_scores,
@@ -30,7 +31,7 @@ from scoring.models import (
     unit_ratings,
     weight_versions,
 )
-from scoring.rates import CardRow, CaseRow, OrderRow, RatingRow, TwoWayRow
+from scoring.rates import CardRow, CaseRow, OrderRow, RatingRow, TwoWayRow, handler_of
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Facts:
     cards: list[CardRow] = field(default_factory=list)
     two_way: list[TwoWayRow] = field(default_factory=list)
     round_units: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    round_people: dict[tuple[str, int], set[tuple[str, str | None]]] = field(default_factory=dict)
 
 
 def _area_or_units(scope: Scope, unit_column):
@@ -123,9 +125,15 @@ async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until
     if facts.ratings:
         ids = list({r.case_id for r in facts.ratings})
         for r in await session.execute(
-            select(unit_orders.c.case_id, unit_orders.c.redo_round, unit_orders.c.unit).where(unit_orders.c.case_id.in_(ids))
+            select(
+                unit_orders.c.case_id, unit_orders.c.redo_round, unit_orders.c.unit, unit_orders.c.signed_by,
+                unit_orders.c.returned_by, unit_orders.c.resolved_by,
+            ).where(unit_orders.c.case_id.in_(ids))
         ):
             facts.round_units.setdefault((r.case_id, r.redo_round), set()).add(r.unit)
+            facts.round_people.setdefault((r.case_id, r.redo_round), set()).add(
+                (r.unit, handler_of(r.signed_by, r.returned_by, r.resolved_by))
+            )
 
     cards = (
         select(sla_cards, case_facts.c.county, case_facts.c.township)
@@ -153,6 +161,7 @@ def _order(r: Any) -> OrderRow:
         role=r.role, signed=r.signed_at is not None, sign_late=r.sign_late, returned=r.returned_at is not None,
         resolved=r.resolved_at is not None, solved=bool(r.solved), resolve_late=r.resolve_late,
         reopened=bool(r.reopened), county=r.county, township=r.township,
+        handler=handler_of(r.signed_by, r.returned_by, r.resolved_by),
     )
 
 
@@ -234,6 +243,29 @@ async def add_weights(session: AsyncSession, values: dict) -> int | None:
     """The next version number, or None when another writer took it first (unique key)."""
     current = (await session.execute(select(func.coalesce(func.max(weight_versions.c.version), 0)))).scalar_one()
     stmt = pg_insert(weight_versions).values(version=current + 1, **values).on_conflict_do_nothing().returning(weight_versions.c.version)
+    return (await session.execute(stmt)).scalar()
+
+
+async def figure_format_rows(session: AsyncSession, county: str | None = None) -> list[Any]:
+    """Every figure-format version (of one county), oldest first."""
+    query = select(figure_formats).order_by(figure_formats.c.version)
+    if county is not None:
+        query = query.where(figure_formats.c.county == county)
+    return list(await session.execute(query))
+
+
+async def current_figure_formats(session: AsyncSession) -> dict[str, FigureFormat]:
+    """Each county's current format: its newest version."""
+    query = select(figure_formats).order_by(figure_formats.c.county, figure_formats.c.version.desc()).ext(distinct_on(figure_formats.c.county))
+    return {r.county: FigureFormat(r.rounding, r.places) for r in await session.execute(query)}
+
+
+async def add_figure_format(session: AsyncSession, values: dict) -> int | None:
+    current = (await session.execute(select(func.coalesce(func.max(figure_formats.c.version), 0)))).scalar_one()
+    stmt = (
+        pg_insert(figure_formats).values(version=current + 1, **values).on_conflict_do_nothing()
+        .returning(figure_formats.c.version)
+    )
     return (await session.execute(stmt)).scalar()
 
 

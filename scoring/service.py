@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 from scoring import org, repository
 from scoring.bulletin import build_bulletin
-from scoring.domain import Weights, percent, rate
+from scoring.domain import DEFAULT_FORMAT, FigureFormat, Weights, figure, format_for, percent, rate
 from scoring.grid import GridPoints, rank_workers
 from scoring.handlers import unit_rating_row
 from scoring.periods import Period, period_of, recent
@@ -40,22 +39,34 @@ DEPARTMENT_ROLES = PERMISSIONS["scoring.rate_call"].roles
 ADMIN_ROLES = PERMISSIONS["scoring.weights"].roles
 
 
-def counts_view(counts: Counts) -> dict[str, Any]:
+def counts_view(counts: Counts, fmt: FigureFormat = DEFAULT_FORMAT) -> dict[str, Any]:
     r = rates(counts)
-    return {"counts": counts.__dict__.copy(), "rates": r.display(), "rates_exact": r.exact()}
+    return {"counts": counts.__dict__.copy(), "rates": r.display(fmt), "rates_exact": r.exact()}
+
+
+async def figure_format(session, code: str) -> FigureFormat:
+    """How ``code``'s figures are published: its county's setting (``figure_formats``), else
+    the nearest place above with one, else the default."""
+    return format_for(code, org.ancestors_of(code), await repository.current_figure_formats(session))
+
+
+def format_view(fmt: FigureFormat) -> dict[str, Any]:
+    return {"rounding": fmt.rounding, "places": fmt.places}
 
 
 # What each rate is a fraction of (two names of ``counts``), told once per answer.
 RATE_PARTS_VIEW = {name: {"part": part, "whole": whole} for name, (part, whole) in RATE_PARTS.items()}
 
 
-def two_way_view(township_rating: tuple[int, int], call_rating: tuple[int, int]) -> dict[str, Any]:
+def two_way_view(
+    township_rating: tuple[int, int], call_rating: tuple[int, int], fmt: FigureFormat = DEFAULT_FORMAT
+) -> dict[str, Any]:
     """Two-way evaluation (县乡履职双向考核评价) of a unit: ``two_way`` — the townships' ratings
     of it as a department they called (乡评县, weighed in its score); ``call_rating`` — the
     departments' ratings of its calls as a township (县评乡: justified and complete)."""
     def figures(pair: tuple[int, int]) -> dict[str, Any]:
         favourable, rated = pair
-        return {"favourable": favourable, "rated": rated, "rate": percent(rate(favourable, rated))}
+        return {"favourable": favourable, "rated": rated, "rate": percent(rate(favourable, rated), fmt)}
     return {"two_way": figures(township_rating), "call_rating": figures(call_rating)}
 
 
@@ -69,18 +80,54 @@ def period_view(period: Period) -> dict[str, str]:
 async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[str, Any]:
     async with uow:
         two_way: dict[str, Any] = {}
+        fmt = await figure_format(uow.session, code)
         if scope == "units":
             facts = await repository.load_facts(uow.session, Scope(units=(code,)), period.start_utc, period.end_utc)
             counts = unit_counts(code, period, facts.orders, facts.ratings, facts.cards, facts.round_units)
             two_way = two_way_view(
-                two_way_rate(code, period, facts.two_way), two_way_rate(code, period, facts.two_way, DEPARTMENT_RATES_CALL)
+                two_way_rate(code, period, facts.two_way), two_way_rate(code, period, facts.two_way, DEPARTMENT_RATES_CALL),
+                fmt,
             )
         else:
             where = Scope(county=code) if scope == "counties" else Scope(township=code)
             facts = await repository.load_facts(uow.session, where, period.start_utc, period.end_utc)
             counts = area_counts(period, facts.cases, facts.orders, facts.ratings, facts.cards)
     return {"scope": scope[:-1] if scope != "counties" else "county", "code": code, "name": org.name_of(code),
-            "period": period_view(period), **counts_view(counts), "rate_parts": RATE_PARTS_VIEW, **two_way}
+            "period": period_view(period), **counts_view(counts, fmt), "rate_parts": RATE_PARTS_VIEW, **two_way,
+            "figure_format": format_view(fmt)}
+
+
+# ------------------------------------------------------------------ people (个人绩效)
+
+
+async def people(uow: UnitOfWork, code: str, period: Period) -> dict[str, Any]:
+    """The unit's handling people, each with the unit's measures over the orders they
+    handled (``scoring.rates.handler_of``) and a composite of them, ranked; orders no person
+    acted on (a service signed or answered) are counted apart."""
+    async with uow:
+        facts = await repository.load_facts(uow.session, Scope(units=(code,)), period.start_utc, period.end_utc)
+        weights = await current_weights(uow.session)
+        fmt = await figure_format(uow.session, code)
+    mine = [o for o in facts.orders if o.unit == code and period.contains(o.dispatched_at)]
+    handlers = sorted({o.handler for o in mine if o.handler is not None})
+    scores = rank([
+        unit_score(person, unit_counts(
+            code, period, facts.orders, facts.ratings, (), facts.round_units, person=person, round_people=facts.round_people,
+        ), (0, 0), weights)
+        for person in handlers
+    ])
+    return {
+        "unit": code, "name": org.name_of(code), "period": period_view(period), "weights": weights_view(weights),
+        "figure_format": format_view(fmt), "rate_parts": RATE_PARTS_VIEW,
+        "people": [
+            {"rank": s.rank, "person": s.unit, "name": org.person_name(s.unit),
+             "score": None if s.score is None else figure(s.score, fmt),
+             "score_exact": None if s.score is None else f"{s.score.numerator}/{s.score.denominator}",
+             **counts_view(s.counts, fmt)}
+            for s in scores
+        ],
+        "orders_without_person": sum(1 for o in mine if o.handler is None),
+    }
 
 
 # ------------------------------------------------------------------ composites
@@ -109,27 +156,25 @@ async def county_scores(session, county: str, period: Period, weights: Weights) 
     return rank(scores)
 
 
-def score_view(s: UnitScore) -> dict[str, Any]:
+def score_view(s: UnitScore, fmt: FigureFormat = DEFAULT_FORMAT) -> dict[str, Any]:
     return {
         "rank": s.rank, "unit": s.unit, "name": org.name_of(s.unit), "kind": org.kind_of(s.unit),
-        "score": None if s.score is None else _two_places(s.score),
+        "score": None if s.score is None else figure(s.score, fmt),
         "score_exact": None if s.score is None else f"{s.score.numerator}/{s.score.denominator}",
         "weights_version": s.weights_version,
-        **two_way_view(s.two_way, s.call_rating),
-        **counts_view(s.counts),
+        **two_way_view(s.two_way, s.call_rating, fmt),
+        **counts_view(s.counts, fmt),
     }
-
-
-def _two_places(value: Fraction) -> str:
-    return percent(value / 100).rstrip("%")
 
 
 async def composites(uow: UnitOfWork, county: str, period: Period, weights_version: int | None) -> dict[str, Any]:
     async with uow:
         weights = await current_weights(uow.session, weights_version)
         scores = await county_scores(uow.session, county, period, weights)
+        fmt = await figure_format(uow.session, county)
     return {"county": county, "name": org.name_of(county), "period": period_view(period),
-            "weights": weights_view(weights), "rate_parts": RATE_PARTS_VIEW, "units": [score_view(s) for s in scores]}
+            "weights": weights_view(weights), "rate_parts": RATE_PARTS_VIEW, "figure_format": format_view(fmt),
+            "units": [score_view(s, fmt) for s in scores]}
 
 
 async def publish(uow: UnitOfWork, actor: Actor, county: str, period: Period) -> dict[str, Any]:
@@ -137,10 +182,11 @@ async def publish(uow: UnitOfWork, actor: Actor, county: str, period: Period) ->
     async with uow:
         weights = await current_weights(uow.session)
         scores = await county_scores(uow.session, county, period, weights)
+        fmt = await figure_format(uow.session, county)
         rows = [
             {
                 "county": county, "period_kind": period.kind, "period_start": period.start, "period_end": period.end,
-                "unit": s.unit, "score": None if s.score is None else _two_places(s.score),
+                "unit": s.unit, "score": None if s.score is None else figure(s.score, fmt),
                 "score_exact": None if s.score is None else f"{s.score.numerator}/{s.score.denominator}",
                 "weights_version": weights.version, "published_by": actor.id,
             }
@@ -201,6 +247,46 @@ async def new_weights(uow: UnitOfWork, actor: Actor, values: dict[str, Decimal],
             raise Conflict("another change of the weights came first; read them again and retry", code="weights-changed")
         await uow.commit()
     return await get_weights(uow, version)
+
+
+# ------------------------------------------------------------------ figure formats
+
+
+def figure_format_row_view(row: Any) -> dict[str, Any]:
+    return {"version": row.version, "county": row.county, "rounding": row.rounding, "places": row.places,
+            "note": row.note, "created_by": row.created_by, "created_at": row.created_at.isoformat()}
+
+
+async def get_figure_formats(uow: UnitOfWork, county: str | None = None) -> dict[str, Any]:
+    """The format each county (or ``county``) publishes in now, and every version set."""
+    async with uow:
+        history = await repository.figure_format_rows(uow.session, county)
+        view: dict[str, Any] = {"default": format_view(DEFAULT_FORMAT), "versions": [figure_format_row_view(r) for r in history]}
+        if county is not None:
+            view["county"] = county
+            view["current"] = format_view(await figure_format(uow.session, county))
+        else:
+            current = await repository.current_figure_formats(uow.session)
+            view["current"] = {code: format_view(fmt) for code, fmt in sorted(current.items())}
+    return view
+
+
+async def new_figure_format(
+    uow: UnitOfWork, actor: Actor, county: str, rounding: str, places: int, note: str | None
+) -> dict[str, Any]:
+    _require(actor, ADMIN_ROLES, "set how a county's figures are published")
+    try:
+        FigureFormat(rounding, places)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise Invalid(str(exc), field="places" if "places" in str(exc) else "rounding") from None
+    async with uow:
+        version = await repository.add_figure_format(
+            uow.session, {"county": county, "rounding": rounding, "places": places, "note": note, "created_by": actor.id}
+        )
+        if version is None:
+            raise Conflict("another change of the figure formats came first; retry", code="figure-formats-changed")
+        await uow.commit()
+    return await get_figure_formats(uow, county)
 
 
 # ------------------------------------------------------------------ two-way evaluation
@@ -366,11 +452,12 @@ async def bulletin(uow: UnitOfWork, county: str, period: Period, trend_periods: 
         month = period if period.kind == "month" else period_of("month", period.start)
         month_facts = await repository.load_facts(uow.session, Scope(county=county), month.start_utc, month.end_utc)
         overdue = await repository.overdue_orders(uow.session, county, period.start_utc, period.end_utc)
+        fmt = await figure_format(uow.session, county)
     return build_bulletin(
-        county=county, county_name=org.name_of(county), period=period, weights=weights,
-        ranked=[score_view(s) for s in ranked],
-        previous={u: score_view(s) for u, s in previous.items()},
-        trend=[(p.label, counts_view(c), c) for p, c in trend],
+        county=county, county_name=org.name_of(county), period=period, weights=weights, fmt=fmt,
+        ranked=[score_view(s, fmt) for s in ranked],
+        previous={u: score_view(s, fmt) for u, s in previous.items()},
+        trend=[(p.label, counts_view(c, fmt), c) for p, c in trend],
         overdue=[
             {"order_no": r.order_no, "tracking_no": r.tracking_no, "unit": r.unit, "name": r.unit_name or org.name_of(r.unit),
              "township": r.township, "due_at": r.due_at.isoformat(), "resolved": r.resolved_at is not None}

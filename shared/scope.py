@@ -91,6 +91,26 @@ def may_see_unit(org: OrgDirectory, actor: Actor, unit: str) -> bool:
     return covers(org, area_of(org, actor), unit)
 
 
+#: The heads of a unit: they see its people's own figures (个人绩效), their staff do not.
+HEAD_ROLES = frozenset({Role.township_head, Role.dept_head})
+
+
+def people_problem(org: OrgDirectory, actor: Actor, unit: str) -> str | None:
+    """Why this caller may not read the figures of a unit's handling people (None: it may).
+
+    个人绩效和评价结果挂钩: a person's scores and rates are for the unit's head (a township's
+    head also over its villages and grids) and the command centres serving the unit or
+    above it, and the auditor; never for the person's peers (clerks, staff, grid workers),
+    nor for any other unit, whatever its level."""
+    if actor.role is Role.auditor:
+        return None
+    if actor.role not in HEAD_ROLES | CENTRE_ROLES:
+        return f"a {actor.role.value} does not read people's figures: only the unit's head and the centres above it do"
+    if not covers(org, area_of(org, actor), unit):
+        return f"{unit} is not {actor.org_unit or 'your unit'} nor below the area it serves"
+    return None
+
+
 def rules_problem(org: OrgDirectory, actor: Actor, region: str | None) -> str | None:
     """Why this caller may not set rules for ``region`` (None: it may).
 

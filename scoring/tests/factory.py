@@ -62,18 +62,19 @@ class Case:
                   "dispatch", DISPATCH, at)
         return order_no
 
-    def signed(self, order_no: str, unit: str, at: datetime) -> Case:
-        self._add(ev.CaseSigned, ev.SignedData(order_no=order_no, unit=unit), "dispatch", DISPATCH, at)
+    def signed(self, order_no: str, unit: str, at: datetime, *, by: Actor = DISPATCH) -> Case:
+        """``by``: the person who signed (dispatch writes the caller as the actor)."""
+        self._add(ev.CaseSigned, ev.SignedData(order_no=order_no, unit=unit), "dispatch", by, at)
         return self
 
-    def returned(self, order_no: str, unit: str, at: datetime) -> Case:
+    def returned(self, order_no: str, unit: str, at: datetime, *, by: Actor = DISPATCH) -> Case:
         self._add(ev.CaseReturned, ev.ReturnedData(order_no=order_no, unit=unit, reason_code="not_ours", reason="非本单位职责"),
-                  "dispatch", DISPATCH, at)
+                  "dispatch", by, at)
         return self
 
-    def resolved(self, order_no: str, unit: str, at: datetime, *, solved: bool = True) -> Case:
+    def resolved(self, order_no: str, unit: str, at: datetime, *, solved: bool = True, by: Actor = DISPATCH) -> Case:
         self._add(ev.CaseResolved, ev.ResolvedData(order_no=order_no, unit=unit, answer="已修复", solved=solved),
-                  "dispatch", DISPATCH, at)
+                  "dispatch", by, at)
         return self
 
     def called(self, call_id: str, township: str, units: list[str], at: datetime) -> Case:

@@ -141,7 +141,7 @@ async def test_a_redo_counts_only_the_second_rating(scoring, infra):
     await applied(scoring, case)
     first_round = len(case.events)
     before = await get(scoring, "/api/v1/stats/units/LB-XC-CG", **WEEK)
-    assert (before["counts"]["rated"], before["counts"]["satisfied"], before["rates"]["satisfaction"]) == (1, 0, "0.00%")
+    assert (before["counts"]["rated"], before["counts"]["satisfied"], before["rates"]["satisfaction"]) == (1, 0, "0.0%")
 
     redo = case
     redo.reopened("LB-XC-CG", 1, MON + timedelta(days=2, hours=1))
@@ -153,8 +153,8 @@ async def test_a_redo_counts_only_the_second_rating(scoring, infra):
     await applied(scoring, case)
 
     after = await get(scoring, "/api/v1/stats/units/LB-XC-CG", **WEEK)
-    assert (after["counts"]["rated"], after["counts"]["satisfied"], after["rates"]["satisfaction"]) == (1, 1, "100.00%")
-    assert (after["counts"]["orders"], after["counts"]["reopened"], after["rates"]["reopen_rate"]) == (2, 1, "100.00%")
+    assert (after["counts"]["rated"], after["counts"]["satisfied"], after["rates"]["satisfaction"]) == (1, 1, "100.0%")
+    assert (after["counts"]["orders"], after["counts"]["reopened"], after["rates"]["reopen_rate"]) == (2, 1, "100.0%")
     town = await get(scoring, "/api/v1/stats/townships/LB-XC-CG", **WEEK)
     assert (town["counts"]["received"], town["counts"]["rated"], town["counts"]["satisfied"], town["counts"]["reopened"]) == (1, 1, 1, 1)
 
@@ -212,7 +212,7 @@ async def test_weekly_bulletin_of_xincheng(scoring, infra):
     assert set(units) >= {"LB-XC-ZJJ", "LB-XC-SLJ", "LB-XC-JTJ", "LB-XC-CG"} and "LB-WX-TW" not in units
     ranked = [row["rank"] for row in doc["ranking"] if row["rank"] is not None]
     assert ranked == sorted(ranked) and ranked[0] == 1
-    assert units["LB-XC-JTJ"]["counts"]["overdue"] == 1 and units["LB-XC-JTJ"]["rates"]["on_time_resolution"] == "0.00%"
+    assert units["LB-XC-JTJ"]["counts"]["overdue"] == 1 and units["LB-XC-JTJ"]["rates"]["on_time_resolution"] == "0.0%"
     assert units["LB-XC-JTJ"]["counts"]["yellow"] == 1 and units["LB-XC-JTJ"]["counts"]["red"] == 1
     assert [o["order_no"] for o in doc["overdue"]] == [order]
     assert doc["topic_of_the_month"]["month"] == "2026-11"

@@ -323,7 +323,7 @@ async def test_a_unit_whose_case_is_redone_twice_still_has_figures(scoring, infr
     week = {"period": "week", "date": "2026-10-07"}
     stats = await _answer(scoring, "/api/v1/stats/units/LB-XC-ZJJ", **week)
     assert (stats["counts"]["orders"], stats["counts"]["resolved"], stats["counts"]["reopened"]) == (3, 1, 1)
-    assert stats["rates"]["reopen_rate"] == "100.00%" and stats["rates"]["satisfaction"] == "100.00%"
+    assert stats["rates"]["reopen_rate"] == "100.0%" and stats["rates"]["satisfaction"] == "100.0%"
     scores = await _answer(scoring, "/api/v1/scores", county="LB-XC", **week)
     assert {u["unit"]: u for u in scores["units"]}["LB-XC-ZJJ"]["counts"]["reopened"] == 1
     await _answer(scoring, "/api/v1/bulletins/LB-XC/weekly", date="2026-10-07")

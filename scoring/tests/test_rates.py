@@ -3,13 +3,14 @@ latest-round-only satisfaction, ranks, grid-worker scores, periods."""
 
 from datetime import UTC, date, datetime, timedelta
 
-from scoring.domain import Weights, percent
+from scoring.domain import FigureFormat, Weights, percent
 from scoring.grid import GridPoints, grid_score, rank_workers
 from scoring.periods import custom, period_of
 from scoring.rates import CaseRow, Counts, OrderRow, RatingRow, area_counts, rank, rates, unit_counts, unit_score
 
 QUARTER = period_of("quarter", date(2026, 8, 1))
 T0 = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
+ONE_DECIMAL = FigureFormat("half_up", 1)
 
 
 def cases(appeals: int, solved: int) -> list[CaseRow]:
@@ -23,9 +24,9 @@ def test_suining_16513_and_laibin_2864_over_fact_rows():
     suining = area_counts(QUARTER, cases(16513, 12642))
     assert (suining.accepted, suining.solved) == (16513, 12642)
     assert percent(rates(suining).resolution) == "76.56%"
-    assert percent(rates(suining).resolution, places=1) == "76.6%"  # as published
+    assert percent(rates(suining).resolution, ONE_DECIMAL) == "76.6%"  # as published
     laibin = area_counts(QUARTER, cases(2864, 2813))
-    assert percent(rates(laibin).resolution) == "98.22%" and percent(rates(laibin).resolution, places=1) == "98.2%"
+    assert percent(rates(laibin).resolution) == "98.22%" and percent(rates(laibin).resolution, ONE_DECIMAL) == "98.2%"
 
 
 def test_shuanghe_satisfaction_98_8():
@@ -33,7 +34,7 @@ def test_shuanghe_satisfaction_98_8():
     ratings = [RatingRow(f"c{i}", 0, "满意" if i < 3500 else "基本满意" if i < 3582 else "不满意", T0) for i in range(3625)]
     counts = area_counts(QUARTER, [], ratings=ratings)
     assert (counts.rated, counts.satisfied) == (3625, 3582)
-    assert percent(rates(counts).satisfaction, places=1) == "98.8%"
+    assert percent(rates(counts).satisfaction, ONE_DECIMAL) == "98.8%"
 
 
 def test_rows_outside_the_period_do_not_count():

@@ -7,7 +7,7 @@ import pytest
 from shared.events import Actor, Role
 from shared.orgdata import load_org
 from shared.errors import Forbidden
-from shared.scope import CaseScope, area_of, covers, may_see_case, may_see_unit, require_role, units_below
+from shared.scope import CaseScope, area_of, covers, may_see_case, may_see_unit, people_problem, require_role, units_below
 
 ORG = load_org()
 # A case in 城关镇 城东社区 第一网格, dispatched to 住建局.
@@ -110,3 +110,28 @@ def test_list_scope_per_role() -> None:
     assert list_scope(ORG, actor(Role.auditor, None)).everything
     assert list_scope(ORG, actor(Role.ops, None)) is None
     assert list_scope(ORG, actor(Role.citizen, None)) is None
+
+
+@pytest.mark.parametrize(
+    ("role", "unit", "target", "may"),
+    [
+        (Role.dept_head, "LB-XC-ZJJ", "LB-XC-ZJJ", True),  # the unit's head
+        (Role.dept_clerk, "LB-XC-ZJJ", "LB-XC-ZJJ", False),  # a peer
+        (Role.dept_head, "LB-XC-JTJ", "LB-XC-ZJJ", False),  # another unit's head
+        (Role.township_head, "LB-XC-CG", "LB-XC-CG", True),
+        (Role.township_head, "LB-XC-CG", "LB-XC-CG-CD", True),  # a village of its township
+        (Role.township_staff, "LB-XC-CG", "LB-XC-CG", False),
+        (Role.village_staff, "LB-XC-CG-CD", "LB-XC-CG-CD", False),
+        (Role.township_head, "LB-XC-CG", "LB-XC-ZJJ", False),
+        (Role.centre_supervisor, "LB-XC-ZZZX", "LB-XC-ZJJ", True),  # the county's centre
+        (Role.centre_dispatcher, "LB-ZZZX", "LB-XC-CG", True),  # the city's centre
+        (Role.centre_supervisor, "LB-XC-CG-ZZZX", "LB-XC-ZJJ", False),  # a township's centre: not above a department
+        (Role.centre_supervisor, "LB-WX-ZZZX", "LB-XC-ZJJ", False),  # another county's centre
+        (Role.auditor, None, "LB-XC-ZJJ", True),
+        (Role.ops, None, "LB-XC-ZJJ", False),
+        (Role.citizen, None, "LB-XC-ZJJ", False),
+    ],
+)
+def test_who_reads_a_units_people(role, unit, target, may):
+    """个人绩效: the unit's head and the centres above it, never peers nor other units."""
+    assert (people_problem(ORG, actor(role, unit), target) is None) is may

@@ -201,6 +201,17 @@ async def test_a_dispatcher_sees_a_new_appeal_dispatches_it_and_sees_the_departm
             await board.screenshot(path=SHOTS / "07-map.png", full_page=True)
             await board.goto(f"{base}/#/queues/LB-XC-ZJJ")
             await expect(board.locator('[data-testid="queue"], main p.muted').first).to_be_visible()
+            # 个人绩效: the county centre sees 住建局's handling people — the clerk who just answered
+            # (scoring applies the answer from the topic: look again until it has).
+            people = board.locator('[data-testid="people"]')
+
+            async def clerk_listed() -> bool:
+                await expect(people).to_be_visible(timeout=15_000)
+                if "住建局办事员李某" in await people.inner_text():
+                    return True
+                await board.reload()
+                return False
+            await eventually(clerk_listed, timeout=30, interval=1, what="the clerk in 住建局's people table")
             await board.screenshot(path=SHOTS / "08-queues-as-centre.png", full_page=True)
             await board.goto(f"{base}/#/bulletins")
             await expect(board.locator('[data-testid="bulletin-weekly"]')).to_be_visible(timeout=15_000)

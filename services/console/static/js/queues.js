@@ -46,6 +46,22 @@ export async function renderQueues(root, unitArg, ctx) {
       ["due_at", "到期", (c) => when(c.due_at)], ["remaining_text", colour === "red" ? "已超期" : "剩余"],
     ], got.items, { empty: "无" }));
     body.append(h("div", { class: "split" }, clocks(overdue, "red", "红牌（超期）"), clocks(soon, "yellow", "黄牌（临期）")));
+    if (PEOPLE_READERS.has(user.role)) body.append(await peopleSection(unit));
   };
   await show(queueName);
+}
+
+// 个人绩效: the unit's handling people this month — for its head and the centres above it only
+// (scoring refuses everyone else, the person's peers included).
+const PEOPLE_READERS = new Set(["township_head", "dept_head", "centre_dispatcher", "centre_supervisor", "auditor"]);
+
+async function peopleSection(unit) {
+  const [got] = await settle([get("scoring", `units/${encodeURIComponent(unit)}/people`, { period: "month" })]);
+  return h("section", { "data-testid": "people" }, h("h2", {}, "人员绩效（本月）"), got.error ? problemBox(got.error) : table([
+    ["rank", "排名", (p) => p.rank ?? "—"], ["name", "承办人", (p) => p.name || p.person], ["score", "综合得分", (p) => p.score ?? "—"],
+    ["orders", "交办单", (p) => p.counts.orders], ["response", "响应率", (p) => p.rates.response],
+    ["on_time_resolution", "按时办结率", (p) => p.rates.on_time_resolution], ["resolution", "解决率", (p) => p.rates.resolution],
+    ["satisfaction", "满意率", (p) => p.rates.satisfaction], ["reopen_rate", "重办率", (p) => p.rates.reopen_rate],
+    ["return_rate", "退单率", (p) => p.rates.return_rate],
+  ], got.people || [], { empty: "本月尚无经办人员的交办单。" }));
 }
