@@ -2,7 +2,7 @@
 
 Points per activity, capped per activity and month, so that no single kind of busywork
 (a thousand logins) buys a top rank. Points and caps are versioned data (table
-``grid_point_versions``); the defaults below are version 2 (scoring_0005), which added the
+``grid_point_versions``); the defaults below are version 2 (scoring_0007), which added the
 grid duties of issue #23: household visits (入户走访), mailbox openings (定时开箱取信) and
 proxy services (帮办代办). Version 1 had none of them, so they earn nothing under it.
 """

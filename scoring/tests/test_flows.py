@@ -180,7 +180,7 @@ async def test_grid_workers_ranked_in_township_and_county(scoring, infra):
     assert (workers["gw-tw-2"]["rank_in_county"], workers["gw-tw-2"]["rank_in_township"]) == (1, 1)
     assert (workers["gw-tw-1"]["rank_in_county"], workers["gw-tw-1"]["rank_in_township"]) == (3, 2)
     assert (workers["gw-wx-1"]["rank_in_county"], workers["gw-wx-1"]["rank_in_township"]) == (2, 1)
-    # Version 2 (scoring_0005) is version 1 with the grid duties added (visits, mailbox, proxy services).
+    # Version 2 (scoring_0007) is version 1 with the grid duties added (visits, mailbox, proxy services).
     assert workers["gw-tw-1"]["points"] == {"login": 22, "report": 5} and body["points_version"] == 2
 
     # Logins are worth more from version 3: the ranking follows the configuration.

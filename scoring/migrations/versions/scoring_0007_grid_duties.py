@@ -7,13 +7,13 @@ version's points and caps are kept and the three new kinds added to them, so an 
 own table keeps its values and gains the new kinds. Frozen copy of scoring.grid's defaults
 for those kinds at this migration.
 
-Revision ID: scoring_0005
+Revision ID: scoring_0007
 """
 
 from alembic import op
 
-revision = "scoring_0005"
-down_revision = "scoring_0004"
+revision = "scoring_0007"
+down_revision = "scoring_0006"
 branch_labels = None
 depends_on = None
 
