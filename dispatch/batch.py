@@ -45,6 +45,7 @@ NEW_CASE: dict[str, Any] = {column.name: None for column in cases.columns} | {
 WRITTEN = (
     "tracking_no", "title", "description", "channel", "subject_class", "category", "urgency", "county", "township",
     "village", "grid", "street", "solved_on_spot", "rejected", "merged_into", "triaged", "received_at", "stage",
+    "first_unit", "first_unit_name", "received_by", "resolve_due_at",
 )  # fmt: skip
 
 _LOCK_CASES = (

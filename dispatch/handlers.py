@@ -32,7 +32,8 @@ def case_facts(event: EventBase) -> dict[str, Any]:
             "category": data.category.value if data.category else None, "solved_on_spot": data.solved_on_spot,
             "township": place.township if place else None, "village": place.village if place else None,
             "grid": place.grid if place else None, "street": place.street if place else None,
-            "received_at": event.occurred_at,
+            "received_at": event.occurred_at, "first_unit": data.first_unit, "first_unit_name": data.first_unit_name,
+            "received_by": data.received_by, "resolve_due_at": data.resolve_due_at,
         }  # fmt: skip
     values = {"subject_class": data.subject_class, "category": data.category.value, "urgency": data.urgency.value,
               "county": data.region, "triaged": True}  # fmt: skip

@@ -140,7 +140,10 @@ async def readable_case_orders(uow: UnitOfWork, ctx: DispatchContext, case_id: s
     case = await repository.get_case(uow.session, case_id)
     rows = await repository.case_orders(uow.session, case_id)
     visible = [r for r in rows if access.may_read_order(ctx.org, actor, r, case)]
-    if case is None or (not visible and not scope.may_see_case(ctx.org, actor, scope.CaseScope(places=(case.township,)))):
+    if case is None or (
+        not visible and not scope.may_see_case(ctx.org, actor, scope.CaseScope(places=(case.township,)))
+        and not access.is_first_unit(ctx.org, actor, case)
+    ):
         raise NotFound(f"no case {case_id}")
     return case, visible
 

@@ -90,6 +90,17 @@ class NewAppeal(BaseModel):
     attachments: list[str] = Field(default_factory=list, max_length=9, description="ids from POST /api/v1/attachments")
     reporter_id: str | None = Field(default=None, max_length=64, description="grid worker who reports it")
     solved_on_spot: bool = Field(default=False, description="小事不出网格: a grid worker solved it on the spot")
+    simple: bool = Field(
+        default=False,
+        description="1小时诉求服务模式 (window only): a simple matter the receiver answers within one hour, "
+        "closed on the spot with the citizen present (POST /api/v1/appeals/{case_id}/close-on-spot)",
+    )
+
+    @model_validator(mode="after")
+    def _simple_at_a_window(self) -> NewAppeal:
+        if self.simple and self.channel != "window":
+            raise ValueError("only a window appeal runs in the 1-hour mode (simple)")
+        return self
 
 
 class AppealCreated(BaseModel):
@@ -129,6 +140,12 @@ class AppealView(BaseModel):
     created_at: datetime
     attachments: list[str] = Field(default_factory=list, description="ids; GET /api/v1/attachments/{id}")
     handler_unit: str | None = Field(None, description="the unit handling it now (from dispatch's events)")
+    first_unit: str | None = Field(
+        None, description="首问负责制: the unit that first learned of it, answerable for it whoever handles it (may read it)"
+    )
+    first_unit_name: str | None = None
+    received_by: str | None = Field(None, description="谁接待、谁负责: who received this window appeal and owns it")
+    resolve_due_at: datetime | None = Field(None, description="1小时诉求服务模式: a simple window appeal's deadline")
     routing: Routing | None = Field(
         None, description="staff only: why the model proposed the subject — its words (not for the auditor), probability, version, catalogue line",
     )
@@ -174,6 +191,7 @@ def _to_input(body: NewAppeal) -> AppealInput:
         attachments=list(body.attachments),
         reporter_id=body.reporter_id,
         solved_on_spot=body.solved_on_spot,
+        simple=body.simple,
     )
 
 
@@ -203,7 +221,7 @@ async def post_appeal(
     ctx: IntakeContext = request.app.state.runtime.extras["intake"]
     refuse_if_flooding(ctx, request, body.contact.phone)
     reporter = await grid_reporter(request, body)
-    await check_channel(request, body, reporter)
+    filer = await check_channel(request, body, reporter)
     actor = reporter or citizen_actor(body.contact.phone)
     missing = await ctx.store.unknown_attachments(body.attachments)
     if missing:
@@ -216,6 +234,10 @@ async def post_appeal(
         )
     try:
         data = _to_input(body) if reporter is None else replace(_to_input(body), reporter_id=reporter.id)
+        if filer is not None:
+            # 首问负责制 and 谁接待、谁负责: the staff member signed in took the appeal down.
+            data = replace(data, filer_role=filer.role.value, filer_unit=filer.org_unit,
+                           received_by=filer.id if body.channel == "window" else None)  # fmt: skip
         filed = await file_appeal(ctx, data, actor=actor, idempotency_key=idempotency_key)
     except IdempotencyConflict:
         raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
@@ -237,20 +259,24 @@ async def grid_reporter(request: Request, body: NewAppeal) -> Actor | None:
     return actor
 
 
-async def check_channel(request: Request, body: NewAppeal, reporter: Actor | None) -> None:
+async def check_channel(request: Request, body: NewAppeal, reporter: Actor | None) -> Actor | None:
     """The channel is the filer's own (``domain.channel_refusal``): a 422 naming ``channel``
-    otherwise. Who is signed in is asked only for the staff channels."""
+    otherwise. Who is signed in is asked only for the staff channels; that staff member is
+    returned (None on a citizen's own channel)."""
     if domain.CHANNEL_FILERS.get(body.channel, frozenset()) is None:
-        return
+        return None
     signed_in = reporter is not None or "authorization" in request.headers or "x-actor-id" in request.headers
     actor = reporter or (await actor_of(request) if signed_in else None)
     refusal = domain.channel_refusal(body.channel, actor.role.value if actor else None)
     if refusal:
         raise Problem(422, refusal, errors=[{"field": "channel", "in": "body", "message": refusal}])
+    return actor
 
 
 def case_scope(row: Any) -> CaseScope:
-    return CaseScope(places=(row.county, row.township, row.village, row.grid), units=frozenset(row.handler_units or ()))
+    # The first-responsible unit (首问负责制) reads the case as a unit asked to handle it does.
+    units = {*(row.handler_units or ()), *([row.first_unit] if row.first_unit else [])}
+    return CaseScope(places=(row.county, row.township, row.village, row.grid), units=frozenset(units))
 
 
 async def visible_appeal(uow: UnitOfWork, ctx: IntakeContext, actor: Actor, case_id: str) -> Any:
@@ -317,7 +343,9 @@ async def get_appeal(case_id: str, ctx: ContextDep, uow: UowDep, reader: Annotat
         urgency=row.urgency, township=row.township, village=row.village, grid=row.grid, street=row.street,
         contact_phone=row.phone_masked, merged_into=row.merged_into, rejection_reason=row.reject_reason,
         accept_due_at=row.accept_due_at, created_at=row.created_at, attachments=list(row.attachments or []),
-        handler_unit=row.handler_unit, routing=reader.routing(row.routing), timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail)) for e in entries],
+        handler_unit=row.handler_unit, first_unit=row.first_unit,
+        first_unit_name=ctx.org.unit(row.first_unit).name if row.first_unit and ctx.org.has_unit(row.first_unit) else None,
+        received_by=row.received_by, resolve_due_at=row.resolve_due_at, routing=reader.routing(row.routing), timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail)) for e in entries],
     )
 
 

@@ -102,3 +102,37 @@ def channel_refusal(channel: str, role: str | None) -> str | None:
         return f"channel {channel} is filed only by 12345's signed push (POST /api/v1/hotline/tickets)"
     who = ", ".join(sorted(filers))
     return f"channel {channel} is filed only signed in as {who}; a citizen files on app, wechat or mailbox"
+
+
+# 首问负责制 (docs/rules.md): the unit that first learns of an appeal answers for getting it
+# done (办结) and is held to account (被问责), whoever handles it later. Who "first learns" is
+# read off what intake knows when the appeal comes in:
+# - filed by staff signed in (a grid worker's report, a window registration, a department or
+#   centre taking it down): the filer's own unit — a grid worker's village, since a grid is
+#   the village's (网格 belongs to 村/社区), not a unit that is held to account;
+# - a 12345 ticket: the command centre (综治中心) of the county the ticket is placed in, which
+#   runs the hotline's dispatching there;
+# - a citizen's own channel (app, mini-program, mailbox, Open311): the place's own unit, the
+#   village (社区) when the place is known to it, else the township; None when placed nowhere
+#   (the centre triaging it then sends it on).
+STAFF_FILER_ROLES = frozenset({
+    "grid_worker", "village_staff", "township_staff", "township_head", "dept_clerk", "dept_head",
+    "centre_dispatcher", "centre_supervisor",
+})  # fmt: skip
+
+
+def first_responsible_unit(
+    org, *, channel: str, filer_role: str | None, filer_unit: str | None,
+    county: str | None, township: str | None, village: str | None,
+) -> str | None:  # fmt: skip
+    """The first-responsible unit of a new appeal (see the rule above); ``org`` is the
+    directory (``shared.orgdata.OrgDirectory``)."""
+    if filer_role in STAFF_FILER_ROLES and filer_unit and org.has_unit(filer_unit):
+        unit = org.unit(filer_unit)
+        return unit.parent if unit.kind == "grid" and unit.parent else unit.code
+    if channel == "hotline":
+        return org.centre_of(county) if county and org.has_unit(county) else None
+    for code in (village, township):
+        if code and org.has_unit(code):
+            return code
+    return None

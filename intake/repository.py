@@ -129,6 +129,7 @@ async def staff_list(
         seen.append(appeals.c[column].in_(codes))
     if units is not None:
         seen.append(appeals.c.handler_units.overlap(cast(units, ARRAY(String(64)))))
+        seen.append(appeals.c.first_unit.in_(units))  # 首问负责制: the unit that first learned of it
     if unplaced:
         seen.append(and_(appeals.c.county.is_(None), appeals.c.township.is_(None), func.cardinality(appeals.c.handler_units) == 0))
     if seen:

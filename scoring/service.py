@@ -22,6 +22,8 @@ from scoring.rates import (
     Counts,
     UnitScore,
     area_counts,
+    first_asked_counts,
+    first_asked_view,
     rank,
     rates,
     top_subject,
@@ -74,6 +76,10 @@ async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[
             counts = unit_counts(code, period, facts.orders, facts.ratings, facts.cards, facts.round_units)
             two_way = two_way_view(
                 two_way_rate(code, period, facts.two_way), two_way_rate(code, period, facts.two_way, DEPARTMENT_RATES_CALL)
+            )
+            # 首问负责制: the cases this unit was first asked about, however they were handled.
+            two_way["first_responsibility"] = first_asked_view(
+                first_asked_counts(period, await repository.first_asked(uow.session, code, period.start_utc, period.end_utc))
             )
         else:
             where = Scope(county=code) if scope == "counties" else Scope(township=code)

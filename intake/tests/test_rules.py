@@ -87,3 +87,35 @@ def test_screening_and_tracking_numbers():
     assert screen("测试", "test").code == "not_an_appeal"
     assert screen("村口路灯不亮", "坏了") is None
     assert tracking_number("XC", datetime(2026, 11, 22, 17, tzinfo=UTC), 123) == "XC-20261123-000123"
+
+
+# 首问负责制: who first learned of the appeal (intake.domain.first_responsible_unit).
+
+
+def _first(channel, role=None, unit=None, county=None, township=None, village=None):
+    from intake.domain import first_responsible_unit
+
+    return first_responsible_unit(ORG, channel=channel, filer_role=role, filer_unit=unit, county=county,
+                                  township=township, village=village)  # fmt: skip
+
+
+def test_the_first_unit_of_a_staff_filing_is_the_filers_unit_whatever_the_place():
+    assert _first("window", "village_staff", "LB-XC-CG-CZ", "LB-XC", "LB-XC-CG", "LB-XC-CG-CD") == "LB-XC-CG-CZ"
+    assert _first("app", "dept_clerk", "LB-XC-ZJJ", "LB-XC", "LB-XC-CG", "LB-XC-CG-CD") == "LB-XC-ZJJ"
+
+
+def test_a_grid_workers_report_is_first_learned_by_the_grids_village():
+    assert _first("grid", "grid_worker", "LB-XC-CG-CD-G01", "LB-XC", "LB-XC-CG", "LB-XC-CG-CD") == "LB-XC-CG-CD"
+
+
+def test_a_12345_ticket_is_first_learned_by_the_centre_of_its_county():
+    assert _first("hotline", None, None, "LB-WX", "LB-WX-TW", "LB-WX-TW-JL") == "LB-WX-ZZZX"
+    assert _first("hotline") is None  # placed nowhere: the centre triaging it sends it on
+
+
+def test_a_citizens_own_channel_is_first_learned_by_the_place_village_else_township():
+    assert _first("app", None, None, "LB-XC", "LB-XC-CG", "LB-XC-CG-CD") == "LB-XC-CG-CD"
+    assert _first("wechat", None, None, "LB-XC", "LB-XC-CG", None) == "LB-XC-CG"
+    assert _first("mailbox") is None
+    # A citizen is no staff filer, whatever unit a header names.
+    assert _first("app", "citizen", "LB-XC-ZJJ", "LB-XC", "LB-XC-CG", None) == "LB-XC-CG"
