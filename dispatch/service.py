@@ -243,6 +243,13 @@ def dispatchable(case: Any) -> bool:
     return not (case.rejected or case.merged_into or case.solved_on_spot) and case.stage == "received"
 
 
+def held_at_window(case: Any) -> bool:
+    """谁接待、谁负责: a simple window appeal (1小时诉求服务模式: it has a 1-hour deadline) is its
+    receiver's to answer on the spot, so the catalogue does not send it on; the township or
+    the centre may still dispatch it by hand when the window cannot solve it."""
+    return getattr(case, "resolve_due_at", None) is not None
+
+
 @transactional
 async def dispatch_by_hand(
     uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *, unit: str,

@@ -23,7 +23,14 @@ from intake.service import (
 )
 from shared.events import (
     Actor,
+    CaseClosed,
+    CaseRated,
+    CaseResolved,
     CaseTriaged,
+    ClosedData,
+    RatedData,
+    ResolvedData,
+    Satisfaction,
     Channel,
     FiveMatters,
     Location,
@@ -39,7 +46,7 @@ from shared.http import require_json
 from shared.permissions import permit
 from shared.openapi import RATE_LIMITED
 from shared.problems import Problem
-from shared.privacy import redact_for_public, round_coordinate
+from shared.privacy import redact_for_public, round_coordinate, scrub
 from shared.scope import CaseScope, area_of, list_scope, may_open_contact, may_see_case, not_found_unless, placement_problem
 from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
@@ -448,6 +455,55 @@ async def triage_appeal(case_id: str, body: ManualTriage, ctx: ContextDep, uow: 
         uow.emit(triaged)
         await uow.commit()
     return AppealCreated(case_id=case_id, tracking_no=row.tracking_no, status="triaged", accept_due_at=row.accept_due_at)
+
+
+class OnSpotClose(BaseModel):
+    answer: str = Field(min_length=2, max_length=2000, description="答复: what was done at the window")
+    rating: Satisfaction = Field(description="the citizen's rating, taken at the window with the citizen present")
+    comment: str | None = Field(default=None, max_length=500)
+
+
+@router.post(
+    "/appeals/{case_id}/close-on-spot", response_model=AppealCreated, dependencies=[permit("intake.close_on_spot"), JsonBody],
+    summary="谁接待、谁负责: the window's receiver resolves and closes the appeal on the spot, with the citizen's rating",
+    description=(
+        "Only the person who received the window appeal (its `received_by`), while it is open and sent to no unit; "
+        "the citizen rates it there (满意 or 基本满意 — a citizen not satisfied has not had it solved on the spot: "
+        "422, hand it on). Writes case.resolved, case.closed and case.rated (source `window`)."
+    ),
+)
+async def close_on_spot(case_id: str, body: OnSpotClose, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> AppealCreated:
+    async with uow:
+        row = await repository.get_appeal(uow.session, case_id, lock=True)
+        not_found_unless(row is not None, f"appeal {case_id}")
+        refusal = domain.on_spot_refusal(
+            channel=row.channel, status=row.status, received_by=row.received_by, actor_id=actor.id,
+            handled_by_unit=bool(row.handler_units), rating=body.rating.value,
+        )  # fmt: skip
+        if refusal is not None:
+            status, reason = refusal
+            if status == 404:
+                not_found_unless(False, f"appeal {case_id} received by you")
+            slug = "invalid-state" if status == 409 else "validation"
+            raise Problem(status, reason, slug=slug, **({"field": "rating"} if status == 422 else {}))
+        unit = row.first_unit or actor.org_unit or "window"
+        resolved = make_event(
+            CaseResolved, case_id=case_id, producer="intake", actor=actor,
+            payload=ResolvedData(order_no=f"WIN-{row.tracking_no}", unit=unit, answer=scrub(body.answer)),
+        )
+        closed = make_event(
+            CaseClosed, producer="intake", actor=actor, caused_by=resolved,
+            payload=ClosedData(public_summary=f"{redact_for_public(row.title)}（窗口现场办结）"),
+        )
+        rated = make_event(
+            CaseRated, producer="intake", actor=actor, caused_by=resolved,
+            payload=RatedData(rating=body.rating, source="window", comment=body.comment and scrub(body.comment), units=[unit]),
+        )
+        await repository.set_triage(uow.session, case_id, status="closed")
+        for event in (resolved, closed, rated):
+            uow.emit(event)
+        await uow.commit()
+    return AppealCreated(case_id=case_id, tracking_no=row.tracking_no, status="closed", accept_due_at=row.accept_due_at)
 
 
 # --------------------------------------------------------------------------- signed machine clients

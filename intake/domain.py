@@ -136,3 +136,28 @@ def first_responsible_unit(
         if code and org.has_unit(code):
             return code
     return None
+
+
+# 谁接待、谁负责 (docs/rules.md): a walk-in (window) appeal is owned by the person who received
+# it. A simple one runs on the 1-hour clock (1小时诉求服务模式, ``shared.deadlines``) and is
+# closed on the spot by that person with the citizen present, who rates it there. A citizen
+# not satisfied at the window has not had the matter solved on the spot: it stays open, for
+# the township or the centre to hand on (dispatch by hand), rather than being closed and redone.
+ON_SPOT_RATINGS = frozenset({"满意", "基本满意"})
+
+
+def on_spot_refusal(
+    *, channel: str, status: str, received_by: str | None, actor_id: str, handled_by_unit: bool, rating: str
+) -> tuple[int, str] | None:
+    """Why this close on the spot is refused, as (HTTP status, reason), or None.
+    404 for anyone but the receiver (the appeal is not theirs to close), 409 for an appeal
+    no longer open or already sent to a unit, 422 for an unsatisfied rating."""
+    if channel != "window" or received_by is None or received_by != actor_id:
+        return 404, "only the person who received this window appeal closes it on the spot (谁接待、谁负责)"
+    if status in ("rejected", "merged", "closed"):
+        return 409, f"the appeal is {status}; nothing to close"
+    if handled_by_unit:
+        return 409, "the appeal has been sent to a unit, which answers it now"
+    if rating not in ON_SPOT_RATINGS:
+        return 422, "a citizen not satisfied at the window has not had it solved on the spot: hand it on instead"
+    return None

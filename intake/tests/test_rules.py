@@ -119,3 +119,31 @@ def test_a_citizens_own_channel_is_first_learned_by_the_place_village_else_towns
     assert _first("mailbox") is None
     # A citizen is no staff filer, whatever unit a header names.
     assert _first("app", "citizen", "LB-XC-ZJJ", "LB-XC", "LB-XC-CG", None) == "LB-XC-CG"
+
+
+# 谁接待、谁负责: who closes a window appeal on the spot (intake.domain.on_spot_refusal).
+
+
+def _on_spot(**changes):
+    from intake.domain import on_spot_refusal
+
+    facts = {"channel": "window", "status": "triaged", "received_by": "w-1", "actor_id": "w-1", "handled_by_unit": False, "rating": "满意"}
+    return on_spot_refusal(**{**facts, **changes})
+
+
+def test_only_the_receiver_closes_an_open_window_appeal_on_the_spot_with_a_satisfied_citizen():
+    assert _on_spot() is None
+    assert _on_spot(rating="基本满意") is None
+    assert _on_spot(actor_id="w-2")[0] == 404
+    assert _on_spot(channel="app", received_by=None)[0] == 404
+    assert _on_spot(status="closed")[0] == 409
+    assert _on_spot(handled_by_unit=True)[0] == 409
+    assert _on_spot(rating="不满意")[0] == 422
+
+
+def test_a_simple_window_appeal_is_due_one_clock_hour_after_it_came_in():
+    from shared.deadlines import window_simple_due
+
+    # Saturday night in Beijing: clock time, not working time — the citizen is at the window now.
+    received = datetime(2026, 11, 21, 14, 30, tzinfo=UTC)
+    assert window_simple_due(received) == received + timedelta(hours=1)
