@@ -13,6 +13,8 @@ Reading an order (``may_read_order``):
   order of the case, with the answer, the work plan, progress and extensions in view;
 - the township (or centre) that opened an order, e.g. by calling the county (乡呼县应);
 - the command centre (综治中心) serving the case's area: every order of its cases;
+- the case's first-responsible unit (首问负责制): it answers for getting the case done
+  whoever handles it, so it follows every order of the case;
 - the auditor: everything. Anyone else gets a 404, as if the order did not exist.
 """
 
@@ -61,6 +63,13 @@ def opened_by(order: Any) -> str | None:
     return first.get("unit") if first and first.get("action") == "dispatch" else None
 
 
+def is_first_unit(org: OrgDirectory, actor: Actor, case: Any) -> bool:
+    """首问负责制: the actor works in the case's first-responsible unit (or a unit above it,
+    or the centre serving it) — that unit reads the case and every order of it."""
+    first = getattr(case, "first_unit", None) if case is not None else None
+    return first is not None and may_see_unit(org, actor, first)
+
+
 def case_places(case: Any) -> tuple[str | None, ...]:
     return tuple(getattr(case, column, None) for column in ("county", "township", "village", "grid")) if case is not None else ()
 
@@ -73,6 +82,8 @@ def may_read_order(org: OrgDirectory, actor: Actor, order: Any, case: Any) -> bo
         return False
     if may_see_unit(org, actor, order.unit):
         return True  # its own order (or one of a unit under it)
+    if is_first_unit(org, actor, case):
+        return True
     if actor.role in DEPARTMENT_ROLES:
         return False  # never another unit's order, even of the same case
     if actor.role in CENTRE_ROLES:

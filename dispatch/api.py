@@ -265,7 +265,12 @@ async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDe
     async with uow:
         case, visible = await service.readable_case_orders(uow, ctx, case_id, actor)
         views = await _order_views(uow, ctx, actor, [(r, case) for r in visible])
-    return shown_to(actor, {"case_id": case_id, "stage": case.stage, "redo_round": case.redo_round, "orders": views})
+    return shown_to(actor, {
+        "case_id": case_id, "stage": case.stage, "redo_round": case.redo_round,
+        # 首问负责制: the unit answerable for the case whoever handles it; 谁接待、谁负责 at a window.
+        "first_unit": case.first_unit, "first_unit_name": case.first_unit_name, "received_by": case.received_by,
+        "resolve_due_at": case.resolve_due_at, "orders": views,
+    })  # fmt: skip
 
 
 @router.get("/public/closed", summary="公示: closed cases with their public summary (personal data masked)")

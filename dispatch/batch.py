@@ -45,6 +45,7 @@ NEW_CASE: dict[str, Any] = {column.name: None for column in cases.columns} | {
 WRITTEN = (
     "tracking_no", "title", "description", "channel", "subject_class", "category", "urgency", "county", "township",
     "village", "grid", "street", "solved_on_spot", "rejected", "merged_into", "triaged", "received_at", "stage",
+    "first_unit", "first_unit_name", "received_by", "resolve_due_at", "closed_at", "public_summary",
 )  # fmt: skip
 
 _LOCK_CASES = (
@@ -127,7 +128,7 @@ def fold(
         row.update(case_facts(event))
         if event.type == "case.triaged":
             case = SimpleNamespace(**row)
-            owner = service.catalogue_owner(ctx, case) if service.dispatchable(case) else None
+            owner = service.catalogue_owner(ctx, case) if service.dispatchable(case) and not service.held_at_window(case) else None
             # An order of this unit and round already there (returned, say): nothing opens,
             # and the case stays as it was.
             if owner is not None and (case.case_id, owner, case.redo_round) not in existing:

@@ -13,7 +13,7 @@ from shared.case_status import CASE_SCOPED_TYPES
 from shared.events import EventBase, ResolutionClass
 
 # Intake's facts about a case that dispatch keeps (the columns of ``cases`` they write).
-FACT_TYPES = ("case.received", "case.rejected", "case.merged", "case.triaged")
+FACT_TYPES = ("case.received", "case.rejected", "case.merged", "case.triaged", "case.closed")
 
 
 def case_facts(event: EventBase) -> dict[str, Any]:
@@ -21,6 +21,10 @@ def case_facts(event: EventBase) -> dict[str, Any]:
     data = event.payload
     if event.type == "case.rejected":
         return {"rejected": True}
+    if event.type == "case.closed":
+        # Closed by intake (dispatch's own closings are not facts, ``acts_on``): on the spot at
+        # a window (谁接待、谁负责) or in the grid — nothing is left to dispatch; published (公示).
+        return {"stage": "closed", "closed_at": event.occurred_at, "public_summary": data.public_summary}
     if event.type == "case.merged":
         # 并单: the duplicate follows its main case and gets no order of its own.
         return {"merged_into": data.into_case_id}
@@ -32,7 +36,8 @@ def case_facts(event: EventBase) -> dict[str, Any]:
             "category": data.category.value if data.category else None, "solved_on_spot": data.solved_on_spot,
             "township": place.township if place else None, "village": place.village if place else None,
             "grid": place.grid if place else None, "street": place.street if place else None,
-            "received_at": event.occurred_at,
+            "received_at": event.occurred_at, "first_unit": data.first_unit, "first_unit_name": data.first_unit_name,
+            "received_by": data.received_by, "resolve_due_at": data.resolve_due_at,
         }  # fmt: skip
     values = {"subject_class": data.subject_class, "category": data.category.value, "urgency": data.urgency.value,
               "county": data.region, "triaged": True}  # fmt: skip

@@ -46,6 +46,11 @@ cases = Table(
     Column("public_summary", Text),
     Column("received_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
+    # 首问负责制 / 谁接待、谁负责, from case.received (dispatch_0004)
+    Column("first_unit", String(64)),
+    Column("first_unit_name", Text),
+    Column("received_by", String(128)),
+    Column("resolve_due_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

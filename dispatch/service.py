@@ -140,7 +140,10 @@ async def readable_case_orders(uow: UnitOfWork, ctx: DispatchContext, case_id: s
     case = await repository.get_case(uow.session, case_id)
     rows = await repository.case_orders(uow.session, case_id)
     visible = [r for r in rows if access.may_read_order(ctx.org, actor, r, case)]
-    if case is None or (not visible and not scope.may_see_case(ctx.org, actor, scope.CaseScope(places=(case.township,)))):
+    if case is None or (
+        not visible and not scope.may_see_case(ctx.org, actor, scope.CaseScope(places=(case.township,)))
+        and not access.is_first_unit(ctx.org, actor, case)
+    ):
         raise NotFound(f"no case {case_id}")
     return case, visible
 
@@ -238,6 +241,13 @@ def catalogue_owner(ctx: DispatchContext, case: Any) -> str | None:
 
 def dispatchable(case: Any) -> bool:
     return not (case.rejected or case.merged_into or case.solved_on_spot) and case.stage == "received"
+
+
+def held_at_window(case: Any) -> bool:
+    """谁接待、谁负责: a simple window appeal (1小时诉求服务模式: it has a 1-hour deadline) is its
+    receiver's to answer on the spot, so the catalogue does not send it on; the township or
+    the centre may still dispatch it by hand when the window cannot solve it."""
+    return getattr(case, "resolve_due_at", None) is not None
 
 
 @transactional

@@ -23,7 +23,14 @@ from intake.service import (
 )
 from shared.events import (
     Actor,
+    CaseClosed,
+    CaseRated,
+    CaseResolved,
     CaseTriaged,
+    ClosedData,
+    RatedData,
+    ResolvedData,
+    Satisfaction,
     Channel,
     FiveMatters,
     Location,
@@ -39,7 +46,7 @@ from shared.http import require_json
 from shared.permissions import permit
 from shared.openapi import RATE_LIMITED
 from shared.problems import Problem
-from shared.privacy import redact_for_public, round_coordinate
+from shared.privacy import redact_for_public, round_coordinate, scrub
 from shared.scope import CaseScope, area_of, list_scope, may_open_contact, may_see_case, not_found_unless, placement_problem
 from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
@@ -86,6 +93,17 @@ class NewAppeal(BaseModel):
     attachments: list[str] = Field(default_factory=list, max_length=9, description="ids from POST /api/v1/attachments")
     reporter_id: str | None = Field(default=None, max_length=64, description="grid worker who reports it")
     solved_on_spot: bool = Field(default=False, description="小事不出网格: a grid worker solved it on the spot")
+    simple: bool = Field(
+        default=False,
+        description="1小时诉求服务模式 (window only): a simple matter the receiver answers within one hour, "
+        "closed on the spot with the citizen present (POST /api/v1/appeals/{case_id}/close-on-spot)",
+    )
+
+    @model_validator(mode="after")
+    def _simple_at_a_window(self) -> NewAppeal:
+        if self.simple and self.channel != "window":
+            raise ValueError("only a window appeal runs in the 1-hour mode (simple)")
+        return self
 
 
 class AppealCreated(BaseModel):
@@ -125,6 +143,12 @@ class AppealView(BaseModel):
     created_at: datetime
     attachments: list[str] = Field(default_factory=list, description="ids; GET /api/v1/attachments/{id}")
     handler_unit: str | None = Field(None, description="the unit handling it now (from dispatch's events)")
+    first_unit: str | None = Field(
+        None, description="首问负责制: the unit that first learned of it, answerable for it whoever handles it (may read it)"
+    )
+    first_unit_name: str | None = None
+    received_by: str | None = Field(None, description="谁接待、谁负责: who received this window appeal and owns it")
+    resolve_due_at: datetime | None = Field(None, description="1小时诉求服务模式: a simple window appeal's deadline")
     routing: Routing | None = Field(
         None, description="staff only: why the model proposed the subject — its words (not for the auditor), probability, version, catalogue line",
     )
@@ -170,6 +194,7 @@ def _to_input(body: NewAppeal) -> AppealInput:
         attachments=list(body.attachments),
         reporter_id=body.reporter_id,
         solved_on_spot=body.solved_on_spot,
+        simple=body.simple,
     )
 
 
@@ -199,7 +224,7 @@ async def post_appeal(
     ctx: IntakeContext = await service_context(request)
     refuse_if_flooding(ctx, request, body.contact.phone)
     reporter = await grid_reporter(request, body)
-    await check_channel(request, body, reporter)
+    filer = await check_channel(request, body, reporter)
     actor = reporter or citizen_actor(body.contact.phone)
     missing = await ctx.store.unknown_attachments(body.attachments)
     if missing:
@@ -212,6 +237,10 @@ async def post_appeal(
         )
     try:
         data = _to_input(body) if reporter is None else replace(_to_input(body), reporter_id=reporter.id)
+        if filer is not None:
+            # 首问负责制 and 谁接待、谁负责: the staff member signed in took the appeal down.
+            data = replace(data, filer_role=filer.role.value, filer_unit=filer.org_unit,
+                           received_by=filer.id if body.channel == "window" else None)  # fmt: skip
         filed = await file_appeal(ctx, data, actor=actor, idempotency_key=idempotency_key)
     except IdempotencyConflict:
         raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
@@ -233,20 +262,24 @@ async def grid_reporter(request: Request, body: NewAppeal) -> Actor | None:
     return actor
 
 
-async def check_channel(request: Request, body: NewAppeal, reporter: Actor | None) -> None:
+async def check_channel(request: Request, body: NewAppeal, reporter: Actor | None) -> Actor | None:
     """The channel is the filer's own (``domain.channel_refusal``): a 422 naming ``channel``
-    otherwise. Who is signed in is asked only for the staff channels."""
+    otherwise. Who is signed in is asked only for the staff channels; that staff member is
+    returned (None on a citizen's own channel)."""
     if domain.CHANNEL_FILERS.get(body.channel, frozenset()) is None:
-        return
+        return None
     signed_in = reporter is not None or "authorization" in request.headers or "x-actor-id" in request.headers
     actor = reporter or (await actor_of(request) if signed_in else None)
     refusal = domain.channel_refusal(body.channel, actor.role.value if actor else None)
     if refusal:
         raise Problem(422, refusal, errors=[{"field": "channel", "in": "body", "message": refusal}])
+    return actor
 
 
 def case_scope(row: Any) -> CaseScope:
-    return CaseScope(places=(row.county, row.township, row.village, row.grid), units=frozenset(row.handler_units or ()))
+    # The first-responsible unit (首问负责制) reads the case as a unit asked to handle it does.
+    units = {*(row.handler_units or ()), *([row.first_unit] if row.first_unit else [])}
+    return CaseScope(places=(row.county, row.township, row.village, row.grid), units=frozenset(units))
 
 
 async def visible_appeal(uow: UnitOfWork, ctx: IntakeContext, actor: Actor, case_id: str) -> Any:
@@ -313,7 +346,9 @@ async def get_appeal(case_id: str, ctx: ContextDep, uow: UowDep, reader: Annotat
         urgency=row.urgency, township=row.township, village=row.village, grid=row.grid, street=row.street,
         contact_phone=row.phone_masked, merged_into=row.merged_into, rejection_reason=row.reject_reason,
         accept_due_at=row.accept_due_at, created_at=row.created_at, attachments=list(row.attachments or []),
-        handler_unit=row.handler_unit, routing=reader.routing(row.routing), timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail)) for e in entries],
+        handler_unit=row.handler_unit, first_unit=row.first_unit,
+        first_unit_name=ctx.org.unit(row.first_unit).name if row.first_unit and ctx.org.has_unit(row.first_unit) else None,
+        received_by=row.received_by, resolve_due_at=row.resolve_due_at, routing=reader.routing(row.routing), timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail)) for e in entries],
     )
 
 
@@ -416,6 +451,55 @@ async def triage_appeal(case_id: str, body: ManualTriage, ctx: ContextDep, uow: 
         uow.emit(triaged)
         await uow.commit()
     return AppealCreated(case_id=case_id, tracking_no=row.tracking_no, status="triaged", accept_due_at=row.accept_due_at)
+
+
+class OnSpotClose(BaseModel):
+    answer: str = Field(min_length=2, max_length=2000, description="答复: what was done at the window")
+    rating: Satisfaction = Field(description="the citizen's rating, taken at the window with the citizen present")
+    comment: str | None = Field(default=None, max_length=500)
+
+
+@router.post(
+    "/appeals/{case_id}/close-on-spot", response_model=AppealCreated, dependencies=[permit("intake.close_on_spot"), JsonBody],
+    summary="谁接待、谁负责: the window's receiver resolves and closes the appeal on the spot, with the citizen's rating",
+    description=(
+        "Only the person who received the window appeal (its `received_by`), while it is open and sent to no unit; "
+        "the citizen rates it there (满意 or 基本满意 — a citizen not satisfied has not had it solved on the spot: "
+        "422, hand it on). Writes case.resolved, case.closed and case.rated (source `window`)."
+    ),
+)
+async def close_on_spot(case_id: str, body: OnSpotClose, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> AppealCreated:
+    async with uow:
+        row = await repository.get_appeal(uow.session, case_id, lock=True)
+        not_found_unless(row is not None, f"appeal {case_id}")
+        refusal = domain.on_spot_refusal(
+            channel=row.channel, status=row.status, received_by=row.received_by, actor_id=actor.id,
+            handled_by_unit=bool(row.handler_units), rating=body.rating.value,
+        )  # fmt: skip
+        if refusal is not None:
+            status, reason = refusal
+            if status == 404:
+                not_found_unless(False, f"appeal {case_id} received by you")
+            slug = "invalid-state" if status == 409 else "validation"
+            raise Problem(status, reason, slug=slug, **({"field": "rating"} if status == 422 else {}))
+        unit = row.first_unit or actor.org_unit or "window"
+        resolved = make_event(
+            CaseResolved, case_id=case_id, producer="intake", actor=actor,
+            payload=ResolvedData(order_no=f"WIN-{row.tracking_no}", unit=unit, answer=scrub(body.answer)),
+        )
+        closed = make_event(
+            CaseClosed, producer="intake", actor=actor, caused_by=resolved,
+            payload=ClosedData(public_summary=f"{redact_for_public(row.title)}（窗口现场办结）"),
+        )
+        rated = make_event(
+            CaseRated, producer="intake", actor=actor, caused_by=resolved,
+            payload=RatedData(rating=body.rating, source="window", comment=body.comment and scrub(body.comment), units=[unit]),
+        )
+        await repository.set_triage(uow.session, case_id, status="closed")
+        for event in (resolved, closed, rated):
+            uow.emit(event)
+        await uow.commit()
+    return AppealCreated(case_id=case_id, tracking_no=row.tracking_no, status="closed", accept_due_at=row.accept_due_at)
 
 
 # --------------------------------------------------------------------------- signed machine clients

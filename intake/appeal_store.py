@@ -56,6 +56,7 @@ APPEAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("village", "text"), ("grid", "text"), ("category", "text"), ("subject_class", "text"), ("urgency", "text"),
     ("confidence", "float8"), ("triage", "text"), ("routing", "text"), ("reject_reason", "text"), ("merged_into", "text"),
     ("solved_on_spot", "bool"), ("external_ref", "text"), ("reporter_id", "text"), ("attachments", "text"),
+    ("first_unit", "text"), ("received_by", "text"), ("resolve_due_at", "timestamptz"),
     ("idempotency_key", "text"), ("request_hash", "text"), ("accept_due_at", "timestamptz"),
     ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
 )  # fmt: skip

@@ -102,3 +102,62 @@ def channel_refusal(channel: str, role: str | None) -> str | None:
         return f"channel {channel} is filed only by 12345's signed push (POST /api/v1/hotline/tickets)"
     who = ", ".join(sorted(filers))
     return f"channel {channel} is filed only signed in as {who}; a citizen files on app, wechat or mailbox"
+
+
+# 首问负责制 (docs/rules.md): the unit that first learns of an appeal answers for getting it
+# done (办结) and is held to account (被问责), whoever handles it later. Who "first learns" is
+# read off what intake knows when the appeal comes in:
+# - filed by staff signed in (a grid worker's report, a window registration, a department or
+#   centre taking it down): the filer's own unit — a grid worker's village, since a grid is
+#   the village's (网格 belongs to 村/社区), not a unit that is held to account;
+# - a 12345 ticket: the command centre (综治中心) of the county the ticket is placed in, which
+#   runs the hotline's dispatching there;
+# - a citizen's own channel (app, mini-program, mailbox, Open311): the place's own unit, the
+#   village (社区) when the place is known to it, else the township; None when placed nowhere
+#   (the centre triaging it then sends it on).
+STAFF_FILER_ROLES = frozenset({
+    "grid_worker", "village_staff", "township_staff", "township_head", "dept_clerk", "dept_head",
+    "centre_dispatcher", "centre_supervisor",
+})  # fmt: skip
+
+
+def first_responsible_unit(
+    org, *, channel: str, filer_role: str | None, filer_unit: str | None,
+    county: str | None, township: str | None, village: str | None,
+) -> str | None:  # fmt: skip
+    """The first-responsible unit of a new appeal (see the rule above); ``org`` is the
+    directory (``shared.orgdata.OrgDirectory``)."""
+    if filer_role in STAFF_FILER_ROLES and filer_unit and org.has_unit(filer_unit):
+        unit = org.unit(filer_unit)
+        return unit.parent if unit.kind == "grid" and unit.parent else unit.code
+    if channel == "hotline":
+        return org.centre_of(county) if county and org.has_unit(county) else None
+    for code in (village, township):
+        if code and org.has_unit(code):
+            return code
+    return None
+
+
+# 谁接待、谁负责 (docs/rules.md): a walk-in (window) appeal is owned by the person who received
+# it. A simple one runs on the 1-hour clock (1小时诉求服务模式, ``shared.deadlines``) and is
+# closed on the spot by that person with the citizen present, who rates it there. A citizen
+# not satisfied at the window has not had the matter solved on the spot: it stays open, for
+# the township or the centre to hand on (dispatch by hand), rather than being closed and redone.
+ON_SPOT_RATINGS = frozenset({"满意", "基本满意"})
+
+
+def on_spot_refusal(
+    *, channel: str, status: str, received_by: str | None, actor_id: str, handled_by_unit: bool, rating: str
+) -> tuple[int, str] | None:
+    """Why this close on the spot is refused, as (HTTP status, reason), or None.
+    404 for anyone but the receiver (the appeal is not theirs to close), 409 for an appeal
+    no longer open or already sent to a unit, 422 for an unsatisfied rating."""
+    if channel != "window" or received_by is None or received_by != actor_id:
+        return 404, "only the person who received this window appeal closes it on the spot (谁接待、谁负责)"
+    if status in ("rejected", "merged", "closed"):
+        return 409, f"the appeal is {status}; nothing to close"
+    if handled_by_unit:
+        return 409, "the appeal has been sent to a unit, which answers it now"
+    if rating not in ON_SPOT_RATINGS:
+        return 422, "a citizen not satisfied at the window has not had it solved on the spot: hand it on instead"
+    return None

@@ -63,6 +63,11 @@ appeals = Table(
     Column("external_ref", String(64)),
     Column("reporter_id", String(64)),
     Column("attachments", JSONB, nullable=False, server_default="[]"),
+    # 首问负责制 and 谁接待、谁负责 (intake_0008): the unit that first learned of it, the person
+    # who received it at a window, and a simple window appeal's 1-hour deadline.
+    Column("first_unit", String(64)),
+    Column("received_by", String(128)),
+    Column("resolve_due_at", DateTime(timezone=True)),
     # who handles it, from the topic (intake_0003): the current unit, and every unit ever asked
     Column("handler_unit", String(64)),
     Column("handler_units", ARRAY(String(64)), nullable=False, server_default="{}"),
@@ -76,6 +81,7 @@ appeals = Table(
     # partial (open, unmerged) in the migration: see intake_0001
     Index("appeals_open_nearby", "lat", "lng", "created_at"),
     Index("appeals_open_township", "township", "created_at"),
+    Index("appeals_first_unit", "first_unit"),
 )
 
 # The citizen's timeline, fed from the topic: what every service did with the case.

@@ -43,8 +43,9 @@ async def insert_appeal(session: AsyncSession, **values: Any) -> bool:
     return result.first() is not None
 
 
-async def get_appeal(session: AsyncSession, case_id: str) -> Any:
-    return (await session.execute(select(appeals).where(appeals.c.case_id == case_id))).first()
+async def get_appeal(session: AsyncSession, case_id: str, *, lock: bool = False) -> Any:
+    query = select(appeals).where(appeals.c.case_id == case_id)
+    return (await session.execute(query.with_for_update() if lock else query)).first()
 
 
 async def list_by_phone_hash(session: AsyncSession, phone_hash: str, *, before: tuple[datetime, str] | None, limit: int) -> list[Any]:
@@ -129,6 +130,7 @@ async def staff_list(
         seen.append(appeals.c[column].in_(codes))
     if units is not None:
         seen.append(appeals.c.handler_units.overlap(cast(units, ARRAY(String(64)))))
+        seen.append(appeals.c.first_unit.in_(units))  # 首问负责制: the unit that first learned of it
     if unplaced:
         seen.append(and_(appeals.c.county.is_(None), appeals.c.township.is_(None), func.cardinality(appeals.c.handler_units) == 0))
     if seen:

@@ -59,6 +59,7 @@ from shared.events import (
     system_actor,
     utcnow,
 )
+from shared import deadlines
 from shared.contact import contact_keyring, seal_phone
 from shared.orgdata import OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
@@ -171,6 +172,10 @@ class AppealInput:
     reporter_id: str | None = None
     external_ref: str | None = None
     solved_on_spot: bool = False
+    filer_role: str | None = None  # the staff member who took it down (None: the citizen, 12345)
+    filer_unit: str | None = None
+    received_by: str | None = None  # 谁接待、谁负责: who received it at a window
+    simple: bool = False  # 1小时诉求服务模式 (window only)
 
 
 @dataclass(frozen=True)
@@ -410,6 +415,11 @@ def _prepare(
         status = "closed"
     phone_hash = ctx.phone_hash(data.phone)
     phone_masked = mask_phone(data.phone)
+    first_unit = domain.first_responsible_unit(
+        ctx.org, channel=data.channel.value, filer_role=data.filer_role, filer_unit=data.filer_unit,
+        county=place.county, township=place.township, village=place.village,
+    )  # fmt: skip
+    resolve_due = deadlines.window_simple_due(now) if data.simple and not rejection else None
     row = {
         "case_id": case_id,
         "tracking_no": tracking_no,
@@ -442,6 +452,9 @@ def _prepare(
         "external_ref": data.external_ref,
         "reporter_id": data.reporter_id,
         "attachments": list(data.attachments),
+        "first_unit": first_unit,
+        "received_by": data.received_by,
+        "resolve_due_at": resolve_due,
         "idempotency_key": idempotency_key,
         "request_hash": fingerprint,
         "accept_due_at": accept_due,
@@ -474,6 +487,10 @@ def _prepare(
             solved_on_spot=data.solved_on_spot,
             accept_due_at=accept_due,
             contact_sealed=seal_phone(ctx.contact_keys, data.phone),
+            first_unit=first_unit,
+            first_unit_name=ctx.org.unit(first_unit).name if first_unit else None,
+            received_by=data.received_by,
+            resolve_due_at=resolve_due,
         ),
     )
     events.append(received)

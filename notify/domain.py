@@ -187,6 +187,7 @@ class CaseView:
     round: int = 0
     units: tuple[str, ...] = ()
     unit_names: dict[str, str] = field(default_factory=dict)
+    first_unit: str | None = None  # 首问负责制: the unit that first learned of the case
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,12 @@ def plan_messages(event: EventBase, case: CaseView, *, extra: dict[str, Any] | N
             out.append(Planned(kind, citizen_recipient(case), channel, urgent, data))
 
     for unit, role, unit_kind, unit_urgent in _unit_targets(event, case):
-        out.append(Planned(unit_kind, unit_recipient(unit, role), "inbox", unit_urgent, {**data, "unit": unit}))
+        extra_data: dict[str, Any] = {"unit": unit}
+        if unit_kind.endswith(".first_unit"):
+            # The copy names who handles the case, so the first unit knows whom to press.
+            handlers = [data["unit"]] if data.get("unit") else list(case.units)
+            extra_data["handler_name"] = "、".join(case.unit_names.get(h, h) for h in handlers) or "未定"
+        out.append(Planned(unit_kind, unit_recipient(unit, role), "inbox", unit_urgent, {**data, **extra_data}))
 
     if case.channel == "hotline" and event.type in HOTLINE_STATUS_EVENTS:
         out.append(Planned("hotline.status", HOTLINE_RECIPIENT, "hotline", False, {
@@ -290,13 +296,32 @@ def _unit_targets(event: EventBase, case: CaseView) -> list[tuple[str, str, str,
         targets = [(u, "duty", kind, red) for u in units]
         if red:
             targets += [(u, "head", kind, True) for u in units]
-        return targets
+        return targets + _first_unit_copies(event, case, units, kind, red)
     if t == "grid.warning":
         # A missed grid duty: told to the grid (its worker signs in with it) and to the
         # village or community above it, which answers for its grids.
         kind = {"visit_missed": "grid.visit_missed", "mailbox_missed": "grid.mailbox_missed"}[p.kind]
         return [(u, "duty", kind, False) for u in _unique([p.grid, *([p.village] if p.village else [])])]
     return []
+
+
+# 首问负责制 (docs/rules.md): the first-responsible unit is held to account for the case
+# whoever handles it, so it is copied on the case's cards — yellow (not the earlier reminders)
+# and red — and its urgings (催办), in its duty inbox.
+FIRST_UNIT_COPIED = frozenset({"sla.warning", "sla.breached", "sla.urged"})
+
+
+def _first_unit_copies(
+    event: EventBase, case: CaseView, handlers: Sequence[str], kind: str, red: bool
+) -> list[tuple[str, str, str, bool]]:
+    """The copy of a card or an urging for the case's first-responsible unit; none when that
+    unit is the one carded (it has the message already) or the case names none."""
+    first = case.first_unit
+    if first is None or first in handlers or event.type not in FIRST_UNIT_COPIED:
+        return []
+    if event.type == "sla.warning" and event.payload.level != "yellow":  # type: ignore[attr-defined]
+        return []
+    return [(first, "duty", f"{kind}.first_unit", red)]
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -52,7 +52,7 @@ def recipient_facts(ctx: NotifyContext, event: EventBase) -> dict[str, Any]:
     return {
         "tracking_no": p.tracking_no, "channel": p.channel.value, "external_ref": p.external_ref,
         "citizen_ref": p.citizen_ref, "phone_enc": phone_enc, "phone_masked": masked or p.contact_masked,
-        "township": location.township if location else None,
+        "township": location.township if location else None, "first_unit": p.first_unit,
     }  # fmt: skip
 
 

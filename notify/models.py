@@ -36,6 +36,7 @@ recipients = Table(
     Column("round", Integer, nullable=False, server_default="0"),
     Column("units", JSONB, nullable=False, server_default="[]"),  # units handling the current round
     Column("unit_names", JSONB, nullable=False, server_default="{}"),
+    Column("first_unit", String(64)),  # 首问负责制: copied on the case's cards and urgings (notify_0004)
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

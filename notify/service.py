@@ -116,6 +116,7 @@ def case_view(row: dict[str, Any] | None, case_id: str) -> domain.CaseView:
         round=row["round"],
         units=tuple(row["units"] or ()),
         unit_names=dict(row["unit_names"] or {}),
+        first_unit=row.get("first_unit"),
     )
 
 

@@ -32,6 +32,9 @@ TEMPLATES: dict[str, str] = {
     "unit.yellow_card": "黄牌预警：诉求{{ tracking_no or case_id }}即将超期（期限{{ due_at }}），请抓紧办理。",
     "unit.red_card": "红牌：诉求{{ tracking_no or case_id }}已超期（期限{{ due_at }}），请立即办理。",
     "unit.urged": "催办（第{{ sequence }}次）：诉求{{ tracking_no or case_id }}已超期{{ overdue_working_days }}个工作日。",
+    "unit.yellow_card.first_unit": "首问负责抄送·黄牌预警：贵单位首问的诉求{{ tracking_no or case_id }}即将超期（期限{{ due_at }}，承办单位{{ handler_name }}），请督促办结。",
+    "unit.red_card.first_unit": "首问负责抄送·红牌：贵单位首问的诉求{{ tracking_no or case_id }}已超期（期限{{ due_at }}，承办单位{{ handler_name }}），请督促办结。",
+    "unit.urged.first_unit": "首问负责抄送·催办（第{{ sequence }}次）：贵单位首问的诉求{{ tracking_no or case_id }}已超期{{ overdue_working_days }}个工作日（承办单位{{ handler_name }}）。",
     "unit.escalated": "督办：诉求{{ tracking_no or case_id }}已提级督办（{{ reason }}）。{{ detail or '' }}",
     # ---- grid duties missed (grid.warning), to the grid and its village or community
     "grid.visit_missed": "走访预警：网格{{ grid }}的困难/重点监测户{{ subject }}在{{ period }}未走访（每月至少一次），请尽快入户。",

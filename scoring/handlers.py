@@ -174,7 +174,7 @@ def received(event) -> Rows:
         "case_id": event.case_id, "tracking_no": data.tracking_no, "channel": data.channel.value,
         "township": township, "county": org.county_of(township), "grid": loc.grid if loc else None,
         "subject_class": data.subject_class, "category": data.category.value if data.category else None,
-        "received_at": event.occurred_at, "solved_on_spot": data.solved_on_spot,
+        "received_at": event.occurred_at, "solved_on_spot": data.solved_on_spot, "first_unit": data.first_unit,
     })]  # fmt: skip
 
 

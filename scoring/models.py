@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Identity,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -50,6 +51,9 @@ case_facts = Table(
     Column("closed_at", DateTime(timezone=True)),
     # The latest redo round seen (重办): 0 until the case is reopened.
     Column("current_round", Integer, nullable=False, server_default="0"),
+    # 首问负责制: the unit that first learned of the case (scoring_0008), kept from case.received.
+    Column("first_unit", String(64)),
+    Index("case_facts_first_unit", "first_unit", "received_at"),
 )
 
 # One row per dispatch order (交办单): the unit's own clocks and outcome.

@@ -63,7 +63,7 @@ CASE_WRITES = frozenset(w.name for w in (
 
 # --------------------------------------------------------------------------- case facts, folded
 
-_KEEP = ("tracking_no", "channel", "received_at")  # received's own columns, kept
+_KEEP = ("tracking_no", "channel", "received_at", "first_unit")  # received's own columns, kept
 # The fold's row: the value of each rule for the batch (None when no event gave one).
 _FOLD_TYPES: dict[str, str] = {
     "case_id": "text",

@@ -349,3 +349,56 @@ def top_subject(period: Period, cases: Iterable[CaseRow]) -> tuple[str, int] | N
         return None
     subject = min(tally, key=lambda s: (-tally[s], s))
     return subject, tally[subject]
+
+
+# --------------------------------------------------------------------------- 首问负责制
+
+
+@dataclass(frozen=True)
+class FirstAskedRow:
+    """A case its first-responsible unit was first asked about, and how it ended."""
+
+    case_id: str
+    received_at: datetime
+    closed: bool = False
+    resolve_red: bool = False  # a red card on a resolve clock of the case (any unit's)
+    rating: str | None = None  # the latest rated round's rating
+
+
+@dataclass
+class FirstAskedCounts:
+    """首问负责制's own figure: the cases a unit was first asked about (received in the
+    period), and of them how many were closed (办结), closed on time (no red card on a resolve
+    clock, whoever handled it), rated, and rated satisfied (满意 + 基本满意)."""
+
+    first_asked: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    rated: int = 0
+    satisfied: int = 0
+
+
+def first_asked_counts(period: Period, rows: Iterable[FirstAskedRow]) -> FirstAskedCounts:
+    c = FirstAskedCounts()
+    for row in rows:
+        if not period.contains(row.received_at):
+            continue
+        c.first_asked += 1
+        c.closed += row.closed
+        c.closed_on_time += row.closed and not row.resolve_red
+        c.rated += row.rating is not None
+        c.satisfied += row.rating in SATISFIED
+    return c
+
+
+def first_asked_view(c: FirstAskedCounts) -> dict:
+    """The counts with their rates: 办结率 closed / first asked, 按时办结率 closed on time /
+    closed, 满意率 satisfied / rated."""
+    return {
+        "counts": asdict(c),
+        "rates": {
+            "closure": percent(rate(c.closed, c.first_asked)),
+            "on_time": percent(rate(c.closed_on_time, c.closed)),
+            "satisfaction": percent(rate(c.satisfied, c.rated)),
+        },
+    }

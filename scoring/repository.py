@@ -31,7 +31,7 @@ from scoring.models import (
     unit_ratings,
     weight_versions,
 )
-from scoring.rates import CardRow, CaseRow, OrderRow, RatingRow, TwoWayRow, handler_of
+from scoring.rates import CardRow, CaseRow, FirstAskedRow, OrderRow, RatingRow, TwoWayRow, handler_of
 
 
 @dataclass
@@ -153,6 +153,28 @@ async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until
         for r in await session.execute(two_way)
     ]
     return facts
+
+
+async def first_asked(session: AsyncSession, unit: str, since: datetime, until: datetime) -> list[FirstAskedRow]:
+    """The cases ``unit`` was first asked about (首问负责制), received in the window: closed or
+    not, any red card on a resolve clock, and the latest rated round's rating."""
+    red = exists().where(
+        sla_cards.c.case_id == case_facts.c.case_id, sla_cards.c.level == "red", sla_cards.c.clock == "resolve"
+    )
+    latest = (
+        select(case_ratings.c.rating)
+        .where(case_ratings.c.case_id == case_facts.c.case_id)
+        .order_by(case_ratings.c.round.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(case_facts.c.case_id, case_facts.c.received_at, case_facts.c.closed_at, red.label("red"), latest.label("rating")).where(
+        case_facts.c.first_unit == unit, case_facts.c.received_at >= since, case_facts.c.received_at < until
+    )
+    return [
+        FirstAskedRow(r.case_id, r.received_at, closed=r.closed_at is not None, resolve_red=bool(r.red), rating=r.rating)
+        for r in await session.execute(query)
+    ]
 
 
 def _order(r: Any) -> OrderRow:

@@ -21,6 +21,8 @@ from scoring.rates import (
     Counts,
     UnitScore,
     area_counts,
+    first_asked_counts,
+    first_asked_view,
     rank,
     rates,
     top_subject,
@@ -87,6 +89,10 @@ async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[
             two_way = two_way_view(
                 two_way_rate(code, period, facts.two_way), two_way_rate(code, period, facts.two_way, DEPARTMENT_RATES_CALL),
                 fmt,
+            )
+            # 首问负责制: the cases this unit was first asked about, however they were handled.
+            two_way["first_responsibility"] = first_asked_view(
+                first_asked_counts(period, await repository.first_asked(uow.session, code, period.start_utc, period.end_utc))
             )
         else:
             where = Scope(county=code) if scope == "counties" else Scope(township=code)

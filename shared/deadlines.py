@@ -11,7 +11,7 @@ still follow one rule. All times are working time on ``shared.workdays``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.events import ResolutionClass
 from shared.workdays import Deadline, WorkingCalendar
@@ -55,3 +55,14 @@ def resumed_due(calendar: WorkingCalendar, due_at: datetime, paused_at: datetime
     """Waiting on the citizen does not count: the deadline moves on by the working time the
     order was suspended."""
     return calendar.add_working_time(due_at, calendar.working_time_between(paused_at, resumed_at))
+
+
+# 1小时诉求服务模式 (docs/rules.md): a simple appeal taken at a walk-in window is answered
+# within one hour of being received, by the person who received it (谁接待、谁负责). Clock
+# time, not working time: the citizen is at the window now.
+WINDOW_SIMPLE_HOURS = 1.0
+
+
+def window_simple_due(received_at: datetime, hours: float = WINDOW_SIMPLE_HOURS) -> datetime:
+    """When a simple window appeal must be resolved: ``hours`` after it was received."""
+    return received_at + timedelta(hours=hours)

@@ -199,6 +199,20 @@ class ReceivedData(_Model):
     contact_sealed: str | None = Field(
         default=None, description="the phone sealed with the contact key ring (shared.contact), for notify only"
     )
+    first_unit: str | None = Field(
+        default=None, max_length=64,
+        description="首问负责制: the unit that first learned of the appeal (intake.domain.first_responsible_unit); it "
+        "answers for getting it done and is held to account, whoever handles it later. Absent in older events",
+    )
+    first_unit_name: str | None = Field(default=None, description="that unit's name in the org directory")
+    received_by: str | None = Field(
+        default=None, max_length=128,
+        description="谁接待、谁负责: the person who received a walk-in (window) appeal and owns it",
+    )
+    resolve_due_at: AwareDatetime | None = Field(
+        default=None,
+        description="1小时诉求服务模式: a simple window appeal's resolve deadline, computed once by intake (shared.deadlines)",
+    )
 
 
 class AcceptedData(_Model):
@@ -401,7 +415,9 @@ class RatedData(_Model):
 
     rating: Satisfaction
     round: int = 0
-    source: Literal["callback", "app", "wechat", "hotline", "questionnaire"] = "callback"
+    source: Literal["callback", "app", "wechat", "hotline", "questionnaire", "window"] = Field(
+        default="callback", description="window: taken at the walk-in window with the citizen present (谁接待、谁负责)"
+    )
     comment: str | None = None
     units: list[str] = Field(default_factory=list, description="units that handled this round")
 

@@ -77,6 +77,11 @@ async def on_received(event: CaseReceived, led: Ledger) -> None:
         return
     policy = led.case_policy(event.case_id, event.occurred_at, category=category)
     led.start(event.case_id, ClockKind.accept, event.occurred_at, policy=policy)
+    due = carried(event.payload.resolve_due_at)
+    if due is not None:
+        # 1小时诉求服务模式: a simple window appeal is the receiver's unit's to resolve by the
+        # deadline intake computed (shared.deadlines); its answer on the spot stops the clock.
+        led.start(event.case_id, ClockKind.resolve, event.occurred_at, unit=event.payload.first_unit, due=due, policy=policy)
 
 
 async def on_accepted(event: CaseAccepted, led: Ledger) -> None:

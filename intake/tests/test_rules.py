@@ -87,3 +87,63 @@ def test_screening_and_tracking_numbers():
     assert screen("测试", "test").code == "not_an_appeal"
     assert screen("村口路灯不亮", "坏了") is None
     assert tracking_number("XC", datetime(2026, 11, 22, 17, tzinfo=UTC), 123) == "XC-20261123-000123"
+
+
+# 首问负责制: who first learned of the appeal (intake.domain.first_responsible_unit).
+
+
+def _first(channel, role=None, unit=None, county=None, township=None, village=None):
+    from intake.domain import first_responsible_unit
+
+    return first_responsible_unit(ORG, channel=channel, filer_role=role, filer_unit=unit, county=county,
+                                  township=township, village=village)  # fmt: skip
+
+
+def test_the_first_unit_of_a_staff_filing_is_the_filers_unit_whatever_the_place():
+    assert _first("window", "village_staff", "LB-XC-CG-CZ", "LB-XC", "LB-XC-CG", "LB-XC-CG-CD") == "LB-XC-CG-CZ"
+    assert _first("app", "dept_clerk", "LB-XC-ZJJ", "LB-XC", "LB-XC-CG", "LB-XC-CG-CD") == "LB-XC-ZJJ"
+
+
+def test_a_grid_workers_report_is_first_learned_by_the_grids_village():
+    assert _first("grid", "grid_worker", "LB-XC-CG-CD-G01", "LB-XC", "LB-XC-CG", "LB-XC-CG-CD") == "LB-XC-CG-CD"
+
+
+def test_a_12345_ticket_is_first_learned_by_the_centre_of_its_county():
+    assert _first("hotline", None, None, "LB-WX", "LB-WX-TW", "LB-WX-TW-JL") == "LB-WX-ZZZX"
+    assert _first("hotline") is None  # placed nowhere: the centre triaging it sends it on
+
+
+def test_a_citizens_own_channel_is_first_learned_by_the_place_village_else_township():
+    assert _first("app", None, None, "LB-XC", "LB-XC-CG", "LB-XC-CG-CD") == "LB-XC-CG-CD"
+    assert _first("wechat", None, None, "LB-XC", "LB-XC-CG", None) == "LB-XC-CG"
+    assert _first("mailbox") is None
+    # A citizen is no staff filer, whatever unit a header names.
+    assert _first("app", "citizen", "LB-XC-ZJJ", "LB-XC", "LB-XC-CG", None) == "LB-XC-CG"
+
+
+# 谁接待、谁负责: who closes a window appeal on the spot (intake.domain.on_spot_refusal).
+
+
+def _on_spot(**changes):
+    from intake.domain import on_spot_refusal
+
+    facts = {"channel": "window", "status": "triaged", "received_by": "w-1", "actor_id": "w-1", "handled_by_unit": False, "rating": "满意"}
+    return on_spot_refusal(**{**facts, **changes})
+
+
+def test_only_the_receiver_closes_an_open_window_appeal_on_the_spot_with_a_satisfied_citizen():
+    assert _on_spot() is None
+    assert _on_spot(rating="基本满意") is None
+    assert _on_spot(actor_id="w-2")[0] == 404
+    assert _on_spot(channel="app", received_by=None)[0] == 404
+    assert _on_spot(status="closed")[0] == 409
+    assert _on_spot(handled_by_unit=True)[0] == 409
+    assert _on_spot(rating="不满意")[0] == 422
+
+
+def test_a_simple_window_appeal_is_due_one_clock_hour_after_it_came_in():
+    from shared.deadlines import window_simple_due
+
+    # Saturday night in Beijing: clock time, not working time — the citizen is at the window now.
+    received = datetime(2026, 11, 21, 14, 30, tzinfo=UTC)
+    assert window_simple_due(received) == received + timedelta(hours=1)

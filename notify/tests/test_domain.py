@@ -150,3 +150,40 @@ def test_unit_text_is_masked_citizen_text_is_not() -> None:
     assert "138****5678" in text and "13812345678" not in text and "乡呼县应" in text
     sms = render("citizen.resolved", "sms", {"tracking_no": "XC-1", "answer": "请拨13812345678联系"}, to_citizen=True)
     assert sms.startswith("【接诉即办】") and "13812345678" in sms
+
+
+# 首问负责制: the first-responsible unit gets a copy of the cards and urgings.
+
+
+def _sla(cls, data_cls, **data):
+    return make_event(cls, case_id="c-first", producer="sla", actor=system_actor("sla"), payload=data_cls(**data))
+
+
+def _first_case(first_unit):
+    return domain.CaseView(case_id="c-first", tracking_no="XC-1", units=("LB-XC-ZJJ",),
+                           unit_names={"LB-XC-ZJJ": "住建局"}, first_unit=first_unit)  # fmt: skip
+
+
+def test_the_first_unit_gets_a_copy_of_a_red_card_naming_who_handles_the_case():
+    red = _sla(SlaBreached, SlaBreachedData, clock_id="k", clock=ClockKind.resolve, unit="LB-XC-ZJJ", due_at=datetime(2026, 11, 2, tzinfo=UTC))
+    planned = domain.plan_messages(red, _first_case("LB-XC-CG-CZ"))
+    copies = [p for p in planned if p.recipient == "unit:LB-XC-CG-CZ:duty"]
+    assert [(p.kind, p.channel, p.urgent) for p in copies] == [("unit.red_card.first_unit", "inbox", True)]
+    text = render(copies[0].kind, "inbox", copies[0].data, to_citizen=False)
+    assert "首问负责抄送" in text and "住建局" in text
+    # The handler's own messages are unchanged.
+    assert {p.recipient for p in planned if p.kind == "unit.red_card"} == {"unit:LB-XC-ZJJ:duty", "unit:LB-XC-ZJJ:head"}
+
+
+def test_no_copy_when_the_first_unit_is_the_one_carded_or_for_an_early_reminder():
+    from shared.events import SlaUrged, SlaUrgedData, SlaWarning, SlaWarningData
+
+    urged = _sla(SlaUrged, SlaUrgedData, clock_id="k", clock=ClockKind.resolve, unit="LB-XC-ZJJ", overdue_working_days=1, sequence=1)
+    assert not [p for p in domain.plan_messages(urged, _first_case("LB-XC-ZJJ")) if p.kind.endswith(".first_unit")]
+    assert not [p for p in domain.plan_messages(urged, _first_case(None)) if p.kind.endswith(".first_unit")]
+    assert [p.kind for p in domain.plan_messages(urged, _first_case("LB-XC-CG-CZ")) if p.kind.endswith(".first_unit")] == ["unit.urged.first_unit"]
+    due = datetime(2026, 11, 2, tzinfo=UTC)
+    early = _sla(SlaWarning, SlaWarningData, clock_id="k", clock=ClockKind.resolve, unit="LB-XC-ZJJ", due_at=due, threshold="50%", level="info")
+    yellow = _sla(SlaWarning, SlaWarningData, clock_id="k", clock=ClockKind.resolve, unit="LB-XC-ZJJ", due_at=due, threshold="yellow")
+    assert not [p for p in domain.plan_messages(early, _first_case("LB-XC-CG-CZ")) if p.kind.endswith(".first_unit")]
+    assert [p.kind for p in domain.plan_messages(yellow, _first_case("LB-XC-CG-CZ")) if p.kind.endswith(".first_unit")] == ["unit.yellow_card.first_unit"]

@@ -114,3 +114,21 @@ def test_a_case_redone_twice_is_one_reopened_case_of_one_resolved():
     assert (c.resolved, c.reopened) == (2, 1)
     assert percent(rates(c).reopen_rate) == "50.00%"
     assert unit_score("U", c, (0, 0), Weights()).score is not None
+
+
+def test_first_responsibility_counts_the_cases_first_asked_in_the_period_and_how_they_ended():
+    """首问负责制's own figure: received in the period; closed; closed with no red card on a
+    resolve clock; the latest rating satisfied (满意 or 基本满意)."""
+    from scoring.rates import FirstAskedCounts, FirstAskedRow, first_asked_counts, first_asked_view
+
+    at = datetime(2026, 8, 3, 2, tzinfo=UTC)
+    rows = [
+        FirstAskedRow("a", at, closed=True, rating="满意"),
+        FirstAskedRow("b", at, closed=True, resolve_red=True, rating="基本满意"),
+        FirstAskedRow("c", at, closed=True, rating="不满意"),
+        FirstAskedRow("d", at),
+        FirstAskedRow("e", at - timedelta(days=60), closed=True, rating="满意"),  # before the quarter
+    ]
+    counts = first_asked_counts(QUARTER, rows)
+    assert counts == FirstAskedCounts(first_asked=4, closed=3, closed_on_time=2, rated=3, satisfied=2)
+    assert first_asked_view(counts)["rates"] == {"closure": "75.00%", "on_time": "66.67%", "satisfaction": "66.67%"}
