@@ -83,6 +83,14 @@ def kind_of(code: str) -> str | None:
     return org.unit(code).kind if org.has_unit(code) else None
 
 
+def township_villages(township: str) -> list[str]:
+    """The villages (村、社区) ranked among their township's: its villages, in file order."""
+    org = directory()
+    if not org.has_unit(township) or org.unit(township).kind != "township":
+        return []
+    return [u.code for u in org.children(township) if u.kind == "village"]
+
+
 def county_units(county: str) -> list[str]:
     """The units ranked in a county's bulletin: its departments and townships, in file order."""
     org = directory()
