@@ -15,7 +15,16 @@ Reading an order (``may_read_order``):
 - the command centre (综治中心) serving the case's area: every order of its cases;
 - the case's first-responsible unit (首问负责制): it answers for getting the case done
   whoever handles it, so it follows every order of the case;
+- the village staff (and grid workers) of the place the case is in: every order of it;
 - the auditor: everything. Anyone else gets a 404, as if the order did not exist.
+
+The village level (村级, "村级范围能解决的,由各村积极认领…及时上报镇级"): a case located in a
+village goes to that village first (``first_holder``). The village claims it (认领, its
+签收) and handles it with its own order, or reports it up (上报) to its township with a
+reason — no 退单 to the centre; the township may pass it down (下派) again, with a reason.
+Claiming and reporting up are the village's own acts (its staff, its 综治中心), passing down
+the township's own (its staff, its 综治中心): not of a unit above, which would be the one
+deciding for the other.
 """
 
 from __future__ import annotations
@@ -34,6 +43,44 @@ UNIT_ACTIONS = frozenset({Action.sign, Action.return_order, Action.file_plan, Ac
                           Action.request_extension, Action.resolve})  # fmt: skip
 #: The command centre's decisions on an order of a unit it serves.
 CENTRE_ACTIONS = frozenset({Action.review_return, Action.decide_extension})
+#: What a village does with an order for it instead of signing and returning it.
+VILLAGE_ACTIONS = frozenset({Action.claim, Action.report_up})
+#: Signing and returning: every unit's but a village's (it claims or reports up instead).
+NOT_FOR_VILLAGES = frozenset({Action.sign, Action.return_order})
+#: Who speaks for a village or a township as itself: its staff and its own 综治中心.
+OWN_ROLES = {"village": frozenset({Role.village_staff}), "township": frozenset({Role.township_staff, Role.township_head})}
+
+
+def kind_of(org: OrgDirectory, unit: str | None) -> str | None:
+    return org.unit(unit).kind if unit and org.has_unit(unit) else None
+
+
+def acts_as(org: OrgDirectory, actor: Actor, unit: str) -> bool:
+    """Whether ``actor`` speaks for the village or township ``unit`` itself: its own staff, or
+    the 综治中心 serving exactly it (not a unit above, not the auditor)."""
+    kind = kind_of(org, unit)
+    if kind not in OWN_ROLES or actor.role in READ_ONLY_ROLES:
+        return False
+    if actor.role in OWN_ROLES[kind]:
+        return actor.org_unit == unit
+    return actor.role in CENTRE_ROLES and area_of(org, actor) == unit
+
+
+def first_holder(org: OrgDirectory, owner: str | None, village: str | None) -> str | None:
+    """Who holds a case first: the village it is located in when the catalogue gives the
+    matter to that village's township (属地: 村级能解决的由各村认领); else the owner itself."""
+    if owner and kind_of(org, village) == "village" and org.unit(village).parent == owner and kind_of(org, owner) == "township":
+        return village
+    return owner
+
+
+def pass_down_problem(org: OrgDirectory, township: str, village: str | None) -> str | None:
+    """Why ``village`` cannot be given a township's order passed down (None: it can)."""
+    if village is None:
+        return "name the village to pass it down to (the case is located in none)"
+    if kind_of(org, village) != "village" or org.unit(village).parent != township:
+        return f"{village} is not a village of {township}"
+    return None
 
 
 def may_act_for(org: OrgDirectory, actor: Actor, unit: str) -> bool:
@@ -90,6 +137,8 @@ def may_read_order(org: OrgDirectory, actor: Actor, order: Any, case: Any) -> bo
         return may_see_case(org, actor, CaseScope(places=case_places(case), units=frozenset({order.unit})))
     if case is not None and in_my_area(org, actor, case):
         return True  # the township that verifies sees every order of its case
+    if case is not None and actor.role in PLACE_ROLES and may_see_case(org, actor, CaseScope(places=case_places(case))):
+        return True  # the village (or grid) the case is in follows it, also once reported up
     return actor.org_unit is not None and opened_by(order) == actor.org_unit
 
 
@@ -97,6 +146,13 @@ def may_perform(org: OrgDirectory, actor: Actor, action: Action, order: Any, cas
     """Whether ``actor`` may take ``action`` on ``order`` (whatever its state: the state
     machine in ``dispatch.domain`` decides when)."""
     if actor.role in READ_ONLY_ROLES:
+        return False
+    village_order = kind_of(org, order.unit) == "village"
+    if action in VILLAGE_ACTIONS:
+        return village_order and acts_as(org, actor, order.unit)
+    if action is Action.pass_down:
+        return kind_of(org, order.unit) == "township" and order.role == "sole" and acts_as(org, actor, order.unit)
+    if action in NOT_FOR_VILLAGES and village_order:
         return False
     if action in UNIT_ACTIONS:
         return may_act_for(org, actor, order.unit)

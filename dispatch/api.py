@@ -148,6 +148,35 @@ async def sign(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_
     return Done(order_no=order_no, state=OrderState.signed.value)
 
 
+class HandOverBody(BaseModel):
+    reason: str = Field(min_length=2, max_length=1000, description="why: the village cannot solve it / the village can")
+
+
+class PassDownBody(HandOverBody):
+    village: str | None = Field(default=None, max_length=64, description="a village of the township; default: the case's village")
+
+
+@router.post("/orders/{order_no}/claim", response_model=Done, summary="认领: the village takes the matter as its own (its 签收)",
+             dependencies=[permit("dispatch.claim")])  # fmt: skip
+async def claim(order_no: str, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    await service.claim(uow, ctx, order_no, actor, if_match)
+    return Done(order_no=order_no, state=OrderState.signed.value)
+
+
+@router.post("/orders/{order_no}/report-up", response_model=Done, dependencies=[permit("dispatch.report_up"), JsonBody],
+             summary="上报: the village sends the matter up to its township, with a reason; the township gets a new order")  # fmt: skip
+async def report_up(order_no: str, body: HandOverBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    new_order = await service.report_up(uow, ctx, order_no, actor, if_match, reason=body.reason)
+    return Done(order_no=order_no, state=OrderState.reassigned.value, detail={"new_order": new_order})
+
+
+@router.post("/orders/{order_no}/pass-down", response_model=Done, dependencies=[permit("dispatch.pass_down"), JsonBody],
+             summary="下派: the township sends the matter down to one of its villages, with a reason; the village gets a new order")  # fmt: skip
+async def pass_down(order_no: str, body: PassDownBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    new_order = await service.pass_down(uow, ctx, order_no, actor, if_match, reason=body.reason, village=body.village)
+    return Done(order_no=order_no, state=OrderState.reassigned.value, detail={"new_order": new_order})
+
+
 @router.post("/orders/{order_no}/return", response_model=Done, dependencies=[permit("dispatch.return"), JsonBody],
              summary="退单: within the return window, with a reason; the centre reviews it")  # fmt: skip
 async def return_order(order_no: str, body: ReturnBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:

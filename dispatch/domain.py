@@ -12,6 +12,14 @@ with the state and the actions that are allowed (the API turns it into a 409).
                                           └──verify(fail)──▶ in_progress
     closed ──reopen (重办, unsatisfied rating)──▶ dispatched (redo round + 1)
     in_progress ──request_extension──▶ (state kept; an extension request is pending)
+
+A village's order (村级) is claimed instead of signed, and reported up instead of returned;
+a township's order can be passed down to one of its villages (``dispatch.access`` says
+whose order is which):
+
+    dispatched ──claim (认领)──▶ signed
+    dispatched / signed / in_progress ──report_up (上报) / pass_down (下派)──▶ reassigned
+        (the township, or the village, gets a new order of its own)
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ class Action(StrEnum):
     verify = "verify"
     close = "close"
     reopen = "reopen"
+    claim = "claim"  # 认领: a village takes the matter as its own
+    report_up = "report_up"  # 上报: a village sends it up to its township
+    pass_down = "pass_down"  # 下派: the township sends it down to a village
 
 
 TRANSITIONS: dict[tuple[OrderState, Action], OrderState | None] = {
@@ -63,6 +74,10 @@ TRANSITIONS: dict[tuple[OrderState, Action], OrderState | None] = {
     (OrderState.resolved, Action.verify): None,
     (OrderState.verified, Action.close): OrderState.closed,
     (OrderState.closed, Action.reopen): OrderState.dispatched,
+    (OrderState.dispatched, Action.claim): OrderState.signed,
+    **{(state, handover): OrderState.reassigned
+       for state in (OrderState.dispatched, OrderState.signed, OrderState.in_progress)
+       for handover in (Action.report_up, Action.pass_down)},
 }
 
 

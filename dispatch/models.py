@@ -82,6 +82,7 @@ orders = Table(
     Column("history", JSONB, nullable=False, server_default="[]"),  # [{action, actor, role, unit, at, detail}]
     Column("version", Integer, nullable=False, server_default="1"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("handover", Integer, nullable=False, server_default="0"),  # 上报 / 下派 so far in the round (dispatch_0005)
     Index("orders_unit_state", "unit", "state"),
 )
 

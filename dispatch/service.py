@@ -25,6 +25,8 @@ from shared.events import (
     Actor,
     CaseClosed,
     CaseDispatched,
+    CasePassedDown,
+    CaseReportedUp,
     CaseReopened,
     CaseResolved,
     CaseReturned,
@@ -45,7 +47,9 @@ from shared.events import (
     ExtensionRequestedData,
     ProgressReported,
     ProgressReportedData,
+    PassedDownData,
     ReopenedData,
+    ReportedUpData,
     ResolutionClass,
     ResolvedData,
     ResumedData,
@@ -141,7 +145,7 @@ async def readable_case_orders(uow: UnitOfWork, ctx: DispatchContext, case_id: s
     rows = await repository.case_orders(uow.session, case_id)
     visible = [r for r in rows if access.may_read_order(ctx.org, actor, r, case)]
     if case is None or (
-        not visible and not scope.may_see_case(ctx.org, actor, scope.CaseScope(places=(case.township,)))
+        not visible and not scope.may_see_case(ctx.org, actor, scope.CaseScope(places=access.case_places(case)))
         and not access.is_first_unit(ctx.org, actor, case)
     ):
         raise NotFound(f"no case {case_id}")
@@ -198,7 +202,7 @@ def dispatched_event(order: dict[str, Any], actor: Actor, caused_by: EventBase |
             order_no=order["order_no"], unit=order["unit"], unit_name=order["unit_name"],
             resolution_class=ResolutionClass(order["resolution_class"]), instructions=order["instructions"],
             role=order["role"], automatic=order["automatic"], redo_round=order["redo_round"], due_at=order["due_at"],
-            return_due_at=order["return_due_at"],
+            return_due_at=order["return_due_at"], handover=order.get("handover", 0),
         ),
     )  # fmt: skip
 
@@ -228,15 +232,18 @@ async def open_order(
 
 
 def catalogue_owner(ctx: DispatchContext, case: Any) -> str | None:
-    """Who owns this matter by the dispatch catalogue (派单目录), or None to leave it to the centre."""
+    """Who holds this matter first by the dispatch catalogue (派单目录) — the village it is in
+    when the catalogue gives it to the township (``access.first_holder``) — or None to leave
+    it to the centre."""
     area = case.grid or case.village or case.township or case.county
     if not area or not case.subject_class or not ctx.org.has_unit(area):
         return None
     try:
-        return ctx.org.owner_for(case.subject_class, area, f"{case.title or ''} {case.description or ''}")
+        owner = ctx.org.owner_for(case.subject_class, area, f"{case.title or ''} {case.description or ''}")
     except (LookupError, ValueError) as exc:
         log.warning("no catalogue owner for case %s: %s", case.case_id, exc)
         return None
+    return access.first_holder(ctx.org, owner, case.village)
 
 
 def dispatchable(case: Any) -> bool:
@@ -325,6 +332,71 @@ async def sign(uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Acto
     acting = await _begin(uow, ctx, order_no, actor, Action.sign, version=version)
     await _save(uow, acting, signed_at=acting.at)
     uow.emit(_event(CaseSigned, acting, actor, SignedData(order_no=order_no, unit=acting.order.unit)))
+
+
+@transactional
+async def claim(uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None) -> None:
+    """认领: the village takes the matter as its own — its 签收, carried as ``case.signed``
+    (``claimed``), so its clocks and figures run as any unit's signed order."""
+    acting = await _begin(uow, ctx, order_no, actor, Action.claim, version=version)
+    await _save(uow, acting, signed_at=acting.at)
+    uow.emit(_event(CaseSigned, acting, actor, SignedData(order_no=order_no, unit=acting.order.unit, claimed=True)))
+
+
+@transactional
+async def report_up(uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *, reason: str) -> str:
+    """上报: the village cannot solve it within its means; its order ends and its township
+    gets an order of its own (deadlines from now, ``shared.deadlines``). Returns the new order."""
+    acting = await _begin(uow, ctx, order_no, actor, Action.report_up, version=version, reason=reason)
+    order = acting.order
+    township = ctx.org.unit(order.unit).parent
+    return await _hand_over(uow, ctx, acting, actor, to=township, reason=reason, event=lambda new_no: make_event(
+        CaseReportedUp, case_id=order.case_id, producer="dispatch", actor=actor, occurred_at=acting.at,
+        payload=ReportedUpData(order_no=order_no, village=order.unit, village_name=ctx.unit_name(order.unit), township=township,
+                               township_name=ctx.unit_name(township), reason=scrub(reason), new_order_no=new_no),
+    ), instructions=f"村级上报：{reason}")  # fmt: skip
+
+
+@transactional
+async def pass_down(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *, reason: str, village: str | None,
+) -> str:  # fmt: skip
+    """下派: the township sends the matter down to one of its villages (the case's own unless
+    named); its order ends and the village gets one of its own. Returns the new order."""
+    order, case = await readable_order(uow, ctx, order_no, actor)
+    village = village or case.village
+    if access.may_perform(ctx.org, actor, Action.pass_down, order, case):
+        problem = access.pass_down_problem(ctx.org, order.unit, village)
+        if problem:
+            raise Invalid(problem, field="village")
+    acting = await _begin(uow, ctx, order_no, actor, Action.pass_down, version=version, reason=reason, village=village)
+    township = acting.order.unit
+    return await _hand_over(uow, ctx, acting, actor, to=village, reason=reason, event=lambda new_no: make_event(
+        CasePassedDown, case_id=order.case_id, producer="dispatch", actor=actor, occurred_at=acting.at,
+        payload=PassedDownData(order_no=order_no, township=township, township_name=ctx.unit_name(township), village=village,
+                               village_name=ctx.unit_name(village), reason=scrub(reason), new_order_no=new_no),
+    ), instructions=f"乡镇下派：{reason}")  # fmt: skip
+
+
+async def _hand_over(uow: UnitOfWork, ctx: DispatchContext, acting: Acting, actor: Actor, *, to: str, reason: str, event: Any,
+                     instructions: str) -> str:  # fmt: skip
+    """The order ends (reassigned) and ``to`` gets a new one of the same class and round: the
+    handover event first, then its ``case.dispatched`` (SLA stops the old unit's clocks and
+    starts the new one's in that order)."""
+    order = acting.order
+    await _save(uow, acting)
+    case = await repository.get_case(uow.session, order.case_id, lock=True)
+    sequence = await repository.next_order_sequence(uow.session)
+    row = new_order(ctx, case, sequence=sequence, unit=to, actor=actor, at=acting.at,
+                    resolution_class=ResolutionClass(order.resolution_class), instructions=instructions, redo_round=order.redo_round)  # fmt: skip
+    row["handover"] = order.handover + 1
+    if not await repository.insert_order(uow.session, **row):
+        raise Conflict(f"{to} already holds an order for case {order.case_id} in this round", code="already-dispatched")
+    await repository.update_case(uow.session, order.case_id, stage="dispatched")
+    handover = event(row["order_no"])
+    uow.emit(handover)
+    uow.emit(dispatched_event(row, actor, handover))
+    return row["order_no"]
 
 
 @transactional
@@ -579,6 +651,9 @@ async def verify(
 
 # --------------------------------------------------------------------------- 乡呼县应 and 吹哨报到
 
+#: An order its unit still holds: not yet answered, returned or handed over.
+OPEN_STATES = ("dispatched", "signed", "in_progress")
+
 
 @transactional
 async def call_county(
@@ -597,6 +672,13 @@ async def call_county(
                           "or a unit the dispatch catalogue names for the matter", field=field, unit=unit)  # fmt: skip
     if case.stage in ("closed",) or case.rejected or case.merged_into:
         raise WrongState(f"case {case_id} is {case.stage}; nothing to call for", state=case.stage)
+    held = [o.unit for o in await repository.case_orders(uow.session, case_id)
+            if access.kind_of(ctx.org, o.unit) == "village" and o.redo_round == case.redo_round and o.state in OPEN_STATES]  # fmt: skip
+    if held:
+        # 村级上报: the township calls the county for a matter the village has reported up to
+        # it, not over the head of a village that still holds it.
+        raise WrongState(f"{held[0]} holds case {case_id}: the village reports it up (上报) before its township calls the county",
+                         code="village-holds", state=case.stage, village=held[0])  # fmt: skip
     call_id = f"CALL-{uuid.uuid4().hex[:10]}"
     at = utcnow()
     township = case.township or actor.org_unit
@@ -617,7 +699,7 @@ async def call_county(
     uow.emit(call)
     # The township's own order on this case (if any) ends: the county units take it over.
     for order in await repository.case_orders(uow.session, case_id, lock=True):
-        if order.unit == township and order.state in ("dispatched", "signed", "in_progress"):
+        if order.unit == township and order.state in OPEN_STATES:
             await _save(uow, Acting(order, OrderState.reassigned, at, _entry("call_county", actor, at, call_id=call_id)))
     await repository.update_case(uow.session, case_id, stage="received")
     opened = []

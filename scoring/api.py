@@ -110,6 +110,18 @@ async def scores(
     return await service.composites(uow, county, _period(context, period, date, start, end), weights_version)
 
 
+@router.get("/scores/villages", summary="村级: a township's villages scored like townships and ranked among each other")
+async def village_scores(
+    township: str, uow: UowDep, context: ContextDep, runtime: RuntimeDep, actor: ActorDep, period: PeriodQ = "month",
+    date: DateQ = None, start: FromQ = None, end: ToQ = None,
+    weights_version: Annotated[int | None, Query(ge=1, le=PG_INT_MAX, description="default: the current weights")] = None,
+) -> dict:
+    require_code_reader(runtime.org, actor, township)
+    if runtime.org.unit(township).kind != "township":
+        raise Problem(422, f"{township} is not a township", slug="validation", field="township")
+    return await service.village_composites(uow, township, _period(context, period, date, start, end), weights_version)
+
+
 class PublishBody(BaseModel):
     county: str
     period: Literal["week", "month", "quarter"] = "month"

@@ -259,6 +259,10 @@ FACTS = {
     "case.signed": lambda e: [(ORDER_SIGNED, {"order_no": e.payload.order_no, "at": e.occurred_at, "by": person(e)})],
     "case.returned": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at, "by": person(e)})],
     "case.resolved": resolved,
+    # 上报 / 下派: the order left its unit unanswered, as a return (退单) does; the unit it went
+    # to is counted on its own new order.
+    "case.reported_up": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at})],
+    "case.passed_down": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at})],
     "case.closed": lambda e: [(CASE_CLOSED, {"case_id": e.case_id, "closed_at": e.occurred_at})],
     "case.reopened": lambda e: [(CASE_REOPENED, {"case_id": e.case_id, "current_round": e.payload.redo_round})],
     "case.rated": rated,
@@ -295,7 +299,7 @@ def order_sensitive(events: list[EventBase]) -> bool:
         elif event.type == "case.resolved":
             later.setdefault(event.case_id, []).append((i, "resolve", event.occurred_at))
     for i, event in enumerate(events):
-        if event.type in ("case.signed", "case.returned", "case.resolved") and dispatch_at.get(event.payload.order_no, -1) > i:
+        if event.type in ("case.signed", "case.returned", "case.resolved", "case.reported_up", "case.passed_down") and dispatch_at.get(event.payload.order_no, -1) > i:
             return True
         if event.type == "sla.breached" and event.payload.clock.value in ("sign", "resolve"):
             due = event.payload.due_at

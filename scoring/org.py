@@ -89,6 +89,14 @@ def ancestors_of(code: str) -> list[str]:
     return [u.code for u in org.ancestors(code)] if org.has_unit(code) else []
 
 
+def township_villages(township: str) -> list[str]:
+    """The villages (村、社区) ranked among their township's: its villages, in file order."""
+    org = directory()
+    if not org.has_unit(township) or org.unit(township).kind != "township":
+        return []
+    return [u.code for u in org.children(township) if u.kind == "village"]
+
+
 def county_units(county: str) -> list[str]:
     """The units ranked in a county's bulletin: its departments and townships, in file order."""
     org = directory()

@@ -162,6 +162,27 @@ async def county_scores(session, county: str, period: Period, weights: Weights) 
     return rank(scores)
 
 
+async def village_scores(session, township: str, period: Period, weights: Weights) -> list[UnitScore]:
+    """The township's villages scored as a township is (村级 counted like 乡镇: the same
+    counts, rates and composite of their orders) and ranked among each other."""
+    units = tuple(org.township_villages(township))
+    facts = await repository.load_facts(session, Scope(units=units), period.start_utc, period.end_utc)
+    return rank([
+        unit_score(unit, unit_counts(unit, period, facts.orders, facts.ratings, facts.cards, facts.round_units),
+                   two_way_rate(unit, period, facts.two_way), weights)
+        for unit in units
+    ])  # fmt: skip
+
+
+async def village_composites(uow: UnitOfWork, township: str, period: Period, weights_version: int | None) -> dict[str, Any]:
+    async with uow:
+        weights = await current_weights(uow.session, weights_version)
+        scores = await village_scores(uow.session, township, period, weights)
+        fmt = await figure_format(uow.session, township)
+    return {"township": township, "name": org.name_of(township), "period": period_view(period),
+            "weights": weights_view(weights), "rate_parts": RATE_PARTS_VIEW, "units": [score_view(s, fmt) for s in scores], "figure_format": format_view(fmt)}
+
+
 def score_view(s: UnitScore, fmt: FigureFormat = DEFAULT_FORMAT) -> dict[str, Any]:
     return {
         "rank": s.rank, "unit": s.unit, "name": org.name_of(s.unit), "kind": org.kind_of(s.unit),

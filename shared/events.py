@@ -267,11 +267,16 @@ class DispatchedData(_Model):
     return_due_at: AwareDatetime | None = Field(
         default=None, description="end of the return window (退单), computed once by dispatch; absent in older events"
     )
+    handover: int = Field(
+        default=0, ge=0, description="上报 / 下派 before this order in its round (0: none; absent in older events): a unit "
+        "handed the same case again gets clocks of its own"
+    )
 
 
 class SignedData(_Model):
     order_no: str
     unit: str
+    claimed: bool = Field(default=False, description="认领: a village took the matter as its own (its 签收); absent in older events")
 
 
 class ReturnedData(_Model):
@@ -312,6 +317,32 @@ class WhistleBlownData(_Model):
     co_units: list[str] = Field(default_factory=list)
     reason: str
     respond_within_minutes: int = 30
+
+
+class ReportedUpData(_Model):
+    """上报: a village cannot solve the matter within its means and sends it up to its township,
+    with a reason; its order ends and the township gets one of its own (case.dispatched)."""
+
+    order_no: str = Field(description="the village's order, which ends")
+    village: str
+    village_name: str | None = None
+    township: str
+    township_name: str | None = None
+    reason: str
+    new_order_no: str | None = Field(default=None, description="the township's new order")
+
+
+class PassedDownData(_Model):
+    """下派: the township sends a matter back down to one of its villages, with a reason; its
+    order ends and the village gets one of its own (case.dispatched)."""
+
+    order_no: str = Field(description="the township's order, which ends")
+    township: str
+    township_name: str | None = None
+    village: str
+    village_name: str | None = None
+    reason: str
+    new_order_no: str | None = Field(default=None, description="the village's new order")
 
 
 class WorkPlanFiledData(_Model):
@@ -577,6 +608,16 @@ class WhistleBlown(EventBase):
     payload: WhistleBlownData
 
 
+class CaseReportedUp(EventBase):
+    type: Literal["case.reported_up"] = "case.reported_up"
+    payload: ReportedUpData
+
+
+class CasePassedDown(EventBase):
+    type: Literal["case.passed_down"] = "case.passed_down"
+    payload: PassedDownData
+
+
 class WorkPlanFiled(EventBase):
     type: Literal["case.work_plan_filed"] = "case.work_plan_filed"
     payload: WorkPlanFiledData
@@ -696,7 +737,7 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     ProgressReported, ExtensionRequested, ExtensionApproved, ExtensionDenied, CaseSuspended,
     CaseResumed, CaseResolved, CaseVerified, VerificationFailed, CaseClosed, CallbackCompleted,
     CaseRated, CaseReopened, SlaWarning, SlaBreached, SlaUrged, SlaEscalated, UnitRated,
-    GridActivity, GridWarning,
+    GridActivity, GridWarning, CaseReportedUp, CasePassedDown,
 )  # fmt: skip
 
 Event = Annotated[
@@ -705,7 +746,7 @@ Event = Annotated[
     | ProgressReported | ExtensionRequested | ExtensionApproved | ExtensionDenied | CaseSuspended
     | CaseResumed | CaseResolved | CaseVerified | VerificationFailed | CaseClosed | CallbackCompleted
     | CaseRated | CaseReopened | SlaWarning | SlaBreached | SlaUrged | SlaEscalated | UnitRated
-    | GridActivity | GridWarning,
+    | GridActivity | GridWarning, CaseReportedUp, CasePassedDown,
     Field(discriminator="type"),
 ]  # fmt: skip
 

@@ -21,6 +21,8 @@ STATUS_AFTER: dict[str, str] = {
     "case.return_reviewed": "dispatched",
     "case.county_called": "called",
     "case.whistle_blown": "called",
+    "case.reported_up": "dispatched",  # the next order follows at once (case.dispatched)
+    "case.passed_down": "dispatched",
     "case.work_plan_filed": "in_progress",
     "case.progress_reported": "in_progress",
     "case.suspended": "suspended",
@@ -46,6 +48,8 @@ LABELS: dict[str, str] = {
     "case.return_reviewed": "退单已审核",
     "case.county_called": "乡镇呼叫县直部门（乡呼县应）",
     "case.whistle_blown": "吹哨报到",
+    "case.reported_up": "村级上报乡镇",
+    "case.passed_down": "乡镇交由村级办理",
     "case.work_plan_filed": "已制定施工图",
     "case.progress_reported": "办理进展",
     "case.extension_requested": "申请延期",

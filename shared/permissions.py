@@ -113,6 +113,16 @@ PERMISSIONS: dict[str, Permission] = {
     # dispatch: orders
     "dispatch.sign": _p("dispatch", "POST", "/orders/{order_no}/sign", ORDER_ROLES, _ORDER_SCOPE, "sign an order"),
     "dispatch.return": _p("dispatch", "POST", "/orders/{order_no}/return", ORDER_ROLES, _ORDER_SCOPE, "return an order"),
+    "dispatch.claim": _p("dispatch", "POST", "/orders/{order_no}/claim", {Role.village_staff} | CENTRE_ROLES,
+                         "a village's order, by its own staff or its own 综治中心 (`dispatch/access.py` `acts_as`)",
+                         "claim an order (认领 is the village's)"),
+    "dispatch.report_up": _p("dispatch", "POST", "/orders/{order_no}/report-up", {Role.village_staff} | CENTRE_ROLES,
+                             "a village's order, by its own staff or its own 综治中心 (`dispatch/access.py` `acts_as`)",
+                             "report an order up (上报 is the village's)"),
+    "dispatch.pass_down": _p("dispatch", "POST", "/orders/{order_no}/pass-down", TOWNSHIP_ROLES | CENTRE_ROLES,
+                             "a township's sole order, by its own staff or its own 综治中心, to one of its villages "
+                             "(`dispatch/access.py` `acts_as`, `pass_down_problem`)",
+                             "pass an order down (下派 is the township's)"),
     "dispatch.plan": _p("dispatch", "POST", "/orders/{order_no}/plan", ORDER_ROLES, _ORDER_SCOPE, "file a work plan"),
     "dispatch.progress": _p("dispatch", "POST", "/orders/{order_no}/progress", ORDER_ROLES, _ORDER_SCOPE, "report progress"),
     "dispatch.extension": _p("dispatch", "POST", "/orders/{order_no}/extensions", ORDER_ROLES, _ORDER_SCOPE,

@@ -30,6 +30,8 @@ from shared.events import (
     CaseClosed,
     CaseDispatched,
     CaseMerged,
+    CasePassedDown,
+    CaseReportedUp,
     CaseRated,
     CaseReceived,
     CaseRejected,
@@ -123,6 +125,8 @@ async def on_dispatched(event: CaseDispatched, led: Ledger) -> None:
     case = led.case(event.case_id)
     urgency = Urgency(case["urgency"]) if case and case["urgency"] else Urgency.normal
     common = {"unit": p.unit, "round": p.redo_round, "role": p.role}
+    if p.handover:  # a unit handed the case again (上报 / 下派) in this round: new clocks, not its old ones
+        common["key"] = f"handover{p.handover}"
     at = event.occurred_at
     led.start(event.case_id, ClockKind.sign, at, urgency=urgency, **common)
     resolve_due = carried(p.due_at) or deadlines.resolve_due(led.calendar, at, p.resolution_class)
@@ -147,6 +151,13 @@ async def on_returned(event: CaseReturned, led: Ledger) -> None:
 async def on_return_reviewed(event: ReturnReviewed, led: Ledger) -> None:
     if event.payload.upheld:  # the order leaves the unit: its clocks end (the new unit gets its own)
         led.stop(event.case_id, event.occurred_at, unit=event.payload.unit)
+
+
+async def on_handed_over(event: CaseReportedUp | CasePassedDown, led: Ledger) -> None:
+    """上报 / 下派: the order leaves the village (or the township) unanswered; its clocks end
+    there, and the unit it goes to gets its own from the case.dispatched that follows."""
+    p = event.payload
+    led.stop(event.case_id, event.occurred_at, unit=p.village if event.type == "case.reported_up" else p.township)
 
 
 def _start_response(event: EventBase, led: Ledger, call_id: str, units: list[str], minutes: int) -> None:
@@ -260,6 +271,8 @@ CLOCK_HANDLERS: dict[str, ClockHandler] = {
     "case.returned": on_returned,
     "case.return_reviewed": on_return_reviewed,
     "case.county_called": on_county_called,
+    "case.reported_up": on_handed_over,
+    "case.passed_down": on_handed_over,
     "case.whistle_blown": on_whistle_blown,
     "case.progress_reported": on_progress,
     "case.suspended": on_suspended,
@@ -323,6 +336,7 @@ def make_batch_handler(ctx: SlaContext) -> BatchHandler:
 #   the callback (回访) clock they stop; read first, they stop nothing and the clock runs on.
 DISPATCH_TYPES = frozenset({
     "case.dispatched", "case.signed", "case.returned", "case.return_reviewed", "case.county_called",
+    "case.reported_up", "case.passed_down",
     "case.whistle_blown", "case.progress_reported", "case.suspended", "case.resumed", "case.extension_approved",
     "case.resolved", "case.verified", "case.verification_failed", "case.closed", "case.reopened",
 })  # fmt: skip

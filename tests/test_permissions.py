@@ -19,7 +19,7 @@ import pytest
 
 from dispatch.app import create_app as dispatch_app
 from dispatch.settings import DispatchSettings
-from dispatch.tests.helpers import GUARDRAIL, file_case
+from dispatch.tests.helpers import GUARDRAIL, file_case, reported_up
 from intake.app import create_app as intake_app
 from intake.settings import IntakeSettings
 from notify.app import create_app as notify_app
@@ -140,7 +140,7 @@ async def test_every_role_the_table_does_not_allow_is_refused_on_every_route(pla
 
 
 async def _tongwan_case(dispatch, *, triage: bool = True) -> str:
-    case_id = await file_case(dispatch, GUARDRAIL, triage=triage)  # 通挽镇大塘村: the catalogue leaves it to the township
+    case_id = await file_case(dispatch, GUARDRAIL, triage=triage)  # 通挽镇江龙村: the catalogue leaves it to the village first
 
     async def known():
         answer = await dispatch.client.get(f"/api/v1/cases/{case_id}/status", headers=AUDITOR)
@@ -170,7 +170,8 @@ async def test_a_township_calls_only_its_own_county_and_the_units_the_catalogue_
     # Nothing landed in another county's queue.
     queue = await dispatch.client.get("/api/v1/units/LB-XB-ZJJ/orders", headers=AUDITOR)
     assert queue.status_code == 200 and queue.json()["items"] == []
-    # Its own county's departments it calls.
+    # Its own county's departments it calls, once 江龙村 has reported the case up (上报).
+    await reported_up(dispatch, case_id)
     called = await dispatch.client.post(
         f"/api/v1/cases/{case_id}/call", json={**call, "units": ["LB-WX-ZJJ", "LB-WX-SLJ"]}, headers=STAFF_TONGWAN
     )

@@ -43,6 +43,10 @@ WX_DISPATCHER = actor_headers("demo-centre-dispatcher-wx", "centre_dispatcher", 
 WX_SLJ_CLERK = actor_headers("demo-dept-clerk-slj", "dept_clerk", "LB-WX-SLJ")
 JTJ_CLERK = actor_headers("demo-dept-clerk-jtj", "dept_clerk", "LB-WX-JTJ")
 ZRZYJ_CLERK = actor_headers("zrzyj-clerk", "dept_clerk", "LB-WX-ZRZYJ")
+# 江龙村 (a village of 通挽镇): its staff at the 五事 window, its grid worker, its 综治中心.
+JIANGLONG = actor_headers("demo-village-staff", "village_staff", "LB-WX-TW-JL")
+JIANGLONG_GRID = actor_headers("demo-grid-worker-jl", "grid_worker", "LB-WX-TW-JL-G01")
+DATANG = actor_headers("dt-staff", "village_staff", "LB-WX-TW-DT")  # 大塘村, another village of 通挽镇
 
 STREETLAMP = ("村口路灯不亮", "忻城县城关镇城东社区村口的路灯坏了三天，晚上很黑。", "infrastructure",
               Location(township="LB-XC-CG", village="LB-XC-CG-CD", grid="LB-XC-CG-CD-G01", street="城东路"))
@@ -101,6 +105,16 @@ async def orders_of(service, case_id: str, n: int = 1, reader: dict = DISPATCHER
         return orders if len(orders) >= n else None
 
     return await eventually(check, what=f"{n} order(s) for case {case_id}")
+
+
+async def reported_up(service, case_id: str, reason: str = "村里无力加装护栏，上报镇里") -> str:
+    """A case located in 江龙村 (the guardrail) is the village's first; its staff report it up
+    (上报) to 通挽镇. Returns the township's new order number."""
+    [village_order] = await orders_of(service, case_id, reader=WX_DISPATCHER)
+    assert village_order["unit"] == "LB-WX-TW-JL", village_order
+    answer = await act(service, village_order["order_no"], "report-up", JIANGLONG, {"reason": reason})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["detail"]["new_order"]
 
 
 async def act(service, order_no: str, action: str, headers: dict, body: dict | None = None, **extra):

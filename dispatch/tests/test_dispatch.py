@@ -12,7 +12,7 @@ from shared.workdays import WorkingCalendar
 from dispatch.tests.helpers import (
     CHENGGUAN, CLERK, DISPATCHER, GUARDRAIL, JTJ_CLERK, SLJ_CLERK, STREETLAMP, TONGWAN, WX_DISPATCHER, WX_SLJ_CLERK,
     ZRZYJ_CLERK,
-    act, events_of, file_case, orders_of, rate,
+    act, events_of, file_case, orders_of, rate, reported_up,
 )  # fmt: skip
 
 
@@ -47,18 +47,17 @@ async def test_streetlamp_is_dispatched_by_the_catalogue_worked_verified_and_pub
 
 
 async def test_guardrail_village_to_township_to_county_and_back(dispatch, topic):
-    """通挽镇: the matter lands with the township; it calls the county; the unit surveys, plans,
-    finishes; the township verifies, closes and publishes."""
+    """江龙村 reports the matter up to 通挽镇; the township calls the county; the unit surveys,
+    plans, finishes; the township verifies, closes and publishes."""
     case_id = await file_case(dispatch, GUARDRAIL)
-    [township_order] = await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
-    assert township_order["unit"] == "LB-WX-TW", "小事不出村、大事不出镇: the township owns it first"
+    township_order = await reported_up(dispatch, case_id)
 
     called = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
                                         json={"units": ["LB-WX-JTJ"], "reason": "需县交通运输局加装护栏"})  # fmt: skip
     assert called.status_code == 201, called.text
-    orders = await orders_of(dispatch, case_id, 2, reader=WX_DISPATCHER)
+    orders = await orders_of(dispatch, case_id, 3, reader=WX_DISPATCHER)
     by_unit = {o["unit"]: o for o in orders}
-    assert by_unit["LB-WX-TW"]["state"] == "reassigned"
+    assert (by_unit["LB-WX-TW"]["order_no"], by_unit["LB-WX-TW"]["state"]) == (township_order, "reassigned")
     county = by_unit["LB-WX-JTJ"]
     assert county["call_id"] == called.json()["detail"]["call_id"]
     no = county["order_no"]
@@ -99,13 +98,13 @@ async def test_a_return_is_reviewed_and_redispatched(dispatch, topic):
 
 async def test_a_whistle_has_a_lead_and_two_co_handlers_and_the_lead_resolves_last(dispatch, topic):
     case_id = await file_case(dispatch, GUARDRAIL)
-    await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
+    await reported_up(dispatch, case_id)
     whistle = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN, json={
         "units": ["LB-WX-JTJ", "LB-WX-SLJ", "LB-WX-ZRZYJ"], "lead_unit": "LB-WX-JTJ", "reason": "鱼塘护栏涉及道路、水利和用地",
         "respond_within_minutes": 30,
     })  # fmt: skip
     assert whistle.status_code == 201, whistle.text
-    orders = {o["unit"]: o for o in await orders_of(dispatch, case_id, 4, reader=WX_DISPATCHER) if o["call_id"]}
+    orders = {o["unit"]: o for o in await orders_of(dispatch, case_id, 5, reader=WX_DISPATCHER) if o["call_id"]}
     assert {u: o["role"] for u, o in orders.items()} == {"LB-WX-JTJ": "lead", "LB-WX-SLJ": "co", "LB-WX-ZRZYJ": "co"}
     lead, slj, zrzyj = orders["LB-WX-JTJ"]["order_no"], orders["LB-WX-SLJ"]["order_no"], orders["LB-WX-ZRZYJ"]["order_no"]
     for no, who in ((lead, JTJ_CLERK), (slj, WX_SLJ_CLERK), (zrzyj, ZRZYJ_CLERK)):

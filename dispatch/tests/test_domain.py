@@ -32,7 +32,7 @@ def test_an_action_out_of_turn_names_the_state_and_what_is_allowed():
         next_state(OrderState.dispatched, Action.resolve)
     assert refused.value.code == "invalid-state"
     assert refused.value.state is OrderState.dispatched
-    assert refused.value.allowed == ["return", "sign"]
+    assert refused.value.allowed == ["claim", "pass_down", "report_up", "return", "sign"]  # the access rules narrow it per person
 
 
 def test_a_reviewed_return_either_moves_the_case_or_sends_it_back():

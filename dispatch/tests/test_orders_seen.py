@@ -15,7 +15,7 @@ from shared.testing import AUDITOR, eventually, publish
 from dispatch.tests.helpers import (
     CHENGGUAN, CLERK, DISPATCHER, GUARDRAIL, JTJ_CLERK, SLJ_CLERK, STREETLAMP, TONGWAN, WUXUAN, WX_DISPATCHER, WX_SLJ_CLERK,
     act,
-    events_of, file_case, orders_of,
+    events_of, file_case, orders_of, reported_up,
 )  # fmt: skip
 
 QIANJIANG = actor_headers("qj-staff", "township_staff", "LB-XB-QJ")  # a township of another county (兴宾区)
@@ -75,19 +75,19 @@ async def test_the_verifying_township_reads_the_departments_answer_plan_progress
 
 async def test_the_calling_township_sees_every_order_of_its_case_a_department_only_its_own(dispatch, topic):
     case_id = await file_case(dispatch, GUARDRAIL)
-    await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
+    await reported_up(dispatch, case_id)
     whistle = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN, json={
         "units": ["LB-WX-JTJ", "LB-WX-SLJ"], "lead_unit": "LB-WX-JTJ", "reason": "鱼塘护栏涉及道路和水利",
     })  # fmt: skip
     assert whistle.status_code == 201, whistle.text
-    by_unit = {o["unit"]: o for o in await orders_of(dispatch, case_id, 3, reader=WX_DISPATCHER)}
+    by_unit = {o["unit"]: o for o in await orders_of(dispatch, case_id, 4, reader=WX_DISPATCHER)}
     jtj, slj = by_unit["LB-WX-JTJ"]["order_no"], by_unit["LB-WX-SLJ"]["order_no"]
     await act(dispatch, jtj, "sign", JTJ_CLERK)
     await act(dispatch, jtj, "plan", JTJ_CLERK, {**a_plan(4), "measures": "两日内勘测，四日内完成护栏安装"})
     await act(dispatch, jtj, "progress", JTJ_CLERK, {"note": "已完成现场勘测", "percent": 30, "attachments": ["att-pond-1"]})
 
     township = (await read(dispatch, f"cases/{case_id}/orders", TONGWAN)).json()["orders"]
-    assert {o["unit"] for o in township} == {"LB-WX-TW", "LB-WX-JTJ", "LB-WX-SLJ"}
+    assert {o["unit"] for o in township} == {"LB-WX-TW-JL", "LB-WX-TW", "LB-WX-JTJ", "LB-WX-SLJ"}
     lead = (await read(dispatch, f"orders/{jtj}", TONGWAN)).json()
     assert lead["plan"]["measures"] == "两日内勘测，四日内完成护栏安装" and lead["plan"]["contact"] == "13800001111"
     assert lead["progress"][0]["attachments"] == ["att-pond-1"] and lead["allowed_actions"] == []
@@ -101,9 +101,9 @@ async def test_the_calling_township_sees_every_order_of_its_case_a_department_on
     for stranger in (WUXUAN, QIANJIANG):
         assert (await read(dispatch, f"cases/{case_id}/orders", stranger)).status_code == 404
         assert (await read(dispatch, f"orders/{jtj}", stranger)).status_code == 404
-    # The centre and the auditor see all three.
+    # The centre and the auditor see all four (the village's, reported up, the township's, the two called).
     for reader in (WX_DISPATCHER, AUDITOR):
-        assert len((await read(dispatch, f"cases/{case_id}/orders", reader)).json()["orders"]) == 3
+        assert len((await read(dispatch, f"cases/{case_id}/orders", reader)).json()["orders"]) == 4
 
     # The departments called hear it from 通挽镇 by name, not by its code.
     [blown] = await events_of(topic, case_id, 1, types=("case.whistle_blown",))
@@ -113,7 +113,7 @@ async def test_the_calling_township_sees_every_order_of_its_case_a_department_on
 
 async def test_a_county_call_names_the_calling_township(dispatch, topic):
     case_id = await file_case(dispatch, GUARDRAIL)
-    await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
+    await reported_up(dispatch, case_id)
     called = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
                                         json={"units": ["LB-WX-SLJ"], "reason": "需县水利局清理排水沟"})  # fmt: skip
     assert called.status_code == 201, called.text
@@ -224,7 +224,7 @@ async def test_every_role_is_offered_exactly_the_actions_its_routes_accept(dispa
 
 async def test_the_township_that_called_keeps_seeing_the_orders_it_called_when_the_case_moves(dispatch):
     case_id = await file_case(dispatch, GUARDRAIL)
-    await orders_of(dispatch, case_id, reader=WX_DISPATCHER)
+    await reported_up(dispatch, case_id)
     called = await dispatch.client.post(f"/api/v1/cases/{case_id}/call", headers=TONGWAN,
                                         json={"units": ["LB-WX-JTJ"], "reason": "需县交通运输局加装护栏"})  # fmt: skip
     assert called.status_code == 201, called.text
@@ -239,7 +239,7 @@ async def test_the_township_that_called_keeps_seeing_the_orders_it_called_when_t
         answer = await read(dispatch, f"cases/{case_id}/orders", CHENGGUAN)
         return answer.json()["orders"] if answer.status_code == 200 else None
 
-    assert {o["unit"] for o in await eventually(moved_to_chengguan, what="城关镇 to own the case")} == {"LB-WX-TW", "LB-WX-JTJ"}
+    assert {o["unit"] for o in await eventually(moved_to_chengguan, what="城关镇 to own the case")} == {"LB-WX-TW-JL", "LB-WX-TW", "LB-WX-JTJ"}
     seen = await read(dispatch, f"cases/{case_id}/orders", TONGWAN)
     assert seen.status_code == 200, seen.text
     assert {o["order_no"] for o in seen.json()["orders"]} >= {jtj}, "通挽镇 still sees the order it called"

@@ -202,7 +202,7 @@ async def test_streetlamp_as_every_role(platform):
 
 
 async def test_fishpond_as_every_role(platform):
-    """武宣县: 江龙村's 五事 window → 通挽镇 → 乡呼县应 to 水利局 → 水利局 plans and answers → 通挽镇 verifies
+    """武宣县: 江龙村's 五事 window → 江龙村 reports it up (上报) → 通挽镇 → 乡呼县应 to 水利局 → 水利局 plans and answers → 通挽镇 verifies
     with the plan and answer in view and rates 水利局 → 水利局 rates the call → the centre's
     figures count both ways."""
     appeal = {
@@ -214,6 +214,15 @@ async def test_fishpond_as_every_role(platform):
     created = await platform.intake.post("/api/v1/appeals", json=appeal, headers=JIANGLONG_CLERK)
     assert created.status_code == 201, created.text
     case_id = created.json()["case_id"]
+
+    # 江龙村 holds it first (村级): it cannot install a guardrail itself and reports it up (上报).
+    held = await wait_for(platform.dispatch, f"/api/v1/cases/{case_id}/orders", JIANGLONG_CLERK,
+                          lambda b: order_for(b, "LB-WX-TW-JL"), what="江龙村's order")  # fmt: skip
+    village = order_for(held, "LB-WX-TW-JL")
+    assert village["allowed_actions"] == ["claim", "report_up"]
+    up = await platform.dispatch.post(f"/api/v1/orders/{village['order_no']}/report-up", headers=JIANGLONG_CLERK,
+                                      json={"reason": "村里无力加装护栏，上报镇里"})  # fmt: skip
+    assert up.status_code == 200, up.text
 
     # 通挽镇 finds its order, sees it is beyond it, and calls 水利局 (乡呼县应).
     orders = await wait_for(platform.dispatch, f"/api/v1/cases/{case_id}/orders", TONGWAN,
@@ -275,7 +284,8 @@ async def test_fishpond_as_every_role(platform):
     view = await wait_for(platform.intake, f"/api/v1/appeals/{case_id}", JIANGLONG_CLERK,
                           lambda b: b["status"] == "closed", what="the case closed, as 江龙村's clerk")  # fmt: skip
     assert in_order([e["type"] for e in view["timeline"]],
-                    ["case.received", "case.dispatched", "case.county_called", "case.work_plan_filed", "case.resolved",
+                    ["case.received", "case.dispatched", "case.reported_up", "case.dispatched", "case.county_called",
+                     "case.work_plan_filed", "case.resolved",
                      "case.verified", "case.closed"])  # fmt: skip
 
     # The centre's figures: 水利局's own stats carry the township's rating, and the composite uses it.

@@ -129,7 +129,7 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
 
 async def test_fishpond_guardrail_village_calls_township_township_calls_the_county(platform):
     """武宣县通挽镇江龙村: a villager reports at the village's 五事 window that the fishpond by the
-    main road has no guardrail; it lands with the township, which calls 武宣县交通运输局; the
+    main road has no guardrail; the village reports it up to the township, which calls 武宣县交通运输局; the
     department surveys, plans, finishes; the township verifies and publishes."""
     appeal = {
         "title": "江龙村鱼塘边需要加装护栏", "description": "通挽镇江龙村村道旁的鱼塘边没有护栏，孩子上学路过很危险，村里解决不了。",
@@ -139,6 +139,11 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     created = await platform.intake.post("/api/v1/appeals", json=appeal, headers=JIANGLONG_CLERK)  # registered at the window
     assert created.status_code == 201, created.text
     case_id = created.json()["case_id"]
+    # 江龙村 holds it first (村级) and, unable to solve it, reports it up to the township (上报).
+    village_order = await the_order(platform, case_id, "LB-WX-TW-JL", JIANGLONG_CLERK)
+    up = await platform.dispatch.post(f"/api/v1/orders/{village_order['order_no']}/report-up", headers=JIANGLONG_CLERK,
+                                      json={"reason": "村里无力加装护栏，上报镇里"})  # fmt: skip
+    assert up.status_code == 200, up.text
     township_order = await the_order(platform, case_id, "LB-WX-TW", WX_DISPATCHER)
     assert township_order["state"] == "dispatched"
 
@@ -297,10 +302,13 @@ async def test_two_reports_of_one_matter_are_merged_and_close_with_the_main_case
     assert "case.merged" in await timeline(platform, merged["case_id"], "case.merged")
 
     order = await any_order(platform, main_id, WX_DISPATCHER)  # whoever the catalogue gives it to
-    handler = actor_headers("handler", "township_staff" if order["unit"] == "LB-WX-TW" else "dept_clerk", order["unit"])
+    # 六纳村 holds a matter of its own first (村级) and claims it (认领); a township or a department signs.
+    role = {"LB-WX-TW": "township_staff", "LB-WX-TW-LN": "village_staff"}.get(order["unit"], "dept_clerk")
+    handler = actor_headers("handler", role, order["unit"])
     no = order["order_no"]
     post = platform.dispatch.post
-    assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=handler)).status_code == 200
+    take = "claim" if role == "village_staff" else "sign"
+    assert (await post(f"/api/v1/orders/{no}/{take}", json={}, headers=handler)).status_code == 200
     assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": "已组织清运"}, headers=handler)).status_code == 200
     verified = await post(f"/api/v1/cases/{main_id}/verify", json={"passed": True, "public_summary": "六纳村村口垃圾已清运"},
                           headers=TONGWAN)  # fmt: skip

@@ -3,7 +3,7 @@ import { get, post, settle } from "./api.js";
 import { h, clear, when, label, STATUS, SUBJECT, CLOCK_NAME, ROLE, CHANNEL, URGENCY, problemBox, toast, table } from "./ui.js";
 
 const CENTRE = new Set(["centre_dispatcher", "centre_supervisor"]);
-const PRIMARY = new Set(["sign", "review", "decide"]);
+const PRIMARY = new Set(["sign", "claim", "review", "decide"]);
 const TOWNSHIP = new Set(["township_staff", "township_head"]);
 
 // Which order actions this user gets buttons for (the service still decides; this only hides the impossible).
@@ -12,6 +12,10 @@ export function orderActions(user, order) {
   const own = user.unit === order.unit;
   const out = [];
   if (own && allowed.has("sign")) out.push("sign");
+  // 村级: claim / report up are the village's, pass down the township's (only they are offered them).
+  if (allowed.has("claim")) out.push("claim");
+  if (allowed.has("report_up")) out.push("report_up");
+  if (allowed.has("pass_down")) out.push("pass_down");
   if (own && allowed.has("return")) out.push("return");
   if (own && allowed.has("file_plan")) out.push("plan");
   if (own && allowed.has("report_progress")) out.push("progress");
@@ -169,6 +173,11 @@ function orderActionForm(action, order, reload) {
   const tag = `${action}-${order.order_no}`;
   switch (action) {
     case "sign": return form(`签收 ${order.order_no}`, tag, [], () => act("sign", {}), reload);
+    case "claim": return form(`认领 ${order.order_no}`, tag, [], () => act("claim", {}), reload);
+    case "report_up": return form("上报乡镇", tag, [{ name: "reason", label: "上报理由", type: "textarea" }], (d) => act("report-up", d), reload);
+    case "pass_down": return form("交由村级办理（下派）", tag, [
+      { name: "reason", label: "理由", type: "textarea" }, { name: "village", label: "村（社区）代码（默认案件所在村）", optional: true },
+    ], (d) => act("pass-down", d), reload);
     case "return": return form("退单", tag, [
       { name: "reason_code", label: "退单原因", type: "select", options: [["not_our_duty", "不属本单位职责"], ["wrong_area", "不属本辖区"], ["insufficient_info", "信息不全"], ["duplicate", "重复诉求"], ["other", "其他"]] },
       { name: "reason", label: "说明", type: "textarea" }, { name: "suggested_unit", label: "建议承办单位（代码）", optional: true },
