@@ -1,0 +1,50 @@
+"""Insight service (未诉先办): FastAPI app factory.
+
+It reads the lifecycle topic like the others, keeps its own projection of the appeals, and
+publishes ``hotspot.detected`` — rising counts per area and class, the same spot reported
+again and again, units whose same-class appeals stay high month after month — each with its
+evidence and a Chinese sentence (``services.insight.detect``).
+"""
+
+from dataclasses import replace
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.insight.api import router
+from services.insight.handlers import HANDLES, make_batch_handler
+from services.insight.service import InsightContext
+from services.insight.settings import InsightSettings
+from shared.service import Runtime, ServiceSpec, build_app
+from shared.settings import ServiceSettings, load_settings
+
+SPEC = ServiceSpec(
+    name="insight",
+    title="接诉即办 · Insight (未诉先办)",
+    description=(
+        "Finds trouble before it is reported again: per area (grid, village, township) and subject class, counts "
+        "above their own history over working days; the same spot reported again and again; units whose "
+        "same-class appeals stay high month after month (反映同类问题居高不下). Each finding is published as "
+        "hotspot.detected with its evidence and listed for the centre."
+    ),
+    settings_cls=InsightSettings,
+    router=router,
+    handles=HANDLES,
+    batch_handler=None,  # bound to the app's context in create_app
+    migrations=Path(__file__).parent / "migrations" / "versions",
+    follow_org=True,
+)
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or load_settings(InsightSettings)
+    ctx = InsightContext.from_settings(settings)  # type: ignore[arg-type]
+
+    async def start(runtime: Runtime) -> None:
+        runtime.extras["insight"] = ctx
+        ctx.org = lambda: runtime.org
+
+    spec = replace(SPEC, batch_handler=make_batch_handler(ctx), on_startup=start)
+    app = build_app(spec, settings)
+    app.state.insight = ctx
+    return app
