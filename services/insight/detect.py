@@ -13,8 +13,12 @@ score, and one Chinese sentence):
   more precise, PIPL) and subject class reported ``spot_min`` times or more within
   ``spot_window_days`` working days, counting new appeals, duplicates merged (并单) and redo
   rounds (重办) alike: the matter keeps coming back.
-- ``persistent_unit``: a unit whose appeals of one class were ``persist_min_monthly`` or more
-  in each of the last ``persist_months`` complete months (反映同类问题居高不下).
+- ``persistent_unit``: a unit whose appeals of one class stayed high in each of the last
+  ``persist_months`` complete months (反映同类问题居高不下): each month at least
+  ``persist_ratio`` times the unit's own monthly average of the class over the
+  ``persist_baseline_months`` months before them, and at least ``persist_min_monthly``. "High"
+  is against the unit's own past, not a fixed count: a department that always handles many
+  appeals of its class is not warned every month for its size.
 
 Days are working days of the Chinese calendar with its make-up days (``shared.workdays``): an
 appeal filed on a holiday counts on the next working day, so a Golden Week does not look like
@@ -28,6 +32,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, timedelta
 
 from shared.orgdata import SUBJECT_CLASSES
@@ -49,18 +54,22 @@ class Thresholds:
     spot_window_days: int = 10  # working days the same spot is looked back over
     spot_min: int = 3  # appeals + merges + redo rounds at one spot that make a finding
     persist_months: int = 3  # complete months in a row …
-    persist_min_monthly: int = 10  # … each with at least this many appeals of the class for the unit
+    persist_ratio: float = 1.5  # … each at least this times the unit's own earlier monthly average …
+    persist_min_monthly: int = 10  # … and at least this many appeals of the class for the unit
+    persist_baseline_months: int = 6  # months before those that make the unit's own average
     cooldown_days: int = 10  # working days before the same key may give another finding
 
     def __post_init__(self) -> None:
         for name in ("window_days", "history_days", "min_count", "spot_window_days", "spot_min",
-                     "persist_months", "persist_min_monthly", "cooldown_days"):  # fmt: skip
+                     "persist_months", "persist_min_monthly", "persist_baseline_months", "cooldown_days"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 < self.max_p < 1:
             raise ValueError("max_p must be between 0 and 1")
         if self.min_rate <= 0:
             raise ValueError("min_rate must be positive")
+        if self.persist_ratio <= 1:
+            raise ValueError("persist_ratio must be above 1")
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class Finding:
 # --------------------------------------------------------------------------- working days
 
 
+@lru_cache(maxsize=8192)
 def workday_on_or_after(calendar: WorkingCalendar, day: date) -> date:
     """The working day an appeal counts on: its own, or the next one after a weekend or holiday."""
     while not calendar.is_workday(day):
@@ -119,13 +129,19 @@ def workday_on_or_after(calendar: WorkingCalendar, day: date) -> date:
 
 def workdays_ending(calendar: WorkingCalendar, last: date, count: int) -> list[date]:
     """``count`` working days ending with ``last`` (a working day), oldest first."""
+    return list(_workdays_ending(calendar, last, count))
+
+
+@lru_cache(maxsize=4096)
+def _workdays_ending(calendar: WorkingCalendar, last: date, count: int) -> tuple[date, ...]:
+    # Every detector of every key asks for the same few windows of the same day.
     days = [last]
     day = last
     while len(days) < count:
         day -= timedelta(days=1)
         if calendar.is_workday(day):
             days.append(day)
-    return days[::-1]
+    return tuple(days[::-1])
 
 
 # --------------------------------------------------------------------------- statistics
@@ -272,26 +288,33 @@ def persistent_unit(
     appeals: Sequence[Appeal], unit: str, subject: str, today: date, th: Thresholds, names: Mapping[str, str] | None = None
 ) -> Finding | None:
     """A unit's appeals of one class in each of the ``persist_months`` complete months before
-    ``today``'s month, all at or above ``persist_min_monthly``."""
+    ``today``'s month against its own monthly average over the ``persist_baseline_months``
+    before them: each month at least ``persist_ratio`` times that, and ``persist_min_monthly``."""
     months = [month_start(today, back) for back in range(th.persist_months, 0, -1)]
+    earliest = month_start(today, th.persist_months + th.persist_baseline_months)
     end = month_start(today)
     per_month: dict[date, list[str]] = {m: [] for m in months}
+    before = 0
     for appeal in appeals:
-        if appeal.unit == unit and appeal.subject == subject and months[0] <= appeal.day < end:
-            per_month[month_start(appeal.day)].append(appeal.case_id)
+        if appeal.unit == unit and appeal.subject == subject and earliest <= appeal.day < end:
+            if appeal.day < months[0]:
+                before += 1
+            else:
+                per_month[month_start(appeal.day)].append(appeal.case_id)
     counts = [len(per_month[m]) for m in months]
-    if min(counts) < th.persist_min_monthly:
+    average = before / th.persist_baseline_months
+    if min(counts) < max(th.persist_min_monthly, th.persist_ratio * average):
         return None
     mine = [a for a in appeals if a.unit == unit]
     listed = "、".join(f"{m.month}月{c}件" for m, c in zip(months, counts, strict=True))
     sentence = (
-        f"{(names or {}).get(unit, unit)}连续{th.persist_months}个月“{_subject(subject)}”类诉求居高不下（{listed}），"
-        f"反映同类问题居高不下，请单位负责人关注并研究源头治理。"
+        f"{(names or {}).get(unit, unit)}连续{th.persist_months}个月“{_subject(subject)}”类诉求居高不下（{listed}，"
+        f"此前{th.persist_baseline_months}个月平均每月{average:.1f}件），请单位负责人关注并研究源头治理。"
     )
     return Finding(
         kind="persistent_unit", level="unit", area=unit, subject=subject, window_start=months[0],
         window_end=end - timedelta(days=1), window_workdays=th.persist_months, count=sum(counts),
-        baseline=float(th.persist_min_monthly * th.persist_months), score=round(min(counts) / th.persist_min_monthly, 2),
+        baseline=round(average * th.persist_months, 2), score=round(min(counts) / max(average, 1.0), 2),
         case_ids=tuple(sorted(c for m in months for c in per_month[m])), explanation=sentence,
         county=mine[0].county if mine else None, unit=unit,
     )  # fmt: skip
@@ -314,15 +337,25 @@ def detect(
             spot_keys.add((spot, appeal.subject))
         if appeal.unit:
             unit_keys.add((appeal.unit, appeal.subject))
+    # Each detector filters what it is given; give it only its key's appeals (one pass here).
+    of: dict[tuple[object, ...], list[Appeal]] = defaultdict(list)
+    for appeal in appeals:
+        for level in LEVELS:
+            if (key := (level, appeal.area(level), appeal.subject)) in rising_keys:
+                of[key].append(appeal)
+        if (spot_key := (spot_of(appeal), appeal.subject)) in spot_keys:
+            of[spot_key].append(appeal)
+        if (unit_key := (appeal.unit, appeal.subject)) in unit_keys:
+            of[unit_key].append(appeal)
     found: list[Finding] = []
     for level, code, subject in sorted(rising_keys):
-        if (f := rising(appeals, level, code, subject, today, calendar, th, names)) is not None:
+        if (f := rising(of[(level, code, subject)], level, code, subject, today, calendar, th, names)) is not None:
             found.append(f)
     for spot, subject in sorted(spot_keys):
-        if (f := same_spot(appeals, spot, subject, today, calendar, th, names)) is not None:
+        if (f := same_spot(of[(spot, subject)], spot, subject, today, calendar, th, names)) is not None:
             found.append(f)
     for unit, subject in sorted(unit_keys):
-        if (f := persistent_unit(appeals, unit, subject, today, th, names)) is not None:
+        if (f := persistent_unit(of[(unit, subject)], unit, subject, today, th, names)) is not None:
             found.append(f)
     return most_specific(found)
 
@@ -363,7 +396,8 @@ def cooled(kind: str, last: date | None, today: date, calendar: WorkingCalendar,
     return last <= workdays_ending(calendar, today, th.cooldown_days + 1)[0]
 
 
-def history_start(calendar: WorkingCalendar, today: date, th: Thresholds) -> date:
-    """The earliest day any detector looks at on ``today``: what a caller must load."""
-    by_days = workdays_ending(calendar, today, max(th.history_days + th.window_days, th.spot_window_days))[0]
-    return min(by_days, month_start(today, th.persist_months))
+def history_starts(calendar: WorkingCalendar, today: date, th: Thresholds) -> tuple[date, date]:
+    """The earliest days the detectors look at on ``today``: for the places (rising, same
+    spot) and for the units (persistent): what a caller must load of each."""
+    places = workdays_ending(calendar, today, max(th.history_days + th.window_days, th.spot_window_days))[0]
+    return places, month_start(today, th.persist_months + th.persist_baseline_months)

@@ -139,13 +139,14 @@ async def find(uow: UnitOfWork, ctx: InsightContext, touched: list[detect.Appeal
     if not touched:
         return
     th = ctx.thresholds
+    places_from, units_from = detect.history_starts(ctx.calendar, today, th)
     rows = (
         await uow.session.execute(
             select(appeals).where(
                 appeals.c.subject_class.in_(sorted({a.subject for a in touched})),
-                appeals.c.received_on.between(detect.history_start(ctx.calendar, today, th), today),
-                (appeals.c.township.in_(sorted({a.township for a in touched if a.township})))
-                | (appeals.c.unit.in_(sorted({a.unit for a in touched if a.unit}))),
+                appeals.c.received_on <= today,
+                (appeals.c.township.in_(sorted({a.township for a in touched if a.township})) & (appeals.c.received_on >= places_from))
+                | (appeals.c.unit.in_(sorted({a.unit for a in touched if a.unit})) & (appeals.c.received_on >= units_from)),
             )
         )
     ).mappings()

@@ -4,6 +4,7 @@ holiday table in chinese-calendar), never relative to today."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from shared.workdays import WorkingCalendar
 CAL = WorkingCalendar()
 # Pinned here, not the defaults (the bench may move those): the tests are about the rules.
 TH = Thresholds(window_days=5, history_days=40, min_rate=0.1, max_p=1e-4, min_count=4, spot_window_days=10, spot_min=3,
-                persist_months=3, persist_min_monthly=10, cooldown_days=10)
+                persist_months=3, persist_ratio=1.5, persist_min_monthly=10, persist_baseline_months=6, cooldown_days=10)
 VILLAGE = dict(county="LB-XC", township="LB-XC-CG", village="LB-XC-CG-CZ")  # 城中社区
 
 
@@ -112,17 +113,28 @@ def test_the_same_spot_reported_again_and_again_counts_merges_and_redo_rounds():
     assert detect.spot_of(Appeal("x", today, "infrastructure", **VILLAGE)) is None
 
 
-def test_a_unit_high_month_after_month_is_persistent():
-    th = Thresholds(persist_months=3, persist_min_monthly=4)
-    months = [date(2026, 8, 10), date(2026, 9, 10), date(2026, 10, 12)]
-    appeals = [Appeal(f"u{m.month}-{i}", m, "environment", unit="LB-XC-STHJJ", county="LB-XC") for m in months for i in range(4)]
+def unit_appeals(per_month: dict[tuple[int, int], int]) -> list[Appeal]:
+    return [
+        Appeal(f"u{y}-{m}-{i}", date(y, m, 10), "environment", unit="LB-XC-STHJJ", county="LB-XC")
+        for (y, m), n in per_month.items() for i in range(n)
+    ]  # fmt: skip
+
+
+def test_a_unit_high_month_after_month_against_its_own_past_is_persistent():
+    th = replace(TH, persist_min_monthly=4)
+    earlier = {(2026, m): 2 for m in range(2, 8)}  # February–July: 2 a month
+    appeals = unit_appeals({**earlier, (2026, 8): 4, (2026, 9): 4, (2026, 10): 5})
     found = detect.persistent_unit(appeals, "LB-XC-STHJJ", "environment", date(2026, 11, 5), th, {"LB-XC-STHJJ": "生态环境局"})
     assert found is not None
-    assert (found.window_start, found.window_end, found.count) == (date(2026, 8, 1), date(2026, 10, 31), 12)
-    assert "连续3个月" in found.explanation and "8月4件" in found.explanation
+    assert (found.window_start, found.window_end, found.count, found.baseline) == (date(2026, 8, 1), date(2026, 10, 31), 13, 6.0)
+    assert len(found.case_ids) == 13 and all(c.startswith(("u2026-8-", "u2026-9-", "u2026-10-")) for c in found.case_ids)
+    assert "生态环境局连续3个月" in found.explanation and "8月4件" in found.explanation and "平均每月2.0件" in found.explanation
     # One month below the line breaks the run.
-    short = [a for a in appeals if not a.case_id.endswith("9-3")]
-    assert detect.persistent_unit(short, "LB-XC-STHJJ", "environment", date(2026, 11, 5), th) is None
+    assert detect.persistent_unit(unit_appeals({**earlier, (2026, 8): 4, (2026, 9): 3, (2026, 10): 5}),
+                                  "LB-XC-STHJJ", "environment", date(2026, 11, 5), th) is None  # fmt: skip
+    # A unit that always has this many is not "high": 5 a month is its usual.
+    usual = unit_appeals({**{(2026, m): 5 for m in range(2, 8)}, (2026, 8): 5, (2026, 9): 6, (2026, 10): 5})
+    assert detect.persistent_unit(usual, "LB-XC-STHJJ", "environment", date(2026, 11, 5), th) is None
 
 
 def test_one_cluster_gives_its_most_specific_finding():
