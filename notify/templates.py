@@ -33,6 +33,7 @@ TEMPLATES: dict[str, str] = {
     "unit.red_card": "红牌：诉求{{ tracking_no or case_id }}已超期（期限{{ due_at }}），请立即办理。",
     "unit.urged": "催办（第{{ sequence }}次）：诉求{{ tracking_no or case_id }}已超期{{ overdue_working_days }}个工作日。",
     "unit.escalated": "督办：诉求{{ tracking_no or case_id }}已提级督办（{{ reason }}）。{{ detail or '' }}",
+    "unit.hotspot": "未诉先办预警：{{ explanation }}（依据{{ case_ids | length }}件诉求，{{ window_start }}至{{ window_end }}）",
     # ---- the 12345 status webhook carries JSON; this line is its human-readable text
     "hotline.status": "工单{{ ticket_no or tracking_no or case_id }}：{{ label }}",
 }

@@ -499,6 +499,7 @@ class HotspotDetectedData(_Model):
     street: str | None = Field(default=None, description="the spot's street (same_spot), cut to the street (PIPL)")
     subject_class: str
     unit: str | None = Field(default=None, description="the unit that handles these appeals, when known: its head is warned")
+    centre: str | None = Field(default=None, description="the county's command centre (综治中心), warned with the unit")
     window_start: date = Field(description="first local day (Asia/Shanghai) of the evidence window")
     window_end: date = Field(description="last local day of the evidence window")
     window_workdays: int = Field(ge=1, description="working days in the window (shared.workdays)")

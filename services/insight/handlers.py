@@ -170,7 +170,7 @@ async def find(uow: UnitOfWork, ctx: InsightContext, touched: list[detect.Appeal
         last[finding.key] = today
         if finding.county is None and finding.township:
             finding = replace(finding, county=ctx.county_of(finding.township))
-        event = hotspot_event(finding, today)
+        event = hotspot_event(finding, today, ctx.centre_of(finding.county))
         await session.execute(findings.insert().values(**finding_row(finding, event, today)))
         await session.execute(
             text("UPDATE finding_keys SET last_on = :day WHERE key = :key"), {"day": today, "key": finding.key}
@@ -182,11 +182,11 @@ def finding_id(finding: detect.Finding, today: date) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{finding.key}|{today.isoformat()}"))
 
 
-def hotspot_event(finding: detect.Finding, today: date) -> HotspotDetected:
+def hotspot_event(finding: detect.Finding, today: date, centre: str | None = None) -> HotspotDetected:
     payload = HotspotDetectedData(
         finding_id=finding_id(finding, today), kind=finding.kind, level=finding.level, area=finding.area,  # type: ignore[arg-type]
         county=finding.county, township=finding.township, street=finding.street, subject_class=finding.subject,
-        unit=finding.unit, window_start=finding.window_start, window_end=finding.window_end,
+        unit=finding.unit, centre=centre, window_start=finding.window_start, window_end=finding.window_end,
         window_workdays=finding.window_workdays, count=finding.count, baseline=finding.baseline, score=finding.score,
         case_ids=list(finding.case_ids[:500]), explanation=finding.explanation,
     )  # fmt: skip

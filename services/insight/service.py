@@ -37,6 +37,15 @@ class InsightContext:
         org = self.org()
         return {code: org.unit(code).name for code in codes if org.has_unit(code)}
 
+    def centre_of(self, county: str | None) -> str | None:
+        """The command centre (指挥中心 / 综治中心) of a county: warned of every finding there."""
+        if self.org is None or county is None:
+            return None
+        org = self.org()
+        if not org.has_unit(county):
+            return None
+        return next((u.code for u in org.children(county) if u.kind == "centre"), None)
+
     def county_of(self, code: str) -> str | None:
         """The county of a place (a finding of an untriaged case has no region of its own)."""
         if self.org is None:

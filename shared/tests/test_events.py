@@ -166,8 +166,9 @@ def test_every_consumer_handles_every_case_scoped_event_and_scoring_grid_activit
 
     case_scoped = {t for t, cls in EVENT_TYPES.items() if cls.case_scoped}
     assert "grid.activity" not in case_scoped
-    for handles in (DISPATCH, INTAKE, NOTIFY, SLA):
+    for handles in (DISPATCH, INTAKE, SLA):
         assert handles == case_scoped
+    assert NOTIFY == case_scoped | {"hotspot.detected"}  # 预警提醒: insight's findings are warned of
     assert SCORING == case_scoped | {"grid.activity"}
 
 
