@@ -101,7 +101,7 @@ async def test_a_burst_of_same_spot_appeals_produces_one_finding_on_the_topic_an
     assert (p.kind, p.level, p.area, p.street, p.subject_class) == ("same_spot", "grid", "LB-XC-CG-CZ-G01", "西宁街", "infrastructure")
     assert sorted(p.case_ids) == sorted([first, second, duplicate])
     assert p.count == 4  # three appeals and the merge into the first
-    assert (p.county, p.township, p.unit) == ("LB-XC", "LB-XC-CG", "LB-XC-ZJJ")
+    assert (p.county, p.township, p.unit, p.centre) == ("LB-XC", "LB-XC-CG", "LB-XC-ZJJ", "LB-XC-ZZZX")  # who is warned
     assert p.window_end.isoformat() == "2026-11-18" and p.window_workdays == 10
     assert "西宁街" in p.explanation and "基础设施" in p.explanation and "4次" in p.explanation
 
