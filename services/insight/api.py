@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from services.insight import service
@@ -13,7 +13,7 @@ from services.insight.service import InsightContext
 from shared.actors import ActorDep
 from shared.edge import IsoDate
 from shared.events import Role
-from shared.scope import DEPARTMENT_ROLES, STAFF_ROLES, area_of, covers, require_role
+from shared.scope import DEPARTMENT_ROLES, STAFF_ROLES, area_of, covers, not_found_unless, require_role
 from shared.service import RuntimeDep, UowDep
 
 router = APIRouter(prefix="/api/v1", tags=["insight"])
@@ -61,15 +61,34 @@ async def list_findings(
     its area. Citizens see none."""
     require_role(actor, STAFF_ROLES, "read findings (未诉先办预警)")
     org = runtime.org
+    # The query narrows (a department's unit, a county); ``may_see`` decides, as for one finding.
     if actor.role in DEPARTMENT_ROLES:
         rows = await service.list_findings(uow, county=None, township=None, unit=actor.org_unit or "", since=since, limit=limit)
-        return {"items": rows}
+    else:
+        area = area_of(org, actor)
+        if area is None:
+            return {"items": []}
+        county = org.county_of(area) if org.unit(area).kind != "city" else None
+        rows = await service.list_findings(uow, county=county, township=None, unit=None, since=since, limit=limit)
+    return {"items": [row for row in rows if may_see(org, actor, row)]}
+
+
+@router.get("/findings/{finding_id}", response_model=Finding, summary="One finding with its evidence")
+async def get_finding(
+    runtime: RuntimeDep, uow: UowDep, actor: ActorDep, finding_id: Annotated[str, Path(max_length=64)]
+) -> dict[str, Any]:
+    """As in the list: a finding outside the caller's area is not found, like one that does not exist."""
+    require_role(actor, STAFF_ROLES, "read findings (未诉先办预警)")
+    row = await service.get_finding(uow, finding_id)
+    not_found_unless(row is not None and may_see(runtime.org, actor, row), f"finding {finding_id}")
+    return row  # type: ignore[return-value]
+
+
+def may_see(org: Any, actor: Any, row: dict[str, Any]) -> bool:
+    if actor.role in DEPARTMENT_ROLES:
+        return row["unit"] is not None and row["unit"] == actor.org_unit
     area = area_of(org, actor)
-    if area is None:
-        return {"items": []}
-    county = org.county_of(area) if org.unit(area).kind != "city" else None
-    rows = await service.list_findings(uow, county=county, township=None, unit=None, since=since, limit=limit)
-    return {"items": [row for row in rows if visible(org, area, row, actor.role)]}
+    return area is not None and visible(org, area, row, actor.role)
 
 
 def visible(org: Any, area: str, row: dict[str, Any], role: Role) -> bool:

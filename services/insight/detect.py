@@ -52,7 +52,7 @@ class Thresholds:
     max_p: float = 1e-4  # Poisson tail probability below which a rise is a finding
     min_count: int = 4  # and at least this many appeals in the window
     spot_window_days: int = 10  # working days the same spot is looked back over
-    spot_min: int = 3  # appeals + merges + redo rounds at one spot that make a finding
+    spot_min: int = 5  # appeals + merges + redo rounds at one spot that make a finding
     persist_months: int = 3  # complete months in a row …
     persist_ratio: float = 1.5  # … each at least this times the unit's own earlier monthly average …
     persist_min_monthly: int = 10  # … and at least this many appeals of the class for the unit

@@ -66,6 +66,12 @@ def _number(name: str, value: float) -> float | int:
     return float(value)
 
 
+async def get_finding(uow: UnitOfWork, finding_id: str) -> dict[str, Any] | None:
+    async with uow:
+        row = (await uow.session.execute(select(findings).where(findings.c.finding_id == finding_id))).mappings().first()
+    return dict(row) if row is not None else None
+
+
 async def list_findings(
     uow: UnitOfWork, *, county: str | None, township: str | None, unit: str | None, since: date | None, limit: int
 ) -> list[dict[str, Any]]:

@@ -111,6 +111,11 @@ async def test_a_burst_of_same_spot_appeals_produces_one_finding_on_the_topic_an
     # The unit that handles the spot sees it; another county's centre does not; a citizen may not ask.
     assert [f["finding_id"] for f in await findings(insight, ZJJ_HEAD)] == [p.finding_id]
     assert await findings(insight, WX_CENTRE) == []
+    one = await insight.client.get(f"/api/v1/findings/{p.finding_id}", headers=XC_CENTRE)
+    assert one.status_code == 200 and one.json()["case_ids"] == listed[0]["case_ids"]
+    # Another county's centre is told it does not exist, as for an id that never did.
+    for finding_id in (p.finding_id, "no-such-finding"):
+        assert (await insight.client.get(f"/api/v1/findings/{finding_id}", headers=WX_CENTRE)).status_code == 404
     refused = await insight.client.get("/api/v1/findings", headers=CITIZEN)
     assert refused.status_code == 403 and refused.headers["content-type"].startswith("application/problem+json")
 
