@@ -10,8 +10,10 @@ The year (``synthetic_year``, deterministic from its seed):
   village's streets and grids, handled by the county department whose duties include the class;
   a few appeals come back once or twice (merged duplicates, redo rounds), as in real queues;
 - planted (unless ``plant=False``): ``CLUSTERS`` same-spot clusters (4–8 appeals at one street
-  over 3–7 working days) and one slowly rising problem (a village's environment appeals
-  climbing to five times their rate over 60 working days, then staying there for 40).
+  over 3–7 working days), ``AREA_BURSTS`` bursts spread over a village's streets (6–10 appeals
+  of one class over 2–5 working days: a water cut, a closed road — no one spot repeats) and one
+  slowly rising problem (a village's environment appeals climbing to five times their rate over
+  60 working days, then staying there for 40).
 
 The replay (``replay``) is what the service does for each batch (``services.insight.handlers``):
 for every working day of the year, the appeals that count on it are "touched", the detectors
@@ -44,6 +46,7 @@ from shared.workdays import WorkingCalendar
 YEAR = 2026
 WARM_UP_START = date(YEAR - 1, 3, 1)  # the detectors need history before 1 January (9 months for units)
 CLUSTERS = 12
+AREA_BURSTS = 3
 LATE_DAYS = 10  # a finding this many working days after a plant's last appeal still counts
 SEED = 24
 NULL_SEED = 2024
@@ -66,7 +69,7 @@ STREETS = 30  # streets (and lanes, squares…) of a village the appeals name; e
 
 @dataclass(frozen=True)
 class Plant:
-    kind: str  # cluster | slow_rise
+    kind: str  # cluster | area_burst | slow_rise
     subject: str
     village: str
     start: date  # the working day of its first appeal
@@ -158,6 +161,15 @@ def synthetic_year(seed: int = SEED, *, plant: bool = True, calendar: WorkingCal
         days[0] = span[0]
         filed = [file(village, d, subject, prefix=f"p{k}-", street=street, repeats=0) for d in days]
         year.plants.append(Plant("cluster", subject, village.code, days[0], days[-1], frozenset(a.case_id for a in filed), street))
+    for k in range(AREA_BURSTS):
+        village = rng.choice(villages)
+        subject = rng.choices(list(SUBJECTS), weights=[s for s, _ in SUBJECTS.values()])[0]
+        start = rng.randrange(len(working) - 10)
+        span = working[start : start + rng.randint(2, 5)]
+        days = sorted(rng.choice(span) for _ in range(rng.randint(6, 10)))
+        days[0] = span[0]
+        filed = [file(village, d, subject, prefix=f"b{k}-", repeats=0) for d in days]
+        year.plants.append(Plant("area_burst", subject, village.code, days[0], days[-1], frozenset(a.case_id for a in filed)))
     # One slowly rising problem: 城中社区's environment appeals (a livestock farm's smell, say).
     village = org.unit("LB-XC-CG-CZ")
     subject = "environment"
@@ -273,8 +285,7 @@ def _add_workdays(calendar: WorkingCalendar, day: date, n: int) -> date:
 
 # The thresholds tried; the defaults in services/insight/detect.py are the row chosen.
 SWEEP: tuple[dict[str, float], ...] = tuple(
-    {"max_p": p, "spot_min": s, "persist_ratio": r}
-    for p in (1e-3, 1e-4, 1e-5) for s in (3, 4, 5) for r in (1.5, 2.0)
+    {"max_p": p, "spot_min": s} for p in (1e-4, 1e-5, 1e-6) for s in (4, 5, 6)
 )  # fmt: skip
 
 
@@ -326,8 +337,9 @@ async def insight(ctx: Context) -> dict[str, Figure]:
             data={**current, **common},
         ),
         "insight_recall": Figure(
-            "insight: recall of the planted clusters and slow rise", round(100 * current["recall"], 1), "%",
-            f"{current['detected']} of {current['plants']} plants warned of ({CLUSTERS} same-spot clusters, 1 slow rise)",
+            "insight: recall of the planted clusters, bursts and slow rise", round(100 * current["recall"], 1), "%",
+            f"{current['detected']} of {current['plants']} plants warned of ({CLUSTERS} same-spot clusters, {AREA_BURSTS} "
+            f"bursts spread over a village, 1 slow rise)",
         ),
         "insight_delay": Figure(
             "insight: median time from a plant's first appeal to its first warning", current["median_delay_workdays"],

@@ -119,14 +119,18 @@ PHASES: tuple[Phase, ...] = (
         "each with its season; fewer on weekends and public holidays by the Chinese calendar with its make-up days; "
         "30 streets per village, each in one grid; the county department whose duties hold the class handles it; 5% "
         "come back once or twice), seed 24, from March of the year before (the detectors' history) to December; "
-        "planted: 12 same-spot clusters (4–8 appeals at one street over 3–7 working days, Feb–Nov) and one slow rise "
+        "planted: 12 same-spot clusters (4–8 appeals at one street over 3–7 working days, Feb–Nov), 3 bursts spread "
+        "over a village's streets (6–10 appeals of one class over 2–5 working days: no spot repeats) and one slow rise "
         "(城中社区's environment appeals climbing to 5× over 60 working days from April, then 40 more at that level). "
         "The detectors (`services/insight/detect.py`) replayed every working day on what counts that day, with the "
         "service's cooldowns. A finding is true when its evidence holds a planted appeal and it comes between the "
-        "plant's first appeal and 10 working days after its last; recall over the 13 plants; delay in working days "
+        "plant's first appeal and 10 working days after its last; recall over the 16 plants; delay in working days "
         "from a plant's first appeal to its first true finding; false warnings on another year (seed 2024) with "
-        "nothing planted. The thresholds tried (max_p × spot_min × persist_ratio) and the rule that chose the "
-        "defaults are in `bench/insight.py` (`SWEEP`, `choose`); every setting's figures are in results.json.",
+        "nothing planted. The thresholds tried (max_p × spot_min; the others at their defaults) and the rule that chose the "
+        "defaults are in `bench/insight.py` (`SWEEP`, `choose`: every plant found first, then the fewest false "
+        "warnings on the empty year); every setting's figures are in results.json. Earlier sweeps on the same years "
+        "(before the bursts were planted), not repeated in each run: spot_min 3 gave 15–20 false warnings a month "
+        "whatever max_p, max_p 1e-3 gave 5–8.",
     ),
     Phase(
         "classify", classify.real_text,

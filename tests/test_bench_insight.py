@@ -16,7 +16,8 @@ CAL = WorkingCalendar()
 def test_a_seed_gives_the_same_year_and_nothing_planted_means_no_plants():
     first, again = synthetic_year(7, calendar=CAL), synthetic_year(7, calendar=CAL)
     assert [(a.case_id, a.day, a.street) for a in first.appeals] == [(a.case_id, a.day, a.street) for a in again.appeals]
-    assert [p.kind for p in first.plants].count("cluster") == 12 and [p.kind for p in first.plants].count("slow_rise") == 1
+    kinds = [p.kind for p in first.plants]
+    assert (kinds.count("cluster"), kinds.count("area_burst"), kinds.count("slow_rise")) == (12, 3, 1)
     planted = {c for p in first.plants for c in p.case_ids}
     by_id = {a.case_id: a for a in first.appeals}
     for plant in first.plants:
@@ -24,6 +25,8 @@ def test_a_seed_gives_the_same_year_and_nothing_planted_means_no_plants():
         assert plant.start <= days[0] and days[-1] <= plant.end and all(by_id[c].subject == plant.subject for c in plant.case_ids)
         if plant.kind == "cluster":
             assert {by_id[c].street for c in plant.case_ids} == {plant.street} and 4 <= len(plant.case_ids) <= 8
+        if plant.kind == "area_burst":
+            assert {by_id[c].village for c in plant.case_ids} == {plant.village} and 6 <= len(plant.case_ids) <= 10
     assert synthetic_year(7, plant=False, calendar=CAL).plants == []
     # Fewer appeals on days off (weekends, holidays) than on working days, per day.
     in_year = [a for a in first.appeals if a.day.year == YEAR and a.case_id not in planted]
