@@ -49,7 +49,7 @@ class Thresholds:
     window_days: int = 5  # working days a rise is counted over
     history_days: int = 40  # working days before the window that make the baseline
     min_rate: float = 0.1  # floor of the baseline, appeals per working day
-    max_p: float = 1e-5  # Poisson tail probability below which a rise is a finding
+    max_p: float = 1e-6  # Poisson tail probability below which a rise is a finding
     min_count: int = 4  # and at least this many appeals in the window
     spot_window_days: int = 10  # working days the same spot is looked back over
     spot_min: int = 5  # appeals + merges + redo rounds at one spot that make a finding
