@@ -288,6 +288,11 @@ def _unit_targets(event: EventBase, case: CaseView) -> list[tuple[str, str, str,
         return [(u, "duty", "unit.county_called", True) for u in p.units]
     if t == "case.whistle_blown":
         return [(u, "duty", "unit.whistle_blown", True) for u in _unique([p.lead_unit, *p.co_units])]
+    if t == "hotspot.detected":
+        # 预警提醒: the head of the unit that handles the matter (the township's, for a place no
+        # order has named yet) and the county's command centre, which may turn it into a task.
+        responsible = p.unit or p.township
+        return [(u, role, "unit.hotspot", False) for u, role in ((responsible, "head"), (p.centre, "duty")) if u]
     if t in ("sla.warning", "sla.breached", "sla.urged", "sla.escalated"):
         units: Sequence[str] = [p.unit] if p.unit else case.units
         kind = {"sla.warning": "unit.yellow_card", "sla.breached": "unit.red_card",

@@ -29,6 +29,7 @@ MESSAGE_EVENTS = frozenset({
     "case.accepted", "case.rejected", "case.resolved", "case.county_called", "case.whistle_blown",
     "sla.warning", "sla.breached", "sla.urged", "sla.escalated", "case.callback_completed", "case.rated",
     "grid.warning",  # not about a case: a grid duty missed, told to the grid and its village
+    "hotspot.detected",
 })  # fmt: skip
 
 
@@ -64,6 +65,8 @@ RECIPIENT_FACTS = frozenset({"case.received", "case.accepted", "case.triaged"})
 # case-scoped types only move case_status.
 APPLIED = frozenset({*RECIPIENT_FACTS, *MESSAGE_EVENTS, "case.dispatched", "case.closed", "case.reopened"})
 HANDLES = CASE_SCOPED_TYPES | APPLIED
+# Events about no single case (insight's findings): nothing of a case to wait for.
+NOT_ABOUT_A_CASE = frozenset({"hotspot.detected"})
 
 
 def requirements(handles: frozenset[str]) -> dict[str, frozenset[str]]:
@@ -71,4 +74,4 @@ def requirements(handles: frozenset[str]) -> dict[str, frozenset[str]]:
     ``case.received``, which says who the citizen is and how to reach them (channel, sealed
     phone, 12345 ticket). Without it a message to the citizen has no channel and would be
     lost, so every other event of the case waits for it (held, then applied in topic order)."""
-    return requiring_all_but(handles, frozenset({"case.received"}))
+    return requiring_all_but(handles, frozenset({"case.received"}), exempt=NOT_ABOUT_A_CASE)

@@ -39,6 +39,7 @@ TEMPLATES: dict[str, str] = {
     # ---- grid duties missed (grid.warning), to the grid and its village or community
     "grid.visit_missed": "走访预警：网格{{ grid }}的困难/重点监测户{{ subject }}在{{ period }}未走访（每月至少一次），请尽快入户。",
     "grid.mailbox_missed": "开箱预警：网格{{ grid }}的意见箱应于{{ subject }}开箱取信，未见开箱记录。",
+    "unit.hotspot": "未诉先办预警：{{ explanation }}（依据{{ case_ids | length }}件诉求，{{ window_start }}至{{ window_end }}）",
     # ---- the 12345 status webhook carries JSON; this line is its human-readable text
     "hotline.status": "工单{{ ticket_no or tracking_no or case_id }}：{{ label }}",
 }

@@ -20,7 +20,7 @@ addresses are cut to the street (see ``shared.privacy``).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -550,6 +550,37 @@ class GridWarningData(_Model):
     period: str = Field(pattern=r"^\d{4}-\d{2}$", description="the month checked, YYYY-MM")
 
 
+HotspotKind = Literal["rising", "same_spot", "persistent_unit"]
+
+
+class HotspotDetectedData(_Model):
+    """未诉先办: a pattern insight found in the appeals, with the evidence a person can check.
+
+    ``rising``: an area's appeals of one subject class in the last working days above what its
+    own history predicts (Poisson tail); ``same_spot``: the same spot (village/grid and street)
+    reported again and again (new appeals, merges, redo rounds); ``persistent_unit``: a unit whose
+    appeals of one class stayed high month after month (反映同类问题居高不下)."""
+
+    finding_id: str = Field(max_length=64, description="stable id of the finding (insight's findings table)")
+    kind: HotspotKind
+    level: Literal["grid", "village", "township", "unit"] = Field(description="what ``area`` names")
+    area: str = Field(max_length=64, description="org code of the grid, village or township, or the unit's code")
+    county: str | None = Field(default=None, max_length=64)
+    township: str | None = Field(default=None, max_length=64)
+    street: str | None = Field(default=None, description="the spot's street (same_spot), cut to the street (PIPL)")
+    subject_class: str
+    unit: str | None = Field(default=None, description="the unit that handles these appeals, when known: its head is warned")
+    centre: str | None = Field(default=None, description="the county's command centre (综治中心), warned with the unit")
+    window_start: date = Field(description="first local day (Asia/Shanghai) of the evidence window")
+    window_end: date = Field(description="last local day of the evidence window")
+    window_workdays: int = Field(ge=1, description="working days in the window (shared.workdays)")
+    count: int = Field(ge=0, description="appeals (and repeats) in the window")
+    baseline: float = Field(ge=0, description="what the area's own history predicts for the window")
+    score: float = Field(ge=0, description="-log10 of the Poisson tail probability (rising), or count ÷ threshold")
+    case_ids: list[str] = Field(default_factory=list, max_length=500, description="the cases that make the evidence")
+    explanation: str = Field(description="the finding in one Chinese sentence, for the people warned")
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -731,13 +762,24 @@ class GridWarning(EventBase):
         return f"grid:{self.payload.grid}"
 
 
+class HotspotDetected(EventBase):
+    """Not about one case: about a pattern across cases (the evidence lists them)."""
+
+    case_scoped: ClassVar[bool] = False
+    type: Literal["hotspot.detected"] = "hotspot.detected"
+    payload: HotspotDetectedData
+
+    def subject_key(self) -> str:
+        return f"hotspot:{self.payload.finding_id}"
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     CaseReceived, CaseAccepted, CaseRejected, CaseTriaged, CaseMerged, CaseDispatched,
     CaseSigned, CaseReturned, ReturnReviewed, CountyCalled, WhistleBlown, WorkPlanFiled,
     ProgressReported, ExtensionRequested, ExtensionApproved, ExtensionDenied, CaseSuspended,
     CaseResumed, CaseResolved, CaseVerified, VerificationFailed, CaseClosed, CallbackCompleted,
     CaseRated, CaseReopened, SlaWarning, SlaBreached, SlaUrged, SlaEscalated, UnitRated,
-    GridActivity, GridWarning, CaseReportedUp, CasePassedDown,
+    GridActivity, GridWarning, CaseReportedUp, CasePassedDown, HotspotDetected,
 )  # fmt: skip
 
 Event = Annotated[
@@ -746,7 +788,7 @@ Event = Annotated[
     | ProgressReported | ExtensionRequested | ExtensionApproved | ExtensionDenied | CaseSuspended
     | CaseResumed | CaseResolved | CaseVerified | VerificationFailed | CaseClosed | CallbackCompleted
     | CaseRated | CaseReopened | SlaWarning | SlaBreached | SlaUrged | SlaEscalated | UnitRated
-    | GridActivity | GridWarning | CaseReportedUp | CasePassedDown,
+    | GridActivity | GridWarning | CaseReportedUp | CasePassedDown | HotspotDetected,
     Field(discriminator="type"),
 ]  # fmt: skip
 

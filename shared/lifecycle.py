@@ -70,6 +70,7 @@ LABELS: dict[str, str] = {
     "sla.escalated": "督办",
     "unit.rated": "单位互评",
     "grid.activity": "网格工作",
+    "hotspot.detected": "未诉先办预警",
 }
 
 

@@ -70,6 +70,7 @@ MODULES = {
     "sla": "sla",
     "scoring": "scoring",
     "notify": "notify",
+    "insight": "services.insight",
     "directory": "services.directory",
     "console": "services.console",
 }
@@ -78,7 +79,7 @@ SERVICES = tuple(MODULES)
 HTTP_SCALED = {"intake"}
 # Services in a consumer group on the lifecycle topic. The directory only publishes (its own
 # topic); the console only calls the services over HTTP.
-CONSUMERS = ("intake", "dispatch", "sla", "scoring", "notify")
+CONSUMERS = ("intake", "dispatch", "sla", "scoring", "notify", "insight")
 # Services run with a fixed replica count and no autoscaler (k8s/directory/deployment.yaml says why).
 FIXED_REPLICAS = {"directory": 1}
 NOT_DEPLOYED = ("services.dev.issuer", "services.dev.receiver")

@@ -54,6 +54,7 @@ SERVICES = (
     ServiceDef("sla", "sla", 8003, "working-day clocks, yellow/red cards, 督办"),
     ServiceDef("scoring", "scoring", 8004, "rates, two-way evaluation, bulletins"),
     ServiceDef("notify", "notify", 8005, "回访, ratings, messages, 12345 status"),
+    ServiceDef("insight", "services.insight", 8009, "未诉先办: rising, same-spot and persistent problems (hotspot.detected)"),
     ServiceDef("console", "services.console", 8008, "指挥中心工作台: the command-centre console (pages at /)"),
 )
 

@@ -34,6 +34,7 @@ SERVICES: dict[str, ServiceEntry] = {
         ServiceEntry("sla", "sla.settings:SlaSettings", "sla.app"),
         ServiceEntry("scoring", "scoring.settings:ScoringSettings", "scoring.app"),
         ServiceEntry("notify", "notify.settings:NotifySettings", "notify.app"),
+        ServiceEntry("insight", "services.insight.settings:InsightSettings", "services.insight.app"),
         ServiceEntry("directory", "services.directory.settings:DirectorySettings", "services.directory.app", consumes=False),
     )
 }

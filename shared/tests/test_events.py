@@ -168,7 +168,7 @@ def test_every_consumer_handles_every_case_scoped_event_and_scoring_grid_activit
     assert {"grid.activity", "grid.warning"}.isdisjoint(case_scoped)
     for handles in (DISPATCH, INTAKE, SLA):
         assert handles == case_scoped
-    assert NOTIFY == case_scoped | {"grid.warning"}
+    assert NOTIFY == case_scoped | {"grid.warning", "hotspot.detected"}  # 预警提醒: insight's findings are warned of
     assert SCORING == case_scoped | {"grid.activity"}
 
 
