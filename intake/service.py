@@ -82,7 +82,8 @@ def pii_key_spec(settings: IntakeSettings) -> str:
     return "dev:" + base64.b64encode(hashlib.sha256(b"jiesu development pii key").digest()).decode()
 
 
-@dataclass(frozen=True)
+@dataclass
+# Not frozen: what needs the running service (the grid checker) is set at start-up.
 class IntakeContext:
     """What filing needs besides the database, built once at start-up."""
 

@@ -26,6 +26,7 @@ from shared import ops
 from shared.db import create_engine
 from shared.ports import replica_count, replica_ports
 from shared.settings import SettingsError, load_settings
+from shared.service import handler_of
 
 log = logging.getLogger("ops")
 
@@ -363,7 +364,8 @@ async def cmd_replay(args: argparse.Namespace) -> int:
             service=args.service,
             settings=settings,
             handles=spec.handles,
-            batch_handler=spec.batch_handler,
+            # Made from a context of its own, as the service makes it (the directory as the seed file has it).
+            batch_handler=handler_of(spec, spec.context(settings) if spec.context else None),
             migrations=spec.migrations,
             start=start,
             progress=progress,

@@ -20,7 +20,7 @@ from shared.consumer import EventConsumer, handled_from, partition_lag, total_la
 from shared.db import UnitOfWork, create_engine, dead_letters
 from shared.events import EventBase
 from shared.relay import OutboxRelay
-from shared.service import ServiceSpec, build_app, topic_specs
+from shared.service import ServiceSpec, build_app, handler_of, topic_specs
 from shared.testing import Infra, eventually, publish, running, service_settings, unique
 from shared.tests.test_delivery import APPEAL, progress
 from shared.tests.probe import ProbeSettings, probe_log
@@ -51,7 +51,7 @@ def probe_app(settings: ProbeSettings, switches: Switches):
 
     spec = ServiceSpec(
         name="probe", title="probe", description="test-only", settings_cls=ProbeSettings, router=APIRouter(),
-        handles=frozenset({"case.progress_reported"}), batch_handler=handle, migrations=PROBE_MIGRATIONS,
+        handles=frozenset({"case.progress_reported"}), batch_handler=lambda _context: handle, migrations=PROBE_MIGRATIONS,
     )
     return build_app(spec, settings)
 
@@ -360,7 +360,7 @@ async def test_projection_rebuilt_by_replay_equals_the_live_one(infra: Infra):
         seen: list[ops.ReplayProgress] = []
         report = await ops.rebuild(
             service="intake", settings=settings, handles=app.state.spec.handles,
-            batch_handler=app.state.spec.batch_handler, migrations=app.state.spec.migrations,
+            batch_handler=handler_of(app.state.spec, app.state.context), migrations=app.state.spec.migrations,
             progress=seen.append,
         )
         try:

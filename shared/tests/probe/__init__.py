@@ -62,6 +62,6 @@ def create_app(settings: ProbeSettings) -> FastAPI:
         router=APIRouter(),
         handles=frozenset({"case.progress_reported"}),
         migrations=Path(__file__).parent / "versions",
-        batch_handler=make_batch_handler(settings.instance),
+        batch_handler=lambda _context: make_batch_handler(settings.instance),
     )
     return build_app(spec, settings)
