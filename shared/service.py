@@ -118,6 +118,8 @@ class ServiceSpec:
     # event that comes before them (another producer's relay was faster) is held until they
     # are (shared.holding).
     requires: Mapping[str, frozenset[str]] | None = None
+    # More for ``/ready``'s checks (shown, never failing readiness): e.g. notify's gateway breakers.
+    ready_checks: Callable[[Runtime], Mapping[str, Any]] | None = None
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
@@ -348,6 +350,9 @@ def _ops_router() -> APIRouter:
                     ok = False
                     checks["broker"] = f"down: {type(exc).__name__}"
                     reasons.append(f"broker unreachable ({type(exc).__name__})")
+            extra = request.app.state.spec.ready_checks
+            if extra is not None:
+                checks.update(extra(runtime))
             checks["thresholds"] = {
                 "ready_max_lag_seconds": limits.ready_max_lag_seconds,
                 "ready_max_lag": limits.ready_max_lag,
