@@ -25,6 +25,12 @@ SPEC = ServiceSpec(
     settings_cls=DispatchSettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({
+        "case.dispatched", "case.signed", "case.returned", "case.return_reviewed", "case.work_plan_filed",
+        "case.progress_reported", "case.extension_requested", "case.extension_approved", "case.extension_denied",
+        "case.suspended", "case.resumed", "case.resolved", "case.verified", "case.verification_failed",
+        "case.closed", "case.county_called", "case.whistle_blown", "case.reopened",
+    }),  # fmt: skip
     batch_handler=None,  # bound to the app's context in create_app
     migrations=Path(__file__).parent / "migrations" / "versions",
     extra_routers=(case_status_router,),

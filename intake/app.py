@@ -69,6 +69,8 @@ SPEC = ServiceSpec(
     settings_cls=IntakeSettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({"case.received", "case.accepted", "case.rejected", "case.merged", "case.triaged",
+                         "case.resolved", "case.closed", "grid.activity"}),  # fmt: skip
     batch_handler=record_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,

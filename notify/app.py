@@ -60,6 +60,7 @@ SPEC = ServiceSpec(
     settings_cls=NotifySettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({"case.callback_completed", "case.rated"}),
     batch_handler=None,  # bound to the app's context in create_app
     requires=requirements(HANDLES),
     migrations=Path(__file__).parent / "migrations" / "versions",

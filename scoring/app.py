@@ -44,6 +44,7 @@ SPEC = ServiceSpec(
     settings_cls=ScoringSettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({"unit.rated"}),
     batch_handler=apply_batch,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=on_startup,

@@ -20,6 +20,7 @@ SPEC = ServiceSpec(
     settings_cls=SlaSettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({"sla.warning", "sla.breached", "sla.urged", "sla.escalated"}),
     batch_handler=None,  # bound to the app's context in create_app
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=start_ticker,
