@@ -17,7 +17,8 @@ What it is made from:
   when an event is emitted, ``shared.db.UnitOfWork.emit``), ``handles``, ``follow_org``.
 
 ``build_document`` is pure (it takes the services' roles); ``service_roles`` imports each
-service's ``SPEC`` — done only by this generator and its test, never by a running service.
+service's ``SPEC`` (the services the ops registry lists) — done only by this generator and its
+test, never by a running service, which serves the committed file.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ from shared.orgfollow import SNAPSHOT_KEY, SNAPSHOT_TYPE
 DOCUMENT = Path(__file__).parent / "schema" / "asyncapi.json"
 ORG_TOPIC = "org-directory"  # ServiceSettings.org_topic's default
 
-# The services whose ServiceSpec the document is made from (module with a ``SPEC``).
-SERVICE_MODULES = ("intake.app", "dispatch.app", "sla.app", "scoring.app", "notify.app", "services.directory.app")
 
 KAFKA_BINDING = "0.5.0"
 
@@ -80,9 +79,16 @@ class ServiceRole:
     follows_org: bool
 
 
-def service_roles(modules: Iterable[str] = SERVICE_MODULES) -> list[ServiceRole]:
+def service_modules() -> list[str]:
+    """The services' app modules (each with a ``SPEC``), from the one list of them the ops tool keeps."""
+    from services.ops.registry import SERVICES  # the generator's only reach outside shared/
+
+    return [entry.app for entry in SERVICES.values()]
+
+
+def service_roles(modules: Iterable[str] | None = None) -> list[ServiceRole]:
     roles = []
-    for module in modules:
+    for module in modules if modules is not None else service_modules():
         spec = importlib.import_module(module).SPEC
         if spec.publishes is None:
             raise ValueError(f"{module}.SPEC declares no publishes: the document cannot name its publishers")
