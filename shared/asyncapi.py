@@ -37,6 +37,7 @@ from typing import Any
 from shared.bus import EPOCH_TOPIC, dlq_topic
 from shared.cloudevents import CONTENT_TYPE, SOURCE_PREFIX, SPECVERSION, to_headers
 from shared.events import EVENT_TYPES, SCHEMA_VERSION, TOPIC, EventBase, json_schema
+from shared.lifecycle import LABELS
 from shared.orgdata import OrgDirectory
 from shared.orgfollow import SNAPSHOT_KEY, SNAPSHOT_TYPE
 
@@ -167,7 +168,7 @@ def build_document(roles: Sequence[ServiceRole]) -> dict[str, Any]:
         messages[mid] = {
             "name": etype,
             "title": etype,
-            "summary": (cls.__doc__ or etype).strip().splitlines()[0],
+            "summary": LABELS.get(etype, etype),  # the citizen-timeline words, where the type has them
             "description": f"Published by {', '.join(producers) or 'no service yet'}; handled by {', '.join(consumers) or 'no service'}.",
             "contentType": CONTENT_TYPE,
             "headers": _headers_schema(etype, producers, case_scoped),
