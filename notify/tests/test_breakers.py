@@ -61,7 +61,7 @@ async def test_a_failing_webhook_is_not_hammered_and_its_messages_wait_then_go(g
             return breaker if breaker["state"] == "opened" else None
 
         breaker = await eventually(opened, what="the webhook's breaker open")
-        assert 0 < breaker["retry_in_seconds"] <= OPEN_SECONDS
+        assert 0 <= breaker["retry_in_seconds"] <= OPEN_SECONDS  # 0: due, the next round tries one
         # The other gateways are not affected, and /ready stays ready: the messages wait in the database.
         ready = await gated.client.get("/ready")
         assert ready.status_code == 200 and ready.json()["checks"]["gateway_breakers"]["sms"]["state"] == "closed"
