@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-quick test-dates bench schema install clean chromium faketime
+.PHONY: run test test-quick test-dates bench schema install clean chromium faketime asyncapi-parser
 
 # Install (again) whenever the dependency list changes.
 $(STAMP): pyproject.toml
@@ -30,9 +30,25 @@ chromium:
 			|| { echo "could not install chromium; the console's browser test will fail"; exit 1; }; \
 	fi
 
+## Node (Debian's nodejs, if the machine has none) and the AsyncAPI project's parser, pinned by
+## shared/tests/asyncapi/package-lock.json, for shared/tests/test_asyncapi.py.
+ASYNCAPI_DIR := shared/tests/asyncapi
+$(ASYNCAPI_DIR)/node_modules/.installed: $(ASYNCAPI_DIR)/package-lock.json
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then :; else \
+		echo "installing Debian's nodejs and npm for the AsyncAPI document's test (apt-get) …"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null \
+			|| { echo "could not install node; the AsyncAPI test will fail"; exit 1; }; \
+	fi
+	@echo "installing @asyncapi/parser (npm ci) …"
+	@cd $(ASYNCAPI_DIR) && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+asyncapi-parser: $(ASYNCAPI_DIR)/node_modules/.installed
+
 ## The whole suite against real PostgreSQL and a real broker (started and stopped by the tests);
 ## the ten slowest tests are listed at the end, to keep the suite under ten minutes.
-test: $(STAMP) chromium
+test: $(STAMP) chromium asyncapi-parser
 	@$(BIN)/python -m pytest -q -p no:cacheprovider --durations=10
 
 ## The quick tests only (no slow end-to-end or fault tests).
@@ -60,9 +76,10 @@ test-dates: $(STAMP) faketime
 bench: $(STAMP)
 	@$(BIN)/python -m bench
 
-## Regenerate the committed JSON Schema of the event contract.
+## Regenerate the committed JSON Schema and AsyncAPI document of the event contract.
 schema: $(STAMP)
 	@$(BIN)/python -m shared.schema
+	@$(BIN)/python -m shared.asyncapi
 
 clean:
 	rm -rf $(VENV) .run test-artifacts

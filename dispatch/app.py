@@ -34,6 +34,13 @@ SPEC = ServiceSpec(
     settings_cls=DispatchSettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({
+        "case.dispatched", "case.signed", "case.returned", "case.return_reviewed", "case.work_plan_filed",
+        "case.progress_reported", "case.extension_requested", "case.extension_approved", "case.extension_denied",
+        "case.suspended", "case.resumed", "case.resolved", "case.verified", "case.verification_failed",
+        "case.closed", "case.county_called", "case.whistle_blown", "case.reopened",
+        "case.reported_up", "case.passed_down",
+    }),  # fmt: skip
     context=DispatchContext.from_settings,
     batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",

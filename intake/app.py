@@ -71,6 +71,9 @@ SPEC = ServiceSpec(
     settings_cls=IntakeSettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({"case.received", "case.accepted", "case.rejected", "case.merged", "case.triaged",
+                         # closed on the spot at a window or in the grid (the citizen rates there)
+                         "case.resolved", "case.closed", "case.rated", "grid.activity", "grid.warning"}),  # fmt: skip
     context=IntakeContext.from_settings,
     batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from notify.api import router
 from notify.batch import make_batch_handler
+from notify.breakers import GatewayBreakers
 from notify.channels import build_adapters
 from notify.handlers import HANDLES, requirements
 from notify.sender import Sender
@@ -21,8 +22,20 @@ async def _start(runtime: Runtime) -> None:
     ctx: NotifyContext = runtime.context
     settings = ctx.settings
     ctx.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)))
-    ctx.sender = Sender(runtime, ctx, build_adapters(ctx.http, settings))
+    adapters = build_adapters(ctx.http, settings)
+    breakers = GatewayBreakers(
+        settings.service_name, [name for name in adapters if name != "inbox"],
+        failures=settings.breaker_failures, open_seconds=settings.breaker_open_seconds,
+    )  # fmt: skip
+    ctx.sender = Sender(runtime, ctx, adapters, breakers)
     ctx.sender.start()
+
+
+def _ready_checks(runtime: Runtime) -> dict[str, object]:
+    """Each gateway's breaker in ``/ready``'s checks. An open one does not make notify unready:
+    its messages wait in the database, and restarting notify would not bring the gateway back."""
+    sender: Sender | None = runtime.context.sender
+    return {"gateway_breakers": sender.breakers.snapshot() if sender is not None else {}}
 
 
 async def _stop(runtime: Runtime) -> None:
@@ -44,6 +57,7 @@ SPEC = ServiceSpec(
     settings_cls=NotifySettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({"case.callback_completed", "case.rated"}),
     context=NotifyContext.from_settings,
     batch_handler=make_batch_handler,
     requires=requirements(HANDLES),
@@ -52,6 +66,7 @@ SPEC = ServiceSpec(
     on_shutdown=_stop,
     extra_routers=(case_status_router,),
     follow_org=True,
+    ready_checks=_ready_checks,
 )
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from notify import domain, repository
+from notify.breakers import GatewayBreakers, Opened
 from notify.channels import ChannelAdapter, Delivery, SendResult
 from notify.service import BODY_CONTEXT, PHONE_CONTEXT, NotifyContext
 from shared.tasks import stop_task
@@ -39,10 +40,13 @@ RETRY_SECONDS = 1.0
 
 
 class Sender:
-    def __init__(self, runtime: Runtime, ctx: NotifyContext, adapters: dict[str, ChannelAdapter]) -> None:
+    def __init__(
+        self, runtime: Runtime, ctx: NotifyContext, adapters: dict[str, ChannelAdapter], breakers: GatewayBreakers
+    ) -> None:
         self.runtime = runtime
         self.ctx = ctx
         self.adapters = adapters
+        self.breakers = breakers
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -144,7 +148,16 @@ class Sender:
             kind=row["kind"], text=ctx.keys.decrypt(row["body_enc"], context=BODY_CONTEXT), payload=row["payload"],
             to=ctx.keys.decrypt(phone, context=PHONE_CONTEXT) if phone else None,
         )  # fmt: skip
-        result = await adapter.send(delivery)
+        if adapter.name in self.breakers.channels:
+            tried = await self.breakers.send(adapter, delivery)
+            if isinstance(tried, Opened):
+                # The gateway is down: the message waits, no try counted, until the breaker lets one through.
+                until = now + timedelta(seconds=tried.retry_in)
+                round_.put_off.append(_put_off(row, "queued", until, f"{tried.channel} gateway breaker open"))
+                return
+            result = tried
+        else:
+            result = await adapter.send(delivery)
         sent_at = ctx.now()
         if result.state in ("sent", "delivered") and _rate_limited_channel(row):
             sends.setdefault(key, []).append(sent_at)  # the next message to them in this round counts this one

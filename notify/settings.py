@@ -38,6 +38,11 @@ class NotifySettings(ServiceSettings):
     max_attempts: int = Field(default=6, ge=1, le=50, description="tries per message before it is dead-lettered")
     backoff_seconds: float = Field(default=2, gt=0, description="first retry delay; doubles per try")
     max_backoff_seconds: float = Field(default=3600, gt=0)
+    # A circuit breaker per gateway (notify/breakers.py): this many failed tries in a row open
+    # it; while open the channel's messages wait untried; after breaker_open_seconds one try
+    # goes through and, if it succeeds, the rest follow.
+    breaker_failures: int = Field(default=5, ge=1, le=1000, description="failed tries in a row that open a gateway's breaker")
+    breaker_open_seconds: float = Field(default=30, gt=0, le=3600, description="how long an open breaker holds its channel")
 
     # Quiet hours (Asia/Shanghai): SMS held until the end unless urgent.
     quiet_start: str = Field(default="22:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -41,6 +41,7 @@ SPEC = ServiceSpec(
     settings_cls=ScoringSettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({"unit.rated"}),
     context=ScoringContext.from_settings,
     # Scoring's rules read nothing of the context (the directory comes from scoring.org).
     batch_handler=lambda _context: apply_batch,

@@ -174,6 +174,10 @@ def outbox_row(event: EventBase) -> dict[str, Any]:
     }
 
 
+class UndeclaredEvent(RuntimeError):
+    """A service emitted an event type its ServiceSpec does not declare in ``publishes``."""
+
+
 class UnitOfWork:
     """One transaction: state changes plus the events they produce.
 
@@ -189,10 +193,13 @@ class UnitOfWork:
         *,
         on_commit: Callable[[], None] | None = None,
         on_flush: Callable[[UnitOfWork, list[EventBase]], Awaitable[None]] | None = None,
+        publishes: frozenset[str] | None = None,
     ) -> None:
         self._sessions = sessions
         self._on_commit = on_commit
         self._on_flush = on_flush
+        # The event types the service declares it writes (ServiceSpec.publishes); None: unchecked.
+        self._publishes = publishes
         self.session: AsyncSession
         self.pending: list[EventBase] = []
         self._after_commit: list[Callable[[], None]] = []
@@ -219,6 +226,10 @@ class UnitOfWork:
             self._after_commit.append(callback)
 
     def emit(self, event: EventBase) -> None:
+        # The AsyncAPI document (shared/asyncapi.py) names each type's publishers from the
+        # declarations: an undeclared type would make it lie, so it is refused here.
+        if self._publishes is not None and event.type not in self._publishes:
+            raise UndeclaredEvent(f"{event.type} is not among the event types this service declares it publishes (ServiceSpec.publishes)")
         self.pending.append(event)
 
     async def flush_events(self) -> None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Enum, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # -- the outbox and its relay ------------------------------------------------------------
@@ -154,3 +154,17 @@ class RouteMetrics:
             labels = (self.service, method, route_template(scope), status_class(status))
             HTTP_REQUESTS.labels(*labels).inc()
             HTTP_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+
+# -- notify's gateways -------------------------------------------------------------------
+GATEWAY_BREAKER_STATE = Enum(
+    "jiesu_notify_gateway_breaker_state",
+    "Circuit breaker of each outbound channel (sms, wechat, hotline): closed sends, opened holds "
+    "the channel's messages, half-opened lets one try through (notify/breakers.py)",
+    ["service", "channel"],
+    states=["closed", "opened", "half-opened"],
+)
+GATEWAY_SHORT_CIRCUITS = Counter(
+    "jiesu_notify_gateway_short_circuited_messages_total",
+    "Messages put off without a try because their channel's breaker was open",
+    ["service", "channel"],
+)

@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.asyncapi import DOCUMENT as ASYNCAPI_DOCUMENT
 from shared.auth import TokenVerifier, headers_mode_problem, load_auth_settings
 from shared.bus import TopicSpec, dlq_topic, ensure_epoch
 from shared.consumer import BatchHandler, EventConsumer
@@ -72,6 +73,8 @@ class Runtime:
     org_follower: OrgFollower | None = None
     # Set when the service consumes (it has an inbox to keep bounded; shared.inbox).
     inbox_pruner: InboxPruner | None = None
+    # The event types the service may emit (ServiceSpec.publishes); None: unchecked.
+    publishes: frozenset[str] | None = None
 
     @property
     def org(self) -> OrgDirectory:
@@ -81,7 +84,7 @@ class Runtime:
         return self.org_follower.current
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, on_commit=self.relay.nudge, on_flush=self.apply_inline)
+        return UnitOfWork(self.sessions, on_commit=self.relay.nudge, on_flush=self.apply_inline, publishes=self.publishes)
 
 
 Hook = Callable[[Runtime], Awaitable[None]]
@@ -126,6 +129,12 @@ class ServiceSpec:
     # event that comes before them (another producer's relay was faster) is held until they
     # are (shared.holding).
     requires: Mapping[str, frozenset[str]] | None = None
+    # More for ``/ready``'s checks (shown, never failing readiness): e.g. notify's gateway breakers.
+    ready_checks: Callable[[Runtime], Mapping[str, Any]] | None = None
+    # The lifecycle event types the service writes to its outbox: the AsyncAPI document's
+    # publishers (shared/asyncapi.py); emitting another type is refused (shared.db.UnitOfWork.emit).
+    # None (test probes only): unchecked.
+    publishes: frozenset[str] | None = None
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
@@ -206,6 +215,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             )
             runtime = Runtime(settings, engine, session_factory(engine), relay, None, context)
             runtime.apply_inline = spec.apply_own_events
+            runtime.publishes = spec.publishes
             if spec.follow_org:
                 runtime.org_follower = OrgFollower(
                     settings.kafka_bootstrap_servers, settings.org_topic, initial=load_org(settings.org_file)
@@ -370,6 +380,9 @@ def _ops_router() -> APIRouter:
                     ok = False
                     checks["broker"] = f"down: {type(exc).__name__}"
                     reasons.append(f"broker unreachable ({type(exc).__name__})")
+            extra = request.app.state.spec.ready_checks
+            if extra is not None:
+                checks.update(extra(runtime))
             checks["thresholds"] = {
                 "ready_max_lag_seconds": limits.ready_max_lag_seconds,
                 "ready_max_lag": limits.ready_max_lag,
@@ -384,6 +397,11 @@ def _ops_router() -> APIRouter:
             "checks": checks,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/asyncapi.json", summary="The platform's event API (AsyncAPI 3.0): every topic, message, publisher and subscriber")
+    async def asyncapi() -> Response:
+        # The committed, generated document (shared/asyncapi.py); the same on every service.
+        return Response(ASYNCAPI_DOCUMENT.read_bytes(), media_type="application/json")
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics_endpoint(request: Request) -> Response:

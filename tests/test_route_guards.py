@@ -22,6 +22,7 @@ OPEN_ON_PURPOSE = {
     ("*", "GET", "/health"): "liveness probe",
     ("*", "GET", "/ready"): "readiness probe",
     ("*", "GET", "/metrics"): "Prometheus scrape (no personal data; network policy limits who reaches it)",
+    ("*", "GET", "/asyncapi.json"): "the event API's contract (AsyncAPI), the same committed file on every service",
     ("intake", "POST", "/api/v1/appeals"): "citizens file appeals (rate-limited per phone and per client)",
     ("intake", "POST", "/api/v1/attachments"): "citizens upload photos before filing (type sniffed, size-limited)",
     ("intake", "GET", "/open311/v2/services.{fmt}"): "Open311 is a public API",

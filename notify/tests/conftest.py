@@ -71,6 +71,7 @@ async def notify(infra: Infra, receiver: Receiver):
         sms_url=f"{receiver.url}/sms", wechat_url=f"{receiver.url}/wechat",
         hotline_webhook_url=f"{receiver.url}/hotline", hotline_client_id="jiesu-notify",
         hotline_webhook_secret=WEBHOOK_SECRET, sender_max_sleep_seconds=0.05, backoff_seconds=0.1, max_attempts=4,
+        breaker_open_seconds=0.5,  # the tests that fail the receiver on purpose must not wait long
         test_clock=True, questionnaire_every=1, rate_limit_count=5,
     )  # fmt: skip
     async with running(create_app(settings), settings) as service:

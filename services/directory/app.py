@@ -60,6 +60,7 @@ SPEC = ServiceSpec(
     settings_cls=DirectorySettings,
     router=router,
     handles=frozenset(),  # reads nothing from the lifecycle topic
+    publishes=frozenset(),  # its org snapshots go on org-directory, not through the outbox
     context=service.DirectoryContext,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,

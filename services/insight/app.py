@@ -33,6 +33,7 @@ SPEC = ServiceSpec(
     settings_cls=InsightSettings,
     router=router,
     handles=HANDLES,
+    publishes=frozenset({"hotspot.detected"}),
     context=InsightContext.from_settings,
     batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",
