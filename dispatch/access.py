@@ -15,7 +15,7 @@ Reading an order (``may_read_order``):
 - the command centre (综治中心) serving the case's area: every order of its cases;
 - the case's first-responsible unit (首问负责制): it answers for getting the case done
   whoever handles it, so it follows every order of the case;
-- the village staff (and grid workers) of the place the case is in: every order of it;
+- the village staff and grid workers of the village the case is in (`shared.scope.case_area_of`): every order of it;
 - the auditor: everything. Anyone else gets a 404, as if the order did not exist.
 
 The village level (村级, "村级范围能解决的,由各村积极认领…及时上报镇级"): a case located in a
@@ -138,7 +138,7 @@ def may_read_order(org: OrgDirectory, actor: Actor, order: Any, case: Any) -> bo
     if case is not None and in_my_area(org, actor, case):
         return True  # the township that verifies sees every order of its case
     if case is not None and actor.role in PLACE_ROLES and may_see_case(org, actor, CaseScope(places=case_places(case))):
-        return True  # the village (or grid) the case is in follows it, also once reported up
+        return True  # the village the case is in (its staff, its grids' workers) follows it, also once reported up
     return actor.org_unit is not None and opened_by(order) == actor.org_unit
 
 
