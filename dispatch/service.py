@@ -667,6 +667,10 @@ async def call_county(
     case = await repository.get_case(uow.session, case_id, lock=True)
     caller = access.calling_unit(ctx.org, actor, case)
     if caller is None:
+        if case is not None and scope.may_see_case(ctx.org, actor, scope.CaseScope(places=access.case_places(case))):
+            # It reads the case (a grid worker its whole village's) but whistles only where it works.
+            raise Forbidden(f"case {case_id} is not in your grid, village or township: only the place it is in calls "
+                            "for it (网格吹哨: the grid the case is in)", code="outside-your-area")  # fmt: skip
         raise NotFound(f"no case {case_id} in your township, village or grid")
     named = [*((f"units[{i}]", u) for i, u in enumerate(units)), *([("lead_unit", lead_unit)] if lead_unit else [])]
     for field, unit in named:
