@@ -15,7 +15,7 @@ Reading an order (``may_read_order``):
 - the command centre (综治中心) serving the case's area: every order of its cases;
 - the case's first-responsible unit (首问负责制): it answers for getting the case done
   whoever handles it, so it follows every order of the case;
-- the village staff (and grid workers) of the place the case is in: every order of it;
+- the village staff and grid workers of the village the case is in (`shared.scope.case_area_of`): every order of it;
 - the auditor: everything. Anyone else gets a 404, as if the order did not exist.
 
 The village level (村级, "村级范围能解决的,由各村积极认领…及时上报镇级"): a case located in a
@@ -138,7 +138,7 @@ def may_read_order(org: OrgDirectory, actor: Actor, order: Any, case: Any) -> bo
     if case is not None and in_my_area(org, actor, case):
         return True  # the township that verifies sees every order of its case
     if case is not None and actor.role in PLACE_ROLES and may_see_case(org, actor, CaseScope(places=case_places(case))):
-        return True  # the village (or grid) the case is in follows it, also once reported up
+        return True  # the village the case is in (its staff, its grids' workers) follows it, also once reported up
     return actor.org_unit is not None and opened_by(order) == actor.org_unit
 
 
@@ -203,6 +203,74 @@ def may_call(org: OrgDirectory, case: Any, unit: str) -> bool:
     named = org.unit(unit)
     county = case_county(org, case)
     return (named.kind == "department" and county is not None and org.county_of(unit) == county) or unit in catalogue_units(org, case)
+
+
+# --------------------------------------------------------------------------- 乡呼县应 and 吹哨报到
+
+#: The case-level actions an ``allowed_actions`` of a case may list.
+CALL, WHISTLE = "call", "whistle"
+#: An order its unit still holds: not yet answered, returned or handed over.
+OPEN_STATES = ("dispatched", "signed", "in_progress")
+
+
+def calling_unit(org: OrgDirectory, actor: Actor, case: Any) -> str | None:
+    """The unit that calls when ``actor`` calls the county on ``case`` (None: it may not).
+
+    The case's township — its staff or the centre serving it — calls county departments
+    (乡呼县应) or blows the whistle (吹哨报到). From below (网格吹哨、部门报到) the village staff
+    of the case's village and the grid worker of the case's grid blow the whistle too: a grid
+    worker only for its own grid, though it reads its whole village's cases."""
+    if actor.role in READ_ONLY_ROLES or case is None or actor.org_unit is None:
+        return None
+    if in_my_area(org, actor, case):
+        return case.township or actor.org_unit
+    if actor.role is Role.village_staff and case.village and actor.org_unit == case.village:
+        return case.village
+    if actor.role is Role.grid_worker and case.grid and actor.org_unit == case.grid:
+        return case.grid
+    return None
+
+
+def holding_unit(org: OrgDirectory, caller: str) -> str:
+    """The unit whose own order a call by ``caller`` takes over: a grid's village (a grid
+    holds no order of its own), else the caller."""
+    if kind_of(org, caller) == "grid":
+        parent = org.unit(caller).parent
+        if kind_of(org, parent) == "village":
+            return parent  # type: ignore[return-value]
+    return caller
+
+
+def call_problem(org: OrgDirectory, case: Any, caller: str, orders: list[Any], *, lead: bool) -> tuple[str, str, dict[str, Any]] | None:
+    """Why ``caller`` cannot call on ``case`` now, as (code, message, facts) for a 409/422, or
+    None. The caller's own open order ends with the call; a village or township that holds
+    the case otherwise blocks it: the township calls the county for what the village has
+    reported up (上报), not over its head, and a village does not whistle over the township
+    that took the matter from it."""
+    if not lead and kind_of(org, caller) != "township":
+        return ("lead-required", "a village or grid blows the whistle naming the lead department (网格吹哨、部门报到); "
+                "calling the county without a lead (乡呼县应) is the township's", {"field": "lead_unit"})  # fmt: skip
+    if case.stage == "closed" or case.rejected or case.merged_into:
+        return ("invalid-state", f"case {case.case_id} is {case.stage}; nothing to call for", {"state": case.stage})
+    own = holding_unit(org, caller)
+    for order in orders:
+        kind = kind_of(org, order.unit)
+        if kind in ("village", "township") and order.unit != own and order.redo_round == case.redo_round and order.state in OPEN_STATES:
+            return (f"{kind}-holds", f"{order.unit} holds case {case.case_id}: "
+                    + ("the village reports it up (上报) before its township calls the county" if kind == "village"
+                       else "the township handles it now and calls the county itself"),
+                    {"state": case.stage, kind: order.unit})  # fmt: skip
+    return None
+
+
+def case_actions(org: OrgDirectory, actor: Actor, case: Any, orders: list[Any]) -> list[str]:
+    """What ``actor`` may do to ``case`` itself now: ``call`` the county (乡呼县应, the
+    township's) and ``whistle`` (吹哨报到; also a village's or grid's) — exactly what
+    ``POST /cases/{id}/call`` would accept from it."""
+    caller = calling_unit(org, actor, case)
+    if caller is None:
+        return []
+    return [name for name, lead in ((CALL, False), (WHISTLE, True)) if call_problem(org, case, caller, orders, lead=lead) is None]
 
 
 def may_dispatch_to(org: OrgDirectory, actor: Actor, unit: str) -> bool:

@@ -97,8 +97,11 @@ class VerifyBody(BaseModel):
 class CallBody(BaseModel):
     units: list[str] = Field(min_length=1, max_length=10, description="county departments called")
     reason: str = Field(min_length=2, max_length=2000)
-    respond_within_minutes: int = Field(default=60, ge=5, le=24 * 60)
-    lead_unit: str | None = Field(default=None, description="吹哨报到: the lead; the other units co-handle")
+    respond_within_minutes: int | None = Field(default=None, ge=5, le=24 * 60, description=(
+        "the response limit (报到); default 60, or 30 for an emergency, which is never given more "
+        "(shared/deadlines.py `response_minutes`)"))
+    lead_unit: str | None = Field(default=None, description="吹哨报到: the lead; the other units co-handle. "
+                                  "Required from a village or grid (网格吹哨、部门报到)")
 
 
 # --------------------------------------------------------------------------- dispatching
@@ -114,7 +117,8 @@ async def dispatch_case(case_id: str, body: ManualDispatch, ctx: ContextDep, uow
 
 
 @router.post("/cases/{case_id}/call", status_code=201, response_model=Done, dependencies=[permit("dispatch.call"), JsonBody],
-             summary="乡呼县应 / 吹哨报到: the township calls county departments (name a lead for a whistle)")  # fmt: skip
+             summary="乡呼县应 / 吹哨报到: the township calls county departments (name a lead for a whistle); "
+             "the case's village or grid blows the whistle from below (网格吹哨、部门报到)")  # fmt: skip
 async def call_county(case_id: str, body: CallBody, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Done:
     call_id, opened = await service.call_county(
         uow, ctx, case_id, actor, units=body.units, reason=body.reason,
@@ -294,11 +298,13 @@ async def case_orders(case_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDe
     async with uow:
         case, visible = await service.readable_case_orders(uow, ctx, case_id, actor)
         views = await _order_views(uow, ctx, actor, [(r, case) for r in visible])
+        # What the caller may do to the case itself (call / whistle), from every order of it.
+        actions = access.case_actions(ctx.org, actor, case, await repository.case_orders(uow.session, case_id))
     return shown_to(actor, {
         "case_id": case_id, "stage": case.stage, "redo_round": case.redo_round,
         # 首问负责制: the unit answerable for the case whoever handles it; 谁接待、谁负责 at a window.
         "first_unit": case.first_unit, "first_unit_name": case.first_unit_name, "received_by": case.received_by,
-        "resolve_due_at": case.resolve_due_at, "orders": views,
+        "resolve_due_at": case.resolve_due_at, "orders": views, "allowed_actions": actions,
     })  # fmt: skip
 
 

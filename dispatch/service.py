@@ -652,54 +652,62 @@ async def verify(
 # --------------------------------------------------------------------------- 乡呼县应 and 吹哨报到
 
 #: An order its unit still holds: not yet answered, returned or handed over.
-OPEN_STATES = ("dispatched", "signed", "in_progress")
+OPEN_STATES = access.OPEN_STATES
 
 
 @transactional
 async def call_county(
     uow: UnitOfWork, ctx: DispatchContext, case_id: str, actor: Actor, *,
-    units: list[str], reason: str, respond_within_minutes: int, lead_unit: str | None,
+    units: list[str], reason: str, respond_within_minutes: int | None, lead_unit: str | None,
 ) -> tuple[str, list[str]]:  # fmt: skip
     """The township calls county departments (乡呼县应), or blows the whistle (吹哨报到) when a
-    lead is named: one order per department; the called departments must sign in time."""
+    lead is named — and so may the case's village or grid, from below (网格吹哨、部门报到): one
+    order per department; the called departments must report within the response limit
+    (``shared.deadlines.response_minutes``: 30 minutes for an emergency), carried on the event."""
     case = await repository.get_case(uow.session, case_id, lock=True)
-    if case is None or actor.org_unit is None or not access.in_my_area(ctx.org, actor, case):
-        raise NotFound(f"no case {case_id} in your township")
+    caller = access.calling_unit(ctx.org, actor, case)
+    if caller is None:
+        if case is not None and scope.may_see_case(ctx.org, actor, scope.CaseScope(places=access.case_places(case))):
+            # It reads the case (a grid worker its whole village's) but whistles only where it works.
+            raise Forbidden(f"case {case_id} is not in your grid, village or township: only the place it is in calls "
+                            "for it (网格吹哨: the grid the case is in)", code="outside-your-area")  # fmt: skip
+        raise NotFound(f"no case {case_id} in your township, village or grid")
     named = [*((f"units[{i}]", u) for i, u in enumerate(units)), *([("lead_unit", lead_unit)] if lead_unit else [])]
     for field, unit in named:
         if not access.may_call(ctx.org, case, unit):
             raise Invalid(f"{unit} is not a unit this case's township may call: a department of its own county, "
                           "or a unit the dispatch catalogue names for the matter", field=field, unit=unit)  # fmt: skip
-    if case.stage in ("closed",) or case.rejected or case.merged_into:
-        raise WrongState(f"case {case_id} is {case.stage}; nothing to call for", state=case.stage)
-    held = [o.unit for o in await repository.case_orders(uow.session, case_id)
-            if access.kind_of(ctx.org, o.unit) == "village" and o.redo_round == case.redo_round and o.state in OPEN_STATES]  # fmt: skip
-    if held:
-        # 村级上报: the township calls the county for a matter the village has reported up to
-        # it, not over the head of a village that still holds it.
-        raise WrongState(f"{held[0]} holds case {case_id}: the village reports it up (上报) before its township calls the county",
-                         code="village-holds", state=case.stage, village=held[0])  # fmt: skip
+    problem = access.call_problem(ctx.org, case, caller, await repository.case_orders(uow.session, case_id), lead=lead_unit is not None)
+    if problem is not None:
+        code, message, facts = problem
+        if code == "lead-required":
+            raise Invalid(message, code=code, **facts)
+        raise WrongState(message, code=None if code == "invalid-state" else code, **facts)
     call_id = f"CALL-{uuid.uuid4().hex[:10]}"
     at = utcnow()
     township = case.township or actor.org_unit
+    minutes = deadlines.response_minutes(case.urgency, respond_within_minutes)
+    respond_by = deadlines.response_due(at, minutes)
     if lead_unit:
         co_units = [u for u in units if u != lead_unit]
         call = make_event(WhistleBlown, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=WhistleBlownData(
-            call_id=call_id, township=township, township_name=ctx.unit_name(township), lead_unit=lead_unit,
+            call_id=call_id, township=township, township_name=ctx.unit_name(township),
+            blown_by=caller, blown_by_name=ctx.unit_name(caller), lead_unit=lead_unit,
             lead_unit_name=ctx.unit_name(lead_unit), co_units=co_units,
-            reason=reason, respond_within_minutes=respond_within_minutes,
+            reason=reason, respond_within_minutes=minutes, respond_by=respond_by,
         ))  # fmt: skip
         plan = [(lead_unit, "lead"), *((u, "co") for u in co_units)]
     else:
         call = make_event(CountyCalled, case_id=case_id, producer="dispatch", actor=actor, occurred_at=at, payload=CountyCalledData(
             call_id=call_id, township=township, township_name=ctx.unit_name(township), units=units, reason=reason,
-            respond_within_minutes=respond_within_minutes,
+            respond_within_minutes=minutes, respond_by=respond_by,
         ))  # fmt: skip
         plan = [(u, "sole" if len(units) == 1 else "co") for u in units]
     uow.emit(call)
-    # The township's own order on this case (if any) ends: the county units take it over.
+    # The caller's own order on this case (if any) ends: the county units take it over.
+    own = access.holding_unit(ctx.org, caller)
     for order in await repository.case_orders(uow.session, case_id, lock=True):
-        if order.unit == township and order.state in OPEN_STATES:
+        if order.unit == own and order.state in OPEN_STATES:
             await _save(uow, Acting(order, OrderState.reassigned, at, _entry("call_county", actor, at, call_id=call_id)))
     await repository.update_case(uow.session, case_id, stage="received")
     opened = []

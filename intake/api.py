@@ -381,7 +381,7 @@ class CasePage(BaseModel):
 @router.get(
     "/cases", response_model=CasePage, tags=["staff"],
     summary="Appeals for staff: those of the caller's area or sent to its unit, newest first",
-    description="A centre sees its county, a township its township, a department what was sent or called to it, the auditor everything — its titles with personal data masked and places rounded, as it may not open the contact.",
+    description="A centre sees its county, a township its township, village staff and grid workers their village, a department what was sent or called to it, the auditor everything — its titles with personal data masked and places rounded, as it may not open the contact.",
 )
 async def staff_cases(
     ctx: ContextDep,

@@ -11,7 +11,6 @@ from intake.admin import router as admin_router
 from intake.api import router
 from intake.attachments import router as attachments_router
 from intake.grid import router as grid_router
-from intake.grid_duties import GridChecker
 from intake.grid_duties import router as grid_duties_router
 from intake.handlers import HANDLES, make_batch_handler, record_own_events
 from intake.open311 import install_open311_errors
@@ -36,8 +35,7 @@ async def _start(runtime: Runtime) -> None:
     log.info("intake ready to route with model %s in %.2f s", ctx.routing.version.name, time.perf_counter() - started)
     await ctx.follower.start()
     runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
-    ctx.grid_checker = GridChecker(runtime, settings.grid_check_minutes)
-    ctx.grid_checker.start()
+    ctx.grid_checker.start(runtime)
     tune_garbage_collector()
 
 

@@ -333,11 +333,14 @@ class GridChecker:
     day after, the missed visits when the month is over. Every replica runs it; the warnings
     table makes a duty warned once."""
 
-    def __init__(self, runtime: Any, minutes: float) -> None:
-        self.runtime, self.minutes = runtime, minutes
+    def __init__(self, minutes: float) -> None:
+        self.runtime: Any = None
+        self.minutes = minutes
         self._task: asyncio.Task | None = None
 
-    def start(self) -> None:
+    def start(self, runtime: Any) -> None:
+        """Built with the (frozen) context, started with the runtime it checks through."""
+        self.runtime = runtime
         if self.minutes > 0:
             self._task = asyncio.create_task(self._loop())
 

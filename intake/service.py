@@ -82,8 +82,14 @@ def pii_key_spec(settings: IntakeSettings) -> str:
     return "dev:" + base64.b64encode(hashlib.sha256(b"jiesu development pii key").digest()).decode()
 
 
-@dataclass
-# Not frozen: what needs the running service (the grid checker) is set at start-up.
+def _grid_checker(settings: IntakeSettings) -> Any:
+    # Imported here: intake.grid_duties imports the routes, which import this module.
+    from intake.grid_duties import GridChecker
+
+    return GridChecker(settings.grid_check_minutes)
+
+
+@dataclass(frozen=True)
 class IntakeContext:
     """What filing needs besides the database, built once at start-up."""
 
@@ -99,7 +105,7 @@ class IntakeContext:
     client_limiter: RateLimiter
     store: AppealStore  # opened at start-up (it needs the event loop)
     routing: ModelHolder  # the subject model that routes: the newest promoted version (intake.learning)
-    grid_checker: Any = None  # intake.grid_duties.GridChecker, started at start-up
+    grid_checker: Any = None  # intake.grid_duties.GridChecker, built here, started at start-up
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> IntakeContext:
@@ -121,6 +127,7 @@ class IntakeContext:
             client_limiter=RateLimiter(Rate.parse(settings.client_rate_limit)),
             store=AppealStore(asyncpg_dsn(settings.async_database_url), pool_size=settings.database_pool_size),
             routing=ModelHolder(settings.triage_threshold),
+            grid_checker=_grid_checker(settings),
         )
 
     @staticmethod

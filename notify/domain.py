@@ -287,7 +287,11 @@ def _unit_targets(event: EventBase, case: CaseView) -> list[tuple[str, str, str,
     if t == "case.county_called":
         return [(u, "duty", "unit.county_called", True) for u in p.units]
     if t == "case.whistle_blown":
-        return [(u, "duty", "unit.whistle_blown", True) for u in _unique([p.lead_unit, *p.co_units])]
+        called = [(u, "duty", "unit.whistle_blown", True) for u in _unique([p.lead_unit, *p.co_units])]
+        # 网格吹哨: a whistle from a village or grid is copied to its township, which verifies
+        # what the departments answer.
+        below = p.blown_by is not None and p.blown_by != p.township
+        return called + ([(p.township, "duty", "unit.whistle_blown.township", False)] if below else [])
     if t == "hotspot.detected":
         # 预警提醒: the head of the unit that handles the matter (the township's, for a place no
         # order has named yet) and the county's command centre, which may turn it into a task.

@@ -28,7 +28,8 @@ TEMPLATES: dict[str, str] = {
     # ---- to units
     "unit.dispatched": "新交办单{{ order_no }}：诉求{{ tracking_no or case_id }}，请及时签收办理。",
     "unit.county_called": "乡呼县应：{{ township_name or township }}呼叫贵单位办理诉求{{ tracking_no or case_id }}（{{ reason }}），请于{{ respond_within_minutes }}分钟内响应。",
-    "unit.whistle_blown": "吹哨报到：{{ township_name or township }}就诉求{{ tracking_no or case_id }}吹哨（{{ reason }}），牵头单位{{ lead_unit_name or lead_unit }}，请于{{ respond_within_minutes }}分钟内报到。",
+    "unit.whistle_blown": "吹哨报到：{{ blown_by_name or township_name or township }}就诉求{{ tracking_no or case_id }}吹哨（{{ reason }}），牵头单位{{ lead_unit_name or lead_unit }}，请于{{ respond_within_minutes }}分钟内报到。",
+    "unit.whistle_blown.township": "网格吹哨抄送：{{ blown_by_name or blown_by }}就诉求{{ tracking_no or case_id }}吹哨（{{ reason }}），牵头单位{{ lead_unit_name or lead_unit }}，须于{{ respond_within_minutes }}分钟内报到。",
     "unit.yellow_card": "黄牌预警：诉求{{ tracking_no or case_id }}即将超期（期限{{ due_at }}），请抓紧办理。",
     "unit.red_card": "红牌：诉求{{ tracking_no or case_id }}已超期（期限{{ due_at }}），请立即办理。",
     "unit.urged": "催办（第{{ sequence }}次）：诉求{{ tracking_no or case_id }}已超期{{ overdue_working_days }}个工作日。",

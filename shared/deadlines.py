@@ -66,3 +66,24 @@ WINDOW_SIMPLE_HOURS = 1.0
 def window_simple_due(received_at: datetime, hours: float = WINDOW_SIMPLE_HOURS) -> datetime:
     """When a simple window appeal must be resolved: ``hours`` after it was received."""
     return received_at + timedelta(hours=hours)
+
+
+# 响应时限 (docs/rules.md): a unit called on a case — 乡呼县应, or a whistle (吹哨报到) from a
+# township, a village or a grid (网格吹哨、部门报到) — reports (报到) within the response
+# limit: 30 minutes for an emergency (departments on site within 30 min), one hour otherwise
+# (as for signing an order). Clock time: a whistle is answered at once, holiday or not.
+EMERGENCY_RESPONSE_MINUTES = 30
+RESPONSE_MINUTES = 60
+
+
+def response_minutes(urgency: str | None, asked: int | None = None) -> int:
+    """The response limit of a call or whistle on a case of ``urgency``: the caller may ask for
+    another (``asked``), but never more than 30 minutes for an emergency."""
+    if urgency == "emergency":
+        return EMERGENCY_RESPONSE_MINUTES if asked is None else min(asked, EMERGENCY_RESPONSE_MINUTES)
+    return RESPONSE_MINUTES if asked is None else asked
+
+
+def response_due(called_at: datetime, minutes: int) -> datetime:
+    """When the called units must have reported (报到): ``minutes`` after the call."""
+    return called_at + timedelta(minutes=minutes)

@@ -304,19 +304,28 @@ class CountyCalledData(_Model):
     units: list[str] = Field(min_length=1)
     reason: str
     respond_within_minutes: int = 60
+    respond_by: AwareDatetime | None = Field(default=None, description="when the called units must have responded "
+                                             "(shared.deadlines.response_due); None on events written before the field")
 
 
 class WhistleBlownData(_Model):
-    """吹哨报到: several departments must report; one leads, the others co-handle."""
+    """吹哨报到: several departments must report; one leads, the others co-handle. The whistle
+    is blown by the case's township, or from below (网格吹哨、部门报到) by the village or the
+    grid the case is in (``blown_by``)."""
 
     call_id: str
-    township: str
-    township_name: str | None = Field(default=None, description="the whistling township's name in the org directory")
+    township: str = Field(description="the case's township, which verifies what the departments answer")
+    township_name: str | None = Field(default=None, description="the township's name in the org directory")
+    blown_by: str | None = Field(default=None, description="who blew the whistle: the township, a village or a grid "
+                                 "(None on events written before the field: the township)")
+    blown_by_name: str | None = Field(default=None, description="its name in the org directory, e.g. 江龙村")
     lead_unit: str
     lead_unit_name: str | None = Field(default=None, description="the lead unit's name in the org directory")
     co_units: list[str] = Field(default_factory=list)
     reason: str
     respond_within_minutes: int = 30
+    respond_by: AwareDatetime | None = Field(default=None, description="when the called units must have reported (报到; "
+                                             "shared.deadlines.response_due); None on events written before the field")
 
 
 class ReportedUpData(_Model):

@@ -103,9 +103,11 @@ PERMISSIONS: dict[str, Permission] = {
     "dispatch.dispatch": _p("dispatch", "POST", "/cases/{case_id}/dispatch", CENTRE_ROLES,
                             "a case of the centre's area, to a unit inside that area (`dispatch/access.py` `in_my_area`, `may_dispatch_to`)",
                             "dispatch by hand"),
-    "dispatch.call": _p("dispatch", "POST", "/cases/{case_id}/call", TOWNSHIP_ROLES | CENTRE_ROLES,
-                        "the case's township or its centre; the units called are the county's departments or the "
-                        "catalogue's owner of the matter (`dispatch/access.py` `may_call`)",
+    "dispatch.call": _p("dispatch", "POST", "/cases/{case_id}/call",
+                        {Role.grid_worker, Role.village_staff} | TOWNSHIP_ROLES | CENTRE_ROLES,
+                        "the case's township or its centre; a whistle from below (网格吹哨) by the staff of the case's "
+                        "village or the worker of its grid, naming a lead (`dispatch/access.py` `calling_unit`); the "
+                        "units called are the county's departments or the catalogue's owner of the matter (`may_call`)",
                         "call county departments (乡呼县应 / 吹哨报到)"),
     "dispatch.verify": _p("dispatch", "POST", "/cases/{case_id}/verify", TOWNSHIP_ROLES | CENTRE_ROLES,
                           "the case's township or the centre serving it (`dispatch/access.py` `may_verify`)",

@@ -6,7 +6,9 @@ a "no" into a 404 — never a 403 — so that ids of other units' cases cannot b
 
 The rules, from the issue:
 
-- a township (and its village staff and grid workers) sees the cases in its own area;
+- a township sees the cases in its own area, village staff their village's; a grid worker
+  sees the cases of the village its grid is in ("村干部和网格员看本村的诉求": a grid belongs
+  to its village, and its worker follows what the village handles, not only its own grid);
 - a department sees the cases dispatched or called to it (or to a unit under it);
 - a command centre (综治中心) sees every case of the area it serves: the county's centre
   the county, a township's centre the township, a village's centre the village;
@@ -68,10 +70,22 @@ def covers(org: OrgDirectory, area: str | None, code: str | None) -> bool:
     return code == area or any(u.code == area for u in org.ancestors(code))
 
 
+def case_area_of(org: OrgDirectory, actor: Actor) -> str | None:
+    """The org unit whose cases an actor sees (read and list): ``area_of``, except that a
+    grid worker sees the cases of the village its grid is in (a grid directly under a
+    township, in no village, keeps its own grid). Queues, clocks and rules stay ``area_of``."""
+    area = area_of(org, actor)
+    if actor.role is Role.grid_worker and area is not None:
+        parent = org.unit(area).parent
+        if parent is not None and org.has_unit(parent) and org.unit(parent).kind == "village":
+            return parent
+    return area
+
+
 def may_see_case(org: OrgDirectory, actor: Actor, case: CaseScope) -> bool:
     if actor.role is Role.auditor:
         return True
-    area = area_of(org, actor)
+    area = case_area_of(org, actor)
     if actor.role in CENTRE_ROLES and area is not None and not any(case.places) and not case.units:
         return True  # unplaced: the centre's to triage
     if actor.role in CENTRE_ROLES or actor.role in PLACE_ROLES:
@@ -169,7 +183,7 @@ def list_scope(org: OrgDirectory, actor: Actor) -> ListScope | None:
     """The caller's list filter, or None when its role sees no cases at all."""
     if actor.role is Role.auditor:
         return ListScope(everything=True)
-    area = area_of(org, actor)
+    area = case_area_of(org, actor)
     if area is None or actor.role not in STAFF_ROLES:
         return None
     below = tuple(units_below(org, area))

@@ -17,7 +17,7 @@ before a field existed is counted with the same rule, ``shared.deadlines``, and 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from shared.case_status import CASE_SCOPED_TYPES, case_status_many
@@ -160,24 +160,25 @@ async def on_handed_over(event: CaseReportedUp | CasePassedDown, led: Ledger) ->
     led.stop(event.case_id, event.occurred_at, unit=p.village if event.type == "case.reported_up" else p.township)
 
 
-def _start_response(event: EventBase, led: Ledger, call_id: str, units: list[str], minutes: int) -> None:
+def _start_response(event: EventBase, led: Ledger, call_id: str, units: list[str], minutes: int, respond_by: datetime | None) -> None:
+    """响应 / 报到: each called unit's clock runs to the time dispatch set on the call
+    (``respond_by``, shared.deadlines.response_due); an older event, without it, gives only
+    its minutes, counted with the same rule. Late, it is carded like every clock."""
     if led.closed(event.case_id):
         return
+    due = carried(respond_by) or Deadline(deadlines.response_due(event.occurred_at, minutes))
     for unit in dict.fromkeys(units):
-        led.start(
-            event.case_id, ClockKind.sign, event.occurred_at, name="response", unit=unit,
-            limit=timedelta(minutes=minutes), key=call_id,
-        )
+        led.start(event.case_id, ClockKind.sign, event.occurred_at, name="response", unit=unit, due=due, key=call_id)
 
 
 async def on_county_called(event: CountyCalled, led: Ledger) -> None:
     p = event.payload
-    _start_response(event, led, p.call_id, p.units, p.respond_within_minutes)
+    _start_response(event, led, p.call_id, p.units, p.respond_within_minutes, p.respond_by)
 
 
 async def on_whistle_blown(event: WhistleBlown, led: Ledger) -> None:
     p = event.payload
-    _start_response(event, led, p.call_id, [p.lead_unit, *p.co_units], p.respond_within_minutes)
+    _start_response(event, led, p.call_id, [p.lead_unit, *p.co_units], p.respond_within_minutes, p.respond_by)
 
 
 async def on_progress(event: ProgressReported, led: Ledger) -> None:

@@ -1,9 +1,12 @@
 """The village level's rules, pure (``dispatch.access``): who holds a case first, who speaks
-for a village or a township, where a township may pass a case down."""
+for a village or a township, where a township may pass a case down, who may call the county or
+blow the whistle (网格吹哨、部门报到)."""
 
 from __future__ import annotations
 
-from dispatch.access import acts_as, first_holder, pass_down_problem
+from types import SimpleNamespace
+
+from dispatch.access import acts_as, call_problem, case_actions, calling_unit, first_holder, holding_unit, pass_down_problem
 from shared.events import Actor, Role
 from shared.orgdata import load_org
 
@@ -40,3 +43,43 @@ def test_a_township_passes_down_only_to_its_own_villages():
     assert pass_down_problem(ORG, "LB-WX-TW", "LB-XC-CG-CZ") == "LB-XC-CG-CZ is not a village of LB-WX-TW"
     assert pass_down_problem(ORG, "LB-WX-TW", "LB-WX-TW-JL-G01") is not None, "a grid is not a village"
     assert pass_down_problem(ORG, "LB-WX-TW", None) is not None
+
+
+# A case in 江龙村's first grid, and its orders (unit, state), as dispatch's rows give them.
+def jianglong_case(**overrides) -> SimpleNamespace:
+    values = dict(case_id="c1", county="LB-WX", township="LB-WX-TW", village="LB-WX-TW-JL", grid="LB-WX-TW-JL-G01",
+                  stage="received", rejected=False, merged_into=None, redo_round=0)  # fmt: skip
+    return SimpleNamespace(**{**values, **overrides})
+
+
+def order(unit: str, state: str = "signed") -> SimpleNamespace:
+    return SimpleNamespace(unit=unit, state=state, redo_round=0)
+
+
+def test_the_grid_the_case_is_in_and_its_village_blow_the_whistle_the_township_calls():
+    case = jianglong_case()
+    assert calling_unit(ORG, person(Role.grid_worker, "LB-WX-TW-JL-G01"), case) == "LB-WX-TW-JL-G01"
+    assert calling_unit(ORG, person(Role.village_staff, "LB-WX-TW-JL"), case) == "LB-WX-TW-JL"
+    assert calling_unit(ORG, person(Role.township_staff, "LB-WX-TW"), case) == "LB-WX-TW"
+    assert calling_unit(ORG, person(Role.centre_dispatcher, "LB-WX-ZZZX"), case) == "LB-WX-TW"
+    for other in (person(Role.grid_worker, "LB-WX-TW-JL-G02"),  # reads the case, but it is not in its grid
+                  person(Role.village_staff, "LB-WX-TW-DT"), person(Role.dept_clerk, "LB-WX-ZJJ"),
+                  person(Role.auditor, "LB-WX-TW-JL")):  # fmt: skip
+        assert calling_unit(ORG, other, case) is None, other
+    assert holding_unit(ORG, "LB-WX-TW-JL-G01") == "LB-WX-TW-JL", "a grid's whistle takes over its village's order"
+    assert holding_unit(ORG, "LB-WX-TW") == "LB-WX-TW"
+
+
+def test_who_holds_the_case_decides_whether_a_call_may_be_made():
+    case = jianglong_case()
+    held_by_village = [order("LB-WX-TW-JL")]
+    assert call_problem(ORG, case, "LB-WX-TW-JL-G01", held_by_village, lead=True) is None
+    assert call_problem(ORG, case, "LB-WX-TW-JL-G01", held_by_village, lead=False)[0] == "lead-required"
+    assert call_problem(ORG, case, "LB-WX-TW", held_by_village, lead=True)[0] == "village-holds"
+    held_by_township = [order("LB-WX-TW-JL", "reassigned"), order("LB-WX-TW")]
+    assert call_problem(ORG, case, "LB-WX-TW-JL", held_by_township, lead=True)[0] == "township-holds"
+    assert call_problem(ORG, case, "LB-WX-TW", held_by_township, lead=False) is None
+    assert call_problem(ORG, jianglong_case(stage="closed"), "LB-WX-TW", [], lead=True)[0] == "invalid-state"
+    assert case_actions(ORG, person(Role.grid_worker, "LB-WX-TW-JL-G01"), case, held_by_village) == ["whistle"]
+    assert case_actions(ORG, person(Role.township_head, "LB-WX-TW"), case, held_by_township) == ["call", "whistle"]
+    assert case_actions(ORG, person(Role.township_head, "LB-WX-TW"), case, held_by_village) == []

@@ -127,16 +127,21 @@ async def test_an_appeal_body_cannot_set_what_only_the_system_decides(intake):
     assert view["tracking_no"] != "XC-FAKE" and view["case_id"] != "mine"
 
 
-async def test_village_staff_and_grid_workers_see_their_own_place_only(intake):
+async def test_village_staff_and_grid_workers_see_their_own_village_only(intake):
+    # Issue #23: "Village staff and grid workers see their village's cases" — a grid worker
+    # every grid of its village's, none of another village's (read and list).
     created = (await post(intake, STREETLAMP)).json()
     view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=AUDITOR)).json()
     assert view["village"] == "LB-XC-CG-CD"  # 城东社区, from the address
     assert await read(intake, created["case_id"], staff("village_staff", "LB-XC-CG-CD")) == 200
     assert await read(intake, created["case_id"], staff("village_staff", "LB-XC-CG-CX")) == 404
-    if view["grid"] is not None:
-        assert await read(intake, created["case_id"], staff("grid_worker", view["grid"])) == 200
-    other_grid = "LB-XC-CG-CD-G02" if view["grid"] != "LB-XC-CG-CD-G02" else "LB-XC-CG-CD-G01"
-    assert await read(intake, created["case_id"], staff("grid_worker", other_grid)) == 404
+    for grid in ("LB-XC-CG-CD-G01", "LB-XC-CG-CD-G02"):  # the case's grid and the village's other one
+        assert await read(intake, created["case_id"], staff("grid_worker", grid)) == 200
+        listed = (await intake.client.get("/api/v1/cases", headers=staff("grid_worker", grid))).json()
+        assert created["case_id"] in [item["case_id"] for item in listed["items"]]
+    assert await read(intake, created["case_id"], staff("grid_worker", "LB-XC-CG-CX-G01")) == 404  # 城西社区's grid
+    listed = (await intake.client.get("/api/v1/cases", headers=staff("grid_worker", "LB-XC-CG-CX-G01"))).json()
+    assert created["case_id"] not in [item["case_id"] for item in listed["items"]]
 
 
 async def test_text_with_a_nul_character_is_refused_not_a_server_error(intake):

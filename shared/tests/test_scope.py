@@ -26,7 +26,8 @@ def actor(role: Role, unit: str | None) -> Actor:
         (Role.village_staff, "LB-XC-CG-CD", True),
         (Role.village_staff, "LB-XC-CG-CX", False),  # another village of the same township
         (Role.grid_worker, "LB-XC-CG-CD-G01", True),
-        (Role.grid_worker, "LB-XC-CG-CD-G02", False),
+        (Role.grid_worker, "LB-XC-CG-CD-G02", True),  # the village's other grid: a grid worker sees its village's cases
+        (Role.grid_worker, "LB-XC-CG-CX-G01", False),  # a grid of another village
         (Role.dept_clerk, "LB-XC-ZJJ", True),  # dispatched to it
         (Role.dept_head, "LB-XC-JTJ", False),  # a department it was not sent to
         (Role.centre_dispatcher, "LB-XC-ZZZX", True),  # the county's centre
@@ -107,6 +108,8 @@ def test_list_scope_per_role() -> None:
     assert department.place_column is None and department.units == ("LB-XC-ZJJ",)
     city = list_scope(ORG, actor(Role.centre_supervisor, "LB-ZZZX"))
     assert city.place_column == "county" and set(city.places) == {"LB-XC", "LB-XB", "LB-WX", "LB-XZ"}
+    grid = list_scope(ORG, actor(Role.grid_worker, "LB-XC-CG-CD-G02"))  # its village's cases, every grid's
+    assert grid.place_column == "village" and grid.places == ("LB-XC-CG-CD",) and not grid.unplaced
     assert list_scope(ORG, actor(Role.auditor, None)).everything
     assert list_scope(ORG, actor(Role.ops, None)) is None
     assert list_scope(ORG, actor(Role.citizen, None)) is None

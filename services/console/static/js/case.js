@@ -234,11 +234,14 @@ async function caseActions(actions, user, caseId, appeal, orderList, orders, uni
       { name: "public_summary", label: "公示内容", type: "textarea", optional: true }, { name: "comment", label: "意见", type: "textarea", optional: true },
     ], (d) => post("dispatch", `cases/${id}/verify`, d), reload));
   }
-  const holds = orderList.some((o) => o.unit === user.unit && ["signed", "in_progress"].includes(o.state));
-  if (TOWNSHIP.has(user.role) && holds) {
-    actions.append(form("乡呼县应 / 吹哨报到", "call", [
+  // 乡呼县应 is the township's; 吹哨报到 also the case's village or grid (网格吹哨): as dispatch offers them.
+  const caseAllowed = new Set(orders.allowed_actions || []);
+  if (caseAllowed.has("call") || caseAllowed.has("whistle")) {
+    const call = caseAllowed.has("call");
+    actions.append(form(call ? "乡呼县应 / 吹哨报到" : "网格吹哨、部门报到", "call", [
       { name: "units", label: "呼叫的县直部门（代码，逗号分隔）", placeholder: "LB-XC-JTJ" },
-      { name: "reason", label: "理由", type: "textarea" }, { name: "lead_unit", label: "牵头单位（吹哨时填写）", optional: true },
+      { name: "reason", label: "理由", type: "textarea" },
+      { name: "lead_unit", label: call ? "牵头单位（吹哨时填写）" : "牵头单位", optional: call },
     ], (d) => post("dispatch", `cases/${id}/call`, { ...d, units: d.units.split(/[,，\s]+/).filter(Boolean) }), reload));
   }
 }
