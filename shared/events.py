@@ -746,7 +746,7 @@ Event = Annotated[
     | ProgressReported | ExtensionRequested | ExtensionApproved | ExtensionDenied | CaseSuspended
     | CaseResumed | CaseResolved | CaseVerified | VerificationFailed | CaseClosed | CallbackCompleted
     | CaseRated | CaseReopened | SlaWarning | SlaBreached | SlaUrged | SlaEscalated | UnitRated
-    | GridActivity | GridWarning, CaseReportedUp, CasePassedDown,
+    | GridActivity | GridWarning | CaseReportedUp | CasePassedDown,
     Field(discriminator="type"),
 ]  # fmt: skip
 
