@@ -82,9 +82,10 @@ def pii_key_spec(settings: IntakeSettings) -> str:
     return "dev:" + base64.b64encode(hashlib.sha256(b"jiesu development pii key").digest()).decode()
 
 
-@dataclass(frozen=True)
+@dataclass
 class IntakeContext:
-    """What filing needs besides the database, built once at start-up."""
+    """What filing needs besides the database, built once at start-up (not frozen: the grid
+    checker needs the runtime, so it is set when the service starts, like sla's ticker)."""
 
     settings: IntakeSettings
     keys: KeyRing
