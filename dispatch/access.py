@@ -10,7 +10,8 @@ Reading an order (``may_read_order``):
 
 - the unit the order is for (or a unit above it) — a department sees only its own orders;
 - the township the case belongs to, which verifies, closes and rates it (核验、销号): every
-  order of the case, with the answer, the work plan, progress and extensions in view;
+  order of the case, with the answer, the survey (现场勘查), the work plan, progress and
+  extensions in view;
 - the township (or centre) that opened an order, e.g. by calling the county (乡呼县应);
 - the command centre (综治中心) serving the case's area: every order of its cases;
 - the case's first-responsible unit (首问负责制): it answers for getting the case done
@@ -39,7 +40,7 @@ from shared.scope import (CENTRE_ROLES, DEPARTMENT_ROLES, PLACE_ROLES, READ_ONLY
                           may_see_case, may_see_unit)  # fmt: skip
 
 #: What the unit an order is for does with it (or a unit above it, or its centre, for it).
-UNIT_ACTIONS = frozenset({Action.sign, Action.return_order, Action.file_plan, Action.report_progress,
+UNIT_ACTIONS = frozenset({Action.sign, Action.return_order, Action.survey, Action.file_plan, Action.report_progress,
                           Action.request_extension, Action.resolve})  # fmt: skip
 #: The command centre's decisions on an order of a unit it serves.
 CENTRE_ACTIONS = frozenset({Action.review_return, Action.decide_extension})

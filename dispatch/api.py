@@ -56,6 +56,11 @@ class ReviewBody(BaseModel):
     redispatch_to: str | None = Field(default=None, max_length=64)
 
 
+class SurveyBody(BaseModel):
+    findings: str = Field(min_length=2, max_length=4000, description="勘查情况: what the survey found on site")
+    attachments: list[str] = Field(min_length=1, max_length=9, description="photos of the site: attachment ids (intake's POST /api/v1/attachments)")
+
+
 class PlanBody(BaseModel):
     measures: str = Field(min_length=2, max_length=4000)
     planned_finish_at: AwareDatetime
@@ -196,6 +201,13 @@ async def review(order_no: str, body: ReviewBody, ctx: ContextDep, uow: UowDep, 
                                             redispatch_to=body.redispatch_to)  # fmt: skip
     state = OrderState.reassigned if body.upheld else OrderState.dispatched
     return Done(order_no=order_no, state=state.value, detail={"new_order": new_order} if new_order else {})
+
+
+@router.post("/orders/{order_no}/survey", response_model=Done, dependencies=[permit("dispatch.survey"), JsonBody],
+             summary="现场勘查: the on-site survey, with photos; the work's deadline then counts from it")  # fmt: skip
+async def survey(order_no: str, body: SurveyBody, ctx: ContextDep, uow: UowDep, actor: ActorDep, if_match: IfMatch = None) -> Done:
+    due = await service.survey(uow, ctx, order_no, actor, if_match, findings=body.findings, attachments=body.attachments)
+    return Done(order_no=order_no, state=OrderState.in_progress.value, detail={"due_at": due.isoformat() if due else None})
 
 
 @router.post("/orders/{order_no}/plan", response_model=Done, dependencies=[permit("dispatch.plan"), JsonBody], summary="施工图: the work plan")
@@ -345,8 +357,8 @@ async def _order_views(
 
 
 def _order_view(ctx: DispatchContext, actor: Actor, order: Any, case: Any, requests: list[Any], *, history: bool = True) -> dict[str, Any]:
-    """What was asked (instructions, class, deadline), the unit's answer (答复), the work plan
-    (施工图), progress with its photos, returns, extensions asked and decided, and what this
+    """What was asked (instructions, class, deadline), the unit's answer (答复), the on-site
+    survey (现场勘查: its deadline, findings, photos), the work plan (施工图), progress with its photos, returns, extensions asked and decided, and what this
     actor may do now."""
     pending = any(r.state == "pending" for r in requests)
     view = {
@@ -354,7 +366,7 @@ def _order_view(ctx: DispatchContext, actor: Actor, order: Any, case: Any, reque
         "role": order.role, "call_id": order.call_id, "state": order.state, "resolution_class": order.resolution_class,
         "instructions": order.instructions, "redo_round": order.redo_round, "automatic": order.automatic,
         "dispatched_at": order.dispatched_at, "due_at": order.due_at, "return_due_at": order.return_due_at,
-        "signed_at": order.signed_at,
+        "signed_at": order.signed_at, "survey_due_at": order.survey_due_at, "survey": order.survey,
         "resolved_at": order.resolved_at, "answer": order.answer, "plan": work_plan(order.plan),
         "suspended": bool(order.plan and order.plan.get("suspended")), "returns": order.returns,
         "progress": progress_reports(order.history), "extensions": extension_requests(requests, order.history),

@@ -39,7 +39,7 @@ SPEC = ServiceSpec(
         "case.progress_reported", "case.extension_requested", "case.extension_approved", "case.extension_denied",
         "case.suspended", "case.resumed", "case.resolved", "case.verified", "case.verification_failed",
         "case.closed", "case.county_called", "case.whistle_blown", "case.reopened",
-        "case.reported_up", "case.passed_down",
+        "case.reported_up", "case.passed_down", "case.surveyed",
     }),  # fmt: skip
     context=DispatchContext.from_settings,
     batch_handler=make_batch_handler,

@@ -8,6 +8,7 @@ with the state and the actions that are allowed (the API turns it into a 409).
         │                  │                                          │
         └─return─▶ returned ──review(upheld)──▶ reassigned (a new order goes to the right unit)
                        └────review(rejected)──▶ dispatched (back to the same unit)
+    signed / in_progress ──survey (现场勘查)──▶ in_progress
     signed / in_progress ──resolve──▶ resolved ──verify(pass)──▶ verified ──close──▶ closed
                                           └──verify(fail)──▶ in_progress
     closed ──reopen (重办, unsatisfied rating)──▶ dispatched (redo round + 1)
@@ -54,6 +55,7 @@ class Action(StrEnum):
     claim = "claim"  # 认领: a village takes the matter as its own
     report_up = "report_up"  # 上报: a village sends it up to its township
     pass_down = "pass_down"  # 下派: the township sends it down to a village
+    survey = "survey"  # 现场勘查: the unit surveys on site, with photos
 
 
 TRANSITIONS: dict[tuple[OrderState, Action], OrderState | None] = {
@@ -61,6 +63,8 @@ TRANSITIONS: dict[tuple[OrderState, Action], OrderState | None] = {
     (OrderState.dispatched, Action.sign): OrderState.signed,
     (OrderState.dispatched, Action.return_order): OrderState.returned,
     (OrderState.returned, Action.review_return): None,
+    (OrderState.signed, Action.survey): OrderState.in_progress,
+    (OrderState.in_progress, Action.survey): OrderState.in_progress,
     (OrderState.signed, Action.file_plan): OrderState.in_progress,
     (OrderState.signed, Action.report_progress): OrderState.in_progress,
     (OrderState.signed, Action.resolve): OrderState.resolved,

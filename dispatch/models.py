@@ -83,6 +83,10 @@ orders = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("handover", Integer, nullable=False, server_default="0"),  # 上报 / 下派 so far in the round (dispatch_0005)
+    # 现场勘查 (dispatch_0006): its deadline (shared.deadlines, carried on case.dispatched; NULL: not
+    # an on-site matter) and the survey as recorded {findings, attachments, at, actor, unit}.
+    Column("survey_due_at", DateTime(timezone=True)),
+    Column("survey", JSONB),
     Index("orders_unit_state", "unit", "state"),
 )
 

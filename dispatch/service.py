@@ -33,6 +33,7 @@ from shared.events import (
     CaseResumed,
     CaseSigned,
     CaseSuspended,
+    CaseSurveyed,
     CaseVerified,
     ClosedData,
     CountyCalled,
@@ -58,6 +59,7 @@ from shared.events import (
     ReturnReviewedData,
     SignedData,
     SuspendedData,
+    SurveyedData,
     VerificationFailed,
     VerificationFailedData,
     VerifiedData,
@@ -108,6 +110,14 @@ class DispatchContext:
 
     def return_due(self, dispatched_at: datetime) -> datetime:
         return deadlines.return_window_end(self.calendar, dispatched_at, self.settings.return_window_working_days).due_at
+
+    def survey_due(self, dispatched_at: datetime, subject_class: str | None) -> datetime | None:
+        s = self.settings
+        due = deadlines.survey_due(self.calendar, dispatched_at, subject_class, s.survey_working_days, s.on_site_subject_classes)
+        return due.due_at if due is not None else None
+
+    def after_survey_due(self, due_at: datetime, surveyed_at: datetime) -> datetime:
+        return deadlines.after_survey_due(self.calendar, due_at, surveyed_at, self.settings.after_survey_working_days).due_at
 
 
 # --------------------------------------------------------------------------- who may act
@@ -189,6 +199,7 @@ def new_order(
         "state": OrderState.dispatched.value, "resolution_class": resolution_class.value, "instructions": instructions,
         "redo_round": redo_round, "automatic": automatic, "dispatched_at": at,
         "due_at": ctx.resolve_due(at, resolution_class), "return_due_at": ctx.return_due(at),
+        "survey_due_at": ctx.survey_due(at, getattr(case, "subject_class", None)),
         "history": [_entry("dispatch", actor, at, automatic=automatic)],
     }  # fmt: skip
 
@@ -202,7 +213,7 @@ def dispatched_event(order: dict[str, Any], actor: Actor, caused_by: EventBase |
             order_no=order["order_no"], unit=order["unit"], unit_name=order["unit_name"],
             resolution_class=ResolutionClass(order["resolution_class"]), instructions=order["instructions"],
             role=order["role"], automatic=order["automatic"], redo_round=order["redo_round"], due_at=order["due_at"],
-            return_due_at=order["return_due_at"], handover=order.get("handover", 0),
+            return_due_at=order["return_due_at"], handover=order.get("handover", 0), survey_due_at=order.get("survey_due_at"),
         ),
     )  # fmt: skip
 
@@ -447,6 +458,29 @@ async def review_return(
 
 
 @transactional
+async def survey(
+    uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
+    findings: str, attachments: list[str],
+) -> datetime:  # fmt: skip
+    """现场勘查: the unit records its on-site survey (findings, photos), once per order. The
+    survey clock stops, and the work's deadline counts from the survey (never shortened):
+    computed here once and carried on ``case.surveyed``. Returns the order's new deadline."""
+    acting = await _begin(uow, ctx, order_no, actor, Action.survey, version=version, attachments=attachments)
+    order = acting.order
+    if order.survey:
+        raise Conflict(f"order {order_no} was surveyed on {order.survey['at']}; report further visits as progress",
+                       code="already-surveyed", state=order.state)  # fmt: skip
+    due = ctx.after_survey_due(order.due_at, acting.at) if order.due_at is not None else None
+    record = {"findings": findings, "attachments": attachments, "at": acting.at.isoformat(), "actor": actor.id, "unit": actor.org_unit,
+              "on_time": order.survey_due_at is None or acting.at <= order.survey_due_at}  # fmt: skip
+    await _save(uow, acting, survey=record, due_at=due)
+    uow.emit(_event(CaseSurveyed, acting, actor, SurveyedData(
+        order_no=order_no, unit=order.unit, findings=scrub(findings), attachments=attachments, due_at=due,
+    )))  # fmt: skip
+    return due
+
+
+@transactional
 async def file_plan(
     uow: UnitOfWork, ctx: DispatchContext, order_no: str, actor: Actor, version: int | None, *,
     measures: str, planned_finish_at: datetime, responsible: str, contact: str | None,
@@ -567,10 +601,14 @@ async def suspend(
     if resume:
         # The time waiting on the citizen does not count: the deadline moves on by it, here
         # once, and SLA's resolve clock takes the moved time from the event.
-        due = order.due_at
+        due, survey_due = order.due_at, order.survey_due_at if not order.survey else None
+        since = suspended_since(order) or at
         if due is not None:
-            due = deadlines.resumed_due(ctx.calendar, due, suspended_since(order) or at, at).due_at
-        await _save(uow, acting, plan={**(order.plan or {}), "suspended": False}, due_at=due)
+            due = deadlines.resumed_due(ctx.calendar, due, since, at).due_at
+        # A survey not yet made moves on the same way (SLA's survey clock follows the same
+        # rule from the same times: shared.deadlines.resumed_due).
+        moved = {"survey_due_at": deadlines.resumed_due(ctx.calendar, survey_due, since, at).due_at} if survey_due else {}
+        await _save(uow, acting, plan={**(order.plan or {}), "suspended": False}, due_at=due, **moved)
         uow.emit(_event(CaseResumed, acting, actor, ResumedData(unit=order.unit, due_at=due)))
         return
     await _save(uow, acting, plan={**(order.plan or {}), "suspended": True})

@@ -2,7 +2,9 @@
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.deadlines import RESOLVE_WORKING_DAYS, RETURN_WINDOW_WORKING_DAYS
+from shared.deadlines import (
+    AFTER_SURVEY_WORKING_DAYS, ON_SITE_SUBJECT_CLASSES, RESOLVE_WORKING_DAYS, RETURN_WINDOW_WORKING_DAYS, SURVEY_WORKING_DAYS,
+)  # fmt: skip
 from shared.events import ResolutionClass
 from shared.settings import ServiceSettings
 
@@ -21,6 +23,15 @@ class DispatchSettings(ServiceSettings):
     )
     return_window_working_days: float = Field(
         default=RETURN_WINDOW_WORKING_DAYS, gt=0, le=10, description="退单: only this long after dispatch"
+    )
+    survey_working_days: float = Field(
+        default=SURVEY_WORKING_DAYS, gt=0, le=30, description="现场勘查: an on-site matter is surveyed this long after dispatch"
+    )
+    after_survey_working_days: float = Field(
+        default=AFTER_SURVEY_WORKING_DAYS, gt=0, le=60, description="the work is done this long after the survey (never less than the class gives)"
+    )
+    on_site_subject_classes: frozenset[str] = Field(
+        default=ON_SITE_SUBJECT_CLASSES, description="the subject classes surveyed on site (their orders run a survey clock)"
     )
     due_soon_working_days: float = Field(default=1, gt=0, description="an order is 'due soon' this close to its deadline")
 

@@ -101,7 +101,7 @@ def _detail(event: EventBase) -> str | None:
     # The payload's fields by name: a missing one is a dict miss, where getattr on a
     # pydantic model raises and catches an AttributeError (it shows on intake's hot path).
     fields = vars(payload) if payload is not None else {}
-    for field in ("unit_name", "unit", "answer", "reason", "rating", "note"):
+    for field in ("unit_name", "findings", "unit", "answer", "reason", "rating", "note"):  # findings: 现场勘查
         value = fields.get(field)
         if value:
             return str(value)

@@ -91,7 +91,8 @@ def _grid_checker(settings: IntakeSettings) -> Any:
 
 @dataclass(frozen=True)
 class IntakeContext:
-    """What filing needs besides the database, built once at start-up."""
+    """What filing needs besides the database, built once at start-up (not frozen: the grid
+    checker needs the runtime, so it is set when the service starts, like sla's ticker)."""
 
     settings: IntakeSettings
     keys: KeyRing

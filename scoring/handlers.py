@@ -260,7 +260,7 @@ FACTS = {
     "case.returned": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at, "by": person(e)})],
     "case.resolved": resolved,
     # 上报 / 下派: the order left its unit unanswered, as a return (退单) does; the unit it went
-    # to is counted on its own new order.
+    # to is counted on its own new order; the person who handed it on, as the one who returns.
     "case.reported_up": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at, "by": person(e)})],
     "case.passed_down": lambda e: [(ORDER_RETURNED, {"order_no": e.payload.order_no, "at": e.occurred_at, "by": person(e)})],
     "case.closed": lambda e: [(CASE_CLOSED, {"case_id": e.case_id, "closed_at": e.occurred_at})],

@@ -2,7 +2,8 @@
 
 Dispatch owns the order, so dispatch computes each of its deadlines once, stores it and
 carries it on the event that set it (``case.dispatched.due_at`` and ``return_due_at``,
-``case.extension_approved.new_due_at``, ``case.resumed.due_at``, ``case.reopened.due_at``).
+``case.extension_approved.new_due_at``, ``case.resumed.due_at``, ``case.reopened.due_at``,
+``case.dispatched.survey_due_at`` and ``case.surveyed.due_at``).
 SLA runs its clocks on the carried times; it calls these functions itself only for an
 event that does not carry the time (written before the field existed), so both services
 still follow one rule. All times are working time on ``shared.workdays``.
@@ -43,6 +44,39 @@ def return_window_end(
 ) -> Deadline:
     """Until when the unit may return the order (退单)."""
     return calendar.add_working_days(dispatched_at, working_days)
+
+
+# 现场勘查 (docs/rules.md, the guardrail story of 武宣县通挽镇江龙村: "两天后镇里派人现场勘查，
+# 四天后护栏就安装好了"): a matter on site is surveyed within 2 working days of the order
+# reaching the unit, and the work is done within 4 working days of the survey.
+SURVEY_WORKING_DAYS = 2.0
+AFTER_SURVEY_WORKING_DAYS = 4.0
+# The subject classes whose matters are on site (facilities, roads, hazards, water, the
+# environment): their orders run a survey clock. Other matters (a consultation, a dispute,
+# a benefit) may still record a survey, without a clock of its own.
+ON_SITE_SUBJECT_CLASSES = frozenset({
+    "infrastructure", "public_safety", "transport", "water_supply", "environment", "urban_management",
+})  # fmt: skip
+
+
+def survey_due(
+    calendar: WorkingCalendar, dispatched_at: datetime, subject_class: str | None,
+    working_days: float = SURVEY_WORKING_DAYS, on_site: frozenset[str] = ON_SITE_SUBJECT_CLASSES,
+) -> Deadline | None:  # fmt: skip
+    """When the unit must have surveyed on site (现场勘查): ``working_days`` after the order
+    reached it, for a matter on site; None for any other matter (no survey clock)."""
+    if subject_class not in on_site:
+        return None
+    return calendar.add_working_days(dispatched_at, working_days)
+
+
+def after_survey_due(
+    calendar: WorkingCalendar, due_at: datetime, surveyed_at: datetime, working_days: float = AFTER_SURVEY_WORKING_DAYS
+) -> Deadline:
+    """The order's resolve deadline once surveyed: the work has ``working_days`` from the
+    survey, and never less time than its class already gave it (a survey never shortens it)."""
+    after = calendar.add_working_days(surveyed_at, working_days)
+    return after if after.due_at > due_at else Deadline(due_at)
 
 
 def extended_due(calendar: WorkingCalendar, due_at: datetime, approved_at: datetime, working_days: float) -> Deadline:

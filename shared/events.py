@@ -108,6 +108,7 @@ class ClockKind(StrEnum):
     return_window = "return_window"
     verify = "verify"
     callback = "callback"
+    survey = "survey"  # 现场勘查: an on-site order's survey, due on dispatch's deadline
 
 
 # --------------------------------------------------------------------------- envelope
@@ -271,6 +272,10 @@ class DispatchedData(_Model):
         default=0, ge=0, description="上报 / 下派 before this order in its round (0: none; absent in older events): a unit "
         "handed the same case again gets clocks of its own"
     )
+    survey_due_at: AwareDatetime | None = Field(
+        default=None, description="现场勘查: when the unit must have surveyed on site, computed once by dispatch "
+        "(shared.deadlines) for a matter on site; absent: no survey clock"
+    )
 
 
 class SignedData(_Model):
@@ -352,6 +357,19 @@ class PassedDownData(_Model):
     village_name: str | None = None
     reason: str
     new_order_no: str | None = Field(default=None, description="the village's new order")
+
+
+class SurveyedData(_Model):
+    """现场勘查: the order's unit surveyed on site — a step of its own, with photos."""
+
+    order_no: str
+    unit: str
+    findings: str = Field(description="what the survey found (勘查情况)")
+    attachments: list[str] = Field(default_factory=list, description="photos: intake's attachment ids")
+    due_at: AwareDatetime | None = Field(
+        default=None, description="the order's resolve deadline after the survey (the work's limit counts from it), "
+        "computed once by dispatch (shared.deadlines)"
+    )
 
 
 class WorkPlanFiledData(_Model):
@@ -658,6 +676,11 @@ class CasePassedDown(EventBase):
     payload: PassedDownData
 
 
+class CaseSurveyed(EventBase):
+    type: Literal["case.surveyed"] = "case.surveyed"
+    payload: SurveyedData
+
+
 class WorkPlanFiled(EventBase):
     type: Literal["case.work_plan_filed"] = "case.work_plan_filed"
     payload: WorkPlanFiledData
@@ -788,7 +811,7 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     ProgressReported, ExtensionRequested, ExtensionApproved, ExtensionDenied, CaseSuspended,
     CaseResumed, CaseResolved, CaseVerified, VerificationFailed, CaseClosed, CallbackCompleted,
     CaseRated, CaseReopened, SlaWarning, SlaBreached, SlaUrged, SlaEscalated, UnitRated,
-    GridActivity, GridWarning, CaseReportedUp, CasePassedDown, HotspotDetected,
+    GridActivity, GridWarning, CaseReportedUp, CasePassedDown, HotspotDetected, CaseSurveyed,
 )  # fmt: skip
 
 Event = Annotated[
@@ -797,7 +820,7 @@ Event = Annotated[
     | ProgressReported | ExtensionRequested | ExtensionApproved | ExtensionDenied | CaseSuspended
     | CaseResumed | CaseResolved | CaseVerified | VerificationFailed | CaseClosed | CallbackCompleted
     | CaseRated | CaseReopened | SlaWarning | SlaBreached | SlaUrged | SlaEscalated | UnitRated
-    | GridActivity | GridWarning | CaseReportedUp | CasePassedDown | HotspotDetected,
+    | GridActivity | GridWarning | CaseReportedUp | CasePassedDown | HotspotDetected | CaseSurveyed,
     Field(discriminator="type"),
 ]  # fmt: skip
 

@@ -23,6 +23,7 @@ STATUS_AFTER: dict[str, str] = {
     "case.whistle_blown": "called",
     "case.reported_up": "dispatched",  # the next order follows at once (case.dispatched)
     "case.passed_down": "dispatched",
+    "case.surveyed": "in_progress",
     "case.work_plan_filed": "in_progress",
     "case.progress_reported": "in_progress",
     "case.suspended": "suspended",
@@ -50,6 +51,7 @@ LABELS: dict[str, str] = {
     "case.whistle_blown": "吹哨报到",
     "case.reported_up": "村级上报乡镇",
     "case.passed_down": "乡镇交由村级办理",
+    "case.surveyed": "已现场勘查",
     "case.work_plan_filed": "已制定施工图",
     "case.progress_reported": "办理进展",
     "case.extension_requested": "申请延期",

@@ -125,6 +125,8 @@ PERMISSIONS: dict[str, Permission] = {
                              "a township's sole order, by its own staff or its own 综治中心, to one of its villages "
                              "(`dispatch/access.py` `acts_as`, `pass_down_problem`)",
                              "pass an order down (下派 is the township's)"),
+    "dispatch.survey": _p("dispatch", "POST", "/orders/{order_no}/survey", ORDER_ROLES, _ORDER_SCOPE,
+                          "record the on-site survey (现场勘查)"),
     "dispatch.plan": _p("dispatch", "POST", "/orders/{order_no}/plan", ORDER_ROLES, _ORDER_SCOPE, "file a work plan"),
     "dispatch.progress": _p("dispatch", "POST", "/orders/{order_no}/progress", ORDER_ROLES, _ORDER_SCOPE, "report progress"),
     "dispatch.extension": _p("dispatch", "POST", "/orders/{order_no}/extensions", ORDER_ROLES, _ORDER_SCOPE,

@@ -95,7 +95,7 @@ def start_clock(
 
 
 # The clocks that run on a deadline of the dispatch order, which dispatch computes.
-ORDER_DEADLINES = frozenset({ClockKind.resolve, ClockKind.return_window})
+ORDER_DEADLINES = frozenset({ClockKind.resolve, ClockKind.return_window, ClockKind.survey})
 
 
 def clock_until(kind: ClockKind, started_at: datetime, due: Deadline, policy_version: int, *, unit: str | None = None) -> Clock:

@@ -40,6 +40,7 @@ from shared.events import (
     CaseResumed,
     CaseSigned,
     CaseSuspended,
+    CaseSurveyed,
     CaseTriaged,
     CaseVerified,
     ClockKind,
@@ -135,6 +136,19 @@ async def on_dispatched(event: CaseDispatched, led: Ledger) -> None:
     led.start(event.case_id, ClockKind.return_window, at, due=return_due, **common)
     if p.role != "co":  # the lead (or sole) unit speaks to the citizen
         led.start(event.case_id, ClockKind.first_contact, at, **common)
+    survey_due = carried(p.survey_due_at)
+    if survey_due is not None:  # 现场勘查 of an on-site matter, due when dispatch says (absent: no survey clock)
+        led.start(event.case_id, ClockKind.survey, at, due=survey_due, **common)
+
+
+async def on_surveyed(event: CaseSurveyed, led: Ledger) -> None:
+    """现场勘查 done: the survey clock stops; the work's deadline counts from the survey, as
+    dispatch computed it (``due_at``; an event without it leaves the resolve clock as it is)."""
+    p = event.payload
+    led.stop(event.case_id, event.occurred_at, names=("survey",), unit=p.unit)
+    due = carried(p.due_at)
+    if due is not None:
+        led.move_due(event.case_id, p.unit, due)
 
 
 async def on_signed(event: CaseSigned, led: Ledger) -> None:
@@ -201,7 +215,7 @@ async def on_extension_approved(event: ExtensionApproved, led: Ledger) -> None:
 
 
 async def on_resolved(event: CaseResolved, led: Ledger) -> None:
-    led.stop(event.case_id, event.occurred_at, names=("resolve", "sign", "response"), unit=event.payload.unit)
+    led.stop(event.case_id, event.occurred_at, names=("resolve", "sign", "response", "survey"), unit=event.payload.unit)
     if led.closed(event.case_id):
         return
     case = led.case(event.case_id)
@@ -275,6 +289,7 @@ CLOCK_HANDLERS: dict[str, ClockHandler] = {
     "case.reported_up": on_handed_over,
     "case.passed_down": on_handed_over,
     "case.whistle_blown": on_whistle_blown,
+    "case.surveyed": on_surveyed,
     "case.progress_reported": on_progress,
     "case.suspended": on_suspended,
     "case.resumed": on_resumed,
@@ -337,7 +352,7 @@ def make_batch_handler(ctx: SlaContext) -> BatchHandler:
 #   the callback (回访) clock they stop; read first, they stop nothing and the clock runs on.
 DISPATCH_TYPES = frozenset({
     "case.dispatched", "case.signed", "case.returned", "case.return_reviewed", "case.county_called",
-    "case.reported_up", "case.passed_down",
+    "case.reported_up", "case.passed_down", "case.surveyed",
     "case.whistle_blown", "case.progress_reported", "case.suspended", "case.resumed", "case.extension_approved",
     "case.resolved", "case.verified", "case.verification_failed", "case.closed", "case.reopened",
 })  # fmt: skip

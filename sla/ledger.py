@@ -211,6 +211,12 @@ class Ledger:
         rows = self.open_clocks(case_id, names=("resolve",), unit=unit)
         return self._change(rows, lambda c: extend(c, due or extended_due(self.calendar, c.due_at, at, working_days)))
 
+    def move_due(self, case_id: str, unit: str, due: Deadline) -> int:
+        """The unit's resolve clock takes the deadline its owner moved (dispatch's, after the
+        on-site survey); its thresholds may fire again for it, as after an extension."""
+        rows = self.open_clocks(case_id, names=("resolve",), unit=unit)
+        return self._change(rows, lambda c: extend(c, due))
+
     # ------------------------------------------------------------------ write back
 
     async def flush(self) -> bool:

@@ -144,6 +144,7 @@ ATTEMPTS = {
     "sign": ("orders/{no}/sign", {}),
     "return": ("orders/{no}/return", {"reason_code": "other", "reason": "该路灯不属本单位管理"}),
     "review_return": ("orders/{no}/review", {"upheld": False, "comment": "退单理由不成立"}),
+    "survey": ("orders/{no}/survey", {"findings": "现场勘查：灯具损坏", "attachments": ["att_site"]}),
     "file_plan": ("orders/{no}/plan", None),
     "report_progress": ("orders/{no}/progress", {"note": "已联系群众"}),
     "request_extension": ("orders/{no}/extensions", {"working_days": 2, "reason": "等待配件"}),
@@ -152,7 +153,7 @@ ATTEMPTS = {
     "verify": ("cases/{case_id}/verify", {"passed": True}),
 }
 
-UNIT_WORK = {"file_plan", "report_progress", "request_extension", "resolve"}
+UNIT_WORK = {"survey", "file_plan", "report_progress", "request_extension", "resolve"}
 # Who may do what in each state (the centre may act for the units it serves; the auditor reads only).
 EXPECTED = {
     "dispatched": {"clerk": {"return", "sign"}, "centre": {"return", "sign"}},

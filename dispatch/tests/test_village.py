@@ -60,7 +60,7 @@ async def test_a_case_in_a_village_is_the_villages_it_claims_handles_answers_and
     assert (signed.payload.order_no, signed.payload.unit, signed.payload.claimed) == (no, "LB-WX-TW-JL", True)
     view = (await read(dispatch, f"orders/{no}", JIANGLONG)).json()
     assert view["state"] == "signed" and view["signed_at"] is not None
-    assert view["allowed_actions"] == ["file_plan", "report_progress", "report_up", "request_extension", "resolve"]
+    assert view["allowed_actions"] == ["file_plan", "report_progress", "report_up", "request_extension", "resolve", "survey"]
     assert (await act(dispatch, no, "claim", JIANGLONG)).status_code == 409
 
     # Its own order, clocks and answer, as a township's runs.

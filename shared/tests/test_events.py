@@ -50,6 +50,14 @@ def test_covers_the_whole_lifecycle():
     assert expected <= set(EVENT_TYPES)
 
 
+def test_the_wire_union_reads_every_event_type():
+    """decode_event (what every consumer reads the topic with) knows each type of the
+    contract: a type left out of the union is refused by every consumer."""
+    from shared.schema import event_refs
+
+    assert set(event_refs(json_schema())) == set(EVENT_TYPES)
+
+
 def test_caused_event_carries_the_chain():
     first = received()
     second = make_event(

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.deadlines import extended_due, resolve_due, return_window_end
+from shared.deadlines import after_survey_due, extended_due, resolve_due, return_window_end, survey_due
 from shared.workdays import Deadline, HolidayTable, WorkingCalendar
 from sla.domain import (
     ORDER_DEADLINES, Policy, clock_until, describe, due_signals, extend, fired, next_signal_at, pause, policy_from_limits,
@@ -84,6 +84,20 @@ def test_extension_counts_from_the_approval():
     assert late_approval.fired == frozenset()
     early_approval = extend(clock, extended_due(CAL, clock.due_at, bj(2026, 11, 25, 9), 3))
     assert early_approval.due_at == bj(2026, 12, 3, 10)
+
+
+def test_the_survey_is_due_two_working_days_on_and_the_work_four_after_it_never_sooner():
+    """现场勘查 (the guardrail story: surveyed two days on, installed four days after)."""
+    friday = bj(2026, 11, 20, 15)
+    assert survey_due(CAL, friday, "public_safety").due_at == bj(2026, 11, 24, 15)  # the weekend does not count
+    assert survey_due(CAL, friday, "consultation") is None, "not on site: no survey clock"
+    clock = clock_until(ClockKind.survey, friday, survey_due(CAL, friday, "public_safety"), POLICY.version)
+    assert due_signals(clock, bj(2026, 11, 23, 15), POLICY, CAL) == ["yellow"]  # 1 working day before
+    assert due_signals(fired(clock, ["yellow"]), bj(2026, 11, 24, 15), POLICY, CAL) == ["red"]
+    order_due = resolve_due(CAL, friday, ResolutionClass.general).due_at  # Fri 27 Nov 15:00
+    assert after_survey_due(CAL, order_due, bj(2026, 11, 24, 10)).due_at == bj(2026, 11, 30, 10)  # 4 working days on
+    # A survey made at once leaves the class's deadline: the survey never shortens the time.
+    assert after_survey_due(CAL, order_due, bj(2026, 11, 20, 16)).due_at == order_due
 
 
 def test_same_event_times_give_the_same_deadline_whenever_processed():

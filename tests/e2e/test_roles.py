@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared import deadlines
 from shared.actors import actor_headers
 from shared.signing import signature_headers
 from shared.testing import OPS, eventually
-from shared.workdays import LOCAL
+from shared.workdays import LOCAL, WorkingCalendar
 from tests.e2e.harness import APP_SECRET
 
 pytestmark = pytest.mark.slow
@@ -34,6 +35,7 @@ TONGWAN = actor_headers("demo-township-staff", "township_staff", "LB-WX-TW")
 JIANGLONG_CLERK = actor_headers("demo-village-staff", "village_staff", "LB-WX-TW-JL")  # 江龙村's 五事 window
 WX_SLJ_CLERK = actor_headers("demo-dept-clerk-slj", "dept_clerk", "LB-WX-SLJ")
 WX_CENTRE = actor_headers("demo-centre-dispatcher-wx", "centre_dispatcher", "LB-WX-ZZZX")
+DATANG_CLERK = actor_headers("demo-village-staff-dt", "village_staff", "LB-WX-TW-DT")  # 大塘村, another village of 通挽镇
 OTHER_COUNTY = actor_headers("xb-staff", "township_staff", "LB-XB-QJ")  # 兴宾区迁江镇
 OTHER_CENTRE = actor_headers("xb-centre", "centre_dispatcher", "LB-XB-ZZZX")
 
@@ -90,17 +92,17 @@ async def citizen_reads(platform, path: str, phone: str) -> dict:
     return answer.json()
 
 
-async def upload_photo(platform, headers: dict) -> str:
-    answer = await platform.intake.post("/api/v1/attachments", files={"file": ("现场.png", PHOTO, "image/png")}, headers=headers)
+async def upload_photo(platform, headers: dict, content: bytes = PHOTO) -> str:
+    answer = await platform.intake.post("/api/v1/attachments", files={"file": ("现场.png", content, "image/png")}, headers=headers)
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
 
 
-async def call_back(platform, case_id: str, rating: str) -> dict:
+async def call_back(platform, case_id: str, rating: str, operator: dict = OPERATOR) -> dict:
     """The centre's operator works the callback queue: the task shows up when the call can be
     made, names the case, and the result is recorded."""
     task = await wait_for(
-        platform.notify, f"/api/v1/cases/{case_id}/callbacks", OPERATOR, lambda tasks: tasks,
+        platform.notify, f"/api/v1/cases/{case_id}/callbacks", operator, lambda tasks: tasks,
         what="the callback task",
     )  # fmt: skip
     task = task[-1]
@@ -108,9 +110,9 @@ async def call_back(platform, case_id: str, rating: str) -> dict:
     assert opens < due, task
     moved = await platform.notify.post("/api/v1/admin/clock", json={"now": task["opens_at"]}, headers=OPS)
     assert moved.status_code == 200, moved.text
-    queue = (await platform.notify.get("/api/v1/callbacks", params={"view": "due"}, headers=OPERATOR)).json()
+    queue = (await platform.notify.get("/api/v1/callbacks", params={"view": "due"}, headers=operator)).json()
     assert case_id in [t["case_id"] for t in queue["items"]], "the operator finds it among the calls due now"
-    done = await platform.notify.post(f"/api/v1/callbacks/{task['id']}/result", headers=OPERATOR,
+    done = await platform.notify.post(f"/api/v1/callbacks/{task['id']}/result", headers=operator,
                                       json={"reached": True, "rating": rating, "comment": "已回访"})  # fmt: skip
     assert done.status_code == 200, done.text
     return task
@@ -247,17 +249,21 @@ async def test_fishpond_as_every_role(platform):
     plan = {"measures": "2日内现场勘查，4日内完成护栏安装", "planned_finish_at": queue["items"][0]["due_at"],
             "responsible": "韦工", "contact": "13907720001"}  # fmt: skip
     assert (await post(f"/api/v1/orders/{no}/plan", json=plan, headers=WX_SLJ_CLERK)).status_code == 200
+    # The department's on-site survey (现场勘查) is a step of its own, as the township's would be.
     photo = await upload_photo(platform, WX_SLJ_CLERK)
-    survey = {"note": "现场勘查完成", "percent": 40, "attachments": [photo]}
-    assert (await post(f"/api/v1/orders/{no}/progress", json=survey, headers=WX_SLJ_CLERK)).status_code == 200
+    survey = {"findings": "鱼塘临路一侧约40米无护栏", "attachments": [photo]}
+    assert (await post(f"/api/v1/orders/{no}/survey", json=survey, headers=WX_SLJ_CLERK)).status_code == 200
+    progress = {"note": "护栏材料已进场", "percent": 60}
+    assert (await post(f"/api/v1/orders/{no}/progress", json=progress, headers=WX_SLJ_CLERK)).status_code == 200
     # 交通运输局 was not called: it does not see 水利局's order.
     assert (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=JTJ_CLERK)).status_code == 404
 
-    # 通挽镇 follows the work before it is done: the plan, its contact, the survey photo.
+    # 通挽镇 follows the work before it is done: the plan, its contact, the survey and its photo.
     seen = await wait_for(platform.dispatch, f"/api/v1/orders/{no}", TONGWAN, lambda b: b.get("progress"),
                           what="水利局's progress, as 通挽镇")  # fmt: skip
     assert seen["plan"]["measures"] == plan["measures"] and seen["plan"]["contact"] == plan["contact"]
-    assert seen["plan"]["responsible"] == "韦工" and photo in seen["progress"][-1]["attachments"]
+    assert seen["plan"]["responsible"] == "韦工" and seen["survey"]["attachments"] == [photo]
+    assert seen["survey"]["findings"] == survey["findings"] and seen["survey"]["on_time"]
     answer = "护栏已安装，共40米"
     assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": answer}, headers=WX_SLJ_CLERK)).status_code == 200
 
@@ -285,7 +291,7 @@ async def test_fishpond_as_every_role(platform):
                           lambda b: b["status"] == "closed", what="the case closed, as 江龙村's clerk")  # fmt: skip
     assert in_order([e["type"] for e in view["timeline"]],
                     ["case.received", "case.dispatched", "case.reported_up", "case.dispatched", "case.county_called",
-                     "case.work_plan_filed", "case.resolved",
+                     "case.work_plan_filed", "case.surveyed", "case.resolved",
                      "case.verified", "case.closed"])  # fmt: skip
 
     # The centre's figures: 水利局's own stats carry the township's rating, and the composite uses it.
@@ -295,3 +301,119 @@ async def test_fishpond_as_every_role(platform):
     scores = (await platform.scoring.get("/api/v1/scores", params={"county": "LB-WX", **around_now()}, headers=WX_CENTRE)).json()
     slj = next(u for u in scores["units"] if u["unit"] == "LB-WX-SLJ")
     assert slj["score"] is not None and slj["two_way"]["rated"] == 1
+
+
+async def test_guardrail_as_told_the_township_surveys_and_installs(platform):
+    """武宣县通挽镇江龙村, as the documents tell it: 甘长庆 reports at 江龙村's 五事 window that the
+    fishpond by the main road has no guardrail → 江龙村 cannot solve it and reports it up (上报)
+    → two days later 通挽镇 surveys on site (现场勘查, with photos; due within 2 working days of
+    the order) → four days later the guardrail is installed (due 4 working days after the
+    survey) → 通挽镇 verifies, closes and publishes (核验、销号、公示) → the callback and the
+    citizen's rating. Each role reads what it needs to act, and nothing of another's."""
+    phone = "13977710333"
+    appeal = {
+        "title": "江龙村主路边鱼塘没有护栏", "description": "江龙村村民甘长庆反映：村里主路边的鱼塘没有护栏，存在安全隐患。",
+        "channel": "window", "contact": {"name": "甘长庆", "phone": phone}, "location": {"address": "武宣县通挽镇江龙村"},
+    }  # fmt: skip
+    calendar = WorkingCalendar()
+    # The village clerk registers it at the 五事 window, and owns it there (谁接待、谁负责).
+    created = await platform.intake.post("/api/v1/appeals", json=appeal, headers=JIANGLONG_CLERK)
+    assert created.status_code == 201, created.text
+    case_id = created.json()["case_id"]
+    mine = (await platform.intake.get(f"/api/v1/appeals/{case_id}", headers=JIANGLONG_CLERK)).json()
+    assert (mine["channel"], mine["received_by"]) == ("window", "demo-village-staff")
+
+    # 江龙村 holds it first (村级) and cannot install a guardrail: it reports it up, with a reason.
+    held = await wait_for(platform.dispatch, f"/api/v1/cases/{case_id}/orders", JIANGLONG_CLERK,
+                          lambda b: order_for(b, "LB-WX-TW-JL"), what="江龙村's order")  # fmt: skip
+    village = order_for(held, "LB-WX-TW-JL")
+    assert village["allowed_actions"] == ["claim", "report_up"]
+    up = await platform.dispatch.post(f"/api/v1/orders/{village['order_no']}/report-up", headers=JIANGLONG_CLERK,
+                                      json={"reason": "村里无力加装护栏，上报镇里"})  # fmt: skip
+    assert up.status_code == 200, up.text
+    no = up.json()["detail"]["new_order"]
+
+    # 通挽镇: its order is in its to-sign queue, with the survey due 2 working days after it came.
+    queue = await wait_for(platform.dispatch, "/api/v1/units/LB-WX-TW/orders", TONGWAN,
+                           lambda b: no in [o["order_no"] for o in b["items"]], params={"queue": "to_sign"},
+                           what="the order in 通挽镇's to-sign queue")  # fmt: skip
+    order = next(o for o in queue["items"] if o["order_no"] == no)
+    dispatched = datetime.fromisoformat(order["dispatched_at"])
+    assert datetime.fromisoformat(order["survey_due_at"]) == deadlines.survey_due(calendar, dispatched, "public_safety").due_at
+    post = platform.dispatch.post
+    assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=TONGWAN)).status_code == 200
+    signed = (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=TONGWAN)).json()
+    assert "survey" in signed["allowed_actions"] and "verify" not in signed["allowed_actions"]
+
+    # SLA runs the township's survey clock to the deadline dispatch set.
+    clocks = await wait_for(platform.sla, f"/api/v1/cases/{case_id}/clocks", TONGWAN,
+                            lambda b: [c for c in b.get("clocks", []) if c["name"] == "survey" and c["unit"] == "LB-WX-TW"],
+                            what="通挽镇's survey clock")  # fmt: skip
+    survey_clock = next(c for c in clocks["clocks"] if c["name"] == "survey" and c["unit"] == "LB-WX-TW")
+    assert datetime.fromisoformat(survey_clock["due_at"]) == datetime.fromisoformat(order["survey_due_at"])
+
+    # The township surveys on site, with photos (intake's attachments); the work's deadline
+    # then counts 4 working days from the survey, never sooner than the class's (surveyed at
+    # once here, it stays; tests/test_survey.py plays the two days on a pinned clock).
+    site = [PHOTO + b"survey-1", PHOTO + b"survey-2"]  # two photos of the site (the same bytes would be one attachment)
+    photos = [await upload_photo(platform, TONGWAN, content) for content in site]
+    survey = {"findings": "主路边鱼塘临路一侧约30米无护栏，需加装钢制护栏", "attachments": photos}
+    surveyed = await post(f"/api/v1/orders/{no}/survey", json=survey, headers=TONGWAN)
+    assert surveyed.status_code == 200, surveyed.text
+    seen = (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=TONGWAN)).json()
+    at = datetime.fromisoformat(seen["survey"]["at"])
+    assert seen["survey"]["on_time"] and seen["survey"]["attachments"] == photos
+    install_due = deadlines.after_survey_due(calendar, datetime.fromisoformat(order["due_at"]), at).due_at
+    assert datetime.fromisoformat(seen["due_at"]) == install_due >= deadlines.after_survey_due(calendar, at, at).due_at
+    plan = {"measures": "4个工作日内加装钢制护栏", "planned_finish_at": seen["due_at"], "responsible": "通挽镇村建站韦某"}
+    assert (await post(f"/api/v1/orders/{no}/plan", json=plan, headers=TONGWAN)).status_code == 200
+    # SLA: the survey clock stopped at the survey (the village's ended when it reported up), and
+    # the township's resolve clock is on the work's deadline as dispatch computed it.
+    clocks = await wait_for(platform.sla, f"/api/v1/cases/{case_id}/clocks", TONGWAN,
+                            lambda b: {c["unit"]: c["state"] for c in b["clocks"] if c["name"] == "survey"}
+                            == {"LB-WX-TW-JL": "stopped", "LB-WX-TW": "stopped"},
+                            what="the survey clocks stopped")  # fmt: skip
+    resolve = next(c for c in clocks["clocks"] if c["name"] == "resolve" and c["unit"] == "LB-WX-TW" and c["state"] == "running")
+    assert datetime.fromisoformat(resolve["due_at"]) == install_due
+
+    # 江龙村, where the case is, follows it: the survey and its photos are on the order; the
+    # village neither surveys nor verifies the township's order. Another village sees nothing.
+    followed = (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=JIANGLONG_CLERK)).json()
+    assert followed["survey"]["findings"] == survey["findings"] and followed["allowed_actions"] == []
+    assert (await post(f"/api/v1/orders/{no}/survey", json=survey, headers=JIANGLONG_CLERK)).status_code == 403
+    picture = await platform.intake.get(f"/api/v1/attachments/{photos[0]}", headers=JIANGLONG_CLERK)
+    assert picture.status_code == 200 and picture.content == site[0], "the village opens the survey's photo"
+    for stranger in (DATANG_CLERK, OTHER_COUNTY, WX_SLJ_CLERK):
+        assert (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=stranger)).status_code == 404
+
+    # Installed (四天后护栏就安装好了): the township answers, then verifies, closes and publishes.
+    answer = "已在鱼塘临路一侧加装钢制护栏30米"
+    assert (await post(f"/api/v1/orders/{no}/progress", json={"note": "护栏安装中", "percent": 70}, headers=TONGWAN)).status_code == 200
+    assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": answer}, headers=TONGWAN)).status_code == 200
+    resolved = (await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=TONGWAN)).json()
+    assert order_for(resolved, "LB-WX-TW")["allowed_actions"] == ["verify"]
+    verified = await post(f"/api/v1/cases/{case_id}/verify", headers=TONGWAN,
+                          json={"passed": True, "public_summary": "江龙村主路边鱼塘护栏已加装"})  # fmt: skip
+    assert verified.status_code == 200, verified.text
+    public = (await platform.dispatch.get("/api/v1/public/closed")).json()["items"]
+    published = [p for p in public if p["summary"] == "江龙村主路边鱼塘护栏已加装"]
+    assert published and phone not in json.dumps(published, ensure_ascii=False), "公示 without who asked"
+
+    # 武宣县's centre calls 甘长庆 back; he rates it.
+    await call_back(platform, case_id, "满意", WX_CENTRE)
+
+    # The citizen, on the phone: every step in the order it happened, the survey among them.
+    async def whole_timeline():
+        view = await citizen_reads(platform, f"/api/v1/appeals/{case_id}", phone)
+        return view if "case.rated" in [e["type"] for e in view["timeline"]] else None
+
+    view = await eventually(whole_timeline, timeout=60, what="the rating on 甘长庆's timeline")
+    types = [e["type"] for e in view["timeline"]]
+    assert in_order(types, [
+        "case.received", "case.accepted", "case.dispatched", "case.reported_up", "case.dispatched", "case.signed",
+        "case.surveyed", "case.work_plan_filed", "case.resolved", "case.verified", "case.closed", "case.callback_completed",
+        "case.rated",
+    ]), types  # fmt: skip
+    assert "case.county_called" not in types, "the township did it itself"
+    entry = next(e for e in view["timeline"] if e["type"] == "case.surveyed")
+    assert entry["label"] == "已现场勘查" and view["status"] == "rated"

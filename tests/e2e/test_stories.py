@@ -129,8 +129,10 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
 
 async def test_fishpond_guardrail_village_calls_township_township_calls_the_county(platform):
     """武宣县通挽镇江龙村: a villager reports at the village's 五事 window that the fishpond by the
-    main road has no guardrail; the village reports it up to the township, which calls 武宣县交通运输局; the
-    department surveys, plans, finishes; the township verifies and publishes."""
+    main road has no guardrail; the village reports it up to the township, which calls 武宣县交通运输局 (乡呼县应);
+    the department surveys on site (现场勘查, a step of its own), plans, finishes; the township
+    verifies and publishes. (The township surveying and installing itself, as the documents
+    tell it: tests/e2e/test_roles.py.)"""
     appeal = {
         "title": "江龙村鱼塘边需要加装护栏", "description": "通挽镇江龙村村道旁的鱼塘边没有护栏，孩子上学路过很危险，村里解决不了。",
         "channel": "window", "contact": {"name": "甘先生", "phone": "13977710002"},
@@ -154,18 +156,23 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     no = order["order_no"]
     post = platform.dispatch.post
     assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=JTJ_CLERK)).status_code == 200
-    plan = {"measures": "2日内勘测，4日内完成护栏安装", "planned_finish_at": order["due_at"], "responsible": "韦工"}
+    assert order["survey_due_at"], "an on-site matter: the department's survey is due too"
+    survey = {"findings": "鱼塘临路一侧约30米无护栏", "attachments": ["att_jtj_site"]}
+    assert (await post(f"/api/v1/orders/{no}/survey", json=survey, headers=JTJ_CLERK)).status_code == 200
+    surveyed = (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=JTJ_CLERK)).json()
+    plan = {"measures": "4日内完成护栏安装", "planned_finish_at": surveyed["due_at"], "responsible": "韦工"}
     assert (await post(f"/api/v1/orders/{no}/plan", json=plan, headers=JTJ_CLERK)).status_code == 200
-    assert (await post(f"/api/v1/orders/{no}/progress", json={"note": "勘测完成", "percent": 40}, headers=JTJ_CLERK)).status_code == 200
+    assert (await post(f"/api/v1/orders/{no}/progress", json={"note": "护栏安装中", "percent": 60}, headers=JTJ_CLERK)).status_code == 200
     assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": "护栏已安装"}, headers=JTJ_CLERK)).status_code == 200
-    # 通挽镇 sees what 交通运输局 was asked, planned, reported and answered.
+    # 通挽镇 sees what 交通运输局 was asked, surveyed, planned, reported and answered.
     seen = (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=TONGWAN)).json()
-    assert (seen["answer"], seen["plan"]["measures"], seen["progress"][0]["note"]) == ("护栏已安装", plan["measures"], "勘测完成")
+    assert (seen["answer"], seen["plan"]["measures"], seen["progress"][0]["note"]) == ("护栏已安装", plan["measures"], "护栏安装中")
+    assert seen["survey"]["findings"] == survey["findings"]
     assert (await post(f"/api/v1/cases/{case_id}/verify", json={"passed": True, "public_summary": "江龙村鱼塘护栏已安装"},
                        headers=TONGWAN)).status_code == 200  # fmt: skip
 
     types = await timeline(platform, case_id, "case.closed")
-    assert "case.county_called" in types and "case.work_plan_filed" in types
+    assert "case.county_called" in types and "case.surveyed" in types and "case.work_plan_filed" in types
 
     # 县乡双向考核: the township rates the department it called, once the case is closed.
     call_id = called.json()["detail"]["call_id"]

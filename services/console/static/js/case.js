@@ -17,6 +17,7 @@ export function orderActions(user, order) {
   if (allowed.has("report_up")) out.push("report_up");
   if (allowed.has("pass_down")) out.push("pass_down");
   if (own && allowed.has("return")) out.push("return");
+  if (own && allowed.has("survey")) out.push("survey");
   if (own && allowed.has("file_plan")) out.push("plan");
   if (own && allowed.has("report_progress")) out.push("progress");
   if (own && allowed.has("request_extension")) out.push("extension");
@@ -117,6 +118,9 @@ function orderView(order) {
       order.redo_round ? h("span", { class: "muted" }, ` 重办第${order.redo_round}轮`) : null),
     h("div", { class: "meta" }, `交办 ${when(order.dispatched_at)} · 期限 ${when(order.due_at)} · ${order.automatic ? "按派单目录自动交办" : "人工派单"}`),
     order.instructions ? h("div", {}, `要求：${order.instructions}`) : null,
+    order.survey_due_at && !order.survey ? h("div", { class: "meta" }, `现场勘查期限 ${when(order.survey_due_at)}`) : null,
+    order.survey ? h("div", { class: "survey" }, h("strong", {}, "现场勘查："),
+      `${when(order.survey.at)} ${order.survey.findings}（照片 ${order.survey.attachments.length} 张${order.survey.on_time ? "" : "，超期勘查"}）`) : null,
     plan ? h("div", { class: "plan" }, h("strong", {}, "施工图："), `${plan.measures}；计划完成 ${when(plan.planned_finish_at)}；责任人 ${plan.responsible}`) : null,
     order.answer ? h("div", {}, h("strong", {}, "答复："), order.answer) : null,
     h("details", {}, h("summary", {}, `流转记录（${(order.history || []).length}）`), h("ul", {}, (order.history || []).map((e) =>
@@ -182,6 +186,9 @@ function orderActionForm(action, order, reload) {
       { name: "reason_code", label: "退单原因", type: "select", options: [["not_our_duty", "不属本单位职责"], ["wrong_area", "不属本辖区"], ["insufficient_info", "信息不全"], ["duplicate", "重复诉求"], ["other", "其他"]] },
       { name: "reason", label: "说明", type: "textarea" }, { name: "suggested_unit", label: "建议承办单位（代码）", optional: true },
     ], (d) => act("return", d), reload);
+    case "survey": return form("现场勘查", tag, [
+      { name: "findings", label: "勘查情况", type: "textarea" }, { name: "attachments", label: "现场照片（附件编号，逗号分隔）" },
+    ], (d) => act("survey", { findings: d.findings, attachments: String(d.attachments || "").split(/[,，\s]+/).filter(Boolean) }), reload);
     case "plan": return form("制定施工图", tag, [
       { name: "measures", label: "措施", type: "textarea" }, { name: "planned_finish_at", label: "计划完成", type: "datetime-local" },
       { name: "responsible", label: "责任人" }, { name: "contact", label: "联系电话", optional: true },

@@ -60,7 +60,7 @@ export const SUBJECT = {
 export const QUEUE = { to_sign: "待签收", in_progress: "办理中", due_soon: "临期", overdue: "超期", returned: "退单", resolved: "已答复" };
 export const CLOCK_NAME = {
   accept: "受理", dispatch: "派单", sign: "签收", first_contact: "首次联系", resolve: "办结", return_window: "退单期限",
-  response: "响应", verify: "核验", callback: "回访",
+  response: "响应", verify: "核验", callback: "回访", survey: "现场勘查",
 };
 export const CHANNEL = { app: "App", wechat: "微信小程序", hotline: "12345热线", grid: "网格员上报", window: "窗口", mailbox: "信箱" };
 export const URGENCY = { normal: "一般", urgent: "紧急", emergency: "特急" };
