@@ -391,14 +391,15 @@ def first_asked_counts(period: Period, rows: Iterable[FirstAskedRow]) -> FirstAs
     return c
 
 
-def first_asked_view(c: FirstAskedCounts) -> dict:
-    """The counts with their rates: 办结率 closed / first asked, 按时办结率 closed on time /
-    closed, 满意率 satisfied / rated."""
+FIRST_ASKED_PARTS = {"closure": ("closed", "first_asked"), "on_time": ("closed_on_time", "closed"),
+                     "satisfaction": ("satisfied", "rated")}  # fmt: skip
+
+
+def first_asked_view(c: FirstAskedCounts, fmt: FigureFormat = DEFAULT_FORMAT) -> dict:
+    """The counts with their rates, in the county's format: 办结率 closed / first asked,
+    按时办结率 closed on time / closed, 满意率 satisfied / rated."""
+    counts = asdict(c)
     return {
-        "counts": asdict(c),
-        "rates": {
-            "closure": percent(rate(c.closed, c.first_asked)),
-            "on_time": percent(rate(c.closed_on_time, c.closed)),
-            "satisfaction": percent(rate(c.satisfied, c.rated)),
-        },
+        "counts": counts,
+        "rates": {name: percent(rate(counts[part], counts[whole]), fmt) for name, (part, whole) in FIRST_ASKED_PARTS.items()},
     }

@@ -92,7 +92,7 @@ async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[
             )
             # 首问负责制: the cases this unit was first asked about, however they were handled.
             two_way["first_responsibility"] = first_asked_view(
-                first_asked_counts(period, await repository.first_asked(uow.session, code, period.start_utc, period.end_utc))
+                first_asked_counts(period, await repository.first_asked(uow.session, code, period.start_utc, period.end_utc)), fmt
             )
         else:
             where = Scope(county=code) if scope == "counties" else Scope(township=code)

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from scoring.periods import period_of
 from scoring.rates import (
+    FIRST_ASKED_PARTS,
     DEPARTMENT_RATES_CALL,
     RATE_PARTS,
     TOWNSHIP_RATES_DEPARTMENT,
@@ -232,7 +233,13 @@ def _check(doc: Any) -> int:
     """Every counts block and two-way figure in an answer, wherever it sits; the number checked."""
     checked = 0
     if isinstance(doc, dict):
-        if isinstance(doc.get("counts"), dict):
+        if isinstance(doc.get("counts"), dict) and "first_asked" in doc["counts"]:
+            # 首问负责制's own counts: each rate's part within its whole too.
+            counts = doc["counts"]
+            for part, whole in FIRST_ASKED_PARTS.values():
+                assert 0 <= counts[part] <= counts[whole], f"{part} {counts[part]} > {whole} {counts[whole]} in {counts}"
+            checked += len(FIRST_ASKED_PARTS)
+        elif isinstance(doc.get("counts"), dict):
             checked += parts_within_wholes(doc["counts"])
             for exact in doc["rates_exact"].values():
                 assert exact is None or 0 <= Fraction(exact) <= 1
