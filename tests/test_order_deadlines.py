@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import dispatch.service
 from dispatch.app import create_app as dispatch_app
 from dispatch.settings import DispatchSettings
-from dispatch.tests.helpers import CLERK, DISPATCHER, STREETLAMP, act, file_case, orders_of
+from dispatch.tests.helpers import CLERK, DISPATCHER, STREETLAMP, act, file_case, orders_of, PinnedClock, pin_dispatch_clock
 from shared.testing import AUDITOR, Infra, eventually, running, service_settings, unique
 from sla.app import create_app as sla_app
 from sla.tests.conftest import sla_settings
@@ -40,21 +39,9 @@ async def services(infra: Infra):
         yield dispatcher, sla
 
 
-class PinnedClock:
-    """Dispatch's now, set by the test (dispatch stamps every action with ``utcnow()``)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch) -> PinnedClock:
-    pinned = PinnedClock(bj(2026, 9, 29, 9))
-    monkeypatch.setattr(dispatch.service, "utcnow", pinned)
-    return pinned
+    return pin_dispatch_clock(monkeypatch, bj(2026, 9, 29, 9))
 
 
 def at(iso: str) -> datetime:

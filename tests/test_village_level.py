@@ -17,11 +17,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import dispatch.batch
-import dispatch.service
 from dispatch.app import create_app as dispatch_app
 from dispatch.settings import DispatchSettings
-from dispatch.tests.helpers import GUARDRAIL, JIANGLONG, TONGWAN, WX_DISPATCHER, act, file_case, orders_of
+from dispatch.tests.helpers import GUARDRAIL, JIANGLONG, TONGWAN, WX_DISPATCHER, act, file_case, orders_of, PinnedClock, pin_dispatch_clock
 from scoring.app import create_app as scoring_app
 from scoring.settings import ScoringSettings
 from shared.actors import actor_headers
@@ -45,20 +43,9 @@ async def services(infra: Infra):
         yield dispatcher, sla, scoring
 
 
-class PinnedClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch) -> PinnedClock:
-    pinned = PinnedClock(datetime(2026, 11, 16, 9, tzinfo=BJ))  # Monday
-    monkeypatch.setattr(dispatch.service, "utcnow", pinned)
-    monkeypatch.setattr(dispatch.batch, "utcnow", pinned)  # the catalogue's automatic orders
-    return pinned
+    return pin_dispatch_clock(monkeypatch, datetime(2026, 11, 16, 9, tzinfo=BJ))  # Monday
 
 
 async def clocks_of(sla, case_id: str, ready) -> list[dict]:

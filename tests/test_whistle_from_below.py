@@ -19,12 +19,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import dispatch.batch
-import dispatch.service
 from dispatch.app import create_app as dispatch_app
 from dispatch.settings import DispatchSettings
 from dispatch.tests.helpers import (DATANG, JIANGLONG, TONGWAN, WX_DISPATCHER, act, intake_events,
-                                    orders_of)  # fmt: skip
+                                    orders_of, PinnedClock, pin_dispatch_clock)  # fmt: skip
 from notify.app import create_app as notify_app
 from notify.settings import NotifySettings
 from notify.tests.conftest import serving_receiver
@@ -63,20 +61,9 @@ async def services(infra: Infra):
             yield dispatcher, sla, notify
 
 
-class PinnedClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch) -> PinnedClock:
-    pinned = PinnedClock(datetime(2026, 11, 16, 9, tzinfo=BJ))  # Monday
-    monkeypatch.setattr(dispatch.service, "utcnow", pinned)
-    monkeypatch.setattr(dispatch.batch, "utcnow", pinned)
-    return pinned
+    return pin_dispatch_clock(monkeypatch, datetime(2026, 11, 16, 9, tzinfo=BJ))  # Monday
 
 
 async def file_emergency(dispatcher, at: datetime) -> str:

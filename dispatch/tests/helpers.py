@@ -153,3 +153,24 @@ async def extension_asked(service, *, working_days: int = 3) -> tuple[str, str, 
     asked = await act(service, no, "extensions", CLERK, {"working_days": working_days, "reason": "材料未到"})
     assert asked.status_code == 201, asked.text
     return case_id, no, asked.json()["detail"]["request_id"]
+
+
+class PinnedClock:
+    """Dispatch's now, set by the test (dispatch stamps every action with ``utcnow()``)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def pin_dispatch_clock(monkeypatch, now: datetime) -> PinnedClock:
+    """Pins dispatch's now for its routes and for the catalogue's automatic orders."""
+    import dispatch.batch
+    import dispatch.service
+
+    pinned = PinnedClock(now)
+    monkeypatch.setattr(dispatch.service, "utcnow", pinned)
+    monkeypatch.setattr(dispatch.batch, "utcnow", pinned)
+    return pinned
