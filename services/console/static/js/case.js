@@ -46,7 +46,11 @@ export async function renderCase(root, caseId, ctx) {
     fact("编号", appeal.tracking_no), fact("渠道", label(CHANNEL, appeal.channel)), fact("五事", appeal.category || "待分类"),
     fact("类别", label(SUBJECT, appeal.subject_class)), fact("紧急程度", label(URGENCY, appeal.urgency)),
     fact("乡镇", appeal.township || "—"), fact("村（社区）", appeal.village || "—"), fact("网格", appeal.grid || "—"),
-    fact("联系电话", appeal.contact_phone), fact("受理期限", when(appeal.accept_due_at)), fact("收到", when(appeal.created_at))));
+    fact("联系电话", appeal.contact_phone), fact("受理期限", when(appeal.accept_due_at)), fact("收到", when(appeal.created_at)),
+    // 首问负责制 and 谁接待、谁负责: who answers for the case whoever handles it, and who took it at the window.
+    ...(appeal.first_unit ? [fact("首问负责单位", appeal.first_unit_name || unitName(appeal.first_unit))] : []),
+    ...(appeal.received_by ? [fact("接待人", appeal.received_by)] : []),
+    ...(appeal.resolve_due_at ? [fact("1小时办结期限", when(appeal.resolve_due_at))] : [])));
   root.append(h("p", { class: "description" }, appeal.description));
   if (appeal.rejection_reason) root.append(h("p", { class: "warn" }, `不予受理：${appeal.rejection_reason}`));
   if (appeal.merged_into) root.append(h("p", { class: "warn" }, "已并入 ", h("a", { href: `#/case/${appeal.merged_into}` }, appeal.merged_into)));
@@ -240,6 +244,15 @@ async function caseActions(actions, user, caseId, appeal, orderList, orders, uni
       { name: "passed", label: "核验通过", ...selectOf(BOOL) },
       { name: "public_summary", label: "公示内容", type: "textarea", optional: true }, { name: "comment", label: "意见", type: "textarea", optional: true },
     ], (d) => post("dispatch", `cases/${id}/verify`, d), reload));
+  }
+  // 1小时诉求服务模式: the receiver closes a simple window appeal on the spot, the citizen rating it there
+  // (intake refuses anyone else, a case already sent on, or a 不满意 rating).
+  if (appeal.resolve_due_at && appeal.received_by === user.id && !orderList.length && !["rejected", "merged", "closed", "rated"].includes(appeal.status)) {
+    actions.append(form("当场办结", "close-on-spot", [
+      { name: "answer", label: "办理结果", type: "textarea" },
+      { name: "rating", label: "群众当场评价", type: "select", value: "满意", options: [["满意", "满意"], ["基本满意", "基本满意"]] },
+      { name: "comment", label: "群众意见", type: "textarea", optional: true },
+    ], (d) => post("intake", `appeals/${id}/close-on-spot`, d), reload));
   }
   // 乡呼县应 is the township's; 吹哨报到 also the case's village or grid (网格吹哨): as dispatch offers them.
   const caseAllowed = new Set(orders.allowed_actions || []);
