@@ -29,6 +29,7 @@ from intake import grid_rules
 from intake.api import JsonBody
 from intake.grid import Recorded, _record, grid_worker
 from intake.models import grid_duties, grid_households, grid_mailbox_schedules, grid_warnings
+from shared.edge import MonthText
 from shared.actors import ActorDep
 from shared.events import Actor, GridWarning, GridWarningData, Role, make_event, system_actor, utcnow
 from shared.orgdata import OrgDirectory
@@ -46,7 +47,7 @@ READERS = frozenset({Role.grid_worker, Role.village_staff, Role.township_staff, 
 # A record dated more than this ahead of the server's clock is a wrong phone clock, not a visit.
 CLOCK_SKEW = timedelta(minutes=5)
 
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[MonthText, Query(description="YYYY-MM")]
 
 
 # ------------------------------------------------------------------ scope
@@ -278,7 +279,7 @@ async def grid_month(grid: Annotated[str, Query(max_length=64)], month: Month, u
 
 
 class Check(BaseModel):
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month to check, YYYY-MM (begun by now)")
+    month: MonthText = Field(description="the month to check, YYYY-MM (begun by now)")
 
 
 async def check_grids(uow: Any, org: OrgDirectory, grids: list[str], month: str, now: datetime) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import Request, params
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
 
 #: The first and last day a date parameter may name: one year inside what Python's
 #: ``date`` holds (years 1–9999) on either side, room for a period and the trend before it.
@@ -112,6 +112,17 @@ def datetime_in_range(value: datetime) -> datetime:
 IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(date_in_range)]
 #: A date-time parameter: ISO 8601 text whose instant (in UTC) lies within EARLIEST–LATEST.
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime), AfterValidator(datetime_in_range)]
+def month_text_in_range(value: str) -> str:
+    """A ``YYYY-MM`` text (already matched by its pattern) whose first day lies within
+    EARLIEST–LATEST: month 0000-01 is refused with a 422, not turned into a 500 later."""
+    year = int(value[:4])
+    # Year 0 is no date at all; any other is checked as its month's first day.
+    _within(date(year, int(value[5:7]), 1) if year >= 1 else date.min)
+    return value
+
+
+#: A month kept as its ``YYYY-MM`` text (as the grid's duties are), within EARLIEST–LATEST.
+MonthText = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"), AfterValidator(month_text_in_range)]
 #: A month parameter ``YYYY-MM``, given to the route as its first day, within EARLIEST–LATEST.
 IsoMonth = Annotated[
     date,

@@ -112,6 +112,12 @@ async def test_visits_openings_and_proxy_services_count_and_missed_ones_are_warn
     # The monthly check: ops (or a centre's supervisor) runs it once the month is over.
     assert (await intake.client.post("/api/v1/grid/checks", json={"month": "2026-10"}, headers=OTHER_WORKER)).status_code == 403
     assert (await intake.client.post("/api/v1/grid/checks", json={"month": "2999-10"}, headers=OPS)).status_code == 422
+    # Year 0 is no month at all (the fuzzer's 0000-01 was a 500): refused like any month out of range.
+    for month in ("0000-01", "9999-12"):
+        refused = await intake.client.post("/api/v1/grid/checks", json={"month": month}, headers=OPS)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "month", refused.text
+        read = await intake.client.get("/api/v1/grid/duties", params={"grid": GRID, "month": month}, headers=TOWNSHIP_HEAD)
+        assert read.status_code == 422, read.text
     checked = await intake.client.post("/api/v1/grid/checks", json={"month": "2026-10"}, headers=OPS)
     assert checked.status_code == 200, checked.text
     mine = {(w["kind"], w["subject"]) for w in checked.json()["warnings"] if w["grid"] == OTHER_GRID}
