@@ -48,6 +48,14 @@ RELAY_LOCK_KEY = 0x6A6965_7375  # "jiesu": one relay leader per service database
 # database, so one name serves every service).
 OUTBOX_CHANNEL = "jiesu_outbox"
 EPOCH_KEY = "broker_epoch"
+# Bounds on the broker calls the relay waits on (seconds). Without them a producer that
+# could not deliver to a fresh broker held the relay for minutes without a line in the
+# log (issue #22's fault test: intake's outbox stopped after "UnknownError", its backlog
+# grew and it never caught up). Past a bound the batch stays unsent and is tried again with
+# a new producer; a batch sent twice is dropped by the consumers' inboxes.
+PUBLISH_TIMEOUT_SECONDS = 30.0
+EPOCH_TIMEOUT_SECONDS = 30.0
+PRODUCER_STOP_SECONDS = 5.0
 
 
 class OutboxRelay:
@@ -193,10 +201,19 @@ class OutboxRelay:
         return self._producer
 
     async def _reset_producer(self) -> None:
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
-            self._producer = None
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            # stop() first flushes what the producer holds, which a broker that will not take
+            # it never lets happen: bounded, then the producer is left to the collector.
+            async with asyncio.timeout(PRODUCER_STOP_SECONDS):
+                await producer.stop()
+        except TimeoutError:
+            log.warning("relay of %s left a producer that did not stop in %.0fs (its rows stay unsent in the outbox)",
+                        self.service, PRODUCER_STOP_SECONDS)  # fmt: skip
+        except Exception:  # a producer that failed to start or stop: a new one is made anyway
+            pass
 
     # -- publishing --------------------------------------------------------------------
 
@@ -214,17 +231,19 @@ class OutboxRelay:
             await conn.rollback()
         if not rows:
             return 0
-        producer = await self._producer_ready()
-        futures = [
-            await producer.send(
-                self.topic,
-                value=row.body,
-                key=row.key.encode(),
-                headers=[(k, v.encode()) for k, v in row.headers],
-            )
-            for row in rows
-        ]
-        await asyncio.gather(*futures)
+        # A TimeoutError is an OSError: the loop replaces the producer and tries again.
+        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+            producer = await self._producer_ready()
+            futures = [
+                await producer.send(
+                    self.topic,
+                    value=row.body,
+                    key=row.key.encode(),
+                    headers=[(k, v.encode()) for k, v in row.headers],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*futures)
         ids = [row.id for row in rows]
         async with self.engine.begin() as conn:
             await conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(sent_at=func.now()))
@@ -255,7 +274,8 @@ class OutboxRelay:
         now = time.monotonic()
         if not self._last_failed and now - self._epoch_checked_at < self.epoch_check_seconds:
             return
-        epoch = await ensure_epoch(self.bootstrap_servers, self.topics)
+        async with asyncio.timeout(EPOCH_TIMEOUT_SECONDS):
+            epoch = await ensure_epoch(self.bootstrap_servers, self.topics)
         self._epoch_checked_at = now
         async with self.engine.begin() as conn:
             stored = (

@@ -96,3 +96,52 @@ async def test_a_member_left_without_partitions_says_so(infra: Infra, monkeypatc
 
 async def _joined(service) -> bool:
     return service.runtime.consumer.joined and len(service.runtime.consumer.lag()) == 1
+
+
+async def test_a_relay_whose_broker_stops_answering_gives_up_the_batch_and_sends_it_later(infra: Infra, monkeypatch):
+    """The broker frozen (SIGSTOP) while the relay publishes: the relay gives the batch up
+    after its bound, replaces a producer that will not stop, and sends every row once the
+    broker answers again (issue #22: intake's relay went silent after a broker loss)."""
+    import os
+    import signal
+
+    from shared import relay as relay_module
+    from shared.tests.test_delivery import progress as event
+
+    if infra.broker is None or infra.broker.pid is None:
+        pytest.skip("needs the embedded broker (its process is frozen)")
+    monkeypatch.setattr(relay_module, "PUBLISH_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(relay_module, "PRODUCER_STOP_SECONDS", 0.5)
+    relay_lines = _Lines()
+    logging.getLogger("shared.relay").addHandler(relay_lines)
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    try:
+        async with running(probe_app(settings, Switches()), settings) as probe:
+            runtime = probe.runtime
+            await eventually(lambda: _is_leader(runtime.relay), timeout=30, what="the relay leads")
+            async with runtime.uow() as uow:  # a first row: the relay's producer is up
+                uow.emit(event("c-before", 0))
+                await uow.commit()
+            await eventually(lambda: _backlog_is(runtime.relay, 0), timeout=30, what="the first row sent")
+            os.kill(infra.broker.pid, signal.SIGSTOP)
+            try:
+                async with runtime.uow() as uow:
+                    uow.emit(event("c-frozen", 1))
+                    await uow.commit()
+                await eventually(lambda: _logged(relay_lines, "relay error"), timeout=20, what="the relay gives the batch up")
+            finally:
+                os.kill(infra.broker.pid, signal.SIGCONT)
+            await eventually(lambda: _backlog_is(runtime.relay, 0), timeout=60, what="the row sent once the broker answers")
+            said = [r.getMessage() for r in relay_lines.records]
+            assert any("TimeoutError" in line for line in said if "relay error" in line), said
+    finally:
+        logging.getLogger("shared.relay").removeHandler(relay_lines)
+
+
+async def _is_leader(relay) -> bool:
+    return relay.is_leader
+
+
+async def _backlog_is(relay, n: int) -> bool:
+    return await relay.backlog() == n
