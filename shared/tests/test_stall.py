@@ -57,8 +57,11 @@ async def test_a_loop_waiting_on_one_step_says_so_in_the_log(infra: Infra, monke
     async with running(probe_app(settings, switches), settings) as probe:
         await publish(infra.bootstrap_servers, topic, progress("c-stall", 1))
         await eventually(lambda: _logged(lines, "consumer loop has been waiting on apply 1 events"), timeout=30, what="the stall said")
+        stalled = [r.getMessage() for r in lines.records if "waiting on" in r.getMessage()]
+        assert stalled and "for" in stalled[0]  # the step named, and for how long
         switches.gate.set()
         await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the event handled once the step ends")
+        assert await probe_rows(probe) == [1]
 
 
 async def test_an_offset_commit_without_an_answer_is_given_up_and_the_loop_goes_on(infra: Infra, monkeypatch, lines):
