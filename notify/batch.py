@@ -22,8 +22,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from notify import domain, repository
 from notify.handlers import APPLIED, RECIPIENT_FACTS, recipient_facts
@@ -32,24 +30,12 @@ from notify.service import NotifyContext, message_rows
 from shared.callback import callback_window
 from shared.case_status import case_status_many
 from shared.consumer import BatchHandler
-from shared.db import UnitOfWork
+from shared.db import CaseRows, UnitOfWork
 from shared.events import EventBase
 from shared.workdays import LOCAL
 
 # What a recipient row holds before anything is known (the table's defaults).
-NEW_ROW: dict[str, Any] = {column.name: None for column in recipients.columns} | {"round": 0, "units": [], "unit_names": {}}
-COLUMNS = tuple(column.name for column in recipients.columns if column.name != "updated_at")
-
-_LOCK = (
-    select(recipients)
-    .where(recipients.c.case_id.in_(bindparam("ids", expanding=True)))
-    .order_by(recipients.c.case_id)
-    .with_for_update()
-)
-_upsert = pg_insert(recipients)
-_UPSERT = _upsert.on_conflict_do_update(
-    index_elements=["case_id"], set_={**{c: _upsert.excluded[c] for c in COLUMNS if c != "case_id"}, "updated_at": func.now()}
-)
+RECIPIENTS = CaseRows(recipients, {"round": 0, "units": [], "unit_names": {}})
 
 
 def with_unit(row: dict[str, Any], round_: int, unit: str, unit_name: str | None) -> None:
@@ -87,8 +73,7 @@ async def apply_events(uow: UnitOfWork, ctx: NotifyContext, events: list[EventBa
     if not events:
         return
     session = uow.session
-    ids = sorted({event.case_id for event in events if event.case_id})
-    stored = {row["case_id"]: dict(row) for row in (await session.execute(_LOCK, {"ids": ids})).mappings()}
+    stored = await RECIPIENTS.load(session, (event.case_id for event in events if event.case_id))
     touched: dict[str, dict[str, Any]] = {}
     messages: list[dict[str, Any]] = []
     for event in events:
@@ -96,7 +81,7 @@ async def apply_events(uow: UnitOfWork, ctx: NotifyContext, events: list[EventBa
         row = touched.get(case_id) or stored.get(case_id)
         extra: dict[str, Any] | None = None
         if event.type in RECIPIENT_FACTS or event.type in ("case.dispatched", "case.closed", "case.reopened"):
-            row = touched[case_id] = dict(row or {**NEW_ROW, "case_id": case_id})
+            row = touched[case_id] = dict(row or RECIPIENTS.new(case_id))
             p = event.payload  # type: ignore[attr-defined]
             if event.type == "case.dispatched":
                 with_unit(row, p.redo_round, p.unit, p.unit_name)
@@ -110,8 +95,7 @@ async def apply_events(uow: UnitOfWork, ctx: NotifyContext, events: list[EventBa
             else:
                 row.update({k: v for k, v in recipient_facts(ctx, event).items() if v is not None})
         messages += message_rows(ctx, event, row, extra=extra)
-    if touched:
-        await session.execute(_UPSERT, [{c: row[c] for c in COLUMNS} for row in touched.values()])
+    await RECIPIENTS.save(session, touched.values())
     if messages:
         await repository.insert_messages(session, messages)
         uow.after_commit(ctx.wake_sender)  # queued due now: sent at once, not at the sender's next due time

@@ -28,8 +28,10 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -296,3 +298,35 @@ case_status = Table(
     Column("grid", String(64)),
     Column("units", ARRAY(String(64)), nullable=False, server_default="{}"),
 )
+
+
+class CaseRows:
+    """A per-case table as a handler's working set: the rows of a batch's cases read once,
+    locked (in case order, so two replicas never deadlock), and written back once with one
+    upsert; a case not there yet starts from ``defaults`` (the table's other columns None)."""
+
+    def __init__(self, table: Table, defaults: dict[str, Any] | None = None) -> None:
+        self.table = table
+        self.new_row: dict[str, Any] = {column.name: None for column in table.columns} | (defaults or {})
+        self.columns = tuple(column.name for column in table.columns if column.name != "updated_at")
+        self._lock = (
+            select(table).where(table.c.case_id.in_(bindparam("ids", expanding=True))).order_by(table.c.case_id).with_for_update()
+        )
+        upsert = pg_insert(table)
+        self._upsert = upsert.on_conflict_do_update(
+            index_elements=["case_id"],
+            set_={**{c: upsert.excluded[c] for c in self.columns if c != "case_id"}, "updated_at": func.now()},
+        )
+
+    async def load(self, session: AsyncSession, case_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows of these cases, locked until the transaction ends."""
+        result = await session.execute(self._lock, {"ids": sorted(set(case_ids))})
+        return {row["case_id"]: dict(row) for row in result.mappings()}
+
+    def new(self, case_id: str) -> dict[str, Any]:
+        return {**self.new_row, "case_id": case_id}
+
+    async def save(self, session: AsyncSession, rows: Iterable[dict[str, Any]]) -> None:
+        values = [{c: row[c] for c in self.columns} for row in rows]
+        if values:
+            await session.execute(self._upsert, values)

@@ -22,34 +22,22 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.insight import detect
 from services.insight.models import appeals, finding_keys, findings
 from services.insight.service import InsightContext
 from shared.consumer import BatchHandler
-from shared.db import UnitOfWork
+from shared.db import CaseRows, UnitOfWork
 from shared.events import EventBase, HotspotDetected, HotspotDetectedData, make_event, system_actor
 from shared.workdays import LOCAL
 
 HANDLES = frozenset({"case.received", "case.triaged", "case.merged", "case.reopened", "case.dispatched"})
 
 PLACE_FIELDS = ("township", "village", "grid", "street")
-NEW_ROW: dict[str, Any] = {column.name: None for column in appeals.columns} | {"merges": 0, "redo_round": 0}
-COLUMNS = tuple(column.name for column in appeals.columns if column.name != "updated_at")
+APPEALS = CaseRows(appeals, {"merges": 0, "redo_round": 0})
 NAMESPACE = uuid.UUID("5b1d6a8e-6f0e-4c52-9a53-1f0e2b7d9c41")  # finding ids: uuid5(key|day)
-
-_LOCK = (
-    select(appeals)
-    .where(appeals.c.case_id.in_(bindparam("ids", expanding=True)))
-    .order_by(appeals.c.case_id)
-    .with_for_update()
-)
-_upsert = pg_insert(appeals)
-_UPSERT = _upsert.on_conflict_do_update(
-    index_elements=["case_id"], set_={**{c: _upsert.excluded[c] for c in COLUMNS if c != "case_id"}, "updated_at": func.now()}
-)
 
 
 def local_day(event: EventBase) -> date:
@@ -116,12 +104,12 @@ async def apply_events(uow: UnitOfWork, events: list[EventBase]) -> list[detect.
     session = uow.session
     ids = {event.case_id for event in events if event.case_id}
     ids |= {event.payload.into_case_id for event in events if event.type == "case.merged"}  # type: ignore[attr-defined]
-    stored = {row["case_id"]: dict(row) for row in (await session.execute(_LOCK, {"ids": sorted(ids)})).mappings()}
+    stored = await APPEALS.load(session, ids)
     touched: dict[str, dict[str, Any]] = {}
 
     def row_of(case_id: str) -> dict[str, Any]:
         if case_id not in touched:
-            touched[case_id] = dict(stored.get(case_id) or {**NEW_ROW, "case_id": case_id})
+            touched[case_id] = dict(stored.get(case_id) or APPEALS.new(case_id))
         return touched[case_id]
 
     for event in events:
@@ -129,7 +117,7 @@ async def apply_events(uow: UnitOfWork, events: list[EventBase]) -> list[detect.
             # The duplicate is an appeal of its own too; the open case it joined counts one more repeat.
             row_of(event.payload.into_case_id)["merges"] += 1  # type: ignore[attr-defined]
         apply_fact(row_of(event.case_id), event)  # type: ignore[arg-type]
-    await session.execute(_UPSERT, [{c: row[c] for c in COLUMNS} for row in touched.values()])
+    await APPEALS.save(session, touched.values())
     return [appeal for row in touched.values() if (appeal := as_appeal(row)) is not None]
 
 
