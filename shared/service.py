@@ -180,6 +180,11 @@ async def _wait_for_broker(settings: ServiceSettings, timeout: float = 60) -> No
             await asyncio.sleep(1)
 
 
+def context_of(spec: ServiceSpec, settings: ServiceSettings) -> Any:
+    """The service's context made from its settings (``ServiceSpec.context``), or None."""
+    return spec.context(settings) if spec.context is not None else None
+
+
 def handler_of(spec: ServiceSpec, context: Any) -> BatchHandler | None:
     """The service's one handler, made from its context (``ServiceSpec.batch_handler``)."""
     return spec.batch_handler(context) if spec.batch_handler is not None else None
@@ -188,7 +193,7 @@ def handler_of(spec: ServiceSpec, context: Any) -> BatchHandler | None:
 def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     if spec.handles and spec.batch_handler is None:
         raise ValueError(f"{spec.name} handles {len(spec.handles)} event types but has no batch_handler")
-    context = spec.context(settings) if spec.context is not None else None
+    context = context_of(spec, settings)
     handler = handler_of(spec, context)
 
     @contextlib.asynccontextmanager

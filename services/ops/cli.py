@@ -26,7 +26,7 @@ from shared import ops
 from shared.db import create_engine
 from shared.ports import replica_count, replica_ports
 from shared.settings import SettingsError, load_settings
-from shared.service import handler_of
+from shared.service import context_of, handler_of
 
 log = logging.getLogger("ops")
 
@@ -365,7 +365,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
             settings=settings,
             handles=spec.handles,
             # Made from a context of its own, as the service makes it (the directory as the seed file has it).
-            batch_handler=handler_of(spec, spec.context(settings) if spec.context else None),
+            batch_handler=handler_of(spec, context_of(spec, settings)),
             migrations=spec.migrations,
             start=start,
             progress=progress,
