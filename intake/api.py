@@ -463,7 +463,8 @@ class OnSpotClose(BaseModel):
     "/appeals/{case_id}/close-on-spot", response_model=AppealCreated, dependencies=[permit("intake.close_on_spot"), JsonBody],
     summary="谁接待、谁负责: the window's receiver resolves and closes the appeal on the spot, with the citizen's rating",
     description=(
-        "Only the person who received the window appeal (its `received_by`), while it is open and sent to no unit; "
+        "Only the person who received a simple window appeal (its `received_by`; 1小时诉求服务模式), while it is open "
+        "and sent to no unit; "
         "the citizen rates it there (满意 or 基本满意 — a citizen not satisfied has not had it solved on the spot: "
         "422, hand it on). Writes case.resolved, case.closed and case.rated (source `window`)."
     ),
@@ -474,6 +475,7 @@ async def close_on_spot(case_id: str, body: OnSpotClose, ctx: ContextDep, uow: U
         not_found_unless(row is not None, f"appeal {case_id}")
         refusal = domain.on_spot_refusal(
             channel=row.channel, status=row.status, received_by=row.received_by, actor_id=actor.id,
+            simple=row.resolve_due_at is not None,
             handled_by_unit=bool(row.handler_units), rating=body.rating.value,
         )  # fmt: skip
         if refusal is not None:

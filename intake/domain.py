@@ -147,15 +147,23 @@ ON_SPOT_RATINGS = frozenset({"满意", "基本满意"})
 
 
 def on_spot_refusal(
-    *, channel: str, status: str, received_by: str | None, actor_id: str, handled_by_unit: bool, rating: str
+    *, channel: str, status: str, received_by: str | None, actor_id: str, simple: bool, handled_by_unit: bool,
+    rating: str,
 ) -> tuple[int, str] | None:
     """Why this close on the spot is refused, as (HTTP status, reason), or None.
     404 for anyone but the receiver (the appeal is not theirs to close), 409 for an appeal
-    no longer open or already sent to a unit, 422 for an unsatisfied rating."""
+    not in the 1-hour mode, no longer open or already sent to a unit, 422 for an unsatisfied
+    rating.
+
+    Only a simple appeal (1小时诉求服务模式) is closed on the spot: one that is not simple goes
+    to a unit by the catalogue as soon as it is filed, so letting the window close it too would
+    race the dispatch that intake learns of only later."""
     if channel != "window" or received_by is None or received_by != actor_id:
         return 404, "only the person who received this window appeal closes it on the spot (谁接待、谁负责)"
-    if status in ("rejected", "merged", "closed"):
+    if status in ("rejected", "merged", "closed", "rated"):
         return 409, f"the appeal is {status}; nothing to close"
+    if not simple:
+        return 409, "only a simple appeal (1小时诉求服务模式) is closed on the spot; this one goes to a unit by the catalogue"
     if handled_by_unit:
         return 409, "the appeal has been sent to a unit, which answers it now"
     if rating not in ON_SPOT_RATINGS:

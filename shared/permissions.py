@@ -75,8 +75,8 @@ PERMISSIONS: dict[str, Permission] = {
                          "see a citizen's contact details (the auditor reads who saw them)"),
     "intake.close_on_spot": _p("intake", "POST", "/appeals/{case_id}/close-on-spot",
                                {Role.village_staff, Role.township_staff, Role.township_head},
-                               "谁接待、谁负责: only the person who received the window appeal (`received_by`), while it is "
-                               "open and sent to no unit (`intake/domain.py` `on_spot_refusal`)",
+                               "谁接待、谁负责: only the person who received a simple window appeal (`received_by`), while "
+                               "it is open and sent to no unit (`intake/domain.py` `on_spot_refusal`)",
                                "close an appeal on the spot (the window's receiver does)"),
     "intake.grid_patrol": _p("intake", "POST", "/grid/patrols", {Role.grid_worker},
                              "the worker's own grid, from the sign-in", "log grid work"),

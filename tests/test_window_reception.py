@@ -77,7 +77,7 @@ async def test_a_simple_window_appeal_is_its_receivers_closed_on_the_spot_within
         assert closed.json()["status"] == "closed"
         again = await p.intake.post(f"/api/v1/appeals/{case_id}/close-on-spot", json=close, headers=RECEIVER)
         assert again.status_code == 409, again.text
-        # The not-simple one has gone to a unit: no longer the window's to close on the spot.
+        # The not-simple one goes to a unit by the catalogue: never the window's to close on the spot.
         handed = await p.intake.post(f"/api/v1/appeals/{control.json()['case_id']}/close-on-spot", json=close, headers=RECEIVER)
         assert handed.status_code == 409, handed.text
 

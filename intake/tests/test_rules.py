@@ -127,7 +127,7 @@ def test_a_citizens_own_channel_is_first_learned_by_the_place_village_else_towns
 def _on_spot(**changes):
     from intake.domain import on_spot_refusal
 
-    facts = {"channel": "window", "status": "triaged", "received_by": "w-1", "actor_id": "w-1", "handled_by_unit": False, "rating": "满意"}
+    facts = {"channel": "window", "status": "triaged", "received_by": "w-1", "actor_id": "w-1", "simple": True, "handled_by_unit": False, "rating": "满意"}
     return on_spot_refusal(**{**facts, **changes})
 
 
@@ -137,6 +137,8 @@ def test_only_the_receiver_closes_an_open_window_appeal_on_the_spot_with_a_satis
     assert _on_spot(actor_id="w-2")[0] == 404
     assert _on_spot(channel="app", received_by=None)[0] == 404
     assert _on_spot(status="closed")[0] == 409
+    assert _on_spot(status="rated")[0] == 409
+    assert _on_spot(simple=False)[0] == 409  # not in the 1-hour mode: it goes to a unit
     assert _on_spot(handled_by_unit=True)[0] == 409
     assert _on_spot(rating="不满意")[0] == 422
 
