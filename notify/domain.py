@@ -294,9 +294,9 @@ def _unit_targets(event: EventBase, case: CaseView) -> list[tuple[str, str, str,
         return called + ([(p.township, "duty", "unit.whistle_blown.township", False)] if below else [])
     if t == "hotspot.detected":
         # 预警提醒: the head of the unit that handles the matter (the township's, for a place no
-        # order has named yet) and the county's command centre, which may turn it into a task.
-        responsible = p.unit or p.township
-        return [(u, role, "unit.hotspot", False) for u, role in ((responsible, "head"), (p.centre, "duty")) if u]
+        # order has named yet; ``warned_unit``, the unit insight opens the warning for) and the
+        # county's command centre, which may turn it into a task.
+        return [(u, role, "unit.hotspot", False) for u, role in ((p.warned_unit, "head"), (p.centre, "duty")) if u]
     if t in ("sla.warning", "sla.breached", "sla.urged", "sla.escalated"):
         units: Sequence[str] = [p.unit] if p.unit else case.units
         kind = {"sla.warning": "unit.yellow_card", "sla.breached": "unit.red_card",

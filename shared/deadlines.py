@@ -121,3 +121,26 @@ def response_minutes(urgency: str | None, asked: int | None = None) -> int:
 def response_due(called_at: datetime, minutes: int) -> datetime:
     """When the called units must have reported (报到): ``minutes`` after the call."""
     return called_at + timedelta(minutes=minutes)
+
+
+# 预警信息处置 (docs/rules.md): an early warning is acknowledged (签收) within 1 working day of
+# being opened and handled (处置, what was done reported) within 5 working days — the general
+# class's limit — counted again from the day the centre sends it back (重办). Insight opens
+# the warning and carries both times on its events; nothing recomputes them.
+WARNING_ACKNOWLEDGE_WORKING_DAYS = 1.0
+WARNING_HANDLE_WORKING_DAYS = 5.0
+
+
+def warning_acknowledge_due(
+    calendar: WorkingCalendar, opened_at: datetime, working_days: float = WARNING_ACKNOWLEDGE_WORKING_DAYS
+) -> Deadline:
+    """When the unit warned must have acknowledged the warning (签收)."""
+    return calendar.add_working_days(opened_at, working_days)
+
+
+def warning_handle_due(
+    calendar: WorkingCalendar, started_at: datetime, working_days: float = WARNING_HANDLE_WORKING_DAYS
+) -> Deadline:
+    """When the unit must have reported what it did (处置): from the warning's opening, or from
+    the centre's sending it back (a new round)."""
+    return calendar.add_working_days(started_at, working_days)

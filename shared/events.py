@@ -607,6 +607,41 @@ class HotspotDetectedData(_Model):
     case_ids: list[str] = Field(default_factory=list, max_length=500, description="the cases that make the evidence")
     explanation: str = Field(description="the finding in one Chinese sentence, for the people warned")
 
+    @property
+    def warned_unit(self) -> str | None:
+        return warned_unit(self.unit, self.township)
+
+
+def warned_unit(unit: str | None, township: str | None) -> str | None:
+    """The unit a finding warns (预警提醒: its head is told, and it handles the warning): the unit
+    that handles these appeals, else the township of the place (no order has named a unit yet)."""
+    return unit or township
+
+
+WarningState = Literal["open", "acknowledged", "handled", "closed"]
+
+
+class WarningStepData(_Model):
+    """预警信息处置: one step of an early warning handled like a case. A finding that warns a
+    unit opens a warning (``warning.opened``); the unit's head or staff acknowledges it (签收,
+    ``warning.acknowledged``) and reports what was done (处置, ``warning.handled``); the centre
+    closes it (``warning.closed``) or sends it back (``warning.reopened``, a new round with a new
+    handling deadline). Every step carries the deadlines in force (``shared.deadlines``) and,
+    for acknowledging and handling, whether the step met its deadline."""
+
+    warning_id: str = Field(max_length=64)
+    finding_id: str = Field(max_length=64, description="the finding (hotspot.detected) the warning was opened for")
+    unit: str = Field(max_length=64, description="the unit warned, which acknowledges and handles it")
+    county: str | None = Field(default=None, max_length=64)
+    centre: str | None = Field(default=None, max_length=64, description="the county's centre, which closes or reopens it")
+    subject_class: str
+    state: WarningState = Field(description="the warning's state after this step")
+    round: int = Field(default=0, ge=0, description="0, then one more each time the centre reopens it")
+    acknowledge_due_at: AwareDatetime = Field(description="签收 due (working time from opening)")
+    handle_due_at: AwareDatetime = Field(description="处置 due in this round (working time from opening or reopening)")
+    on_time: bool | None = Field(default=None, description="acknowledged / handled: whether this step met its deadline")
+    note: str | None = Field(default=None, max_length=2000, description="what was done (handled), or why it is sent back (reopened)")
+
 
 # --------------------------------------------------------------------------- events
 
@@ -805,6 +840,36 @@ class HotspotDetected(EventBase):
         return f"hotspot:{self.payload.finding_id}"
 
 
+class _WarningEvent(EventBase):
+    """Not about one case: about an early warning (预警) and the unit warned."""
+
+    case_scoped: ClassVar[bool] = False
+    payload: WarningStepData
+
+    def subject_key(self) -> str:
+        return f"warning:{self.payload.warning_id}"
+
+
+class WarningOpened(_WarningEvent):
+    type: Literal["warning.opened"] = "warning.opened"
+
+
+class WarningAcknowledged(_WarningEvent):
+    type: Literal["warning.acknowledged"] = "warning.acknowledged"
+
+
+class WarningHandled(_WarningEvent):
+    type: Literal["warning.handled"] = "warning.handled"
+
+
+class WarningClosed(_WarningEvent):
+    type: Literal["warning.closed"] = "warning.closed"
+
+
+class WarningReopened(_WarningEvent):
+    type: Literal["warning.reopened"] = "warning.reopened"
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     CaseReceived, CaseAccepted, CaseRejected, CaseTriaged, CaseMerged, CaseDispatched,
     CaseSigned, CaseReturned, ReturnReviewed, CountyCalled, WhistleBlown, WorkPlanFiled,
@@ -812,6 +877,7 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     CaseResumed, CaseResolved, CaseVerified, VerificationFailed, CaseClosed, CallbackCompleted,
     CaseRated, CaseReopened, SlaWarning, SlaBreached, SlaUrged, SlaEscalated, UnitRated,
     GridActivity, GridWarning, CaseReportedUp, CasePassedDown, HotspotDetected, CaseSurveyed,
+    WarningOpened, WarningAcknowledged, WarningHandled, WarningClosed, WarningReopened,
 )  # fmt: skip
 
 # The wire union is made from the tuple above, so a type is listed once (twice, the two

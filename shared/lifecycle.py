@@ -73,6 +73,11 @@ LABELS: dict[str, str] = {
     "unit.rated": "单位互评",
     "grid.activity": "网格工作",
     "hotspot.detected": "未诉先办预警",
+    "warning.opened": "预警待签收",
+    "warning.acknowledged": "预警已签收",
+    "warning.handled": "预警已处置",
+    "warning.closed": "预警已办结",
+    "warning.reopened": "预警退回重办",
 }
 
 

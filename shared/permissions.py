@@ -62,6 +62,10 @@ def _p(service: str, method: str, path: str, roles: Iterable[Role], scope: str, 
     return Permission(service, method, f"/api/v1{path}", frozenset(roles), scope, what)
 
 
+#: Who acts on an early warning (预警) for the unit warned: its head and staff.
+_WARNED = TOWNSHIP_ROLES | DEPARTMENT_ROLES
+_WARNED_SCOPE = "the unit warned or a unit above it (`services/insight/early_warning.py` `may_act`)"
+_WARNING_CENTRE = "the centre serving an area the unit warned lies in (`services/insight/early_warning.py` `may_act`)"
 _ORDER_SCOPE = "the order's unit, a unit above it, or the centre serving it (`dispatch/access.py` `may_perform`)"
 
 PERMISSIONS: dict[str, Permission] = {
@@ -190,6 +194,15 @@ PERMISSIONS: dict[str, Permission] = {
                                 "a user inside the editor's area", "change the directory"),
     "directory.catalogue_put": _p("directory", "PUT", "/catalogue", DIRECTORY_EDITORS,
                                   "every line changed covers an area inside the editor's area", "change the directory"),
+    # insight (预警信息处置)
+    "insight.warning_acknowledge": _p("insight", "POST", "/warnings/{warning_id}/acknowledge", _WARNED,
+                                      _WARNED_SCOPE, "acknowledge an early warning (the unit warned does)"),
+    "insight.warning_handle": _p("insight", "POST", "/warnings/{warning_id}/handle", _WARNED, _WARNED_SCOPE,
+                                 "report how an early warning was handled (the unit warned does)"),
+    "insight.warning_close": _p("insight", "POST", "/warnings/{warning_id}/close", CENTRE_ROLES, _WARNING_CENTRE,
+                                "close an early warning (the centre does)"),
+    "insight.warning_reopen": _p("insight", "POST", "/warnings/{warning_id}/reopen", CENTRE_ROLES, _WARNING_CENTRE,
+                                 "send an early warning back (the centre does)"),
 }  # fmt: skip
 
 

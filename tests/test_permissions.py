@@ -28,6 +28,8 @@ from scoring.app import create_app as scoring_app
 from scoring.settings import ScoringSettings
 from services.directory.app import create_app as directory_app
 from services.directory.settings import DirectorySettings
+from services.insight.app import create_app as insight_app
+from services.insight.settings import InsightSettings
 from shared.actors import actor_headers
 from shared.events import Role
 from shared.permissions import PERMISSIONS, readme_block, render_markdown
@@ -99,6 +101,7 @@ async def platform(infra: Infra, tmp_path_factory):
         "scoring": (scoring_app, service_settings(ScoringSettings, infra, topic=topic, database=unique("scoring"))),
         "notify": (notify_app, service_settings(NotifySettings, infra, topic=topic, database=unique("notify"), test_clock=True)),
         "directory": (directory_app, service_settings(DirectorySettings, infra, topic=topic, database=unique("directory"), org_topic=org_topic)),
+        "insight": (insight_app, service_settings(InsightSettings, infra, topic=topic, database=unique("insight"), org_topic=org_topic)),
     }  # fmt: skip
     import contextlib
 
@@ -112,7 +115,7 @@ async def platform(infra: Infra, tmp_path_factory):
 PATH_VALUES = {
     "case_id": str(uuid.uuid4()), "order_no": "ORD-NONE", "request_id": "EXT-NONE", "year": "2026", "task_id": "1",
     "recipient": f"unit:{TONGWAN}:duty", "message_id": "1", "code": "LB-WX-TW-DT", "user_id": "demo-village-staff",
-    "household_ref": "H-NONE", "grid": "LB-WX-TW-DT-G01",
+    "household_ref": "H-NONE", "grid": "LB-WX-TW-DT-G01", "warning_id": "W-NONE",
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.insight.api import router
+from services.insight.warning_api import router as warning_router
 from services.insight.handlers import HANDLES, make_batch_handler
 from services.insight.service import InsightContext
 from services.insight.settings import InsightSettings
@@ -32,8 +33,11 @@ SPEC = ServiceSpec(
     ),
     settings_cls=InsightSettings,
     router=router,
+    extra_routers=(warning_router,),
     handles=HANDLES,
-    publishes=frozenset({"hotspot.detected"}),
+    publishes=frozenset({
+        "hotspot.detected", "warning.opened", "warning.acknowledged", "warning.handled", "warning.closed", "warning.reopened",
+    }),
     context=InsightContext.from_settings,
     batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",

@@ -26,6 +26,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.insight import detect
+from services.insight import warning_api as early_warning_api
 from services.insight.models import appeals, finding_keys, findings
 from services.insight.service import InsightContext
 from shared.consumer import BatchHandler
@@ -164,6 +165,7 @@ async def find(uow: UnitOfWork, ctx: InsightContext, touched: list[detect.Appeal
             text("UPDATE finding_keys SET last_on = :day WHERE key = :key"), {"day": today, "key": finding.key}
         )
         uow.emit(event)
+        await early_warning_api.open_for(uow, ctx, event)  # 预警信息处置: the unit warned must act on it
 
 
 def finding_id(finding: detect.Finding, today: date) -> str:

@@ -1,7 +1,7 @@
 """Insight's own tables (its own database). The shared plumbing tables — outbox, inbox,
 dead letters — come from the shared migration branch."""
 
-from sqlalchemy import Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text, func
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, Integer, MetaData, String, Table, Text, false, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
@@ -58,4 +58,33 @@ finding_keys = Table(
     metadata,
     Column("key", Text, primary_key=True),
     Column("last_on", Date),
+)
+
+# 预警信息处置: one warning per finding that warns a unit (services.insight.early_warning).
+warnings = Table(
+    "warnings",
+    metadata,
+    Column("warning_id", String(64), primary_key=True),
+    Column("finding_id", String(64), nullable=False, unique=True),
+    Column("unit", String(64), nullable=False),  # the unit warned
+    Column("county", String(64)),
+    Column("centre", String(64)),
+    Column("subject_class", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),  # the finding's
+    Column("state", String(16), nullable=False),
+    Column("round", Integer, nullable=False, server_default="0"),  # times the centre sent it back
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("acknowledge_due_at", DateTime(timezone=True), nullable=False),
+    Column("handle_due_at", DateTime(timezone=True), nullable=False),  # this round's
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_on_time", Boolean),
+    Column("handled_at", DateTime(timezone=True)),
+    Column("handled_by", String(64)),
+    Column("handled_note", Text),
+    Column("handled_count", Integer, nullable=False, server_default="0"),
+    Column("handled_late", Boolean, nullable=False, server_default=false()),  # any round's report late
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", String(64)),
+    Column("reopen_note", Text),
 )
