@@ -14,6 +14,7 @@ from services.insight.api import router
 from services.insight.handlers import HANDLES, make_batch_handler
 from services.insight.service import InsightContext
 from services.insight.settings import InsightSettings
+from services.insight.trends_api import router as trends_router
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
 
@@ -32,6 +33,7 @@ SPEC = ServiceSpec(
     ),
     settings_cls=InsightSettings,
     router=router,
+    extra_routers=(trends_router,),  # trends and the monthly theme (每月一题)
     handles=HANDLES,
     publishes=frozenset({"hotspot.detected"}),
     context=InsightContext.from_settings,
