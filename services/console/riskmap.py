@@ -79,7 +79,10 @@ def risk_map(units: Iterable[Mapping[str, Any]], findings: Iterable[Mapping[str,
          "score": f.get("score"), "subject_class": f.get("subject_class")}
         for f in findings if f.get("level") == "unit"
     ]  # fmt: skip
-    return {"root": root, "root_name": by_code.get(root, {}).get("name", root), "townships": townships, "units": units_lit}
+    # The name of each finding's place or unit (a grid is not a tile, but its finding names it).
+    names = {f["area"]: by_code[f["area"]]["name"] for f in findings if f.get("area") in by_code}
+    return {"root": root, "root_name": by_code.get(root, {}).get("name", root), "townships": townships, "units": units_lit,
+            "names": names}  # fmt: skip
 
 
 def _heat(tiles: list[dict[str, Any]]) -> None:

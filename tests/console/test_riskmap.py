@@ -46,6 +46,7 @@ def test_a_centre_sees_its_countys_townships_and_villages_lit_by_the_findings_in
     assert (villages["LB-XC-CG-CZ"]["score"], villages["LB-XC-CG-CZ"]["heat"]) == (6.0, 1.0)  # the grid's finding counts in its village
     assert villages["LB-XC-CG-CZ"]["finding_ids"] == ["f1", "f2"]
     assert villages["LB-XC-CG-CD"]["heat"] == 0.25
+    assert doc["names"]["LB-XC-CG-CZ-G01"] == "城中一网格" and doc["names"]["LB-XC-ZJJ"] == "住建局"
     assert doc["units"] == [{"code": "LB-XC-ZJJ", "name": "住建局", "finding_id": "f4", "score": 1.8, "subject_class": "infrastructure"}]
 
 

@@ -55,13 +55,13 @@ function themeSection(theme) {
       h("div", { class: "tile" }, h("div", { class: "num" }, `${Math.round(p.share * 100)}%`), h("div", { class: "cap" }, "占全部诉求"))),
     h("p", {}, "集中地点：", p.top_places.map((x) => `${x.name} ${x.appeals} 件`).join("、") || "—"),
     h("p", {}, "典型诉求：", p.sample_case_ids.map((id, i) => [i ? "、" : "", caseLink(id, id.slice(-8))])),
-    theme.runners_up.length ? h("div", {}, h("h3", {}, "其他候选"), h("ol", { "data-testid": "theme-runners-up" },
-      theme.runners_up.map((c) => h("li", {}, c.sentence)))) : null);
+    h("div", {}, theme.runners_up.length ? [h("h3", {}, "其他候选"), h("ol", { "data-testid": "theme-runners-up" },
+      theme.runners_up.map((c) => h("li", {}, c.sentence)))] : null));
   return box;
 }
 
 function findingsSection(findings, map) {
-  const names = Object.fromEntries(map.townships.flatMap((t) => [[t.code, t.name], ...t.villages.map((v) => [v.code, v.name])]));
+  const names = map.names || {};
   return h("section", { "data-testid": "risk-findings" }, h("h2", {}, `预警（${findings.length} 条）`),
     findings.length ? findings.map((f) => h("div", { class: "card finding", "data-finding-id": f.finding_id },
       h("div", {}, h("strong", {}, label(KIND, f.kind)), ` · ${label(LEVEL, f.level)} ${names[f.area] || f.area}${f.street ? " " + f.street : ""}`,
