@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from services.console import board as boards
 from services.console.live import LiveHub
 from services.console.mapdata import map_data
+from services.console.riskmap import area_of_unit, risk_map
 from services.console.session import COOKIE, Session, decode_session, encode_session
 from services.console.settings import SERVICES, ConsoleSettings
 from services.console.upstream import FORWARDED_RESPONSE_HEADERS, Upstreams
@@ -231,6 +232,18 @@ def create_app(settings: ConsoleSettings | None = None, *, transport: httpx.Asyn
         cases = await boards.all_cases(request.app.state.upstreams, session, since=since, max_cases=settings.board_max_cases)
         doc = map_data(units, cases.body if cases.ok else [], settings.county)
         doc["sources"] = {k: v for k, v in (("directory", org_error), ("intake", cases.error)) if v}
+        return doc
+
+    @app.get("/risk", summary="风险研判: the findings of the user's area on a schematic map (民情地图), as insight answers the user")
+    async def risk_view(session: SessionDep, request: Request) -> dict[str, Any]:
+        units, org_error = await request.app.state.org.units()
+        # Findings of the board's window (Beijing days), so an old warning does not stay lit for ever.
+        since = datetime.now(boards.BEIJING).date() - timedelta(days=settings.board_window_days - 1)
+        found = await request.app.state.upstreams.get_json("insight", "findings", session, {"since": since.isoformat(), "limit": 500})
+        items = found.body.get("items", []) if found.ok else []
+        root = area_of_unit({u["code"]: u for u in units}, session.unit, settings.county)
+        doc = {"since": since.isoformat(), "map": risk_map(units, items, root), "findings": items}
+        doc["sources"] = {k: v for k, v in (("directory", org_error), ("insight", found.error)) if v}
         return doc
 
     # ------------------------------------------------------------------ the services' APIs, as the user

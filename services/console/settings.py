@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The services the console may forward to, by the name used in its URLs (/api/<name>/…).
-SERVICES = ("intake", "dispatch", "sla", "scoring", "notify", "directory")
+SERVICES = ("intake", "dispatch", "sla", "scoring", "notify", "directory", "insight")
 
 
 def _local(service: str, port: int) -> str:
@@ -31,6 +31,7 @@ class ConsoleSettings(BaseSettings):
     notify_url: str = Field(default_factory=lambda: _local("NOTIFY", 8005))
     directory_url: str = Field(default_factory=lambda: _local("DIRECTORY", 8006))
     issuer_url: str = Field(default_factory=lambda: _local("ISSUER", 8007))
+    insight_url: str = Field(default_factory=lambda: _local("INSIGHT", 8009))
 
     county: str = Field(default="LB-XC", min_length=1, description="the county the board shows (org unit code)")
     session_secret: SecretStr | None = Field(
@@ -44,7 +45,7 @@ class ConsoleSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
-    @field_validator("intake_url", "dispatch_url", "sla_url", "scoring_url", "notify_url", "directory_url", "issuer_url")
+    @field_validator("intake_url", "dispatch_url", "sla_url", "scoring_url", "notify_url", "directory_url", "issuer_url", "insight_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

@@ -15,6 +15,7 @@ from services.insight.warning_api import router as warning_router
 from services.insight.handlers import HANDLES, make_batch_handler
 from services.insight.service import InsightContext
 from services.insight.settings import InsightSettings
+from services.insight.trends_api import router as trends_router
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
 
@@ -33,7 +34,7 @@ SPEC = ServiceSpec(
     ),
     settings_cls=InsightSettings,
     router=router,
-    extra_routers=(warning_router,),
+    extra_routers=(warning_router, trends_router),  # 预警信息处置; trends and the monthly theme (每月一题)
     handles=HANDLES,
     publishes=frozenset({
         "hotspot.detected", "warning.opened", "warning.acknowledged", "warning.handled", "warning.closed", "warning.reopened",

@@ -1,4 +1,4 @@
-// The console's router: hash routes (#/board, #/map, #/case/<id>, #/queues/<unit>, #/bulletins, #/grid/<code>, #/login).
+// The console's router: hash routes (#/board, #/map, #/case/<id>, #/queues/<unit>, #/bulletins, #/grid/<code>, #/risk, #/login).
 import { ApiError, call } from "./api.js";
 import { h, clear, ROLE, problemBox } from "./ui.js";
 import { renderBoard } from "./board.js";
@@ -7,6 +7,7 @@ import { renderCase } from "./case.js";
 import { renderQueues } from "./queues.js";
 import { renderBulletins } from "./bulletins.js";
 import { renderGrid } from "./grid.js";
+import { renderRisk } from "./risk.js";
 
 const main = document.getElementById("main");
 const state = { user: null, config: null, cleanup: null };
@@ -79,7 +80,7 @@ async function route() {
   const root = clear(main);
   root.dataset.page = page;
   const ctx = { user: state.user, config: state.config, onLeave: (fn) => { state.cleanup = fn; } };
-  const pages = { login: renderLogin, board: renderBoard, map: renderMap, case: renderCase, queues: renderQueues, bulletins: renderBulletins, grid: renderGrid };
+  const pages = { login: renderLogin, board: renderBoard, map: renderMap, case: renderCase, queues: renderQueues, bulletins: renderBulletins, grid: renderGrid, risk: renderRisk };
   const render = pages[page];
   if (!render) { root.append(h("p", {}, "没有这个页面。")); return; }
   try {

@@ -1,0 +1,96 @@
+// 风险研判 / 民情地图: the user's area as a schematic tile map lit by its findings (未诉先办预警),
+// the findings with their evidence and sentence, the trends per subject (SVG sparklines), and
+// the month's proposed theme (每月一题). Everything comes from insight as the signed-in user,
+// so a township sees its own places only, a centre its county.
+import { call, get, settle } from "./api.js";
+import { h, s, table, problemBox, caseLink, label, SUBJECT } from "./ui.js";
+
+const KIND = { rising: "数量上升", same_spot: "同一地点反复", persistent_unit: "同类问题居高不下" };
+const LEVEL = { grid: "网格", village: "村（社区）", township: "乡镇", unit: "单位" };
+
+export async function renderRisk(root, arg, ctx) {
+  const [risk, weekly, theme] = await settle([call("/risk"), get("insight", "trends", { grain: "week", periods: 8 }), get("insight", "theme")]);
+  root.append(h("div", { class: "page-head" }, h("h1", {}, "风险研判 · 民情地图"),
+    risk.error ? null : h("span", { class: "muted" }, `${risk.map.root_name} · ${risk.since} 以来的预警`)));
+  if (risk.error) { root.append(problemBox(risk.error)); return; }
+  for (const [service, error] of Object.entries(risk.sources || {})) root.append(h("p", { class: "warn" }, `${service}：${error}`));
+  root.append(
+    h("div", { class: "split" }, mapSection(risk.map), themeSection(theme)),
+    findingsSection(risk.findings, risk.map),
+    trendsSection(weekly, ctx),
+    h("section", { class: "card pending", "data-testid": "warnings-tasks-pending" }, h("h2", {}, "预警处置与下派任务"),
+      h("p", { class: "muted" }, "待接入：预警的签收、处置、销号（预警信息处置）和中心下派的任务（自上而下的任务）由 insight 的预警与任务接口提供，接口尚未上线，此处暂不显示。")));
+}
+
+// A tile per township, a tile per village inside it; the colour says the summed finding score.
+function mapSection(map) {
+  const fill = (heat) => (heat > 0 ? `rgba(214, 39, 40, ${(0.18 + 0.72 * heat).toFixed(2)})` : "#f4f6f9");
+  const place = (t, kind) => h("div", {
+    class: `risk-tile ${kind}${t.score > 0 ? " lit" : ""}`, "data-code": t.code, "data-score": t.score, "data-heat": t.heat,
+    style: `background:${fill(t.heat)}`, title: `${t.name}：预警 ${t.findings} 条，得分合计 ${t.score}`,
+  }, h("span", { class: "name" }, t.name), t.findings ? h("span", { class: "score" }, `${t.findings} 条 · ${t.score}`) : null);
+  const grid = map.townships.length
+    ? h("div", { class: "risk-map" }, map.townships.map((t) => h("div", { class: "risk-township" },
+        place(t, "township"), h("div", { class: "risk-villages" }, t.villages.map((v) => place(v, "village"))))))
+    : h("p", { class: "muted" }, "本单位不管辖地区，地图上无可显示的地区；与本单位有关的预警见下方列表。");
+  return h("section", { class: "card", "data-testid": "risk-map" }, h("h2", {}, `民情地图 · ${map.root_name}`), grid,
+    map.units.length ? h("p", {}, "单位预警（不在地图上）：", map.units.map((u) => `${u.name}（${label(SUBJECT, u.subject_class)}，${u.score}）`).join("；")) : null,
+    h("div", { class: "legend", "data-testid": "risk-legend" },
+      h("span", {}, h("span", { class: "swatch", style: `background:${fill(0)}` }), "无预警"),
+      h("span", {}, h("span", { class: "swatch", style: `background:${fill(0.3)}` }), "较低"),
+      h("span", {}, h("span", { class: "swatch", style: `background:${fill(1)}` }), "最高"),
+      h("span", { class: "muted" }, "示意图：按乡镇→村（社区）排列的方块，不代表实际位置和面积（目录中的地区没有完整的地理边界）。颜色为该地区及其下属网格的预警得分合计，与图中同级最高者相比。")));
+}
+
+function themeSection(theme) {
+  const box = h("section", { class: "card topic", "data-testid": "risk-theme" }, h("h2", {}, "每月一题（数据建议）"));
+  if (theme.error) return box.appendChild(problemBox(theme.error)), box;
+  const p = theme.proposal;
+  if (!p) return box.appendChild(h("p", { class: "muted" }, `${theme.window_start} 至 ${theme.window_end} 暂无诉求，无建议题目。`)), box;
+  box.append(h("p", { class: "theme-sentence" }, p.sentence),
+    h("div", { class: "tiles" },
+      h("div", { class: "tile" }, h("div", { class: "num" }, String(p.volume)), h("div", { class: "cap" }, `近${theme.window_days}个工作日`)),
+      h("div", { class: "tile" }, h("div", { class: "num" }, `${p.rise}×`), h("div", { class: "cap" }, `较此前预计 ${p.expected}`)),
+      h("div", { class: "tile" }, h("div", { class: "num" }, `${Math.round(p.repeat_share * 100)}%`), h("div", { class: "cap" }, "反复反映")),
+      h("div", { class: "tile" }, h("div", { class: "num" }, `${Math.round(p.share * 100)}%`), h("div", { class: "cap" }, "占全部诉求"))),
+    h("p", {}, "集中地点：", p.top_places.map((x) => `${x.name} ${x.appeals} 件`).join("、") || "—"),
+    h("p", {}, "典型诉求：", p.sample_case_ids.map((id, i) => [i ? "、" : "", caseLink(id, id.slice(-8))])),
+    h("div", {}, theme.runners_up.length ? [h("h3", {}, "其他候选"), h("ol", { "data-testid": "theme-runners-up" },
+      theme.runners_up.map((c) => h("li", {}, c.sentence)))] : null));
+  return box;
+}
+
+function findingsSection(findings, map) {
+  const names = map.names || {};
+  return h("section", { "data-testid": "risk-findings" }, h("h2", {}, `预警（${findings.length} 条）`),
+    findings.length ? findings.map((f) => h("div", { class: "card finding", "data-finding-id": f.finding_id },
+      h("div", {}, h("strong", {}, label(KIND, f.kind)), ` · ${label(LEVEL, f.level)} ${names[f.area] || f.area}${f.street ? " " + f.street : ""}`,
+        ` · ${label(SUBJECT, f.subject_class)} · 得分 ${f.score} · 发现于 ${f.detected_on}`),
+      h("p", { class: "finding-sentence" }, f.explanation),
+      h("div", { class: "muted" }, `窗口 ${f.window_start} 至 ${f.window_end}：${f.count} 件（基线 ${f.baseline}）；诉求：`,
+        f.case_ids.slice(0, 10).map((id, i) => [i ? "、" : "", caseLink(id, id.slice(-8))]), f.case_ids.length > 10 ? ` 等 ${f.case_ids.length} 件` : "")))
+      : h("p", { class: "muted" }, "本期无预警。"));
+}
+
+// A sparkline per subject: the counts per working-day week, the latest dot red when above expectation.
+function sparkline(counts, rising) {
+  const W = 120, H = 28, max = Math.max(1, ...counts), step = counts.length > 1 ? (W - 6) / (counts.length - 1) : 0;
+  const pts = counts.map((c, i) => [3 + i * step, H - 3 - (c / max) * (H - 6)]);
+  const [lx, ly] = pts[pts.length - 1];
+  return s("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "spark", role: "img", "aria-label": counts.join(",") },
+    s("polyline", { points: pts.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" ") }),
+    s("circle", { cx: lx, cy: ly, r: 3, class: rising ? "up" : "" }));
+}
+
+function trendsSection(doc) {
+  const head = h("h2", {}, "分类趋势（按工作周，每周5个工作日）");
+  if (doc.error) return h("section", {}, head, problemBox(doc.error));
+  const sign = (v) => (v > 0 ? `+${v}` : String(v));
+  return h("section", { "data-testid": "risk-trends" }, head,
+    h("p", { class: "muted" }, `${doc.area_name} · ${doc.periods[0].label} 至 ${doc.periods[doc.periods.length - 1].label}`),
+    table([
+      ["name", "类别"], ["spark", "走势", (t) => sparkline(t.counts, t.change > 0.5)], ["current", "本周"],
+      ["expected", "按此前水平", (t) => t.expected.toFixed(1)], ["change", "变化", (t) => sign(t.change)],
+      ["sentence", "说明", (t) => h("span", { class: "wrap" }, t.sentence)],
+    ], doc.subjects, { empty: "近期无诉求。", testid: "trend-table" }));
+}

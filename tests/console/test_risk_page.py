@@ -1,0 +1,125 @@
+"""The risk page (风险研判 · 民情地图) in real headless Chromium: insight, the directory, the
+issuer and the console as their own processes; a burst of streetlamp appeals at one spot on
+the topic becomes a finding, and the county centre's dispatcher reads on the page the lit
+village, the finding's sentence, the trend and the proposed 每月一题. Another county's
+centre reads none of it. Screenshots go to test-artifacts/console/ like the others.
+
+The appeals are dated on the last working days before the moment the test runs (computed, not
+written down), because the page asks about "now" as a user does; nothing here rots."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, time
+from pathlib import Path
+
+import pytest
+
+from services.insight.detect import workdays_ending
+from services.insight.tests.test_findings import THRESHOLDS, appeal
+from services.insight.trends import last_workday
+from shared.actors import actor_headers
+from shared.testing import Infra, ServiceProcess, eventually, free_port, publish, service_env, unique
+from shared.workdays import LOCAL, WorkingCalendar
+from tests.console.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, SHOTS, sign_in
+from tests.e2e.harness import Platform, running_platform
+
+pytestmark = pytest.mark.slow
+DEAD = "http://127.0.0.1:9"  # the services this page does not read: nothing listens there
+
+
+@contextlib.asynccontextmanager
+async def risk_stack(infra: Infra, logs: Path) -> AsyncIterator[tuple[Platform, str]]:
+    settings = {"insight": {"THRESHOLDS": json.dumps(THRESHOLDS)}}
+    async with running_platform(infra, logs, services=("insight",), settings=settings) as platform:
+        directory_port, issuer_port, console_port = free_port(), free_port(), free_port()
+        extra = {
+            "directory": ServiceProcess("services.directory", {
+                **service_env(infra, "DIRECTORY_", topic=platform.topic, database=unique("e2e_directory"), port=directory_port),
+                "DIRECTORY_ORG_TOPIC": unique("org"),
+            }, directory_port, logs / "directory.log"),
+            "issuer": ServiceProcess("services.dev.issuer", {
+                **service_env(infra, "ISSUER_", topic=platform.topic, database="unused", port=issuer_port),
+            }, issuer_port, logs / "issuer.log"),
+        }  # fmt: skip
+        console_env = {
+            **service_env(infra, "CONSOLE_", topic=platform.topic, database="unused", port=console_port),
+            **{f"CONSOLE_{name.upper()}_URL": DEAD for name in ("intake", "dispatch", "sla", "scoring", "notify")},
+            "CONSOLE_INSIGHT_URL": platform.url("insight"), "CONSOLE_DIRECTORY_URL": extra["directory"].url,
+            "CONSOLE_ISSUER_URL": extra["issuer"].url, "CONSOLE_POLL_SECONDS": "5",
+            "CONSOLE_SESSION_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
+        }  # fmt: skip
+        extra["console"] = ServiceProcess("services.console", console_env, console_port, logs / "console.log")
+        try:
+            for process in extra.values():
+                process.start()
+            for process in extra.values():
+                await process.wait_ready(timeout=120)
+            yield platform, extra["console"].url
+        finally:
+            for process in extra.values():
+                process.stop()
+
+
+async def test_the_centre_reads_the_lit_village_the_findings_sentence_and_the_theme(infra: Infra, tmp_path_factory) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium package")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    calendar = WorkingCalendar()
+    days = workdays_ending(calendar, last_workday(calendar, datetime.now(LOCAL).date()), 3)
+    async with risk_stack(infra, tmp_path_factory.mktemp("risk-logs")) as (platform, base), async_playwright() as pw:
+        # Three reports of the streetlamps on 西宁街 (城中社区's first grid) on three working days: a same-spot finding.
+        events = [e for day in days for e in appeal(datetime.combine(day, time(10), LOCAL))[1]]
+        await publish(infra.bootstrap_servers, platform.topic, *events)
+        centre = actor_headers("xc-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
+
+        async def found() -> list[dict]:
+            return (await platform.insight.get("/api/v1/findings", headers=centre)).json()["items"]
+
+        [finding] = await eventually(found, timeout=60, what="the finding in insight")
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai")
+            page = await context.new_page()
+            page.on("pageerror", lambda exc: errors.append(f"centre page: {exc}"))
+            await sign_in(page, base, "demo-centre-dispatcher")
+            await page.goto(f"{base}/#/risk")
+            village = page.locator('[data-testid="risk-map"] .risk-tile[data-code="LB-XC-CG-CZ"]')
+            await expect(village).to_have_class("risk-tile village lit", timeout=15_000)
+            assert await village.get_attribute("data-heat") == "1"
+            await expect(page.locator('.risk-tile[data-code="LB-XC-CG"]')).to_have_class("risk-tile township lit")
+            await expect(page.locator('.risk-tile[data-code="LB-XC-CG-CD"]')).to_have_class("risk-tile village")  # 城东社区: quiet
+            await expect(page.locator('[data-testid="risk-legend"]')).to_contain_text("示意图")
+            card = page.locator(f'[data-finding-id="{finding["finding_id"]}"]')
+            await expect(card.locator(".finding-sentence")).to_have_text(finding["explanation"])
+            assert "西宁街" in finding["explanation"]
+            await expect(card).to_contain_text("网格 城中")  # the grid by its name, not its code
+            theme = page.locator('[data-testid="risk-theme"]')
+            await expect(theme.locator(".theme-sentence")).to_contain_text("建议将“基础设施”列为")
+            await expect(theme).to_contain_text("城中社区 3 件")
+            await expect(theme).not_to_contain_text("null")  # no runners-up here: nothing printed for them
+            await expect(page.locator('[data-testid="trend-table"]')).to_contain_text("基础设施")
+            await expect(page.locator('[data-testid="trend-table"] svg.spark')).to_have_count(1)
+            await expect(page.locator('[data-testid="warnings-tasks-pending"]')).to_contain_text("待接入")
+            await page.screenshot(path=SHOTS / "11-risk.png", full_page=True)
+
+            # 武宣县's centre: its own townships, none of 忻城县's, and no finding, trend or theme from it.
+            other = await (await browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai")).new_page()
+            other.on("pageerror", lambda exc: errors.append(f"other centre page: {exc}"))
+            await sign_in(other, base, "demo-centre-dispatcher-wx")
+            await other.goto(f"{base}/#/risk")
+            await expect(other.locator('.risk-tile[data-code="LB-WX-TW"]')).to_be_visible(timeout=15_000)
+            await expect(other.locator('.risk-tile[data-code^="LB-XC"]')).to_have_count(0)
+            await expect(other.locator('[data-testid="risk-findings"] .finding')).to_have_count(0)
+            await expect(other.locator('[data-testid="risk-theme"]')).to_contain_text("无建议题目")
+            await expect(other.locator('[data-testid="risk-trends"]')).to_contain_text("近期无诉求")
+            await other.screenshot(path=SHOTS / "12-risk-other-county.png", full_page=True)
+        finally:
+            await browser.close()
+    assert not errors, errors

@@ -1,0 +1,62 @@
+"""The risk page's schematic 民情地图 as pure functions: which places are drawn for whom, and
+how findings light them."""
+
+from __future__ import annotations
+
+from services.console.riskmap import area_of_unit, risk_map
+
+UNITS = [
+    {"code": "LB", "name": "来宾市", "kind": "city", "parent": None},
+    {"code": "LB-XC", "name": "忻城县", "kind": "county", "parent": "LB"},
+    {"code": "LB-XC-ZZZX", "name": "忻城县综治中心", "kind": "centre", "parent": "LB-XC"},
+    {"code": "LB-XC-ZJJ", "name": "住建局", "kind": "department", "parent": "LB-XC"},
+    {"code": "LB-XC-CG", "name": "城关镇", "kind": "township", "parent": "LB-XC"},
+    {"code": "LB-XC-CG-CZ", "name": "城中社区", "kind": "village", "parent": "LB-XC-CG"},
+    {"code": "LB-XC-CG-CZ-G01", "name": "城中一网格", "kind": "grid", "parent": "LB-XC-CG-CZ"},
+    {"code": "LB-XC-CG-CD", "name": "城东社区", "kind": "village", "parent": "LB-XC-CG"},
+    {"code": "LB-XC-HT", "name": "红渡镇", "kind": "township", "parent": "LB-XC"},
+    {"code": "LB-XC-HT-A", "name": "甲村", "kind": "village", "parent": "LB-XC-HT"},
+    {"code": "LB-WX", "name": "武宣县", "kind": "county", "parent": "LB"},
+    {"code": "LB-WX-TW", "name": "通挽镇", "kind": "township", "parent": "LB-WX"},
+    {"code": "LB-WX-TW-JL", "name": "江龙村", "kind": "village", "parent": "LB-WX-TW"},
+]
+BY_CODE = {u["code"]: u for u in UNITS}
+
+
+def finding(fid: str, level: str, area: str, score: float, subject: str = "infrastructure") -> dict:
+    return {"finding_id": fid, "level": level, "area": area, "score": score, "subject_class": subject}
+
+
+def test_the_area_a_user_serves_is_the_centres_parent_or_the_unit_itself():
+    assert area_of_unit(BY_CODE, "LB-XC-ZZZX", "LB-XC") == "LB-XC"
+    assert area_of_unit(BY_CODE, "LB-XC-CG", "LB-XC") == "LB-XC-CG"
+    assert area_of_unit(BY_CODE, None, "LB-XC") == "LB-XC"  # the auditor without a unit: the console's county
+    assert area_of_unit(BY_CODE, "LB-NOWHERE", "LB-XC") == "LB-XC"
+
+
+def test_a_centre_sees_its_countys_townships_and_villages_lit_by_the_findings_inside():
+    found = [finding("f1", "grid", "LB-XC-CG-CZ-G01", 2.0), finding("f2", "village", "LB-XC-CG-CZ", 4.0),
+             finding("f3", "village", "LB-XC-CG-CD", 1.5), finding("f4", "unit", "LB-XC-ZJJ", 1.8)]  # fmt: skip
+    doc = risk_map(UNITS, found, "LB-XC")
+    assert doc["root_name"] == "忻城县"
+    assert [t["code"] for t in doc["townships"]] == ["LB-XC-CG", "LB-XC-HT"]  # not 武宣县's
+    cg, ht = doc["townships"]
+    assert (cg["score"], cg["findings"], cg["heat"]) == (7.5, 3, 1.0) and (ht["score"], ht["heat"]) == (0.0, 0.0)
+    villages = {v["code"]: v for v in cg["villages"]}
+    assert (villages["LB-XC-CG-CZ"]["score"], villages["LB-XC-CG-CZ"]["heat"]) == (6.0, 1.0)  # the grid's finding counts in its village
+    assert villages["LB-XC-CG-CZ"]["finding_ids"] == ["f1", "f2"]
+    assert villages["LB-XC-CG-CD"]["heat"] == 0.25
+    assert doc["names"]["LB-XC-CG-CZ-G01"] == "城中一网格" and doc["names"]["LB-XC-ZJJ"] == "住建局"
+    assert doc["units"] == [{"code": "LB-XC-ZJJ", "name": "住建局", "finding_id": "f4", "score": 1.8, "subject_class": "infrastructure"}]
+
+
+def test_a_township_sees_its_own_a_village_its_own_inside_its_township_a_department_no_places():
+    assert [t["code"] for t in risk_map(UNITS, [], "LB-XC-CG")["townships"]] == ["LB-XC-CG"]
+    [township] = risk_map(UNITS, [], "LB-XC-CG-CD")["townships"]
+    assert township["code"] == "LB-XC-CG" and [v["code"] for v in township["villages"]] == ["LB-XC-CG-CD"]
+    assert risk_map(UNITS, [], "LB-XC-ZJJ")["townships"] == []
+
+
+def test_a_quiet_map_is_dark():
+    doc = risk_map(UNITS, [], "LB")
+    assert len(doc["townships"]) == 3 and all(t["heat"] == 0 and t["score"] == 0 for t in doc["townships"])
