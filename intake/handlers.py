@@ -83,3 +83,7 @@ async def record_own_events(uow: UnitOfWork, events: list[EventBase]) -> None:
     for the lot: a 500-ticket hotline batch writes 1,500 entries). Intake sets the appeal's
     status itself when it files, so only the timeline is written here."""
     await repository.add_timeline_entries(uow.session, [timeline_entry(e) for e in events if e.case_scoped])
+
+
+# Every case-scoped type; grid activity is not about a case.
+HANDLES = CASE_SCOPED_TYPES
