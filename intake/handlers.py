@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from shared.db import UnitOfWork
 from shared.case_status import CASE_SCOPED_TYPES
 from shared.events import EventBase
-from shared.lifecycle import LABELS, status_after, units_asked
+from shared.lifecycle import status_after, timeline_entry, units_asked
 
 from intake import learning, repository
 from shared.consumer import BatchHandler
@@ -25,7 +25,7 @@ def make_batch_handler(ctx: IntakeContext) -> BatchHandler:
         """Other services' events on the citizen's timeline in one insert, then each case's
         status and handling units in one statement; an upheld return becomes a training
         example in the same transaction. One event is a batch of one."""
-        await repository.add_timeline_entries(uow.session, [_entry(e) for e in events])
+        await repository.add_timeline_entries(uow.session, [timeline_entry(e) for e in events])
         await repository.apply_follow_up(uow.session, *follow_up(events))
         for event in events:
             if event.type == "case.return_reviewed" and event.payload.upheld and event.payload.redispatch_to:
@@ -82,30 +82,7 @@ async def record_own_events(uow: UnitOfWork, events: list[EventBase]) -> None:
     """Intake's own events, on the timeline in the transaction that files them (one insert
     for the lot: a 500-ticket hotline batch writes 1,500 entries). Intake sets the appeal's
     status itself when it files, so only the timeline is written here."""
-    await repository.add_timeline_entries(uow.session, [_entry(e) for e in events if e.case_scoped])
-
-
-def _entry(event: EventBase) -> dict:
-    return {
-        "event_id": event.id,
-        "case_id": event.case_id,
-        "event_type": event.type,
-        "occurred_at": event.occurred_at,
-        "label": LABELS.get(event.type, event.type),
-        "detail": _detail(event),
-    }
-
-
-def _detail(event: EventBase) -> str | None:
-    payload = getattr(event, "payload", None)
-    # The payload's fields by name: a missing one is a dict miss, where getattr on a
-    # pydantic model raises and catches an AttributeError (it shows on intake's hot path).
-    fields = vars(payload) if payload is not None else {}
-    for field in ("unit_name", "findings", "unit", "answer", "reason", "rating", "note"):  # findings: 现场勘查
-        value = fields.get(field)
-        if value:
-            return str(value)
-    return None
+    await repository.add_timeline_entries(uow.session, [timeline_entry(e) for e in events if e.case_scoped])
 
 
 # Every case-scoped type; grid activity is not about a case.

@@ -25,7 +25,7 @@ from intake import domain, repository
 from intake.appeal_store import NEAR_LIMIT, AppealStore, NearQuery, StoredAppeal, asyncpg_dsn, candidate_of
 from intake.classify import Classification, classify
 from intake.dedup import Candidate, Match, bounding_box, find_duplicate
-from intake.handlers import _entry as timeline_entry  # the row record_own_events writes
+from shared.lifecycle import timeline_entry  # the row record_own_events writes
 from intake.learning import ModelHolder
 from intake.locate import Located, locate
 from intake.settings import DEV_MACHINE_CLIENTS, IntakeSettings

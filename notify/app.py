@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from notify.api import router
 from notify.batch import make_batch_handler
+from notify.citizen_api import router as citizen_router
 from notify.breakers import GatewayBreakers
 from notify.channels import build_adapters
 from notify.handlers import HANDLES, requirements
@@ -64,7 +65,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=_start,
     on_shutdown=_stop,
-    extra_routers=(case_status_router,),
+    extra_routers=(case_status_router, citizen_router),
     follow_org=True,
     ready_checks=_ready_checks,
 )

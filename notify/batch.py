@@ -5,7 +5,8 @@ Each new appeal brings notify four events, and three of them touch the case's re
 row, two of them read it back to plan messages: event by event that is nine statements a
 case. Here a batch costs a few:
 
-1. ``case_status`` for every event of the batch in one statement (``shared.case_status``);
+1. ``case_status`` for every event of the batch in one statement (``shared.case_status``),
+   and the citizen's public timeline in one insert (the look-up on the citizen's page);
 2. the batch's recipient rows read once, locked;
 3. each event applied to the rows in memory, in topic order: what intake says of who to
    tell (``handlers.recipient_facts``, None never overwriting), the unit an order names
@@ -32,6 +33,8 @@ from shared.case_status import case_status_many
 from shared.consumer import BatchHandler
 from shared.db import CaseRows, UnitOfWork
 from shared.events import EventBase
+from shared.lifecycle import timeline_entry
+from shared.privacy import redact_for_public
 from shared.workdays import LOCAL
 
 # What a recipient row holds before anything is known (the table's defaults).
@@ -56,6 +59,13 @@ def with_round(row: dict[str, Any], round_: int) -> None:
         row["round"], row["units"] = round_, []
 
 
+def public_entry(event: EventBase) -> dict[str, Any]:
+    """The event on the citizen's timeline (``shared.lifecycle.timeline_entry``, intake's rule
+    too), its detail masked as for the public: the page shows no personal data but the masked phone."""
+    entry = timeline_entry(event)
+    return {**entry, "detail": redact_for_public(entry["detail"])}
+
+
 def make_batch_handler(ctx: NotifyContext) -> BatchHandler:
     """Notify's handler, bound to its context (keys, calendar, clock)."""
 
@@ -63,6 +73,7 @@ def make_batch_handler(ctx: NotifyContext) -> BatchHandler:
         status = case_status_many(events)
         if status is not None:
             await uow.session.execute(*status)
+        await repository.add_timeline(uow.session, [public_entry(e) for e in events if e.case_scoped])
         await apply_events(uow, ctx, [event for event in events if event.type in APPLIED])
 
     return apply_batch
@@ -80,12 +91,15 @@ async def apply_events(uow: UnitOfWork, ctx: NotifyContext, events: list[EventBa
         case_id = event.case_id
         row = touched.get(case_id) or stored.get(case_id)
         extra: dict[str, Any] | None = None
-        if event.type in RECIPIENT_FACTS or event.type in ("case.dispatched", "case.closed", "case.reopened"):
+        if event.type in RECIPIENT_FACTS or event.type in ("case.dispatched", "case.resolved", "case.closed", "case.reopened"):
             row = touched[case_id] = dict(row or RECIPIENTS.new(case_id))
             p = event.payload  # type: ignore[attr-defined]
             if event.type == "case.dispatched":
                 with_unit(row, p.redo_round, p.unit, p.unit_name)
+            elif event.type == "case.resolved":
+                row["answer"] = redact_for_public(p.answer)  # what the citizen's page shows (公开, masked)
             elif event.type == "case.closed":
+                row["public_summary"] = redact_for_public(p.public_summary)
                 extra = await close(uow, ctx, event, row)
             elif event.type == "case.reopened":
                 with_round(row, p.redo_round)

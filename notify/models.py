@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -37,7 +38,40 @@ recipients = Table(
     Column("units", JSONB, nullable=False, server_default="[]"),  # units handling the current round
     Column("unit_names", JSONB, nullable=False, server_default="{}"),
     Column("first_unit", String(64)),  # 首问负责制: copied on the case's cards and urgings (notify_0004)
+    # What the citizen's page shows before the rating (notify_0005): the latest 答复 and 公示.
+    Column("answer", Text),
+    Column("public_summary", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+Index("recipients_tracking_no", recipients.c.tracking_no)
+
+# The citizen's public timeline, kept from the topic (``shared.lifecycle.timeline_entry``,
+# the rule intake's timeline follows too): what the look-up with an SMS code shows.
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("detail", Text),
+    Index("timeline_case", "case_id", "occurred_at"),
+)
+
+# One-time look-up codes sent by SMS to an appeal's phone (only the hash is stored).
+lookup_codes = Table(
+    "lookup_codes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("case_id", String(64), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("used_at", DateTime(timezone=True)),
+    Index("lookup_codes_case", "case_id", "issued_at"),
 )
 
 # 回访: one task per case and round.

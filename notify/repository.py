@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notify.models import (
     callback_attempts,
     callback_tasks,
+    lookup_codes,
     message_attempts,
     messages,
     questionnaire_answers,
     rating_tokens,
     ratings,
     recipients,
+    timeline,
 )
 from shared.db import in_literal
 
@@ -353,3 +355,47 @@ async def insert_answers(session: AsyncSession, **values: Any) -> bool:
     )
     return result.first() is not None
 
+
+
+# --------------------------------------------------------------------------- the citizen's page
+
+
+async def add_timeline(session: AsyncSession, entries: Sequence[dict[str, Any]]) -> None:
+    """The citizen's timeline entries (a redelivered event adds none)."""
+    if entries:
+        await session.execute(pg_insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]), list(entries))
+
+
+async def timeline_of(session: AsyncSession, case_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.occurred_at, timeline.c.event_id)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def recipient_by_tracking_no(session: AsyncSession, tracking_no: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(recipients).where(recipients.c.tracking_no == tracking_no).limit(1))).mappings().first()
+    return dict(row) if row else None
+
+
+async def codes_since(session: AsyncSession, case_id: str, since: datetime) -> list[datetime]:
+    rows = await session.execute(
+        select(lookup_codes.c.issued_at).where(lookup_codes.c.case_id == case_id, lookup_codes.c.issued_at > since)
+    )
+    return [r for (r,) in rows]
+
+
+async def latest_code(session: AsyncSession, case_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(lookup_codes).where(lookup_codes.c.case_id == case_id).order_by(lookup_codes.c.id.desc()).limit(1)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def insert_code(session: AsyncSession, **values: Any) -> None:
+    await session.execute(pg_insert(lookup_codes).values(**values))
+
+
+async def update_code(session: AsyncSession, code_id: int, **values: Any) -> None:
+    await session.execute(update(lookup_codes).where(lookup_codes.c.id == code_id).values(**values))

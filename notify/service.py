@@ -7,20 +7,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from notify import domain, repository
+from sqlalchemy import select
+
+from notify import citizen, domain, repository
 from notify.settings import NotifySettings
 from notify.templates import render
 from shared.signing import MemoryReplayGuard, parse_client_secrets
 from shared.contact import contact_keyring
 from shared.crypto import KeyRing
 from shared.case_status import case_scope
-from shared.db import UnitOfWork, transactional
+from shared.db import UnitOfWork, case_status, transactional
 from shared.events import (
     Actor,
     CallbackCompleted,
@@ -32,6 +36,7 @@ from shared.events import (
     Satisfaction,
     make_event,
 )
+from shared.lifecycle import status_after
 from shared.orgdata import OrgDirectory
 from shared.privacy import scrub
 from shared.scope import may_see_case
@@ -356,3 +361,119 @@ async def record_receipt(uow: UnitOfWork, ctx: NotifyContext, message_id: int, *
 async def mark_read(uow: UnitOfWork, ctx: NotifyContext, recipient: str, message_id: int) -> None:
     if not await repository.mark_read(uow.session, recipient, message_id, ctx.now()):
         raise NotFound(f"no inbox message {message_id} for {recipient}")
+
+
+# --------------------------------------------------------------------------- the citizen's page
+
+
+def rating_view(row: dict[str, Any], case: dict[str, Any] | None) -> dict[str, Any]:
+    """What the citizen reads before rating: the case's number, the answer (答复) and the public
+    summary (公示), both kept masked as for the public, and the masked phone."""
+    case = case or {}
+    return {
+        "case_id": row["case_id"], "round": row["round"], "tracking_no": case.get("tracking_no"),
+        "answer": case.get("answer"), "public_summary": case.get("public_summary"),
+        "phone_masked": case.get("phone_masked"), "expires_at": row["expires_at"],
+    }  # fmt: skip
+
+
+async def rating_page(uow: UnitOfWork, ctx: NotifyContext, case_id: str, token: str) -> dict[str, Any]:
+    """The one-time link opened: the token checked as the rating will check it (not spent)."""
+    digest = domain.token_hash(token)
+    row = await repository.get_token(uow.session, digest, "rating")
+    case = await repository.get_recipient(uow.session, case_id)
+    refusal = domain.check_token(
+        found=row is not None, token_case=row["case_id"] if row else None, token_round=row["round"] if row else None,
+        used_at=row["used_at"] if row else None, expires_at=row["expires_at"] if row else None,
+        case_id=case_id, current_round=case["round"] if case else 0, now=ctx.now(),
+    )  # fmt: skip
+    if refusal is not None:
+        raise refusal.kind(refusal.detail, code=refusal.code, field="token")
+    assert row is not None
+    return rating_view(row, case)
+
+
+def _code_rules(settings: NotifySettings) -> citizen.CodeRules:
+    return citizen.CodeRules(
+        minutes=settings.lookup_code_minutes, max_failures=settings.lookup_code_attempts,
+        resend_seconds=settings.lookup_resend_seconds, per_hour=settings.lookup_codes_per_hour,
+    )  # fmt: skip
+
+
+def _latest(row: dict[str, Any] | None) -> citizen.LatestCode | None:
+    if row is None:
+        return None
+    return citizen.LatestCode(issued_at=row["issued_at"], expires_at=row["expires_at"], failures=row["failures"], used_at=row["used_at"])
+
+
+class TooSoon(Exception):
+    """No code now: the appeal's codes are rate-limited (or its last code locked) until ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+
+
+@transactional
+async def send_lookup_code(uow: UnitOfWork, ctx: NotifyContext, tracking_no: str) -> bool:
+    """A one-time code by SMS to the phone the appeal was filed with; False (and nothing sent)
+    when no appeal of that number has a phone here — the caller answers alike either way."""
+    case = await repository.recipient_by_tracking_no(uow.session, tracking_no)
+    if case is None or not case["phone_enc"]:
+        return False
+    case = await repository.get_recipient(uow.session, case["case_id"], lock=True)  # one request at a time per appeal
+    assert case is not None
+    now, rules = ctx.now(), _code_rules(ctx.settings)
+    issued = await repository.codes_since(uow.session, case["case_id"], now - timedelta(hours=1))
+    latest = await repository.latest_code(uow.session, case["case_id"])
+    until = citizen.send_refused_until(issued, _latest(latest), now, rules)
+    if until is not None:
+        raise TooSoon(until)
+    code, digest = citizen.new_code(case["case_id"])
+    await repository.insert_code(uow.session, case_id=case["case_id"], code_hash=digest, issued_at=now,
+                                 expires_at=now + timedelta(minutes=rules.minutes))  # fmt: skip
+    text = render("citizen.lookup_code", "sms", {"tracking_no": tracking_no, "code": code, "minutes": rules.minutes}, to_citizen=True)
+    # Urgent: the citizen waits for it, so quiet hours do not hold it.
+    await repository.insert_messages(uow.session, [{
+        "event_id": uuid.uuid4(), "event_type": "lookup.code", "case_id": case["case_id"],
+        "recipient": domain.citizen_recipient(case_view(case, case["case_id"])), "channel": "sms",
+        "kind": "citizen.lookup_code", "body_enc": ctx.keys.encrypt(text, context=BODY_CONTEXT), "payload": None,
+        "urgent": True, "state": "queued", "next_attempt_at": now,
+    }])  # fmt: skip
+    uow.after_commit(ctx.wake_sender)
+    return True
+
+
+class CodeRefused(Exception):
+    def __init__(self, check: citizen.CodeCheck) -> None:
+        super().__init__(check.verdict)
+        self.check = check
+
+
+async def look_up(uow: UnitOfWork, ctx: NotifyContext, tracking_no: str, code: str) -> dict[str, Any]:
+    """The appeal's status and public timeline for the code sent to its phone; a wrong code is
+    counted (committed even though the look-up is refused), a right one is spent."""
+    async with uow:
+        case = await repository.recipient_by_tracking_no(uow.session, tracking_no)
+        latest = await repository.latest_code(uow.session, case["case_id"], lock=True) if case else None
+        now, rules = ctx.now(), _code_rules(ctx.settings)
+        matches = latest is not None and secrets.compare_digest(latest["code_hash"], citizen.code_hash(latest["case_id"], code))
+        check = citizen.check_code(_latest(latest), matches=matches, now=now, rules=rules)
+        if latest is not None and check.failures != latest["failures"]:
+            await repository.update_code(uow.session, latest["id"], failures=check.failures)
+        if check.verdict != "ok":
+            await uow.commit()
+            raise CodeRefused(check)
+        assert case is not None and latest is not None
+        await repository.update_code(uow.session, latest["id"], used_at=now)
+        entries = await repository.timeline_of(uow.session, case["case_id"])
+        status = await uow.session.execute(select(case_status.c.status).where(case_status.c.case_id == case["case_id"]))
+        await uow.commit()
+    # The status in the timeline's words: the latest entry that moved it (shared.lifecycle).
+    moved = [e for e in entries if status_after(e["event_type"]) is not None]
+    return {
+        "tracking_no": tracking_no, "status": status.scalar(), "status_label": moved[-1]["label"] if moved else None,
+        "phone_masked": case["phone_masked"],
+        "answer": case["answer"], "public_summary": case["public_summary"],
+        "timeline": [{k: e[k] for k in ("event_type", "label", "occurred_at", "detail")} for e in entries],
+    }

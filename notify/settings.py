@@ -54,10 +54,18 @@ class NotifySettings(ServiceSettings):
     # Callbacks (回访) and ratings
     # The hour a callback falls due is not a setting: SLA shows the same due time (shared.callback).
     callback_max_attempts: int = Field(default=3, ge=1, le=10)
-    rating_url: str = Field(default="https://jiesu.example.cn/rate", description="link base in the closing notice")
+    # The citizen's page notify serves at /citizen/rate (notify/citizen_api.py); in production
+    # the public address it is reached by (`make run` sets the local one).
+    rating_url: str = Field(default="https://jiesu.example.cn/citizen/rate", description="link base in the closing notice")
     rating_token_days: int = Field(default=30, ge=1, description="a rating token expires after")
     questionnaire_every: int = Field(default=10, ge=1, description="questionnaire for 1 in N closed cases (by case id)")
     questionnaire_url: str = Field(default="https://jiesu.example.cn/survey")
+
+    # The citizen's look-up by tracking number with a one-time SMS code (notify/citizen.py).
+    lookup_code_minutes: int = Field(default=10, ge=1, le=60, description="a look-up code expires after")
+    lookup_code_attempts: int = Field(default=3, ge=1, le=10, description="wrong tries that lock a look-up code")
+    lookup_resend_seconds: int = Field(default=60, ge=0, le=3600, description="at most one code per appeal this often")
+    lookup_codes_per_hour: int = Field(default=5, ge=1, le=100, description="codes per appeal per hour")
 
     # A movable clock for demos and tests (POST /api/v1/admin/clock); never in production.
     test_clock: bool = Field(default=False, description="allow moving notify's clock over the API")

@@ -25,6 +25,7 @@ TEMPLATES: dict[str, str] = {
         "{% if questionnaire_link %} 满意度问卷：{{ questionnaire_link }}{% endif %}"
     ),
     "citizen.reopened": "您的诉求（编号{{ tracking_no or case_id }}）已重新交办办理（第{{ redo_round }}次重办）。",
+    "citizen.lookup_code": "您正在查询诉求（编号{{ tracking_no }}）的办理进度，验证码{{ code }}，{{ minutes }}分钟内有效，请勿告知他人。",
     # ---- to units
     "unit.dispatched": "新交办单{{ order_no }}：诉求{{ tracking_no or case_id }}，请及时签收办理。",
     "unit.county_called": "乡呼县应：{{ township_name or township }}呼叫贵单位办理诉求{{ tracking_no or case_id }}（{{ reason }}），请于{{ respond_within_minutes }}分钟内响应。",

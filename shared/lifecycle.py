@@ -7,6 +7,8 @@ event asks to handle a case (``units_asked``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.events import EventBase
 
 STATUS_AFTER: dict[str, str] = {
@@ -83,6 +85,37 @@ LABELS: dict[str, str] = {
 
 def status_after(event_type: str) -> str | None:
     return STATUS_AFTER.get(event_type)
+
+
+# The payload fields whose first non-empty value a timeline entry shows as its detail
+# (findings: 现场勘查).
+DETAIL_FIELDS = ("unit_name", "findings", "unit", "answer", "reason", "rating", "note")
+
+
+def timeline_entry(event: EventBase) -> dict[str, Any]:
+    """An event as an entry of the citizen's timeline: its plain words (``LABELS``) and one
+    detail. One rule for every timeline: intake's (the appeal as the app reads it) and
+    notify's (the citizen's page, looked up with an SMS code)."""
+    return {
+        "event_id": event.id,
+        "case_id": event.case_id,
+        "event_type": event.type,
+        "occurred_at": event.occurred_at,
+        "label": LABELS.get(event.type, event.type),
+        "detail": _detail(event),
+    }
+
+
+def _detail(event: EventBase) -> str | None:
+    payload = getattr(event, "payload", None)
+    # The payload's fields by name: a missing one is a dict miss, where getattr on a
+    # pydantic model raises and catches an AttributeError (it shows on intake's hot path).
+    fields = vars(payload) if payload is not None else {}
+    for field in DETAIL_FIELDS:
+        value = fields.get(field)
+        if value:
+            return str(value)
+    return None
 
 
 

@@ -148,6 +148,8 @@ class Launcher:
             env.setdefault("NOTIFY_SMS_URL", f"{receiver}/sms")
             env.setdefault("NOTIFY_WECHAT_URL", f"{receiver}/wechat")
             env.setdefault("NOTIFY_HOTLINE_WEBHOOK_URL", f"{receiver}/hotline")
+            # The closing SMS's rating link opens notify's own citizen page (notify/citizen_api.py).
+            env.setdefault("NOTIFY_RATING_URL", f"http://127.0.0.1:{os.environ.get('NOTIFY_PORT', '8005')}/citizen/rate")
             env.setdefault("NOTIFY_TEST_CLOCK", "true")  # demo only: move notify's clock to the callback day
             env[f"{service.prefix}PORT"] = str(port)
             env.setdefault("PYTHONUNBUFFERED", "1")
