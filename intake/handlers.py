@@ -93,7 +93,16 @@ def _entry(event: EventBase) -> dict:
         "occurred_at": event.occurred_at,
         "label": LABELS.get(event.type, event.type),
         "detail": _detail(event),
+        "attachments": _photos(event),
     }
+
+
+def _photos(event: EventBase) -> list[str]:
+    """The photos a survey carries: its typed ``photos``, or on a survey recorded before they
+    were typed, the ids of its first form (``attachments``)."""
+    if event.type != "case.surveyed":
+        return []
+    return list(event.payload.photos or event.payload.attachments)
 
 
 def _detail(event: EventBase) -> str | None:

@@ -98,6 +98,8 @@ timeline = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("label", Text, nullable=False),
     Column("detail", Text),
+    # The photos the step carries (attachment ids; intake_0009): a survey's (现场勘查).
+    Column("attachments", JSONB, nullable=False, server_default="[]"),
     Index("timeline_case_seq", "case_id", "seq"),
 )
 
