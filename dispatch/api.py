@@ -17,7 +17,7 @@ from dispatch.service import DispatchContext
 from shared.privacy import redact_for_public
 from shared.scope import CENTRE_ROLES, CaseScope, may_open_contact, may_see_case, may_see_unit, require_role
 from shared.actors import ActorDep
-from shared.events import Actor, ResolutionClass, Role, utcnow
+from shared.events import Actor, AttachmentId, ResolutionClass, Role, utcnow
 from shared.edge import IsoDateTime
 from shared.http import require_json
 from shared.paging import decode_cursor, encode_cursor
@@ -58,7 +58,9 @@ class ReviewBody(BaseModel):
 
 class SurveyBody(BaseModel):
     findings: str = Field(min_length=2, max_length=4000, description="勘查情况: what the survey found on site")
-    attachments: list[str] = Field(min_length=1, max_length=9, description="photos of the site: attachment ids (intake's POST /api/v1/attachments)")
+    # 现场勘查 is "a step of its own, with photos": at least one, each a typed reference to an
+    # attachment uploaded to intake (a free string is refused with 422 naming attachments.<i>).
+    attachments: list[AttachmentId] = Field(min_length=1, max_length=9, description="photos of the site: attachment ids (intake's POST /api/v1/attachments)")
 
 
 class PlanBody(BaseModel):

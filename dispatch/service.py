@@ -475,7 +475,7 @@ async def survey(
               "on_time": order.survey_due_at is None or acting.at <= order.survey_due_at}  # fmt: skip
     await _save(uow, acting, survey=record, due_at=due)
     uow.emit(_event(CaseSurveyed, acting, actor, SurveyedData(
-        order_no=order_no, unit=order.unit, findings=scrub(findings), attachments=attachments, due_at=due,
+        order_no=order_no, unit=order.unit, findings=scrub(findings), attachments=attachments, photos=attachments, due_at=due,
     )))  # fmt: skip
     return due
 

@@ -120,6 +120,7 @@ class TimelineEntry(BaseModel):
     label: str
     occurred_at: datetime
     detail: str | None = None
+    attachments: list[str] = Field(default_factory=list, description="photos of the step (a survey's): ids; GET /api/v1/attachments/{id}")
 
 
 class AppealView(BaseModel):
@@ -348,7 +349,7 @@ async def get_appeal(case_id: str, ctx: ContextDep, uow: UowDep, reader: Annotat
         accept_due_at=row.accept_due_at, created_at=row.created_at, attachments=list(row.attachments or []),
         handler_unit=row.handler_unit, first_unit=row.first_unit,
         first_unit_name=ctx.org.unit(row.first_unit).name if row.first_unit and ctx.org.has_unit(row.first_unit) else None,
-        received_by=row.received_by, resolve_due_at=row.resolve_due_at, routing=reader.routing(row.routing), timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail)) for e in entries],
+        received_by=row.received_by, resolve_due_at=row.resolve_due_at, routing=reader.routing(row.routing), timeline=[TimelineEntry(type=e.event_type, label=e.label, occurred_at=e.occurred_at, detail=reader.text(e.detail), attachments=list(e.attachments or [])) for e in entries],
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +26,7 @@ from intake.models import attachments
 from intake.api import ContextDep
 from intake.storage import sniff
 from shared.actors import ActorDep
+from shared.events import new_attachment_id
 from shared.scope import STAFF_ROLES, require_role
 from shared.problems import Problem
 from shared.service import UowDep
@@ -108,7 +108,7 @@ async def _copy_counting(file: UploadFile, target: Path, limit: int) -> tuple[st
 
 async def _record(session: AsyncSession, digest: str, content_type: str, size: int):
     """Insert the metadata, or return the row of the same file uploaded before."""
-    new_id = f"att_{uuid.uuid4().hex}"  # random: an id tells nothing about the file
+    new_id = new_attachment_id()  # random: an id tells nothing about the file (the form: shared.events.AttachmentId)
     stmt = pg_insert(attachments).values(id=new_id, sha256=digest, content_type=content_type, size=size)
     # DO UPDATE (a no-op) rather than DO NOTHING so that RETURNING gives the existing row too.
     stmt = stmt.on_conflict_do_update(index_elements=["sha256"], set_={"sha256": stmt.excluded.sha256})

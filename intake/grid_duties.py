@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from intake import grid_rules
 from intake.api import JsonBody
 from intake.grid import Recorded, _record, grid_worker
-from intake.models import grid_duties, grid_households, grid_mailbox_schedules, grid_warnings
+from intake.models import grid_duties, grid_household_versions, grid_households, grid_mailbox_schedules, grid_warnings
 from shared.edge import MonthText
 from shared.actors import ActorDep
 from shared.events import Actor, GridWarning, GridWarningData, Role, make_event, system_actor, utcnow
@@ -88,6 +88,9 @@ class HouseholdEntry(BaseModel):
     organiser_id: str | None = Field(default=None, max_length=128, description="its 联户长 (结一联十: about ten households each)")
     difficult: bool = Field(default=False, description="困难户: visited at least monthly")
     monitored: bool = Field(default=False, description="重点监测户: visited at least monthly")
+    effective_at: AwareDatetime | None = Field(
+        default=None, description="when the change took effect (default: now); not before the household's last change, not in the future"
+    )
 
 
 def _household(row: Any) -> dict[str, Any]:
@@ -104,6 +107,7 @@ async def put_household(household_ref: Annotated[str, Path(min_length=1, max_len
         message = f"{body.grid} is not a grid you keep the register of"
         raise Problem(422, message, errors=[{"field": "grid", "in": "body", "message": message}])
     keeper = body.keeper_id or (actor.id if actor.role is Role.grid_worker else None)
+    effective = _not_future(body.effective_at, "effective_at")
     async with uow:
         session = uow.session
         old = (await session.execute(select(grid_households).where(grid_households.c.household_ref == household_ref).with_for_update())).first()
@@ -117,14 +121,55 @@ async def put_household(household_ref: Annotated[str, Path(min_length=1, max_len
             if kept >= grid_rules.ORGANISER_MAX_HOUSEHOLDS:
                 message = f"{body.organiser_id} already keeps {kept} households (结一联十: about ten, at most {grid_rules.ORGANISER_MAX_HOUSEHOLDS})"
                 raise Problem(422, message, errors=[{"field": "organiser_id", "in": "body", "message": message}])
-        values = {"grid": body.grid, "keeper_id": keeper, "organiser_id": body.organiser_id, "difficult": body.difficult,
-                  "monitored": body.monitored, "updated_by": actor.id, "updated_at": func.now()}  # fmt: skip
+        entry = {"grid": body.grid, "keeper_id": keeper, "organiser_id": body.organiser_id, "difficult": body.difficult,
+                 "monitored": body.monitored}  # fmt: skip
+        if old is not None and all(getattr(old, name) == entry[name] for name in grid_rules.REGISTER_FIELDS):
+            return _household(old)  # nothing changed: no new version, the last change stands
+        await _add_version(session, household_ref, entry, actor.id, effective)
+        values = {**entry, "updated_by": actor.id, "updated_at": effective}
         statement = pg_insert(grid_households).values(household_ref=household_ref, **values)
         row = (await session.execute(
             statement.on_conflict_do_update(index_elements=["household_ref"], set_=values).returning(*grid_households.c)
         )).first()  # fmt: skip
         await uow.commit()
     return _household(row)
+
+
+async def _add_version(session: Any, household_ref: str, entry: dict[str, Any], by: str, effective: datetime) -> None:
+    """Append the household's new version to its history. History is appended, never
+    rewritten: a change dated before the household's last one is refused (422)."""
+    last = (await session.execute(
+        select(func.max(grid_household_versions.c.effective_at)).where(grid_household_versions.c.household_ref == household_ref)
+    )).scalar_one()  # fmt: skip
+    if last is not None and effective < last:
+        message = f"effective_at is before the household's last change ({last.isoformat()})"
+        raise Problem(422, message, errors=[{"field": "effective_at", "in": "body", "message": message}])
+    await session.execute(grid_household_versions.insert().values(household_ref=household_ref, changed_by=by, effective_at=effective, **entry))
+
+
+def _versions(rows: Any) -> list[grid_rules.Version]:
+    return [grid_rules.Version(r.household_ref, r.grid, r.keeper_id, r.organiser_id, r.difficult, r.monitored, r.changed_by, r.effective_at)
+            for r in rows]  # fmt: skip
+
+
+@router.get("/register/{household_ref}/history", summary="A household's register history: who changed its grid, keeper, organiser or flags, when, from what to what")
+async def household_history(household_ref: Annotated[str, Path(min_length=1, max_length=64)], uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
+    """Read by whoever reads the household's grid now (its worker, the village and township
+    above, their centres, the auditor); the versions of its time on a grid the reader may
+    not see are left out (another township's keepers are not this one's to read)."""
+    require_role(actor, READERS, "read a household's register history")
+    org = request.app.state.runtime.org
+    async with uow:
+        current = (await uow.session.execute(select(grid_households).where(grid_households.c.household_ref == household_ref))).first()
+        rows = (await uow.session.execute(
+            select(grid_household_versions).where(grid_household_versions.c.household_ref == household_ref)
+            .order_by(grid_household_versions.c.effective_at, grid_household_versions.c.id)
+        )).all()  # fmt: skip
+    if current is None or not may_see_grid(org, actor, current.grid):
+        raise Problem(404, f"no household {household_ref}", slug="not-found")
+    versions = _versions(rows)
+    entries = [entry for version, entry in zip(versions, grid_rules.changes(versions), strict=True) if may_see_grid(org, actor, version.grid)]
+    return {"household_ref": household_ref, "grid": current.grid, "history": entries}
 
 
 @router.get("/register", summary="A grid's household register: keepers, organisers, flags")
@@ -231,9 +276,16 @@ async def log_service(body: ProxyService, uow: UowDep, request: Request, actor: 
 async def _month_facts(session: Any, grids: list[str], month: str) -> tuple[dict, dict, dict]:
     """Per grid: its households, its schedule (weekdays), its duty rows of the month."""
     start, end = grid_rules.month_bounds(month)
+    # The register as the month had it (its history), not as it stands today.
+    v = grid_household_versions
+    ever_here = select(v.c.household_ref).where(v.c.grid.in_(grids), v.c.effective_at < end)
+    rows = await session.execute(
+        select(v).where(v.c.household_ref.in_(ever_here), v.c.effective_at < end).order_by(v.c.household_ref, v.c.effective_at, v.c.id)
+    )
     households: dict[str, list[grid_rules.Household]] = {g: [] for g in grids}
-    for row in await session.execute(select(grid_households).where(grid_households.c.grid.in_(grids))):
-        households[row.grid].append(grid_rules.Household(row.household_ref, row.grid, row.keeper_id, row.difficult, row.monitored))
+    for household in grid_rules.households_in_month(_versions(rows), month):
+        if household.grid in households:
+            households[household.grid].append(household)
     schedules = {row.grid: list(row.weekdays) for row in await session.execute(
         select(grid_mailbox_schedules).where(grid_mailbox_schedules.c.grid.in_(grids)))}  # fmt: skip
     duties: dict[str, list[Any]] = {g: [] for g in grids}

@@ -3,7 +3,8 @@
 - 结一联十: one organiser (联户长) keeps about ten households; ``ORGANISER_MAX_HOUSEHOLDS``
   is where "about" stops.
 - Difficult or monitored households (困难户/重点监测户) are visited at least once a calendar
-  month (local time). The rule counts calendar days, not working days: a month with a
+  month (local time). The month is judged against the register as it stood in that month,
+  from its history (``households_in_month``), never against today's flags. The rule counts calendar days, not working days: a month with a
   holiday week still needs its visit (``missed_visits``).
 - The grid's mailbox is opened on its scheduled weekdays (定时开箱取信); a scheduled day with
   no opening that local day is missed (``missed_openings``).
@@ -65,6 +66,59 @@ class Household:
     def flagged(self) -> bool:
         """困难 or 重点监测: visited at least monthly."""
         return self.difficult or self.monitored
+
+
+#: What a version of the register records about a household; a change is any of these.
+REGISTER_FIELDS = ("grid", "keeper_id", "organiser_id", "difficult", "monitored")
+
+
+@dataclass(frozen=True)
+class Version:
+    """A household's entry on the register from ``at`` until its next version."""
+
+    ref: str
+    grid: str
+    keeper_id: str | None
+    organiser_id: str | None
+    difficult: bool
+    monitored: bool
+    by: str
+    at: datetime
+
+
+def changes(versions: Iterable[Version]) -> list[dict]:
+    """One household's history, oldest first: each version's author and time and the fields
+    it changed, ``{field: {"from": old, "to": new}}`` (the first: from None)."""
+    out, before = [], None
+    for version in versions:
+        changed = {
+            name: {"from": getattr(before, name) if before else None, "to": getattr(version, name)}
+            for name in REGISTER_FIELDS
+            if before is None or getattr(before, name) != getattr(version, name)
+        }
+        out.append({"at": version.at, "by": version.by, "changes": changed})
+        before = version
+    return out
+
+
+def households_in_month(versions: Iterable[Version], month: str) -> list[Household]:
+    """The households on the register in ``month`` as the month had them: a household whose
+    version in force at any moment of the month was flagged (困难/重点监测) owes that month's
+    visit, even if unflagged since; one flagged only later does not. The grid and keeper are
+    its last ones in the month (who kept it at the month's end answers for the visit).
+    ``versions`` are ordered by household, then ``at``."""
+    start, end = month_bounds(month)
+    by_ref: dict[str, list[Version]] = {}
+    for version in versions:
+        by_ref.setdefault(version.ref, []).append(version)
+    out = []
+    for ref, chain in by_ref.items():
+        ends = [v.at for v in chain[1:]] + [end]
+        in_force = [v for v, until in zip(chain, ends, strict=True) if max(v.at, start) < min(until, end)]
+        if in_force:
+            last = in_force[-1]
+            out.append(Household(ref, last.grid, last.keeper_id, any(v.difficult for v in in_force), any(v.monitored for v in in_force)))
+    return out
 
 
 def missed_visits(households: Iterable[Household], visits: Iterable[tuple[str, datetime]], month: str) -> list[Household]:

@@ -98,6 +98,8 @@ timeline = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("label", Text, nullable=False),
     Column("detail", Text),
+    # The photos the step carries (attachment ids; intake_0009): a survey's (现场勘查).
+    Column("attachments", JSONB, nullable=False, server_default="[]"),
     Index("timeline_case_seq", "case_id", "seq"),
 )
 
@@ -183,6 +185,25 @@ grid_households = Table(
     Column("monitored", Boolean, nullable=False, server_default="false"),  # 重点监测户
     Column("updated_by", String(128), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The register's history (intake_0010): one row per change of a household's grid, keeper,
+# organiser or flags — who, when it took effect, when it was recorded. A month's visit duty
+# is judged against the versions in force in that month (``grid_rules.households_in_month``).
+grid_household_versions = Table(
+    "grid_household_versions",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("household_ref", String(64), nullable=False),
+    Column("grid", String(64), nullable=False, index=True),
+    Column("keeper_id", String(128)),
+    Column("organiser_id", String(128)),
+    Column("difficult", Boolean, nullable=False),
+    Column("monitored", Boolean, nullable=False),
+    Column("changed_by", String(128), nullable=False),
+    Column("effective_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("grid_household_versions_ref", "household_ref", "effective_at", "id"),
 )
 
 # Each visit, mailbox opening and proxy service, as its grid.activity event says (the rules of

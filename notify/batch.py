@@ -61,8 +61,10 @@ def with_round(row: dict[str, Any], round_: int) -> None:
 
 def public_entry(event: EventBase) -> dict[str, Any]:
     """The event on the citizen's timeline (``shared.lifecycle.timeline_entry``, intake's rule
-    too), its detail masked as for the public: the page shows no personal data but the masked phone."""
+    too), its detail masked as for the public: the page shows no personal data but the masked phone,
+    and no photos (a survey's photos may show people and homes; they are the units' to read)."""
     entry = timeline_entry(event)
+    del entry["attachments"]
     return {**entry, "detail": redact_for_public(entry["detail"])}
 
 

@@ -177,6 +177,22 @@ class EventBase(_Model):
 # longer one is refused where the event is made or read, never truncated or failing an
 # insert downstream.
 TRACKING_NO_MAX_LENGTH = 32
+#: An attachment id as intake gives it (``POST /api/v1/attachments``): "att_" and 32 hex
+#: digits, random, so an id tells nothing about the file. Made here (``new_attachment_id``)
+#: and checked here, so the service that issues ids and the services that take them as
+#: references (a survey's photos) agree on one form.
+ATTACHMENT_ID_PATTERN = r"^att_[0-9a-f]{32}$"
+AttachmentId = Annotated[
+    str, Field(pattern=ATTACHMENT_ID_PATTERN, min_length=36, max_length=36,
+               description="an attachment's id from intake's POST /api/v1/attachments, e.g. att_3f2a…(32 hex digits)"),
+]  # fmt: skip
+
+
+def new_attachment_id() -> str:
+    """A fresh attachment id of the one form ``AttachmentId`` checks."""
+    return f"att_{uuid.uuid4().hex}"
+
+
 TrackingNo = Annotated[
     str, Field(min_length=1, max_length=TRACKING_NO_MAX_LENGTH, description="human tracking number, e.g. XC-20261122-000123")
 ]
@@ -365,7 +381,14 @@ class SurveyedData(_Model):
     order_no: str
     unit: str
     findings: str = Field(description="what the survey found (勘查情况)")
-    attachments: list[str] = Field(default_factory=list, description="photos: intake's attachment ids")
+    attachments: list[str] = Field(
+        default_factory=list, description="photos: intake's attachment ids, unchecked (the first form of this event; "
+        "still written, the same ids as ``photos``, for readers that know only this field)"
+    )
+    photos: list[AttachmentId] = Field(
+        default_factory=list, description="photos of the site as typed references (AttachmentId: checked ids of intake's "
+        "attachments; at least one on a survey recorded since it was added, absent on older events)"
+    )
     due_at: AwareDatetime | None = Field(
         default=None, description="the order's resolve deadline after the survey (the work's limit counts from it), "
         "computed once by dispatch (shared.deadlines)"

@@ -103,7 +103,16 @@ def timeline_entry(event: EventBase) -> dict[str, Any]:
         "occurred_at": event.occurred_at,
         "label": LABELS.get(event.type, event.type),
         "detail": _detail(event),
+        "attachments": _photos(event),
     }
+
+
+def _photos(event: EventBase) -> list[str]:
+    """The photos a survey (现场勘查) carries: its typed ``photos``, or on a survey recorded
+    before they were typed, the ids of its first form (``attachments``)."""
+    if event.type != "case.surveyed":
+        return []
+    return list(event.payload.photos or event.payload.attachments)
 
 
 def _detail(event: EventBase) -> str | None:

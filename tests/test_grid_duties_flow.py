@@ -43,7 +43,7 @@ async def services(infra: Infra, tmp_path_factory):
 async def test_grid_duties_score_and_missed_ones_reach_the_grid_and_its_community(services):
     intake, scoring, notify = services["intake"], services["scoring"], services["notify"]
     for ref, flags in (("CX-H01", {"difficult": True}), ("CX-H02", {"monitored": True})):
-        answer = await intake.client.put(f"/api/v1/grid/register/{ref}", json={"grid": GRID, **flags}, headers=COMMUNITY)
+        answer = await intake.client.put(f"/api/v1/grid/register/{ref}", json={"grid": GRID, **flags, "effective_at": "2026-09-01T08:00:00+08:00"}, headers=COMMUNITY)
         assert answer.status_code == 200, answer.text
     assert (await intake.client.put(f"/api/v1/grid/mailbox/schedules/{GRID}", json={"weekdays": [4]}, headers=COMMUNITY)).status_code == 200
     for day in ("10", "24"):  # two visits to CX-H01; CX-H02 never visited in September

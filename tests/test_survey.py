@@ -95,7 +95,7 @@ async def test_the_township_surveys_within_two_working_days_and_the_work_counts_
     clock.now += timedelta(hours=1)
     assert (await act(dispatcher, no, "sign", TONGWAN)).status_code == 200
     # Only the order's unit surveys: the village reads the order but does not act on it.
-    survey = {"findings": "鱼塘临路一侧约30米无护栏，需加装钢制护栏", "attachments": ["att-site-1", "att-site-2"]}
+    survey = {"findings": "鱼塘临路一侧约30米无护栏，需加装钢制护栏", "attachments": ["att_" + "1" * 32, "att_" + "2" * 32]}
     assert (await act(dispatcher, no, "survey", JIANGLONG, survey)).status_code == 403
     assert (await act(dispatcher, no, "survey", TONGWAN, {**survey, "attachments": []})).status_code == 422, "with photos"
 

@@ -144,7 +144,7 @@ ATTEMPTS = {
     "sign": ("orders/{no}/sign", {}),
     "return": ("orders/{no}/return", {"reason_code": "other", "reason": "该路灯不属本单位管理"}),
     "review_return": ("orders/{no}/review", {"upheld": False, "comment": "退单理由不成立"}),
-    "survey": ("orders/{no}/survey", {"findings": "现场勘查：灯具损坏", "attachments": ["att_site"]}),
+    "survey": ("orders/{no}/survey", {"findings": "现场勘查：灯具损坏", "attachments": ["att_" + "5" * 32]}),
     "file_plan": ("orders/{no}/plan", None),
     "report_progress": ("orders/{no}/progress", {"note": "已联系群众"}),
     "request_extension": ("orders/{no}/extensions", {"working_days": 2, "reason": "等待配件"}),

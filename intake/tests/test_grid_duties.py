@@ -71,8 +71,10 @@ async def test_an_organiser_keeps_about_ten_households(intake):
 
 
 async def test_visits_openings_and_proxy_services_count_and_missed_ones_are_warned(intake):
+    # On the register since 1 October (the month is judged against the register as it stood then).
     for ref, flags in (("CD-V01", {"difficult": True}), ("CD-V02", {"monitored": True}), ("CD-V03", {})):
-        assert (await _put(intake, ref, {"grid": OTHER_GRID, **flags}, COMMUNITY)).status_code == 200
+        since = {"effective_at": "2026-10-01T08:00:00+08:00"}
+        assert (await _put(intake, ref, {"grid": OTHER_GRID, **flags, **since}, COMMUNITY)).status_code == 200
     # The community sets the mailbox schedule: Mondays (October 2026: the 5th, 12th, 19th, 26th).
     schedule = {"weekdays": [1]}
     assert (await intake.client.put(f"/api/v1/grid/mailbox/schedules/{OTHER_GRID}", json=schedule, headers=OTHER_WORKER)).status_code == 403
@@ -147,9 +149,11 @@ async def checking_intake(infra: Infra, tmp_path_factory):
 async def test_the_schedule_warns_of_last_months_missed_visit_without_being_asked(checking_intake):
     intake = checking_intake
     grid = "LB-XC-CG-BJ-G02"
-    assert (await _put(intake, "BJ-H01", {"grid": grid, "monitored": True}, TOWNSHIP_HEAD)).status_code == 200
-    # Last month, relative to the clock: over on any day, and nobody visited BJ-H01 in it.
+    # Last month, relative to the clock: over on any day; BJ-H01 was monitored from its first
+    # day, and nobody visited it in it.
     last_month = month_of(month_bounds(month_of(utcnow()))[0] - timedelta(days=1))
+    since = month_bounds(last_month)[0].isoformat()
+    assert (await _put(intake, "BJ-H01", {"grid": grid, "monitored": True, "effective_at": since}, TOWNSHIP_HEAD)).status_code == 200
 
     async def warned():
         found = [e for e in await _events(intake) if e.type == "grid.warning" and e.payload.period == last_month]
@@ -160,3 +164,44 @@ async def test_the_schedule_warns_of_last_months_missed_visit_without_being_aske
     [warning] = await warned()
     assert (warning.payload.kind, warning.payload.grid, warning.payload.subject) == ("visit_missed", grid, "BJ-H01")
     assert warning.payload.village == "LB-XC-CG-BJ"
+
+
+async def test_the_register_keeps_its_history_and_a_month_is_judged_by_its_own_flags(intake):
+    grid = GRID
+    # CD-K01: 困难户 from 1 August, off the list on 20 September, never visited.
+    assert (await _put(intake, "CD-K01", {"grid": grid, "difficult": True, "effective_at": "2026-08-01T09:00:00+08:00"}, COMMUNITY)).status_code == 200
+    assert (await _put(intake, "CD-K01", {"grid": grid, "keeper_id": "gw-cd-3", "difficult": True,
+                                          "effective_at": "2026-08-15T09:00:00+08:00"}, TOWNSHIP_HEAD)).status_code == 200  # fmt: skip
+    off = await _put(intake, "CD-K01", {"grid": grid, "keeper_id": "gw-cd-3", "effective_at": "2026-09-20T09:00:00+08:00"}, COMMUNITY)
+    assert off.status_code == 200 and off.json()["difficult"] is False
+    # CD-K02: put on the register in October as 重点监测户 — not due in August or September.
+    assert (await _put(intake, "CD-K02", {"grid": grid, "monitored": True, "effective_at": "2026-10-02T09:00:00+08:00"}, COMMUNITY)).status_code == 200
+    # A change is appended, never dated before the last one.
+    early = await _put(intake, "CD-K01", {"grid": grid, "difficult": True, "effective_at": "2026-09-01T09:00:00+08:00"}, COMMUNITY)
+    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "effective_at", early.text
+    # Saving what stands already is no change.
+    same = await _put(intake, "CD-K01", {"grid": grid, "keeper_id": "gw-cd-3"}, COMMUNITY)
+    assert same.status_code == 200
+
+    # Who changed what, when, from what to what: the township and the centre read it; another township does not.
+    centre = actor_headers("xc-centre", "centre_dispatcher", "LB-XC-ZZZX")
+    for who in (TOWNSHIP_HEAD, centre, COMMUNITY):
+        answer = await intake.client.get("/api/v1/grid/register/CD-K01/history", headers=who)
+        assert answer.status_code == 200, (who, answer.text)
+        history = answer.json()["history"]
+        assert [(h["by"], h["at"][:10]) for h in history] == [("cd-staff", "2026-08-01"), ("cg-head", "2026-08-15"), ("cd-staff", "2026-09-20")]
+        assert history[0]["changes"]["difficult"] == {"from": None, "to": True}
+        assert history[1]["changes"] == {"keeper_id": {"from": None, "to": "gw-cd-3"}}
+        assert history[2]["changes"] == {"difficult": {"from": True, "to": False}}
+    for who in (FAR_TOWNSHIP_HEAD, OTHER_VILLAGE):
+        assert (await intake.client.get("/api/v1/grid/register/CD-K01/history", headers=who)).status_code == 404
+    assert (await intake.client.get("/api/v1/grid/register/CD-K01/history", headers=CLERK)).status_code == 403
+
+    # September is judged against September's register: CD-K01 was still 困难户 until the 20th
+    # (its keeper then gw-cd-3 answers); CD-K02 was not on the register yet.
+    for month, missed in (("2026-08", ["CD-K01"]), ("2026-09", ["CD-K01"]), ("2026-10", ["CD-K02"])):
+        body = (await intake.client.get("/api/v1/grid/duties", params={"grid": grid, "month": month}, headers=TOWNSHIP_HEAD)).json()
+        assert body["visits_missed"] == missed, (month, body)
+    checked = await intake.client.post("/api/v1/grid/checks", json={"month": "2026-09"}, headers=OPS)
+    mine = [(w["kind"], w["subject"], w["worker_id"]) for w in checked.json()["warnings"] if w["grid"] == grid]
+    assert mine == [("visit_missed", "CD-K01", "gw-cd-3")]
