@@ -400,7 +400,7 @@ async def staff_cases(
     async with uow:
         rows = await repository.staff_list(
             uow.session,
-            places=None if scope.everything or scope.place_column is None else (scope.place_column, list(scope.places)),
+            places=None if scope.everything else [(column, list(codes)) for column, codes in scope.places],
             units=None if scope.everything else list(scope.units), unplaced=scope.unplaced,
             status=status, township=township, since=since, before=decode_cursor(cursor), limit=limit + 1,
         )  # fmt: skip

@@ -31,7 +31,7 @@ from typing import Literal
 
 from shared.orgdata import OrgDirectory, Unit
 
-Method = Literal["point", "address", "none"]
+Method = Literal["point", "address", "window", "none"]
 
 #: Confidence of a location by how it was found and to which level.
 POINT_IN_GRID = 1.0
@@ -161,6 +161,23 @@ def match_address(org: OrgDirectory, address: str) -> Unit | None:
     lowest = max(common, key=lambda c: len(org.ancestors(c)))
     unit = org.unit(lowest)
     return unit if unit.kind in _LEVELS else None
+
+
+def at_window(org: OrgDirectory, place: Located, *, channel: str, filer_unit: str | None) -> Located:
+    """Where a 五事 window appeal is when its address does not place it in a village: the
+    receiving village (the citizen walked into that village's window, so the village holds it
+    first — claims it or reports it up — like any of its matters). An appeal the address puts
+    in a village, or in another township or county, stays where the address puts it; any other
+    channel, or a filer not of a village, is left as located."""
+    if channel != "window" or place.village is not None or filer_unit is None or not org.has_unit(filer_unit):
+        return place
+    unit = org.unit(filer_unit)
+    if unit.kind != "village":
+        return place
+    here = _from_unit(org, unit, place.street, "window", CONFIDENCE["village"])
+    if place.township not in (None, here.township) or place.county not in (None, here.county):
+        return place  # the address names another township or county: the matter is theirs
+    return here
 
 
 def _from_unit(org: OrgDirectory, unit: Unit, street: str | None, method: Method, confidence: float) -> Located:

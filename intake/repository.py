@@ -106,7 +106,7 @@ async def apply_follow_up(
 async def staff_list(
     session: AsyncSession,
     *,
-    places: tuple[str, list[str]] | None,
+    places: list[tuple[str, list[str]]] | None,
     units: list[str] | None,
     unplaced: bool = False,
     status: str | None,
@@ -115,7 +115,8 @@ async def staff_list(
     before: tuple[datetime, str] | None,
     limit: int,
 ) -> list[Any]:
-    """Appeals for staff, newest first: ``places`` is (column, codes) of the caller's area,
+    """Appeals for staff, newest first: ``places`` are (column, codes) pairs of the caller's area
+    (any one matching lists the row),
     ``units`` the departments whose cases it may see, ``unplaced`` adds the appeals placed
     nowhere yet (the centre's triage queue); none of them: everything (the auditor)."""
     query = select(
@@ -125,8 +126,7 @@ async def staff_list(
         appeals.c.merged_into, appeals.c.created_at, appeals.c.updated_at,
     )  # fmt: skip
     seen = []
-    if places is not None:
-        column, codes = places
+    for column, codes in places or ():
         seen.append(appeals.c[column].in_(codes))
     if units is not None:
         seen.append(appeals.c.handler_units.overlap(cast(units, ARRAY(String(64)))))

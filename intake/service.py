@@ -27,7 +27,7 @@ from intake.classify import Classification, classify
 from intake.dedup import Candidate, Match, bounding_box, find_duplicate
 from shared.lifecycle import timeline_entry  # the row record_own_events writes
 from intake.learning import ModelHolder
-from intake.locate import Located, locate
+from intake.locate import Located, at_window, locate
 from intake.settings import DEV_MACHINE_CLIENTS, IntakeSettings
 from intake.storage import AttachmentStore, LocalDirectoryStore
 from shared.crypto import KeyRing, LookupHasher, normalise_phone
@@ -338,7 +338,10 @@ def _plan(ctx: IntakeContext, data: AppealInput) -> _Plan:
     found = classify(
         data.title, data.description, ctx.routing.model, hinted_category=data.category, threshold=settings.triage_threshold
     )
-    place = locate(ctx.org, lat=data.lat, lng=data.lng, address=data.address)
+    place = at_window(
+        ctx.org, locate(ctx.org, lat=data.lat, lng=data.lng, address=data.address),
+        channel=data.channel, filer_unit=data.filer_unit,
+    )
     routing = routing_of(ctx.org, found, place, f"{data.title}\n{data.description}")
     near = None
     if rejection is None:

@@ -139,7 +139,7 @@ def _rating_upsert(v):
 
 
 RATING = Write("rating", _types(case_ratings, ("case_id", "round", "rating", "source", "units", "rated_at")), ("case_id", "round"), _rating_upsert)
-CALL = _insert_once("call", calls, ("call_id", "case_id", "township", "units", "kind", "called_at"), ("call_id",))
+CALL = _insert_once("call", calls, ("call_id", "case_id", "township", "caller", "units", "kind", "called_at"), ("call_id",))
 _UNIT_RATING = (
     "event_id", "direction", "case_id", "call_id", "round", "rater_unit", "rated_unit", "rating", "score", "justified",
     "complete", "comment", "rated_at",
@@ -237,8 +237,11 @@ def rated(event) -> Rows:
     })]  # fmt: skip
 
 
-def _call(event, call_id: str, township: str, units: list[str], kind: str) -> Rows:
-    return [(CALL, {"call_id": call_id, "case_id": event.case_id, "township": township, "units": dumps(units), "kind": kind, "called_at": event.occurred_at})]
+def _call(event, call_id: str, township: str, caller: str, units: list[str], kind: str) -> Rows:
+    return [(CALL, {
+        "call_id": call_id, "case_id": event.case_id, "township": township, "caller": caller, "units": dumps(units),
+        "kind": kind, "called_at": event.occurred_at,
+    })]  # fmt: skip
 
 
 def grid(event) -> Rows:
@@ -266,8 +269,13 @@ FACTS = {
     "case.closed": lambda e: [(CASE_CLOSED, {"case_id": e.case_id, "closed_at": e.occurred_at})],
     "case.reopened": lambda e: [(CASE_REOPENED, {"case_id": e.case_id, "current_round": e.payload.redo_round})],
     "case.rated": rated,
-    "case.county_called": lambda e: _call(e, e.payload.call_id, e.payload.township, list(e.payload.units), "county_called"),
-    "case.whistle_blown": lambda e: _call(e, e.payload.call_id, e.payload.township, [e.payload.lead_unit, *e.payload.co_units], "whistle"),
+    "case.county_called": lambda e: _call(e, e.payload.call_id, e.payload.township, e.payload.township, list(e.payload.units), "county_called"),
+    # 网格吹哨、部门报到: a whistle is the blower's (a village or grid from below), not the
+    # case's township's; a whistle written before blown_by was the township's.
+    "case.whistle_blown": lambda e: _call(
+        e, e.payload.call_id, e.payload.township, e.payload.blown_by or e.payload.township,
+        [e.payload.lead_unit, *e.payload.co_units], "whistle",
+    ),
     "sla.warning": warning,
     "sla.breached": breached,
     # Scoring's own two-way rating coming back from the topic (or a replay): the API wrote the

@@ -113,7 +113,10 @@ calls = Table(
     metadata,
     Column("call_id", String(64), primary_key=True),
     Column("case_id", String(64), nullable=False, index=True),
-    Column("township", String(64), nullable=False),
+    Column("township", String(64), nullable=False),  # the case's township
+    # Who called: the township, or the village or grid that blew the whistle from below
+    # (网格吹哨); it rates the departments it called and the departments' ratings are of it.
+    Column("caller", String(64), nullable=False),
     Column("units", JSONB, nullable=False),
     Column("kind", String(16), nullable=False),  # county_called | whistle
     Column("called_at", DateTime(timezone=True), nullable=False),

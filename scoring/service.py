@@ -36,7 +36,7 @@ from shared.events import Actor, Role, Satisfaction, UnitRated, UnitRatedData, m
 from shared.permissions import PERMISSIONS
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, WrongState
 
-TOWNSHIP_ROLES = PERMISSIONS["scoring.rate_department"].roles
+CALLER_ROLES = PERMISSIONS["scoring.rate_department"].roles
 DEPARTMENT_ROLES = PERMISSIONS["scoring.rate_call"].roles
 ADMIN_ROLES = PERMISSIONS["scoring.weights"].roles
 
@@ -337,16 +337,17 @@ async def rate_department(
     uow: UnitOfWork, actor: Actor, *, case_id: str, call_id: str, unit: str,
     rating: Satisfaction | None, score: int | None, comment: str | None, now: Callable[[], datetime],
 ) -> dict[str, Any]:
-    """乡评县: the calling township rates a department it called, once per case, call and round,
-    after the case is closed (销号)."""
-    _require(actor, TOWNSHIP_ROLES, "rate a department")
+    """乡评县: the unit that called rates a department it called, once per case, call and round,
+    after the case is closed (销号) — the township, or the village or grid that blew the
+    whistle from below (网格吹哨)."""
+    _require(actor, CALLER_ROLES, "rate a department")
     if (rating is None) == (score is None):
         raise Invalid("give either a rating (满意/基本满意/不满意) or a score (1–5)", field="rating")
     async with uow:
         call, case = await _call_and_case(uow, case_id, call_id)
-        if actor.org_unit != call.township:
+        if actor.org_unit != call.caller:
             raise Forbidden(
-                f"only the calling township {call.township} may rate the departments of call {call_id}",
+                f"only the calling unit {call.caller} may rate the departments of call {call_id}",
                 code="not-the-calling-township",
             )
         if unit not in call.units:
@@ -359,7 +360,7 @@ async def rate_department(
         event = make_event(
             UnitRated, case_id=case_id, producer="scoring", actor=actor, occurred_at=now(),
             payload=UnitRatedData(
-                rater_unit=call.township, rated_unit=unit, direction="township_rates_department", call_id=call_id,
+                rater_unit=call.caller, rated_unit=unit, direction="township_rates_department", call_id=call_id,
                 round=case.current_round, rating=rating, score=score, comment=comment,
             ),
         )
@@ -379,7 +380,7 @@ async def rate_call(
         event = make_event(
             UnitRated, case_id=case_id, producer="scoring", actor=actor, occurred_at=now(),
             payload=UnitRatedData(
-                rater_unit=actor.org_unit, rated_unit=call.township, direction="department_rates_call", call_id=call_id,
+                rater_unit=actor.org_unit, rated_unit=call.caller, direction="department_rates_call", call_id=call_id,
                 round=case.current_round if case is not None else 0, justified=justified, complete=complete, comment=comment,
             ),
         )

@@ -163,8 +163,10 @@ PERMISSIONS: dict[str, Permission] = {
     "scoring.figure_format": _p("scoring", "POST", "/figure-formats", ADMIN_ROLES,
                                 "ops, or the supervisors of a centre serving that county (scope.rules_problem)",
                                 "set how a county's figures are published"),
-    "scoring.rate_department": _p("scoring", "POST", "/ratings/departments", TOWNSHIP_ROLES,
-                                  "the township that made the call, rating a department it called", "rate a department"),
+    "scoring.rate_department": _p("scoring", "POST", "/ratings/departments",
+                                  {Role.grid_worker, Role.village_staff} | TOWNSHIP_ROLES,
+                                  "the unit that made the call — the township, or the village or grid that blew the "
+                                  "whistle (网格吹哨) — rating a department it called", "rate a department"),
     "scoring.rate_call": _p("scoring", "POST", "/ratings/calls", DEPARTMENT_ROLES, "a department called in that call",
                             "rate a call"),
     "scoring.rebuild": _p("scoring", "POST", "/admin/rebuild", ADMIN_ROLES, "this service", "run admin actions"),

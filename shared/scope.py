@@ -166,12 +166,12 @@ def units_below(org: OrgDirectory, area: str) -> list[str]:
 @dataclass(frozen=True)
 class ListScope:
     """What a list query may return to a caller, as a service's SQL filter needs it: rows
-    whose ``place_column`` (county / township / village / grid) is one of ``places``, or
-    that were sent to one of ``units``. ``everything`` for the auditor."""
+    with a place in ``places`` — pairs of a place column (county / township / village / grid)
+    and the codes of that level inside the caller's area — or that were sent to one of
+    ``units``. ``everything`` for the auditor."""
 
     everything: bool = False
-    place_column: str | None = None
-    places: tuple[str, ...] = ()
+    places: tuple[tuple[str, tuple[str, ...]], ...] = ()
     units: tuple[str, ...] = ()
     unplaced: bool = False  # also rows placed nowhere yet (the centre's triage queue)
 
@@ -180,7 +180,12 @@ _PLACE_COLUMN = {"county": "county", "township": "township", "village": "village
 
 
 def list_scope(org: OrgDirectory, actor: Actor) -> ListScope | None:
-    """The caller's list filter, or None when its role sees no cases at all."""
+    """The caller's list filter, or None when its role sees no cases at all.
+
+    A row is listed when any of its places lies in the caller's area — the rule of
+    ``may_see_case`` (``covers`` on every place), not one column: a case placed only as far as
+    a grid (a township and a grid, no village) is still its village's, and one given only a
+    township is still its county's."""
     if actor.role is Role.auditor:
         return ListScope(everything=True)
     area = case_area_of(org, actor)
@@ -189,13 +194,13 @@ def list_scope(org: OrgDirectory, actor: Actor) -> ListScope | None:
     below = tuple(units_below(org, area))
     if actor.role in DEPARTMENT_ROLES:
         return ListScope(units=below)
-    unplaced = actor.role in CENTRE_ROLES
-    kind = org.unit(area).kind
-    if kind in _PLACE_COLUMN:
-        return ListScope(place_column=_PLACE_COLUMN[kind], places=(area,), units=below, unplaced=unplaced)
-    # A city centre: every county under it.
-    counties = tuple(code for code in below if org.unit(code).kind == "county")
-    return ListScope(place_column="county", places=counties, units=below, unplaced=unplaced)
+    by_column: dict[str, list[str]] = {}
+    for code in below:
+        column = _PLACE_COLUMN.get(org.unit(code).kind)
+        if column is not None:
+            by_column.setdefault(column, []).append(code)
+    places = tuple((column, tuple(codes)) for column, codes in by_column.items())
+    return ListScope(places=places, units=below, unplaced=actor.role in CENTRE_ROLES)
 
 
 def require_role(actor: Actor, allowed: Iterable[Role], what: str) -> None:

@@ -98,3 +98,25 @@ async def test_a_simple_window_appeal_is_its_receivers_closed_on_the_spot_within
 
         figure = await eventually(counted, timeout=30, what="the window's figure")
         assert figure["counts"] == {"first_asked": 2, "closed": 1, "closed_on_time": 1, "rated": 1, "satisfied": 1}
+
+
+async def test_a_window_appeal_intake_cannot_place_in_a_village_is_the_receiving_villages(infra: Infra) -> None:
+    """An address that names only the township (or nothing intake knows) does not send a 五事
+    window appeal up to the township: the citizen walked into 江龙村's window, so 江龙村 holds it
+    first (claim or report up), as any of its matters."""
+    async with platform(infra) as p:
+        vague = {**NOT_SIMPLE, "contact": {"name": "甘长庆", "phone": "13800003335"}, "location": {"address": "武宣县通挽镇"}}
+        created = await p.intake.post("/api/v1/appeals", json=vague, headers=RECEIVER)
+        assert created.status_code == 201, created.text
+        case_id = created.json()["case_id"]
+        view = (await p.intake.get(f"/api/v1/appeals/{case_id}", headers=RECEIVER)).json()
+        assert (view["township"], view["village"]) == ("LB-WX-TW", "LB-WX-TW-JL"), view
+
+        async def first_order():
+            answer = await p.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=TONGWAN)
+            return answer.json()["orders"] if answer.status_code == 200 and answer.json()["orders"] else None
+
+        [order] = await eventually(first_order, timeout=30, what="the window appeal's first order")
+        assert order["unit"] == "LB-WX-TW-JL"
+        claimed = await p.dispatch.post(f"/api/v1/orders/{order['order_no']}/claim", json={}, headers=RECEIVER)
+        assert claimed.status_code == 200, claimed.text

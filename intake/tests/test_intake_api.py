@@ -17,6 +17,7 @@ from intake.api import HotlineTicket
 from intake.appeal_store import CandidateCache, NearQuery
 from intake.dedup import bounding_box
 from intake.models import appeals
+from shared.actors import actor_headers
 from shared.cloudevents import header
 from shared.db import processed_events
 from shared.contact import contact_keyring, open_phone
@@ -152,6 +153,37 @@ async def test_unclear_appeal_goes_to_manual_triage_and_can_be_triaged(intake):
     assert answer.status_code == 200, answer.text
     view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=AUDITOR)).json()
     assert (view["status"], view["subject_class"], view["township"]) == ("triaged", "disputes", "LB-XC-CG")
+
+
+async def test_a_case_placed_as_far_as_a_grid_is_in_its_grid_workers_list(intake):
+    """A centre places an appeal in a township and a grid, no village (人工分拨 allows it):
+    the grid's worker, and its village's, list it as they read it — the list follows
+    ``may_see_case`` on every place, not the village column alone — before any unit holds it."""
+    body = {**STREETLAMP, "title": "江龙村第二网格水渠堵塞", "description": "水渠堵了，请看看。", "location": None}
+    created = (await post(intake, body)).json()
+    assert created["status"] == "triage"
+    triage = {"category": "烦心事", "subject_class": "environment", "urgency": "normal",
+              "township": "LB-WX-TW", "grid": "LB-WX-TW-JL-G02"}  # fmt: skip
+    answer = await intake.client.post(f"/api/v1/appeals/{created['case_id']}/triage", json=triage,
+                                      headers={**CENTRE, "X-Actor-Unit": "LB-WX-ZZZX"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+
+    def person(role: str, unit: str) -> dict:
+        return actor_headers(f"{role}-{unit}", role, unit)
+
+    async def listed(headers: dict) -> bool:
+        page = await intake.client.get("/api/v1/cases", params={"limit": 200}, headers=headers)
+        assert page.status_code == 200, page.text
+        return created["case_id"] in {item["case_id"] for item in page.json()["items"]}
+
+    readers = [person("grid_worker", "LB-WX-TW-JL-G02"), person("grid_worker", "LB-WX-TW-JL-G01"),
+               person("village_staff", "LB-WX-TW-JL"), person("township_staff", "LB-WX-TW")]  # fmt: skip
+    for headers in readers:
+        assert (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=headers)).status_code == 200
+        assert await listed(headers), headers
+    other_village = person("grid_worker", "LB-WX-TW-DT-G01")  # 大塘村's grid: neither reads nor lists it
+    assert (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=other_village)).status_code == 404
+    assert not await listed(other_village)
 
 
 async def test_a_second_report_of_the_same_matter_nearby_is_merged(intake):

@@ -68,7 +68,7 @@ async def test_two_way_ratings_flow_into_composites(scoring, infra):
     await status_is(scoring, case.case_id, "case.rated")
 
     other = await scoring.client.post("/api/v1/ratings/departments", json=body, headers=WUXUAN)
-    assert other.status_code == 403 and "calling township" in other.json()["detail"]
+    assert other.status_code == 403 and other.json()["type"].endswith("not-the-calling-township")
     first = await scoring.client.post("/api/v1/ratings/departments", json=body, headers=TW)
     assert first.status_code == 201, first.text
     assert first.json()["rater_unit"] == "LB-WX-TW" and first.json()["round"] == 0

@@ -99,17 +99,21 @@ def test_list_scope_per_role() -> None:
     from shared.scope import list_scope
 
     county = list_scope(ORG, actor(Role.centre_dispatcher, "LB-XC-ZZZX"))
-    assert county.place_column == "county" and county.places == ("LB-XC",) and "LB-XC-ZJJ" in county.units
+    places = dict(county.places)
+    assert places["county"] == ("LB-XC",) and "LB-XC-CG" in places["township"] and "LB-XC-ZJJ" in county.units
+    assert "LB-XC-CG-CZ" in places["village"] and all(code.startswith("LB-XC-") for code in places["grid"])
     township = list_scope(ORG, actor(Role.township_staff, "LB-WX-TW"))
     assert county.unplaced
-    assert township.place_column == "township" and township.places == ("LB-WX-TW",) and "LB-XC-ZJJ" not in township.units
-    assert not township.unplaced
+    assert dict(township.places)["township"] == ("LB-WX-TW",) and "county" not in dict(township.places)
+    assert "LB-XC-ZJJ" not in township.units and not township.unplaced
     department = list_scope(ORG, actor(Role.dept_clerk, "LB-XC-ZJJ"))
-    assert department.place_column is None and department.units == ("LB-XC-ZJJ",)
+    assert department.places == () and department.units == ("LB-XC-ZJJ",)
     city = list_scope(ORG, actor(Role.centre_supervisor, "LB-ZZZX"))
-    assert city.place_column == "county" and set(city.places) == {"LB-XC", "LB-XB", "LB-WX", "LB-XZ"}
-    grid = list_scope(ORG, actor(Role.grid_worker, "LB-XC-CG-CD-G02"))  # its village's cases, every grid's
-    assert grid.place_column == "village" and grid.places == ("LB-XC-CG-CD",) and not grid.unplaced
+    assert set(dict(city.places)["county"]) == {"LB-XC", "LB-XB", "LB-WX", "LB-XZ"}
+    grid = list_scope(ORG, actor(Role.grid_worker, "LB-WX-TW-JL-G02"))  # its village's cases, every grid's
+    places = dict(grid.places)
+    assert places["village"] == ("LB-WX-TW-JL",) and "LB-WX-TW-JL-G01" in places["grid"] and not grid.unplaced
+    assert not any(code.startswith("LB-WX-TW-DT") for code in places["grid"])  # not another village's grids
     assert list_scope(ORG, actor(Role.auditor, None)).everything
     assert list_scope(ORG, actor(Role.ops, None)) is None
     assert list_scope(ORG, actor(Role.citizen, None)) is None
