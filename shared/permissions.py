@@ -190,6 +190,11 @@ PERMISSIONS: dict[str, Permission] = {
                                 "a user inside the editor's area", "change the directory"),
     "directory.catalogue_put": _p("directory", "PUT", "/catalogue", DIRECTORY_EDITORS,
                                   "every line changed covers an area inside the editor's area", "change the directory"),
+    # insight
+    "insight.task": _p("insight", "POST", "/tasks", CENTRE_ROLES,
+                       "each item's unit (a township, village, grid or department) and place lie in the centre's area; "
+                       "a finding it answers is one the centre sees (`services/insight/tasks.py` `placement_problem`)",
+                       "send a task down (自上而下的任务 are the centre's)"),
 }  # fmt: skip
 
 

@@ -8,14 +8,20 @@ evidence and a Chinese sentence (``services.insight.detect``).
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from services.insight.api import router
+from services.insight.api import router as findings_router
 from services.insight.handlers import HANDLES, make_batch_handler
 from services.insight.service import InsightContext
 from services.insight.settings import InsightSettings
+from services.insight.tasks_api import router as tasks_router
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
+
+router = APIRouter()
+router.include_router(findings_router)
+router.include_router(tasks_router)  # 自上而下的任务 (services.insight.tasks)
+
 
 async def start(runtime: Runtime) -> None:
     runtime.context.org = lambda: runtime.org  # the directory as the topic keeps it
@@ -33,7 +39,7 @@ SPEC = ServiceSpec(
     settings_cls=InsightSettings,
     router=router,
     handles=HANDLES,
-    publishes=frozenset({"hotspot.detected"}),
+    publishes=frozenset({"hotspot.detected", "case.received"}),  # case.received: a task's items
     context=InsightContext.from_settings,
     batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",
