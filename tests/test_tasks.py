@@ -148,7 +148,7 @@ async def test_a_task_sent_down_is_worked_like_appeals_and_counted_apart(infra: 
         # SLA: the same sign and resolve clocks as an appeal, no 受理 clock.
         async def clocks(case_id: str) -> set[str] | None:
             answer = await p.sla.get(f"/api/v1/cases/{case_id}/clocks", headers=CHENGGUAN)
-            names = {c["kind"] for c in answer.json()["clocks"]} if answer.status_code == 200 else set()
+            names = {c["name"] for c in answer.json()["clocks"]} if answer.status_code == 200 else set()
             return names if {"sign", "resolve"} <= names else None
 
         assert "accept" not in await eventually(lambda: clocks(cz_case), timeout=30, what="the item's clocks")
@@ -159,9 +159,9 @@ async def test_a_task_sent_down_is_worked_like_appeals_and_counted_apart(infra: 
         listed = await p.insight.get("/api/v1/tasks", headers=CHENGDONG)
         assert [t["task_id"] for t in listed.json()["items"]] == [task_id]
 
-        # Both sign and answer.
+        # Both take it (a village's 签收 is its 认领) and answer.
         for (case_id, no), who in ((orders["LB-XC-CG-CZ"], CHENGZHONG), (orders["LB-XC-CG-CD"], CHENGDONG)):
-            signed = await p.dispatch.post(f"/api/v1/orders/{no}/sign", json={}, headers=who)
+            signed = await p.dispatch.post(f"/api/v1/orders/{no}/claim", json={}, headers=who)
             assert signed.status_code == 200, signed.text
             done = await p.dispatch.post(f"/api/v1/orders/{no}/resolve", json={"answer": "已排查，护栏齐全。"}, headers=who)
             assert done.status_code == 200, done.text
@@ -199,4 +199,4 @@ async def test_a_task_sent_down_is_worked_like_appeals_and_counted_apart(infra: 
             assert callbacks.status_code == 200, callbacks.text
             assert callbacks.json() == []
             answer = await p.sla.get(f"/api/v1/cases/{case_id}/clocks", headers=CHENGGUAN)
-            assert "callback" not in {c["kind"] for c in answer.json()["clocks"]}
+            assert "callback" not in {c["name"] for c in answer.json()["clocks"]}

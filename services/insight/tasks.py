@@ -25,7 +25,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from shared.db import UnitOfWork, transactional
 from shared.errors import Invalid, NotFound
 from shared.events import (
+    AcceptedData,
     Actor,
+    CaseAccepted,
     CaseReceived,
     Channel,
     EventBase,
@@ -109,7 +111,7 @@ class ItemPlace:
 def item_place(org: OrgDirectory, unit: str, place: str | None, street: str | None) -> ItemPlace:
     """The item's place: a township, village or grid works its own place; a department works
     the place it is given (``place``), or none (then only the centre verifies it)."""
-    where = unit if org.unit(unit).is_place() else place
+    where = unit if org.unit(unit).is_place else place
     if where is None:
         return ItemPlace(unit, None, None, None, street)
     kind = org.unit(where).kind
@@ -185,7 +187,11 @@ async def create_task(
             "state": "issued", "history": [{"state": "issued", "at": now.isoformat()}],
         }  # fmt: skip
         await uow.session.execute(task_items.insert().values(**item))
-        uow.emit(item_event(task, item, actor, now))
+        uow.emit(received := item_event(task, item, actor, now))
+        # 受理 by the issuer itself: every service that waits for an appeal's acceptance before
+        # the order's events (shared.holding) reads the item the same way.
+        uow.emit(make_event(CaseAccepted, payload=AcceptedData(tracking_no=item["tracking_no"], notice="任务已下达"),
+                            producer="insight", actor=actor, caused_by=received, occurred_at=now))  # fmt: skip
     return task["task_id"]
 
 
