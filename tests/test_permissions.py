@@ -25,6 +25,8 @@ from intake.settings import IntakeSettings
 from notify.app import create_app as notify_app
 from notify.settings import NotifySettings
 from scoring.app import create_app as scoring_app
+from services.insight.app import create_app as insight_app
+from services.insight.settings import InsightSettings
 from scoring.settings import ScoringSettings
 from services.directory.app import create_app as directory_app
 from services.directory.settings import DirectorySettings
@@ -99,6 +101,7 @@ async def platform(infra: Infra, tmp_path_factory):
         "scoring": (scoring_app, service_settings(ScoringSettings, infra, topic=topic, database=unique("scoring"))),
         "notify": (notify_app, service_settings(NotifySettings, infra, topic=topic, database=unique("notify"), test_clock=True)),
         "directory": (directory_app, service_settings(DirectorySettings, infra, topic=topic, database=unique("directory"), org_topic=org_topic)),
+        "insight": (insight_app, service_settings(InsightSettings, infra, topic=topic, database=unique("insight"), org_topic=org_topic)),
     }  # fmt: skip
     import contextlib
 
