@@ -29,7 +29,8 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from dispatch import service
-from dispatch.handlers import FACT_TYPES, acts_on, case_facts, resolution_class_of
+from dispatch import handlers
+from dispatch.handlers import FACT_TYPES, acts_on, case_facts
 from dispatch.models import cases, orders
 from dispatch.service import DispatchContext
 from shared.case_status import case_status_many
@@ -115,7 +116,8 @@ def fold(
     ctx: DispatchContext, facts: list[EventBase], stored: dict[str, dict[str, Any]], existing: set[tuple[str, str, int]]
 ) -> tuple[dict[str, dict[str, Any]], list[tuple[Any, str, EventBase]]]:
     """Each case's row after the facts, in topic order, and the orders the catalogue opens
-    on the way: (the case as it stood at its ``case.triaged``, the owner, that event).
+    on the way: (the case as it stood at its ``case.triaged``, the owner, that event) — or,
+    for a task item, at its ``case.received`` (the item's unit).
     ``existing``: the (case, unit, round) of the orders already there (without a call); an
     opening adds its own, so a second triage naming the same owner opens nothing either."""
     existing = set(existing)
@@ -126,7 +128,13 @@ def fold(
         if row is None:
             row = rows[event.case_id] = dict(stored.get(event.case_id) or {**NEW_CASE, "case_id": event.case_id})
         row.update(case_facts(event))
-        if event.type == "case.triaged":
+        task = handlers.task_of(event)
+        if task is not None and service.dispatchable(SimpleNamespace(**row)):
+            # 自上而下的任务: the item goes straight to its unit, no catalogue guess.
+            existing.add((event.case_id, task.unit, row["redo_round"]))
+            openings.append((SimpleNamespace(**row), task.unit, event))
+            row["stage"] = "dispatched"
+        elif event.type == "case.triaged":
             case = SimpleNamespace(**row)
             owner = service.catalogue_owner(ctx, case) if service.dispatchable(case) and not service.held_at_window(case) else None
             # An order of this unit and round already there (returned, say): nothing opens,
@@ -146,9 +154,9 @@ async def open_orders(uow: UnitOfWork, ctx: DispatchContext, openings: list[tupl
     new = [
         service.new_order(
             ctx, case, sequence=sequence, unit=owner, actor=actor, at=utcnow(), automatic=True,
-            resolution_class=resolution_class_of(case), redo_round=case.redo_round,
+            resolution_class=handlers.order_class(case, event), redo_round=case.redo_round,
         )  # fmt: skip
-        for (case, owner, _), sequence in zip(openings, sorted(sequences), strict=True)
+        for (case, owner, event), sequence in zip(openings, sorted(sequences), strict=True)
     ]
     inserted = set((await session.execute(_INSERT_ORDERS, new)).scalars())
     if len(inserted) != len(new):

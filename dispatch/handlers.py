@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.case_status import CASE_SCOPED_TYPES
-from shared.events import EventBase, ResolutionClass
+from shared.events import EventBase, ResolutionClass, TaskRef
 
 # Intake's facts about a case that dispatch keeps (the columns of ``cases`` they write).
 FACT_TYPES = ("case.received", "case.rejected", "case.merged", "case.triaged", "case.closed")
@@ -53,6 +53,17 @@ def acts_on(event: EventBase) -> bool:
 
 def resolution_class_of(case: Any) -> ResolutionClass:
     return ResolutionClass.consultation if case.subject_class == "consultation" else ResolutionClass.general
+
+
+def task_of(event: EventBase) -> TaskRef | None:
+    """自上而下的任务: the task item a ``case.received`` stands for (None: an appeal)."""
+    return event.payload.task if event.type == "case.received" else None  # type: ignore[attr-defined]
+
+
+def order_class(case: Any, event: EventBase) -> ResolutionClass:
+    """The deadline class of an automatic order: the task item's own, else by the subject."""
+    task = task_of(event)
+    return task.resolution_class if task is not None else resolution_class_of(case)
 
 
 # Every case-scoped type: dispatch's view of where each case stands follows them all.

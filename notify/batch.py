@@ -120,7 +120,10 @@ async def apply_events(uow: UnitOfWork, ctx: NotifyContext, events: list[EventBa
 async def close(uow: UnitOfWork, ctx: NotifyContext, event: EventBase, row: dict[str, Any]) -> dict[str, Any]:
     """结案: the callback (回访) task of the round, due when SLA's callback clock is
     (``shared.callback``), and the one-time rating link (and, for a sampled case, the
-    questionnaire link) the closing message carries. Returns that message's extra data."""
+    questionnaire link) the closing message carries. Returns that message's extra data.
+    A task item (自上而下的任务) has no citizen: no callback task, no rating link."""
+    if not domain.has_citizen(row["channel"]):
+        return {}
     session, settings = uow.session, ctx.settings
     round_ = row["round"]
     window = callback_window(ctx.calendar, event.occurred_at)

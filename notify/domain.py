@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from shared.callback import CallbackWindow, callback_window
 from shared.errors import Conflict, DomainError, Expired, Forbidden
-from shared.events import EventBase
+from shared.events import Channel, EventBase
 from shared.lifecycle import LABELS, status_after
 from shared.workdays import DAY, LOCAL, WorkingCalendar
 
@@ -224,6 +224,13 @@ CITIZEN_KINDS = {
     "case.closed": "citizen.closed",
     "case.reopened": "citizen.reopened",
 }
+
+
+def has_citizen(channel: str | None) -> bool:
+    """A task item (自上而下的任务, channel ``task``) is the centre's directive, not a citizen's
+    appeal: nobody is called back or asked to rate it (its verification is the township's or
+    the centre's). A case whose channel is not known yet is taken to be an appeal."""
+    return channel != Channel.task.value
 
 
 def _citizen_channels(case: CaseView) -> list[str]:

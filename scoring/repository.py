@@ -32,6 +32,7 @@ from scoring.models import (
     weight_versions,
 )
 from scoring.rates import CardRow, CaseRow, FirstAskedRow, OrderRow, RatingRow, TwoWayRow, handler_of
+from shared.events import Channel
 
 
 @dataclass
@@ -60,6 +61,14 @@ class Facts:
     two_way: list[TwoWayRow] = field(default_factory=list)
     round_units: dict[tuple[str, int], set[str]] = field(default_factory=dict)
     round_people: dict[tuple[str, int], set[tuple[str, str | None]]] = field(default_factory=dict)
+    # 自上而下的任务: the facts of task items (channel ``task``), counted apart — never in the
+    # appeals' figures above (解决率, 满意率, the composite), shown beside them.
+    tasks: Facts | None = None
+
+
+def is_task(channel: str | None) -> bool:
+    """A task item sent down by the centre (自上而下的任务), not a citizen's appeal."""
+    return channel == Channel.task.value
 
 
 def _area_or_units(scope: Scope, unit_column):
@@ -69,28 +78,26 @@ def _area_or_units(scope: Scope, unit_column):
 
 
 async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until: datetime) -> Facts:
-    facts = Facts()
+    facts, task_facts = Facts(), Facts()
     area = scope.case_filter()
 
     if area is not None:
         rows = await session.execute(
             select(case_facts).where(area, case_facts.c.received_at >= since, case_facts.c.received_at < until)
         )
-        facts.cases = [
-            CaseRow(
+        for r in rows:
+            (task_facts if is_task(r.channel) else facts).cases.append(CaseRow(
                 case_id=r.case_id, county=r.county, township=r.township, subject_class=r.subject_class,
                 received_at=r.received_at, accepted=r.accepted_at is not None, rejected=r.rejected_at is not None,
                 resolved=r.resolved_at is not None, solved=bool(r.solved), reopened=r.current_round > 0,
-            )
-            for r in rows
-        ]
+            ))  # fmt: skip
 
     later = unit_orders.alias("later")
     reopened = exists().where(
         later.c.case_id == unit_orders.c.case_id, later.c.unit == unit_orders.c.unit,
         later.c.redo_round > unit_orders.c.redo_round,
     )
-    order_cols = [unit_orders, case_facts.c.county, case_facts.c.township, reopened.label("reopened")]
+    order_cols = [unit_orders, case_facts.c.county, case_facts.c.township, case_facts.c.channel, reopened.label("reopened")]
     who = _area_or_units(scope, unit_orders.c.unit)
     query = (
         select(*order_cols)
@@ -99,7 +106,8 @@ async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until
     )
     if who is not None:
         query = query.where(who)
-    facts.orders = [_order(r) for r in await session.execute(query)]
+    for r in await session.execute(query):
+        (task_facts if is_task(r.channel) else facts).orders.append(_order(r))
 
     # Each case's latest rated round (only that one counts), rated inside the window.
     latest = (
@@ -109,7 +117,7 @@ async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until
         .subquery()
     )
     rated = (
-        select(latest, case_facts.c.county, case_facts.c.township)
+        select(latest, case_facts.c.county, case_facts.c.township, case_facts.c.channel)
         .select_from(latest.outerjoin(case_facts, case_facts.c.case_id == latest.c.case_id))
         .where(latest.c.rated_at >= since, latest.c.rated_at < until)
     )
@@ -118,10 +126,10 @@ async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until
         rated = rated.where(or_(*[p for p in (area, handled) if p is not None]))
     elif area is not None:
         rated = rated.where(area)
-    facts.ratings = [
-        RatingRow(r.case_id, r.round, r.rating, r.rated_at, tuple(r.units or ()), r.county, r.township)
-        for r in await session.execute(rated)
-    ]
+    for r in await session.execute(rated):  # a task item is never rated; a rating of one would count apart
+        (task_facts if is_task(r.channel) else facts).ratings.append(
+            RatingRow(r.case_id, r.round, r.rating, r.rated_at, tuple(r.units or ()), r.county, r.township)
+        )
     if facts.ratings:
         ids = list({r.case_id for r in facts.ratings})
         for r in await session.execute(
@@ -136,14 +144,15 @@ async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until
             )
 
     cards = (
-        select(sla_cards, case_facts.c.county, case_facts.c.township)
+        select(sla_cards, case_facts.c.county, case_facts.c.township, case_facts.c.channel)
         .select_from(sla_cards.outerjoin(case_facts, case_facts.c.case_id == sla_cards.c.case_id))
         .where(sla_cards.c.occurred_at >= since, sla_cards.c.occurred_at < until)
     )
     who = _area_or_units(scope, sla_cards.c.unit)
     if who is not None:
         cards = cards.where(who)
-    facts.cards = [CardRow(r.case_id, r.unit, r.level, r.occurred_at, r.county, r.township) for r in await session.execute(cards)]
+    for r in await session.execute(cards):
+        (task_facts if is_task(r.channel) else facts).cards.append(CardRow(r.case_id, r.unit, r.level, r.occurred_at, r.county, r.township))
 
     two_way = select(unit_ratings).where(unit_ratings.c.rated_at >= since, unit_ratings.c.rated_at < until)
     if scope.units:
@@ -152,6 +161,8 @@ async def load_facts(session: AsyncSession, scope: Scope, since: datetime, until
         TwoWayRow(r.direction, r.rater_unit, r.rated_unit, r.rated_at, r.rating, r.score, r.justified, r.complete)
         for r in await session.execute(two_way)
     ]
+    task_facts.round_units = facts.round_units  # ratings' rounds: only appeals are rated
+    facts.tasks = task_facts
     return facts
 
 

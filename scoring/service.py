@@ -86,6 +86,8 @@ async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[
         if scope == "units":
             facts = await repository.load_facts(uow.session, Scope(units=(code,)), period.start_utc, period.end_utc)
             counts = unit_counts(code, period, facts.orders, facts.ratings, facts.cards, facts.round_units)
+            tasks = facts.tasks
+            task_counts = unit_counts(code, period, tasks.orders, tasks.ratings, tasks.cards, tasks.round_units)
             two_way = two_way_view(
                 two_way_rate(code, period, facts.two_way), two_way_rate(code, period, facts.two_way, DEPARTMENT_RATES_CALL),
                 fmt,
@@ -98,6 +100,10 @@ async def stats(uow: UnitOfWork, scope: str, code: str, period: Period) -> dict[
             where = Scope(county=code) if scope == "counties" else Scope(township=code)
             facts = await repository.load_facts(uow.session, where, period.start_utc, period.end_utc)
             counts = area_counts(period, facts.cases, facts.orders, facts.ratings, facts.cards)
+            tasks = facts.tasks
+            task_counts = area_counts(period, tasks.cases, tasks.orders, tasks.ratings, tasks.cards)
+    # 自上而下的任务 are counted apart: the figures above are the appeals' only.
+    two_way["tasks"] = counts_view(task_counts, fmt)
     return {"scope": scope[:-1] if scope != "counties" else "county", "code": code, "name": org.name_of(code),
             "period": period_view(period), **counts_view(counts, fmt), "rate_parts": RATE_PARTS_VIEW, **two_way,
             "figure_format": format_view(fmt)}

@@ -66,6 +66,7 @@ class Channel(StrEnum):
     window = "window"
     mailbox = "mailbox"
     open311 = "open311"
+    task = "task"  # 自上而下的任务: an item of a task the centre sent down (ReceivedData.task), not a citizen's appeal
 
 
 class FiveMatters(StrEnum):
@@ -198,6 +199,21 @@ TrackingNo = Annotated[
 ]
 
 
+class TaskRef(_Model):
+    """自上而下的任务: the task item a case stands for. The centre's task has one item per place or
+    unit; each enters the lifecycle as a case of its own, sent straight to the item's unit
+    (no catalogue guess), on the same clocks, cards and urging as an appeal, but counted apart
+    and with no citizen (no callback, no rating)."""
+
+    task_id: str = Field(min_length=1, max_length=64, description="the task (insight's tasks table)")
+    item_no: int = Field(ge=1, description="the item's number within its task")
+    unit: str = Field(min_length=1, max_length=64, description="the unit the item is for: dispatch sends it there")
+    resolution_class: ResolutionClass = Field(
+        default=ResolutionClass.general, description="the item's deadline class: its order's resolve deadline counts from it"
+    )
+    issued_by: str | None = Field(default=None, max_length=64, description="the centre that issued the task")
+
+
 class ReceivedData(_Model):
     tracking_no: TrackingNo
     channel: Channel
@@ -229,6 +245,9 @@ class ReceivedData(_Model):
     resolve_due_at: AwareDatetime | None = Field(
         default=None,
         description="1小时诉求服务模式: a simple window appeal's resolve deadline, computed once by intake (shared.deadlines)",
+    )
+    task: TaskRef | None = Field(
+        default=None, description="自上而下的任务: the task item this case is (channel task); absent for an appeal"
     )
 
 

@@ -205,6 +205,10 @@ PERMISSIONS: dict[str, Permission] = {
                                 "close an early warning (the centre does)"),
     "insight.warning_reopen": _p("insight", "POST", "/warnings/{warning_id}/reopen", CENTRE_ROLES, _WARNING_CENTRE,
                                  "send an early warning back (the centre does)"),
+    "insight.task": _p("insight", "POST", "/tasks", CENTRE_ROLES,
+                       "each item's unit (a township, village, grid or department) and place lie in the centre's area; "
+                       "a finding it answers is one the centre sees (`services/insight/tasks.py` `placement_problem`)",
+                       "send a task down (自上而下的任务 are the centre's)"),
 }  # fmt: skip
 
 

@@ -75,8 +75,10 @@ def carried(due_at: datetime | None) -> Deadline | None:
 
 async def on_received(event: CaseReceived, led: Ledger) -> None:
     category = event.payload.category.value if event.payload.category else None
-    led.upsert_case(event.case_id, **({"category": category} if category else {}))
-    if led.closed(event.case_id):
+    task = event.payload.task is not None
+    led.upsert_case(event.case_id, **({"category": category} if category else {}), **({"task": True} if task else {}))
+    if led.closed(event.case_id) or task:
+        # 自上而下的任务: issued by the centre itself, nothing waits for 受理; its clocks start at dispatch.
         return
     policy = led.case_policy(event.case_id, event.occurred_at, category=category)
     led.start(event.case_id, ClockKind.accept, event.occurred_at, policy=policy)
@@ -234,6 +236,8 @@ async def on_closed(event: CaseClosed, led: Ledger) -> None:
     led.stop(event.case_id, event.occurred_at)
     case = led.case(event.case_id)
     led.upsert_case(event.case_id, closed=True)
+    if case and case["task"]:
+        return  # 自上而下的任务: no citizen to call back
     led.start(event.case_id, ClockKind.callback, event.occurred_at, round=case["redo_round"] if case else 0)
 
 

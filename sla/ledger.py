@@ -36,6 +36,7 @@ OPEN_STATES = frozenset(repo.OPEN_STATES)
 # What a case row holds when a handler first writes it (the table's defaults).
 NEW_CASE = {
     "category": None, "region": None, "urgency": None, "policy_id": None, "policy_version": None, "closed": False, "redo_round": 0,
+    "task": False,
 }  # fmt: skip
 
 

@@ -116,6 +116,8 @@ sla_cases = Table(
     Column("policy_version", Integer),
     Column("closed", Boolean, nullable=False, server_default="false"),
     Column("redo_round", Integer, nullable=False, server_default="0"),
+    # 自上而下的任务 (sla_0003): a task item has no citizen — no 受理 clock, no 回访 clock.
+    Column("task", Boolean, nullable=False, server_default="false"),
 )
 
 # Time travel (SLA_TIME_TRAVEL=true only): one row, shared by every replica.

@@ -134,7 +134,7 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
 
 # Array types of the columns that are not text.
 _TYPES = {
-    "round": "int", "policy_version": "int", "generation": "int", "redo_round": "int", "closed": "bool",
+    "round": "int", "policy_version": "int", "generation": "int", "redo_round": "int", "closed": "bool", "task": "bool",
     "started_at": "timestamptz", "due_at": "timestamptz", "paused_at": "timestamptz", "stopped_at": "timestamptz",
     "next_signal_at": "timestamptz", "paused_total": "interval",
 }  # fmt: skip

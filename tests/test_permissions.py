@@ -25,6 +25,8 @@ from intake.settings import IntakeSettings
 from notify.app import create_app as notify_app
 from notify.settings import NotifySettings
 from scoring.app import create_app as scoring_app
+from services.insight.app import create_app as insight_app
+from services.insight.settings import InsightSettings
 from scoring.settings import ScoringSettings
 from services.directory.app import create_app as directory_app
 from services.directory.settings import DirectorySettings

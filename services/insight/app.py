@@ -11,13 +11,16 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.insight.api import router
-from services.insight.warning_api import router as warning_router
 from services.insight.handlers import HANDLES, make_batch_handler
 from services.insight.service import InsightContext
 from services.insight.settings import InsightSettings
+from services.insight.tasks_api import router as tasks_router
 from services.insight.trends_api import router as trends_router
+from services.insight.warning_api import router as warning_router
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
+
+
 
 async def start(runtime: Runtime) -> None:
     runtime.context.org = lambda: runtime.org  # the directory as the topic keeps it
@@ -34,10 +37,12 @@ SPEC = ServiceSpec(
     ),
     settings_cls=InsightSettings,
     router=router,
-    extra_routers=(warning_router, trends_router),  # 预警信息处置; trends and the monthly theme (每月一题)
+    # 预警信息处置; trends and the monthly theme (每月一题); 自上而下的任务
+    extra_routers=(warning_router, trends_router, tasks_router),
     handles=HANDLES,
     publishes=frozenset({
         "hotspot.detected", "warning.opened", "warning.acknowledged", "warning.handled", "warning.closed", "warning.reopened",
+        "case.received", "case.accepted",  # a task's items (tasks.py)
     }),
     context=InsightContext.from_settings,
     batch_handler=make_batch_handler,

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from services.insight import detect
+from services.insight import detect, tasks
 from services.insight import warning_api as early_warning_api
 from services.insight.models import appeals, finding_keys, findings
 from services.insight.service import InsightContext
@@ -34,7 +34,9 @@ from shared.db import CaseRows, UnitOfWork
 from shared.events import EventBase, HotspotDetected, HotspotDetectedData, make_event, system_actor
 from shared.workdays import LOCAL
 
-HANDLES = frozenset({"case.received", "case.triaged", "case.merged", "case.reopened", "case.dispatched"})
+APPEAL_TYPES = frozenset({"case.received", "case.triaged", "case.merged", "case.reopened", "case.dispatched"})
+# The appeals' facts, and what a task item's state follows (services.insight.tasks).
+HANDLES = APPEAL_TYPES | tasks.FOLLOWED
 
 PLACE_FIELDS = ("township", "village", "grid", "street")
 APPEALS = CaseRows(appeals, {"merges": 0, "redo_round": 0})
@@ -90,7 +92,9 @@ def make_batch_handler(ctx: InsightContext) -> BatchHandler:
     """Insight's handler, bound to its context (calendar, thresholds, names)."""
 
     async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-        events = [event for event in events if event.type in HANDLES]
+        task_cases = await tasks.follow(uow, [event for event in events if event.type in HANDLES])
+        # A task item is not an appeal: the detectors never count it.
+        events = [event for event in events if event.type in APPEAL_TYPES and event.case_id not in task_cases]
         if not events:
             return
         touched = await apply_events(uow, events)

@@ -128,7 +128,7 @@ async def test_the_driver_statements_belong_to_the_unit_of_work(sla):
     with it, even when they are its first statement."""
     case = unique("case")
     row = {"case_id": case, "category": None, "region": None, "urgency": None, "policy_id": None, "policy_version": None,
-           "closed": True, "redo_round": 0}  # fmt: skip
+           "closed": True, "redo_round": 0, "task": False}  # fmt: skip
     async with sla.runtime.uow() as uow:
         await repo.upsert_cases(await repo.driver(uow.session), [row])
         assert [dict(r) for r in await repo.cases_by_id(await repo.driver(uow.session), [case])] == [row]
