@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from shared.callback import CallbackWindow, callback_window
 from shared.errors import Conflict, DomainError, Expired, Forbidden
-from shared.events import Channel, EventBase
+from shared.events import Channel as AppealChannel, EventBase  # the appeal's channel; ``Channel`` below is a message's
 from shared.lifecycle import LABELS, status_after
 from shared.workdays import DAY, LOCAL, WorkingCalendar
 
@@ -230,7 +230,7 @@ def has_citizen(channel: str | None) -> bool:
     """A task item (自上而下的任务, channel ``task``) is the centre's directive, not a citizen's
     appeal: nobody is called back or asked to rate it (its verification is the township's or
     the centre's). A case whose channel is not known yet is taken to be an appeal."""
-    return channel != Channel.task.value
+    return channel != AppealChannel.task.value
 
 
 def _citizen_channels(case: CaseView) -> list[str]:
