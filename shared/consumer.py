@@ -43,7 +43,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -70,6 +70,10 @@ DLQ_TIMEOUT_SECONDS = 30.0
 # A loop step or an unassigned member lasting longer than this is said in the log.
 STALL_WARN_SECONDS = 45.0
 WATCH_EVERY_SECONDS = 10.0
+# The longest the loop waits for records before its checks (epoch, held events, lag gauges):
+# records end the wait at once, so this only sets how often an idle consumer wakes (it was
+# 200 ms: five wake-ups a second in every service with nothing to do).
+IDLE_WAIT_SECONDS = 1.0
 
 # A service's one handler: the new events of a batch (inbox already written), in topic
 # order, applied to a working set read once and written once; one event is a batch of one.
@@ -333,7 +337,7 @@ class EventConsumer:
                 self._resume_due(consumer)
                 try:
                     with self._doing("fetch"):
-                        batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                        batch = await consumer.getmany(timeout_ms=self._wait_ms(), max_records=self.batch_size)
                 except KafkaError as exc:
                     log.warning("%s fetch failed: %r", self.service, exc)
                     await asyncio.sleep(0.5)
@@ -389,6 +393,12 @@ class EventConsumer:
                     self.service, self.topic, now - self._unassigned_since, self.group_id,
                 )  # fmt: skip
                 self._unassigned_since = now  # once per period, not every tick
+
+    def _wait_ms(self) -> int:
+        """How long a fetch may wait for records: ``getmany`` returns as soon as records come,
+        so waiting longer costs no latency; it only bounds how often an idle loop wakes (its
+        checks below run at most once a second anyway) — until a paused partition is due back."""
+        return fetch_wait_ms(self._paused_until.values(), time.monotonic())
 
     def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
         now = time.monotonic()
@@ -864,6 +874,13 @@ class EventConsumer:
             for gauge in (metrics.CONSUMER_LAG, metrics.CONSUMER_LAG_SECONDS):
                 with contextlib.suppress(KeyError):
                     gauge.remove(self.service, self.topic, str(partition))
+
+
+def fetch_wait_ms(paused_until: Iterable[float], now: float) -> int:
+    """The consumer loop's wait for records: ``IDLE_WAIT_SECONDS``, or less when a paused
+    partition is due back sooner (never under 10 ms)."""
+    wait = min((until - now for until in paused_until), default=IDLE_WAIT_SECONDS)
+    return round(1000 * max(0.01, min(IDLE_WAIT_SECONDS, wait)))
 
 
 def handled_from(committed: int | None, log_start: int) -> int:

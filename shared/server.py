@@ -135,3 +135,45 @@ def server_config(app: Any, settings: Any, **overrides: Any) -> uvicorn.Config:
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+# uvicorn's main loop wakes every 100 ms to look whether it should stop (and, every tenth
+# time, to renew the Date header): ten wake-ups a second in every process of the platform,
+# idle or not. Once a second is enough for the Date header (it has one-second resolution);
+# a stop request wakes the loop at once instead of being found by the next tick.
+TICK_SECONDS = 1.0
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, waking once a second instead of ten times, and at once when told to stop
+    (a signal, or ``should_exit = True`` as the tests' ``RunningService`` does)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._exit_wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        super().__init__(config)
+
+    @property  # type: ignore[override]
+    def should_exit(self) -> bool:
+        return self._should_exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._should_exit = value
+        if value and self._exit_wake is not None:
+            loop, event = self._exit_wake
+            # Thread-safe and signal-safe: a signal handler runs between two steps of the loop.
+            loop.call_soon_threadsafe(event.set)
+
+    async def main_loop(self) -> None:
+        self._exit_wake = (asyncio.get_running_loop(), asyncio.Event())
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            # on_tick renews the Date header when the counter is a multiple of 10 (uvicorn
+            # counts tenths of a second): every tick here is a whole second.
+            counter = (counter + 10) % 864000
+            try:
+                await asyncio.wait_for(self._exit_wake[1].wait(), TICK_SECONDS)
+            except TimeoutError:
+                pass
+            should_exit = await self.on_tick(counter)

@@ -448,14 +448,14 @@ async def refresh_gauges(service: str, runtime: Runtime) -> None:
 
 def serve(spec: ServiceSpec, create_app: Callable[[ServiceSettings], FastAPI]) -> None:
     """``python -m <service>``: settings (fail fast), a clear word on a busy port, uvicorn."""
-    import uvicorn
+    from shared.server import Server
 
     settings = exit_on_bad_settings(spec.settings_cls)
     prefix = spec.settings_cls.model_config.get("env_prefix", "")
     exit_unless_port_free(spec.name, settings.host, settings.port, f"{prefix}PORT")
     configure_logging(spec.name, settings.log_level, json=settings.log_json)
     # The slow-client limits live in the protocol and middleware (shared/server.py).
-    server = uvicorn.Server(server_config(create_app(settings), settings))
+    server = Server(server_config(create_app(settings), settings))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         server.run()
     if not server.started:

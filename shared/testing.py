@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
@@ -30,7 +29,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from shared.cloudevents import from_message, to_message
 from shared.events import EventBase
 from shared.ports import free_port
-from shared.server import server_config
+from shared.server import Server, server_config
 from shared.service import Runtime
 from shared.settings import ServiceSettings, load_settings
 
@@ -118,7 +117,7 @@ class RunningService:
         self.settings = settings
         self.url = f"http://127.0.0.1:{settings.port}"
         config = server_config(app, settings, host="127.0.0.1", lifespan="on")  # as served in production
-        self.server = uvicorn.Server(config)
+        self.server = Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task: asyncio.Task[None] | None = None
         self.client = httpx.AsyncClient(base_url=self.url, timeout=30)

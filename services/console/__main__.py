@@ -2,13 +2,12 @@
 
 import sys
 
-import uvicorn
 
 from services.console.app import create_app
 from services.console.settings import load_console_settings
 from shared.logs import configure_logging
 from shared.ports import exit_unless_port_free
-from shared.server import server_config
+from shared.server import Server, server_config
 
 
 def main() -> None:
@@ -23,7 +22,7 @@ def main() -> None:
         print("console: CONSOLE_SESSION_SECRET is not set; sessions end when the console restarts", file=sys.stderr)
     print(f"console: http://{settings.host}:{settings.port}/ (county {settings.county})", flush=True)
     # Open live streams never end on their own: give them a short grace on shutdown, then cut them.
-    uvicorn.Server(server_config(create_app(settings), settings, timeout_graceful_shutdown=3)).run()
+    Server(server_config(create_app(settings), settings, timeout_graceful_shutdown=3)).run()
 
 
 main()

@@ -5,12 +5,10 @@ Refuses any address but loopback unless ISSUER_ALLOW_REMOTE=true: it signs token
 
 import sys
 
-import uvicorn
-
 from services.dev.issuer.app import create_app
 from services.dev.issuer.settings import load_issuer_settings
 from shared.ports import exit_unless_port_free
-from shared.server import server_config
+from shared.server import Server, server_config
 
 
 def main() -> None:
@@ -22,7 +20,7 @@ def main() -> None:
     exit_unless_port_free("issuer", settings.host, settings.port, "ISSUER_PORT")
     app = create_app(settings)
     print(f"issuer: {settings.issuer_url} signs tokens for the demo users; kid {app.state.keys.current.kid}", flush=True)
-    uvicorn.Server(server_config(app, settings)).run()
+    Server(server_config(app, settings)).run()
 
 
 main()

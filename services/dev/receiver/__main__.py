@@ -7,12 +7,11 @@ import os
 import sys
 from types import SimpleNamespace
 
-import uvicorn
 
 from services.dev.receiver.app import create_app
 from shared.auth import SignInMode, headers_mode_problem
 from shared.ports import exit_unless_port_free
-from shared.server import server_config
+from shared.server import Server, server_config
 
 
 def main() -> None:
@@ -27,7 +26,7 @@ def main() -> None:
         print(f"receiver: {refusal}", file=sys.stderr)
         raise SystemExit(2)
     exit_unless_port_free("receiver", host, port, "RECEIVER_PORT")
-    uvicorn.Server(server_config(create_app(), SimpleNamespace(host=host, port=port))).run()
+    Server(server_config(create_app(), SimpleNamespace(host=host, port=port))).run()
 
 
 main()
