@@ -48,12 +48,19 @@ WHY_MISSED = {
 
 
 async def intake_appeals(ctx: Context) -> dict[str, Figure]:
+    return await run_intake(ctx, DATABASE)
+
+
+async def run_intake(ctx: Context, database: str, extra_env: dict[str, str] | None = None) -> dict[str, Figure]:
+    """The steps, the capacity and the drain of ``python -m intake`` on a fresh ``database``
+    (``extra_env`` on top of ``service_env``: bench/tracing_cost.py switches tracing on)."""
     port = free_port()
-    server = Child("intake", [sys.executable, "-m", "intake"], env=service_env(ctx, port, DATABASE), log_path=ctx.log_dir / "intake.log")
+    env = service_env(ctx, port, database) | (extra_env or {})
+    server = Child("intake", [sys.executable, "-m", "intake"], env=env, log_path=ctx.log_dir / ("intake.log" if database == DATABASE else f"{database}.log"))
     try:
         await server.wait_ok(f"http://127.0.0.1:{port}/ready")
         say(f"intake ready on port {port} (log {server.log_path})")
-        db = await asyncpg.connect(ctx.postgres.url_for(DATABASE))
+        db = await asyncpg.connect(ctx.postgres.url_for(database))
         try:
             return await _measure(ctx, server, port, db)
         finally:
@@ -65,7 +72,8 @@ async def intake_appeals(ctx: Context) -> dict[str, Figure]:
 def service_env(ctx: Context, port: int, database: str) -> dict[str, str]:
     """Our environment, minus anything that could point intake at other servers."""
     foreign = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_") and k not in foreign}
+    # No OTEL_* from our environment either: tracing is measured on and off on purpose (tracing_cost).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "OTEL_")) and k not in foreign}
     return env | {
         "INTAKE_DATABASE_URL": ctx.postgres.url_for(database),
         "INTAKE_KAFKA_BOOTSTRAP_SERVERS": ctx.broker.bootstrap_servers,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, classify, hotline, idle, inbox, insight, pipeline, replicas, report, scoring_replay, sla_scale
+from bench import appeals, baselines, classify, hotline, idle, inbox, insight, pipeline, replicas, report, scoring_replay, sla_scale, tracing_cost
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.dev.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -47,6 +47,16 @@ PHASES: tuple[Phase, ...] = (
         "50/s, then `POST /api/v1/appeals` at each fixed arrival rate, each step starting once the service is quiet again "
         "(no appeal being filed, outbox empty); then 32 in flight for its capacity; then the outbox is polled until "
         "no row is unsent.",
+        needs=("asyncpg", "uvicorn"),
+    ),
+    Phase(
+        "tracing", tracing_cost.tracing_cost,
+        "what tracing (OpenTelemetry, `shared/tracing.py`) costs intake: the `intake` phase's steps and capacity run "
+        "twice on fresh databases, once with no `OTEL_*` variable (off, the default) and once with "
+        "`OTEL_EXPORTER_OTLP_ENDPOINT` pointing at a sink in the bench process that accepts OTLP/HTTP exports and "
+        "discards them (every span made, batched, encoded and sent); the ratio of the two runs' best sustained rates. "
+        "Off, the calls a filing makes into tracing are also timed on their own (200,000 rounds in the bench process) "
+        "and set against intake's time per appeal at capacity.",
         needs=("asyncpg", "uvicorn"),
     ),
     Phase(
