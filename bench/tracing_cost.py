@@ -62,8 +62,8 @@ class OtlpSink:
                 self.bytes += length
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the exporter hung up, or the sink is closing
         finally:
             writer.close()
 

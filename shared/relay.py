@@ -35,9 +35,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from opentelemetry.trace import Tracer
-
-from shared import metrics, tracing
+from shared import metrics
 from shared.tasks import stop_task
 from shared.bus import TopicSpec, ensure_epoch, new_producer
 from shared.db import outbox, plumbing_state
@@ -74,7 +72,6 @@ class OutboxRelay:
         linger_seconds: float = 0.02,
         retention: timedelta = timedelta(days=7),
         epoch_check_seconds: float = 10.0,
-        tracer: Tracer | None = None,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -86,7 +83,6 @@ class OutboxRelay:
         self.linger_seconds = linger_seconds
         self.retention = retention
         self.epoch_check_seconds = epoch_check_seconds
-        self.tracer = tracer  # None: tracing is off (shared.tracing)
 
         self.wakeup = Wakeup(engine, OUTBOX_CHANNEL, name=f"{service}-relay")
         self._wake = self.wakeup.event
@@ -226,7 +222,7 @@ class OutboxRelay:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.id, outbox.c.event_type, outbox.c.key, outbox.c.headers, outbox.c.body)
+                    select(outbox.c.id, outbox.c.key, outbox.c.headers, outbox.c.body)
                     .where(outbox.c.sent_at.is_(None))
                     .order_by(outbox.c.id)
                     .limit(self.batch_size)
@@ -238,23 +234,15 @@ class OutboxRelay:
         # A TimeoutError is an OSError: the loop replaces the producer and tries again.
         async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
             producer = await self._producer_ready()
-            futures = []
-            for row in rows:
-                # A row written under a trace is sent under a PRODUCER span of it, whose
-                # context goes on the wire in place of the writer's (shared.tracing).
-                parent = tracing.context_of(dict(row.headers)) if self.tracer is not None else None
-                with tracing.sending(self.tracer, f"publish {row.event_type}", parent, **{
-                    "messaging.system": "kafka", "messaging.destination.name": self.topic,
-                    "messaging.operation.type": "send", "messaging.kafka.message.key": row.key,
-                }) as sent_under:  # fmt: skip
-                    futures.append(
-                        await producer.send(
-                            self.topic,
-                            value=row.body,
-                            key=row.key.encode(),
-                            headers=_wire_headers(row.headers, sent_under),
-                        )
-                    )
+            futures = [
+                await producer.send(
+                    self.topic,
+                    value=row.body,
+                    key=row.key.encode(),
+                    headers=[(k, v.encode()) for k, v in row.headers],
+                )
+                for row in rows
+            ]
             await asyncio.gather(*futures)
         ids = [row.id for row in rows]
         async with self.engine.begin() as conn:
@@ -327,14 +315,3 @@ class OutboxRelay:
         metrics.OUTBOX_OLDEST_UNSENT.labels(self.service).set(
             0 if oldest is None else max(0.0, time.time() - oldest.timestamp())
         )
-
-
-def _wire_headers(headers: list[list[str]], sent_under: object | None) -> list[tuple[str, bytes]]:
-    """The row's headers as Kafka headers; under a publish span its trace context replaces the writer's."""
-    if sent_under is None:
-        return [(k, v.encode()) for k, v in headers]
-    kept = [(k, v.encode()) for k, v in headers if k not in TRACE_HEADERS]
-    return kept + [(k, v.encode()) for k, v in tracing.headers_of(sent_under)]  # type: ignore[arg-type]
-
-
-TRACE_HEADERS = frozenset({tracing.CE_PREFIX + tracing.TRACEPARENT, tracing.CE_PREFIX + tracing.TRACESTATE})

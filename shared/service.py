@@ -222,7 +222,6 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 poll_seconds=settings.outbox_poll_seconds,
                 retention=timedelta(days=settings.outbox_retention_days),
                 epoch_check_seconds=settings.broker_epoch_check_seconds,
-                tracer=tracing.tracer,
             )
             runtime = Runtime(settings, engine, session_factory(engine), relay, None, context, tracing=tracing)
             runtime.apply_inline = spec.apply_own_events

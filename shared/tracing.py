@@ -9,8 +9,9 @@ How a trace crosses the platform:
 - the filing request's span (FastAPI instrumentation) is the root; its W3C ``traceparent``
   is written with the event into the outbox (the row's ``headers``, as the CloudEvents
   distributed-tracing extension ``ce_traceparent``/``ce_tracestate``, Kafka binary mode);
-- the relay sends each such row under a PRODUCER span, child of that context, and puts the
-  producer span's context on the wire instead;
+- the relay publishes the row's headers as they are: the context crosses the relay and the
+  broker unchanged. (A PRODUCER span per row was tried: at about 50 µs of CPU a span, three
+  events an appeal cost a third of intake's rate; BENCHMARKS.md, the tracing phase);
 - each consumer applies every new event under a CONSUMER span, child of the producer's
   context; a batch's events each keep their own trace, the span the handler runs under
   links the others (``applying``);
@@ -103,14 +104,10 @@ class Tracing:
         return self.provider is not None
 
     def instrument_app(self, app: FastAPI) -> None:
-        if self.provider is None:
+        """A SERVER span per request (``ServerSpans``), continuing the caller's ``traceparent``."""
+        if self.tracer is None:
             return
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-        # Probes and scrapes are not appeals: no trace for them.
-        FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.provider, excluded_urls="/health,/ready,/metrics", exclude_spans=["receive", "send"]
-        )
+        app.add_middleware(ServerSpans, tracer=self.tracer)
 
     def instrument_engine(self, engine: AsyncEngine) -> None:
         if self.provider is None:
@@ -135,6 +132,61 @@ class Tracing:
         shuts down at exit, so an app started again in the same process still traces)."""
         if self.provider is not None:
             self.provider.force_flush(timeout_millis)
+
+
+# Probes and scrapes are not appeals: no trace for them.
+UNTRACED_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+class ServerSpans:
+    """ASGI middleware: a SERVER span per HTTP request, named by its route template.
+
+    In place of opentelemetry-instrumentation-fastapi, whose middleware cost intake about
+    170 µs of CPU per request (115 µs of it even for a request not sampled: it reads and
+    sets a few dozen attributes and records metrics), a third of intake's CPU per appeal;
+    this one costs the span itself (BENCHMARKS.md, the tracing phase). It keeps what a trace
+    needs: the W3C context of the caller, method, route template, status, exceptions.
+    """
+
+    def __init__(self, app: Any, tracer: trace.Tracer) -> None:
+        self.app = app
+        self.tracer = tracer
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+                   if name in (b"traceparent", b"tracestate")}  # fmt: skip
+        method = scope["method"]
+        span = self.tracer.start_span(
+            method, context=_W3C.extract(carrier) if carrier else None, kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.path": scope["path"]},
+        )  # fmt: skip
+        token = otel_context.attach(trace.set_span_in_context(span))
+        status = 500
+
+        async def send_noting_status(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        except BaseException as exc:
+            span.record_exception(exc)
+            raise
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            if route:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+            otel_context.detach(token)
+            span.end()
 
 
 # -- the context on events and rows ------------------------------------------------------
@@ -184,8 +236,8 @@ def from_traceparent(value: str | None) -> Context | None:
 @contextlib.contextmanager
 def sending(tracer: trace.Tracer | None, name: str, parent: Context | None, **attributes: Any) -> Iterator[Context | None]:
     """A span (current inside the block) for one piece of work done later on behalf of the
-    trace ``parent`` (a relay publish, a notify delivery); yields its context. Without a
-    tracer or a parent, nothing."""
+    trace ``parent`` (a notify delivery); yields its context. Without a tracer or a parent,
+    nothing."""
     if tracer is None or parent is None:
         yield None
         return
