@@ -48,19 +48,12 @@ WHY_MISSED = {
 
 
 async def intake_appeals(ctx: Context) -> dict[str, Figure]:
-    return await run_intake(ctx, DATABASE)
-
-
-async def run_intake(ctx: Context, database: str, extra_env: dict[str, str] | None = None) -> dict[str, Figure]:
-    """The steps, the capacity and the drain of ``python -m intake`` on a fresh ``database``
-    (``extra_env`` on top of ``service_env``: bench/tracing_cost.py switches tracing on)."""
     port = free_port()
-    env = service_env(ctx, port, database) | (extra_env or {})
-    server = Child("intake", [sys.executable, "-m", "intake"], env=env, log_path=ctx.log_dir / ("intake.log" if database == DATABASE else f"{database}.log"))
+    server = Child("intake", [sys.executable, "-m", "intake"], env=service_env(ctx, port, DATABASE), log_path=ctx.log_dir / "intake.log")
     try:
         await server.wait_ok(f"http://127.0.0.1:{port}/ready")
         say(f"intake ready on port {port} (log {server.log_path})")
-        db = await asyncpg.connect(ctx.postgres.url_for(database))
+        db = await asyncpg.connect(ctx.postgres.url_for(DATABASE))
         try:
             return await _measure(ctx, server, port, db)
         finally:
@@ -72,7 +65,7 @@ async def run_intake(ctx: Context, database: str, extra_env: dict[str, str] | No
 def service_env(ctx: Context, port: int, database: str) -> dict[str, str]:
     """Our environment, minus anything that could point intake at other servers."""
     foreign = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
-    # No OTEL_* from our environment either: tracing is measured on and off on purpose (tracing_cost).
+    # No OTEL_* from our environment either: the tracing phase switches tracing on on purpose.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "OTEL_")) and k not in foreign}
     return env | {
         "INTAKE_DATABASE_URL": ctx.postgres.url_for(database),
