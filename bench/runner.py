@@ -51,10 +51,11 @@ PHASES: tuple[Phase, ...] = (
     ),
     Phase(
         "tracing", tracing_cost.tracing_cost,
-        "what tracing (OpenTelemetry, `shared/tracing.py`) costs intake: two `python -m intake` side by side on fresh "
+        "what tracing (OpenTelemetry, `shared/tracing.py`) costs intake: three `python -m intake` side by side on fresh "
         "databases, one with no `OTEL_*` variable (off, the default), one with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at "
         "a sink in the bench process that accepts OTLP/HTTP exports and discards them (every span made, batched, "
-        "encoded and sent); after a warm-up at 50/s each, 32 in flight on each in turns, three rounds, the order "
+        "encoded and sent), one the same with `OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.1` "
+        "(every appeal carries a trace id, one in ten is recorded); after a warm-up at 50/s each, 32 in flight on each in turns, three rounds, the order "
         "swapped each round; the ratio of the rates within each round, and intake's CPU per appeal (from /proc). Off, "
         "the calls a filing makes into tracing are also timed on their own (200,000 rounds in the bench process) and "
         "set against intake's CPU per appeal.",
