@@ -65,7 +65,8 @@ async def intake_appeals(ctx: Context) -> dict[str, Figure]:
 def service_env(ctx: Context, port: int, database: str) -> dict[str, str]:
     """Our environment, minus anything that could point intake at other servers."""
     foreign = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTAKE_") and k not in foreign}
+    # No OTEL_* from our environment either: the tracing phase switches tracing on on purpose.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTAKE_", "OTEL_")) and k not in foreign}
     return env | {
         "INTAKE_DATABASE_URL": ctx.postgres.url_for(database),
         "INTAKE_KAFKA_BOOTSTRAP_SERVERS": ctx.broker.bootstrap_servers,

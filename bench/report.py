@@ -201,7 +201,7 @@ def _number(value: float | None) -> str:
 def _targets(runs: list[Run]) -> list[str]:
     rows = [
         f"| {figure.target} (`{key}`) | {', '.join([f'{_number(figure.value)} {figure.unit}', *_ratios(figure, r.figures)])} "
-        f"| {'yes' if figure.met else '**NO**'} |"
+        f"| {'not decided' if figure.met is None else 'yes' if figure.met else '**NO**'} |"
         for r in runs
         for key, figure in r.figures.items()
         if figure.target is not None

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, classify, hotline, idle, inbox, insight, pipeline, replicas, report, scoring_replay, sla_scale
+from bench import appeals, baselines, classify, hotline, idle, inbox, insight, pipeline, replicas, report, scoring_replay, sla_scale, tracing_cost
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.dev.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -48,6 +48,17 @@ PHASES: tuple[Phase, ...] = (
         "(no appeal being filed, outbox empty); then 32 in flight for its capacity; then the outbox is polled until "
         "no row is unsent.",
         needs=("asyncpg", "uvicorn"),
+    ),
+    Phase(
+        "tracing", tracing_cost.tracing_cost,
+        "what tracing (OpenTelemetry, `shared/tracing.py`) costs intake: three `python -m intake` side by side on fresh "
+        "databases, one with no `OTEL_*` variable (off, the default), one with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at "
+        "a sink in the bench process that accepts OTLP/HTTP exports and discards them (every span made, batched, "
+        "encoded and sent), one the same with `OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.1` "
+        "(every appeal carries a trace id, one in ten is recorded); after a warm-up at 50/s each, 32 in flight on each in turns, three rounds, the order "
+        "swapped each round; the ratio of the rates within each round, and intake's CPU per appeal (from /proc). Off, "
+        "the calls a filing makes into tracing are also timed on their own (200,000 rounds in the bench process) and "
+        "set against intake's CPU per appeal.",
     ),
     Phase(
         "hotline", hotline.hotline_batches,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any
@@ -32,6 +32,7 @@ import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
 
+from shared import tracing
 from shared.cloudevents import to_message
 from shared.events import EventBase
 from shared.outage import connection_broken, database_unavailable
@@ -166,6 +167,9 @@ class StoredAppeal:
     row: dict[str, Any]
     events: list[EventBase]
     timeline: list[dict[str, Any]]
+    # The filing request's trace context, taken where the appeal is made (the request's task):
+    # the group commit writes it from another task, under no span of the request.
+    trace: list[tuple[str, str]] = field(default_factory=tracing.headers_of)
 
     @property
     def case_id(self) -> str:
@@ -200,7 +204,7 @@ def outbox_columns(appeals: Iterable[StoredAppeal]) -> list[list[Any]]:
             ids.append(event.id)
             types.append(event.type)
             keys.append(message.key.decode())
-            headers.append(orjson.dumps([[k, v.decode()] for k, v in message.headers]).decode())
+            headers.append(orjson.dumps([[k, v.decode()] for k, v in message.headers] + appeal.trace).decode())
             bodies.append(message.value)
             owners.append(appeal.case_id)
     return [ids, types, keys, headers, bodies, owners]

@@ -23,6 +23,8 @@ async def _start(runtime: Runtime) -> None:
     ctx: NotifyContext = runtime.context
     settings = ctx.settings
     ctx.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)))
+    if runtime.tracing is not None:
+        runtime.tracing.instrument_client(ctx.http)  # traceparent on every outbound call (shared.tracing)
     adapters = build_adapters(ctx.http, settings)
     breakers = GatewayBreakers(
         settings.service_name, [name for name in adapters if name != "inbox"],

@@ -113,6 +113,8 @@ async def apply_events(uow: UnitOfWork, ctx: NotifyContext, events: list[EventBa
         messages += message_rows(ctx, event, row, extra=extra)
     await RECIPIENTS.save(session, touched.values())
     if messages:
+        for message in messages:  # sent later, by the sender, under the trace of its event
+            message["traceparent"] = uow.traceparent_for(message["event_id"])
         await repository.insert_messages(session, messages)
         uow.after_commit(ctx.wake_sender)  # queued due now: sent at once, not at the sender's next due time
 

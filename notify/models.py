@@ -166,6 +166,9 @@ messages = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
     Column("read_at", DateTime(timezone=True)),
+    # The W3C traceparent of the event's handling (shared.tracing), NULL when not traced:
+    # the sender sends under it, so the outbound call joins the appeal's trace (notify_0006).
+    Column("traceparent", String(64)),
     UniqueConstraint("event_id", "recipient", "channel", name="messages_event_recipient_channel"),
 )
 

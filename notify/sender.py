@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from notify import domain, repository
 from notify.breakers import GatewayBreakers, Opened
 from notify.channels import ChannelAdapter, Delivery, SendResult
 from notify.service import BODY_CONTEXT, PHONE_CONTEXT, NotifyContext
+from shared import tracing
 from shared.tasks import stop_task
 from shared.service import Runtime
 from shared.wakeup import Wakeup
@@ -47,6 +50,7 @@ class Sender:
         self.ctx = ctx
         self.adapters = adapters
         self.breakers = breakers
+        self.tracer = runtime.tracing.tracer if runtime.tracing is not None else None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -148,16 +152,21 @@ class Sender:
             kind=row["kind"], text=ctx.keys.decrypt(row["body_enc"], context=BODY_CONTEXT), payload=row["payload"],
             to=ctx.keys.decrypt(phone, context=PHONE_CONTEXT) if phone else None,
         )  # fmt: skip
-        if adapter.name in self.breakers.channels:
-            tried = await self.breakers.send(adapter, delivery)
-            if isinstance(tried, Opened):
-                # The gateway is down: the message waits, no try counted, until the breaker lets one through.
-                until = now + timedelta(seconds=tried.retry_in)
-                round_.put_off.append(_put_off(row, "queued", until, f"{tried.channel} gateway breaker open"))
-                return
-            result = tried
-        else:
-            result = await adapter.send(delivery)
+        # Sent under the trace of the event that queued it (its stored traceparent): the
+        # instrumented HTTP client then carries ``traceparent`` to the gateway or 12345.
+        parent = tracing.from_traceparent(row.get("traceparent")) if self.tracer is not None else None
+        attributes = {"kind": SpanKind.INTERNAL, "jiesu.message_id": row["id"], "jiesu.channel": row["channel"]}
+        with tracing.sending(self.tracer, f"deliver {row['kind']}", parent, **attributes):
+            if adapter.name in self.breakers.channels:
+                tried = await self.breakers.send(adapter, delivery)
+                if isinstance(tried, Opened):
+                    # The gateway is down: the message waits, no try counted, until the breaker lets one through.
+                    until = now + timedelta(seconds=tried.retry_in)
+                    round_.put_off.append(_put_off(row, "queued", until, f"{tried.channel} gateway breaker open"))
+                    return
+                result = tried
+            else:
+                result = await adapter.send(delivery)
         sent_at = ctx.now()
         if result.state in ("sent", "delivered") and _rate_limited_channel(row):
             sends.setdefault(key, []).append(sent_at)  # the next message to them in this round counts this one

@@ -61,6 +61,15 @@ CE_HEADERS: dict[str, dict[str, Any]] = {
     "ce_correlationid": {"type": "string", "format": "uuid", "description": "the first event of the chain"},
     "ce_causationid": {"type": "string", "format": "uuid", "description": "the event that caused this one"},
 }
+# The CloudEvents distributed-tracing extension (shared.tracing): written with the event into
+# the outbox when tracing is on, so never required.
+TRACE_HEADERS: dict[str, dict[str, Any]] = {
+    "ce_traceparent": {
+        "type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        "description": "W3C traceparent of the span the event was written under (absent when tracing is off)",
+    },
+    "ce_tracestate": {"type": "string", "description": "W3C tracestate travelling with ce_traceparent, when there is one"},
+}  # fmt: skip
 # What the consumer adds when it parks an event (shared.consumer ``_publish_dead_letters``).
 DLQ_HEADERS: dict[str, dict[str, Any]] = {
     "dlq_error": {"type": "string", "description": "why it was parked (the last error, at most 4000 characters)"},
@@ -133,7 +142,7 @@ def _headers_schema(event_type: str, producers: Sequence[str], case_scoped: bool
         correlation_id=uuid.UUID(int=3),
     )  # fmt: skip
     names = [name for name, _ in to_headers(example)]
-    properties = {name: dict(CE_HEADERS[name]) for name in names}
+    properties = {name: dict(CE_HEADERS[name]) for name in names} | {k: dict(v) for k, v in TRACE_HEADERS.items()}
     properties["ce_type"] = {**properties["ce_type"], "const": event_type}
     properties["ce_schemaversion"] = {**properties["ce_schemaversion"], "const": str(SCHEMA_VERSION)}
     if producers:

@@ -52,7 +52,10 @@ from sqlalchemy import bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from shared import holding, metrics
+from opentelemetry.context import Context
+from opentelemetry.trace import Tracer
+
+from shared import holding, metrics, tracing
 from shared.tasks import stop_task
 from shared.bus import dlq_topic, new_producer, read_epoch
 from shared.cloudevents import SOURCE_PREFIX, MalformedEvent, attributes, from_attributes, header
@@ -156,8 +159,14 @@ class EventConsumer:
         hold_per_case: int = 50,
         hold_total: int = 100_000,
         hold_check_seconds: float = 5.0,
+        tracer: Tracer | None = None,
     ) -> None:
         self.service = service
+        # None: tracing is off. Else each event is applied under a span continuing its
+        # producer's trace (shared.tracing.applying); ``_carried``: those producers' contexts,
+        # by event id, for the records in hand.
+        self.tracer = tracer
+        self._carried: dict[object, Context] = {}
         # Causes an event type waits for (shared.holding), and how long / how many may wait.
         self.requires: Requires = dict(requires or {})
         self._causes = holding.cause_types(self.requires)
@@ -224,6 +233,7 @@ class EventConsumer:
             session_timeout_ms=self.session_timeout_ms, epoch_check_seconds=self.epoch_check_seconds, skip_producers=self.skip_producers,
             requires=self.requires, hold_seconds=self.hold_seconds,
             hold_per_case=self.hold_per_case, hold_total=self.hold_total, hold_check_seconds=self.hold_check_seconds,
+            tracer=self.tracer,
         )  # fmt: skip
 
     async def start(self) -> None:
@@ -427,6 +437,7 @@ class EventConsumer:
                 self._head_ts[tp] = records[0].timestamp
         outcomes = {tp: _Outcome() for tp in ready}
         self._parked_now = []
+        self._carried.clear()
         try:
             async with self.new_uow() as uow:
                 todo: list[_Item] = []
@@ -479,6 +490,7 @@ class EventConsumer:
         """Apply a partition batch in one transaction; returns what to commit and retry."""
         outcome = _Outcome()
         self._parked_now = []
+        self._carried.clear()
         async with self.new_uow() as uow:
             if isolate:
                 await self._apply_isolated(uow, tp, self._read(records), outcome)
@@ -502,6 +514,9 @@ class EventConsumer:
                     item.event = from_attributes(record.value, attrs)
                 except MalformedEvent as exc:
                     item.unreadable = str(exc)
+                else:
+                    if self.tracer is not None and (carried := tracing.context_of(attrs)) is not None:
+                        self._carried[item.event.id] = carried
             items.append(item)
         return items
 
@@ -734,7 +749,8 @@ class EventConsumer:
         # One event alone (a trickle, or a failed batch applied event by event): its ids in the logs.
         with bind_event_context(fresh[0]) if len(fresh) == 1 else contextlib.nullcontext():
             try:
-                await self.batch_handler(uow, fresh)
+                with tracing.applying(self.tracer, self.topic, fresh, self._carried, uow.traces):
+                    await self.batch_handler(uow, fresh)
             except Exception as exc:
                 raise _HandlerFailed(exc) from exc
         kinds = {event.type for event in fresh}

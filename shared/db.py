@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from shared import tracing
 from shared.cloudevents import to_message
 from shared.events import EventBase
 from shared.outage import connection_broken
@@ -165,13 +166,15 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def outbox_row(event: EventBase) -> dict[str, Any]:
+def outbox_row(event: EventBase, trace: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The row the relay publishes; ``trace``: the ``ce_traceparent``/``ce_tracestate`` headers
+    (shared.tracing) of the span the event was written under, travelling with it."""
     message = to_message(event)
     return {
         "event_id": event.id,
         "event_type": event.type,
         "key": message.key.decode(),
-        "headers": [[k, v.decode()] for k, v in message.headers],
+        "headers": [[k, v.decode()] for k, v in message.headers] + [[k, v] for k, v in trace or ()],
         "body": message.value,
     }
 
@@ -205,11 +208,15 @@ class UnitOfWork:
         self.session: AsyncSession
         self.pending: list[EventBase] = []
         self._after_commit: list[Callable[[], None]] = []
+        # The span each consumed event was applied under, by event id (shared.tracing.applying):
+        # an event emitted in its name (its causation_id) continues its trace.
+        self.traces: dict[Any, Any] = {}
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         self.pending = []
         self._after_commit = []
+        self.traces = {}
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -242,9 +249,20 @@ class UnitOfWork:
         """
         while self.pending:
             events, self.pending = self.pending, []
-            await self.session.execute(insert(outbox), [outbox_row(e) for e in events])
+            await self.session.execute(insert(outbox), [outbox_row(e, self.trace_headers(e)) for e in events])
             if self._on_flush is not None:
                 await self._on_flush(self, events)
+
+    def trace_headers(self, event: EventBase) -> list[tuple[str, str]]:
+        """The trace context ``event`` travels with: its cause's span, else the current one."""
+        if not tracing.active():
+            return []
+        return tracing.headers_of(self.traces.get(event.causation_id))
+
+    def traceparent_for(self, event_id: Any) -> str | None:
+        """The ``traceparent`` of the span event ``event_id`` was applied under (to store with
+        work done later in its name, e.g. notify's messages); None when not traced."""
+        return tracing.traceparent_of(self.traces.get(event_id))
 
     async def commit(self) -> None:
         had_events = bool(self.pending)

@@ -17,6 +17,7 @@ import structlog
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from shared.privacy import scrub
+from shared.tracing import log_ids
 
 _configured = False
 
@@ -44,6 +45,7 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        log_ids,  # trace_id/span_id under a span (nothing when tracing is off)
     ]
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     formatter = structlog.stdlib.ProcessorFormatter(

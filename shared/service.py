@@ -37,6 +37,7 @@ from shared.events import EventBase
 from shared.inbox import InboxPruner
 from shared.http import BodyReadTimeout, BodySizeLimit, SecurityHeaders
 from shared.logs import configure_logging
+from shared.tracing import Tracing
 from shared.openapi import install_error_docs
 from shared.migrate import ensure_database, migrate
 from shared import metrics
@@ -75,6 +76,8 @@ class Runtime:
     inbox_pruner: InboxPruner | None = None
     # The event types the service may emit (ServiceSpec.publishes); None: unchecked.
     publishes: frozenset[str] | None = None
+    # The service's tracing (shared.tracing): off unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    tracing: Tracing | None = None
 
     @property
     def org(self) -> OrgDirectory:
@@ -195,6 +198,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         raise ValueError(f"{spec.name} handles {len(spec.handles)} event types but has no batch_handler")
     context = context_of(spec, settings)
     handler = handler_of(spec, context)
+    tracing = Tracing(spec.name)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -202,6 +206,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         url = settings.async_database_url
         await ensure_database(url)
         engine = create_engine(url, pool_size=settings.database_pool_size)
+        tracing.instrument_engine(engine)
         # Any new connection (the relay polls the outbox, /ready probes) ends an outage.
         event.listen(engine.sync_engine, "connect", lambda *_: app.state.db_outage.reachable())
         try:
@@ -218,7 +223,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 retention=timedelta(days=settings.outbox_retention_days),
                 epoch_check_seconds=settings.broker_epoch_check_seconds,
             )
-            runtime = Runtime(settings, engine, session_factory(engine), relay, None, context)
+            runtime = Runtime(settings, engine, session_factory(engine), relay, None, context, tracing=tracing)
             runtime.apply_inline = spec.apply_own_events
             runtime.publishes = spec.publishes
             if spec.follow_org:
@@ -245,6 +250,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     epoch_check_seconds=settings.broker_epoch_check_seconds,
                     skip_producers=frozenset({spec.name}) if spec.apply_own_events is not None else frozenset(),
                     requires=spec.requires,
+                    tracer=tracing.tracer,
                 )
                 await runtime.consumer.start()
                 runtime.inbox_pruner = InboxPruner(
@@ -271,6 +277,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                 await runtime.org_follower.stop()
         finally:
             await engine.dispose()
+            tracing.flush()
 
     app = FastAPI(
         title=spec.title,
@@ -280,6 +287,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         # Before any route's own code: no NUL in a path, query or form value (shared.edge).
         dependencies=[Depends(refuse_nul)],
     )
+    tracing.instrument_app(app)
     app.state.spec = spec
     app.state.settings = settings
     app.state.context = context

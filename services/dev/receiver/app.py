@@ -12,7 +12,8 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 # Headers worth keeping for a test that checks signatures and idempotency keys.
-KEPT_HEADERS = ("content-type", "idempotency-key", "x-event-id", "x-client-id", "x-timestamp", "x-nonce", "x-signature")
+KEPT_HEADERS = ("content-type", "idempotency-key", "x-event-id", "x-client-id", "x-timestamp", "x-nonce", "x-signature",
+                "traceparent", "tracestate")
 
 
 class Store:
