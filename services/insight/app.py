@@ -35,7 +35,7 @@ SPEC = ServiceSpec(
     settings_cls=InsightSettings,
     router=router,
     extra_routers=(warning_router, trends_router),  # 预警信息处置; trends and the monthly theme (每月一题)
-    handles=HANDLES,
+    handles=HANDLES,  # and sla's cards on a warning's clocks (sla.warning_signal)
     publishes=frozenset({
         "hotspot.detected", "warning.opened", "warning.acknowledged", "warning.handled", "warning.closed", "warning.reopened",
     }),

@@ -34,7 +34,9 @@ from shared.db import CaseRows, UnitOfWork
 from shared.events import EventBase, HotspotDetected, HotspotDetectedData, make_event, system_actor
 from shared.workdays import LOCAL
 
-HANDLES = frozenset({"case.received", "case.triaged", "case.merged", "case.reopened", "case.dispatched"})
+APPEAL_TYPES = frozenset({"case.received", "case.triaged", "case.merged", "case.reopened", "case.dispatched"})
+# sla's thresholds of a warning's clocks: the card it got (预警信息处置, services.insight.warning_api).
+HANDLES = APPEAL_TYPES | {"sla.warning_signal"}
 
 PLACE_FIELDS = ("township", "village", "grid", "street")
 APPEALS = CaseRows(appeals, {"merges": 0, "redo_round": 0})
@@ -90,7 +92,8 @@ def make_batch_handler(ctx: InsightContext) -> BatchHandler:
     """Insight's handler, bound to its context (calendar, thresholds, names)."""
 
     async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-        events = [event for event in events if event.type in HANDLES]
+        await early_warning_api.record_cards(uow, [event for event in events if event.type == "sla.warning_signal"])  # type: ignore[misc]
+        events = [event for event in events if event.type in APPEAL_TYPES]
         if not events:
             return
         touched = await apply_events(uow, events)
