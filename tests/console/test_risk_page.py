@@ -116,7 +116,7 @@ async def test_the_centre_reads_the_lit_village_the_findings_sentence_and_the_th
 
             [warning] = await eventually(opened, timeout=30, what="the warning in insight")
             row = page.locator(f'[data-testid="risk-warnings"] tr[data-warning-id="{warning["warning_id"]}"]')
-            await expect(row).to_contain_text("住建局")
+            await expect(row).to_contain_text("忻城县住房和城乡建设局")
             await expect(row).to_contain_text("待签收")
             await expect(row).to_contain_text("签收期限")
             await expect(row.locator("button")).to_have_count(0)
