@@ -309,16 +309,28 @@ def _unit_targets(event: EventBase, case: CaseView) -> list[tuple[str, str, str,
         kind = {"sla.warning": "unit.yellow_card", "sla.breached": "unit.red_card",
                 "sla.urged": "unit.urged", "sla.escalated": "unit.escalated"}[t]  # fmt: skip
         red = t in ("sla.breached", "sla.escalated")
-        targets = [(u, "duty", kind, red) for u in units]
-        if red:
-            targets += [(u, "head", kind, True) for u in units]
-        return targets + _first_unit_copies(event, case, units, kind, red)
+        return _card_targets(units, kind, red) + _first_unit_copies(event, case, units, kind, red)
+    if t == "sla.warning_signal":
+        # An early warning's card (预警信息处置 run like a case): told to the unit warned by the
+        # same rule as a case's card — its duty inbox, and its head for a red card or 督办.
+        kind = {"warning": "unit.warning.yellow_card", "breached": "unit.warning.red_card",
+                "urged": "unit.warning.urged", "escalated": "unit.warning.escalated"}[p.signal]  # fmt: skip
+        return _card_targets([p.unit], kind, p.signal in ("breached", "escalated"))
     if t == "grid.warning":
         # A missed grid duty: told to the grid (its worker signs in with it) and to the
         # village or community above it, which answers for its grids.
         kind = {"visit_missed": "grid.visit_missed", "mailbox_missed": "grid.mailbox_missed"}[p.kind]
         return [(u, "duty", kind, False) for u in _unique([p.grid, *([p.village] if p.village else [])])]
     return []
+
+
+def _card_targets(units: Sequence[str], kind: str, red: bool) -> list[tuple[str, str, str, bool]]:
+    """A card (黄牌 / 红牌), an urging or escalation: to each unit's duty inbox, and to its head
+    as well for a red card or an escalation (urgent then)."""
+    targets = [(u, "duty", kind, red) for u in units]
+    if red:
+        targets += [(u, "head", kind, True) for u in units]
+    return targets
 
 
 # 首问负责制 (docs/rules.md): the first-responsible unit is held to account for the case

@@ -30,6 +30,7 @@ MESSAGE_EVENTS = frozenset({
     "sla.warning", "sla.breached", "sla.urged", "sla.escalated", "case.callback_completed", "case.rated",
     "grid.warning",  # not about a case: a grid duty missed, told to the grid and its village
     "hotspot.detected",
+    "sla.warning_signal",  # not about a case: an early warning's clock (预警信息处置), told like a case's card
 })  # fmt: skip
 
 
@@ -65,8 +66,8 @@ RECIPIENT_FACTS = frozenset({"case.received", "case.accepted", "case.triaged"})
 # case-scoped types only move case_status.
 APPLIED = frozenset({*RECIPIENT_FACTS, *MESSAGE_EVENTS, "case.dispatched", "case.closed", "case.reopened"})
 HANDLES = CASE_SCOPED_TYPES | APPLIED
-# Events about no single case (insight's findings): nothing of a case to wait for.
-NOT_ABOUT_A_CASE = frozenset({"hotspot.detected"})
+# Events about no single case (insight's findings, an early warning's cards): nothing of a case to wait for.
+NOT_ABOUT_A_CASE = frozenset({"hotspot.detected", "sla.warning_signal"})
 
 
 def requirements(handles: frozenset[str]) -> dict[str, frozenset[str]]:

@@ -41,6 +41,11 @@ TEMPLATES: dict[str, str] = {
     # ---- grid duties missed (grid.warning), to the grid and its village or community
     "grid.visit_missed": "走访预警：网格{{ grid }}的困难/重点监测户{{ subject }}在{{ period }}未走访（每月至少一次），请尽快入户。",
     "grid.mailbox_missed": "开箱预警：网格{{ grid }}的意见箱应于{{ subject }}开箱取信，未见开箱记录。",
+    # ---- an early warning's clock (sla.warning_signal): 签收 (warning_acknowledge) or 处置 (warning_handle)
+    "unit.warning.yellow_card": "预警{{ '签收' if clock == 'warning_acknowledge' else '处置' }}即将超期{% if level == 'yellow' %}（黄牌）{% endif %}：预警{{ warning_id }}期限{{ due_at }}，请抓紧办理。",
+    "unit.warning.red_card": "红牌：预警{{ warning_id }}{{ '未按时签收' if clock == 'warning_acknowledge' else '未按时处置' }}（期限{{ due_at }}），请立即办理。",
+    "unit.warning.urged": "催办（第{{ sequence }}次）：预警{{ warning_id }}{{ '签收' if clock == 'warning_acknowledge' else '处置' }}已超期{{ sequence }}个工作日。",
+    "unit.warning.escalated": "督办：预警{{ warning_id }}{{ '签收' if clock == 'warning_acknowledge' else '处置' }}超期已提级督办（期限{{ due_at }}）。",
     "unit.hotspot": "未诉先办预警：{{ explanation }}（依据{{ case_ids | length }}件诉求，{{ window_start }}至{{ window_end }}）",
     # ---- the 12345 status webhook carries JSON; this line is its human-readable text
     "hotline.status": "工单{{ ticket_no or tracking_no or case_id }}：{{ label }}",

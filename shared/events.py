@@ -110,6 +110,10 @@ class ClockKind(StrEnum):
     verify = "verify"
     callback = "callback"
     survey = "survey"  # 现场勘查: an on-site order's survey, due on dispatch's deadline
+    # 预警信息处置: an early warning's 签收 and 处置 deadlines, insight's (carried on warning.*);
+    # their thresholds are written as sla.warning_signal, never as the case-scoped sla.*.
+    warning_acknowledge = "warning_acknowledge"
+    warning_handle = "warning_handle"
 
 
 # --------------------------------------------------------------------------- envelope
@@ -685,6 +689,27 @@ class WarningStepData(_Model):
     note: str | None = Field(default=None, max_length=2000, description="what was done (handled), or why it is sent back (reopened)")
 
 
+class SlaWarningSignalData(_Model):
+    """A threshold of an early warning's clock (预警信息处置 run like a case): the 50%/75%
+    reminder, the yellow card (黄牌), the red card (红牌), an urging (催办) or escalation (督办)
+    of its acknowledge (签收) or handle (处置) deadline — the deadline insight carried on
+    ``warning.*``. Its own type, not ``sla.warning`` / ``sla.breached``: those are about a case
+    (case_id, the case's partition, counted in the case's unit score) and a warning is not one."""
+
+    warning_id: str = Field(max_length=64)
+    clock_id: str
+    clock: Literal["warning_acknowledge", "warning_handle"]
+    unit: str = Field(max_length=64, description="the unit warned")
+    round: int = Field(default=0, ge=0, description="the warning's round (the centre's sending back)")
+    signal: Literal["warning", "breached", "urged", "escalated"] = Field(
+        description="as the case events: warning (reminder or yellow), breached (red), urged, escalated"
+    )
+    threshold: str = Field(description="e.g. '50%', 'yellow', 'red', 'urge-1', 'escalate'")
+    level: Literal["info", "yellow", "red"] = Field(description="info: an early reminder; yellow: 黄牌; red: 红牌 and after")
+    due_at: AwareDatetime
+    sequence: int | None = Field(default=None, ge=1, description="urged: the n-th urging (working days overdue)")
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -912,6 +937,17 @@ class WarningReopened(_WarningEvent):
     type: Literal["warning.reopened"] = "warning.reopened"
 
 
+class SlaWarningSignal(EventBase):
+    """Not about a case: a threshold of an early warning's clock (partitioned with the warning)."""
+
+    case_scoped: ClassVar[bool] = False
+    type: Literal["sla.warning_signal"] = "sla.warning_signal"
+    payload: SlaWarningSignalData
+
+    def subject_key(self) -> str:
+        return f"warning:{self.payload.warning_id}"
+
+
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     CaseReceived, CaseAccepted, CaseRejected, CaseTriaged, CaseMerged, CaseDispatched,
     CaseSigned, CaseReturned, ReturnReviewed, CountyCalled, WhistleBlown, WorkPlanFiled,
@@ -919,7 +955,7 @@ EVENT_CLASSES: tuple[type[EventBase], ...] = (
     CaseResumed, CaseResolved, CaseVerified, VerificationFailed, CaseClosed, CallbackCompleted,
     CaseRated, CaseReopened, SlaWarning, SlaBreached, SlaUrged, SlaEscalated, UnitRated,
     GridActivity, GridWarning, CaseReportedUp, CasePassedDown, HotspotDetected, CaseSurveyed,
-    WarningOpened, WarningAcknowledged, WarningHandled, WarningClosed, WarningReopened,
+    WarningOpened, WarningAcknowledged, WarningHandled, WarningClosed, WarningReopened, SlaWarningSignal,
 )  # fmt: skip
 
 # The wire union is made from the tuple above, so a type is listed once (twice, the two

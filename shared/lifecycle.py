@@ -80,6 +80,7 @@ LABELS: dict[str, str] = {
     "warning.handled": "预警已处置",
     "warning.closed": "预警已办结",
     "warning.reopened": "预警退回重办",
+    "sla.warning_signal": "预警临期 / 超期（黄牌、红牌、催办）",
 }
 
 

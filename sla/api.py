@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from shared.actors import ActorDep
@@ -83,6 +83,28 @@ async def case_clocks(case_id: str, uow: UowDep, ctx: ContextDep, runtime: Runti
         raise Problem(404, f"no clocks for case {case_id}", slug="no-clocks")
     now = ctx.now()
     return CaseClocks(case_id=case_id, now=now, clocks=[_view(r, now, calendar) for r in rows])
+
+
+class WarningClocks(BaseModel):
+    warning_id: str
+    now: datetime
+    clocks: list[ClockView] = Field(description="签收 (warning_acknowledge) and 处置 (warning_handle, one per round); case_id holds the warning id")
+
+
+@router.get("/warnings/{warning_id}/clocks", response_model=WarningClocks,
+            summary="An early warning's clocks (预警信息处置): 签收 and 处置 due times, state, cards fired")  # fmt: skip
+async def warning_clocks(
+    warning_id: Annotated[str, Path(max_length=64)], uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorDep
+) -> WarningClocks:
+    """Read by whoever may see the unit warned (the unit, a unit above it, its centre, the
+    auditor); 404 for anyone else, as for a warning sla has no clocks for."""
+    async with uow:
+        await ctx.refresh(uow)
+        rows = await repo.warning_clocks(uow.session, warning_id)
+        calendar = await repo.load_calendar(uow.session)
+    not_found_unless(bool(rows) and may_see_unit(runtime.org, actor, rows[0]["unit"]), f"clocks of warning {warning_id}")
+    now = ctx.now()
+    return WarningClocks(warning_id=warning_id, now=now, clocks=[_view(r, now, calendar) for r in rows])
 
 
 class ClockPage(BaseModel):

@@ -19,7 +19,7 @@ SPEC = ServiceSpec(
     settings_cls=SlaSettings,
     router=router,
     handles=HANDLES,
-    publishes=frozenset({"sla.warning", "sla.breached", "sla.urged", "sla.escalated"}),
+    publishes=frozenset({"sla.warning", "sla.breached", "sla.urged", "sla.escalated", "sla.warning_signal"}),
     context=SlaContext,
     # The handler wakes the ticker of the same context when a batch starts or moves a clock.
     batch_handler=make_batch_handler,

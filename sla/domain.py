@@ -81,6 +81,8 @@ def start_clock(
         return Clock(kind, started_at, started_at + calendar_limits[kind], policy.version, unit)
     if kind in ORDER_DEADLINES:
         raise ValueError(f"the {kind.value} deadline is dispatch's: start it with clock_until and the carried time")
+    if kind in WARNING_DEADLINES:
+        raise ValueError(f"the {kind.value} deadline is insight's: start it with clock_until and the carried time")
     if kind is ClockKind.callback:
         # Due at the end of the callback day (shared.callback), the instant notify's queue
         # calls the task overdue: the red card never comes before the call could be made.
@@ -96,6 +98,8 @@ def start_clock(
 
 # The clocks that run on a deadline of the dispatch order, which dispatch computes.
 ORDER_DEADLINES = frozenset({ClockKind.resolve, ClockKind.return_window, ClockKind.survey})
+# The clocks of an early warning (预警信息处置), on the deadlines insight computes and carries.
+WARNING_DEADLINES = frozenset({ClockKind.warning_acknowledge, ClockKind.warning_handle})
 
 
 def clock_until(kind: ClockKind, started_at: datetime, due: Deadline, policy_version: int, *, unit: str | None = None) -> Clock:

@@ -55,6 +55,11 @@ from shared.events import (
     SlaEscalatedData,
     Urgency,
     VerificationFailed,
+    WarningAcknowledged,
+    WarningClosed,
+    WarningHandled,
+    WarningOpened,
+    WarningReopened,
     WhistleBlown,
     make_event,
 )
@@ -279,6 +284,68 @@ async def on_reopened(event: CaseReopened, led: Ledger) -> None:
             led.uow.emit(escalation)
 
 
+# --------------------------------------------------------------------------- early warnings (预警信息处置)
+# A warning runs on the same clocks as a case, keyed by its own id (``clocks.subject``
+# 'warning'): 签收 and 处置, each due at the time insight computed and carried on the event
+# (shared.deadlines.warning_acknowledge_due / warning_handle_due), never recounted here.
+
+
+def _warning_policy(event: WarningOpened | WarningReopened, led: Ledger) -> tuple[str, int]:
+    """The thresholds (reminders, urging, escalation) of the policy in force for the county."""
+    chosen = led.policies.for_case(region=event.payload.county, category=None, urgency=None, at=event.occurred_at)
+    return chosen.policy_id, chosen.version
+
+
+def _start_warning_clock(event: WarningOpened | WarningReopened, led: Ledger, kind: ClockKind, due_at: datetime) -> None:
+    p = event.payload
+    led.start(
+        p.warning_id, kind, event.occurred_at, unit=p.unit, round=p.round, due=Deadline(due_at),
+        policy=_warning_policy(event, led), subject="warning",
+    )  # fmt: skip
+
+
+async def on_warning_opened(event: WarningOpened, led: Ledger) -> None:
+    """Opened: the unit warned owes its 签收 and its 处置, both counted from the opening."""
+    _start_warning_clock(event, led, ClockKind.warning_acknowledge, event.payload.acknowledge_due_at)
+    _start_warning_clock(event, led, ClockKind.warning_handle, event.payload.handle_due_at)
+
+
+async def on_warning_acknowledged(event: WarningAcknowledged, led: Ledger) -> None:
+    led.stop(event.payload.warning_id, event.occurred_at, names=(ClockKind.warning_acknowledge.value,))
+
+
+async def on_warning_handled(event: WarningHandled, led: Ledger) -> None:
+    """What was done is reported: the handling clock of the round stops (and the acknowledge
+    clock, should the report come first in some older flow)."""
+    led.stop(event.payload.warning_id, event.occurred_at)
+
+
+async def on_warning_closed(event: WarningClosed, led: Ledger) -> None:
+    led.stop(event.payload.warning_id, event.occurred_at)
+
+
+async def on_warning_reopened(event: WarningReopened, led: Ledger) -> None:
+    """Sent back (重办): a new round and its handling clock, due at the round's carried deadline."""
+    _start_warning_clock(event, led, ClockKind.warning_handle, event.payload.handle_due_at)
+
+
+WARNING_CLOCK_HANDLERS: dict[str, ClockHandler] = {
+    "warning.opened": on_warning_opened,
+    "warning.acknowledged": on_warning_acknowledged,
+    "warning.handled": on_warning_handled,
+    "warning.closed": on_warning_closed,
+    "warning.reopened": on_warning_reopened,
+}
+
+
+def subject_id(event: EventBase) -> str:
+    """Whose clocks an event moves: its case's, or an early warning's (its own id)."""
+    if event.type in WARNING_CLOCK_HANDLERS:
+        return event.payload.warning_id  # type: ignore[attr-defined]
+    assert event.case_id is not None
+    return event.case_id
+
+
 CLOCK_HANDLERS: dict[str, ClockHandler] = {
     "case.received": on_received,
     "case.accepted": on_accepted,
@@ -305,6 +372,7 @@ CLOCK_HANDLERS: dict[str, ClockHandler] = {
     "case.callback_completed": on_callback_done,
     "case.rated": on_callback_done,
     "case.reopened": on_reopened,
+    **WARNING_CLOCK_HANDLERS,
 }
 
 
@@ -316,7 +384,7 @@ async def apply_clock_events(uow: UnitOfWork, events: list[EventBase]) -> bool:
     changing = [(CLOCK_HANDLERS[e.type], e) for e in events if e.type in CLOCK_HANDLERS]
     if not changing:
         return False
-    ledger = await Ledger.load(uow, [e.case_id for _, e in changing])
+    ledger = await Ledger.load(uow, [subject_id(e) for _, e in changing])
     for handler, event in changing:
         await handler(event, ledger)
     return await ledger.flush()

@@ -149,6 +149,7 @@ class Ledger:
         due: Deadline | None = None,
         key: str | None = None,
         policy: tuple[str, int] | None = None,
+        subject: str = "case",
     ) -> bool:
         """A new clock; the same event (redelivered, replayed) finds the one it started.
         ``due``: a deadline set by its owner (the order's, by dispatch); ``limit``: calendar
@@ -166,7 +167,7 @@ class Ledger:
         else:
             clock = start_clock(kind, at, rules, self.calendar, unit=unit, urgency=urgency)
         row = {
-            "clock_id": clock_id, "case_id": case_id, "unit": unit, "kind": kind.value, "name": name,
+            "clock_id": clock_id, "case_id": case_id, "subject": subject, "unit": unit, "kind": kind.value, "name": name,
             "round": round, "role": role, "resolution_class": resolution_class.value if resolution_class else None,
             "policy_id": policy_id, "policy_version": version, "started_at": clock.started_at,
             "paused_total": timedelta(0), "generation": 0,

@@ -29,11 +29,14 @@ metadata = MetaData()
 
 # One clock per case (unit NULL) or per unit on a case; the id is derived from the event
 # that starts it (case, name, unit, round), so a redelivered or replayed event finds it.
+# An early warning's clocks (预警信息处置) are rows here too, ``subject`` 'warning' and its
+# warning id in ``case_id`` (the column is the subject's id): the same ticker, the same rules.
 clocks = Table(
     "clocks",
     metadata,
     Column("clock_id", String(200), primary_key=True),
     Column("case_id", String(64), nullable=False),
+    Column("subject", String(8), nullable=False, server_default="case"),  # case / warning
     Column("unit", String(64)),
     Column("kind", String(24), nullable=False),  # shared.events.ClockKind
     Column("name", String(24), nullable=False),  # the kind, or "response" for a county call / whistle

@@ -256,13 +256,22 @@ async def insert_signal(session: AsyncSession, values: dict[str, Any]) -> bool:
 
 
 async def case_clocks(session: AsyncSession, case_id: str) -> Sequence[RowMapping]:
-    stmt = select(clocks).where(clocks.c.case_id == case_id).order_by(clocks.c.started_at, clocks.c.clock_id)
+    stmt = select(clocks).where(clocks.c.case_id == case_id, clocks.c.subject == "case").order_by(clocks.c.started_at, clocks.c.clock_id)
     return (await session.execute(stmt)).mappings().all()
 
 
+async def warning_clocks(session: AsyncSession, warning_id: str) -> Sequence[RowMapping]:
+    """An early warning's clocks (their subject id is the warning's)."""
+    stmt = select(clocks).where(clocks.c.case_id == warning_id, clocks.c.subject == "warning")
+    return (await session.execute(stmt.order_by(clocks.c.started_at, clocks.c.clock_id))).mappings().all()
+
+
 def unit_clocks_query(unit: str, *, after: datetime | None, before: datetime, cursor: tuple[datetime, str] | None, limit: int) -> Select:
-    """Open running clocks of a unit due in (after, before], soonest first, paged by (due_at, clock_id)."""
-    stmt = select(clocks).where(clocks.c.unit == unit, in_literal(clocks.c.state, RUNNING_STATES), clocks.c.due_at <= before)
+    """Open running clocks of a unit's cases due in (after, before], soonest first, paged by (due_at,
+    clock_id). An early warning's clocks are not listed: they are read with the warning (insight)."""
+    stmt = select(clocks).where(
+        clocks.c.unit == unit, in_literal(clocks.c.state, RUNNING_STATES), clocks.c.due_at <= before, clocks.c.subject == "case"
+    )
     if after is not None:
         stmt = stmt.where(clocks.c.due_at > after)
     if cursor is not None:
@@ -280,7 +289,9 @@ async def unit_clocks(
 
 async def board(session: AsyncSession, now: datetime, soon: datetime) -> Sequence[Any]:
     """Per unit: open clocks due within the yellow window, and overdue ones."""
-    open_unit = and_(clocks.c.unit.is_not(None), in_literal(clocks.c.state, RUNNING_STATES), clocks.c.due_at <= soon)
+    open_unit = and_(
+        clocks.c.unit.is_not(None), in_literal(clocks.c.state, RUNNING_STATES), clocks.c.due_at <= soon, clocks.c.subject == "case"
+    )
     yellow = func.count().filter(clocks.c.due_at > now)
     red = func.count().filter(clocks.c.due_at <= now)
     stmt = select(clocks.c.unit, yellow.label("yellow"), red.label("red")).where(open_unit).group_by(clocks.c.unit).order_by(red.desc(), clocks.c.unit)

@@ -28,6 +28,8 @@ from shared.events import (
     SlaUrgedData,
     SlaWarning,
     SlaWarningData,
+    SlaWarningSignal,
+    SlaWarningSignalData,
     make_event,
     system_actor,
 )
@@ -206,8 +208,23 @@ BREACH_DETECTION_DELAY = Gauge(
 # --------------------------------------------------------------------- the ticker
 
 
+def warning_signal_event(row: RowMapping, name: str, clock: Clock, now: datetime) -> SlaWarningSignal:
+    """The event a threshold of an early warning's clock writes: the case's rules, its own type
+    (a warning is not a case: no case_id, partitioned with the warning's own events)."""
+    kind = signal_kind(name)
+    level = "red" if kind != "warning" else ("yellow" if name == "yellow" else "info")
+    payload = SlaWarningSignalData(
+        warning_id=row["case_id"], clock_id=row["clock_id"], clock=clock.kind.value, unit=row["unit"], round=row["round"],
+        signal=kind, threshold=name, level=level, due_at=clock.due_at,
+        sequence=int(name.split("-", 1)[1]) if kind == "urged" else None,
+    )  # fmt: skip
+    return make_event(SlaWarningSignal, payload=payload, producer=SERVICE, actor=ACTOR, occurred_at=now)
+
+
 def signal_event(row: RowMapping, name: str, clock: Clock, now: datetime) -> EventBase:
     """The event a threshold writes (黄牌 / 红牌 / 催办 / 督办)."""
+    if row["subject"] == "warning":
+        return warning_signal_event(row, name, clock, now)
     kind = signal_kind(name)
     common = {"clock_id": row["clock_id"], "clock": clock.kind, "unit": row["unit"]}
     if kind == "warning":

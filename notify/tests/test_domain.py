@@ -187,3 +187,28 @@ def test_no_copy_when_the_first_unit_is_the_one_carded_or_for_an_early_reminder(
     yellow = _sla(SlaWarning, SlaWarningData, clock_id="k", clock=ClockKind.resolve, unit="LB-XC-ZJJ", due_at=due, threshold="yellow")
     assert not [p for p in domain.plan_messages(early, _first_case("LB-XC-CG-CZ")) if p.kind.endswith(".first_unit")]
     assert [p.kind for p in domain.plan_messages(yellow, _first_case("LB-XC-CG-CZ")) if p.kind.endswith(".first_unit")] == ["unit.yellow_card.first_unit"]
+
+
+def test_an_early_warnings_card_is_told_to_the_unit_warned_as_a_cases_is() -> None:
+    """sla.warning_signal (预警信息处置): the unit warned's duty inbox for every card, and its head
+    as well for a red card or 督办 — the rule a case's cards follow; no case, so no citizen,
+    no first-unit copy, no 12345 webhook."""
+    from shared.events import SlaWarningSignal, SlaWarningSignalData
+
+    def signal(kind: str, threshold: str, level: str) -> SlaWarningSignal:
+        payload = SlaWarningSignalData(
+            warning_id="w-1", clock_id="w-1:warning_acknowledge:LB-XC-ZJJ:0", clock="warning_acknowledge", unit="LB-XC-ZJJ",
+            signal=kind, threshold=threshold, level=level, due_at=datetime(2026, 11, 17, 1, tzinfo=UTC),
+            sequence=1 if kind == "urged" else None,
+        )  # fmt: skip
+        return make_event(SlaWarningSignal, payload=payload, producer="sla", actor=system_actor("sla"))
+
+    no_case = domain.CaseView("", first_unit="LB-XC-CG")
+    red = domain.plan_messages(signal("breached", "red", "red"), no_case)
+    assert [(p.recipient, p.kind, p.urgent) for p in red] == [
+        ("unit:LB-XC-ZJJ:duty", "unit.warning.red_card", True), ("unit:LB-XC-ZJJ:head", "unit.warning.red_card", True)]
+    assert "w-1未按时签收" in render(red[1].kind, red[1].channel, red[1].data, to_citizen=False)
+    yellow = domain.plan_messages(signal("warning", "yellow", "yellow"), no_case)
+    assert [(p.recipient, p.kind) for p in yellow] == [("unit:LB-XC-ZJJ:duty", "unit.warning.yellow_card")]
+    urged = domain.plan_messages(signal("urged", "urge-1", "red"), no_case)
+    assert "催办（第1次）" in render(urged[0].kind, urged[0].channel, urged[0].data, to_citizen=False)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from services.console import board as boards
 from services.console.live import LiveHub
 from services.console.mapdata import map_data
-from services.console.riskmap import area_of_unit, risk_map
+from services.console.riskmap import area_of_unit, open_warnings, risk_map
 from services.console.session import COOKIE, Session, decode_session, encode_session
 from services.console.settings import SERVICES, ConsoleSettings
 from services.console.upstream import FORWARDED_RESPONSE_HEADERS, Upstreams
@@ -241,9 +241,12 @@ def create_app(settings: ConsoleSettings | None = None, *, transport: httpx.Asyn
         since = datetime.now(boards.BEIJING).date() - timedelta(days=settings.board_window_days - 1)
         found = await request.app.state.upstreams.get_json("insight", "findings", session, {"since": since.isoformat(), "limit": 500})
         items = found.body.get("items", []) if found.ok else []
+        # The warnings the user may read (insight scopes them), with what the user may do to each.
+        warned = await request.app.state.upstreams.get_json("insight", "warnings", session, {"limit": 500})
         root = area_of_unit({u["code"]: u for u in units}, session.unit, settings.county)
-        doc = {"since": since.isoformat(), "map": risk_map(units, items, root), "findings": items}
-        doc["sources"] = {k: v for k, v in (("directory", org_error), ("insight", found.error)) if v}
+        doc = {"since": since.isoformat(), "map": risk_map(units, items, root), "findings": items,
+               "warnings": open_warnings(warned.body.get("items", []) if warned.ok else [], units)}  # fmt: skip
+        doc["sources"] = {k: v for k, v in (("directory", org_error), ("insight", found.error or warned.error)) if v}
         return doc
 
     # ------------------------------------------------------------------ the services' APIs, as the user

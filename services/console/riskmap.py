@@ -89,3 +89,18 @@ def _heat(tiles: list[dict[str, Any]]) -> None:
     hottest = max((t["score"] for t in tiles), default=0.0)
     for t in tiles:
         t["heat"] = round(t["score"] / hottest, 2) if hottest > 0 else 0.0
+
+
+def open_warnings(warnings: Iterable[Mapping[str, Any]], units: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The early warnings (预警信息处置) insight answered the user with that are not closed yet,
+    each with its unit's name and the deadline it runs against now: 签收 while open, 处置 after;
+    the ones sla has carded (红牌 first), then the soonest due, first."""
+    names = {u["code"]: u["name"] for u in units}
+    rank = {"red": 0, "yellow": 1, None: 2}
+    rows = []
+    for w in warnings:
+        if w.get("state") == "closed":
+            continue
+        due = w["acknowledge_due_at"] if w["state"] == "open" else w["handle_due_at"]
+        rows.append({**w, "unit_name": names.get(w["unit"], w["unit"]), "due_at": due})
+    return sorted(rows, key=lambda r: (rank.get(r.get("card"), 2), r["due_at"], r["warning_id"]))

@@ -39,7 +39,7 @@ SPEC = ServiceSpec(
     router=router,
     # 预警信息处置; trends and the monthly theme (每月一题); 自上而下的任务
     extra_routers=(warning_router, trends_router, tasks_router),
-    handles=HANDLES,
+    handles=HANDLES,  # and sla's cards on a warning's clocks (sla.warning_signal)
     publishes=frozenset({
         "hotspot.detected", "warning.opened", "warning.acknowledged", "warning.handled", "warning.closed", "warning.reopened",
         "case.received", "case.accepted",  # a task's items (tasks.py)

@@ -60,6 +60,16 @@ UNIT_ACTIONS = frozenset({Action.acknowledge, Action.handle})
 UNIT_ROLES = frozenset({Role.township_staff, Role.township_head}) | DEPARTMENT_ROLES
 
 
+# 黄牌 / 红牌 on a warning's clocks (sla.warning_signal); an early reminder (50%…) is no card.
+CARD_RANK = {None: 0, "yellow": 1, "red": 2}
+
+
+def worse_card(card: str | None, level: str) -> str | None:
+    """The warning's card after a signal of ``level``: the worse of the two (a red card stays)."""
+    new = level if level in CARD_RANK else None
+    return new if CARD_RANK[new] > CARD_RANK[card] else card
+
+
 def allowed_actions(state: State) -> list[str]:
     return sorted(action.value for (s, action) in TRANSITIONS if s == state)
 
@@ -114,12 +124,13 @@ class UnitFigure:
     handled_on_time: int = 0
     closed: int = 0
     reopened: int = 0
+    carded: int = 0  # given a red card (红牌) on its acknowledge or handle clock
 
     def rates(self) -> dict[str, float | None]:
         """Each a percentage of the warnings received (None when none were)."""
         return {
             f"{name}_rate": rate(getattr(self, name), self.received)
-            for name in ("acknowledged_on_time", "handled_on_time", "closed", "reopened")
+            for name in ("acknowledged_on_time", "handled_on_time", "closed", "reopened", "carded")
         }
 
 
@@ -134,7 +145,7 @@ def handled_on_time(row: Mapping[str, Any]) -> bool:
 
 def unit_figures(rows: Iterable[Mapping[str, Any]]) -> list[UnitFigure]:
     """Per unit, over the warnings given (each row one warning, as stored): received,
-    acknowledged on time, handled on time, closed, reopened at least once."""
+    acknowledged on time, handled on time, closed, reopened at least once, red-carded."""
     figures: dict[str, UnitFigure] = {}
     for row in rows:
         f = figures.setdefault(row["unit"], UnitFigure(row["unit"]))
@@ -143,6 +154,7 @@ def unit_figures(rows: Iterable[Mapping[str, Any]]) -> list[UnitFigure]:
         f.handled_on_time += handled_on_time(row)
         f.closed += row["state"] == State.closed
         f.reopened += row["round"] > 0
+        f.carded += row.get("card") == "red"
     return sorted(figures.values(), key=lambda f: f.unit)
 
 

@@ -35,8 +35,9 @@ from shared.events import EventBase, HotspotDetected, HotspotDetectedData, make_
 from shared.workdays import LOCAL
 
 APPEAL_TYPES = frozenset({"case.received", "case.triaged", "case.merged", "case.reopened", "case.dispatched"})
-# The appeals' facts, and what a task item's state follows (services.insight.tasks).
-HANDLES = APPEAL_TYPES | tasks.FOLLOWED
+# The appeals' facts, what a task item's state follows (services.insight.tasks), and sla's
+# thresholds of a warning's clocks: the card it got (预警信息处置, services.insight.warning_api).
+HANDLES = APPEAL_TYPES | tasks.FOLLOWED | {"sla.warning_signal"}
 
 PLACE_FIELDS = ("township", "village", "grid", "street")
 APPEALS = CaseRows(appeals, {"merges": 0, "redo_round": 0})
@@ -92,7 +93,9 @@ def make_batch_handler(ctx: InsightContext) -> BatchHandler:
     """Insight's handler, bound to its context (calendar, thresholds, names)."""
 
     async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> None:
-        task_cases = await tasks.follow(uow, [event for event in events if event.type in HANDLES])
+        signals = [event for event in events if event.type == "sla.warning_signal"]
+        await early_warning_api.record_cards(uow, signals)  # type: ignore[misc]
+        task_cases = await tasks.follow(uow, [event for event in events if event.type != "sla.warning_signal"])
         # A task item is not an appeal: the detectors never count it.
         events = [event for event in events if event.type in APPEAL_TYPES and event.case_id not in task_cases]
         if not events:

@@ -87,4 +87,8 @@ warnings = Table(
     Column("closed_at", DateTime(timezone=True)),
     Column("closed_by", String(64)),
     Column("reopen_note", Text),
+    # sla's cards on the warning's clocks (sla.warning_signal): the worst so far, yellow or red
+    # (黄牌 / 红牌), and when the first red one came.
+    Column("card", String(8)),
+    Column("carded_at", DateTime(timezone=True)),
 )

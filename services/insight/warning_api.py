@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
@@ -25,6 +25,7 @@ from shared.events import (
     Actor,
     HotspotDetected,
     Role,
+    SlaWarningSignal,
     WarningAcknowledged,
     WarningClosed,
     WarningHandled,
@@ -78,6 +79,31 @@ def step_data(row: dict[str, Any], *, on_time: bool | None = None, note: str | N
         centre=row["centre"], subject_class=row["subject_class"], state=row["state"], round=row["round"],
         acknowledge_due_at=row["acknowledge_due_at"], handle_due_at=row["handle_due_at"], on_time=on_time, note=note,
     )  # fmt: skip
+
+
+async def record_cards(uow: UnitOfWork, signals: list[SlaWarningSignal]) -> None:
+    """sla's cards on warnings' clocks: each warning keeps the worst (黄牌 / 红牌) and when the
+    first red one came; the rule of when a card is due is sla's (the carried deadline)."""
+    if not signals:
+        return
+    ids = sorted({s.payload.warning_id for s in signals})
+    rows = {
+        r["warning_id"]: dict(r)
+        for r in (
+            await uow.session.execute(select(warnings.c.warning_id, warnings.c.card, warnings.c.carded_at)
+                                      .where(warnings.c.warning_id.in_(ids)).order_by(warnings.c.warning_id).with_for_update())
+        ).mappings()
+    }  # fmt: skip
+    for signal in signals:
+        row = rows.get(signal.payload.warning_id)
+        if row is None:
+            continue  # not one of ours (another county's insight)
+        row["card"] = rules.worse_card(row["card"], signal.payload.level)
+        if signal.payload.level == "red" and (row["carded_at"] is None or signal.occurred_at < row["carded_at"]):
+            row["carded_at"] = signal.occurred_at
+    for warning_id, row in rows.items():
+        await uow.session.execute(warnings.update().where(warnings.c.warning_id == warning_id)
+                                  .values(card=row["card"], carded_at=row["carded_at"]))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the steps
@@ -144,6 +170,8 @@ class Warning(BaseModel):
     handled_note: str | None
     closed_at: AwareDatetime | None
     reopen_note: str | None
+    card: Literal["yellow", "red"] | None = Field(description="the worst card sla gave its clocks (黄牌 / 红牌)")
+    carded_at: AwareDatetime | None = Field(description="when the first red card came")
     allowed_actions: list[str]
 
 
@@ -227,10 +255,12 @@ class UnitFigureOut(BaseModel):
     handled_on_time: int
     closed: int
     reopened: int
+    carded: int
     acknowledged_on_time_rate: float | None
     handled_on_time_rate: float | None
     closed_rate: float | None
     reopened_rate: float | None
+    carded_rate: float | None
 
 
 class FigureList(BaseModel):

@@ -165,7 +165,8 @@ def test_compatibility_check_catches_breaking_changes():
 
 def test_every_consumer_handles_every_case_scoped_event_and_scoring_grid_activity():
     """Each service's case_status follows the whole lifecycle; grid activity is not about a
-    case and only scoring reads it; a grid warning only notify (it tells the grid)."""
+    case and only scoring reads it; a grid warning only notify (it tells the grid); an early
+    warning's steps sla too (it runs their clocks), and their cards notify (it tells the unit)."""
     from dispatch.handlers import HANDLES as DISPATCH
     from intake.handlers import HANDLES as INTAKE
     from notify.handlers import HANDLES as NOTIFY
@@ -174,9 +175,11 @@ def test_every_consumer_handles_every_case_scoped_event_and_scoring_grid_activit
 
     case_scoped = {t for t, cls in EVENT_TYPES.items() if cls.case_scoped}
     assert {"grid.activity", "grid.warning"}.isdisjoint(case_scoped)
-    for handles in (DISPATCH, INTAKE, SLA):
+    for handles in (DISPATCH, INTAKE):
         assert handles == case_scoped
-    assert NOTIFY == case_scoped | {"grid.warning", "hotspot.detected"}  # 预警提醒: insight's findings are warned of
+    warning_steps = {"warning.opened", "warning.acknowledged", "warning.handled", "warning.closed", "warning.reopened"}
+    assert SLA == case_scoped | warning_steps  # 预警信息处置 on the same clocks as a case
+    assert NOTIFY == case_scoped | {"grid.warning", "hotspot.detected", "sla.warning_signal"}  # 预警提醒, and a warning's cards
     assert SCORING == case_scoped | {"grid.activity"}
 
 

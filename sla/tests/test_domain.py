@@ -6,11 +6,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.deadlines import after_survey_due, extended_due, resolve_due, return_window_end, survey_due
+from shared.deadlines import (
+    after_survey_due, extended_due, resolve_due, return_window_end, survey_due, warning_acknowledge_due, warning_handle_due,
+)
 from shared.workdays import Deadline, HolidayTable, WorkingCalendar
 from sla.domain import (
     ORDER_DEADLINES, Policy, clock_until, describe, due_signals, extend, fired, next_signal_at, pause, policy_from_limits,
-    policy_limits, remaining, resume, signal_kind, signal_times, start_clock, start_timer, stop,
+    policy_limits, remaining, resume, signal_kind, signal_times, start_clock, start_timer, stop, WARNING_DEADLINES,
 )  # fmt: skip
 from shared.events import ClockKind, ResolutionClass, Urgency
 
@@ -146,7 +148,12 @@ def test_next_signal_is_the_earliest_of_every_threshold_whatever_fired():
     checked = 0
     for policy in policies:
         for start in starts:
-            clocks = [start_clock(kind, start, policy, CAL) for kind in ClockKind if kind is not ClockKind.sign and kind not in ORDER_DEADLINES]
+            carried = ORDER_DEADLINES | WARNING_DEADLINES
+            clocks = [start_clock(kind, start, policy, CAL) for kind in ClockKind if kind is not ClockKind.sign and kind not in carried]
+            clocks += [
+                clock_until(ClockKind.warning_acknowledge, start, warning_acknowledge_due(CAL, start), policy.version),
+                clock_until(ClockKind.warning_handle, start, warning_handle_due(CAL, start), policy.version),
+            ]
             clocks += [resolve_clock(start), clock_until(ClockKind.return_window, start, return_window_end(CAL, start), policy.version)]
             clocks.append(start_timer(ClockKind.sign, start, timedelta(minutes=30), policy.version))
             for clock in clocks:
@@ -156,7 +163,7 @@ def test_next_signal_is_the_earliest_of_every_threshold_whatever_fired():
                     every = [at for name, at in signal_times(done, policy, CAL) if name not in done.fired]
                     assert next_signal_at(done, policy, CAL) == min(every, default=None)
                     checked += 1
-    assert checked == 2 * 5 * 8 * 6
+    assert checked == 2 * 5 * 10 * 6
 
 
 def test_remaining_working_time_in_plain_words():

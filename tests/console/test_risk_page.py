@@ -1,8 +1,9 @@
 """The risk page (风险研判 · 民情地图) in real headless Chromium: insight, the directory, the
 issuer and the console as their own processes; a burst of streetlamp appeals at one spot on
 the topic becomes a finding, and the county centre's dispatcher reads on the page the lit
-village, the finding's sentence, the trend and the proposed 每月一题. Another county's
-centre reads none of it. Screenshots go to test-artifacts/console/ like the others.
+village, the finding's sentence, the trend and the proposed 每月一题, and the open early
+warning the finding gave (预警信息处置), which 住建局's head acknowledges from the same page.
+Another county's centre reads none of it. Screenshots go to test-artifacts/console/ like the others.
 
 The appeals are dated on the last working days before the moment the test runs (computed, not
 written down), because the page asks about "now" as a user does; nothing here rots."""
@@ -106,8 +107,38 @@ async def test_the_centre_reads_the_lit_village_the_findings_sentence_and_the_th
             await expect(theme).not_to_contain_text("null")  # no runners-up here: nothing printed for them
             await expect(page.locator('[data-testid="trend-table"]')).to_contain_text("基础设施")
             await expect(page.locator('[data-testid="trend-table"] svg.spark')).to_have_count(1)
-            await expect(page.locator('[data-testid="warnings-tasks-pending"]')).to_contain_text("待接入")
+            await expect(page.locator('[data-testid="tasks-pending"]')).to_contain_text("待接入")  # tasks: another change
+
+            # 预警信息处置: the finding opened a warning for 住建局, which handles the streetlamps; the
+            # centre sees it open, with nothing to do yet (the unit acts first).
+            async def opened() -> list[dict]:
+                return (await platform.insight.get("/api/v1/warnings", headers=centre)).json()["items"]
+
+            [warning] = await eventually(opened, timeout=30, what="the warning in insight")
+            row = page.locator(f'[data-testid="risk-warnings"] tr[data-warning-id="{warning["warning_id"]}"]')
+            await expect(row).to_contain_text("忻城县住房和城乡建设局")
+            await expect(row).to_contain_text("待签收")
+            await expect(row).to_contain_text("签收期限")
+            await expect(row.locator("button")).to_have_count(0)
             await page.screenshot(path=SHOTS / "11-risk.png", full_page=True)
+
+            # The unit's head acknowledges it (签收) from the page; the row moves on to 处置.
+            unit = await (await browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai")).new_page()
+            unit.on("pageerror", lambda exc: errors.append(f"unit page: {exc}"))
+            await sign_in(unit, base, "demo-dept-head")
+            await unit.goto(f"{base}/#/risk")
+            mine = unit.locator(f'[data-testid="risk-warnings"] tr[data-warning-id="{warning["warning_id"]}"]')
+            await expect(mine.locator("button")).to_have_count(1, timeout=15_000)
+            await mine.locator('button[data-action="acknowledge"]').click()
+            await expect(mine).to_have_attribute("data-state", "acknowledged", timeout=15_000)
+            await expect(mine).to_contain_text("处置期限")
+            await expect(mine.locator('button[data-action="handle"]')).to_be_visible()
+            await unit.screenshot(path=SHOTS / "11b-risk-unit-acknowledged.png", full_page=True)
+            stored = (await platform.insight.get(f"/api/v1/warnings/{warning['warning_id']}", headers=centre)).json()
+            assert (stored["state"], stored["acknowledged_on_time"]) == ("acknowledged", True)
+            await page.reload()
+            await expect(row).to_have_attribute("data-state", "acknowledged", timeout=15_000)
+            await expect(row.locator("button")).to_have_count(0)  # the centre closes only once it is handled
 
             # 武宣县's centre: its own townships, none of 忻城县's, and no finding, trend or theme from it.
             other = await (await browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai")).new_page()
@@ -119,6 +150,7 @@ async def test_the_centre_reads_the_lit_village_the_findings_sentence_and_the_th
             await expect(other.locator('[data-testid="risk-findings"] .finding')).to_have_count(0)
             await expect(other.locator('[data-testid="risk-theme"]')).to_contain_text("无建议题目")
             await expect(other.locator('[data-testid="risk-trends"]')).to_contain_text("近期无诉求")
+            await expect(other.locator('[data-testid="risk-warnings"]')).to_contain_text("暂无未办结的预警")
             await other.screenshot(path=SHOTS / "12-risk-other-county.png", full_page=True)
         finally:
             await browser.close()

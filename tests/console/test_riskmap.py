@@ -3,7 +3,7 @@ how findings light them."""
 
 from __future__ import annotations
 
-from services.console.riskmap import area_of_unit, risk_map
+from services.console.riskmap import area_of_unit, open_warnings, risk_map
 
 UNITS = [
     {"code": "LB", "name": "来宾市", "kind": "city", "parent": None},
@@ -60,3 +60,20 @@ def test_a_township_sees_its_own_a_village_its_own_inside_its_township_a_departm
 def test_a_quiet_map_is_dark():
     doc = risk_map(UNITS, [], "LB")
     assert len(doc["townships"]) == 3 and all(t["heat"] == 0 and t["score"] == 0 for t in doc["townships"])
+
+
+def test_the_open_warnings_carded_first_each_with_its_unit_name_and_the_deadline_it_runs_against():
+    units = [{"code": "LB-XC-ZJJ", "name": "忻城县住建局"}]
+
+    def warning(wid: str, state: str, card: str | None = None) -> dict:
+        return {"warning_id": wid, "unit": "LB-XC-ZJJ", "state": state, "card": card,
+                "acknowledge_due_at": f"2026-11-1{wid}T01:00:00Z", "handle_due_at": f"2026-11-2{wid}T01:00:00Z"}  # fmt: skip
+
+    rows = open_warnings([warning("1", "open"), warning("2", "acknowledged", "red"), warning("3", "closed"),
+                          warning("4", "handled", "yellow"), {**warning("5", "open"), "unit": "LB-XC-SLJ"}], units)  # fmt: skip
+    assert [(r["warning_id"], r["due_at"], r["unit_name"]) for r in rows] == [
+        ("2", "2026-11-22T01:00:00Z", "忻城县住建局"),  # red card first: 处置 due once acknowledged
+        ("4", "2026-11-24T01:00:00Z", "忻城县住建局"),  # then yellow
+        ("1", "2026-11-11T01:00:00Z", "忻城县住建局"),  # then by the deadline: 签收 while open
+        ("5", "2026-11-15T01:00:00Z", "LB-XC-SLJ"),  # a unit the directory does not name: its code
+    ]  # the closed one is not listed

@@ -83,12 +83,15 @@ def test_the_figure_counts_each_warning_once_and_every_rate_is_a_share_of_those_
         _row("A", acknowledged_on_time=True, handled_count=1, state="closed"),
         _row("A", acknowledged_on_time=True, handled_count=2, state="closed", round=1),  # sent back once, both on time
         _row("A", acknowledged_on_time=False, handled_count=2, handled_late=True, state="handled", round=1),  # late second time
-        _row("A"),  # not acknowledged yet
-        _row("B", acknowledged_on_time=True),
+        _row("A", card="red"),  # not acknowledged yet, red-carded (sla)
+        _row("B", acknowledged_on_time=True, card="yellow"),  # a yellow card is not counted
     ]
     a, b = unit_figures(rows)
-    assert (a.unit, a.received, a.acknowledged_on_time, a.handled_on_time, a.closed, a.reopened) == ("A", 4, 2, 2, 2, 2)
-    assert a.rates() == {"acknowledged_on_time_rate": 50.0, "handled_on_time_rate": 50.0, "closed_rate": 50.0, "reopened_rate": 50.0}
+    assert (a.unit, a.received, a.acknowledged_on_time, a.handled_on_time, a.closed, a.reopened, a.carded) == ("A", 4, 2, 2, 2, 2, 1)
+    assert a.rates() == {
+        "acknowledged_on_time_rate": 50.0, "handled_on_time_rate": 50.0, "closed_rate": 50.0, "reopened_rate": 50.0, "carded_rate": 25.0,
+    }  # fmt: skip
+    assert b.carded == 0
     assert (b.received, b.acknowledged_on_time, b.handled_on_time) == (1, 1, 0)
     assert unit_figures([]) == []
 
@@ -115,3 +118,12 @@ def test_the_supervision_list_groups_by_the_unit_warned_and_subject_most_finding
     assert first.kinds == {"same_spot": 1, "persistent_unit": 1} and first.case_ids == ["c1", "c2", "c3"]
     assert (first.first_detected, first.last_detected) == (date(2026, 9, 3), date(2026, 10, 1))
     assert (second.unit, second.findings, second.open_warnings, second.case_ids) == ("CG", 1, 0, ["c9"])
+
+
+def test_a_warning_keeps_its_worst_card():
+    from services.insight.early_warning import worse_card
+
+    assert worse_card(None, "info") is None  # a 50% reminder is no card
+    assert worse_card(None, "yellow") == "yellow"
+    assert worse_card("yellow", "red") == "red"
+    assert worse_card("red", "yellow") == "red"  # a red card stays, whatever comes later

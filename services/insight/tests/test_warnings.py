@@ -119,7 +119,8 @@ async def test_a_finding_becomes_a_warning_acknowledged_handled_sent_back_and_cl
     assert figures.status_code == 200, figures.text
     assert figures.json()["items"] == [{
         "unit": "LB-XC-ZJJ", "received": 1, "acknowledged_on_time": 1, "handled_on_time": 1, "closed": 1, "reopened": 1,
-        "acknowledged_on_time_rate": 100.0, "handled_on_time_rate": 100.0, "closed_rate": 100.0, "reopened_rate": 100.0,
+        "carded": 0, "acknowledged_on_time_rate": 100.0, "handled_on_time_rate": 100.0, "closed_rate": 100.0, "reopened_rate": 100.0,
+        "carded_rate": 0.0,
     }]  # fmt: skip
     other = await insight.client.get("/api/v1/warning-figures", params={"since": day, "until": day}, headers=WX_CENTRE)
     assert other.status_code == 200 and other.json()["items"] == []

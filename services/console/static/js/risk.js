@@ -2,11 +2,15 @@
 // the findings with their evidence and sentence, the trends per subject (SVG sparklines), and
 // the month's proposed theme (每月一题). Everything comes from insight as the signed-in user,
 // so a township sees its own places only, a centre its county.
-import { call, get, settle } from "./api.js";
-import { h, s, table, problemBox, caseLink, label, SUBJECT } from "./ui.js";
+import { call, get, post, settle } from "./api.js";
+import { h, s, table, problemBox, caseLink, label, toast, when, SUBJECT } from "./ui.js";
 
 const KIND = { rising: "数量上升", same_spot: "同一地点反复", persistent_unit: "同类问题居高不下" };
 const LEVEL = { grid: "网格", village: "村（社区）", township: "乡镇", unit: "单位" };
+const WARNING_STATE = { open: "待签收", acknowledged: "处置中", handled: "待销号", closed: "已办结" };
+const CARD = { yellow: "黄牌", red: "红牌" };
+// What each action is called, and whether it asks for a note (处置: what was done; 退回: why).
+const ACTIONS = { acknowledge: ["签收", false], handle: ["报告处置", true], close: ["销号", false], reopen: ["退回重办", true] };
 
 export async function renderRisk(root, arg, ctx) {
   const [risk, weekly, theme] = await settle([call("/risk"), get("insight", "trends", { grain: "week", periods: 8 }), get("insight", "theme")]);
@@ -18,8 +22,41 @@ export async function renderRisk(root, arg, ctx) {
     h("div", { class: "split" }, mapSection(risk.map), themeSection(theme)),
     findingsSection(risk.findings, risk.map),
     trendsSection(weekly, ctx),
-    h("section", { class: "card pending", "data-testid": "warnings-tasks-pending" }, h("h2", {}, "预警处置与下派任务"),
-      h("p", { class: "muted" }, "待接入：预警的签收、处置、销号（预警信息处置）和中心下派的任务（自上而下的任务）由 insight 的预警与任务接口提供，接口尚未上线，此处暂不显示。")));
+    warningsSection(risk.warnings || [], () => { root.replaceChildren(); renderRisk(root, arg, ctx); }),
+    // TASKS: the centre's tasks sent down (自上而下的任务) go here, beside the warnings.
+    h("section", { class: "card pending", "data-testid": "tasks-pending" }, h("h2", {}, "下派任务"),
+      h("p", { class: "muted" }, "待接入：中心下派的任务（自上而下的任务）由 insight 的任务接口提供，接口尚未上线，此处暂不显示。")));
+}
+
+// 预警信息处置: the open warnings of the user's area, with the steps insight allows this user
+// (its allowed_actions: the unit warned acknowledges and handles, the centre closes or sends back).
+function warningsSection(warnings, reload) {
+  const row = (w) => {
+    const note = h("input", { type: "text", class: "warning-note", placeholder: "说明（处置情况 / 退回原因）", "aria-label": "说明" });
+    const needsNote = w.allowed_actions.some((a) => ACTIONS[a]?.[1]);
+    const act = async (action) => {
+      const body = ACTIONS[action][1] ? { note: note.value.trim() } : undefined;
+      try {
+        await post("insight", `warnings/${encodeURIComponent(w.warning_id)}/${action}`, body);
+        toast(`${ACTIONS[action][0]}：已完成`);
+        reload();
+      } catch (err) {
+        toast(err.message, "error");
+      }
+    };
+    return h("tr", { "data-warning-id": w.warning_id, "data-state": w.state },
+      h("td", {}, w.unit_name), h("td", {}, label(SUBJECT, w.subject_class)), h("td", { class: "state" }, label(WARNING_STATE, w.state)),
+      h("td", {}, `${w.state === "open" ? "签收" : "处置"}期限 ${when(w.due_at)}`),
+      h("td", { class: `card-level ${w.card || ""}` }, w.card ? CARD[w.card] : "—"),
+      h("td", {}, needsNote ? note : null, w.allowed_actions.map((a) =>
+        h("button", { type: "button", "data-action": a, onclick: () => act(a) }, ACTIONS[a]?.[0] || a))));
+  };
+  return h("section", { class: "card", "data-testid": "risk-warnings" }, h("h2", {}, `预警处置（未办结 ${warnings.length} 条）`),
+    warnings.length
+      ? h("div", { class: "table-wrap" }, h("table", {},
+          h("thead", {}, h("tr", {}, ["责任单位", "类别", "状态", "期限", "亮牌", "操作"].map((t) => h("th", {}, t)))),
+          h("tbody", {}, warnings.map(row))))
+      : h("p", { class: "muted" }, "暂无未办结的预警。"));
 }
 
 // A tile per township, a tile per village inside it; the colour says the summed finding score.
