@@ -23,6 +23,8 @@ def operations(service: str):
     app = importlib.import_module(SERVICES[service]).create_app()
     schema = app.openapi()
     for route in api_routes(app.routes):
+        if not route.include_in_schema:
+            continue  # a page (the citizen's), not an operation of the API
         deps = set()
         stack = list(route.dependant.dependencies)
         while stack:

@@ -35,6 +35,15 @@ OPEN_ON_PURPOSE = {
     ("notify", "POST", "/api/v1/cases/{case_id}/rating"): "the one-time rating token is the credential",
     ("notify", "GET", "/api/v1/cases/{case_id}/questionnaire"): "the one-time token is the credential",
     ("notify", "POST", "/api/v1/cases/{case_id}/questionnaire"): "the one-time token is the credential",
+    # The citizen's page (notify/citizen_api.py): its files are public; the rating link's token and
+    # the look-up code sent to the appeal's phone are the credentials (rate-limited per appeal).
+    ("notify", "GET", "/citizen/rate"): "the citizen's page (static; no data without the token)",
+    ("notify", "GET", "/citizen/lookup"): "the citizen's page (static; no data without a code)",
+    ("notify", "GET", "/citizen/static/citizen.js"): "the citizen's page's script",
+    ("notify", "GET", "/citizen/static/citizen.css"): "the citizen's page's style",
+    ("notify", "GET", "/api/v1/citizen/rating"): "the one-time rating token is the credential",
+    ("notify", "POST", "/api/v1/citizen/lookup/code"): "sends a code to the appeal's own phone, nothing shown (rate-limited per appeal)",
+    ("notify", "POST", "/api/v1/citizen/lookup"): "the one-time code sent to the appeal's phone is the credential",
     ("directory", "GET", "/api/v1/units"): "the org chart is published",
     ("directory", "GET", "/api/v1/units/{code}"): "the org chart is published",
     ("directory", "GET", "/api/v1/units/{code}/children"): "the org chart is published",
