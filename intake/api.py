@@ -1,4 +1,9 @@
-"""Intake's REST API for app and mini-program backends and the 12345 hotline (``/api/v1``)."""
+"""Intake's REST API for app and mini-program backends and the 12345 hotline (``/api/v1``).
+
+Thin routes over ``intake.service``: a route parses the request, calls the use case and
+answers. The use cases refuse with domain errors (``shared.errors``) that the shared app maps
+to problem+json; ``Problem`` is left for the edge itself (signatures, rate limits, batch size).
+"""
 
 from __future__ import annotations
 
@@ -10,48 +15,29 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, ValidationError, model_validator
 
-from intake import domain, learning, repository
+from intake import domain, repository, service
 from intake.service import (
     AppealInput,
     Filed,
-    IdempotencyConflict,
-    OutsideOwnArea,
     IntakeContext,
+    case_scope,
+    check_channel,
     citizen_actor,
     file_appeal,
     file_batch,
+    reporting_worker,
 )
-from shared.events import (
-    Actor,
-    CaseClosed,
-    CaseRated,
-    CaseResolved,
-    CaseTriaged,
-    ClosedData,
-    RatedData,
-    ResolvedData,
-    Satisfaction,
-    Channel,
-    FiveMatters,
-    Location,
-    Role,
-    Routing,
-    TriagedData,
-    Urgency,
-    make_event,
-)
+from shared.events import Actor, Channel, FiveMatters, Role, Routing, Satisfaction, Urgency
 from shared.actors import ActorDep, actor_of
 from shared.edge import IsoDateTime
 from shared.http import require_json
 from shared.permissions import permit
 from shared.openapi import RATE_LIMITED
 from shared.problems import Problem
-from shared.privacy import redact_for_public, round_coordinate, scrub
-from shared.scope import CaseScope, area_of, list_scope, may_open_contact, may_see_case, not_found_unless, placement_problem
+from shared.privacy import redact_for_public, round_coordinate
+from shared.scope import may_open_contact, may_see_case, not_found_unless
 from shared.paging import decode_cursor, encode_cursor
 from shared.ratelimit import retry_after_header
-from shared.db import UnitOfWork
-from shared.orgdata import SUBJECT_CLASSES
 from shared.service import UowDep, service_context
 from shared.signing import SignatureError, SignedRequest, verify
 
@@ -225,69 +211,33 @@ async def post_appeal(
     ctx: IntakeContext = await service_context(request)
     refuse_if_flooding(ctx, request, body.contact.phone)
     reporter = await grid_reporter(request, body)
-    filer = await check_channel(request, body, reporter)
+    filer = await channel_filer(request, body, reporter)
+    data = _to_input(body) if reporter is None else replace(_to_input(body), reporter_id=reporter.id)
+    if filer is not None:
+        # 首问负责制 and 谁接待、谁负责: the staff member signed in took the appeal down.
+        data = replace(data, filer_role=filer.role.value, filer_unit=filer.org_unit,
+                       received_by=filer.id if body.channel == "window" else None)  # fmt: skip
     actor = reporter or citizen_actor(body.contact.phone)
-    missing = await ctx.store.unknown_attachments(body.attachments)
-    if missing:
-        raise Problem(
-            422, "attachments must be ids from POST /api/v1/attachments",
-            errors=[
-                {"field": f"attachments.{body.attachments.index(i)}", "in": "body", "message": f"no attachment {i}"}
-                for i in missing
-            ],
-        )
-    try:
-        data = _to_input(body) if reporter is None else replace(_to_input(body), reporter_id=reporter.id)
-        if filer is not None:
-            # 首问负责制 and 谁接待、谁负责: the staff member signed in took the appeal down.
-            data = replace(data, filer_role=filer.role.value, filer_unit=filer.org_unit,
-                           received_by=filer.id if body.channel == "window" else None)  # fmt: skip
-        filed = await file_appeal(ctx, data, actor=actor, idempotency_key=idempotency_key)
-    except IdempotencyConflict:
-        raise Problem(409, "this Idempotency-Key was used with a different request", slug="idempotency-key-reused") from None
-    except OutsideOwnArea as refused:
-        raise Problem(422, str(refused), errors=[{"field": "location", "in": "body", "message": str(refused)}]) from None
-    return _created(filed)
+    return _created(await file_appeal(ctx, data, actor=actor, idempotency_key=idempotency_key))
 
 
 async def grid_reporter(request: Request, body: NewAppeal) -> Actor | None:
-    """A report that names a grid worker or closes itself on the spot (小事不出网格) counts
-    for that worker's score and closes a case: only that worker, signed in, may file it.
-    Citizens' appeals carry neither and pay nothing for the check."""
+    """The grid worker signed in, for a report that names one or closes itself on the spot
+    (``service.reporting_worker``). Citizens' appeals carry neither and pay nothing for it."""
     if not body.reporter_id and not body.solved_on_spot:
         return None
-    actor = await actor_of(request)
-    if actor.role is not Role.grid_worker or (body.reporter_id and actor.id != body.reporter_id):
-        raise Problem(403, "a grid worker's report (reporter_id, solved_on_spot) is filed signed in as that worker",
-                      slug="not-the-reporter", field="reporter_id")  # fmt: skip
-    return actor
+    return reporting_worker(await actor_of(request), body.reporter_id)
 
 
-async def check_channel(request: Request, body: NewAppeal, reporter: Actor | None) -> Actor | None:
-    """The channel is the filer's own (``domain.channel_refusal``): a 422 naming ``channel``
-    otherwise. Who is signed in is asked only for the staff channels; that staff member is
-    returned (None on a citizen's own channel)."""
+async def channel_filer(request: Request, body: NewAppeal, reporter: Actor | None) -> Actor | None:
+    """The staff member who files on a staff channel (``service.check_channel``; None on a
+    citizen's own channel). Who is signed in is asked only for the staff channels."""
     if domain.CHANNEL_FILERS.get(body.channel, frozenset()) is None:
         return None
     signed_in = reporter is not None or "authorization" in request.headers or "x-actor-id" in request.headers
     actor = reporter or (await actor_of(request) if signed_in else None)
-    refusal = domain.channel_refusal(body.channel, actor.role.value if actor else None)
-    if refusal:
-        raise Problem(422, refusal, errors=[{"field": "channel", "in": "body", "message": refusal}])
+    check_channel(body.channel, actor)
     return actor
-
-
-def case_scope(row: Any) -> CaseScope:
-    # The first-responsible unit (首问负责制) reads the case as a unit asked to handle it does.
-    units = {*(row.handler_units or ()), *([row.first_unit] if row.first_unit else [])}
-    return CaseScope(places=(row.county, row.township, row.village, row.grid), units=frozenset(units))
-
-
-async def visible_appeal(uow: UnitOfWork, ctx: IntakeContext, actor: Actor, case_id: str) -> Any:
-    """The appeal a staff member acts on; another area's or unit's answers 404 like a made-up id."""
-    row = await repository.get_appeal(uow.session, case_id)
-    not_found_unless(row is not None and may_see_case(ctx.org, actor, case_scope(row)), f"appeal {case_id}")
-    return row
 
 
 @dataclass(frozen=True)
@@ -394,16 +344,9 @@ async def staff_cases(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
-    scope = list_scope(ctx.org, actor)
-    if scope is None:
-        raise Problem(403, f"a {actor.role.value} has no case list; staff of a unit and the auditor do", slug="role-not-allowed")
-    async with uow:
-        rows = await repository.staff_list(
-            uow.session,
-            places=None if scope.everything else [(column, list(codes)) for column, codes in scope.places],
-            units=None if scope.everything else list(scope.units), unplaced=scope.unplaced,
-            status=status, township=township, since=since, before=decode_cursor(cursor), limit=limit + 1,
-        )  # fmt: skip
+    rows = await service.staff_cases(
+        uow, ctx, actor, status=status, township=township, since=since, before=decode_cursor(cursor), limit=limit + 1
+    )
     page, more = rows[:limit], len(rows) > limit
     return CasePage(
         items=[CaseItem.model_validate(row._asdict() if may_open_contact(actor) else masked_item(row._asdict())) for row in page],
@@ -421,36 +364,10 @@ def masked_item(item: dict[str, Any]) -> dict[str, Any]:
     summary="Manual triage: set what and where when intake could not tell",
 )
 async def triage_appeal(case_id: str, body: ManualTriage, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> AppealCreated:
-    async with uow:
-        row = await visible_appeal(uow, ctx, actor, case_id)
-        if row.status in ("rejected", "merged", "closed"):
-            raise Problem(409, f"appeal {case_id} is {row.status}; nothing to triage", slug="invalid-state", state=row.status)
-        # The place must exist and be the centre's to give: else the case leaves every view.
-        problem = placement_problem(ctx.org, area_of(ctx.org, actor), body.township, body.village, body.grid)
-        if problem is not None:
-            raise Problem(422, problem[1], field=problem[0])
-        await repository.set_triage(
-            uow.session, case_id, category=body.category.value, subject_class=body.subject_class,
-            urgency=body.urgency.value, township=body.township, village=body.village, grid=body.grid,
-            triage="manual", status="triaged",
-        )
-        triaged = make_event(
-            CaseTriaged, case_id=case_id, producer="intake",
-            actor=actor,
-            payload=TriagedData(
-                category=body.category, subject_class=body.subject_class, urgency=body.urgency, confidence=1.0,
-                manual=True, location=Location(township=body.township, village=body.village, grid=body.grid, street=row.street),
-            ),
-        )
-        # The centre's decision teaches the model (intake.learning): the class chosen, by whom, why.
-        if body.subject_class in SUBJECT_CLASSES:
-            await learning.add_example(
-                uow.session, event_id=triaged.id, case_id=case_id, title=row.title, description=row.description,
-                subject_class=body.subject_class, proposed_class=row.subject_class, source=learning.MANUAL_TRIAGE,
-                actor_id=actor.id, reason=body.reason,
-            )
-        uow.emit(triaged)
-        await uow.commit()
+    row = await service.triage(
+        uow, ctx, actor, case_id, category=body.category, subject_class=body.subject_class, urgency=body.urgency,
+        township=body.township, village=body.village, grid=body.grid, reason=body.reason,
+    )
     return AppealCreated(case_id=case_id, tracking_no=row.tracking_no, status="triaged", accept_due_at=row.accept_due_at)
 
 
@@ -471,37 +388,7 @@ class OnSpotClose(BaseModel):
     ),
 )
 async def close_on_spot(case_id: str, body: OnSpotClose, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> AppealCreated:
-    async with uow:
-        row = await repository.get_appeal(uow.session, case_id, lock=True)
-        not_found_unless(row is not None, f"appeal {case_id}")
-        refusal = domain.on_spot_refusal(
-            channel=row.channel, status=row.status, received_by=row.received_by, actor_id=actor.id,
-            simple=row.resolve_due_at is not None,
-            handled_by_unit=bool(row.handler_units), rating=body.rating.value,
-        )  # fmt: skip
-        if refusal is not None:
-            status, reason = refusal
-            if status == 404:
-                not_found_unless(False, f"appeal {case_id} received by you")
-            slug = "invalid-state" if status == 409 else "validation"
-            raise Problem(status, reason, slug=slug, **({"field": "rating"} if status == 422 else {}))
-        unit = row.first_unit or actor.org_unit or "window"
-        resolved = make_event(
-            CaseResolved, case_id=case_id, producer="intake", actor=actor,
-            payload=ResolvedData(order_no=f"WIN-{row.tracking_no}", unit=unit, answer=scrub(body.answer)),
-        )
-        closed = make_event(
-            CaseClosed, producer="intake", actor=actor, caused_by=resolved,
-            payload=ClosedData(public_summary=f"{redact_for_public(row.title)}（窗口现场办结）"),
-        )
-        rated = make_event(
-            CaseRated, producer="intake", actor=actor, caused_by=resolved,
-            payload=RatedData(rating=body.rating, source="window", comment=body.comment and scrub(body.comment), units=[unit]),
-        )
-        await repository.set_triage(uow.session, case_id, status="closed")
-        for event in (resolved, closed, rated):
-            uow.emit(event)
-        await uow.commit()
+    row = await service.close_on_spot(uow, ctx, actor, case_id, answer=body.answer, rating=body.rating, comment=body.comment)
     return AppealCreated(case_id=case_id, tracking_no=row.tracking_no, status="closed", accept_due_at=row.accept_due_at)
 
 

@@ -26,9 +26,12 @@ from intake.models import attachments
 from intake.api import ContextDep
 from intake.storage import sniff
 from shared.actors import ActorDep
-from shared.events import new_attachment_id
+from intake.service import IntakeContext
+from shared.db import UnitOfWork
+from shared.errors import Invalid, NotFound
+from shared.events import Actor, new_attachment_id
 from shared.scope import STAFF_ROLES, require_role
-from shared.problems import Problem
+from shared.problems import Problem  # the edge's own refusals: the upload too large, not a type it reads
 from shared.service import UowDep
 
 CHUNK = 256 * 1024
@@ -60,7 +63,7 @@ async def upload_attachment(
     try:
         digest, size, head = await _copy_counting(file, spool, limit)
         if size == 0:
-            raise Problem(422, "the file is empty", slug="empty-attachment", field="file")
+            raise Invalid("the file is empty", code="empty-attachment", field="file")
         content_type = sniff(head)
         if content_type is None:
             raise Problem(
@@ -78,15 +81,20 @@ async def upload_attachment(
 
 @router.get("/attachments/{attachment_id}", summary="Download an attachment (staff)", response_class=Response)
 async def download_attachment(attachment_id: str, ctx: ContextDep, uow: UowDep, actor: ActorDep) -> Response:
-    # Photos show people and homes: staff only (the citizen keeps the photo they took). The
-    # id is random, so a staff member still needs it from a case they may see.
+    content_type, body = await attachment_for(uow, ctx, actor, attachment_id)
+    return Response(body, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def attachment_for(uow: UnitOfWork, ctx: IntakeContext, actor: Actor, attachment_id: str) -> tuple[str, bytes]:
+    """An attachment's type and bytes, for staff only: photos show people and homes (the
+    citizen keeps the photo they took). The id is random, so a staff member still needs it
+    from a case they may see."""
     require_role(actor, STAFF_ROLES, "download attachments")
     async with uow:
         row = (await uow.session.execute(select(attachments).where(attachments.c.id == attachment_id))).first()
     if row is None:
-        raise Problem(404, f"no attachment {attachment_id}")
-    body = await ctx.attachment_store.get(row.sha256)
-    return Response(body, media_type=row.content_type, headers={"Cache-Control": "private, max-age=86400"})
+        raise NotFound(f"no attachment {attachment_id}")
+    return row.content_type, await ctx.attachment_store.get(row.sha256)
 
 
 async def _copy_counting(file: UploadFile, target: Path, limit: int) -> tuple[str, int, bytes]:

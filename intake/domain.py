@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from shared.errors import DomainError, Invalid, NotFound, WrongState
+
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
@@ -147,25 +149,26 @@ ON_SPOT_RATINGS = frozenset({"满意", "基本满意"})
 
 
 def on_spot_refusal(
-    *, channel: str, status: str, received_by: str | None, actor_id: str, simple: bool, handled_by_unit: bool,
-    rating: str,
-) -> tuple[int, str] | None:
-    """Why this close on the spot is refused, as (HTTP status, reason), or None.
-    404 for anyone but the receiver (the appeal is not theirs to close), 409 for an appeal
-    not in the 1-hour mode, no longer open or already sent to a unit, 422 for an unsatisfied
-    rating.
+    *, case_id: str, channel: str, status: str, received_by: str | None, actor_id: str, simple: bool,
+    handled_by_unit: bool, rating: str,
+) -> DomainError | None:
+    """Why this close on the spot is refused, or None: not found for anyone but the receiver
+    (the appeal is not theirs to close), the wrong state for an appeal not in the 1-hour mode,
+    no longer open or already sent to a unit, an invalid rating for an unsatisfied citizen.
 
     Only a simple appeal (1小时诉求服务模式) is closed on the spot: one that is not simple goes
     to a unit by the catalogue as soon as it is filed, so letting the window close it too would
     race the dispatch that intake learns of only later."""
     if channel != "window" or received_by is None or received_by != actor_id:
-        return 404, "only the person who received this window appeal closes it on the spot (谁接待、谁负责)"
+        # Only the person who received this window appeal closes it on the spot (谁接待、谁负责).
+        return NotFound(f"no appeal {case_id} received by you", code="not-found")
     if status in ("rejected", "merged", "closed", "rated"):
-        return 409, f"the appeal is {status}; nothing to close"
+        return WrongState(f"the appeal is {status}; nothing to close", state=status)
     if not simple:
-        return 409, "only a simple appeal (1小时诉求服务模式) is closed on the spot; this one goes to a unit by the catalogue"
+        return WrongState("only a simple appeal (1小时诉求服务模式) is closed on the spot; this one goes to a unit by the catalogue",
+                          state=status)  # fmt: skip
     if handled_by_unit:
-        return 409, "the appeal has been sent to a unit, which answers it now"
+        return WrongState("the appeal has been sent to a unit, which answers it now", state=status)
     if rating not in ON_SPOT_RATINGS:
-        return 422, "a citizen not satisfied at the window has not had it solved on the spot: hand it on instead"
+        return Invalid("a citizen not satisfied at the window has not had it solved on the spot: hand it on instead", field="rating")
     return None

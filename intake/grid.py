@@ -17,10 +17,11 @@ from sqlalchemy import insert
 
 from intake.api import JsonBody
 from intake.models import grid_duties
+from intake.service import refused_field
 from shared.actors import ActorDep
 from shared.events import Actor, GridActivity, GridActivityData, Role, make_event
 from shared.permissions import permit
-from shared.problems import Problem
+from shared.errors import Forbidden
 from shared.scope import require_role
 from shared.geo import haversine_m
 from shared.service import UowDep
@@ -56,7 +57,7 @@ def grid_worker(request: Request, actor: Actor) -> Actor:
     require_role(actor, (Role.grid_worker,), "log grid work")
     org = request.app.state.runtime.org
     if actor.org_unit is None or not org.has_unit(actor.org_unit) or org.unit(actor.org_unit).kind != "grid":
-        raise Problem(403, "a grid worker signs in with the grid they serve", slug="no-grid")
+        raise Forbidden("a grid worker signs in with the grid they serve", code="no-grid")
     return actor
 
 
@@ -99,17 +100,19 @@ async def _record(
 
 @router.post("/patrols", status_code=201, response_model=Recorded, dependencies=[permit("intake.grid_patrol"), JsonBody], summary="Log a patrol (巡查)")
 async def log_patrol(body: Patrol, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
-    worker = grid_worker(request, actor)
-    distance = route_length_m(body.route)
+    return await _record(uow, grid_worker(request, actor), "patrol", patrol_detail(body), at=body.ended_at)
+
+
+def patrol_detail(patrol: Patrol) -> dict[str, Any]:
+    """What a patrol earns its points on: its minutes, its length (refused past ``MAX_PATROL_M``), its points."""
+    distance = route_length_m(patrol.route)
     if distance > MAX_PATROL_M:
-        message = f"a patrol of {distance / 1000:.1f} km is beyond the {MAX_PATROL_M // 1000} km one patrol can cover"
-        raise Problem(422, message, errors=[{"field": "route", "in": "body", "message": message}])
-    detail = {
-        "minutes": round((body.ended_at - body.started_at).total_seconds() / 60, 1),
+        raise refused_field("route", f"a patrol of {distance / 1000:.1f} km is beyond the {MAX_PATROL_M // 1000} km one patrol can cover")
+    return {
+        "minutes": round((patrol.ended_at - patrol.started_at).total_seconds() / 60, 1),
         "distance_m": round(distance, 1),
-        "points": len(body.route),
+        "points": len(patrol.route),
     }
-    return await _record(uow, worker, "patrol", detail, at=body.ended_at)
 
 
 @router.post("/households", status_code=201, response_model=Recorded, dependencies=[permit("intake.grid_household"), JsonBody], summary="Household information updated")

@@ -28,13 +28,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from intake import grid_rules
 from intake.api import JsonBody
 from intake.grid import Recorded, _record, grid_worker
+from intake.service import refused_field
 from intake.models import grid_duties, grid_household_versions, grid_households, grid_mailbox_schedules, grid_warnings
 from shared.edge import MonthText
 from shared.actors import ActorDep
 from shared.events import Actor, GridWarning, GridWarningData, Role, make_event, system_actor, utcnow
 from shared.orgdata import OrgDirectory
 from shared.permissions import permit
-from shared.problems import Problem
+from shared.db import transactional
+from shared.errors import Conflict, NotFound
 from shared.scope import CENTRE_ROLES, area_of, covers, require_role
 from shared.service import UowDep
 
@@ -62,11 +64,10 @@ def may_see_grid(org: OrgDirectory, actor: Actor, grid: str) -> bool:
     return actor.role in READERS and covers(org, area_of(org, actor), grid)
 
 
-def _grid_or_404(request: Request, actor: Actor, grid: str) -> OrgDirectory:
-    org = request.app.state.runtime.org
+def visible_grid(org: OrgDirectory, actor: Actor, grid: str) -> None:
+    """A grid the caller may not see answers like one that does not exist."""
     if not org.has_unit(grid) or org.unit(grid).kind != "grid" or not may_see_grid(org, actor, grid):
-        raise Problem(404, f"no grid {grid}", slug="not-found")
-    return org
+        raise NotFound(f"no grid {grid}", code="not-found")
 
 
 def _not_future(at: datetime | None, field: str) -> datetime:
@@ -74,8 +75,7 @@ def _not_future(at: datetime | None, field: str) -> datetime:
     if at is None:
         return now
     if at > now + CLOCK_SKEW:
-        message = f"{field} is in the future"
-        raise Problem(422, message, errors=[{"field": field, "in": "body", "message": message}])
+        raise refused_field(field, f"{field} is in the future")
     return at
 
 
@@ -102,37 +102,40 @@ def _household(row: Any) -> dict[str, Any]:
 
 @router.put("/register/{household_ref}", dependencies=[permit("intake.grid_register"), JsonBody], summary="Put a household on a grid's register (结一联十)")
 async def put_household(household_ref: Annotated[str, Path(min_length=1, max_length=64)], body: HouseholdEntry, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
-    org = request.app.state.runtime.org
+    return _household(await register_household(uow, request.app.state.runtime.org, actor, household_ref, body))
+
+
+@transactional
+async def register_household(uow: Any, org: OrgDirectory, actor: Actor, household_ref: str, body: HouseholdEntry) -> Any:
+    """Put the household on the grid's register as a new version of its history (nothing
+    new when nothing changed); the register's row as it now stands is returned."""
     if not org.has_unit(body.grid) or org.unit(body.grid).kind != "grid" or not may_see_grid(org, actor, body.grid):
-        message = f"{body.grid} is not a grid you keep the register of"
-        raise Problem(422, message, errors=[{"field": "grid", "in": "body", "message": message}])
+        raise refused_field("grid", f"{body.grid} is not a grid you keep the register of")
     keeper = body.keeper_id or (actor.id if actor.role is Role.grid_worker else None)
     effective = _not_future(body.effective_at, "effective_at")
-    async with uow:
-        session = uow.session
-        old = (await session.execute(select(grid_households).where(grid_households.c.household_ref == household_ref).with_for_update())).first()
-        if old is not None and not may_see_grid(org, actor, old.grid):
-            raise Problem(409, f"household {household_ref} is on another grid's register", slug="conflict")
-        if body.organiser_id:
-            kept = (await session.execute(
-                select(func.count()).select_from(grid_households)
-                .where(grid_households.c.organiser_id == body.organiser_id, grid_households.c.household_ref != household_ref)
-            )).scalar_one()  # fmt: skip
-            if kept >= grid_rules.ORGANISER_MAX_HOUSEHOLDS:
-                message = f"{body.organiser_id} already keeps {kept} households (结一联十: about ten, at most {grid_rules.ORGANISER_MAX_HOUSEHOLDS})"
-                raise Problem(422, message, errors=[{"field": "organiser_id", "in": "body", "message": message}])
-        entry = {"grid": body.grid, "keeper_id": keeper, "organiser_id": body.organiser_id, "difficult": body.difficult,
-                 "monitored": body.monitored}  # fmt: skip
-        if old is not None and all(getattr(old, name) == entry[name] for name in grid_rules.REGISTER_FIELDS):
-            return _household(old)  # nothing changed: no new version, the last change stands
-        await _add_version(session, household_ref, entry, actor.id, effective)
-        values = {**entry, "updated_by": actor.id, "updated_at": effective}
-        statement = pg_insert(grid_households).values(household_ref=household_ref, **values)
-        row = (await session.execute(
-            statement.on_conflict_do_update(index_elements=["household_ref"], set_=values).returning(*grid_households.c)
-        )).first()  # fmt: skip
-        await uow.commit()
-    return _household(row)
+    session = uow.session
+    old = (await session.execute(select(grid_households).where(grid_households.c.household_ref == household_ref).with_for_update())).first()
+    if old is not None and not may_see_grid(org, actor, old.grid):
+        raise Conflict(f"household {household_ref} is on another grid's register", code="conflict")
+    if body.organiser_id:
+        kept = (await session.execute(
+            select(func.count()).select_from(grid_households)
+            .where(grid_households.c.organiser_id == body.organiser_id, grid_households.c.household_ref != household_ref)
+        )).scalar_one()  # fmt: skip
+        if kept >= grid_rules.ORGANISER_MAX_HOUSEHOLDS:
+            message = f"{body.organiser_id} already keeps {kept} households (结一联十: about ten, at most {grid_rules.ORGANISER_MAX_HOUSEHOLDS})"
+            raise refused_field("organiser_id", message)
+    entry = {"grid": body.grid, "keeper_id": keeper, "organiser_id": body.organiser_id, "difficult": body.difficult,
+             "monitored": body.monitored}  # fmt: skip
+    if old is not None and all(getattr(old, name) == entry[name] for name in grid_rules.REGISTER_FIELDS):
+        return old  # nothing changed: no new version, the last change stands
+    await _add_version(session, household_ref, entry, actor.id, effective)
+    values = {**entry, "updated_by": actor.id, "updated_at": effective}
+    statement = pg_insert(grid_households).values(household_ref=household_ref, **values)
+    row = (await session.execute(
+        statement.on_conflict_do_update(index_elements=["household_ref"], set_=values).returning(*grid_households.c)
+    )).first()  # fmt: skip
+    return row
 
 
 async def _add_version(session: Any, household_ref: str, entry: dict[str, Any], by: str, effective: datetime) -> None:
@@ -142,8 +145,7 @@ async def _add_version(session: Any, household_ref: str, entry: dict[str, Any], 
         select(func.max(grid_household_versions.c.effective_at)).where(grid_household_versions.c.household_ref == household_ref)
     )).scalar_one()  # fmt: skip
     if last is not None and effective < last:
-        message = f"effective_at is before the household's last change ({last.isoformat()})"
-        raise Problem(422, message, errors=[{"field": "effective_at", "in": "body", "message": message}])
+        raise refused_field("effective_at", f"effective_at is before the household's last change ({last.isoformat()})")
     await session.execute(grid_household_versions.insert().values(household_ref=household_ref, changed_by=by, effective_at=effective, **entry))
 
 
@@ -154,11 +156,14 @@ def _versions(rows: Any) -> list[grid_rules.Version]:
 
 @router.get("/register/{household_ref}/history", summary="A household's register history: who changed its grid, keeper, organiser or flags, when, from what to what")
 async def household_history(household_ref: Annotated[str, Path(min_length=1, max_length=64)], uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
+    return await history_of(uow, request.app.state.runtime.org, actor, household_ref)
+
+
+async def history_of(uow: Any, org: OrgDirectory, actor: Actor, household_ref: str) -> dict[str, Any]:
     """Read by whoever reads the household's grid now (its worker, the village and township
     above, their centres, the auditor); the versions of its time on a grid the reader may
     not see are left out (another township's keepers are not this one's to read)."""
     require_role(actor, READERS, "read a household's register history")
-    org = request.app.state.runtime.org
     async with uow:
         current = (await uow.session.execute(select(grid_households).where(grid_households.c.household_ref == household_ref))).first()
         rows = (await uow.session.execute(
@@ -166,7 +171,7 @@ async def household_history(household_ref: Annotated[str, Path(min_length=1, max
             .order_by(grid_household_versions.c.effective_at, grid_household_versions.c.id)
         )).all()  # fmt: skip
     if current is None or not may_see_grid(org, actor, current.grid):
-        raise Problem(404, f"no household {household_ref}", slug="not-found")
+        raise NotFound(f"no household {household_ref}", code="not-found")
     versions = _versions(rows)
     entries = [entry for version, entry in zip(versions, grid_rules.changes(versions), strict=True) if may_see_grid(org, actor, version.grid)]
     return {"household_ref": household_ref, "grid": current.grid, "history": entries}
@@ -175,7 +180,7 @@ async def household_history(household_ref: Annotated[str, Path(min_length=1, max
 @router.get("/register", summary="A grid's household register: keepers, organisers, flags")
 async def get_register(grid: Annotated[str, Query(max_length=64)], uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
     require_role(actor, READERS, "read a grid's register")
-    _grid_or_404(request, actor, grid)
+    visible_grid(request.app.state.runtime.org, actor, grid)
     async with uow:
         rows = (await uow.session.execute(
             select(grid_households).where(grid_households.c.grid == grid).order_by(grid_households.c.household_ref)
@@ -201,12 +206,17 @@ class Visit(BaseModel):
 async def log_visit(body: Visit, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
     worker = grid_worker(request, actor)
     at = _not_future(body.visited_at, "visited_at")
+    detail = await visit_detail(uow, worker, body.household_ref)
+    return await _record(uow, worker, "visit", detail, at=at, duty_subject=body.household_ref, keep=True)
+
+
+async def visit_detail(uow: Any, worker: Actor, household_ref: str) -> dict[str, Any]:
+    """A worker visits the households on their own grid's register (a flagged one's visit is the duty)."""
     async with uow:
-        row = (await uow.session.execute(select(grid_households).where(grid_households.c.household_ref == body.household_ref))).first()
+        row = (await uow.session.execute(select(grid_households).where(grid_households.c.household_ref == household_ref))).first()
     if row is None or row.grid != worker.org_unit:
-        raise Problem(404, f"no household {body.household_ref} on the register of {worker.org_unit}", slug="not-found")
-    detail = {"household_ref": row.household_ref, "flagged": bool(row.difficult or row.monitored)}
-    return await _record(uow, worker, "visit", detail, at=at, duty_subject=row.household_ref, keep=True)
+        raise NotFound(f"no household {household_ref} on the register of {worker.org_unit}", code="not-found")
+    return {"household_ref": row.household_ref, "flagged": bool(row.difficult or row.monitored)}
 
 
 class MailboxOpening(BaseModel):
@@ -234,7 +244,7 @@ class MailboxSchedule(BaseModel):
 
 @router.put("/mailbox/schedules/{grid}", dependencies=[permit("intake.grid_mailbox_schedule"), JsonBody], summary="When a grid's mailbox is opened (定时开箱)")
 async def put_schedule(grid: Annotated[str, Path(max_length=64)], body: MailboxSchedule, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
-    _grid_or_404(request, actor, grid)
+    visible_grid(request.app.state.runtime.org, actor, grid)
     values = {"weekdays": body.weekdays, "updated_by": actor.id, "updated_at": func.now()}
     async with uow:
         await uow.session.execute(
@@ -259,15 +269,20 @@ class ProxyService(BaseModel):
 @router.post("/services", status_code=201, response_model=Recorded, dependencies=[permit("intake.grid_service"), JsonBody], summary="A proxy service done on the spot (帮办代办)")
 async def log_service(body: ProxyService, uow: UowDep, request: Request, actor: ActorDep) -> Recorded:
     worker = grid_worker(request, actor)
-    item = grid_rules.catalogue().get(body.item)
-    if item is None:
-        message = f"{body.item} is not an item of the proxy-service catalogue"
-        raise Problem(422, message, errors=[{"field": "item", "in": "body", "message": message}])
+    detail = service_detail(body.item, body.household_ref)
     at = _not_future(body.done_at, "done_at")
+    return await _record(uow, worker, "proxy_service", detail, at=at, duty_subject=detail["item"], keep=True)
+
+
+def service_detail(code: str, household_ref: str | None) -> dict[str, Any]:
+    """A proxy service is an item of the catalogue (``grid_rules.catalogue``), for a household when on the register."""
+    item = grid_rules.catalogue().get(code)
+    if item is None:
+        raise refused_field("item", f"{code} is not an item of the proxy-service catalogue")
     detail = {"item": item.code, "class": item.cls, "name": item.name}
-    if body.household_ref:
-        detail["household_ref"] = body.household_ref
-    return await _record(uow, worker, "proxy_service", detail, at=at, duty_subject=item.code, keep=True)
+    if household_ref:
+        detail["household_ref"] = household_ref
+    return detail
 
 
 # ------------------------------------------------------------------ a grid's month, and missed duties
@@ -308,7 +323,7 @@ def _missed(households: list[grid_rules.Household], weekdays: list[int], rows: l
 @router.get("/duties", summary="A grid's month: flagged households and their visits, mailbox openings, proxy services")
 async def grid_month(grid: Annotated[str, Query(max_length=64)], month: Month, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
     require_role(actor, READERS, "read a grid's duties")
-    _grid_or_404(request, actor, grid)
+    visible_grid(request.app.state.runtime.org, actor, grid)
     async with uow:
         households, schedules, duties = await _month_facts(uow.session, [grid], month)
     rows, weekdays, now = duties[grid], schedules.get(grid, []), utcnow()
@@ -366,18 +381,22 @@ async def check_grids(uow: Any, org: OrgDirectory, grids: list[str], month: str,
 async def check_month(body: Check, uow: UowDep, request: Request, actor: ActorDep) -> dict[str, Any]:
     """Ops, or a centre's supervisor for its area, on demand; ``GridChecker`` runs the same
     check on a schedule. A month not begun yet has nothing to miss."""
+    grids, raised = await check_area(uow, request.app.state.runtime.org, actor, body.month)
+    return {"month": body.month, "grids_checked": len(grids), "warnings": raised}
+
+
+async def check_area(uow: Any, org: OrgDirectory, actor: Actor, month: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """``check_grids`` over the grids of the caller's area (every grid for ops): the grids
+    checked and the warnings raised."""
     now = utcnow()
-    if grid_rules.month_bounds(body.month)[0] > now:
-        message = f"{body.month} has not begun"
-        raise Problem(422, message, errors=[{"field": "month", "in": "body", "message": message}])
-    org: OrgDirectory = request.app.state.runtime.org
+    if grid_rules.month_bounds(month)[0] > now:
+        raise refused_field("month", f"{month} has not begun")
     area = None if actor.role is Role.ops else area_of(org, actor)
     if actor.role is not Role.ops and area is None:
         grids: list[str] = []
     else:
         grids = [u.code for u in org.of_kind("grid") if area is None or covers(org, area, u.code)]
-    raised = await check_grids(uow, org, grids, body.month, now)
-    return {"month": body.month, "grids_checked": len(grids), "warnings": raised}
+    return grids, await check_grids(uow, org, grids, month, now)
 
 
 class GridChecker:

@@ -24,9 +24,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from intake.api import ContextDep, JsonBody, visible_appeal
+from intake.api import ContextDep, JsonBody
 from intake.models import appeals, contact_views
-from intake.service import ADDRESS_CONTEXT, ID_CONTEXT, NAME_CONTEXT, PHONE_CONTEXT, IntakeContext
+from intake.service import ADDRESS_CONTEXT, ID_CONTEXT, NAME_CONTEXT, PHONE_CONTEXT, IntakeContext, visible_appeal
 from shared.actors import ActorDep
 from shared.crypto import KeyRing
 from shared.events import Role

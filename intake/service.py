@@ -7,6 +7,10 @@ data encrypted, and write the events — received, then accepted or rejected, th
 
 The deciding is pure (``_plan``, ``_prepare``); the reading and writing are a few
 statements of ``intake.appeal_store`` — for one appeal, or for a whole 12345 batch at once.
+
+Besides filing, what staff do to a filed appeal (manual triage, closing on the spot, the
+case list). Every use case refuses with the domain errors of ``shared.errors`` — never an
+HTTP answer — and a change is one transaction (``shared.db.transactional``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from intake import domain, repository
+from intake import domain, learning, repository
 from intake.appeal_store import NEAR_LIMIT, AppealStore, NearQuery, StoredAppeal, asyncpg_dsn, candidate_of
 from intake.classify import Classification, classify
 from intake.dedup import Candidate, Match, bounding_box, find_duplicate
@@ -30,6 +34,8 @@ from intake.learning import ModelHolder
 from intake.locate import Located, at_window, locate
 from intake.settings import DEV_MACHINE_CLIENTS, IntakeSettings
 from intake.storage import AttachmentStore, LocalDirectoryStore
+from shared.db import UnitOfWork, transactional
+from shared.errors import Conflict, Forbidden, Invalid, WrongState
 from shared.crypto import KeyRing, LookupHasher, normalise_phone
 from shared.events import (
     AcceptedData,
@@ -37,6 +43,7 @@ from shared.events import (
     CaseAccepted,
     CaseClosed,
     CaseMerged,
+    CaseRated,
     CaseReceived,
     CaseRejected,
     CaseResolved,
@@ -50,21 +57,25 @@ from shared.events import (
     Location,
     MergedData,
     ReceivedData,
+    RatedData,
     RejectedData,
     ResolvedData,
     Routing,
     Role,
+    Satisfaction,
     TriagedData,
+    Urgency,
     make_event,
     system_actor,
     utcnow,
 )
 from shared import deadlines
 from shared.contact import contact_keyring, seal_phone
-from shared.orgdata import OrgDirectory, load_org
+from shared.orgdata import SUBJECT_CLASSES, OrgDirectory, load_org
 from shared.orgfollow import OrgFollower
 from shared.ratelimit import Rate, RateLimiter
-from shared.privacy import mask_phone, scrub
+from shared.privacy import mask_phone, redact_for_public, scrub
+from shared.scope import CaseScope, area_of, list_scope, may_see_case, not_found_unless, placement_problem
 from shared.signing import parse_client_secrets
 
 log = logging.getLogger(__name__)
@@ -198,12 +209,40 @@ class Filed:
     rejection: str | None = None
 
 
-class OutsideOwnArea(Exception):
+def refused_field(field: str, message: str) -> Invalid:
+    """A value of the request's body the rules refuse, answered as intake always has: in
+    ``errors``, the list request validation answers with too, naming the field."""
+    return Invalid(message, field=None, errors=[{"field": field, "in": "body", "message": message}])
+
+
+class OutsideOwnArea(Invalid):
     """A grid worker's report of a place outside their township (``domain.grid_report_refusal``)."""
 
+    def __init__(self, refusal: str) -> None:
+        super().__init__(refusal, field=None, errors=[{"field": "location", "in": "body", "message": refusal}])
 
-class IdempotencyConflict(Exception):
+
+class IdempotencyConflict(Conflict):
     """The idempotency key was used before with a different request."""
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was used with a different request", code="idempotency-key-reused")
+
+
+def reporting_worker(actor: Actor, reporter_id: str | None) -> Actor:
+    """A report that names a grid worker or closes itself on the spot (小事不出网格) counts
+    for that worker's score and closes a case: only that worker, signed in, files it."""
+    if actor.role is not Role.grid_worker or (reporter_id and actor.id != reporter_id):
+        raise Forbidden("a grid worker's report (reporter_id, solved_on_spot) is filed signed in as that worker",
+                        code="not-the-reporter", field="reporter_id")  # fmt: skip
+    return actor
+
+
+def check_channel(channel: str, filer: Actor | None) -> None:
+    """The channel is the filer's own (``domain.channel_refusal``; None: not signed in)."""
+    refusal = domain.channel_refusal(channel, filer.role.value if filer else None)
+    if refusal:
+        raise refused_field("channel", refusal)
 
 
 def request_fingerprint(data: AppealInput) -> str:
@@ -219,6 +258,11 @@ async def file_appeal(
 ) -> Filed:
     """File one appeal: stored with its events and timeline in one statement (one
     transaction, see ``intake.appeal_store``), or found again when it was filed before."""
+    missing = await ctx.store.unknown_attachments(data.attachments)
+    if missing:
+        raise Invalid("attachments must be ids from POST /api/v1/attachments", field=None, errors=[
+            {"field": f"attachments.{data.attachments.index(i)}", "in": "body", "message": f"no attachment {i}"} for i in missing
+        ])  # fmt: skip
     fingerprint = request_fingerprint(data)
     plan = _plan(ctx, data)
     if data.reporter_id:
@@ -241,7 +285,7 @@ async def file_appeal(
     if existing is None:
         raise RuntimeError("appeal insert conflicted but no existing appeal was found")
     if idempotency_key and existing["request_hash"] != fingerprint:
-        raise IdempotencyConflict(idempotency_key)
+        raise IdempotencyConflict()
     return _filed_again(existing)
 
 
@@ -592,3 +636,106 @@ def _filed_again(row) -> Filed:
 
 def citizen_actor(phone: str) -> Actor:
     return Actor(id=f"citizen:{mask_phone(phone)}", role=Role.citizen)
+
+
+# --------------------------------------------------------------------------- staff on a filed appeal
+
+
+def case_scope(row: Any) -> CaseScope:
+    # The first-responsible unit (首问负责制) reads the case as a unit asked to handle it does.
+    units = {*(row.handler_units or ()), *([row.first_unit] if row.first_unit else [])}
+    return CaseScope(places=(row.county, row.township, row.village, row.grid), units=frozenset(units))
+
+
+async def visible_appeal(uow: UnitOfWork, ctx: IntakeContext, actor: Actor, case_id: str) -> Any:
+    """The appeal a staff member acts on; another area's or unit's answers 404 like a made-up id."""
+    row = await repository.get_appeal(uow.session, case_id)
+    not_found_unless(row is not None and may_see_case(ctx.org, actor, case_scope(row)), f"appeal {case_id}")
+    return row
+
+
+async def staff_cases(
+    uow: UnitOfWork, ctx: IntakeContext, actor: Actor, *, status: str | None, township: str | None,
+    since: datetime | None, before: Any, limit: int,
+) -> list[Any]:
+    """The appeals of the caller's area or sent to its unit, newest first (``shared.scope.list_scope``)."""
+    scope = list_scope(ctx.org, actor)
+    if scope is None:
+        raise Forbidden(f"a {actor.role.value} has no case list; staff of a unit and the auditor do", code="role-not-allowed")
+    async with uow:
+        return await repository.staff_list(
+            uow.session,
+            places=None if scope.everything else [(column, list(codes)) for column, codes in scope.places],
+            units=None if scope.everything else list(scope.units), unplaced=scope.unplaced,
+            status=status, township=township, since=since, before=before, limit=limit,
+        )  # fmt: skip
+
+
+@transactional
+async def triage(
+    uow: UnitOfWork, ctx: IntakeContext, actor: Actor, case_id: str, *, category: FiveMatters, subject_class: str,
+    urgency: Urgency, township: str, village: str | None, grid: str | None, reason: str | None,
+) -> Any:
+    """Manual triage (人工分拨): the centre sets what and where when intake could not tell;
+    the appeal (before the change) is returned."""
+    row = await visible_appeal(uow, ctx, actor, case_id)
+    if row.status in ("rejected", "merged", "closed"):
+        raise WrongState(f"appeal {case_id} is {row.status}; nothing to triage", state=row.status)
+    # The place must exist and be the centre's to give: else the case leaves every view.
+    problem = placement_problem(ctx.org, area_of(ctx.org, actor), township, village, grid)
+    if problem is not None:
+        raise Invalid(problem[1], field=problem[0])
+    await repository.set_triage(
+        uow.session, case_id, category=category.value, subject_class=subject_class, urgency=urgency.value,
+        township=township, village=village, grid=grid, triage="manual", status="triaged",
+    )
+    triaged = make_event(
+        CaseTriaged, case_id=case_id, producer="intake", actor=actor,
+        payload=TriagedData(
+            category=category, subject_class=subject_class, urgency=urgency, confidence=1.0, manual=True,
+            location=Location(township=township, village=village, grid=grid, street=row.street),
+        ),
+    )
+    # The centre's decision teaches the model (intake.learning): the class chosen, by whom, why.
+    if subject_class in SUBJECT_CLASSES:
+        await learning.add_example(
+            uow.session, event_id=triaged.id, case_id=case_id, title=row.title, description=row.description,
+            subject_class=subject_class, proposed_class=row.subject_class, source=learning.MANUAL_TRIAGE,
+            actor_id=actor.id, reason=reason,
+        )
+    uow.emit(triaged)
+    return row
+
+
+@transactional
+async def close_on_spot(
+    uow: UnitOfWork, ctx: IntakeContext, actor: Actor, case_id: str, *, answer: str, rating: Satisfaction, comment: str | None,
+) -> Any:
+    """谁接待、谁负责: the window's receiver resolves and closes a simple appeal on the spot
+    with the citizen's rating (``domain.on_spot_refusal`` says who and when); writes
+    case.resolved, case.closed and case.rated. The appeal (before the change) is returned."""
+    row = await repository.get_appeal(uow.session, case_id, lock=True)
+    not_found_unless(row is not None, f"appeal {case_id}")
+    refusal = domain.on_spot_refusal(
+        case_id=case_id, channel=row.channel, status=row.status, received_by=row.received_by, actor_id=actor.id,
+        simple=row.resolve_due_at is not None, handled_by_unit=bool(row.handler_units), rating=rating.value,
+    )  # fmt: skip
+    if refusal is not None:
+        raise refusal
+    unit = row.first_unit or actor.org_unit or "window"
+    resolved = make_event(
+        CaseResolved, case_id=case_id, producer="intake", actor=actor,
+        payload=ResolvedData(order_no=f"WIN-{row.tracking_no}", unit=unit, answer=scrub(answer)),
+    )
+    closed = make_event(
+        CaseClosed, producer="intake", actor=actor, caused_by=resolved,
+        payload=ClosedData(public_summary=f"{redact_for_public(row.title)}（窗口现场办结）"),
+    )
+    rated = make_event(
+        CaseRated, producer="intake", actor=actor, caused_by=resolved,
+        payload=RatedData(rating=rating, source="window", comment=comment and scrub(comment), units=[unit]),
+    )
+    await repository.set_triage(uow.session, case_id, status="closed")
+    for event in (resolved, closed, rated):
+        uow.emit(event)
+    return row

@@ -7,6 +7,7 @@ from intake.model import load_examples, train
 from intake.dedup import Candidate, bounding_box, find_duplicate, text_similarity
 from intake.domain import screen, tracking_number
 from intake.locate import locate, street_of
+from shared.errors import NotFound, WrongState
 from shared.events import FiveMatters, Urgency
 from shared.geo import haversine_m, point_in_polygon
 from shared.orgdata import load_org
@@ -127,20 +128,20 @@ def test_a_citizens_own_channel_is_first_learned_by_the_place_village_else_towns
 def _on_spot(**changes):
     from intake.domain import on_spot_refusal
 
-    facts = {"channel": "window", "status": "triaged", "received_by": "w-1", "actor_id": "w-1", "simple": True, "handled_by_unit": False, "rating": "满意"}
+    facts = {"case_id": "c-1", "channel": "window", "status": "triaged", "received_by": "w-1", "actor_id": "w-1", "simple": True, "handled_by_unit": False, "rating": "满意"}
     return on_spot_refusal(**{**facts, **changes})
 
 
 def test_only_the_receiver_closes_an_open_window_appeal_on_the_spot_with_a_satisfied_citizen():
     assert _on_spot() is None
     assert _on_spot(rating="基本满意") is None
-    assert _on_spot(actor_id="w-2")[0] == 404
-    assert _on_spot(channel="app", received_by=None)[0] == 404
-    assert _on_spot(status="closed")[0] == 409
-    assert _on_spot(status="rated")[0] == 409
-    assert _on_spot(simple=False)[0] == 409  # not in the 1-hour mode: it goes to a unit
-    assert _on_spot(handled_by_unit=True)[0] == 409
-    assert _on_spot(rating="不满意")[0] == 422
+    assert isinstance(_on_spot(actor_id="w-2"), NotFound)
+    assert isinstance(_on_spot(channel="app", received_by=None), NotFound)
+    assert _on_spot(status="closed").state == "closed"
+    assert _on_spot(status="rated").state == "rated"
+    assert isinstance(_on_spot(simple=False), WrongState)  # not in the 1-hour mode: it goes to a unit
+    assert isinstance(_on_spot(handled_by_unit=True), WrongState)
+    assert _on_spot(rating="不满意").field == "rating"
 
 
 def test_a_simple_window_appeal_is_due_one_clock_hour_after_it_came_in():
