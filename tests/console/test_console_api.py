@@ -159,7 +159,8 @@ async def test_a_grid_worker_works_their_grid_through_the_console(stack) -> None
     intake, console = stack["intake"], stack["console"]
     grid, month = "LB-XC-CG-CZ-G01", "2026-10"
     community = {"X-Actor-Id": "demo-village-staff-cz", "X-Actor-Role": "village_staff", "X-Actor-Unit": "LB-XC-CG-CZ"}
-    put = await intake.client.put("/api/v1/grid/register/CZ-H01", json={"grid": grid, "difficult": True, "organiser_id": "org-1"},
+    put = await intake.client.put("/api/v1/grid/register/CZ-H01", json={"grid": grid, "difficult": True, "organiser_id": "org-1",
+                                  "effective_at": "2026-10-01T00:00:00+08:00"},  # on the register all October
                                   headers=community)  # fmt: skip
     assert put.status_code == 200, put.text
     worker = await signed_in(console, "demo-grid-worker-cz")
