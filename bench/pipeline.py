@@ -63,11 +63,11 @@ WHY_MISSED = {
 }
 
 APPEAL = {
-    "title": "城东路{n}号路灯不亮",
-    "description": "忻城县城关镇城东社区城东路{n}号门前的路灯坏了，晚上很黑。",
+    "title": "西宁街{n}号路灯不亮",
+    "description": "忻城县城关镇城中社区西宁街{n}号门前的路灯坏了，晚上很黑。",
     "channel": "app",
     "contact": {"name": "韦先生", "phone": "139{n8}"},  # a citizen each: notify limits messages per recipient
-    "location": {"address": "忻城县城关镇城东社区城东路{n}号"},
+    "location": {"address": "忻城县城关镇城中社区西宁街{n}号"},
 }
 
 

@@ -174,9 +174,9 @@ def _case_events(n: int) -> list[Any]:
     """received → accepted → triaged of one streetlamp case in 城关镇 (the catalogue gives it
     to 住建局 at once)."""
     case_id = str(uuid.uuid4())
-    place = Location(township="LB-XC-CG", village="LB-XC-CG-CD", grid="LB-XC-CG-CD-G01", street="城东路")
+    place = Location(township="LB-XC-CG", village="LB-XC-CG-CZ", grid="LB-XC-CG-CZ-G01", street="西宁街")
     got = make_event(CaseReceived, case_id=case_id, producer="intake", actor=INTAKE, payload=ReceivedData(
-        tracking_no=f"XC-20261129-{n:06d}", channel=Channel.app, title=f"路灯不亮 {n}", description="城东路路灯坏了",
+        tracking_no=f"XC-20261129-{n:06d}", channel=Channel.app, title=f"路灯不亮 {n}", description="西宁街路灯坏了",
         location=place,
     ))  # fmt: skip
     accepted = make_event(CaseAccepted, producer="intake", actor=INTAKE, caused_by=got,

@@ -87,7 +87,7 @@ def _case_events(n: int, county: _County, rng: random.Random, start: datetime) -
         out.append(event)
         return event
 
-    loc = ev.Location(township=township, grid=grid, street="城东路")
+    loc = ev.Location(township=township, grid=grid, street="西宁街")
     add(ev.CaseReceived, ev.ReceivedData(
         tracking_no=f"XC-{case}", channel=rng.choice(list(ev.Channel)), title="路灯不亮", description="村口路灯坏了三天",
         subject_class="streetlight", location=loc, contact_masked="138****8000"), INTAKE, 0)  # fmt: skip

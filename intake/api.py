@@ -480,13 +480,13 @@ class HotlineTicket(BaseModel):
             "examples": [
                 {
                     "ticket_no": "GX12345-20261122-0042",
-                    "title": "城东路路灯不亮",
-                    "description": "忻城县城关镇城东社区城东路的路灯坏了三天，晚上很黑，老人出门不安全。",
+                    "title": "西宁街路灯不亮",
+                    "description": "忻城县城关镇城中社区西宁街的路灯坏了三天，晚上很黑，老人出门不安全。",
                     "caller_name": "韦先生",
                     "caller_phone": "13800000000",
-                    "address": "忻城县城关镇城东社区城东路12号",
-                    "lat": 24.0662,
-                    "lng": 108.6655,
+                    "address": "忻城县城关镇城中社区西宁街12号",
+                    "lat": 24.0685,
+                    "lng": 108.661,
                     "category": "操心事",
                 }
             ]

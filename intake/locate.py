@@ -4,11 +4,11 @@
    the point, then its village, township and county; confidence 1.0. A point on the line
    between two grids goes to the first grid in the directory's order.
 2. **Address text**, when no grid holds the point: the place names found in the text.
-   Longest match wins (a name inside a longer matched name, such as 城东社区 inside
-   城东社区第一网格, is not counted again), and the most specific unit whose ancestors agree
+   Longest match wins (a name inside a longer matched name, such as 城中社区 inside
+   城中社区第一网格, is not counted again), and the most specific unit whose ancestors agree
    with the other names found is taken — a village implies its township and county; a
    county name alone gives the county only. Confidence by level: grid 0.8, village 0.7,
-   township 0.5, county 0.3. When the names disagree (城东社区 and 城西社区 both named; a
+   township 0.5, county 0.3. When the names disagree (城中社区 and 城西社区 both named; a
    village under another county than the one named; a name that two counties share), the
    answer is the level they agree on, and nothing when that is only the city.
 3. A point outside every grid but inside a village or township polygon gives that level
@@ -18,7 +18,7 @@
 ``street`` is what may travel in events (PIPL): the address cut before the house number —
 digits followed by 号/栋/幢/座/单元/室/户/楼/层/弄 and everything after them, building
 letters (A栋), dash-joined numbers (3-2-501), Chinese-numeral house numbers after a road
-(城东路十二号). Village groups (5组) and landmarks without numbers stay.
+(西宁街十二号). Village groups (5组) and landmarks without numbers stay.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ _HOUSE_NUMBER = re.compile(
     rf"[0-9]+(?:[-－—][0-9]+)*\s*{_SUFFIX}"  # 12号, 3栋, 2单元, 501室, 12-3号
     r"|[0-9]+(?:[-－—][0-9]+)+"  # 3-2-501
     r"|(?<![A-Za-z])[A-Z]\s*(?:栋|座|幢)"  # A栋, B座
-    r"|(?<=[路街巷道弄里])[零〇一二三四五六七八九十百千]+号"  # 城东路十二号
+    r"|(?<=[路街巷道弄里])[零〇一二三四五六七八九十百千]+号"  # 西宁街十二号
     r").*$",
     re.DOTALL,
 )

@@ -42,6 +42,8 @@ OPERATOR = actor_headers("callback-operator", "centre_dispatcher", "LB-XC-ZZZX")
 OPS = {"X-Actor-Id": "test-ops", "X-Actor-Role": "ops"}
 CZ_INBOX = "unit:LB-XC-CG-CZ:duty"
 
+# A row of streetlamps in 城东社区, not 城中社区: the place must be another village of the same
+# township than the window's, or the first unit would simply be the case's own village.
 STREETLAMP = {
     "title": "城东路路灯一排不亮", "description": "城东路一排路灯晚上一直不亮，电话反映说是节能关了，群众到社区窗口反映。",
     "channel": "window", "contact": {"name": "韦某", "phone": "13800002222"},

@@ -48,8 +48,8 @@ JIANGLONG = actor_headers("demo-village-staff", "village_staff", "LB-WX-TW-JL")
 JIANGLONG_GRID = actor_headers("demo-grid-worker-jl", "grid_worker", "LB-WX-TW-JL-G01")
 DATANG = actor_headers("dt-staff", "village_staff", "LB-WX-TW-DT")  # 大塘村, another village of 通挽镇
 
-STREETLAMP = ("村口路灯不亮", "忻城县城关镇城东社区村口的路灯坏了三天，晚上很黑。", "infrastructure",
-              Location(township="LB-XC-CG", village="LB-XC-CG-CD", grid="LB-XC-CG-CD-G01", street="城东路"))
+STREETLAMP = ("西宁街路灯不亮", "忻城县城关镇城中社区西宁街的路灯坏了三天，晚上很黑。", "infrastructure",
+              Location(township="LB-XC-CG", village="LB-XC-CG-CZ", grid="LB-XC-CG-CZ-G01", street="西宁街"))
 GUARDRAIL = ("鱼塘边没有护栏", "武宣县通挽镇江龙村鱼塘边没有护栏，孩子上学路过很危险，希望加装护栏。", "public_safety",
              Location(township="LB-WX-TW", village="LB-WX-TW-JL", street="江龙村"))
 

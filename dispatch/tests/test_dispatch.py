@@ -31,7 +31,7 @@ async def test_streetlamp_is_dispatched_by_the_catalogue_worked_verified_and_pub
     assert (await act(dispatch, no, "resolve", CLERK, {"answer": "路灯已于次日晚修复，请联系13812348000反馈"})).status_code == 200
 
     verified = await dispatch.client.post(f"/api/v1/cases/{case_id}/verify", headers=CHENGGUAN,
-                                          json={"passed": True, "public_summary": "城东社区村口路灯已修复"})  # fmt: skip
+                                          json={"passed": True, "public_summary": "城中社区村口路灯已修复"})  # fmt: skip
     assert verified.status_code == 200, verified.text
     types = [e.type for e in await events_of(topic, case_id, 9)]
     assert types[-7:] == ["case.dispatched", "case.signed", "case.work_plan_filed", "case.progress_reported",
@@ -40,7 +40,7 @@ async def test_streetlamp_is_dispatched_by_the_catalogue_worked_verified_and_pub
     assert "13812348000" not in resolved.payload.answer, "personal data masked on the topic"
 
     public = (await dispatch.client.get("/api/v1/public/closed")).json()["items"]
-    assert any(item["summary"] == "城东社区村口路灯已修复" for item in public)
+    assert any(item["summary"] == "城中社区村口路灯已修复" for item in public)
     final = (await dispatch.client.get(f"/api/v1/orders/{no}", headers=CLERK)).json()
     assert final["state"] == "closed"
     assert [h["action"] for h in final["history"]] == ["dispatch", "sign", "file_plan", "report_progress", "resolve", "verify"]

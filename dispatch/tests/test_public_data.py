@@ -14,8 +14,8 @@ from dispatch.tests.helpers import CHENGGUAN, CLERK, STREETLAMP, act, file_case,
 WRITTEN = "板江村李四家（村民反映住板江村5组12号）门前路灯已修复，回访电话13912345678"
 PUBLISHED = "板江村李*家（村民反映住板江村5组**号）门前路灯已修复，回访电话139****5678"
 # What a citizen wrote, as intake puts it on the topic (phones already scrubbed there).
-TITLE = "我是张三，城东路12号3单元501门口路灯不亮"
-TITLE_MASKED = "我是张*，城东路**号**单元**门口路灯不亮"
+TITLE = "我是张三，西宁街12号3单元501门口路灯不亮"
+TITLE_MASKED = "我是张*，西宁街**号**单元**门口路灯不亮"
 
 
 async def closed_case(dispatch, matter, summary: str | None) -> dict:
@@ -24,7 +24,7 @@ async def closed_case(dispatch, matter, summary: str | None) -> dict:
     [order] = await orders_of(dispatch, case_id)
     no = order["order_no"]
     assert (await act(dispatch, no, "sign", CLERK)).status_code == 200
-    assert (await act(dispatch, no, "progress", CLERK, {"note": "已到城东路12号3单元501现场查看", "first_contact": True})).status_code == 200
+    assert (await act(dispatch, no, "progress", CLERK, {"note": "已到西宁街12号3单元501现场查看", "first_contact": True})).status_code == 200
     assert (await act(dispatch, no, "resolve", CLERK, {"answer": "路灯已修复，请拨13812348000反馈"})).status_code == 200
     body = {"passed": True, **({"public_summary": summary} if summary else {})}
     verified = await dispatch.client.post(f"/api/v1/cases/{case_id}/verify", headers=CHENGGUAN, json=body)
@@ -48,7 +48,7 @@ async def test_the_public_closed_list_masks_names_phones_and_doors(dispatch):
 
 
 async def test_a_summary_stored_before_masking_is_masked_when_read(dispatch):
-    case_id = (await closed_case(dispatch, STREETLAMP, "城东社区路灯已修复"))["case_id"]
+    case_id = (await closed_case(dispatch, STREETLAMP, "城中社区路灯已修复"))["case_id"]
     async with dispatch.runtime.engine.begin() as conn:  # as an older release stored it
         await conn.execute(update(cases).where(cases.c.case_id == case_id).values(public_summary=WRITTEN))
     assert PUBLISHED in (await public_summaries(dispatch)).values()
@@ -56,11 +56,11 @@ async def test_a_summary_stored_before_masking_is_masked_when_read(dispatch):
 
 
 async def test_the_auditor_reads_orders_with_free_text_masked_the_unit_as_written(dispatch):
-    case = await closed_case(dispatch, (TITLE, *STREETLAMP[1:]), "城东社区路灯已修复")
+    case = await closed_case(dispatch, (TITLE, *STREETLAMP[1:]), "城中社区路灯已修复")
     read = (await dispatch.client.get(f"/api/v1/cases/{case['case_id']}/orders", headers=AUDITOR)).json()
     [order] = read["orders"]
     assert order["answer"] == "路灯已修复，请拨138****8000反馈"
-    assert [p["note"] for p in order["progress"]] == ["已到城东路**号**单元**现场查看"]
+    assert [p["note"] for p in order["progress"]] == ["已到西宁街**号**单元**现场查看"]
     assert "13812348000" not in str(read) and "12号3单元501" not in str(read)
     one = (await dispatch.client.get(f"/api/v1/orders/{case['order_no']}", headers=AUDITOR)).json()
     assert "13812348000" not in str(one) and "12号3单元501" not in str(one)

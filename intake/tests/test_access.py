@@ -76,7 +76,7 @@ async def test_an_appeal_is_seen_by_its_area_and_the_units_sent_to_it_and_404_fo
 
     # Another appeal sent to 交通局: each department sees its own case only (a unit is
     # remembered on the case it was sent to, never on every appeal).
-    second = (await post(intake, {**STREETLAMP, "title": "城东路口红绿灯不亮"})).json()["case_id"]
+    second = (await post(intake, {**STREETLAMP, "title": "西宁街口红绿灯不亮"})).json()["case_id"]
     to_transport = await dispatch_to(intake, second, "JB-XC-2026-000002", other_department)
     assert await read(intake, case_id, other_department) == 404
     assert await read(intake, second, ZJJ) == 404
@@ -132,10 +132,10 @@ async def test_village_staff_and_grid_workers_see_their_own_village_only(intake)
     # every grid of its village's, none of another village's (read and list).
     created = (await post(intake, STREETLAMP)).json()
     view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=AUDITOR)).json()
-    assert view["village"] == "LB-XC-CG-CD"  # 城东社区, from the address
-    assert await read(intake, created["case_id"], staff("village_staff", "LB-XC-CG-CD")) == 200
+    assert view["village"] == "LB-XC-CG-CZ"  # 城中社区, from the address
+    assert await read(intake, created["case_id"], staff("village_staff", "LB-XC-CG-CZ")) == 200
     assert await read(intake, created["case_id"], staff("village_staff", "LB-XC-CG-CX")) == 404
-    for grid in ("LB-XC-CG-CD-G01", "LB-XC-CG-CD-G02"):  # the case's grid and the village's other one
+    for grid in ("LB-XC-CG-CZ-G01", "LB-XC-CG-CZ-G02"):  # the case's grid and the village's other one
         assert await read(intake, created["case_id"], staff("grid_worker", grid)) == 200
         listed = (await intake.client.get("/api/v1/cases", headers=staff("grid_worker", grid))).json()
         assert created["case_id"] in [item["case_id"] for item in listed["items"]]

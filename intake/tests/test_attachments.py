@@ -73,9 +73,9 @@ async def test_a_file_over_the_limit_is_refused(intake):
 async def test_an_appeal_names_its_photos_and_unknown_ids_are_refused(intake):
     photo = (await upload(intake, JPEG + b"streetlamp")).json()["id"]
     appeal = {
-        "title": "路灯不亮", "description": "城关镇城东社区村口路灯坏了，附照片。", "channel": "app",
+        "title": "路灯不亮", "description": "城关镇城中社区村口路灯坏了，附照片。", "channel": "app",
         "contact": {"name": "韦先生", "phone": "13812348001"},
-        "location": {"address": "忻城县城关镇城东社区城东路"},
+        "location": {"address": "忻城县城关镇城中社区西宁街"},
     }
     refused = await intake.client.post("/api/v1/appeals", json={**appeal, "attachments": [photo, "att_forged"]})
     assert refused.status_code == 422

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from shared.actors import actor_headers
 
-GRID_WORKER = actor_headers("demo-grid-worker", "grid_worker", "LB-XC-CG-CD-G01")
+GRID_WORKER = actor_headers("demo-grid-worker-cz", "grid_worker", "LB-XC-CG-CZ-G01")
 VILLAGE_CLERK = actor_headers("demo-village-staff", "village_staff", "LB-WX-TW-JL")  # 江龙村's 五事 window
 CITIZEN_BODY = {
-    "title": "村口路灯不亮", "description": "城关镇城东社区村口路灯坏了，晚上很黑。",
-    "contact": {"name": "韦先生", "phone": "13812349001"}, "location": {"address": "忻城县城关镇城东社区"},
+    "title": "村口路灯不亮", "description": "城关镇城中社区村口路灯坏了，晚上很黑。",
+    "contact": {"name": "韦先生", "phone": "13812349001"}, "location": {"address": "忻城县城关镇城中社区"},
 }  # fmt: skip
 
 
@@ -33,7 +33,7 @@ async def test_an_anonymous_caller_files_on_the_citizens_channels_only(intake):
 
 
 async def test_open311_refuses_a_phone_the_rest_api_refuses(intake):
-    form = {"service_code": "infrastructure", "description": "城东社区路灯不亮", "address_string": "忻城县城关镇城东社区"}
+    form = {"service_code": "infrastructure", "description": "城中社区路灯不亮", "address_string": "忻城县城关镇城中社区"}
     for phone in ("1", "12345", "+-------", "1380000111122223333444"):
         for fmt in ("json", "xml"):
             refused = await intake.client.post(f"/open311/v2/requests.{fmt}", data={**form, "phone": phone})

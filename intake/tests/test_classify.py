@@ -23,7 +23,7 @@ def classify(title, description, **options):
 
 
 def test_streetlamp_story_goes_straight_to_infrastructure_as_an_everyday_matter():
-    found = classify("村口路灯不亮", "城关镇城东社区村口的路灯坏了三天，晚上很黑")
+    found = classify("村口路灯不亮", "城关镇城中社区村口的路灯坏了三天，晚上很黑")
     assert found.subject_class == "infrastructure"  # the catalogue sends it to 住建局
     assert found.category is FiveMatters.worry  # 操心事: something broken in daily life
     assert found.urgency is Urgency.normal  # dark, but nobody in danger: dispatch within 0.5 day
@@ -133,7 +133,7 @@ def test_unknown_text_goes_to_a_person_and_never_raises(title, description):
 
 
 def test_the_proposal_says_which_words_decided_and_which_version_decided():
-    found = classify("村口路灯不亮", "城关镇城东社区村口的路灯坏了三天，晚上很黑")
+    found = classify("村口路灯不亮", "城关镇城中社区村口的路灯坏了三天，晚上很黑")
     assert found.subject_class == "infrastructure" and found.model_version == "demo"
     assert found.words and any("路灯" in w or "灯不亮" in w for w in found.words)
     assert found.matched[: len(found.words)] == found.words  # the model's words come first

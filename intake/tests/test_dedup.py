@@ -15,7 +15,7 @@ from shared import geo
 from shared.geo import EARTH_RADIUS_M
 
 NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
-LAT, LNG = 24.066, 108.665  # 城关镇城东社区村口
+LAT, LNG = 24.0685, 108.661  # 城关镇城中社区西宁街 (第一网格)
 CHENGGUAN, TONGWAN = "LB-XC-CG", "LB-WX-TW"
 
 
@@ -107,7 +107,7 @@ def test_without_coordinates_the_text_must_be_more_alike():
 
 
 def test_a_vague_title_is_rescued_by_the_description_but_not_merged_on_its_own():
-    vague = lamp(title="反映问题", description="城东社区村口路灯坏了不亮")
+    vague = lamp(title="反映问题", description="城中社区村口路灯坏了不亮")
     assert report(vague, title="反映问题", description="村口路灯不亮") is not None
     other = lamp(title="反映问题", description="楼下烧烤店油烟太大")
     assert report(other, title="反映问题", description="村口路灯不亮") is None

@@ -6,8 +6,8 @@ from aiokafka import AIOKafkaConsumer
 from shared.cloudevents import from_message
 from shared.testing import AUDITOR, eventually
 
-WORKER = "demo-grid-worker"
-GRID = "LB-XC-CG-CD-G01"
+WORKER = "demo-grid-worker-cz"
+GRID = "LB-XC-CG-CZ-G01"
 AS_WORKER = {"X-Actor-Id": WORKER, "X-Actor-Role": "grid_worker", "X-Actor-Unit": GRID}
 
 
@@ -26,8 +26,8 @@ async def _events(intake) -> list:
 
 async def test_a_matter_solved_on_the_spot_is_recorded_closed_and_counted(intake):
     body = {
-        "title": "路边垃圾堆放", "description": "城东社区路边有垃圾堆放，已叫保洁清理完毕。", "channel": "grid",
-        "contact": {"name": "网格员覃某", "phone": "13800000001"}, "location": {"address": "忻城县城关镇城东社区"},
+        "title": "路边垃圾堆放", "description": "城中社区路边有垃圾堆放，已叫保洁清理完毕。", "channel": "grid",
+        "contact": {"name": "网格员小潘", "phone": "13800000001"}, "location": {"address": "忻城县城关镇城中社区"},
         "reporter_id": WORKER, "solved_on_spot": True,
     }
     # Only the worker, signed in, may file a report that counts for them and closes itself.

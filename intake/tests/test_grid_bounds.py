@@ -7,7 +7,7 @@ from __future__ import annotations
 from intake.tests.test_grid import AS_WORKER, WORKER, _events
 
 OTHER_TOWNSHIP = {"address": "武宣县通挽镇通挽社区"}
-OWN_TOWNSHIP = {"address": "忻城县城关镇城东社区"}
+OWN_TOWNSHIP = {"address": "忻城县城关镇城中社区"}
 
 
 def _report(location: dict, *, solved: bool, title: str) -> dict:
@@ -31,7 +31,7 @@ async def test_a_report_from_another_township_is_refused_and_earns_nothing(intak
     nowhere = await intake.client.post("/api/v1/appeals", json=_report({"address": "某处"}, solved=True, title="无处可寻"),
                                        headers=AS_WORKER)  # fmt: skip
     assert nowhere.status_code == 422 and nowhere.json()["errors"][0]["field"] == "location", nowhere.text
-    own = await intake.client.post("/api/v1/appeals", json=_report(OWN_TOWNSHIP, solved=True, title="城东社区垃圾"), headers=AS_WORKER)
+    own = await intake.client.post("/api/v1/appeals", json=_report(OWN_TOWNSHIP, solved=True, title="城中社区垃圾"), headers=AS_WORKER)
     assert own.status_code == 201 and own.json()["status"] == "closed", own.text
     events = await _events(intake)
     received = [e for e in events if e.type == "case.received" and e.payload.title in titles]

@@ -32,10 +32,10 @@ PHONE = "13812348000"
 
 STREETLAMP = {
     "title": "村口路灯不亮",
-    "description": "忻城县城关镇城东社区村口的路灯坏了三天，晚上很黑，老人出门不安全。",
+    "description": "忻城县城关镇城中社区村口的路灯坏了三天，晚上很黑，老人出门不安全。",
     "channel": "app",
     "contact": {"name": "韦先生", "phone": PHONE, "id_number": "45132219800101123X"},
-    "location": {"address": "忻城县城关镇城东社区城东路12号3栋"},
+    "location": {"address": "忻城县城关镇城中社区西宁街12号3栋"},
 }
 
 
@@ -57,7 +57,7 @@ async def test_an_appeal_is_accepted_classified_and_located(intake):
     view = (await intake.client.get(f"/api/v1/appeals/{created['case_id']}", headers=AUDITOR)).json()
     assert view["subject_class"] == "infrastructure"
     assert view["township"] and view["village"]
-    assert view["street"] == "忻城县城关镇城东社区城东路", "address cut to the street (PIPL)"
+    assert view["street"] == "忻城县城关镇城中社区西宁街", "address cut to the street (PIPL)"
     assert view["contact_phone"] == "138****8000"
     # Intake applies its own events in the filing transaction: the citizen sees them at once.
     assert [entry["type"] for entry in view["timeline"]] == ["case.received", "case.accepted", "case.triaged"]

@@ -21,7 +21,7 @@ from shared.events import Actor, ReturnReviewed, ReturnReviewedData, Role, make_
 from shared.testing import AUDITOR, CENTRE, OPS, Infra, eventually, publish, running, service_settings, unique
 
 ROOT = Path(__file__).resolve().parents[2]
-PLACE = {"address": "忻城县城关镇城东社区城东路8号"}
+PLACE = {"address": "忻城县城关镇城中社区西宁街8号"}
 CONTACT = {"name": "韦女士", "phone": "13812349000"}
 _phones = itertools.count(13812349001)  # one citizen per appeal: the per-phone limit is not under test
 

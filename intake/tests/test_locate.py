@@ -6,14 +6,14 @@ from intake.locate import Located, locate, match_address, street_of
 from shared.orgdata import load_org, parse_org
 
 ORG = load_org()
-IN_CD_G01 = (24.0655, 108.666)  # inside 忻城县城关镇城东社区第一网格
+IN_CZ_G01 = (24.0685, 108.661)  # inside 忻城县城关镇城中社区第一网格 (西宁街)
 NANNING = (22.817, 108.366)  # outside every polygon of the demo organisation
 
 
 def test_a_point_inside_a_chengguan_grid_gives_grid_village_township_county():
-    found = locate(ORG, lat=IN_CD_G01[0], lng=IN_CD_G01[1], address=None)
+    found = locate(ORG, lat=IN_CZ_G01[0], lng=IN_CZ_G01[1], address=None)
     assert found == Located(
-        township="LB-XC-CG", village="LB-XC-CG-CD", grid="LB-XC-CG-CD-G01", county="LB-XC",
+        township="LB-XC-CG", village="LB-XC-CG-CZ", grid="LB-XC-CG-CZ-G01", county="LB-XC",
         street=None, confidence=1.0, method="point",
     )  # fmt: skip
 
@@ -27,16 +27,16 @@ def test_every_grid_is_found_from_its_own_centre():
 
 
 def test_coordinates_win_over_the_address_but_the_street_comes_from_the_address():
-    found = locate(ORG, lat=IN_CD_G01[0], lng=IN_CD_G01[1], address="武宣县通挽镇大塘村鱼塘边")
-    assert (found.grid, found.method, found.street) == ("LB-XC-CG-CD-G01", "point", "武宣县通挽镇大塘村鱼塘边")
+    found = locate(ORG, lat=IN_CZ_G01[0], lng=IN_CZ_G01[1], address="武宣县通挽镇大塘村鱼塘边")
+    assert (found.grid, found.method, found.street) == ("LB-XC-CG-CZ-G01", "point", "武宣县通挽镇大塘村鱼塘边")
 
 
 def test_a_point_on_the_line_between_two_grids_lands_in_the_first():
-    g01, g02 = ORG.unit("LB-XC-CG-CD-G01"), ORG.unit("LB-XC-CG-CD-G02")
+    g01, g02 = ORG.unit("LB-XC-CG-CZ-G01"), ORG.unit("LB-XC-CG-CZ-G02")
     shared_lng = max(p[1] for p in g01.polygon)
     assert shared_lng == min(p[1] for p in g02.polygon)
-    found = locate(ORG, lat=24.0655, lng=shared_lng, address=None)
-    assert (found.grid, found.confidence) == ("LB-XC-CG-CD-G01", 1.0)
+    found = locate(ORG, lat=24.0685, lng=shared_lng, address=None)
+    assert (found.grid, found.confidence) == ("LB-XC-CG-CZ-G01", 1.0)
 
 
 def test_a_point_outside_every_polygon_falls_back_to_the_address_or_to_nobody():
@@ -68,21 +68,21 @@ def test_the_address_names_a_village_and_so_its_township():
 
 
 def test_township_and_county_names_give_their_own_level_only():
-    township = locate(ORG, lat=None, lng=None, address="城关镇城东路12号3栋")
-    assert (township.township, township.village, township.confidence, township.street) == ("LB-XC-CG", None, 0.5, "城关镇城东路")
+    township = locate(ORG, lat=None, lng=None, address="城关镇西宁街12号3栋")
+    assert (township.township, township.village, township.confidence, township.street) == ("LB-XC-CG", None, 0.5, "城关镇西宁街")
     county = locate(ORG, lat=None, lng=None, address="忻城县政府门口")
     assert (county.county, county.township, county.confidence, county.method) == ("LB-XC", None, 0.3, "address")
 
 
 def test_the_longest_name_wins():
-    grid = locate(ORG, lat=None, lng=None, address="城关镇城东社区第二网格")
-    assert (grid.grid, grid.village, grid.confidence) == ("LB-XC-CG-CD-G02", "LB-XC-CG-CD", 0.8)
+    grid = locate(ORG, lat=None, lng=None, address="城关镇城中社区第二网格")
+    assert (grid.grid, grid.village, grid.confidence) == ("LB-XC-CG-CZ-G02", "LB-XC-CG-CZ", 0.8)
     community = locate(ORG, lat=None, lng=None, address="通挽镇通挽社区卫生室旁")
     assert (community.village, community.township) == ("LB-WX-TW-TW", "LB-WX-TW")
 
 
 def test_names_that_disagree_give_the_level_they_agree_on():
-    border = locate(ORG, lat=None, lng=None, address="城关镇城东社区与城西社区交界处")
+    border = locate(ORG, lat=None, lng=None, address="城关镇城中社区与城西社区交界处")
     assert (border.township, border.village, border.confidence) == ("LB-XC-CG", None, 0.5)
     wrong_township = locate(ORG, lat=None, lng=None, address="武宣县武宣镇大塘村")  # 大塘村 is 通挽镇's
     assert (wrong_township.county, wrong_township.township, wrong_township.confidence) == ("LB-WX", None, 0.3)
@@ -128,16 +128,16 @@ def test_full_width_digits_and_spaces_do_not_hide_a_name():
 @pytest.mark.parametrize(
     ("address", "street"),
     [
-        ("城关镇城东路12号3栋", "城关镇城东路"),
-        ("忻城县城关镇城东社区城东路12号3栋", "忻城县城关镇城东社区城东路"),
-        ("城东路12号", "城东路"),
-        ("城东路１２号", "城东路"),  # full-width digits
-        ("城东路 12 号，3栋", "城东路"),
+        ("城关镇西宁街12号3栋", "城关镇西宁街"),
+        ("忻城县城关镇城中社区西宁街12号3栋", "忻城县城关镇城中社区西宁街"),
+        ("西宁街12号", "西宁街"),
+        ("西宁街１２号", "西宁街"),  # full-width digits
+        ("西宁街 12 号，3栋", "西宁街"),
         ("城西路幸福小区3单元501室", "城西路幸福小区"),
-        ("城东路8栋2单元", "城东路"),
-        ("城东路A栋", "城东路"),
-        ("城东路12-3-501", "城东路"),
-        ("城东路十二号", "城东路"),
+        ("西宁街8栋2单元", "西宁街"),
+        ("西宁街A栋", "西宁街"),
+        ("西宁街12-3-501", "西宁街"),
+        ("西宁街十二号", "西宁街"),
         ("通挽镇大塘村3户", "通挽镇大塘村"),
         ("六纳村5组", "六纳村5组"),  # a village group is not a house
         ("武宣县通挽镇大塘村鱼塘边", "武宣县通挽镇大塘村鱼塘边"),

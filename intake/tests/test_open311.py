@@ -4,8 +4,8 @@ import xml.etree.ElementTree as ET
 
 FORM = {
     "service_code": "infrastructure",
-    "description": "城东社区村口路灯不亮\n已经三天了",
-    "address_string": "忻城县城关镇城东社区",
+    "description": "城中社区村口路灯不亮\n已经三天了",
+    "address_string": "忻城县城关镇城中社区",
     "first_name": "先生",
     "last_name": "韦",
     "phone": "13812340001",
@@ -37,7 +37,7 @@ async def test_request_round_trip_json(intake):
     [shown] = (await intake.client.get(f"/open311/v2/requests/{request_id}.json")).json()
     assert shown["status"] == "open"
     assert shown["service_code"] == "infrastructure"
-    assert shown["address"] == "忻城县城关镇城东社区"
+    assert shown["address"] == "忻城县城关镇城中社区"
     listed = (await intake.client.get("/open311/v2/requests.json", params={"service_request_id": request_id})).json()
     assert [r["service_request_id"] for r in listed] == [request_id]
     assert (await intake.client.get(f"/open311/v2/tokens/{request_id}.json")).json()[0]["service_request_id"] == request_id

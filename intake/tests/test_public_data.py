@@ -16,19 +16,19 @@ from intake.tests.test_intake_api import STREETLAMP, post
 
 # The appeal, as filed: a name, a phone, an ID number and a door, with an exact point.
 FILED = (
-    "我是张三，电话13912345678，身份证450121199001011234，住城东路12号3单元501，"
-    "城东社区村口的路灯坏了三天，晚上很黑。"
+    "我是张三，电话13912345678，身份证450121199001011234，住西宁街12号3单元501，"
+    "城中社区村口的路灯坏了三天，晚上很黑。"
 )
 PUBLISHED = (
-    "我是张*，电话139****5678，身份证450121********1234，住城东路**号**单元**，"
-    "城东社区村口的路灯坏了三天，晚上很黑。"
+    "我是张*，电话139****5678，身份证450121********1234，住西宁街**号**单元**，"
+    "城中社区村口的路灯坏了三天，晚上很黑。"
 )
-SECRETS = ("13912345678", "450121199001011234", "张三", "路12号", "单元501", "24.0661234", "108.6654321", "韦先生", "13812348000")
+SECRETS = ("13912345678", "450121199001011234", "张三", "路12号", "单元501", "24.0681234", "108.6614321", "韦先生", "13812348000")
 PERSONAL = {
     **STREETLAMP,
     "title": "城关镇路灯坏了 请联系13912345678",
     "description": FILED,
-    "location": {"address": "忻城县城关镇城东社区城东路12号3单元501", "lat": 24.0661234, "lng": 108.6654321},
+    "location": {"address": "忻城县城关镇城中社区西宁街12号3单元501", "lat": 24.0681234, "lng": 108.6614321},
 }
 
 
@@ -59,7 +59,7 @@ async def test_the_open311_list_shows_accepted_appeals_masked_and_rounded(intake
     assert not set(filed["unpublished"]) & set(shown), "waiting for triage, declined and merged appeals are not published"
     mine = shown[filed["published"]]
     assert mine["description"] == PUBLISHED
-    assert (mine["lat"], mine["long"]) == (24.066, 108.665)
+    assert (mine["lat"], mine["long"]) == (24.068, 108.661)
     assert not {"phone", "first_name", "last_name", "email", "contact"} & set(mine)
     # Asked for by id, the unpublished ones are not there either.
     asked = await intake.client.get("/open311/v2/requests.json", params={"service_request_id": ",".join(filed["unpublished"])})
@@ -73,7 +73,7 @@ async def test_the_open311_xml_list_is_masked_the_same_way(intake, filed):
     assert filed["published"] in requests and not set(filed["unpublished"]) & set(requests)
     mine = requests[filed["published"]]
     assert mine.findtext("description") == PUBLISHED
-    assert (mine.findtext("lat"), mine.findtext("long")) == ("24.066", "108.665")
+    assert (mine.findtext("lat"), mine.findtext("long")) == ("24.068", "108.661")
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
@@ -95,7 +95,7 @@ async def test_the_auditor_who_may_not_open_the_contact_reads_lists_and_appeals_
     listed = (await intake.client.get("/api/v1/cases", params={"limit": 200}, headers=AUDITOR)).json()["items"]
     [item] = [i for i in listed if i["case_id"] == case_id]
     assert item["title"] == "城关镇路灯坏了 请联系139****5678"
-    assert (item["lat"], item["lng"]) == (24.066, 108.665)
+    assert (item["lat"], item["lng"]) == (24.068, 108.661)
     view = (await intake.client.get(f"/api/v1/appeals/{case_id}", headers=AUDITOR)).json()
     assert (view["title"], view["description"]) == ("城关镇路灯坏了 请联系139****5678", PUBLISHED)
     assert_nothing_personal(json.dumps(view, ensure_ascii=False))
@@ -103,7 +103,7 @@ async def test_the_auditor_who_may_not_open_the_contact_reads_lists_and_appeals_
     # The centre may open the contact anyway (and calls the citizen back): the text as filed.
     listed = (await intake.client.get("/api/v1/cases", params={"limit": 200}, headers=CENTRE)).json()["items"]
     [item] = [i for i in listed if i["case_id"] == case_id]
-    assert item["title"] == PERSONAL["title"] and item["lat"] == 24.0661234
+    assert item["title"] == PERSONAL["title"] and item["lat"] == 24.0681234
     view = (await intake.client.get(f"/api/v1/appeals/{case_id}", headers=CENTRE)).json()
     assert view["description"] == FILED
 

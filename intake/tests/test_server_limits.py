@@ -26,10 +26,10 @@ MIN_RATE = 1_000  # bytes per second
 
 APPEAL = {
     "title": "村口路灯不亮",
-    "description": "忻城县城关镇城东社区村口的路灯坏了，晚上很黑。",
+    "description": "忻城县城关镇城中社区村口的路灯坏了，晚上很黑。",
     "channel": "app",
     "contact": {"name": "韦先生", "phone": "13812348800"},
-    "location": {"address": "忻城县城关镇城东社区城东路"},
+    "location": {"address": "忻城县城关镇城中社区西宁街"},
 }
 
 

@@ -10,7 +10,7 @@ from shared.testing import AUDITOR, CENTRE, OPS
 
 ZJJ = actor_headers("zjj", "dept_clerk", "LB-XC-ZJJ")
 CHENGGUAN = actor_headers("cg", "township_head", "LB-XC-CG")
-GRID = actor_headers("g", "grid_worker", "LB-XC-CG-CD-G01")
+GRID = actor_headers("g", "grid_worker", "LB-XC-CG-CZ-G01")
 TONGWAN = actor_headers("tw", "township_head", "LB-WX-TW")  # 武宣县's: outside 忻城县
 CITY = actor_headers("city", "centre_supervisor", "LB-ZZZX")
 XINGBIN = actor_headers("xb", "centre_supervisor", "LB-XB-ZZZX")

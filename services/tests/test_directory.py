@@ -61,7 +61,7 @@ def test_deleting_a_unit_in_use_names_what_uses_it() -> None:
     sanitation = [i for i, e in enumerate(doc["catalogue"]) if e["area"] == "LB-XC-CG"]
     assert len(sanitation) == 1 and township.value.catalogue == sanitation  # 城关镇's own sanitation line
     with pytest.raises(domain.Blocked) as grid:
-        domain.delete_unit(doc, "LB-XC-CG-CD-G01")
+        domain.delete_unit(doc, "LB-XC-CG-CD-G01")  # 城东社区's grid, where 覃某 works
     assert grid.value.users == ["demo-grid-worker"] and grid.value.children == []
     with pytest.raises(domain.Missing):
         domain.delete_unit(doc, "LB-XC-NOPE")
@@ -95,7 +95,7 @@ def test_replace_catalogue_summarises_the_change() -> None:
 
 def test_resolve_names_the_deciding_line() -> None:
     org = load_org()
-    lamp = domain.resolve(org, "infrastructure", "LB-XC-CG-CD-G01", "村口路灯不亮")
+    lamp = domain.resolve(org, "infrastructure", "LB-XC-CG-CZ-G01", "西宁街路灯不亮")
     assert (lamp.owner, lamp.index) == ("LB-XC-ZJJ", 1)
     water = domain.resolve(org, "infrastructure", "LB-WX-TW-DT", "家里停水三天了")
     assert (water.owner, water.entry.matter) == ("LB-WX-SLJ", "农村供水")
@@ -177,17 +177,17 @@ async def test_the_seed_is_version_one_and_readable_by_anyone(directory) -> None
     assert [u["code"] for u in body["document"]["units"]] == [u.code for u in seed.units]
     assert len(body["document"]["catalogue"]) == len(seed.catalogue) == 98
 
-    unit = await directory.client.get("/api/v1/units/LB-XC-CG-CD-G01")  # no actor headers: reading is open
+    unit = await directory.client.get("/api/v1/units/LB-XC-CG-CZ-G01")  # no actor headers: reading is open
     assert unit.status_code == 200
-    assert unit.json()["unit"]["name"] == "城东社区第一网格"
-    assert [a["code"] for a in unit.json()["ancestors"]] == ["LB-XC-CG-CD", "LB-XC-CG", "LB-XC", "LB"]
+    assert unit.json()["unit"]["name"] == "城中社区第一网格"
+    assert [a["code"] for a in unit.json()["ancestors"]] == ["LB-XC-CG-CZ", "LB-XC-CG", "LB-XC", "LB"]
     children = await directory.client.get("/api/v1/units/LB-WX-TW/children")
     assert [u["code"] for u in children.json()["items"]] == ["LB-WX-TW-ZZZX", "LB-WX-TW-TW", "LB-WX-TW-DT", "LB-WX-TW-LN", "LB-WX-TW-JL"]
     assert (await directory.client.get("/api/v1/units/LB-XC-NOPE")).status_code == 404
-    user = await directory.client.get("/api/v1/users/demo-grid-worker", headers=SUPERVISOR)
-    assert user.json()["user"] == {"id": "demo-grid-worker", "name": "网格员覃某", "role": "grid_worker", "unit": "LB-XC-CG-CD-G01"}
+    user = await directory.client.get("/api/v1/users/demo-grid-worker-cz", headers=SUPERVISOR)
+    assert user.json()["user"] == {"id": "demo-grid-worker-cz", "name": "网格员小潘", "role": "grid_worker", "unit": "LB-XC-CG-CZ-G01"}
     lamp = await directory.client.get(
-        "/api/v1/resolve", params={"subject_class": "infrastructure", "area": "LB-XC-CG-CD-G01", "text": "路灯不亮"}
+        "/api/v1/resolve", params={"subject_class": "infrastructure", "area": "LB-XC-CG-CZ-G01", "text": "路灯不亮"}
     )
     assert lamp.status_code == 200
     assert lamp.json()["owner"] == "LB-XC-ZJJ" and lamp.json()["entry"]["matter"] == "路灯、市政道路、排水设施维修"

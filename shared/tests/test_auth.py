@@ -302,8 +302,8 @@ async def test_a_fixed_key_set_document_works_without_fetching(issuer: Issuer) -
     async with httpx.AsyncClient() as client:
         document = (await client.get(issuer.jwks_url)).json()
     verifier = TokenVerifier(document, issuer=issuer.settings.issuer_url, audience="jiesu")
-    answer = await whoami(verifier, await issuer.token("demo-grid-worker"))
-    assert answer.json() == {"id": "demo-grid-worker", "role": "grid_worker", "org_unit": "LB-XC-CG-CD-G01"}
+    answer = await whoami(verifier, await issuer.token("demo-grid-worker-cz"))
+    assert answer.json() == {"id": "demo-grid-worker-cz", "role": "grid_worker", "org_unit": "LB-XC-CG-CZ-G01"}
     assert verifier.fetches == 0
 
 

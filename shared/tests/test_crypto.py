@@ -23,7 +23,7 @@ def with_raw(token: str, change) -> str:
 # -- encryption ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["13812348000", "韦先生 忻城县城关镇城东社区城东路12号3栋", "45132219800101123X", ""])
+@pytest.mark.parametrize("text", ["13812348000", "韦先生 忻城县城关镇城中社区西宁街12号3栋", "45132219800101123X", ""])
 def test_round_trip(text):
     keys = ring("k1")
     token = keys.encrypt(text, context=PHONE)

@@ -137,8 +137,8 @@ def test_every_county_routes_every_line_of_public_service_to_the_unit_that_handl
 def test_one_demo_user_per_role_in_a_unit_that_fits():
     roles = {u.role for u in ORG.users}
     assert roles == set(Role) - {Role.system}
-    assert ORG.user("demo-grid-worker").unit == "LB-XC-CG-CD-G01"  # the streetlamp story
-    assert ORG.user("demo-grid-worker-cz").unit == "LB-XC-CG-CZ-G01"  # 小潘 of 城中社区
+    assert ORG.user("demo-grid-worker").unit == "LB-XC-CG-CD-G01"  # 覃某 of 城东社区, the neighbouring village
+    assert ORG.user("demo-grid-worker-cz").unit == "LB-XC-CG-CZ-G01"  # 小潘 of 城中社区: the streetlamp story
     assert ORG.user("demo-village-staff").unit == "LB-WX-TW-JL"  # the fishpond story: 江龙村's 五事 window
     assert ORG.user("demo-township-staff").unit == ORG.user("demo-township-head").unit == "LB-WX-TW"
     assert ORG.user("demo-centre-dispatcher").unit == "LB-XC-ZZZX"
@@ -153,7 +153,7 @@ def test_one_demo_user_per_role_in_a_unit_that_fits():
 
 
 def test_ancestors_county_township_village():
-    assert [u.code for u in ORG.ancestors("LB-XC-CG-CD-G01")] == ["LB-XC-CG-CD", "LB-XC-CG", "LB-XC", "LB"]
+    assert [u.code for u in ORG.ancestors("LB-XC-CG-CZ-G01")] == ["LB-XC-CG-CZ", "LB-XC-CG", "LB-XC", "LB"]
     assert ORG.ancestors("LB") == []
     assert ORG.county_of("LB-WX-TW-DT-G02") == "LB-WX"
     assert ORG.county_of("LB-XC-SLJ") == "LB-XC"
@@ -206,8 +206,8 @@ def test_by_name_finds_full_and_short_names():
 
 
 def test_containing_a_point():
-    assert [u.code for u in ORG.containing(24.0655, 108.666)] == ["LB-XC-CG-CD-G01"]
-    assert [u.code for u in ORG.containing(24.0655, 108.666, "township")] == ["LB-XC-CG"]
+    assert [u.code for u in ORG.containing(24.0685, 108.661)] == ["LB-XC-CG-CZ-G01"]
+    assert [u.code for u in ORG.containing(24.0685, 108.661, "township")] == ["LB-XC-CG"]
     assert ORG.containing(22.8, 108.3) == []
 
 
@@ -215,11 +215,11 @@ def test_containing_a_point():
 
 
 def test_streetlamps_go_to_the_housing_bureau_and_disputes_stay_in_the_township():
-    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD-G01", "村口路灯不亮") == "LB-XC-ZJJ"  # 城东社区 streetlamp
+    assert ORG.owner_for("infrastructure", "LB-XC-CG-CZ-G01", "西宁街路灯不亮") == "LB-XC-ZJJ"  # 城中社区 streetlamp
     # Other works start with the township (乡镇首办), which calls the county if it cannot (乡呼县应).
     assert ORG.owner_for("infrastructure", "LB-WX-TW-DT", "鱼塘边没有护栏") == "LB-WX-TW"
-    assert ORG.owner_for("infrastructure", "LB-XC-CG-CD") == "LB-XC-CG"
-    assert ORG.owner_for("disputes", "LB-XC-CG-CD") == "LB-XC-CG"
+    assert ORG.owner_for("infrastructure", "LB-XC-CG-CZ") == "LB-XC-CG"
+    assert ORG.owner_for("disputes", "LB-XC-CG-CZ") == "LB-XC-CG"
     assert ORG.owner_for("disputes", "LB-WX-TW-DT-G01") == "LB-WX-TW"
     assert ORG.owner_for("consultation", "LB-XB-QJ-LG") == "LB-XB-QJ"
 

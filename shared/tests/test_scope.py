@@ -10,8 +10,8 @@ from shared.errors import Forbidden
 from shared.scope import CaseScope, area_of, covers, may_see_case, may_see_unit, people_problem, require_role, units_below
 
 ORG = load_org()
-# A case in 城关镇 城东社区 第一网格, dispatched to 住建局.
-STREETLAMP = CaseScope(places=("LB-XC", "LB-XC-CG", "LB-XC-CG-CD", "LB-XC-CG-CD-G01"), units=frozenset({"LB-XC-ZJJ"}))
+# A case in 城关镇 城中社区 第一网格, dispatched to 住建局.
+STREETLAMP = CaseScope(places=("LB-XC", "LB-XC-CG", "LB-XC-CG-CZ", "LB-XC-CG-CZ-G01"), units=frozenset({"LB-XC-ZJJ"}))
 
 
 def actor(role: Role, unit: str | None) -> Actor:
@@ -23,10 +23,10 @@ def actor(role: Role, unit: str | None) -> Actor:
     [
         (Role.township_staff, "LB-XC-CG", True),  # its own township
         (Role.township_head, "LB-WX-TW", False),  # a township of another county (通挽镇, 武宣县)
-        (Role.village_staff, "LB-XC-CG-CD", True),
+        (Role.village_staff, "LB-XC-CG-CZ", True),
         (Role.village_staff, "LB-XC-CG-CX", False),  # another village of the same township
-        (Role.grid_worker, "LB-XC-CG-CD-G01", True),
-        (Role.grid_worker, "LB-XC-CG-CD-G02", True),  # the village's other grid: a grid worker sees its village's cases
+        (Role.grid_worker, "LB-XC-CG-CZ-G01", True),
+        (Role.grid_worker, "LB-XC-CG-CZ-G02", True),  # the village's other grid: a grid worker sees its village's cases
         (Role.grid_worker, "LB-XC-CG-CX-G01", False),  # a grid of another village
         (Role.dept_clerk, "LB-XC-ZJJ", True),  # dispatched to it
         (Role.dept_head, "LB-XC-JTJ", False),  # a department it was not sent to
@@ -65,9 +65,9 @@ def test_area_and_cover() -> None:
     # township- and village-level 综治中心 serve their township and their village
     assert area_of(ORG, actor(Role.centre_dispatcher, "LB-WX-TW-ZZZX")) == "LB-WX-TW"
     assert area_of(ORG, actor(Role.centre_supervisor, "LB-WX-TW-JL-ZZZX")) == "LB-WX-TW-JL"
-    assert area_of(ORG, actor(Role.grid_worker, "LB-XC-CG-CD-G01")) == "LB-XC-CG-CD-G01"
-    assert covers(ORG, "LB-XC", "LB-XC-CG-CD-G01")
-    assert not covers(ORG, "LB-XC-CG-CD-G01", "LB-XC")  # a grid does not cover its county
+    assert area_of(ORG, actor(Role.grid_worker, "LB-XC-CG-CZ-G01")) == "LB-XC-CG-CZ-G01"
+    assert covers(ORG, "LB-XC", "LB-XC-CG-CZ-G01")
+    assert not covers(ORG, "LB-XC-CG-CZ-G01", "LB-XC")  # a grid does not cover its county
     assert not covers(ORG, "LB-XC", None)
 
 
@@ -76,14 +76,14 @@ def test_unit_queues_are_seen_from_the_unit_and_above() -> None:
     assert not may_see_unit(ORG, actor(Role.dept_clerk, "LB-XC-ZJJ"), "LB-XC-JTJ")
     assert may_see_unit(ORG, actor(Role.centre_supervisor, "LB-XC-ZZZX"), "LB-XC-JTJ")
     assert not may_see_unit(ORG, actor(Role.centre_supervisor, "LB-XB-ZZZX"), "LB-XC-JTJ")
-    assert may_see_unit(ORG, actor(Role.township_head, "LB-XC-CG"), "LB-XC-CG-CD-G01")
+    assert may_see_unit(ORG, actor(Role.township_head, "LB-XC-CG"), "LB-XC-CG-CZ-G01")
     assert may_see_unit(ORG, actor(Role.auditor, None), "LB-XC-JTJ")
     assert not may_see_unit(ORG, actor(Role.citizen, None), "LB-XC-JTJ")
 
 
 def test_units_below_a_township() -> None:
     below = units_below(ORG, "LB-XC-CG")
-    assert "LB-XC-CG" in below and "LB-XC-CG-CD-G02" in below and "LB-WX-TW" not in below
+    assert "LB-XC-CG" in below and "LB-XC-CG-CZ-G02" in below and "LB-WX-TW" not in below
     # the township, its 综治中心, four villages with two grids each, and 城中社区's own centre
     assert len(below) == 1 + 1 + 4 + 8 + 1 and {"LB-XC-CG-ZZZX", "LB-XC-CG-CZ-ZZZX"} <= set(below)
 
@@ -126,9 +126,9 @@ def test_list_scope_per_role() -> None:
         (Role.dept_clerk, "LB-XC-ZJJ", "LB-XC-ZJJ", False),  # a peer
         (Role.dept_head, "LB-XC-JTJ", "LB-XC-ZJJ", False),  # another unit's head
         (Role.township_head, "LB-XC-CG", "LB-XC-CG", True),
-        (Role.township_head, "LB-XC-CG", "LB-XC-CG-CD", True),  # a village of its township
+        (Role.township_head, "LB-XC-CG", "LB-XC-CG-CZ", True),  # a village of its township
         (Role.township_staff, "LB-XC-CG", "LB-XC-CG", False),
-        (Role.village_staff, "LB-XC-CG-CD", "LB-XC-CG-CD", False),
+        (Role.village_staff, "LB-XC-CG-CZ", "LB-XC-CG-CZ", False),
         (Role.township_head, "LB-XC-CG", "LB-XC-ZJJ", False),
         (Role.centre_supervisor, "LB-XC-ZZZX", "LB-XC-ZJJ", True),  # the county's centre
         (Role.centre_dispatcher, "LB-ZZZX", "LB-XC-CG", True),  # the city's centre

@@ -17,7 +17,7 @@ OPS = actor_headers("ops", "ops")
 
 
 def triaged_in_chengguan(case_id: str, at):
-    place = Location(township="LB-XC-CG", village="LB-XC-CG-CD")
+    place = Location(township="LB-XC-CG", village="LB-XC-CG-CZ")
     data = TriagedData(category=FiveMatters.annoyance, subject_class="streetlight", confidence=0.9, region="LB-XC", location=place)
     return _event(CaseTriaged, case_id, at, data, "intake")
 

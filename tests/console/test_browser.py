@@ -99,8 +99,8 @@ async def test_a_dispatcher_sees_a_new_appeal_dispatches_it_and_sees_the_departm
             # A located streetlamp (the catalogue sends it to 住建局 on its own), and an appeal no
             # catalogue line can place, which waits for the dispatcher.
             lamp = await platform.intake.post("/api/v1/appeals", json={
-                "title": "城东路路灯不亮", "description": "城关镇城东社区城东路的路灯坏了，晚上很黑。", "channel": "app",
-                "contact": {"name": "韦先生", "phone": "13812340001"}, "location": {"lat": 24.0655, "lng": 108.6655},
+                "title": "西宁街路灯不亮", "description": "城关镇城中社区西宁街的路灯坏了，晚上很黑。", "channel": "app",
+                "contact": {"name": "韦先生", "phone": "13812340001"}, "location": {"lat": 24.0685, "lng": 108.661},
             })  # fmt: skip
             assert lamp.status_code == 201, lamp.text
             title = f"反映情况{uuid.uuid4().hex[:6]}"

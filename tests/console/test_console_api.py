@@ -165,7 +165,7 @@ async def test_a_grid_worker_works_their_grid_through_the_console(stack) -> None
     assert put.status_code == 200, put.text
     worker = await signed_in(console, "demo-grid-worker-cz")
     staff = await signed_in(console, "demo-village-staff-cz")
-    other = await signed_in(console, "demo-grid-worker")
+    other = await signed_in(console, "demo-grid-worker")  # 覃某 of 城东社区: a neighbouring village's grid worker
     try:
         visit = {"household_ref": "CZ-H01", "visited_at": "2026-10-09T10:00:00+08:00"}
         assert (await worker.post("/api/intake/grid/visits", json=visit)).status_code == 403, "no CSRF header"

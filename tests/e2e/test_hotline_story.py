@@ -23,7 +23,7 @@ def ticket(no: str, text: str, phone: str) -> dict:
 
 async def test_a_12345_batch_is_filed_and_each_status_goes_back_signed(platform):
     tickets = [
-        ticket("RX20261123001", "忻城县城关镇城东社区城东路路灯不亮，晚上很黑。", "13977710001"),
+        ticket("RX20261123001", "忻城县城关镇城中社区西宁街路灯不亮，晚上很黑。", "13977710001"),
         ticket("RX20261123002", "通挽镇大塘村鱼塘边没有护栏，孩子上学路过很危险。", "13977710002"),
         {"ticket_no": "RX20261123003", "title": "缺电话"},  # incomplete: refused on its own
     ]

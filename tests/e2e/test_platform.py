@@ -8,11 +8,11 @@ from tests.e2e.harness import SERVICE_NAMES
 pytestmark = pytest.mark.slow
 
 APPEAL = {
-    "title": "村口路灯不亮",
-    "description": "忻城县城关镇城东社区村口的路灯坏了三天，晚上很黑，老人出门不安全。",
+    "title": "西宁街路灯不亮",
+    "description": "忻城县城关镇城中社区西宁街的路灯坏了三天，晚上很黑，老人出门不安全。",
     "channel": "app",
     "contact": {"name": "韦先生", "phone": "13812348000"},
-    "location": {"address": "忻城县城关镇城东社区城东路12号"},
+    "location": {"address": "忻城县城关镇城中社区西宁街12号"},
 }
 
 

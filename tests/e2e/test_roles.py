@@ -24,7 +24,10 @@ from tests.e2e.harness import APP_SECRET
 
 pytestmark = pytest.mark.slow
 
-GRID_WORKER = actor_headers("demo-grid-worker", "grid_worker", "LB-XC-CG-CD-G01")
+GRID_WORKER = actor_headers("demo-grid-worker-cz", "grid_worker", "LB-XC-CG-CZ-G01")  # 城中社区, where the streetlamp is
+CHENGZHONG_STAFF = actor_headers("demo-village-staff-cz", "village_staff", "LB-XC-CG-CZ")
+# 城东社区 is kept as the neighbouring village of the same township: it must not see 城中社区's case.
+NEIGHBOUR = actor_headers("demo-grid-worker", "grid_worker", "LB-XC-CG-CD-G01")
 CENTRE = actor_headers("demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
 OPERATOR = actor_headers("callback-operator", "centre_dispatcher", "LB-XC-ZZZX")
 ZJJ_CLERK = actor_headers("demo-dept-clerk", "dept_clerk", "LB-XC-ZJJ")
@@ -123,9 +126,9 @@ async def test_streetlamp_as_every_role(platform):
     the operator calls back → the citizen sees it all, in order, on the phone."""
     phone = "13812348111"
     report = {
-        "title": "城东社区村口路灯不亮", "description": "网格员巡查发现：城东社区村口一排路灯从不亮灯，晚上很黑。",
-        "channel": "grid", "reporter_id": "demo-grid-worker", "contact": {"name": "韦先生", "phone": phone},
-        "location": {"address": "忻城县城关镇城东社区城东路12号"},
+        "title": "城中社区西宁街路灯不亮", "description": "网格员巡查发现：城中社区西宁街一排路灯从不亮灯，晚上很黑。",
+        "channel": "grid", "reporter_id": "demo-grid-worker-cz", "contact": {"name": "韦先生", "phone": phone},
+        "location": {"address": "忻城县城关镇城中社区西宁街12号"},
     }  # fmt: skip
     # The grid worker reports, signed in; the answer is what they tell the citizen on the spot.
     created = await platform.intake.post("/api/v1/appeals", json=report, headers=GRID_WORKER)
@@ -157,8 +160,10 @@ async def test_streetlamp_as_every_role(platform):
     answer = "已于次日晚更换灯具，路灯恢复照明。"
     assert (await post(f"/api/v1/orders/{no}/resolve", json={"answer": answer}, headers=ZJJ_CLERK)).status_code == 200
 
-    # Other units do not see 住建局's order: another department, a township of another county.
-    for stranger in (JTJ_CLERK, OTHER_COUNTY, OTHER_CENTRE):
+    # The village reads its case; other units do not see 住建局's order: another department, a
+    # township of another county, the neighbouring village's grid worker.
+    assert (await platform.intake.get(f"/api/v1/appeals/{case_id}", headers=CHENGZHONG_STAFF)).status_code == 200
+    for stranger in (JTJ_CLERK, OTHER_COUNTY, OTHER_CENTRE, NEIGHBOUR):
         assert (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=stranger)).status_code == 404
         assert (await platform.intake.get(f"/api/v1/appeals/{case_id}", headers=stranger)).status_code == 404
 
@@ -173,7 +178,7 @@ async def test_streetlamp_as_every_role(platform):
     picture = await platform.intake.get(f"/api/v1/attachments/{photo}", headers=CHENGGUAN)
     assert picture.status_code == 200 and picture.content == PHOTO, "the township opens the photo"
     verified = await post(f"/api/v1/cases/{case_id}/verify", headers=CHENGGUAN,
-                          json={"passed": True, "public_summary": "城东社区村口路灯已修复"})  # fmt: skip
+                          json={"passed": True, "public_summary": "城中社区西宁街路灯已修复"})  # fmt: skip
     assert verified.status_code == 200, verified.text
 
     # The operator calls back when the call can be made; SLA's callback clock has the same deadline.
@@ -199,7 +204,7 @@ async def test_streetlamp_as_every_role(platform):
 
     # The public list shows the result, and nothing of who asked.
     public = (await platform.dispatch.get("/api/v1/public/closed")).json()["items"]
-    published = [p for p in public if p["summary"] == "城东社区村口路灯已修复"]
+    published = [p for p in public if p["summary"] == "城中社区西宁街路灯已修复"]
     assert published and phone not in json.dumps(published, ensure_ascii=False)
 
 

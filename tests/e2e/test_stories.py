@@ -11,7 +11,7 @@ from shared.testing import AUDITOR, OPS, eventually, inbox_owner
 
 pytestmark = pytest.mark.slow
 
-GRID_WORKER = "demo-grid-worker"
+GRID_WORKER = "demo-grid-worker-cz"
 CLERK = actor_headers("demo-dept-clerk", "dept_clerk", "LB-XC-ZJJ")
 CHENGGUAN = actor_headers("cg-staff", "township_staff", "LB-XC-CG")
 DISPATCHER = actor_headers("demo-centre-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")
@@ -80,11 +80,11 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
     """数字平安忻城: a grid worker reports a broken streetlamp; the centre's catalogue sends it to
     住建局; fixed the next evening; 城关镇 verifies; the citizen is called back and rates it."""
     report = {
-        "title": "城东社区村口路灯不亮", "description": "网格员巡查发现：城东社区村口路灯坏了三天，晚上很黑，老人出门不安全。",
+        "title": "城中社区西宁街路灯不亮", "description": "网格员巡查发现：城中社区西宁街路灯坏了三天，晚上很黑，老人出门不安全。",
         "channel": "grid", "reporter_id": GRID_WORKER, "contact": {"name": "韦先生", "phone": "13812348000"},
-        "location": {"address": "忻城县城关镇城东社区城东路12号"},
+        "location": {"address": "忻城县城关镇城中社区西宁街12号"},
     }  # fmt: skip
-    worker = actor_headers(GRID_WORKER, "grid_worker", "LB-XC-CG-CD-G01")  # the worker reports signed in
+    worker = actor_headers(GRID_WORKER, "grid_worker", "LB-XC-CG-CZ-G01")  # the worker reports signed in
     created = await platform.intake.post("/api/v1/appeals", json=report, headers=worker)
     assert created.status_code == 201, created.text
     case_id = created.json()["case_id"]
@@ -101,7 +101,7 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
     [seen] = (await platform.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=CHENGGUAN)).json()["orders"]
     assert (seen["order_no"], seen["answer"], seen["allowed_actions"]) == (no, answer["answer"], ["verify"])
     verified = await platform.dispatch.post(f"/api/v1/cases/{case_id}/verify", headers=CHENGGUAN,
-                                            json={"passed": True, "public_summary": "城东社区村口路灯已修复"})  # fmt: skip
+                                            json={"passed": True, "public_summary": "城中社区西宁街路灯已修复"})  # fmt: skip
     assert verified.status_code == 200, verified.text
 
     callback = await callback_and_rate(platform, case_id, "满意")
@@ -124,7 +124,7 @@ async def test_streetlamp_from_a_grid_worker_to_a_rated_answer(platform):
 
     await eventually(texts_to_the_citizen, timeout=30, what="the acceptance and the answer by SMS")
     public = (await platform.dispatch.get("/api/v1/public/closed")).json()["items"]
-    assert any(p["summary"] == "城东社区村口路灯已修复" for p in public)
+    assert any(p["summary"] == "城中社区西宁街路灯已修复" for p in public)
 
 
 async def test_fishpond_guardrail_village_calls_township_township_calls_the_county(platform):
@@ -256,9 +256,9 @@ async def test_an_unsatisfied_citizen_gets_a_redo_and_rates_the_second_round(pla
 async def test_an_overdue_order_gets_yellow_and_red_cards_urging_and_supervision(platform):
     """黄牌 → 红牌 → 催办 → 督办: the department hears of each in its inbox, its head of the red card."""
     report = {
-        "title": "城东路市政道路路灯不亮", "description": "忻城县城关镇城东社区城东路路灯不亮已一周。",
+        "title": "西宁街市政道路路灯不亮", "description": "忻城县城关镇城中社区西宁街路灯不亮已一周。",
         "channel": "app", "contact": {"name": "韦先生", "phone": "13812347777"},
-        "location": {"address": "忻城县城关镇城东社区城东路"},
+        "location": {"address": "忻城县城关镇城中社区西宁街"},
     }  # fmt: skip
     case_id = (await platform.intake.post("/api/v1/appeals", json=report)).json()["case_id"]
     order = await the_order(platform, case_id, "LB-XC-ZJJ")

@@ -122,6 +122,7 @@ async def test_a_burst_of_same_spot_appeals_produces_one_finding_on_the_topic_an
 
 async def test_one_spot_is_one_warning_until_its_cooldown_ends_and_redelivery_changes_nothing(insight, topic, infra):
     before = len(await topic.events(types="hotspot.detected"))
+    # 城东社区, the neighbouring village: a spot of its own, apart from 城中社区's 西宁街 (SPOT).
     spot = Location(township="LB-XC-CG", village="LB-XC-CG-CD", street="城东路")  # no grid: the village is the spot
     cases = [appeal(at(day), location=spot) for day in (23, 24, 25)]
     events = [e for _, evs in cases for e in evs]

@@ -89,7 +89,7 @@ def test_the_theme_is_the_rising_repeated_subject_not_merely_the_largest():
         + appeals_on(window[-3:], "infrastructure", "r", repeats=1)
         + appeals_on(history[:3], "infrastructure", "hl")
     )
-    lamps[0] = Appeal("l-0", lamps[0].day, "infrastructure", county="LB-XC", township="LB-XC-CG", village="LB-XC-CG-CD")
+    lamps[0] = Appeal("l-0", lamps[0].day, "infrastructure", county="LB-XC", township="LB-XC-CG", village="LB-XC-CG-CD")  # one in 城东社区, the neighbour
     small = appeals_on(window[-1:], "housing", "s")  # from nothing to one: not a theme
     theme = trends.propose_theme(disputes + lamps + small, FRIDAY, CAL, names={"LB-XC-CG-CZ": "城中社区", "LB-XC-CG-CD": "城东社区"})
     assert (theme.window_start, theme.window_end, theme.total) == (window[0], FRIDAY, 10 + 8 + 1)

@@ -20,7 +20,7 @@ CG_HEAD = actor_headers("cg-head", "township_head", "LB-XC-CG")  # 城关镇
 TW_HEAD = actor_headers("tw-head", "township_head", "LB-WX-TW")  # 通挽镇, 武宣县
 ZJJ_HEAD = actor_headers("zjj-head", "dept_head", "LB-XC-ZJJ")
 CITIZEN = actor_headers("someone", "citizen")
-EAST = Location(township="LB-XC-CG", village="LB-XC-CG-CD", street="城东路")
+EAST = Location(township="LB-XC-CG", village="LB-XC-CG-CD", street="城东路")  # 城东社区: a second village of 城关镇
 FRIDAY = "2026-11-20"
 
 
