@@ -195,19 +195,10 @@ def check_extension(days: int, history: ExtensionHistory, *, long_cycle: bool, p
 
 
 # --------------------------------------------------------------------------- redo and escalation
-
-
-REDO_ESCALATION_LIMIT = 3
-DISPUTE_ESCALATION_UNITS = 3
-
-
-def should_escalate(*, redo_round: int, disputing_units: int) -> str | None:
-    """督办 after 3 redos, or when 3 or more units dispute who leads; None otherwise."""
-    if redo_round >= REDO_ESCALATION_LIMIT:
-        return "redo_limit"
-    if disputing_units >= DISPUTE_ESCALATION_UNITS:
-        return "lead_dispute"
-    return None
+# 督办 after the third redo is applied once, by SLA, from ``case.reopened`` (``sla.domain.redo_escalation``;
+# the event carries the round dispatch opened), so it is not written here a second time. A dispute
+# among three or more units over who leads is not modelled (a whistle's lead is named by the
+# caller; a return's reasons do not include "the lead is another's"), so no rule stands for it.
 
 
 def order_number(county_prefix: str, year: int, sequence: int) -> str:

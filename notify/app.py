@@ -21,6 +21,7 @@ from shared.settings import ServiceSettings, load_settings
 
 async def _start(runtime: Runtime) -> None:
     ctx: NotifyContext = runtime.context
+    ctx.org = lambda: runtime.org  # the newest directory at each message (督办 finds its centre there)
     settings = ctx.settings
     ctx.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)))
     if runtime.tracing is not None:

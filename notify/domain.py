@@ -188,6 +188,9 @@ class CaseView:
     units: tuple[str, ...] = ()
     unit_names: dict[str, str] = field(default_factory=dict)
     first_unit: str | None = None  # 首问负责制: the unit that first learned of the case
+    # 督办: the command centre (综治中心) serving the escalated unit, which supervises the case
+    # from then on (set by the caller from the org directory, for ``sla.escalated`` only).
+    centre: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,7 @@ def plan_messages(event: EventBase, case: CaseView, *, extra: dict[str, Any] | N
 
     for unit, role, unit_kind, unit_urgent in _unit_targets(event, case):
         extra_data: dict[str, Any] = {"unit": unit}
-        if unit_kind.endswith(".first_unit"):
+        if unit_kind.endswith((".first_unit", ".centre")):
             # The copy names who handles the case, so the first unit knows whom to press.
             handlers = [data["unit"]] if data.get("unit") else list(case.units)
             extra_data["handler_name"] = "、".join(case.unit_names.get(h, h) for h in handlers) or "未定"
@@ -309,7 +312,11 @@ def _unit_targets(event: EventBase, case: CaseView) -> list[tuple[str, str, str,
         kind = {"sla.warning": "unit.yellow_card", "sla.breached": "unit.red_card",
                 "sla.urged": "unit.urged", "sla.escalated": "unit.escalated"}[t]  # fmt: skip
         red = t in ("sla.breached", "sla.escalated")
-        return _card_targets(units, kind, red) + _first_unit_copies(event, case, units, kind, red)
+        targets = _card_targets(units, kind, red) + _first_unit_copies(event, case, units, kind, red)
+        if t == "sla.escalated" and case.centre is not None and case.centre not in units:
+            # 督办 is the centre's: it is told, urgently, besides the unit and its head.
+            targets.append((case.centre, "duty", "unit.escalated.centre", True))
+        return targets
     if t == "sla.warning_signal":
         # An early warning's card (预警信息处置 run like a case): told to the unit warned by the
         # same rule as a case's card — its duty inbox, and its head for a red card or 督办.

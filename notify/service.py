@@ -9,8 +9,9 @@ import hashlib
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -37,7 +38,7 @@ from shared.events import (
     make_event,
 )
 from shared.lifecycle import status_after
-from shared.orgdata import OrgDirectory
+from shared.orgdata import OrgDirectory, load_org
 from shared.privacy import scrub
 from shared.scope import may_see_case
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, WrongState
@@ -82,6 +83,16 @@ class NotifyContext:
     sender_wakeup: Wakeup | None = None
     # The sender of queued messages (notify.sender.Sender), started at start-up.
     sender: Any = None
+    # The org directory: the seed file's until start-up, then the one notify follows (``Runtime.org``).
+    org: Callable[[], OrgDirectory] | None = None
+
+    def centre_serving(self, unit: str | None) -> str | None:
+        """The command centre (综治中心) nearest above ``unit`` (``OrgDirectory.centre_of``);
+        None when the unit is unknown or the directory not yet read."""
+        if self.org is None or unit is None:
+            return None
+        org = self.org()
+        return org.centre_of(unit) if org.has_unit(unit) else None
 
     @classmethod
     def from_settings(cls, settings: NotifySettings) -> NotifyContext:
@@ -91,7 +102,8 @@ class NotifyContext:
         keys = KeyRing.from_spec(settings.pii_keys.get_secret_value() if settings.pii_keys else f"dev:{dev_key}")
         contact = contact_keyring(settings.contact_keys.get_secret_value() if settings.contact_keys else None)
         gateways = parse_client_secrets(settings.gateway_clients.get_secret_value())
-        return cls(settings=settings, keys=keys, contact_keys=contact, gateway_clients=gateways)
+        seed = load_org(settings.org_file)
+        return cls(settings=settings, keys=keys, contact_keys=contact, gateway_clients=gateways, org=lambda: seed)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -130,6 +142,10 @@ def message_rows(
 ) -> list[dict[str, Any]]:
     """The ``messages`` rows ``event`` causes, given what is known of the case's recipients."""
     case = case_view(recipient, event.case_id or "")
+    if event.type == "sla.escalated":
+        # 督办 goes to the centre serving the escalated unit (else the case's township).
+        unit = event.payload.unit  # type: ignore[attr-defined]
+        case = replace(case, centre=ctx.centre_serving(unit or (recipient or {}).get("township")))
     now = ctx.now()
     rows = []
     for planned in domain.plan_messages(event, case, extra=extra):

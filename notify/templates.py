@@ -37,7 +37,8 @@ TEMPLATES: dict[str, str] = {
     "unit.yellow_card.first_unit": "首问负责抄送·黄牌预警：贵单位首问的诉求{{ tracking_no or case_id }}即将超期（期限{{ due_at }}，承办单位{{ handler_name }}），请督促办结。",
     "unit.red_card.first_unit": "首问负责抄送·红牌：贵单位首问的诉求{{ tracking_no or case_id }}已超期（期限{{ due_at }}，承办单位{{ handler_name }}），请督促办结。",
     "unit.urged.first_unit": "首问负责抄送·催办（第{{ sequence }}次）：贵单位首问的诉求{{ tracking_no or case_id }}已超期{{ overdue_working_days }}个工作日（承办单位{{ handler_name }}）。",
-    "unit.escalated": "督办：诉求{{ tracking_no or case_id }}已提级督办（{{ reason }}）。{{ detail or '' }}",
+    "unit.escalated": "督办：诉求{{ tracking_no or case_id }}已提级督办（{{ escalation_reasons.get(reason, reason) }}）。{{ detail or '' }}",
+    "unit.escalated.centre": "督办提请：{{ handler_name }}承办的诉求{{ tracking_no or case_id }}已提级督办（{{ escalation_reasons.get(reason, reason) }}），请督查督办。{{ detail or '' }}",
     # ---- grid duties missed (grid.warning), to the grid and its village or community
     "grid.visit_missed": "走访预警：网格{{ grid }}的困难/重点监测户{{ subject }}在{{ period }}未走访（每月至少一次），请尽快入户。",
     "grid.mailbox_missed": "开箱预警：网格{{ grid }}的意见箱应于{{ subject }}开箱取信，未见开箱记录。",
@@ -51,6 +52,9 @@ TEMPLATES: dict[str, str] = {
     "hotline.status": "工单{{ ticket_no or tracking_no or case_id }}：{{ label }}",
 }
 SMS_SIGNATURE = "【接诉即办】"
+
+# Why a case was escalated (督办), as the staff read it (``SlaEscalatedData.reason``).
+ESCALATION_REASONS = {"overdue": "超期未办结", "redo_limit": "群众三次不满意、已重办三次", "lead_dispute": "牵头单位有争议"}
 
 _env = Environment(loader=DictLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -75,4 +79,5 @@ def _defaults() -> dict[str, Any]:
         "tracking_no": None, "case_id": None, "callback_day": None, "rating_link": None,
         "questionnaire_link": None, "detail": None, "unit_name": None, "township": None, "township_name": None, "reason": None,
         "lead_unit": None, "lead_unit_name": None, "ticket_no": None, "label": None,
+        "escalation_reasons": ESCALATION_REASONS,
     }  # fmt: skip

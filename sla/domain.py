@@ -209,6 +209,18 @@ def signal_kind(name: str) -> str:
     return "warning"
 
 
+# 督办 after the third redo (重办): a case the citizen sent back three times is escalated to the
+# centre's supervision. Fired once per case (the signal row ``<case>:redo_limit``), however many
+# rounds follow; the round is the one dispatch opened, carried on ``case.reopened``.
+REDO_ESCALATION_ROUND = 3
+
+
+def redo_escalation(redo_round: int, limit: int = REDO_ESCALATION_ROUND) -> bool:
+    """Whether a case reopened for round ``redo_round`` is due 督办 (the third redo and later;
+    the caller fires it only once)."""
+    return redo_round >= limit
+
+
 def remaining(clock: Clock, now: datetime, calendar: WorkingCalendar) -> timedelta:
     """Working time left until the due time (negative when overdue); frozen while paused or stopped."""
     at = clock.stopped_at or clock.paused_at or now

@@ -65,10 +65,9 @@ from shared.events import (
 )
 from shared.workdays import Deadline
 from sla import repository as repo
+from sla.domain import redo_escalation
 from sla.ledger import Ledger
 from sla.service import ACTOR, SERVICE, SlaContext
-
-REDO_LIMIT = 3  # 督办 after the third redo (docs/rules.md, SLA clocks)
 
 ClockHandler = Callable[[Any, Ledger], Awaitable[None]]
 
@@ -268,7 +267,7 @@ async def on_reopened(event: CaseReopened, led: Ledger) -> None:
             role=previous[-1]["role"] if previous else None, resolution_class=klass,
             due=carried(p.due_at) or deadlines.resolve_due(led.calendar, event.occurred_at, klass),
         )
-    if p.redo_round >= REDO_LIMIT:
+    if redo_escalation(p.redo_round):
         escalation = make_event(
             SlaEscalated,
             payload=SlaEscalatedData(reason="redo_limit", unit=p.unit, detail=f"redo round {p.redo_round}: {p.reason}"),

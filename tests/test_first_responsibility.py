@@ -72,7 +72,7 @@ async def platform(infra: Infra) -> AsyncIterator[SimpleNamespace]:
                 running(create_notify(notify_s), notify_s) as notify, \
                 running(create_scoring(scoring_s), scoring_s) as scoring:  # fmt: skip
             yield SimpleNamespace(intake=intake.client, dispatch=dispatch.client, sla=sla.client, notify=notify.client,
-                                  scoring=scoring.client)  # fmt: skip
+                                  scoring=scoring.client, topic=topic)  # fmt: skip
 
 
 async def the_order(p: SimpleNamespace, case_id: str, reader: dict) -> dict:

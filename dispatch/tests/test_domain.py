@@ -13,7 +13,6 @@ from dispatch.domain import (
     check_return,
     next_state,
     order_number,
-    should_escalate,
 )
 
 
@@ -89,12 +88,6 @@ def test_extension_limits(granted, days, long_cycle, ok):
         with pytest.raises(Refused) as refused:
             check_extension(days, history, long_cycle=long_cycle)
         assert refused.value.code == "extension-limit"
-
-
-def test_escalation_to_supervision():
-    assert should_escalate(redo_round=2, disputing_units=2) is None
-    assert should_escalate(redo_round=3, disputing_units=0) == "redo_limit"
-    assert should_escalate(redo_round=0, disputing_units=3) == "lead_dispute"
 
 
 def test_order_number():

@@ -8,7 +8,7 @@ from notify import domain
 from notify.templates import render
 from shared.events import (
     CaseAccepted, AcceptedData, CaseDispatched, DispatchedData, CountyCalled, CountyCalledData,
-    SlaBreached, SlaBreachedData, ClockKind, WhistleBlown, WhistleBlownData, make_event, system_actor,
+    SlaBreached, SlaBreachedData, SlaEscalated, SlaEscalatedData, ClockKind, WhistleBlown, WhistleBlownData, make_event, system_actor,
 )  # fmt: skip
 from shared.callback import callback_window
 from shared.errors import Conflict, Expired, Forbidden
@@ -129,6 +129,26 @@ def test_plan_unit_messages_red_card_reaches_the_head() -> None:
     dispatched = _event(CaseDispatched, DispatchedData(order_no="O-1", unit="LB-XC-SLJ", unit_name="水利局"))
     kinds = {(p.recipient, p.kind) for p in domain.plan_messages(dispatched, domain.CaseView("c1", has_phone=True))}
     assert kinds == {("citizen:c1", "citizen.dispatched"), ("unit:LB-XC-SLJ:duty", "unit.dispatched")}
+
+
+def test_an_escalation_reaches_the_unit_its_head_and_the_centre_that_supervises() -> None:
+    """督办: the unit's duty inbox and its head (urgent), and the centre serving it, told which
+    unit handles the case and why, in words."""
+    case = domain.CaseView("c1", tracking_no="XC-7", units=("LB-XC-ZJJ",), unit_names={"LB-XC-ZJJ": "住建局"}, centre="LB-XC-ZZZX")
+    escalated = _event(SlaEscalated, SlaEscalatedData(reason="redo_limit", unit="LB-XC-ZJJ", detail="redo round 3"))
+    planned = domain.plan_messages(escalated, case)
+    assert {(p.recipient, p.kind, p.urgent) for p in planned} == {
+        ("unit:LB-XC-ZJJ:duty", "unit.escalated", True), ("unit:LB-XC-ZJJ:head", "unit.escalated", True),
+        ("unit:LB-XC-ZZZX:duty", "unit.escalated.centre", True),
+    }  # fmt: skip
+    [to_centre] = [p for p in planned if p.kind == "unit.escalated.centre"]
+    text = render(to_centre.kind, to_centre.channel, to_centre.data, to_citizen=False)
+    assert text.startswith("督办提请：住建局承办的诉求XC-7已提级督办（群众三次不满意、已重办三次）")
+    # Without a centre (none above the unit) the unit and its head are still told.
+    assert len(domain.plan_messages(escalated, domain.CaseView("c1", units=("LB-XC-ZJJ",)))) == 2
+    # A red card is not the centre's: only 督办 is.
+    breached = _event(SlaBreached, SlaBreachedData(clock_id="k", clock=ClockKind.resolve, due_at=datetime.now(UTC)))
+    assert all(p.kind != "unit.escalated.centre" and "ZZZX" not in p.recipient for p in domain.plan_messages(breached, case))
 
 
 def test_a_called_department_reads_the_townships_name_not_its_code() -> None:

@@ -12,7 +12,8 @@ from shared.deadlines import (
 from shared.workdays import Deadline, HolidayTable, WorkingCalendar
 from sla.domain import (
     ORDER_DEADLINES, Policy, clock_until, describe, due_signals, extend, fired, next_signal_at, pause, policy_from_limits,
-    policy_limits, remaining, resume, signal_kind, signal_times, start_clock, start_timer, stop, WARNING_DEADLINES,
+    policy_limits, redo_escalation, remaining, resume, signal_kind, signal_times, start_clock, start_timer, stop,
+    WARNING_DEADLINES,
 )  # fmt: skip
 from shared.events import ClockKind, ResolutionClass, Urgency
 
@@ -197,3 +198,13 @@ def test_a_callback_clock_counted_on_a_guessed_year_is_recounted_by_the_callback
     table = HolidayTable.parse({"year": 2031, "holidays": ["2031-01-01", "2031-01-02", "2031-01-03"], "workdays": []})
     moved = recount(clock, CAL, CAL.with_table(table), guessed_year_warning(2031))
     assert (moved.due_at, moved.warnings) == (bj(2031, 1, 7, 0), ())
+
+
+@pytest.mark.parametrize(("redo_round", "escalates"), [(0, False), (1, False), (2, False), (3, True), (4, True)])
+def test_escalated_after_the_third_redo(redo_round, escalates):
+    """The third redo (round 3) is due 督办; later rounds too, but the handler fires it once per case."""
+    assert redo_escalation(redo_round) is escalates
+
+
+def test_the_redo_limit_is_a_parameter():
+    assert redo_escalation(2, limit=2) and not redo_escalation(1, limit=2)
