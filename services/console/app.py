@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from services.console import board as boards
 from services.console.live import LiveHub
 from services.console.mapdata import map_data
-from services.console.riskmap import area_of_unit, open_warnings, risk_map
+from services.console.riskmap import area_of_unit, open_warnings, risk_map, task_rows, task_units
 from services.console.session import COOKIE, Session, decode_session, encode_session
 from services.console.settings import SERVICES, ConsoleSettings
 from services.console.upstream import FORWARDED_RESPONSE_HEADERS, Upstreams
@@ -243,10 +243,15 @@ def create_app(settings: ConsoleSettings | None = None, *, transport: httpx.Asyn
         items = found.body.get("items", []) if found.ok else []
         # The warnings the user may read (insight scopes them), with what the user may do to each.
         warned = await request.app.state.upstreams.get_json("insight", "warnings", session, {"limit": 500})
+        # 自上而下的任务 the user may read (insight scopes them), cut to the items the user works or oversees.
+        sent = await request.app.state.upstreams.get_json("insight", "tasks", session, {"limit": 50})
         root = area_of_unit({u["code"]: u for u in units}, session.unit, settings.county)
         doc = {"since": since.isoformat(), "map": risk_map(units, items, root), "findings": items,
-               "warnings": open_warnings(warned.body.get("items", []) if warned.ok else [], units)}  # fmt: skip
-        doc["sources"] = {k: v for k, v in (("directory", org_error), ("insight", found.error or warned.error)) if v}
+               "warnings": open_warnings(warned.body.get("items", []) if warned.ok else [], units),
+               "tasks": task_rows(sent.body.get("items", []) if sent.ok else [], units, root),
+               # 下派任务 is the centre's: the units of its area it may send an item to (insight checks again).
+               "task_units": task_units(units, root) if session.is_centre else []}  # fmt: skip
+        doc["sources"] = {k: v for k, v in (("directory", org_error), ("insight", found.error or warned.error or sent.error)) if v}
         return doc
 
     # ------------------------------------------------------------------ the services' APIs, as the user

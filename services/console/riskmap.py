@@ -104,3 +104,40 @@ def open_warnings(warnings: Iterable[Mapping[str, Any]], units: Iterable[Mapping
         due = w["acknowledge_due_at"] if w["state"] == "open" else w["handle_due_at"]
         rows.append({**w, "unit_name": names.get(w["unit"], w["unit"]), "due_at": due})
     return sorted(rows, key=lambda r: (rank.get(r.get("card"), 2), r["due_at"], r["warning_id"]))
+
+
+#: The kinds of unit a task item may go to (insight's ``tasks.placement_problem`` decides; the
+#: picker offers only these), in the order the picker lists them.
+TASK_UNIT_KINDS = ("township", "village", "grid", "department")
+
+
+def task_units(units: Iterable[Mapping[str, Any]], root: str) -> list[dict[str, Any]]:
+    """The units a centre serving ``root`` may send a task item to (自上而下的任务): the
+    townships, villages, grids and departments inside its area, each with its kind."""
+    by_code = {u["code"]: u for u in units}
+    picked = [
+        {"code": code, "name": u["name"], "kind": u["kind"]}
+        for code, u in by_code.items()
+        if u.get("kind") in TASK_UNIT_KINDS and code != root and root in lineage(by_code, code)
+    ]
+    return sorted(picked, key=lambda u: (TASK_UNIT_KINDS.index(u["kind"]), u["code"]))
+
+
+def task_rows(tasks: Iterable[Mapping[str, Any]], units: Iterable[Mapping[str, Any]], root: str) -> list[dict[str, Any]]:
+    """The tasks insight answered the user with, each cut to the items the user works or
+    oversees: an item whose unit, or whose place (township, village, grid), lies in the user's
+    area ``root``. A centre serving the county sees every item; 住建局 its own; 城关镇 its villages'.
+    Each task carries how many of its items (all of them, not only the user's) are closed."""
+    by_code = {u["code"]: u for u in units}
+
+    def mine(item: Mapping[str, Any]) -> bool:
+        places = [item.get("unit"), item.get("grid"), item.get("village"), item.get("township")]
+        return any(p is not None and root in lineage(by_code, p) for p in places)
+
+    rows = []
+    for task in tasks:
+        items = [{**i, "unit_name": i.get("unit_name") or by_code.get(i["unit"], {}).get("name", i["unit"])}
+                 for i in task.get("items", []) if mine(i)]  # fmt: skip
+        closed = sum(1 for i in task.get("items", []) if i.get("state") == "closed")
+        rows.append({**task, "items": items, "closed": closed, "total": len(task.get("items", []))})
+    return rows

@@ -2,7 +2,9 @@
 issuer and the console as their own processes; a burst of streetlamp appeals at one spot on
 the topic becomes a finding, and the county centre's dispatcher reads on the page the lit
 village, the finding's sentence, the trend and the proposed 每月一题, and the open early
-warning the finding gave (预警信息处置), which 住建局's head acknowledges from the same page.
+warning the finding gave (预警信息处置), which 住建局's head acknowledges from the same page;
+then the centre sends a task down from the finding (下派任务) and sees its items listed, and
+住建局 sees its own item of it.
 Another county's centre reads none of it. Screenshots go to test-artifacts/console/ like the others.
 
 The appeals are dated on the last working days before the moment the test runs (computed, not
@@ -107,7 +109,7 @@ async def test_the_centre_reads_the_lit_village_the_findings_sentence_and_the_th
             await expect(theme).not_to_contain_text("null")  # no runners-up here: nothing printed for them
             await expect(page.locator('[data-testid="trend-table"]')).to_contain_text("基础设施")
             await expect(page.locator('[data-testid="trend-table"] svg.spark')).to_have_count(1)
-            await expect(page.locator('[data-testid="tasks-pending"]')).to_contain_text("待接入")  # tasks: another change
+            await expect(page.locator('[data-testid="risk-tasks"]')).to_contain_text("暂无下派任务")
 
             # 预警信息处置: the finding opened a warning for 住建局, which handles the streetlamps; the
             # centre sees it open, with nothing to do yet (the unit acts first).
@@ -140,6 +142,45 @@ async def test_the_centre_reads_the_lit_village_the_findings_sentence_and_the_th
             await expect(row).to_have_attribute("data-state", "acknowledged", timeout=15_000)
             await expect(row.locator("button")).to_have_count(0)  # the centre closes only once it is handled
 
+            # 下派任务: the centre turns the finding into a task for 住建局 (the unit the finding names,
+            # already ticked) and 城中社区, and sees it listed with each item's state.
+            await card.locator('button[data-action="open-task"]').click()
+            form = card.locator('[data-testid="task-form"]')
+            await expect(form.locator('input[value="LB-XC-ZJJ"]')).to_be_checked()
+            await expect(form.locator('textarea[name="instructions"]')).to_have_value(finding["explanation"])
+            await form.locator('input[name="title"]').fill("排查西宁街沿线路灯")
+            await form.locator('select[name="resolution_class"]').select_option("complex")
+            await form.locator('input[value="LB-XC-CG-CZ"]').check()
+            await expect(form.locator('input[value="LB-XC-ZZZX"]')).to_have_count(0)  # a centre is not a unit to send to
+            await form.locator('button[data-action="send-task"]').click()
+            task_card = page.locator('[data-testid="risk-tasks"] .task')
+            await expect(task_card).to_have_count(1, timeout=15_000)
+            await expect(task_card).to_contain_text("排查西宁街沿线路灯")
+            await expect(task_card).to_contain_text("复杂类")
+            await expect(task_card).to_contain_text("已办结 0/2")
+            items = task_card.locator("tbody tr")
+            await expect(items).to_have_count(2)
+            await expect(task_card.locator('tr[data-item-unit="LB-XC-ZJJ"]')).to_contain_text("忻城县住房和城乡建设局")
+            await expect(task_card.locator('tr[data-item-unit="LB-XC-CG-CZ"]')).to_contain_text("城中社区")
+            [task] = (await platform.insight.get("/api/v1/tasks", headers=centre)).json()["items"]
+            assert (task["finding_id"], task["title"], task["resolution_class"]) == (finding["finding_id"], "排查西宁街沿线路灯", "complex")
+            assert sorted((i["unit"], i["street"], i["state"]) for i in task["items"]) == [
+                ("LB-XC-CG-CZ", "西宁街", "issued"), ("LB-XC-ZJJ", "西宁街", "issued")]
+            # The department's item is about the finding's place, so 城关镇 (its township) verifies it.
+            [department] = [i for i in task["items"] if i["unit"] == "LB-XC-ZJJ"]
+            assert (department["grid"], department["township"]) == ("LB-XC-CG-CZ-G01", "LB-XC-CG")
+            for i in ("LB-XC-ZJJ", "LB-XC-CG-CZ"):  # each item as insight has it, state by state
+                await expect(task_card.locator(f'tr[data-item-unit="{i}"]')).to_have_attribute("data-state", "issued")
+            await page.screenshot(path=SHOTS / "11c-risk-task-sent.png", full_page=True)
+
+            # 住建局 sees the task with its own item only, and cannot send work down.
+            await unit.reload()
+            theirs = unit.locator(f'[data-testid="risk-tasks"] .task[data-task-id="{task["task_id"]}"]')
+            await expect(theirs.locator("tbody tr")).to_have_count(1, timeout=15_000)
+            await expect(theirs.locator('tr[data-item-unit="LB-XC-ZJJ"]')).to_contain_text("已下达")
+            await expect(theirs).to_contain_text("已办结 0/2")
+            await expect(unit.locator('button[data-action="open-task"]')).to_have_count(0)
+
             # 武宣县's centre: its own townships, none of 忻城县's, and no finding, trend or theme from it.
             other = await (await browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai")).new_page()
             other.on("pageerror", lambda exc: errors.append(f"other centre page: {exc}"))
@@ -151,6 +192,7 @@ async def test_the_centre_reads_the_lit_village_the_findings_sentence_and_the_th
             await expect(other.locator('[data-testid="risk-theme"]')).to_contain_text("无建议题目")
             await expect(other.locator('[data-testid="risk-trends"]')).to_contain_text("近期无诉求")
             await expect(other.locator('[data-testid="risk-warnings"]')).to_contain_text("暂无未办结的预警")
+            await expect(other.locator('[data-testid="risk-tasks"]')).to_contain_text("暂无下派任务")
             await other.screenshot(path=SHOTS / "12-risk-other-county.png", full_page=True)
         finally:
             await browser.close()

@@ -3,7 +3,7 @@ how findings light them."""
 
 from __future__ import annotations
 
-from services.console.riskmap import area_of_unit, open_warnings, risk_map
+from services.console.riskmap import area_of_unit, open_warnings, risk_map, task_rows, task_units
 
 UNITS = [
     {"code": "LB", "name": "来宾市", "kind": "city", "parent": None},
@@ -77,3 +77,35 @@ def test_the_open_warnings_carded_first_each_with_its_unit_name_and_the_deadline
         ("1", "2026-11-11T01:00:00Z", "忻城县住建局"),  # then by the deadline: 签收 while open
         ("5", "2026-11-15T01:00:00Z", "LB-XC-SLJ"),  # a unit the directory does not name: its code
     ]  # the closed one is not listed
+
+
+def test_a_centre_sends_work_to_the_townships_villages_grids_and_departments_of_its_area_only():
+    picked = task_units(UNITS, "LB-XC")
+    assert [u["code"] for u in picked] == [
+        "LB-XC-CG", "LB-XC-HT", "LB-XC-CG-CD", "LB-XC-CG-CZ", "LB-XC-HT-A", "LB-XC-CG-CZ-G01", "LB-XC-ZJJ",
+    ]  # fmt: skip
+    # A township's centre: its own villages and grids; no county department, no other township.
+    assert [u["code"] for u in task_units(UNITS, "LB-XC-CG")] == ["LB-XC-CG-CD", "LB-XC-CG-CZ", "LB-XC-CG-CZ-G01"]
+
+
+def test_each_user_sees_the_items_it_works_or_oversees_and_how_many_of_all_are_closed():
+    task = {"task_id": "RW-1", "items": [
+        {"item_no": 1, "unit": "LB-XC-ZJJ", "unit_name": "住建局", "township": "LB-XC-CG", "village": "LB-XC-CG-CZ",
+         "grid": "LB-XC-CG-CZ-G01", "state": "closed"},
+        {"item_no": 2, "unit": "LB-XC-CG-CD", "unit_name": "城东社区", "township": "LB-XC-CG", "village": "LB-XC-CG-CD",
+         "grid": None, "state": "signed"},
+        {"item_no": 3, "unit": "LB-XC-HT-A", "unit_name": None, "township": "LB-XC-HT", "village": "LB-XC-HT-A",
+         "grid": None, "state": "issued"},
+    ]}  # fmt: skip
+
+    def seen(root: str) -> list[int]:
+        [row] = task_rows([task], UNITS, root)
+        assert (row["closed"], row["total"]) == (1, 3)
+        return [i["item_no"] for i in row["items"]]
+
+    assert seen("LB-XC") == [1, 2, 3]  # the county's centre: all
+    assert seen("LB-XC-ZJJ") == [1]  # the department: its own
+    assert seen("LB-XC-CG") == [1, 2]  # the township: its villages' items, the department's about its place too
+    assert seen("LB-XC-CG-CD") == [2]
+    assert seen("LB-XC-HT") == [3]
+    assert task_rows([task], UNITS, "LB-XC-HT")[0]["items"][0]["unit_name"] == "甲村"  # the directory's name when insight had none

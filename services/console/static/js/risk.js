@@ -9,6 +9,11 @@ const KIND = { rising: "数量上升", same_spot: "同一地点反复", persiste
 const LEVEL = { grid: "网格", village: "村（社区）", township: "乡镇", unit: "单位" };
 const WARNING_STATE = { open: "待签收", acknowledged: "处置中", handled: "待销号", closed: "已办结" };
 const CARD = { yellow: "黄牌", red: "红牌" };
+const PLACE_LEVELS = ["township", "village", "grid"];
+const RESOLUTION = { consultation: "咨询类", general: "一般类", complex: "复杂类", long_cycle: "长周期类" };
+// A task item's state as insight follows it from the topic (services/insight/tasks.py STATE_AFTER).
+const ITEM_STATE = { issued: "已下达", dispatched: "待签收", signed: "办理中", returned: "已退回", resolved: "待核验",
+  redo: "重办", verified: "已核验", closed: "已办结" };
 // What each action is called, and whether it asks for a note (处置: what was done; 退回: why).
 const ACTIONS = { acknowledge: ["签收", false], handle: ["报告处置", true], close: ["销号", false], reopen: ["退回重办", true] };
 
@@ -20,12 +25,61 @@ export async function renderRisk(root, arg, ctx) {
   for (const [service, error] of Object.entries(risk.sources || {})) root.append(h("p", { class: "warn" }, `${service}：${error}`));
   root.append(
     h("div", { class: "split" }, mapSection(risk.map), themeSection(theme)),
-    findingsSection(risk.findings, risk.map),
+    findingsSection(risk.findings, risk.map, risk.task_units || [], reload),
     trendsSection(weekly, ctx),
-    warningsSection(risk.warnings || [], () => { root.replaceChildren(); renderRisk(root, arg, ctx); }),
-    // TASKS: the centre's tasks sent down (自上而下的任务) go here, beside the warnings.
-    h("section", { class: "card pending", "data-testid": "tasks-pending" }, h("h2", {}, "下派任务"),
-      h("p", { class: "muted" }, "待接入：中心下派的任务（自上而下的任务）由 insight 的任务接口提供，接口尚未上线，此处暂不显示。")));
+    warningsSection(risk.warnings || [], reload),
+    tasksSection(risk.tasks || []));
+
+  function reload() { root.replaceChildren(); renderRisk(root, arg, ctx); }
+}
+
+// 下派任务 (自上而下的任务): the centre turns a finding into a task, one item per unit it picks
+// from the units of its area (insight checks each again). The title and instructions start
+// from the finding; a department's item is about the finding's place, so its township verifies.
+function taskForm(f, units, names, reload) {
+  const placeOf = PLACE_LEVELS.includes(f.level) ? f.area : null;
+  const title = h("input", { type: "text", name: "title", maxlength: 200, "aria-label": "任务标题",
+    value: `排查${names[f.area] || f.area}${f.street || ""}${label(SUBJECT, f.subject_class)}问题` });
+  const instructions = h("textarea", { name: "instructions", rows: 3, maxlength: 4000, "aria-label": "任务要求" }, f.explanation);
+  const resolution = h("select", { name: "resolution_class", "aria-label": "办理时限类别" },
+    Object.entries(RESOLUTION).map(([value, text]) => h("option", { value, selected: value === "general" }, text)));
+  const boxes = units.map((u) => h("label", { class: "task-unit" },
+    h("input", { type: "checkbox", value: u.code, "data-kind": u.kind, checked: u.code === f.unit }), ` ${u.name}`));
+  const submit = async (event) => {
+    event.preventDefault();
+    const picked = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked);
+    if (!picked.length) return toast("请至少选择一个承办单位", "error");
+    const items = picked.map((i) => ({ unit: i.value, street: f.street || null,
+      place: i.dataset.kind === "department" ? placeOf : null }));
+    try {
+      const made = await post("insight", "tasks", { finding_id: f.finding_id, title: title.value.trim(),
+        instructions: instructions.value.trim(), resolution_class: resolution.value, items });
+      toast(`任务 ${made.task_id} 已下派`);
+      reload();
+    } catch (err) {
+      toast(err.message, "error");
+    }
+  };
+  return h("form", { class: "task-form", "data-testid": "task-form", hidden: true, onsubmit: submit },
+    h("label", {}, "标题 ", title), h("label", {}, "要求 ", instructions), h("label", {}, "时限类别 ", resolution),
+    h("fieldset", { class: "task-units" }, h("legend", {}, "承办单位"), boxes),
+    h("button", { type: "submit", "data-action": "send-task" }, "下派"));
+}
+
+// The tasks the user may read, each with its items' states: the centre sees every item, a unit its own.
+function tasksSection(tasks) {
+  const item = (i) => h("tr", { "data-item-unit": i.unit, "data-state": i.state },
+    h("td", {}, i.unit_name), h("td", {}, i.street || "—"), h("td", { class: "state" }, label(ITEM_STATE, i.state)),
+    h("td", {}, i.order_no || "—"), h("td", {}, caseLink(i.case_id, i.tracking_no)));
+  return h("section", { "data-testid": "risk-tasks" }, h("h2", {}, `下派任务（${tasks.length} 项）`),
+    tasks.length ? tasks.map((t) => h("div", { class: "card task", "data-task-id": t.task_id },
+      h("div", {}, h("strong", {}, t.title), ` · ${label(RESOLUTION, t.resolution_class)} · 下派于 ${when(t.created_at)}`,
+        h("span", { class: "task-progress" }, ` · 已办结 ${t.closed}/${t.total}`)),
+      h("p", { class: "muted" }, t.instructions),
+      t.items.length ? h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, ["承办单位", "地点", "状态", "工单号", "编号"].map((x) => h("th", {}, x)))),
+        h("tbody", {}, t.items.map(item)))) : h("p", { class: "muted" }, "本单位在此任务中无承办事项。")))
+      : h("p", { class: "muted" }, "暂无下派任务。"));
 }
 
 // 预警信息处置: the open warnings of the user's area, with the steps insight allows this user
@@ -97,15 +151,20 @@ function themeSection(theme) {
   return box;
 }
 
-function findingsSection(findings, map) {
+function findingsSection(findings, map, units, reload) {
   const names = map.names || {};
+  const send = (f) => {
+    if (!units.length) return null; // only a centre sends work down
+    const form = taskForm(f, units, names, reload);
+    return h("div", {}, h("button", { type: "button", "data-action": "open-task", onclick: () => { form.hidden = !form.hidden; } }, "下派任务"), form);
+  };
   return h("section", { "data-testid": "risk-findings" }, h("h2", {}, `预警（${findings.length} 条）`),
     findings.length ? findings.map((f) => h("div", { class: "card finding", "data-finding-id": f.finding_id },
       h("div", {}, h("strong", {}, label(KIND, f.kind)), ` · ${label(LEVEL, f.level)} ${names[f.area] || f.area}${f.street ? " " + f.street : ""}`,
         ` · ${label(SUBJECT, f.subject_class)} · 得分 ${f.score} · 发现于 ${f.detected_on}`),
       h("p", { class: "finding-sentence" }, f.explanation),
       h("div", { class: "muted" }, `窗口 ${f.window_start} 至 ${f.window_end}：${f.count} 件（基线 ${f.baseline}）；诉求：`,
-        f.case_ids.slice(0, 10).map((id, i) => [i ? "、" : "", caseLink(id, id.slice(-8))]), f.case_ids.length > 10 ? ` 等 ${f.case_ids.length} 件` : "")))
+        f.case_ids.slice(0, 10).map((id, i) => [i ? "、" : "", caseLink(id, id.slice(-8))]), f.case_ids.length > 10 ? ` 等 ${f.case_ids.length} 件` : ""), send(f)))
       : h("p", { class: "muted" }, "本期无预警。"));
 }
 
