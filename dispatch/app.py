@@ -42,6 +42,7 @@ SPEC = ServiceSpec(
         "case.reported_up", "case.passed_down", "case.surveyed",
     }),  # fmt: skip
     context=DispatchContext.from_settings,
+    follow_holidays=True,  # the order's deadlines count working days on the tables the directory publishes
     batch_handler=make_batch_handler,
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=start,

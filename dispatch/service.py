@@ -76,7 +76,8 @@ from shared.orgfollow import OrgFollower
 from shared.privacy import redact_for_public, scrub
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, StaleVersion, WrongState
 from shared import deadlines, scope
-from shared.workdays import WorkingCalendar
+from shared.holidays import HolidayFollower
+from shared.workdays import PACKAGED_CALENDAR, WorkingCalendar
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,18 @@ log = logging.getLogger(__name__)
 class DispatchContext:
     settings: DispatchSettings
     follower: OrgFollower
-    calendar: WorkingCalendar
+    # The holiday tables the directory publishes, followed (ServiceSpec.follow_holidays, set at
+    # start-up); until then the packaged calendar. Read per use: a table loaded moves it.
+    holidays: HolidayFollower | None = None
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self.holidays.calendar if self.holidays is not None else PACKAGED_CALENDAR
 
     @classmethod
     def from_settings(cls, settings: DispatchSettings) -> DispatchContext:
         follower = OrgFollower(settings.kafka_bootstrap_servers, settings.org_topic, initial=load_org(settings.org_file))
-        return cls(settings, follower, WorkingCalendar())
+        return cls(settings, follower)
 
     @property
     def org(self) -> OrgDirectory:

@@ -70,6 +70,7 @@ SPEC = ServiceSpec(
     on_shutdown=_stop,
     extra_routers=(case_status_router, citizen_router),
     follow_org=True,
+    follow_holidays=True,  # counts working days on the tables the directory publishes (shared.holidays)
     ready_checks=_ready_checks,
 )
 

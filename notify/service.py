@@ -43,7 +43,8 @@ from shared.privacy import scrub
 from shared.scope import may_see_case
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, WrongState
 from shared.wakeup import Wakeup
-from shared.workdays import WorkingCalendar
+from shared.holidays import HolidayFollower
+from shared.workdays import PACKAGED_CALENDAR, WorkingCalendar
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,17 @@ class NotifyContext:
     settings: NotifySettings
     keys: KeyRing
     contact_keys: KeyRing
-    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     clock: Clock = field(default_factory=Clock)
     http: httpx.AsyncClient | None = None  # opened at start-up
     gateway_clients: dict[str, bytes] = field(default_factory=dict)  # who may post delivery receipts
     gateway_replays: MemoryReplayGuard = field(default_factory=MemoryReplayGuard)
+    # The holiday tables the directory publishes, followed (ServiceSpec.follow_holidays, set at
+    # start-up); until then the packaged calendar. Read per use: a table loaded moves it.
+    holidays: HolidayFollower | None = None
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self.holidays.calendar if self.holidays is not None else PACKAGED_CALENDAR
     # Wakes the sender here and in the other replicas (set at start-up: it needs the engine).
     sender_wakeup: Wakeup | None = None
     # The sender of queued messages (notify.sender.Sender), started at start-up.

@@ -99,12 +99,92 @@ def decode_snapshot(value: bytes | None, headers: Any = ()) -> tuple[int, OrgDir
     return version, org
 
 
-class OrgFollower:
+class TopicFollower:
+    """Reads a one-partition reference-data topic from the beginning, with no consumer group
+    (every process of every service sees every record), and hands each record to ``apply``;
+    reconnects after ``retry_seconds`` when the broker is away. ``OrgFollower`` and
+    ``shared.holidays.HolidayFollower`` are the two kinds."""
+
+    name = "follower"
+
+    def __init__(self, bootstrap_servers: str, topic: str, *, retry_seconds: float = 1.0, fetch_wait_ms: int = 5_000) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.retry_seconds = retry_seconds
+        # How long the broker may hold a fetch with nothing new. Kafka answers a waiting fetch
+        # as soon as a version is published; the development broker (Tansu) only when the
+        # wait is over — so there a change takes up to this long to arrive. The directory
+        # changes a few times a day; a fetch every half second (aiokafka's default) in every
+        # service was a fifth of the idle platform's CPU, broker included.
+        self.fetch_wait_ms = fetch_wait_ms
+        self._task: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"{self.name}:{self.topic}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await stop_task(task)
+
+    def apply(self, value: bytes | None, headers: Any = (), *, where: str = "") -> bool:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s on %s: %r; retrying in %.1fs", self.name, self.topic, exc, self.retry_seconds)
+            finally:
+                consumer, self._consumer = self._consumer, None
+                if consumer is not None:
+                    with contextlib.suppress(Exception):
+                        await consumer.stop()
+            await asyncio.sleep(self.retry_seconds)
+
+    async def _follow(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            # A restarted (empty) broker puts our position beyond its end: start over.
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.fetch_wait_ms,
+            request_timeout_ms=max(10_000, self.fetch_wait_ms + 5_000),
+        )
+        self._consumer = consumer
+        await consumer.start()
+        # Listing all topics does not auto-create one, unlike asking for it by name; until
+        # the directory has created its topic, keep the seed and look again later.
+        while self.topic not in await consumer.topics():
+            await asyncio.sleep(self.retry_seconds)
+        partitions = consumer.partitions_for_topic(self.topic) or {0}
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while True:
+            batch = await consumer.getmany(*tps, timeout_ms=self.fetch_wait_ms, max_records=100)
+            for tp, records in batch.items():
+                for record in records:
+                    self.apply(record.value, record.headers, where=f"at {tp.topic}[{tp.partition}]@{record.offset}")
+
+
+class OrgFollower(TopicFollower):
     """Follows ``topic`` and keeps the newest org snapshot in ``.current``.
 
     ``on_change`` (optional) is called with each new directory, in the follower's task, so
     a service can rebuild what it derives from the directory (indexes, caches).
     """
+
+    name = "org-follower"
 
     def __init__(
         self,
@@ -116,39 +196,17 @@ class OrgFollower:
         retry_seconds: float = 1.0,
         fetch_wait_ms: int = 5_000,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
+        super().__init__(bootstrap_servers, topic, retry_seconds=retry_seconds, fetch_wait_ms=fetch_wait_ms)
         self.current: OrgDirectory = initial
         self.on_change = on_change
-        self.retry_seconds = retry_seconds
-        # How long the broker may hold a fetch with nothing new. Kafka answers a waiting fetch
-        # as soon as a version is published; the development broker (Tansu) only when the
-        # wait is over — so there a change takes up to this long to arrive. The directory
-        # changes a few times a day; a fetch every half second (aiokafka's default) in every
-        # service was a fifth of the idle platform's CPU, broker included.
-        self.fetch_wait_ms = fetch_wait_ms
         self.skipped = 0  # snapshots refused (bad JSON, bad version, inconsistent document)
         self._version = 0  # 0: nothing from the topic yet, ``current`` is the seed
         self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
 
     @property
     def version(self) -> int:
         """The version of ``current`` as the directory numbered it; 0 while it is the seed."""
         return self._version
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"org-follower:{self.topic}")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        await stop_task(task)
 
     async def wait_for_version(self, version: int, timeout: float = 10) -> OrgDirectory:
         """Wait until a snapshot of at least ``version`` is current (for tests); TimeoutError else."""
@@ -188,44 +246,3 @@ class OrgFollower:
         self._changed.set()
         self._changed = asyncio.Event()
         return True
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("org follower on %s: %r; retrying in %.1fs", self.topic, exc, self.retry_seconds)
-            finally:
-                consumer, self._consumer = self._consumer, None
-                if consumer is not None:
-                    with contextlib.suppress(Exception):
-                        await consumer.stop()
-            await asyncio.sleep(self.retry_seconds)
-
-    async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            # A restarted (empty) broker puts our position beyond its end: start over.
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=self.fetch_wait_ms,
-            request_timeout_ms=max(10_000, self.fetch_wait_ms + 5_000),
-        )
-        self._consumer = consumer
-        await consumer.start()
-        # Listing all topics does not auto-create one, unlike asking for it by name; until
-        # the directory has created its topic, keep the seed and look again later.
-        while self.topic not in await consumer.topics():
-            await asyncio.sleep(self.retry_seconds)
-        partitions = consumer.partitions_for_topic(self.topic) or {0}
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        while True:
-            batch = await consumer.getmany(*tps, timeout_ms=self.fetch_wait_ms, max_records=100)
-            for tp, records in batch.items():
-                for record in records:
-                    self.apply(record.value, record.headers, where=f"at {tp.topic}[{tp.partition}]@{record.offset}")

@@ -147,9 +147,6 @@ PERMISSIONS: dict[str, Permission] = {
     "sla.policy": _p("sla", "POST", "/policies", ADMIN_ROLES,
                      "ops; a centre's supervisor for a region in its area, the city's for every region (scope.rules_problem)",
                      "write SLA policies"),
-    "sla.holidays": _p("sla", "PUT", "/holidays/{year}", ADMIN_ROLES,
-                       "ops or the city's supervisors: the national holiday schedule (scope.rules_problem)",
-                       "load holiday tables"),
     "sla.time": _p("sla", "POST", "/admin/time", ADMIN_ROLES, "this service (only with SLA_TIME_TRAVEL=true)",
                    "move SLA's clock"),
     # scoring
@@ -184,6 +181,9 @@ PERMISSIONS: dict[str, Permission] = {
     "notify.clock": _p("notify", "POST", "/admin/clock", ADMIN_ROLES, "this service (only with NOTIFY_TEST_CLOCK=true)",
                        "move the clock"),
     # directory
+    "directory.holidays": _p("directory", "PUT", "/holidays/{year}", ADMIN_ROLES,
+                             "ops or the city's supervisors: the national holiday schedule (scope.rules_problem)",
+                             "load holiday tables"),
     "directory.unit_put": _p("directory", "PUT", "/units/{code}", DIRECTORY_EDITORS,
                              "the unit's old and new place inside the editor's area "
                              "(`services/directory/domain.py` `edit_problems`)", "change the directory"),

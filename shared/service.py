@@ -42,6 +42,7 @@ from shared.openapi import install_error_docs
 from shared.migrate import ensure_database, migrate
 from shared import metrics
 from shared.orgdata import OrgDirectory, load_org
+from shared.holidays import HolidayFollower
 from shared.orgfollow import OrgFollower
 from shared.ops import lag_reasons, load_readiness, measure_group_lag, plumbing_state
 from shared.ports import exit_unless_port_free
@@ -72,6 +73,8 @@ class Runtime:
     apply_inline: OwnEventsApplier | None = None
     # Set when the service follows the org directory (ServiceSpec.follow_org).
     org_follower: OrgFollower | None = None
+    # Set when the service counts working days (ServiceSpec.follow_holidays).
+    holidays: HolidayFollower | None = None
     # Set when the service consumes (it has an inbox to keep bounded; shared.inbox).
     inbox_pruner: InboxPruner | None = None
     # The event types the service may emit (ServiceSpec.publishes); None: unchecked.
@@ -118,6 +121,10 @@ class ServiceSpec:
     # Keep a copy of the org directory current from its topic (``Runtime.org``): for the
     # org-scope rules (shared.scope) and whatever else the service derives from it.
     follow_org: bool = False
+    # Whether the service counts working days: it then follows the holiday tables the
+    # directory publishes (shared.holidays), started before the consumer so the first events
+    # already count on them; a context with a ``holidays`` attribute is given the follower.
+    follow_holidays: bool = False
     # The service's context: made once from the settings when the app is built, before
     # anything runs (cheap: no I/O; what needs the event loop is opened in on_startup).
     # Routes get it as ``Annotated[TheContext, Depends(service_context)]``, the hooks as
@@ -231,6 +238,11 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     settings.kafka_bootstrap_servers, settings.org_topic, initial=load_org(settings.org_file)
                 )
                 await runtime.org_follower.start()
+            if spec.follow_holidays:
+                runtime.holidays = HolidayFollower(settings.kafka_bootstrap_servers, settings.holiday_topic)
+                if context is not None and hasattr(context, "holidays"):
+                    context.holidays = runtime.holidays
+                await runtime.holidays.start()
             app.state.runtime = runtime
             relay.start()
             if spec.handles and handler is not None:
@@ -275,6 +287,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
             await relay.stop(settings.shutdown_grace_seconds)
             if runtime.org_follower is not None:
                 await runtime.org_follower.stop()
+            if runtime.holidays is not None:
+                await runtime.holidays.stop()
         finally:
             await engine.dispose()
             tracing.flush()

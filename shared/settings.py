@@ -90,6 +90,7 @@ class ServiceSettings(BaseSettings):
     # The org directory (services/directory publishes every version; shared.orgfollow).
     org_file: Path | None = Field(default=None, description="organisation directory JSON used until the directory publishes (default: the demo org)")
     org_topic: str = Field(default="org-directory", description="where the directory publishes its versions")
+    holiday_topic: str = Field(default="holiday-tables", description="where the directory publishes the holiday tables (shared.holidays)")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

@@ -5,8 +5,9 @@ Beijing time, so "5 working days from Wednesday 10:00" ends at 10:00 on the fift
 working day after, skipping holidays and weekends and counting a make-up Saturday.
 
 Where the answer comes from, in order:
-1. a holiday table an administrator loaded (the State Council publishes next year's
-   schedule each winter) — it wins, so a correction can be made without a release;
+1. a holiday table an administrator loaded in the directory (the State Council publishes
+   next year's schedule each winter) — it wins, so a correction can be made without a
+   release; every service follows the same tables (``shared.holidays``);
 2. the ``chinese-calendar`` package, for the years it knows;
 3. otherwise weekends only, and the computation says so (``Deadline.warnings``), so a
    clock built on a guess is visible on the board until the table is loaded.
@@ -132,6 +133,11 @@ class WorkingCalendar:
                 total += segment_end - cursor
             cursor = segment_end
         return total
+
+
+# The packaged calendar alone: what a service counts on before it follows the holiday tables
+# (``shared.holidays``). Never changes, so one copy (and its memo) serves everyone.
+PACKAGED_CALENDAR = WorkingCalendar()
 
 
 def subtract_working_time(calendar: WorkingCalendar, end: datetime, amount: timedelta) -> datetime:

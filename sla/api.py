@@ -17,7 +17,7 @@ from shared.paging import decode_cursor, encode_cursor
 from shared.permissions import permit
 from shared.problems import Problem
 from shared.service import RuntimeDep, UowDep, service_context
-from shared.workdays import HolidayTable, WorkingCalendar
+from shared.workdays import WorkingCalendar
 from sla import repository as repo
 from sla.domain import DISPATCH_OWNED_LIMITS, describe, policy_from_limits, policy_limits, remaining
 from sla import service
@@ -78,7 +78,7 @@ async def case_clocks(case_id: str, uow: UowDep, ctx: ContextDep, runtime: Runti
         await require_visible_case(uow, runtime.org, actor, case_id)
         await ctx.refresh(uow)
         rows = await repo.case_clocks(uow.session, case_id)
-        calendar = await repo.load_calendar(uow.session)
+        calendar = ctx.calendar
     if not rows:
         raise Problem(404, f"no clocks for case {case_id}", slug="no-clocks")
     now = ctx.now()
@@ -101,7 +101,7 @@ async def warning_clocks(
     async with uow:
         await ctx.refresh(uow)
         rows = await repo.warning_clocks(uow.session, warning_id)
-        calendar = await repo.load_calendar(uow.session)
+        calendar = ctx.calendar
     not_found_unless(bool(rows) and may_see_unit(runtime.org, actor, rows[0]["unit"]), f"clocks of warning {warning_id}")
     now = ctx.now()
     return WarningClocks(warning_id=warning_id, now=now, clocks=[_view(r, now, calendar) for r in rows])
@@ -131,7 +131,7 @@ async def unit_clocks(
     async with uow:
         await ctx.refresh(uow)
         now = ctx.now()
-        calendar = await repo.load_calendar(uow.session)
+        calendar = ctx.calendar
         if view == "due_soon":
             window = (now, calendar.add_working_days(now, ctx.settings.due_soon_working_days).due_at)
         else:
@@ -162,7 +162,7 @@ async def board(uow: UowDep, ctx: ContextDep, runtime: RuntimeDep, actor: ActorD
     async with uow:
         await ctx.refresh(uow)
         now = ctx.now()
-        calendar = await repo.load_calendar(uow.session)
+        calendar = ctx.calendar
         soon = calendar.add_working_days(now, ctx.settings.due_soon_working_days).due_at
         rows = await repo.board(uow.session, now, soon)
     units = [BoardRow(unit=r.unit, yellow=r.yellow, red=r.red) for r in rows if may_see_unit(runtime.org, actor, r.unit)]
@@ -263,57 +263,6 @@ async def get_policy(policy_id: str, uow: UowDep, actor: ActorDep, version: Anno
     if row is None:
         raise Problem(404, f"no policy {policy_id}" + (f" version {version}" if version else ""), slug="no-policy")
     return _policy_view(row)
-
-
-# --------------------------------------------------------------------- holiday tables
-
-
-class HolidayTableIn(BaseModel):
-    holidays: list[str] = Field(description="ISO dates of public holidays (放假)")
-    workdays: list[str] = Field(default_factory=list, description="ISO dates of make-up working days (调休上班)")
-
-
-class HolidayTableView(BaseModel):
-    year: int
-    source: Literal["table", "package", "weekends"]
-    holidays: list[str]
-    workdays: list[str]
-    loaded_at: datetime | None = None
-    loaded_by: str | None = None
-    clocks_recounted: int | None = Field(default=None, description="open clocks that had guessed this year, now recounted")
-
-
-@router.put("/holidays/{year}", response_model=HolidayTableView, summary="Load a year's holiday schedule (wins over the package)", dependencies=[permit("sla.holidays")])
-async def put_holidays(
-    year: Annotated[int, Field(ge=2000, le=2100)], body: HolidayTableIn, actor: ActorDep, uow: UowDep, ctx: ContextDep, runtime: RuntimeDep,
-) -> HolidayTableView:
-    require_rules_scope(runtime.org, actor, None)  # the national schedule: the same for every county
-    try:
-        table = HolidayTable.parse({"year": year, "holidays": body.holidays, "workdays": body.workdays})
-    except ValueError as exc:
-        raise Problem(422, f"holiday table for {year}: {exc}", slug="bad-holiday-table", field="holidays/workdays") from None
-    moved, row = await service.put_holiday_table(uow, ctx, table, actor.id)
-    return HolidayTableView(
-        year=year, source="table", holidays=row["holidays"], workdays=row["workdays"], loaded_at=row["loaded_at"],
-        loaded_by=row["loaded_by"], clocks_recounted=moved,
-    )
-
-
-@router.get("/holidays/{year}", response_model=HolidayTableView, summary="A year's schedule and where it comes from")
-async def get_holidays(year: Annotated[int, Field(ge=2000, le=2100)], uow: UowDep, actor: ActorDep) -> HolidayTableView:
-    async with uow:
-        row = await repo.get_holiday_table(uow.session, year)
-    if row is not None:
-        return HolidayTableView(year=year, source="table", holidays=row["holidays"], workdays=row["workdays"], loaded_at=row["loaded_at"], loaded_by=row["loaded_by"])
-    source = WorkingCalendar().source(datetime(year, 6, 1).date())
-    if source == "weekends":
-        return HolidayTableView(year=year, source="weekends", holidays=[], workdays=[])
-    import chinese_calendar
-
-    start, end = datetime(year, 1, 1).date(), datetime(year, 12, 31).date()
-    holidays = [d.isoformat() for d in chinese_calendar.get_holidays(start, end, include_weekends=False)]
-    workdays = [d.isoformat() for d in chinese_calendar.get_workdays(start, end, include_weekends=True) if d.weekday() >= 5]
-    return HolidayTableView(year=year, source="package", holidays=holidays, workdays=workdays)
 
 
 # --------------------------------------------------------------------- time travel

@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
     on_shutdown=stop_ticker,
     extra_routers=(case_status_router,),
     follow_org=True,
+    follow_holidays=True,  # counts working days on the tables the directory publishes (shared.holidays)
     requires=REQUIRES,
 )
 

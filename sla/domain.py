@@ -102,6 +102,12 @@ ORDER_DEADLINES = frozenset({ClockKind.resolve, ClockKind.return_window, ClockKi
 WARNING_DEADLINES = frozenset({ClockKind.warning_acknowledge, ClockKind.warning_handle})
 
 
+def carried_kind(kind: ClockKind) -> bool:
+    """Whether a clock of ``kind`` runs on a deadline another service owns and carries on its
+    events (an order's, a warning's): SLA follows the carried time and never recounts it."""
+    return kind in ORDER_DEADLINES or kind in WARNING_DEADLINES
+
+
 def clock_until(kind: ClockKind, started_at: datetime, due: Deadline, policy_version: int, *, unit: str | None = None) -> Clock:
     """A clock whose due time was computed elsewhere: an order's deadline as dispatch set it."""
     return Clock(kind, started_at, due.due_at, policy_version, unit, warnings=due.warnings)

@@ -63,7 +63,7 @@ from shared.events import (
     WhistleBlown,
     make_event,
 )
-from shared.workdays import Deadline
+from shared.workdays import PACKAGED_CALENDAR, Deadline, WorkingCalendar
 from sla import repository as repo
 from sla.domain import redo_escalation
 from sla.ledger import Ledger
@@ -377,27 +377,28 @@ CLOCK_HANDLERS: dict[str, ClockHandler] = {
 
 
 
-async def apply_clock_events(uow: UnitOfWork, events: list[EventBase]) -> bool:
+async def apply_clock_events(uow: UnitOfWork, events: list[EventBase], calendar: WorkingCalendar = PACKAGED_CALENDAR) -> bool:
     """The clock handlers of these events, in order, on one ledger: read once, write once.
     True when a clock was started or changed."""
     changing = [(CLOCK_HANDLERS[e.type], e) for e in events if e.type in CLOCK_HANDLERS]
     if not changing:
         return False
-    ledger = await Ledger.load(uow, [subject_id(e) for _, e in changing])
+    ledger = await Ledger.load(uow, [subject_id(e) for _, e in changing], calendar)
     for handler, event in changing:
         await handler(event, ledger)
     return await ledger.flush()
 
 
-async def apply_batch(uow: UnitOfWork, events: list[EventBase]) -> bool:
+async def apply_batch(uow: UnitOfWork, events: list[EventBase], calendar: WorkingCalendar = PACKAGED_CALENDAR) -> bool:
     """SLA's one event handler (shared.consumer): ``case_status`` folded per case into one
     MERGE (``shared.case_status``; a replica that inserts the same new case meanwhile makes it
     fail, and the consumer then applies the batch again event by event), then the clocks.
-    True when a clock was started or changed."""
+    True when a clock was started or changed. ``calendar``: the service's, as it follows the
+    holiday tables (``SlaContext.calendar``)."""
     status = case_status_many(events)
     if status is not None:
         await uow.session.execute(*status)
-    return await apply_clock_events(uow, events)
+    return await apply_clock_events(uow, events, calendar)
 
 
 def make_batch_handler(ctx: SlaContext) -> BatchHandler:
@@ -405,7 +406,7 @@ def make_batch_handler(ctx: SlaContext) -> BatchHandler:
     wakes the tickers once it has committed (the new clock may be due before they would look)."""
 
     async def handle(uow: UnitOfWork, events: list[EventBase]) -> None:
-        if await apply_batch(uow, events):
+        if await apply_batch(uow, events, ctx.calendar):
             uow.after_commit(ctx.wake_ticker)
 
     return handle

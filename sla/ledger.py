@@ -77,10 +77,10 @@ class Ledger:
         self._dirty_cases: set[str] = set()
 
     @classmethod
-    async def load(cls, uow: UnitOfWork, case_ids: Iterable[str]) -> Ledger:
+    async def load(cls, uow: UnitOfWork, case_ids: Iterable[str], calendar: WorkingCalendar) -> Ledger:
         ids = sorted(set(case_ids))
         session = uow.session
-        ledger = cls(uow, await repo.load_calendar(session), PolicyBook(await repo.all_policies(session)))
+        ledger = cls(uow, calendar, PolicyBook(await repo.all_policies(session)))
         ledger._clocks = {case_id: {} for case_id in ids}
         raw = await repo.driver(session)
         for row in await repo.cases_by_id(raw, ids):

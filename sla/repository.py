@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -14,80 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.engine import RowMapping
 
 from shared.db import in_literal
-from shared.workdays import HolidayTable, WorkingCalendar
-from sla.models import clocks, holiday_tables, policies, signals, sla_cases, time_offset
+from sla.models import clocks, policies, signals, sla_cases, time_offset
 
 OPEN_STATES = ("running", "paused", "breached")
 # Clocks that run against a unit: the partial index ``clocks_open_unit_due`` is on exactly these
 # (constants in the SQL, so a prepared statement can use it: shared.db.in_literal).
 RUNNING_STATES = ("running", "breached")
-
-
-# --------------------------------------------------------------------- calendar
-
-
-class _MemoCalendar(WorkingCalendar):
-    """A calendar that remembers each day's answer: a deadline walks the same days many
-    times (every threshold of every clock), and the package's answer for a day never changes."""
-
-    def __init__(self, tables) -> None:
-        super().__init__(tables)
-        self._workday: dict[date, bool] = {}
-        self._source: dict[date, str] = {}
-
-    def is_workday(self, day: date) -> bool:
-        known = self._workday.get(day)
-        if known is None:
-            known = self._workday[day] = super().is_workday(day)
-        return known
-
-    def source(self, day: date) -> str:
-        known = self._source.get(day)
-        if known is None:
-            known = self._source[day] = super().source(day)
-        return known
-
-
-# The calendar of the tables as last read, reused while they are unchanged (its memo with it).
-_calendar: tuple[tuple, WorkingCalendar] | None = None
-
-
-async def load_calendar(session: AsyncSession) -> WorkingCalendar:
-    """The loaded holiday tables over the package: a few rows, read per unit of work so that
-    a table loaded on one replica counts on every replica at once."""
-    global _calendar
-    rows = (await session.execute(select(holiday_tables.c.year, holiday_tables.c.holidays, holiday_tables.c.workdays))).all()
-    key = tuple(sorted((r.year, tuple(r.holidays), tuple(r.workdays)) for r in rows))
-    if _calendar is None or _calendar[0] != key:
-        tables = [HolidayTable.parse({"year": r.year, "holidays": r.holidays, "workdays": r.workdays}) for r in rows]
-        _calendar = (key, _MemoCalendar(tables))
-    return _calendar[1]
-
-
-async def put_holiday_table(session: AsyncSession, table: HolidayTable, loaded_by: str) -> None:
-    values = {
-        "year": table.year,
-        "holidays": sorted(d.isoformat() for d in table.holidays),
-        "workdays": sorted(d.isoformat() for d in table.workdays),
-        "loaded_by": loaded_by,
-    }
-    stmt = pg_insert(holiday_tables).values(**values)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["year"],
-            set_={"holidays": stmt.excluded.holidays, "workdays": stmt.excluded.workdays,
-                  "loaded_by": stmt.excluded.loaded_by, "loaded_at": func.now()},
-        )
-    )
-
-
-async def get_holiday_table(session: AsyncSession, year: int) -> RowMapping | None:
-    return (await session.execute(select(holiday_tables).where(holiday_tables.c.year == year))).mappings().first()
-
-
-async def list_holiday_years(session: AsyncSession) -> list[RowMapping]:
-    stmt = select(holiday_tables.c.year, holiday_tables.c.loaded_at, holiday_tables.c.loaded_by).order_by(holiday_tables.c.year)
-    return list((await session.execute(stmt)).mappings())
 
 
 # --------------------------------------------------------------------- policies

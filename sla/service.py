@@ -1,5 +1,5 @@
-"""Sla's use cases: the ticker that fires the clocks' thresholds, and a holiday table that
-recounts the clocks it concerns (lifecycle events change clocks through ``sla.ledger``).
+"""Sla's use cases: the ticker that fires the clocks' thresholds, and a holiday table followed
+that recounts the clocks SLA itself computed (lifecycle events change clocks through ``sla.ledger``).
 Each runs inside one unit of work; only it commits (``shared.db.transactional`` for those a
 route calls), and it refuses with the domain errors of ``shared.errors``."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,11 +35,13 @@ from shared.events import (
 )
 from shared.service import Runtime
 from shared.wakeup import Wakeup
-from shared.workdays import HolidayTable, WorkingCalendar, guessed_year_warning
+from shared.holidays import HolidayFollower
+from shared.workdays import PACKAGED_CALENDAR, WorkingCalendar, guessed_year_warning
 from sla import repository as repo
 from sla.domain import (
     Clock,
     Policy,
+    carried_kind,
     due_signals,
     fired,
     next_signal_at,
@@ -71,6 +73,14 @@ class SlaContext:
     # Wakes the ticker here and in the other replicas (set at start-up: it needs the engine).
     wakeup: Wakeup | None = None
     task: asyncio.Task[None] | None = None
+    # The holiday tables the directory publishes, followed (set at start-up: shared.service).
+    holidays: HolidayFollower | None = None
+    recounts: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The packaged calendar overlaid by the tables followed: read per use, a table moves it."""
+        return self.holidays.calendar if self.holidays is not None else PACKAGED_CALENDAR
 
     def wake_ticker(self) -> None:
         """After a commit that started or moved a clock, or moved the now (``UnitOfWork.after_commit``):
@@ -139,29 +149,53 @@ class Policies:
         return self._seen[key]
 
 
-async def load_holiday_table(uow: UnitOfWork, table: HolidayTable, loaded_by: str) -> int:
-    """Store a year's schedule and recount the open clocks that guessed that year (weekends
-    only) on the official calendar (``sla.domain.recount``). Returns how many clocks moved."""
-    old = await repo.load_calendar(uow.session)
-    await repo.put_holiday_table(uow.session, table, loaded_by)
-    new = old.with_table(table)
-    guessed = guess_warning(table.year)
+async def recount_own_clocks(uow: UnitOfWork, year: int, old: WorkingCalendar, new: WorkingCalendar) -> int:
+    """A holiday table for ``year`` took effect: recount the open clocks SLA computed itself
+    that guessed that year (weekends only), on the new calendar (``sla.domain.recount``).
+    A deadline another service owns (an order's, dispatch's; a warning's, insight's) is never
+    recounted here: its owner moves it and the new time travels on an event. Returns how
+    many clocks moved (0 when another replica, or a previous start, already recounted them)."""
+    guessed = guess_warning(year)
     policies = Policies(uow)
-    rows = await repo.open_clocks_warned(uow.session, guessed)
+    rows = [r for r in await repo.open_clocks_warned(uow.session, guessed) if not carried_kind(ClockKind(r["kind"]))]
     for row in rows:
         recounted = recount(to_domain(row), old, new, guessed)
         rules = await policies.get(row["policy_id"], row["policy_version"])
         await repo.update_clock(uow.session, row["clock_id"], row_values(recounted, rules, new))
+    await uow.commit()
     return len(rows)
 
 
-@transactional
-async def put_holiday_table(uow: UnitOfWork, ctx: SlaContext, table: HolidayTable, loaded_by: str) -> tuple[int, RowMapping]:
-    """Load a year's schedule (``load_holiday_table``) as one transaction: the clocks moved
-    and the stored table."""
-    moved = await load_holiday_table(uow, table, loaded_by)
-    uow.after_commit(ctx.wake_ticker)  # recounted clocks may fall due sooner
-    return moved, await repo.get_holiday_table(uow.session, table.year)
+def follow_calendar(runtime: Runtime, ctx: SlaContext) -> None:
+    """On each holiday table the service follows, recount its own clocks (in a task of their own:
+    the follower must not wait on the database) and wake the ticker."""
+
+    async def recount_year(year: int, old: WorkingCalendar, new: WorkingCalendar) -> None:
+        for attempt in range(5):
+            try:
+                async with runtime.uow() as uow:
+                    moved = await recount_own_clocks(uow, year, old, new)
+                if moved:
+                    log.info("holiday table %d: %d of sla's own clocks recounted", year, moved)
+                    ctx.wake_ticker()
+                return
+            except Exception:
+                log.exception("recounting clocks for holiday table %d failed (attempt %d)", year, attempt + 1)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    def changed(year: int, old: WorkingCalendar, new: WorkingCalendar) -> None:
+        task = asyncio.create_task(recount_year(year, old, new), name=f"sla-recount:{year}")
+        ctx.recounts.add(task)
+        task.add_done_callback(ctx.recounts.discard)
+
+    if ctx.holidays is not None:
+        ctx.holidays.on_change.append(changed)
+        # Tables followed before this hook was set (the follower starts first): each as if it
+        # had just arrived over the others.
+        tables = dict(ctx.holidays.tables)
+        for year, loaded in tables.items():
+            before = WorkingCalendar([t.table for y, t in tables.items() if y != year])
+            changed(year, before, before.with_table(loaded.table))
 
 
 # --------------------------------------------------------------------- policies
@@ -244,14 +278,13 @@ def signal_event(row: RowMapping, name: str, clock: Clock, now: datetime) -> Eve
     return make_event(cls, payload=payload, producer=SERVICE, actor=ACTOR, case_id=row["case_id"], occurred_at=now)
 
 
-async def tick(uow: UnitOfWork, now: datetime, batch: int) -> tuple[int, int]:
+async def tick(uow: UnitOfWork, now: datetime, batch: int, calendar: WorkingCalendar = PACKAGED_CALENDAR) -> tuple[int, int]:
     """Fire the thresholds reached by ``now`` on a batch of claimed clocks; returns
     (clocks claimed, events written). The signal rows, the events and the clocks' next
     times commit together, so a crash in between fires nothing twice and loses nothing."""
     rows = await repo.claim_due(uow.session, now, batch)
     if not rows:
         return 0, 0
-    calendar = await repo.load_calendar(uow.session)
     policies = Policies(uow)
     written = 0
     for row in rows:
@@ -293,7 +326,7 @@ async def run_ticker(runtime: Runtime, ctx: SlaContext) -> None:
             claimed = batch = settings.tick_batch
             while claimed == batch:  # a backlog (after downtime): drain it before sleeping
                 async with runtime.uow() as uow:
-                    claimed, _ = await tick(uow, ctx.now(), batch)
+                    claimed, _ = await tick(uow, ctx.now(), batch, ctx.calendar)
             async with runtime.uow() as uow:
                 earliest = await repo.earliest_signal(uow.session)
             sleep = settings.tick_max_sleep_seconds
@@ -311,6 +344,7 @@ async def start_ticker(runtime: Runtime) -> None:
     """The ticker of the service's context (``runtime.context``), woken by commits."""
     ctx: SlaContext = runtime.context
     ctx.wakeup = Wakeup(runtime.engine, TICKER_CHANNEL, name="sla-ticker")
+    follow_calendar(runtime, ctx)
     if ctx.settings.ticker_enabled:
         ctx.task = asyncio.create_task(run_ticker(runtime, ctx), name="sla-ticker")
 
@@ -319,5 +353,7 @@ async def stop_ticker(runtime: Runtime) -> None:
     ctx: SlaContext = runtime.context
     if ctx is not None:
         await stop_task(ctx.task)
+        for recounting in list(ctx.recounts):
+            await stop_task(recounting)
         if ctx.wakeup is not None:
             await ctx.wakeup.close()

@@ -6,7 +6,10 @@ Every change answers with the new version (also as ``ETag``); send it back as
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import chinese_calendar
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,8 +22,9 @@ from shared.http import PG_INT_MAX, require_json
 from shared.orgdata import SUBJECT_CLASSES, CatalogueEntry, Kind
 from shared.permissions import permit
 from shared.problems import Problem
-from shared.scope import STAFF_ROLES, require_role
+from shared.scope import STAFF_ROLES, require_role, require_rules_scope
 from shared.service import UowDep, service_context
+from shared.workdays import PACKAGED_CALENDAR, HolidayTable
 
 router = APIRouter(prefix="/api/v1", tags=["organisation directory"])
 JsonBody = Depends(require_json)
@@ -270,3 +274,48 @@ async def resolve(
         "entry": _json(found.entry),
         "entry_index": found.index,
     }
+
+
+# --------------------------------------------------------------------------- holiday tables
+
+
+class HolidayTableIn(BaseModel):
+    holidays: list[str] = Field(description="ISO dates of public holidays (放假)")
+    workdays: list[str] = Field(default_factory=list, description="ISO dates of make-up working days (调休上班)")
+
+
+class HolidayTableView(BaseModel):
+    year: int
+    source: Literal["table", "package", "weekends"]
+    holidays: list[str]
+    workdays: list[str]
+    loaded_at: datetime | None = None
+    loaded_by: str | None = None
+
+
+Year = Annotated[int, Path(ge=2000, le=2100)]
+
+
+@router.put("/holidays/{year}", response_model=HolidayTableView, summary="Load a year's holiday schedule (wins over the package; every service follows it)", dependencies=[permit("directory.holidays")])
+async def put_holidays(year: Year, body: HolidayTableIn, actor: ActorDep, uow: UowDep, ctx: ContextDep) -> HolidayTableView:
+    current = await service.current(ctx, uow)
+    require_rules_scope(current.org, actor, None)  # the national schedule: the same for every county
+    try:
+        table = HolidayTable.parse({"year": year, "holidays": body.holidays, "workdays": body.workdays})
+    except ValueError as exc:
+        raise Problem(422, f"holiday table for {year}: {exc}", slug="bad-holiday-table", field="holidays/workdays") from None
+    row = await service.load_holiday_table(ctx, uow, table, actor.id)
+    return HolidayTableView(year=year, source="table", holidays=row.holidays, workdays=row.workdays, loaded_at=row.loaded_at, loaded_by=row.loaded_by)
+
+
+@router.get("/holidays/{year}", response_model=HolidayTableView, summary="A year's schedule and where it comes from")
+async def get_holidays(year: Year, uow: UowDep, actor: ActorDep) -> HolidayTableView:
+    row = await service.holiday_table(uow, year)
+    if row is not None:
+        return HolidayTableView(year=year, source="table", holidays=row.holidays, workdays=row.workdays, loaded_at=row.loaded_at, loaded_by=row.loaded_by)
+    if PACKAGED_CALENDAR.source(date(year, 6, 1)) == "weekends":
+        return HolidayTableView(year=year, source="weekends", holidays=[], workdays=[])
+    start, end = date(year, 1, 1), date(year, 12, 31)
+    holidays = [d.isoformat() for d in chinese_calendar.get_holidays(start, end, include_weekends=False)]
+    workdays = [d.isoformat() for d in chinese_calendar.get_workdays(start, end, include_weekends=True) if d.weekday() >= 5]
+    return HolidayTableView(year=year, source="package", holidays=holidays, workdays=workdays)

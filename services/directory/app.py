@@ -32,6 +32,7 @@ async def _start(runtime: Runtime) -> None:
         new_uow=runtime.uow,
         retry_seconds=settings.publish_retry_seconds,
         epoch_check_seconds=settings.broker_epoch_check_seconds,
+        holiday_topic=settings.holiday_topic,
     )
     try:
         await service.seed(ctx, runtime.uow(), settings.seed_file)

@@ -18,3 +18,16 @@ org_versions = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("summary", Text, nullable=False),
 )
+
+# The national holiday schedule of a year (节假日安排), loaded by an administrator: platform
+# reference data like the org document, published on the topic holiday-tables (shared.holidays)
+# and followed by every service that counts working days. Loading a year again replaces it.
+holiday_tables = Table(
+    "holiday_tables",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    Column("holidays", JSONB, nullable=False),
+    Column("workdays", JSONB, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("loaded_by", String(128), nullable=False),
+)

@@ -12,6 +12,10 @@ a crash between commit and publish heals by itself; so it does when the platform
 changes (``shared.bus``: the broker is a fresh, empty one), without waiting for a restart of
 the directory; followers ignore a version they already have. The outbox is not used because the relay publishes
 only to the lifecycle topic; the table of versions is this service's outbox.
+
+The holiday tables (``shared.holidays``) go the same way on their own topic (``holiday-tables``,
+compacted, one record per year keyed by the year): a table loaded or replaced is published
+after its commit, and every table again on start-up and on a fresh broker.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import datetime
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
@@ -28,7 +33,9 @@ from services.directory import repository
 from shared.tasks import stop_task
 from shared.bus import TopicSpec, ensure_epoch, ensure_topics, new_producer
 from shared.db import UnitOfWork
+from shared.holidays import LoadedTable, encode_table, table_key
 from shared.orgfollow import SNAPSHOT_KEY, encode_snapshot
+from shared.workdays import HolidayTable
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,7 @@ class SnapshotPublisher:
         new_uow: Callable[[], UnitOfWork],
         retry_seconds: float = 1.0,
         epoch_check_seconds: float = 1.0,
+        holiday_topic: str | None = None,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
@@ -60,6 +68,9 @@ class SnapshotPublisher:
         self.new_uow = new_uow
         self.retry_seconds = retry_seconds
         self.epoch_check_seconds = epoch_check_seconds
+        self.holiday_topic = holiday_topic
+        # year → loaded_at of the table last published; None: publish every table again.
+        self.tables_published: dict[int, datetime] | None = None
         # The platform epoch the versions were published under (None: not looked yet).
         self.epoch: str | None = None
         self._epoch_checked_at = 0.0
@@ -72,7 +83,13 @@ class SnapshotPublisher:
         self._topic_ready = False
 
     async def ensure_topic(self) -> None:
-        await ensure_topics(self.bootstrap_servers, [topic_spec(self.topic, self.replication_factor)])
+        await ensure_topics(self.bootstrap_servers, self._topics())
+
+    def _topics(self) -> list[TopicSpec]:
+        topics = [topic_spec(self.topic, self.replication_factor)]
+        if self.holiday_topic:
+            topics.append(topic_spec(self.holiday_topic, self.replication_factor))
+        return topics
 
     def start(self) -> None:
         if self._task is None:
@@ -117,11 +134,12 @@ class SnapshotPublisher:
         now = time.monotonic()
         if now - self._epoch_checked_at < self.epoch_check_seconds:
             return
-        epoch = await ensure_epoch(self.bootstrap_servers, [topic_spec(self.topic, self.replication_factor)])
+        epoch = await ensure_epoch(self.bootstrap_servers, self._topics())
         self._epoch_checked_at = now
         if self.epoch is not None and epoch != self.epoch:
             log.warning("broker epoch changed (%s → %s): a fresh broker; republishing the current org version", self.epoch, epoch)
             self.published = None
+            self.tables_published = None
             self._topic_ready = False
         self.epoch = epoch
 
@@ -130,6 +148,7 @@ class SnapshotPublisher:
         if not self._topic_ready:
             await self.ensure_topic()
             self._topic_ready = True
+        await self._flush_tables()
         async with self.new_uow() as uow:
             newest = await repository.latest_number(uow.session)
         if newest is None:
@@ -147,6 +166,27 @@ class SnapshotPublisher:
             await producer.send_and_wait(self.topic, value, key=SNAPSHOT_KEY, headers=headers, partition=0)
             self.published = version
             log.info("published org directory version %d to %s", version, self.topic)
+
+    async def _flush_tables(self) -> None:
+        """Publish each holiday table loaded since the last publish (all of them the first time)."""
+        if not self.holiday_topic:
+            return
+        async with self.new_uow() as uow:
+            rows = await repository.all_holiday_tables(uow.session)
+        published = dict(self.tables_published or {})
+        for row in rows:
+            if published.get(row.year) == row.loaded_at:
+                continue
+            loaded = LoadedTable(
+                HolidayTable.parse({"year": row.year, "holidays": row.holidays, "workdays": row.workdays}), row.loaded_at, row.loaded_by
+            )
+            value, headers = encode_table(loaded)
+            producer = await self._get_producer()
+            await producer.send_and_wait(self.holiday_topic, value, key=table_key(row.year), headers=headers, partition=0)
+            published[row.year] = row.loaded_at
+            self.tables_published = published
+            log.info("published holiday table %d to %s", row.year, self.holiday_topic)
+        self.tables_published = published
 
     async def _get_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -24,6 +24,7 @@ from shared.events import Actor
 from shared.orgdata import OrgDirectory, load_org, parse_org
 from shared.errors import Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, Unavailable
 from shared.problems import Problem
+from shared.workdays import HolidayTable
 
 log = logging.getLogger(__name__)
 
@@ -191,3 +192,23 @@ async def change(
     return Changed(
         Current(new_version, document, org, actor.id, inserted.changed_at, result.summary), created=result.created
     )
+
+
+# --------------------------------------------------------------------- holiday tables
+
+
+async def load_holiday_table(ctx: DirectoryContext, uow: UnitOfWork, table: HolidayTable, loaded_by: str) -> Any:
+    """Store a year's schedule (replacing the year's previous one) and publish it on the topic
+    holiday-tables after the commit: every service that counts working days follows it
+    (``shared.holidays``), and the owner of each open deadline moves it."""
+    async with uow:
+        row = await repository.put_holiday_table(uow.session, table, loaded_by)
+        await uow.commit()
+    ctx.publisher.nudge()
+    log.info("holiday table %d loaded by %s", table.year, loaded_by)
+    return row
+
+
+async def holiday_table(uow: UnitOfWork, year: int) -> Any:
+    async with uow:
+        return await repository.get_holiday_table(uow.session, year)

@@ -49,6 +49,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations" / "versions",
     on_startup=start,
     follow_org=True,
+    follow_holidays=True,  # counts working days on the tables the directory publishes (shared.holidays)
 )
 
 

@@ -4,7 +4,7 @@ and the findings as the centre reads them."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -15,17 +15,24 @@ from services.insight.models import findings
 from services.insight.settings import InsightSettings
 from shared.db import UnitOfWork
 from shared.orgdata import OrgDirectory
-from shared.workdays import WorkingCalendar
+from shared.holidays import HolidayFollower
+from shared.workdays import PACKAGED_CALENDAR, WorkingCalendar
 
 
 @dataclass
 class InsightContext:
     settings: InsightSettings
     thresholds: Thresholds
-    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     # The org directory as the service follows it (set at start-up); names the places and
     # units in a finding's sentence. Until it is set, codes stand for names.
     org: Callable[[], OrgDirectory] | None = None
+    # The holiday tables the directory publishes, followed (ServiceSpec.follow_holidays, set at
+    # start-up); until then the packaged calendar. Read per use: a table loaded moves it.
+    holidays: HolidayFollower | None = None
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return self.holidays.calendar if self.holidays is not None else PACKAGED_CALENDAR
 
     @classmethod
     def from_settings(cls, settings: InsightSettings) -> InsightContext:
