@@ -8,7 +8,8 @@ committed file at ``GET /asyncapi.json`` (shared.service).
 What it is made from:
 
 - the channels: ``case-lifecycle`` (``shared.events.TOPIC``), ``org-directory`` (the
-  directory's snapshots, ``shared.orgfollow``), ``platform-epoch`` (``shared.bus``) and one
+  directory's snapshots, ``shared.orgfollow``), ``holiday-tables`` (``shared.holidays``), ``platform-epoch``
+  (``shared.bus``) and one
   dead-letter topic per consuming service (``shared.bus.dlq_topic``);
 - one message per lifecycle event type, its payload the event model's JSON Schema
   (``shared.events``, the same as ``case-lifecycle.schema.json``), its headers the CloudEvents
@@ -37,6 +38,7 @@ from typing import Any
 from shared.bus import EPOCH_TOPIC, dlq_topic
 from shared.cloudevents import CONTENT_TYPE, SOURCE_PREFIX, SPECVERSION, to_headers
 from shared.events import EVENT_TYPES, SCHEMA_VERSION, TOPIC, EventBase, json_schema
+from shared.holidays import HOLIDAY_TOPIC, TABLE_TYPE
 from shared.lifecycle import LABELS
 from shared.orgdata import OrgDirectory
 from shared.orgfollow import SNAPSHOT_KEY, SNAPSHOT_TYPE
@@ -87,6 +89,7 @@ class ServiceRole:
     publishes: frozenset[str]
     handles: frozenset[str]
     follows_org: bool
+    follows_holidays: bool = False
 
 
 def service_modules() -> list[str]:
@@ -102,7 +105,7 @@ def service_roles(modules: Iterable[str] | None = None) -> list[ServiceRole]:
         spec = importlib.import_module(module).SPEC
         if spec.publishes is None:
             raise ValueError(f"{module}.SPEC declares no publishes: the document cannot name its publishers")
-        roles.append(ServiceRole(spec.name, frozenset(spec.publishes), frozenset(spec.handles), spec.follow_org))
+        roles.append(ServiceRole(spec.name, frozenset(spec.publishes), frozenset(spec.handles), spec.follow_org, spec.follow_holidays))
     return roles
 
 
@@ -223,6 +226,31 @@ def build_document(roles: Sequence[ServiceRole]) -> dict[str, Any]:
         "payload": {"$ref": "#/components/schemas/OrgSnapshot"},
         "bindings": {"kafka": {"key": {"type": "string", "const": SNAPSHOT_KEY.decode()}, "bindingVersion": KAFKA_BINDING}},
     }
+    schemas["HolidayTable"] = {
+        "type": "object",
+        "required": ["year", "holidays", "workdays", "loaded_at", "loaded_by"],
+        "properties": {
+            "year": {"type": "integer", "minimum": 2000, "maximum": 2100},
+            "holidays": {"type": "array", "items": {"type": "string", "format": "date"}, "description": "days off (放假)"},
+            "workdays": {"type": "array", "items": {"type": "string", "format": "date"}, "description": "make-up working days (调休上班)"},
+            "loaded_at": {"type": "string", "format": "date-time", "description": "the later load of a year wins"},
+            "loaded_by": {"type": "string"},
+        },
+    }
+    messages["holidayTable"] = {
+        "name": TABLE_TYPE,
+        "title": TABLE_TYPE,
+        "summary": "A year's holiday schedule (节假日安排) as loaded in the directory; it wins over the packaged calendar.",
+        "contentType": CONTENT_TYPE,
+        "headers": {
+            "type": "object",
+            "required": ["ce_type"],
+            "properties": {"ce_type": {"type": "string", "const": TABLE_TYPE}},
+        },
+        "payload": {"$ref": "#/components/schemas/HolidayTable"},
+        "bindings": {"kafka": {"key": {"type": "string", "pattern": "^[0-9]{4}$", "description": "the year"},
+                               "bindingVersion": KAFKA_BINDING}},
+    }
     messages["brokerEpoch"] = {
         "name": "platform.epoch",
         "title": "broker epoch",
@@ -257,6 +285,14 @@ def build_document(roles: Sequence[ServiceRole]) -> dict[str, Any]:
             "description": "One partition; every version of the org directory, read from the beginning by every process.",
             "messages": {"orgSnapshot": {"$ref": "#/components/messages/orgSnapshot"}},
             "bindings": {"kafka": {"topic": ORG_TOPIC, "partitions": 1, "bindingVersion": KAFKA_BINDING}},
+        },
+        "holidayTables": {
+            "address": HOLIDAY_TOPIC,
+            "title": "holiday tables",
+            "description": "One partition, compacted: the latest table of each year, read from the beginning by every "
+            "service that counts working days (shared.holidays).",
+            "messages": {"holidayTable": {"$ref": "#/components/messages/holidayTable"}},
+            "bindings": {"kafka": {"topic": HOLIDAY_TOPIC, "partitions": 1, "bindingVersion": KAFKA_BINDING}},
         },
         "platformEpoch": {
             "address": EPOCH_TOPIC,
@@ -308,6 +344,20 @@ def build_document(roles: Sequence[ServiceRole]) -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/orgDirectory"},
                 "messages": [{"$ref": "#/channels/orgDirectory/messages/orgSnapshot"}],
             }
+        if role.follows_holidays:
+            operations[f"{svc}FollowsHolidays"] = {
+                "action": "receive",
+                "title": f"{role.name} follows the holiday tables",
+                "channel": {"$ref": "#/channels/holidayTables"},
+                "messages": [{"$ref": "#/channels/holidayTables/messages/holidayTable"}],
+            }
+    operations["directoryPublishesHolidays"] = {
+        "action": "send",
+        "title": "directory publishes the holiday tables",
+        "summary": "The directory publishes a table when it is loaded, and every table whenever it starts.",
+        "channel": {"$ref": "#/channels/holidayTables"},
+        "messages": [{"$ref": "#/channels/holidayTables/messages/holidayTable"}],
+    }
     operations["directoryPublishesOrg"] = {
         "action": "send",
         "title": "directory publishes",

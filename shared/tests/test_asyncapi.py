@@ -87,12 +87,15 @@ def test_every_event_type_is_a_message_with_its_publishers_and_subscribers(docum
         assert message["headers"]["properties"]["ce_source"]["enum"] == [f"/jiesu/{p}" for p in publishers]
         ref = message["payload"]["$ref"].rsplit("/", 1)[-1]
         assert document["components"]["schemas"][ref]["properties"]["type"]["const"] == etype
-    # Each consuming service has its dead-letter channel; the epoch and the org directory are there.
+    # Each consuming service has its dead-letter channel; the epoch, the org directory and the holiday tables are there.
     addresses = {c["address"] for c in document["channels"].values()}
     consumers = {n for n, r in roles.items() if r.handles}
-    assert {f"{TOPIC}.dlq.{n}" for n in consumers} | {TOPIC, "org-directory", "platform-epoch"} == addresses
+    assert {f"{TOPIC}.dlq.{n}" for n in consumers} | {TOPIC, "org-directory", "holiday-tables", "platform-epoch"} == addresses
     sends = {op["title"] for op in document["operations"].values() if op["action"] == "send"}
-    assert "directory publishes" in sends
+    assert {"directory publishes", "directory publishes the holiday tables"} <= sends
+    # Every service that counts working days follows the one calendar (shared.holidays).
+    followers = {op["title"].split()[0] for op in document["operations"].values() if op["title"].endswith("follows the holiday tables")}
+    assert followers == {n for n, r in roles.items() if r.follows_holidays} and {"dispatch", "sla", "notify"} <= followers
 
 
 def test_a_service_cannot_emit_a_type_it_does_not_declare() -> None:
