@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.testing import Infra
+from shared.testing import DatabaseTemplates, Infra
 
 ROOT = Path(__file__).resolve().parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -23,6 +23,13 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    # Services started in-process copy a migrated template instead of migrating from empty.
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        DatabaseTemplates().install(monkeypatch)
+        yield from _servers(tmp_path_factory)
+
+
+def _servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     external_db = os.environ.get("TEST_DATABASE_URL")
     external_kafka = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS")
     if external_db and external_kafka:
