@@ -138,7 +138,7 @@ class DatabaseTemplates:
     """
 
     def __init__(self) -> None:
-        self._templates: dict[Path, str] = {}
+        self._templates: dict[tuple[str | None, int | None, Path], str] = {}
         self._fresh: set[str] = set()  # databases found missing, to be made at migrate time
 
     def install(self, monkeypatch: Any) -> None:
@@ -164,9 +164,10 @@ class DatabaseTemplates:
         await migrate(engine, service_versions)
 
     async def _template(self, engine: AsyncEngine, service_versions: Path) -> str:
-        key = Path(service_versions).resolve()
+        # Per server: a test may run a service on a private PostgreSQL of its own.
+        key = (engine.url.host, engine.url.port, Path(service_versions).resolve())
         if key not in self._templates:
-            name = unique(f"template_{key.parent.parent.name}")
+            name = unique(f"template_{key[2].parent.parent.name}")
             await _create_database(engine.url, name)
             template_engine = create_async_engine(engine.url.set(database=name))
             try:
