@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,16 +25,27 @@ from typing import Any, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.cloudevents import from_message, to_message
 from shared.events import EventBase
+from shared.migrate import ensure_database, migrate
 from shared.ports import free_port
 from shared.server import Server, server_config
 from shared.service import Runtime
 from shared.settings import ServiceSettings, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
+
+#: The consumer session of services run in-process by tests. The embedded broker answers a
+#: group's first join after about half a session and a restarted member's after about two, so
+#: the default 6 s session cost 3 s per service start and 11 s per restart. 2 s keeps ten
+#: heartbeats per session (0.2 s apart), so a test process busy for a moment is not evicted.
+#: Tests about the default session pass ``consumer_session_timeout_ms`` themselves.
+TEST_SESSION_MS = 2000
 
 #: Who tests act as when they only look: the auditor reads every case and changes nothing.
 AUDITOR = {"X-Actor-Id": "test-auditor", "X-Actor-Role": "auditor"}
@@ -82,6 +94,7 @@ def service_settings(cls: type[S], infra: Infra, *, topic: str, database: str, *
         "consumer_backoff_seconds": 0.05,
         "broker_epoch_check_seconds": 0.5,
         "log_json": True,
+        "consumer_session_timeout_ms": TEST_SESSION_MS,
     }
     values.update(overrides)
     return load_settings(cls, **values)
@@ -107,6 +120,86 @@ def service_env(infra: Infra, prefix: str, *, topic: str, database: str, port: i
     )
     env.update(extra)
     return env
+
+
+class DatabaseTemplates:
+    """Each service's database migrated once per session and copied for every test that starts it.
+
+    A service creates and migrates its database when it starts (``shared.service``); the suite
+    starts services hundreds of times, each on a database of its own, and running alembic from
+    an empty database each time cost 0.3–1 s a start. Instead the first start of a service
+    migrates a template database, and a later start whose database does not exist yet gets a
+    copy of it (PostgreSQL ``CREATE DATABASE … TEMPLATE``, ~0.1 s). The copy is what the
+    migrations made, and the service's own ``migrate`` still runs on it and must find it at
+    ``heads``. A database that already exists (a restart, a test's own older schema) is left
+    to the service exactly as in production. ``install`` puts this in place of the service's
+    ``ensure_database`` and ``migrate`` for in-process services; processes are not affected.
+    """
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[str | None, int | None, Path], str] = {}
+        self._fresh: set[str] = set()  # databases found missing, to be made at migrate time
+
+    def install(self, monkeypatch: Any) -> None:
+        import shared.service
+
+        monkeypatch.setattr(shared.service, "ensure_database", self.ensure_database)
+        monkeypatch.setattr(shared.service, "migrate", self.migrate)
+
+    async def ensure_database(self, url: str) -> None:
+        target = make_url(url)
+        name = target.database or ""
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or await _database_exists(target, name):
+            await ensure_database(url)  # its checks and its errors, unchanged
+            return
+        self._fresh.add(name)
+
+    async def migrate(self, engine: AsyncEngine, service_versions: Path) -> None:
+        name = engine.url.database or ""
+        if name in self._fresh:
+            self._fresh.discard(name)
+            template = await self._template(engine, service_versions)
+            await _create_database(engine.url, name, template=template)
+        await migrate(engine, service_versions)
+
+    async def _template(self, engine: AsyncEngine, service_versions: Path) -> str:
+        # Per server: a test may run a service on a private PostgreSQL of its own.
+        key = (engine.url.host, engine.url.port, Path(service_versions).resolve())
+        if key not in self._templates:
+            name = unique(f"template_{key[2].parent.parent.name}")
+            await _create_database(engine.url, name)
+            template_engine = create_async_engine(engine.url.set(database=name))
+            try:
+                await migrate(template_engine, service_versions)
+            finally:
+                await template_engine.dispose()
+            self._templates[key] = name
+        return self._templates[key]
+
+
+async def _database_exists(url: Any, name: str) -> bool:
+    admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            return bool((await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).scalar())
+    finally:
+        await admin.dispose()
+
+
+async def _create_database(url: Any, name: str, *, template: str | None = None) -> None:
+    """CREATE DATABASE (optionally from a template); one made meanwhile by a replica starting
+    at the same moment is fine, as in ``shared.migrate.ensure_database``."""
+    admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            try:
+                await conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+            except Exception:
+                again = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).scalar()
+                if not again:
+                    raise
+    finally:
+        await admin.dispose()
 
 
 class RunningService:

@@ -29,7 +29,8 @@ async def _handover_seconds(survivor, signalled: float) -> float:
 
 async def test_partitions_move_to_the_other_replica_soon_after_a_stop_and_after_a_crash(infra: Infra, tmp_path):
     topic, database = unique("lifecycle"), unique("dispatch")
-    settings = service_settings(DispatchSettings, infra, topic=topic, database=database)
+    # The default session, not the tests' shorter one (shared.testing.TEST_SESSION_MS).
+    settings = service_settings(DispatchSettings, infra, topic=topic, database=database, consumer_session_timeout_ms=SESSION_MS)
     assert settings.consumer_session_timeout_ms == SESSION_MS
     port = free_port()
     env = service_env(
