@@ -7,19 +7,23 @@ from fastapi import FastAPI
 from dispatch.api import router
 from dispatch.batch import make_batch_handler
 from dispatch.handlers import HANDLES
-from dispatch.service import DispatchContext
+from dispatch.service import DispatchContext, follow_holiday_tables
 from dispatch.settings import DispatchSettings
 from shared.case_status import router as case_status_router
 from shared.service import Runtime, ServiceSpec, build_app
 from shared.settings import ServiceSettings, load_settings
+from shared.tasks import stop_task
 
 async def start(runtime: Runtime) -> None:
     ctx: DispatchContext = runtime.context
     await ctx.follower.start()
     runtime.org_follower = ctx.follower  # the org-scope rules read the same copy
+    follow_holiday_tables(runtime, ctx)
 
 
 async def stop(runtime: Runtime) -> None:
+    for task in list(runtime.context.moves):
+        await stop_task(task)
     await runtime.context.follower.stop()
 
 
@@ -39,7 +43,7 @@ SPEC = ServiceSpec(
         "case.progress_reported", "case.extension_requested", "case.extension_approved", "case.extension_denied",
         "case.suspended", "case.resumed", "case.resolved", "case.verified", "case.verification_failed",
         "case.closed", "case.county_called", "case.whistle_blown", "case.reopened",
-        "case.reported_up", "case.passed_down", "case.surveyed",
+        "case.reported_up", "case.passed_down", "case.surveyed", "case.deadline_moved",
     }),  # fmt: skip
     context=DispatchContext.from_settings,
     follow_holidays=True,  # the order's deadlines count working days on the tables the directory publishes

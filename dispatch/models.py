@@ -102,3 +102,14 @@ extension_requests = Table(
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("decided_at", DateTime(timezone=True)),
 )
+
+# The holiday table of each year whose deadline moves were applied to the open orders, by the
+# table's loaded_at (dispatch_0007): a table is applied once per version, replicas and replays alike.
+holiday_tables_applied = Table(
+    "holiday_tables_applied",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("moved", Integer, nullable=False, server_default="0"),
+)

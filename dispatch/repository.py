@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.models import cases, extension_requests, orders
+from dispatch.models import cases, extension_requests, holiday_tables_applied, orders
 
 ACTIVE = ("dispatched", "returned", "signed", "in_progress", "resolved", "verified")
 
@@ -153,3 +153,44 @@ async def closed_cases(session: AsyncSession, *, limit: int, before: datetime | 
     if before is not None:
         query = query.where(cases.c.closed_at < before)
     return list((await session.execute(query.order_by(cases.c.closed_at.desc()).limit(limit))).all())
+
+
+async def claim_holiday_table(session: AsyncSession, year: int, loaded_at: datetime) -> bool:
+    """Record that the table of ``year`` loaded at ``loaded_at`` is being applied; False when
+    it (or a later one) already was. The row stays locked until the transaction ends, so a
+    second replica applying the same table waits and then finds it applied."""
+    stmt = pg_insert(holiday_tables_applied).values(year=year, loaded_at=loaded_at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["year"], set_={"loaded_at": stmt.excluded.loaded_at, "applied_at": func.now()},
+        where=holiday_tables_applied.c.loaded_at < stmt.excluded.loaded_at,
+    )
+    return (await session.execute(stmt.returning(holiday_tables_applied.c.year))).first() is not None
+
+
+async def record_moves(session: AsyncSession, year: int, moved: int) -> None:
+    await session.execute(update(holiday_tables_applied).where(holiday_tables_applied.c.year == year).values(moved=moved))
+
+
+async def open_orders_between(session: AsyncSession, start: datetime, end: datetime) -> list[Any]:
+    """Open orders (not yet answered) whose window from dispatch to deadline touches [start, end),
+    locked, each with its case's subject class (the survey's rule needs it)."""
+    query = (
+        select(orders, cases.c.subject_class)
+        .join(cases, cases.c.case_id == orders.c.case_id, isouter=True)
+        .where(
+            orders.c.state.in_(("dispatched", "returned", "signed", "in_progress")),
+            orders.c.dispatched_at < end,
+            func.greatest(orders.c.due_at, orders.c.return_due_at, orders.c.survey_due_at) >= start,
+        )
+        .order_by(orders.c.order_no)
+        .with_for_update(of=orders)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def approved_extensions(session: AsyncSession, order_nos: list[str]) -> dict[str, int]:
+    """request_id -> working days of the approved extensions of ``order_nos``."""
+    query = select(extension_requests.c.request_id, extension_requests.c.working_days).where(
+        extension_requests.c.order_no.in_(order_nos), extension_requests.c.state == "approved"
+    )
+    return {r.request_id: r.working_days for r in (await session.execute(query)).all()}

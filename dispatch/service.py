@@ -11,11 +11,13 @@ returns) and refuses with the domain errors of ``shared.errors``, never an HTTP 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dispatch import access, domain, repository
 from dispatch.domain import Action, OrderState, Refused
@@ -37,6 +39,8 @@ from shared.events import (
     CaseVerified,
     ClosedData,
     CountyCalled,
+    DeadlineMoved,
+    DeadlineMovedData,
     CountyCalledData,
     DispatchedData,
     EventBase,
@@ -89,6 +93,8 @@ class DispatchContext:
     # The holiday tables the directory publishes, followed (ServiceSpec.follow_holidays, set at
     # start-up); until then the packaged calendar. Read per use: a table loaded moves it.
     holidays: HolidayFollower | None = None
+    # Running moves of open orders' deadlines for a holiday table (follow_holiday_tables).
+    moves: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -801,3 +807,124 @@ async def reopen_after_rating(uow: UnitOfWork, ctx: DispatchContext, event: Even
 def soon_horizon(ctx: DispatchContext, now: datetime) -> datetime:
     return ctx.due(now, ctx.settings.due_soon_working_days)
 
+
+
+# --------------------------------------------------------------------------- holiday tables
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def recounted_deadlines(
+    calendar: WorkingCalendar, settings: DispatchSettings, order: Any, subject_class: str | None, extensions: dict[str, int],
+) -> dict[str, datetime | None]:  # fmt: skip
+    """The order's deadlines counted again on ``calendar`` from its start and class, replaying
+    what moved them since (an approved extension, a suspension, the survey) in the order of its
+    history — the same rules (``shared.deadlines``) that set them, so counting on the calendar
+    they were set on gives them back unchanged. ``extensions``: request_id → approved days."""
+    start, klass = order.dispatched_at, ResolutionClass(order.resolution_class)
+    due = deadlines.resolve_due(calendar, start, klass, settings.resolve_working_days).due_at
+    survey = deadlines.survey_due(calendar, start, subject_class, settings.survey_working_days, settings.on_site_subject_classes)
+    survey_due = survey.due_at if survey is not None and order.survey_due_at is not None else None
+    surveyed, since = False, None
+    for entry in order.history or []:
+        action, at, detail = entry.get("action"), datetime.fromisoformat(entry["at"]), entry.get("detail") or {}
+        if action == "suspend":
+            since = at
+        elif action == "resume" and since is not None:
+            due = deadlines.resumed_due(calendar, due, since, at).due_at
+            if survey_due is not None and not surveyed:
+                survey_due = deadlines.resumed_due(calendar, survey_due, since, at).due_at
+            since = None
+        elif action == "survey":
+            surveyed = True
+            due = deadlines.after_survey_due(calendar, due, at, settings.after_survey_working_days).due_at
+        elif action == "decide_extension" and detail.get("approve") and detail.get("request_id") in extensions:
+            due = deadlines.extended_due(calendar, due, at, extensions[detail["request_id"]]).due_at
+    return {
+        "due_at": due if order.due_at is not None else None,
+        "return_due_at": deadlines.return_window_end(calendar, start, settings.return_window_working_days).due_at
+        if order.return_due_at is not None else None,
+        "survey_due_at": survey_due,
+    }  # fmt: skip
+
+
+# Which of the order's deadlines each clock of SLA runs on, and while the clock still runs:
+# the return window (退单) only while the order waits to be signed, the survey until it is made.
+MOVABLE = (("resolve", "due_at"), ("return_window", "return_due_at"), ("survey", "survey_due_at"))
+
+
+def still_running(clock: str, order: Any) -> bool:
+    if clock == "return_window":
+        return order.state == OrderState.dispatched.value
+    if clock == "survey":
+        return not order.survey
+    return True
+
+
+@transactional
+async def apply_holiday_table(uow: UnitOfWork, ctx: DispatchContext, year: int, loaded_at: datetime, calendar: WorkingCalendar) -> int:
+    """A holiday table for ``year`` (loaded at ``loaded_at``) took effect: move the deadlines of
+    the open orders whose window touches that year to the ones ``calendar`` gives, each carried
+    on ``case.deadline_moved``. Once per table version: the version applied is recorded in the
+    same transaction as the moves, so another replica, or a restart replaying the topic, finds
+    it applied and moves nothing. Returns how many deadlines moved."""
+    if not await repository.claim_holiday_table(uow.session, year, loaded_at):
+        return 0
+    start = datetime(year, 1, 1, tzinfo=BEIJING)
+    rows = await repository.open_orders_between(uow.session, start, datetime(year + 1, 1, 1, tzinfo=BEIJING))
+    extensions = await repository.approved_extensions(uow.session, [r.order_no for r in rows])
+    actor, at, reason, moved = system_actor("dispatch"), utcnow(), f"holiday table {year}", 0
+    for order in rows:
+        counted = recounted_deadlines(calendar, ctx.settings, order, order.subject_class, extensions)
+        changes = {column: counted[column] for clock, column in MOVABLE
+                   if still_running(clock, order) and counted[column] is not None and counted[column] != getattr(order, column)}  # fmt: skip
+        if not changes:
+            continue
+        entry = _entry("deadline_moved", actor, at, reason=reason, **{k: v.isoformat() for k, v in changes.items()})
+        await _save(uow, Acting(order, OrderState(order.state), at, entry), **changes)
+        for clock, column in MOVABLE:
+            if column in changes:
+                moved += 1
+                uow.emit(make_event(DeadlineMoved, case_id=order.case_id, producer="dispatch", actor=actor, occurred_at=at,
+                                    payload=DeadlineMovedData(order_no=order.order_no, unit=order.unit, clock=clock,
+                                                              old_due_at=getattr(order, column), new_due_at=changes[column],
+                                                              reason=reason)))  # fmt: skip
+    await repository.record_moves(uow.session, year, moved)
+    return moved
+
+
+# A move that failed (the database away) is tried again after this long, this many times.
+RETRY_SECONDS = 1.0
+ATTEMPTS = 5
+
+
+def follow_holiday_tables(runtime: Any, ctx: DispatchContext) -> None:
+    """On each holiday table followed, move the open orders' deadlines (in a task of its own:
+    the follower must not wait on the database). Tables followed before the hook was set (the
+    follower starts first, replaying the topic) are applied too: those already applied, by this
+    replica or another, move nothing (``apply_holiday_table``)."""
+
+    async def apply(year: int, loaded_at: datetime, calendar: WorkingCalendar) -> None:
+        for attempt in range(ATTEMPTS):
+            try:
+                moved = await apply_holiday_table(runtime.uow(), ctx, year, loaded_at, calendar)
+                if moved:
+                    log.info("holiday table %d: %d deadlines of open orders moved", year, moved)
+                return
+            except Exception:
+                log.exception("moving deadlines for holiday table %d failed (attempt %d)", year, attempt + 1)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    def changed(year: int, _old: WorkingCalendar, new: WorkingCalendar) -> None:
+        loaded = ctx.holidays.table(year) if ctx.holidays is not None else None
+        if loaded is None:
+            return
+        task = asyncio.create_task(apply(year, loaded.loaded_at, new), name=f"dispatch-holidays:{year}")
+        ctx.moves.add(task)
+        task.add_done_callback(ctx.moves.discard)
+
+    if ctx.holidays is not None:
+        ctx.holidays.on_change.append(changed)
+        for year in sorted(ctx.holidays.tables):
+            changed(year, ctx.holidays.calendar, ctx.holidays.calendar)

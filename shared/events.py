@@ -456,6 +456,18 @@ class ExtensionApprovedData(_Model):
     new_due_at: AwareDatetime | None = Field(default=None, description="the order's new deadline, computed by dispatch")
 
 
+class DeadlineMovedData(_Model):
+    """A holiday table loaded after the order opened changed the working days in its window:
+    dispatch, which owns the order's deadlines, counted this one again on the new calendar."""
+
+    order_no: str
+    unit: str
+    clock: Literal["resolve", "return_window", "survey"] = Field(description="which of the order's deadlines moved")
+    old_due_at: AwareDatetime
+    new_due_at: AwareDatetime = Field(description="the deadline counted again by dispatch; SLA's clock takes it as is")
+    reason: str = Field(max_length=200, description='why it moved, e.g. "holiday table 2031"')
+
+
 class ExtensionDeniedData(_Model):
     order_no: str
     unit: str
@@ -803,6 +815,11 @@ class ExtensionApproved(EventBase):
     payload: ExtensionApprovedData
 
 
+class DeadlineMoved(EventBase):
+    type: Literal["case.deadline_moved"] = "case.deadline_moved"
+    payload: DeadlineMovedData
+
+
 class ExtensionDenied(EventBase):
     type: Literal["case.extension_denied"] = "case.extension_denied"
     payload: ExtensionDeniedData
@@ -951,7 +968,7 @@ class SlaWarningSignal(EventBase):
 EVENT_CLASSES: tuple[type[EventBase], ...] = (
     CaseReceived, CaseAccepted, CaseRejected, CaseTriaged, CaseMerged, CaseDispatched,
     CaseSigned, CaseReturned, ReturnReviewed, CountyCalled, WhistleBlown, WorkPlanFiled,
-    ProgressReported, ExtensionRequested, ExtensionApproved, ExtensionDenied, CaseSuspended,
+    ProgressReported, ExtensionRequested, ExtensionApproved, ExtensionDenied, CaseSuspended, DeadlineMoved,
     CaseResumed, CaseResolved, CaseVerified, VerificationFailed, CaseClosed, CallbackCompleted,
     CaseRated, CaseReopened, SlaWarning, SlaBreached, SlaUrged, SlaEscalated, UnitRated,
     GridActivity, GridWarning, CaseReportedUp, CasePassedDown, HotspotDetected, CaseSurveyed,

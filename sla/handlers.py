@@ -46,6 +46,7 @@ from shared.events import (
     ClockKind,
     CountyCalled,
     EventBase,
+    DeadlineMoved,
     ExtensionApproved,
     ProgressReported,
     ResolutionClass,
@@ -220,6 +221,13 @@ async def on_extension_approved(event: ExtensionApproved, led: Ledger) -> None:
     led.extend(event.case_id, p.unit, event.occurred_at, p.working_days, due=carried(p.new_due_at))
 
 
+async def on_deadline_moved(event: DeadlineMoved, led: Ledger) -> None:
+    """A holiday table moved one of the order's deadlines (dispatch counted it again): the clock
+    takes the carried time as is — SLA never recounts an order's deadline."""
+    p = event.payload
+    led.take_due(event.case_id, p.unit, p.clock, p.new_due_at)
+
+
 async def on_resolved(event: CaseResolved, led: Ledger) -> None:
     led.stop(event.case_id, event.occurred_at, names=("resolve", "sign", "response", "survey"), unit=event.payload.unit)
     if led.closed(event.case_id):
@@ -364,6 +372,7 @@ CLOCK_HANDLERS: dict[str, ClockHandler] = {
     "case.suspended": on_suspended,
     "case.resumed": on_resumed,
     "case.extension_approved": on_extension_approved,
+    "case.deadline_moved": on_deadline_moved,
     "case.resolved": on_resolved,
     "case.verified": on_verification_ended,
     "case.verification_failed": on_verification_ended,
@@ -426,7 +435,7 @@ DISPATCH_TYPES = frozenset({
     "case.dispatched", "case.signed", "case.returned", "case.return_reviewed", "case.county_called",
     "case.reported_up", "case.passed_down", "case.surveyed",
     "case.whistle_blown", "case.progress_reported", "case.suspended", "case.resumed", "case.extension_approved",
-    "case.resolved", "case.verified", "case.verification_failed", "case.closed", "case.reopened",
+    "case.deadline_moved", "case.resolved", "case.verified", "case.verification_failed", "case.closed", "case.reopened",
 })  # fmt: skip
 CALLBACK_TYPES = frozenset({"case.callback_completed", "case.rated"})
 REQUIRES: dict[str, frozenset[str]] = {

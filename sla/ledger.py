@@ -18,6 +18,7 @@ force at the event time (``sla.domain.choose_policy``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -218,6 +219,13 @@ class Ledger:
         on-site survey); its thresholds may fire again for it, as after an extension."""
         rows = self.open_clocks(case_id, names=("resolve",), unit=unit)
         return self._change(rows, lambda c: extend(c, due))
+
+    def take_due(self, case_id: str, unit: str, name: str, due: datetime) -> int:
+        """The unit's ``name`` clock takes the deadline its owner counted again on a new holiday
+        table (dispatch's, ``case.deadline_moved``): only the due time moves — a card already
+        given stays given, the ones still to come count from the new time."""
+        rows = self.open_clocks(case_id, names=(name,), unit=unit)
+        return self._change(rows, lambda c: replace(c, due_at=due))
 
     # ------------------------------------------------------------------ write back
 

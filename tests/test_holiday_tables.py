@@ -20,7 +20,8 @@ from dispatch.settings import DispatchSettings
 from dispatch.tests.helpers import CLERK, PinnedClock, pin_dispatch_clock
 from services.directory.app import create_app as directory_app
 from services.directory.settings import DirectorySettings
-from shared.testing import AUDITOR, OPS, Infra, running, service_settings, unique
+from dispatch.tests.helpers import orders_of
+from shared.testing import AUDITOR, OPS, Infra, eventually, free_port, running, service_settings, unique
 from sla.app import create_app as sla_app
 from sla.tests.conftest import sla_settings
 from tests.test_order_deadlines import at, bj, order_by_hand, sla_due
@@ -83,3 +84,66 @@ async def test_the_table_is_the_directorys_and_sla_no_longer_loads_one(platform)
     assert (await directory.client.put("/api/v1/holidays/2032", json={"holidays": []}, headers=CLERK)).status_code == 403
     assert (await directory.client.get("/api/v1/holidays/2026", headers=AUDITOR)).json()["source"] == "package"
     assert (await sla.client.put("/api/v1/holidays/2032", json={"holidays": []}, headers=OPS)).status_code in (404, 405)
+
+
+@pytest.fixture
+def clock_2033(monkeypatch) -> PinnedClock:
+    # 2033: a year the packaged calendar does not know either (weekends only), and no other
+    # test of this module loads a table for it. Monday 7 March 2033, 09:00.
+    return pin_dispatch_clock(monkeypatch, bj(2033, 3, 7, 9))
+
+
+def moves_of(order: dict) -> list[dict]:
+    return [e for e in order["history"] if e["action"] == "deadline_moved"]
+
+
+async def settled(dispatcher) -> None:
+    """Until dispatch has no move of deadlines for a table still running."""
+    async def idle():
+        return not dispatcher.runtime.context.moves
+    await eventually(idle, what="dispatch to finish applying the holiday table")
+
+
+async def test_a_table_loaded_under_an_open_order_moves_its_deadline_once_in_dispatch_and_sla(platform, clock_2033):
+    directory, dispatcher, sla = platform
+    # Dispatched Mon 7 Mar 2033 10:00, general: on weekends alone due Mon 14 Mar 10:00, the
+    # return window ends Wed 9 Mar 10:00 — both services show that before any table.
+    order = await order_by_hand(dispatcher, clock_2033, "general")
+    case_id, order_no = order["case_id"], order["order_no"]
+    assert at(order["due_at"]) == bj(2033, 3, 14, 10)
+    assert await sla_due(sla, case_id, "resolve", bj(2033, 3, 14, 10)) == bj(2033, 3, 14, 10)
+
+    # The table makes Wednesday 9 March a holiday: Tue 8, Thu 10, Fri 11, Mon 14, Tue 15 → the
+    # order's deadline is Tue 15 Mar 10:00; the return window (2 days: Tue 8, Thu 10) Thu 10 Mar.
+    loaded = await directory.client.put("/api/v1/holidays/2033", json={"holidays": ["2033-03-09"], "workdays": []}, headers=OPS)
+    assert loaded.status_code == 200, loaded.text
+    await dispatcher.runtime.holidays.wait_for(2033, at(loaded.json()["loaded_at"]))
+    due, return_due = bj(2033, 3, 15, 10), bj(2033, 3, 10, 10)
+
+    async def order_now() -> dict:
+        [now] = [o for o in await orders_of(dispatcher, case_id) if o["order_no"] == order_no]
+        return now
+
+    async def moved():
+        return at((await order_now())["due_at"]) == due
+    await eventually(moved, what="dispatch's order to show the deadline moved by the table")
+    shown = await order_now()
+    assert at(shown["return_due_at"]) == return_due
+    assert await sla_due(sla, case_id, "resolve", due) == due
+    assert await sla_due(sla, case_id, "return_window", return_due) == return_due
+    assert len(moves_of(shown)) == 1 and moves_of(shown)[0]["detail"]["reason"] == "holiday table 2033"
+
+    # The same schedule loaded again (a new version of the table), and a second replica of
+    # dispatch on the same database replaying the topic from the start: nothing moves twice.
+    again = await directory.client.put("/api/v1/holidays/2033", json={"holidays": ["2033-03-09"], "workdays": []}, headers=OPS)
+    assert again.status_code == 200, again.text
+    await dispatcher.runtime.holidays.wait_for(2033, at(again.json()["loaded_at"]))
+    await settled(dispatcher)
+    replica_settings = dispatcher.settings.model_copy(update={"port": free_port()})
+    async with running(dispatch_app(replica_settings), replica_settings) as replica:
+        await replica.runtime.holidays.wait_for(2033, at(again.json()["loaded_at"]))
+        await settled(replica)
+    after = await order_now()
+    assert at(after["due_at"]) == due and at(after["return_due_at"]) == return_due
+    assert len(moves_of(after)) == 1, moves_of(after)
+    assert await sla_due(sla, case_id, "resolve", due) == due
