@@ -33,7 +33,7 @@ import orjson
 from sqlalchemy.engine import make_url
 
 from shared import tracing
-from shared.cloudevents import to_message
+from shared.db import outbox_row
 from shared.events import EventBase
 from shared.outage import connection_broken, database_unavailable
 
@@ -197,15 +197,17 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 def outbox_columns(appeals: Iterable[StoredAppeal]) -> list[list[Any]]:
+    """The outbox rows of the batch as columns for one ``unnest`` insert: each row is
+    ``shared.db.outbox_row``'s, the one every unit of work writes, plus the case that owns it."""
     ids, types, keys, headers, bodies, owners = [], [], [], [], [], []
     for appeal in appeals:
         for event in appeal.events:
-            message = to_message(event)
-            ids.append(event.id)
-            types.append(event.type)
-            keys.append(message.key.decode())
-            headers.append(orjson.dumps([[k, v.decode()] for k, v in message.headers] + appeal.trace).decode())
-            bodies.append(message.value)
+            row = outbox_row(event, appeal.trace)
+            ids.append(row["event_id"])
+            types.append(row["event_type"])
+            keys.append(row["key"])
+            headers.append(orjson.dumps(row["headers"]).decode())
+            bodies.append(row["body"])
             owners.append(appeal.case_id)
     return [ids, types, keys, headers, bodies, owners]
 
