@@ -92,9 +92,11 @@ def may_act_for(org: OrgDirectory, actor: Actor, unit: str) -> bool:
 
 def in_my_area(org: OrgDirectory, actor: Actor, case: Any) -> bool:
     """The case's own township — the one that verifies, closes and publishes it — or the
-    centre serving it (a case with no township yet is the centre's to dispatch)."""
+    centre serving it (a case with no township yet is the centre's to dispatch). A case in a
+    county but no township (a department's task item) is its county's centre's alone; one
+    with no place at all any centre's."""
     if actor.role in CENTRE_ROLES:
-        return may_see_case(org, actor, CaseScope(places=(case.township,)))
+        return may_see_case(org, actor, CaseScope(places=(getattr(case, "county", None), case.township)))
     return actor.role in PLACE_ROLES and actor.org_unit is not None and actor.org_unit == case.township
 
 

@@ -34,6 +34,7 @@ def case_facts(event: EventBase) -> dict[str, Any]:
             "tracking_no": data.tracking_no, "title": data.title, "description": data.description,
             "channel": data.channel.value, "subject_class": data.subject_class,
             "category": data.category.value if data.category else None, "solved_on_spot": data.solved_on_spot,
+            "county": place.county if place else None,  # a department's task item: its only place
             "township": place.township if place else None, "village": place.village if place else None,
             "grid": place.grid if place else None, "street": place.street if place else None,
             "received_at": event.occurred_at, "first_unit": data.first_unit, "first_unit_name": data.first_unit_name,

@@ -170,9 +170,11 @@ def _township(loc) -> str | None:
 def received(event) -> Rows:
     data, loc = event.payload, event.payload.location
     township = _township(loc)
+    # The county the event names (a department's task item, in no township), else the township's.
+    county = (loc.county if loc else None) or org.county_of(township)
     return [(CASE_RECEIVED, {
         "case_id": event.case_id, "tracking_no": data.tracking_no, "channel": data.channel.value,
-        "township": township, "county": org.county_of(township), "grid": loc.grid if loc else None,
+        "township": township, "county": county, "grid": loc.grid if loc else None,
         "subject_class": data.subject_class, "category": data.category.value if data.category else None,
         "received_at": event.occurred_at, "solved_on_spot": data.solved_on_spot, "first_unit": data.first_unit,
     })]  # fmt: skip

@@ -130,6 +130,11 @@ class Actor(_Model):
 class Location(_Model):
     """Where the matter is; never more precise than the street in an event (PIPL)."""
 
+    county: str | None = Field(
+        default=None, max_length=64,
+        description="the county the matter belongs to, said where no finer place says it (a department's task item lies "
+        "in no township: the issuing centre's county); else it is the township's (grid's). Absent in older events",
+    )
     township: str | None = None
     village: str | None = None
     grid: str | None = None

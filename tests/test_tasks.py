@@ -208,3 +208,71 @@ async def test_a_task_sent_down_is_worked_like_appeals_and_counted_apart(infra: 
             return checks if checks.get("consumer_lag_total") == 0 else None
 
         assert (await eventually(notify_caught_up, timeout=30, what="notify caught up"))["dead_letters_parked"] == 0
+
+
+#: A task item for a department with no place: the whole county's building sites, not one township's.
+SITES = {
+    "title": "排查全县在建工地围挡", "instructions": "逐一排查在建工地围挡是否完好，破损的限期整改。",
+    "subject_class": "infrastructure", "resolution_class": "complex", "items": [{"unit": "LB-XC-ZJJ"}],
+}  # fmt: skip
+
+
+async def county_figures(p: SimpleNamespace) -> dict:
+    today = datetime.now(LOCAL).date()
+    span = {"period": "custom", "from": (today - timedelta(days=1)).isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+    answer = await p.scoring.get("/api/v1/stats/counties/LB-XC", params=span, headers=CENTRE)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def test_a_department_item_without_place_belongs_to_the_issuing_county(infra: Infra) -> None:
+    """An item for a county department lies in no township: it still belongs to the county of
+    the centre that issued it — that centre alone verifies it, and it counts in the county's
+    task figures."""
+    async with platform(infra) as p:
+        issued = await p.insight.post("/api/v1/tasks", json=SITES, headers=CENTRE)
+        assert issued.status_code == 201, issued.text
+        task_id = issued.json()["task_id"]
+
+        # On the topic: no township, but the county the item is in.
+        async def item_received():
+            seen = [e for e in await p.topic.events(types="case.received") if e.payload.task and e.payload.task.task_id == task_id]
+            return seen or None
+
+        [received] = await eventually(item_received, timeout=30, what="the item's case.received")
+        assert (received.payload.location.township, received.payload.location.county) == (None, "LB-XC")
+
+        await until_states(p, task_id, ["dispatched"])
+        case_id = received.case_id
+        answer = await p.dispatch.get(f"/api/v1/cases/{case_id}/orders", headers=CENTRE)
+        assert answer.status_code == 200, answer.text
+        [order] = answer.json()["orders"]
+        assert order["unit"] == "LB-XC-ZJJ"
+        signed = await p.dispatch.post(f"/api/v1/orders/{order['order_no']}/sign", headers=CLERK)
+        assert signed.status_code == 200, signed.text
+        done = await p.dispatch.post(f"/api/v1/orders/{order['order_no']}/resolve", json={"answer": "已排查，围挡完好。"}, headers=CLERK)
+        assert done.status_code == 200, done.text
+        await until_states(p, task_id, ["resolved"])
+
+        # Only the issuing county's centre verifies it: not a township, not another county's centre.
+        for other in (CHENGGUAN, WX_CENTRE):
+            refused = await p.dispatch.post(f"/api/v1/cases/{case_id}/verify", json={"passed": True}, headers=other)
+            assert refused.status_code == 404, refused.text
+        passed = await p.dispatch.post(f"/api/v1/cases/{case_id}/verify", json={"passed": True}, headers=CENTRE)
+        assert passed.status_code == 200, passed.text
+        await until_states(p, task_id, ["closed"])
+
+        # The county's task figures count it; the appeals' figures stay empty.
+        async def counted():
+            figures = await county_figures(p)
+            return figures if figures["tasks"]["counts"]["resolved"] == 1 else None
+
+        figures = await eventually(counted, timeout=30, what="the item in the county's task figures")
+        assert (figures["tasks"]["counts"]["received"], figures["tasks"]["counts"]["orders"]) == (1, 1)
+        assert figures["counts"]["received"] == 0
+
+        # The county centre's task list shows it (and another county's does not).
+        listed = await p.insight.get("/api/v1/tasks", headers=CENTRE)
+        assert [t["task_id"] for t in listed.json()["items"]] == [task_id]
+        elsewhere = await p.insight.get("/api/v1/tasks", headers=WX_CENTRE)
+        assert task_id not in [t["task_id"] for t in elsewhere.json()["items"]]

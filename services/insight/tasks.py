@@ -145,7 +145,10 @@ def item_event(task: dict[str, Any], item: dict[str, Any], actor: Actor, at: dat
     payload = ReceivedData(
         tracking_no=item["tracking_no"], channel=Channel.task, title=task["title"], description=task["instructions"],
         subject_class=task["subject_class"],
-        location=Location(township=item["township"], village=item["village"], grid=item["grid"], street=item["street"]),
+        # The task's county travels on every item: a department's item lies in no township, and
+        # the county is what places it for the verifying centre and the county's task figures.
+        location=Location(county=task["county"], township=item["township"], village=item["village"], grid=item["grid"],
+                          street=item["street"]),
         task=TaskRef(task_id=task["task_id"], item_no=item["item_no"], unit=item["unit"],
                      resolution_class=ResolutionClass(task["resolution_class"]), issued_by=task["issued_by"]),
     )  # fmt: skip
