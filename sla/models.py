@@ -95,17 +95,6 @@ policies = Table(
     PrimaryKeyConstraint("policy_id", "version"),
 )
 
-# The State Council's schedule for a year, loaded by an administrator: wins over chinese-calendar.
-holiday_tables = Table(
-    "holiday_tables",
-    metadata,
-    Column("year", Integer, primary_key=True),
-    Column("holidays", JSONB, nullable=False),
-    Column("workdays", JSONB, nullable=False),
-    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("loaded_by", String(128), nullable=False),
-)
-
 # What sla needs to know of a case: urgency/region/category from triage, the policy the case
 # started under, whether it is closed (then nothing more starts), the redo round.
 sla_cases = Table(
