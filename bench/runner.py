@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import appeals, baselines, classify, hotline, idle, inbox, insight, pipeline, replicas, report, scoring_replay, sla_scale, tracing_cost
+from bench import appeals, baselines, classify, hotline, idle, inbox, insight, pipeline, replicas, report, rows, scoring_replay, sla_scale, tracing_cost
 from bench.core import FULL, QUICK, ROOT, Context, Figure, Phase, Timing, say
 from bench.procs import busy_percent
 from services.dev.devstack import EmbeddedPostgres, TansuBroker, free_port
@@ -75,6 +75,13 @@ PHASES: tuple[Phase, ...] = (
         "the record timestamps of its case.received and case.dispatched; the CPU every service used over each step "
         "(from /proc); RSS of each service idle and after the load.",
         needs=("asyncpg",),
+    ),
+    Phase(
+        "rows", rows.rows,
+        "all five services as their own processes on fresh databases and one topic (`bench/rows.py`); after an idle "
+        "window, appeals filed through intake at 50/s for the step's time (as in the pipeline phase); once every case "
+        "is dispatched and no database's counters have moved for 12 s, each table's rows inserted, updated and deleted "
+        "(PostgreSQL's `pg_stat_user_tables`, the difference from before the appeals), per case.",
     ),
     Phase(
         "sla", sla_scale.sla_scale,

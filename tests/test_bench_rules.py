@@ -28,3 +28,17 @@ def test_the_target_needs_every_appeal_accepted_and_dispatched_fast_enough_in_ti
     assert not sustained(**(kept_up | {"per_s": TARGET_RATE - 1}))
     assert not sustained(**(kept_up | {"p99_s": 2.0})) and not sustained(**(kept_up | {"p99_s": None}))
     assert not sustained(**(kept_up | {"offered": 0, "accepted": 0, "filed": 0, "dispatched": 0}))
+
+
+def test_rows_counts_what_each_table_took_between_readings_and_leaves_still_tables_out():
+    from bench.rows import delta
+
+    before = {("sla", "clocks"): {"n_tup_ins": 10, "n_tup_upd": 2, "n_tup_del": 0, "n_tup_hot_upd": 1},
+              ("sla", "leases"): {"n_tup_ins": 1, "n_tup_upd": 5, "n_tup_del": 0, "n_tup_hot_upd": 5}}  # fmt: skip
+    after = {("sla", "clocks"): {"n_tup_ins": 17, "n_tup_upd": 3, "n_tup_del": 0, "n_tup_hot_upd": 1},
+             ("sla", "leases"): {"n_tup_ins": 1, "n_tup_upd": 5, "n_tup_del": 0, "n_tup_hot_upd": 5},
+             ("notify", "messages"): {"n_tup_ins": 5, "n_tup_upd": 10, "n_tup_del": 1, "n_tup_hot_upd": 8}}  # fmt: skip
+    assert delta(before, after) == {
+        ("sla", "clocks"): {"n_tup_ins": 7, "n_tup_upd": 1, "n_tup_del": 0, "n_tup_hot_upd": 0},
+        ("notify", "messages"): {"n_tup_ins": 5, "n_tup_upd": 10, "n_tup_del": 1, "n_tup_hot_upd": 8},  # a table new since
+    }
