@@ -40,28 +40,25 @@ PAGE_HEADERS = {
 TRACKING_NO = r"^[A-Za-z0-9-]{4,32}$"
 
 
-def _file(name: str, media_type: str) -> FileResponse:
-    return FileResponse(STATIC / name, media_type=media_type, headers=PAGE_HEADERS)
+# The page (one file for both of its addresses: the script reads which from the path) and its own
+# script and style, each with the page's headers; route → (name, file, media type).
+PAGE_FILES = {
+    "/citizen/rate": ("rate_page", "citizen.html", "text/html; charset=utf-8"),
+    "/citizen/lookup": ("lookup_page", "citizen.html", "text/html; charset=utf-8"),
+    "/citizen/static/citizen.js": ("script", "citizen.js", "text/javascript; charset=utf-8"),
+    "/citizen/static/citizen.css": ("style", "citizen.css", "text/css; charset=utf-8"),
+}
 
 
-@router.get("/citizen/rate", include_in_schema=False)
-async def rate_page() -> FileResponse:
-    return _file("citizen.html", "text/html; charset=utf-8")
+def _file_route(file: str, media_type: str) -> Any:
+    async def serve() -> FileResponse:
+        return FileResponse(STATIC / file, media_type=media_type, headers=PAGE_HEADERS)
+
+    return serve
 
 
-@router.get("/citizen/lookup", include_in_schema=False)
-async def lookup_page() -> FileResponse:
-    return _file("citizen.html", "text/html; charset=utf-8")
-
-
-@router.get("/citizen/static/citizen.js", include_in_schema=False)
-async def script() -> FileResponse:
-    return _file("citizen.js", "text/javascript; charset=utf-8")
-
-
-@router.get("/citizen/static/citizen.css", include_in_schema=False)
-async def style() -> FileResponse:
-    return _file("citizen.css", "text/css; charset=utf-8")
+for _path, (_name, _file, _media_type) in PAGE_FILES.items():
+    router.add_api_route(_path, _file_route(_file, _media_type), methods=["GET"], name=_name, include_in_schema=False)
 
 
 @router.get("/api/v1/citizen/rating", summary="The citizen's rating link opened: the answer to read (the token is checked, not spent)")

@@ -18,8 +18,6 @@ calendars before and after a table took effect, so the owner of a deadline can m
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -28,9 +26,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
-from shared.orgfollow import TopicFollower
+from shared.orgfollow import TopicFollower, publish_record
 from shared.workdays import HolidayTable, WorkingCalendar
 
 log = logging.getLogger(__name__)
@@ -102,12 +99,7 @@ def decode_table(value: bytes | None, headers: Any = ()) -> LoadedTable | None:
 async def publish_table(bootstrap_servers: str, topic: str, loaded: LoadedTable) -> None:
     """Put one table on the topic as the directory would (for tests and tools; the topic must exist)."""
     value, headers = encode_table(loaded, source="tool")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=False)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=table_key(loaded.table.year), headers=headers, partition=0)
-    finally:
-        await producer.stop()
+    await publish_record(bootstrap_servers, topic, value, key=table_key(loaded.table.year), headers=headers)
 
 
 CalendarChange = Callable[[int, WorkingCalendar, WorkingCalendar], None]
@@ -127,22 +119,18 @@ class HolidayFollower(TopicFollower):
         self.calendar = WorkingCalendar()  # the package alone until a table arrives
         self.on_change: list[CalendarChange] = [on_change] if on_change else []
         self.skipped = 0
-        self._changed = asyncio.Event()
 
     def table(self, year: int) -> LoadedTable | None:
         return self.tables.get(year)
 
     async def wait_for(self, year: int, loaded_at: datetime, timeout: float = 15) -> WorkingCalendar:
         """Wait until the table of ``year`` loaded at ``loaded_at`` (or later) is followed (for tests)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (have := self.tables.get(year)) is None or have.loaded_at < loaded_at:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"holiday table {year} loaded at {loaded_at} not seen in {timeout}s")
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+        def followed() -> bool:
+            have = self.tables.get(year)
+            return have is not None and have.loaded_at >= loaded_at
+
+        if not await self._wait_until(followed, timeout):
+            raise TimeoutError(f"holiday table {year} loaded at {loaded_at} not seen in {timeout}s")
         return self.calendar
 
     def apply(self, value: bytes | None, headers: Any = (), *, where: str = "") -> bool:
@@ -168,6 +156,5 @@ class HolidayFollower(TopicFollower):
                 callback(year, old, self.calendar)
             except Exception:
                 log.exception("on_change failed for holiday table %d", year)
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._changed_now()
         return True

@@ -124,6 +124,20 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
+class ResponseStatus:
+    """An ASGI ``send`` that passes every message on and notes the answer's status: 500 until
+    the app starts an answer (one that raised before it did is a server error)."""
+
+    def __init__(self, send: Send) -> None:
+        self.status = 500
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
 class RouteMetrics:
     """Pure ASGI middleware: counts and times every HTTP request of ``service`` by method,
     route template and status class. Pure ASGI (no BaseHTTPMiddleware) so streaming answers
@@ -139,19 +153,12 @@ class RouteMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        noted = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, noted)
         finally:
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            labels = (self.service, method, route_template(scope), status_class(status))
+            labels = (self.service, method, route_template(scope), status_class(noted.status))
             HTTP_REQUESTS.labels(*labels).inc()
             HTTP_SECONDS.labels(*labels).observe(time.perf_counter() - started)
 

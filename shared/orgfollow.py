@@ -60,10 +60,15 @@ async def publish_snapshot(
 ) -> None:
     """Put one snapshot on the topic as the directory would (for tests and tools; the topic must exist)."""
     value, headers = encode_snapshot(version, document, changed_at or datetime.now(UTC), source="tool")
+    await publish_record(bootstrap_servers, topic, value, key=SNAPSHOT_KEY, headers=headers)
+
+
+async def publish_record(bootstrap_servers: str, topic: str, value: bytes, *, key: bytes, headers: list[tuple[str, bytes]]) -> None:
+    """Put one record on a one-partition reference-data topic (for tests and tools; the topic must exist)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=False)
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value, key=SNAPSHOT_KEY, headers=headers, partition=0)
+        await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
     finally:
         await producer.stop()
 
@@ -119,6 +124,25 @@ class TopicFollower:
         self.fetch_wait_ms = fetch_wait_ms
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._changed = asyncio.Event()  # set, and replaced, each time ``apply`` takes a record
+
+    def _changed_now(self) -> None:
+        """Wake whoever waits in ``_wait_until``."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _wait_until(self, reached: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``reached()`` holds after a change, at most ``timeout`` seconds; False if it never did."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not reached():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            event = self._changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+        return True
 
     @property
     def running(self) -> bool:
@@ -201,7 +225,6 @@ class OrgFollower(TopicFollower):
         self.on_change = on_change
         self.skipped = 0  # snapshots refused (bad JSON, bad version, inconsistent document)
         self._version = 0  # 0: nothing from the topic yet, ``current`` is the seed
-        self._changed = asyncio.Event()
 
     @property
     def version(self) -> int:
@@ -210,15 +233,8 @@ class OrgFollower(TopicFollower):
 
     async def wait_for_version(self, version: int, timeout: float = 10) -> OrgDirectory:
         """Wait until a snapshot of at least ``version`` is current (for tests); TimeoutError else."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._version < version:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"org snapshot version {version} not seen in {timeout}s (have {self._version})")
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
+        if not await self._wait_until(lambda: self._version >= version, timeout):
+            raise TimeoutError(f"org snapshot version {version} not seen in {timeout}s (have {self._version})")
         return self.current
 
     # ------------------------------------------------------------------ internals
@@ -243,6 +259,5 @@ class OrgFollower(TopicFollower):
                 self.on_change(org)
             except Exception:
                 log.exception("on_change failed for org directory version %d", version)
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._changed_now()
         return True

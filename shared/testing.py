@@ -325,6 +325,11 @@ class TopicReader:
     partition order, which is per-case order); combine with ``eventually`` to wait for one.
     """
 
+    @classmethod
+    def of(cls, service: RunningService) -> TopicReader:
+        """A reader of the topic ``service`` consumes and publishes to."""
+        return cls(service.settings.kafka_bootstrap_servers, service.settings.kafka_topic)
+
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self._consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False,

@@ -35,6 +35,8 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.metrics import ResponseStatus
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from httpx import AsyncClient
@@ -164,16 +166,9 @@ class ServerSpans:
             attributes={"http.request.method": method, "url.path": scope["path"]},
         )  # fmt: skip
         token = otel_context.attach(trace.set_span_in_context(span))
-        status = 500
-
-        async def send_noting_status(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        noted = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, noted)
         except BaseException as exc:
             span.record_exception(exc)
             raise
@@ -182,8 +177,8 @@ class ServerSpans:
             if route:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
+            span.set_attribute("http.response.status_code", noted.status)
+            if noted.status >= 500:
                 span.set_status(trace.Status(trace.StatusCode.ERROR))
             otel_context.detach(token)
             span.end()

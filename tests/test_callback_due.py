@@ -14,19 +14,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from notify.app import create_app as create_notify
 from notify.domain import callback_view
-from notify.settings import NotifySettings
-from notify.tests.conftest import serving_receiver
 from notify.tests.helpers import Case, callbacks_of, set_clock
 from shared.actors import actor_headers
 from shared.callback import callback_window
 from shared.events import ClockKind
-from shared.testing import AUDITOR, Infra, eventually, publish, running, service_settings, unique
+from shared.testing import AUDITOR, Infra, eventually, publish
 from shared.workdays import WorkingCalendar
-from sla.app import create_app as create_sla
 from sla.domain import Policy, policy_from_limits, signal_times, start_clock
-from sla.tests.conftest import sla_settings
+from tests.stack import platform
 
 BJ = ZoneInfo("Asia/Shanghai")
 CAL = WorkingCalendar()  # chinese-calendar's 2026 schedule, which both services read
@@ -77,59 +73,50 @@ def test_a_policy_cannot_move_the_callback_away_from_notify() -> None:
 
 
 async def test_one_closure_gives_one_deadline_and_one_overdue_instant_on_the_sla_clock_and_the_notify_task(infra: Infra) -> None:
-    topic = unique("lifecycle")
-    async with serving_receiver() as receiver:
-        notify_settings = service_settings(
-            NotifySettings, infra, topic=topic, database=unique("notify"),
-            sms_url=f"{receiver.url}/sms", wechat_url=f"{receiver.url}/wechat",
-            hotline_webhook_url=f"{receiver.url}/hotline", hotline_client_id="jiesu-notify",
-            hotline_webhook_secret="test-webhook-secret", sender_max_sleep_seconds=0.05, test_clock=True,
-        )  # fmt: skip
-        sla_app_settings = sla_settings(infra, topic=topic, database=unique("sla"))
-        async with running(create_notify(notify_settings), notify_settings) as notify, \
-                running(create_sla(sla_app_settings), sla_app_settings) as sla:  # fmt: skip
-            async def both_at(moment: datetime) -> None:
-                """Move notify's and SLA's now to ``moment``."""
-                await set_clock(notify, moment)
-                moved = await sla.client.post("/api/v1/admin/time", json={"now": moment.isoformat()}, headers=SLA_ADMIN)
-                assert moved.status_code == 200, moved.text
+    async with platform(infra, ("sla", "notify")) as p:
+        notify, sla, topic = p.services["notify"], p.services["sla"], p.topic
+        async def both_at(moment: datetime) -> None:
+            """Move notify's and SLA's now to ``moment``."""
+            await set_clock(notify, moment)
+            moved = await sla.client.post("/api/v1/admin/time", json={"now": moment.isoformat()}, headers=SLA_ADMIN)
+            assert moved.status_code == 200, moved.text
 
-            case = Case()
-            # Monday 12 Oct 2026, 04:35 Beijing: nobody calls a citizen at that hour. Both services
-            # live at that moment (whatever today is), so no card fires before the test moves on.
-            closed_at = datetime(2026, 10, 12, 4, 35, tzinfo=BJ)
-            await both_at(closed_at)
-            await publish(infra.bootstrap_servers, topic, case.received(), case.accepted(), case.dispatched(), case.closed(closed_at))
+        case = Case()
+        # Monday 12 Oct 2026, 04:35 Beijing: nobody calls a citizen at that hour. Both services
+        # live at that moment (whatever today is), so no card fires before the test moves on.
+        closed_at = datetime(2026, 10, 12, 4, 35, tzinfo=BJ)
+        await both_at(closed_at)
+        await publish(infra.bootstrap_servers, topic, case.received(), case.accepted(), case.dispatched(), case.closed(closed_at))
 
-            [task] = await eventually(lambda: callbacks_of(notify, case), what="notify's callback task")
+        [task] = await eventually(lambda: callbacks_of(notify, case), what="notify's callback task")
 
-            async def sla_callback():
-                response = await sla.client.get(f"/api/v1/cases/{case.id}/clocks", headers=AUDITOR)
-                clocks = response.json()["clocks"] if response.status_code == 200 else []
-                return next((c for c in clocks if c["name"] == "callback"), None)
+        async def sla_callback():
+            response = await sla.client.get(f"/api/v1/cases/{case.id}/clocks", headers=AUDITOR)
+            clocks = response.json()["clocks"] if response.status_code == 200 else []
+            return next((c for c in clocks if c["name"] == "callback"), None)
 
-            clock = await eventually(sla_callback, what="sla's callback clock")
-            due = datetime.fromisoformat(task["due_at"])
-            assert datetime.fromisoformat(clock["due_at"]) == due
-            # Called on Tuesday 13 Oct from 09:00; due at the end of that day.
-            assert datetime.fromisoformat(task["opens_at"]) == datetime(2026, 10, 13, 9, 0, tzinfo=BJ)
-            assert due == datetime(2026, 10, 14, 0, 0, tzinfo=BJ)
+        clock = await eventually(sla_callback, what="sla's callback clock")
+        due = datetime.fromisoformat(task["due_at"])
+        assert datetime.fromisoformat(clock["due_at"]) == due
+        # Called on Tuesday 13 Oct from 09:00; due at the end of that day.
+        assert datetime.fromisoformat(task["opens_at"]) == datetime(2026, 10, 13, 9, 0, tzinfo=BJ)
+        assert due == datetime(2026, 10, 14, 0, 0, tzinfo=BJ)
 
-            async def view() -> str:
-                [task] = await callbacks_of(notify, case)
-                return task["view"]
+        async def view() -> str:
+            [task] = await callbacks_of(notify, case)
+            return task["view"]
 
-            async def breached():
-                return (await sla_callback())["state"] == "breached" or None
+        async def breached():
+            return (await sla_callback())["state"] == "breached" or None
 
-            # When calling opens, and a minute before the deadline: callable on notify's queue, and
-            # no red card on SLA's clock after a few of its ticks (0.2 s apart) — an early one would fire.
-            for moment in (datetime(2026, 10, 13, 9, 0, tzinfo=BJ), due - timedelta(minutes=1)):
-                await both_at(moment)
-                assert await view() == "due"
-                await asyncio.sleep(1.5)
-                assert (await sla_callback())["state"] == "running", moment
-            # At the deadline: overdue on notify's queue, and SLA's red card.
-            await both_at(due)
-            assert await view() == "overdue"
-            await eventually(breached, timeout=30, what="the red card at the deadline")
+        # When calling opens, and a minute before the deadline: callable on notify's queue, and
+        # no red card on SLA's clock after a few of its ticks (0.2 s apart) — an early one would fire.
+        for moment in (datetime(2026, 10, 13, 9, 0, tzinfo=BJ), due - timedelta(minutes=1)):
+            await both_at(moment)
+            assert await view() == "due"
+            await asyncio.sleep(1.5)
+            assert (await sla_callback())["state"] == "running", moment
+        # At the deadline: overdue on notify's queue, and SLA's red card.
+        await both_at(due)
+        assert await view() == "overdue"
+        await eventually(breached, timeout=30, what="the red card at the deadline")

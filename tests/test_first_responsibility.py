@@ -13,25 +13,13 @@ the red card and the urging as copies, and its own figure counts the case.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from dispatch.app import create_app as create_dispatch
-from dispatch.settings import DispatchSettings
-from intake.app import create_app as create_intake
-from intake.settings import IntakeSettings
-from notify.app import create_app as create_notify
-from notify.settings import NotifySettings
-from notify.tests.conftest import serving_receiver
-from scoring.app import create_app as create_scoring
-from scoring.settings import ScoringSettings
 from shared.actors import actor_headers
-from shared.testing import AUDITOR, Infra, eventually, running, service_settings, unique
+from shared.testing import AUDITOR, Infra, eventually
 from shared.workdays import LOCAL, WorkingCalendar
-from sla.app import create_app as create_sla
-from sla.tests.conftest import sla_settings
+from tests.stack import platform
 
 CHENGZHONG = actor_headers("demo-village-staff-cz", "village_staff", "LB-XC-CG-CZ")  # 城中社区's window
 CHENGXI = actor_headers("cx-staff", "village_staff", "LB-XC-CG-CX")  # another village of the same township
@@ -49,30 +37,6 @@ STREETLAMP = {
     "channel": "window", "contact": {"name": "韦某", "phone": "13800002222"},
     "location": {"address": "忻城县城关镇城东社区城东路12号"},
 }  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def platform(infra: Infra) -> AsyncIterator[SimpleNamespace]:
-    """Intake, dispatch, SLA, notify and scoring on one fresh topic, each with its own database."""
-    topic = unique("lifecycle")
-    async with serving_receiver() as receiver:
-        intake_s = service_settings(IntakeSettings, infra, topic=topic, database=unique("intake"), org_topic=unique("org"))
-        dispatch_s = service_settings(DispatchSettings, infra, topic=topic, database=unique("dispatch"))
-        sla_s = sla_settings(infra, topic=topic, database=unique("sla"))
-        notify_s = service_settings(
-            NotifySettings, infra, topic=topic, database=unique("notify"),
-            sms_url=f"{receiver.url}/sms", wechat_url=f"{receiver.url}/wechat",
-            hotline_webhook_url=f"{receiver.url}/hotline", hotline_client_id="jiesu-notify",
-            hotline_webhook_secret="test-webhook-secret", sender_max_sleep_seconds=0.05, test_clock=True,
-        )  # fmt: skip
-        scoring_s = service_settings(ScoringSettings, infra, topic=topic, database=unique("scoring"))
-        async with running(create_intake(intake_s), intake_s) as intake, \
-                running(create_dispatch(dispatch_s), dispatch_s) as dispatch, \
-                running(create_sla(sla_s), sla_s) as sla, \
-                running(create_notify(notify_s), notify_s) as notify, \
-                running(create_scoring(scoring_s), scoring_s) as scoring:  # fmt: skip
-            yield SimpleNamespace(intake=intake.client, dispatch=dispatch.client, sla=sla.client, notify=notify.client,
-                                  scoring=scoring.client, topic=topic)  # fmt: skip
 
 
 async def the_order(p: SimpleNamespace, case_id: str, reader: dict) -> dict:

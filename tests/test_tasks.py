@@ -13,27 +13,13 @@ back, which is redone and passed.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from dispatch.app import create_app as create_dispatch
-from dispatch.settings import DispatchSettings
-from intake.app import create_app as create_intake
-from intake.settings import IntakeSettings
-from notify.app import create_app as create_notify
-from notify.settings import NotifySettings
-from notify.tests.conftest import serving_receiver
-from scoring.app import create_app as create_scoring
-from scoring.settings import ScoringSettings
-from services.insight.app import create_app as create_insight
-from services.insight.settings import InsightSettings
 from shared.actors import actor_headers
-from shared.testing import Infra, TopicReader, eventually, running, service_settings, unique
+from shared.testing import Infra, eventually
 from shared.workdays import LOCAL
-from sla.app import create_app as create_sla
-from sla.tests.conftest import sla_settings
+from tests.stack import SERVICES, platform
 
 CENTRE = actor_headers("xc-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")  # 忻城县综治中心
 CHENGZHONG = actor_headers("cz-staff", "village_staff", "LB-XC-CG-CZ")
@@ -52,33 +38,6 @@ TASK = {
     "subject_class": "infrastructure", "resolution_class": "complex",
     "items": [{"unit": "LB-XC-CG-CZ"}, {"unit": "LB-XC-CG-CD", "street": "城东路"}],
 }  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def platform(infra: Infra) -> AsyncIterator[SimpleNamespace]:
-    """Intake, dispatch, SLA, notify, scoring and insight on one fresh topic, each with its own database."""
-    topic = unique("lifecycle")
-    async with serving_receiver() as receiver:
-        intake_s = service_settings(IntakeSettings, infra, topic=topic, database=unique("intake"), org_topic=unique("org"))
-        dispatch_s = service_settings(DispatchSettings, infra, topic=topic, database=unique("dispatch"))
-        sla_s = sla_settings(infra, topic=topic, database=unique("sla"))
-        notify_s = service_settings(
-            NotifySettings, infra, topic=topic, database=unique("notify"),
-            sms_url=f"{receiver.url}/sms", wechat_url=f"{receiver.url}/wechat",
-            hotline_webhook_url=f"{receiver.url}/hotline", hotline_client_id="jiesu-notify",
-            hotline_webhook_secret="test-webhook-secret", sender_max_sleep_seconds=0.05, test_clock=True,
-        )  # fmt: skip
-        scoring_s = service_settings(ScoringSettings, infra, topic=topic, database=unique("scoring"))
-        insight_s = service_settings(InsightSettings, infra, topic=topic, database=unique("insight"), org_topic=intake_s.org_topic)
-        async with running(create_intake(intake_s), intake_s) as intake, \
-                running(create_dispatch(dispatch_s), dispatch_s) as dispatch, \
-                running(create_sla(sla_s), sla_s) as sla, \
-                running(create_notify(notify_s), notify_s) as notify, \
-                running(create_scoring(scoring_s), scoring_s) as scoring, \
-                running(create_insight(insight_s), insight_s) as insight, \
-                TopicReader(infra.bootstrap_servers, topic) as reader:  # fmt: skip
-            yield SimpleNamespace(intake=intake.client, dispatch=dispatch.client, sla=sla.client, notify=notify.client,
-                                  scoring=scoring.client, insight=insight.client, topic=reader)  # fmt: skip
 
 
 async def township_figures(p: SimpleNamespace) -> dict:
@@ -103,7 +62,7 @@ async def until_states(p: SimpleNamespace, task_id: str, wanted: list[str]) -> N
 
 
 async def test_a_task_sent_down_is_worked_like_appeals_and_counted_apart(infra: Infra) -> None:
-    async with platform(infra) as p:
+    async with platform(infra, SERVICES, read_topic=True) as p:
         # An appeal first: its figures are what the task must not move.
         created = await p.intake.post("/api/v1/appeals", json=STREETLAMP, headers=CHENGZHONG)
         assert created.status_code == 201, created.text
@@ -124,7 +83,7 @@ async def test_a_task_sent_down_is_worked_like_appeals_and_counted_apart(infra: 
 
         # On the topic: one case.received per item, channel task, the item's unit and class carried.
         async def items_received():
-            seen = [e for e in await p.topic.events(types="case.received") if e.payload.task and e.payload.task.task_id == task_id]
+            seen = [e for e in await p.reader.events(types="case.received") if e.payload.task and e.payload.task.task_id == task_id]
             return seen if len(seen) == 2 else None
 
         received = await eventually(items_received, timeout=30, what="the items' case.received")

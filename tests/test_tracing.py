@@ -19,18 +19,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from dispatch.app import create_app as create_dispatch
-from dispatch.settings import DispatchSettings
 from intake.app import create_app as create_intake
 from intake.settings import IntakeSettings
-from notify.app import create_app as create_notify
-from notify.settings import NotifySettings
-from notify.tests.conftest import serving_receiver
 from shared import tracing
 from shared.signing import signature_headers
 from shared.testing import Infra, eventually, running, service_settings, unique
-from sla.app import create_app as create_sla
-from sla.tests.conftest import sla_settings
+from tests.stack import platform
 
 HOTLINE_SECRET = "trace-hotline-secret"
 PUSH = "/api/v1/hotline/tickets"
@@ -45,25 +39,13 @@ TICKET = {"title": "城西社区路灯不亮", "description": "城关镇城西�
 
 @contextlib.asynccontextmanager
 async def traced_platform(infra: Infra) -> AsyncIterator[SimpleNamespace]:
+    """Intake, dispatch, SLA and notify exporting every span to one ``p.exporter``."""
     exporter = InMemorySpanExporter()
-    topic = unique("lifecycle")
+    hotline = {"hotline_clients": f"hotline12345:{HOTLINE_SECRET}"}
     with tracing.export_to(exporter):
-        async with serving_receiver() as receiver:
-            intake_s = service_settings(IntakeSettings, infra, topic=topic, database=unique("intake"), org_topic=unique("org"),
-                                        hotline_clients=f"hotline12345:{HOTLINE_SECRET}")  # fmt: skip
-            dispatch_s = service_settings(DispatchSettings, infra, topic=topic, database=unique("dispatch"))
-            sla_s = sla_settings(infra, topic=topic, database=unique("sla"))
-            notify_s = service_settings(
-                NotifySettings, infra, topic=topic, database=unique("notify"),
-                sms_url=f"{receiver.url}/sms", wechat_url=f"{receiver.url}/wechat",
-                hotline_webhook_url=f"{receiver.url}/hotline", hotline_client_id="jiesu-notify",
-                hotline_webhook_secret="test-webhook-secret", sender_max_sleep_seconds=0.05,
-            )  # fmt: skip
-            async with running(create_intake(intake_s), intake_s) as intake, \
-                    running(create_dispatch(dispatch_s), dispatch_s) as dispatch, \
-                    running(create_sla(sla_s), sla_s) as sla, \
-                    running(create_notify(notify_s), notify_s):  # fmt: skip
-                yield SimpleNamespace(intake=intake, dispatch=dispatch, sla=sla, receiver=receiver, exporter=exporter)
+        async with platform(infra, ("intake", "dispatch", "sla", "notify"), settings={"intake": hotline, "notify": {"test_clock": False}}) as p:
+            p.exporter = exporter
+            yield p
 
 
 def service_of(span: ReadableSpan) -> str:
@@ -98,7 +80,7 @@ def receiver_traceparent(message: dict) -> tuple[int, int]:
 
 async def test_an_appeal_filed_by_post_is_one_trace_to_the_wechat_gateway(infra: Infra) -> None:
     async with traced_platform(infra) as p:
-        created = await p.intake.client.post("/api/v1/appeals", json=APPEAL)
+        created = await p.intake.post("/api/v1/appeals", json=APPEAL)
         assert created.status_code == 201, created.text
         case_id, tracking_no = created.json()["case_id"], created.json()["tracking_no"]
         [root] = [s for s in p.exporter.get_finished_spans()
@@ -153,7 +135,7 @@ async def test_a_12345_ticket_is_one_trace_to_the_12345_webhook(infra: Infra) ->
         body = json.dumps({"tickets": [{**TICKET, "ticket_no": number}]}, ensure_ascii=False).encode()
         headers = {**signature_headers("hotline12345", HOTLINE_SECRET.encode(), method="POST", path=PUSH, body=body),
                    "content-type": "application/json"}  # fmt: skip
-        pushed = await p.intake.client.post(PUSH, content=body, headers=headers)
+        pushed = await p.intake.post(PUSH, content=body, headers=headers)
         assert pushed.status_code == 200, pushed.text
         [root] = [s for s in p.exporter.get_finished_spans() if s.kind == SpanKind.SERVER and s.attributes.get("http.route") == PUSH]
 

@@ -14,6 +14,6 @@ async def dispatch(infra: Infra):
 
 
 @pytest.fixture(scope="module")
-async def topic(dispatch, infra: Infra):
-    async with TopicReader(infra.bootstrap_servers, dispatch.settings.kafka_topic) as reader:
+async def topic(dispatch):
+    async with TopicReader.of(dispatch) as reader:
         yield reader

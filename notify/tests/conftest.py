@@ -79,6 +79,6 @@ async def notify(infra: Infra, receiver: Receiver):
 
 
 @pytest.fixture(scope="module")
-async def topic(notify, infra: Infra) -> AsyncIterator[TopicReader]:
-    async with TopicReader(infra.bootstrap_servers, notify.settings.kafka_topic) as reader:
+async def topic(notify) -> AsyncIterator[TopicReader]:
+    async with TopicReader.of(notify) as reader:
         yield reader

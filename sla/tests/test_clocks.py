@@ -72,7 +72,7 @@ async def test_deadlines_across_the_national_day_week_and_its_make_up_saturday(s
     assert clocks["resolve"]["policy"] == {"policy_id": "default", "version": 1}
 
     # Long past due by now: the yellow card came 1 working day before — on the make-up Saturday.
-    async with TopicReader(infra.bootstrap_servers, sla.settings.kafka_topic) as reader:
+    async with TopicReader.of(sla) as reader:
         warnings = await eventually(
             lambda: _signals(reader, case, "sla.warning", clocks["resolve"]["clock_id"]), what="the resolve yellow card"
         )

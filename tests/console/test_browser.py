@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shared.testing import Infra, ServiceProcess, eventually, free_port, service_env, unique
-from tests.e2e.harness import Platform, running_platform
+from tests.e2e.harness import SERVICE_NAMES, Platform, running_platform
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +29,19 @@ DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
 
+#: What the console reads, each at its CONSOLE_<NAME>_URL.
+CONSOLE_READS = ("intake", "dispatch", "sla", "scoring", "notify", "insight")
+DEAD = "http://127.0.0.1:9"  # where the console reads what the stack does not run: nothing listens there
+
+
 @contextlib.asynccontextmanager
-async def console_stack(infra: Infra, logs: Path) -> AsyncIterator[tuple[Platform, str]]:
-    """The platform, plus the directory, the issuer and the console as processes; all stopped at the end."""
-    async with running_platform(infra, logs) as platform:
+async def console_stack(
+    infra: Infra, logs: Path, *, services: tuple[str, ...] = SERVICE_NAMES, settings: dict[str, dict[str, str]] | None = None,
+    poll_seconds: int = 1,
+) -> AsyncIterator[tuple[Platform, str]]:
+    """The platform (``services`` and ``settings`` as ``running_platform`` takes them), plus the
+    directory, the issuer and the console as processes; all stopped at the end."""
+    async with running_platform(infra, logs, services=services, settings=settings) as platform:
         directory_port, issuer_port, console_port = free_port(), free_port(), free_port()
         extra = {
             "directory": ServiceProcess("services.directory", {
@@ -43,11 +52,11 @@ async def console_stack(infra: Infra, logs: Path) -> AsyncIterator[tuple[Platfor
                 **service_env(infra, "ISSUER_", topic=platform.topic, database="unused", port=issuer_port),
             }, issuer_port, logs / "issuer.log"),
         }  # fmt: skip
-        urls = {f"CONSOLE_{name.upper()}_URL": platform.url(name) for name in ("intake", "dispatch", "sla", "scoring", "notify")}
+        urls = {f"CONSOLE_{name.upper()}_URL": platform.url(name) if name in platform.processes else DEAD for name in CONSOLE_READS}
         console_env = {
             **service_env(infra, "CONSOLE_", topic=platform.topic, database="unused", port=console_port), **urls,
             "CONSOLE_DIRECTORY_URL": extra["directory"].url, "CONSOLE_ISSUER_URL": extra["issuer"].url,
-            "CONSOLE_POLL_SECONDS": "1", "CONSOLE_SESSION_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
+            "CONSOLE_POLL_SECONDS": str(poll_seconds), "CONSOLE_SESSION_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
         }  # fmt: skip
         extra["console"] = ServiceProcess("services.console", console_env, console_port, logs / "console.log")
         try:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, time
 from pathlib import Path
 
@@ -25,46 +23,18 @@ from services.insight.detect import workdays_ending
 from services.insight.tests.test_findings import THRESHOLDS, appeal
 from services.insight.trends import last_workday
 from shared.actors import actor_headers
-from shared.testing import Infra, ServiceProcess, eventually, free_port, publish, service_env, unique
+from shared.testing import Infra, eventually, publish
 from shared.workdays import LOCAL, WorkingCalendar
-from tests.console.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, SHOTS, sign_in
-from tests.e2e.harness import Platform, running_platform
+from tests.console.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, SHOTS, console_stack, sign_in
+from tests.e2e.harness import Platform
 
 pytestmark = pytest.mark.slow
-DEAD = "http://127.0.0.1:9"  # the services this page does not read: nothing listens there
 
 
-@contextlib.asynccontextmanager
-async def risk_stack(infra: Infra, logs: Path) -> AsyncIterator[tuple[Platform, str]]:
+def risk_stack(infra: Infra, logs: Path) -> contextlib.AbstractAsyncContextManager[tuple[Platform, str]]:
+    """Insight alone (with the tests' thresholds) behind the console, the directory and the issuer."""
     settings = {"insight": {"THRESHOLDS": json.dumps(THRESHOLDS)}}
-    async with running_platform(infra, logs, services=("insight",), settings=settings) as platform:
-        directory_port, issuer_port, console_port = free_port(), free_port(), free_port()
-        extra = {
-            "directory": ServiceProcess("services.directory", {
-                **service_env(infra, "DIRECTORY_", topic=platform.topic, database=unique("e2e_directory"), port=directory_port),
-                "DIRECTORY_ORG_TOPIC": unique("org"),
-            }, directory_port, logs / "directory.log"),
-            "issuer": ServiceProcess("services.dev.issuer", {
-                **service_env(infra, "ISSUER_", topic=platform.topic, database="unused", port=issuer_port),
-            }, issuer_port, logs / "issuer.log"),
-        }  # fmt: skip
-        console_env = {
-            **service_env(infra, "CONSOLE_", topic=platform.topic, database="unused", port=console_port),
-            **{f"CONSOLE_{name.upper()}_URL": DEAD for name in ("intake", "dispatch", "sla", "scoring", "notify")},
-            "CONSOLE_INSIGHT_URL": platform.url("insight"), "CONSOLE_DIRECTORY_URL": extra["directory"].url,
-            "CONSOLE_ISSUER_URL": extra["issuer"].url, "CONSOLE_POLL_SECONDS": "5",
-            "CONSOLE_SESSION_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
-        }  # fmt: skip
-        extra["console"] = ServiceProcess("services.console", console_env, console_port, logs / "console.log")
-        try:
-            for process in extra.values():
-                process.start()
-            for process in extra.values():
-                await process.wait_ready(timeout=120)
-            yield platform, extra["console"].url
-        finally:
-            for process in extra.values():
-                process.stop()
+    return console_stack(infra, logs, services=("insight",), settings=settings, poll_seconds=5)
 
 
 async def test_the_centre_reads_the_lit_village_the_findings_sentence_and_the_theme(infra: Infra, tmp_path_factory) -> None:

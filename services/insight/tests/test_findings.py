@@ -6,10 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
-from services.insight.app import create_app
-from services.insight.settings import InsightSettings
 from shared.actors import actor_headers
 from shared.events import (
     CaseDispatched,
@@ -26,7 +22,7 @@ from shared.events import (
     make_event,
     system_actor,
 )
-from shared.testing import Infra, TopicReader, eventually, publish, running, service_settings, unique
+from shared.testing import eventually, publish, unique
 from shared.workdays import LOCAL
 
 XC_CENTRE = actor_headers("xc-dispatcher", "centre_dispatcher", "LB-XC-ZZZX")  # 忻城县综治中心
@@ -58,22 +54,6 @@ def appeal(when: datetime, *, location: Location = SPOT, unit: str | None = "LB-
     if unit:
         events.append(make(CaseDispatched, DispatchedData(order_no=f"JB-{case_id[-8:]}", unit=unit), "dispatch"))
     return case_id, events
-
-
-@pytest.fixture(scope="module")
-async def insight(infra: Infra):
-    settings = service_settings(
-        InsightSettings, infra, topic=unique("lifecycle"), database=unique("insight"), org_topic=unique("org"),
-        thresholds=THRESHOLDS,
-    )  # fmt: skip
-    async with running(create_app(settings), settings) as service:
-        yield service
-
-
-@pytest.fixture(scope="module")
-async def topic(insight, infra: Infra):
-    async with TopicReader(infra.bootstrap_servers, insight.settings.kafka_topic) as reader:
-        yield reader
 
 
 async def findings(insight, headers: dict[str, str]) -> list[dict]:

@@ -6,14 +6,10 @@ may; the figure and the supervision list add up. Appeal days pinned (November 20
 
 from __future__ import annotations
 
-import pytest
-
-from services.insight.app import create_app
-from services.insight.settings import InsightSettings
-from services.insight.tests.test_findings import THRESHOLDS, appeal, at
+from services.insight.tests.test_findings import appeal, at
 from shared.actors import actor_headers
 from shared.events import EventBase, Location
-from shared.testing import Infra, TopicReader, eventually, publish, running, service_settings, unique
+from shared.testing import eventually, publish
 from shared.workdays import LOCAL
 
 XC_CENTRE = actor_headers("xc-supervisor", "centre_supervisor", "LB-XC-ZZZX")  # 忻城县综治中心
@@ -24,22 +20,6 @@ SLJ_HEAD = actor_headers("slj-head", "dept_head", "LB-XC-SLJ")  # another depart
 CG_HEAD = actor_headers("cg-head", "township_head", "LB-XC-CG")
 AUDITOR = actor_headers("auditor", "auditor", "LB")
 SPOT = Location(township="LB-XC-CG", village="LB-XC-CG-CZ", grid="LB-XC-CG-CZ-G02", street="土司练兵场路")
-
-
-@pytest.fixture(scope="module")
-async def insight(infra: Infra):
-    settings = service_settings(
-        InsightSettings, infra, topic=unique("lifecycle"), database=unique("insight"), org_topic=unique("org"),
-        thresholds=THRESHOLDS,
-    )  # fmt: skip
-    async with running(create_app(settings), settings) as service:
-        yield service
-
-
-@pytest.fixture(scope="module")
-async def topic(insight, infra: Infra):
-    async with TopicReader(infra.bootstrap_servers, insight.settings.kafka_topic) as reader:
-        yield reader
 
 
 async def warnings_of(insight, headers) -> list[dict]:
