@@ -101,7 +101,10 @@ REFUSALS = {
 }
 
 
-@router.post("/api/v1/citizen/lookup", summary="An appeal's status and public timeline, with the one-time code sent to its phone")
+@router.post(
+    "/api/v1/citizen/lookup", summary="An appeal's status and public timeline, with the one-time code sent to its phone",
+    responses={403: {"description": "the code is wrong, used, expired or locked (`tries_left` says how many tries remain)"}},
+)
 async def look_up(body: LookupIn, uow: UowDep, ctx: ContextDep) -> dict[str, Any]:
     try:
         return await service.look_up(uow, ctx, body.tracking_no, body.code.strip())

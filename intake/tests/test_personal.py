@@ -23,7 +23,7 @@ async def test_a_handler_sees_the_contact_with_a_reason_and_the_view_is_logged(i
     assert shown.status_code == 200, shown.text
     details = shown.json()
     assert details["phone"] == PHONE and details["name"] == "韦先生" and details["id_number"] == "45132219800101123X"
-    assert "城东路12号" in details["address"]
+    assert "西宁街12号" in details["address"]
 
     log = await intake.client.get("/api/v1/audit/contact-views", params={"case_id": case_id}, headers=AUDITOR)
     assert log.status_code == 200

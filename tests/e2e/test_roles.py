@@ -20,7 +20,7 @@ from shared.actors import actor_headers
 from shared.signing import signature_headers
 from shared.testing import OPS, eventually
 from shared.workdays import LOCAL, WorkingCalendar
-from tests.e2e.harness import APP_SECRET
+from tests.e2e.harness import APP_SECRET, PHOTO, upload_photo
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,6 @@ LIFECYCLE = [
     "case.received", "case.accepted", "case.triaged", "case.dispatched", "case.signed", "case.work_plan_filed",
     "case.progress_reported", "case.resolved", "case.verified", "case.closed", "case.callback_completed", "case.rated",
 ]  # fmt: skip
-PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # a PNG signature is enough for intake to take it as a photo
 
 
 def around_now() -> dict[str, str]:
@@ -93,12 +92,6 @@ async def citizen_reads(platform, path: str, phone: str) -> dict:
     answer = await platform.intake.get(path, headers={**headers, "X-Citizen-Phone": phone})
     assert answer.status_code == 200, answer.text
     return answer.json()
-
-
-async def upload_photo(platform, headers: dict, content: bytes = PHOTO) -> str:
-    answer = await platform.intake.post("/api/v1/attachments", files={"file": ("现场.png", content, "image/png")}, headers=headers)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["id"]
 
 
 async def call_back(platform, case_id: str, rating: str, operator: dict = OPERATOR) -> dict:

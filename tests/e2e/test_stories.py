@@ -8,6 +8,7 @@ import pytest
 
 from shared.actors import actor_headers
 from shared.testing import AUDITOR, OPS, eventually, inbox_owner
+from tests.e2e.harness import upload_photo
 
 pytestmark = pytest.mark.slow
 
@@ -157,7 +158,8 @@ async def test_fishpond_guardrail_village_calls_township_township_calls_the_coun
     post = platform.dispatch.post
     assert (await post(f"/api/v1/orders/{no}/sign", json={}, headers=JTJ_CLERK)).status_code == 200
     assert order["survey_due_at"], "an on-site matter: the department's survey is due too"
-    survey = {"findings": "鱼塘临路一侧约30米无护栏", "attachments": ["att_jtj_site"]}
+    site = await upload_photo(platform, JTJ_CLERK)  # the survey's photo, uploaded as the department's clerk
+    survey = {"findings": "鱼塘临路一侧约30米无护栏", "attachments": [site]}
     assert (await post(f"/api/v1/orders/{no}/survey", json=survey, headers=JTJ_CLERK)).status_code == 200
     surveyed = (await platform.dispatch.get(f"/api/v1/orders/{no}", headers=JTJ_CLERK)).json()
     plan = {"measures": "4日内完成护栏安装", "planned_finish_at": surveyed["due_at"], "responsible": "韦工"}
