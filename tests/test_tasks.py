@@ -188,14 +188,14 @@ async def test_a_department_item_without_place_belongs_to_the_issuing_county(inf
     """An item for a county department lies in no township: it still belongs to the county of
     the centre that issued it — that centre alone verifies it, and it counts in the county's
     task figures."""
-    async with platform(infra) as p:
+    async with platform(infra, SERVICES, read_topic=True) as p:
         issued = await p.insight.post("/api/v1/tasks", json=SITES, headers=CENTRE)
         assert issued.status_code == 201, issued.text
         task_id = issued.json()["task_id"]
 
         # On the topic: no township, but the county the item is in.
         async def item_received():
-            seen = [e for e in await p.topic.events(types="case.received") if e.payload.task and e.payload.task.task_id == task_id]
+            seen = [e for e in await p.reader.events(types="case.received") if e.payload.task and e.payload.task.task_id == task_id]
             return seen or None
 
         [received] = await eventually(item_received, timeout=30, what="the item's case.received")
