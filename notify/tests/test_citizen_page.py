@@ -6,7 +6,7 @@ with a one-time SMS code; and the same in headless Chromium at a phone's size.""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from notify.tests.helpers import UNIT, Case, events_of, rating_token, set_clock
 from shared.events import CaseResolved, ResolvedData
 from shared.testing import eventually, publish
+from shared.workdays import LOCAL
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "citizen"
@@ -26,13 +27,23 @@ def resolved(case: Case) -> CaseResolved:
     return case._make(CaseResolved, ResolvedData(order_no=f"JB-{case.id[-6:]}-0", unit=UNIT, answer=ANSWER), "dispatch")
 
 
+def daytime_from(now: datetime) -> datetime:
+    """``now`` if it is daytime in Beijing, else the next 10:00 there: never earlier than the
+    case's other events (the status follows event times), never in the quiet hours."""
+    local = now.astimezone(LOCAL)
+    if 8 <= local.hour < 21:
+        return now
+    day = local.date() + timedelta(days=1 if local.hour >= 21 else 0)
+    return datetime.combine(day, time(10), tzinfo=LOCAL).astimezone(UTC)
+
+
 async def closed_with_answer(notify, infra, receiver) -> tuple[Case, str, datetime]:
     """A case answered and closed just now (its other events carry the real time too, and the
     status follows event times); its rating token from the closing SMS; the closing moment,
     which notify's clock is set to."""
     case = Case(phone="13800002222")
     before = [case.received(), case.accepted(), case.dispatched(), resolved(case)]
-    at = datetime.now(UTC)
+    at = daytime_from(datetime.now(UTC))  # the closing SMS is not urgent: quiet hours (22:00–07:00) would hold it
     await set_clock(notify, at)
     await publish(infra.bootstrap_servers, notify.settings.kafka_topic, *before, case.closed(at))
     return case, await rating_token(receiver, case), at
