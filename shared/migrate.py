@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SHARED_VERSIONS = Path(__file__).parent / "migrations" / "versions"
 MIGRATION_LOCK_KEY = 0x6A69_6D69  # "jimi"
@@ -53,14 +53,19 @@ async def ensure_database(url: str) -> None:
         async with admin.connect() as conn:
             exists = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).scalar()
             if not exists:
-                try:
-                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
-                except Exception:
-                    # A replica starting at the same moment created it first. PostgreSQL says
-                    # so either as "already exists" or as a unique violation on pg_database,
-                    # depending on timing: ask again rather than parse the message.
-                    again = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).scalar()
-                    if not again:
-                        raise
+                await create_database(conn, name)
     finally:
         await admin.dispose()
+
+
+async def create_database(conn: AsyncConnection, name: str, *, template: str | None = None) -> None:
+    """CREATE DATABASE on an autocommit connection to the server (optionally copied from a
+    template). A replica starting at the same moment may create it first: PostgreSQL says so
+    either as "already exists" or as a unique violation on pg_database, depending on timing,
+    so ask again rather than parse the message."""
+    try:
+        await conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    except Exception:
+        again = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).scalar()
+        if not again:
+            raise

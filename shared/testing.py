@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.cloudevents import from_message, to_message
 from shared.events import EventBase
-from shared.migrate import ensure_database, migrate
+from shared.migrate import create_database, ensure_database, migrate
 from shared.ports import free_port
 from shared.server import Server, server_config
 from shared.service import Runtime
@@ -187,17 +187,11 @@ async def _database_exists(url: Any, name: str) -> bool:
 
 
 async def _create_database(url: Any, name: str, *, template: str | None = None) -> None:
-    """CREATE DATABASE (optionally from a template); one made meanwhile by a replica starting
-    at the same moment is fine, as in ``shared.migrate.ensure_database``."""
+    """CREATE DATABASE (optionally from a template), ``shared.migrate.create_database``'s way."""
     admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            try:
-                await conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
-            except Exception:
-                again = (await conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})).scalar()
-                if not again:
-                    raise
+            await create_database(conn, name, template=template)
     finally:
         await admin.dispose()
 
