@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
@@ -90,6 +91,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
         self._lock_conn: AsyncConnection | None = None
+        self._lock_raw: Any = None  # its asyncpg connection: asked whether the session lives
         self._epoch_checked_at = 0.0
         self._last_failed = True  # check the epoch before the first publish
         self._purged_at = 0.0
@@ -122,13 +124,7 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await self._producer.stop()
             self._producer = None
-        if self._lock_conn is not None:
-            # Invalidate, not close: closing hands the connection back to the pool with the
-            # session's advisory lock still held, and no other relay could lead again.
-            with contextlib.suppress(Exception):
-                await self._lock_conn.invalidate()
-            self._lock_conn = None
-        self.is_leader = False
+        await self._drop_lock_session(lost=False)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -161,8 +157,10 @@ class OutboxRelay:
                 log.warning("relay error (retrying in %.1fs): %r", backoff, exc)
                 if isinstance(exc, KafkaError | OSError):
                     await self._reset_producer()
-                if self._lock_conn is not None and self._lock_conn.closed:
-                    await self._release()
+                if not self.is_leader and self._lock_conn is not None:
+                    # A standby's failed lock query leaves its session in a failed transaction
+                    # (PendingRollbackError on every later round): start from a new one.
+                    await self._drop_lock_session()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -176,11 +174,35 @@ class OutboxRelay:
             await asyncio.sleep(self.linger_seconds)
         self._wake.clear()
 
+    def _lock_session_alive(self) -> bool:
+        """Whether the session that holds (or asks for) the advisory lock still lives. A
+        database restart ends it, and the lock with it; SQLAlchemy marks a connection
+        invalidated only once a statement fails on it, so the driver is asked too."""
+        conn = self._lock_conn
+        if conn is None or conn.closed or conn.invalidated:
+            return False
+        return self._lock_raw is not None and not self._lock_raw.is_closed()
+
+    async def _drop_lock_session(self, *, lost: bool = True) -> None:
+        if self._lock_conn is not None:
+            # Invalidate, not close: closing hands the connection back to the pool with the
+            # session's advisory lock still held, and no other relay could lead again.
+            with contextlib.suppress(Exception):
+                await self._lock_conn.invalidate()
+        self._lock_conn = None
+        self._lock_raw = None
+        if self.is_leader and lost:
+            log.warning("relay of %s lost its lock session (a database restart?): leading again only with the lock", self.service)
+        self.is_leader = False
+
     async def _ensure_leader(self) -> bool:
-        if self.is_leader and self._lock_conn is not None and not self._lock_conn.closed:
+        if self._lock_conn is not None and not self._lock_session_alive():
+            await self._drop_lock_session()
+        if self.is_leader:
             return True
-        if self._lock_conn is None or self._lock_conn.closed:
+        if self._lock_conn is None:
             self._lock_conn = await self.engine.connect()
+            self._lock_raw = (await self._lock_conn.get_raw_connection()).driver_connection
         got = (await self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY})).scalar()
         # The lock lives with the session, not a transaction: end the implicit transaction.
         await self._lock_conn.commit()

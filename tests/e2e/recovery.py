@@ -19,6 +19,7 @@ import httpx
 
 from tests.e2e.harness import Platform
 
+LOG_TAIL_LINES = 40  # of each lagging process's log, in a failure's message
 CAUGHT_UP_SECONDS = 1.0  # behind by less than this (a steady load keeps a few events in flight)
 
 
@@ -66,6 +67,8 @@ class Monitor:
         self.partitions = partitions
         self.interval = interval
         self.looks: dict[str, list[tuple[float, bool]]] = {s: [] for s in services}
+        # The last /ready body of each process (None: no 200 answer): what a failure shows.
+        self.last: dict[str, dict | None] = {}
         self.faults: list[Fault] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -99,7 +102,9 @@ class Monitor:
         now = time.monotonic()
         out = {}
         for service in self.services:
-            answers = await asyncio.gather(*(self._ready(k) for k in self._replicas(service)))
+            keys = self._replicas(service)
+            answers = await asyncio.gather(*(self._ready(k) for k in keys))
+            self.last.update(zip(keys, answers))
             out[service] = caught_up(list(answers), self.partitions)
             self.looks[service].append((now, out[service]))
         return out
@@ -116,9 +121,26 @@ class Monitor:
         while in_a_row < 2:
             if time.monotonic() > deadline:
                 behind = [s for s, looks in self.looks.items() if looks and not looks[-1][1]]
-                raise AssertionError(f"not caught up {timeout}s after the fault: {behind}")
+                raise AssertionError(f"not caught up {timeout}s after the fault: {behind}\n{self.describe(behind)}")
             await asyncio.sleep(self.interval)
             in_a_row = in_a_row + 1 if all(await self.look_now()) else 0
+
+    def describe(self, services: list[str]) -> str:
+        """What each live process of ``services`` last answered on /ready (its consumer's part)."""
+        lines = []
+        for service in services:
+            for key in self._replicas(service):
+                body = self.last.get(key)
+                if body is None:
+                    lines.append(f"{key}: no 200 answer")
+                else:
+                    checks = body.get("checks", {})
+                    lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in checks.items() if k.startswith("consumer")))
+                # Where its consumer loop stands: CI keeps only what the test prints.
+                log_path = self.platform.processes[key].log_path
+                tail = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] if log_path.exists() else []
+                lines += [f"  {key} log: {line[:400]}" for line in tail]
+        return "\n".join(lines)
 
     async def look_now(self) -> list[bool]:
         return list((await self.look()).values())
