@@ -73,6 +73,11 @@ DLQ_TIMEOUT_SECONDS = 30.0
 # A loop step or an unassigned member lasting longer than this is said in the log.
 STALL_WARN_SECONDS = 45.0
 WATCH_EVERY_SECONDS = 10.0
+# A member stalled this long while the broker answers (its loop waiting inside a fetch, or a
+# rebalance that never ends) gets a new Kafka client: aiokafka's fetch waits for a rebalance
+# without a bound, and after a broker loss a member was seen never to rejoin (issue #22).
+RENEW_AFTER_SECONDS = 60.0
+RENEW_STOP_SECONDS = 10.0  # the stuck client's stop, bounded: it may wait on a dead coordinator
 # The longest the loop waits for records before its checks (epoch, held events, lag gauges):
 # records end the wait at once, so this only sets how often an idle consumer wakes (it was
 # 200 ms: five wake-ups a second in every service with nothing to do).
@@ -237,6 +242,13 @@ class EventConsumer:
         )  # fmt: skip
 
     async def start(self) -> None:
+        await self._start_client()
+        self._epoch = await read_epoch(self.bootstrap_servers)
+        self._epoch_checked_at = time.monotonic()
+        self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
+        self._watchdog = asyncio.create_task(self._watch(), name=f"{self.service}-consumer-watchdog")
+
+    async def _start_client(self) -> None:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.group_id,
@@ -253,16 +265,33 @@ class EventConsumer:
         )
         self._consumer.subscribe([self.topic], listener=_Rebalance(self))
         await self._consumer.start()
-        self._epoch = await read_epoch(self.bootstrap_servers)
-        self._epoch_checked_at = time.monotonic()
+
+    async def _renew(self, why: str) -> None:
+        """Replace a stalled Kafka client by a new one, as a restart of the process would:
+        the loop is cancelled (a batch half applied is rolled back and fetched again; the
+        inbox drops what was applied), the old client stopped within a bound, and the new
+        one joins the group afresh from the group's committed offsets."""
+        log.warning("%s renews its Kafka consumer: %s", self.service, why)
+        metrics.CONSUMER_RENEWALS.labels(self.service).inc()
+        await stop_task(self._task, grace=0)
+        old, self._consumer = self._consumer, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(RENEW_STOP_SECONDS):
+                    await old.stop()
+        for tp in {*self._committed, *self._paused_until, *self._head_ts}:
+            self._forget(tp)
+        self.joined = False
+        self._step = None
+        await self._start_client()
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
-        self._watchdog = asyncio.create_task(self._watch(), name=f"{self.service}-consumer-watchdog")
 
     async def stop(self, grace_seconds: float = 10) -> None:
         """Finish the batch in hand (its commit included), then leave the group."""
         self._stopping = True
-        await stop_task(self._task, grace=grace_seconds)
+        # The watchdog first: it must not renew the client while the loop winds down.
         await stop_task(self._watchdog, grace=0)
+        await stop_task(self._task, grace=grace_seconds)
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
@@ -385,10 +414,17 @@ class EventConsumer:
         """Say in the log when the loop has waited on one step for long, and when the member
         has had no partitions for long: the two ways a consumer can stall without an error."""
         warned: tuple[str, float] | None = None
+        unjoined_since: float | None = None
         while True:
             await asyncio.sleep(WATCH_EVERY_SECONDS)
             now = time.monotonic()
             step = self._step
+            unjoined_since = None if self.joined else (unjoined_since or now)
+            why = stall_reason(now, step, unjoined_since, RENEW_AFTER_SECONDS)
+            if why is not None and not self._stopping and await self._broker_answers():
+                await self._renew(why)
+                unjoined_since = None
+                continue
             if step is not None and now - step[1] > STALL_WARN_SECONDS and step != warned:
                 log.warning("%s consumer loop has been waiting on %s for %.0fs", self.service, step[0], now - step[1])
                 warned = step
@@ -403,6 +439,16 @@ class EventConsumer:
                     self.service, self.topic, now - self._unassigned_since, self.group_id,
                 )  # fmt: skip
                 self._unassigned_since = now  # once per period, not every tick
+
+    async def _broker_answers(self) -> bool:
+        """Whether the broker answers now: a client stalled while it does not is waiting
+        for it, and a new client would wait the same."""
+        try:
+            async with asyncio.timeout(EPOCH_TIMEOUT_SECONDS):
+                await read_epoch(self.bootstrap_servers)
+        except Exception:  # noqa: BLE001 - gone or fresh-and-empty: not the client's fault
+            return False
+        return True
 
     def _wait_ms(self) -> int:
         """How long a fetch may wait for records: ``getmany`` returns as soon as records come,
@@ -904,6 +950,19 @@ def handled_from(committed: int | None, log_start: int) -> int:
     when the group never committed there or its offset was deleted by retention (the
     consumer's ``auto_offset_reset=earliest`` starts there; what lies before is gone)."""
     return log_start if committed is None else max(committed, log_start)
+
+
+def stall_reason(now: float, step: tuple[str, float] | None, unjoined_since: float | None, after: float) -> str | None:
+    """Why a member counts as stalled (its client to be renewed), or None: its loop has
+    waited inside one fetch for ``after`` seconds (aiokafka's fetch waits for a rebalance to
+    end, without a bound), or it has been out of its group (a rebalance begun and never
+    finished) that long. A long apply is not a stall of the client: the database or a
+    handler holds it, and a new client would not help."""
+    if step is not None and step[0] == "fetch" and now - step[1] >= after:
+        return f"its loop has waited inside a fetch for {now - step[1]:.0f}s"
+    if unjoined_since is not None and now - unjoined_since >= after:
+        return f"it has been out of its group (a rebalance not finished) for {now - unjoined_since:.0f}s"
+    return None
 
 
 def partition_lag(highwater: int | None, committed: int | None) -> int | None:

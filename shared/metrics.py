@@ -66,6 +66,11 @@ CONSUMER_LAG_SECONDS = Gauge(
     "Age of the oldest unhandled message of the partition (from fetched record timestamps; 0 when caught up)",
     ["service", "topic", "partition"],
 )
+CONSUMER_RENEWALS = Counter(
+    "jiesu_consumer_renewals_total",
+    "Kafka consumer clients replaced because the member stalled while the broker answered (shared.consumer)",
+    ["service"],
+)
 HELD_EVENTS = Gauge(
     "jiesu_consumer_held_events",
     "Events held until their cause (an earlier event of the case from another producer) is applied here",

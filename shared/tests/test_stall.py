@@ -3,6 +3,7 @@ broker loss an SLA replica's log went silent for minutes and it never caught up)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -62,6 +63,48 @@ async def test_a_loop_waiting_on_one_step_says_so_in_the_log(infra: Infra, monke
         switches.gate.set()
         await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the event handled once the step ends")
         assert await probe_rows(probe) == [1]
+
+
+def test_a_stall_is_a_long_fetch_or_a_long_time_out_of_the_group_not_a_long_apply():
+    after = 60.0
+    assert consumer_module.stall_reason(100.0, None, None, after) is None
+    assert consumer_module.stall_reason(100.0, ("fetch", 50.0), None, after) is None
+    assert "fetch" in consumer_module.stall_reason(110.0, ("fetch", 50.0), None, after)
+    # The database or a handler holds a long apply: a new Kafka client would not help.
+    assert consumer_module.stall_reason(500.0, ("apply 3 events", 50.0), None, after) is None
+    assert consumer_module.stall_reason(100.0, None, 50.0, after) is None
+    assert "out of its group" in consumer_module.stall_reason(110.0, None, 50.0, after)
+
+
+async def test_a_loop_stuck_inside_the_kafka_client_gets_a_new_client_and_goes_on(infra: Infra, monkeypatch, lines):
+    """aiokafka's fetch waits for a rebalance to end without a bound; after a broker loss a
+    member was seen never to come back (issue #22). Here the client's fetch is made to wait
+    for good, as it did then: the watchdog replaces the client and the events are applied."""
+    monkeypatch.setattr(consumer_module, "RENEW_AFTER_SECONDS", 1.0)
+    monkeypatch.setattr(consumer_module, "WATCH_EVERY_SECONDS", 0.2)
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    async with running(probe_app(settings, Switches()), settings) as probe:
+        consumer = probe.runtime.consumer
+        await eventually(lambda: _joined_any(consumer), timeout=60, what="the member joined")
+        await publish(infra.bootstrap_servers, topic, progress("c-before", 1))
+        await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the first event handled")
+        stuck = consumer._consumer
+
+        async def wait_for_good(*args, **kwargs):
+            await asyncio.Event().wait()
+
+        stuck.getmany = wait_for_good  # this client only: its successor fetches as usual
+        await asyncio.sleep(consumer_module.IDLE_WAIT_SECONDS * 1.5)  # the fetch in flight has ended
+        await publish(infra.bootstrap_servers, topic, progress("c-after", 2))
+        await eventually(lambda: _has(probe_rows(probe), 2), timeout=60, what="the event after the stall handled")
+        assert consumer._consumer is not stuck
+        assert _said(lines, "renews its Kafka consumer: its loop has waited inside a fetch")
+        assert sorted(await probe_rows(probe)) == [1, 2]
+
+
+async def _joined_any(consumer) -> bool:
+    return consumer.joined
 
 
 async def test_an_offset_commit_without_an_answer_is_given_up_and_the_loop_goes_on(infra: Infra, monkeypatch, lines):
