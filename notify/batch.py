@@ -116,7 +116,8 @@ async def apply_events(uow: UnitOfWork, ctx: NotifyContext, events: list[EventBa
         for message in messages:  # sent later, by the sender, under the trace of its event
             message["traceparent"] = uow.traceparent_for(message["event_id"])
         await repository.insert_messages(session, messages)
-        uow.after_commit(ctx.wake_sender)  # queued due now: sent at once, not at the sender's next due time
+        if any(message["state"] == "queued" for message in messages):
+            uow.after_commit(ctx.wake_sender)  # queued due now: sent at once, not at the sender's next due time
 
 
 async def close(uow: UnitOfWork, ctx: NotifyContext, event: EventBase, row: dict[str, Any]) -> dict[str, Any]:

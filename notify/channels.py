@@ -3,7 +3,7 @@
 - SMS gateway: HTTP POST ``{to, text, message_id}`` to NOTIFY_SMS_URL → sent (the gateway's
   receipt, POST /api/v1/messages/{id}/receipt, later says delivered or failed).
 - WeChat subscribe message: HTTP POST to NOTIFY_WECHAT_URL (the mini-program backend) → sent.
-- In-app inbox: the message row is the inbox entry → delivered at once.
+- In-app inbox: the message row is the inbox entry → queued as delivered, the sender never sees it.
 - 12345 status webhook: HTTP POST of the status JSON to NOTIFY_HOTLINE_WEBHOOK_URL, HMAC-signed
   with a timestamp (shared.signing) and idempotent by event id (``Idempotency-Key``) → delivered.
 
@@ -91,6 +91,9 @@ class WeChatAdapter:
 
 
 class InboxAdapter:
+    """An inbox message is queued as delivered (``domain.delivered_when_queued``); this
+    delivers one still queued (queued by an older release, before an upgrade)."""
+
     name = "inbox"
 
     async def send(self, delivery: Delivery) -> SendResult:

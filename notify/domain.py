@@ -236,6 +236,13 @@ def has_citizen(channel: str | None) -> bool:
     return channel != AppealChannel.task.value
 
 
+def delivered_when_queued(channel: str) -> bool:
+    """The in-app inbox: the message row is the inbox entry, so it is delivered the moment it
+    is queued — no gateway to call, nothing to claim, retry or log as a try (the sender's
+    claim, lease and attempt log are for sends that leave notify)."""
+    return channel == "inbox"
+
+
 def _citizen_channels(case: CaseView) -> list[str]:
     channels = ["sms"] if case.has_phone else []
     if case.channel == "wechat":

@@ -159,12 +159,17 @@ def message_rows(
         to_citizen = planned.recipient.startswith("citizen:")
         text = render(planned.kind, planned.channel, planned.data, to_citizen=to_citizen)
         payload = _webhook_body(event, planned, text) if planned.channel == "hotline" else None
-        rows.append({
+        row = {
             "event_id": event.id, "event_type": event.type, "case_id": event.case_id,
             "recipient": planned.recipient, "channel": planned.channel, "kind": planned.kind,
             "body_enc": ctx.keys.encrypt(text, context=BODY_CONTEXT), "payload": payload,
-            "urgent": planned.urgent, "state": "queued", "next_attempt_at": now,
-        })  # fmt: skip
+            "urgent": planned.urgent, "state": "queued", "next_attempt_at": now, "attempts": 0,
+            "sent_at": None, "delivered_at": None,  # every row the same keys: one executemany
+        }  # fmt: skip
+        if domain.delivered_when_queued(planned.channel):
+            # Written once, as delivered: no claim, no outcome, no attempt row for the sender to add.
+            row |= {"state": "delivered", "attempts": 1, "sent_at": now, "delivered_at": now}
+        rows.append(row)
     return rows
 
 
