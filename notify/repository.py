@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Update, and_, func, or_, select, text, tuple_, update
+from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,31 +56,37 @@ async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]])
     return len(result.all())
 
 
-def claim_statement(now: datetime, lease_until: datetime, limit: int) -> Update:
-    """Due messages, locked with SKIP LOCKED so replicas share the work, leased until ``lease_until``."""
-    # A CTE joined by id, and the states as constants: the sender's plan must read the partial
-    # index ``messages_due`` and the primary key, never every message (see shared.db.in_literal).
-    due = (
-        select(messages.c.id)
+def claim_statement(now: datetime, limit: int) -> Select:
+    """Due messages, locked with SKIP LOCKED so replicas share the work (``claim_due``)."""
+    # The states as constants: the sender's plan must read the partial index ``messages_due``,
+    # never every message (see shared.db.in_literal).
+    return (
+        select(messages)
         .where(in_literal(messages.c.state, DUE_STATES), messages.c.next_attempt_at <= now)
         .order_by(messages.c.next_attempt_at, messages.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .cte("due")
-    )
-    return (
-        update(messages)
-        .where(messages.c.id == due.c.id)
-        .values(state="sending", next_attempt_at=lease_until)
-        .returning(*messages.c)
     )
 
 
-async def claim_due(session: AsyncSession, now: datetime, lease_until: datetime, limit: int) -> list[dict[str, Any]]:
-    """Due messages, claimed for this round (``claim_statement``)."""
-    rows = await session.execute(claim_statement(now, lease_until, limit))
-    # RETURNING has no order: send in the order the messages were queued (a citizen reads them in turn).
+async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Due messages, locked for this round's transaction (``claim_statement``); the round then
+    puts some off and leases the rest (``lease_messages``) before it commits."""
+    rows = await session.execute(claim_statement(now, limit))
+    # Sent in the order the messages were queued (a citizen reads them in turn).
     return sorted((dict(r) for r in rows.mappings()), key=lambda r: r["id"])
+
+
+_LEASE = text("""
+UPDATE messages SET state = 'sending', next_attempt_at = :lease_until WHERE id = ANY(CAST(:ids AS bigint[]))
+""")
+
+
+async def lease_messages(session: AsyncSession, ids: Sequence[int], lease_until: datetime) -> None:
+    """The messages this round sends, leased until ``lease_until``: no other round takes them
+    meanwhile, and a sender that dies mid-send leaves them to be sent again after it."""
+    if ids:
+        await session.execute(_LEASE, {"ids": list(ids), "lease_until": lease_until})
 
 
 async def next_due(session: AsyncSession) -> datetime | None:

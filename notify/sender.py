@@ -1,11 +1,12 @@
 """The sender loop: picks due messages and sends them through the channel adapters.
 
-Each round claims a batch with ``FOR UPDATE SKIP LOCKED`` (replicas share the work) and
-leases it (``next_attempt_at`` moved ahead), commits, then sends outside any transaction,
+Each round locks a batch with ``FOR UPDATE SKIP LOCKED`` (replicas share the work), puts off
+what must wait (quiet hours, rate limit, channel missing) and leases the rest
+(``next_attempt_at`` moved ahead) in that one transaction, commits, then sends outside any transaction,
 so a slow gateway never holds a lock, and records the round's outcomes in one transaction;
 a sender that dies mid-way leaves its batch to be picked up again when the lease runs out
-(at-least-once; the webhook's Idempotency-Key makes the repeat harmless). Quiet hours and
-the rate limit are applied at send time.
+(at-least-once; the webhook's Idempotency-Key makes the repeat harmless). A message put
+off is written once for it (its new due time), never leased first.
 
 Between rounds it sleeps until the next message falls due (read from the database after
 each round), at most ``sender_max_sleep_seconds``; a commit that queues a message, in this
@@ -96,24 +97,36 @@ class Sender:
     async def tick(self) -> int:
         """One round: claim a batch of due messages and deliver each; the number handled.
 
-        Two short transactions per round, not two or three per message: claim the batch
-        and read what sending needs (recent sends for the rate limit, sealed phones); then,
-        outside any transaction, decide and send message by message; then record every
-        outcome and every message put off (quiet hours, rate limit, channel missing)."""
+        Two short transactions per round, not two or three per message: lock the batch and
+        read what deciding needs (recent sends for the rate limit, sealed phones), put off
+        there and then what must wait (quiet hours, rate limit, channel missing: one write
+        each, the new due time) and lease the rest; then, outside any transaction, send
+        message by message; then record every outcome (and every message put off after its
+        lease: a gateway's breaker open, the rate limit reached by this round's own sends)."""
         now = self.ctx.now()
         settings = self.ctx.settings
         window = timedelta(seconds=settings.rate_limit_window_seconds)
+        put_off: list[dict[str, Any]] = []
         async with self.runtime.uow() as uow:
-            batch = await repository.claim_due(
-                uow.session, now, now + timedelta(seconds=settings.send_lease_seconds), settings.sender_batch_size
-            )
-            limited = {(r["recipient"], r["channel"]) for r in batch if _rate_limited_channel(r)}
+            due = await repository.claim_due(uow.session, now, settings.sender_batch_size)
+            limited = {(r["recipient"], r["channel"]) for r in due if _rate_limited_channel(r)}
             sends = await repository.recent_sends_many(uow.session, limited, now - window)
+            batch = []
+            for row in due:
+                later = self.put_off_now(row, sends, now)
+                if later is not None:
+                    put_off.append(later)
+                    continue
+                batch.append(row)
+            await repository.put_off_messages(uow.session, put_off)
+            await repository.lease_messages(
+                uow.session, [r["id"] for r in batch], now + timedelta(seconds=settings.send_lease_seconds)
+            )
             sms = {r["case_id"] for r in batch if r["channel"] == "sms" and r["case_id"]}
             phones = await repository.phones_of(uow.session, sms)
             await uow.commit()
         if not batch:
-            return 0
+            return len(due)
         round_ = _Round(put_off=[], outcomes=[])
         for row in batch:
             try:
@@ -122,30 +135,46 @@ class Sender:
                 # The lease brings it back; one bad message must not stop the others.
                 log.exception("delivering message %s failed", row["id"], extra={"case_id": row["case_id"]})
         await self.record(round_)
-        return len(batch)
+        return len(due)
+
+    def put_off_now(self, row: dict[str, Any], sends: dict[tuple[str, str], list[datetime]], now: datetime) -> dict[str, Any] | None:
+        """Why a due message must wait, decided before it is leased (so waiting costs one write):
+        quiet hours for a non-urgent SMS, the recipient's rate limit, a channel not configured."""
+        ctx, settings = self.ctx, self.ctx.settings
+        if row["channel"] == "sms" and not row["urgent"]:
+            until = domain.quiet_until(now, *ctx.quiet)
+            if until is not None:
+                return _put_off(row, "held", until, "quiet hours")
+        limited = self.rate_limited(row, sends, now)
+        if limited is not None:
+            return limited
+        if row["channel"] not in self.adapters:
+            return _put_off(row, "queued", now + UNCONFIGURED_RETRY, f"channel {row['channel']} not configured")
+        return None
+
+    def rate_limited(self, row: dict[str, Any], sends: dict[tuple[str, str], list[datetime]], now: datetime) -> dict[str, Any] | None:
+        """The recipient's rate limit (``domain.rate_limited_until``) as a put-off, or None."""
+        if not _rate_limited_channel(row):
+            return None
+        settings = self.ctx.settings
+        window = timedelta(seconds=settings.rate_limit_window_seconds)
+        until = domain.rate_limited_until(sends.get((row["recipient"], row["channel"]), []), now,
+                                          limit=settings.rate_limit_count, window=window)  # fmt: skip
+        return _put_off(row, "queued", until, "rate limited") if until is not None else None
 
     async def deliver(
         self, row: dict[str, Any], sends: dict[tuple[str, str], list[datetime]], phones: dict[str, bytes], round_: _Round
     ) -> None:
-        """Send one message now, or put it off; the outcome is recorded with the round's."""
-        ctx, settings = self.ctx, self.ctx.settings
+        """Send one leased message; the outcome is recorded with the round's."""
+        ctx = self.ctx
         now = ctx.now()
-        if row["channel"] == "sms" and not row["urgent"]:
-            until = domain.quiet_until(now, *ctx.quiet)
-            if until is not None:
-                round_.put_off.append(_put_off(row, "held", until, "quiet hours"))
-                return
-        key = (row["recipient"], row["channel"])
-        if _rate_limited_channel(row):
-            window = timedelta(seconds=settings.rate_limit_window_seconds)
-            until = domain.rate_limited_until(sends.get(key, []), now, limit=settings.rate_limit_count, window=window)
-            if until is not None:
-                round_.put_off.append(_put_off(row, "queued", until, "rate limited"))
-                return
-        adapter = self.adapters.get(row["channel"])
-        if adapter is None:
-            round_.put_off.append(_put_off(row, "queued", now + UNCONFIGURED_RETRY, f"channel {row['channel']} not configured"))
+        # The sends of this round count too (only those already recorded were weighed before the
+        # lease): more than the limit to one recipient in one round waits from the real send times.
+        limited = self.rate_limited(row, sends, now)
+        if limited is not None:
+            round_.put_off.append(limited)
             return
+        adapter = self.adapters[row["channel"]]
         phone = phones.get(row["case_id"]) if row["channel"] == "sms" else None
         delivery = Delivery(
             message_id=row["id"], event_id=str(row["event_id"]), case_id=row["case_id"], recipient=row["recipient"],
@@ -169,7 +198,7 @@ class Sender:
                 result = await adapter.send(delivery)
         sent_at = ctx.now()
         if result.state in ("sent", "delivered") and _rate_limited_channel(row):
-            sends.setdefault(key, []).append(sent_at)  # the next message to them in this round counts this one
+            sends.setdefault((row["recipient"], row["channel"]), []).append(sent_at)  # the next message to them in this round counts this one
         round_.outcomes.append(self.outcome(row, result, sent_at))
 
     def outcome(self, row: dict[str, Any], result: SendResult, at: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -197,7 +226,8 @@ class Sender:
         return change, attempt_row
 
     async def record(self, round_: _Round) -> None:
-        """Every outcome of the round with its attempt, and every message put off, in one transaction."""
+        """Every outcome of the round with its attempt, and every message put off after its lease
+        (a gateway's open breaker, the rate limit reached within the round), in one transaction."""
         if not (round_.outcomes or round_.put_off):
             return
         async with self.runtime.uow() as uow:

@@ -243,5 +243,5 @@ async def test_the_senders_claim_reads_the_due_index_as_a_prepared_statement(not
         await conn.execute(text("ANALYZE messages"))
         await conn.commit()
         driver = (await conn.get_raw_connection()).driver_connection
-        plan = await generic_plan(driver, repository.claim_statement(long_ago, long_ago, 50))
+        plan = await generic_plan(driver, repository.claim_statement(long_ago, 50))
     assert "messages_due" in plan and "Seq Scan on messages" not in plan, plan
