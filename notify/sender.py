@@ -140,7 +140,7 @@ class Sender:
     def put_off_now(self, row: dict[str, Any], sends: dict[tuple[str, str], list[datetime]], now: datetime) -> dict[str, Any] | None:
         """Why a due message must wait, decided before it is leased (so waiting costs one write):
         quiet hours for a non-urgent SMS, the recipient's rate limit, a channel not configured."""
-        ctx, settings = self.ctx, self.ctx.settings
+        ctx = self.ctx
         if row["channel"] == "sms" and not row["urgent"]:
             until = domain.quiet_until(now, *ctx.quiet)
             if until is not None:
