@@ -43,9 +43,10 @@ PATH_RATE = 520
 WHY_MISSED = {
     "pipeline_500": (
         "with every service on the two cores. Every case is four lifecycle events that each of the five services "
-        "reads, and about 77 rows inserted or updated across five databases (`rows_per_case`: each service's inbox and "
+        "reads, and about 66 rows inserted or updated across five databases (`rows_per_case`: each service's inbox and "
         "case_status, intake's appeal, outbox and timeline, dispatch's case and order, sla's seven clocks, scoring's facts, "
-        "notify's recipient, timeline and messages — the largest share, 15 rows for five messages). At 500/s offered the two cores are full — the row's CPU split adds up to nearly "
+        "notify's recipient, timeline and messages — 7 rows for five messages, 15 plus 3 attempt rows before notify wrote "
+        "inbox messages as delivered and stopped leasing the messages that must wait: 77 rows a case then). At 500/s offered the two cores are full — the row's CPU split adds up to nearly "
         "200% — so intake cannot even accept 500/s (not every request is answered 201 within the grace). 500/s would "
         "need the whole platform in about 4 ms of CPU per case; it takes about 7 ms (9.6 ms two sessions ago). The "
         "path alone (`pipeline_path_520`: intake and dispatch, with PostgreSQL and the broker, on the same two cores) "
