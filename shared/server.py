@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import TimerHandle
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -148,8 +149,9 @@ class Server(uvicorn.Server):
     """uvicorn's server, waking once a second instead of ten times, and at once when told to stop
     (a signal, or ``should_exit = True`` as the tests' ``RunningService`` does)."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, *, on_loop: Callable[[asyncio.AbstractEventLoop], None] | None = None) -> None:
         self._exit_wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._on_loop = on_loop  # called once with the serving loop (shared.dumps' task dump)
         super().__init__(config)
 
     @property  # type: ignore[override]
@@ -166,6 +168,8 @@ class Server(uvicorn.Server):
 
     async def main_loop(self) -> None:
         self._exit_wake = (asyncio.get_running_loop(), asyncio.Event())
+        if self._on_loop is not None:
+            self._on_loop(self._exit_wake[0])
         counter = 0
         should_exit = await self.on_tick(counter)
         while not should_exit:

@@ -40,7 +40,7 @@ from shared.logs import configure_logging
 from shared.tracing import Tracing
 from shared.openapi import install_error_docs
 from shared.migrate import ensure_database, migrate
-from shared import metrics
+from shared import dumps, metrics
 from shared.orgdata import OrgDirectory, load_org
 from shared.holidays import HolidayFollower
 from shared.orgfollow import OrgFollower
@@ -340,6 +340,26 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     return app
 
 
+READY_CHECK_SECONDS = 2.0
+
+
+async def _bounded(check: Awaitable[Any]) -> Any:
+    """``check``'s result, or the exception it raised (a TimeoutError past READY_CHECK_SECONDS)."""
+    try:
+        return await asyncio.wait_for(check, READY_CHECK_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - reported in the probe's answer
+        return exc
+
+
+async def _select_one(engine: Any) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def _nothing() -> None:
+    return None
+
+
 def _ops_router() -> APIRouter:
     router = APIRouter(tags=["operations"])
 
@@ -355,16 +375,23 @@ def _ops_router() -> APIRouter:
         reasons: list[str] = []
         ok = runtime is not None
         if runtime is not None:
-            try:
-                async with runtime.engine.connect() as conn:
-                    await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
-                checks["database"] = "ok"
-            except Exception as exc:
+            # The three round trips at once, each within READY_CHECK_SECONDS: a probe answers
+            # within about that, whichever part is slow (a probe that times out says nothing).
+            consumer = runtime.consumer
+            database, state, broker = await asyncio.gather(
+                _bounded(_select_one(runtime.engine)),
+                _bounded(plumbing_state(runtime.engine)),
+                _bounded(consumer._consumer.topics()) if consumer is not None and consumer._consumer is not None else _nothing(),
+            )
+            if isinstance(database, BaseException):
                 ok = False
-                checks["database"] = f"down: {type(exc).__name__}"
-                reasons.append(f"database down ({type(exc).__name__})")
-            try:
-                state = await asyncio.wait_for(plumbing_state(runtime.engine), 2)
+                checks["database"] = f"down: {type(database).__name__}"
+                reasons.append(f"database down ({type(database).__name__})")
+            else:
+                checks["database"] = "ok"
+            if isinstance(state, BaseException):
+                checks["outbox_backlog"] = None
+            else:
                 checks["outbox_backlog"] = state.outbox_backlog
                 checks["outbox_oldest_age_seconds"] = round(state.outbox_oldest_age_seconds, 3)
                 checks["dead_letters_parked"] = state.dead_letters_parked
@@ -374,10 +401,7 @@ def _ops_router() -> APIRouter:
                         f"outbox oldest unsent row is {state.outbox_oldest_age_seconds:.0f}s old "
                         f"(more than {limits.ready_max_outbox_age_seconds:g}s)"
                     )
-            except Exception:
-                checks["outbox_backlog"] = None
             checks["relay_leader"] = runtime.relay.is_leader
-            consumer = runtime.consumer
             if consumer is not None:
                 checks["consumer"] = "running" if consumer.running else "stopped"
                 lag = consumer.lag()
@@ -400,13 +424,12 @@ def _ops_router() -> APIRouter:
                 if behind_reasons:
                     ok = False
                     reasons += behind_reasons
-                try:
-                    await asyncio.wait_for(consumer._consumer.topics(), 2)  # type: ignore[union-attr]
-                    checks["broker"] = "ok"
-                except Exception as exc:
+                if isinstance(broker, BaseException):
                     ok = False
-                    checks["broker"] = f"down: {type(exc).__name__}"
-                    reasons.append(f"broker unreachable ({type(exc).__name__})")
+                    checks["broker"] = f"down: {type(broker).__name__}"
+                    reasons.append(f"broker unreachable ({type(broker).__name__})")
+                else:
+                    checks["broker"] = "ok"
             extra = request.app.state.spec.ready_checks
             if extra is not None:
                 checks.update(extra(runtime))
@@ -476,8 +499,9 @@ def serve(spec: ServiceSpec, create_app: Callable[[ServiceSettings], FastAPI]) -
     prefix = spec.settings_cls.model_config.get("env_prefix", "")
     exit_unless_port_free(spec.name, settings.host, settings.port, f"{prefix}PORT")
     configure_logging(spec.name, settings.log_level, json=settings.log_json)
+    dumps.install_thread_dump()
     # The slow-client limits live in the protocol and middleware (shared/server.py).
-    server = Server(server_config(create_app(settings), settings))
+    server = Server(server_config(create_app(settings), settings), on_loop=dumps.install_task_dump)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         server.run()
     if not server.started:

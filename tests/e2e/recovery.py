@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ import httpx
 
 from tests.e2e.harness import Platform
 
-LOG_TAIL_LINES = 40  # of each lagging process's log, in a failure's message
+LOG_TAIL_LINES = 150  # of each lagging process's log, in a failure's message
 CAUGHT_UP_SECONDS = 1.0  # behind by less than this (a steady load keeps a few events in flight)
 
 
@@ -69,6 +70,7 @@ class Monitor:
         self.looks: dict[str, list[tuple[float, bool]]] = {s: [] for s in services}
         # The last /ready body of each process (None: no 200 answer): what a failure shows.
         self.last: dict[str, dict | None] = {}
+        self.why_not: dict[str, str] = {}  # the last answer that was not a 200, per process
         self.faults: list[Fault] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -92,11 +94,16 @@ class Monitor:
         ]  # fmt: skip
 
     async def _ready(self, key: str) -> dict | None:
+        """The /ready body of a 200 answer, else None (what came instead is kept in ``why_not``)."""
         try:
             response = await self._client.get(f"{self.platform.url(key)}/ready")
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            self.why_not[key] = f"no answer: {exc!r}"
             return None
-        return response.json() if response.status_code == 200 else None
+        if response.status_code == 200:
+            return response.json()
+        self.why_not[key] = f"{response.status_code}: {response.text[:600]}"
+        return None
 
     async def look(self) -> dict[str, bool]:
         now = time.monotonic()
@@ -121,9 +128,21 @@ class Monitor:
         while in_a_row < 2:
             if time.monotonic() > deadline:
                 behind = [s for s, looks in self.looks.items() if looks and not looks[-1][1]]
+                await self.dump_stacks(behind)
                 raise AssertionError(f"not caught up {timeout}s after the fault: {behind}\n{self.describe(behind)}")
             await asyncio.sleep(self.interval)
             in_a_row = in_a_row + 1 if all(await self.look_now()) else 0
+
+    async def dump_stacks(self, services: list[str]) -> None:
+        """Ask each live process of ``services`` where it is stuck (shared.dumps: threads on
+        SIGUSR1, asyncio tasks on SIGUSR2); the dumps land in their logs' tails."""
+        for service in services:
+            for key in self._replicas(service):
+                proc = self.platform.processes[key].proc
+                for sig in (signal.SIGUSR1, signal.SIGUSR2):
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.send_signal(sig)  # type: ignore[union-attr]
+        await asyncio.sleep(2)
 
     def describe(self, services: list[str]) -> str:
         """What each live process of ``services`` last answered on /ready (its consumer's part)."""
@@ -132,14 +151,17 @@ class Monitor:
             for key in self._replicas(service):
                 body = self.last.get(key)
                 if body is None:
-                    lines.append(f"{key}: no 200 answer")
+                    lines.append(f"{key}: no 200 answer; the last was {self.why_not.get(key)}")
                 else:
                     checks = body.get("checks", {})
                     lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in checks.items() if k.startswith("consumer")))
                 # Where its consumer loop stands: CI keeps only what the test prints.
                 log_path = self.platform.processes[key].log_path
                 tail = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] if log_path.exists() else []
-                lines += [f"  {key} log: {line[:400]}" for line in tail]
+                for line in tail:
+                    # A task dump is one log line holding many: shown whole, a line a frame.
+                    shown = line.replace("\\n", "\n") if "task dump" in line else line[:400]
+                    lines.append(f"  {key} log: {shown}")
         return "\n".join(lines)
 
     async def look_now(self) -> list[bool]:
