@@ -77,6 +77,7 @@ WATCH_EVERY_SECONDS = 10.0
 # rebalance that never ends) gets a new Kafka client: aiokafka's fetch waits for a rebalance
 # without a bound, and after a broker loss a member was seen never to rejoin (issue #22).
 RENEW_AFTER_SECONDS = 60.0
+REVOKE_COMMIT_SECONDS = 5.0  # a rebalance waits this long at most for the commit in flight
 RENEW_STOP_SECONDS = 10.0  # the stuck client's stop, bounded: it may wait on a dead coordinator
 # The longest the loop waits for records before its checks (epoch, held events, lag gauges):
 # records end the wait at once, so this only sets how often an idle consumer wakes (it was
@@ -130,6 +131,9 @@ class _Rebalance(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # A rebalance: until the next assignment this member cannot say what it is behind.
         self.owner.joined = False
+        # What was handled is committed before the partitions move, so their next owner
+        # starts after it (bounded: a coordinator that does not answer must not hold the rebalance).
+        await self.owner._flush_commits(REVOKE_COMMIT_SECONDS)
         for tp in revoked:
             self.owner._forget(tp)
 
@@ -207,7 +211,14 @@ class EventConsumer:
         self._stopping = False
         self._attempts: dict[tuple[TopicPartition, int], int] = {}
         self._paused_until: dict[TopicPartition, float] = {}
+        # Where handling stands per assigned partition (exclusive): the offsets handled, or
+        # the group's committed offset when the partition was assigned. The lag counts from here.
         self._committed: dict[TopicPartition, int] = {}
+        # Offsets handled but not yet committed to the group, and the one commit in flight.
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._committer: asyncio.Task[None] | None = None
+        # When offset commits began to fail (epoch seconds), None while they succeed: /ready says it.
+        self.commits_failing_since: float | None = None
         self._epoch: str | None = None
         self._epoch_checked_at = 0.0
         # Timestamp (ms) of the oldest fetched record not yet handled, per partition: the
@@ -274,6 +285,7 @@ class EventConsumer:
         log.warning("%s renews its Kafka consumer: %s", self.service, why)
         metrics.CONSUMER_RENEWALS.labels(self.service).inc()
         await stop_task(self._task, grace=0)
+        await self._drop_commits()
         old, self._consumer = self._consumer, None
         if old is not None:
             with contextlib.suppress(Exception):
@@ -292,6 +304,8 @@ class EventConsumer:
         # The watchdog first: it must not renew the client while the loop winds down.
         await stop_task(self._watchdog, grace=0)
         await stop_task(self._task, grace=grace_seconds)
+        await self._flush_commits(REVOKE_COMMIT_SECONDS)
+        await self._drop_commits()
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
@@ -467,6 +481,7 @@ class EventConsumer:
     def _forget(self, tp: TopicPartition) -> None:
         self._paused_until.pop(tp, None)
         self._committed.pop(tp, None)
+        self._to_commit.pop(tp, None)
         self._head_ts.pop(tp, None)
         for key in [k for k in self._attempts if k[0] == tp]:
             del self._attempts[key]
@@ -500,7 +515,7 @@ class EventConsumer:
             if outcome.parked:
                 await self._publish_dead_letters(tp, outcome.parked)
         await self._publish_parked_now()
-        await self._commit_many(consumer, {tp: o.next_offset for tp, o in outcomes.items() if o.next_offset is not None})
+        self._commit_later(consumer, {tp: o.next_offset for tp, o in outcomes.items() if o.next_offset is not None})
         return True
 
     async def _process_partition(
@@ -527,7 +542,7 @@ class EventConsumer:
             await self._publish_dead_letters(tp, outcome.parked)
         await self._publish_parked_now()
         if outcome.next_offset is not None:
-            await self._commit(consumer, tp, outcome.next_offset)
+            self._commit_later(consumer, {tp: outcome.next_offset})
         if outcome.failed_at is not None:
             self._head_ts[tp] = next((r.timestamp for r in records if r.offset == outcome.failed_at), self._head_ts.get(tp, 0))
             await self._retry_later(consumer, tp, outcome.failed_at, None, infrastructure=False)
@@ -851,8 +866,40 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await producer.stop()
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
-        await self._commit_many(consumer, {tp: offset})
+    def _commit_later(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        """Record the batch as handled and commit its offsets in the background: the loop goes
+        on to the next batch at once. The commit only saves a restarted or new owner from
+        fetching events its inbox would drop; waiting on it cost the loop up to
+        COMMIT_TIMEOUT_SECONDS a batch when a fresh development broker answered every commit
+        with UNKNOWN_TOPIC_OR_PARTITION for minutes (issue #22). One commit runs at a time;
+        offsets handled meanwhile go in the next, newest per partition."""
+        if not offsets:
+            return
+        self._committed.update(offsets)  # where handling stands: the lag counts from here
+        self._to_commit.update(offsets)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending(consumer), name=f"{self.service}-commit")
+
+    async def _commit_pending(self, consumer: AIOKafkaConsumer) -> None:
+        while self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            # A partition handed to another member meanwhile is its to commit now.
+            assigned = consumer.assignment()
+            await self._commit_many(consumer, {tp: o for tp, o in offsets.items() if tp in assigned})
+
+    async def _flush_commits(self, timeout: float) -> None:
+        """Let the commit in flight and the pending one finish (a rebalance, a stop), bounded."""
+        committer = self._committer
+        if committer is not None and not committer.done():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(committer), timeout)
+
+    async def _drop_commits(self) -> None:
+        """Forget what was to be committed and stop the commit in flight: its offsets belong
+        to a client or a log that is gone (a renewal, a fresh broker)."""
+        self._to_commit.clear()
+        await stop_task(self._committer, grace=0)
+        self._committer = None
 
     async def _commit_many(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
@@ -860,10 +907,11 @@ class EventConsumer:
         try:
             # Bounded: aiokafka retries a commit until the group coordinator answers, and
             # after a broker loss that may be never; the events are then fetched again and
-            # dropped by the inbox, which costs less than a loop that waits for good.
+            # dropped by the inbox.
             async with asyncio.timeout(COMMIT_TIMEOUT_SECONDS):
                 await consumer.commit(offsets)
-            self._committed.update(offsets)
+            self.commits_failing_since = None
+            return
         except TimeoutError:
             log.warning(
                 "%s offset commit on %s got no answer in %.0fs (events will be redelivered and dropped)",
@@ -873,10 +921,14 @@ class EventConsumer:
             # The partition moved to another member during a rebalance. Its new owner will
             # see these events again and its inbox will drop them: nothing to undo.
             log.info("%s offset commit lost to a rebalance on %s: %s", self.service, sorted(offsets), exc)
+            return
         except KafkaError as exc:
             log.warning(
                 "%s offset commit failed on %s: %r (events will be redelivered and dropped)", self.service, sorted(offsets), exc
             )
+        metrics.CONSUMER_COMMIT_FAILURES.labels(self.service).inc()
+        if self.commits_failing_since is None:
+            self.commits_failing_since = time.time()
 
     async def _retry_later(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, exc: Exception | None, *, infrastructure: bool
@@ -912,6 +964,8 @@ class EventConsumer:
             # A fresh broker: our positions point into a log that no longer exists.
             assigned = list(consumer.assignment())
             log.warning("%s sees a fresh broker; re-reading %d partitions from the start", self.service, len(assigned))
+            # Offsets of the old log must not reach the new one's group.
+            await self._drop_commits()
             for tp in assigned:
                 self._forget(tp)
                 consumer.resume(tp)

@@ -66,6 +66,11 @@ CONSUMER_LAG_SECONDS = Gauge(
     "Age of the oldest unhandled message of the partition (from fetched record timestamps; 0 when caught up)",
     ["service", "topic", "partition"],
 )
+CONSUMER_COMMIT_FAILURES = Counter(
+    "jiesu_consumer_commit_failures_total",
+    "Offset commits that failed or got no answer (the events were handled; a new owner would fetch them again)",
+    ["service"],
+)
 CONSUMER_RENEWALS = Counter(
     "jiesu_consumer_renewals_total",
     "Kafka consumer clients replaced because the member stalled while the broker answered (shared.consumer)",

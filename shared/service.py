@@ -404,6 +404,10 @@ def _ops_router() -> APIRouter:
             checks["relay_leader"] = runtime.relay.is_leader
             if consumer is not None:
                 checks["consumer"] = "running" if consumer.running else "stopped"
+                if consumer.commits_failing_since is not None:
+                    # Not a reason to drain the replica: the events are handled; a new owner
+                    # of these partitions would fetch them again and its inbox drop them.
+                    checks["offset_commits"] = f"failing for {time.time() - consumer.commits_failing_since:.0f}s"
                 lag = consumer.lag()
                 checks["consumer_lag"] = lag
                 # None (null) until every assigned partition's lag is known: a replica just

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 
@@ -121,6 +122,36 @@ async def test_an_offset_commit_without_an_answer_is_given_up_and_the_loop_goes_
         await publish(infra.bootstrap_servers, topic, progress("c-commit-2", 2), progress("c-commit-3", 3))
         await eventually(lambda: _has(probe_rows(probe), 3), timeout=30, what="the later events handled")
         assert sorted(await probe_rows(probe)) == [1, 2, 3]
+
+
+async def test_commits_that_never_answer_neither_slow_the_loop_nor_make_it_look_behind(infra: Infra, monkeypatch, lines):
+    """After a broker loss the development broker answered every offset commit with
+    UNKNOWN_TOPIC_OR_PARTITION for minutes, and each batch's commit held the loop for its
+    bound: every service fell behind (issue #22). Here every commit waits for good: the
+    events are still applied at once, the lag counts from what was handled, and /ready says
+    the commits are failing."""
+    monkeypatch.setattr(consumer_module, "COMMIT_TIMEOUT_SECONDS", 5.0)
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    async with running(probe_app(settings, Switches()), settings) as probe:
+        consumer = probe.runtime.consumer
+        await eventually(lambda: _joined_any(consumer), timeout=60, what="the member joined")
+
+        async def never_answers(*args, **kwargs):
+            await asyncio.Event().wait()
+
+        consumer._consumer.commit = never_answers
+        for n in (1, 2, 3):
+            started = time.monotonic()
+            await publish(infra.bootstrap_servers, topic, progress(f"c-commit-{n}", n))
+            await eventually(lambda n=n: _has(probe_rows(probe), n), timeout=20, what=f"event {n} applied")
+            assert time.monotonic() - started < 3, f"event {n} waited on the commit before it"
+        assert consumer.lag_total() == 0  # handled is not behind, whatever the group holds
+        await asyncio.sleep(consumer_module.COMMIT_TIMEOUT_SECONDS + 1)
+        assert consumer.commits_failing_since is not None
+        ready = (await probe.client.get("/ready")).json()
+        assert ready["checks"]["offset_commits"].startswith("failing for")
+        assert ready["checks"]["consumer_lag_total"] == 0
 
 
 async def test_a_member_left_without_partitions_says_so(infra: Infra, monkeypatch, lines):
