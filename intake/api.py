@@ -288,6 +288,7 @@ async def appeal_reader(request: Request, ctx: ContextDep, uow: UowDep) -> Reade
 )
 async def get_appeal(case_id: str, ctx: ContextDep, uow: UowDep, reader: Annotated[Reader, Depends(appeal_reader)]) -> AppealView:
     async with uow:
+        await repository.one_snapshot(uow.session)
         row = await repository.get_appeal(uow.session, case_id)
         not_found_unless(row is not None and reader.may_see(ctx, row), f"appeal {case_id}")
         entries = await repository.get_timeline(uow.session, case_id)

@@ -53,6 +53,14 @@ async def list_by_phone_hash(session: AsyncSession, phone_hash: str, *, before: 
     return list((await session.execute(newest_first(query, before, limit))).all())
 
 
+async def one_snapshot(session: AsyncSession) -> None:
+    """What this transaction reads next is one snapshot (REPEATABLE READ): an appeal and its
+    timeline as of one moment. Read one statement after the other under READ COMMITTED, a
+    batch committed between them showed 已评价 on the timeline beside a status still 'closed'.
+    The transaction's first statement."""
+    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+
+
 def newest_first(query: Any, before: tuple[datetime, str] | None, limit: int) -> Any:
     """A page of appeals, newest first, after the cursor (created_at, case_id) when given."""
     if before is not None:
