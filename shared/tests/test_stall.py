@@ -4,6 +4,7 @@ broker loss an SLA replica's log went silent for minutes and it never caught up)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -83,11 +84,8 @@ async def test_a_loop_stuck_inside_the_kafka_client_gets_a_new_client_and_goes_o
     for good, as it did then: the watchdog replaces the client and the events are applied."""
     monkeypatch.setattr(consumer_module, "RENEW_AFTER_SECONDS", 1.0)
     monkeypatch.setattr(consumer_module, "WATCH_EVERY_SECONDS", 0.2)
-    topic = unique("lifecycle")
-    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
-    async with running(probe_app(settings, Switches()), settings) as probe:
+    async with joined_probe(infra) as (probe, topic):
         consumer = probe.runtime.consumer
-        await eventually(lambda: _joined_any(consumer), timeout=60, what="the member joined")
         await publish(infra.bootstrap_servers, topic, progress("c-before", 1))
         await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the first event handled")
         stuck = consumer._consumer
@@ -106,6 +104,16 @@ async def test_a_loop_stuck_inside_the_kafka_client_gets_a_new_client_and_goes_o
 
 async def _joined_any(consumer) -> bool:
     return consumer.joined
+
+
+@contextlib.asynccontextmanager
+async def joined_probe(infra: Infra):
+    """A probe service on a topic of its own, once its consumer has joined the group."""
+    topic = unique("lifecycle")
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    async with running(probe_app(settings, Switches()), settings) as probe:
+        await eventually(lambda: _joined_any(probe.runtime.consumer), timeout=60, what="the member joined")
+        yield probe, topic
 
 
 async def test_an_offset_commit_without_an_answer_is_given_up_and_the_loop_goes_on(infra: Infra, monkeypatch, lines):
@@ -131,11 +139,8 @@ async def test_commits_that_never_answer_neither_slow_the_loop_nor_make_it_look_
     events are still applied at once, the lag counts from what was handled, and /ready says
     the commits are failing."""
     monkeypatch.setattr(consumer_module, "COMMIT_TIMEOUT_SECONDS", 5.0)
-    topic = unique("lifecycle")
-    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
-    async with running(probe_app(settings, Switches()), settings) as probe:
+    async with joined_probe(infra) as (probe, topic):
         consumer = probe.runtime.consumer
-        await eventually(lambda: _joined_any(consumer), timeout=60, what="the member joined")
 
         async def never_answers(*args, **kwargs):
             await asyncio.Event().wait()
