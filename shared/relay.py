@@ -157,10 +157,6 @@ class OutboxRelay:
                 log.warning("relay error (retrying in %.1fs): %r", backoff, exc)
                 if isinstance(exc, KafkaError | OSError):
                     await self._reset_producer()
-                if not self.is_leader and self._lock_conn is not None:
-                    # A standby's failed lock query leaves its session in a failed transaction
-                    # (PendingRollbackError on every later round): start from a new one.
-                    await self._drop_lock_session()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
@@ -203,9 +199,15 @@ class OutboxRelay:
         if self._lock_conn is None:
             self._lock_conn = await self.engine.connect()
             self._lock_raw = (await self._lock_conn.get_raw_connection()).driver_connection
-        got = (await self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY})).scalar()
-        # The lock lives with the session, not a transaction: end the implicit transaction.
-        await self._lock_conn.commit()
+        try:
+            got = (await self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY})).scalar()
+            # The lock lives with the session, not a transaction: end the implicit transaction.
+            await self._lock_conn.commit()
+        except Exception:
+            # A failed lock query leaves the session in a failed transaction (PendingRollbackError
+            # on every later round, for good): the next round asks on a new one.
+            await self._drop_lock_session()
+            raise
         if got:
             # Woken by the other replicas' commits (their nudge NOTIFYs), on the connection
             # that holds the lock: it lives exactly as long as the leadership.
