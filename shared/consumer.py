@@ -286,17 +286,26 @@ class EventConsumer:
         metrics.CONSUMER_RENEWALS.labels(self.service).inc()
         await stop_task(self._task, grace=0)
         await self._drop_commits()
+        await self._stop_client()
+        for tp in {*self._committed, *self._paused_until, *self._head_ts}:
+            self._forget(tp)
+        self.joined = False
+        self._step = None
+        try:
+            await self._start_client()
+        except Exception as exc:  # noqa: BLE001 - the loop stays ended: the watchdog's next look tries again
+            log.warning("%s could not start a new Kafka consumer (trying again in %.0fs): %r", self.service, WATCH_EVERY_SECONDS, exc)
+            await self._stop_client()
+            return
+        self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
+
+    async def _stop_client(self) -> None:
+        """Stop the Kafka client, bounded: a stuck one may wait on a dead coordinator."""
         old, self._consumer = self._consumer, None
         if old is not None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(RENEW_STOP_SECONDS):
                     await old.stop()
-        for tp in {*self._committed, *self._paused_until, *self._head_ts}:
-            self._forget(tp)
-        self.joined = False
-        self._step = None
-        await self._start_client()
-        self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
 
     async def stop(self, grace_seconds: float = 10) -> None:
         """Finish the batch in hand (its commit included), then leave the group."""
@@ -411,7 +420,7 @@ class EventConsumer:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s consumer loop died", self.service)
+            log.exception("%s consumer loop died (the watchdog starts a new client)", self.service)
             raise
         finally:
             self.running = False
@@ -434,9 +443,12 @@ class EventConsumer:
             now = time.monotonic()
             step = self._step
             unjoined_since = None if self.joined else (unjoined_since or now)
-            why = stall_reason(now, step, unjoined_since, RENEW_AFTER_SECONDS)
+            why = stall_reason(now, step, unjoined_since, RENEW_AFTER_SECONDS, ended=loop_ended(self._task))
             if why is not None and not self._stopping and await self._broker_answers():
-                await self._renew(why)
+                try:
+                    await self._renew(why)
+                except Exception:  # the watchdog must outlive anything a renewal meets
+                    log.exception("%s could not renew its Kafka consumer", self.service)
                 unjoined_since = None
                 continue
             if step is not None and now - step[1] > STALL_WARN_SECONDS and step != warned:
@@ -1006,17 +1018,33 @@ def handled_from(committed: int | None, log_start: int) -> int:
     return log_start if committed is None else max(committed, log_start)
 
 
-def stall_reason(now: float, step: tuple[str, float] | None, unjoined_since: float | None, after: float) -> str | None:
+def stall_reason(
+    now: float, step: tuple[str, float] | None, unjoined_since: float | None, after: float, *, ended: str | None = None
+) -> str | None:
     """Why a member counts as stalled (its client to be renewed), or None: its loop has
-    waited inside one fetch for ``after`` seconds (aiokafka's fetch waits for a rebalance to
-    end, without a bound), or it has been out of its group (a rebalance begun and never
+    ended on an error (``ended``, at once: nothing else would start it again), has waited
+    inside one fetch for ``after`` seconds (aiokafka's fetch waits for a rebalance to end,
+    without a bound), or it has been out of its group (a rebalance begun and never
     finished) that long. A long apply is not a stall of the client: the database or a
     handler holds it, and a new client would not help."""
+    if ended is not None:
+        return f"its loop ended: {ended}"
     if step is not None and step[0] == "fetch" and now - step[1] >= after:
         return f"its loop has waited inside a fetch for {now - step[1]:.0f}s"
     if unjoined_since is not None and now - unjoined_since >= after:
         return f"it has been out of its group (a rebalance not finished) for {now - unjoined_since:.0f}s"
     return None
+
+
+def loop_ended(task: asyncio.Task[None] | None) -> str | None:
+    """What ended a consumer loop that is not running any more (its error, or that it was
+    cancelled), or None while it runs or before it started."""
+    if task is None or not task.done():
+        return None
+    if task.cancelled():
+        return "cancelled"
+    error = task.exception()
+    return repr(error) if error is not None else "returned"
 
 
 def partition_lag(highwater: int | None, committed: int | None) -> int | None:

@@ -76,6 +76,50 @@ def test_a_stall_is_a_long_fetch_or_a_long_time_out_of_the_group_not_a_long_appl
     assert consumer_module.stall_reason(500.0, ("apply 3 events", 50.0), None, after) is None
     assert consumer_module.stall_reason(100.0, None, 50.0, after) is None
     assert "out of its group" in consumer_module.stall_reason(110.0, None, 50.0, after)
+    # A loop that ended is renewed at once: nothing else would start it again.
+    assert consumer_module.stall_reason(100.0, None, None, after, ended="RuntimeError()") == "its loop ended: RuntimeError()"
+
+
+async def test_a_loop_ended_is_told_by_its_error_and_a_running_one_is_not():
+    async def fail():
+        raise RuntimeError("boom")
+
+    running_task = asyncio.create_task(asyncio.sleep(10))
+    failed = asyncio.create_task(fail())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert consumer_module.loop_ended(None) is None
+    assert consumer_module.loop_ended(running_task) is None
+    assert consumer_module.loop_ended(failed) == "RuntimeError('boom')"
+    running_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running_task
+    assert consumer_module.loop_ended(running_task) == "cancelled"
+
+
+async def test_a_loop_that_dies_on_an_unexpected_error_gets_a_new_client_and_goes_on(infra: Infra, monkeypatch, lines):
+    """CI saw scoring's consumer loop end after a broker loss while its process lived on:
+    /ready said "consumer stopped" for minutes, 906 events behind, and nothing started the
+    loop again. Here the client's fetch raises an error the loop does not expect: the
+    watchdog starts a new client and the later events are applied."""
+    monkeypatch.setattr(consumer_module, "WATCH_EVERY_SECONDS", 0.2)
+    async with joined_probe(infra) as (probe, topic):
+        consumer = probe.runtime.consumer
+        await publish(infra.bootstrap_servers, topic, progress("c-before-death", 1))
+        await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the first event handled")
+        dying = consumer._consumer
+
+        async def unexpected(*args, **kwargs):
+            raise RuntimeError("not a KafkaError")
+
+        dying.getmany = unexpected  # this client only: its successor fetches as usual
+        await eventually(lambda: _logged(lines, "consumer loop died"), timeout=30, what="the loop died")
+        await publish(infra.bootstrap_servers, topic, progress("c-after-death", 2))
+        await eventually(lambda: _has(probe_rows(probe), 2), timeout=60, what="the event after the loop died handled")
+        assert consumer._consumer is not dying
+        assert _said(lines, "renews its Kafka consumer: its loop ended: RuntimeError('not a KafkaError')")
+        assert consumer.running
+        assert sorted(await probe_rows(probe)) == [1, 2]
 
 
 async def test_a_loop_stuck_inside_the_kafka_client_gets_a_new_client_and_goes_on(infra: Infra, monkeypatch, lines):
