@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text, tuple_, update
+from sqlalchemy import Select, and_, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +22,7 @@ from notify.models import (
     recipients,
     timeline,
 )
-from shared.db import in_literal
+from shared.db import case_status, in_literal
 
 # The states the sender picks up: the partial index ``messages_due`` is on exactly these.
 DUE_STATES = ("queued", "held", "sending", "failed")
@@ -372,11 +372,23 @@ async def add_timeline(session: AsyncSession, entries: Sequence[dict[str, Any]])
         await session.execute(pg_insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]), list(entries))
 
 
-async def timeline_of(session: AsyncSession, case_id: str) -> list[dict[str, Any]]:
+async def timeline_and_status(session: AsyncSession, case_id: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The case's timeline and its status in one statement, so of one moment: read one after
+    the other, a batch committed between them could show a status the timeline does not
+    reach yet (the citizen reading 已评价 with no rating on the page)."""
+    status = select(case_status.c.status).where(case_status.c.case_id == case_id).scalar_subquery()
+    one = select(literal(1).label("one")).subquery()  # a row even when the timeline has none
     rows = await session.execute(
-        select(timeline).where(timeline.c.case_id == case_id).order_by(timeline.c.occurred_at, timeline.c.event_id)
+        select(status.label("status_now"), timeline)
+        .select_from(one.outerjoin(timeline, timeline.c.case_id == case_id))
+        .order_by(timeline.c.occurred_at, timeline.c.event_id)
     )
-    return [dict(r) for r in rows.mappings()]
+    entries, status_now = [], None
+    for row in rows.mappings():
+        status_now = row["status_now"]
+        if row["event_id"] is not None:
+            entries.append({column.name: row[column.name] for column in timeline.columns})
+    return entries, status_now
 
 
 async def recipient_by_tracking_no(session: AsyncSession, tracking_no: str) -> dict[str, Any] | None:

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from sqlalchemy import select
 
 from notify import citizen, domain, repository
 from notify.settings import NotifySettings
@@ -25,7 +24,7 @@ from shared.signing import MemoryReplayGuard, parse_client_secrets
 from shared.contact import contact_keyring
 from shared.crypto import KeyRing
 from shared.case_status import case_scope
-from shared.db import UnitOfWork, case_status, transactional
+from shared.db import UnitOfWork, transactional
 from shared.events import (
     Actor,
     CallbackCompleted,
@@ -494,13 +493,12 @@ async def look_up(uow: UnitOfWork, ctx: NotifyContext, tracking_no: str, code: s
             raise CodeRefused(check)
         assert case is not None and latest is not None
         await repository.update_code(uow.session, latest["id"], used_at=now)
-        entries = await repository.timeline_of(uow.session, case["case_id"])
-        status = await uow.session.execute(select(case_status.c.status).where(case_status.c.case_id == case["case_id"]))
+        entries, status = await repository.timeline_and_status(uow.session, case["case_id"])
         await uow.commit()
     # The status in the timeline's words: the latest entry that moved it (shared.lifecycle).
     moved = [e for e in entries if status_after(e["event_type"]) is not None]
     return {
-        "tracking_no": tracking_no, "status": status.scalar(), "status_label": moved[-1]["label"] if moved else None,
+        "tracking_no": tracking_no, "status": status, "status_label": moved[-1]["label"] if moved else None,
         "phone_masked": case["phone_masked"],
         "answer": case["answer"], "public_summary": case["public_summary"],
         "timeline": [{k: e[k] for k in ("event_type", "label", "occurred_at", "detail")} for e in entries],

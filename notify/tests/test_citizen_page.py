@@ -180,3 +180,25 @@ async def test_in_chromium_at_a_phones_size(notify, infra, receiver) -> None:
             assert outside == []  # nothing asked of another site
         finally:
             await browser.close()
+
+
+async def test_the_timeline_and_status_come_from_one_statement_even_when_either_is_missing(notify, infra, receiver) -> None:
+    """The look-up reads both in one statement (one moment): a case with a status and no
+    timeline yet, one with neither, and one with both, in the timeline's order."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from notify import repository
+    from shared.db import case_status
+
+    case, _, _ = await closed_with_answer(notify, infra, receiver)
+    async with AsyncSession(notify.runtime.engine) as session, session.begin():
+        await session.execute(case_status.insert().values(
+            case_id="c-status-only", status="dispatched", events_applied=1, last_event_type="case.dispatched", last_event_at=datetime.now(UTC)
+        ))
+        assert await repository.timeline_and_status(session, "c-status-only") == ([], "dispatched")
+        assert await repository.timeline_and_status(session, "c-nothing") == ([], None)
+        entries, status = await repository.timeline_and_status(session, case.id)
+        assert status == "closed"
+        assert [e["event_type"] for e in entries][:2] == ["case.received", "case.accepted"]
+        assert entries[-1]["event_type"] == "case.closed" and all(e["case_id"] == case.id for e in entries)
+        await session.rollback()
