@@ -234,6 +234,7 @@ class EventConsumer:
         # What the loop is waiting on, and since when (monotonic): read by the watchdog, so
         # a loop stuck inside a client call says where in the log instead of going silent.
         self._step: tuple[str, float] | None = None
+        self._fetch_failing_since: float | None = None  # every fetch since then raised (monotonic)
         self._watchdog: asyncio.Task[None] | None = None
         self._unassigned_since: float | None = time.monotonic()
         self._epoch_failing_since: float | None = None
@@ -291,6 +292,7 @@ class EventConsumer:
             self._forget(tp)
         self.joined = False
         self._step = None
+        self._fetch_failing_since = None
         try:
             await self._start_client()
         except Exception as exc:  # noqa: BLE001 - the loop stays ended: the watchdog's next look tries again
@@ -402,8 +404,10 @@ class EventConsumer:
                         batch = await consumer.getmany(timeout_ms=self._wait_ms(), max_records=self.batch_size)
                 except KafkaError as exc:
                     log.warning("%s fetch failed: %r", self.service, exc)
+                    self._fetch_failing_since = self._fetch_failing_since or time.monotonic()
                     await asyncio.sleep(0.5)
                     continue
+                self._fetch_failing_since = None
                 ready = {tp: records for tp, records in batch.items() if records}
                 with self._doing(f"apply {sum(map(len, ready.values()))} events"):
                     if len(ready) > 1 and await self._process_together(consumer, ready):
@@ -443,7 +447,9 @@ class EventConsumer:
             now = time.monotonic()
             step = self._step
             unjoined_since = None if self.joined else (unjoined_since or now)
-            why = stall_reason(now, step, unjoined_since, RENEW_AFTER_SECONDS, ended=loop_ended(self._task))
+            why = stall_reason(
+                now, step, unjoined_since, RENEW_AFTER_SECONDS, ended=loop_ended(self._task), failing_since=self._fetch_failing_since
+            )
             if why is not None and not self._stopping and await self._broker_answers():
                 try:
                     await self._renew(why)
@@ -1019,16 +1025,25 @@ def handled_from(committed: int | None, log_start: int) -> int:
 
 
 def stall_reason(
-    now: float, step: tuple[str, float] | None, unjoined_since: float | None, after: float, *, ended: str | None = None
+    now: float,
+    step: tuple[str, float] | None,
+    unjoined_since: float | None,
+    after: float,
+    *,
+    ended: str | None = None,
+    failing_since: float | None = None,
 ) -> str | None:
     """Why a member counts as stalled (its client to be renewed), or None: its loop has
     ended on an error (``ended``, at once: nothing else would start it again), has waited
     inside one fetch for ``after`` seconds (aiokafka's fetch waits for a rebalance to end,
-    without a bound), or it has been out of its group (a rebalance begun and never
-    finished) that long. A long apply is not a stall of the client: the database or a
-    handler holds it, and a new client would not help."""
+    without a bound), every fetch has failed for that long (a client whose coordination
+    task died fails each fetch with the same error for good), or it has been out of its
+    group (a rebalance begun and never finished) that long. A long apply is not a stall of
+    the client: the database or a handler holds it, and a new client would not help."""
     if ended is not None:
         return f"its loop ended: {ended}"
+    if failing_since is not None and now - failing_since >= after:
+        return f"every fetch has failed for {now - failing_since:.0f}s"
     if step is not None and step[0] == "fetch" and now - step[1] >= after:
         return f"its loop has waited inside a fetch for {now - step[1]:.0f}s"
     if unjoined_since is not None and now - unjoined_since >= after:

@@ -76,6 +76,8 @@ def test_a_stall_is_a_long_fetch_or_a_long_time_out_of_the_group_not_a_long_appl
     assert consumer_module.stall_reason(500.0, ("apply 3 events", 50.0), None, after) is None
     assert consumer_module.stall_reason(100.0, None, 50.0, after) is None
     assert "out of its group" in consumer_module.stall_reason(110.0, None, 50.0, after)
+    assert consumer_module.stall_reason(100.0, None, None, after, failing_since=50.0) is None
+    assert "every fetch has failed" in consumer_module.stall_reason(110.0, None, None, after, failing_since=50.0)
     # A loop that ended is renewed at once: nothing else would start it again.
     assert consumer_module.stall_reason(100.0, None, None, after, ended="RuntimeError()") == "its loop ended: RuntimeError()"
 
@@ -143,6 +145,32 @@ async def test_a_loop_stuck_inside_the_kafka_client_gets_a_new_client_and_goes_o
         await eventually(lambda: _has(probe_rows(probe), 2), timeout=60, what="the event after the stall handled")
         assert consumer._consumer is not stuck
         assert _said(lines, "renews its Kafka consumer: its loop has waited inside a fetch")
+        assert sorted(await probe_rows(probe)) == [1, 2]
+
+
+async def test_a_client_whose_every_fetch_fails_gets_a_new_one(infra: Infra, monkeypatch, lines):
+    """aiokafka wraps an unexpected error of its coordination task in a KafkaError that every
+    later fetch raises again: the loop goes round saying "fetch failed" for good. The watchdog
+    renews such a client once its fetches have failed for RENEW_AFTER_SECONDS."""
+    from aiokafka.errors import KafkaError
+
+    monkeypatch.setattr(consumer_module, "RENEW_AFTER_SECONDS", 1.0)
+    monkeypatch.setattr(consumer_module, "WATCH_EVERY_SECONDS", 0.2)
+    async with joined_probe(infra) as (probe, topic):
+        consumer = probe.runtime.consumer
+        await publish(infra.bootstrap_servers, topic, progress("c-before-failing", 1))
+        await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the first event handled")
+        failing = consumer._consumer
+
+        async def always_fails(*args, **kwargs):
+            raise KafkaError("Unexpected error during coordination AssertionError()")
+
+        failing.getmany = always_fails  # this client only: its successor fetches as usual
+        await eventually(lambda: _logged(lines, "fetch failed"), timeout=30, what="a fetch failed")
+        await publish(infra.bootstrap_servers, topic, progress("c-after-failing", 2))
+        await eventually(lambda: _has(probe_rows(probe), 2), timeout=60, what="the event after the failing fetches handled")
+        assert consumer._consumer is not failing
+        assert _said(lines, "renews its Kafka consumer: every fetch has failed for")
         assert sorted(await probe_rows(probe)) == [1, 2]
 
 
