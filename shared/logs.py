@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,49 @@ from shared.privacy import scrub
 from shared.tracing import log_ids
 
 _configured = False
+
+# The Kafka client says the same thing many times a second while the broker is away ("Unable
+# connect to node", "Failed fetch messages", "Unable to update metadata" — about 20 lines a
+# second in every service in CI's broker loss): one line per message per window is enough to
+# see the outage, and the count of the ones held back says how long it lasted.
+REPEAT_WINDOW_SECONDS = 30.0
+REPEAT_LIMITED = ("aiokafka",)
+
+
+class RepeatLimiter:
+    """At most one line per (logger, message template) per window; the first line after a
+    window tells how many like it were held back."""
+
+    def __init__(self, window: float = REPEAT_WINDOW_SECONDS) -> None:
+        self.window = window
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # key -> (window start, held back)
+
+    def allow(self, key: tuple[str, str], now: float) -> int | None:
+        """None to hold the line back, else how many like it were held back before it."""
+        started, held = self._seen.get(key, (None, 0))
+        if started is not None and now - started < self.window:
+            self._seen[key] = (started, held + 1)
+            return None
+        if len(self._seen) > 1000:  # messages with variable templates: never grow without bound
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        return held
+
+
+class _RepeatFilter(logging.Filter):
+    def __init__(self, limiter: RepeatLimiter) -> None:
+        super().__init__()
+        self.limiter = limiter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(REPEAT_LIMITED):
+            return True
+        held = self.limiter.allow((record.name, str(record.msg)), time.monotonic())
+        if held is None:
+            return False
+        if held:
+            record.msg = f"{record.msg} (and {held} more like it in the last {self.limiter.window:.0f}s, not logged)"
+        return True
 
 
 def _scrub_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +102,7 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(_RepeatFilter(RepeatLimiter()))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
