@@ -99,35 +99,40 @@ async def test_a_loop_ended_is_told_by_its_error_and_a_running_one_is_not():
     assert consumer_module.loop_ended(running_task) == "cancelled"
 
 
-async def test_a_loop_that_dies_on_an_unexpected_error_gets_a_new_client_and_goes_on(infra: Infra, monkeypatch, lines):
-    """CI saw scoring's consumer loop end after a broker loss while its process lived on:
-    /ready said "consumer stopped" for minutes, 906 events behind, and nothing started the
-    loop again. Here the client's fetch raises an error the loop does not expect: the
-    watchdog starts a new client and the later events are applied."""
-    monkeypatch.setattr(consumer_module, "WATCH_EVERY_SECONDS", 0.2)
-    async with joined_probe(infra) as (probe, topic):
-        consumer = probe.runtime.consumer
-        await publish(infra.bootstrap_servers, topic, progress("c-before-death", 1))
-        await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the first event handled")
-        dying = consumer._consumer
-
-        async def unexpected(*args, **kwargs):
-            raise RuntimeError("not a KafkaError")
-
-        dying.getmany = unexpected  # this client only: its successor fetches as usual
-        await eventually(lambda: _logged(lines, "consumer loop died"), timeout=30, what="the loop died")
-        await publish(infra.bootstrap_servers, topic, progress("c-after-death", 2))
-        await eventually(lambda: _has(probe_rows(probe), 2), timeout=60, what="the event after the loop died handled")
-        assert consumer._consumer is not dying
-        assert _said(lines, "renews its Kafka consumer: its loop ended: RuntimeError('not a KafkaError')")
-        assert consumer.running
-        assert sorted(await probe_rows(probe)) == [1, 2]
+async def _fetch_waits_for_good(*args, **kwargs):
+    await asyncio.Event().wait()
 
 
-async def test_a_loop_stuck_inside_the_kafka_client_gets_a_new_client_and_goes_on(infra: Infra, monkeypatch, lines):
-    """aiokafka's fetch waits for a rebalance to end without a bound; after a broker loss a
-    member was seen never to come back (issue #22). Here the client's fetch is made to wait
-    for good, as it did then: the watchdog replaces the client and the events are applied."""
+async def _fetch_raises_unexpected(*args, **kwargs):
+    raise RuntimeError("not a KafkaError")
+
+
+async def _fetch_fails(*args, **kwargs):
+    from aiokafka.errors import KafkaError
+
+    raise KafkaError("Unexpected error during coordination AssertionError()")
+
+
+# The three ways a Kafka client was seen, or can be, stuck for good, each as a broken fetch:
+# (the broken fetch, the log line that shows it took effect, the reason the renewal gives).
+STUCK_CLIENTS = {
+    # aiokafka's fetch waits for a rebalance to end without a bound; after a broker loss a
+    # member was seen never to come back (issue #22).
+    "a fetch that waits for good": (_fetch_waits_for_good, None, "its loop has waited inside a fetch"),
+    # CI saw scoring's consumer loop end after a broker loss while its process lived on:
+    # /ready said "consumer stopped" for minutes, 906 events behind, nothing started it again.
+    "a loop ended by an unexpected error": (
+        _fetch_raises_unexpected, "consumer loop died", "its loop ended: RuntimeError('not a KafkaError')"
+    ),
+    # aiokafka wraps an unexpected error of its coordination task in a KafkaError that every
+    # later fetch raises again: the loop goes round saying "fetch failed" for good.
+    "every fetch failing": (_fetch_fails, "fetch failed", "every fetch has failed for"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("how", STUCK_CLIENTS)
+async def test_a_client_stuck_for_good_is_replaced_and_the_events_after_are_applied(infra: Infra, monkeypatch, lines, how):
+    broken_fetch, took_effect, reason = STUCK_CLIENTS[how]
     monkeypatch.setattr(consumer_module, "RENEW_AFTER_SECONDS", 1.0)
     monkeypatch.setattr(consumer_module, "WATCH_EVERY_SECONDS", 0.2)
     async with joined_probe(infra) as (probe, topic):
@@ -135,42 +140,15 @@ async def test_a_loop_stuck_inside_the_kafka_client_gets_a_new_client_and_goes_o
         await publish(infra.bootstrap_servers, topic, progress("c-before", 1))
         await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the first event handled")
         stuck = consumer._consumer
-
-        async def wait_for_good(*args, **kwargs):
-            await asyncio.Event().wait()
-
-        stuck.getmany = wait_for_good  # this client only: its successor fetches as usual
-        await asyncio.sleep(consumer_module.IDLE_WAIT_SECONDS * 1.5)  # the fetch in flight has ended
+        stuck.getmany = broken_fetch  # this client only: its successor fetches as usual
+        if took_effect is None:
+            await asyncio.sleep(consumer_module.IDLE_WAIT_SECONDS * 1.5)  # the fetch in flight has ended
+        else:
+            await eventually(lambda: _logged(lines, took_effect), timeout=30, what=took_effect)
         await publish(infra.bootstrap_servers, topic, progress("c-after", 2))
-        await eventually(lambda: _has(probe_rows(probe), 2), timeout=60, what="the event after the stall handled")
-        assert consumer._consumer is not stuck
-        assert _said(lines, "renews its Kafka consumer: its loop has waited inside a fetch")
-        assert sorted(await probe_rows(probe)) == [1, 2]
-
-
-async def test_a_client_whose_every_fetch_fails_gets_a_new_one(infra: Infra, monkeypatch, lines):
-    """aiokafka wraps an unexpected error of its coordination task in a KafkaError that every
-    later fetch raises again: the loop goes round saying "fetch failed" for good. The watchdog
-    renews such a client once its fetches have failed for RENEW_AFTER_SECONDS."""
-    from aiokafka.errors import KafkaError
-
-    monkeypatch.setattr(consumer_module, "RENEW_AFTER_SECONDS", 1.0)
-    monkeypatch.setattr(consumer_module, "WATCH_EVERY_SECONDS", 0.2)
-    async with joined_probe(infra) as (probe, topic):
-        consumer = probe.runtime.consumer
-        await publish(infra.bootstrap_servers, topic, progress("c-before-failing", 1))
-        await eventually(lambda: _has(probe_rows(probe), 1), timeout=30, what="the first event handled")
-        failing = consumer._consumer
-
-        async def always_fails(*args, **kwargs):
-            raise KafkaError("Unexpected error during coordination AssertionError()")
-
-        failing.getmany = always_fails  # this client only: its successor fetches as usual
-        await eventually(lambda: _logged(lines, "fetch failed"), timeout=30, what="a fetch failed")
-        await publish(infra.bootstrap_servers, topic, progress("c-after-failing", 2))
-        await eventually(lambda: _has(probe_rows(probe), 2), timeout=60, what="the event after the failing fetches handled")
-        assert consumer._consumer is not failing
-        assert _said(lines, "renews its Kafka consumer: every fetch has failed for")
+        await eventually(lambda: _has(probe_rows(probe), 2), timeout=60, what="the event after the client stuck handled")
+        assert consumer._consumer is not stuck and consumer.running
+        assert _said(lines, f"renews its Kafka consumer: {reason}")
         assert sorted(await probe_rows(probe)) == [1, 2]
 
 
