@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 async def _start(runtime: Runtime) -> None:
     started = time.perf_counter()
     ctx: IntakeContext = runtime.context
-    await ctx.store.open(on_commit=runtime.relay.nudge)
+    await ctx.store.open(runtime.uow)
     # The promoted version, rebuilt from its examples (well under a second for a few hundred).
     await ctx.routing.load(ctx.store.pool)
     settings: IntakeSettings = runtime.settings  # type: ignore[assignment]

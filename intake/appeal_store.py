@@ -1,21 +1,25 @@
-"""Filing's statements on raw asyncpg: the hot path of intake.
+"""Filing's store: the group commit of appeals through the unit of work, and the reads filing needs.
 
-Why not the SQLAlchemy unit of work here: filing one appeal through it cost about 2 ms of
-CPU (statement compilation, session and greenlet plumbing) and seven round trips (BEGIN,
-nextval, INSERT appeal, INSERT outbox, INSERT timeline, COMMIT, reset). Here an appeal —
-or a whole 12345 batch — is stored by **one statement**: a data-modifying CTE that inserts
-the appeals, their outbox rows and their timeline rows together. A single statement is its
-own transaction, so the transactional outbox holds (the events are durable exactly when the
-appeals are) with no BEGIN/COMMIT round trips. Statements are prepared once per connection
-(asyncpg's statement cache), and values travel as arrays (``unnest``), so one statement text
-serves one appeal and five hundred alike.
+An appeal — or a whole 12345 batch — is stored by **one statement** in the service's unit of
+work (``shared.db.UnitOfWork.execute_sql``): a data-modifying CTE that inserts the appeals,
+their outbox rows (``shared.db.outbox_row``'s) and their timeline rows together, committed,
+nudging the relay and mapping a lost database to a 503 as every other write of every service.
+Why one hand-written statement and not SQLAlchemy constructs: filing one appeal through the
+ORM cost about 2 ms of CPU (statement compilation, per-row parameter handling) and a round
+trip per table. The statement is prepared once per connection (the driver's statement cache),
+and values travel as arrays (``unnest``), so one statement text serves one appeal and five
+hundred alike.
 
-Appeals filed by concurrent requests share a statement (``AppealStore.file``: group
-commit), so under load PostgreSQL commits a few multi-row transactions instead of hundreds
-of one-row ones; every appeal is durable before its request is answered.
+Appeals filed by concurrent requests share a transaction and its statement
+(``AppealStore.file``: group commit), so under load PostgreSQL commits a few multi-row
+transactions instead of hundreds of one-row ones, and the unit of work's fixed cost (session,
+BEGIN, COMMIT) is paid per group, not per appeal; every appeal is durable before its request
+is answered.
 
-Tracking-number sequence values are taken in blocks (one round trip per ``SEQUENCE_BLOCK``
-appeals); a restart leaves a gap in the numbers, which were never gapless anyway.
+The reads (open cases nearby for 并单, tracking numbers, an appeal filed before, attachments)
+are single statements on a small asyncpg pool of intake's own: no transaction to open and close
+around each. Tracking-number sequence values are taken in blocks (one round trip per
+``SEQUENCE_BLOCK`` appeals); a restart leaves a gap in the numbers, which were never gapless anyway.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import orjson
 from sqlalchemy.engine import make_url
 
 from shared import tracing
-from shared.db import outbox_row
+from shared.db import UnitOfWork, outbox_row
 from shared.events import EventBase
 from shared.outage import connection_broken, database_unavailable
 
@@ -43,7 +47,7 @@ from intake.dedup import Candidate
 from intake.repository import OPEN_STATUSES
 
 SEQUENCE_BLOCK = 100
-GROUP_STATEMENTS = 2  # filing statements running at once (see AppealStore.file)
+GROUP_STATEMENTS = 2  # filing transactions running at once (see AppealStore.file)
 GROUP_MAX = 100  # appeals in one of them at most
 NEAR_LIMIT = 200  # open cases read per appeal for 并单, newest first
 CANDIDATE_CACHE = 10_000  # open cases whose texts intake keeps in memory (a few MB)
@@ -191,9 +195,9 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Release without asyncpg's reset query: filing sets no session state and holds no
+    """Release without asyncpg's reset query: the reads set no session state and hold no
     transaction between statements (asyncpg still rolls back one left open), so the reset
-    would only cost a round trip per appeal."""
+    would only cost a round trip per read."""
 
 
 def outbox_columns(appeals: Iterable[StoredAppeal]) -> list[list[Any]]:
@@ -282,16 +286,17 @@ class CandidateCache:
 
 
 class AppealStore:
-    """A small asyncpg pool of intake's own and the statements filing needs.
+    """Filing's group commit through the service's unit of work, and the reads filing needs
+    on a small asyncpg pool of intake's own.
 
-    ``on_commit`` (the outbox relay's nudge) is called after a statement wrote events, so
-    they go out without waiting for the relay's poll.
+    ``new_uow`` (the service's ``Runtime.uow``, given at start-up) opens the transaction
+    appeals are filed in: the same commit, relay nudge and outage handling as every write.
     """
 
     def __init__(self, dsn: str, *, pool_size: int = 10) -> None:
         self.dsn = dsn
         self.pool_size = pool_size
-        self.on_commit: Callable[[], None] | None = None
+        self._new_uow: Callable[[], UnitOfWork] | None = None
         self._pool: asyncpg.Pool | None = None
         self._numbers: list[int] = []
         self._numbers_lock = asyncio.Lock()
@@ -300,13 +305,19 @@ class AppealStore:
         self._tasks: set[asyncio.Task[None]] = set()
         self.candidates = CandidateCache()
 
-    async def open(self, *, on_commit: Callable[[], None] | None = None) -> None:
-        self.on_commit = on_commit
+    async def open(self, new_uow: Callable[[], UnitOfWork]) -> None:
+        self._new_uow = new_uow
         self._pool = await asyncpg.create_pool(
             self.dsn, min_size=1, max_size=self.pool_size, reset=_keep_session,
             # Statements that wait on a conflicting insert may take a while; never forever.
             command_timeout=60,
         )
+
+    def uow(self) -> UnitOfWork:
+        """A unit of work of the service (``async with store.uow() as uow: …``)."""
+        if self._new_uow is None:
+            raise RuntimeError("the appeal store is not open (intake's start-up opens it)")
+        return self._new_uow()
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -356,11 +367,12 @@ class AppealStore:
         return taken
 
     async def file(self, appeal: StoredAppeal) -> bool:
-        """Store one appeal (True) or find its unique key taken (False), in a statement
-        shared with the appeals other requests are filing at the same moment.
+        """Store one appeal (True) or find its unique key taken (False), in a transaction
+        (and its one statement) shared with the appeals other requests are filing at the
+        same moment.
 
-        At most ``GROUP_STATEMENTS`` statements run at once; appeals arriving meanwhile wait
-        and go together in the next one (group commit). Under load this turns hundreds of
+        At most ``GROUP_STATEMENTS`` transactions run at once; appeals arriving meanwhile
+        wait and go together in the next one (group commit). Under load this turns hundreds of
         one-row transactions per second into a few dozen multi-row ones, which is what
         PostgreSQL and the client library spend their time on; alone, an appeal goes at once.
         Each is still durable before its request is answered.
@@ -384,7 +396,7 @@ class AppealStore:
 
     async def _store_group(self, group: list[tuple[StoredAppeal, asyncio.Future[bool]]]) -> None:
         try:
-            inserted = await self.store([appeal for appeal, _ in group])
+            inserted = await self._commit([appeal for appeal, _ in group])
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0][1], exc=exc)
@@ -392,41 +404,34 @@ class AppealStore:
             # One bad appeal must not fail the others: each again on its own.
             for appeal, future in group:
                 try:
-                    _settle(future, appeal.case_id in await self.store([appeal]))
+                    _settle(future, appeal.case_id in await self._commit([appeal]))
                 except Exception as own:
                     _settle(future, exc=own)
             return
         for appeal, future in group:
             _settle(future, appeal.case_id in inserted)
 
-    async def store(self, appeals: Sequence[StoredAppeal], *, conn: asyncpg.Connection | None = None) -> set[str]:
-        """Insert the appeals with their events and timeline in one statement; the case ids
-        actually inserted (a taken unique key skips an appeal and its events).
+    async def _commit(self, appeals: Sequence[StoredAppeal]) -> set[str]:
+        async with self.uow() as uow:
+            inserted = await self.store(uow, appeals)
+            await uow.commit()
+        return inserted
 
-        Without ``conn`` the statement is its own transaction, committed on return. With
-        ``conn`` it joins that connection's transaction: call ``committed`` after the commit.
+    async def store(self, uow: UnitOfWork, appeals: Sequence[StoredAppeal]) -> set[str]:
+        """Insert the appeals with their events and timeline in one statement of ``uow``'s
+        transaction; the case ids inserted (a taken unique key skips an appeal and its
+        events). The caller commits (the relay is nudged then) or leaves without, rolling back.
         """
         if not appeals:
             return set()
         args = [*appeal_columns(appeals), *outbox_columns(appeals), *timeline_columns(appeals)]
-        if conn is not None:
-            rows = await conn.fetch(INSERT_SQL, *args)
-        else:
-            rows = await self._fetch(INSERT_SQL, *args)
-        inserted = {row[0] for row in rows}
+        inserted = {row[0] for row in await uow.execute_sql(INSERT_SQL, args, writes_outbox=True)}
         # The next appeals nearby will meet the open ones. One that is rolled back is never
         # named by the duplicate search, so remembering it does no harm.
         for appeal in appeals:
             if appeal.case_id in inserted and appeal.row["status"] in OPEN_STATUSES:
                 self.candidates.remember(candidate_of(appeal.row))
-        if conn is None:
-            self.committed(bool(inserted))
         return inserted
-
-    def committed(self, wrote_events: bool) -> None:
-        """Tell the relay there are events to publish (after the commit, never before)."""
-        if wrote_events and self.on_commit is not None:
-            self.on_commit()
 
     async def open_cases_near(self, queries: Sequence[NearQuery | None]) -> list[list[Candidate]]:
         """For each query (None: nothing to look for), the open cases near it, newest first."""

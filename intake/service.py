@@ -5,8 +5,9 @@ it, look for an open case about the same matter nearby (并单), store it with t
 data encrypted, and write the events — received, then accepted or rejected, then triaged
 (or left for manual triage) and merged when it duplicates an open case.
 
-The deciding is pure (``_plan``, ``_prepare``); the reading and writing are a few
-statements of ``intake.appeal_store`` — for one appeal, or for a whole 12345 batch at once.
+The deciding is pure (``_plan``, ``_prepare``); the reading is a few statements of
+``intake.appeal_store``, the writing one statement in the service's unit of work — for one
+appeal (shared with the appeals filed at the same moment), or for a whole 12345 batch at once.
 
 Besides filing, what staff do to a filed appeal (manual triage, closing on the spot, the
 case list). Every use case refuses with the domain errors of ``shared.errors`` — never an
@@ -256,8 +257,9 @@ async def file_appeal(
     actor: Actor,
     idempotency_key: str | None = None,
 ) -> Filed:
-    """File one appeal: stored with its events and timeline in one statement (one
-    transaction, see ``intake.appeal_store``), or found again when it was filed before."""
+    """File one appeal: stored with its events and timeline in one statement of a unit of
+    work shared with concurrent filings (see ``intake.appeal_store``), or found again when
+    it was filed before."""
     missing = await ctx.store.unknown_attachments(data.attachments)
     if missing:
         raise Invalid("attachments must be ids from POST /api/v1/attachments", field=None, errors=[
@@ -340,27 +342,21 @@ async def _try_batch(ctx: IntakeContext, items: list[AppealInput], *, actor: Act
         if filed.status in repository.OPEN_STATUSES:
             batch_open.append(candidate_of(stored.row))
     if prepared:
-        try:
-            async with store.connection() as conn, conn.transaction():
-                inserted = await store.store(prepared, conn=conn)
-                if len(inserted) < len(prepared):
-                    # A concurrent push took some of these tickets: roll back (an appeal
-                    # here may have been merged into one of them) and file again from the top.
-                    raise _Collision
-        except _Collision:
-            log.info("a concurrent push filed some of these %d tickets first: filing the batch again", len(items))
-            return None
-        store.committed(bool(inserted))
+        async with store.uow() as uow:
+            inserted = await store.store(uow, prepared)
+            if len(inserted) < len(prepared):
+                # A concurrent push took some of these tickets: roll back (leaving the block
+                # without a commit; an appeal here may have been merged into one of them)
+                # and file again from the top.
+                log.info("a concurrent push filed some of these %d tickets first: filing the batch again", len(items))
+                return None
+            await uow.commit()
     for index, item in enumerate(items):
         if results[index] is None:  # a repeated ticket number in this batch
             first = results[first_of[item.external_ref or ""]]
             assert first is not None
             results[index] = replace(first, created=False)
     return [r for r in results if r is not None]
-
-
-class _Collision(Exception):
-    """Raised inside a batch's transaction to roll it back."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ outbox); the relay publishes them after the commit.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import ExceptionContext, Row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared import tracing
@@ -208,6 +208,7 @@ class UnitOfWork:
         self.session: AsyncSession
         self.pending: list[EventBase] = []
         self._after_commit: list[Callable[[], None]] = []
+        self._wrote_outbox = False  # a hand-written statement inserted outbox rows (execute_sql)
         # The span each consumed event was applied under, by event id (shared.tracing.applying):
         # an event emitted in its name (its causation_id) continues its trace.
         self.traces: dict[Any, Any] = {}
@@ -216,6 +217,7 @@ class UnitOfWork:
         self.session = self._sessions()
         self.pending = []
         self._after_commit = []
+        self._wrote_outbox = False
         self.traces = {}
         return self
 
@@ -264,10 +266,28 @@ class UnitOfWork:
         work done later in its name, e.g. notify's messages); None when not traced."""
         return tracing.traceparent_of(self.traces.get(event_id))
 
+    async def execute_sql(self, sql: str, parameters: Sequence[Any] = (), *, writes_outbox: bool = False) -> Sequence[Row[Any]]:
+        """One hand-written statement in this transaction, with positional parameters as the
+        driver takes them (``$1``, ``$2``…), and the rows it returns: for a hot path where
+        building a statement with SQLAlchemy each time would cost more than the work (intake's
+        filing stores a whole group of appeals, their outbox rows and timeline entries with one
+        statement over arrays). It runs on the session's connection, so it commits or rolls
+        back with the rest, and its failures are the engine's: a broken connection is thrown
+        away, an outage is a 503 (``shared.outage``), as for every other statement.
+
+        ``writes_outbox``: the statement inserts outbox rows (each ``outbox_row``'s, the only
+        kind the relay reads), so the commit nudges the relay as it does for emitted events."""
+        connection = await self.session.connection()
+        result = await connection.exec_driver_sql(sql, tuple(parameters))
+        if writes_outbox:
+            self._wrote_outbox = True
+        return result.all() if result.returns_rows else []
+
     async def commit(self) -> None:
-        had_events = bool(self.pending)
+        had_events = bool(self.pending) or self._wrote_outbox
         await self.flush_events()
         await self.session.commit()
+        self._wrote_outbox = False
         if had_events and self._on_commit is not None:
             self._on_commit()
         callbacks, self._after_commit = self._after_commit, []

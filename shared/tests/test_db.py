@@ -1,15 +1,18 @@
 """shared.db against real PostgreSQL: an IN list of constants keeps a partial index usable
-by a prepared statement's generic plan (asyncpg prepares every statement)."""
+by a prepared statement's generic plan (asyncpg prepares every statement); a hand-written
+statement of the unit of work commits, rolls back, nudges the relay and fails like the rest."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, Table, Text, select
 
-from shared.db import in_literal
-from shared.testing import Infra, generic_plan
+from shared.db import UnitOfWork, create_engine, in_literal, session_factory
+from shared.outage import database_unavailable
+from shared.testing import Infra, generic_plan, unique
 
 JOBS = Table(
     "plan_jobs", MetaData(),
@@ -39,3 +42,53 @@ async def test_a_partial_index_serves_a_generic_plan_only_when_the_states_are_co
         assert (await conn.fetchval("SELECT count(*) FROM plan_jobs WHERE state IN ('queued', 'failed')")) == 5
     finally:
         await conn.close()
+
+
+async def test_a_hand_written_statement_commits_rolls_back_and_nudges_with_the_unit_of_work(infra: Infra):
+    engine = create_engine(infra.postgres_url.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=1)
+    table = unique("uow_rows")
+    insert = f"INSERT INTO {table} SELECT unnest($1::int[]) RETURNING n"
+    nudges: list[str] = []
+    sessions = session_factory(engine)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(sessions, on_commit=lambda: nudges.append("relay"))
+
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(f"CREATE TABLE {table} (n int)")
+        async with uow() as work:  # left without a commit: rolled back, no nudge
+            assert sorted(row[0] for row in await work.execute_sql(insert, [[1, 2]], writes_outbox=True)) == [1, 2]
+        assert nudges == []
+        async with uow() as work:
+            await work.execute_sql(insert, [[3]], writes_outbox=True)
+            await work.commit()
+        assert nudges == ["relay"]  # after the commit, as for emitted events
+        async with uow() as work:  # no outbox rows written: nothing to tell the relay
+            await work.execute_sql(insert, [[4]])
+            await work.commit()
+        assert nudges == ["relay"]
+        async with engine.connect() as conn:
+            assert [row[0] for row in await conn.exec_driver_sql(f"SELECT n FROM {table} ORDER BY n")] == [3, 4]
+
+        # A connection the server drops under it fails as an outage (a 503 at the edge), and
+        # the engine throws it away: the next unit of work gets a sound one.
+        with pytest.raises(Exception) as failed:
+            async with uow() as work:
+                ((pid,),) = await work.execute_sql("SELECT pg_backend_pid()")
+                killer = await asyncpg.connect(infra.postgres_url)
+                try:
+                    await killer.execute("SELECT pg_terminate_backend($1)", pid)
+                finally:
+                    await killer.close()
+                await work.execute_sql(insert, [[5]], writes_outbox=True)
+        assert database_unavailable(failed.value), repr(failed.value)
+        async with uow() as work:
+            await work.execute_sql(insert, [[6]])
+            await work.commit()
+        async with engine.connect() as conn:
+            assert [row[0] for row in await conn.exec_driver_sql(f"SELECT n FROM {table} ORDER BY n")] == [3, 4, 6]
+    finally:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        await engine.dispose()
