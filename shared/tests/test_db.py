@@ -71,6 +71,23 @@ async def test_a_hand_written_statement_commits_rolls_back_and_nudges_with_the_u
         async with engine.connect() as conn:
             assert [row[0] for row in await conn.exec_driver_sql(f"SELECT n FROM {table} ORDER BY n")] == [3, 4]
 
+        # Run alone, the statement is the whole unit of work: durable when it returns (no
+        # BEGIN to roll back), the only write allowed, and the commit still nudges.
+        async with uow() as work:
+            await work.execute_sql(insert, [[10]], writes_outbox=True, alone=True)
+            async with engine.connect() as conn:  # another session sees it before the commit
+                assert (await conn.exec_driver_sql(f"SELECT count(*) FROM {table} WHERE n = 10")).scalar() == 1
+            with pytest.raises(RuntimeError, match="only one"):
+                await work.execute_sql(insert, [[11]])
+            await work.commit()
+        assert nudges == ["relay", "relay"]
+        async with uow() as work:  # not after another write: that one would be committed with it
+            await work.execute_sql(insert, [[12]])
+            with pytest.raises(RuntimeError, match="only one"):
+                await work.execute_sql(insert, [[13]], alone=True)
+        async with engine.begin() as conn:
+            assert [row[0] for row in await conn.exec_driver_sql(f"DELETE FROM {table} WHERE n >= 10 RETURNING n")] == [10]
+
         # A connection the server drops under it fails as an outage (a 503 at the edge), and
         # the engine throws it away: the next unit of work gets a sound one.
         with pytest.raises(Exception) as failed:
