@@ -10,11 +10,13 @@ trip per table. The statement is prepared once per connection (the driver's stat
 and values travel as arrays (``unnest``), so one statement text serves one appeal and five
 hundred alike.
 
-Appeals filed by concurrent requests share a transaction and its statement
+Appeals filed by concurrent requests share a unit of work and its statement
 (``AppealStore.file``: group commit), so under load PostgreSQL commits a few multi-row
-transactions instead of hundreds of one-row ones, and the unit of work's fixed cost (session,
-BEGIN, COMMIT) is paid per group, not per appeal; every appeal is durable before its request
-is answered.
+transactions instead of hundreds of one-row ones, and the unit of work's fixed cost is paid
+per group, not per appeal. A group's statement is its whole transaction, so it runs ``alone``
+(no BEGIN and COMMIT round trips); a 12345 batch runs in a real transaction, rolled back when
+a concurrent push took one of its tickets. Every appeal is durable before its request is
+answered.
 
 The reads (open cases nearby for 并单, tracking numbers, an appeal filed before, attachments)
 are single statements on a small asyncpg pool of intake's own: no transaction to open and close
