@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import ExceptionContext, Row
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared import tracing
@@ -205,7 +205,7 @@ class UnitOfWork:
         self._on_flush = on_flush
         # The event types the service declares it writes (ServiceSpec.publishes); None: unchecked.
         self._publishes = publishes
-        self.session: AsyncSession
+        self._session: AsyncSession | None = None
         self.pending: list[EventBase] = []
         self._after_commit: list[Callable[[], None]] = []
         self._wrote_outbox = False  # a hand-written statement inserted outbox rows (execute_sql)
@@ -215,7 +215,9 @@ class UnitOfWork:
         self.traces: dict[Any, Any] = {}
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._sessions()
+        # The session is made on first use: a unit of work that never touches it (a statement
+        # run alone, see execute_sql) skips its commit, rollback and close, each a greenlet hop.
+        self._session = None
         self.pending = []
         self._after_commit = []
         self._wrote_outbox = False
@@ -225,10 +227,20 @@ class UnitOfWork:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._after_commit = []  # rolled back: what they would announce never happened
+        session, self._session = self._session, None
+        if session is None:
+            return
         try:
-            await self.session.rollback()  # a no-op after a commit
+            await session.rollback()  # a no-op after a commit
         finally:
-            await self.session.close()
+            await session.close()
+
+    @property
+    def session(self) -> AsyncSession:
+        """The transaction's session (begun on its first statement)."""
+        if self._session is None:
+            self._session = self._sessions()
+        return self._session
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed, never if it rolls back: to
@@ -272,7 +284,7 @@ class UnitOfWork:
 
     async def execute_sql(
         self, sql: str, parameters: Sequence[Any] = (), *, writes_outbox: bool = False, alone: bool = False
-    ) -> Sequence[Row[Any]]:
+    ) -> Sequence[Any]:
         """One hand-written statement in this unit of work, with positional parameters as the
         driver takes them (``$1``, ``$2``…), and the rows it returns: for a hot path where
         building a statement with SQLAlchemy each time would cost more than the work (intake's
@@ -287,23 +299,52 @@ class UnitOfWork:
         ``alone``: this statement is the whole unit of work, so it runs without BEGIN and
         COMMIT (PostgreSQL runs a lone statement atomically, durable when it returns): two
         round trips fewer, which on this machine cost more CPU than a small statement itself.
-        It must be the unit of work's first and only write, and leaving without ``commit`` no
-        longer undoes it (``commit`` still runs the after-commit nudge and callbacks)."""
-        if self._alone or (alone and self.session.in_transaction()):
+        It goes straight to the driver on a connection of the engine's pool, without the
+        session (the session's plumbing cost more than intake's filing statement): the rows
+        are the driver's (asyncpg ``Record``: ``row[0]``, ``row["name"]``) and so are its
+        errors, a broken connection is thrown away as the engine does and an outage is still a
+        503 (``shared.outage`` reads the driver's errors). It must be the unit of work's first
+        and only write, and leaving without ``commit`` no longer undoes it (``commit`` still
+        runs the after-commit nudge and callbacks).
+
+        Otherwise the rows are SQLAlchemy ``Row``s (``row[0]``, ``row.name``)."""
+        if self._alone or (alone and self._session is not None and self._session.in_transaction()):
             raise RuntimeError("a statement run alone is the unit of work's only one")
-        self._alone = alone
-        connection = await self.session.connection(
-            execution_options={"isolation_level": "AUTOCOMMIT"} if alone else None
-        )
-        result = await connection.exec_driver_sql(sql, tuple(parameters))
+        if alone:
+            self._alone = True
+            rows: Sequence[Any] = await self._run_alone(sql, parameters)
+        else:
+            connection = await self.session.connection()
+            result = await connection.exec_driver_sql(sql, tuple(parameters))
+            rows = result.all() if result.returns_rows else []
         if writes_outbox:
             self._wrote_outbox = True
-        return result.all() if result.returns_rows else []
+        return rows
+
+    async def _run_alone(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """The statement straight on the driver, on a connection of the engine's pool, with no
+        session or transaction around it: the session's checkout, AUTOCOMMIT switch and release
+        cost about 110 µs of CPU (greenlet hops), more than intake's whole filing statement."""
+        engine: AsyncEngine = self._sessions.kw["bind"]
+        fairy = await engine.raw_connection()  # one greenlet hop (checking out may connect)
+        try:
+            return await fairy.driver_connection.fetch(sql, *parameters)
+        except BaseException as exc:
+            if connection_broken(exc):
+                # What the engine does for its own statements (_discard_broken_connection makes
+                # them a disconnect): throw this connection away and, the database having gone
+                # away perhaps, replace the pool's older ones on their next checkout.
+                engine.sync_engine.pool._invalidate(fairy, exc)  # noqa: SLF001 - SQLAlchemy's own disconnect handling
+            raise
+        finally:
+            # No transaction was begun on it, so giving it back awaits nothing (no greenlet).
+            fairy.close()
 
     async def commit(self) -> None:
         had_events = bool(self.pending) or self._wrote_outbox
         await self.flush_events()
-        await self.session.commit()
+        if self._session is not None:
+            await self._session.commit()
         self._wrote_outbox = False
         if had_events and self._on_commit is not None:
             self._on_commit()

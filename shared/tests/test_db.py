@@ -105,6 +105,27 @@ async def test_a_hand_written_statement_commits_rolls_back_and_nudges_with_the_u
             await work.commit()
         async with engine.connect() as conn:
             assert [row[0] for row in await conn.exec_driver_sql(f"SELECT n FROM {table} ORDER BY n")] == [3, 4, 6]
+
+        # Run alone the statement goes straight to the driver on a pooled connection: one the
+        # server dropped fails as an outage too, and is thrown away (the pool holds just one).
+        async with uow() as work:
+            ((pid,),) = await work.execute_sql("SELECT pg_backend_pid()", alone=True)
+        killer = await asyncpg.connect(infra.postgres_url)
+        try:
+            await killer.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await killer.close()
+        with pytest.raises(Exception) as failed:
+            async with uow() as work:
+                await work.execute_sql(insert, [[7]], writes_outbox=True, alone=True)
+        assert database_unavailable(failed.value), repr(failed.value)
+        async with uow() as work:
+            assert [row["n"] for row in await work.execute_sql(insert, [[8]], alone=True)] == [8]
+        async with uow() as work:
+            ((again,),) = await work.execute_sql("SELECT pg_backend_pid()", alone=True)
+        assert again != pid
+        async with engine.connect() as conn:
+            assert [row[0] for row in await conn.exec_driver_sql(f"SELECT n FROM {table} ORDER BY n")] == [3, 4, 6, 8]
     finally:
         async with engine.begin() as conn:
             await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
