@@ -63,6 +63,11 @@ def database_unavailable(exc: BaseException) -> bool:
         # and the connection is discarded (``connection_broken``).
         if isinstance(current, asyncpg.InternalClientError):
             return True
+        # A pooled connection the server dropped while it sat idle (a restart, an idle
+        # backend terminated): the driver noticed and refuses it before sending anything.
+        # SQLAlchemy's asyncpg dialect counts the same words as a disconnect.
+        if isinstance(current, asyncpg.InterfaceError) and "connection is closed" in str(current):
+            return True
     return False
 
 

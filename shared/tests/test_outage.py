@@ -21,3 +21,13 @@ def test_refusals_are_outages_and_a_bad_statement_is_not():
     assert database_unavailable(ConnectionRefusedError(111, "Connection refused"))
     bad = asyncpg.UniqueViolationError("duplicate key value")
     assert not database_unavailable(bad) and not connection_broken(bad)
+
+
+def test_a_pooled_connection_the_server_dropped_is_an_outage_and_a_busy_one_is_not():
+    # The driver refuses a connection it saw closed (a database restart while it sat in the
+    # pool): retryable, a 503, as SQLAlchemy's dialect counts it a disconnect.
+    closed = asyncpg.InterfaceError("connection is closed")
+    assert database_unavailable(closed) and connection_broken(closed)
+    # Two operations at once on one connection is this code's mistake, not an outage.
+    busy = asyncpg.InterfaceError("cannot perform operation: another operation is in progress")
+    assert not database_unavailable(busy) and connection_broken(busy)
