@@ -34,15 +34,18 @@ DRAIN_WITHIN_S = 10  # the outbox is empty this long after the load at the lates
 # Written under the targets table when a target is missed (bench.report).
 WHY_MISSED = {
     "intake_sustained": (
-        "the rate and latency part is met: one process now sustains 1,500/s with every request 201 and p99 under "
-        "100 ms (the duplicate comparison runs in rapidfuzz's bulk call), and two processes do it with room to spare "
-        "(`intake_replicas_2_sustained`). The ratio part (55% of asyncpg with 8 connections, 5,000–6,500 "
-        "appeals/s at this machine's 9,000–12,000 tx/s) is out of reach here: the same runs' bare FastAPI route that only "
-        "validates the body and answers 201 (`uvicorn`) does about 11,000 requests/s using a whole core, and intake "
-        "would have to do its work — validation, classification, location, the duplicate search over the newest open "
-        "cases nearby, sealing the phone, one durable statement with its outbox and timeline — in half the CPU of that "
-        "empty route, on two cores shared with PostgreSQL, the broker and the load generator. Intake's own CPU per "
-        "appeal is about 0.5 ms at capacity."
+        "not met, and intake has become slower since the figures of 2026-11-29 (1,500/s sustained, capacity 1,749/s, "
+        "16% of that run's `asyncpg_8`, about 0.5 ms of intake's CPU per appeal). Measured 2026-12-07 15:13 on the same "
+        "kind of machine: 100/s sustained with p99 under 100 ms (250/s: p99 112 ms), capacity 523/s (8.7% of this run's "
+        "`asyncpg_8`), about 1.8 ms of CPU per appeal at capacity and 5.5 ms at 100/s (a lone appeal pays a filing "
+        "statement, a relay wake and a publish of its own). What changed in between is the learned subject model "
+        "(intake.model, 2026-12-06: about a quarter of intake's CPU in a profile at saturation, 0.9 ms per lone "
+        "prediction, 40% of it scikit-learn's input checks), org scopes, tracing and the middleware stack; filing "
+        "through the unit of work (2026-12-07) measured the same as before within noise (three alternated runs). "
+        "Where the rest goes is not yet found: open work. The ratio part (55% of `asyncpg_8`) is out of reach "
+        "here in any case: the same run's bare FastAPI route that only validates the body and answers 201 "
+        "(`uvicorn`) uses a whole core for 7,800 requests/s, and intake would have to do its work in less CPU than "
+        "that empty route, on two cores shared with PostgreSQL, the broker and the load generator."
     ),
 }
 

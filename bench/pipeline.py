@@ -48,18 +48,18 @@ WHY_MISSED = {
         "notify's recipient, timeline and messages — 7 rows for five messages, 15 plus 3 attempt rows before notify wrote "
         "inbox messages as delivered and stopped leasing the messages that must wait: 77 rows a case then). At 500/s offered the two cores are full — the row's CPU split adds up to nearly "
         "200% — so intake cannot even accept 500/s (not every request is answered 201 within the grace). 500/s would "
-        "need the whole platform in about 4 ms of CPU per case; it takes about 7 ms (9.6 ms two sessions ago). The "
-        "path alone (`pipeline_path_520`: intake and dispatch, with PostgreSQL and the broker, on the same two cores) "
-        "keeps up with 520/s; SLA, scoring and notify take the rest of the cores. What is left is spread thin: Python per "
-        "event in each service (decoding, validation), PostgreSQL per row and index entry, intake's duplicate search "
-        "over the 200 newest open cases of the township (every bench appeal is in the same street, the worst case)."
+        "need the whole platform in about 4 ms of CPU per case. On 2026-11-29 it took about 7 ms and gave 267 cases/s; "
+        "on 2026-12-07 (15:35) 137 cases/s, and intake alone used 60% of one core at 100/s offered — about 6 ms of "
+        "CPU per appeal, where the other four services together use about 4.4 ms per case. Intake costs about three "
+        "times what it did per appeal since the learned subject model and the other additions of 12-06 and 12-07 (see "
+        "`intake_sustained`); finding where that goes comes before any pipeline target. Besides intake the cost is "
+        "spread thin: Python per event in each service (decoding, validation), PostgreSQL per row and index entry."
     ),
     "pipeline_path_520": (
-        "the path is close to the target on these two cores, so the machine's noise can put a run under it: after "
-        "this session's changes to intake's duplicate search, four runs on 2026-11-29 gave 520–531 orders/s at "
-        "520/s offered, every appeal accepted and dispatched, p99 lag about 0.5 s (before them, 448–524). Intake, one "
-        "process, sets the pace: for each appeal it searches the 200 newest open cases of the street (about 1.3 ms "
-        "of CPU per appeal; one with no place to search costs about 0.6 ms, the intake phase's figure)."
+        "not met since intake became costlier per appeal (see `intake_sustained`): 242 orders/s at 520/s offered on "
+        "2026-12-07, where four runs on 2026-11-29 gave 520–531, every appeal accepted and dispatched, p99 lag about "
+        "0.5 s. Intake, one process, sets the pace (87% of one core in this run): for each appeal it classifies the "
+        "text with the learned model and searches the 200 newest open cases of the street."
     ),
 }
 
