@@ -34,18 +34,18 @@ DRAIN_WITHIN_S = 10  # the outbox is empty this long after the load at the lates
 # Written under the targets table when a target is missed (bench.report).
 WHY_MISSED = {
     "intake_sustained": (
-        "not met, and intake has become slower since the figures of 2026-11-29 (1,500/s sustained, capacity 1,749/s, "
-        "16% of that run's `asyncpg_8`, about 0.5 ms of intake's CPU per appeal). Measured 2026-12-07 15:13 on the same "
-        "kind of machine: 100/s sustained with p99 under 100 ms (250/s: p99 112 ms), capacity 523/s (8.7% of this run's "
-        "`asyncpg_8`), about 1.8 ms of CPU per appeal at capacity and 5.5 ms at 100/s (a lone appeal pays a filing "
-        "statement, a relay wake and a publish of its own). What changed in between is the learned subject model "
-        "(intake.model, 2026-12-06: about a quarter of intake's CPU in a profile at saturation, 0.9 ms per lone "
-        "prediction, 40% of it scikit-learn's input checks), org scopes, tracing and the middleware stack; filing "
-        "through the unit of work (2026-12-07) measured the same as before within noise (three alternated runs). "
-        "Where the rest goes is not yet found: open work. The ratio part (55% of `asyncpg_8`) is out of reach "
-        "here in any case: the same run's bare FastAPI route that only validates the body and answers 201 "
-        "(`uvicorn`) uses a whole core for 7,800 requests/s, and intake would have to do its work in less CPU than "
-        "that empty route, on two cores shared with PostgreSQL, the broker and the load generator."
+        "not met, and intake has become costlier per appeal since the figures of 2026-11-29 (1,500/s sustained, "
+        "capacity 1,749/s). Measured 2026-12-07 15:13: 100/s sustained with p99 under 100 ms (250/s: p99 112 ms), "
+        "capacity 523/s. Part of the fall is the machine: this run's baselines are 1.4–1.8× lower (bare FastAPI "
+        "route 7,800 against 11,192 req/s, `asyncpg_8` 6,035 against 10,818 tx/s). Against the same run's bare route "
+        "intake's capacity went from 15.6% to 6.7%, so it costs about twice the CPU per appeal it did (about 1.8 ms "
+        "at capacity today). The largest addition is the learned subject model (intake.model, 2026-12-06): one "
+        "prediction per request costs 0.9 ms of CPU alone (40% of it scikit-learn's input checks), a quarter of "
+        "intake's CPU at saturation and a fifth at 100/s in py-spy profiles; the rest is spread over the middleware "
+        "stack, filing (8–12%), the relay and the event loop. Filing through the unit of work (2026-12-07) measured "
+        "the same as before within noise (three alternated runs). The ratio part (55% of `asyncpg_8`) is out of reach "
+        "here in any case: intake would have to do its work in less CPU than the bare route, on two cores shared with "
+        "PostgreSQL, the broker and the load generator."
     ),
 }
 

@@ -50,9 +50,9 @@ WHY_MISSED = {
         "200% — so intake cannot even accept 500/s (not every request is answered 201 within the grace). 500/s would "
         "need the whole platform in about 4 ms of CPU per case. On 2026-11-29 it took about 7 ms and gave 267 cases/s; "
         "on 2026-12-07 (15:35) 137 cases/s, and intake alone used 60% of one core at 100/s offered — about 6 ms of "
-        "CPU per appeal, where the other four services together use about 4.4 ms per case. Intake costs about three "
-        "times what it did per appeal since the learned subject model and the other additions of 12-06 and 12-07 (see "
-        "`intake_sustained`); finding where that goes comes before any pipeline target. Besides intake the cost is "
+        "CPU per appeal, where the other four services together use about 4.4 ms per case. Against the same runs' "
+        "baselines intake costs about twice what it did per appeal, the learned subject model the largest addition "
+        "(see `intake_sustained`); making intake cheaper again comes before any pipeline target. Besides intake the cost is "
         "spread thin: Python per event in each service (decoding, validation), PostgreSQL per row and index entry."
     ),
     "pipeline_path_520": (
