@@ -34,18 +34,18 @@ DRAIN_WITHIN_S = 10  # the outbox is empty this long after the load at the lates
 # Written under the targets table when a target is missed (bench.report).
 WHY_MISSED = {
     "intake_sustained": (
-        "not met, and intake has become costlier per appeal since the figures of 2026-11-29 (1,500/s sustained, "
-        "capacity 1,749/s). Measured 2026-12-07 15:13: 100/s sustained with p99 under 100 ms (250/s: p99 112 ms), "
-        "capacity 523/s. Part of the fall is the machine: this run's baselines are 1.4–1.8× lower (bare FastAPI "
-        "route 7,800 against 11,192 req/s, `asyncpg_8` 6,035 against 10,818 tx/s). Against the same run's bare route "
-        "intake's capacity went from 15.6% to 6.7%, so it costs about twice the CPU per appeal it did (about 1.8 ms "
-        "at capacity today). The largest addition is the learned subject model (intake.model, 2026-12-06): one "
-        "prediction per request costs 0.9 ms of CPU alone (40% of it scikit-learn's input checks), a quarter of "
-        "intake's CPU at saturation and a fifth at 100/s in py-spy profiles; the rest is spread over the middleware "
-        "stack, filing (8–12%), the relay and the event loop. Filing through the unit of work (2026-12-07) measured "
-        "the same as before within noise (three alternated runs). The ratio part (55% of `asyncpg_8`) is out of reach "
-        "here in any case: intake would have to do its work in less CPU than the bare route, on two cores shared with "
-        "PostgreSQL, the broker and the load generator."
+        "not met. On 2026-11-29 one process sustained 1,500/s (capacity 1,749/s, 15.6% of that run's bare FastAPI "
+        "route). Measured 2026-12-07 16:05: 250/s sustained with p99 under 100 ms (500/s: p99 774 ms), capacity "
+        "610/s, 8.1% of this run's bare route: about twice the CPU per appeal against the same runs' baselines (the "
+        "machine also ran 1.4–1.8× slower today: bare route 7,544 against 11,192 req/s, `asyncpg_8` 5,910 against "
+        "10,818 tx/s). The largest addition since is the learned subject model (intake.model, 2026-12-06). Its "
+        "prediction cost 0.91 ms of CPU through scikit-learn's transform, 40% of it input checks; "
+        "SubjectModel._tfidf builds the same rows in 0.45 ms for the whole prediction (same-run intake bench, old "
+        "then new: capacity 444 → 644/s, CPU at 100/s 53% → 40% of a core). The rest is spread over the middleware "
+        "stack, filing (8–12% in py-spy profiles), the relay and the event loop. Filing through the unit of work "
+        "(2026-12-07) measured the same as before within noise (three alternated runs). The ratio part (55% of "
+        "`asyncpg_8`) is out of reach here in any case: intake would have to do its work in less CPU than the bare "
+        "route, on two cores shared with PostgreSQL, the broker and the load generator."
     ),
 }
 

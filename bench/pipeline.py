@@ -49,17 +49,20 @@ WHY_MISSED = {
         "inbox messages as delivered and stopped leasing the messages that must wait: 77 rows a case then). At 500/s offered the two cores are full — the row's CPU split adds up to nearly "
         "200% — so intake cannot even accept 500/s (not every request is answered 201 within the grace). 500/s would "
         "need the whole platform in about 4 ms of CPU per case. On 2026-11-29 it took about 7 ms and gave 267 cases/s; "
-        "on 2026-12-07 (15:35) 137 cases/s, and intake alone used 60% of one core at 100/s offered — about 6 ms of "
-        "CPU per appeal, where the other four services together use about 4.4 ms per case. Against the same runs' "
-        "baselines intake costs about twice what it did per appeal, the learned subject model the largest addition "
-        "(see `intake_sustained`); making intake cheaper again comes before any pipeline target. Besides intake the cost is "
+        "on 2026-12-07 137 cases/s (15:35) and 114 (16:07, after intake's prediction was halved: one run each, and "
+        "this figure moves that much between runs on a busy machine). Intake takes the largest share: 56% of one core "
+        "at 100/s offered, more than in the intake phase alone (45%), as here it also applies the other services' "
+        "events to its appeals and timelines. Against the same runs' baselines intake files an appeal for about twice "
+        "the CPU it did (see `intake_sustained`); making intake cheaper again comes before any pipeline target. "
+        "Besides intake the cost is "
         "spread thin: Python per event in each service (decoding, validation), PostgreSQL per row and index entry."
     ),
     "pipeline_path_520": (
-        "not met since intake became costlier per appeal (see `intake_sustained`): 242 orders/s at 520/s offered on "
-        "2026-12-07, where four runs on 2026-11-29 gave 520–531, every appeal accepted and dispatched, p99 lag about "
-        "0.5 s. Intake, one process, sets the pace (87% of one core in this run): for each appeal it classifies the "
-        "text with the learned model and searches the 200 newest open cases of the street."
+        "not met since intake became costlier per appeal (see `intake_sustained`): 185 orders/s at 520/s offered on "
+        "2026-12-07 16:07 (242 at 15:35), where four runs on 2026-11-29 gave 520–531, every appeal accepted and "
+        "dispatched, p99 lag about 0.5 s. Intake, one process, sets the pace (85% of one core in this run): for each "
+        "appeal it classifies the text with the learned model and searches the 200 newest open cases of the street, "
+        "and it applies dispatch's events to its appeals and timelines."
     ),
 }
 
