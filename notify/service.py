@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-
 from notify import citizen, domain, repository
 from notify.settings import NotifySettings
 from notify.templates import render

@@ -317,10 +317,7 @@ class EventConsumer:
         await stop_task(self._task, grace=grace_seconds)
         await self._flush_commits(REVOKE_COMMIT_SECONDS)
         await self._drop_commits()
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()
-            self._consumer = None
+        await self._stop_client()
         # A stopped member reports no lag of its own: its last figures would pass for current
         # (``refresh_gauges`` measures a stopped service's group from the broker instead).
         self._unexport(self._exported)
