@@ -105,7 +105,10 @@ async def apply_run(uow: UnitOfWork, ctx: DispatchContext, run: list[EventBase])
         return
     ids = sorted({event.case_id for event in facts})
     stored = {row.case_id: dict(row._mapping) for row in await session.execute(_LOCK_CASES, {"ids": ids})}
-    existing = {tuple(row) for row in await session.execute(_OPEN_ORDERS, {"ids": ids})}
+    # Only a triage or a task item may open an order; most runs (received, accepted) cannot,
+    # and need not read the orders there are.
+    may_open = any(event.type == "case.triaged" or handlers.task_of(event) is not None for event in facts)
+    existing = {tuple(row) for row in await session.execute(_OPEN_ORDERS, {"ids": ids})} if may_open else set()
     rows, openings = fold(ctx, facts, stored, existing)
     await session.execute(_UPSERT_CASES, [{"case_id": case_id, **{c: row[c] for c in WRITTEN}} for case_id, row in rows.items()])
     if openings:
