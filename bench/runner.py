@@ -129,7 +129,9 @@ PHASES: tuple[Phase, ...] = (
         "`python -m services.dev.launcher` (what `make run` starts: its own PostgreSQL and broker, every service, the "
         "console and the development stand-ins, the demo appeals filed) on free ports and a fresh run directory; once it "
         "is running and has settled for 20 s, each of its processes' CPU time (utime + stime from /proc: the launcher and "
-        "its children, the PostgreSQL server and its backends) over 30 s with nothing to do, in % of one core.",
+        "its children, the PostgreSQL server and its backends) over 30 s with nothing to do, in % of one core; then "
+        "the same again with `CONSUMER_FETCH_MAX_WAIT_MS=5000` for every service (the deploy files' setting for "
+        "Apache Kafka, which answers a held fetch as soon as a record arrives).",
     ),
     Phase(
         "insight", insight.insight,

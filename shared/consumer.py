@@ -45,6 +45,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -161,6 +162,7 @@ class EventConsumer:
         max_backoff_seconds: float = 10,
         batch_size: int = 500,
         session_timeout_ms: int = 10_000,
+        fetch_max_wait_ms: int = 500,
         epoch_check_seconds: float = 1.0,
         skip_producers: frozenset[str] = frozenset(),
         requires: Requires | None = None,
@@ -204,6 +206,7 @@ class EventConsumer:
         self.max_backoff_seconds = max_backoff_seconds
         self.batch_size = batch_size
         self.session_timeout_ms = session_timeout_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.epoch_check_seconds = epoch_check_seconds
 
         self._consumer: AIOKafkaConsumer | None = None
@@ -247,7 +250,8 @@ class EventConsumer:
             service=self.service, bootstrap_servers=self.bootstrap_servers, topic=self.topic, group_id=self.group_id,
             handles=self.handles, batch_handler=self.batch_handler, new_uow=self.new_uow, max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds, max_backoff_seconds=self.max_backoff_seconds, batch_size=self.batch_size,
-            session_timeout_ms=self.session_timeout_ms, epoch_check_seconds=self.epoch_check_seconds, skip_producers=self.skip_producers,
+            session_timeout_ms=self.session_timeout_ms, fetch_max_wait_ms=self.fetch_max_wait_ms,
+            epoch_check_seconds=self.epoch_check_seconds, skip_producers=self.skip_producers,
             requires=self.requires, hold_seconds=self.hold_seconds,
             hold_per_case=self.hold_per_case, hold_total=self.hold_total, hold_check_seconds=self.hold_check_seconds,
             tracer=self.tracer,
@@ -261,20 +265,7 @@ class EventConsumer:
         self._watchdog = asyncio.create_task(self._watch(), name=f"{self.service}-consumer-watchdog")
 
     async def _start_client(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            group_id=self.group_id,
-            client_id=f"{self.service}-consumer",
-            enable_auto_commit=False,
-            # A new group reads from the beginning: the topic is the source of truth.
-            auto_offset_reset="earliest",
-            max_poll_records=self.batch_size,
-            session_timeout_ms=self.session_timeout_ms,
-            # A tenth of the session: a member misses several heartbeats before it counts as gone.
-            heartbeat_interval_ms=max(100, self.session_timeout_ms // 10),
-            # Longer than a rebalance may take (aiokafka waits up to the session for it).
-            request_timeout_ms=max(15_000, self.session_timeout_ms + 5_000),
-        )
+        self._consumer = AIOKafkaConsumer(**client_options(self))
         self._consumer.subscribe([self.topic], listener=_Rebalance(self))
         await self._consumer.start()
 
@@ -1005,6 +996,27 @@ class EventConsumer:
             for gauge in (metrics.CONSUMER_LAG, metrics.CONSUMER_LAG_SECONDS):
                 with contextlib.suppress(KeyError):
                     gauge.remove(self.service, self.topic, str(partition))
+
+
+def client_options(consumer: EventConsumer) -> dict[str, Any]:
+    """The Kafka client's settings for ``consumer``."""
+    return {
+        "bootstrap_servers": consumer.bootstrap_servers,
+        "group_id": consumer.group_id,
+        "client_id": f"{consumer.service}-consumer",
+        "enable_auto_commit": False,
+        # A new group reads from the beginning: the topic is the source of truth.
+        "auto_offset_reset": "earliest",
+        "max_poll_records": consumer.batch_size,
+        "session_timeout_ms": consumer.session_timeout_ms,
+        # A tenth of the session: a member misses several heartbeats before it counts as gone.
+        "heartbeat_interval_ms": max(100, consumer.session_timeout_ms // 10),
+        # How long the broker may hold a fetch with nothing new (``CONSUMER_FETCH_MAX_WAIT_MS``).
+        "fetch_max_wait_ms": consumer.fetch_max_wait_ms,
+        # Longer than a rebalance may take (aiokafka waits up to the session for it) and than a
+        # held fetch.
+        "request_timeout_ms": max(15_000, consumer.session_timeout_ms + 5_000, consumer.fetch_max_wait_ms + 5_000),
+    }
 
 
 def fetch_wait_ms(paused_until: Iterable[float], now: float) -> int:

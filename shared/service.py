@@ -259,6 +259,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
                     max_backoff_seconds=settings.consumer_max_backoff_seconds,
                     batch_size=settings.consumer_batch_size,
                     session_timeout_ms=settings.consumer_session_timeout_ms,
+                    fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
                     epoch_check_seconds=settings.broker_epoch_check_seconds,
                     skip_producers=frozenset({spec.name}) if spec.apply_own_events is not None else frozenset(),
                     requires=spec.requires,

@@ -63,6 +63,12 @@ class ServiceSettings(BaseSettings):
     # 6 s (heartbeats every 0.6 s) is Kafka's smallest default session; on the embedded broker a
     # crashed replica's partitions move after ~1.5 sessions (~9 s; 10 s cost ~16 s) — README.
     consumer_session_timeout_ms: int = Field(default=6_000, ge=1_000, le=300_000)
+    # How long the broker may hold a consumer's fetch while its partitions have nothing new.
+    # Apache Kafka answers a held fetch as soon as a record arrives, so there a long hold
+    # (5 s) costs no latency and spares the idle round trips; the development broker (Tansu)
+    # only looks again after half the hold, then half the rest, so there a new record waits
+    # up to half of it for each hop: 500 ms keeps a hop under about 250 ms.
+    consumer_fetch_max_wait_ms: int = Field(default=500, ge=10, le=30_000)
     # How often the relay and the consumer look whether the broker is a fresh one (each look
     # is a client of its own: connect, read one record, close); the relay also looks after
     # any failed publish. A fresh broker only happens to the in-memory development broker.

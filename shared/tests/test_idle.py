@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from fastapi import FastAPI
 
 from shared import consumer as consumer_module
-from shared.consumer import IDLE_WAIT_SECONDS, fetch_wait_ms
+from shared.consumer import IDLE_WAIT_SECONDS, client_options, fetch_wait_ms
 from shared.server import Server, server_config
 from shared.testing import Infra, eventually, free_port, publish, running, service_settings, unique
 from shared.tests.probe import ProbeSettings
@@ -23,6 +23,15 @@ def test_the_fetch_wait_is_a_second_unless_a_paused_partition_is_due_sooner():
     assert fetch_wait_ms([100.3, 105.0], now=100.0) == 300  # the backoff of a partition ends first
     assert fetch_wait_ms([99.0], now=100.0) == 10  # overdue: look at once (the floor)
     assert fetch_wait_ms([130.0], now=100.0) == int(IDLE_WAIT_SECONDS * 1000)
+
+
+def test_the_broker_may_hold_a_fetch_as_long_as_configured_and_a_request_outlasts_the_hold():
+    consumer = SimpleNamespace(bootstrap_servers="b:9092", group_id="g", service="s", batch_size=10, session_timeout_ms=6_000)
+    default = client_options(SimpleNamespace(**vars(consumer), fetch_max_wait_ms=500))
+    assert (default["fetch_max_wait_ms"], default["request_timeout_ms"]) == (500, 15_000)
+    # A deployment on Apache Kafka holds fetches 5 s or more: a request must not time out first.
+    held = client_options(SimpleNamespace(**vars(consumer), fetch_max_wait_ms=20_000))
+    assert (held["fetch_max_wait_ms"], held["request_timeout_ms"]) == (20_000, 25_000)
 
 
 async def test_the_server_ticks_once_a_second_and_stops_at_once():
@@ -59,9 +68,11 @@ async def test_an_idle_consumer_wakes_about_once_a_second_and_applies_a_new_even
 
     monkeypatch.setattr(consumer_module.EventConsumer, "_export_lag", counted)
     topic = unique("lifecycle")
-    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"))
+    settings = service_settings(ProbeSettings, infra, topic=topic, database=unique("probe"), consumer_fetch_max_wait_ms=400)
     async with running(probe_app(settings, Switches()), settings) as probe:
         await eventually(lambda: _true(probe.runtime.consumer.joined), timeout=60, what="the consumer joined its group")
+        # CONSUMER_FETCH_MAX_WAIT_MS reaches the Kafka client the service runs.
+        assert probe.runtime.consumer._consumer._fetcher._fetch_max_wait_ms == 400
         await asyncio.sleep(0.5)
         rounds.clear()
         await asyncio.sleep(3)
