@@ -25,6 +25,26 @@ from bench.procs import Child, drive
 from services.dev.devstack import free_port
 
 RATE = 50.0  # appeals/s: gentle, so that the counts are about the cases, not a backlog
+# Half the rows per case first counted (76.8, 2026-12-07). The issue asked for half of "about
+# two dozen": that is the number of tables a case writes to (24), not of rows.
+TARGET_ROWS = 38.4
+
+# Written under the targets table when the target is missed (bench.report).
+WHY_MISSED = {
+    "rows_per_case": (
+        "76.8 → 66.1 (notify 30.5 → 19.3: an in-app inbox message is written as delivered, and a message that must "
+        "wait is not leased and put back). The issue's \"about two dozen\" is the number of tables a case writes to "
+        "(24, listed in the detail), not of rows; half of the rows first counted is 38. What is left, per case: 17 "
+        "inbox ids (four events, each recorded once by every service that reads it: the guarantee that nothing is "
+        "applied twice, pruned after the outbox retention), 8 outbox rows and their sent marks (intake 3, dispatch "
+        "1: the guarantee that nothing is lost), 8 timeline rows (intake's for the appeal's page and notify's for "
+        "the citizen look-up: services read no one else's database), 7.9 SLA clock rows (one per deadline the "
+        "practice runs on the case: acceptance, signing, first contact, resolution, the return window …), 7 notify "
+        "message rows, and each service's case row and case_status. Halving it means dropping one of the guarantees or "
+        "one of the projections the roles read, not a second path: none of these rows is written twice for one "
+        "rule."
+    ),
+}
 QUIET_S = 12.0  # longer than PostgreSQL's 10 s idle flush of table counters
 COUNTERS = ("n_tup_ins", "n_tup_upd", "n_tup_del")
 
@@ -121,9 +141,11 @@ def _figure(moved: Counts, cases: int, dispatched: int, idle: Counts, idle_s: fl
         detail=(
             f"{cases} appeals filed at {RATE:.0f}/s, {dispatched} dispatched, counted until every database was still "
             f"for {QUIET_S:.0f} s; per service " + ", ".join(f"{s} {v:.1f}" for s, v in by_service.items())
-            + f"; per table: {tables}. Idle, the services wrote {idle_writes} rows in {idle_s:.0f} s "
+            + f"; per table ({len(per_case)} tables): {tables}. Idle, the services wrote {idle_writes} rows in {idle_s:.0f} s "
             f"(the load's window was {window_s:.0f} s)."
         ),
         data={"cases": cases, "dispatched": dispatched, "per_case": per_case, "by_service": by_service,
               "idle_rows": idle_writes, "idle_s": idle_s, "window_s": window_s},  # fmt: skip
+        target=f"≤ {TARGET_ROWS:g} rows/case (half the rows first counted)",
+        met=total <= TARGET_ROWS,
     )

@@ -181,7 +181,7 @@ PHASES: tuple[Phase, ...] = (
 
 # Why a target is missed, in words, by figure: written under the targets table.
 WHY_MISSED = {
-    **appeals.WHY_MISSED, **classify.WHY_MISSED, **hotline.WHY_MISSED, **idle.WHY_MISSED, **pipeline.WHY_MISSED, **sla_scale.WHY_MISSED, **scoring_replay.WHY_MISSED,
+    **appeals.WHY_MISSED, **classify.WHY_MISSED, **hotline.WHY_MISSED, **idle.WHY_MISSED, **pipeline.WHY_MISSED, **rows.WHY_MISSED, **sla_scale.WHY_MISSED, **scoring_replay.WHY_MISSED,
 }
 
 
