@@ -76,83 +76,34 @@ def new_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
     )
 
 
-class EpochReader:
-    """The broker's epoch, read through one long-lived Kafka client.
-
-    The relay and the consumer each look at the epoch every ``BROKER_EPOCH_CHECK_SECONDS``
-    (10 s; 0.5 s in tests). A new client per look cost 3–4 ms of CPU in its start and stop,
-    about a quarter of an idle service's CPU; here a look is one metadata request and one
-    fetch on a client kept open. A look that fails stops the client (it may be talking to a
-    broker that is gone); the next look starts a new one. Between looks the client has no
-    partition assigned, so it fetches nothing."""
-
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self._consumer: AIOKafkaConsumer | None = None
-        self._lock = asyncio.Lock()
-
-    async def __aenter__(self) -> EpochReader:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def read(self) -> str | None:
-        """The broker's epoch, or None when nobody has written one yet."""
-        async with self._lock:
-            try:
-                return await self._read()
-            except BaseException:
-                await self._stop_client()
-                raise
-
-    async def close(self) -> None:
-        async with self._lock:
-            await self._stop_client()
-
-    async def _read(self) -> str | None:
-        if self._consumer is None:
-            # Kept before its start: a start that fails (the broker gone) still stops it.
-            self._consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap_servers,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                request_timeout_ms=10_000,
-            )
-            await self._consumer.start()
-        consumer = self._consumer
+async def read_epoch(bootstrap_servers: str) -> str | None:
+    """The broker's epoch, or None when nobody has written one yet."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=10_000,
+    )
+    try:
+        # Inside the try: a start that fails (the broker gone) still closes the client, where
+        # it was left open before ("Unclosed AIOKafkaConsumer", one per epoch check).
+        await consumer.start()
         # Listing all topics does not auto-create one, unlike asking for it by name.
         if EPOCH_TOPIC not in await consumer.topics():
             return None
         tp = TopicPartition(EPOCH_TOPIC, 0)
         consumer.assign([tp])
-        try:
-            consumer.seek(tp, 0)
-            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
-        finally:
-            consumer.unsubscribe()  # else its fetcher would go on polling the topic
+        consumer.seek(tp, 0)
+        batch = await consumer.getmany(tp, timeout_ms=1000, max_records=1)
         records = batch.get(tp, [])
         return records[0].value.decode() if records else None
-
-    async def _stop_client(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+    finally:
+        await consumer.stop()
 
 
-async def read_epoch(bootstrap_servers: str) -> str | None:
-    """The broker's epoch through a client of its own (a single look: start-up, a probe)."""
-    async with EpochReader(bootstrap_servers) as reader:
-        return await reader.read()
-
-
-async def ensure_epoch(bootstrap_servers: str, specs: list[TopicSpec], reader: EpochReader | None = None) -> str:
-    """The broker's epoch, creating topics and the epoch record on a fresh broker (read
-    through ``reader`` when the caller keeps one)."""
-    if reader is None:
-        async with EpochReader(bootstrap_servers) as own:
-            return await ensure_epoch(bootstrap_servers, specs, own)
-    epoch = await reader.read()
+async def ensure_epoch(bootstrap_servers: str, specs: list[TopicSpec]) -> str:
+    """The broker's epoch, creating topics and the epoch record on a fresh broker."""
+    epoch = await read_epoch(bootstrap_servers)
     if epoch is not None:
         return epoch
     replication = max((s.replication_factor for s in specs), default=1)
@@ -164,7 +115,7 @@ async def ensure_epoch(bootstrap_servers: str, specs: list[TopicSpec], reader: E
     finally:
         await producer.stop()
     for _ in range(20):  # the first record wins; read it back
-        epoch = await reader.read()
+        epoch = await read_epoch(bootstrap_servers)
         if epoch is not None:
             return epoch
         await asyncio.sleep(0.1)

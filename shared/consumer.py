@@ -58,7 +58,7 @@ from opentelemetry.trace import Tracer
 
 from shared import holding, metrics, tracing
 from shared.tasks import stop_task
-from shared.bus import EpochReader, dlq_topic, new_producer, read_epoch
+from shared.bus import dlq_topic, new_producer, read_epoch
 from shared.cloudevents import SOURCE_PREFIX, MalformedEvent, attributes, from_attributes, header
 from shared.db import UnitOfWork, dead_letters, processed_events
 from shared.events import EventBase
@@ -223,7 +223,6 @@ class EventConsumer:
         # When offset commits began to fail (epoch seconds), None while they succeed: /ready says it.
         self.commits_failing_since: float | None = None
         self._epoch: str | None = None
-        self._epoch_reader = EpochReader(bootstrap_servers)
         self._epoch_checked_at = 0.0
         # Timestamp (ms) of the oldest fetched record not yet handled, per partition: the
         # age behind the lag gauge in seconds.
@@ -260,7 +259,7 @@ class EventConsumer:
 
     async def start(self) -> None:
         await self._start_client()
-        self._epoch = await self._epoch_reader.read()
+        self._epoch = await read_epoch(self.bootstrap_servers)
         self._epoch_checked_at = time.monotonic()
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-consumer")
         self._watchdog = asyncio.create_task(self._watch(), name=f"{self.service}-consumer-watchdog")
@@ -280,8 +279,6 @@ class EventConsumer:
         await stop_task(self._task, grace=0)
         await self._drop_commits()
         await self._stop_client()
-        with contextlib.suppress(Exception):
-            await self._epoch_reader.close()
         for tp in {*self._committed, *self._paused_until, *self._head_ts}:
             self._forget(tp)
         self.joined = False
@@ -312,8 +309,6 @@ class EventConsumer:
         await self._flush_commits(REVOKE_COMMIT_SECONDS)
         await self._drop_commits()
         await self._stop_client()
-        with contextlib.suppress(Exception):
-            await self._epoch_reader.close()
         # A stopped member reports no lag of its own: its last figures would pass for current
         # (``refresh_gauges`` measures a stopped service's group from the broker instead).
         self._unexport(self._exported)
@@ -961,7 +956,7 @@ class EventConsumer:
         self._epoch_checked_at = now
         try:
             async with asyncio.timeout(EPOCH_TIMEOUT_SECONDS):
-                epoch = await self._epoch_reader.read()
+                epoch = await read_epoch(self.bootstrap_servers)
         except Exception as exc:
             # Once when the broker stops answering, and once a minute while it does not.
             if self._epoch_failing_since is None or now - self._epoch_failing_since > 60:

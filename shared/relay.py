@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared import metrics
 from shared.tasks import stop_task
-from shared.bus import EpochReader, TopicSpec, ensure_epoch, new_producer
+from shared.bus import TopicSpec, ensure_epoch, new_producer
 from shared.db import outbox, plumbing_state
 from shared.wakeup import Wakeup
 
@@ -92,7 +92,6 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._lock_conn: AsyncConnection | None = None
         self._lock_raw: Any = None  # its asyncpg connection: asked whether the session lives
-        self._epoch_reader = EpochReader(bootstrap_servers)
         self._epoch_checked_at = 0.0
         self._last_failed = True  # check the epoch before the first publish
         self._purged_at = 0.0
@@ -119,8 +118,6 @@ class OutboxRelay:
         await stop_task(self._task, grace=grace_seconds)
         await self.wakeup.close()
         await self._release()
-        with contextlib.suppress(Exception):
-            await self._epoch_reader.close()
 
     async def _release(self) -> None:
         if self._producer is not None:
@@ -302,7 +299,7 @@ class OutboxRelay:
         if not self._last_failed and now - self._epoch_checked_at < self.epoch_check_seconds:
             return
         async with asyncio.timeout(EPOCH_TIMEOUT_SECONDS):
-            epoch = await ensure_epoch(self.bootstrap_servers, self.topics, self._epoch_reader)
+            epoch = await ensure_epoch(self.bootstrap_servers, self.topics)
         self._epoch_checked_at = now
         async with self.engine.begin() as conn:
             stored = (
