@@ -105,14 +105,19 @@ async def apply_run(uow: UnitOfWork, ctx: DispatchContext, run: list[EventBase])
         return
     ids = sorted({event.case_id for event in facts})
     stored = {row.case_id: dict(row._mapping) for row in await session.execute(_LOCK_CASES, {"ids": ids})}
-    # Only a triage or a task item may open an order; most runs (received, accepted) cannot,
-    # and need not read the orders there are.
-    may_open = any(event.type == "case.triaged" or handlers.task_of(event) is not None for event in facts)
+    # Most runs (received, accepted) open no order and need not read the orders there are.
+    may_open = any(map(may_open_order, facts))
     existing = {tuple(row) for row in await session.execute(_OPEN_ORDERS, {"ids": ids})} if may_open else set()
     rows, openings = fold(ctx, facts, stored, existing)
     await session.execute(_UPSERT_CASES, [{"case_id": case_id, **{c: row[c] for c in WRITTEN}} for case_id, row in rows.items()])
     if openings:
         await open_orders(uow, ctx, openings)
+
+
+def may_open_order(event: EventBase) -> bool:
+    """Whether ``fold`` may open an order at this event: a triage, or a task item's receipt.
+    The fold asks it first, so its run's orders are read only when it can be true."""
+    return event.type == "case.triaged" or handlers.task_of(event) is not None
 
 
 def fold(
@@ -131,6 +136,8 @@ def fold(
         if row is None:
             row = rows[event.case_id] = dict(stored.get(event.case_id) or {**NEW_CASE, "case_id": event.case_id})
         row.update(case_facts(event))
+        if not may_open_order(event):
+            continue
         task = handlers.task_of(event)
         if task is not None and service.dispatchable(SimpleNamespace(**row)):
             # 自上而下的任务: the item goes straight to its unit, no catalogue guess.
