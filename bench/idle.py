@@ -19,6 +19,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.core import QUICK, ROOT, Context, Figure, say
 from bench.procs import CLOCK_TICKS, machine_cpu_seconds
@@ -143,7 +144,7 @@ async def idle(ctx: Context) -> dict[str, Figure]:
     return {
         "idle_cpu": _figure(
             "the whole platform idle (`make run`: services, console, stand-ins, PostgreSQL, broker)", default,
-            target=f"< {TARGET_PERCENT:g}% of one core", met=default[0] < TARGET_PERCENT,
+            target=f"< {TARGET_PERCENT:g}% of one core", met=default.total < TARGET_PERCENT,
         ),
         "idle_cpu_fetch_held": _figure(
             f"the same, each consumer's fetch held {KAFKA_HOLD_MS / 1000:g} s (`CONSUMER_FETCH_MAX_WAIT_MS`, as the "
@@ -152,26 +153,32 @@ async def idle(ctx: Context) -> dict[str, Figure]:
     }
 
 
-def _figure(label: str, measured: tuple[float, dict[str, float], float, float, float], **target: object) -> Figure:
-    total, share, rest, wall, settle = measured
-    ordered = sorted(share.items(), key=lambda item: -item[1])
+class _Idle(NamedTuple):
+    """The platform's CPU over the quiet window, in % of one core."""
+
+    total: float
+    share: dict[str, float]  # by process
+    rest: float  # the rest of the machine
+    wall: float  # the window's seconds
+    settle: float  # the settling's seconds
+
+
+def _figure(label: str, measured: _Idle, **target: object) -> Figure:
+    ordered = sorted(measured.share.items(), key=lambda item: -item[1])
     return Figure(
-        label, total, "% of one core",
+        label, measured.total, "% of one core",
         detail=(
-            f"over {wall:.0f} s after {settle:.0f} s settling; "
+            f"over {measured.wall:.0f} s after {measured.settle:.0f} s settling; "
             + ", ".join(f"{name} {value:.2f}%" for name, value in ordered)
-            + f"; the rest of the machine (the bench, others) {rest:.1f}%"
+            + f"; the rest of the machine (the bench, others) {measured.rest:.1f}%"
         ),
-        data={"window_s": round(wall, 1), "percent_by_process": {k: round(v, 3) for k, v in ordered}, "rest_percent": round(rest, 2)},
+        data={"window_s": round(measured.wall, 1), "percent_by_process": {k: round(v, 3) for k, v in ordered}, "rest_percent": round(measured.rest, 2)},
         **target,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
-async def _idle_platform(
-    ctx: Context, extra_env: dict[str, str], run_name: str
-) -> tuple[float, dict[str, float], float, float, float]:
-    """The platform's CPU over the quiet window, in % of one core: the total, by process, the
-    rest of the machine, the window's and the settling's seconds."""
+async def _idle_platform(ctx: Context, extra_env: dict[str, str], run_name: str) -> _Idle:
+    """``make run`` with ``extra_env``, settled, and its CPU over a quiet window."""
     quick = ctx.timing is QUICK
     settle, window = (5.0, 10.0) if quick else (20.0, 30.0)
     run_dir = ctx.work_dir / f"{run_name}-run"
@@ -201,4 +208,4 @@ async def _idle_platform(
     share = {name: 100 * max(0.0, after[name] - before.get(name, 0.0)) / wall for name in after}
     total = sum(share.values())
     rest = max(0.0, 100 * (machine_after - machine_before) / wall - total)
-    return total, share, rest, wall, settle
+    return _Idle(total, share, rest, wall, settle)
